@@ -1,0 +1,128 @@
+//! A generational arena: kernel objects live here and are named by `Copy` handles.
+//!
+//! A handle carries the slot's generation, so a handle to a freed object is
+//! recognised as stale instead of silently naming whatever reuses the slot —
+//! the model's equivalent of Driver Verifier's special pool.
+
+use serde::{Deserialize, Serialize};
+
+/// A slot index plus the generation it was allocated in.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct Handle {
+    /// Slot index.
+    pub index: u32,
+    /// Generation of the slot when the object was created.
+    pub generation: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+/// The arena.
+#[derive(Clone, Debug)]
+pub(crate) struct Arena<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl<T> Default for Arena<T> {
+    fn default() -> Self {
+        Arena {
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<T> Arena<T> {
+    /// Stores `value`, reusing the oldest freed slot (deterministic).
+    pub(crate) fn insert(&mut self, value: T) -> Handle {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.generation = slot.generation.wrapping_add(1);
+            slot.value = Some(value);
+            Handle {
+                index,
+                generation: slot.generation,
+            }
+        } else {
+            let index = self.slots.len() as u32;
+            self.slots.push(Slot {
+                generation: 0,
+                value: Some(value),
+            });
+            Handle {
+                index,
+                generation: 0,
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, h: Handle) -> Option<&T> {
+        let s = self.slots.get(h.index as usize)?;
+        if s.generation != h.generation {
+            return None;
+        }
+        s.value.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
+        let s = self.slots.get_mut(h.index as usize)?;
+        if s.generation != h.generation {
+            return None;
+        }
+        s.value.as_mut()
+    }
+
+    pub(crate) fn remove(&mut self, h: Handle) -> Option<T> {
+        let s = self.slots.get_mut(h.index as usize)?;
+        if s.generation != h.generation {
+            return None;
+        }
+        let v = s.value.take()?;
+        self.live -= 1;
+        self.free.insert(0, h.index);
+        Some(v)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Handle, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            s.value.as_ref().map(|v| {
+                (
+                    Handle {
+                        index: i as u32,
+                        generation: s.generation,
+                    },
+                    v,
+                )
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_handle_is_rejected_after_slot_reuse() {
+        let mut a = Arena::default();
+        let h1 = a.insert(1);
+        assert_eq!(a.remove(h1), Some(1));
+        let h2 = a.insert(2);
+        assert_eq!(h1.index, h2.index);
+        assert!(a.get(h1).is_none());
+        assert_eq!(a.get(h2), Some(&2));
+        assert_eq!(a.len(), 1);
+    }
+}

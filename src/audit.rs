@@ -1,0 +1,388 @@
+//! `audit()` and `hazards()`: the machine's global invariants, and the dangerous
+//! states a driver can leave behind.
+//!
+//! [`Machine::audit`] checks that the model's books balance, whatever drivers
+//! did: every frame's reference count equals its valid share plus the locks
+//! the model knows of (live MDL locks and locks leaked by freeing a locked
+//! MDL), every share count equals the owning PTEs, the free list holds
+//! exactly the free frames, each process's `NumberOfLockedPages` equals what
+//! its MDLs charged, system PTEs and pool pages are accounted for. A
+//! violation here is a bug in the model (or a driver corrupting the PFN
+//! database through a changed PFN array, which the model records and
+//! accounts for), and names the object and the step that created it.
+//!
+//! [`Machine::hazards`] lists what is legal to reach but wrong to leave:
+//! PTEs that map freed frames, leaked locks, and mappings or locks that outlive
+//! their process.
+
+use crate::addr::{Pfn, Va};
+use crate::machine::{Birth, Machine};
+use crate::pfn::PageState;
+use crate::space::{PteKind, SpaceId, VadKind};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A broken invariant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Which invariant (a short stable name, e.g. `pfn.reference_count`).
+    pub invariant: &'static str,
+    /// The object it concerns (a frame, a process, an MDL, a mapping).
+    pub object: String,
+    /// The operation that created that object, when known.
+    pub created: Option<Birth>,
+    /// In words, with the expected and the actual values.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}: {}", self.invariant, self.object, self.detail)?;
+        if let Some(b) = self.created {
+            write!(f, " (created at step {} by {})", b.step, b.routine)?;
+        }
+        Ok(())
+    }
+}
+
+/// Something dangerous a driver left behind (not a model inconsistency).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hazard {
+    /// Kind of hazard (short stable name).
+    pub kind: &'static str,
+    /// The object concerned.
+    pub object: String,
+    /// The operation that created it.
+    pub created: Option<Birth>,
+    /// In words.
+    pub detail: String,
+}
+
+impl fmt::Display for Hazard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}: {}", self.kind, self.object, self.detail)?;
+        if let Some(b) = self.created {
+            write!(f, " (created at step {} by {})", b.step, b.routine)?;
+        }
+        Ok(())
+    }
+}
+
+impl Machine {
+    /// Lock references per frame that the model knows of, with the lock's birth for reports.
+    fn known_locks(&self) -> BTreeMap<Pfn, (u32, Option<Birth>)> {
+        let mut locks: BTreeMap<Pfn, (u32, Option<Birth>)> = BTreeMap::new();
+        let records = self
+            .mdls
+            .iter()
+            .filter_map(|(_, s)| s.lock.as_ref())
+            .chain(self.leaked_locks.iter().map(|l| &l.lock));
+        for r in records {
+            for f in &r.frames {
+                let e = locks.entry(*f).or_insert((0, Some(r.birth)));
+                e.0 += 1;
+            }
+        }
+        for (pfn, adj) in &self.ref_adjust {
+            let e = locks.entry(*pfn).or_insert((0, None));
+            e.0 = (e.0 as i64 + adj).max(0) as u32;
+        }
+        locks
+    }
+
+    /// Checks every global invariant; empty when the books balance.
+    ///
+    /// Invariants (names as in [`Violation::invariant`]):
+    /// `pfn.share_count` (owning PTEs, plus one for an `MmAllocatePagesForMdl` page),
+    /// `pfn.reference_count` (valid reference + known locks), `pfn.state`
+    /// (free ⇔ unreferenced, active ⇔ shared, transition ⇔ locked only),
+    /// `pfn.free_list` (exactly the free frames, once each), `process.locked_pages`
+    /// (`NumberOfLockedPages` = pages charged by its locks), `syspte.accounting`
+    /// (PTEs in use = pages of system mappings), `mapping.ptes` (each mapping's PTEs
+    /// present and pointing at its frames; no MDL PTE without a mapping),
+    /// `pool.accounting` (pool pages = pool PTEs; allocations lie in mapped pool pages),
+    /// `space.vads` (private PTEs only in committed private VAD pages).
+    pub fn audit(&self) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let mut v = |invariant, object: String, created, detail: String| {
+            out.push(Violation {
+                invariant,
+                object,
+                created,
+                detail,
+            })
+        };
+
+        // Owning PTEs per frame.
+        let mut shares: BTreeMap<Pfn, u32> = BTreeMap::new();
+        for p in self.processes.values() {
+            for (va, pte) in p.space.ptes() {
+                if pte.kind == PteKind::Private {
+                    *shares.entry(pte.pfn).or_default() += 1;
+                    let ok = p.space.vad(va).is_some_and(|vad| match &vad.kind {
+                        VadKind::Private(d) => matches!(
+                            d[(va.vpn() - vad.start.vpn()) as usize],
+                            crate::space::PageDesc::Committed(_)
+                        ),
+                        VadKind::MdlMapping(_) => false,
+                    });
+                    if !ok {
+                        v(
+                            "space.vads",
+                            format!("{} {va}", p.pid),
+                            None,
+                            "private PTE outside a committed private VAD page".into(),
+                        );
+                    }
+                }
+            }
+        }
+        let mut pool_ptes = 0u64;
+        for (_, pte) in self.system.ptes() {
+            if pte.kind == PteKind::Pool {
+                *shares.entry(pte.pfn).or_default() += 1;
+                pool_ptes += 1;
+            }
+        }
+        let locks = self.known_locks();
+        let mut free_count = 0usize;
+        for (pfn, e) in self.phys.entries() {
+            let expected_share = shares.get(&pfn).copied().unwrap_or(0) + e.mdl_allocation as u32;
+            let (lock_refs, lock_birth) = locks.get(&pfn).copied().unwrap_or((0, None));
+            if e.share_count != expected_share {
+                v(
+                    "pfn.share_count",
+                    pfn.to_string(),
+                    None,
+                    format!(
+                        "share count {} but {} owning PTE(s)",
+                        e.share_count, expected_share
+                    ),
+                );
+            }
+            let expected_ref = u32::from(e.share_count > 0) + lock_refs;
+            if e.reference_count != expected_ref {
+                v(
+                    "pfn.reference_count",
+                    pfn.to_string(),
+                    lock_birth,
+                    format!(
+                        "reference count {} but expected {} (share {}, {} known lock(s))",
+                        e.reference_count, expected_ref, e.share_count, lock_refs
+                    ),
+                );
+            }
+            let state_ok = match e.state {
+                PageState::Free | PageState::Zeroed => e.reference_count == 0 && e.share_count == 0,
+                PageState::Active => e.share_count > 0 && e.reference_count > 0,
+                PageState::Transition => e.share_count == 0 && e.reference_count > 0,
+            };
+            if !state_ok {
+                v(
+                    "pfn.state",
+                    pfn.to_string(),
+                    lock_birth,
+                    format!(
+                        "{:?} with reference {} share {}",
+                        e.state, e.reference_count, e.share_count
+                    ),
+                );
+            }
+            if e.state == PageState::Free {
+                free_count += 1;
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in self.phys.free_list() {
+            let free = self
+                .phys
+                .entry(*f)
+                .is_some_and(|e| e.state == PageState::Free);
+            if !seen.insert(*f) || !free {
+                v(
+                    "pfn.free_list",
+                    f.to_string(),
+                    None,
+                    "on the free list twice or not free".into(),
+                );
+            }
+        }
+        if seen.len() != free_count {
+            v(
+                "pfn.free_list",
+                "free list".into(),
+                None,
+                format!("{} frames listed, {} frames free", seen.len(), free_count),
+            );
+        }
+
+        // NumberOfLockedPages per process.
+        let mut charged: BTreeMap<crate::space::Pid, i64> = BTreeMap::new();
+        let records = self
+            .mdls
+            .iter()
+            .filter_map(|(_, s)| s.lock.as_ref())
+            .chain(self.leaked_locks.iter().map(|l| &l.lock));
+        for r in records {
+            if let Some((p, n)) = r.charged {
+                *charged.entry(p).or_default() += n as i64;
+            }
+        }
+        for (p, adj) in &self.locked_pages_adjust {
+            *charged.entry(*p).or_default() += adj;
+        }
+        for p in self.processes.values() {
+            let expected = charged.get(&p.pid).copied().unwrap_or(0);
+            if p.number_of_locked_pages as i64 != expected {
+                v(
+                    "process.locked_pages",
+                    p.pid.to_string(),
+                    None,
+                    format!(
+                        "NumberOfLockedPages {} but its locks charged {}",
+                        p.number_of_locked_pages, expected
+                    ),
+                );
+            }
+        }
+
+        // Mappings and system PTEs.
+        let mut sys_pages = 0u64;
+        for (h, mp) in self.mappings.iter() {
+            if mp.space == SpaceId::System {
+                sys_pages += mp.pages;
+            }
+            let Some(space) = self.space(mp.space) else {
+                v(
+                    "mapping.ptes",
+                    format!("mapping {h:?}"),
+                    Some(mp.birth),
+                    format!("mapping into {} which no longer exists", mp.space),
+                );
+                continue;
+            };
+            for (i, f) in mp.frames.iter().enumerate() {
+                let va = Va(mp.base.0 + (i as u64) * crate::addr::PAGE_SIZE);
+                match space.pte(va) {
+                    Some(pte)
+                        if pte.pfn == *f
+                            && pte.kind == PteKind::Mdl(crate::space::MappingId(h)) => {}
+                    _ => v(
+                        "mapping.ptes",
+                        format!("mapping of {} at {}", mp.mdl, mp.base),
+                        Some(mp.birth),
+                        format!("PTE for page {i} missing or changed"),
+                    ),
+                }
+            }
+        }
+        if sys_pages != self.sysptes.used() {
+            v(
+                "syspte.accounting",
+                "system PTEs".into(),
+                None,
+                format!(
+                    "{} in use but mappings hold {}",
+                    self.sysptes.used(),
+                    sys_pages
+                ),
+            );
+        }
+        for sp in std::iter::once(SpaceId::System)
+            .chain(self.processes.keys().map(|p| SpaceId::Process(*p)))
+        {
+            let Some(space) = self.space(sp) else {
+                continue;
+            };
+            for (va, pte) in space.ptes() {
+                if let PteKind::Mdl(mid) = pte.kind {
+                    if self.mappings.get(mid.0).is_none() {
+                        v(
+                            "mapping.ptes",
+                            format!("{sp} {va}"),
+                            None,
+                            "MDL-mapping PTE with no live mapping record".into(),
+                        );
+                    }
+                }
+            }
+        }
+
+        // Pool.
+        if pool_ptes != self.pool.pages_in_use() {
+            v(
+                "pool.accounting",
+                "non-paged pool".into(),
+                None,
+                format!(
+                    "{} pool pages counted, {} pool PTEs",
+                    self.pool.pages_in_use(),
+                    pool_ptes
+                ),
+            );
+        }
+        for a in self.pool.allocations() {
+            let pages = crate::addr::bytes_to_pages(a.size.max(1) + a.va.byte_offset() as u64);
+            for i in 0..pages {
+                let va = Va(a.va.page_align().0 + i * crate::addr::PAGE_SIZE);
+                if !self.system.pte(va).is_some_and(|p| p.kind == PteKind::Pool) {
+                    v(
+                        "pool.accounting",
+                        format!("pool block {} tag {:#x}", a.va, a.tag),
+                        Some(a.birth),
+                        format!("page {va} of the allocation is not a mapped pool page"),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Dangerous states drivers left behind: PTEs that map free frames (a mapping that
+    /// outlived its lock), locks leaked by freeing locked MDLs, locks charged to
+    /// processes that no longer run, and pages locked in a deleted process.
+    pub fn hazards(&self) -> Vec<Hazard> {
+        let mut out = Vec::new();
+        for sp in std::iter::once(SpaceId::System)
+            .chain(self.processes.keys().map(|p| SpaceId::Process(*p)))
+        {
+            let Some(space) = self.space(sp) else {
+                continue;
+            };
+            for (va, pte) in space.ptes() {
+                let free = self
+                    .phys
+                    .entry(pte.pfn)
+                    .is_none_or(|e| matches!(e.state, PageState::Free | PageState::Zeroed));
+                if free {
+                    let created = match pte.kind {
+                        PteKind::Mdl(mid) => self.mappings.get(mid.0).map(|m| m.birth),
+                        _ => None,
+                    };
+                    out.push(Hazard {
+                        kind: "dangling_pte",
+                        object: format!("{sp} {va}"),
+                        created,
+                        detail: format!(
+                            "maps {}, which is free (may be handed to anyone)",
+                            pte.pfn
+                        ),
+                    });
+                }
+            }
+        }
+        for l in &self.leaked_locks {
+            out.push(Hazard {
+                kind: "leaked_lock",
+                object: l.mdl.to_string(),
+                created: Some(l.lock.birth),
+                detail: format!(
+                    "{} page(s) stay locked forever: the MDL was freed at step {} without MmUnlockPages",
+                    l.lock.frames.len(),
+                    l.freed_at.step
+                ),
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,55 @@
+//! Protocol events: things the model saw a driver do that Windows lets pass
+//! silently (no bug check) but that are bugs — the raw material of the
+//! oracle's protocol findings.
+
+use crate::addr::Va;
+use crate::mdl::MdlId;
+use serde::{Deserialize, Serialize};
+
+/// What was seen.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum EventKind {
+    /// `IoFreeMdl` of an MDL that still holds page locks: the locks leak (semantics §3.3).
+    MdlFreedWhileLocked,
+    /// `MmUnlockPages` while a user-mode mapping of the MDL still exists (invariant 9).
+    UnlockedWhileUserMapped,
+    /// The PFN array of a locked MDL was changed before unlock: the wrong frames were dereferenced.
+    PfnArrayChangedWhileLocked,
+    /// A process exited with a user-mode MDL mapping still in it (invariant 9).
+    UserMappingRemovedAtExit,
+    /// `MmUnmapLockedPages` of a user address that is no MDL mapping in the current process
+    /// (wrong process, or already unmapped): silently ignored (semantics §3.8).
+    UnmapUnknownUserAddress,
+    /// `MmUnmapLockedPages` (user) with a different MDL or address than the mapping was made with.
+    UnmapMismatch,
+    /// `IoBuildPartialMdl` reused a target that still had its own mapping (invariant 23).
+    PartialReusedWhileMapped,
+    /// `IoBuildPartialMdl` reused a target that still held page locks.
+    PartialTargetWasLocked,
+    /// One frame mapped with two cache types.
+    CacheAttributeConflict,
+    /// `MmFreePagesFromMdl` while the pages were still mapped (unmap first, semantics §3.10).
+    FreePagesWhileMapped,
+    /// A write through a mapping of an MDL probed for `IoReadAccess` (seed 001).
+    WriteThroughReadProbedMdl,
+    /// A source MDL was unlocked or freed while a partial MDL still had its own mapping of it
+    /// (invariant 23).
+    SourceUnlockedWhilePartialMapped,
+    /// `MmBuildMdlForNonPagedPool` over an address that is not non-paged pool.
+    NonPagedBuildOverOtherMemory,
+}
+
+/// One event.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Event {
+    /// Machine step.
+    pub step: u64,
+    /// What.
+    pub kind: EventKind,
+    /// The MDL involved.
+    pub mdl: Option<MdlId>,
+    /// An address involved.
+    pub va: Option<Va>,
+    /// In words.
+    pub detail: String,
+}

@@ -1,0 +1,87 @@
+//! Everything that can go wrong, as values (DESIGN.md, "Everything that can go wrong is a value").
+//!
+//! A [`Fault`] is what a kernel routine does instead of returning normally:
+//! a **bug check** (the machine is now crashed and says so on every later
+//! call), a **raised exception** (an NTSTATUS a driver catches with
+//! `__try/__except`), or a **returned failure status**. Misuse of the
+//! simulator itself that has no kernel counterpart (an unknown process
+//! handle, say) is a [`ModelError`]. The oracle's findings are separate:
+//! real Windows often does not crash on them.
+
+use crate::bugcheck::BugCheck;
+use crate::status::NtStatus;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The result of every machine operation.
+pub type Result<T, E = Fault> = std::result::Result<T, E>;
+
+/// A kernel routine's abnormal outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum Fault {
+    /// The system bug-checked; the machine is crashed from now on.
+    #[error("bug check: {0}")]
+    BugCheck(BugCheck),
+    /// The routine raised an exception with this status (`ExRaiseStatus`, a fault in `__try`).
+    #[error("raised exception {0}")]
+    Raise(NtStatus),
+    /// The routine returned this failure status.
+    #[error("returned {0}")]
+    Status(NtStatus),
+    /// The simulator was asked something that has no meaning in the model.
+    #[error("model error: {0}")]
+    Model(ModelError),
+}
+
+impl Fault {
+    /// The bug check, if this fault is one.
+    pub fn bug_check(&self) -> Option<&BugCheck> {
+        match self {
+            Fault::BugCheck(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The status raised or returned, if any.
+    pub fn status(&self) -> Option<NtStatus> {
+        match self {
+            Fault::Raise(s) | Fault::Status(s) => Some(*s),
+            _ => None,
+        }
+    }
+}
+
+impl From<BugCheck> for Fault {
+    fn from(b: BugCheck) -> Self {
+        Fault::BugCheck(b)
+    }
+}
+
+impl From<ModelError> for Fault {
+    fn from(e: ModelError) -> Self {
+        Fault::Model(e)
+    }
+}
+
+/// Misuse of the simulator with no kernel counterpart.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+pub enum ModelError {
+    /// No process with this id was ever created.
+    #[error("no process {0}")]
+    NoSuchProcess(u32),
+    /// No thread with this id was ever created.
+    #[error("no thread {0}")]
+    NoSuchThread(u32),
+    /// `detach` without a matching `attach`.
+    #[error("detach without attach")]
+    NotAttached,
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// An argument is outside what the model supports.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The handle does not name a live object of that kind.
+    #[error("stale or unknown handle: {0}")]
+    StaleHandle(String),
+}

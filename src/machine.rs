@@ -1,0 +1,399 @@
+//! The machine: configuration, crash state, processes, threads and the current context.
+//!
+//! [`Machine`] owns all state. Every public operation first checks that the
+//! machine has not bug-checked (after a bug check, every call returns that
+//! same bug check), then advances the step counter, so every object can name
+//! the step that created it and reports can point at the operation to blame.
+
+use crate::addr::{PAGE_SIZE, Va};
+use crate::arena::Arena;
+use crate::bugcheck::{BugCheck, BugCheckCode};
+use crate::fault::{Fault, ModelError, Result};
+use crate::log::AccessLog;
+use crate::mdl::MdlSlot;
+use crate::mm::mapping::Mapping;
+use crate::pfn::PhysicalMemory;
+use crate::pool::Pool;
+use crate::process::{Process, ProcessState, Thread};
+use crate::space::{AddressSpace, Pid, SpaceId, Tid};
+use crate::syspte::SystemPtes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Machine configuration (a `#[non_exhaustive]` builder).
+///
+/// ```
+/// use mdlsim::Config;
+/// let c = Config::default().physical_memory(64 << 30).system_ptes(64).shadow(false);
+/// assert_eq!(c.physical_memory_bytes, 64 << 30);
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Simulated RAM in bytes (frames materialise lazily, so 64 GiB is cheap). Default 4 GiB.
+    pub physical_memory_bytes: u64,
+    /// Number of system PTEs available for kernel-mode MDL mappings. Default 262,144 (1 GiB).
+    pub system_ptes: u64,
+    /// Non-paged pool limit in bytes. Default 256 MiB.
+    pub pool_limit_bytes: u64,
+    /// Track byte provenance (shadow memory). Default on; off for raw-cost benchmarks.
+    pub shadow: bool,
+    /// `TrackLockedPages = 1`: process deletion with locked pages reports
+    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` naming the MDL instead of 0x76 (semantics §6).
+    pub track_locked_pages: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            physical_memory_bytes: 4 << 30,
+            system_ptes: 1 << 18,
+            pool_limit_bytes: 256 << 20,
+            shadow: true,
+            track_locked_pages: false,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the simulated RAM size in bytes.
+    pub fn physical_memory(mut self, bytes: u64) -> Self {
+        self.physical_memory_bytes = bytes;
+        self
+    }
+
+    /// Sets the number of system PTEs.
+    pub fn system_ptes(mut self, n: u64) -> Self {
+        self.system_ptes = n;
+        self
+    }
+
+    /// Sets the non-paged pool limit in bytes.
+    pub fn pool_limit(mut self, bytes: u64) -> Self {
+        self.pool_limit_bytes = bytes;
+        self
+    }
+
+    /// Turns shadow memory (byte provenance) on or off.
+    pub fn shadow(mut self, on: bool) -> Self {
+        self.shadow = on;
+        self
+    }
+
+    /// Turns `TrackLockedPages` on or off.
+    pub fn track_locked_pages(mut self, on: bool) -> Self {
+        self.track_locked_pages = on;
+        self
+    }
+}
+
+/// What an object's creation is blamed on in audits and reports.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Birth {
+    /// The machine step (1-based count of public calls) that created it.
+    pub step: u64,
+    /// The routine that created it (its DDI name).
+    pub routine: &'static str,
+}
+
+/// The simulated machine.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    pub(crate) config: Config,
+    pub(crate) crashed: Option<BugCheck>,
+    pub(crate) step: u64,
+    pub(crate) routine: &'static str,
+    pub(crate) phys: PhysicalMemory,
+    pub(crate) system: AddressSpace,
+    pub(crate) processes: BTreeMap<Pid, Process>,
+    pub(crate) threads: BTreeMap<Tid, Thread>,
+    pub(crate) next_pid: u32,
+    pub(crate) next_tid: u32,
+    /// The process whose thread is running (`None`: a system thread).
+    pub(crate) running: Option<Pid>,
+    /// `KeStackAttachProcess` stack.
+    pub(crate) attached: Vec<Option<Pid>>,
+    pub(crate) pool: Pool,
+    pub(crate) sysptes: SystemPtes,
+    pub(crate) mdls: Arena<MdlSlot>,
+    pub(crate) mappings: Arena<Mapping>,
+    pub(crate) log: AccessLog,
+    pub(crate) irps: Arena<crate::io::Irp>,
+    pub(crate) events: Vec<crate::events::Event>,
+    pub(crate) leaked_locks: Vec<crate::mm::LeakedLock>,
+    /// Lock references a driver moved between frames by changing a locked MDL's PFN array.
+    pub(crate) ref_adjust: BTreeMap<crate::addr::Pfn, i64>,
+    /// Locked-page charges a driver moved by changing a locked MDL before unlock.
+    pub(crate) locked_pages_adjust: BTreeMap<Pid, i64>,
+}
+
+impl Machine {
+    /// A fresh machine.
+    ///
+    /// # Errors
+    /// [`ModelError::InvalidConfig`] when memory is smaller than one page or
+    /// larger than the model can address (2^52 frames).
+    pub fn new(config: Config) -> Result<Machine> {
+        let frames = config.physical_memory_bytes / PAGE_SIZE;
+        if frames == 0 || frames > (1 << 40) {
+            return Err(ModelError::InvalidConfig(format!(
+                "physical memory of {} bytes",
+                config.physical_memory_bytes
+            ))
+            .into());
+        }
+        if config.system_ptes > (1 << 32) {
+            return Err(
+                ModelError::InvalidConfig(format!("{} system PTEs", config.system_ptes)).into(),
+            );
+        }
+        Ok(Machine {
+            phys: PhysicalMemory::new(frames),
+            system: AddressSpace::default(),
+            processes: BTreeMap::new(),
+            threads: BTreeMap::new(),
+            next_pid: 4,
+            next_tid: 8,
+            running: None,
+            attached: Vec::new(),
+            pool: Pool::new(config.pool_limit_bytes),
+            sysptes: SystemPtes::new(config.system_ptes),
+            mdls: Arena::default(),
+            mappings: Arena::default(),
+            log: AccessLog::default(),
+            irps: Arena::default(),
+            events: Vec::new(),
+            leaked_locks: Vec::new(),
+            ref_adjust: BTreeMap::new(),
+            locked_pages_adjust: BTreeMap::new(),
+            crashed: None,
+            step: 0,
+            routine: "",
+            config,
+        })
+    }
+
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The bug check the machine died of, if it has.
+    pub fn crashed(&self) -> Option<&BugCheck> {
+        self.crashed.as_ref()
+    }
+
+    /// Number of public calls made so far.
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Whether shadow memory is on.
+    pub fn shadow_enabled(&self) -> bool {
+        self.config.shadow
+    }
+
+    /// Starts a public call: fails with the recorded bug check once crashed.
+    pub(crate) fn enter(&mut self, routine: &'static str) -> Result<()> {
+        if let Some(b) = &self.crashed {
+            return Err(Fault::BugCheck(b.clone()));
+        }
+        self.step += 1;
+        self.routine = routine;
+        Ok(())
+    }
+
+    /// The current step and routine, to stamp on a new object.
+    pub(crate) fn birth(&self) -> Birth {
+        Birth {
+            step: self.step,
+            routine: self.routine,
+        }
+    }
+
+    /// Bug-checks the machine: records it and returns it as a fault.
+    pub(crate) fn bug_check(
+        &mut self,
+        code: BugCheckCode,
+        params: [u64; 4],
+        detail: impl Into<String>,
+    ) -> Fault {
+        let b = BugCheck::new(code, params, detail);
+        self.crashed = Some(b.clone());
+        Fault::BugCheck(b)
+    }
+
+    // ----- processes and threads -------------------------------------------------------
+
+    /// Creates a process with one thread and an empty user address space.
+    ///
+    /// # Examples
+    /// ```
+    /// use mdlsim::{Config, Machine};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let p = m.create_process("client").unwrap();
+    /// assert!(m.process(p).unwrap().is_alive());
+    /// ```
+    pub fn create_process(&mut self, name: &str) -> Result<Pid> {
+        self.enter("PspCreateProcess")?;
+        let pid = Pid(self.next_pid);
+        self.next_pid += 4;
+        let tid = self.new_thread(pid);
+        self.processes.insert(
+            pid,
+            Process {
+                pid,
+                name: name.to_string(),
+                state: ProcessState::Running,
+                space: AddressSpace::default(),
+                number_of_locked_pages: 0,
+                threads: vec![tid],
+                created_step: self.step,
+            },
+        );
+        Ok(pid)
+    }
+
+    fn new_thread(&mut self, pid: Pid) -> Tid {
+        let tid = Tid(self.next_tid);
+        self.next_tid += 4;
+        self.threads.insert(
+            tid,
+            Thread {
+                tid,
+                pid,
+                alive: true,
+            },
+        );
+        tid
+    }
+
+    /// Creates another thread in a running process (for double-fetch and cancellation scenarios).
+    ///
+    /// # Errors
+    /// `Status(STATUS_PROCESS_IS_TERMINATING)` for a process that is exiting.
+    pub fn create_thread(&mut self, pid: Pid) -> Result<Tid> {
+        self.enter("PspCreateThread")?;
+        self.live_process(pid)?;
+        let tid = self.new_thread(pid);
+        if let Some(p) = self.processes.get_mut(&pid) {
+            p.threads.push(tid);
+        }
+        Ok(tid)
+    }
+
+    /// A process, live or not.
+    pub fn process(&self, pid: Pid) -> Result<&Process> {
+        self.processes
+            .get(&pid)
+            .ok_or(Fault::Model(ModelError::NoSuchProcess(pid.0)))
+    }
+
+    /// All processes ever created, in creation order.
+    pub fn processes(&self) -> impl Iterator<Item = &Process> {
+        self.processes.values()
+    }
+
+    /// A thread.
+    pub fn thread(&self, tid: Tid) -> Result<&Thread> {
+        self.threads
+            .get(&tid)
+            .ok_or(Fault::Model(ModelError::NoSuchThread(tid.0)))
+    }
+
+    /// The process, checked to be running.
+    pub(crate) fn live_process(&self, pid: Pid) -> Result<&Process> {
+        let p = self.process(pid)?;
+        if !p.is_alive() {
+            return Err(Fault::Status(
+                crate::status::NtStatus::PROCESS_IS_TERMINATING,
+            ));
+        }
+        Ok(p)
+    }
+
+    pub(crate) fn process_mut(&mut self, pid: Pid) -> Result<&mut Process> {
+        self.processes
+            .get_mut(&pid)
+            .ok_or(Fault::Model(ModelError::NoSuchProcess(pid.0)))
+    }
+
+    // ----- context ---------------------------------------------------------------------
+
+    /// Makes a thread of `pid` the running one (a context switch, or entry to a
+    /// system service from that process); `None` runs a system thread, whose
+    /// context has no user address space.
+    pub fn switch_to(&mut self, pid: Option<Pid>) -> Result<()> {
+        self.enter("KiSwapContext")?;
+        if let Some(p) = pid {
+            self.process(p)?;
+        }
+        self.running = pid;
+        Ok(())
+    }
+
+    /// `KeStackAttachProcess`: kernel accesses to user addresses now go to `pid`'s space.
+    #[doc(alias = "KeStackAttachProcess")]
+    pub fn attach(&mut self, pid: Pid) -> Result<()> {
+        self.enter("KeStackAttachProcess")?;
+        self.process(pid)?;
+        self.attached.push(Some(pid));
+        Ok(())
+    }
+
+    /// `KeUnstackDetachProcess`: undoes the last [`Machine::attach`].
+    #[doc(alias = "KeUnstackDetachProcess")]
+    pub fn detach(&mut self) -> Result<()> {
+        self.enter("KeUnstackDetachProcess")?;
+        self.attached
+            .pop()
+            .map(|_| ())
+            .ok_or(Fault::Model(ModelError::NotAttached))
+    }
+
+    /// The process whose user space is current (`PsGetCurrentProcess` after attaches).
+    pub fn current_process(&self) -> Option<Pid> {
+        match self.attached.last() {
+            Some(p) => *p,
+            None => self.running,
+        }
+    }
+
+    /// The address space an address resolves in from the current context.
+    pub(crate) fn space_of(&self, va: Va) -> Option<SpaceId> {
+        if va.is_system() {
+            Some(SpaceId::System)
+        } else {
+            self.current_process().map(SpaceId::Process)
+        }
+    }
+
+    pub(crate) fn space(&self, id: SpaceId) -> Option<&AddressSpace> {
+        match id {
+            SpaceId::System => Some(&self.system),
+            SpaceId::Process(p) => self.processes.get(&p).map(|p| &p.space),
+        }
+    }
+
+    // ----- statistics -----------------------------------------------------------------
+
+    /// Frames of simulated RAM ever touched (materialised).
+    pub fn frames_touched(&self) -> u64 {
+        self.phys.materialised()
+    }
+
+    /// Frames currently allocated.
+    pub fn frames_in_use(&self) -> u64 {
+        self.phys.in_use()
+    }
+
+    /// Frames of simulated RAM configured.
+    pub fn frames_total(&self) -> u64 {
+        self.phys.total()
+    }
+
+    /// Approximate host memory held by materialised frames, in bytes.
+    pub fn host_frame_bytes(&self) -> u64 {
+        self.phys.host_bytes()
+    }
+}

@@ -1,0 +1,432 @@
+//! `MmProbeAndLockPages`, `MmProbeAndLockProcessPages`, `MmUnlockPages` (semantics §2, §3.4, §3.5).
+
+use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, PAGE_SIZE, Pfn, Va};
+use crate::bugcheck::{BugCheckCode, process_has_locked_pages, verifier};
+use crate::events::EventKind;
+use crate::fault::{Fault, Result};
+use crate::machine::Machine;
+use crate::mdl::{AccessMode, LockOperation, LockRecord, MdlFlags, MdlId};
+use crate::pfn::MAX_LOCKS_PER_PAGE;
+use crate::space::Pid;
+use crate::status::NtStatus;
+use crate::vm::Who;
+
+/// The value the model writes over a PFN array after `MmUnlockPages` (semantics §3.5: the
+/// array is garbage after unlock; ReactOS overwrites it). It names no frame.
+pub const POISON_PFN: u64 = 0x000D_EAD0_0000_0000;
+
+impl Machine {
+    /// `MmProbeAndLockPages`: probes every page of the MDL's range for `operation` in
+    /// `mode`, then locks each (one extra reference per page) and fills the PFN array
+    /// (semantics §3.4).
+    ///
+    /// On success: `MDL_PAGES_LOCKED` set, `MDL_WRITE_OPERATION` set iff the operation
+    /// writes, `Process` = the current process for user addresses (whose
+    /// `NumberOfLockedPages` grows by the span) or `None` for kernel addresses.
+    ///
+    /// # Errors
+    /// * `Raise(STATUS_ACCESS_VIOLATION)` — user mode and the range ends above
+    ///   `MM_USER_PROBE_ADDRESS` or wraps (invariant 5); or any page is not accessible
+    ///   for the operation (the fault's status is raised). Nothing stays locked, the
+    ///   MDL is not marked locked and may simply be freed (invariant 6).
+    /// * `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0xB0)` — the MDL is already locked,
+    ///   mapped, built for non-paged pool, partial or I/O space (invariant 4).
+    /// * ASSERT — `ByteCount == 0`, `ByteOffset >= PAGE_SIZE`, unaligned `StartVa`
+    ///   (invariant 1), or a page locked 2500 times (invariant 7).
+    ///
+    /// # Examples
+    /// ```
+    /// use mdlsim::{Config, Machine, mdl::{AccessMode, LockOperation, MdlFlags}};
+    /// use mdlsim::{space::Protection, vm::{MEM_COMMIT, MEM_RESERVE}};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let app = m.create_process("app").unwrap();
+    /// let buf = m.virtual_alloc(app, None, 0x2000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
+    /// m.switch_to(Some(app)).unwrap();
+    /// let mdl = m.io_allocate_mdl(buf, 0x2000, false, false, None).unwrap().unwrap();
+    /// m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess).unwrap();
+    /// assert!(m.mdl(mdl).unwrap().flags.contains(MdlFlags::PAGES_LOCKED | MdlFlags::WRITE_OPERATION));
+    /// assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
+    /// m.mm_unlock_pages(mdl).unwrap();
+    /// m.io_free_mdl(mdl).unwrap();
+    /// ```
+    #[doc(alias = "MmProbeAndLockPages")]
+    pub fn mm_probe_and_lock_pages(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        mode: AccessMode,
+        operation: LockOperation,
+    ) -> Result<()> {
+        self.enter("MmProbeAndLockPages")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.probe_and_lock(id, mode, operation, verifier::PROBE_AND_LOCK_BAD_MDL_FLAGS)
+    }
+
+    /// `MmProbeAndLockProcessPages`: attaches to `process` if it is not current, probes
+    /// and locks as [`Machine::mm_probe_and_lock_pages`], and detaches even when the
+    /// probe raises (semantics §3.4).
+    ///
+    /// # Errors
+    /// As `mm_probe_and_lock_pages`, with Verifier sub-code 0xB1 for bad flags.
+    #[doc(alias = "MmProbeAndLockProcessPages")]
+    pub fn mm_probe_and_lock_process_pages(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        process: Pid,
+        mode: AccessMode,
+        operation: LockOperation,
+    ) -> Result<()> {
+        self.enter("MmProbeAndLockProcessPages")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.process(process)?;
+        let attach = self.current_process() != Some(process);
+        if attach {
+            self.attached.push(Some(process));
+        }
+        let r = self.probe_and_lock(
+            id,
+            mode,
+            operation,
+            verifier::PROBE_AND_LOCK_PROCESS_PAGES_BAD_MDL_FLAGS,
+        );
+        if attach {
+            self.attached.pop();
+        }
+        r
+    }
+
+    fn probe_and_lock(
+        &mut self,
+        id: MdlId,
+        mode: AccessMode,
+        operation: LockOperation,
+        bad_flags_subcode: u64,
+    ) -> Result<()> {
+        let m = self.slot(id)?.mdl.clone();
+        if m.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        if m.byte_offset as u64 >= PAGE_SIZE || !m.start_va.is_page_aligned() {
+            return Err(
+                self.assert_failed("ByteOffset < PAGE_SIZE and StartVa page-aligned (invariant 1)")
+            );
+        }
+        let bad = MdlFlags::PAGES_LOCKED
+            | MdlFlags::MAPPED_TO_SYSTEM_VA
+            | MdlFlags::SOURCE_IS_NONPAGED_POOL
+            | MdlFlags::PARTIAL
+            | MdlFlags::IO_SPACE;
+        if m.flags.intersects(bad) {
+            return Err(self.verifier_violation(
+                bad_flags_subcode,
+                id.address(),
+                m.flags.bits() as u64,
+                (m.flags & bad).bits() as u64,
+                format!(
+                    "probe of {id} with flags {:?}: only a fresh MDL may be probed (invariant 4)",
+                    m.flags & bad
+                ),
+            ));
+        }
+        let n = m.page_count();
+        self.check_capacity(id, n)?;
+        let a = m.virtual_address();
+        let end = a.checked_add(m.byte_count as u64);
+        // 1. Range check for user-mode callers (invariant 5).
+        if mode == AccessMode::UserMode && end.is_none_or(|e| e > MM_USER_PROBE_ADDRESS) {
+            self.slot_mut(id)?.mdl.pfns[0] = LIST_HEAD;
+            return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
+        }
+        let Some(end) = end else {
+            return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
+        };
+        let _ = end;
+        let user = a <= MM_HIGHEST_USER_ADDRESS;
+        let write = operation != LockOperation::IoReadAccess;
+        // 2-3. Probe phase: touch each page (demand-faulting it in), for write if needed.
+        let who = match (mode, user, self.current_process()) {
+            (AccessMode::UserMode, _, Some(p)) if user => Who::User(p),
+            _ => Who::Kernel,
+        };
+        for i in 0..n as u64 {
+            let page = if i == 0 {
+                a
+            } else {
+                Va(a.page_align().0 + i * PAGE_SIZE)
+            };
+            self.slot_mut(id)?.mdl.pfns[i as usize] = LIST_HEAD;
+            let probe_write = write && user;
+            let mut byte = [0u8; 1];
+            let r = if probe_write {
+                self.probe_write(who, page)
+            } else {
+                self.read_as(who, page, &mut byte)
+            };
+            if let Err(f) = r {
+                if matches!(f, Fault::Raise(_)) {
+                    self.slot_mut(id)?.mdl.process = None;
+                }
+                return Err(f);
+            }
+        }
+        // 4-5. Commit flags; charge the process for user addresses.
+        let owner = if user { self.current_process() } else { None };
+        {
+            let s = self.slot_mut(id)?;
+            s.mdl.flags.set(MdlFlags::WRITE_OPERATION, write);
+            s.mdl.flags |= MdlFlags::PAGES_LOCKED;
+            s.mdl.process = owner;
+        }
+        if let Some(p) = owner {
+            self.process_mut(p)?.number_of_locked_pages += n as u64;
+        }
+        // 6. Lock phase: reference each page and record its frame.
+        let mut frames = Vec::with_capacity(n as usize);
+        for i in 0..n as u64 {
+            let page = Va(a.page_align().0 + i * PAGE_SIZE);
+            let pfn = match self.space_of(page).and_then(|sp| self.translate(sp, page)) {
+                Some(pfn) => pfn,
+                None => {
+                    // The page vanished between probe and lock: clean up and raise.
+                    self.unlock_frames(id, &frames)?;
+                    if let Some(p) = owner {
+                        let pr = self.process_mut(p)?;
+                        pr.number_of_locked_pages =
+                            pr.number_of_locked_pages.saturating_sub(n as u64);
+                    }
+                    self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
+                    return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
+                }
+            };
+            match self.phys.reference(pfn) {
+                Some(c) if c <= MAX_LOCKS_PER_PAGE => {}
+                _ => {
+                    return Err(self.assert_failed(format!(
+                        "{pfn} must be in use and locked fewer than {MAX_LOCKS_PER_PAGE} times (invariant 7)"
+                    )));
+                }
+            }
+            self.slot_mut(id)?.mdl.pfns[i as usize] = pfn.0;
+            frames.push(pfn);
+        }
+        let birth = self.birth();
+        self.slot_mut(id)?.lock = Some(LockRecord {
+            frames,
+            charged: owner.map(|p| (p, n as u64)),
+            operation,
+            mode,
+            birth,
+        });
+        Ok(())
+    }
+
+    /// Probes one user page for write without changing its contents.
+    fn probe_write(&mut self, who: Who, va: Va) -> Result<()> {
+        let mut b = [0u8; 1];
+        self.read_as(who, va, &mut b)?;
+        self.check_writable(who, va)
+    }
+
+    /// Drops the references on `frames` (cleanup of a failed lock phase).
+    fn unlock_frames(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
+        for &f in frames {
+            if let Err((pfn, share)) = self.phys.dereference(f) {
+                return Err(self.pfn_list_corrupt(pfn, share, id));
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn pfn_list_corrupt(&mut self, pfn: Pfn, share: u32, id: MdlId) -> Fault {
+        self.bug_check(
+            BugCheckCode::PFN_LIST_CORRUPT,
+            [0x07, pfn.0, share as u64, 0],
+            format!("{pfn} unlocked more times than locked, via {id} (invariant 8)"),
+        )
+    }
+
+    /// `MmUnlockPages`: removes the kernel mapping if any, drops one reference on every
+    /// page in the PFN array up to the first `LIST_HEAD`, un-charges the process, clears
+    /// `MDL_PAGES_LOCKED` and poisons the PFN array (semantics §3.5). User-mode mappings
+    /// are **not** removed. Runs in any context.
+    ///
+    /// # Errors
+    /// * Not locked: `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0x7C)`, or with
+    ///   `track_locked_pages` `PROCESS_HAS_LOCKED_PAGES (0x76, 1)` (semantics §6).
+    /// * A non-paged-pool MDL: 0xC4/0x7D; a partial MDL: 0xC4/0xB4 (invariants 8, 24).
+    /// * A page whose reference would underflow: `PFN_LIST_CORRUPT (0x4E, 7)`.
+    #[doc(alias = "MmUnlockPages")]
+    pub fn mm_unlock_pages(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("MmUnlockPages")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.unlock_pages(id)
+    }
+
+    pub(crate) fn unlock_pages(&mut self, id: MdlId) -> Result<()> {
+        let m = self.slot(id)?.mdl.clone();
+        if m.flags.contains(MdlFlags::SOURCE_IS_NONPAGED_POOL) {
+            return Err(self.verifier_violation(
+                verifier::UNLOCK_PAGES_NONPAGED_POOL_MDL,
+                id.address(),
+                m.flags.bits() as u64,
+                0,
+                format!("MmUnlockPages of {id}, built by MmBuildMdlForNonPagedPool (invariant 8)"),
+            ));
+        }
+        if m.flags.contains(MdlFlags::PARTIAL) {
+            return Err(self.verifier_violation(
+                verifier::UNLOCK_PAGES_PARTIAL_MDL,
+                id.address(),
+                m.flags.bits() as u64,
+                MdlFlags::PARTIAL.bits() as u64,
+                format!("MmUnlockPages of partial {id} (invariants 8, 24)"),
+            ));
+        }
+        if !m.flags.contains(MdlFlags::PAGES_LOCKED) {
+            if self.config.track_locked_pages {
+                let count = m
+                    .process
+                    .and_then(|p| self.processes.get(&p))
+                    .map_or(0, |p| p.number_of_locked_pages);
+                return Err(self.bug_check(
+                    BugCheckCode::PROCESS_HAS_LOCKED_PAGES,
+                    [
+                        process_has_locked_pages::UNLOCK_PAGES_NOT_LOCKED,
+                        id.address(),
+                        count,
+                        0,
+                    ],
+                    format!("MmUnlockPages of {id}, which is not locked (semantics §6)"),
+                ));
+            }
+            return Err(self.verifier_violation(
+                verifier::UNLOCK_PAGES_NEVER_LOCKED,
+                id.address(),
+                m.flags.bits() as u64,
+                0,
+                format!("MmUnlockPages of {id}, which is not locked (invariant 8)"),
+            ));
+        }
+        if m.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        // Partials that mapped this source privately now map pages about to lose their lock.
+        let partial_maps: Vec<MdlId> = self
+            .mappings
+            .iter()
+            .filter(|(_, mp)| mp.source == Some(id))
+            .map(|(_, mp)| mp.mdl)
+            .collect();
+        for p in partial_maps {
+            self.event(
+                EventKind::SourceUnlockedWhilePartialMapped,
+                Some(p),
+                None,
+                format!("{id} unlocked while partial {p} still has its own mapping (invariant 23)"),
+            );
+        }
+        // 1. The kernel mapping goes away automatically.
+        if m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA) {
+            self.unmap_kernel(m.mapped_system_va, id)?;
+        }
+        // User mappings stay (invariant 9).
+        if self
+            .mappings
+            .iter()
+            .any(|(_, mp)| mp.mdl == id && mp.is_user())
+        {
+            self.event(
+                EventKind::UnlockedWhileUserMapped,
+                Some(id),
+                None,
+                format!("{id} unlocked while still mapped into user space (invariant 9)"),
+            );
+        }
+        let n = m.page_count() as u64;
+        // Unlock by the PFN array, as Windows does; a driver that changed it unlocks the wrong
+        // frames. Validate every dereference first so a bug check leaves the books unchanged.
+        let array: Vec<Pfn> = m.frames().collect();
+        let mut per_frame: std::collections::BTreeMap<Pfn, u32> = std::collections::BTreeMap::new();
+        for f in &array {
+            *per_frame.entry(*f).or_default() += 1;
+        }
+        for (&pfn, &k) in &per_frame {
+            let Some(e) = self.phys.entry(pfn) else {
+                return Err(self.pfn_list_corrupt(pfn, 0, id));
+            };
+            let floor = u32::from(e.share_count > 0);
+            if e.reference_count < k + floor {
+                let share = e.share_count;
+                return Err(self.pfn_list_corrupt(pfn, share, id));
+            }
+        }
+        if let Some(p) = m.process {
+            let Some(pr) = self.processes.get_mut(&p) else {
+                return Err(self.assert_failed("MDL's Process no longer exists"));
+            };
+            if pr.number_of_locked_pages == 0 {
+                return Err(self.assert_failed("Process->NumberOfLockedPages > 0 (invariant 11)"));
+            }
+            pr.number_of_locked_pages = pr.number_of_locked_pages.saturating_sub(n);
+        }
+        let record = self.slot_mut(id)?.lock.take();
+        let (rec_frames, rec_charge) = match &record {
+            Some(r) => (r.frames.clone(), r.charged),
+            None => (Vec::new(), None),
+        };
+        if rec_frames != array {
+            self.event(
+                EventKind::PfnArrayChangedWhileLocked,
+                Some(id),
+                None,
+                format!("PFN array of {id} differs from the pages it locked; unlock dereferences the array's frames"),
+            );
+            for f in &rec_frames {
+                *self.ref_adjust.entry(*f).or_default() += 1;
+            }
+            for f in &array {
+                *self.ref_adjust.entry(*f).or_default() -= 1;
+            }
+            self.ref_adjust.retain(|_, v| *v != 0);
+        }
+        let actual_charge = m.process.map(|p| (p, n));
+        if rec_charge != actual_charge {
+            if let Some((p, k)) = rec_charge {
+                *self.locked_pages_adjust.entry(p).or_default() += k as i64;
+            }
+            if let Some((p, k)) = actual_charge {
+                *self.locked_pages_adjust.entry(p).or_default() -= k as i64;
+            }
+            self.locked_pages_adjust.retain(|_, v| *v != 0);
+        }
+        for pfn in array {
+            if let Err((pfn, share)) = self.phys.dereference(pfn) {
+                return Err(self.pfn_list_corrupt(pfn, share, id));
+            }
+        }
+        let s = self.slot_mut(id)?;
+        s.mdl
+            .flags
+            .remove(MdlFlags::PAGES_LOCKED | MdlFlags::IO_SPACE);
+        for (i, slot) in s.mdl.pfns.iter_mut().take(n as usize).enumerate() {
+            *slot = POISON_PFN + i as u64;
+        }
+        Ok(())
+    }
+}
+
+impl Machine {
+    /// Fails like a write fault would if `va` is not writable by `who` (no bytes change).
+    pub(crate) fn check_writable(&mut self, who: Who, va: Va) -> Result<()> {
+        let space = match who {
+            Who::User(p) => crate::space::SpaceId::Process(p),
+            Who::Kernel => match self.space_of(va) {
+                Some(s) => s,
+                None => return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION)),
+            },
+        };
+        match self.pte(space, va) {
+            Some(p) if p.protection.can_write() => Ok(()),
+            _ => Err(Fault::Raise(NtStatus::ACCESS_VIOLATION)),
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! Mapping locked pages: `MmMapLockedPagesSpecifyCache` (kernel and user),
+//! `MmUnmapLockedPages`, `MmGetSystemAddressForMdlSafe`, `MmProtectMdlSystemAddress`
+//! (semantics §3.7, §3.8, invariants 13-18).
+
+use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Pfn, Va};
+use crate::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
+use crate::events::EventKind;
+use crate::fault::{Fault, Result};
+use crate::machine::{Birth, Machine};
+use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId, priority};
+use crate::space::{MappingId, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
+use crate::status::NtStatus;
+
+/// One mapping made through an MDL: a system-PTE range or a user "physical" VAD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The MDL it was made through.
+    pub mdl: MdlId,
+    /// For a partial MDL's own mapping, the source it borrowed pages from (unknown: `None`).
+    pub source: Option<MdlId>,
+    /// System space, or the process it was mapped into.
+    pub space: SpaceId,
+    /// First page of the mapping.
+    pub base: Va,
+    /// Pages reserved (the MDL's span).
+    pub pages: u64,
+    /// Frames actually mapped (PTEs written up to the first `LIST_HEAD`).
+    pub frames: Vec<Pfn>,
+    /// Protection of the PTEs.
+    pub protection: Protection,
+    /// Cache attribute.
+    pub cache: CacheType,
+    /// The MDL's first PFN and StartVa when mapped (PTE tracking compares them at unmap).
+    pub first_pfn: u64,
+    /// See `first_pfn`.
+    pub start_va: Va,
+    /// The address returned to the caller (`base + ByteOffset`).
+    pub returned: Va,
+    /// When it was made.
+    pub birth: Birth,
+}
+
+impl Mapping {
+    /// True for a user-mode mapping.
+    pub fn is_user(&self) -> bool {
+        matches!(self.space, SpaceId::Process(_))
+    }
+}
+
+impl Machine {
+    /// `MmMapLockedPagesSpecifyCache`: maps the MDL's pages into system space
+    /// (`KernelMode`) or into the current process (`UserMode`) (semantics §3.7).
+    ///
+    /// Kernel mode: reserves `SPAN` system PTEs, writes one per slot up to `LIST_HEAD`,
+    /// sets `MappedSystemVa` and `MDL_MAPPED_TO_SYSTEM_VA` (plus
+    /// `MDL_PARTIAL_HAS_BEEN_MAPPED` for a partial), returns `MappedSystemVa`. PTE
+    /// exhaustion returns `Ok(None)` with `MDL_MAPPING_CAN_FAIL` or
+    /// `bug_check_on_failure == false` (invariant 15).
+    ///
+    /// User mode: inserts a "device physical memory" VAD at `base` or at a free 64 KiB-
+    /// aligned range and returns its start plus `ByteOffset`; the MDL is not modified.
+    ///
+    /// Windows, not ReactOS: `priority` is honoured — `MdlMappingNoWrite` makes the
+    /// PTEs read-only (semantics §9).
+    ///
+    /// # Errors
+    /// * Kernel mode: `0xC4/0xB2` if already mapped, built for non-paged pool or a
+    ///   mapped partial; `0xC4/0xB3` if neither locked nor partial (invariant 13);
+    ///   `0xC4/0x85` if a page is not locked (invariant 14); `NO_MORE_SYSTEM_PTES (0x3F)`
+    ///   on exhaustion with bug-check-on-failure.
+    /// * User mode: errors are raised, never NULL (invariant 16):
+    ///   `STATUS_PROCESS_IS_TERMINATING`, `STATUS_INVALID_ADDRESS`,
+    ///   `STATUS_CONFLICTING_ADDRESSES`, `STATUS_NO_MEMORY`.
+    #[doc(alias = "MmMapLockedPagesSpecifyCache")]
+    pub fn mm_map_locked_pages_specify_cache(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        mode: AccessMode,
+        cache: CacheType,
+        base: Option<Va>,
+        bug_check_on_failure: bool,
+        priority: u32,
+    ) -> Result<Option<Va>> {
+        self.enter("MmMapLockedPagesSpecifyCache")?;
+        let id = self.deref_mdl(mdl.into())?;
+        match mode {
+            AccessMode::KernelMode => self.map_kernel(id, cache, bug_check_on_failure, priority),
+            AccessMode::UserMode => self.map_user(id, cache, base, priority).map(Some),
+        }
+    }
+
+    /// `MmMapLockedPages(Mdl, Mode)`: `SpecifyCache(MmCached, NULL, TRUE, HighPagePriority)`.
+    /// Driver Verifier flags every call (0xC4, 0x81): use the Safe variant.
+    #[doc(alias = "MmMapLockedPages")]
+    pub fn mm_map_locked_pages(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        mode: AccessMode,
+    ) -> Result<Option<Va>> {
+        self.enter("MmMapLockedPages")?;
+        let id = self.deref_mdl(mdl.into())?;
+        let flags = self.slot(id)?.mdl.flags.bits() as u64;
+        Err(self.verifier_violation(
+            verifier::MAP_LOCKED_PAGES_CALLED,
+            id.address(),
+            flags,
+            0,
+            format!(
+                "MmMapLockedPages({mode:?}) called; Verifier requires MmMapLockedPagesSpecifyCache"
+            ),
+        ))
+    }
+
+    /// `MmGetSystemAddressForMdlSafe`: `MappedSystemVa` if the MDL is already mapped or
+    /// built for non-paged pool, else a kernel mapping that returns NULL (`Ok(None)`)
+    /// on PTE exhaustion (semantics §3.7, invariant 13).
+    ///
+    /// Note on seed 001: the documentation says the macro returns NULL for a NULL
+    /// `MdlAddress`. The macro reads `Mdl->MdlFlags` first, so a NULL MDL is a NULL
+    /// dereference; the model crashes there (0x1E, `STATUS_ACCESS_VIOLATION`, address 0xA).
+    #[doc(alias = "MmGetSystemAddressForMdlSafe")]
+    pub fn mm_get_system_address_for_mdl_safe(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        priority: u32,
+    ) -> Result<Option<Va>> {
+        self.enter("MmGetSystemAddressForMdlSafe")?;
+        let id = self.deref_mdl(mdl.into())?;
+        let m = &self.slot(id)?.mdl;
+        if m.flags
+            .intersects(MdlFlags::MAPPED_TO_SYSTEM_VA | MdlFlags::SOURCE_IS_NONPAGED_POOL)
+        {
+            return Ok(Some(m.mapped_system_va));
+        }
+        self.map_kernel(id, CacheType::Cached, false, priority)
+    }
+
+    /// Checks that every mapped slot names a locked frame (invariant 14).
+    fn check_frames_locked(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
+        for &f in frames {
+            let locked = self.phys.entry(f).is_some_and(|e| {
+                e.mdl_allocation || e.reference_count > u32::from(e.share_count > 0)
+            });
+            if !locked {
+                let pages = frames.len() as u64;
+                return Err(self.verifier_violation(
+                    verifier::MAP_LOCKED_PAGES_NOT_LOCKED,
+                    id.address(),
+                    pages,
+                    f.0,
+                    format!("mapping {id}: {f} is not locked (invariant 14, MEMORY_MANAGEMENT 0x1233 without Verifier)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn mapped_frames(&self, id: MdlId) -> Result<Vec<Pfn>> {
+        let m = &self.slot(id)?.mdl;
+        Ok(m.pfns
+            .iter()
+            .take(m.page_count() as usize)
+            .take_while(|&&p| p != LIST_HEAD)
+            .map(|&p| Pfn(p))
+            .collect())
+    }
+
+    fn note_cache_conflicts(&mut self, id: MdlId, frames: &[Pfn], cache: CacheType) {
+        let conflict = self
+            .mappings
+            .iter()
+            .find(|(_, mp)| mp.cache != cache && mp.frames.iter().any(|f| frames.contains(f)))
+            .map(|(_, mp)| mp.mdl);
+        if let Some(other) = conflict {
+            self.event(
+                EventKind::CacheAttributeConflict,
+                Some(id),
+                None,
+                format!("{id} maps a frame as {cache:?} that {other} maps with another cache type"),
+            );
+        }
+    }
+
+    pub(crate) fn map_kernel(
+        &mut self,
+        id: MdlId,
+        cache: CacheType,
+        bug_check_on_failure: bool,
+        prio: u32,
+    ) -> Result<Option<Va>> {
+        let m = self.slot(id)?.mdl.clone();
+        if m.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        let bad = MdlFlags::MAPPED_TO_SYSTEM_VA
+            | MdlFlags::SOURCE_IS_NONPAGED_POOL
+            | MdlFlags::PARTIAL_HAS_BEEN_MAPPED;
+        if m.flags.intersects(bad) {
+            return Err(self.verifier_violation(
+                verifier::MAP_LOCKED_PAGES_BAD_MDL_FLAGS,
+                id.address(),
+                m.flags.bits() as u64,
+                (m.flags & bad).bits() as u64,
+                format!(
+                    "kernel map of {id} with flags {:?} (invariant 13)",
+                    m.flags & bad
+                ),
+            ));
+        }
+        if !m
+            .flags
+            .intersects(MdlFlags::PAGES_LOCKED | MdlFlags::PARTIAL)
+        {
+            return Err(self.verifier_violation(
+                verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS,
+                id.address(),
+                m.flags.bits() as u64,
+                MdlFlags::PAGES_LOCKED.bits() as u64,
+                format!("kernel map of {id}, which is neither locked nor partial (invariant 13)"),
+            ));
+        }
+        let frames = self.mapped_frames(id)?;
+        self.check_frames_locked(id, &frames)?;
+        let n = m.page_count() as u64;
+        let Some(base) = self.sysptes.reserve(n) else {
+            if m.flags.contains(MdlFlags::MAPPING_CAN_FAIL) || !bug_check_on_failure {
+                return Ok(None);
+            }
+            return Err(self.bug_check(
+                BugCheckCode::NO_MORE_SYSTEM_PTES,
+                [0, n, 0, 0],
+                format!("no {n} free system PTEs to map {id} (invariant 15)"),
+            ));
+        };
+        self.note_cache_conflicts(id, &frames, cache);
+        let protection = if prio & priority::MDL_MAPPING_NO_WRITE != 0 {
+            Protection::ReadOnly
+        } else {
+            Protection::ReadWrite
+        };
+        let birth = self.birth();
+        let returned = base.wrapping_add(m.byte_offset as u64);
+        let source = if m.flags.contains(MdlFlags::PARTIAL) {
+            self.partial_source(id)
+        } else {
+            None
+        };
+        let mid = MappingId(self.mappings.insert(Mapping {
+            mdl: id,
+            source,
+            space: SpaceId::System,
+            base,
+            pages: n,
+            frames: frames.clone(),
+            protection,
+            cache,
+            first_pfn: m.pfns.first().copied().unwrap_or(LIST_HEAD),
+            start_va: m.start_va,
+            returned,
+            birth,
+        }));
+        for (i, f) in frames.iter().enumerate() {
+            self.system.ptes.insert(
+                base.vpn() + i as u64,
+                Pte {
+                    pfn: *f,
+                    protection,
+                    kind: PteKind::Mdl(mid),
+                },
+            );
+        }
+        let s = self.slot_mut(id)?;
+        s.mdl.mapped_system_va = returned;
+        s.mdl.flags |= MdlFlags::MAPPED_TO_SYSTEM_VA;
+        if s.mdl.flags.contains(MdlFlags::PARTIAL) {
+            s.mdl.flags |= MdlFlags::PARTIAL_HAS_BEEN_MAPPED;
+        }
+        s.system_mapping = Some(mid);
+        Ok(Some(returned))
+    }
+
+    /// The locked MDL whose frames a partial borrowed (the first that holds them all).
+    fn partial_source(&self, id: MdlId) -> Option<MdlId> {
+        let frames: Vec<Pfn> = self.mdls.get(id.0)?.mdl.frames().collect();
+        self.mdls
+            .iter()
+            .find(|(h, s)| {
+                *h != id.0
+                    && s.lock
+                        .as_ref()
+                        .is_some_and(|l| frames.iter().all(|f| l.frames.contains(f)))
+            })
+            .map(|(h, _)| MdlId(h))
+    }
+
+    fn map_user(&mut self, id: MdlId, cache: CacheType, base: Option<Va>, prio: u32) -> Result<Va> {
+        let m = self.slot(id)?.mdl.clone();
+        if m.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        if !m.flags.intersects(
+            MdlFlags::PAGES_LOCKED | MdlFlags::SOURCE_IS_NONPAGED_POOL | MdlFlags::PARTIAL,
+        ) {
+            return Err(self.verifier_violation(
+                verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS,
+                id.address(),
+                m.flags.bits() as u64,
+                MdlFlags::PAGES_LOCKED.bits() as u64,
+                format!("user map of {id}, which is neither locked, non-paged nor partial (invariant 13)"),
+            ));
+        }
+        let frames = self.mapped_frames(id)?;
+        if !m.flags.contains(MdlFlags::SOURCE_IS_NONPAGED_POOL) {
+            self.check_frames_locked(id, &frames)?;
+        }
+        let Some(pid) = self.current_process() else {
+            return Err(Fault::Raise(NtStatus::INVALID_ADDRESS));
+        };
+        if !self.process(pid)?.is_alive() {
+            return Err(Fault::Raise(NtStatus::PROCESS_IS_TERMINATING));
+        }
+        let n = m.page_count() as u64;
+        let start = match base {
+            None => self
+                .find_user_hole(pid, n)
+                .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?,
+            Some(b) => {
+                let end = b.checked_add(n * PAGE_SIZE);
+                if !b.is_page_aligned()
+                    || b.is_null()
+                    || end.is_none_or(|e| e.0 - 1 > MM_HIGHEST_USER_ADDRESS.0)
+                {
+                    return Err(Fault::Raise(NtStatus::INVALID_ADDRESS));
+                }
+                if !self.process(pid)?.space.is_free(b, n) {
+                    return Err(Fault::Raise(NtStatus::CONFLICTING_ADDRESSES));
+                }
+                b
+            }
+        };
+        self.note_cache_conflicts(id, &frames, cache);
+        let protection = if prio & priority::MDL_MAPPING_NO_WRITE != 0 {
+            Protection::ReadOnly
+        } else {
+            Protection::ReadWrite
+        };
+        let birth = self.birth();
+        let returned = start.wrapping_add(m.byte_offset as u64);
+        let mid = MappingId(self.mappings.insert(Mapping {
+            mdl: id,
+            source: None,
+            space: SpaceId::Process(pid),
+            base: start,
+            pages: n,
+            frames: frames.clone(),
+            protection,
+            cache,
+            first_pfn: m.pfns.first().copied().unwrap_or(LIST_HEAD),
+            start_va: m.start_va,
+            returned,
+            birth,
+        }));
+        let step = self.step;
+        let space = &mut self.process_mut(pid)?.space;
+        space.vads.insert(
+            start.vpn(),
+            Vad {
+                start,
+                pages: n,
+                kind: VadKind::MdlMapping(mid),
+                created_step: step,
+            },
+        );
+        for (i, f) in frames.iter().enumerate() {
+            space.ptes.insert(
+                start.vpn() + i as u64,
+                Pte {
+                    pfn: *f,
+                    protection,
+                    kind: PteKind::Mdl(mid),
+                },
+            );
+        }
+        Ok(returned)
+    }
+
+    fn find_user_hole(&self, pid: Pid, pages: u64) -> Option<Va> {
+        let space = &self.processes.get(&pid)?.space;
+        let len = pages.checked_mul(PAGE_SIZE)?;
+        let mut cand = crate::addr::MM_LOWEST_USER_ADDRESS.0;
+        for v in space.vads() {
+            if cand.checked_add(len)? <= v.start.0 {
+                break;
+            }
+            if v.end().0 > cand {
+                cand = v.end().0.div_ceil(0x1_0000) * 0x1_0000;
+            }
+        }
+        (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
+    }
+
+    /// `MmUnmapLockedPages`: kernel or user is decided by `base` (semantics §3.8).
+    ///
+    /// Kernel: the MDL must be mapped (`SYSTEM_PTE_MISUSE (0xDA, 0x06)` otherwise — a
+    /// double unmap), `base` must be the address the map returned (0xDA/0x03), and the
+    /// MDL's first PFN and StartVa must not have changed since (0xDA/0x04, 0x05): the
+    /// checks Windows makes with PTE tracking (invariants 17, 18). Clears
+    /// `MAPPED_TO_SYSTEM_VA | PARTIAL_HAS_BEEN_MAPPED | FREE_EXTRA_PTES`.
+    ///
+    /// User: must run in the process that holds the mapping; an address that is no
+    /// MDL mapping there is silently ignored (and recorded as an event).
+    #[doc(alias = "MmUnmapLockedPages")]
+    pub fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("MmUnmapLockedPages")?;
+        let id = self.deref_mdl(mdl.into())?;
+        if self.slot(id)?.mdl.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        if base > MM_HIGHEST_USER_ADDRESS {
+            self.unmap_kernel(base, id)
+        } else {
+            self.unmap_user(base, id)
+        }
+    }
+
+    pub(crate) fn unmap_kernel(&mut self, base: Va, id: MdlId) -> Result<()> {
+        let m = self.slot(id)?.mdl.clone();
+        if m.flags.contains(MdlFlags::PARENT_MAPPED_SYSTEM_VA) {
+            return Err(self.assert_failed("PARENT_MAPPED_SYSTEM_VA clear (invariant 17)"));
+        }
+        if !m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA) {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [system_pte_misuse::MDL_NOT_MAPPED, id.address(), base.0, 0],
+                format!("kernel unmap of {id}, which is not mapped (double unmap, invariant 17)"),
+            ));
+        }
+        let Some(mid) = self.slot(id)?.system_mapping else {
+            // Mapped only by inheritance from its source: the PTEs are not its own.
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::WRONG_MAPPING_ADDRESS,
+                    id.address(),
+                    m.mapped_system_va.0,
+                    base.0,
+                ],
+                format!(
+                    "kernel unmap of partial {id}, whose mapping is its source's (invariant 24)"
+                ),
+            ));
+        };
+        let Some(mp) = self.mappings.get(mid.0).cloned() else {
+            return Err(self.assert_failed("mapping record missing"));
+        };
+        if base != mp.returned {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::WRONG_MAPPING_ADDRESS,
+                    id.address(),
+                    mp.returned.0,
+                    base.0,
+                ],
+                format!(
+                    "kernel unmap of {id} at {base}, mapped at {} (invariant 18)",
+                    mp.returned
+                ),
+            ));
+        }
+        let first = m.pfns.first().copied().unwrap_or(LIST_HEAD);
+        if first != mp.first_pfn {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::MDL_FIRST_PAGE_CHANGED,
+                    id.address(),
+                    mp.first_pfn,
+                    first,
+                ],
+                format!("{id}'s first PFN changed between map and unmap"),
+            ));
+        }
+        if m.start_va != mp.start_va {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::MDL_START_VA_CHANGED,
+                    id.address(),
+                    mp.start_va.0,
+                    m.start_va.0,
+                ],
+                format!("{id}'s StartVa changed between map and unmap"),
+            ));
+        }
+        self.remove_mapping(mid)?;
+        let s = self.slot_mut(id)?;
+        s.mdl.flags.remove(
+            MdlFlags::MAPPED_TO_SYSTEM_VA
+                | MdlFlags::PARTIAL_HAS_BEEN_MAPPED
+                | MdlFlags::FREE_EXTRA_PTES,
+        );
+        s.system_mapping = None;
+        Ok(())
+    }
+
+    /// The mapping record of `mid`, if live.
+    pub(crate) fn mapping(&self, mid: MappingId) -> Option<&Mapping> {
+        self.mappings.get(mid.0)
+    }
+
+    /// Removes a mapping's PTEs (and VAD or system PTEs) and its record.
+    pub(crate) fn remove_mapping(&mut self, mid: MappingId) -> Result<()> {
+        let Some(mp) = self.mappings.remove(mid.0) else {
+            return Ok(());
+        };
+        match mp.space {
+            SpaceId::System => {
+                for i in 0..mp.pages {
+                    self.system.ptes.remove(&(mp.base.vpn() + i));
+                }
+                self.sysptes.release(mp.base, mp.pages);
+            }
+            SpaceId::Process(pid) => {
+                if let Some(p) = self.processes.get_mut(&pid) {
+                    for i in 0..mp.pages {
+                        p.space.ptes.remove(&(mp.base.vpn() + i));
+                    }
+                    p.space.vads.remove(&mp.base.vpn());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unmap_user(&mut self, base: Va, id: MdlId) -> Result<()> {
+        let found = self.current_process().and_then(|pid| {
+            let vad = self.processes.get(&pid)?.space.vad(base)?;
+            match vad.kind {
+                VadKind::MdlMapping(mid) => Some(mid),
+                VadKind::Private(_) => None,
+            }
+        });
+        let Some(mid) = found else {
+            self.event(
+                EventKind::UnmapUnknownUserAddress,
+                Some(id),
+                Some(base),
+                format!(
+                    "user unmap of {base} for {id}: no MDL mapping there in {:?}; ignored (semantics §3.8)",
+                    self.current_process()
+                ),
+            );
+            return Ok(());
+        };
+        if let Some(mp) = self.mapping(mid) {
+            if mp.mdl != id || mp.returned != base {
+                let detail = format!(
+                    "user unmap of {base} with {id}; the mapping was made at {} through {}",
+                    mp.returned, mp.mdl
+                );
+                self.event(EventKind::UnmapMismatch, Some(id), Some(base), detail);
+            }
+        }
+        self.remove_mapping(mid)
+    }
+
+    /// `MmProtectMdlSystemAddress`: changes the protection of the MDL's system mapping
+    /// (`PAGE_NOACCESS`, `PAGE_READONLY`, `PAGE_READWRITE`) (semantics §9: Windows only).
+    ///
+    /// # Errors
+    /// `Status(STATUS_NOT_MAPPED_VIEW)` if the MDL has no system mapping of its own;
+    /// `Status(STATUS_INVALID_PAGE_PROTECTION)` for other protections.
+    #[doc(alias = "MmProtectMdlSystemAddress")]
+    pub fn mm_protect_mdl_system_address(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        protect: u32,
+    ) -> Result<()> {
+        self.enter("MmProtectMdlSystemAddress")?;
+        let id = self.deref_mdl(mdl.into())?;
+        let Some(protection) = Protection::from_win32(protect) else {
+            return Err(Fault::Status(NtStatus::INVALID_PAGE_PROTECTION));
+        };
+        let Some(mid) = self.slot(id)?.system_mapping else {
+            return Err(Fault::Status(NtStatus::NOT_MAPPED_VIEW));
+        };
+        let Some(mp) = self.mappings.get_mut(mid.0) else {
+            return Err(Fault::Status(NtStatus::NOT_MAPPED_VIEW));
+        };
+        mp.protection = protection;
+        let (base, pages) = (mp.base, mp.pages);
+        for (_, pte) in self.system.ptes.range_mut(base.vpn()..base.vpn() + pages) {
+            pte.protection = protection;
+        }
+        Ok(())
+    }
+
+    /// Live mappings made through MDLs.
+    pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
+        self.mappings.iter().map(|(_, m)| m)
+    }
+
+    /// Records a write through an MDL mapping if the MDL was probed for read (seed 001).
+    pub(crate) fn note_mdl_write(&mut self, mid: MappingId, va: Va) {
+        let Some(mdl) = self.mapping(mid).map(|m| m.mdl) else {
+            return;
+        };
+        let read_probe = self
+            .mdls
+            .get(mdl.0)
+            .and_then(|s| s.lock.as_ref())
+            .is_some_and(|l| l.operation == LockOperation::IoReadAccess);
+        if read_probe {
+            self.event(
+                EventKind::WriteThroughReadProbedMdl,
+                Some(mdl),
+                Some(va),
+                format!("write at {va} through a mapping of {mdl}, probed for IoReadAccess"),
+            );
+        }
+    }
+}

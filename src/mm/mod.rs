@@ -1,0 +1,666 @@
+//! The MDL routines of the memory manager and I/O manager (semantics §3, §4, §8).
+//!
+//! Every routine is a `Machine` method named after its DDI in snake case,
+//! with the real name as a `#[doc(alias)]`. Preconditions that Windows checks
+//! under Driver Verifier are bug checks with the documented 0xC4 sub-code;
+//! preconditions that are only debug-build ASSERTs (semantics: "ASSERT") are
+//! reported as the checked-build assertion failure: `KMODE_EXCEPTION_NOT_HANDLED
+//! (0x1E)` with `STATUS_BREAKPOINT`, the detail naming the rule. A NULL `PMDL`
+//! is dereferenced as in C: `KMODE_EXCEPTION_NOT_HANDLED` with
+//! `STATUS_ACCESS_VIOLATION` at the offset of the field read. A handle to a
+//! freed MDL is caught as Driver Verifier's special pool catches it:
+//! `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`.
+
+pub(crate) mod exit;
+pub(crate) mod lock;
+pub mod mapping;
+pub(crate) mod pages;
+
+use crate::addr::{LIST_HEAD, MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE, Va, span_pages};
+use crate::bugcheck::{BugCheckCode, verifier};
+use crate::events::{Event, EventKind};
+use crate::fault::{Fault, ModelError, Result};
+use crate::io::IrpId;
+use crate::machine::{Birth, Machine};
+use crate::mdl::{LockRecord, MDL_FIXED_SIZE_PAGES, Mdl, MdlFlags, MdlId, MdlSlot, MdlStorage};
+use crate::status::NtStatus;
+
+/// Offset of `MdlFlags` in an amd64 MDL: what a NULL-MDL dereference reads first.
+pub(crate) const MDL_FLAGS_OFFSET: u64 = 0xA;
+
+/// A lock whose MDL was freed without unlocking: the references are held forever.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeakedLock {
+    /// The freed MDL (its address is what `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS` names).
+    pub mdl: MdlId,
+    /// The lock as it was.
+    pub lock: LockRecord,
+    /// When the MDL was freed.
+    pub freed_at: Birth,
+}
+
+impl Machine {
+    // ----- shared checks -----------------------------------------------------------------
+
+    /// A checked-build ASSERT failure (semantics: "ASSERT"): bug check 0x1E with STATUS_BREAKPOINT.
+    pub(crate) fn assert_failed(&mut self, detail: impl Into<String>) -> Fault {
+        let detail = format!("ASSERT failed in {}: {}", self.routine, detail.into());
+        self.bug_check(
+            BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+            [NtStatus::BREAKPOINT.0 as u64, 0, 0, 0],
+            detail,
+        )
+    }
+
+    /// A Driver Verifier violation (0xC4) with its documented sub-code.
+    pub(crate) fn verifier_violation(
+        &mut self,
+        subcode: u64,
+        p2: u64,
+        p3: u64,
+        p4: u64,
+        detail: impl Into<String>,
+    ) -> Fault {
+        self.bug_check(
+            BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [subcode, p2, p3, p4],
+            detail,
+        )
+    }
+
+    /// Resolves a `PMDL` argument: NULL and freed MDLs crash as in a real kernel.
+    pub(crate) fn deref_mdl(&mut self, mdl: Option<MdlId>) -> Result<MdlId> {
+        let Some(id) = mdl else {
+            let routine = self.routine;
+            return Err(self.bug_check(
+                BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+                [NtStatus::ACCESS_VIOLATION.0 as u64, 0, 0, MDL_FLAGS_OFFSET],
+                format!(
+                    "{routine} dereferenced a NULL MDL (reads MdlFlags at {MDL_FLAGS_OFFSET:#x})"
+                ),
+            ));
+        };
+        if self.mdls.get(id.0).is_none() {
+            let routine = self.routine;
+            return Err(self.bug_check(
+                BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+                [id.address(), 0, 0, 0],
+                format!("{routine} used {id} after it was freed (special pool)"),
+            ));
+        }
+        Ok(id)
+    }
+
+    pub(crate) fn slot(&self, id: MdlId) -> Result<&MdlSlot> {
+        self.mdls
+            .get(id.0)
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{id:?}"))))
+    }
+
+    pub(crate) fn slot_mut(&mut self, id: MdlId) -> Result<&mut MdlSlot> {
+        self.mdls
+            .get_mut(id.0)
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{id:?}"))))
+    }
+
+    /// Invariant 3: the PFN array must have room for the span a writer is about to fill.
+    /// An overrun of a special-pool MDL touches the guard page: 0x50.
+    pub(crate) fn check_capacity(&mut self, id: MdlId, pages: u32) -> Result<()> {
+        let cap = self.slot(id)?.capacity;
+        if pages > cap {
+            let routine = self.routine;
+            return Err(self.bug_check(
+                BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+                [
+                    id.address() + MDL_HEADER_SIZE + cap as u64 * PFN_NUMBER_SIZE,
+                    1,
+                    0,
+                    0,
+                ],
+                format!(
+                    "{routine} wrote {pages} PFN entries into {id}, which has room for {cap} (invariant 3)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn event(
+        &mut self,
+        kind: EventKind,
+        mdl: Option<MdlId>,
+        va: Option<Va>,
+        detail: impl Into<String>,
+    ) {
+        self.events.push(Event {
+            step: self.step,
+            kind,
+            mdl,
+            va,
+            detail: detail.into(),
+        });
+    }
+
+    fn new_mdl(
+        &mut self,
+        va: Va,
+        length: u32,
+        capacity: u32,
+        storage: MdlStorage,
+        flags: MdlFlags,
+    ) -> MdlId {
+        let birth = self.birth();
+        let mdl = Mdl {
+            next: None,
+            size: (crate::addr::size_of_mdl(va, length as u64) & 0xFFFF) as u16,
+            flags,
+            process: None,
+            mapped_system_va: Va::NULL,
+            start_va: va.page_align(),
+            byte_count: length,
+            byte_offset: va.byte_offset(),
+            pfns: vec![0; capacity as usize],
+        };
+        MdlId(self.mdls.insert(MdlSlot {
+            mdl,
+            capacity,
+            storage,
+            birth,
+            lock: None,
+            system_mapping: None,
+        }))
+    }
+
+    // ----- allocation and initialisation -------------------------------------------------
+
+    /// `IoAllocateMdl`: allocates an MDL describing `[va, va+length)`; nothing is probed or locked.
+    ///
+    /// Returns `Ok(None)` (NULL) for `length >= 2 GiB` or a descriptor over 0xFFFF bytes
+    /// (invariant 2). Spans up to 23 pages use the fixed-size block and set
+    /// `MDL_ALLOCATED_FIXED_SIZE`. With `irp`, the MDL becomes `Irp->MdlAddress`
+    /// (`secondary_buffer == false`, overwriting) or is appended to the chain's tail.
+    /// `charge_quota` is accepted and not modelled. (semantics §3.2)
+    ///
+    /// # Errors
+    /// `length == 0` is the §3.2 ASSERT (0x1E, STATUS_BREAKPOINT). A secondary
+    /// buffer for an IRP without a chain is the same kind of ASSERT.
+    ///
+    /// # Examples
+    /// ```
+    /// use mdlsim::{Config, Machine, addr::Va, mdl::MdlFlags};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let mdl = m.io_allocate_mdl(Va::new(0x10200), 0x1000, false, false, None).unwrap().unwrap();
+    /// let d = m.mdl(mdl).unwrap();
+    /// assert_eq!((d.start_va, d.byte_offset, d.page_count()), (Va::new(0x10000), 0x200, 2));
+    /// assert!(d.flags.contains(MdlFlags::ALLOCATED_FIXED_SIZE));
+    /// ```
+    #[doc(alias = "IoAllocateMdl")]
+    pub fn io_allocate_mdl(
+        &mut self,
+        va: Va,
+        length: u32,
+        secondary_buffer: bool,
+        charge_quota: bool,
+        irp: Option<IrpId>,
+    ) -> Result<Option<MdlId>> {
+        self.enter("IoAllocateMdl")?;
+        let _ = charge_quota;
+        if length == 0 {
+            return Err(self.assert_failed("Length != 0 (semantics §3.2, invariant 1)"));
+        }
+        if length >= 0x8000_0000 {
+            return Ok(None);
+        }
+        let span = span_pages(va, length as u64);
+        let (capacity, flags) = if span <= MDL_FIXED_SIZE_PAGES {
+            (MDL_FIXED_SIZE_PAGES, MdlFlags::ALLOCATED_FIXED_SIZE)
+        } else {
+            if crate::addr::size_of_mdl(va, length as u64) > 0xFFFF {
+                return Ok(None);
+            }
+            (span, MdlFlags::empty())
+        };
+        if let Some(irp) = irp {
+            // Validate the IRP before allocating, so a failure leaks nothing.
+            let head = self.irp(irp)?.mdl_address;
+            if secondary_buffer && head.is_none() {
+                return Err(self.assert_failed(
+                    "secondary buffer for an IRP with no MdlAddress (semantics §3.2)",
+                ));
+            }
+        }
+        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
+        if let Some(irp) = irp {
+            if secondary_buffer {
+                let mut cur = self.irp(irp)?.mdl_address;
+                let mut tail = None;
+                let mut guard = 0usize;
+                while let Some(m) = cur {
+                    tail = Some(m);
+                    cur = self.mdls.get(m.0).and_then(|s| s.mdl.next);
+                    guard += 1;
+                    if guard > self.mdls.len() {
+                        return Err(self.assert_failed("IRP MDL chain is cyclic"));
+                    }
+                }
+                if let Some(t) = tail {
+                    self.slot_mut(t)?.mdl.next = Some(id);
+                }
+            } else {
+                self.irp_mut(irp)?.mdl_address = Some(id);
+            }
+        }
+        Ok(Some(id))
+    }
+
+    /// `MmCreateMdl` (obsolete): allocates an MDL of exactly `MmSizeOfMdl(base, length)` bytes
+    /// from pool and initialises it; no flags (semantics §3.1). `Ok(None)` if the span does not fit.
+    #[doc(alias = "MmCreateMdl")]
+    pub fn mm_create_mdl(&mut self, base: Va, length: u32) -> Result<Option<MdlId>> {
+        self.enter("MmCreateMdl")?;
+        let span = span_pages(base, length as u64);
+        if crate::addr::size_of_mdl(base, length as u64) > 0xFFFF {
+            return Ok(None);
+        }
+        Ok(Some(self.new_mdl(
+            base,
+            length,
+            span,
+            MdlStorage::Pool,
+            MdlFlags::empty(),
+        )))
+    }
+
+    /// `MmSizeOfMdl`: `48 + 8 × SPAN(base, length)` bytes on amd64 (semantics §1.3).
+    #[doc(alias = "MmSizeOfMdl")]
+    pub fn mm_size_of_mdl(base: Va, length: u64) -> u64 {
+        crate::addr::size_of_mdl(base, length)
+    }
+
+    /// `MmInitializeMdl`: re-initialises an MDL's header for `[base, base+length)`:
+    /// `Next = NULL`, `Size`, `MdlFlags = 0`, `StartVa`, `ByteOffset`, `ByteCount`.
+    /// `Process` and `MappedSystemVa` keep their old values (semantics §1.3). The PFN
+    /// array is not written, so a span larger than the storage is caught by the
+    /// first routine that fills it (invariant 3).
+    ///
+    /// Reinitialising an MDL that still holds locks or a mapping loses track of them,
+    /// as in C; the locks are then leaked.
+    #[doc(alias = "MmInitializeMdl")]
+    pub fn mm_initialize_mdl(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        base: Va,
+        length: u32,
+    ) -> Result<()> {
+        self.enter("MmInitializeMdl")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.forget_lock(id)?;
+        let s = self.slot_mut(id)?;
+        s.mdl.next = None;
+        s.mdl.size = (crate::addr::size_of_mdl(base, length as u64) & 0xFFFF) as u16;
+        s.mdl.flags = MdlFlags::empty();
+        s.mdl.start_va = base.page_align();
+        s.mdl.byte_offset = base.byte_offset();
+        s.mdl.byte_count = length;
+        Ok(())
+    }
+
+    /// Moves a lock that its MDL can no longer release into the leaked-lock list.
+    fn forget_lock(&mut self, id: MdlId) -> Result<()> {
+        if let Some(lock) = self.slot_mut(id)?.lock.take() {
+            let freed_at = self.birth();
+            self.event(
+                EventKind::MdlFreedWhileLocked,
+                Some(id),
+                None,
+                format!(
+                    "{id} released with {} page(s) still locked",
+                    lock.frames.len()
+                ),
+            );
+            self.leaked_locks.push(LeakedLock {
+                mdl: id,
+                lock,
+                freed_at,
+            });
+        }
+        Ok(())
+    }
+
+    /// `MmPrepareMdlForReuse`: releases a partial MDL's own mapping; for a full MDL,
+    /// asserts it is not mapped (semantics §3.3).
+    ///
+    /// # Errors
+    /// A non-partial MDL still mapped to system VA: `DRIVER_VERIFIER_DETECTED_VIOLATION`
+    /// (0xC4, 0xB8) — the mapping would otherwise leak.
+    #[doc(alias = "MmPrepareMdlForReuse")]
+    pub fn mm_prepare_mdl_for_reuse(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("MmPrepareMdlForReuse")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.prepare_for_reuse(id)
+    }
+
+    fn prepare_for_reuse(&mut self, id: MdlId) -> Result<()> {
+        let flags = self.slot(id)?.mdl.flags;
+        if flags.contains(MdlFlags::PARTIAL_HAS_BEEN_MAPPED) {
+            if !flags.contains(MdlFlags::PARTIAL) {
+                return Err(
+                    self.assert_failed("PARTIAL_HAS_BEEN_MAPPED without PARTIAL (semantics §3.3)")
+                );
+            }
+            let va = self.slot(id)?.mdl.mapped_system_va;
+            self.unmap_kernel(va, id)?;
+        } else if !flags.contains(MdlFlags::PARTIAL)
+            && flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA)
+        {
+            return Err(self.verifier_violation(
+                verifier::FREE_MDL_STILL_MAPPED,
+                id.address(),
+                flags.bits() as u64,
+                0,
+                format!("{id} freed or reused while mapped to system VA (invariant 25)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `IoFreeMdl`: `MmPrepareMdlForReuse`, then frees the MDL. It **never unlocks**:
+    /// freeing a locked MDL leaks its page references and the process's
+    /// `NumberOfLockedPages` (surfacing at process exit as 0x76 / 0xCB) (semantics §3.3).
+    ///
+    /// # Errors
+    /// As [`Machine::mm_prepare_mdl_for_reuse`]; a NULL or freed MDL crashes.
+    #[doc(alias = "IoFreeMdl")]
+    pub fn io_free_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("IoFreeMdl")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.free_mdl(id)
+    }
+
+    pub(crate) fn free_mdl(&mut self, id: MdlId) -> Result<()> {
+        self.prepare_for_reuse(id)?;
+        self.forget_lock(id)?;
+        // A partial that inherited a mapping leaves it to its source; its record is not its own.
+        self.mdls.remove(id.0);
+        Ok(())
+    }
+
+    /// `IoBuildPartialMdl`: makes `target` describe `[va, va+length)` of `source`'s pages,
+    /// borrowing `source`'s locks (no reference changes, nothing mapped; semantics §4).
+    ///
+    /// `length == 0` means "the rest of the source". Flags: the target keeps only its
+    /// `ALLOCATED_FIXED_SIZE | ALLOCATED_MUST_SUCCEED`, inherits the source's
+    /// `IO_PAGE_READ | SOURCE_IS_NONPAGED_POOL | MAPPED_TO_SYSTEM_VA | IO_SPACE`, and
+    /// gets `PARTIAL`; `MappedSystemVa = source.MappedSystemVa + offset`.
+    ///
+    /// Windows, not ReactOS: the sub-range must lie inside the source and fit the
+    /// target, else `TARGET_MDL_TOO_SMALL (0x40)` (semantics §9).
+    ///
+    /// # Errors
+    /// 0x40 as above; a source that is neither locked, non-paged nor allocated is an
+    /// ASSERT (invariant 22).
+    #[doc(alias = "IoBuildPartialMdl")]
+    pub fn io_build_partial_mdl(
+        &mut self,
+        source: impl Into<Option<MdlId>>,
+        target: impl Into<Option<MdlId>>,
+        va: Va,
+        length: u32,
+    ) -> Result<()> {
+        self.enter("IoBuildPartialMdl")?;
+        let src = self.deref_mdl(source.into())?;
+        let tgt = self.deref_mdl(target.into())?;
+        let s = self.slot(src)?.mdl.clone();
+        if !s.flags.intersects(
+            MdlFlags::PAGES_LOCKED | MdlFlags::SOURCE_IS_NONPAGED_POOL | MdlFlags::PARTIAL,
+        ) {
+            return Err(self.assert_failed(format!(
+                "source {src} is neither locked nor non-paged (invariant 22)"
+            )));
+        }
+        let offset = va.0.wrapping_sub(s.virtual_address().0);
+        let length = if length == 0 {
+            (s.byte_count as u64).wrapping_sub(offset) as u32
+        } else {
+            length
+        };
+        let inside = va >= s.virtual_address()
+            && offset
+                .checked_add(length as u64)
+                .is_some_and(|end| end <= s.byte_count as u64)
+            && length != 0;
+        let pages = span_pages(va, length as u64);
+        let cap = self.slot(tgt)?.capacity;
+        if !inside || pages > cap {
+            return Err(self.bug_check(
+                BugCheckCode::TARGET_MDL_TOO_SMALL,
+                [src.address(), tgt.address(), va.0, length as u64],
+                format!(
+                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: {} (semantics §4, §9)",
+                    if inside { "target too small" } else { "range outside the source" }
+                ),
+            ));
+        }
+        // Reusing a target that is still mapped or locked (invariant 23).
+        let old = self.slot(tgt)?;
+        if old.mdl.flags.contains(MdlFlags::PARTIAL_HAS_BEEN_MAPPED) {
+            self.event(
+                EventKind::PartialReusedWhileMapped,
+                Some(tgt),
+                Some(old.mdl.mapped_system_va),
+                format!("{tgt} rebuilt as a partial while its own mapping is live (invariant 23)"),
+            );
+        }
+        if self.slot(tgt)?.lock.is_some() {
+            self.event(
+                EventKind::PartialTargetWasLocked,
+                Some(tgt),
+                None,
+                format!("{tgt} rebuilt as a partial while it held page locks"),
+            );
+            self.forget_lock(tgt)?;
+        }
+        let first_slot = (va.page_align().0.wrapping_sub(s.start_va.0) >> 12) as usize;
+        let copied: Vec<u64> = (0..pages as usize)
+            .map(|i| s.pfns.get(first_slot + i).copied().unwrap_or(LIST_HEAD))
+            .collect();
+        let t = &mut self.slot_mut(tgt)?.mdl;
+        t.start_va = va.page_align();
+        t.process = s.process;
+        t.byte_count = length;
+        t.byte_offset = va.byte_offset();
+        t.flags = (t.flags & (MdlFlags::ALLOCATED_FIXED_SIZE | MdlFlags::ALLOCATED_MUST_SUCCEED))
+            | (s.flags
+                & (MdlFlags::IO_PAGE_READ
+                    | MdlFlags::SOURCE_IS_NONPAGED_POOL
+                    | MdlFlags::MAPPED_TO_SYSTEM_VA
+                    | MdlFlags::IO_SPACE))
+            | MdlFlags::PARTIAL;
+        t.mapped_system_va = s.mapped_system_va.wrapping_add(offset);
+        t.pfns[..pages as usize].copy_from_slice(&copied);
+        // The target's own mapping record (if any) is now orphaned; the hygiene
+        // check reports it as a leaked mapping.
+        self.slot_mut(tgt)?.system_mapping = None;
+        Ok(())
+    }
+
+    /// `MmBuildMdlForNonPagedPool`: fills the PFN array straight from the current PTEs
+    /// of a resident, non-paged buffer; sets `SOURCE_IS_NONPAGED_POOL` and
+    /// `MappedSystemVa = StartVa + ByteOffset`; takes no reference and does **not** set
+    /// `MDL_PAGES_LOCKED` (semantics §3.6, invariant 19).
+    ///
+    /// # Errors
+    /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`. `ByteCount == 0` or a
+    /// locked / mapped / partial / already-built MDL: ASSERT.
+    #[doc(alias = "MmBuildMdlForNonPagedPool")]
+    pub fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("MmBuildMdlForNonPagedPool")?;
+        let id = self.deref_mdl(mdl.into())?;
+        let m = self.slot(id)?.mdl.clone();
+        if m.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        let bad = MdlFlags::PAGES_LOCKED
+            | MdlFlags::MAPPED_TO_SYSTEM_VA
+            | MdlFlags::SOURCE_IS_NONPAGED_POOL
+            | MdlFlags::PARTIAL;
+        if m.flags.intersects(bad) {
+            return Err(self.assert_failed(format!(
+                "{id} has flags {:?}; MmBuildMdlForNonPagedPool needs a fresh MDL (invariant 19)",
+                m.flags & bad
+            )));
+        }
+        let n = m.page_count();
+        self.check_capacity(id, n)?;
+        let start = m.virtual_address();
+        let mut frames = Vec::with_capacity(n as usize);
+        let mut foreign = false;
+        for i in 0..n as u64 {
+            let page = Va(start.page_align().0.wrapping_add(i * PAGE_SIZE));
+            let pte = self.space_of(page).and_then(|sp| self.pte(sp, page));
+            match pte {
+                Some(p) => {
+                    foreign |= !matches!(p.kind, crate::space::PteKind::Pool);
+                    frames.push(p.pfn.0);
+                }
+                None => {
+                    return Err(self.bug_check(
+                        BugCheckCode::MEMORY_MANAGEMENT,
+                        [0x1240, id.address(), page.0, 0],
+                        format!(
+                            "MmBuildMdlForNonPagedPool over non-resident {page} (invariant 19)"
+                        ),
+                    ));
+                }
+            }
+        }
+        if foreign {
+            self.event(
+                EventKind::NonPagedBuildOverOtherMemory,
+                Some(id),
+                Some(start),
+                format!("{id} built over memory that is not non-paged pool"),
+            );
+        }
+        let s = self.slot_mut(id)?;
+        s.mdl.process = None;
+        s.mdl.mapped_system_va = start;
+        s.mdl.pfns[..n as usize].copy_from_slice(&frames);
+        s.mdl.flags |= MdlFlags::SOURCE_IS_NONPAGED_POOL;
+        Ok(())
+    }
+
+    // ----- driver access to MDL fields ---------------------------------------------------
+
+    /// The MDL behind a handle (header and PFN array), as a driver reads it.
+    pub fn mdl(&self, mdl: MdlId) -> Result<&Mdl> {
+        Ok(&self.slot(mdl)?.mdl)
+    }
+
+    /// Every live MDL, in arena order.
+    pub fn mdls(&self) -> impl Iterator<Item = (MdlId, &Mdl)> {
+        self.mdls.iter().map(|(h, s)| (MdlId(h), &s.mdl))
+    }
+
+    /// The PFN-array capacity of an MDL's storage (23 for fixed-size `IoAllocateMdl` blocks).
+    pub fn mdl_capacity(&self, mdl: MdlId) -> Result<u32> {
+        Ok(self.slot(mdl)?.capacity)
+    }
+
+    /// Where an MDL was created (step and routine), for reports.
+    pub fn mdl_birth(&self, mdl: MdlId) -> Result<Birth> {
+        Ok(self.slot(mdl)?.birth)
+    }
+
+    /// How an MDL's storage was obtained.
+    pub fn mdl_storage(&self, mdl: MdlId) -> Result<MdlStorage> {
+        Ok(self.slot(mdl)?.storage)
+    }
+
+    /// Whether the model holds a lock record for this MDL (its pages are referenced by it).
+    pub fn mdl_lock(&self, mdl: MdlId) -> Result<Option<&LockRecord>> {
+        Ok(self.slot(mdl)?.lock.as_ref())
+    }
+
+    /// A driver writing `MmGetMdlPfnArray(mdl)[index] = value` (seed 000, step 5).
+    ///
+    /// # Errors
+    /// Writing past the storage is the overrun of invariant 3 (0x50).
+    pub fn mdl_set_pfn(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        index: u32,
+        value: u64,
+    ) -> Result<()> {
+        self.enter("MmGetMdlPfnArray write")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.check_capacity(id, index.saturating_add(1))?;
+        self.slot_mut(id)?.mdl.pfns[index as usize] = value;
+        Ok(())
+    }
+
+    /// A driver copying `count` PFN entries from `src[src_index..]` to `dst[dst_index..]`
+    /// (`RtlCopyMemory` between PFN arrays, seed 000 step 2).
+    pub fn mdl_copy_pfns(
+        &mut self,
+        src: impl Into<Option<MdlId>>,
+        src_index: u32,
+        dst: impl Into<Option<MdlId>>,
+        dst_index: u32,
+        count: u32,
+    ) -> Result<()> {
+        self.enter("RtlCopyMemory (PFN array)")?;
+        let s = self.deref_mdl(src.into())?;
+        let d = self.deref_mdl(dst.into())?;
+        let scap = self.slot(s)?.capacity;
+        if src_index.checked_add(count).is_none_or(|e| e > scap) {
+            let routine = self.routine;
+            return Err(self.bug_check(
+                BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+                [
+                    s.address() + MDL_HEADER_SIZE + scap as u64 * PFN_NUMBER_SIZE,
+                    0,
+                    0,
+                    0,
+                ],
+                format!("{routine} read past the PFN array of {s}"),
+            ));
+        }
+        self.check_capacity(d, dst_index.saturating_add(count))?;
+        let vals: Vec<u64> =
+            self.slot(s)?.mdl.pfns[src_index as usize..(src_index + count) as usize].to_vec();
+        self.slot_mut(d)?.mdl.pfns[dst_index as usize..(dst_index + count) as usize]
+            .copy_from_slice(&vals);
+        Ok(())
+    }
+
+    /// A driver writing `Mdl->MdlFlags = flags` directly.
+    pub fn mdl_set_flags(&mut self, mdl: impl Into<Option<MdlId>>, flags: MdlFlags) -> Result<()> {
+        self.enter("MdlFlags write")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.slot_mut(id)?.mdl.flags = flags;
+        Ok(())
+    }
+
+    /// A driver writing `Mdl->Next = next` (chaining MDLs).
+    pub fn mdl_set_next(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        next: Option<MdlId>,
+    ) -> Result<()> {
+        self.enter("Mdl->Next write")?;
+        let id = self.deref_mdl(mdl.into())?;
+        self.slot_mut(id)?.mdl.next = next;
+        Ok(())
+    }
+
+    /// Locks leaked by freeing or reinitialising a locked MDL.
+    pub fn leaked_locks(&self) -> &[LeakedLock] {
+        &self.leaked_locks
+    }
+
+    /// Protocol events seen so far (see [`crate::events`]).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}

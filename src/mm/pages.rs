@@ -1,0 +1,160 @@
+//! `MmAllocatePagesForMdlEx` and `MmFreePagesFromMdl` (semantics §3.9, §3.10, invariants 20-21).
+
+use crate::addr::{LIST_HEAD, PAGE_SHIFT, PAGE_SIZE, Pfn, Va, bytes_to_pages};
+use crate::bugcheck::BugCheckCode;
+use crate::events::EventKind;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::mdl::{CacheType, MdlFlags, MdlId, MdlStorage, alloc_flags};
+use crate::pfn::{FrameOwner, PageState};
+
+/// The most pages one MDL from `MmAllocatePagesForMdlEx` can describe (`ByteCount` is a ULONG).
+const MAX_PAGES: u64 = (u32::MAX as u64) >> PAGE_SHIFT;
+
+impl Machine {
+    /// `MmAllocatePagesForMdlEx`: allocates physical pages (not mapped) and an MDL
+    /// describing them (`StartVa = 0`, `ByteOffset = 0`, `MDL_PAGES_LOCKED`, no
+    /// `Process`). Each page has reference 1 and share 1 and is marked as an MDL
+    /// allocation. Fewer pages than asked is success: read `ByteCount` (invariant 21);
+    /// zero pages is `Ok(None)`.
+    ///
+    /// Windows, not ReactOS (semantics §9): `MM_DONT_ZERO_ALLOCATION` is honoured (the
+    /// pages keep their previous owner's bytes) and `MM_ALLOCATE_FULLY_REQUIRED` returns
+    /// NULL rather than a short MDL. The physical-address bounds and `skip` are accepted
+    /// but every frame qualifies (the model has one memory node); a `skip` that is not
+    /// page-aligned returns NULL, as on both systems.
+    #[doc(alias = "MmAllocatePagesForMdlEx")]
+    pub fn mm_allocate_pages_for_mdl_ex(
+        &mut self,
+        low: u64,
+        high: u64,
+        skip: u64,
+        total_bytes: u64,
+        cache: CacheType,
+        flags: u32,
+    ) -> Result<Option<MdlId>> {
+        self.enter("MmAllocatePagesForMdlEx")?;
+        let _ = (low, high, cache);
+        if skip % PAGE_SIZE != 0 || flags & !0x3F != 0 {
+            return Ok(None);
+        }
+        let wanted = bytes_to_pages(total_bytes).min(MAX_PAGES);
+        if wanted == 0 {
+            return Ok(None);
+        }
+        let zero = flags & alloc_flags::MM_DONT_ZERO_ALLOCATION == 0;
+        let mut frames = Vec::with_capacity(wanted as usize);
+        for _ in 0..wanted {
+            match self.phys.allocate(FrameOwner::MdlAllocation, zero) {
+                Some(pfn) => frames.push(pfn),
+                None => break,
+            }
+        }
+        let give_back = frames.is_empty()
+            || (flags & alloc_flags::MM_ALLOCATE_FULLY_REQUIRED != 0
+                && (frames.len() as u64) < wanted);
+        if give_back {
+            for f in frames {
+                let _ = self.phys.drop_share(f);
+            }
+            return Ok(None);
+        }
+        for &f in &frames {
+            if let Some(e) = self.phys.entry_mut(f) {
+                e.mdl_allocation = true;
+            }
+        }
+        let found = frames.len() as u64;
+        let id = self.new_pages_mdl(wanted, found, &frames);
+        Ok(Some(id))
+    }
+
+    fn new_pages_mdl(&mut self, wanted: u64, found: u64, frames: &[Pfn]) -> MdlId {
+        let birth = self.birth();
+        let mut pfns: Vec<u64> = frames.iter().map(|f| f.0).collect();
+        pfns.resize(wanted as usize, LIST_HEAD);
+        let mdl = crate::mdl::Mdl {
+            next: None,
+            size: (crate::addr::size_of_mdl(Va::NULL, wanted << PAGE_SHIFT) & 0xFFFF) as u16,
+            flags: MdlFlags::PAGES_LOCKED,
+            process: None,
+            mapped_system_va: Va::NULL,
+            start_va: Va::NULL,
+            byte_count: (found << PAGE_SHIFT) as u32,
+            byte_offset: 0,
+            pfns,
+        };
+        MdlId(self.mdls.insert(crate::mdl::MdlSlot {
+            mdl,
+            capacity: wanted as u32,
+            storage: MdlStorage::Pool,
+            birth,
+            lock: None,
+            system_mapping: None,
+        }))
+    }
+
+    /// `MmFreePagesFromMdl`: returns the pages of an `MmAllocatePagesForMdl(Ex)` MDL to
+    /// the free list (a page someone else still has locked stays until unlocked),
+    /// overwrites each slot with `LIST_HEAD` and clears `MDL_PAGES_LOCKED`. It does not
+    /// unmap and does not free the MDL itself (`io_free_mdl` / `ExFreePool` it after).
+    ///
+    /// # Errors
+    /// A page that is not from `MmAllocatePagesForMdl`: `MEMORY_MANAGEMENT (0x1A, 0x1236)`
+    /// (invariant 20). An I/O-space MDL: ASSERT.
+    #[doc(alias = "MmFreePagesFromMdl")]
+    pub fn mm_free_pages_from_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("MmFreePagesFromMdl")?;
+        let id = self.deref_mdl(mdl.into())?;
+        let m = self.slot(id)?.mdl.clone();
+        if m.flags.contains(MdlFlags::IO_SPACE) || !m.start_va.is_page_aligned() {
+            return Err(self.assert_failed("MDL_IO_SPACE clear and StartVa aligned (invariant 20)"));
+        }
+        if m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA)
+            || self.mappings.iter().any(|(_, mp)| mp.mdl == id)
+        {
+            self.event(
+                EventKind::FreePagesWhileMapped,
+                Some(id),
+                None,
+                format!(
+                    "MmFreePagesFromMdl of {id} while its pages are still mapped (semantics §3.10)"
+                ),
+            );
+        }
+        let n = m
+            .pfns
+            .len()
+            .min(m.page_count().max(1) as usize)
+            .max(m.frames().count());
+        for i in 0..n {
+            let raw = self.slot(id)?.mdl.pfns[i];
+            if raw == LIST_HEAD {
+                break;
+            }
+            let pfn = Pfn(raw);
+            let ok = self
+                .phys
+                .entry(pfn)
+                .is_some_and(|e| e.mdl_allocation && e.share_count == 1);
+            if !ok {
+                return Err(self.bug_check(
+                    BugCheckCode::MEMORY_MANAGEMENT,
+                    [0x1236, id.address(), id.address() + 48 + 8 * i as u64, raw],
+                    format!("MmFreePagesFromMdl: {pfn} in {id} is not an MmAllocatePagesForMdl page (invariant 20)"),
+                ));
+            }
+            if let Some(e) = self.phys.entry_mut(pfn) {
+                e.mdl_allocation = false;
+                e.owner = FrameOwner::MdlAllocation;
+            }
+            if let Err((pfn, share)) = self.phys.drop_share(pfn) {
+                return Err(self.pfn_list_corrupt(pfn, share, id));
+            }
+            self.slot_mut(id)?.mdl.pfns[i] = LIST_HEAD;
+        }
+        self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
+        let _ = PageState::Free;
+        Ok(())
+    }
+}

@@ -1,0 +1,414 @@
+//! Non-paged pool: `ExAllocatePoolWithTag`, `ExAllocatePool2`, `ExFreePoolWithTag`.
+//!
+//! Invariants (checked by the audit): every allocation lies in pool pages
+//! that are valid system PTEs of kind `Pool` over frames owned by the pool;
+//! allocations of more than `PAGE_SIZE - 16` bytes are whole, page-aligned
+//! pages; smaller ones are blocks of a shared pool page, each preceded by a
+//! 16-byte `POOL_HEADER` holding the tag (so a neighbour's header and data
+//! share the page, exactly what a careless mapping would expose). Memory from
+//! `ExAllocatePoolWithTag` is **not** zeroed: it holds the stale bytes (and
+//! provenance) of whoever used the frame or block before.
+
+use crate::addr::{PAGE_SIZE, Va, bytes_to_pages};
+use crate::bugcheck::BugCheckCode;
+use crate::fault::Result;
+use crate::machine::{Birth, Machine};
+use crate::pfn::FrameOwner;
+use crate::ranges::RangeAllocator;
+use crate::space::{Protection, Pte, PteKind};
+use crate::vm::Who;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// First virtual address of the non-paged pool region.
+pub const POOL_BASE: Va = Va(0xFFFF_A000_0000_0000);
+/// Pages of virtual space reserved for the pool region (1 TiB).
+const POOL_REGION_PAGES: u64 = 1 << 28;
+/// Size of `POOL_HEADER` on amd64.
+pub const POOL_HEADER_SIZE: u64 = 16;
+/// Granularity of small pool blocks on amd64.
+pub const POOL_BLOCK_GRANULARITY: u64 = 16;
+
+/// `POOL_TYPE` values the model supports (all non-paged: the model has no paging).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum PoolType {
+    /// `NonPagedPool` (0).
+    NonPaged = 0,
+    /// `NonPagedPoolNx` (512).
+    NonPagedNx = 512,
+}
+
+/// `POOL_FLAG_UNINITIALIZED` for `ExAllocatePool2`: do not zero.
+pub const POOL_FLAG_UNINITIALIZED: u64 = 0x0000_0000_0000_0002;
+/// `POOL_FLAG_NON_PAGED` for `ExAllocatePool2`.
+pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
+
+/// An outstanding pool allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolAllocation {
+    /// The address returned to the caller.
+    pub va: Va,
+    /// Bytes requested.
+    pub size: u64,
+    /// The pool tag (`'MDL '` is stored as the little-endian u32 of those four characters).
+    pub tag: u32,
+    /// Whole pages (true) or a block of a shared page.
+    pub whole_pages: bool,
+    /// Where it was allocated.
+    pub birth: Birth,
+}
+
+#[derive(Clone, Debug, Default)]
+struct SmallPage {
+    /// Used blocks (header included): offset → length.
+    used: BTreeMap<u16, u16>,
+}
+
+/// Pool state.
+#[derive(Clone, Debug)]
+pub(crate) struct Pool {
+    limit_pages: u64,
+    pages_in_use: u64,
+    va: RangeAllocator,
+    allocs: BTreeMap<u64, PoolAllocation>,
+    small_pages: BTreeMap<u64, SmallPage>,
+    /// Freed block addresses not reused since (to tell a double free from a wild pointer).
+    freed: BTreeSet<u64>,
+}
+
+impl Pool {
+    pub(crate) fn new(limit_bytes: u64) -> Self {
+        Pool {
+            limit_pages: limit_bytes / PAGE_SIZE,
+            pages_in_use: 0,
+            va: RangeAllocator::new(POOL_REGION_PAGES),
+            allocs: BTreeMap::new(),
+            small_pages: BTreeMap::new(),
+            freed: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn pages_in_use(&self) -> u64 {
+        self.pages_in_use
+    }
+
+    pub(crate) fn allocations(&self) -> impl Iterator<Item = &PoolAllocation> {
+        self.allocs.values()
+    }
+}
+
+/// Packs a four-character tag the way C's multi-character literal `'abcd'` reads in memory.
+pub const fn tag(s: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*s)
+}
+
+impl Machine {
+    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion (undone).
+    fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
+        for i in 0..n {
+            let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {
+                self.unmap_pool_pages(va, i);
+                return None;
+            };
+            self.system.ptes.insert(
+                va.vpn() + i,
+                Pte {
+                    pfn,
+                    protection: Protection::ReadWrite,
+                    kind: PteKind::Pool,
+                },
+            );
+        }
+        self.pool.pages_in_use += n;
+        Some(())
+    }
+
+    fn unmap_pool_pages(&mut self, va: Va, n: u64) {
+        for i in 0..n {
+            if let Some(pte) = self.system.ptes.remove(&(va.vpn() + i)) {
+                // A pool page's share is its only one; a lock on it keeps it in Transition.
+                let _ = self.phys.drop_share(pte.pfn);
+            }
+        }
+        self.pool.pages_in_use = self.pool.pages_in_use.saturating_sub(n);
+        let _ = self
+            .pool
+            .va
+            .release(va.0.wrapping_sub(POOL_BASE.0) / PAGE_SIZE, n);
+    }
+
+    fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+        let birth = self.birth();
+        if size > PAGE_SIZE - POOL_HEADER_SIZE {
+            let n = bytes_to_pages(size);
+            if self.pool.pages_in_use + n > self.pool.limit_pages {
+                return Ok(None);
+            }
+            let Some(i) = self.pool.va.alloc(n) else {
+                return Ok(None);
+            };
+            let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
+            if self.map_pool_pages(va, n, zero).is_none() {
+                let _ = self.pool.va.release(i, n);
+                return Ok(None);
+            }
+            self.pool.freed.remove(&va.0);
+            self.pool.allocs.insert(
+                va.0,
+                PoolAllocation {
+                    va,
+                    size,
+                    tag,
+                    whole_pages: true,
+                    birth,
+                },
+            );
+            return Ok(Some(va));
+        }
+        // A block of a shared page: header + data rounded to the granularity.
+        let need = (POOL_HEADER_SIZE
+            + size.div_ceil(POOL_BLOCK_GRANULARITY) * POOL_BLOCK_GRANULARITY)
+            .max(POOL_HEADER_SIZE + POOL_BLOCK_GRANULARITY);
+        let mut slot = None;
+        for (&vpn, page) in &self.pool.small_pages {
+            let mut cur = 0u64;
+            for (&off, &len) in &page.used {
+                if off as u64 - cur >= need {
+                    break;
+                }
+                cur = off as u64 + len as u64;
+            }
+            if PAGE_SIZE - cur >= need {
+                slot = Some((vpn, cur));
+                break;
+            }
+        }
+        let (vpn, off) = match slot {
+            Some(s) => s,
+            None => {
+                if self.pool.pages_in_use + 1 > self.pool.limit_pages {
+                    return Ok(None);
+                }
+                let Some(i) = self.pool.va.alloc(1) else {
+                    return Ok(None);
+                };
+                let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
+                if self.map_pool_pages(va, 1, false).is_none() {
+                    let _ = self.pool.va.release(i, 1);
+                    return Ok(None);
+                }
+                self.pool.small_pages.insert(va.vpn(), SmallPage::default());
+                (va.vpn(), 0)
+            }
+        };
+        if let Some(p) = self.pool.small_pages.get_mut(&vpn) {
+            p.used.insert(off as u16, need as u16);
+        }
+        let header = Va((vpn << 12) + off);
+        let va = Va(header.0 + POOL_HEADER_SIZE);
+        // POOL_HEADER: BlockSize/PoolType word, then the tag, then ProcessBilled.
+        let mut h = [0u8; POOL_HEADER_SIZE as usize];
+        h[0..4].copy_from_slice(&((need / POOL_BLOCK_GRANULARITY) as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&tag.to_le_bytes());
+        self.write_as(Who::Kernel, header, &h, false)?;
+        if zero {
+            let z = vec![0u8; (need - POOL_HEADER_SIZE) as usize];
+            self.write_as(Who::Kernel, va, &z, true)?;
+        }
+        self.pool.freed.remove(&va.0);
+        self.pool.allocs.insert(
+            va.0,
+            PoolAllocation {
+                va,
+                size,
+                tag,
+                whole_pages: false,
+                birth,
+            },
+        );
+        Ok(Some(va))
+    }
+
+    /// `ExAllocatePoolWithTag`: non-paged pool, **not zeroed** — the block holds
+    /// the stale bytes of the frame's or block's previous owner. `Ok(None)` is
+    /// the NULL return (pool limit or physical memory exhausted).
+    ///
+    /// A request of `PAGE_SIZE - 16` bytes or less is a block of a shared pool
+    /// page after a 16-byte header; a larger one is whole, page-aligned pages.
+    /// (A zero-byte request gets a minimal block, as on Windows without Verifier.)
+    ///
+    /// # Examples
+    /// ```
+    /// use mdlsim::{Config, Machine, pool::{PoolType, tag}};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let va = m.ex_allocate_pool_with_tag(PoolType::NonPaged, 8192, tag(b"Test")).unwrap().unwrap();
+    /// assert!(va.is_page_aligned());
+    /// m.ex_free_pool_with_tag(va, tag(b"Test")).unwrap();
+    /// ```
+    #[doc(alias = "ExAllocatePoolWithTag")]
+    pub fn ex_allocate_pool_with_tag(
+        &mut self,
+        _pool_type: PoolType,
+        size: u64,
+        tag: u32,
+    ) -> Result<Option<Va>> {
+        self.enter("ExAllocatePoolWithTag")?;
+        self.pool_alloc(size, tag, false)
+    }
+
+    /// `ExAllocatePool2`: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
+    /// `Ok(None)` is the NULL return.
+    #[doc(alias = "ExAllocatePool2")]
+    pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
+        self.enter("ExAllocatePool2")?;
+        self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
+    }
+
+    /// `ExFreePoolWithTag`: frees an allocation. Its bytes stay in the frame
+    /// (a later non-zeroing allocation sees them).
+    ///
+    /// # Errors
+    /// `BAD_POOL_CALLER (0xC2)`: P1 0x07 for a block already freed, 0x0A when
+    /// `tag` differs from the allocation's, 0x46 for an address that is not a
+    /// pool allocation.
+    #[doc(alias = "ExFreePoolWithTag")]
+    pub fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()> {
+        self.enter("ExFreePoolWithTag")?;
+        self.pool_free(va, Some(tag))
+    }
+
+    /// `ExFreePool`: like [`Machine::ex_free_pool_with_tag`] without the tag check.
+    #[doc(alias = "ExFreePool")]
+    pub fn ex_free_pool(&mut self, va: Va) -> Result<()> {
+        self.enter("ExFreePool")?;
+        self.pool_free(va, None)
+    }
+
+    fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
+        let Some(a) = self.pool.allocs.get(&va.0).cloned() else {
+            if self.pool.freed.contains(&va.0) {
+                return Err(self.bug_check(
+                    BugCheckCode::BAD_POOL_CALLER,
+                    [0x07, 0, 0, va.0],
+                    format!("ExFreePool of {va}, which was already freed"),
+                ));
+            }
+            return Err(self.bug_check(
+                BugCheckCode::BAD_POOL_CALLER,
+                [0x46, va.0, 0, 0],
+                format!("ExFreePool of {va}, which is not a pool allocation"),
+            ));
+        };
+        if let Some(t) = tag {
+            if t != a.tag {
+                return Err(self.bug_check(
+                    BugCheckCode::BAD_POOL_CALLER,
+                    [0x0A, va.0, a.tag as u64, t as u64],
+                    format!("ExFreePoolWithTag of {va} with the wrong tag"),
+                ));
+            }
+        }
+        self.pool.allocs.remove(&va.0);
+        self.pool.freed.insert(va.0);
+        if a.whole_pages {
+            self.unmap_pool_pages(va, bytes_to_pages(a.size));
+        } else {
+            let vpn = va.vpn();
+            let off = (va.0 - POOL_HEADER_SIZE) & (PAGE_SIZE - 1);
+            let empty = match self.pool.small_pages.get_mut(&vpn) {
+                Some(p) => {
+                    p.used.remove(&(off as u16));
+                    p.used.is_empty()
+                }
+                None => false,
+            };
+            if empty {
+                self.pool.small_pages.remove(&vpn);
+                self.unmap_pool_pages(Va(vpn << 12), 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Outstanding pool allocations, in address order.
+    pub fn pool_allocations(&self) -> impl Iterator<Item = &PoolAllocation> {
+        self.pool.allocations()
+    }
+
+    /// Outstanding pool allocations with this tag.
+    pub fn pool_allocations_with_tag(&self, tag: u32) -> impl Iterator<Item = &PoolAllocation> {
+        self.pool.allocations().filter(move |a| a.tag == tag)
+    }
+
+    /// Pool pages in use.
+    pub fn pool_pages_in_use(&self) -> u64 {
+        self.pool.pages_in_use()
+    }
+
+    /// System PTEs in use by kernel-mode MDL mappings.
+    pub fn system_ptes_in_use(&self) -> u64 {
+        self.sysptes.used()
+    }
+
+    /// System PTEs still free.
+    pub fn system_ptes_available(&self) -> u64 {
+        self.sysptes.available()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+
+    #[test]
+    fn small_allocations_share_a_page_and_carry_headers() {
+        let mut m = Machine::new(Config::default()).unwrap();
+        let a = m
+            .ex_allocate_pool_with_tag(PoolType::NonPaged, 100, tag(b"AAAA"))
+            .unwrap()
+            .unwrap();
+        let b = m
+            .ex_allocate_pool_with_tag(PoolType::NonPaged, 100, tag(b"BBBB"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.page_align(), b.page_align());
+        assert_eq!(m.pool_pages_in_use(), 1);
+        let hdr = m
+            .peek(crate::space::SpaceId::System, Va(b.0 - 16), 16)
+            .unwrap();
+        assert_eq!(&hdr[4..8], b"BBBB");
+        m.ex_free_pool_with_tag(a, tag(b"AAAA")).unwrap();
+        m.ex_free_pool_with_tag(b, tag(b"BBBB")).unwrap();
+        assert_eq!(m.pool_pages_in_use(), 0);
+    }
+
+    #[test]
+    fn double_free_is_bad_pool_caller_7() {
+        let mut m = Machine::new(Config::default()).unwrap();
+        let a = m
+            .ex_allocate_pool_with_tag(PoolType::NonPaged, 5000, tag(b"AAAA"))
+            .unwrap()
+            .unwrap();
+        m.ex_free_pool_with_tag(a, tag(b"AAAA")).unwrap();
+        let f = m.ex_free_pool_with_tag(a, tag(b"AAAA")).unwrap_err();
+        let b = f.bug_check().unwrap();
+        assert_eq!((b.code, b.params[0]), (BugCheckCode::BAD_POOL_CALLER, 0x07));
+        assert!(m.crashed().is_some());
+    }
+
+    #[test]
+    fn pool_limit_returns_null() {
+        let mut m = Machine::new(Config::default().pool_limit(2 * PAGE_SIZE)).unwrap();
+        assert!(
+            m.ex_allocate_pool_with_tag(PoolType::NonPaged, 3 * PAGE_SIZE, 1)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            m.ex_allocate_pool_with_tag(PoolType::NonPaged, 2 * PAGE_SIZE, 1)
+                .unwrap()
+                .is_some()
+        );
+    }
+}

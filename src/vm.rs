@@ -1,0 +1,719 @@
+//! Virtual memory: `VirtualAlloc`/`VirtualFree`/`VirtualProtect`, and every read,
+//! write and copy by virtual address, user or kernel, with faults exactly
+//! where Windows would take them (semantics §1.1, §2).
+//!
+//! * User code reaches only its own process's user half; anything else, an
+//!   uncommitted or no-access page, or a write to a read-only page raises
+//!   `STATUS_ACCESS_VIOLATION`.
+//! * Kernel code reaches system space in every context and the user half of
+//!   the *current* process ([`Machine::attach`]). A bad user address raises
+//!   `STATUS_ACCESS_VIOLATION` (a driver catches it in `__try`); an invalid
+//!   system address is `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`; a write through
+//!   a read-only system mapping is `ATTEMPTED_WRITE_TO_READONLY_MEMORY (0xBE)`.
+//! * Committed private pages are demand-zero: the first touch takes a zeroed frame.
+
+use crate::addr::{
+    MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS, PAGE_BYTES, PAGE_SIZE, Pfn, Va,
+};
+use crate::bugcheck::BugCheckCode;
+use crate::fault::{Fault, Result};
+use crate::log::{Access, Actor};
+use crate::machine::Machine;
+use crate::pfn::FrameOwner;
+use crate::shadow::{Label, LabelSpan};
+use crate::space::{PageDesc, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
+use crate::status::NtStatus;
+
+/// `MEM_COMMIT`.
+pub const MEM_COMMIT: u32 = 0x1000;
+/// `MEM_RESERVE`.
+pub const MEM_RESERVE: u32 = 0x2000;
+/// `MEM_DECOMMIT`.
+pub const MEM_DECOMMIT: u32 = 0x4000;
+/// `MEM_RELEASE`.
+pub const MEM_RELEASE: u32 = 0x8000;
+/// Allocation granularity of reservations (64 KiB).
+pub const ALLOCATION_GRANULARITY: u64 = 0x1_0000;
+
+/// Who is accessing memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Who {
+    User(Pid),
+    Kernel,
+}
+
+impl Who {
+    fn actor(self) -> Actor {
+        match self {
+            Who::User(p) => Actor::User(p),
+            Who::Kernel => Actor::Kernel,
+        }
+    }
+}
+
+const AV: Fault = Fault::Raise(NtStatus::ACCESS_VIOLATION);
+
+impl Machine {
+    // ----- VirtualAlloc / VirtualFree / VirtualProtect ---------------------------------
+
+    /// `NtAllocateVirtualMemory`: reserves and/or commits private memory in `pid`.
+    ///
+    /// `base = None` picks the lowest free range at 64 KiB granularity. With
+    /// `MEM_RESERVE` a new VAD is created (its base rounded down to 64 KiB);
+    /// `MEM_COMMIT` alone commits pages of an existing reservation. Committed
+    /// pages are demand-zero.
+    ///
+    /// # Errors
+    /// `Status`: `STATUS_INVALID_PARAMETER` (size 0, bad flags, range outside
+    /// user space), `STATUS_INVALID_PAGE_PROTECTION`, `STATUS_CONFLICTING_ADDRESSES`,
+    /// `STATUS_NO_MEMORY` (no free range), `STATUS_MEMORY_NOT_ALLOCATED` (commit
+    /// outside a reservation), `STATUS_PROCESS_IS_TERMINATING`.
+    ///
+    /// # Examples
+    /// ```
+    /// use mdlsim::{Config, Machine, vm::{MEM_COMMIT, MEM_RESERVE}, space::Protection};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let p = m.create_process("app").unwrap();
+    /// let va = m.virtual_alloc(p, None, 0x3000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
+    /// assert_eq!(m.user_read(p, va, 4).unwrap(), vec![0; 4]); // demand-zero
+    /// ```
+    #[doc(alias = "NtAllocateVirtualMemory")]
+    #[doc(alias = "VirtualAlloc")]
+    pub fn virtual_alloc(
+        &mut self,
+        pid: Pid,
+        base: Option<Va>,
+        size: u64,
+        alloc_type: u32,
+        protect: Protection,
+    ) -> Result<Va> {
+        self.enter("NtAllocateVirtualMemory")?;
+        self.live_process(pid)?;
+        let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
+        if size == 0 || alloc_type & !(MEM_COMMIT | MEM_RESERVE) != 0 || alloc_type == 0 {
+            return Err(bad);
+        }
+        let step = self.step;
+        let desc = if alloc_type & MEM_COMMIT != 0 {
+            PageDesc::Committed(protect)
+        } else {
+            PageDesc::Reserved
+        };
+        if alloc_type & MEM_RESERVE != 0 {
+            let (start, pages) = match base {
+                Some(b) => {
+                    let start = Va(b.0 & !(ALLOCATION_GRANULARITY - 1));
+                    let end = b.checked_add(size).ok_or(bad.clone())?;
+                    let end =
+                        end.0.checked_add(PAGE_SIZE - 1).ok_or(bad.clone())? & !(PAGE_SIZE - 1);
+                    if start < MM_LOWEST_USER_ADDRESS || end - 1 > MM_HIGHEST_USER_ADDRESS.0 {
+                        return Err(bad);
+                    }
+                    (start, (end - start.0) / PAGE_SIZE)
+                }
+                None => {
+                    let pages = crate::addr::bytes_to_pages(size);
+                    let start = self
+                        .find_free_user_range(pid, pages)
+                        .ok_or(Fault::Status(NtStatus::NO_MEMORY))?;
+                    (start, pages)
+                }
+            };
+            let space = &mut self.process_mut(pid)?.space;
+            if !space.is_free(start, pages) {
+                return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
+            }
+            space.vads.insert(
+                start.vpn(),
+                Vad {
+                    start,
+                    pages,
+                    kind: VadKind::Private(vec![desc; pages as usize]),
+                    created_step: step,
+                },
+            );
+            return Ok(start);
+        }
+        // MEM_COMMIT inside an existing reservation.
+        let b = base.ok_or(bad.clone())?;
+        let start = b.page_align();
+        let end = b.checked_add(size).ok_or(bad.clone())?;
+        let pages = (end.0.div_ceil(PAGE_SIZE)) - start.vpn();
+        let space = &mut self.process_mut(pid)?.space;
+        let vad = space
+            .vad_mut(start)
+            .ok_or(Fault::Status(NtStatus::MEMORY_NOT_ALLOCATED))?;
+        let first = start.vpn() - vad.start.vpn();
+        if first + pages > vad.pages {
+            return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
+        }
+        let VadKind::Private(descs) = &mut vad.kind else {
+            return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
+        };
+        for d in &mut descs[first as usize..(first + pages) as usize] {
+            if *d == PageDesc::Reserved {
+                *d = desc;
+            }
+        }
+        Ok(start)
+    }
+
+    fn find_free_user_range(&self, pid: Pid, pages: u64) -> Option<Va> {
+        let space = &self.processes.get(&pid)?.space;
+        let len = pages.checked_mul(PAGE_SIZE)?;
+        let mut cand = MM_LOWEST_USER_ADDRESS.0;
+        for v in space.vads() {
+            if cand.checked_add(len)? <= v.start.0 {
+                break;
+            }
+            if v.end().0 > cand {
+                cand = v.end().0.div_ceil(ALLOCATION_GRANULARITY) * ALLOCATION_GRANULARITY;
+            }
+        }
+        (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
+    }
+
+    /// `NtFreeVirtualMemory`: `MEM_RELEASE` frees a whole reservation (`base` its
+    /// start, `size` 0); `MEM_DECOMMIT` decommits the pages of `[base, base+size)`.
+    ///
+    /// Freed pages drop their share: a page that is locked by an MDL stays
+    /// allocated (Transition) and goes to nobody else until its last unlock
+    /// (semantics §2, invariant 12).
+    ///
+    /// # Errors
+    /// `Status`: `STATUS_FREE_VM_NOT_AT_BASE`, `STATUS_MEMORY_NOT_ALLOCATED`,
+    /// `STATUS_INVALID_PARAMETER`, `STATUS_UNABLE_TO_DELETE_SECTION` for an MDL
+    /// mapping (only `MmUnmapLockedPages` removes it).
+    #[doc(alias = "NtFreeVirtualMemory")]
+    #[doc(alias = "VirtualFree")]
+    pub fn virtual_free(&mut self, pid: Pid, base: Va, size: u64, free_type: u32) -> Result<()> {
+        self.enter("NtFreeVirtualMemory")?;
+        self.live_process(pid)?;
+        let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
+        let space = &self.process(pid)?.space;
+        let vad = space
+            .vad(base)
+            .ok_or(Fault::Status(NtStatus::MEMORY_NOT_ALLOCATED))?;
+        if matches!(vad.kind, VadKind::MdlMapping(_)) {
+            return Err(Fault::Status(NtStatus::UNABLE_TO_DELETE_SECTION));
+        }
+        let vad_start = vad.start;
+        let vad_pages = vad.pages;
+        match free_type {
+            MEM_RELEASE => {
+                if size != 0 {
+                    return Err(bad);
+                }
+                if base != vad_start {
+                    return Err(Fault::Status(NtStatus::FREE_VM_NOT_AT_BASE));
+                }
+                self.drop_user_ptes(pid, vad_start.vpn(), vad_pages)?;
+                self.process_mut(pid)?.space.vads.remove(&vad_start.vpn());
+                Ok(())
+            }
+            MEM_DECOMMIT => {
+                let start = base.page_align();
+                let end = base.checked_add(size).ok_or(bad.clone())?;
+                let pages = if size == 0 {
+                    vad_pages - (start.vpn() - vad_start.vpn())
+                } else {
+                    end.0.div_ceil(PAGE_SIZE) - start.vpn()
+                };
+                if start.vpn() + pages > vad_start.vpn() + vad_pages {
+                    return Err(bad);
+                }
+                self.drop_user_ptes(pid, start.vpn(), pages)?;
+                let first = (start.vpn() - vad_start.vpn()) as usize;
+                if let Some(v) = self.process_mut(pid)?.space.vad_mut(vad_start) {
+                    if let VadKind::Private(d) = &mut v.kind {
+                        d[first..first + pages as usize].fill(PageDesc::Reserved);
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(bad),
+        }
+    }
+
+    /// Removes the valid PTEs of `[vpn, vpn+pages)` in `pid`, dropping the shares
+    /// of private pages (`MiDeletePte` → `MiDecrementShareCount`).
+    pub(crate) fn drop_user_ptes(&mut self, pid: Pid, vpn: u64, pages: u64) -> Result<()> {
+        let removed: Vec<(u64, Pte)> = {
+            let space = &mut self.process_mut(pid)?.space;
+            let keys: Vec<u64> = space
+                .ptes
+                .range(vpn..vpn + pages)
+                .map(|(k, _)| *k)
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| space.ptes.remove(&k).map(|p| (k, p)))
+                .collect()
+        };
+        for (vpn, pte) in removed {
+            if pte.kind == PteKind::Private {
+                if let Err((pfn, share)) = self.phys.drop_share(pte.pfn) {
+                    return Err(self.bug_check(
+                        BugCheckCode::PFN_LIST_CORRUPT,
+                        [0x99, pfn.0, share as u64, vpn << 12],
+                        "share decrement on a page with no share (semantics §7, PFN_LIST_CORRUPT 0x99)",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `NtProtectVirtualMemory`: changes the protection of committed pages; returns the old
+    /// protection of the first page.
+    ///
+    /// # Errors
+    /// `Status(STATUS_NOT_COMMITTED)` if a page is not committed;
+    /// `STATUS_INVALID_PARAMETER` for an empty or foreign range.
+    #[doc(alias = "NtProtectVirtualMemory")]
+    #[doc(alias = "VirtualProtect")]
+    pub fn virtual_protect(
+        &mut self,
+        pid: Pid,
+        base: Va,
+        size: u64,
+        protect: Protection,
+    ) -> Result<Protection> {
+        self.enter("NtProtectVirtualMemory")?;
+        self.live_process(pid)?;
+        let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
+        let end = base.checked_add(size.max(1)).ok_or(bad.clone())?;
+        let start = base.page_align();
+        let pages = end.0.div_ceil(PAGE_SIZE) - start.vpn();
+        let space = &mut self.process_mut(pid)?.space;
+        let vad = space
+            .vad_mut(start)
+            .ok_or(Fault::Status(NtStatus::NOT_COMMITTED))?;
+        let first = (start.vpn() - vad.start.vpn()) as usize;
+        if first as u64 + pages > vad.pages {
+            return Err(bad);
+        }
+        let VadKind::Private(descs) = &mut vad.kind else {
+            return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
+        };
+        let range = &mut descs[first..first + pages as usize];
+        let mut old = None;
+        for d in range.iter() {
+            match d {
+                PageDesc::Committed(p) => {
+                    old.get_or_insert(*p);
+                }
+                PageDesc::Reserved => return Err(Fault::Status(NtStatus::NOT_COMMITTED)),
+            }
+        }
+        range.fill(PageDesc::Committed(protect));
+        for (_, pte) in space.ptes.range_mut(start.vpn()..start.vpn() + pages) {
+            if pte.kind == PteKind::Private {
+                pte.protection = protect;
+            }
+        }
+        Ok(old.unwrap_or(protect))
+    }
+
+    // ----- translation -------------------------------------------------------------------
+
+    /// Resolves one page for an access, demand-faulting private pages in.
+    fn resolve(&mut self, who: Who, va: Va, write: bool) -> Result<(SpaceId, Pfn)> {
+        let space_id = match who {
+            Who::User(pid) => {
+                if !va.is_user() {
+                    return Err(AV);
+                }
+                SpaceId::Process(pid)
+            }
+            Who::Kernel => {
+                if va.is_system() {
+                    return self.resolve_system(va, write);
+                }
+                if !va.is_user() {
+                    return Err(AV); // non-canonical: #GP, delivered as an access violation
+                }
+                match self.current_process() {
+                    Some(p) => SpaceId::Process(p),
+                    None => return Err(AV),
+                }
+            }
+        };
+        let SpaceId::Process(pid) = space_id else {
+            return Err(AV);
+        };
+        let Some(proc_) = self.processes.get(&pid) else {
+            return Err(AV);
+        };
+        if let Some(pte) = proc_.space.pte(va).copied() {
+            let ok = if write {
+                pte.protection.can_write()
+            } else {
+                pte.protection.can_read()
+            };
+            if !ok {
+                return Err(AV);
+            }
+            if let (true, PteKind::Mdl(mid)) = (write, pte.kind) {
+                self.note_mdl_write(mid, va);
+            }
+            return Ok((space_id, pte.pfn));
+        }
+        // Not valid: demand-zero fault if the VAD page is committed and accessible.
+        let Some(vad) = proc_.space.vad(va) else {
+            return Err(AV);
+        };
+        let VadKind::Private(descs) = &vad.kind else {
+            return Err(AV);
+        };
+        let PageDesc::Committed(prot) = descs[(va.vpn() - vad.start.vpn()) as usize] else {
+            return Err(AV);
+        };
+        if !(if write {
+            prot.can_write()
+        } else {
+            prot.can_read()
+        }) {
+            return Err(AV);
+        }
+        let pfn = self
+            .phys
+            .allocate(FrameOwner::Process(pid), true)
+            .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?;
+        if let Some(p) = self.processes.get_mut(&pid) {
+            p.space.ptes.insert(
+                va.vpn(),
+                Pte {
+                    pfn,
+                    protection: prot,
+                    kind: PteKind::Private,
+                },
+            );
+        }
+        Ok((space_id, pfn))
+    }
+
+    fn resolve_system(&mut self, va: Va, write: bool) -> Result<(SpaceId, Pfn)> {
+        match self.system.pte(va).copied() {
+            Some(pte) if write && !pte.protection.can_write() => Err(self.bug_check(
+                BugCheckCode::ATTEMPTED_WRITE_TO_READONLY_MEMORY,
+                [va.0, pte.pfn.0, 0, 0],
+                format!("kernel write to read-only system mapping at {va}"),
+            )),
+            Some(pte) if !pte.protection.can_read() => Err(self.bug_check(
+                BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+                [va.0, write as u64, 0, 0],
+                format!("kernel touched no-access system mapping at {va}"),
+            )),
+            Some(pte) => {
+                if let (true, PteKind::Mdl(mid)) = (write, pte.kind) {
+                    self.note_mdl_write(mid, va);
+                }
+                Ok((SpaceId::System, pte.pfn))
+            }
+            None => Err(self.bug_check(
+                BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+                [va.0, write as u64, 0, 0],
+                format!("kernel touched invalid system address {va}"),
+            )),
+        }
+    }
+
+    // ----- reads, writes, copies ---------------------------------------------------------
+
+    #[allow(clippy::too_many_arguments)]
+    fn log_access(
+        &mut self,
+        who: Who,
+        space: SpaceId,
+        va: Va,
+        pfn: Pfn,
+        off: usize,
+        len: usize,
+        write: bool,
+    ) {
+        if !self.log.enabled {
+            return;
+        }
+        let mut labels = Vec::new();
+        if self.config.shadow {
+            self.phys.labels(pfn).spans(off, len, &mut labels);
+        }
+        self.log.records.push(Access {
+            step: self.step,
+            actor: who.actor(),
+            space,
+            va,
+            pfn,
+            offset: off as u16,
+            len: len as u16,
+            write,
+            labels,
+        });
+    }
+
+    pub(crate) fn read_as(&mut self, who: Who, va: Va, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        for (page, off, n) in crate::addr::page_chunks(va, buf.len() as u64) {
+            let at = page.wrapping_add(off as u64);
+            let (space, pfn) = self.resolve(who, at, false)?;
+            buf[done..done + n].copy_from_slice(&self.phys.bytes(pfn)[off..off + n]);
+            self.log_access(who, space, at, pfn, off, n, false);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` at `va`; each byte gets `label(offset in data)` (None: fresh origin).
+    pub(crate) fn write_as(&mut self, who: Who, va: Va, data: &[u8], zero: bool) -> Result<()> {
+        let mut done = 0usize;
+        for (page, off, n) in crate::addr::page_chunks(va, data.len() as u64) {
+            let at = page.wrapping_add(off as u64);
+            let (space, pfn) = self.resolve(who, at, true)?;
+            self.phys.bytes_mut(pfn)[off..off + n].copy_from_slice(&data[done..done + n]);
+            if self.config.shadow {
+                let label = if zero {
+                    Label::Zero
+                } else {
+                    let origin_space = match who {
+                        Who::User(p) => SpaceId::Process(p),
+                        Who::Kernel => SpaceId::System,
+                    };
+                    Label::Origin {
+                        space: origin_space,
+                        va: at,
+                    }
+                };
+                self.phys.labels_mut(pfn).set(off, n, label);
+            }
+            self.log_access(who, space, at, pfn, off, n, true);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Copies `len` bytes from `src` (as `src_who`) to `dst` (as `dst_who`), carrying labels.
+    pub(crate) fn copy_as(
+        &mut self,
+        dst_who: Who,
+        dst: Va,
+        src_who: Who,
+        src: Va,
+        len: u64,
+    ) -> Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        if src.checked_add(len).is_none() || dst.checked_add(len).is_none() {
+            return Err(AV);
+        }
+        let mut spans: Vec<LabelSpan> = Vec::new();
+        let mut done = 0u64;
+        while done < len {
+            let s = src.wrapping_add(done);
+            let d = dst.wrapping_add(done);
+            let so = s.byte_offset() as usize;
+            let doff = d.byte_offset() as usize;
+            let n = ((len - done) as usize)
+                .min(PAGE_BYTES - so)
+                .min(PAGE_BYTES - doff);
+            let (sspace, spfn) = self.resolve(src_who, s, false)?;
+            let (dspace, dpfn) = self.resolve(dst_who, d, true)?;
+            self.log_access(src_who, sspace, s, spfn, so, n, false);
+            if spfn == dpfn {
+                self.phys.bytes_mut(spfn).copy_within(so..so + n, doff);
+                if self.config.shadow {
+                    spans.clear();
+                    self.phys.labels(spfn).spans(so, n, &mut spans);
+                    self.phys.labels_mut(dpfn).splice(doff, n, &spans);
+                }
+            } else if let Some(((sb, sl), (db, dl))) = self.phys.pair_mut(spfn, dpfn) {
+                db[doff..doff + n].copy_from_slice(&sb[so..so + n]);
+                if self.config.shadow {
+                    spans.clear();
+                    sl.spans(so, n, &mut spans);
+                    dl.splice(doff, n, &spans);
+                }
+            }
+            self.log_access(dst_who, dspace, d, dpfn, doff, n, true);
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// A user-mode read by a thread of `pid` (it faults where the process's own access would).
+    ///
+    /// # Errors
+    /// `Raise(STATUS_ACCESS_VIOLATION)` on the first inaccessible byte; bytes
+    /// before it are not returned.
+    pub fn user_read(&mut self, pid: Pid, va: Va, len: u64) -> Result<Vec<u8>> {
+        self.enter("user read")?;
+        self.live_process(pid)?;
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
+        if va.checked_add(len).is_none() {
+            return Err(AV);
+        }
+        self.read_as(Who::User(pid), va, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// A user-mode write by a thread of `pid`; the bytes are labelled with their own addresses.
+    ///
+    /// # Errors
+    /// `Raise(STATUS_ACCESS_VIOLATION)` at the first inaccessible byte (earlier bytes stay written).
+    pub fn user_write(&mut self, pid: Pid, va: Va, data: &[u8]) -> Result<()> {
+        self.enter("user write")?;
+        self.live_process(pid)?;
+        if va.checked_add(data.len() as u64).is_none() {
+            return Err(AV);
+        }
+        self.write_as(Who::User(pid), va, data, false)
+    }
+
+    /// `memcpy` inside `pid`'s user space; labels travel with the bytes.
+    pub fn user_copy(&mut self, pid: Pid, dst: Va, src: Va, len: u64) -> Result<()> {
+        self.enter("user memcpy")?;
+        self.live_process(pid)?;
+        self.copy_as(Who::User(pid), dst, Who::User(pid), src, len)
+    }
+
+    /// A kernel-mode read at `va` in the current context (system VAs valid everywhere;
+    /// user VAs resolve in the current process).
+    pub fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
+        self.enter("kernel read")?;
+        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
+        if va.checked_add(len).is_none() {
+            return Err(AV);
+        }
+        self.read_as(Who::Kernel, va, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// A kernel-mode write of fresh data (labelled as written by the kernel at `va`).
+    pub fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
+        self.enter("kernel write")?;
+        if va.checked_add(data.len() as u64).is_none() {
+            return Err(AV);
+        }
+        self.write_as(Who::Kernel, va, data, false)
+    }
+
+    /// `RtlZeroMemory` in the current context: the bytes become zero and labelled [`Label::Zero`].
+    #[doc(alias = "RtlZeroMemory")]
+    pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
+        self.enter("RtlZeroMemory")?;
+        let zeros = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
+        if va.checked_add(len).is_none() {
+            return Err(AV);
+        }
+        self.write_as(Who::Kernel, va, &zeros, true)
+    }
+
+    /// `RtlCopyMemory` in the current context; labels travel with the bytes.
+    #[doc(alias = "RtlCopyMemory")]
+    pub fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
+        self.enter("RtlCopyMemory")?;
+        self.copy_as(Who::Kernel, dst, Who::Kernel, src, len)
+    }
+
+    // ----- observation (no side effects, no step, works after a crash) -----------------
+
+    /// The frame behind `va` in `space`, if a valid PTE maps it.
+    pub fn translate(&self, space: SpaceId, va: Va) -> Option<Pfn> {
+        self.space(space)?.pte(va).map(|p| p.pfn)
+    }
+
+    /// The PTE behind `va` in `space`.
+    pub fn pte(&self, space: SpaceId, va: Va) -> Option<Pte> {
+        self.space(space)?.pte(va).copied()
+    }
+
+    /// The bytes of `[va, va+len)` in `space` without faulting: `None` if a page is
+    /// neither valid nor committed demand-zero (which reads as zero).
+    pub fn peek(&self, space: SpaceId, va: Va, len: u64) -> Option<Vec<u8>> {
+        va.checked_add(len)?;
+        let mut out = Vec::with_capacity(usize::try_from(len).ok()?);
+        for (page, off, n) in crate::addr::page_chunks(va, len) {
+            match self.peek_frame(space, page)? {
+                Some(pfn) => out.extend_from_slice(&self.phys.bytes(pfn)[off..off + n]),
+                None => out.resize(out.len() + n, 0),
+            }
+        }
+        Some(out)
+    }
+
+    /// The provenance of `[va, va+len)` in `space`, as merged spans; `None` if a
+    /// page is not accessible (committed untouched pages read as `Zero`).
+    pub fn labels(&self, space: SpaceId, va: Va, len: u64) -> Option<Vec<LabelSpan>> {
+        va.checked_add(len)?;
+        let mut out = Vec::new();
+        for (page, off, n) in crate::addr::page_chunks(va, len) {
+            match self.peek_frame(space, page)? {
+                Some(pfn) => {
+                    let mut tmp = Vec::new();
+                    self.phys.labels(pfn).spans(off, n, &mut tmp);
+                    for s in tmp {
+                        crate::shadow::push_span(&mut out, s);
+                    }
+                }
+                None => crate::shadow::push_span(
+                    &mut out,
+                    LabelSpan {
+                        len: n as u64,
+                        label: Label::Zero,
+                    },
+                ),
+            }
+        }
+        Some(out)
+    }
+
+    /// `Some(Some(pfn))` for a valid page, `Some(None)` for committed demand-zero, `None` otherwise.
+    fn peek_frame(&self, space: SpaceId, page: Va) -> Option<Option<Pfn>> {
+        let s = self.space(space)?;
+        if let Some(p) = s.pte(page) {
+            return Some(Some(p.pfn));
+        }
+        let vad = s.vad(page)?;
+        match &vad.kind {
+            VadKind::Private(d) => match d[(page.vpn() - vad.start.vpn()) as usize] {
+                PageDesc::Committed(_) => Some(None),
+                PageDesc::Reserved => None,
+            },
+            VadKind::MdlMapping(_) => None,
+        }
+    }
+
+    /// The bytes of a frame (for inspection in tests and reports).
+    pub fn frame_bytes(&self, pfn: Pfn) -> Option<&[u8]> {
+        self.phys.entry(pfn)?;
+        Some(self.phys.bytes(pfn))
+    }
+
+    /// The provenance of `[offset, offset+len)` of a frame.
+    pub fn frame_labels(&self, pfn: Pfn, offset: usize, len: usize) -> Option<Vec<LabelSpan>> {
+        self.phys.entry(pfn)?;
+        if offset.checked_add(len)? > PAGE_BYTES {
+            return None;
+        }
+        let mut out = Vec::new();
+        self.phys.labels(pfn).spans(offset, len, &mut out);
+        Some(out)
+    }
+
+    /// The PFN database entry of a frame (`!pfn` in the debugger).
+    pub fn pfn_entry(&self, pfn: Pfn) -> Option<&crate::pfn::PfnEntry> {
+        self.phys.entry(pfn)
+    }
+
+    /// Starts recording every access (see [`crate::log`]); clears earlier records.
+    pub fn start_access_log(&mut self) {
+        self.log.enabled = true;
+        self.log.records.clear();
+    }
+
+    /// Stops recording and returns what was recorded.
+    pub fn take_access_log(&mut self) -> Vec<Access> {
+        self.log.enabled = false;
+        std::mem::take(&mut self.log.records)
+    }
+}

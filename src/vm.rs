@@ -556,6 +556,31 @@ impl Machine {
         Ok(buf)
     }
 
+    /// Like [`Machine::user_read`], into a caller's buffer (no allocation).
+    ///
+    /// # Errors
+    /// `Raise(STATUS_ACCESS_VIOLATION)` on the first inaccessible byte.
+    pub fn user_read_into(&mut self, pid: Pid, va: Va, buf: &mut [u8]) -> Result<()> {
+        self.enter("user read")?;
+        self.live_process(pid)?;
+        if va.checked_add(buf.len() as u64).is_none() {
+            return Err(AV);
+        }
+        self.read_as(Who::User(pid), va, buf)
+    }
+
+    /// Like [`Machine::kernel_read`], into a caller's buffer (no allocation).
+    ///
+    /// # Errors
+    /// As `kernel_read`.
+    pub fn kernel_read_into(&mut self, va: Va, buf: &mut [u8]) -> Result<()> {
+        self.enter("kernel read")?;
+        if va.checked_add(buf.len() as u64).is_none() {
+            return Err(AV);
+        }
+        self.read_as(Who::Kernel, va, buf)
+    }
+
     /// A user-mode write by a thread of `pid`; the bytes are labelled with their own addresses.
     ///
     /// # Errors

@@ -66,7 +66,7 @@ fn main() -> Result<(), mdlsim::Fault> {
     let budget = touched + touched / 4 + (32 << 20);
     println!(
         "simulated RAM      : {} GiB",
-        m.frames_total() * mdlsim::addr::PAGE_SIZE >> 30
+        (m.frames_total() * mdlsim::addr::PAGE_SIZE) >> 30
     );
     println!("shadow memory      : {}", if shadow { "on" } else { "off" });
     println!(

@@ -164,6 +164,120 @@ impl Vad {
     }
 }
 
+/// Entries per page-table chunk (one x64 page table: 512 PTEs, 2 MiB of address space).
+const CHUNK_ENTRIES: u64 = 512;
+
+#[derive(Clone, Debug)]
+struct Chunk {
+    entries: Box<[Option<Pte>]>,
+    count: u32,
+}
+
+/// A page table: valid PTEs by virtual page number.
+///
+/// Stored as 512-entry chunks (like one x64 page table each) in an ordered map,
+/// so a lookup is one small-map search plus an index, iteration is in address
+/// order (deterministic), and an empty chunk is freed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PageTable {
+    chunks: BTreeMap<u64, Chunk>,
+    len: usize,
+}
+
+impl PageTable {
+    fn split(vpn: u64) -> (u64, usize) {
+        (vpn / CHUNK_ENTRIES, (vpn % CHUNK_ENTRIES) as usize)
+    }
+
+    /// The PTE of virtual page `vpn`.
+    pub(crate) fn get(&self, vpn: &u64) -> Option<&Pte> {
+        let (c, i) = Self::split(*vpn);
+        self.chunks.get(&c)?.entries[i].as_ref()
+    }
+
+    /// Installs a PTE, returning the one it replaced.
+    pub(crate) fn insert(&mut self, vpn: u64, pte: Pte) -> Option<Pte> {
+        let (c, i) = Self::split(vpn);
+        let chunk = self.chunks.entry(c).or_insert_with(|| Chunk {
+            entries: vec![None; CHUNK_ENTRIES as usize].into_boxed_slice(),
+            count: 0,
+        });
+        let old = chunk.entries[i].replace(pte);
+        if old.is_none() {
+            chunk.count += 1;
+            self.len += 1;
+        }
+        old
+    }
+
+    /// Removes the PTE of `vpn`.
+    pub(crate) fn remove(&mut self, vpn: &u64) -> Option<Pte> {
+        let (c, i) = Self::split(*vpn);
+        let chunk = self.chunks.get_mut(&c)?;
+        let old = chunk.entries[i].take();
+        if old.is_some() {
+            chunk.count -= 1;
+            self.len -= 1;
+            if chunk.count == 0 {
+                self.chunks.remove(&c);
+            }
+        }
+        old
+    }
+
+    /// Valid PTEs with `vpn` in `range`, in address order.
+    pub(crate) fn range(&self, range: std::ops::Range<u64>) -> impl Iterator<Item = (u64, &Pte)> {
+        let (lo, hi) = (range.start, range.end);
+        self.chunks
+            .range(lo / CHUNK_ENTRIES..=hi.saturating_sub(1) / CHUNK_ENTRIES)
+            .filter(move |_| lo < hi)
+            .flat_map(move |(c, chunk)| {
+                chunk.entries.iter().enumerate().filter_map(move |(i, p)| {
+                    let vpn = c * CHUNK_ENTRIES + i as u64;
+                    match p {
+                        Some(p) if vpn >= lo && vpn < hi => Some((vpn, p)),
+                        _ => None,
+                    }
+                })
+            })
+    }
+
+    /// Mutable PTEs with `vpn` in `range`, in address order.
+    pub(crate) fn range_mut(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> impl Iterator<Item = (u64, &mut Pte)> {
+        let (lo, hi) = (range.start, range.end);
+        self.chunks
+            .range_mut(lo / CHUNK_ENTRIES..=hi.saturating_sub(1) / CHUNK_ENTRIES)
+            .filter(move |_| lo < hi)
+            .flat_map(move |(c, chunk)| {
+                let c = *c;
+                chunk
+                    .entries
+                    .iter_mut()
+                    .enumerate()
+                    .filter_map(move |(i, p)| {
+                        let vpn = c * CHUNK_ENTRIES + i as u64;
+                        match p {
+                            Some(p) if vpn >= lo && vpn < hi => Some((vpn, p)),
+                            _ => None,
+                        }
+                    })
+            })
+    }
+
+    /// Every valid PTE, in address order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Pte)> {
+        self.range(0..u64::MAX)
+    }
+
+    /// Number of valid PTEs.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
 /// An address space: a page table and (for processes) VADs.
 ///
 /// Invariant: every PTE of a `Private` kind lies in a `Private` VAD page that
@@ -171,7 +285,7 @@ impl Vad {
 #[derive(Clone, Debug, Default)]
 pub struct AddressSpace {
     /// Valid PTEs by virtual page number.
-    pub(crate) ptes: BTreeMap<u64, Pte>,
+    pub(crate) ptes: PageTable,
     /// VADs by start virtual page number (processes only).
     pub(crate) vads: BTreeMap<u64, Vad>,
 }
@@ -215,5 +329,10 @@ impl AddressSpace {
     /// Iterates over the valid PTEs in address order, as `(page va, pte)`.
     pub fn ptes(&self) -> impl Iterator<Item = (Va, &Pte)> {
         self.ptes.iter().map(|(vpn, p)| (Va(vpn << 12), p))
+    }
+
+    /// Number of valid PTEs.
+    pub fn pte_count(&self) -> usize {
+        self.ptes.len()
     }
 }

@@ -240,11 +240,7 @@ impl Machine {
     pub(crate) fn drop_user_ptes(&mut self, pid: Pid, vpn: u64, pages: u64) -> Result<()> {
         let removed: Vec<(u64, Pte)> = {
             let space = &mut self.process_mut(pid)?.space;
-            let keys: Vec<u64> = space
-                .ptes
-                .range(vpn..vpn + pages)
-                .map(|(k, _)| *k)
-                .collect();
+            let keys: Vec<u64> = space.ptes.range(vpn..vpn + pages).map(|(k, _)| k).collect();
             keys.into_iter()
                 .filter_map(|k| space.ptes.remove(&k).map(|p| (k, p)))
                 .collect()

@@ -54,6 +54,7 @@ pub mod addr;
 mod arena;
 pub mod audit;
 pub mod bugcheck;
+pub mod counters;
 pub mod events;
 pub mod fault;
 pub mod io;
@@ -73,6 +74,7 @@ pub mod vm;
 
 pub use arena::Handle;
 pub use bugcheck::{BugCheck, BugCheckCode};
+pub use counters::Counters;
 pub use fault::{Fault, ModelError, Result};
 pub use machine::{Config, Machine};
 pub use mdl::MdlId;

@@ -118,6 +118,7 @@ pub struct Machine {
     pub(crate) mdls: Arena<MdlSlot>,
     pub(crate) mappings: Arena<Mapping>,
     pub(crate) log: AccessLog,
+    pub(crate) counters: crate::counters::Counters,
     pub(crate) irps: Arena<crate::io::Irp>,
     pub(crate) events: Vec<crate::events::Event>,
     pub(crate) leaked_locks: Vec<crate::mm::LeakedLock>,
@@ -161,6 +162,7 @@ impl Machine {
             mdls: Arena::default(),
             mappings: Arena::default(),
             log: AccessLog::default(),
+            counters: crate::counters::Counters::default(),
             irps: Arena::default(),
             events: Vec::new(),
             leaked_locks: Vec::new(),
@@ -376,6 +378,11 @@ impl Machine {
     }
 
     // ----- statistics -----------------------------------------------------------------
+
+    /// Work done so far (see [`crate::counters`]).
+    pub fn counters(&self) -> crate::counters::Counters {
+        self.counters
+    }
 
     /// Frames of simulated RAM ever touched (materialised).
     pub fn frames_touched(&self) -> u64 {

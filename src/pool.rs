@@ -120,6 +120,10 @@ impl Machine {
             );
         }
         self.pool.pages_in_use += n;
+        self.counters.pool_pages_allocated += n;
+        if zero {
+            self.counters.pages_zero_filled += n;
+        }
         Some(())
     }
 
@@ -139,6 +143,7 @@ impl Machine {
 
     fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
         let birth = self.birth();
+        self.counters.pool_allocations += 1;
         if size > PAGE_SIZE - POOL_HEADER_SIZE {
             let n = bytes_to_pages(size);
             if self.pool.pages_in_use + n > self.pool.limit_pages {

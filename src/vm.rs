@@ -375,6 +375,7 @@ impl Machine {
             .phys
             .allocate(FrameOwner::Process(pid), true)
             .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?;
+        self.counters.pages_zero_filled += 1;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.space.ptes.insert(
                 va.vpn(),
@@ -482,6 +483,9 @@ impl Machine {
                 self.phys.labels_mut(pfn).set(off, n, label);
             }
             self.log_access(who, space, at, pfn, off, n, true);
+            if zero {
+                self.counters.bytes_zeroed += n as u64;
+            }
             done += n;
         }
         Ok(())
@@ -531,6 +535,9 @@ impl Machine {
                 }
             }
             self.log_access(dst_who, dspace, d, dpfn, doff, n, true);
+            if src_who == Who::Kernel || dst_who == Who::Kernel {
+                self.counters.bytes_copied += n as u64;
+            }
             done += n as u64;
         }
         Ok(())

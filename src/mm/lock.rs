@@ -207,6 +207,7 @@ impl Machine {
             }
             self.slot_mut(id)?.mdl.pfns[i as usize] = pfn.0;
             frames.push(pfn);
+            self.counters.pages_locked += 1;
         }
         let birth = self.birth();
         self.slot_mut(id)?.lock = Some(LockRecord {
@@ -398,6 +399,7 @@ impl Machine {
             }
             self.locked_pages_adjust.retain(|_, v| *v != 0);
         }
+        self.counters.pages_unlocked += array.len() as u64;
         for pfn in array {
             if let Err((pfn, share)) = self.phys.dereference(pfn) {
                 return Err(self.pfn_list_corrupt(pfn, share, id));

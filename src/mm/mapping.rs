@@ -259,6 +259,8 @@ impl Machine {
             returned,
             birth,
         }));
+        self.counters.mappings += 1;
+        self.counters.system_ptes_written += frames.len() as u64;
         for (i, f) in frames.iter().enumerate() {
             self.system.ptes.insert(
                 base.vpn() + i as u64,
@@ -360,6 +362,8 @@ impl Machine {
             returned,
             birth,
         }));
+        self.counters.mappings += 1;
+        self.counters.user_ptes_written += frames.len() as u64;
         let step = self.step;
         let space = &mut self.process_mut(pid)?.space;
         space.vads.insert(
@@ -514,6 +518,7 @@ impl Machine {
         let Some(mp) = self.mappings.remove(mid.0) else {
             return Ok(());
         };
+        self.counters.unmappings += 1;
         match mp.space {
             SpaceId::System => {
                 for i in 0..mp.pages {

@@ -54,6 +54,7 @@ pub mod addr;
 mod arena;
 pub mod audit;
 pub mod bugcheck;
+pub mod cost;
 pub mod counters;
 pub mod events;
 pub mod fault;

@@ -58,6 +58,7 @@ pub mod cost;
 pub mod counters;
 pub mod events;
 pub mod fault;
+pub mod guide;
 pub mod io;
 pub mod log;
 pub mod machine;

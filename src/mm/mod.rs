@@ -16,6 +16,8 @@ pub(crate) mod lock;
 pub mod mapping;
 pub(crate) mod pages;
 
+pub use lock::POISON_PFN;
+
 use crate::addr::{LIST_HEAD, MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE, Va, span_pages};
 use crate::bugcheck::{BugCheckCode, verifier};
 use crate::events::{Event, EventKind};

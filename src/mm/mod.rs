@@ -395,11 +395,14 @@ impl Machine {
     /// `IO_PAGE_READ | SOURCE_IS_NONPAGED_POOL | MAPPED_TO_SYSTEM_VA | IO_SPACE`, and
     /// gets `PARTIAL`; `MappedSystemVa = source.MappedSystemVa + offset`.
     ///
-    /// Windows, not ReactOS: the sub-range must lie inside the source and fit the
-    /// target, else `TARGET_MDL_TOO_SMALL (0x40)` (semantics §9).
+    /// Windows, not ReactOS (semantics §9): the sub-range must lie inside the source, else
+    /// `INVALID_MDL_RANGE (0x12E)` with (SourceMdl, TargetMdl, VirtualAddress, Length); and the
+    /// target must have room for its span, else `TARGET_MDL_TOO_SMALL (0x40)`, which has no
+    /// parameters. (semantics.md §9 names only 0x40 for both; Microsoft's bug check reference
+    /// documents 0x12E for the out-of-range case, so the model follows it.)
     ///
     /// # Errors
-    /// 0x40 as above; a source that is neither locked, non-paged nor allocated is an
+    /// 0x12E and 0x40 as above; a source that is neither locked, non-paged nor allocated is an
     /// ASSERT (invariant 22).
     #[doc(alias = "IoBuildPartialMdl")]
     pub fn io_build_partial_mdl(
@@ -431,15 +434,23 @@ impl Machine {
                 .checked_add(length as u64)
                 .is_some_and(|end| end <= s.byte_count as u64)
             && length != 0;
-        let pages = span_pages(va, length as u64);
-        let cap = self.slot(tgt)?.capacity;
-        if !inside || pages > cap {
+        if !inside {
             return Err(self.bug_check(
-                BugCheckCode::TARGET_MDL_TOO_SMALL,
+                BugCheckCode::INVALID_MDL_RANGE,
                 [src.address(), tgt.address(), va.0, length as u64],
                 format!(
-                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: {} (semantics §4, §9)",
-                    if inside { "target too small" } else { "range outside the source" }
+                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: range outside the source (semantics §4, §9)"
+                ),
+            ));
+        }
+        let pages = span_pages(va, length as u64);
+        let cap = self.slot(tgt)?.capacity;
+        if pages > cap {
+            return Err(self.bug_check(
+                BugCheckCode::TARGET_MDL_TOO_SMALL,
+                [0; 4],
+                format!(
+                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: {pages} pages, target has room for {cap} (semantics §4, invariant 3)"
                 ),
             ));
         }

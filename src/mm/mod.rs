@@ -222,34 +222,35 @@ impl Machine {
             }
             (span, MdlFlags::empty())
         };
+        // Validate the IRP and walk its chain before allocating, so a failure leaks nothing.
+        // A chain member that was freed is touched as in C: special pool catches it (0x50).
+        let mut tail = None;
         if let Some(irp) = irp {
-            // Validate the IRP before allocating, so a failure leaks nothing.
             let head = self.irp(irp)?.mdl_address;
-            if secondary_buffer && head.is_none() {
-                return Err(self.assert_failed(
-                    "secondary buffer for an IRP with no MdlAddress (semantics §3.2)",
-                ));
-            }
-        }
-        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
-        if let Some(irp) = irp {
             if secondary_buffer {
-                let mut cur = self.irp(irp)?.mdl_address;
-                let mut tail = None;
+                if head.is_none() {
+                    return Err(self.assert_failed(
+                        "secondary buffer for an IRP with no MdlAddress (semantics §3.2)",
+                    ));
+                }
+                let mut cur = head;
                 let mut guard = 0usize;
                 while let Some(m) = cur {
+                    let m = self.deref_mdl(Some(m))?;
                     tail = Some(m);
-                    cur = self.mdls.get(m.0).and_then(|s| s.mdl.next);
+                    cur = self.slot(m)?.mdl.next;
                     guard += 1;
                     if guard > self.mdls.len() {
                         return Err(self.assert_failed("IRP MDL chain is cyclic"));
                     }
                 }
-                if let Some(t) = tail {
-                    self.slot_mut(t)?.mdl.next = Some(id);
-                }
-            } else {
-                self.irp_mut(irp)?.mdl_address = Some(id);
+            }
+        }
+        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
+        if let Some(irp) = irp {
+            match tail {
+                Some(t) if secondary_buffer => self.slot_mut(t)?.mdl.next = Some(id),
+                _ => self.irp_mut(irp)?.mdl_address = Some(id),
             }
         }
         Ok(Some(id))

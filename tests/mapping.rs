@@ -546,7 +546,11 @@ fn user_map_at_explicit_base_checks_the_address() {
         map_u(&mut m, mdl, Some(want), priority::NORMAL).unwrap(),
         Some(at(want, 0x123))
     );
+    // Regression: the NULL-page region below MM_LOWEST_USER_ADDRESS is refused (a mapping at
+    // 0x1000 would make NULL-pointer dereferences in the process succeed).
     for bad in [
+        Va::new(0x1000),
+        Va::new(0xF000),
         at(want, 0x10000 + 1),
         Va::new(u64::MAX),
         Va::new(MM_HIGHEST_USER_ADDRESS.raw() - PAGE_SIZE + 1).page_align(),

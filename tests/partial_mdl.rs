@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use mdlsim::addr::{PAGE_SIZE, Va};
-use mdlsim::bugcheck::{BugCheckCode, system_pte_misuse};
+use mdlsim::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, priority};
 use mdlsim::pfn::PageState;
@@ -452,5 +452,30 @@ fn partial_of_allocated_pages_maps_privately() {
     m.io_free_mdl(t).unwrap();
     m.mm_free_pages_from_mdl(src).unwrap();
     m.io_free_mdl(src).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// Invariants 14, 22: a partial outliving its source's lock cannot be mapped: its frames are no
+/// longer locked (0xC4/0x85 naming the first unlocked frame).
+#[test]
+fn mapping_a_partial_after_its_source_was_unlocked_is_verifier_85() {
+    let (mut m, _app, buf, src) = source();
+    let t = target(&mut m, buf, 1);
+    m.io_build_partial_mdl(src, t, at(buf, 0x1000), 0x1000)
+        .unwrap();
+    let f = frames(&m, t)[0];
+    m.mm_unlock_pages(src).unwrap();
+    let r = m.mm_get_system_address_for_mdl_safe(t, priority::NORMAL);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [
+            verifier::MAP_LOCKED_PAGES_NOT_LOCKED,
+            t.address(),
+            1,
+            f.raw(),
+        ],
+    );
     assert_audit_clean(&m);
 }

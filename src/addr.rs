@@ -323,17 +323,20 @@ impl fmt::Display for VaRange {
 /// The iterator never overflows: the caller guarantees `va + len` fits (a
 /// [`VaRange`] does).
 pub(crate) fn page_chunks(va: Va, len: u64) -> impl Iterator<Item = (Va, usize, usize)> {
+    // Counts the bytes left rather than comparing with `va + len`, so a range ending exactly
+    // at 2^64 (the last byte of the address space) is covered too.
     let mut cur = va.0;
-    let end = va.0.saturating_add(len);
+    let mut left = len;
     std::iter::from_fn(move || {
-        if cur >= end {
+        if left == 0 {
             return None;
         }
         let page = cur & !(PAGE_SIZE - 1);
-        let off = (cur - page) as usize;
-        let n = ((PAGE_SIZE - off as u64).min(end - cur)) as usize;
-        cur += n as u64;
-        Some((Va(page), off, n))
+        let off = cur - page;
+        let n = (PAGE_SIZE - off).min(left);
+        left -= n;
+        cur = cur.wrapping_add(n);
+        Some((Va(page), off as usize, n as usize))
     })
 }
 
@@ -400,6 +403,11 @@ mod tests {
             ]
         );
         assert_eq!(page_chunks(Va(u64::MAX - 1), 1).count(), 1);
+        // Regression: the last byte of the address space is one chunk, not none.
+        assert_eq!(
+            page_chunks(Va(u64::MAX), 1).collect::<Vec<_>>(),
+            vec![(Va(0xFFFF_FFFF_FFFF_F000), 0xFFF, 1)]
+        );
     }
 
     #[test]

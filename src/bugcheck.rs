@@ -109,6 +109,9 @@ bugcheck_table! {
     SYSTEM_PTE_MISUSE = 0xDA;
     /// 0xDB: a driver corrupted system PTEs (page 0xDB; semantics.md §7).
     DRIVER_CORRUPTED_SYSPTES = 0xDB;
+    /// 0x12E: `IoBuildPartialMdl` asked for a virtual address range outside the source MDL;
+    /// P1 SourceMdl, P2 TargetMdl, P3 VirtualAddress, P4 Length (page 0x12E; semantics.md §4, §9).
+    INVALID_MDL_RANGE = 0x12E;
 }
 
 impl BugCheckCode {
@@ -640,6 +643,7 @@ mod tests {
             (BugCheckCode::NO_MORE_IRP_STACK_LOCATIONS, 0x35),
             (BugCheckCode::NO_MORE_SYSTEM_PTES, 0x3F),
             (BugCheckCode::TARGET_MDL_TOO_SMALL, 0x40),
+            (BugCheckCode::INVALID_MDL_RANGE, 0x12E),
             (BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS, 0x44),
             (BugCheckCode::CANCEL_STATE_IN_COMPLETED_IRP, 0x48),
             (BugCheckCode::PFN_LIST_CORRUPT, 0x4E),

@@ -133,6 +133,12 @@ impl PhysicalMemory {
         &self.free
     }
 
+    /// The free list, for tests that corrupt it on purpose (audit negative controls).
+    #[cfg(test)]
+    pub(crate) fn free_list_mut(&mut self) -> &mut Vec<Pfn> {
+        &mut self.free
+    }
+
     /// The entry of a materialised frame.
     pub(crate) fn entry(&self, pfn: Pfn) -> Option<&PfnEntry> {
         self.entries.get(pfn.0 as usize)

@@ -53,6 +53,12 @@ impl Who {
 
 const AV: Fault = Fault::Raise(NtStatus::ACCESS_VIOLATION);
 
+/// True when `[va, va + len)` runs past the top of the address space (a range that ends
+/// exactly at 2^64 — the last byte included — does not wrap).
+fn wraps(va: Va, len: u64) -> bool {
+    len != 0 && va.0.checked_add(len - 1).is_none()
+}
+
 impl Machine {
     // ----- VirtualAlloc / VirtualFree / VirtualProtect ---------------------------------
 
@@ -448,6 +454,19 @@ impl Machine {
         });
     }
 
+    /// Reads `len` bytes into a new vector grown page by page, so an absurd length faults at
+    /// the first inaccessible page instead of first allocating `len` bytes on the host.
+    pub(crate) fn read_vec_as(&mut self, who: Who, va: Va, len: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        for (page, off, n) in crate::addr::page_chunks(va, len) {
+            let at = page.wrapping_add(off as u64);
+            let (space, pfn) = self.resolve(who, at, false)?;
+            out.extend_from_slice(&self.phys.bytes(pfn)[off..off + n]);
+            self.log_access(who, space, at, pfn, off, n, false);
+        }
+        Ok(out)
+    }
+
     pub(crate) fn read_as(&mut self, who: Who, va: Va, buf: &mut [u8]) -> Result<()> {
         let mut done = 0usize;
         for (page, off, n) in crate::addr::page_chunks(va, buf.len() as u64) {
@@ -503,7 +522,7 @@ impl Machine {
         if len == 0 {
             return Ok(());
         }
-        if src.checked_add(len).is_none() || dst.checked_add(len).is_none() {
+        if wraps(src, len) || wraps(dst, len) {
             return Err(AV);
         }
         let mut spans: Vec<LabelSpan> = Vec::new();
@@ -551,12 +570,10 @@ impl Machine {
     pub fn user_read(&mut self, pid: Pid, va: Va, len: u64) -> Result<Vec<u8>> {
         self.enter("user read")?;
         self.live_process(pid)?;
-        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
-        if va.checked_add(len).is_none() {
+        if wraps(va, len) {
             return Err(AV);
         }
-        self.read_as(Who::User(pid), va, &mut buf)?;
-        Ok(buf)
+        self.read_vec_as(Who::User(pid), va, len)
     }
 
     /// Like [`Machine::user_read`], into a caller's buffer (no allocation).
@@ -591,7 +608,7 @@ impl Machine {
     pub fn user_write(&mut self, pid: Pid, va: Va, data: &[u8]) -> Result<()> {
         self.enter("user write")?;
         self.live_process(pid)?;
-        if va.checked_add(data.len() as u64).is_none() {
+        if wraps(va, data.len() as u64) {
             return Err(AV);
         }
         self.write_as(Who::User(pid), va, data, false)
@@ -608,18 +625,16 @@ impl Machine {
     /// user VAs resolve in the current process).
     pub fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
         self.enter("kernel read")?;
-        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
-        if va.checked_add(len).is_none() {
+        if wraps(va, len) {
             return Err(AV);
         }
-        self.read_as(Who::Kernel, va, &mut buf)?;
-        Ok(buf)
+        self.read_vec_as(Who::Kernel, va, len)
     }
 
     /// A kernel-mode write of fresh data (labelled as written by the kernel at `va`).
     pub fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
         self.enter("kernel write")?;
-        if va.checked_add(data.len() as u64).is_none() {
+        if wraps(va, data.len() as u64) {
             return Err(AV);
         }
         self.write_as(Who::Kernel, va, data, false)
@@ -629,11 +644,20 @@ impl Machine {
     #[doc(alias = "RtlZeroMemory")]
     pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
         self.enter("RtlZeroMemory")?;
-        let zeros = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
-        if va.checked_add(len).is_none() {
+        if wraps(va, len) {
             return Err(AV);
         }
-        self.write_as(Who::Kernel, va, &zeros, true)
+        // Page by page, so a huge length faults at the first bad page without a huge buffer.
+        const ZEROS: [u8; PAGE_BYTES] = [0; PAGE_BYTES];
+        for (page, off, n) in crate::addr::page_chunks(va, len) {
+            self.write_as(
+                Who::Kernel,
+                page.wrapping_add(off as u64),
+                &ZEROS[..n],
+                true,
+            )?;
+        }
+        Ok(())
     }
 
     /// `RtlCopyMemory` in the current context; labels travel with the bytes.
@@ -659,7 +683,7 @@ impl Machine {
     /// neither valid nor committed demand-zero (which reads as zero).
     pub fn peek(&self, space: SpaceId, va: Va, len: u64) -> Option<Vec<u8>> {
         va.checked_add(len)?;
-        let mut out = Vec::with_capacity(usize::try_from(len).ok()?);
+        let mut out = Vec::new();
         for (page, off, n) in crate::addr::page_chunks(va, len) {
             match self.peek_frame(space, page)? {
                 Some(pfn) => out.extend_from_slice(&self.phys.bytes(pfn)[off..off + n]),

@@ -136,10 +136,16 @@ impl Machine {
             self.slot_mut(id)?.mdl.pfns[0] = LIST_HEAD;
             return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
         }
-        let Some(end) = end else {
+        if end.is_none() {
+            // KernelMode has no range check (§3.4 step 1): the probe reads the first byte, and
+            // an invalid system address there is PAGE_FAULT_IN_NONPAGED_AREA (0x50), which no
+            // exception handler catches. Only if that byte were readable would the wrap reach
+            // the next page (address 0, never mapped): an access violation.
+            self.slot_mut(id)?.mdl.pfns[0] = LIST_HEAD;
+            let mut byte = [0u8; 1];
+            self.read_as(Who::Kernel, a, &mut byte)?;
             return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
-        };
-        let _ = end;
+        }
         let user = a <= MM_HIGHEST_USER_ADDRESS;
         let write = operation != LockOperation::IoReadAccess;
         // 2-3. Probe phase: touch each page (demand-faulting it in), for write if needed.
@@ -197,14 +203,18 @@ impl Machine {
                     return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
                 }
             };
-            match self.phys.reference(pfn) {
-                Some(c) if c <= MAX_LOCKS_PER_PAGE => {}
-                _ => {
-                    return Err(self.assert_failed(format!(
-                        "{pfn} must be in use and locked fewer than {MAX_LOCKS_PER_PAGE} times (invariant 7)"
-                    )));
-                }
+            // ASSERT old reference < 2500 before taking the reference (invariant 7), so a
+            // failed lock leaves the count as it was.
+            let usable = self
+                .phys
+                .entry(pfn)
+                .is_some_and(|e| e.reference_count > 0 && e.reference_count < MAX_LOCKS_PER_PAGE);
+            if !usable {
+                return Err(self.assert_failed(format!(
+                    "{pfn} must be in use and locked fewer than {MAX_LOCKS_PER_PAGE} times (invariant 7)"
+                )));
             }
+            let _ = self.phys.reference(pfn);
             self.slot_mut(id)?.mdl.pfns[i as usize] = pfn.0;
             frames.push(pfn);
             self.counters.pages_locked += 1;

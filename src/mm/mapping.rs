@@ -69,7 +69,9 @@ impl Machine {
     ///   `0xC4/0x85` if a page is not locked (invariant 14); `NO_MORE_SYSTEM_PTES (0x3F)`
     ///   on exhaustion with bug-check-on-failure.
     /// * User mode: errors are raised, never NULL (invariant 16):
-    ///   `STATUS_PROCESS_IS_TERMINATING`, `STATUS_INVALID_ADDRESS`,
+    ///   `STATUS_PROCESS_IS_TERMINATING`, `STATUS_INVALID_ADDRESS` (an explicit base that is
+    ///   unaligned, below `MM_LOWEST_USER_ADDRESS` — the NULL-page region Windows never lets a
+    ///   VAD cover, a detail semantics §3.7 leaves out — or whose range leaves user space),
     ///   `STATUS_CONFLICTING_ADDRESSES`, `STATUS_NO_MEMORY`.
     #[doc(alias = "MmMapLockedPagesSpecifyCache")]
     pub fn mm_map_locked_pages_specify_cache(
@@ -328,8 +330,10 @@ impl Machine {
                 .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?,
             Some(b) => {
                 let end = b.checked_add(n * PAGE_SIZE);
+                // Below MM_LOWEST_USER_ADDRESS no VAD may exist (the NULL-page region; Windows
+                // refuses it for every VAD, semantics §1.1), so it is an invalid address too.
                 if !b.is_page_aligned()
-                    || b.is_null()
+                    || b < crate::addr::MM_LOWEST_USER_ADDRESS
                     || end.is_none_or(|e| e.0 - 1 > MM_HIGHEST_USER_ADDRESS.0)
                 {
                     return Err(Fault::Raise(NtStatus::INVALID_ADDRESS));

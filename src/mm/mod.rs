@@ -16,6 +16,8 @@ pub(crate) mod lock;
 pub mod mapping;
 pub(crate) mod pages;
 
+pub use lock::POISON_PFN;
+
 use crate::addr::{LIST_HEAD, MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE, Va, span_pages};
 use crate::bugcheck::{BugCheckCode, verifier};
 use crate::events::{Event, EventKind};
@@ -220,34 +222,35 @@ impl Machine {
             }
             (span, MdlFlags::empty())
         };
+        // Validate the IRP and walk its chain before allocating, so a failure leaks nothing.
+        // A chain member that was freed is touched as in C: special pool catches it (0x50).
+        let mut tail = None;
         if let Some(irp) = irp {
-            // Validate the IRP before allocating, so a failure leaks nothing.
             let head = self.irp(irp)?.mdl_address;
-            if secondary_buffer && head.is_none() {
-                return Err(self.assert_failed(
-                    "secondary buffer for an IRP with no MdlAddress (semantics §3.2)",
-                ));
-            }
-        }
-        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
-        if let Some(irp) = irp {
             if secondary_buffer {
-                let mut cur = self.irp(irp)?.mdl_address;
-                let mut tail = None;
+                if head.is_none() {
+                    return Err(self.assert_failed(
+                        "secondary buffer for an IRP with no MdlAddress (semantics §3.2)",
+                    ));
+                }
+                let mut cur = head;
                 let mut guard = 0usize;
                 while let Some(m) = cur {
+                    let m = self.deref_mdl(Some(m))?;
                     tail = Some(m);
-                    cur = self.mdls.get(m.0).and_then(|s| s.mdl.next);
+                    cur = self.slot(m)?.mdl.next;
                     guard += 1;
                     if guard > self.mdls.len() {
                         return Err(self.assert_failed("IRP MDL chain is cyclic"));
                     }
                 }
-                if let Some(t) = tail {
-                    self.slot_mut(t)?.mdl.next = Some(id);
-                }
-            } else {
-                self.irp_mut(irp)?.mdl_address = Some(id);
+            }
+        }
+        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
+        if let Some(irp) = irp {
+            match tail {
+                Some(t) if secondary_buffer => self.slot_mut(t)?.mdl.next = Some(id),
+                _ => self.irp_mut(irp)?.mdl_address = Some(id),
             }
         }
         Ok(Some(id))
@@ -393,11 +396,14 @@ impl Machine {
     /// `IO_PAGE_READ | SOURCE_IS_NONPAGED_POOL | MAPPED_TO_SYSTEM_VA | IO_SPACE`, and
     /// gets `PARTIAL`; `MappedSystemVa = source.MappedSystemVa + offset`.
     ///
-    /// Windows, not ReactOS: the sub-range must lie inside the source and fit the
-    /// target, else `TARGET_MDL_TOO_SMALL (0x40)` (semantics §9).
+    /// Windows, not ReactOS (semantics §9): the sub-range must lie inside the source, else
+    /// `INVALID_MDL_RANGE (0x12E)` with (SourceMdl, TargetMdl, VirtualAddress, Length); and the
+    /// target must have room for its span, else `TARGET_MDL_TOO_SMALL (0x40)`, which has no
+    /// parameters. (semantics.md §9 names only 0x40 for both; Microsoft's bug check reference
+    /// documents 0x12E for the out-of-range case, so the model follows it.)
     ///
     /// # Errors
-    /// 0x40 as above; a source that is neither locked, non-paged nor allocated is an
+    /// 0x12E and 0x40 as above; a source that is neither locked, non-paged nor allocated is an
     /// ASSERT (invariant 22).
     #[doc(alias = "IoBuildPartialMdl")]
     pub fn io_build_partial_mdl(
@@ -429,15 +435,23 @@ impl Machine {
                 .checked_add(length as u64)
                 .is_some_and(|end| end <= s.byte_count as u64)
             && length != 0;
-        let pages = span_pages(va, length as u64);
-        let cap = self.slot(tgt)?.capacity;
-        if !inside || pages > cap {
+        if !inside {
             return Err(self.bug_check(
-                BugCheckCode::TARGET_MDL_TOO_SMALL,
+                BugCheckCode::INVALID_MDL_RANGE,
                 [src.address(), tgt.address(), va.0, length as u64],
                 format!(
-                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: {} (semantics §4, §9)",
-                    if inside { "target too small" } else { "range outside the source" }
+                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: range outside the source (semantics §4, §9)"
+                ),
+            ));
+        }
+        let pages = span_pages(va, length as u64);
+        let cap = self.slot(tgt)?.capacity;
+        if pages > cap {
+            return Err(self.bug_check(
+                BugCheckCode::TARGET_MDL_TOO_SMALL,
+                [0; 4],
+                format!(
+                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: {pages} pages, target has room for {cap} (semantics §4, invariant 3)"
                 ),
             ));
         }

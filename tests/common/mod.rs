@@ -1,0 +1,150 @@
+//! Helpers shared by the integration tests (each `tests/*.rs` file is its own crate and
+//! uses a subset, hence the `dead_code` allowance).
+#![allow(dead_code)]
+
+use mdlsim::addr::{PAGE_SIZE, Pfn, Va};
+use mdlsim::bugcheck::{BugCheck, BugCheckCode};
+use mdlsim::mdl::{AccessMode, LockOperation};
+use mdlsim::space::{Pid, Protection};
+use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
+use mdlsim::{Config, Fault, Machine, MdlId, NtStatus, Result};
+
+/// A default machine (4 GiB RAM, lazily materialised).
+pub fn machine() -> Machine {
+    Machine::new(Config::default()).unwrap()
+}
+
+/// A machine with one process, `app`.
+pub fn with_app() -> (Machine, Pid) {
+    let mut m = machine();
+    let app = m.create_process("app").unwrap();
+    (m, app)
+}
+
+/// Commits `size` bytes of read-write memory in `pid`.
+pub fn user_buf(m: &mut Machine, pid: Pid, size: u64) -> Va {
+    m.virtual_alloc(
+        pid,
+        None,
+        size,
+        MEM_COMMIT | MEM_RESERVE,
+        Protection::ReadWrite,
+    )
+    .unwrap()
+}
+
+/// `va + off`.
+pub fn at(va: Va, off: u64) -> Va {
+    va.checked_add(off).unwrap()
+}
+
+/// Allocates an MDL for `[va, va+len)` and probes it in `pid`'s context (UserMode).
+pub fn lock_user(m: &mut Machine, pid: Pid, va: Va, len: u32, op: LockOperation) -> MdlId {
+    m.switch_to(Some(pid)).unwrap();
+    let mdl = m
+        .io_allocate_mdl(va, len, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, op)
+        .unwrap();
+    mdl
+}
+
+/// The frames an MDL's PFN array names (up to its page count / LIST_HEAD).
+pub fn frames(m: &Machine, mdl: MdlId) -> Vec<Pfn> {
+    m.mdl(mdl).unwrap().frames().collect()
+}
+
+/// (reference count, share count) of a frame.
+pub fn counts(m: &Machine, pfn: Pfn) -> (u32, u32) {
+    let e = m.pfn_entry(pfn).unwrap();
+    (e.reference_count, e.share_count)
+}
+
+/// Asserts that the model's books balance.
+pub fn assert_audit_clean(m: &Machine) {
+    let v = m.audit();
+    assert!(v.is_empty(), "audit violations: {v:#?}");
+}
+
+/// Unwraps a bug check out of a result, checking the code and all four parameters, that the
+/// machine recorded it, and that every later call returns the same bug check.
+pub fn expect_bug_check<T: std::fmt::Debug>(
+    m: &mut Machine,
+    r: Result<T>,
+    code: BugCheckCode,
+    params: [u64; 4],
+) -> BugCheck {
+    let f = r.expect_err("expected a bug check");
+    let b = match f {
+        Fault::BugCheck(b) => b,
+        other => panic!("expected bug check {code:?}, got {other:?}"),
+    };
+    assert_eq!(b.code, code, "bug check code ({})", b.detail);
+    assert_eq!(b.params, params, "bug check parameters ({})", b.detail);
+    assert_eq!(m.crashed(), Some(&b));
+    assert_sticky(m, &b);
+    b
+}
+
+/// Like [`expect_bug_check`] but only P1 is checked (for parameters that are addresses the
+/// test cannot know in advance, check them separately).
+pub fn expect_bug_check_p1<T: std::fmt::Debug>(
+    m: &mut Machine,
+    r: Result<T>,
+    code: BugCheckCode,
+    p1: u64,
+) -> BugCheck {
+    let f = r.expect_err("expected a bug check");
+    let b = match f {
+        Fault::BugCheck(b) => b,
+        other => panic!("expected bug check {code:?}, got {other:?}"),
+    };
+    assert_eq!(b.code, code, "bug check code ({})", b.detail);
+    assert_eq!(b.params[0], p1, "bug check P1 ({})", b.detail);
+    assert_eq!(m.crashed(), Some(&b));
+    assert_sticky(m, &b);
+    b
+}
+
+/// After a bug check, every later call (of several kinds) returns that same bug check.
+pub fn assert_sticky(m: &mut Machine, b: &BugCheck) {
+    let same = |r: Fault| assert_eq!(r, Fault::BugCheck(b.clone()));
+    same(m.create_process("late").unwrap_err());
+    same(
+        m.io_allocate_mdl(Va::new(0x10000), 1, false, false, None)
+            .unwrap_err(),
+    );
+    same(m.kernel_read(Va::new(0x10000), 1).unwrap_err());
+    same(
+        m.ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 16, 1)
+            .unwrap_err(),
+    );
+    same(m.switch_to(None).unwrap_err());
+    assert_eq!(m.crashed(), Some(b));
+}
+
+/// Expects a raised exception with `status`.
+pub fn expect_raise<T: std::fmt::Debug>(r: Result<T>, status: NtStatus) {
+    assert_eq!(r.unwrap_err(), Fault::Raise(status));
+}
+
+/// Expects a returned failure status.
+pub fn expect_status<T: std::fmt::Debug>(r: Result<T>, status: NtStatus) {
+    assert_eq!(r.unwrap_err(), Fault::Status(status));
+}
+
+/// `STATUS_BREAKPOINT` as the 0x1E parameter-1 of a checked-build ASSERT.
+pub fn assert_params() -> [u64; 4] {
+    [NtStatus::BREAKPOINT.0 as u64, 0, 0, 0]
+}
+
+/// The 0x1E parameters of a NULL-MDL dereference (MdlFlags at offset 0xA).
+pub fn null_mdl_params() -> [u64; 4] {
+    [NtStatus::ACCESS_VIOLATION.0 as u64, 0, 0, 0xA]
+}
+
+/// Page `i` of a region.
+pub fn page(va: Va, i: u64) -> Va {
+    at(va.page_align(), i * PAGE_SIZE)
+}

@@ -1,0 +1,312 @@
+//! `MmAllocatePagesForMdlEx` and `MmFreePagesFromMdl` (semantics §3.9, §3.10, §9;
+//! invariants 20, 21).
+
+mod common;
+
+use common::*;
+use mdlsim::addr::{LIST_HEAD, PAGE_SIZE, Va};
+use mdlsim::bugcheck::BugCheckCode;
+use mdlsim::events::EventKind;
+use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, alloc_flags, priority};
+use mdlsim::pfn::{FrameOwner, PageState};
+use mdlsim::shadow::Label;
+use mdlsim::space::SpaceId;
+use mdlsim::vm::MEM_RELEASE;
+use mdlsim::{Config, Machine, MdlId};
+
+fn alloc(m: &mut Machine, bytes: u64, flags: u32) -> Option<MdlId> {
+    m.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, bytes, CacheType::Cached, flags)
+        .unwrap()
+}
+
+/// §3.9 success: StartVa 0, ByteOffset 0, ByteCount = pages × 4096, PAGES_LOCKED, no Process,
+/// not mapped; each page reference 1, share 1, marked as an MDL allocation, zeroed (even a
+/// reused frame that held someone's data).
+#[test]
+fn allocate_pages_for_mdl_success_zeroes_reused_frames() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x2000);
+    m.user_write(app, buf, &[0xAB; 0x2000]).unwrap();
+    m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
+    let mdl = alloc(&mut m, 0x2800, 0).unwrap();
+    let d = m.mdl(mdl).unwrap().clone();
+    assert_eq!(
+        (d.start_va, d.byte_offset, d.byte_count),
+        (Va::NULL, 0, 0x3000)
+    );
+    assert_eq!(d.flags, MdlFlags::PAGES_LOCKED);
+    assert_eq!((d.process, d.mapped_system_va), (None, Va::NULL));
+    let fs = frames(&m, mdl);
+    assert_eq!(fs.len(), 3);
+    for f in &fs {
+        let e = m.pfn_entry(*f).unwrap();
+        assert_eq!(
+            (e.reference_count, e.share_count, e.mdl_allocation),
+            (1, 1, true)
+        );
+        assert_eq!(
+            (e.state, e.owner),
+            (PageState::Active, FrameOwner::MdlAllocation)
+        );
+        assert!(m.frame_bytes(*f).unwrap().iter().all(|b| *b == 0));
+        assert_eq!(m.frame_labels(*f, 0, 4096).unwrap()[0].label, Label::Zero);
+    }
+    assert_audit_clean(&m);
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// §9 (Windows honours MM_DONT_ZERO_ALLOCATION): the pages keep their previous owner's bytes
+/// and provenance.
+#[test]
+fn dont_zero_allocation_exposes_the_previous_owner() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    m.user_write(app, buf, b"old secret").unwrap();
+    m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
+    let mdl = alloc(&mut m, 0x1000, alloc_flags::MM_DONT_ZERO_ALLOCATION).unwrap();
+    let f = frames(&m, mdl)[0];
+    assert_eq!(&m.frame_bytes(f).unwrap()[..10], b"old secret");
+    assert_eq!(
+        m.frame_labels(f, 0, 1).unwrap()[0].label,
+        Label::Origin {
+            space: SpaceId::Process(app),
+            va: buf
+        }
+    );
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// Invariant 21: fewer pages than asked is success: ByteCount says how many; the slot after the
+/// last is LIST_HEAD; Size still reflects the request. MM_ALLOCATE_FULLY_REQUIRED returns NULL
+/// instead and gives every page back.
+#[test]
+fn short_allocation_is_success_unless_fully_required() {
+    let mut m = Machine::new(Config::default().physical_memory(8 * PAGE_SIZE)).unwrap();
+    let mut full = m.clone();
+    let mdl = alloc(&mut m, 12 * PAGE_SIZE, 0).unwrap();
+    let d = m.mdl(mdl).unwrap();
+    assert_eq!(d.byte_count as u64, 8 * PAGE_SIZE);
+    assert_eq!(d.pfn_array()[8], LIST_HEAD);
+    assert_eq!(d.size as u64, 48 + 8 * 12);
+    assert_eq!(alloc(&mut m, PAGE_SIZE, 0), None, "memory exhausted: NULL");
+    let va = m
+        .mm_map_locked_pages_specify_cache(
+            mdl,
+            AccessMode::KernelMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.system_ptes_in_use(), 8);
+    m.mm_unmap_locked_pages(va, mdl).unwrap();
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+    assert_eq!(
+        alloc(
+            &mut full,
+            12 * PAGE_SIZE,
+            alloc_flags::MM_ALLOCATE_FULLY_REQUIRED
+        ),
+        None
+    );
+    assert_eq!(full.frames_in_use(), 0);
+    assert_audit_clean(&full);
+}
+
+/// §3.9: zero bytes, an unaligned Skip, or an unknown flag return NULL; a request of u64::MAX
+/// bytes is clamped and never panics.
+#[test]
+fn degenerate_requests_return_null_or_clamp() {
+    let mut m = Machine::new(Config::default().physical_memory(4 * PAGE_SIZE)).unwrap();
+    assert_eq!(alloc(&mut m, 0, 0), None);
+    assert_eq!(
+        m.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 1, 0x1000, CacheType::Cached, 0)
+            .unwrap(),
+        None
+    );
+    assert_eq!(alloc(&mut m, 0x1000, 0x40), None);
+    let mdl = alloc(&mut m, u64::MAX, 0).unwrap();
+    assert_eq!(m.mdl(mdl).unwrap().byte_count as u64, 4 * PAGE_SIZE);
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert!(m.crashed().is_none());
+    assert_audit_clean(&m);
+}
+
+/// §3.10 success: pages go back to the free list, slots become LIST_HEAD, PAGES_LOCKED is
+/// cleared, the MDL itself survives (the caller frees it); a second call finds nothing to free.
+#[test]
+fn free_pages_from_mdl_returns_the_pages() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x2000, 0).unwrap();
+    let fs = frames(&m, mdl);
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    for f in &fs {
+        let e = m.pfn_entry(*f).unwrap();
+        assert_eq!(
+            (e.state, e.reference_count, e.share_count, e.mdl_allocation),
+            (PageState::Free, 0, 0, false)
+        );
+    }
+    let d = m.mdl(mdl).unwrap();
+    assert_eq!(&d.pfn_array()[..2], &[LIST_HEAD, LIST_HEAD]);
+    assert!(!d.flags.contains(MdlFlags::PAGES_LOCKED));
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    assert_eq!(m.frames_in_use(), 0);
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// Invariant 20: MmFreePagesFromMdl on a probe-locked MDL is MEMORY_MANAGEMENT (0x1A)
+/// P1 0x1236, P2 the MDL, P3 the slot's address, P4 the frame.
+#[test]
+fn free_pages_from_a_probed_mdl_is_0x1a_1236() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    let mdl = lock_user(&mut m, app, buf, 0x1000, LockOperation::IoReadAccess);
+    let f = frames(&m, mdl)[0];
+    let r = m.mm_free_pages_from_mdl(mdl);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::MEMORY_MANAGEMENT,
+        [0x1236, mdl.address(), mdl.address() + 48, f.raw()],
+    );
+    assert_eq!(counts(&m, f), (2, 1));
+    assert_audit_clean(&m);
+}
+
+/// Invariant 20: an IO_SPACE MDL is the ASSERT.
+#[test]
+fn free_pages_from_io_space_mdl_asserts() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x1000, 0).unwrap();
+    m.mdl_set_flags(mdl, MdlFlags::PAGES_LOCKED | MdlFlags::IO_SPACE)
+        .unwrap();
+    let r = m.mm_free_pages_from_mdl(mdl);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+        assert_params(),
+    );
+}
+
+/// §3.10 / invariant 20: freeing pages that are still mapped is recorded, and the mapping is
+/// then a dangling PTE (hazard).
+#[test]
+fn free_pages_while_mapped_is_recorded_and_dangles() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x1000, 0).unwrap();
+    m.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
+        .unwrap()
+        .unwrap();
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::FreePagesWhileMapped && e.mdl == Some(mdl))
+    );
+    let h = m.hazards();
+    assert!(h.iter().any(|h| h.kind == "dangling_pte"), "{h:?}");
+    assert_audit_clean(&m);
+}
+
+/// §3.10: a page someone else still has locked (a KernelMode probe of the mapping) survives
+/// MmFreePagesFromMdl in Transition and is freed at that unlock.
+#[test]
+fn freed_page_locked_by_another_mdl_survives_until_unlock() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x1000, 0).unwrap();
+    let va = m
+        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
+        .unwrap()
+        .unwrap();
+    let other = m
+        .io_allocate_mdl(va, 0x1000, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_probe_and_lock_pages(other, AccessMode::KernelMode, LockOperation::IoWriteAccess)
+        .unwrap();
+    let f = frames(&m, mdl)[0];
+    assert_eq!(counts(&m, f), (2, 1));
+    m.mm_unmap_locked_pages(va, mdl).unwrap();
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    assert_eq!(counts(&m, f), (1, 0));
+    assert_eq!(m.pfn_entry(f).unwrap().state, PageState::Transition);
+    assert_audit_clean(&m);
+    m.mm_unlock_pages(other).unwrap();
+    assert_eq!(m.pfn_entry(f).unwrap().state, PageState::Free);
+    m.io_free_mdl(other).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// Invariant 8 applied to allocated pages: MmUnlockPages of an MmAllocatePagesForMdl MDL drops
+/// the only reference of a shared page: PFN_LIST_CORRUPT (0x4E, 7, pfn, share 1).
+#[test]
+fn unlocking_allocated_pages_is_pfn_list_corrupt() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x1000, 0).unwrap();
+    let f = frames(&m, mdl)[0];
+    let r = m.mm_unlock_pages(mdl);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::PFN_LIST_CORRUPT,
+        [0x07, f.raw(), 1, 0],
+    );
+    assert_audit_clean(&m);
+}
+
+/// NULL to MmFreePagesFromMdl: the NULL dereference (0x1E).
+#[test]
+fn free_pages_from_null_mdl() {
+    let mut m = machine();
+    let r = m.mm_free_pages_from_mdl(None);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+        null_mdl_params(),
+    );
+}
+
+/// Allocated pages can be mapped into a user process and read there (the MDL user-map path
+/// with MmAllocatePagesForMdl, §3.7).
+#[test]
+fn allocated_pages_map_into_user_space() {
+    let (mut m, app) = with_app();
+    let mdl = alloc(&mut m, 0x2000, 0).unwrap();
+    let sys = m
+        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
+        .unwrap()
+        .unwrap();
+    m.kernel_write(at(sys, 0x1FFE), b"hi").unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let uva = m
+        .mm_map_locked_pages_specify_cache(
+            mdl,
+            AccessMode::UserMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.user_read(app, at(uva, 0x1FFE), 2).unwrap(), b"hi");
+    m.mm_unmap_locked_pages(uva, mdl).unwrap();
+    m.mm_unmap_locked_pages(sys, mdl).unwrap();
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}

@@ -561,3 +561,58 @@ pub fn writable_client_frames_in_server(
     f.addresses.push((mp.space, mp.returned));
     Some(f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(pid: u32, va: u64) -> Label {
+        Label::Origin {
+            space: SpaceId::Process(Pid(pid)),
+            va: Va::new(va),
+        }
+    }
+
+    #[test]
+    fn diff_spans_finds_exactly_the_changed_bytes() {
+        let before = [LabelSpan {
+            len: 100,
+            label: o(1, 0x1000),
+        }];
+        let after = [
+            LabelSpan {
+                len: 10,
+                label: o(1, 0x1000),
+            },
+            LabelSpan {
+                len: 5,
+                label: Label::Zero,
+            },
+            LabelSpan {
+                len: 85,
+                label: o(1, 0x100F),
+            },
+        ];
+        assert_eq!(diff_spans(&before, &after), vec![(10, 5, Label::Zero)]);
+        assert!(diff_spans(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn diff_spans_merges_a_continuing_foreign_run() {
+        let before = [
+            LabelSpan {
+                len: 8,
+                label: Label::Zero,
+            },
+            LabelSpan {
+                len: 8,
+                label: o(2, 0),
+            },
+        ];
+        let after = [LabelSpan {
+            len: 16,
+            label: o(3, 0x50),
+        }];
+        assert_eq!(diff_spans(&before, &after), vec![(0, 16, o(3, 0x50))]);
+    }
+}

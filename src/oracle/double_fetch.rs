@@ -70,3 +70,39 @@ pub fn find(log: &[Access], window: (u64, u64), writable: &BTreeSet<Pfn>) -> Opt
     }
     best
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::SpaceId;
+
+    fn read(step: u64, pfn: u64, offset: u16, len: u16) -> Access {
+        Access {
+            step,
+            actor: Actor::Kernel,
+            space: SpaceId::System,
+            va: Va::new(0xFFFF_B000_0000_0000 + offset as u64),
+            pfn: Pfn::new(pfn),
+            offset,
+            len,
+            write: false,
+            labels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn overlapping_reads_at_two_steps_of_a_writable_frame_are_a_double_fetch() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
+        let log = [read(3, 7, 0, 16), read(5, 7, 8, 4)];
+        let p = find(&log, (1, 9), &w).unwrap();
+        assert_eq!((p.offset, p.first, p.second), (8, 3, 5));
+    }
+
+    #[test]
+    fn one_read_per_byte_or_a_kernel_only_frame_is_not() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
+        assert!(find(&[read(3, 7, 0, 8), read(5, 7, 8, 8)], (1, 9), &w).is_none());
+        assert!(find(&[read(3, 8, 0, 8), read(5, 8, 0, 8)], (1, 9), &w).is_none());
+        assert!(find(&[read(3, 7, 0, 8), read(12, 7, 0, 8)], (1, 9), &w).is_none());
+    }
+}

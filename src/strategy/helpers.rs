@@ -175,3 +175,21 @@ impl Geometry {
         length - self.last_len
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_names_partial_ends_and_shares_one_page() {
+        let g = Geometry::of(Va::new(0x10200), 0x100);
+        assert_eq!((g.pages, g.head, g.tail), (1, true, false));
+        let g = Geometry::of(Va::new(0x10000), 0x2000);
+        assert_eq!((g.pages, g.head, g.tail), (2, false, false));
+        let g = Geometry::of(Va::new(0x10FFF), 2);
+        assert_eq!((g.pages, g.head, g.tail, g.last_len), (2, true, true, 1));
+        assert_eq!((g.head_len(2), g.tail_start(2)), (1, 1));
+        let g = Geometry::of(Va::new(0x10000), 0x1001);
+        assert_eq!((g.pages, g.head, g.tail), (2, false, true));
+    }
+}

@@ -29,6 +29,7 @@
 
 pub mod check;
 pub mod double_fetch;
+pub mod hygiene;
 
 use crate::addr::Va;
 use crate::bugcheck::{BugCheckCode, verifier};

@@ -6,8 +6,9 @@ use super::server::{ServerBehaviour, client_byte, run_server, server_byte};
 use crate::addr::{PAGE_SIZE, Pfn, Va, span_pages};
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::{Machine, ScheduledWrite};
-use crate::oracle::check::{self, Books, Subject};
+use crate::oracle::check::{self, Subject};
 use crate::oracle::double_fetch::{self, FetchPair};
+use crate::oracle::hygiene::{self, Books};
 use crate::oracle::{BugClass, Finding, Rule, fault_finding};
 use crate::pool::{PoolType, tag};
 use crate::shadow::LabelSpan;
@@ -499,7 +500,7 @@ fn drive(
             "a bystander process's page changed",
         ));
     }
-    findings.extend(check::events_since(m, events0));
+    findings.extend(hygiene::events_since(m, events0));
     findings.extend(Books::take(m, &[a.client, a.server]).compare(
         &books0,
         step,
@@ -521,7 +522,7 @@ fn drive(
     let step = m.step();
     run.trace
         .push(format!("step {step}: both processes have exited"));
-    let exit_findings = check::after_exit(m, step);
+    let exit_findings = hygiene::after_exit(m, step);
     for f in exit_findings {
         if !run
             .findings

@@ -57,7 +57,7 @@ pub use server::ServerBehaviour;
 use crate::addr::PAGE_SIZE;
 use crate::machine::ScheduledWrite;
 use crate::oracle::double_fetch::FetchPair;
-use crate::oracle::{BugClass, Finding, Rule};
+use crate::oracle::{BugClass, Finding};
 use crate::strategy::{Direction, ProxyStrategy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -469,7 +469,7 @@ pub fn verify<S: ProxyStrategy + Clone>(
             let mut cx = counterexample(strategy, &case, &cfg);
             cx.findings.push(Finding::new(
                 BugClass::Crash,
-                Rule::Protocol,
+                crate::oracle::Rule::Protocol,
                 None,
                 format!("harness aborted: {why}"),
             ));

@@ -120,6 +120,17 @@ broken!(
     FreeWhileMapped
 );
 
+broken!(
+    /// [`HeadTailSplice`] whose substitute pages come from `MmAllocatePagesForMdlEx` with
+    /// `MM_DONT_ZERO_ALLOCATION` and are never zeroed (seed 000 step 3 without "initialize
+    /// them to zero"): the server reads the previous owner's bytes around the range.
+    ///
+    /// Expected verdict: UnsanitizedSubstitute.
+    UnzeroedSubstitute, HeadTailSplice,
+    SpliceKnobs { unzeroed_substitutes: true, ..SpliceKnobs::default() },
+    UnsanitizedSubstitute
+);
+
 /// The "obvious" zero-copy of seed 000 without the fix: map the request's MDL straight
 /// into the server (read-only for a WRITE). The server reaches every byte of the first
 /// and last pages, inside the range or not.

@@ -31,6 +31,7 @@
 //! | [`CopySmallMapLarge`] | passes (WinFsp's policy) |
 //! | [`broken::DirectMap`] | PartialPageExposure |
 //! | [`broken::UnzeroedBounce`] | UnsanitizedSubstitute |
+//! | [`broken::UnzeroedSubstitute`] | UnsanitizedSubstitute |
 //! | [`broken::CopyBackAll`] | CopyBackError |
 //! | [`broken::UnlockPartial`] | UnlockMisuse |
 //! | [`broken::LeakSecondLock`] | LockLeak |
@@ -172,6 +173,7 @@ pub fn builtins() -> Vec<Box<dyn ProxyStrategyClone>> {
         Box::new(portname::PortNameCaptured::default()),
         Box::new(broken::DirectMap::default()),
         Box::new(broken::UnzeroedBounce::default()),
+        Box::new(broken::UnzeroedSubstitute::default()),
         Box::new(broken::CopyBackAll::default()),
         Box::new(broken::UnlockPartial::default()),
         Box::new(broken::LeakSecondLock::default()),

@@ -103,6 +103,8 @@ pub(crate) struct SpliceKnobs {
     pub writable_for_writes: bool,
     /// Broken: free the substitute pages before unmapping the server's view.
     pub free_before_unmap: bool,
+    /// Broken: substitutes allocated with `MM_DONT_ZERO_ALLOCATION` and never zeroed.
+    pub unzeroed_substitutes: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -147,7 +149,8 @@ impl ProxyStrategy for HeadTailSplice {
             return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
         };
         let geo = Geometry::of(io.buffer, len);
-        let Some(mut edges) = Edges::build(m, io, src, &geo, true)? else {
+        let Some(mut edges) = Edges::build(m, io, src, &geo, !self.knobs.unzeroed_substitutes)?
+        else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         // Step 2: a target MDL over the same range, with the source's PFN array.

@@ -292,3 +292,33 @@ fn adversarial_server_reads_of_a_direct_map_name_the_client_bytes_it_saw() {
         .expect("exposure");
     assert!(!f.provenance.is_empty() && !f.addresses.is_empty());
 }
+
+#[test]
+fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
+    use mdlsim::machine::ScheduledWrite;
+    use mdlsim::space::Protection;
+    use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
+    let mut m = mdlsim::Machine::new(mdlsim::Config::default()).unwrap();
+    let p = m.create_process("client").unwrap();
+    let t2 = m.create_thread(p).unwrap();
+    let va = m
+        .virtual_alloc(
+            p,
+            None,
+            PAGE_SIZE,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    m.user_write(p, va, b"A").unwrap();
+    m.switch_to(Some(p)).unwrap();
+    let first = m.kernel_read(va, 1).unwrap();
+    m.schedule_user_write(ScheduledWrite {
+        tid: t2,
+        before_step: m.step() + 1,
+        va,
+        data: b"B".to_vec(),
+    });
+    let second = m.kernel_read(va, 1).unwrap();
+    assert_eq!((first, second), (b"A".to_vec(), b"B".to_vec()));
+}

@@ -64,6 +64,7 @@ pub mod log;
 pub mod machine;
 pub mod mdl;
 pub mod mm;
+pub mod oracle;
 pub mod pfn;
 pub mod pool;
 pub mod process;
@@ -71,7 +72,9 @@ mod ranges;
 pub mod shadow;
 pub mod space;
 pub mod status;
+pub mod strategy;
 mod syspte;
+pub mod verify;
 pub mod vm;
 
 pub use arena::Handle;

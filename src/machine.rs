@@ -126,6 +126,24 @@ pub struct Machine {
     pub(crate) ref_adjust: BTreeMap<crate::addr::Pfn, i64>,
     /// Locked-page charges a driver moved by changing a locked MDL before unlock.
     pub(crate) locked_pages_adjust: BTreeMap<Pid, i64>,
+    /// User-mode writes other threads make just before given steps (double-fetch interleavings).
+    pub(crate) scheduled: Vec<ScheduledWrite>,
+}
+
+/// A user-mode write by another thread, performed just before the public call numbered
+/// `before_step` runs: how a test interleaves a second client thread between two kernel
+/// fetches of the same byte (DESIGN.md, "double fetch"). The machine is single-stepped, so
+/// "between step s and s+1" is exact and replayable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledWrite {
+    /// The writing thread (its process's user space is written).
+    pub tid: Tid,
+    /// The write happens at the start of the call with this step number.
+    pub before_step: u64,
+    /// Where.
+    pub va: Va,
+    /// What.
+    pub data: Vec<u8>,
 }
 
 impl Machine {
@@ -168,6 +186,7 @@ impl Machine {
             leaked_locks: Vec::new(),
             ref_adjust: BTreeMap::new(),
             locked_pages_adjust: BTreeMap::new(),
+            scheduled: Vec::new(),
             crashed: None,
             step: 0,
             routine: "",
@@ -202,7 +221,36 @@ impl Machine {
         }
         self.step += 1;
         self.routine = routine;
+        if !self.scheduled.is_empty() {
+            self.run_scheduled_writes();
+        }
         Ok(())
+    }
+
+    /// Schedules a user-mode write by thread `tid` just before the call numbered
+    /// `before_step` (see [`ScheduledWrite`]). A write that faults (the page is gone)
+    /// is dropped, as the thread's access violation would be its own business.
+    pub fn schedule_user_write(&mut self, w: ScheduledWrite) {
+        self.scheduled.push(w);
+    }
+
+    fn run_scheduled_writes(&mut self) {
+        let step = self.step;
+        let due: Vec<ScheduledWrite> = self
+            .scheduled
+            .iter()
+            .filter(|w| w.before_step == step)
+            .cloned()
+            .collect();
+        self.scheduled.retain(|w| w.before_step > step);
+        for w in due {
+            let Some(pid) = self.threads.get(&w.tid).filter(|t| t.alive).map(|t| t.pid) else {
+                continue;
+            };
+            if self.processes.get(&pid).is_some_and(|p| p.is_alive()) {
+                let _ = self.write_as(crate::vm::Who::User(pid), w.va, &w.data, false);
+            }
+        }
     }
 
     /// The current step and routine, to stamp on a new object.

@@ -111,7 +111,11 @@ impl Machine {
             return Err(self.assert_failed("MDL_IO_SPACE clear and StartVa aligned (invariant 20)"));
         }
         if m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA)
-            || self.mappings.iter().any(|(_, mp)| mp.mdl == id)
+            || self.mappings.iter().any(|(_, mp)| {
+                // Mapped through this MDL, or through another MDL whose PFN array names
+                // these pages (a spliced MDL carrying a substitute page).
+                mp.mdl == id || mp.frames.iter().any(|f| m.frames().any(|g| g == *f))
+            })
         {
             self.event(
                 EventKind::FreePagesWhileMapped,

@@ -1,0 +1,462 @@
+//! The rules of the oracle as functions over what a case observed (module docs of
+//! [`crate::oracle`]).
+
+use super::{BugClass, Finding, Rule};
+use crate::addr::{Pfn, Va};
+use crate::log::{Access, Actor};
+use crate::machine::Machine;
+use crate::shadow::{Label, LabelSpan};
+use crate::space::{Pid, SpaceId};
+use crate::strategy::Direction;
+use std::collections::BTreeSet;
+
+/// The request the rules are about.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Subject {
+    /// The client.
+    pub client: Pid,
+    /// The server.
+    pub server: Pid,
+    /// READ or WRITE.
+    pub direction: Direction,
+    /// The client's buffer.
+    pub buffer: Va,
+    /// Its length.
+    pub length: u64,
+}
+
+impl Subject {
+    fn in_range(&self, va: Va, len: u64) -> bool {
+        va >= self.buffer
+            && va
+                .checked_add(len)
+                .is_some_and(|e| e <= self.buffer.wrapping_add(self.length))
+    }
+
+    fn is_server(&self, l: Label) -> bool {
+        matches!(l, Label::Origin { space: SpaceId::Process(p), .. } if p == self.server)
+    }
+}
+
+/// Where `after` differs from `before` (two label lists over the same bytes):
+/// `(offset, len, label in after at offset)`, merged.
+pub fn diff_spans(before: &[LabelSpan], after: &[LabelSpan]) -> Vec<(u64, u64, Label)> {
+    let mut out: Vec<(u64, u64, Label)> = Vec::new();
+    let (mut i, mut j) = (0usize, 0usize);
+    let (mut ib, mut ia) = (0u64, 0u64); // consumed within the current spans
+    let mut pos = 0u64;
+    while i < before.len() && j < after.len() {
+        let b = before[i];
+        let a = after[j];
+        let n = (b.len - ib).min(a.len - ia);
+        let lb = b.label.advance(ib);
+        let la = a.label.advance(ia);
+        if lb != la {
+            match out.last_mut() {
+                Some(last) if last.0 + last.1 == pos && last.2.advance(last.1) == la => last.1 += n,
+                _ => out.push((pos, n, la)),
+            }
+        }
+        pos += n;
+        ib += n;
+        ia += n;
+        if ib == b.len {
+            i += 1;
+            ib = 0;
+        }
+        if ia == a.len {
+            j += 1;
+            ia = 0;
+        }
+    }
+    out
+}
+
+/// Collects offending bytes into one finding per class.
+#[derive(Default)]
+struct Collector {
+    found: Vec<Finding>,
+}
+
+impl Collector {
+    #[allow(clippy::too_many_arguments)]
+    fn add(
+        &mut self,
+        kind: BugClass,
+        rule: Rule,
+        step: Option<u64>,
+        at: (SpaceId, Va),
+        label: Option<Label>,
+        bytes: u64,
+        what: &str,
+    ) {
+        if let Some(f) = self
+            .found
+            .iter_mut()
+            .find(|f| f.kind == kind && f.rule == rule)
+        {
+            if f.addresses.len() < 4 {
+                f.addresses.push(at);
+            }
+            if let Some(l) = label {
+                if f.provenance.len() < 4 && !f.provenance.contains(&l) {
+                    f.provenance.push(l);
+                }
+            }
+            return;
+        }
+        let mut f = Finding::new(kind, rule, step, format!("{what} ({bytes} byte(s) first)"));
+        f.addresses.push(at);
+        f.provenance.extend(label);
+        self.found.push(f);
+    }
+}
+
+/// Confidentiality towards the server: every byte the server read (from the access log)
+/// is zero, its own, or a client byte whose origin lies inside the range. A client byte
+/// from outside the range is a PartialPageExposure; anything else (pool, kernel, a
+/// third party) an UnsanitizedSubstitute.
+pub fn server_reads(log: &[Access], s: &Subject) -> Vec<Finding> {
+    let mut c = Collector::default();
+    for r in log
+        .iter()
+        .filter(|r| r.actor == Actor::User(s.server) && !r.write)
+    {
+        let mut pos = 0u64;
+        for sp in &r.labels {
+            let at = r.va.wrapping_add(pos);
+            pos += sp.len;
+            let ok = match sp.label {
+                Label::Zero => true,
+                Label::Origin { space, va } => match space {
+                    SpaceId::Process(p) if p == s.server => true,
+                    SpaceId::Process(p) if p == s.client => s.in_range(va, sp.len),
+                    _ => false,
+                },
+            };
+            if ok {
+                continue;
+            }
+            let client_outside = matches!(sp.label,
+                Label::Origin { space: SpaceId::Process(p), .. } if p == s.client);
+            let (kind, what) = if client_outside {
+                (
+                    BugClass::PartialPageExposure,
+                    "the server read client bytes from outside the request's range",
+                )
+            } else {
+                (
+                    BugClass::UnsanitizedSubstitute,
+                    "the server read bytes that are neither zero, its own nor the client's range (stale pool, kernel or third-party bytes)",
+                )
+            };
+            c.add(
+                kind,
+                Rule::ConfidentialityToServer,
+                Some(r.step),
+                (r.space, at),
+                Some(sp.label),
+                sp.len,
+                what,
+            );
+        }
+    }
+    c.found
+}
+
+/// Integrity and confidentiality towards the client, from its allocation's labels before
+/// and after the request (`base` = start of the allocation). `delivered` is the number
+/// of bytes a successful READ claims (checked by [`delivery_read`], skipped here).
+pub fn client_after(
+    before: &[LabelSpan],
+    after: &[LabelSpan],
+    base: Va,
+    s: &Subject,
+    delivered: u64,
+    step: u64,
+) -> Vec<Finding> {
+    let mut c = Collector::default();
+    let start = s.buffer.raw() - base.raw();
+    let end = start + s.length;
+    for (off, len, label) in diff_spans(before, after) {
+        // Split the changed chunk at the range's edges and at `start + delivered`.
+        let cuts = [
+            off,
+            start.clamp(off, off + len),
+            (start + delivered).clamp(off, off + len),
+            end.clamp(off, off + len),
+            off + len,
+        ];
+        for w in cuts.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            if a >= b {
+                continue;
+            }
+            let l = label.advance(a - off);
+            let at = (SpaceId::Process(s.client), base.wrapping_add(a));
+            if a < start || a >= end {
+                let kind = if s.is_server(l) {
+                    BugClass::PartialPageExposure
+                } else {
+                    BugClass::CopyBackError
+                };
+                c.add(
+                    kind,
+                    Rule::Integrity,
+                    Some(step),
+                    at,
+                    Some(l),
+                    b - a,
+                    "a client byte outside the request's range changed",
+                );
+            } else if s.direction == Direction::Write {
+                c.add(
+                    BugClass::AccessModeMismatch,
+                    Rule::Integrity,
+                    Some(step),
+                    at,
+                    Some(l),
+                    b - a,
+                    "the client's WRITE buffer was modified",
+                );
+            } else if a < start + delivered {
+                // Checked by delivery.
+            } else if s.is_server(l) {
+                // Policy: past Information, server-written bytes are allowed.
+            } else if l == Label::Zero {
+                c.add(
+                    BugClass::CopyBackError,
+                    Rule::Delivery,
+                    Some(step),
+                    at,
+                    Some(l),
+                    b - a,
+                    "client bytes past Information were zero-filled",
+                );
+            } else {
+                c.add(
+                    BugClass::CopyBackError,
+                    Rule::ConfidentialityToClient,
+                    Some(step),
+                    at,
+                    Some(l),
+                    b - a,
+                    "the client's buffer received bytes that are neither its own nor the server's",
+                );
+            }
+        }
+    }
+    c.found
+}
+
+/// Delivery for a successful READ: the first `info` bytes of the client's range are
+/// exactly the bytes the server wrote at `view + i` (labels and values).
+pub fn delivery_read(
+    m: &Machine,
+    s: &Subject,
+    view: Va,
+    info: u64,
+    expected: &[u8],
+    step: u64,
+) -> Option<Finding> {
+    let fail = |d: String| {
+        Some(Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            d,
+        ))
+    };
+    if info > s.length {
+        return fail(format!(
+            "Information {info} exceeds the request's length {}",
+            s.length
+        ));
+    }
+    if info == 0 {
+        return None;
+    }
+    let space = SpaceId::Process(s.client);
+    let labels = m.labels(space, s.buffer, info)?;
+    let want = LabelSpan {
+        len: info,
+        label: Label::Origin {
+            space: SpaceId::Process(s.server),
+            va: view,
+        },
+    };
+    if labels != [want] {
+        let first_bad = diff_spans(&[want], &labels).first().copied();
+        let mut f = Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            format!(
+                "after the READ the client's first {info} bytes are not the server's data at the same offsets"
+            ),
+        );
+        if let Some((off, _, l)) = first_bad {
+            f.addresses.push((space, s.buffer.wrapping_add(off)));
+            f.provenance.push(l);
+        }
+        return Some(f);
+    }
+    let bytes = m.peek(space, s.buffer, info)?;
+    if bytes[..] != expected[..info as usize] {
+        return fail("the client's bytes carry the server's labels but not its values".into());
+    }
+    None
+}
+
+/// Delivery for a WRITE: what the server saw right after `expose` (`view_labels`,
+/// `view_bytes` over `view_len` bytes) is exactly the client's range.
+pub fn delivery_write(
+    s: &Subject,
+    view_len: u64,
+    view_labels: Option<&[LabelSpan]>,
+    view_bytes: Option<&[u8]>,
+    client_bytes: &[u8],
+    step: u64,
+) -> Option<Finding> {
+    let fail = |d: String| {
+        Some(Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            d,
+        ))
+    };
+    if view_len != s.length {
+        return fail(format!(
+            "the server was shown {view_len} bytes of a {}-byte WRITE",
+            s.length
+        ));
+    }
+    if s.length == 0 {
+        return None;
+    }
+    let (Some(labels), Some(bytes)) = (view_labels, view_bytes) else {
+        return fail("the server's view of the WRITE is not readable".into());
+    };
+    let want = LabelSpan {
+        len: s.length,
+        label: Label::Origin {
+            space: SpaceId::Process(s.client),
+            va: s.buffer,
+        },
+    };
+    if labels != [want] {
+        let mut f = Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            "the server's view of the WRITE is not exactly the client's bytes",
+        );
+        if let Some((_, _, l)) = diff_spans(&[want], labels).first() {
+            f.provenance.push(*l);
+        }
+        return Some(f);
+    }
+    if bytes != client_bytes {
+        return fail("the server's view carries the client's labels but not its values".into());
+    }
+    None
+}
+
+/// Frames some user PTE of `pids` maps writable (what another thread could change).
+pub fn user_writable_frames(m: &Machine, pids: &[Pid]) -> BTreeSet<Pfn> {
+    let mut out = BTreeSet::new();
+    for p in pids {
+        if let Ok(pr) = m.process(*p) {
+            if !pr.is_alive() {
+                continue;
+            }
+            for (_, pte) in pr.space().ptes() {
+                if pte.protection.can_write() {
+                    out.insert(pte.pfn);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// For a WRITE: a server mapping that maps one of the client's frames writable.
+pub fn writable_client_frames_in_server(
+    m: &Machine,
+    s: &Subject,
+    client_frames: &[Pfn],
+    step: u64,
+) -> Option<Finding> {
+    if s.direction != Direction::Write {
+        return None;
+    }
+    let mp = m.mappings().find(|mp| {
+        mp.space == SpaceId::Process(s.server)
+            && mp.protection.can_write()
+            && mp.frames.iter().any(|f| client_frames.contains(f))
+    })?;
+    let mut f = Finding::new(
+        BugClass::AccessModeMismatch,
+        Rule::Integrity,
+        Some(step),
+        "a WRITE buffer's pages are mapped writable into the server",
+    );
+    f.addresses.push((mp.space, mp.returned));
+    Some(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(pid: u32, va: u64) -> Label {
+        Label::Origin {
+            space: SpaceId::Process(Pid(pid)),
+            va: Va::new(va),
+        }
+    }
+
+    #[test]
+    fn diff_spans_finds_exactly_the_changed_bytes() {
+        let before = [LabelSpan {
+            len: 100,
+            label: o(1, 0x1000),
+        }];
+        let after = [
+            LabelSpan {
+                len: 10,
+                label: o(1, 0x1000),
+            },
+            LabelSpan {
+                len: 5,
+                label: Label::Zero,
+            },
+            LabelSpan {
+                len: 85,
+                label: o(1, 0x100F),
+            },
+        ];
+        assert_eq!(diff_spans(&before, &after), vec![(10, 5, Label::Zero)]);
+        assert!(diff_spans(&before, &before).is_empty());
+    }
+
+    #[test]
+    fn diff_spans_merges_a_continuing_foreign_run() {
+        let before = [
+            LabelSpan {
+                len: 8,
+                label: Label::Zero,
+            },
+            LabelSpan {
+                len: 8,
+                label: o(2, 0),
+            },
+        ];
+        let after = [LabelSpan {
+            len: 16,
+            label: o(3, 0x50),
+        }];
+        assert_eq!(diff_spans(&before, &after), vec![(0, 16, o(3, 0x50))]);
+    }
+}

@@ -1,0 +1,185 @@
+//! Deliberately broken strategies, each violating one rule, so the tests prove the
+//! oracle catches it (DESIGN.md: "a checker that cannot fail is worthless").
+
+use super::correct::{BounceKnobs, SplitKnobs};
+use super::helpers::{map_into, nt_success, unmap_from};
+use super::splice::SpliceKnobs;
+use super::{
+    BounceCopy, Completion, Direction, Exposure, HeadTailSplice, Io, PartialMdlSplit,
+    ProxyStrategy, ServerReply,
+};
+use crate::addr::Va;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::oracle::BugClass;
+use crate::status::NtStatus;
+
+/// Defines a broken strategy as a correct one with one knob turned.
+macro_rules! broken {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $knobs:expr, $class:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $name($inner);
+
+        impl Default for $name {
+            fn default() -> Self {
+                let mut s = $inner::default();
+                s.knobs = $knobs;
+                $name(s)
+            }
+        }
+
+        impl ProxyStrategy for $name {
+            fn name(&self) -> String {
+                stringify!($name).into()
+            }
+            fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+                self.0.expose(m, io)
+            }
+            fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+                self.0.retire(m, io, reply)
+            }
+            fn expected(&self) -> Option<BugClass> {
+                Some(BugClass::$class)
+            }
+        }
+    };
+}
+
+broken!(
+    /// [`BounceCopy`] with an `ExAllocatePoolWithTag` buffer that is never zeroed: the
+    /// rest of its last page (and, for a READ, everything the server has not written
+    /// yet) holds the previous owner's bytes, which the server reads.
+    ///
+    /// Expected verdict: UnsanitizedSubstitute.
+    UnzeroedBounce, BounceCopy,
+    BounceKnobs { unzeroed: true, ..BounceKnobs::default() },
+    UnsanitizedSubstitute
+);
+
+broken!(
+    /// [`BounceCopy`] that copies back the whole length after a READ, ignoring
+    /// `Information`: a short transfer overwrites the client's bytes past `Information`
+    /// with the bounce buffer's zeros.
+    ///
+    /// Expected verdict: CopyBackError.
+    CopyBackAll, BounceCopy,
+    BounceKnobs { copy_back_all: true, ..BounceKnobs::default() },
+    CopyBackError
+);
+
+broken!(
+    /// [`BounceCopy`] that calls `MmGetSystemAddressForMdlSafe(Irp->MdlAddress)` without
+    /// checking for the NULL MDL of a zero-length request (seed 001, "Errors in Direct I/O").
+    ///
+    /// Expected verdict: ZeroLengthOrNullMdl.
+    UncheckedNullMdl, BounceCopy,
+    BounceKnobs { skip_null_check: true, ..BounceKnobs::default() },
+    ZeroLengthOrNullMdl
+);
+
+broken!(
+    /// [`BounceCopy`] that locks the client's buffer a second time through its own MDL
+    /// (`MmProbeAndLockProcessPages`) to get a system address, and at retire unmaps and
+    /// `IoFreeMdl`s that MDL without `MmUnlockPages`: the lock leaks (semantics §3.3), and
+    /// the client's exit bug-checks `PROCESS_HAS_LOCKED_PAGES` (§6).
+    ///
+    /// Expected verdict: LockLeak.
+    LeakSecondLock, BounceCopy,
+    BounceKnobs { own_lock_leak: true, ..BounceKnobs::default() },
+    LockLeak
+);
+
+broken!(
+    /// [`PartialMdlSplit`] that `MmUnlockPages` its partial MDL at retire, as if it held
+    /// a lock of its own (invariants 8, 24).
+    ///
+    /// Expected verdict: UnlockMisuse.
+    UnlockPartial, PartialMdlSplit,
+    SplitKnobs { unlock_partial: true },
+    UnlockMisuse
+);
+
+broken!(
+    /// [`HeadTailSplice`] that maps a WRITE's pages writable into the server: the server
+    /// can change the client's WRITE buffer.
+    ///
+    /// Expected verdict: AccessModeMismatch.
+    WritableWriteSplice, HeadTailSplice,
+    SpliceKnobs { writable_for_writes: true, ..SpliceKnobs::default() },
+    AccessModeMismatch
+);
+
+broken!(
+    /// [`HeadTailSplice`] that frees its substitute pages before unmapping the server's
+    /// view: for a moment the server's PTEs map free pages (semantics §3.10).
+    ///
+    /// Expected verdict: FreeWhileMapped.
+    FreeSubstituteWhileMapped, HeadTailSplice,
+    SpliceKnobs { free_before_unmap: true, ..SpliceKnobs::default() },
+    FreeWhileMapped
+);
+
+broken!(
+    /// [`HeadTailSplice`] whose substitute pages come from `MmAllocatePagesForMdlEx` with
+    /// `MM_DONT_ZERO_ALLOCATION` and are never zeroed (seed 000 step 3 without "initialize
+    /// them to zero"): the server reads the previous owner's bytes around the range.
+    ///
+    /// Expected verdict: UnsanitizedSubstitute.
+    UnzeroedSubstitute, HeadTailSplice,
+    SpliceKnobs { unzeroed_substitutes: true, ..SpliceKnobs::default() },
+    UnsanitizedSubstitute
+);
+
+/// The "obvious" zero-copy of seed 000 without the fix: map the request's MDL straight
+/// into the server (read-only for a WRITE). The server reaches every byte of the first
+/// and last pages, inside the range or not.
+///
+/// Expected verdict: PartialPageExposure.
+#[derive(Clone, Debug, Default)]
+pub struct DirectMap {
+    view: Option<Va>,
+}
+
+impl ProxyStrategy for DirectMap {
+    fn name(&self) -> String {
+        "DirectMap".into()
+    }
+
+    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+        let Some(mdl) = io.mdl else {
+            return Ok(Exposure::Mapped {
+                va: Va::NULL,
+                len: 0,
+            });
+        };
+        let writable = io.direction == Direction::Read;
+        let Some(view) = map_into(m, io.server, mdl, None, writable)? else {
+            return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
+        };
+        self.view = Some(view);
+        Ok(Exposure::Mapped {
+            va: view,
+            len: io.length as u64,
+        })
+    }
+
+    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+        if let (Some(view), Some(mdl)) = (self.view.take(), io.mdl) {
+            unmap_from(m, io.server, view, mdl)?;
+        }
+        let ok = nt_success(reply.status);
+        Ok(Completion {
+            status: reply.status,
+            information: if ok {
+                reply.information.min(io.length as u64)
+            } else {
+                0
+            },
+        })
+    }
+
+    fn expected(&self) -> Option<BugClass> {
+        Some(BugClass::PartialPageExposure)
+    }
+}

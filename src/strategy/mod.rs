@@ -1,0 +1,203 @@
+//! Proxy-file-system strategies: how a driver exposes a client's I/O buffer to a
+//! user-mode server process, and how it retires the request afterwards (DESIGN.md,
+//! "Strategies and the harness"; seed 000).
+//!
+//! A client issues a READ or WRITE whose buffer may start and end anywhere in a page.
+//! The I/O manager hands the driver a locked MDL over it (`DO_DIRECT_IO`, semantics §5.2;
+//! `None` for a zero-length request, §5.5). A [`ProxyStrategy`] is the driver's algorithm,
+//! in two steps written only against [`Machine`]'s public API:
+//!
+//! * [`ProxyStrategy::expose`], before the server runs: returns what the server sees, an
+//!   address and length in the *server's* address space ([`Exposure::Mapped`]), or a
+//!   refusal ([`Exposure::Refused`]) that completes the request with that status;
+//! * [`ProxyStrategy::retire`], after the server replied (or exited, or the request was
+//!   cancelled): undoes whatever `expose` built, copies data back for a read, and returns
+//!   the [`Completion`] the client will see. The harness then completes the request as
+//!   `IofCompleteRequest` does (unlock and free the request's MDL).
+//!
+//! `expose` runs in the server's context (the server thread fetched the request).
+//! `retire` runs in **an arbitrary context**: the server's after a normal reply or when
+//! the server exits (its cleanup), the client's when the client exits, a system thread's
+//! when the request is cancelled. A strategy must therefore attach to the server to unmap
+//! a user mapping (semantics §3.8: a user unmap must run in the owning process).
+//!
+//! Built-in strategies, each with its expected verdict under [`crate::verify`]:
+//!
+//! | strategy | expected verdict |
+//! |---|---|
+//! | [`BounceCopy`] | passes |
+//! | [`HeadTailSplice`] | passes (seed 000 done right) |
+//! | [`PartialMdlSplit`] | passes |
+//! | [`CopySmallMapLarge`] | passes (WinFsp's policy) |
+//! | [`broken::DirectMap`] | PartialPageExposure |
+//! | [`broken::UnzeroedBounce`] | UnsanitizedSubstitute |
+//! | [`broken::UnzeroedSubstitute`] | UnsanitizedSubstitute |
+//! | [`broken::CopyBackAll`] | CopyBackError |
+//! | [`broken::UnlockPartial`] | UnlockMisuse |
+//! | [`broken::LeakSecondLock`] | LockLeak |
+//! | [`broken::UncheckedNullMdl`] | ZeroLengthOrNullMdl |
+//! | [`broken::WritableWriteSplice`] | AccessModeMismatch |
+//! | [`broken::FreeSubstituteWhileMapped`] | FreeWhileMapped |
+//! | [`portname::PortNameInPlace`] | DoubleFetch (seed 001) |
+//! | [`portname::PortNameCaptured`] | passes (seed 001 fixed) |
+
+pub mod broken;
+mod correct;
+mod helpers;
+pub mod portname;
+mod splice;
+
+pub use correct::{BounceCopy, CopySmallMapLarge, PartialMdlSplit};
+pub use helpers::{SubstitutePage, find_free_user_range, map_into, nt_success, unmap_from};
+pub use splice::HeadTailSplice;
+
+use crate::addr::Va;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::mdl::MdlId;
+use crate::oracle::BugClass;
+use crate::space::Pid;
+use crate::status::NtStatus;
+use serde::{Deserialize, Serialize};
+
+/// The direction of a request, from the client's point of view.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Direction {
+    /// `IRP_MJ_READ`: the server produces the data, the client's buffer receives it
+    /// (the I/O manager probed it for `IoWriteAccess`).
+    Read,
+    /// `IRP_MJ_WRITE`: the server consumes the client's data (probed for `IoReadAccess`).
+    Write,
+}
+
+/// The request as the driver sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Io {
+    /// The requesting process.
+    pub client: Pid,
+    /// The user-mode file system process.
+    pub server: Pid,
+    /// READ or WRITE.
+    pub direction: Direction,
+    /// The client's buffer (`MmGetMdlVirtualAddress`), in the client's space.
+    pub buffer: Va,
+    /// Its length in bytes.
+    pub length: u32,
+    /// `Irp->MdlAddress`: locked by the I/O manager, `None` for a zero-length request.
+    pub mdl: Option<MdlId>,
+}
+
+/// What the server gets to see.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Exposure {
+    /// `len` bytes at `va` in the server's address space (`len` may be 0, `va` then unused).
+    Mapped {
+        /// Start of the data in the server's space.
+        va: Va,
+        /// Number of bytes the server should transfer.
+        len: u64,
+    },
+    /// The driver completes the request at once with this (failure) status.
+    Refused(NtStatus),
+}
+
+/// The server's answer (`IoStatus` of its reply).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ServerReply {
+    /// Status the server reports; `STATUS_CANCELLED` when it exited or the request was cancelled.
+    pub status: NtStatus,
+    /// Bytes it transferred.
+    pub information: u64,
+}
+
+/// The completion the driver reports to the client (`Irp->IoStatus`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Completion {
+    /// `IoStatus.Status`.
+    pub status: NtStatus,
+    /// `IoStatus.Information`: bytes delivered.
+    pub information: u64,
+}
+
+/// A driver's buffer-exposure algorithm (DESIGN.md, "Strategies and the harness").
+///
+/// A strategy keeps whatever it built between `expose` and `retire` in `self`; the
+/// harness clones a fresh strategy for every case.
+pub trait ProxyStrategy {
+    /// A short name for reports.
+    fn name(&self) -> String;
+
+    /// Before the server runs (in the server's context): decide what the server sees.
+    ///
+    /// # Errors
+    /// A [`crate::Fault`] escaping here is what the driver would do to the system: a bug
+    /// check, or an exception no one catches. The oracle reports it.
+    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure>;
+
+    /// After the server replied, exited, or the request was cancelled (any context):
+    /// undo the exposure and say what the client gets. Called only after
+    /// [`Exposure::Mapped`].
+    ///
+    /// # Errors
+    /// As for `expose`.
+    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion>;
+
+    /// What the harness should find: `None` for a strategy meant to be correct.
+    fn expected(&self) -> Option<BugClass> {
+        None
+    }
+}
+
+impl<T: ProxyStrategy + ?Sized> ProxyStrategy for Box<T> {
+    fn name(&self) -> String {
+        (**self).name()
+    }
+    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+        (**self).expose(m, io)
+    }
+    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+        (**self).retire(m, io, reply)
+    }
+    fn expected(&self) -> Option<BugClass> {
+        (**self).expected()
+    }
+}
+
+/// Every built-in strategy, fresh, with its name (correct ones first).
+pub fn builtins() -> Vec<Box<dyn ProxyStrategyClone>> {
+    vec![
+        Box::new(BounceCopy::default()),
+        Box::new(HeadTailSplice::default()),
+        Box::new(PartialMdlSplit::default()),
+        Box::new(CopySmallMapLarge::default()),
+        Box::new(portname::PortNameCaptured::default()),
+        Box::new(broken::DirectMap::default()),
+        Box::new(broken::UnzeroedBounce::default()),
+        Box::new(broken::UnzeroedSubstitute::default()),
+        Box::new(broken::CopyBackAll::default()),
+        Box::new(broken::UnlockPartial::default()),
+        Box::new(broken::LeakSecondLock::default()),
+        Box::new(broken::UncheckedNullMdl::default()),
+        Box::new(broken::WritableWriteSplice::default()),
+        Box::new(broken::FreeSubstituteWhileMapped::default()),
+        Box::new(portname::PortNameInPlace::default()),
+    ]
+}
+
+/// A [`ProxyStrategy`] that can be cloned behind a `Box` (what [`builtins`] returns).
+pub trait ProxyStrategyClone: ProxyStrategy {
+    /// A fresh boxed copy.
+    fn clone_box(&self) -> Box<dyn ProxyStrategyClone>;
+}
+
+impl<T: ProxyStrategy + Clone + 'static> ProxyStrategyClone for T {
+    fn clone_box(&self) -> Box<dyn ProxyStrategyClone> {
+        Box::new(self.clone())
+    }
+}
+
+impl Clone for Box<dyn ProxyStrategyClone> {
+    fn clone(&self) -> Self {
+        (**self).clone_box()
+    }
+}

@@ -1,0 +1,221 @@
+//! Head/tail page substitution (seed 000, done right).
+
+use super::helpers::{Geometry, SubstitutePage, map_into, nt_success, unmap_from};
+use super::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
+use crate::addr::Va;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::mdl::{MdlFlags, MdlId, priority};
+use crate::status::NtStatus;
+
+/// The substitute pages for a buffer's partial first and last pages, and the client's
+/// system mapping the driver copies through.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct Edges {
+    pub sys: Option<Va>,
+    pub head: Option<SubstitutePage>,
+    pub tail: Option<SubstitutePage>,
+}
+
+impl Edges {
+    /// Allocates a substitute for each partial end page (one when head and tail share a
+    /// page), and for a WRITE copies in the client's in-range bytes of those pages.
+    /// `Ok(None)`: resources ran out (everything obtained was given back).
+    pub(crate) fn build(
+        m: &mut Machine,
+        io: &Io,
+        src: MdlId,
+        geo: &Geometry,
+        zeroed: bool,
+    ) -> Result<Option<Edges>> {
+        let mut e = Edges::default();
+        if !(geo.head || geo.tail) {
+            return Ok(Some(e));
+        }
+        let prio = priority::NORMAL | priority::MDL_MAPPING_NO_EXECUTE;
+        let Some(sys) = m.mm_get_system_address_for_mdl_safe(src, prio)? else {
+            return Ok(None);
+        };
+        e.sys = Some(sys);
+        let len = io.length as u64;
+        if geo.head {
+            let Some(h) = SubstitutePage::allocate(m, zeroed)? else {
+                return Ok(None);
+            };
+            e.head = Some(h);
+            if io.direction == Direction::Write {
+                m.kernel_copy(h.sys.wrapping_add(geo.off), sys, geo.head_len(len))?;
+            }
+        }
+        if geo.tail {
+            let Some(t) = SubstitutePage::allocate(m, zeroed)? else {
+                e.release(m)?;
+                return Ok(None);
+            };
+            e.tail = Some(t);
+            if io.direction == Direction::Write {
+                m.kernel_copy(t.sys, sys.wrapping_add(geo.tail_start(len)), geo.last_len)?;
+            }
+        }
+        Ok(Some(e))
+    }
+
+    /// For a READ, copies back the first `n` transferred bytes that live in substitutes.
+    pub(crate) fn copy_back(
+        &self,
+        m: &mut Machine,
+        geo: &Geometry,
+        length: u64,
+        n: u64,
+    ) -> Result<()> {
+        let Some(sys) = self.sys else {
+            return Ok(());
+        };
+        if let Some(h) = self.head {
+            let k = n.min(geo.head_len(length));
+            m.kernel_copy(sys, h.sys.wrapping_add(geo.off), k)?;
+        }
+        if let Some(t) = self.tail {
+            let ts = geo.tail_start(length);
+            if n > ts {
+                m.kernel_copy(sys.wrapping_add(ts), t.sys, n - ts)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Frees the substitutes (their system mappings first). The client's system mapping
+    /// goes away when the request's MDL is unlocked at completion.
+    pub(crate) fn release(&mut self, m: &mut Machine) -> Result<()> {
+        if let Some(h) = self.head.take() {
+            h.release(m)?;
+        }
+        if let Some(t) = self.tail.take() {
+            t.release(m)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub(crate) struct SpliceKnobs {
+    /// Broken: map a WRITE's pages writable into the server.
+    pub writable_for_writes: bool,
+    /// Broken: free the substitute pages before unmapping the server's view.
+    pub free_before_unmap: bool,
+    /// Broken: substitutes allocated with `MM_DONT_ZERO_ALLOCATION` and never zeroed.
+    pub unzeroed_substitutes: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct SpliceState {
+    target: MdlId,
+    view: Va,
+    edges: Edges,
+    geo: Geometry,
+}
+
+/// Seed 000's seven steps, done right: a target MDL whose PFN array is the request's,
+/// with **zeroed** substitute pages (from `MmAllocatePagesForMdlEx`) in place of a
+/// partial first and/or last page — one substitute when head and tail share a page —;
+/// for a WRITE the client's in-range bytes of those pages are copied in and the server
+/// mapping is read-only (`MdlMappingNoWrite`); for a READ only the transferred range
+/// (`Information` bytes) is copied back. Retire unmaps the view in the server's context,
+/// frees the substitutes after the unmap, and frees the target MDL **without unlocking
+/// it** (it holds no lock: the request's MDL does, and is the only one unlocked, at
+/// completion).
+///
+/// Expected verdict: passes.
+#[derive(Clone, Debug, Default)]
+pub struct HeadTailSplice {
+    pub(crate) knobs: SpliceKnobs,
+    state: Option<SpliceState>,
+}
+
+impl ProxyStrategy for HeadTailSplice {
+    fn name(&self) -> String {
+        "HeadTailSplice".into()
+    }
+
+    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+        let len = io.length as u64;
+        if len == 0 {
+            return Ok(Exposure::Mapped {
+                va: Va::NULL,
+                len: 0,
+            });
+        }
+        let Some(src) = io.mdl else {
+            return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
+        };
+        let geo = Geometry::of(io.buffer, len);
+        let Some(mut edges) = Edges::build(m, io, src, &geo, !self.knobs.unzeroed_substitutes)?
+        else {
+            return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
+        };
+        // Step 2: a target MDL over the same range, with the source's PFN array.
+        let Some(target) = m.io_allocate_mdl(io.buffer, io.length, false, false, None)? else {
+            edges.release(m)?;
+            return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
+        };
+        m.mdl_copy_pfns(src, 0, target, 0, geo.pages as u32)?;
+        // Step 5: splice the substitutes in.
+        if let Some(h) = edges.head {
+            m.mdl_set_pfn(target, 0, h.pfn)?;
+        }
+        if let Some(t) = edges.tail {
+            m.mdl_set_pfn(target, (geo.pages - 1) as u32, t.pfn)?;
+        }
+        // Every page it names is held (the request's lock, or the page allocation).
+        let flags = m.mdl(target)?.flags | MdlFlags::PAGES_LOCKED;
+        m.mdl_set_flags(target, flags)?;
+        // Step 7: map it into the server, read-only for a WRITE.
+        let writable = io.direction == Direction::Read || self.knobs.writable_for_writes;
+        let Some(view) = map_into(m, io.server, target, None, writable)? else {
+            Self::free_target(m, target)?;
+            edges.release(m)?;
+            return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
+        };
+        self.state = Some(SpliceState {
+            target,
+            view,
+            edges,
+            geo,
+        });
+        Ok(Exposure::Mapped { va: view, len })
+    }
+
+    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+        let len = io.length as u64;
+        let n = reply.information.min(len);
+        let Some(mut st) = self.state.take() else {
+            return Ok(Completion {
+                status: reply.status,
+                information: if nt_success(reply.status) { n } else { 0 },
+            });
+        };
+        if self.knobs.free_before_unmap {
+            st.edges.release(m)?;
+        }
+        unmap_from(m, io.server, st.view, st.target)?;
+        if io.direction == Direction::Read && nt_success(reply.status) {
+            st.edges.copy_back(m, &st.geo, len, n)?;
+        }
+        st.edges.release(m)?;
+        Self::free_target(m, st.target)?;
+        Ok(Completion {
+            status: reply.status,
+            information: if nt_success(reply.status) { n } else { 0 },
+        })
+    }
+}
+
+impl HeadTailSplice {
+    /// Frees the spliced MDL: clears the borrowed `MDL_PAGES_LOCKED` (it never held a
+    /// lock, so it must never reach `MmUnlockPages`) and `IoFreeMdl`s it.
+    fn free_target(m: &mut Machine, target: MdlId) -> Result<()> {
+        let flags = m.mdl(target)?.flags - MdlFlags::PAGES_LOCKED;
+        m.mdl_set_flags(target, flags)?;
+        m.io_free_mdl(target)
+    }
+}

@@ -1,0 +1,591 @@
+//! One case: a self-contained, replayable description (serde) and the scenario runner
+//! that plays it on a fresh machine and hands what it saw to the oracle.
+
+use super::request::Request;
+use super::server::{ServerBehaviour, client_byte, run_server, server_byte};
+use crate::addr::{PAGE_SIZE, Pfn, Va, span_pages};
+use crate::fault::{Fault, ModelError, Result};
+use crate::machine::{Machine, ScheduledWrite};
+use crate::oracle::check::{self, Subject};
+use crate::oracle::double_fetch::{self, FetchPair};
+use crate::oracle::hygiene::{self, Books};
+use crate::oracle::{BugClass, Finding, Rule, fault_finding};
+use crate::pool::{PoolType, tag};
+use crate::shadow::LabelSpan;
+use crate::space::{Pid, Protection, SpaceId, Tid};
+use crate::status::NtStatus;
+use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerReply, nt_success};
+use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A fault injected into a case.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum InjectedFault {
+    /// Nothing goes wrong.
+    None,
+    /// The client releases its buffer (`MEM_RELEASE`) after the server ran, before retire.
+    ClientFreesBuffer,
+    /// The client decommits its buffer's pages after the server ran, before retire.
+    ClientDecommitsBuffer,
+    /// The client exits while the server holds the request: the I/O is cancelled
+    /// (`IoCancelThreadIo`), retire runs in the client's context, then the client dies.
+    ClientExits,
+    /// The server exits before doing anything: its cleanup retires the request.
+    ServerExits,
+    /// The machine has only 2 system PTEs.
+    SystemPtesExhausted,
+    /// The non-paged pool limit is 0.
+    PoolExhausted,
+    /// The request is cancelled while the server holds it; retire runs in a system
+    /// thread. (A stand-in until cancellation goes through `IoCancelIrp` and the I/O
+    /// manager's cancel routine.)
+    Cancel,
+}
+
+impl InjectedFault {
+    /// Every fault, `None` first.
+    pub const ALL: [InjectedFault; 8] = [
+        InjectedFault::None,
+        InjectedFault::ClientFreesBuffer,
+        InjectedFault::ClientDecommitsBuffer,
+        InjectedFault::ClientExits,
+        InjectedFault::ServerExits,
+        InjectedFault::SystemPtesExhausted,
+        InjectedFault::PoolExhausted,
+        InjectedFault::Cancel,
+    ];
+}
+
+/// A replayable case: everything needed to play it again (`serde_json`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Case {
+    /// `BYTE_OFFSET` of the client's buffer.
+    pub offset: u32,
+    /// Its length.
+    pub length: u32,
+    /// READ or WRITE.
+    pub direction: Direction,
+    /// How the server behaves.
+    pub server: ServerBehaviour,
+    /// What goes wrong.
+    pub fault: InjectedFault,
+    /// Varies the data patterns.
+    pub seed: u8,
+}
+
+impl Case {
+    /// The machine configuration for this case (the fault may shrink PTEs or pool).
+    pub fn machine_config(&self, base: &crate::Config) -> crate::Config {
+        match self.fault {
+            InjectedFault::SystemPtesExhausted => base.clone().system_ptes(2),
+            InjectedFault::PoolExhausted => base.clone().pool_limit(0),
+            _ => base.clone(),
+        }
+    }
+
+    /// The case as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// A case from JSON.
+    ///
+    /// # Errors
+    /// `ModelError::InvalidConfig` naming the parse error.
+    pub fn from_json(s: &str) -> Result<Case> {
+        serde_json::from_str(s).map_err(|e| Fault::Model(ModelError::InvalidConfig(e.to_string())))
+    }
+}
+
+/// What a case did that another run of it can be compared with (double-fetch proofs).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize, Default)]
+pub struct Outcome {
+    /// The exposure, if `expose` returned.
+    pub exposure: Option<Exposure>,
+    /// Length and FNV-1a digest of the bytes the server was shown, right after `expose`.
+    pub view: Option<(u64, u64)>,
+    /// The completion, if the request completed.
+    pub completion: Option<Completion>,
+    /// The bug check, if the machine crashed.
+    pub crash: Option<String>,
+}
+
+/// A double fetch's writer: a thread and address that can change the byte.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Writer {
+    /// The second thread the scenario gave that process.
+    pub tid: Tid,
+    /// The byte's address in that process.
+    pub va: Va,
+    /// A value different from the one fetched.
+    pub value: u8,
+}
+
+/// Everything one run of a case produced.
+#[derive(Clone, Debug, Default)]
+pub struct CaseRun {
+    /// The oracle's findings.
+    pub findings: Vec<Finding>,
+    /// What happened, step by step.
+    pub trace: Vec<String>,
+    /// For comparison with another run.
+    pub outcome: Outcome,
+    /// The first double fetch, with who can change the byte.
+    pub double_fetch: Option<(FetchPair, Writer)>,
+}
+
+/// The scenario's actors.
+struct Actors {
+    client: Pid,
+    server: Pid,
+    bystander: Pid,
+    second: BTreeMap<Pid, Tid>,
+    alloc: Va,
+    alloc_len: u64,
+    buffer: Va,
+    bystander_page: Va,
+}
+
+/// Plays `case` with `strategy` on a fresh machine and runs the oracle over it.
+/// `interleave` is a write another thread makes at a given step (double-fetch proofs).
+pub fn run_case(
+    strategy: &mut dyn ProxyStrategy,
+    case: &Case,
+    machine: &crate::Config,
+    interleave: Option<ScheduledWrite>,
+) -> CaseRun {
+    let mut run = CaseRun::default();
+    let mut m = match Machine::new(case.machine_config(machine)) {
+        Ok(m) => m,
+        Err(e) => {
+            run.findings.push(fault_finding(&e, 0, "machine"));
+            return run;
+        }
+    };
+    if let Err(e) = drive(&mut m, strategy, case, interleave, &mut run) {
+        let f = fault_finding(&e, m.step(), "scenario");
+        if !run.findings.contains(&f) {
+            run.findings.push(f);
+        }
+    }
+    run.outcome.crash = m.crashed().map(|b| b.to_string());
+    run
+}
+
+fn setup(m: &mut Machine, case: &Case) -> Result<Actors> {
+    let client = m.create_process("client")?;
+    let server = m.create_process("server")?;
+    let bystander = m.create_process("bystander")?;
+    let mut second = BTreeMap::new();
+    second.insert(client, m.create_thread(client)?);
+    second.insert(server, m.create_thread(server)?);
+    let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
+    let alloc_len = (pages + 2) * PAGE_SIZE;
+    let rw = Protection::ReadWrite;
+    let alloc = m.virtual_alloc(client, None, alloc_len, MEM_COMMIT | MEM_RESERVE, rw)?;
+    let fill: Vec<u8> = (0..alloc_len).map(|i| client_byte(case.seed, i)).collect();
+    m.user_write(client, alloc, &fill)?;
+    let buffer = alloc.wrapping_add(PAGE_SIZE + case.offset as u64);
+    let bystander_page =
+        m.virtual_alloc(bystander, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)?;
+    m.user_write(bystander, bystander_page, &[0xB5; PAGE_SIZE as usize])?;
+    // A third party fills memory with its secrets and exits: its frames go to the top of
+    // the free list, where uninitialised allocations will find them.
+    let third = m.create_process("thirdparty")?;
+    let t = m.virtual_alloc(third, None, 16 * PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)?;
+    m.user_write(third, t, &[0x3D; 16 * PAGE_SIZE as usize])?;
+    m.terminate_process(third)?;
+    // Kernel secrets in pool, freed (their page stays in the pool).
+    if let Some(k) = m.ex_allocate_pool_with_tag(PoolType::NonPaged, 2 * PAGE_SIZE, tag(b"Secr"))? {
+        m.kernel_write(k, &[0x5E; 2 * PAGE_SIZE as usize])?;
+        m.ex_free_pool_with_tag(k, tag(b"Secr"))?;
+    }
+    Ok(Actors {
+        client,
+        server,
+        bystander,
+        second,
+        alloc,
+        alloc_len,
+        buffer,
+        bystander_page,
+    })
+}
+
+/// Moves the machine's access log into `log` (recording continues).
+fn flush(m: &mut Machine, log: &mut Vec<crate::log::Access>) {
+    log.extend(m.take_access_log());
+    m.start_access_log();
+}
+
+/// Frames writable by user code now, with a thread and address that can write each.
+fn writers(m: &Machine, a: &Actors, out: &mut BTreeMap<Pfn, (Pid, Va)>) {
+    for pid in [a.client, a.server] {
+        let Ok(p) = m.process(pid) else { continue };
+        if !p.is_alive() {
+            continue;
+        }
+        for (va, pte) in p.space().ptes() {
+            if pte.protection.can_write() {
+                out.entry(pte.pfn).or_insert((pid, va));
+            }
+        }
+    }
+}
+
+fn drive(
+    m: &mut Machine,
+    strategy: &mut dyn ProxyStrategy,
+    case: &Case,
+    interleave: Option<ScheduledWrite>,
+    run: &mut CaseRun,
+) -> Result<()> {
+    let a = setup(m, case)?;
+    let len = case.length as u64;
+    let s = Subject {
+        client: a.client,
+        server: a.server,
+        direction: case.direction,
+        buffer: a.buffer,
+        length: len,
+    };
+    let tr = &mut run.trace;
+    tr.push(format!(
+        "setup: client {} buffer {} ({} bytes, offset {:#x}) in a {}-page allocation at {}; server {}; third party exited; pool secrets freed",
+        a.client, a.buffer, len, case.offset, a.alloc_len / PAGE_SIZE, a.alloc, a.server
+    ));
+    let books0 = Books::take(m, &[a.client, a.server]);
+    let events0 = m.events().len();
+    let client_space = SpaceId::Process(a.client);
+    let before = m
+        .labels(client_space, a.alloc, a.alloc_len)
+        .unwrap_or_default();
+    let range_before = m.peek(client_space, a.buffer, len).unwrap_or_default();
+    let by_space = SpaceId::Process(a.bystander);
+    let by_before = m.labels(by_space, a.bystander_page, PAGE_SIZE);
+    if let Some(w) = interleave {
+        tr.push(format!(
+            "interleave: thread {:?} writes {:?} at {} before step {}",
+            w.tid, w.data, w.va, w.before_step
+        ));
+        m.schedule_user_write(w);
+    }
+    let mut log = Vec::new();
+    m.start_access_log();
+    let req = match Request::issue(m, a.client, case.direction, a.buffer, case.length) {
+        Ok(r) => r,
+        Err(e) if m.crashed().is_none() => {
+            tr.push(format!("issue failed: {e}"));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    let io = req.io(a.server);
+    tr.push(format!(
+        "step {}: client issues {:?} of {len} bytes at {}; MDL {:?}",
+        m.step(),
+        case.direction,
+        a.buffer,
+        io.mdl
+    ));
+    let client_frames: Vec<Pfn> = match io.mdl {
+        Some(id) => m.mdl(id)?.frames().collect(),
+        None => Vec::new(),
+    };
+
+    // expose, in the server's context.
+    m.switch_to(Some(a.server))?;
+    let e0 = m.step() + 1;
+    let exposed = strategy.expose(m, &io);
+    let e1 = m.step();
+    flush(m, &mut log);
+    let mut wr = BTreeMap::new();
+    writers(m, &a, &mut wr);
+    let exposure = match exposed {
+        Ok(x) => x,
+        Err(e) => {
+            tr.push(format!("steps {e0}..{e1}: expose faulted: {e}"));
+            run.findings.push(fault_finding(&e, m.step(), "expose"));
+            finish_double_fetch(m, &log, &[(e0, e1)], &wr, &a, run);
+            return Ok(());
+        }
+    };
+    run.outcome.exposure = Some(exposure);
+    tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
+    let mut findings = Vec::new();
+    findings.extend(check::writable_client_frames_in_server(
+        m,
+        &s,
+        &client_frames,
+        e1,
+    ));
+    let mut view_labels: Option<Vec<LabelSpan>> = None;
+    let mut view_bytes: Option<Vec<u8>> = None;
+    if let Exposure::Mapped { va, len: vlen } = exposure {
+        let sp = SpaceId::Process(a.server);
+        view_labels = m.labels(sp, va, vlen);
+        view_bytes = m.peek(sp, va, vlen);
+        run.outcome.view = view_bytes.as_deref().map(|b| (b.len() as u64, fnv1a(b)));
+    }
+
+    let mut windows = vec![(e0, e1)];
+    let mut server_exits = false;
+    let mut client_exits = false;
+    let mut freed = false;
+    let completion = match exposure {
+        Exposure::Refused(st) => Completion {
+            status: st,
+            information: 0,
+        },
+        Exposure::Mapped { va, len: vlen } => {
+            let cancelled = ServerReply {
+                status: NtStatus::CANCELLED,
+                information: 0,
+            };
+            let reply = match case.fault {
+                InjectedFault::ClientExits => {
+                    tr.push("the client exits: its I/O is cancelled; retire runs in the client's context".into());
+                    client_exits = true;
+                    m.switch_to(Some(a.client))?;
+                    cancelled
+                }
+                InjectedFault::Cancel => {
+                    tr.push("the request is cancelled; retire runs in a system thread".into());
+                    m.switch_to(None)?;
+                    cancelled
+                }
+                InjectedFault::ServerExits => {
+                    tr.push(
+                        "the server exits before doing anything; its cleanup retires the request"
+                            .into(),
+                    );
+                    server_exits = true;
+                    m.switch_to(Some(a.server))?;
+                    cancelled
+                }
+                _ => {
+                    let r = run_server(
+                        m,
+                        a.server,
+                        case.server,
+                        case.direction,
+                        va,
+                        vlen,
+                        case.seed,
+                    )?;
+                    tr.push(format!(
+                        "step {}: server ({:?}) replies {:?}",
+                        m.step(),
+                        case.server,
+                        r.reply
+                    ));
+                    if r.crashed {
+                        tr.push("the server crashes; its cleanup retires the request".into());
+                        server_exits = true;
+                    }
+                    m.switch_to(Some(a.server))?;
+                    r.reply
+                }
+            };
+            if !server_exits && !client_exits {
+                match case.fault {
+                    InjectedFault::ClientFreesBuffer => {
+                        m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
+                        tr.push(format!("step {}: the client releases its buffer", m.step()));
+                        freed = true;
+                    }
+                    InjectedFault::ClientDecommitsBuffer => {
+                        m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
+                        tr.push(format!(
+                            "step {}: the client decommits its buffer",
+                            m.step()
+                        ));
+                        freed = true;
+                    }
+                    _ => {}
+                }
+                m.switch_to(Some(a.server))?;
+            }
+            flush(m, &mut log);
+            writers(m, &a, &mut wr);
+            let r0 = m.step() + 1;
+            let retired = strategy.retire(m, &io, reply);
+            let r1 = m.step();
+            flush(m, &mut log);
+            windows.push((r0, r1));
+            match retired {
+                Ok(c) => {
+                    tr.push(format!("steps {r0}..{r1}: retire -> {c:?}"));
+                    c
+                }
+                Err(e) => {
+                    tr.push(format!("steps {r0}..{r1}: retire faulted: {e}"));
+                    run.findings.extend(findings);
+                    run.findings.push(fault_finding(&e, m.step(), "retire"));
+                    finish_double_fetch(m, &log, &windows, &wr, &a, run);
+                    return Ok(());
+                }
+            }
+        }
+    };
+    run.outcome.completion = Some(completion);
+    if server_exits {
+        m.terminate_process(a.server)?;
+        tr.push(format!("step {}: the server process is gone", m.step()));
+    }
+    m.switch_to(None)?;
+    req.complete(m)?;
+    tr.push(format!(
+        "step {}: the request completes {completion:?} (MmUnlockPages + IoFreeMdl)",
+        m.step()
+    ));
+    if client_exits {
+        m.terminate_process(a.client)?;
+        tr.push(format!("step {}: the client process is gone", m.step()));
+    }
+    flush(m, &mut log);
+    let step = m.step();
+
+    // The oracle, after completion.
+    findings.extend(check::server_reads(&log, &s));
+    let ok = nt_success(completion.status);
+    if case.direction == Direction::Read && !client_exits && !freed {
+        let delivered = if ok {
+            completion.information.min(len)
+        } else {
+            0
+        };
+        if let Some(after) = m.labels(client_space, a.alloc, a.alloc_len) {
+            findings.extend(check::client_after(
+                &before, &after, a.alloc, &s, delivered, step,
+            ));
+        }
+        if ok {
+            if let Exposure::Mapped { va, .. } = exposure {
+                let expected: Vec<u8> = (0..len).map(|i| server_byte(case.seed, i)).collect();
+                findings.extend(check::delivery_read(
+                    m,
+                    &s,
+                    va,
+                    completion.information,
+                    &expected,
+                    step,
+                ));
+            }
+        }
+    }
+    if case.direction == Direction::Write {
+        if !client_exits && !freed {
+            if let Some(after) = m.labels(client_space, a.alloc, a.alloc_len) {
+                findings.extend(check::client_after(&before, &after, a.alloc, &s, 0, step));
+            }
+        }
+        if let Exposure::Mapped { len: vlen, .. } = exposure {
+            findings.extend(check::delivery_write(
+                &s,
+                vlen,
+                view_labels.as_deref(),
+                view_bytes.as_deref(),
+                &range_before,
+                e1,
+            ));
+        }
+    }
+    if m.labels(by_space, a.bystander_page, PAGE_SIZE) != by_before {
+        findings.push(Finding::new(
+            BugClass::PartialPageExposure,
+            Rule::Integrity,
+            Some(step),
+            "a bystander process's page changed",
+        ));
+    }
+    findings.extend(hygiene::events_since(m, events0));
+    findings.extend(Books::take(m, &[a.client, a.server]).compare(
+        &books0,
+        step,
+        "after completion",
+    ));
+    run.findings.extend(findings);
+    finish_double_fetch(m, &log, &windows, &wr, &a, run);
+
+    // Both processes exit; then nothing may be left.
+    for pid in [a.server, a.client] {
+        if m.process(pid)?.is_alive() {
+            if let Err(e) = m.terminate_process(pid) {
+                if m.crashed().is_none() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let step = m.step();
+    run.trace
+        .push(format!("step {step}: both processes have exited"));
+    let exit_findings = hygiene::after_exit(m, step);
+    for f in exit_findings {
+        if !run
+            .findings
+            .iter()
+            .any(|g| g.kind == f.kind && g.rule == f.rule)
+        {
+            run.findings.push(f);
+        }
+    }
+    let _ = (a.bystander, &a.second);
+    Ok(())
+}
+
+/// FNV-1a, 64 bits: a stable digest of bytes for outcome comparison.
+pub fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ *x as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn finish_double_fetch(
+    m: &Machine,
+    log: &[crate::log::Access],
+    windows: &[(u64, u64)],
+    wr: &BTreeMap<Pfn, (Pid, Va)>,
+    a: &Actors,
+    run: &mut CaseRun,
+) {
+    let writable: BTreeSet<Pfn> = wr.keys().copied().collect();
+    for w in windows {
+        let Some(pair) = double_fetch::find(log, *w, &writable) else {
+            continue;
+        };
+        let mut f = Finding::new(
+            BugClass::DoubleFetch,
+            Rule::DoubleFetch,
+            Some(pair.second),
+            format!(
+                "the kernel fetched byte {:#x} of {} (user-writable) at step {} and again at step {}",
+                pair.offset, pair.pfn, pair.first, pair.second
+            ),
+        );
+        f.addresses.push((SpaceId::System, pair.va));
+        let writer = wr
+            .get(&pair.pfn)
+            .and_then(|(pid, page)| a.second.get(pid).map(|t| (pid, page, *t)));
+        if let Some((pid, page, tid)) = writer {
+            let va = page.wrapping_add(pair.offset as u64);
+            let cur = m
+                .frame_bytes(pair.pfn)
+                .and_then(|b| b.get(pair.offset as usize).copied())
+                .unwrap_or(0);
+            f.addresses.push((SpaceId::Process(*pid), va));
+            run.double_fetch = Some((
+                pair,
+                Writer {
+                    tid,
+                    va,
+                    value: cur ^ 0xFF,
+                },
+            ));
+        }
+        run.findings.push(f);
+        return;
+    }
+}

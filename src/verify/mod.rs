@@ -1,0 +1,576 @@
+//! The harness: `verify(strategy, config)` plays thousands of cases — buffer offsets and
+//! lengths where span bugs live, both directions, honest, adversarial, short and
+//! crashing servers, injected faults — and runs the oracle ([`crate::oracle`]) over each.
+//! A failure is shrunk by proptest and returned as a [`Counterexample`]: the findings,
+//! a readable step trace, and the [`Case`] as JSON, replayable with [`replay`].
+//!
+//! Each case runs on a fresh machine: a client process with its buffer at the requested
+//! offset inside an allocation with a guard page each side (every byte of it labelled as
+//! the client's own), a server process, a bystander process, a third party that filled
+//! 16 pages with its secrets and exited (so the free list holds them), and freed pool
+//! holding kernel secrets. The request is built as the I/O manager builds it for a
+//! direct-I/O device ([`Request`]).
+//!
+//! # Verifying your own strategy
+//!
+//! ```
+//! use mdlsim::Machine;
+//! use mdlsim::fault::Result;
+//! use mdlsim::status::NtStatus;
+//! use mdlsim::strategy::{Completion, Exposure, Io, ProxyStrategy, ServerReply};
+//! use mdlsim::verify::{self, Config};
+//!
+//! /// Refuses everything: trivially safe (and useless).
+//! #[derive(Clone, Default)]
+//! struct RefuseAll;
+//!
+//! impl ProxyStrategy for RefuseAll {
+//!     fn name(&self) -> String { "RefuseAll".into() }
+//!     fn expose(&mut self, _m: &mut Machine, _io: &Io) -> Result<Exposure> {
+//!         Ok(Exposure::Refused(NtStatus::NOT_SUPPORTED))
+//!     }
+//!     fn retire(&mut self, _m: &mut Machine, _io: &Io, r: ServerReply) -> Result<Completion> {
+//!         Ok(Completion { status: r.status, information: 0 })
+//!     }
+//! }
+//!
+//! let report = verify::verify(&RefuseAll, &Config::default().cases(50)).unwrap();
+//! assert_eq!(report.cases, 50);
+//!
+//! // A broken built-in is caught, with a small shrunk case and its JSON:
+//! let cx = verify::verify(&mdlsim::strategy::broken::DirectMap::default(), &Config::default().cases(200))
+//!     .unwrap_err();
+//! assert!(cx.has(mdlsim::oracle::BugClass::PartialPageExposure));
+//! println!("{cx}\n{}", cx.to_json());
+//! ```
+
+pub mod case;
+#[cfg(feature = "proptest")]
+pub mod generators;
+pub mod request;
+pub mod server;
+
+pub use case::{Case, CaseRun, InjectedFault, Outcome, Writer, run_case};
+pub use request::Request;
+pub use server::ServerBehaviour;
+
+use crate::addr::PAGE_SIZE;
+use crate::machine::ScheduledWrite;
+use crate::oracle::double_fetch::FetchPair;
+use crate::oracle::{BugClass, Finding};
+use crate::strategy::{Direction, ProxyStrategy};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The harness configuration (a `#[non_exhaustive]` builder). `MDLSIM_CASES` and
+/// `MDLSIM_SEED` override `cases` and `seed` unless [`Config::ignore_env`] is set.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Cases to run (default 2,000).
+    pub cases: u32,
+    /// Seed of the case generator (default fixed: runs are reproducible).
+    pub seed: u64,
+    /// Largest request length (default 256 KiB).
+    pub max_length: u32,
+    /// Directions to try (default both).
+    pub directions: Vec<Direction>,
+    /// Server behaviours to try (default all four).
+    pub servers: Vec<ServerBehaviour>,
+    /// Faults to inject (default all; none half the time).
+    pub faults: Vec<InjectedFault>,
+    /// When non-empty, only findings of these classes fail a case (others are still reported).
+    pub focus: Vec<BugClass>,
+    /// The machine each case runs on (faults may lower its PTEs or pool).
+    pub machine: crate::Config,
+    /// Whether `MDLSIM_CASES` / `MDLSIM_SEED` apply.
+    pub use_env: bool,
+    /// Upper bound on shrinking steps.
+    pub max_shrink_iters: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            cases: 2000,
+            seed: 0x6d64_6c73_696d,
+            max_length: 256 * 1024,
+            directions: vec![Direction::Read, Direction::Write],
+            servers: vec![
+                ServerBehaviour::Honest,
+                ServerBehaviour::Adversarial,
+                ServerBehaviour::Short,
+                ServerBehaviour::Crashing,
+            ],
+            faults: InjectedFault::ALL.to_vec(),
+            focus: Vec::new(),
+            machine: crate::Config::default(),
+            use_env: true,
+            max_shrink_iters: 2048,
+        }
+    }
+}
+
+impl Config {
+    /// Sets the number of cases.
+    pub fn cases(mut self, n: u32) -> Self {
+        self.cases = n;
+        self
+    }
+    /// Sets the seed.
+    pub fn seed(mut self, s: u64) -> Self {
+        self.seed = s;
+        self
+    }
+    /// Sets the largest length.
+    pub fn max_length(mut self, n: u32) -> Self {
+        self.max_length = n;
+        self
+    }
+    /// Only this direction.
+    pub fn direction(mut self, d: Direction) -> Self {
+        self.directions = vec![d];
+        self
+    }
+    /// Only these server behaviours.
+    pub fn servers(mut self, s: &[ServerBehaviour]) -> Self {
+        self.servers = s.to_vec();
+        self
+    }
+    /// Only these faults (`&[]` or `&[InjectedFault::None]`: no faults).
+    pub fn faults(mut self, f: &[InjectedFault]) -> Self {
+        self.faults = f.to_vec();
+        self
+    }
+    /// Only findings of these classes fail a case.
+    pub fn focus(mut self, k: &[BugClass]) -> Self {
+        self.focus = k.to_vec();
+        self
+    }
+    /// The machine configuration.
+    pub fn machine(mut self, c: crate::Config) -> Self {
+        self.machine = c;
+        self
+    }
+    /// Ignore `MDLSIM_CASES` / `MDLSIM_SEED`.
+    pub fn ignore_env(mut self) -> Self {
+        self.use_env = false;
+        self
+    }
+
+    /// The configuration with the environment's overrides applied.
+    pub fn effective(&self) -> Config {
+        let mut c = self.clone();
+        if c.use_env {
+            if let Some(n) = std::env::var("MDLSIM_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                c.cases = n;
+            }
+            if let Some(s) = std::env::var("MDLSIM_SEED")
+                .ok()
+                .and_then(|v| v.parse().ok())
+            {
+                c.seed = s;
+            }
+        }
+        c
+    }
+
+    /// Whether `findings` fail a case under this configuration.
+    pub fn fails(&self, findings: &[Finding]) -> bool {
+        findings
+            .iter()
+            .any(|f| self.focus.is_empty() || self.focus.contains(&f.kind))
+    }
+}
+
+/// Length classes, for coverage.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum LengthClass {
+    /// 0.
+    Zero,
+    /// 1.
+    One,
+    /// `PAGE_SIZE - 1`.
+    PageMinusOne,
+    /// `PAGE_SIZE`.
+    Page,
+    /// `PAGE_SIZE + 1`.
+    PagePlusOne,
+    /// 2..=16 whole pages.
+    PageMultiple,
+    /// More than 16 pages.
+    ManyPages,
+    /// Anything else.
+    Other,
+}
+
+impl LengthClass {
+    /// The class of `len`.
+    pub fn of(len: u32) -> LengthClass {
+        let p = PAGE_SIZE as u32;
+        match len {
+            0 => LengthClass::Zero,
+            1 => LengthClass::One,
+            l if l == p - 1 => LengthClass::PageMinusOne,
+            l if l == p => LengthClass::Page,
+            l if l == p + 1 => LengthClass::PagePlusOne,
+            l if l > 16 * p => LengthClass::ManyPages,
+            l if l % p == 0 => LengthClass::PageMultiple,
+            _ => LengthClass::Other,
+        }
+    }
+}
+
+/// Offset classes, for coverage.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum OffsetClass {
+    /// 0.
+    Zero,
+    /// 1.
+    One,
+    /// 512.
+    Sector,
+    /// `PAGE_SIZE - 1`.
+    PageMinusOne,
+    /// Another multiple of 512.
+    SectorMultiple,
+    /// Anything else.
+    Other,
+}
+
+impl OffsetClass {
+    /// The class of `off`.
+    pub fn of(off: u32) -> OffsetClass {
+        match off {
+            0 => OffsetClass::Zero,
+            1 => OffsetClass::One,
+            512 => OffsetClass::Sector,
+            o if o == PAGE_SIZE as u32 - 1 => OffsetClass::PageMinusOne,
+            o if o % 512 == 0 => OffsetClass::SectorMultiple,
+            _ => OffsetClass::Other,
+        }
+    }
+}
+
+/// How often each generator dimension was reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Cases per length class.
+    pub lengths: BTreeMap<LengthClass, u32>,
+    /// Cases per offset class.
+    pub offsets: BTreeMap<OffsetClass, u32>,
+    /// Cases per direction.
+    pub directions: BTreeMap<Direction, u32>,
+    /// Cases per server behaviour.
+    pub servers: BTreeMap<ServerBehaviour, u32>,
+    /// Cases per injected fault.
+    pub faults: BTreeMap<InjectedFault, u32>,
+    /// (length, offset, direction) combinations reached.
+    pub combos: BTreeSet<(LengthClass, OffsetClass, Direction)>,
+    /// Largest length run.
+    pub max_length: u32,
+}
+
+impl Coverage {
+    /// Counts one case.
+    pub fn add(&mut self, c: &Case) {
+        let (l, o) = (LengthClass::of(c.length), OffsetClass::of(c.offset));
+        *self.lengths.entry(l).or_default() += 1;
+        *self.offsets.entry(o).or_default() += 1;
+        *self.directions.entry(c.direction).or_default() += 1;
+        *self.servers.entry(c.server).or_default() += 1;
+        *self.faults.entry(c.fault).or_default() += 1;
+        self.combos.insert((l, o, c.direction));
+        self.max_length = self.max_length.max(c.length);
+    }
+}
+
+/// A passing run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The strategy's name.
+    pub strategy: String,
+    /// Cases run.
+    pub cases: u32,
+    /// The generator's seed.
+    pub seed: u64,
+    /// What was reached.
+    pub coverage: Coverage,
+}
+
+/// A concrete interleaving that proves a double fetch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interleaving {
+    /// The two fetches.
+    pub fetches: FetchPair,
+    /// The second thread's write between them.
+    pub write: ScheduledWrite,
+    /// The case's outcome without the write.
+    pub original: Outcome,
+    /// With it.
+    pub interleaved: Outcome,
+    /// Whether they differ.
+    pub outcome_differs: bool,
+}
+
+/// A failing case, shrunk.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Counterexample {
+    /// The strategy's name.
+    pub strategy: String,
+    /// The shrunk case (replay it with [`replay`]).
+    pub case: Case,
+    /// The oracle's findings on it.
+    pub findings: Vec<Finding>,
+    /// What happened, step by step.
+    pub trace: Vec<String>,
+    /// For a double fetch, the interleaving that proves it.
+    pub interleaving: Option<Box<Interleaving>>,
+    /// The generator's seed.
+    pub seed: u64,
+}
+
+impl Counterexample {
+    /// Whether a finding of class `k` was made.
+    pub fn has(&self, k: BugClass) -> bool {
+        self.findings.iter().any(|f| f.kind == k)
+    }
+
+    /// The whole counter-example as JSON (its `case` field replays it).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Counterexample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} fails on {:?}", self.strategy, self.case)?;
+        writeln!(f, "replay: {}", self.case.to_json())?;
+        writeln!(f, "findings:")?;
+        for x in &self.findings {
+            writeln!(f, "  - {x}")?;
+        }
+        writeln!(f, "trace:")?;
+        for t in &self.trace {
+            writeln!(f, "  {t}")?;
+        }
+        if let Some(i) = &self.interleaving {
+            writeln!(
+                f,
+                "interleaving: thread {:?} writes {:?} at {} before step {} (fetches at steps {} and {}); outcome {}",
+                i.write.tid,
+                i.write.data,
+                i.write.va,
+                i.write.before_step,
+                i.fetches.first,
+                i.fetches.second,
+                if i.outcome_differs {
+                    "differs"
+                } else {
+                    "is the same"
+                }
+            )?;
+            writeln!(f, "  without: {:?}", i.original)?;
+            writeln!(f, "  with:    {:?}", i.interleaved)?;
+        }
+        Ok(())
+    }
+}
+
+/// Plays one case again (e.g. from a counter-example's JSON) and returns what the oracle found.
+pub fn replay<S: ProxyStrategy + Clone>(
+    strategy: &S,
+    case: &Case,
+    machine: &crate::Config,
+) -> CaseRun {
+    let mut s = strategy.clone();
+    run_case(&mut s, case, machine, None)
+}
+
+/// Replays `case` with a second thread writing the double-fetched byte between the two
+/// fetches, and compares the outcome with the plain run.
+pub fn demonstrate_double_fetch<S: ProxyStrategy + Clone>(
+    strategy: &S,
+    case: &Case,
+    machine: &crate::Config,
+) -> Option<Interleaving> {
+    let plain = replay(strategy, case, machine);
+    let (pair, w) = plain.double_fetch?;
+    let write = ScheduledWrite {
+        tid: w.tid,
+        before_step: pair.first + 1,
+        va: w.va,
+        data: vec![w.value],
+    };
+    let mut s = strategy.clone();
+    let with = run_case(&mut s, case, machine, Some(write.clone()));
+    Some(Interleaving {
+        fetches: pair,
+        write,
+        outcome_differs: with.outcome != plain.outcome,
+        original: plain.outcome,
+        interleaved: with.outcome,
+    })
+}
+
+/// Runs `config.cases` generated cases of `strategy` through the oracle.
+///
+/// # Errors
+/// The first failing case (a finding, or one in `config.focus`), shrunk, as a
+/// [`Counterexample`].
+#[cfg(feature = "proptest")]
+pub fn verify<S: ProxyStrategy + Clone>(
+    strategy: &S,
+    config: &Config,
+) -> Result<Report, Counterexample> {
+    use proptest::test_runner::{RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+    use std::cell::RefCell;
+    let cfg = config.effective();
+    let mut pc = proptest::test_runner::Config::with_cases(cfg.cases);
+    pc.failure_persistence = None;
+    pc.max_shrink_iters = cfg.max_shrink_iters;
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&cfg.seed.to_le_bytes());
+    let mut runner = TestRunner::new_with_rng(pc, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+    let cov = RefCell::new(Coverage::default());
+    let result = runner.run(&generators::arb_case(&cfg), |case| {
+        let run = replay(strategy, &case, &cfg.machine);
+        if cfg.fails(&run.findings) {
+            let kinds: Vec<String> = run.findings.iter().map(|f| f.kind.to_string()).collect();
+            return Err(TestCaseError::fail(kinds.join(", ")));
+        }
+        cov.borrow_mut().add(&case);
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(Report {
+            strategy: strategy.name(),
+            cases: cfg.cases,
+            seed: cfg.seed,
+            coverage: cov.into_inner(),
+        }),
+        Err(TestError::Fail(_, case)) => {
+            let case = minimize(strategy, case, &cfg);
+            Err(counterexample(strategy, &case, &cfg))
+        }
+        Err(TestError::Abort(why)) => {
+            let case = Case {
+                offset: 0,
+                length: 0,
+                direction: Direction::Read,
+                server: ServerBehaviour::Honest,
+                fault: InjectedFault::None,
+                seed: 0,
+            };
+            let mut cx = counterexample(strategy, &case, &cfg);
+            cx.findings.push(Finding::new(
+                BugClass::Crash,
+                crate::oracle::Rule::Protocol,
+                None,
+                format!("harness aborted: {why}"),
+            ));
+            Err(cx)
+        }
+    }
+}
+
+/// Simpler variants of a case, simplest first (proptest's shrinking stays inside one
+/// alternative of a biased generator; this walks across them).
+fn simpler(c: &Case) -> Vec<Case> {
+    let p = PAGE_SIZE as u32;
+    let mut out = Vec::new();
+    let mut push = |d: Case| {
+        if d != *c && !out.contains(&d) {
+            out.push(d);
+        }
+    };
+    for l in [
+        0,
+        1,
+        2,
+        4,
+        p - 1,
+        p,
+        p + 1,
+        2 * p,
+        c.length / 2,
+        c.length.saturating_sub(1),
+        c.length.saturating_sub(p),
+    ] {
+        if l < c.length {
+            push(Case { length: l, ..*c });
+        }
+    }
+    for o in [0, 1, 512, c.offset / 2] {
+        if o < c.offset {
+            push(Case { offset: o, ..*c });
+        }
+    }
+    if c.fault != InjectedFault::None {
+        push(Case {
+            fault: InjectedFault::None,
+            ..*c
+        });
+    }
+    if c.server != ServerBehaviour::Honest {
+        push(Case {
+            server: ServerBehaviour::Honest,
+            ..*c
+        });
+    }
+    if c.direction != Direction::Read {
+        push(Case {
+            direction: Direction::Read,
+            ..*c
+        });
+    }
+    if c.seed != 0 {
+        push(Case { seed: 0, ..*c });
+    }
+    out
+}
+
+/// Greedy minimisation after proptest's shrink: keeps the first simpler case that still fails.
+pub fn minimize<S: ProxyStrategy + Clone>(strategy: &S, mut case: Case, cfg: &Config) -> Case {
+    let mut budget = cfg.max_shrink_iters;
+    'outer: while budget > 0 {
+        for cand in simpler(&case) {
+            budget = budget.saturating_sub(1);
+            if cfg.fails(&replay(strategy, &cand, &cfg.machine).findings) {
+                case = cand;
+                continue 'outer;
+            }
+            if budget == 0 {
+                break 'outer;
+            }
+        }
+        break;
+    }
+    case
+}
+
+/// The counter-example for `case`: findings, trace, and the interleaving for a double fetch.
+pub fn counterexample<S: ProxyStrategy + Clone>(
+    strategy: &S,
+    case: &Case,
+    cfg: &Config,
+) -> Counterexample {
+    let run = replay(strategy, case, &cfg.machine);
+    let interleaving = if run.findings.iter().any(|f| f.kind == BugClass::DoubleFetch) {
+        demonstrate_double_fetch(strategy, case, &cfg.machine).map(Box::new)
+    } else {
+        None
+    };
+    Counterexample {
+        strategy: strategy.name(),
+        case: *case,
+        findings: run.findings,
+        trace: run.trace,
+        interleaving,
+        seed: cfg.seed,
+    }
+}

@@ -1,0 +1,324 @@
+//! The oracle, the proxy strategies and the `verify` harness (issue 4).
+//!
+//! Positive controls: every correct strategy passes 2,000 cases per direction.
+//! Negative controls: every broken strategy is caught with its expected finding kind and
+//! a small shrunk counter-example. Coverage: every generator dimension is reached.
+
+use mdlsim::addr::PAGE_SIZE;
+use mdlsim::oracle::BugClass;
+use mdlsim::strategy::{self, Direction, ProxyStrategy, ProxyStrategyClone};
+use mdlsim::verify::{
+    self, Case, Config, InjectedFault, LengthClass, OffsetClass, ServerBehaviour, replay,
+};
+
+const P: u32 = PAGE_SIZE as u32;
+
+fn correct() -> Vec<Box<dyn ProxyStrategyClone>> {
+    strategy::builtins()
+        .into_iter()
+        .filter(|s| s.expected().is_none())
+        .collect()
+}
+
+fn broken() -> Vec<Box<dyn ProxyStrategyClone>> {
+    strategy::builtins()
+        .into_iter()
+        .filter(|s| s.expected().is_some())
+        .collect()
+}
+
+#[test]
+fn correct_strategies_pass_2000_cases_per_direction() {
+    for s in correct() {
+        for d in [Direction::Read, Direction::Write] {
+            let cfg = Config::default().direction(d);
+            match verify::verify(&s, &cfg) {
+                Ok(r) => {
+                    assert!(r.cases >= 2000 || std::env::var("MDLSIM_CASES").is_ok());
+                    assert_eq!(r.coverage.directions.get(&d).copied(), Some(r.cases));
+                }
+                Err(cx) => panic!("{} must pass {d:?}:\n{cx}", s.name()),
+            }
+        }
+    }
+}
+
+/// The bound the shrunk counter-examples achieve: at most one page and the plainest
+/// server, no injected fault, a trace of at most 8 lines.
+#[test]
+fn broken_strategies_are_caught_with_their_class_and_a_small_counterexample() {
+    let mut caught = Vec::new();
+    for s in broken() {
+        let want = s.expected().unwrap_or(BugClass::Crash);
+        let cx = verify::verify(&s, &Config::default().focus(&[want]))
+            .expect_err(&format!("{} must be caught", s.name()));
+        assert!(cx.has(want), "{}: {want} expected in\n{cx}", s.name());
+        assert!(
+            cx.case.length <= P,
+            "{}: shrunk length {}",
+            s.name(),
+            cx.case.length
+        );
+        assert_eq!(cx.case.offset, 0, "{}", s.name());
+        assert_eq!(cx.case.fault, InjectedFault::None, "{}", s.name());
+        assert!(
+            cx.trace.len() <= 8,
+            "{}: {} trace lines",
+            s.name(),
+            cx.trace.len()
+        );
+        caught.push(want);
+    }
+    for k in [
+        BugClass::PartialPageExposure,
+        BugClass::UnsanitizedSubstitute,
+        BugClass::CopyBackError,
+        BugClass::UnlockMisuse,
+        BugClass::LockLeak,
+        BugClass::ZeroLengthOrNullMdl,
+        BugClass::AccessModeMismatch,
+        BugClass::FreeWhileMapped,
+        BugClass::DoubleFetch,
+    ] {
+        assert!(caught.contains(&k), "no broken strategy demonstrates {k}");
+    }
+}
+
+#[test]
+fn broken_strategies_fail_the_default_configuration_too() {
+    for s in broken() {
+        assert!(
+            verify::verify(&s, &Config::default()).is_err(),
+            "{} passed without focus",
+            s.name()
+        );
+    }
+}
+
+#[test]
+fn every_generator_dimension_is_reached() {
+    let r = verify::verify(
+        &strategy::BounceCopy::default(),
+        &Config::default().cases(4000),
+    )
+    .expect("BounceCopy passes");
+    let c = &r.coverage;
+    for l in [
+        LengthClass::Zero,
+        LengthClass::One,
+        LengthClass::PageMinusOne,
+        LengthClass::Page,
+        LengthClass::PagePlusOne,
+        LengthClass::PageMultiple,
+        LengthClass::ManyPages,
+        LengthClass::Other,
+    ] {
+        assert!(c.lengths.get(&l).copied().unwrap_or(0) > 0, "length {l:?}");
+    }
+    for o in [
+        OffsetClass::Zero,
+        OffsetClass::One,
+        OffsetClass::Sector,
+        OffsetClass::PageMinusOne,
+        OffsetClass::SectorMultiple,
+        OffsetClass::Other,
+    ] {
+        assert!(c.offsets.get(&o).copied().unwrap_or(0) > 0, "offset {o:?}");
+    }
+    for s in [
+        ServerBehaviour::Honest,
+        ServerBehaviour::Adversarial,
+        ServerBehaviour::Short,
+        ServerBehaviour::Crashing,
+    ] {
+        assert!(c.servers.get(&s).copied().unwrap_or(0) > 0, "server {s:?}");
+    }
+    for f in InjectedFault::ALL {
+        assert!(c.faults.get(&f).copied().unwrap_or(0) > 0, "fault {f:?}");
+    }
+    // DESIGN.md: every length {0, 1, P-1, P, P+1, many pages} x offset {0, 1, 512, P-1}
+    // x direction.
+    for l in [
+        LengthClass::Zero,
+        LengthClass::One,
+        LengthClass::PageMinusOne,
+        LengthClass::Page,
+        LengthClass::PagePlusOne,
+        LengthClass::ManyPages,
+    ] {
+        for o in [
+            OffsetClass::Zero,
+            OffsetClass::One,
+            OffsetClass::Sector,
+            OffsetClass::PageMinusOne,
+        ] {
+            for d in [Direction::Read, Direction::Write] {
+                assert!(
+                    c.combos.contains(&(l, o, d)),
+                    "{l:?} x {o:?} x {d:?} never ran"
+                );
+            }
+        }
+    }
+    assert!(c.max_length > 16 * P);
+}
+
+#[test]
+fn counterexample_json_replays_to_the_same_findings() {
+    let s = strategy::broken::DirectMap::default();
+    let cx = verify::verify(&s, &Config::default()).unwrap_err();
+    let json = cx.to_json();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let case = Case::from_json(&v["case"].to_string()).unwrap();
+    assert_eq!(case, cx.case);
+    let again = replay(&s, &case, &mdlsim::Config::default());
+    assert_eq!(again.findings, cx.findings);
+    assert_eq!(again.trace, cx.trace);
+}
+
+#[test]
+fn env_overrides_case_count_and_seed_unless_ignored() {
+    let c = Config::default().cases(7).seed(3).ignore_env();
+    assert_eq!((c.effective().cases, c.effective().seed), (7, 3));
+}
+
+#[test]
+fn double_fetch_is_proved_by_an_interleaving_that_changes_the_outcome() {
+    let s = strategy::portname::PortNameInPlace::default();
+    let cx = verify::verify(&s, &Config::default().focus(&[BugClass::DoubleFetch])).unwrap_err();
+    let i = cx.interleaving.as_ref().expect("an interleaving");
+    assert!(i.fetches.first < i.write.before_step && i.write.before_step <= i.fetches.second);
+    assert!(i.outcome_differs, "{cx}");
+    // The fixed driver, same case: no double fetch.
+    let fixed = replay(
+        &strategy::portname::PortNameCaptured::default(),
+        &cx.case,
+        &mdlsim::Config::default(),
+    );
+    assert!(fixed.findings.is_empty(), "{:?}", fixed.findings);
+}
+
+fn case(offset: u32, length: u32, direction: Direction, server: ServerBehaviour) -> Case {
+    Case {
+        offset,
+        length,
+        direction,
+        server,
+        fault: InjectedFault::None,
+        seed: 9,
+    }
+}
+
+/// Policy for bytes past `Information`: the client's own previous bytes, or bytes the
+/// server wrote itself through a direct mapping, are accepted; zero-fill is not.
+#[test]
+fn bytes_past_information_keep_client_or_server_bytes_never_zero() {
+    let m = mdlsim::Config::default();
+    // A crashing server wrote half of a multi-page READ straight into the client's middle
+    // pages (HeadTailSplice maps them): accepted, though Information is 0.
+    let c = case(512, 5 * P, Direction::Read, ServerBehaviour::Crashing);
+    assert!(
+        replay(&strategy::HeadTailSplice::default(), &c, &m)
+            .findings
+            .is_empty()
+    );
+    // A short server with a bounce buffer: the bytes past Information stay the client's.
+    let c = case(1, 3 * P, Direction::Read, ServerBehaviour::Short);
+    assert!(
+        replay(&strategy::BounceCopy::default(), &c, &m)
+            .findings
+            .is_empty()
+    );
+    // Copying the bounce buffer's zeros over them is a CopyBackError (Delivery).
+    let f = replay(&strategy::broken::CopyBackAll::default(), &c, &m).findings;
+    assert!(
+        f.iter()
+            .any(|x| x.kind == BugClass::CopyBackError && x.rule == mdlsim::oracle::Rule::Delivery)
+    );
+}
+
+#[test]
+fn head_and_tail_in_one_page_use_one_substitute_and_pass_every_server() {
+    let m = mdlsim::Config::default();
+    for server in [
+        ServerBehaviour::Honest,
+        ServerBehaviour::Adversarial,
+        ServerBehaviour::Short,
+        ServerBehaviour::Crashing,
+    ] {
+        for d in [Direction::Read, Direction::Write] {
+            let c = case(100, 200, d, server);
+            let r = replay(&strategy::HeadTailSplice::default(), &c, &m);
+            assert!(r.findings.is_empty(), "{c:?}: {:?}", r.findings);
+        }
+    }
+}
+
+#[test]
+fn exhausted_ptes_or_pool_are_refused_not_crashed() {
+    let m = mdlsim::Config::default();
+    for fault in [
+        InjectedFault::SystemPtesExhausted,
+        InjectedFault::PoolExhausted,
+    ] {
+        let c = Case {
+            fault,
+            ..case(512, 8 * P, Direction::Write, ServerBehaviour::Honest)
+        };
+        for s in correct() {
+            let r = replay(&s, &c, &m);
+            assert!(
+                r.findings.is_empty(),
+                "{} {fault:?}: {:?}",
+                s.name(),
+                r.findings
+            );
+        }
+    }
+}
+
+#[test]
+fn adversarial_server_reads_of_a_direct_map_name_the_client_bytes_it_saw() {
+    let c = case(512, 100, Direction::Write, ServerBehaviour::Adversarial);
+    let r = replay(
+        &strategy::broken::DirectMap::default(),
+        &c,
+        &mdlsim::Config::default(),
+    );
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.kind == BugClass::PartialPageExposure)
+        .expect("exposure");
+    assert!(!f.provenance.is_empty() && !f.addresses.is_empty());
+}
+
+#[test]
+fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
+    use mdlsim::machine::ScheduledWrite;
+    use mdlsim::space::Protection;
+    use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
+    let mut m = mdlsim::Machine::new(mdlsim::Config::default()).unwrap();
+    let p = m.create_process("client").unwrap();
+    let t2 = m.create_thread(p).unwrap();
+    let va = m
+        .virtual_alloc(
+            p,
+            None,
+            PAGE_SIZE,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    m.user_write(p, va, b"A").unwrap();
+    m.switch_to(Some(p)).unwrap();
+    let first = m.kernel_read(va, 1).unwrap();
+    m.schedule_user_write(ScheduledWrite {
+        tid: t2,
+        before_step: m.step() + 1,
+        va,
+        data: b"B".to_vec(),
+    });
+    let second = m.kernel_read(va, 1).unwrap();
+    assert_eq!((first, second), (b"A".to_vec(), b"B".to_vec()));
+}

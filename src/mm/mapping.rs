@@ -138,10 +138,17 @@ impl Machine {
     }
 
     /// Checks that every mapped slot names a locked frame (invariant 14).
+    ///
+    /// "Locked" means resident and pinned: referenced by a lock, allocated by
+    /// `MmAllocatePagesForMdl`, or a page of non-paged pool (which is never paged or
+    /// repurposed while allocated — seed 000 splices pool pages into an MDL and maps it).
     fn check_frames_locked(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
         for &f in frames {
             let locked = self.phys.entry(f).is_some_and(|e| {
-                e.mdl_allocation || e.reference_count > u32::from(e.share_count > 0)
+                e.mdl_allocation
+                    || e.reference_count > u32::from(e.share_count > 0)
+                    || (e.owner == crate::pfn::FrameOwner::Pool
+                        && e.state == crate::pfn::PageState::Active)
             });
             if !locked {
                 let pages = frames.len() as u64;

@@ -121,8 +121,8 @@ impl Machine {
                     *shares.entry(pte.pfn).or_default() += 1;
                     let ok = p.space.vad(va).is_some_and(|vad| match &vad.kind {
                         VadKind::Private(d) => matches!(
-                            d[(va.vpn() - vad.start.vpn()) as usize],
-                            crate::space::PageDesc::Committed(_)
+                            d.get(va.vpn() - vad.start.vpn()),
+                            Some(crate::space::PageDesc::Committed(_))
                         ),
                         VadKind::MdlMapping(_) => false,
                     });

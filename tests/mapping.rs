@@ -838,3 +838,29 @@ fn free_of_mapped_mdl_is_verifier_b8() {
     );
     assert_audit_clean(&m);
 }
+
+/// Invariant 16: a user-mode map into a process whose address space is full raises
+/// STATUS_NO_MEMORY (never NULL).
+#[test]
+fn user_map_into_a_full_address_space_raises_no_memory() {
+    let (mut m, app, _buf, mdl) = locked();
+    let server = m.create_process("server").unwrap();
+    let all = MM_HIGHEST_USER_ADDRESS.raw() + 1 - 0x1_0000;
+    m.virtual_alloc(
+        server,
+        None,
+        all,
+        mdlsim::vm::MEM_RESERVE,
+        Protection::ReadWrite,
+    )
+    .unwrap();
+    m.switch_to(Some(server)).unwrap();
+    expect_raise(
+        map_u(&mut m, mdl, None, priority::NORMAL),
+        NtStatus::NO_MEMORY,
+    );
+    let _ = app;
+    m.mm_unlock_pages(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}

@@ -977,3 +977,44 @@ fn decommitted_locked_page_is_freed_at_unlock_from_any_context() {
     m.io_free_mdl(mdl).unwrap();
     assert_audit_clean(&m);
 }
+
+/// Regression (found by the randomized audit run): probing a user address whose PTE is a
+/// dangling MDL mapping (the mapped frame was unlocked and freed by its owner) is the lock
+/// ASSERT (the frame is not in use) — and it leaves the books balanced: the process is not
+/// charged and the MDL is not marked locked (previously NumberOfLockedPages was charged first).
+#[test]
+fn probe_through_a_dangling_user_mapping_asserts_without_charging() {
+    let (mut m, app) = with_app();
+    let server = m.create_process("server").unwrap();
+    let buf = user_buf(&mut m, app, 0x2000);
+    let src = lock_user(&mut m, app, buf, 0x2000, IoReadAccess);
+    m.switch_to(Some(server)).unwrap();
+    let uva = m
+        .mm_map_locked_pages_specify_cache(
+            src,
+            UserMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )
+        .unwrap()
+        .unwrap();
+    m.mm_unlock_pages(src).unwrap();
+    m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
+    assert!(m.hazards().iter().any(|h| h.kind == "dangling_pte"));
+    let mdl = m
+        .io_allocate_mdl(uva, 0x2000, false, false, None)
+        .unwrap()
+        .unwrap();
+    let r = m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+        assert_params(),
+    );
+    assert_eq!(m.process(server).unwrap().number_of_locked_pages, 0);
+    assert!(!m.mdl(mdl).unwrap().flags.contains(MdlFlags::PAGES_LOCKED));
+    assert_audit_clean(&m);
+}

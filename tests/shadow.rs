@@ -74,8 +74,27 @@ fn check_invariants(f: &FrameLabels) {
     }
 }
 
+/// A fixed seed and case count so the suite is deterministic; `PROPTEST_RNG_SEED` and
+/// `PROPTEST_CASES` still override them for exploration.
+fn config(cases: u32, seed: u64) -> ProptestConfig {
+    let d = ProptestConfig::default();
+    ProptestConfig {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            d.cases
+        } else {
+            cases
+        },
+        rng_seed: if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+            d.rng_seed
+        } else {
+            proptest::test_runner::RngSeed::Fixed(seed)
+        },
+        ..d
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(config(128, 0x5348_4457))]
 
     /// Every byte's label, after any sequence of writes and copies, equals the per-byte model's;
     /// the runs stay sorted, start at 0 and are maximally merged; `spans` reproduces the bytes.

@@ -159,7 +159,7 @@ struct Step {
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
-    (0u8..26, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(kind, a, b, c)| Step {
+    (0u8..32, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(kind, a, b, c)| Step {
         kind,
         a,
         b,
@@ -524,6 +524,96 @@ fn apply(m: &mut Machine, w: &mut World, s: Step) -> mdlsim::Result<()> {
             w.regions.retain(|r| r.0 != p);
             w.user_maps.retain(|r| r.0 != p);
         }
+        26 => {
+            let (Some(mdl), Some(p)) = (pick(&w.mdls, s.a), pick(&w.procs, s.b)) else {
+                return Ok(());
+            };
+            if m.mdl(mdl)?
+                .flags
+                .intersects(MdlFlags::MAPPING_FLAGS | MdlFlags::PARTIAL)
+                && !misuse(s)
+            {
+                return Ok(());
+            }
+            m.switch_to(None)?;
+            m.mm_probe_and_lock_process_pages(
+                mdl,
+                p,
+                AccessMode::UserMode,
+                LockOperation::IoWriteAccess,
+            )?;
+        }
+        27 => {
+            let Some(mdl) = pick(&w.mdls, s.a) else {
+                return Ok(());
+            };
+            m.mm_protect_mdl_system_address(mdl, [1u32, 2, 4, 0x40][s.b as usize % 4])?;
+        }
+        28 => {
+            // Nested: an MDL over another MDL's mapping (system or user), locked KernelMode.
+            let target = if s.b % 2 == 0 {
+                pick(&w.mdls, s.a).and_then(|x| {
+                    let d = m.mdl(x).ok()?;
+                    d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA).then_some((
+                        None,
+                        d.mapped_system_va,
+                        d.byte_count,
+                    ))
+                })
+            } else {
+                pick(&w.user_maps, s.a)
+                    .and_then(|(p, va, x)| Some((Some(p), va, m.mdl(x).ok()?.byte_count)))
+            };
+            let Some((ctx, va, len)) = target else {
+                return Ok(());
+            };
+            m.switch_to(ctx)?;
+            if let Some(mdl) = m.io_allocate_mdl(va, len.min(lens(s.c)), false, false, None)? {
+                w.mdls.push(mdl);
+                m.mm_probe_and_lock_pages(
+                    mdl,
+                    AccessMode::KernelMode,
+                    LockOperation::IoReadAccess,
+                )?;
+            }
+        }
+        29 => {
+            let Some(mdl) = pick(&w.mdls, s.a) else {
+                return Ok(());
+            };
+            let d = m.mdl(mdl)?.clone();
+            if (d
+                .flags
+                .intersects(MdlFlags::PAGES_LOCKED | MdlFlags::MAPPED_TO_SYSTEM_VA)
+                || w.allocated.contains(&mdl))
+                && !misuse(s)
+            {
+                return Ok(());
+            }
+            m.mm_initialize_mdl(mdl, d.virtual_address(), d.byte_count.min(lens(s.b)))?;
+        }
+        30 => {
+            let (Some(a), Some(b)) = (pick(&w.mdls, s.a), pick(&w.mdls, s.b)) else {
+                return Ok(());
+            };
+            let (da, db) = (m.mdl(a)?.clone(), m.mdl(b)?.clone());
+            let mapped = |d: &mdlsim::mdl::Mdl| {
+                d.flags
+                    .intersects(MdlFlags::MAPPED_TO_SYSTEM_VA | MdlFlags::SOURCE_IS_NONPAGED_POOL)
+            };
+            if mapped(&da) && mapped(&db) {
+                let n = (da.byte_count.min(db.byte_count) as u64).min(1 + s.c as u64 % 0x3000);
+                let ok = (0..n).step_by(512).chain([n - 1]).all(|i| {
+                    let sp = mdlsim::space::SpaceId::System;
+                    m.pte(sp, da.mapped_system_va.wrapping_add(i))
+                        .is_some_and(|p| p.protection == Protection::ReadWrite)
+                        && m.pte(sp, db.mapped_system_va.wrapping_add(i)).is_some()
+                });
+                if ok || misuse(s) {
+                    m.kernel_copy(da.mapped_system_va, db.mapped_system_va, n)?;
+                }
+            }
+        }
         _ => {
             // Rarely: a stale handle or a prepare-for-reuse.
             if misuse(s) {
@@ -573,7 +663,8 @@ proptest! {
     /// after a bug check, which is then returned by every later call.
     #[test]
     fn random_operations_never_break_the_books(steps in proptest::collection::vec(arb_step(), 64..96)) {
-        let mut m = Machine::new(Config::default().physical_memory(160 * PAGE_SIZE).system_ptes(24).pool_limit(24 * PAGE_SIZE)).unwrap();
+        let track = steps[0].a % 2 == 0;
+        let mut m = Machine::new(Config::default().physical_memory(160 * PAGE_SIZE).system_ptes(24).pool_limit(24 * PAGE_SIZE).track_locked_pages(track)).unwrap();
         let mut w = World::default();
         for _ in 0..3 {
             w.procs.push(m.create_process("p").unwrap());

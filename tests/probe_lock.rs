@@ -1018,3 +1018,24 @@ fn probe_through_a_dangling_user_mapping_asserts_without_charging() {
     assert!(!m.mdl(mdl).unwrap().flags.contains(MdlFlags::PAGES_LOCKED));
     assert_audit_clean(&m);
 }
+
+/// Regression: a driver that clears MDL_PAGES_LOCKED by hand and probes the MDL again leaks the
+/// first lock (its references and charge stay, recorded) instead of losing it from the books.
+#[test]
+fn reprobe_after_clearing_pages_locked_by_hand_leaks_the_first_lock() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    let mdl = lock_user(&mut m, app, buf, 0x1000, IoReadAccess);
+    let f = frames(&m, mdl)[0];
+    m.mdl_set_flags(mdl, MdlFlags::ALLOCATED_FIXED_SIZE)
+        .unwrap();
+    m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess)
+        .unwrap();
+    assert_eq!(counts(&m, f), (3, 1));
+    assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
+    assert_eq!(m.leaked_locks().len(), 1);
+    assert_audit_clean(&m);
+    m.mm_unlock_pages(mdl).unwrap();
+    assert_eq!(counts(&m, f), (2, 1));
+    assert_audit_clean(&m);
+}

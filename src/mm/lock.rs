@@ -204,6 +204,9 @@ impl Machine {
                 )));
             }
         }
+        // A lock record without MDL_PAGES_LOCKED (a driver cleared the flag) is a lock the MDL
+        // no longer knows it holds: it leaks, as it would on Windows.
+        self.forget_lock(id)?;
         // 4-5. Commit flags; charge the process for user addresses.
         {
             let s = self.slot_mut(id)?;

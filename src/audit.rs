@@ -12,8 +12,8 @@
 //! accounts for), and names the object and the step that created it.
 //!
 //! [`Machine::hazards`] lists what is legal to reach but wrong to leave:
-//! PTEs that map freed frames, leaked locks, and mappings or locks that outlive
-//! their process.
+//! PTEs that map freed frames and leaked locks (locks cannot outlive their process: its
+//! deletion bug-checks, semantics §6).
 
 use crate::addr::{Pfn, Va};
 use crate::machine::{Birth, Machine};
@@ -338,9 +338,10 @@ impl Machine {
         out
     }
 
-    /// Dangerous states drivers left behind: PTEs that map free frames (a mapping that
-    /// outlived its lock), locks leaked by freeing locked MDLs, locks charged to
-    /// processes that no longer run, and pages locked in a deleted process.
+    /// Dangerous states drivers left behind: `dangling_pte` (a PTE that maps a free frame — a
+    /// mapping that outlived its lock) and `leaked_lock` (a lock its MDL forgot: freed,
+    /// re-initialised or rebuilt while locked). Locks outliving their process cannot occur
+    /// without a crash: process deletion with locked pages bug-checks (semantics §6).
     pub fn hazards(&self) -> Vec<Hazard> {
         let mut out = Vec::new();
         for sp in std::iter::once(SpaceId::System)

@@ -159,7 +159,7 @@ struct Step {
 }
 
 fn arb_step() -> impl Strategy<Value = Step> {
-    (0u8..32, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(kind, a, b, c)| Step {
+    (0u8..34, any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(kind, a, b, c)| Step {
         kind,
         a,
         b,
@@ -613,6 +613,28 @@ fn apply(m: &mut Machine, w: &mut World, s: Step) -> mdlsim::Result<()> {
                     m.kernel_copy(da.mapped_system_va, db.mapped_system_va, n)?;
                 }
             }
+        }
+        31 => {
+            // Seed 000's trick: write another MDL's frame (or an allocated page) into a slot.
+            let (Some(dst), Some(src)) = (pick(&w.mdls, s.a), pick(&w.mdls, s.b)) else {
+                return Ok(());
+            };
+            let sf: Vec<_> = m.mdl(src)?.frames().collect();
+            let n = m.mdl(dst)?.page_count();
+            if sf.is_empty() || n == 0 || n > m.mdl_capacity(dst)? {
+                return Ok(());
+            }
+            let idx = s.c % n;
+            m.mdl_set_pfn(dst, idx, sf[(s.c >> 8) as usize % sf.len()].raw())?;
+        }
+        32 => {
+            let (Some(dst), Some(src)) = (pick(&w.mdls, s.a), pick(&w.mdls, s.b)) else {
+                return Ok(());
+            };
+            let count = (s.c % 3)
+                .min(m.mdl(src)?.page_count())
+                .min(m.mdl(dst)?.page_count());
+            m.mdl_copy_pfns(src, 0, dst, 0, count)?;
         }
         _ => {
             // Rarely: a stale handle or a prepare-for-reuse.

@@ -1039,3 +1039,29 @@ fn reprobe_after_clearing_pages_locked_by_hand_leaks_the_first_lock() {
     assert_eq!(counts(&m, f), (2, 1));
     assert_audit_clean(&m);
 }
+
+/// Invariants 1-3 with ByteCount near 4 GiB: an MDL re-initialised for 0xFFFFFFFF bytes spans
+/// 0x100001 pages; probing it (either mode) overruns its 23-entry storage (0x50) before
+/// touching any page — never a panic or a huge host allocation.
+#[test]
+fn byte_count_near_4_gib_is_a_clean_fault() {
+    for mode in [UserMode, KernelMode] {
+        let (mut m, app) = with_app();
+        let buf = user_buf(&mut m, app, 0x1000);
+        m.switch_to(Some(app)).unwrap();
+        let mdl = m
+            .io_allocate_mdl(buf, 1, false, false, None)
+            .unwrap()
+            .unwrap();
+        m.mm_initialize_mdl(mdl, at(buf, 0xFFF), u32::MAX).unwrap();
+        assert_eq!(m.mdl(mdl).unwrap().page_count(), 0x10_0001);
+        let r = m.mm_probe_and_lock_pages(mdl, mode, IoWriteAccess);
+        expect_bug_check(
+            &mut m,
+            r,
+            BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+            [mdl.address() + 48 + 23 * 8, 1, 0, 0],
+        );
+        assert_audit_clean(&m);
+    }
+}

@@ -440,6 +440,7 @@ mod tests {
         m.translate(space, va).unwrap()
     }
 
+    /// Negative control for `pfn.reference_count` (semantics §2: reference = valid share + locks).
     #[test]
     fn bumped_reference_count_is_named_with_the_lock_that_created_it() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -452,6 +453,7 @@ mod tests {
         assert!(v[0].to_string().contains("expected 2"), "{}", v[0]);
     }
 
+    /// Negative control for `pfn.share_count` (share = owning PTEs, semantics §2).
     #[test]
     fn bumped_share_count_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -460,6 +462,7 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.share_count"]);
     }
 
+    /// Negative control for `pfn.free_list`: an in-use frame listed free (invariant 12's hazard).
     #[test]
     fn in_use_frame_on_the_free_list_is_named() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -473,6 +476,7 @@ mod tests {
         assert!(m.audit().iter().any(|v| v.object == f.to_string()));
     }
 
+    /// Negative control for `pfn.free_list`: a free frame missing from the list.
     #[test]
     fn free_frame_missing_from_the_free_list_is_named() {
         let (mut m, app, buf, mdl, _sys, _pool) = busy();
@@ -483,6 +487,7 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.free_list"]);
     }
 
+    /// Negative control for `pfn.state` (Transition only with share 0, semantics §2).
     #[test]
     fn wrong_page_state_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -491,6 +496,7 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.state"]);
     }
 
+    /// Negative control for `process.locked_pages` (invariant 11).
     #[test]
     fn changed_number_of_locked_pages_is_named() {
         let (mut m, app, _buf, _mdl, _sys, _pool) = busy();
@@ -504,6 +510,7 @@ mod tests {
         );
     }
 
+    /// Negative control for `mapping.ptes` (a mapping lost a PTE; invariants 13, 17).
     #[test]
     fn dropped_mapping_pte_is_named_with_its_birth() {
         let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
@@ -516,6 +523,7 @@ mod tests {
         );
     }
 
+    /// Negative control for `mapping.ptes`: an MDL PTE with no mapping record.
     #[test]
     fn mdl_pte_without_a_mapping_record_is_named() {
         let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
@@ -535,6 +543,7 @@ mod tests {
         assert_eq!(names(&m), vec!["mapping.ptes"]);
     }
 
+    /// Negative control for `syspte.accounting` (invariant 15's resource).
     #[test]
     fn system_pte_leak_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, _pool) = busy();
@@ -548,6 +557,7 @@ mod tests {
         );
     }
 
+    /// Negative control for `pool.accounting` (and the frame's share).
     #[test]
     fn dropped_pool_pte_is_named_as_pool_accounting() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -557,6 +567,7 @@ mod tests {
         assert!(n.contains(&"pfn.share_count"), "{n:?}");
     }
 
+    /// Negative control for `space.vads`: a private PTE outside any committed VAD page.
     #[test]
     fn private_pte_outside_a_vad_is_named() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -572,6 +583,7 @@ mod tests {
         assert!(n.contains(&"space.vads"), "{n:?}");
     }
 
+    /// Negative control: a lock the model forgot shows up in references and locked pages (invariants 8, 11).
     #[test]
     fn lock_record_lost_is_named() {
         let (mut m, _app, _buf, mdl, _sys, _pool) = busy();
@@ -581,6 +593,7 @@ mod tests {
         assert!(n.contains(&"process.locked_pages"), "{n:?}");
     }
 
+    /// hazards(): IoFreeMdl of a locked MDL leaks the lock (invariant 25) — a hazard, books balanced.
     #[test]
     fn leaked_lock_is_a_hazard_not_a_violation() {
         let (mut m, _app, _buf, mdl, sys, _pool) = busy();

@@ -125,6 +125,8 @@ pub struct Machine {
     pub(crate) ref_adjust: BTreeMap<crate::addr::Pfn, i64>,
     /// Locked-page charges a driver moved by changing a locked MDL before unlock.
     pub(crate) locked_pages_adjust: BTreeMap<Pid, i64>,
+    /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
+    pub(crate) io: crate::io::IoState,
 }
 
 impl Machine {
@@ -166,6 +168,7 @@ impl Machine {
             leaked_locks: Vec::new(),
             ref_adjust: BTreeMap::new(),
             locked_pages_adjust: BTreeMap::new(),
+            io: crate::io::IoState::default(),
             crashed: None,
             step: 0,
             routine: "",

@@ -1,80 +1,227 @@
-//! The I/O manager: IRPs (the part the MDL routines need; the rest of the
-//! I/O manager builds on this module).
+//! The I/O manager and the filter manager (semantics §5, §6).
+//!
+//! * [`irp`]: the IRP, its flags (exact `iotypes.h` values), stack locations and parameters.
+//! * [`device`]: drivers ([`Driver`]), device objects, device stacks, device extensions.
+//! * [`ioctl`]: `CTL_CODE` and the `METHOD_*` transfer types.
+//! * `services`: `NtReadFile`, `NtWriteFile`, `NtDeviceIoControlFile`,
+//!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as semantics §5.2–§5.6 says.
+//! * `dispatch`: `IoCallDriver` and the stack-location routines.
+//! * `complete`: `IoCompleteRequest` in two stages (semantics §5.7).
+//! * [`cancel`]: `IoCancelIrp`, cancel routines, and completion-vs-cancel races as
+//!   explicit, enumerable interleavings.
+//! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit (semantics §6).
+//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (seed 003).
+//! * [`drivers`]: ready-made drivers for tests and examples.
+//!
+//! Modelling choices (each also stated where it applies): the stage-2 kernel APC runs
+//! at once unless [`ApcDelivery::Deferred`] is selected; a thread-less IRP that reaches
+//! stage 2 is cleaned up like a cancelled one (`IopCleanupIrp`); file objects and
+//! handles are not modelled (a request names the device it is opened on).
 
-use crate::arena::Handle;
+pub mod cancel;
+mod complete;
+pub mod device;
+mod dispatch;
+pub mod drivers;
+pub mod fltmgr;
+pub mod ioctl;
+pub mod irp;
+mod rundown;
+mod services;
+
+pub use device::{
+    DO_BUFFERED_IO, DO_DIRECT_IO, Device, DeviceExtension, DeviceId, DispatchRecord, Driver,
+    DriverId,
+};
+pub use irp::{
+    CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL,
+    IRP_MJ_FILE_SYSTEM_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, Irp,
+    IrpFlags, IrpId, IrpStage, IoStatusBlock, Parameters, StackLocation,
+};
+pub use services::IoRequest;
+
 use crate::fault::{Fault, ModelError, Result};
-use crate::machine::{Birth, Machine};
-use crate::mdl::MdlId;
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use crate::machine::Machine;
+use crate::space::{Pid, Tid};
+use crate::status::NtStatus;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// A handle to an IRP in the machine's arena.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IrpId(pub Handle);
+/// Pool tag of I/O-manager system buffers (`'Io  '`).
+pub const IO_SYSTEM_BUFFER_TAG: u32 = crate::pool::tag(b"Io  ");
 
-impl IrpId {
-    /// The address the model reports for this IRP in bug-check parameters (a fake `PIRP`).
-    pub const fn address(self) -> u64 {
-        0xFFFF_D000_0000_0000 + (self.0.index as u64) * 0x200
-    }
+/// When the stage-2 completion APC runs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum ApcDelivery {
+    /// At once, when stage 1 queues it (the thread is assumed ready to run).
+    #[default]
+    Immediate,
+    /// Only when the thread returns from a system service, waits during rundown, or
+    /// [`Machine::ke_deliver_apcs`] is called — so races with stage 2 can be interleaved.
+    Deferred,
 }
 
-impl fmt::Debug for IrpId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Irp#{}.{}", self.0.index, self.0.generation)
-    }
+/// What stage 2 (or the cleanup of a thread-less IRP) did with a request.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IoCompletion {
+    /// The IRP (freed now).
+    pub irp: IrpId,
+    /// Its owning thread, `None` if it had none (disassociated or kernel-built).
+    pub thread: Option<Tid>,
+    /// The requesting process.
+    pub process: Option<Pid>,
+    /// Final `IoStatus.Status` (after a faulting copy-back, the exception code).
+    pub status: NtStatus,
+    /// Final `IoStatus.Information`.
+    pub information: u64,
+    /// Bytes copied back from the SystemBuffer to `UserBuffer`.
+    pub copied_back: u64,
+    /// Whether the IOSB was written.
+    pub iosb_written: bool,
+    /// Cleaned up without copy-back or IOSB (`IopCleanupIrp`: cancelled and thread-less).
+    pub cleaned_up: bool,
+    /// Machine step.
+    pub step: u64,
 }
 
-/// An I/O request packet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Irp {
-    /// `MdlAddress`: the head of the IRP's MDL chain (linked through `Mdl::next`).
-    pub mdl_address: Option<MdlId>,
-    /// `StackCount`.
-    pub stack_count: u8,
-    /// Where it was allocated.
-    pub birth: Birth,
+/// A pending timer (`KeSetTimer` with a DPC).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Timer {
+    pub(crate) due_ms: u64,
+    pub(crate) seq: u64,
+    pub(crate) device: DeviceId,
+    pub(crate) context: u64,
+}
+
+/// The I/O manager's state inside the machine.
+#[derive(Clone, Debug, Default)]
+pub struct IoState {
+    pub(crate) drivers: Vec<device::DriverEntry>,
+    pub(crate) devices: Vec<Device>,
+    /// Each thread's IRP list (`ETHREAD.IrpList`), in issue order.
+    pub(crate) thread_irps: BTreeMap<Tid, Vec<IrpId>>,
+    /// Stage-2 APCs queued per thread.
+    pub(crate) apcs: BTreeMap<Tid, VecDeque<IrpId>>,
+    pub(crate) apc_delivery: ApcDelivery,
+    pub(crate) clock_ms: u64,
+    pub(crate) timers: Vec<Timer>,
+    pub(crate) timer_seq: u64,
+    pub(crate) completions: Vec<IoCompletion>,
+    /// IRPs freed after completion (to tell a second completion from a wild handle).
+    pub(crate) freed: BTreeSet<IrpId>,
+    /// IRPs disassociated from their thread at rundown, with their process.
+    pub(crate) disassociated: BTreeMap<IrpId, Option<Pid>>,
+    pub(crate) flt: fltmgr::FltState,
 }
 
 impl Machine {
-    /// `IoAllocateIrp`: a zero-filled IRP with `stack_size` stack locations.
+    /// `IoAllocateIrp`: a zero-filled IRP with `stack_size` stack locations, owned by no
+    /// thread (a driver-built request).
+    ///
+    /// # Errors
+    /// A crashed machine.
     #[doc(alias = "IoAllocateIrp")]
     pub fn io_allocate_irp(&mut self, stack_size: u8) -> Result<IrpId> {
         self.enter("IoAllocateIrp")?;
         let birth = self.birth();
-        Ok(IrpId(self.irps.insert(Irp {
-            mdl_address: None,
-            stack_count: stack_size,
-            birth,
-        })))
+        Ok(IrpId(self.irps.insert(Irp::new(stack_size, birth))))
     }
 
     /// The IRP behind a handle.
+    ///
+    /// # Errors
+    /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
     pub fn irp(&self, irp: IrpId) -> Result<&Irp> {
         self.irps
             .get(irp.0)
             .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
-    pub(crate) fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
+    /// The IRP behind a handle, for a driver to change (`Irp->IoStatus = ...`).
+    ///
+    /// # Errors
+    /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
+    pub fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
         self.irps
             .get_mut(irp.0)
             .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
-    /// `IoFreeIrp`: frees the IRP (its MDLs are the caller's business).
+    /// `IoFreeIrp`: frees the IRP (its MDLs and buffers are the caller's business).
+    ///
+    /// # Errors
+    /// An IRP still on a thread's list is Driver Verifier's 0xC9/0x20C (invariant 27);
+    /// a freed IRP is a [`ModelError::StaleHandle`].
     #[doc(alias = "IoFreeIrp")]
     pub fn io_free_irp(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoFreeIrp")?;
-        self.irps
-            .remove(irp.0)
-            .map(|_| ())
-            .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
+        if let Some(t) = self.irp(irp)?.thread {
+            if self.io.thread_irps.get(&t).is_some_and(|l| l.contains(&irp)) {
+                return Err(self.bug_check(
+                    crate::bugcheck::BugCheckCode::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
+                    [
+                        crate::bugcheck::io_verifier::FREE_IRP_QUEUED_TO_THREAD,
+                        irp.address(),
+                        0,
+                        0,
+                    ],
+                    format!("IoFreeIrp of {irp}, still queued to {t} (invariant 27)"),
+                ));
+            }
+        }
+        self.free_irp_record(irp);
+        Ok(())
+    }
+
+    pub(crate) fn free_irp_record(&mut self, irp: IrpId) {
+        if self.irps.remove(irp.0).is_some() {
+            self.io.freed.insert(irp);
+        }
+        self.io.flt.data.remove(&irp);
     }
 
     /// Number of IRPs allocated and not freed.
     pub fn irps_outstanding(&self) -> usize {
         self.irps.len()
+    }
+
+    /// Every outstanding IRP, in arena order.
+    pub fn irps(&self) -> impl Iterator<Item = (IrpId, &Irp)> {
+        self.irps.iter().map(|(h, i)| (IrpId(h), i))
+    }
+
+    /// The IRPs queued to a thread (`ETHREAD.IrpList`).
+    pub fn thread_irps(&self, tid: Tid) -> Vec<IrpId> {
+        self.io.thread_irps.get(&tid).cloned().unwrap_or_default()
+    }
+
+    /// Every request finished so far (stage 2 or cleanup), in order.
+    pub fn io_completions(&self) -> &[IoCompletion] {
+        &self.io.completions
+    }
+
+    /// The finished record of `irp`, if it has finished.
+    pub fn io_completion_of(&self, irp: IrpId) -> Option<&IoCompletion> {
+        self.io.completions.iter().find(|c| c.irp == irp)
+    }
+
+    /// IRPs disassociated from their threads by a rundown timeout and not yet completed.
+    pub fn disassociated_irps(&self) -> Vec<IrpId> {
+        self.io.disassociated.keys().copied().collect()
+    }
+
+    /// Chooses when stage-2 completion APCs run.
+    pub fn io_set_apc_delivery(&mut self, mode: ApcDelivery) {
+        self.io.apc_delivery = mode;
+    }
+
+    pub(crate) fn queue_irp_to_thread(&mut self, tid: Tid, irp: IrpId) {
+        self.io.thread_irps.entry(tid).or_default().push(irp);
+    }
+
+    pub(crate) fn unqueue_irp_from_thread(&mut self, irp: IrpId) {
+        for l in self.io.thread_irps.values_mut() {
+            l.retain(|i| *i != irp);
+        }
+        self.io.thread_irps.retain(|_, l| !l.is_empty());
     }
 }

@@ -65,7 +65,8 @@ impl Machine {
             ));
         }
         let code = self.driver_code(routine)?;
-        code.cancel(self, routine, irp)?;
+        let r = code.cancel(self, routine, irp);
+        self.unhandled_in_driver(r, "cancel", routine)?;
         Ok(true)
     }
 }

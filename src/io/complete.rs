@@ -107,7 +107,8 @@ impl Machine {
             match invoke {
                 Some(cr) => {
                     let code = self.driver_code(cr.device)?;
-                    let r = code.completion(self, cr.device, irp, cr.context)?;
+                    let r = code.completion(self, cr.device, irp, cr.context);
+                    let r = self.unhandled_in_driver(r, "completion", cr.device)?;
                     if r == NtStatus::MORE_PROCESSING_REQUIRED {
                         if let Ok(i) = self.irp_mut(irp) {
                             i.stage = IrpStage::Reclaimed;

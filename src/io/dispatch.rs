@@ -12,6 +12,24 @@ use crate::machine::Machine;
 use crate::status::NtStatus;
 
 impl Machine {
+    /// An exception that escapes a driver routine is unhandled in kernel mode:
+    /// `KMODE_EXCEPTION_NOT_HANDLED (0x1E)` with P1 the exception code.
+    pub(crate) fn unhandled_in_driver<T>(
+        &mut self,
+        r: Result<T>,
+        what: &str,
+        device: DeviceId,
+    ) -> Result<T> {
+        match r {
+            Err(crate::fault::Fault::Raise(code)) => Err(self.bug_check(
+                BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+                [code.0 as u64, 0, 0, 0],
+                format!("{code} raised in the {what} routine of {device:?} and not handled"),
+            )),
+            other => other,
+        }
+    }
+
     /// `IoCallDriver`: moves the IRP to its next stack location, records `device` there and
     /// runs `device`'s dispatch routine; returns what the dispatch routine returned.
     ///
@@ -40,7 +58,8 @@ impl Machine {
         i.stack[loc].device = Some(device);
         i.stack[loc].control &= !SL_PENDING_RETURNED;
         let code = self.driver_code(device)?;
-        let status = code.dispatch(self, device, irp)?;
+        let status = code.dispatch(self, device, irp);
+        let status = self.unhandled_in_driver(status, "dispatch", device)?;
         if status == NtStatus::PENDING {
             let marked = self
                 .irps

@@ -75,7 +75,7 @@ impl Machine {
             let r = code.timer(self, t.device, t.context);
             self.running = saved.0;
             self.attached = saved.1;
-            r?;
+            self.unhandled_in_driver(r, "timer", t.device)?;
         }
         Ok(())
     }

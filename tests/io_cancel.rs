@@ -39,7 +39,9 @@ fn correct_driver_survives_every_completion_cancel_interleaving() {
     }
     assert_eq!(
         statuses,
-        [NtStatus::SUCCESS.0, NtStatus::CANCELLED.0].into_iter().collect(),
+        [NtStatus::SUCCESS.0, NtStatus::CANCELLED.0]
+            .into_iter()
+            .collect(),
         "both outcomes are reachable"
     );
 }
@@ -80,12 +82,30 @@ fn completing_without_clearing_the_cancel_routine_hits_0x48_in_exactly_the_racy_
 #[test]
 fn blind_cancel_routine_double_completes_when_cancel_lands_between_claim_and_complete() {
     use RaceStep::*;
-    let r = run_cancel_race(QueueDriverBug::NoClearBlindCancel, [Claim, Cancel, Complete, DeliverApc]).unwrap();
-    assert_eq!(r.bug_check, Some(BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS));
-    let r = run_cancel_race(QueueDriverBug::NoClearBlindCancel, [Claim, Cancel, DeliverApc, Complete]).unwrap();
-    assert_eq!(r.bug_check, Some(BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS));
+    let r = run_cancel_race(
+        QueueDriverBug::NoClearBlindCancel,
+        [Claim, Cancel, Complete, DeliverApc],
+    )
+    .unwrap();
+    assert_eq!(
+        r.bug_check,
+        Some(BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS)
+    );
+    let r = run_cancel_race(
+        QueueDriverBug::NoClearBlindCancel,
+        [Claim, Cancel, DeliverApc, Complete],
+    )
+    .unwrap();
+    assert_eq!(
+        r.bug_check,
+        Some(BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS)
+    );
     // Cancel first: the routine dequeues and completes; the completer finds nothing.
-    let r = run_cancel_race(QueueDriverBug::NoClearBlindCancel, [Cancel, Claim, Complete, DeliverApc]).unwrap();
+    let r = run_cancel_race(
+        QueueDriverBug::NoClearBlindCancel,
+        [Cancel, Claim, Complete, DeliverApc],
+    )
+    .unwrap();
     assert_eq!(r.bug_check, None);
     assert_eq!(r.final_status, Some(NtStatus::CANCELLED));
 }
@@ -114,10 +134,15 @@ fn cancel_routine_completes_a_queued_direct_irp_with_cancelled_and_unlocks_its_p
     let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::None);
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x3000);
-    let r = m.nt_read_file(tid, dev, None, at(out, 1), 0x2001, 0).unwrap();
+    let r = m
+        .nt_read_file(tid, dev, None, at(out, 1), 0x2001, 0)
+        .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 3);
     assert!(m.io_cancel_irp(r.irp.unwrap()).unwrap());
-    assert_eq!(m.io_completion_of(r.irp.unwrap()).unwrap().status, NtStatus::CANCELLED);
+    assert_eq!(
+        m.io_completion_of(r.irp.unwrap()).unwrap().status,
+        NtStatus::CANCELLED
+    );
     assert_clean(&m);
 }

@@ -28,7 +28,10 @@ impl Driver for Completer {
             let n = (self.information as usize).min(8);
             m.kernel_write(sb, &b"DRIVERxx"[..n])?;
         }
-        m.irp_mut(irp)?.io_status = IoStatusBlock { status: self.status, information: self.information };
+        m.irp_mut(irp)?.io_status = IoStatusBlock {
+            status: self.status,
+            information: self.information,
+        };
         m.io_complete_request(irp)?;
         if self.twice {
             m.io_complete_request(irp)?;
@@ -38,8 +41,18 @@ impl Driver for Completer {
 }
 
 fn completer_device(m: &mut Machine, status: NtStatus, information: u64, twice: bool) -> DeviceId {
-    let d = m.io_register_driver("completer", Arc::new(Completer { status, information, twice })).unwrap();
-    m.io_create_device(d, "\\Device\\C", DO_BUFFERED_IO).unwrap()
+    let d = m
+        .io_register_driver(
+            "completer",
+            Arc::new(Completer {
+                status,
+                information,
+                twice,
+            }),
+        )
+        .unwrap();
+    m.io_create_device(d, "\\Device\\C", DO_BUFFERED_IO)
+        .unwrap()
 }
 
 /// Seed 004: "If the user has actually deallocated the memory ... the copy-back would
@@ -52,7 +65,9 @@ fn method_buffered_copy_back_to_a_freed_buffer_fails_the_request_nothing_crashes
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x2000);
     let iosb = alloc(&mut m, app, 0x1000);
-    let r = m.nt_read_file(tid, dev, Some(iosb), out, 0x1800, 0).unwrap();
+    let r = m
+        .nt_read_file(tid, dev, Some(iosb), out, 0x1800, 0)
+        .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     m.virtual_free(app, out, 0, MEM_RELEASE).unwrap();
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
@@ -62,8 +77,15 @@ fn method_buffered_copy_back_to_a_freed_buffer_fails_the_request_nothing_crashes
     assert_eq!(c.copied_back, 0);
     assert!(c.iosb_written);
     let sb = m.user_read(app, iosb, 4).unwrap();
-    assert_eq!(u32::from_le_bytes(sb.try_into().unwrap()), NtStatus::ACCESS_VIOLATION.0);
-    assert!(m.events().iter().any(|e| e.kind == EventKind::CopyBackFaulted));
+    assert_eq!(
+        u32::from_le_bytes(sb.try_into().unwrap()),
+        NtStatus::ACCESS_VIOLATION.0
+    );
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::CopyBackFaulted)
+    );
     assert_clean(&m);
 }
 
@@ -77,9 +99,13 @@ fn copy_back_to_a_buffer_protected_read_only_fails_with_access_violation() {
     let out = alloc(&mut m, app, 0x1000);
     m.user_write(app, out, &[1; 16]).unwrap();
     let r = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
-    m.virtual_protect(app, out, 0x1000, Protection::ReadOnly).unwrap();
+    m.virtual_protect(app, out, 0x1000, Protection::ReadOnly)
+        .unwrap();
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
-    assert_eq!(m.io_completion_of(r.irp.unwrap()).unwrap().status, NtStatus::ACCESS_VIOLATION);
+    assert_eq!(
+        m.io_completion_of(r.irp.unwrap()).unwrap().status,
+        NtStatus::ACCESS_VIOLATION
+    );
     assert_eq!(m.user_read(app, out, 16).unwrap(), vec![1; 16]);
     assert_clean(&m);
 }
@@ -96,7 +122,11 @@ fn copy_back_delivers_exactly_information_bytes() {
     assert_eq!(r.status, NtStatus::SUCCESS);
     let got = m.user_read(app, out, 16).unwrap();
     assert_eq!(&got[..6], b"DRIVER");
-    assert_eq!(&got[6..], &[0x55; 10], "bytes past Information are untouched");
+    assert_eq!(
+        &got[6..],
+        &[0x55; 10],
+        "bytes past Information are untouched"
+    );
     assert_clean(&m);
 }
 
@@ -131,14 +161,28 @@ fn information_larger_than_the_callers_buffer_is_reported_and_not_clamped() {
     let out = alloc(&mut m, app, 0x1000);
     m.user_write(app, out, &[0x55; 64]).unwrap();
     m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
-    let ev: Vec<_> = m.events().iter().filter(|e| e.kind == EventKind::InformationExceedsBuffer).collect();
+    let ev: Vec<_> = m
+        .events()
+        .iter()
+        .filter(|e| e.kind == EventKind::InformationExceedsBuffer)
+        .collect();
     assert_eq!(ev.len(), 1);
     let got = m.user_read(app, out, 64).unwrap();
     assert_eq!(&got[..6], b"DRIVER");
-    assert_ne!(&got[16..], &[0x55; 48][..], "the caller's bytes past its buffer were overwritten");
+    assert_ne!(
+        &got[16..],
+        &[0x55; 48][..],
+        "the caller's bytes past its buffer were overwritten"
+    );
     // Bytes 16..64 of the caller's page now came from system space (the pool), not the app.
     let labels = m.labels(SpaceId::Process(app), at(out, 16), 48).unwrap();
-    assert!(labels.iter().all(|s| !matches!(s.label, mdlsim::shadow::Label::Origin { space: SpaceId::Process(_), .. })));
+    assert!(labels.iter().all(|s| !matches!(
+        s.label,
+        mdlsim::shadow::Label::Origin {
+            space: SpaceId::Process(_),
+            ..
+        }
+    )));
     assert_clean(&m);
 }
 
@@ -180,7 +224,10 @@ fn completing_an_irp_after_it_was_freed_bug_checks_0x44() {
     let r = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
     let e = m.io_complete_request(r.irp.unwrap()).unwrap_err();
-    assert_eq!(e.bug_check().unwrap().code, BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS);
+    assert_eq!(
+        e.bug_check().unwrap().code,
+        BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS
+    );
 }
 
 /// Forwards the IRP to its own device again without a free stack location.
@@ -197,12 +244,17 @@ impl Driver for OverForwarder {
 #[test]
 fn forwarding_past_the_last_stack_location_bug_checks_0x35() {
     let mut m = machine();
-    let d = m.io_register_driver("over", Arc::new(OverForwarder)).unwrap();
+    let d = m
+        .io_register_driver("over", Arc::new(OverForwarder))
+        .unwrap();
     let dev = m.io_create_device(d, "\\Device\\Over", 0).unwrap();
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);
     let e = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap_err();
-    assert_eq!(e.bug_check().unwrap().code, BugCheckCode::NO_MORE_IRP_STACK_LOCATIONS);
+    assert_eq!(
+        e.bug_check().unwrap().code,
+        BugCheckCode::NO_MORE_IRP_STACK_LOCATIONS
+    );
 }
 
 /// Invariant 27: completing with STATUS_PENDING is the checked-build ASSERT.
@@ -233,12 +285,18 @@ impl Driver for Unmarked {
 #[test]
 fn pending_without_io_mark_irp_pending_is_reported() {
     let mut m = machine();
-    let d = m.io_register_driver("unmarked", Arc::new(Unmarked)).unwrap();
+    let d = m
+        .io_register_driver("unmarked", Arc::new(Unmarked))
+        .unwrap();
     let dev = m.io_create_device(d, "\\Device\\U", 0).unwrap();
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);
     m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
-    assert!(m.events().iter().any(|e| e.kind == EventKind::PendingNotMarked));
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::PendingNotMarked)
+    );
 }
 
 /// Semantics §5.6: a probe that raises returns its code; no IRP, MDL or buffer is left.
@@ -252,7 +310,10 @@ fn direct_read_into_an_unallocated_buffer_returns_access_violation_and_leaks_not
     let r = m.nt_read_file(tid, dev, None, out, 0x100, 0).unwrap();
     assert_eq!(r.status, NtStatus::ACCESS_VIOLATION);
     assert_eq!(r.irp, None);
-    assert!(m.device(dev).unwrap().extension.records.is_empty(), "nothing was sent");
+    assert!(
+        m.device(dev).unwrap().extension.records.is_empty(),
+        "nothing was sent"
+    );
     assert_clean(&m);
 }
 
@@ -263,8 +324,11 @@ fn buffered_write_from_a_bad_buffer_returns_access_violation_and_frees_the_syste
     let dev = pattern_device(&mut m, DO_BUFFERED_IO);
     let (app, tid) = app(&mut m, "app");
     let b = alloc(&mut m, app, 0x2000);
-    m.virtual_protect(app, at(b, 0x1000), 0x1000, Protection::NoAccess).unwrap();
-    let r = m.nt_write_file(tid, dev, None, at(b, 0xF00), 0x200, 0).unwrap();
+    m.virtual_protect(app, at(b, 0x1000), 0x1000, Protection::NoAccess)
+        .unwrap();
+    let r = m
+        .nt_write_file(tid, dev, None, at(b, 0xF00), 0x200, 0)
+        .unwrap();
     assert_eq!(r.status, NtStatus::ACCESS_VIOLATION);
     assert_clean(&m);
 }
@@ -276,10 +340,28 @@ fn a_kernel_address_as_user_buffer_fails_the_probe() {
     let (_app, tid) = app(&mut m, "app");
     for kind in KINDS {
         let dev = pattern_device(&mut m, kind);
-        let r = m.nt_read_file(tid, dev, None, mdlsim::addr::Va::new(0xFFFF_8000_0000_0000), 16, 0).unwrap();
+        let r = m
+            .nt_read_file(
+                tid,
+                dev,
+                None,
+                mdlsim::addr::Va::new(0xFFFF_8000_0000_0000),
+                16,
+                0,
+            )
+            .unwrap();
         assert_eq!(r.status, NtStatus::ACCESS_VIOLATION);
         let r = m
-            .nt_device_io_control_file(tid, dev, None, 0x22_2000, Some(mdlsim::addr::Va::new(0x7FF_FFFF_FFF0)), 0x100, None, 0)
+            .nt_device_io_control_file(
+                tid,
+                dev,
+                None,
+                0x22_2000,
+                Some(mdlsim::addr::Va::new(0x7FF_FFFF_FFF0)),
+                0x100,
+                None,
+                0,
+            )
             .unwrap();
         assert_eq!(r.status, NtStatus::ACCESS_VIOLATION);
     }
@@ -297,14 +379,20 @@ impl Driver for Reclaimer {
         m.io_set_completion_routine(irp, d, 7, true, true, true)?;
         m.io_call_driver(lower, irp)?;
         // The routine stopped completion; we own the IRP again and finish it.
-        m.device_mut(d)?.extension.counters.insert("reclaimed".into(), 1);
+        m.device_mut(d)?
+            .extension
+            .counters
+            .insert("reclaimed".into(), 1);
         m.io_complete_request(irp)?;
         Ok(NtStatus::SUCCESS)
     }
 
     fn completion(&self, m: &mut Machine, d: DeviceId, _irp: IrpId, ctx: u64) -> Result<NtStatus> {
         assert_eq!(ctx, 7);
-        m.device_mut(d)?.extension.counters.insert("routine".into(), 1);
+        m.device_mut(d)?
+            .extension
+            .counters
+            .insert("routine".into(), 1);
         Ok(NtStatus::MORE_PROCESSING_REQUIRED)
     }
 }
@@ -316,16 +404,23 @@ impl Driver for Reclaimer {
 fn more_processing_required_stops_completion_and_the_driver_completes_again() {
     let mut m = machine();
     let dev = pattern_device(&mut m, DO_DIRECT_IO);
-    let d = m.io_register_driver("reclaimer", Arc::new(Reclaimer)).unwrap();
+    let d = m
+        .io_register_driver("reclaimer", Arc::new(Reclaimer))
+        .unwrap();
     let f = m.io_create_device(d, "\\Device\\R", 0).unwrap();
     m.io_attach_device_to_device_stack(f, dev).unwrap();
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x3000);
-    let r = m.nt_read_file(tid, dev, None, at(out, 0x10), 0x2000, 0).unwrap();
+    let r = m
+        .nt_read_file(tid, dev, None, at(out, 0x10), 0x2000, 0)
+        .unwrap();
     assert_eq!(r.status, NtStatus::SUCCESS);
     let c = &m.device(f).unwrap().extension.counters;
     assert_eq!((c["routine"], c["reclaimed"]), (1, 1));
-    assert_eq!(m.user_read(app, at(out, 0x10), 0x2000).unwrap(), pattern(0x2000));
+    assert_eq!(
+        m.user_read(app, at(out, 0x10), 0x2000).unwrap(),
+        pattern(0x2000)
+    );
     assert_clean(&m);
 }
 
@@ -348,7 +443,9 @@ impl Driver for SelfUnlocker {
 #[test]
 fn a_driver_unlocking_the_irps_mdl_itself_crashes_at_completion() {
     let mut m = machine();
-    let d = m.io_register_driver("self", Arc::new(SelfUnlocker)).unwrap();
+    let d = m
+        .io_register_driver("self", Arc::new(SelfUnlocker))
+        .unwrap();
     let dev = m.io_create_device(d, "\\Device\\S", DO_DIRECT_IO).unwrap();
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);

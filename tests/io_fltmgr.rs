@@ -5,7 +5,9 @@ use io_common::*;
 use mdlsim::addr::Va;
 use mdlsim::fault::Result;
 use mdlsim::io::fltmgr::*;
-use mdlsim::io::{DeviceId, Driver, IRP_MJ_DIRECTORY_CONTROL, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IrpFlags, IrpId};
+use mdlsim::io::{
+    DeviceId, Driver, IRP_MJ_DIRECTORY_CONTROL, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IrpFlags, IrpId,
+};
 use mdlsim::machine::Machine;
 use mdlsim::mdl::{AccessMode, LockOperation};
 use mdlsim::shadow::Label;
@@ -49,8 +51,15 @@ struct Watcher {
 impl MiniFilter for Watcher {
     fn pre_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PreOpStatus> {
         if self.lock_in_pre {
-            if let FltParameters::NotifyDirectory { directory_buffer: Some(b), length, .. } = data.parameters {
-                let mdl = m.io_allocate_mdl(b, length, false, false, Some(data.irp))?.unwrap();
+            if let FltParameters::NotifyDirectory {
+                directory_buffer: Some(b),
+                length,
+                ..
+            } = data.parameters
+            {
+                let mdl = m
+                    .io_allocate_mdl(b, length, false, false, Some(data.irp))?
+                    .unwrap();
                 m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
             }
         }
@@ -70,10 +79,17 @@ impl MiniFilter for Watcher {
             let sys = m.mm_get_system_address_for_mdl_safe(mdl, 16)?.unwrap();
             s.mdl_bytes = m.kernel_read(sys, n)?;
         }
-        if let FltParameters::NotifyDirectory { directory_buffer: Some(b), .. } = data.parameters {
+        if let FltParameters::NotifyDirectory {
+            directory_buffer: Some(b),
+            ..
+        } = data.parameters
+        {
             // The wrong way: a user address, dereferenced in the completing thread's context.
             s.directory_bytes = m.kernel_read(b, n).unwrap_or_default();
-            let cur = m.current_process().map(SpaceId::Process).unwrap_or(SpaceId::System);
+            let cur = m
+                .current_process()
+                .map(SpaceId::Process)
+                .unwrap_or(SpaceId::System);
             s.directory_labels = m.labels(cur, b, n).unwrap_or_default();
         }
         Ok(PostOpStatus::FinishedProcessing)
@@ -98,26 +114,42 @@ struct World {
 fn world(lock_in_pre: bool) -> World {
     let mut m = machine();
     let d = m.io_register_driver("fs", Arc::new(NotifyFs)).unwrap();
-    let fs = m.io_create_device(d, "\\Device\\HarddiskVolume2", 0).unwrap();
+    let fs = m
+        .io_create_device(d, "\\Device\\HarddiskVolume2", 0)
+        .unwrap();
     let flt = m.flt_attach_volume(fs).unwrap();
     assert_eq!(m.device(flt).unwrap().stack_size, 2);
-    let watcher = Arc::new(Watcher { lock_in_pre, ..Watcher::default() });
-    m.flt_register_filter("PassThrough", 370_000, watcher.clone()).unwrap();
+    let watcher = Arc::new(Watcher {
+        lock_in_pre,
+        ..Watcher::default()
+    });
+    m.flt_register_filter("PassThrough", 370_000, watcher.clone())
+        .unwrap();
     let (other, _) = app(&mut m, "other.exe");
     let (app, tid) = app(&mut m, "explorer.exe");
     let ab = alloc(&mut m, app, 0x2000);
     let ob = alloc(&mut m, other, 0x2000);
-    assert_eq!(ab, ob, "both processes have a buffer at the same user address");
+    assert_eq!(
+        ab, ob,
+        "both processes have a buffer at the same user address"
+    );
     let dir_buf = at(ab, 0x830);
     m.user_write(other, dir_buf, b"other.exe secret!!").unwrap();
-    World { m, fs, app, tid, other, dir_buf, watcher }
+    World {
+        m,
+        fs,
+        app,
+        tid,
+        other,
+        dir_buf,
+        watcher,
+    }
 }
 
 fn notify_and_complete(w: &mut World) -> IrpId {
-    let r = w
-        .m
-        .nt_notify_change_directory_file(w.tid, w.fs, None, w.dir_buf, 0x800, 0x15)
-        .unwrap();
+    let r =
+        w.m.nt_notify_change_directory_file(w.tid, w.fs, None, w.dir_buf, 0x800, 0x15)
+            .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     let irp = r.irp.unwrap();
     // The change happens in other.exe's thread, which completes the notification.
@@ -133,15 +165,28 @@ fn notify_and_complete(w: &mut World) -> IrpId {
 #[test]
 fn a_change_notification_pends_with_a_user_buffer_and_no_mdl() {
     let mut w = world(false);
-    let r = w.m.nt_notify_change_directory_file(w.tid, w.fs, None, w.dir_buf, 0x800, 0x15).unwrap();
+    let r =
+        w.m.nt_notify_change_directory_file(w.tid, w.fs, None, w.dir_buf, 0x800, 0x15)
+            .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     let i = w.m.irp(r.irp.unwrap()).unwrap();
-    assert_eq!((i.mdl_address, i.system_buffer, i.user_buffer), (None, None, Some(w.dir_buf)));
+    assert_eq!(
+        (i.mdl_address, i.system_buffer, i.user_buffer),
+        (None, None, Some(w.dir_buf))
+    );
     let pre = w.watcher.seen.lock().unwrap().pre.clone().unwrap();
-    assert_eq!((pre.major_function, pre.minor_function), (IRP_MJ_DIRECTORY_CONTROL, IRP_MN_NOTIFY_CHANGE_DIRECTORY));
+    assert_eq!(
+        (pre.major_function, pre.minor_function),
+        (IRP_MJ_DIRECTORY_CONTROL, IRP_MN_NOTIFY_CHANGE_DIRECTORY)
+    );
     assert_eq!(
         pre.parameters,
-        FltParameters::NotifyDirectory { length: 0x800, completion_filter: 0x15, directory_buffer: Some(w.dir_buf), mdl_address: None }
+        FltParameters::NotifyDirectory {
+            length: 0x800,
+            completion_filter: 0x15,
+            directory_buffer: Some(w.dir_buf),
+            mdl_address: None
+        }
     );
 }
 
@@ -153,9 +198,15 @@ fn the_file_system_completes_through_a_new_system_buffer_that_the_io_manager_cop
     let mut w = world(false);
     let irp = notify_and_complete(&mut w);
     let post = w.watcher.seen.lock().unwrap().post.clone().unwrap();
-    assert!(post.irp_flags.is_empty(), "callback data keeps the pre-operation IRP flags");
+    assert!(
+        post.irp_flags.is_empty(),
+        "callback data keeps the pre-operation IRP flags"
+    );
     let c = w.m.io_completion_of(irp).unwrap();
-    assert_eq!((c.status, c.information, c.copied_back), (NtStatus::SUCCESS, 0x12, 0x12));
+    assert_eq!(
+        (c.status, c.information, c.copied_back),
+        (NtStatus::SUCCESS, 0x12, 0x12)
+    );
     assert_eq!(w.m.user_read(w.app, w.dir_buf, 0x12).unwrap(), RECORD);
     assert_clean(&w.m);
 }
@@ -172,7 +223,12 @@ fn the_post_callback_sees_the_pre_operation_parameters() {
     assert_eq!(pre.parameters, post.parameters);
     assert_eq!(
         post.parameters,
-        FltParameters::NotifyDirectory { length: 0x800, completion_filter: 0x15, directory_buffer: Some(w.dir_buf), mdl_address: None }
+        FltParameters::NotifyDirectory {
+            length: 0x800,
+            completion_filter: 0x15,
+            directory_buffer: Some(w.dir_buf),
+            mdl_address: None
+        }
     );
     assert_eq!(post.io_status.information, 0x12);
     assert_eq!(post.requestor_mode, AccessMode::UserMode);
@@ -190,10 +246,15 @@ fn the_post_callback_sees_new_system_buffer_and_flt_get_new_system_buffer_addres
     assert_eq!(post.flags, 0x0018_0001);
     assert_eq!(
         post.flags,
-        FLTFL_CALLBACK_DATA_IRP_OPERATION | FLTFL_CALLBACK_DATA_POST_OPERATION | FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER
+        FLTFL_CALLBACK_DATA_IRP_OPERATION
+            | FLTFL_CALLBACK_DATA_POST_OPERATION
+            | FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER
     );
     assert!(s.new_buffer.unwrap().is_system());
-    assert_eq!(s.new_buffer_bytes, RECORD, "the file system's data, read in any context");
+    assert_eq!(
+        s.new_buffer_bytes, RECORD,
+        "the file system's data, read in any context"
+    );
 }
 
 /// Seed 003: "the DirectoryBuffer is a user mode address and there is no MDL so the
@@ -222,7 +283,9 @@ fn reading_the_user_directory_buffer_in_the_post_callback_reads_the_wrong_proces
 #[test]
 fn reading_the_directory_buffer_in_the_requesters_context_reads_the_requester() {
     let mut w = world(false);
-    let r = w.m.nt_notify_change_directory_file(w.tid, w.fs, None, w.dir_buf, 0x800, 0x15).unwrap();
+    let r =
+        w.m.nt_notify_change_directory_file(w.tid, w.fs, None, w.dir_buf, 0x800, 0x15)
+            .unwrap();
     w.m.switch_to(Some(w.app)).unwrap();
     let irp = w.m.io_queue_pop(w.fs).unwrap().unwrap();
     w.m.fs_rtl_notify_full_report_change(irp, RECORD).unwrap();
@@ -258,7 +321,10 @@ struct Blocker;
 
 impl MiniFilter for Blocker {
     fn pre_operation(&self, _m: &mut Machine, data: &mut CallbackData) -> Result<PreOpStatus> {
-        data.io_status = mdlsim::io::IoStatusBlock { status: NtStatus::ACCESS_DENIED, information: 0 };
+        data.io_status = mdlsim::io::IoStatusBlock {
+            status: NtStatus::ACCESS_DENIED,
+            information: 0,
+        };
         Ok(PreOpStatus::Complete)
     }
 }
@@ -269,10 +335,13 @@ fn a_pre_callback_returning_complete_completes_the_operation_without_the_file_sy
     let d = m.io_register_driver("fs", Arc::new(NotifyFs)).unwrap();
     let fs = m.io_create_device(d, "\\Device\\V", 0).unwrap();
     m.flt_attach_volume(fs).unwrap();
-    m.flt_register_filter("Blocker", 400_000, Arc::new(Blocker)).unwrap();
+    m.flt_register_filter("Blocker", 400_000, Arc::new(Blocker))
+        .unwrap();
     let (app, tid) = app(&mut m, "app");
     let b = alloc(&mut m, app, 0x1000);
-    let r = m.nt_notify_change_directory_file(tid, fs, None, b, 0x100, 1).unwrap();
+    let r = m
+        .nt_notify_change_directory_file(tid, fs, None, b, 0x100, 1)
+        .unwrap();
     assert_eq!(r.status, NtStatus::ACCESS_DENIED);
     assert!(m.device(fs).unwrap().extension.queue.is_empty());
     assert_clean(&m);

@@ -59,8 +59,15 @@ fn run_case(op: Op, (off, len): (u64, u32), kind: u32) {
     match op {
         Op::Read | Op::Write => {
             let read = op == Op::Read;
-            let dir = if read { IrpFlags::READ_OPERATION } else { IrpFlags::WRITE_OPERATION };
-            assert!(f.contains(dir | IrpFlags::DEFER_IO_COMPLETION), "{ctx}: {f:?}");
+            let dir = if read {
+                IrpFlags::READ_OPERATION
+            } else {
+                IrpFlags::WRITE_OPERATION
+            };
+            assert!(
+                f.contains(dir | IrpFlags::DEFER_IO_COMPLETION),
+                "{ctx}: {f:?}"
+            );
             let buf = if read { outb } else { inb };
             if kind == DO_BUFFERED_IO {
                 let mut want = IrpFlags::BUFFERED_IO;
@@ -75,8 +82,16 @@ fn run_case(op: Op, (off, len): (u64, u32), kind: u32) {
                 assert_eq!(rec.mdl, None, "{ctx}");
                 assert_eq!(rec.user_buffer, (read && len > 0).then_some(buf), "{ctx}");
             } else if kind == DO_DIRECT_IO {
-                assert_eq!(f & !(dir | IrpFlags::DEFER_IO_COMPLETION), IrpFlags::empty(), "{ctx}");
-                assert_eq!(rec.mdl.is_some(), len > 0, "{ctx}: zero length gives no MDL");
+                assert_eq!(
+                    f & !(dir | IrpFlags::DEFER_IO_COMPLETION),
+                    IrpFlags::empty(),
+                    "{ctx}"
+                );
+                assert_eq!(
+                    rec.mdl.is_some(),
+                    len > 0,
+                    "{ctx}: zero length gives no MDL"
+                );
                 assert_eq!(rec.system_buffer, None, "{ctx}");
             } else {
                 assert_eq!(rec.user_buffer, Some(buf), "{ctx}");
@@ -88,43 +103,44 @@ fn run_case(op: Op, (off, len): (u64, u32), kind: u32) {
                 assert_eq!(rec.input, input, "{ctx}");
             }
         }
-        Op::Ioctl(method) => {
-            match method {
-                METHOD_BUFFERED => {
-                    assert_eq!(rec.system_buffer.is_some(), len > 0, "{ctx}");
-                    let want = if len > 0 {
-                        IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER | IrpFlags::INPUT_OPERATION
-                    } else {
-                        IrpFlags::empty()
-                    };
-                    assert_eq!(f, want, "{ctx}");
-                    assert_eq!(rec.mdl, None, "{ctx}");
-                    assert_eq!(rec.input, input, "{ctx}");
-                    assert_eq!(m.user_read(app, outb, l).unwrap(), pattern(l), "{ctx}");
-                }
-                METHOD_IN_DIRECT | METHOD_OUT_DIRECT => {
-                    assert_eq!(rec.system_buffer.is_some(), len > 0, "{ctx}");
-                    assert_eq!(rec.mdl.is_some(), len > 0, "{ctx}: out == 0 gives no MDL");
-                    assert!(!f.contains(IrpFlags::INPUT_OPERATION), "{ctx}: never copied back");
-                    if method == METHOD_IN_DIRECT {
-                        let mut both = input.clone();
-                        both.extend(vec![0xEE; len as usize]);
-                        assert_eq!(rec.input, both, "{ctx}");
-                        assert_eq!(m.user_read(app, outb, l).unwrap(), vec![0xEE; len as usize]);
-                    } else {
-                        assert_eq!(rec.input, input, "{ctx}");
-                        assert_eq!(m.user_read(app, outb, l).unwrap(), pattern(l), "{ctx}");
-                    }
-                }
-                _ => {
-                    assert_eq!((rec.system_buffer, rec.mdl), (None, None), "{ctx}");
-                    assert_eq!(f, IrpFlags::empty(), "{ctx}");
-                    assert_eq!(rec.user_buffer, Some(outb), "{ctx}");
+        Op::Ioctl(method) => match method {
+            METHOD_BUFFERED => {
+                assert_eq!(rec.system_buffer.is_some(), len > 0, "{ctx}");
+                let want = if len > 0 {
+                    IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER | IrpFlags::INPUT_OPERATION
+                } else {
+                    IrpFlags::empty()
+                };
+                assert_eq!(f, want, "{ctx}");
+                assert_eq!(rec.mdl, None, "{ctx}");
+                assert_eq!(rec.input, input, "{ctx}");
+                assert_eq!(m.user_read(app, outb, l).unwrap(), pattern(l), "{ctx}");
+            }
+            METHOD_IN_DIRECT | METHOD_OUT_DIRECT => {
+                assert_eq!(rec.system_buffer.is_some(), len > 0, "{ctx}");
+                assert_eq!(rec.mdl.is_some(), len > 0, "{ctx}: out == 0 gives no MDL");
+                assert!(
+                    !f.contains(IrpFlags::INPUT_OPERATION),
+                    "{ctx}: never copied back"
+                );
+                if method == METHOD_IN_DIRECT {
+                    let mut both = input.clone();
+                    both.extend(vec![0xEE; len as usize]);
+                    assert_eq!(rec.input, both, "{ctx}");
+                    assert_eq!(m.user_read(app, outb, l).unwrap(), vec![0xEE; len as usize]);
+                } else {
                     assert_eq!(rec.input, input, "{ctx}");
                     assert_eq!(m.user_read(app, outb, l).unwrap(), pattern(l), "{ctx}");
                 }
             }
-        }
+            _ => {
+                assert_eq!((rec.system_buffer, rec.mdl), (None, None), "{ctx}");
+                assert_eq!(f, IrpFlags::empty(), "{ctx}");
+                assert_eq!(rec.user_buffer, Some(outb), "{ctx}");
+                assert_eq!(rec.input, input, "{ctx}");
+                assert_eq!(m.user_read(app, outb, l).unwrap(), pattern(l), "{ctx}");
+            }
+        },
     }
     // The IOSB holds the final status and Information.
     let sb = m.user_read(app, iosb, 16).unwrap();
@@ -162,7 +178,11 @@ fn matrix_through_a_filter_stack_behaves_the_same() {
             let dev = pattern_device(&mut m, kind);
             let filter = filter_above(&mut m, dev);
             assert_eq!(m.device(filter).unwrap().stack_size, 2);
-            assert_eq!(m.device(filter).unwrap().flags, kind, "filter copies buffering flags");
+            assert_eq!(
+                m.device(filter).unwrap().flags,
+                kind,
+                "filter copies buffering flags"
+            );
             let (app, tid) = app(&mut m, "app");
             let b = at(alloc(&mut m, app, 0x4000), 0x321);
             m.user_write(app, b, &[7; 0x1800]).unwrap();
@@ -170,7 +190,14 @@ fn matrix_through_a_filter_stack_behaves_the_same() {
                 Op::Read => m.nt_read_file(tid, dev, None, b, 0x1800, 0),
                 Op::Write => m.nt_write_file(tid, dev, None, b, 0x1800, 0),
                 Op::Ioctl(meth) => m.nt_device_io_control_file(
-                    tid, dev, None, ctl_code(FILE_DEVICE_UNKNOWN, 1, meth, 0), None, 0, Some(b), 0x1800,
+                    tid,
+                    dev,
+                    None,
+                    ctl_code(FILE_DEVICE_UNKNOWN, 1, meth, 0),
+                    None,
+                    0,
+                    Some(b),
+                    0x1800,
                 ),
             }
             .unwrap();

@@ -28,7 +28,10 @@ fn exit_cancels_the_threads_irps_through_their_cancel_routines() {
     let r = m.nt_read_file(tid, dev, None, out, 0x1800, 0).unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     m.terminate_process(app).unwrap();
-    assert_eq!(m.io_completion_of(r.irp.unwrap()).unwrap().status, NtStatus::CANCELLED);
+    assert_eq!(
+        m.io_completion_of(r.irp.unwrap()).unwrap().status,
+        NtStatus::CANCELLED
+    );
     assert_eq!(m.now_ms(), 0, "no wait was needed");
     assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
     assert_clean(&m);
@@ -42,11 +45,17 @@ fn a_pended_irp_completed_within_five_minutes_lets_the_process_exit_normally() {
     let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::NotCancelable);
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x3000);
-    let r = m.nt_read_file(tid, dev, None, at(out, 0x10), 0x2000, 0).unwrap();
+    let r = m
+        .nt_read_file(tid, dev, None, at(out, 0x10), 0x2000, 0)
+        .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     m.ke_set_timer(dev, 90_000, 0).unwrap();
     m.terminate_process(app).unwrap();
-    assert_eq!(m.now_ms(), 90_000, "waited in 100 ms steps until the timer completed it");
+    assert_eq!(
+        m.now_ms(),
+        90_000,
+        "waited in 100 ms steps until the timer completed it"
+    );
     let c = m.io_completion_of(r.irp.unwrap()).unwrap();
     assert_eq!(c.status, NtStatus::SUCCESS);
     assert!(!c.cleaned_up);
@@ -64,18 +73,31 @@ fn a_stuck_irp_keeps_its_pages_locked_after_the_five_minute_timer() {
     let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::NotCancelable);
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x3000);
-    let r = m.nt_read_file(tid, dev, None, at(out, 0x10), 0x2000, 0).unwrap();
+    let r = m
+        .nt_read_file(tid, dev, None, at(out, 0x10), 0x2000, 0)
+        .unwrap();
     let irp = r.irp.unwrap();
     let mdl = m.irp(irp).unwrap().mdl_address.unwrap();
     m.terminate_process(app).unwrap();
     assert_eq!(m.now_ms(), 300_000, "3000 waits of 100 ms");
     assert_eq!(m.disassociated_irps(), vec![irp]);
-    assert!(m.events().iter().any(|e| e.kind == EventKind::IrpDisassociated));
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::IrpDisassociated)
+    );
     let p = m.process(app).unwrap();
-    assert_eq!(p.state, ProcessState::RundownFailed, "half torn down, not deleted");
+    assert_eq!(
+        p.state,
+        ProcessState::RundownFailed,
+        "half torn down, not deleted"
+    );
     assert_eq!(p.number_of_locked_pages, 3);
     assert_eq!(p.space().vads().count(), 0, "its address space is gone");
-    assert!(m.crashed().is_none(), "no PROCESS_HAS_LOCKED_PAGES: the process is never deleted");
+    assert!(
+        m.crashed().is_none(),
+        "no PROCESS_HAS_LOCKED_PAGES: the process is never deleted"
+    );
     // The pages are still locked, in Transition: nobody else can get them.
     let frames: Vec<_> = m.mdl(mdl).unwrap().frames().collect();
     assert_eq!(frames.len(), 3);
@@ -102,7 +124,9 @@ fn a_disassociated_irp_completed_later_is_cleaned_up_without_copy_back() {
         let (app, tid) = app(&mut m, "app");
         let out = alloc(&mut m, app, 0x3000);
         let iosb = alloc(&mut m, app, 0x1000);
-        let r = m.nt_read_file(tid, dev, Some(iosb), at(out, 0x10), 0x2000, 0).unwrap();
+        let r = m
+            .nt_read_file(tid, dev, Some(iosb), at(out, 0x10), 0x2000, 0)
+            .unwrap();
         m.terminate_process(app).unwrap();
         assert_eq!(m.process(app).unwrap().state, ProcessState::RundownFailed);
         QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
@@ -122,12 +146,17 @@ fn each_stuck_irp_costs_five_minutes() {
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x3000);
     m.nt_read_file(tid, dev, None, out, 0x10, 0).unwrap();
-    m.nt_read_file(tid, dev, None, at(out, 0x1000), 0x10, 0).unwrap();
+    m.nt_read_file(tid, dev, None, at(out, 0x1000), 0x10, 0)
+        .unwrap();
     m.terminate_process(app).unwrap();
     assert_eq!(m.now_ms(), 600_000);
     assert_eq!(m.disassociated_irps().len(), 2);
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
-    assert_eq!(m.process(app).unwrap().state, ProcessState::RundownFailed, "one still out");
+    assert_eq!(
+        m.process(app).unwrap().state,
+        ProcessState::RundownFailed,
+        "one still out"
+    );
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
     assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
     assert_clean(&m);
@@ -151,7 +180,9 @@ impl Driver for LockLeaker {
 
 fn leak_then_exit(track: bool) -> (Fault, mdlsim::MdlId) {
     let mut m = Machine::new(Config::default().track_locked_pages(track)).unwrap();
-    let d = m.io_register_driver("leaker", Arc::new(LockLeaker)).unwrap();
+    let d = m
+        .io_register_driver("leaker", Arc::new(LockLeaker))
+        .unwrap();
     let dev = m.io_create_device(d, "\\Device\\Leak", 0).unwrap();
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x2000);

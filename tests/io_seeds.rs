@@ -9,7 +9,9 @@ use mdlsim::events::EventKind;
 use mdlsim::fault::Result;
 use mdlsim::io::drivers::{QueueDriver, QueueDriverBug};
 use mdlsim::io::ioctl::*;
-use mdlsim::io::{ApcDelivery, DO_DIRECT_IO, DeviceId, Driver, IO_SYSTEM_BUFFER_TAG, IoStatusBlock, IrpId};
+use mdlsim::io::{
+    ApcDelivery, DO_DIRECT_IO, DeviceId, Driver, IO_SYSTEM_BUFFER_TAG, IoStatusBlock, IrpId,
+};
 use mdlsim::machine::Machine;
 use mdlsim::mdl::priority;
 use mdlsim::pfn::PageState;
@@ -49,8 +51,19 @@ fn zero_length_direct_io_gives_a_null_mdl_address() {
     let b = alloc(&mut m, app, 0x1000);
     m.nt_read_file(tid, dev, None, b, 0, 0).unwrap();
     m.nt_write_file(tid, dev, None, b, 0, 0).unwrap();
-    m.nt_device_io_control_file(tid, dev, None, ioctl(METHOD_OUT_DIRECT), None, 0, Some(b), 0).unwrap();
-    m.nt_device_io_control_file(tid, dev, None, ioctl(METHOD_IN_DIRECT), None, 0, Some(b), 0).unwrap();
+    m.nt_device_io_control_file(
+        tid,
+        dev,
+        None,
+        ioctl(METHOD_OUT_DIRECT),
+        None,
+        0,
+        Some(b),
+        0,
+    )
+    .unwrap();
+    m.nt_device_io_control_file(tid, dev, None, ioctl(METHOD_IN_DIRECT), None, 0, Some(b), 0)
+        .unwrap();
     let recs = &m.device(dev).unwrap().extension.records;
     assert_eq!(recs.len(), 4);
     assert!(recs.iter().all(|r| r.mdl.is_none()));
@@ -63,30 +76,51 @@ fn zero_length_direct_io_gives_a_null_mdl_address() {
 #[test]
 fn a_driver_that_maps_a_null_mdl_address_crashes_on_zero_length_io() {
     let mut m = machine();
-    let d = m.io_register_driver("naive", Arc::new(NaiveDirect)).unwrap();
-    let dev = m.io_create_device(d, "\\Device\\Naive", DO_DIRECT_IO).unwrap();
+    let d = m
+        .io_register_driver("naive", Arc::new(NaiveDirect))
+        .unwrap();
+    let dev = m
+        .io_create_device(d, "\\Device\\Naive", DO_DIRECT_IO)
+        .unwrap();
     let (app, tid) = app(&mut m, "app");
     let b = alloc(&mut m, app, 0x1000);
     m.nt_read_file(tid, dev, None, b, 1, 0).unwrap(); // positive control: fine with a byte
     let e = m.nt_read_file(tid, dev, None, b, 0, 0).unwrap_err();
-    assert_eq!(e.bug_check().unwrap().code, BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED);
+    assert_eq!(
+        e.bug_check().unwrap().code,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED
+    );
 }
 
 /// Pends a direct request; the test then plays the driver on the pended IRP.
-fn pended_direct(method: u32, off: u64, len: u32) -> (Machine, DeviceId, mdlsim::space::Pid, mdlsim::addr::Va, IrpId) {
+fn pended_direct(
+    method: u32,
+    off: u64,
+    len: u32,
+) -> (
+    Machine,
+    DeviceId,
+    mdlsim::space::Pid,
+    mdlsim::addr::Va,
+    IrpId,
+) {
     let mut m = machine();
     let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::None);
     let (app, tid) = app(&mut m, "app");
     let b = at(alloc(&mut m, app, 0x4000), off);
     m.user_write(app, b, &vec![b'a'; len as usize]).unwrap();
-    let r = m.nt_device_io_control_file(tid, dev, None, ioctl(method), None, 0, Some(b), len).unwrap();
+    let r = m
+        .nt_device_io_control_file(tid, dev, None, ioctl(method), None, 0, Some(b), len)
+        .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     (m, dev, app, b, r.irp.unwrap())
 }
 
 fn map(m: &mut Machine, irp: IrpId) -> mdlsim::addr::Va {
     let mdl = m.irp(irp).unwrap().mdl_address;
-    m.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL).unwrap().unwrap()
+    m.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
+        .unwrap()
+        .unwrap()
 }
 
 /// Seed 001: "The offset into the virtual page of the user's address becomes the offset
@@ -125,7 +159,10 @@ fn writing_past_a_page_aligned_buffer_end_touches_an_invalid_system_address() {
     let (mut m, _dev, _app, _b, irp) = pended_direct(METHOD_OUT_DIRECT, 0xF00, 0x100);
     let sys = map(&mut m, irp);
     let e = m.kernel_write(at(sys, 0x100), b"X").unwrap_err();
-    assert_eq!(e.bug_check().unwrap().code, BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA);
+    assert_eq!(
+        e.bug_check().unwrap().code,
+        BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA
+    );
 }
 
 /// Seed 001: "If the calling process has another thread that modifies the user's mapping
@@ -142,7 +179,11 @@ fn an_app_can_change_a_method_direct_buffer_while_the_irp_is_outstanding() {
     m.user_write(app, b, &[0xFF; 0x40]).unwrap(); // another thread memsets the buffer
     let second = m.kernel_read(sys, 0x40).unwrap();
     assert_eq!(first, vec![b'a'; 0x40]);
-    assert_eq!(second, vec![0xFF; 0x40], "the system mapping aliases the user's pages");
+    assert_eq!(
+        second,
+        vec![0xFF; 0x40],
+        "the system mapping aliases the user's pages"
+    );
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
     assert_clean(&m);
 }
@@ -157,7 +198,10 @@ fn a_driver_forced_terminator_can_be_overwritten_by_the_app_before_use() {
     m.kernel_write(at(sys, 0x1E), &[0, 0]).unwrap(); // PortName[Size/2 - 1] = UNICODE_NULL
     m.user_write(app, at(b, 0x1E), b"ZZ").unwrap(); // the other thread
     let s = m.kernel_read(sys, 0x20).unwrap();
-    assert!(!s.chunks(2).any(|c| c == [0, 0]), "no terminator left: RtlInitUnicodeString would run off");
+    assert!(
+        !s.chunks(2).any(|c| c == [0, 0]),
+        "no terminator left: RtlInitUnicodeString would run off"
+    );
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
     assert_clean(&m);
 }
@@ -172,21 +216,46 @@ fn writing_through_an_mdl_probed_for_read_access_is_reported() {
     m.kernel_read(sys, 0x10).unwrap();
     assert!(m.events().is_empty(), "reading is fine");
     m.kernel_write(sys, b"x").unwrap();
-    assert!(m.events().iter().any(|e| e.kind == EventKind::WriteThroughReadProbedMdl));
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::WriteThroughReadProbedMdl)
+    );
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
 }
 
 // ----- seed 004 -------------------------------------------------------------------------
 
-fn pended_buffered(in_len: u32, out_len: u32) -> (Machine, DeviceId, mdlsim::space::Pid, mdlsim::space::Tid, mdlsim::addr::Va, mdlsim::addr::Va, IrpId) {
+fn pended_buffered(
+    in_len: u32,
+    out_len: u32,
+) -> (
+    Machine,
+    DeviceId,
+    mdlsim::space::Pid,
+    mdlsim::space::Tid,
+    mdlsim::addr::Va,
+    mdlsim::addr::Va,
+    IrpId,
+) {
     let mut m = machine();
     let dev = queue_device(&mut m, 0, QueueDriverBug::None);
     let (app, tid) = app(&mut m, "app");
     let inb = alloc(&mut m, app, 0x4000);
     let outb = alloc(&mut m, app, 0x4000);
-    m.user_write(app, inb, &vec![b'I'; in_len as usize]).unwrap();
+    m.user_write(app, inb, &vec![b'I'; in_len as usize])
+        .unwrap();
     let r = m
-        .nt_device_io_control_file(tid, dev, None, ioctl(METHOD_BUFFERED), Some(inb), in_len, Some(outb), out_len)
+        .nt_device_io_control_file(
+            tid,
+            dev,
+            None,
+            ioctl(METHOD_BUFFERED),
+            Some(inb),
+            in_len,
+            Some(outb),
+            out_len,
+        )
         .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     (m, dev, app, tid, inb, outb, r.irp.unwrap())
@@ -243,7 +312,11 @@ fn method_buffered_copy_back_happens_in_the_completion_apc() {
     let out = alloc(&mut m, app, 0x1000);
     let r = m.nt_read_file(tid, dev, None, out, 0x10, 0).unwrap();
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
-    assert_eq!(m.user_read(app, out, 0x10).unwrap(), vec![0; 0x10], "not yet: the APC is queued");
+    assert_eq!(
+        m.user_read(app, out, 0x10).unwrap(),
+        vec![0; 0x10],
+        "not yet: the APC is queued"
+    );
     assert_eq!(m.thread_irps(tid), vec![r.irp.unwrap()]);
     m.ke_deliver_apcs(tid).unwrap();
     assert_eq!(m.user_read(app, out, 0x10).unwrap(), pattern(0x10));
@@ -259,11 +332,19 @@ fn method_buffered_copy_back_to_a_freed_buffer_fails_the_request_nothing_crashes
     let (mut m, dev, app, _tid, _inb, outb, irp) = pended_buffered(0x20, 0x40);
     m.virtual_free(app, outb, 0, MEM_RELEASE).unwrap();
     m.irp_mut(irp).unwrap(); // still outstanding
-    let i = QueueDriver::claim(&mut m, dev, QueueDriverBug::None).unwrap().unwrap();
-    m.irp_mut(i).unwrap().io_status = IoStatusBlock { status: NtStatus::SUCCESS, information: 0x40 };
+    let i = QueueDriver::claim(&mut m, dev, QueueDriverBug::None)
+        .unwrap()
+        .unwrap();
+    m.irp_mut(i).unwrap().io_status = IoStatusBlock {
+        status: NtStatus::SUCCESS,
+        information: 0x40,
+    };
     m.io_complete_request(i).unwrap();
     assert!(m.crashed().is_none());
-    assert_eq!(m.io_completion_of(irp).unwrap().status, NtStatus::ACCESS_VIOLATION);
+    assert_eq!(
+        m.io_completion_of(irp).unwrap().status,
+        NtStatus::ACCESS_VIOLATION
+    );
     assert_clean(&m);
 }
 
@@ -273,10 +354,18 @@ fn method_buffered_copy_back_to_a_freed_buffer_fails_the_request_nothing_crashes
 #[test]
 fn method_direct_locks_the_pages_by_bumping_their_reference_counts() {
     let (mut m, dev, app, b, irp) = pended_direct(METHOD_OUT_DIRECT, 0x80, 0x1800);
-    let frames: Vec<_> = m.mdl(m.irp(irp).unwrap().mdl_address.unwrap()).unwrap().frames().collect();
+    let frames: Vec<_> = m
+        .mdl(m.irp(irp).unwrap().mdl_address.unwrap())
+        .unwrap()
+        .frames()
+        .collect();
     assert_eq!(frames.len(), 2);
     for f in &frames {
-        assert_eq!(m.pfn_entry(*f).unwrap().reference_count, 2, "one for the PTE, one for the lock");
+        assert_eq!(
+            m.pfn_entry(*f).unwrap().reference_count,
+            2,
+            "one for the PTE, one for the lock"
+        );
     }
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
     let sys = map(&mut m, irp);
@@ -308,23 +397,35 @@ fn method_direct_completion_unlocks_the_pages_and_frees_the_mdl() {
 #[test]
 fn pages_freed_by_the_app_during_direct_io_stay_pinned_and_go_to_nobody_else() {
     let (mut m, dev, app, b, irp) = pended_direct(METHOD_OUT_DIRECT, 0, 0x2000);
-    let frames: Vec<_> = m.mdl(m.irp(irp).unwrap().mdl_address.unwrap()).unwrap().frames().collect();
+    let frames: Vec<_> = m
+        .mdl(m.irp(irp).unwrap().mdl_address.unwrap())
+        .unwrap()
+        .frames()
+        .collect();
     m.virtual_free(app, b.page_align(), 0, MEM_RELEASE).unwrap();
     for f in &frames {
         let e = m.pfn_entry(*f).unwrap();
-        assert_eq!((e.state, e.reference_count, e.share_count), (PageState::Transition, 1, 0));
+        assert_eq!(
+            (e.state, e.reference_count, e.share_count),
+            (PageState::Transition, 1, 0)
+        );
     }
     // Another process takes lots of memory: never these frames.
     let (other, _) = io_common::app(&mut m, "other");
     let ob = alloc(&mut m, other, 0x40000);
     for i in 0..0x40 {
         m.user_write(other, at(ob, i * 0x1000), b"o").unwrap();
-        let f = m.translate(SpaceId::Process(other), at(ob, i * 0x1000)).unwrap();
+        let f = m
+            .translate(SpaceId::Process(other), at(ob, i * 0x1000))
+            .unwrap();
         assert!(!frames.contains(&f));
     }
     QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
     for f in &frames {
-        assert!(matches!(m.pfn_entry(*f).unwrap().state, PageState::Free | PageState::Zeroed));
+        assert!(matches!(
+            m.pfn_entry(*f).unwrap().state,
+            PageState::Free | PageState::Zeroed
+        ));
     }
     assert_clean(&m);
 }
@@ -338,7 +439,18 @@ fn a_buffer_freed_before_the_lock_fails_the_io() {
     let (app, tid) = app(&mut m, "app");
     let b = alloc(&mut m, app, 0x2000);
     m.virtual_free(app, b, 0, MEM_RELEASE).unwrap();
-    let r = m.nt_device_io_control_file(tid, dev, None, ioctl(METHOD_OUT_DIRECT), None, 0, Some(b), 0x100).unwrap();
+    let r = m
+        .nt_device_io_control_file(
+            tid,
+            dev,
+            None,
+            ioctl(METHOD_OUT_DIRECT),
+            None,
+            0,
+            Some(b),
+            0x100,
+        )
+        .unwrap();
     assert_eq!(r.status, NtStatus::ACCESS_VIOLATION);
     assert_clean(&m);
 }
@@ -348,12 +460,19 @@ fn a_buffer_freed_before_the_lock_fails_the_io() {
 #[test]
 fn abnormal_termination_frees_the_buffer_after_the_io_is_run_down() {
     let (mut m, _dev, app, b, irp) = pended_direct(METHOD_OUT_DIRECT, 0, 0x2000);
-    let frames: Vec<_> = m.mdl(m.irp(irp).unwrap().mdl_address.unwrap()).unwrap().frames().collect();
+    let frames: Vec<_> = m
+        .mdl(m.irp(irp).unwrap().mdl_address.unwrap())
+        .unwrap()
+        .frames()
+        .collect();
     let _ = b;
     m.terminate_process(app).unwrap();
     assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
     for f in &frames {
-        assert!(matches!(m.pfn_entry(*f).unwrap().state, PageState::Free | PageState::Zeroed));
+        assert!(matches!(
+            m.pfn_entry(*f).unwrap().state,
+            PageState::Free | PageState::Zeroed
+        ));
     }
     assert_clean(&m);
 }
@@ -369,7 +488,11 @@ fn the_process_does_not_finish_exiting_while_its_irp_is_outstanding() {
     m.nt_read_file(tid, dev, None, b, 0x10, 0).unwrap();
     m.ke_set_timer(dev, 299_900, 0).unwrap();
     m.terminate_process(app).unwrap();
-    assert_eq!(m.now_ms(), 299_900, "it waited for the IRP, just under five minutes");
+    assert_eq!(
+        m.now_ms(),
+        299_900,
+        "it waited for the IRP, just under five minutes"
+    );
     assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
     assert_clean(&m);
 }
@@ -390,7 +513,10 @@ fn after_the_five_minute_timer_the_irp_is_not_completed_and_the_pages_are_lost()
     assert!(m.io_completion_of(irp).is_none(), "not completed");
     assert!(m.irp(irp).is_ok());
     assert_eq!(m.process(app).unwrap().state, ProcessState::RundownFailed);
-    assert!(m.user_write(app, b, b"x").is_err(), "nobody can write that buffer any more");
+    assert!(
+        m.user_write(app, b, b"x").is_err(),
+        "nobody can write that buffer any more"
+    );
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 1);
 }
 
@@ -413,7 +539,16 @@ fn an_exception_escaping_a_dispatch_routine_bug_checks_0x1e() {
     let d = m.io_register_driver("raiser", Arc::new(Raiser)).unwrap();
     let dev = m.io_create_device(d, "\\Device\\Raise", 0).unwrap();
     let (_app, tid) = app(&mut m, "app");
-    let e = m.nt_read_file(tid, dev, None, mdlsim::addr::Va::new(0x1_0000_0000), 0x10, 0).unwrap_err();
+    let e = m
+        .nt_read_file(
+            tid,
+            dev,
+            None,
+            mdlsim::addr::Va::new(0x1_0000_0000),
+            0x10,
+            0,
+        )
+        .unwrap_err();
     let b = e.bug_check().unwrap();
     assert_eq!(b.code, BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED);
     assert_eq!(b.params[0], NtStatus::ACCESS_VIOLATION.0 as u64);

@@ -7,10 +7,10 @@
 //! a driver under *every* interleaving and prove it correct (or show the ordering
 //! that breaks it).
 
+use super::ApcDelivery;
 use super::device::DeviceId;
 use super::drivers::{QueueDriver, QueueDriverBug};
 use super::irp::IrpId;
-use super::ApcDelivery;
 use crate::bugcheck::BugCheckCode;
 use crate::fault::{Fault, Result};
 use crate::machine::{Config, Machine};
@@ -144,8 +144,21 @@ pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<R
     let dev = m.io_create_device(drv, "\\Device\\Queue", super::DO_DIRECT_IO)?;
     let app = m.create_process("app")?;
     let tid = m.process(app)?.threads[0];
-    let buf = m.virtual_alloc(app, None, 0x3000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite)?;
-    let r = m.nt_read_file(tid, dev, None, crate::addr::Va::new(buf.raw() + 0x80), 0x2000, 0)?;
+    let buf = m.virtual_alloc(
+        app,
+        None,
+        0x3000,
+        MEM_COMMIT | MEM_RESERVE,
+        Protection::ReadWrite,
+    )?;
+    let r = m.nt_read_file(
+        tid,
+        dev,
+        None,
+        crate::addr::Va::new(buf.raw() + 0x80),
+        0x2000,
+        0,
+    )?;
     let irp = r.irp.ok_or(Fault::Status(r.status))?;
     let mut claimed: Option<Option<IrpId>> = None;
     let mut result: Result<()> = Ok(());
@@ -187,7 +200,10 @@ pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<R
             leaks.push(format!("{} MDL(s) left", m.mdls().count()));
         }
         if m.pool_allocations().count() != 0 {
-            leaks.push(format!("{} pool block(s) left", m.pool_allocations().count()));
+            leaks.push(format!(
+                "{} pool block(s) left",
+                m.pool_allocations().count()
+            ));
         }
         if m.process(app)?.number_of_locked_pages != 0 {
             leaks.push("locked pages left".into());

@@ -131,7 +131,9 @@ impl Machine {
             self.unlock_pages(mdl)?;
         }
         let i = self.irp(irp)?;
-        if i.flags.contains(IrpFlags::DEFER_IO_COMPLETION) && !i.pending_returned && i.thread.is_some()
+        if i.flags.contains(IrpFlags::DEFER_IO_COMPLETION)
+            && !i.pending_returned
+            && i.thread.is_some()
         {
             self.irp_mut(irp)?.stage = IrpStage::AwaitingService;
             return Ok(());
@@ -228,7 +230,9 @@ impl Machine {
                             EventKind::CopyBackFaulted,
                             None,
                             Some(dst),
-                            format!("{irp}: copy-back to {dst} raised {code}; the request fails with it"),
+                            format!(
+                                "{irp}: copy-back to {dst} raised {code}; the request fails with it"
+                            ),
                         );
                         status = code;
                     }
@@ -305,7 +309,11 @@ impl Machine {
     pub(crate) fn cleanup_after_exception(&mut self, irp: IrpId) -> Result<()> {
         let i = self.irp(irp)?.clone();
         if let Some(sb) = i.system_buffer {
-            if self.pool.allocations().any(|a| a.va == sb && a.tag == IO_SYSTEM_BUFFER_TAG) {
+            if self
+                .pool
+                .allocations()
+                .any(|a| a.va == sb && a.tag == IO_SYSTEM_BUFFER_TAG)
+            {
                 self.pool_free(sb, None)?;
             }
         }

@@ -184,7 +184,12 @@ impl Machine {
     /// An unknown driver is a [`ModelError`]; `DO_BUFFERED_IO | DO_DIRECT_IO` together is
     /// Driver Verifier's 0xC9/0x245 (semantics §5.1).
     #[doc(alias = "IoCreateDevice")]
-    pub fn io_create_device(&mut self, driver: DriverId, name: &str, flags: u32) -> Result<DeviceId> {
+    pub fn io_create_device(
+        &mut self,
+        driver: DriverId,
+        name: &str,
+        flags: u32,
+    ) -> Result<DeviceId> {
         self.enter("IoCreateDevice")?;
         if driver.0 as usize >= self.io.drivers.len() {
             return Err(ModelError::StaleHandle(format!("{driver:?}")).into());
@@ -286,7 +291,10 @@ impl Machine {
 
     /// The name a driver was registered with.
     pub fn driver_name(&self, driver: DriverId) -> Option<&str> {
-        self.io.drivers.get(driver.0 as usize).map(|d| d.name.as_str())
+        self.io
+            .drivers
+            .get(driver.0 as usize)
+            .map(|d| d.name.as_str())
     }
 
     pub(crate) fn driver_code(&self, device: DeviceId) -> Result<Arc<dyn Driver>> {

@@ -1,10 +1,10 @@
 //! `IoCallDriver` and the stack-location routines.
 
+use super::device::DeviceId;
 use super::irp::{
     CompletionRoutine, IrpId, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
     SL_PENDING_RETURNED, StackLocation,
 };
-use super::device::DeviceId;
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
 use crate::fault::{ModelError, Result};
@@ -61,17 +61,20 @@ impl Machine {
         let status = code.dispatch(self, device, irp);
         let status = self.unhandled_in_driver(status, "dispatch", device)?;
         if status == NtStatus::PENDING {
-            let marked = self
-                .irps
-                .get(irp.0)
-                .is_some_and(|i| i.stack.get(loc).is_some_and(|l| l.control & SL_PENDING_RETURNED != 0));
+            let marked = self.irps.get(irp.0).is_some_and(|i| {
+                i.stack
+                    .get(loc)
+                    .is_some_and(|l| l.control & SL_PENDING_RETURNED != 0)
+            });
             let still_active = self.irps.get(irp.0).is_some_and(|i| !i.completed);
             if still_active && !marked {
                 self.event(
                     EventKind::PendingNotMarked,
                     None,
                     None,
-                    format!("{device:?} returned STATUS_PENDING for {irp} without IoMarkIrpPending"),
+                    format!(
+                        "{device:?} returned STATUS_PENDING for {irp} without IoMarkIrpPending"
+                    ),
                 );
             }
         }
@@ -87,7 +90,9 @@ impl Machine {
         self.irp(irp)?
             .current_stack_location()
             .copied()
-            .ok_or_else(|| ModelError::Unsupported(format!("{irp:?} has no current location")).into())
+            .ok_or_else(|| {
+                ModelError::Unsupported(format!("{irp:?} has no current location")).into()
+            })
     }
 
     /// Writes the next stack location (`IoGetNextIrpStackLocation(Irp)->... = ...`),
@@ -104,7 +109,8 @@ impl Machine {
         }
         let slot = &mut i.stack[n - 2];
         let completion = slot.completion;
-        let control = slot.control & (SL_INVOKE_ON_CANCEL | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_SUCCESS);
+        let control =
+            slot.control & (SL_INVOKE_ON_CANCEL | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_SUCCESS);
         *slot = StackLocation {
             completion,
             control,

@@ -2,10 +2,10 @@
 //! I/O manager built, a cancel-safe queueing device (correct, or with a chosen
 //! bug), and a pass-through filter.
 
+use super::IoStatusBlock;
 use super::device::{DeviceId, DispatchRecord, Driver};
 use super::ioctl::{METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, method_from_ctl_code};
 use super::irp::{IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IrpFlags, IrpId, Parameters};
-use super::IoStatusBlock;
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::machine::Machine;
@@ -32,7 +32,9 @@ fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
 /// built: reads and IOCTL outputs are filled with [`pattern_byte`]s, write and IOCTL
 /// inputs are read and recorded in the device extension's
 /// [`super::DeviceExtension::records`]. `Information` is the full length. A driver that
-/// handles `MdlAddress == NULL` and zero lengths correctly (seed 001).
+/// handles `MdlAddress == NULL` and zero lengths correctly (seed 001), and touches buffers
+/// inside `__try/__except`: a fault (a bad neither-I/O pointer) completes the request with
+/// the exception code.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PatternDriver;
 
@@ -41,95 +43,111 @@ impl Driver for PatternDriver {
         let i = m.irp(irp)?.clone();
         let loc = m.io_get_current_irp_stack_location(irp)?;
         let dflags = m.device(device)?.flags;
-        let mut input = Vec::new();
-        let mut info = 0u64;
-        match (loc.major_function, loc.parameters) {
-            (IRP_MJ_READ, Parameters::Read { length, .. }) => {
-                let l = length as u64;
-                let dst = if dflags & super::DO_BUFFERED_IO != 0 {
-                    i.system_buffer
-                } else if dflags & super::DO_DIRECT_IO != 0 {
-                    mdl_va(m, i.mdl_address)?
-                } else {
-                    i.user_buffer
-                };
-                if let (Some(d), true) = (dst, l > 0) {
-                    m.kernel_write(d, &pattern(l))?;
+        let body = |m: &mut Machine| -> Result<(Vec<u8>, u64)> {
+            let mut input = Vec::new();
+            let mut info = 0u64;
+            match (loc.major_function, loc.parameters) {
+                (IRP_MJ_READ, Parameters::Read { length, .. }) => {
+                    let l = length as u64;
+                    let dst = if dflags & super::DO_BUFFERED_IO != 0 {
+                        i.system_buffer
+                    } else if dflags & super::DO_DIRECT_IO != 0 {
+                        mdl_va(m, i.mdl_address)?
+                    } else {
+                        i.user_buffer
+                    };
+                    if let (Some(d), true) = (dst, l > 0) {
+                        m.kernel_write(d, &pattern(l))?;
+                    }
+                    info = l;
                 }
-                info = l;
+                (IRP_MJ_WRITE, Parameters::Write { length, .. }) => {
+                    let l = length as u64;
+                    let src = if dflags & super::DO_BUFFERED_IO != 0 {
+                        i.system_buffer
+                    } else if dflags & super::DO_DIRECT_IO != 0 {
+                        mdl_va(m, i.mdl_address)?
+                    } else {
+                        i.user_buffer
+                    };
+                    if let (Some(s), true) = (src, l > 0) {
+                        input = m.kernel_read(s, l)?;
+                    }
+                    info = l;
+                }
+                (
+                    IRP_MJ_DEVICE_CONTROL,
+                    Parameters::DeviceIoControl {
+                        output_buffer_length,
+                        input_buffer_length,
+                        io_control_code,
+                        type3_input_buffer,
+                    },
+                ) => {
+                    let (il, ol) = (input_buffer_length as u64, output_buffer_length as u64);
+                    let method = method_from_ctl_code(io_control_code);
+                    let in_src = if method == METHOD_NEITHER {
+                        type3_input_buffer
+                    } else {
+                        i.system_buffer
+                    };
+                    if let (Some(s), true) = (in_src, il > 0) {
+                        input = m.kernel_read(s, il)?;
+                    }
+                    match method {
+                        METHOD_BUFFERED => {
+                            if let (Some(d), true) = (i.system_buffer, ol > 0) {
+                                m.kernel_write(d, &pattern(ol))?;
+                                info = ol;
+                            }
+                        }
+                        METHOD_IN_DIRECT => {
+                            if let Some(s) = mdl_va(m, i.mdl_address)? {
+                                input.extend(m.kernel_read(s, ol)?);
+                            }
+                        }
+                        METHOD_NEITHER => {
+                            if let (Some(d), true) = (i.user_buffer, ol > 0) {
+                                m.kernel_write(d, &pattern(ol))?;
+                                info = ol;
+                            }
+                        }
+                        _ => {
+                            if let Some(d) = mdl_va(m, i.mdl_address)? {
+                                m.kernel_write(d, &pattern(ol))?;
+                                info = ol;
+                            }
+                        }
+                    }
+                }
+                _ => {}
             }
-            (IRP_MJ_WRITE, Parameters::Write { length, .. }) => {
-                let l = length as u64;
-                let src = if dflags & super::DO_BUFFERED_IO != 0 {
-                    i.system_buffer
-                } else if dflags & super::DO_DIRECT_IO != 0 {
-                    mdl_va(m, i.mdl_address)?
-                } else {
-                    i.user_buffer
-                };
-                if let (Some(s), true) = (src, l > 0) {
-                    input = m.kernel_read(s, l)?;
-                }
-                info = l;
-            }
-            (
-                IRP_MJ_DEVICE_CONTROL,
-                Parameters::DeviceIoControl {
-                    output_buffer_length,
-                    input_buffer_length,
-                    io_control_code,
-                    type3_input_buffer,
-                },
-            ) => {
-                let (il, ol) = (input_buffer_length as u64, output_buffer_length as u64);
-                let method = method_from_ctl_code(io_control_code);
-                let in_src = if method == METHOD_NEITHER { type3_input_buffer } else { i.system_buffer };
-                if let (Some(s), true) = (in_src, il > 0) {
-                    input = m.kernel_read(s, il)?;
-                }
-                match method {
-                    METHOD_BUFFERED => {
-                        if let (Some(d), true) = (i.system_buffer, ol > 0) {
-                            m.kernel_write(d, &pattern(ol))?;
-                            info = ol;
-                        }
-                    }
-                    METHOD_IN_DIRECT => {
-                        if let Some(s) = mdl_va(m, i.mdl_address)? {
-                            input.extend(m.kernel_read(s, ol)?);
-                        }
-                    }
-                    METHOD_NEITHER => {
-                        if let (Some(d), true) = (i.user_buffer, ol > 0) {
-                            m.kernel_write(d, &pattern(ol))?;
-                            info = ol;
-                        }
-                    }
-                    _ => {
-                        if let Some(d) = mdl_va(m, i.mdl_address)? {
-                            m.kernel_write(d, &pattern(ol))?;
-                            info = ol;
-                        }
-                    }
-                }
-            }
-            _ => {}
-        }
-        m.device_mut(device)?.extension.records.push(DispatchRecord {
-            irp,
-            major: loc.major_function,
-            flags: i.flags,
-            system_buffer: i.system_buffer,
-            mdl: i.mdl_address,
-            user_buffer: i.user_buffer,
-            input,
-        });
+            Ok((input, info))
+        };
+        // Buffer accesses run inside __try/__except: a neither-I/O user pointer may be bad.
+        let (input, info, status) = match body(m) {
+            Ok((input, info)) => (input, info, NtStatus::SUCCESS),
+            Err(crate::fault::Fault::Raise(code)) => (Vec::new(), 0, code),
+            Err(e) => return Err(e),
+        };
+        m.device_mut(device)?
+            .extension
+            .records
+            .push(DispatchRecord {
+                irp,
+                major: loc.major_function,
+                flags: i.flags,
+                system_buffer: i.system_buffer,
+                mdl: i.mdl_address,
+                user_buffer: i.user_buffer,
+                input,
+            });
         m.irp_mut(irp)?.io_status = IoStatusBlock {
-            status: NtStatus::SUCCESS,
+            status,
             information: info,
         };
         m.io_complete_request(irp)?;
-        Ok(NtStatus::SUCCESS)
+        Ok(status)
     }
 }
 
@@ -213,7 +231,11 @@ impl QueueDriver {
     ///
     /// # Errors
     /// Faults of the routines it calls.
-    pub fn complete_next(m: &mut Machine, device: DeviceId, bug: QueueDriverBug) -> Result<Option<IrpId>> {
+    pub fn complete_next(
+        m: &mut Machine,
+        device: DeviceId,
+        bug: QueueDriverBug,
+    ) -> Result<Option<IrpId>> {
         let c = Self::claim(m, device, bug)?;
         if let Some(irp) = c {
             Self::finish(m, irp, bug)?;
@@ -266,15 +288,18 @@ impl Driver for PassThroughFilter {
     fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
         let i = m.irp(irp)?.clone();
         let loc = m.io_get_current_irp_stack_location(irp)?;
-        m.device_mut(device)?.extension.records.push(DispatchRecord {
-            irp,
-            major: loc.major_function,
-            flags: i.flags,
-            system_buffer: i.system_buffer,
-            mdl: i.mdl_address,
-            user_buffer: i.user_buffer,
-            input: Vec::new(),
-        });
+        m.device_mut(device)?
+            .extension
+            .records
+            .push(DispatchRecord {
+                irp,
+                major: loc.major_function,
+                flags: i.flags,
+                system_buffer: i.system_buffer,
+                mdl: i.mdl_address,
+                user_buffer: i.user_buffer,
+                input: Vec::new(),
+            });
         let Some(lower) = m.device(device)?.lower else {
             m.irp_mut(irp)?.io_status = IoStatusBlock {
                 status: NtStatus::INVALID_DEVICE_REQUEST,

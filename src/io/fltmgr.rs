@@ -15,9 +15,9 @@
 //! request is usually some other process: a post callback that dereferences the user
 //! `DirectoryBuffer` reads **that** process's memory, and byte provenance shows it.
 
+use super::IoStatusBlock;
 use super::device::{DeviceId, Driver};
 use super::irp::{IrpFlags, IrpId, Parameters};
-use super::IoStatusBlock;
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::machine::Machine;
@@ -272,7 +272,13 @@ impl Driver for FltMgr {
         m.io_call_driver(lower, irp)
     }
 
-    fn completion(&self, m: &mut Machine, _device: DeviceId, irp: IrpId, _context: u64) -> Result<NtStatus> {
+    fn completion(
+        &self,
+        m: &mut Machine,
+        _device: DeviceId,
+        irp: IrpId,
+        _context: u64,
+    ) -> Result<NtStatus> {
         let i = m.irp(irp)?.clone();
         if i.pending_returned {
             m.io_mark_irp_pending(irp)?;
@@ -303,7 +309,12 @@ impl Machine {
     /// # Errors
     /// A crashed machine.
     #[doc(alias = "FltRegisterFilter")]
-    pub fn flt_register_filter(&mut self, name: &str, altitude: u32, code: Arc<dyn MiniFilter>) -> Result<()> {
+    pub fn flt_register_filter(
+        &mut self,
+        name: &str,
+        altitude: u32,
+        code: Arc<dyn MiniFilter>,
+    ) -> Result<()> {
         self.enter("FltRegisterFilter")?;
         self.io.flt.filters.push(FilterEntry {
             name: name.to_string(),
@@ -353,6 +364,11 @@ impl Machine {
 
     /// Names of the registered minifilters, in registration order.
     pub fn flt_filters(&self) -> Vec<(String, u32)> {
-        self.io.flt.filters.iter().map(|f| (f.name.clone(), f.altitude)).collect()
+        self.io
+            .flt
+            .filters
+            .iter()
+            .map(|f| (f.name.clone(), f.altitude))
+            .collect()
     }
 }

@@ -63,7 +63,12 @@ mod tests {
 
     #[test]
     fn ctl_code_layout_round_trips_every_field() {
-        let c = ctl_code(0x9, 0x123, METHOD_NEITHER, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+        let c = ctl_code(
+            0x9,
+            0x123,
+            METHOD_NEITHER,
+            FILE_READ_ACCESS | FILE_WRITE_ACCESS,
+        );
         assert_eq!(c, (0x9 << 16) | (3 << 14) | (0x123 << 2) | 3);
         assert_eq!(function_from_ctl_code(c), 0x123);
         assert_eq!(access_from_ctl_code(c), 3);
@@ -73,6 +78,9 @@ mod tests {
     #[test]
     fn well_known_ioctl_values_match_windows() {
         // FSCTL_GET_RETRIEVAL_POINTERS = CTL_CODE(FILE_DEVICE_FILE_SYSTEM 9, 28, METHOD_NEITHER, FILE_ANY_ACCESS)
-        assert_eq!(ctl_code(9, 28, METHOD_NEITHER, FILE_ANY_ACCESS), 0x0009_0073);
+        assert_eq!(
+            ctl_code(9, 28, METHOD_NEITHER, FILE_ANY_ACCESS),
+            0x0009_0073
+        );
     }
 }

@@ -34,9 +34,9 @@ pub use device::{
     DriverId,
 };
 pub use irp::{
-    CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL,
-    IRP_MJ_FILE_SYSTEM_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, Irp,
-    IrpFlags, IrpId, IrpStage, IoStatusBlock, Parameters, StackLocation,
+    CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_FILE_SYSTEM_CONTROL,
+    IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IoStatusBlock, Irp, IrpFlags, IrpId,
+    IrpStage, Parameters, StackLocation,
 };
 pub use services::IoRequest;
 
@@ -155,7 +155,12 @@ impl Machine {
     pub fn io_free_irp(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoFreeIrp")?;
         if let Some(t) = self.irp(irp)?.thread {
-            if self.io.thread_irps.get(&t).is_some_and(|l| l.contains(&irp)) {
+            if self
+                .io
+                .thread_irps
+                .get(&t)
+                .is_some_and(|l| l.contains(&irp))
+            {
                 return Err(self.bug_check(
                     crate::bugcheck::BugCheckCode::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
                     [

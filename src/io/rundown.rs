@@ -1,7 +1,7 @@
 //! The simulated clock, timers, and I/O rundown at thread and process exit (semantics §6).
 
-use super::device::DeviceId;
 use super::Timer;
+use super::device::DeviceId;
 use crate::events::EventKind;
 use crate::fault::Result;
 use crate::machine::Machine;

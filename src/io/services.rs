@@ -16,13 +16,13 @@
 //! copy or the lock that touches them. Handles, file objects and the IOCTL
 //! required-access check are not modelled.
 
+use super::IO_SYSTEM_BUFFER_TAG;
 use super::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceId};
 use super::ioctl::{METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, method_from_ctl_code};
 use super::irp::{
     IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE,
     IRP_MN_NOTIFY_CHANGE_DIRECTORY, Irp, IrpFlags, IrpId, IrpStage, Parameters, StackLocation,
 };
-use super::IO_SYSTEM_BUFFER_TAG;
 use crate::addr::{MM_USER_PROBE_ADDRESS, Va};
 use crate::fault::{Fault, Result};
 use crate::machine::Machine;
@@ -80,7 +80,13 @@ impl Machine {
         Ok(pid)
     }
 
-    fn new_request(&mut self, tid: Tid, pid: Pid, device: DeviceId, iosb: Option<Va>) -> Result<(DeviceId, IrpId)> {
+    fn new_request(
+        &mut self,
+        tid: Tid,
+        pid: Pid,
+        device: DeviceId,
+        iosb: Option<Va>,
+    ) -> Result<(DeviceId, IrpId)> {
         let top = self.io_get_attached_device(device)?;
         let size = self.device(top)?.stack_size;
         let birth = self.birth();
@@ -125,7 +131,13 @@ impl Machine {
     }
 
     /// Sends a built IRP and finishes the service.
-    fn send(&mut self, tid: Tid, top: DeviceId, irp: IrpId, built: std::result::Result<(), Build>) -> Result<IoRequest> {
+    fn send(
+        &mut self,
+        tid: Tid,
+        top: DeviceId,
+        irp: IrpId,
+        built: std::result::Result<(), Build>,
+    ) -> Result<IoRequest> {
         match built {
             Ok(()) => {}
             Err(Build::Failed(status)) => {
@@ -136,7 +148,11 @@ impl Machine {
         }
         self.queue_irp_to_thread(tid, irp);
         let status = self.io_call_driver(top, irp)?;
-        if self.irps.get(irp.0).is_some_and(|i| i.stage == IrpStage::AwaitingService) {
+        if self
+            .irps
+            .get(irp.0)
+            .is_some_and(|i| i.stage == IrpStage::AwaitingService)
+        {
             self.complete_stage2(irp)?;
         }
         self.deliver_apcs(tid)?;
@@ -145,7 +161,10 @@ impl Machine {
         } else {
             self.io_completion_of(irp).map_or(status, |c| c.status)
         };
-        Ok(IoRequest { status, irp: Some(irp) })
+        Ok(IoRequest {
+            status,
+            irp: Some(irp),
+        })
     }
 
     /// `NtReadFile` from user thread `tid` on `device`'s stack: reads `length` bytes into
@@ -228,16 +247,28 @@ impl Machine {
     ) -> Result<IoRequest> {
         let pid = self.service_thread(tid)?;
         if let Err(Build::Failed(s)) = probe(iosb, super::complete::IO_STATUS_BLOCK_SIZE) {
-            return Ok(IoRequest { status: s, irp: None });
+            return Ok(IoRequest {
+                status: s,
+                irp: None,
+            });
         }
         if let Err(Build::Failed(s)) = probe(Some(buffer), length as u64) {
-            return Ok(IoRequest { status: s, irp: None });
+            return Ok(IoRequest {
+                status: s,
+                irp: None,
+            });
         }
         let (top, irp) = self.new_request(tid, pid, device, iosb)?;
         let parameters = if read {
-            Parameters::Read { length, byte_offset }
+            Parameters::Read {
+                length,
+                byte_offset,
+            }
         } else {
-            Parameters::Write { length, byte_offset }
+            Parameters::Write {
+                length,
+                byte_offset,
+            }
         };
         self.set_first_location(
             irp,
@@ -321,8 +352,16 @@ impl Machine {
         self.enter("NtDeviceIoControlFile")?;
         let pid = self.service_thread(tid)?;
         let method = method_from_ctl_code(io_control_code);
-        let in_len = if input.is_some() || method == METHOD_NEITHER { input_length } else { 0 };
-        let out_len = if output.is_some() || method != METHOD_BUFFERED { output_length } else { 0 };
+        let in_len = if input.is_some() || method == METHOD_NEITHER {
+            input_length
+        } else {
+            0
+        };
+        let out_len = if output.is_some() || method != METHOD_BUFFERED {
+            output_length
+        } else {
+            0
+        };
         let probes = probe(iosb, super::complete::IO_STATUS_BLOCK_SIZE).and_then(|()| {
             if method == METHOD_NEITHER {
                 return Ok(());
@@ -331,7 +370,10 @@ impl Machine {
             probe(output, out_len as u64)
         });
         if let Err(Build::Failed(s)) = probes {
-            return Ok(IoRequest { status: s, irp: None });
+            return Ok(IoRequest {
+                status: s,
+                irp: None,
+            });
         }
         let (top, irp) = self.new_request(tid, pid, device, iosb)?;
         self.set_first_location(
@@ -342,7 +384,11 @@ impl Machine {
                     output_buffer_length: out_len,
                     input_buffer_length: in_len,
                     io_control_code,
-                    type3_input_buffer: if method == METHOD_NEITHER { input } else { None },
+                    type3_input_buffer: if method == METHOD_NEITHER {
+                        input
+                    } else {
+                        None
+                    },
                 },
                 ..StackLocation::default()
             },
@@ -375,7 +421,8 @@ impl Machine {
                     if let Some(inp) = input.filter(|_| in_len > 0) {
                         let sb = self.system_buffer(irp, in_len as u64)?;
                         self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
-                        self.irp_mut(irp)?.flags |= IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
+                        self.irp_mut(irp)?.flags |=
+                            IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                     }
                     if out_len > 0 {
                         let op = if method == METHOD_IN_DIRECT {
@@ -416,7 +463,10 @@ impl Machine {
         let probes = probe(iosb, super::complete::IO_STATUS_BLOCK_SIZE)
             .and_then(|()| probe(Some(buffer), length as u64));
         if let Err(Build::Failed(s)) = probes {
-            return Ok(IoRequest { status: s, irp: None });
+            return Ok(IoRequest {
+                status: s,
+                irp: None,
+            });
         }
         let (top, irp) = self.new_request(tid, pid, device, iosb)?;
         self.set_first_location(
@@ -465,19 +515,24 @@ impl Machine {
             return self.io_complete_request(irp);
         }
         if let Some(mdl) = i.mdl_address {
-            if let Some(sys) = self.mm_get_system_address_for_mdl_safe(mdl, crate::mdl::priority::NORMAL)? {
+            if let Some(sys) =
+                self.mm_get_system_address_for_mdl_safe(mdl, crate::mdl::priority::NORMAL)?
+            {
                 self.write_as(Who::Kernel, sys, record, false)?;
             }
         } else {
             let sb = match i.system_buffer {
                 Some(sb) => sb,
                 None => {
-                    let Some(sb) = self.pool_alloc(length.max(1), IO_SYSTEM_BUFFER_TAG, false)? else {
+                    let Some(sb) = self.pool_alloc(length.max(1), IO_SYSTEM_BUFFER_TAG, false)?
+                    else {
                         return Err(Fault::Status(NtStatus::INSUFFICIENT_RESOURCES));
                     };
                     let ii = self.irp_mut(irp)?;
                     ii.system_buffer = Some(sb);
-                    ii.flags |= IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER | IrpFlags::INPUT_OPERATION;
+                    ii.flags |= IrpFlags::BUFFERED_IO
+                        | IrpFlags::DEALLOCATE_BUFFER
+                        | IrpFlags::INPUT_OPERATION;
                     sb
                 }
             };

@@ -20,8 +20,14 @@ pub fn app(m: &mut Machine, name: &str) -> (Pid, Tid) {
 }
 
 pub fn alloc(m: &mut Machine, p: Pid, size: u64) -> Va {
-    m.virtual_alloc(p, None, size, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite)
-        .unwrap()
+    m.virtual_alloc(
+        p,
+        None,
+        size,
+        MEM_COMMIT | MEM_RESERVE,
+        Protection::ReadWrite,
+    )
+    .unwrap()
 }
 
 pub fn at(va: Va, off: u64) -> Va {
@@ -32,18 +38,24 @@ pub fn at(va: Va, off: u64) -> Va {
 pub const KINDS: [u32; 3] = [DO_BUFFERED_IO, DO_DIRECT_IO, 0];
 
 pub fn pattern_device(m: &mut Machine, flags: u32) -> DeviceId {
-    let d = m.io_register_driver("pattern", Arc::new(PatternDriver)).unwrap();
+    let d = m
+        .io_register_driver("pattern", Arc::new(PatternDriver))
+        .unwrap();
     m.io_create_device(d, "\\Device\\Pattern", flags).unwrap()
 }
 
 pub fn queue_device(m: &mut Machine, flags: u32, bug: QueueDriverBug) -> DeviceId {
-    let d = m.io_register_driver("queue", Arc::new(QueueDriver { bug })).unwrap();
+    let d = m
+        .io_register_driver("queue", Arc::new(QueueDriver { bug }))
+        .unwrap();
     m.io_create_device(d, "\\Device\\Queue", flags).unwrap()
 }
 
 /// A pass-through filter attached above `lower`; returns the filter device.
 pub fn filter_above(m: &mut Machine, lower: DeviceId) -> DeviceId {
-    let d = m.io_register_driver("filter", Arc::new(PassThroughFilter)).unwrap();
+    let d = m
+        .io_register_driver("filter", Arc::new(PassThroughFilter))
+        .unwrap();
     let f = m.io_create_device(d, "\\Device\\Filter", 0).unwrap();
     m.io_attach_device_to_device_stack(f, lower).unwrap();
     f

@@ -452,3 +452,113 @@ fn a_driver_unlocking_the_irps_mdl_itself_crashes_at_completion() {
     let e = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap_err();
     assert!(matches!(e, Fault::BugCheck(_)));
 }
+
+/// Semantics §5.7 stage 2 step 3: a synchronous error is returned by the service and the
+/// IOSB is not written; an error completed after STATUS_PENDING is written to the IOSB.
+#[test]
+fn iosb_is_written_for_async_errors_but_not_for_synchronous_ones() {
+    let mut m = machine();
+    let dev = completer_device(&mut m, NtStatus::UNSUCCESSFUL, 0, false);
+    let (app, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, app, 0x1000);
+    let iosb = alloc(&mut m, app, 0x1000);
+    m.user_write(app, iosb, &[0xCC; 16]).unwrap();
+    let r = m.nt_read_file(tid, dev, Some(iosb), out, 16, 0).unwrap();
+    assert_eq!(r.status, NtStatus::UNSUCCESSFUL);
+    assert_eq!(
+        m.user_read(app, iosb, 16).unwrap(),
+        vec![0xCC; 16],
+        "synchronous error: untouched"
+    );
+    // Asynchronous: pended, then cancelled.
+    let q = queue_device(&mut m, DO_BUFFERED_IO, QueueDriverBug::None);
+    let r = m.nt_read_file(tid, q, Some(iosb), out, 16, 0).unwrap();
+    assert_eq!(r.status, NtStatus::PENDING);
+    m.io_cancel_irp(r.irp.unwrap()).unwrap();
+    let sb = m.user_read(app, iosb, 4).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(sb.try_into().unwrap()),
+        NtStatus::CANCELLED.0
+    );
+    assert_clean(&m);
+}
+
+/// Invariant 27: an IRP is freed only when off its thread's list (Verifier 0xC9/0x20C).
+#[test]
+fn freeing_an_irp_still_queued_to_its_thread_is_a_verifier_violation() {
+    let mut m = machine();
+    let q = queue_device(&mut m, DO_BUFFERED_IO, QueueDriverBug::None);
+    let (app, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, app, 0x1000);
+    let r = m.nt_read_file(tid, q, None, out, 16, 0).unwrap();
+    let e = m.io_free_irp(r.irp.unwrap()).unwrap_err();
+    let b = e.bug_check().unwrap();
+    assert_eq!(b.code, BugCheckCode::DRIVER_VERIFIER_IOMANAGER_VIOLATION);
+    assert_eq!(
+        b.params[0],
+        mdlsim::bugcheck::io_verifier::FREE_IRP_QUEUED_TO_THREAD
+    );
+}
+
+/// A driver that builds its own IRP, sends it down with a completion routine that reclaims
+/// it, and frees it itself: the documented pattern for driver-allocated IRPs.
+#[derive(Debug)]
+struct Originator;
+
+impl Driver for Originator {
+    fn dispatch(&self, _m: &mut Machine, _d: DeviceId, _irp: IrpId) -> Result<NtStatus> {
+        Ok(NtStatus::INVALID_DEVICE_REQUEST)
+    }
+
+    fn completion(&self, m: &mut Machine, d: DeviceId, _irp: IrpId, _c: u64) -> Result<NtStatus> {
+        m.device_mut(d)?.extension.counters.insert("done".into(), 1);
+        Ok(NtStatus::MORE_PROCESSING_REQUIRED)
+    }
+}
+
+#[test]
+fn a_driver_allocated_irp_is_reclaimed_by_its_completion_routine_and_freed_by_its_owner() {
+    use mdlsim::io::{IRP_MJ_WRITE, Parameters, StackLocation};
+    let mut m = machine();
+    let target = pattern_device(&mut m, 0);
+    let d = m
+        .io_register_driver("originator", Arc::new(Originator))
+        .unwrap();
+    let me = m.io_create_device(d, "\\Device\\O", 0).unwrap();
+    let buf = m
+        .ex_allocate_pool_with_tag(
+            mdlsim::pool::PoolType::NonPaged,
+            64,
+            mdlsim::pool::tag(b"Orig"),
+        )
+        .unwrap()
+        .unwrap();
+    m.kernel_write(buf, &[9; 64]).unwrap();
+    let irp = m.io_allocate_irp(1).unwrap();
+    m.irp_mut(irp).unwrap().user_buffer = Some(buf);
+    m.io_set_next_irp_stack_location(
+        irp,
+        StackLocation {
+            major_function: IRP_MJ_WRITE,
+            parameters: Parameters::Write {
+                length: 64,
+                byte_offset: 0,
+            },
+            ..StackLocation::default()
+        },
+    )
+    .unwrap();
+    m.io_set_completion_routine(irp, me, 0, true, true, true)
+        .unwrap();
+    assert_eq!(m.io_call_driver(target, irp).unwrap(), NtStatus::SUCCESS);
+    assert_eq!(m.device(me).unwrap().extension.counters["done"], 1);
+    assert_eq!(
+        m.device(target).unwrap().extension.records[0].input,
+        vec![9; 64]
+    );
+    assert_eq!(m.irp(irp).unwrap().io_status.information, 64);
+    m.io_free_irp(irp).unwrap();
+    m.ex_free_pool_with_tag(buf, mdlsim::pool::tag(b"Orig"))
+        .unwrap();
+    assert_clean(&m);
+}

@@ -249,8 +249,9 @@ impl Machine {
             self.free_mdl(m)?;
         }
         let mut iosb_written = false;
-        let sync = i.flags.contains(IrpFlags::SYNCHRONOUS_API);
-        if !status.is_error() || i.pending_returned || sync {
+        // Semantics §5.7 stage 2 step 3: success/warning, or an error reported
+        // asynchronously (PendingReturned); a synchronous error is returned by the service.
+        if !status.is_error() || i.pending_returned {
             if let Some(iosb) = i.user_iosb {
                 let mut b = [0u8; IO_STATUS_BLOCK_SIZE as usize];
                 b[..4].copy_from_slice(&status.0.to_le_bytes());

@@ -80,13 +80,16 @@ pub trait Driver: fmt::Debug + Send + Sync {
         Ok(NtStatus::SUCCESS)
     }
 
-    /// The cancel routine set with [`Machine::io_set_cancel_routine`]. The default completes
-    /// the IRP with `STATUS_CANCELLED` after removing it from this device's queue.
+    /// The cancel routine set with [`Machine::io_set_cancel_routine`]. The default is the
+    /// cancel-safe-queue pattern: if the IRP is still in this device's queue, remove it and
+    /// complete it with `STATUS_CANCELLED`; otherwise the completion path owns it.
     ///
     /// # Errors
     /// Faults raised by the routines it calls.
     fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
-        m.io_queue_remove(device, irp)?;
+        if !m.io_queue_remove(device, irp)? {
+            return Ok(());
+        }
         m.irp_mut(irp)?.io_status = super::IoStatusBlock {
             status: NtStatus::CANCELLED,
             information: 0,
@@ -310,7 +313,9 @@ impl Machine {
     ///
     /// # Errors
     /// An unknown device.
+    #[doc(alias = "IoCsqInsertIrp")]
     pub fn io_queue_push(&mut self, device: DeviceId, irp: IrpId) -> Result<()> {
+        self.enter("IoCsqInsertIrp")?;
         self.device_mut(device)?.extension.queue.push_back(irp);
         Ok(())
     }
@@ -319,7 +324,9 @@ impl Machine {
     ///
     /// # Errors
     /// An unknown device.
+    #[doc(alias = "IoCsqRemoveIrp")]
     pub fn io_queue_remove(&mut self, device: DeviceId, irp: IrpId) -> Result<bool> {
+        self.enter("IoCsqRemoveIrp")?;
         let q = &mut self.device_mut(device)?.extension.queue;
         let before = q.len();
         q.retain(|i| *i != irp);
@@ -330,7 +337,9 @@ impl Machine {
     ///
     /// # Errors
     /// An unknown device.
+    #[doc(alias = "IoCsqRemoveNextIrp")]
     pub fn io_queue_pop(&mut self, device: DeviceId) -> Result<Option<IrpId>> {
+        self.enter("IoCsqRemoveNextIrp")?;
         Ok(self.device_mut(device)?.extension.queue.pop_front())
     }
 }

@@ -102,6 +102,7 @@ impl Machine {
     /// No next location is a [`ModelError`].
     #[doc(alias = "IoGetNextIrpStackLocation")]
     pub fn io_set_next_irp_stack_location(&mut self, irp: IrpId, loc: StackLocation) -> Result<()> {
+        self.enter("IoGetNextIrpStackLocation")?;
         let i = self.irp_mut(irp)?;
         let n = i.current_location as usize;
         if n < 2 || n - 1 > i.stack.len() {
@@ -126,6 +127,7 @@ impl Machine {
     /// No current or next location is a [`ModelError`].
     #[doc(alias = "IoCopyCurrentIrpStackLocationToNext")]
     pub fn io_copy_current_irp_stack_location_to_next(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IoCopyCurrentIrpStackLocationToNext")?;
         let cur = self.io_get_current_irp_stack_location(irp)?;
         let i = self.irp_mut(irp)?;
         let n = i.current_location as usize;
@@ -147,6 +149,7 @@ impl Machine {
     /// A stale IRP.
     #[doc(alias = "IoSkipCurrentIrpStackLocation")]
     pub fn io_skip_current_irp_stack_location(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IoSkipCurrentIrpStackLocation")?;
         let i = self.irp_mut(irp)?;
         i.current_location = i.current_location.saturating_add(1);
         Ok(())
@@ -168,6 +171,7 @@ impl Machine {
         on_error: bool,
         on_cancel: bool,
     ) -> Result<()> {
+        self.enter("IoSetCompletionRoutine")?;
         let i = self.irp_mut(irp)?;
         let n = i.current_location as usize;
         if n < 2 || n - 1 > i.stack.len() {
@@ -194,6 +198,7 @@ impl Machine {
     /// An IRP with no current location is a [`ModelError`].
     #[doc(alias = "IoMarkIrpPending")]
     pub fn io_mark_irp_pending(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IoMarkIrpPending")?;
         let i = self.irp_mut(irp)?;
         let n = i.current_location as usize;
         if n == 0 || n > i.stack.len() {

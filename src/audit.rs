@@ -101,7 +101,9 @@ impl Machine {
     /// (PTEs in use = pages of system mappings), `mapping.ptes` (each mapping's PTEs
     /// present and pointing at its frames; no MDL PTE without a mapping),
     /// `pool.accounting` (pool pages = pool PTEs; allocations lie in mapped pool pages),
-    /// `space.vads` (private PTEs only in committed private VAD pages).
+    /// `space.vads` (private PTEs only in committed private VAD pages), and the I/O
+    /// manager's `io.*` invariants (thread lists, MDL chains, system buffers, APC queues,
+    /// stack locations).
     pub fn audit(&self) -> Vec<Violation> {
         let mut out = Vec::new();
         let mut v = |invariant, object: String, created, detail: String| {
@@ -335,6 +337,7 @@ impl Machine {
                 }
             }
         }
+        out.extend(self.audit_io());
         out
     }
 

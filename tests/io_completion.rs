@@ -562,3 +562,26 @@ fn a_driver_allocated_irp_is_reclaimed_by_its_completion_routine_and_freed_by_it
         .unwrap();
     assert_clean(&m);
 }
+
+/// Negative control for the I/O audit: a driver that frees the SystemBuffer the I/O
+/// manager still owns (IRP_DEALLOCATE_BUFFER) is caught by `audit()` while the IRP is
+/// outstanding; the driver then writes its data into the freed pool page (0x50).
+#[test]
+fn audit_catches_a_system_buffer_freed_behind_the_io_managers_back() {
+    let mut m = machine();
+    let q = queue_device(&mut m, DO_BUFFERED_IO, QueueDriverBug::None);
+    let (app, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, app, 0x1000);
+    let r = m.nt_read_file(tid, q, None, out, 16, 0).unwrap();
+    assert!(m.audit().is_empty(), "positive control");
+    let sb = m.irp(r.irp.unwrap()).unwrap().system_buffer.unwrap();
+    m.ex_free_pool(sb).unwrap();
+    let a = m.audit();
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!(a[0].invariant, "io.system_buffer");
+    let e = QueueDriver::complete_next(&mut m, q, QueueDriverBug::None).unwrap_err();
+    assert_eq!(
+        e.bug_check().unwrap().code,
+        BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA
+    );
+}

@@ -230,3 +230,113 @@ impl Machine {
         self.io.thread_irps.retain(|_, l| !l.is_empty());
     }
 }
+
+impl Machine {
+    /// The I/O manager's invariants, checked by [`Machine::audit`]:
+    /// `io.thread_list` (every IRP on a thread's list is live and owned by that thread),
+    /// `io.mdl_chain` (every MDL of a live IRP's chain exists),
+    /// `io.system_buffer` (a SystemBuffer the I/O manager will free is a live pool block),
+    /// `io.apc_queue` (every queued stage-2 APC names a live IRP waiting for it),
+    /// `io.disassociated` (a disassociated IRP has no thread),
+    /// `io.stack` (`CurrentLocation` within `1..=StackCount + 1` once sent).
+    pub(crate) fn audit_io(&self) -> Vec<crate::audit::Violation> {
+        use crate::audit::Violation;
+        let mut out = Vec::new();
+        let mut v = |invariant, object: String, created, detail: String| {
+            out.push(Violation {
+                invariant,
+                object,
+                created,
+                detail,
+            })
+        };
+        for (tid, list) in &self.io.thread_irps {
+            for irp in list {
+                match self.irps.get(irp.0) {
+                    Some(i) if i.thread == Some(*tid) => {}
+                    Some(i) => v(
+                        "io.thread_list",
+                        irp.to_string(),
+                        Some(i.birth),
+                        format!("on {tid}'s list but owned by {:?}", i.thread),
+                    ),
+                    None => v(
+                        "io.thread_list",
+                        irp.to_string(),
+                        None,
+                        format!("on {tid}'s list but freed"),
+                    ),
+                }
+            }
+        }
+        for (h, i) in self.irps.iter() {
+            let id = IrpId(h);
+            if let Ok(chain) = self.mdl_chain(id) {
+                for m in chain {
+                    if self.mdls.get(m.0).is_none() {
+                        v(
+                            "io.mdl_chain",
+                            id.to_string(),
+                            Some(i.birth),
+                            format!("MdlAddress chain names freed {m}"),
+                        );
+                    }
+                }
+            }
+            if i.flags.contains(IrpFlags::DEALLOCATE_BUFFER) {
+                if let Some(sb) = i.system_buffer {
+                    if !self.pool.allocations().any(|a| a.va == sb) {
+                        v(
+                            "io.system_buffer",
+                            id.to_string(),
+                            Some(i.birth),
+                            format!(
+                                "IRP_DEALLOCATE_BUFFER with SystemBuffer {sb}, which is not a live pool block"
+                            ),
+                        );
+                    }
+                }
+            }
+            if i.stack_count > 0 && i.current_location as u16 > i.stack_count as u16 + 1 {
+                v(
+                    "io.stack",
+                    id.to_string(),
+                    Some(i.birth),
+                    format!(
+                        "CurrentLocation {} beyond StackCount {} + 1",
+                        i.current_location, i.stack_count
+                    ),
+                );
+            }
+        }
+        for (tid, q) in &self.io.apcs {
+            for irp in q {
+                if !self
+                    .irps
+                    .get(irp.0)
+                    .is_some_and(|i| i.stage == IrpStage::ApcQueued)
+                {
+                    v(
+                        "io.apc_queue",
+                        irp.to_string(),
+                        None,
+                        format!("stage-2 APC queued to {tid} for an IRP not waiting for it"),
+                    );
+                }
+            }
+        }
+        for irp in self.io.disassociated.keys() {
+            if let Some(i) = self.irps.get(irp.0) {
+                if i.thread.is_some() {
+                    v(
+                        "io.disassociated",
+                        irp.to_string(),
+                        Some(i.birth),
+                        "disassociated but still has a thread".into(),
+                    );
+                }
+            }
+        }
+        out
+    }
+}

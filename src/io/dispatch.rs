@@ -53,10 +53,20 @@ impl Machine {
                 format!("IoCallDriver of {irp} to {device:?}: no stack location left"),
             ));
         }
+        if i.current_location as usize > i.stack.len() + 1 {
+            return Err(ModelError::Unsupported(format!(
+                "{irp:?}: CurrentLocation {} beyond its {} stack locations",
+                i.current_location,
+                i.stack.len()
+            ))
+            .into());
+        }
         i.current_location -= 1;
         let loc = i.current_location as usize - 1;
-        i.stack[loc].device = Some(device);
-        i.stack[loc].control &= !SL_PENDING_RETURNED;
+        if let Some(l) = i.stack.get_mut(loc) {
+            l.device = Some(device);
+            l.control &= !SL_PENDING_RETURNED;
+        }
         let code = self.driver_code(device)?;
         let status = code.dispatch(self, device, irp);
         let status = self.unhandled_in_driver(status, "dispatch", device)?;
@@ -131,10 +141,10 @@ impl Machine {
         let cur = self.io_get_current_irp_stack_location(irp)?;
         let i = self.irp_mut(irp)?;
         let n = i.current_location as usize;
-        if n < 2 {
+        let Some(slot) = n.checked_sub(2).and_then(|k| i.stack.get_mut(k)) else {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
-        }
-        i.stack[n - 2] = StackLocation {
+        };
+        *slot = StackLocation {
             completion: None,
             control: 0,
             device: None,

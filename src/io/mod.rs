@@ -13,6 +13,49 @@
 //! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (seed 003).
 //! * [`drivers`]: ready-made drivers for tests and examples.
 //!
+//! ## Writing a driver
+//!
+//! A driver is a Rust value implementing [`Driver`]; its dispatch routine gets the
+//! machine and the IRP and uses the same DDIs a C driver would:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mdlsim::{Config, Machine, Result};
+//! use mdlsim::io::{DeviceId, Driver, IoStatusBlock, IrpId, Parameters, ioctl::*};
+//! use mdlsim::{space::Protection, status::NtStatus, vm::{MEM_COMMIT, MEM_RESERVE}};
+//!
+//! /// METHOD_BUFFERED: reads the input from the SystemBuffer, answers in the same buffer.
+//! #[derive(Debug)]
+//! struct Upcase;
+//!
+//! impl Driver for Upcase {
+//!     fn dispatch(&self, m: &mut Machine, _dev: DeviceId, irp: IrpId) -> Result<NtStatus> {
+//!         let loc = m.io_get_current_irp_stack_location(irp)?;
+//!         let Parameters::DeviceIoControl { input_buffer_length: n, output_buffer_length: o, .. } =
+//!             loc.parameters else { unreachable!() };
+//!         let sb = m.irp(irp)?.system_buffer.expect("in/out lengths are not zero");
+//!         let text = m.kernel_read(sb, n as u64)?;
+//!         m.kernel_write(sb, &text.to_ascii_uppercase())?;
+//!         m.irp_mut(irp)?.io_status = IoStatusBlock { status: NtStatus::SUCCESS, information: n.min(o) as u64 };
+//!         m.io_complete_request(irp)?;
+//!         Ok(NtStatus::SUCCESS)
+//!     }
+//! }
+//!
+//! let mut m = Machine::new(Config::default()).unwrap();
+//! let drv = m.io_register_driver("upcase", Arc::new(Upcase)).unwrap();
+//! let dev = m.io_create_device(drv, "\\Device\\Upcase", 0).unwrap();
+//! let app = m.create_process("app").unwrap();
+//! let tid = m.process(app).unwrap().threads[0];
+//! let buf = m.virtual_alloc(app, None, 0x1000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
+//! m.user_write(app, buf, b"hello").unwrap();
+//! let code = ctl_code(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS);
+//! let r = m.nt_device_io_control_file(tid, dev, None, code, Some(buf), 5, Some(buf), 5).unwrap();
+//! assert_eq!(r.status, NtStatus::SUCCESS);
+//! assert_eq!(m.user_read(app, buf, 5).unwrap(), b"HELLO"); // copied back in stage 2
+//! assert!(m.audit().is_empty() && m.pool_allocations().count() == 0);
+//! ```
+//!
 //! Modelling choices (each also stated where it applies): the stage-2 kernel APC runs
 //! at once unless [`ApcDelivery::Deferred`] is selected; a thread-less IRP that reaches
 //! stage 2 is cleaned up like a cancelled one (`IopCleanupIrp`); file objects and

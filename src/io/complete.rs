@@ -147,6 +147,7 @@ impl Machine {
                 }
                 Ok(())
             }
+            None if i.system_thread && !i.cancel => self.complete_stage2(irp),
             None => self.cleanup_irp(irp),
         }
     }
@@ -187,6 +188,12 @@ impl Machine {
     /// `IopCompleteRequest`: stage 2, in the requesting process's context.
     pub(crate) fn complete_stage2(&mut self, irp: IrpId) -> Result<()> {
         let i = self.irp(irp)?.clone();
+        if i.system_thread {
+            self.attached.push(None);
+            let r = self.stage2_in_context(irp, &i);
+            self.attached.pop();
+            return r;
+        }
         let Some(pid) = i.process.filter(|p| self.processes.contains_key(p)) else {
             return self.cleanup_irp(irp);
         };

@@ -220,6 +220,9 @@ pub struct Irp {
     pub thread: Option<Tid>,
     /// The requesting process (stage 2 runs in its address space).
     pub process: Option<Pid>,
+    /// Built by a kernel component running in a system thread (`IoBuild...Request` with
+    /// no process context): stage 2 runs in system context instead of being skipped.
+    pub system_thread: bool,
     /// `StackCount`.
     pub stack_count: u8,
     /// `CurrentLocation` (starts at `StackCount + 1`; `IoCallDriver` decrements it).
@@ -250,6 +253,7 @@ impl Irp {
             requestor_mode: AccessMode::KernelMode,
             thread: None,
             process: None,
+            system_thread: false,
             stack_count,
             current_location: stack_count.saturating_add(1),
             stack: vec![StackLocation::default(); stack_count as usize],

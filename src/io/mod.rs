@@ -5,6 +5,8 @@
 //! * [`ioctl`]: `CTL_CODE` and the `METHOD_*` transfer types.
 //! * `services`: `NtReadFile`, `NtWriteFile`, `NtDeviceIoControlFile`,
 //!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as semantics §5.2–§5.6 says.
+//! * `build`: kernel-built IRPs (`IoBuildDeviceIoControlRequest`,
+//!   `IoBuildSynchronousFsdRequest`, semantics §5.4).
 //! * `dispatch`: `IoCallDriver` and the stack-location routines.
 //! * `complete`: `IoCompleteRequest` in two stages (semantics §5.7).
 //! * [`cancel`]: `IoCancelIrp`, cancel routines, and completion-vs-cancel races as
@@ -61,6 +63,7 @@
 //! stage 2 is cleaned up like a cancelled one (`IopCleanupIrp`); file objects and
 //! handles are not modelled (a request names the device it is opened on).
 
+mod build;
 pub mod cancel;
 mod complete;
 pub mod device;
@@ -72,6 +75,7 @@ pub mod irp;
 mod rundown;
 mod services;
 
+pub use build::IRP_MJ_INTERNAL_DEVICE_CONTROL;
 pub use device::{
     DO_BUFFERED_IO, DO_DIRECT_IO, Device, DeviceExtension, DeviceId, DispatchRecord, Driver,
     DriverId,
@@ -154,6 +158,8 @@ pub struct IoState {
     /// IRPs disassociated from their thread at rundown, with their process.
     pub(crate) disassociated: BTreeMap<IrpId, Option<Pid>>,
     pub(crate) flt: fltmgr::FltState,
+    /// The thread that last entered a system service.
+    pub(crate) current_thread: Option<Tid>,
 }
 
 impl Machine {

@@ -77,6 +77,7 @@ impl Machine {
         let pid = t.pid;
         self.live_process(pid)?;
         self.running = Some(pid);
+        self.io.current_thread = Some(tid);
         Ok(pid)
     }
 

@@ -343,7 +343,8 @@ impl Machine {
 
     /// Dangerous states drivers left behind: PTEs that map free frames (a mapping that
     /// outlived its lock), locks leaked by freeing locked MDLs, locks charged to
-    /// processes that no longer run, and pages locked in a deleted process.
+    /// processes that no longer run, pages locked in a deleted process, and IRPs
+    /// disassociated by an I/O rundown timeout (`stuck_irp`: their pages stay locked).
     pub fn hazards(&self) -> Vec<Hazard> {
         let mut out = Vec::new();
         for sp in std::iter::once(SpaceId::System)
@@ -386,6 +387,7 @@ impl Machine {
                 ),
             });
         }
+        out.extend(self.io_hazards());
         out
     }
 }

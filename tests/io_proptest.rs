@@ -61,6 +61,12 @@ enum Step {
     Terminate {
         p: usize,
     },
+    ThreadReadThenExit {
+        p: usize,
+        d: usize,
+        off: u64,
+        len: u32,
+    },
 }
 
 const PROCS: usize = 3;
@@ -81,7 +87,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0u64..100_000).prop_map(|ms| Step::Advance { ms }),
         1 => (p.clone(), 0u64..0x3FF0).prop_map(|(p, off)| Step::AppWrite { p, off }),
         1 => p.clone().prop_map(|p| Step::FreeBuffer { p }),
-        1 => p.prop_map(|p| Step::Terminate { p }),
+        1 => p.clone().prop_map(|p| Step::Terminate { p }),
+        1 => (p, 0..6usize, off, len).prop_map(|(p, d, off, len)| Step::ThreadReadThenExit { p, d, off, len }),
     ]
 }
 
@@ -219,6 +226,17 @@ impl World {
                 let (pid, _, _) = self.proc(p);
                 self.m.terminate_process(pid)
             }
+            Step::ThreadReadThenExit { p, d, off, len } => {
+                let b = self.buffer(p, off);
+                let pid = self.procs[p].0;
+                let worker = self
+                    .m
+                    .create_thread(pid)
+                    .map_err(|e| format!("{s:?}: {e}"))?;
+                let r = self.m.nt_read_file(worker, self.devs[d], None, b, len, 0);
+                r.map(|r| self.issued.extend(r.irp))
+                    .and_then(|()| self.m.terminate_thread(worker))
+            }
         };
         r.map_err(|e| format!("{s:?}: {e}"))
     }
@@ -250,7 +268,7 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, max_shrink_iters: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn random_io_workloads_keep_the_books_balanced_and_leak_nothing(steps in proptest::collection::vec(step(), 1..40)) {

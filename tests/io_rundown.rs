@@ -222,3 +222,74 @@ fn a_thread_of_an_exited_process_cannot_issue_io() {
     assert!(m.nt_read_file(tid, dev, None, out, 1, 0).is_err());
     assert_clean(&m);
 }
+
+/// Semantics §6: "PspExitThread calls IoCancelThreadIo" — one thread exiting cancels its
+/// own IRPs; the process and its other threads carry on.
+#[test]
+fn a_thread_exiting_cancels_its_own_irps_and_the_process_carries_on() {
+    let mut m = machine();
+    let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::None);
+    let (app, main) = app(&mut m, "app");
+    let worker = m.create_thread(app).unwrap();
+    let out = alloc(&mut m, app, 0x3000);
+    let mine = m
+        .nt_read_file(worker, dev, None, out, 0x100, 0)
+        .unwrap()
+        .irp
+        .unwrap();
+    let theirs = m
+        .nt_read_file(main, dev, None, at(out, 0x1000), 0x100, 0)
+        .unwrap()
+        .irp
+        .unwrap();
+    m.terminate_thread(worker).unwrap();
+    assert_eq!(
+        m.io_completion_of(mine).unwrap().status,
+        NtStatus::CANCELLED
+    );
+    assert!(
+        m.io_completion_of(theirs).is_none(),
+        "the other thread's IRP is untouched"
+    );
+    assert_eq!(m.process(app).unwrap().state, ProcessState::Running);
+    assert!(
+        m.nt_read_file(worker, dev, None, out, 1, 0).is_err(),
+        "the dead thread can't issue I/O"
+    );
+    m.terminate_thread(main).unwrap(); // the last thread: process exit
+    assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
+    assert_clean(&m);
+}
+
+/// A thread whose IRP is stuck waits five minutes, then leaves it disassociated; the
+/// process keeps running, but at its exit the stuck IRP makes it a rundown failure, and
+/// hazards() names the stuck IRP.
+#[test]
+fn a_stuck_irp_of_an_exited_thread_makes_process_exit_a_rundown_failure() {
+    let mut m = machine();
+    let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::NotCancelable);
+    let (app, main) = app(&mut m, "app");
+    let worker = m.create_thread(app).unwrap();
+    let out = alloc(&mut m, app, 0x3000);
+    let irp = m
+        .nt_read_file(worker, dev, None, out, 0x100, 0)
+        .unwrap()
+        .irp
+        .unwrap();
+    m.terminate_thread(worker).unwrap();
+    assert_eq!(m.now_ms(), 300_000);
+    assert_eq!(m.process(app).unwrap().state, ProcessState::Running);
+    let h = m.hazards();
+    assert!(
+        h.iter()
+            .any(|h| h.kind == "stuck_irp" && h.object == irp.to_string()),
+        "{h:?}"
+    );
+    let _ = main;
+    m.terminate_process(app).unwrap();
+    assert_eq!(m.process(app).unwrap().state, ProcessState::RundownFailed);
+    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
+    assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
+    assert!(m.hazards().is_empty());
+    assert_clean(&m);
+}

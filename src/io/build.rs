@@ -27,7 +27,7 @@ pub const IRP_MJ_INTERNAL_DEVICE_CONTROL: u8 = 0x0F;
 
 impl Machine {
     /// The thread running now: the last thread that entered a system service, if its
-    /// process is the running one; else that process's main thread; `None` for a
+    /// process is the running one; else that process's first live thread; `None` for a
     /// system thread.
     pub fn current_thread(&self) -> Option<Tid> {
         let pid = self.running?;
@@ -40,10 +40,12 @@ impl Machine {
             {
                 Some(t)
             }
-            _ => self
-                .processes
-                .get(&pid)
-                .and_then(|p| p.threads.first().copied()),
+            _ => self.processes.get(&pid).and_then(|p| {
+                p.threads
+                    .iter()
+                    .copied()
+                    .find(|t| self.threads.get(t).is_some_and(|th| th.alive))
+            }),
         }
     }
 

@@ -389,3 +389,27 @@ impl Machine {
         out
     }
 }
+
+impl Machine {
+    /// `stuck_irp` hazards: IRPs disassociated from their thread at rundown and still
+    /// outstanding — their pages stay locked and their process half torn down.
+    pub(crate) fn io_hazards(&self) -> Vec<crate::audit::Hazard> {
+        self.io
+            .disassociated
+            .iter()
+            .filter_map(|(irp, pid)| {
+                let i = self.irps.get(irp.0)?;
+                let mdls = self.mdl_chain(*irp).map(|c| c.len()).unwrap_or(0);
+                Some(crate::audit::Hazard {
+                    kind: "stuck_irp",
+                    object: irp.to_string(),
+                    created: Some(i.birth),
+                    detail: format!(
+                        "outlived the five-minute rundown of {}; {mdls} MDL(s) keep their pages locked",
+                        pid.map_or("its process".to_string(), |p| p.to_string())
+                    ),
+                })
+            })
+            .collect()
+    }
+}

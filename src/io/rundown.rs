@@ -127,11 +127,48 @@ impl Machine {
     /// be disassociated (I/O rundown failure).
     pub(crate) fn rundown_process_io(&mut self, pid: Pid) -> Result<bool> {
         let threads = self.process(pid)?.threads.clone();
-        let mut failed = false;
         for t in threads {
-            failed |= !self.cancel_thread_io(t)?.is_empty();
+            self.cancel_thread_io(t)?;
         }
-        Ok(failed)
+        // Any IRP of the process disassociated now or at an earlier thread's exit.
+        Ok(self.io.disassociated.values().any(|p| *p == Some(pid)))
+    }
+
+    /// `PspExitThread` for one thread: its I/O is run down (`IoCancelThreadIo`: cancel,
+    /// wait up to five minutes per stuck IRP, disassociate), then it is gone. The last
+    /// thread's exit is process exit ([`Machine::terminate_process`]).
+    ///
+    /// # Errors
+    /// A dead thread is `STATUS_THREAD_IS_TERMINATING`; faults of the drivers' routines;
+    /// the process-deletion bug checks when it was the last thread.
+    #[doc(alias = "NtTerminateThread")]
+    #[doc(alias = "PspExitThread")]
+    pub fn terminate_thread(&mut self, tid: Tid) -> Result<()> {
+        self.enter("NtTerminateThread")?;
+        let t = self.thread(tid)?;
+        if !t.alive {
+            return Err(crate::fault::Fault::Status(
+                crate::status::NtStatus::THREAD_IS_TERMINATING,
+            ));
+        }
+        let pid = t.pid;
+        self.live_process(pid)?;
+        let others = self
+            .process(pid)?
+            .threads
+            .iter()
+            .any(|o| *o != tid && self.threads.get(o).is_some_and(|th| th.alive));
+        if !others {
+            return self.exit_process(pid);
+        }
+        self.cancel_thread_io(tid)?;
+        if let Some(th) = self.threads.get_mut(&tid) {
+            th.alive = false;
+        }
+        if self.io.current_thread == Some(tid) {
+            self.io.current_thread = None;
+        }
+        Ok(())
     }
 
     /// A disassociated IRP of a half-torn-down process finished: once none is left,

@@ -33,6 +33,11 @@ impl Machine {
     pub fn terminate_process(&mut self, pid: Pid) -> Result<()> {
         self.enter("NtTerminateProcess")?;
         self.live_process(pid)?;
+        self.exit_process(pid)
+    }
+
+    /// The body of process exit (also reached when its last thread exits).
+    pub(crate) fn exit_process(&mut self, pid: Pid) -> Result<()> {
         self.process_mut(pid)?.state = ProcessState::Terminating;
         let rundown_failed = self.rundown_process_io(pid)?;
         if rundown_failed {

@@ -211,3 +211,32 @@ fn matrix_through_a_filter_stack_behaves_the_same() {
         }
     }
 }
+
+/// Semantics §5.3: NtFsControlFile builds like NtDeviceIoControlFile, with
+/// IRP_MJ_FILE_SYSTEM_CONTROL and IRP_DEFER_IO_COMPLETION added.
+#[test]
+fn fsctl_builds_like_an_ioctl_plus_defer_io_completion() {
+    for method in [METHOD_BUFFERED, METHOD_OUT_DIRECT, METHOD_NEITHER] {
+        let mut m = machine();
+        let dev = pattern_device(&mut m, 0);
+        let (app, tid) = app(&mut m, "app");
+        let b = at(alloc(&mut m, app, 0x4000), 0x77);
+        let code = ctl_code(9, 0x20, method, FILE_ANY_ACCESS);
+        let r = m
+            .nt_fs_control_file(tid, dev, None, code, None, 0, Some(b), 0x1234)
+            .unwrap();
+        assert_eq!(r.status, NtStatus::SUCCESS);
+        let rec = m.device(dev).unwrap().extension.records[0].clone();
+        assert_eq!(rec.major, mdlsim::io::IRP_MJ_FILE_SYSTEM_CONTROL);
+        assert!(
+            rec.flags.contains(IrpFlags::DEFER_IO_COMPLETION),
+            "{method}"
+        );
+        assert_eq!(
+            m.user_read(app, b, 0x1234).unwrap(),
+            pattern(0x1234),
+            "{method}"
+        );
+        assert_clean(&m);
+    }
+}

@@ -76,7 +76,7 @@ impl Driver for PatternDriver {
                     info = l;
                 }
                 (
-                    IRP_MJ_DEVICE_CONTROL,
+                    IRP_MJ_DEVICE_CONTROL | super::IRP_MJ_FILE_SYSTEM_CONTROL,
                     Parameters::DeviceIoControl {
                         output_buffer_length,
                         input_buffer_length,

@@ -20,8 +20,9 @@ use super::IO_SYSTEM_BUFFER_TAG;
 use super::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceId};
 use super::ioctl::{METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, method_from_ctl_code};
 use super::irp::{
-    IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE,
-    IRP_MN_NOTIFY_CHANGE_DIRECTORY, Irp, IrpFlags, IrpId, IrpStage, Parameters, StackLocation,
+    IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_FILE_SYSTEM_CONTROL, IRP_MJ_READ,
+    IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, Irp, IrpFlags, IrpId, IrpStage, Parameters,
+    StackLocation,
 };
 use crate::addr::{MM_USER_PROBE_ADDRESS, Va};
 use crate::fault::{Fault, Result};
@@ -351,6 +352,60 @@ impl Machine {
         output_length: u32,
     ) -> Result<IoRequest> {
         self.enter("NtDeviceIoControlFile")?;
+        self.device_fs_io_control(
+            tid,
+            device,
+            iosb,
+            io_control_code,
+            (input, input_length),
+            (output, output_length),
+            false,
+        )
+    }
+
+    /// `NtFsControlFile` from user thread `tid`: as [`Machine::nt_device_io_control_file`]
+    /// with `IRP_MJ_FILE_SYSTEM_CONTROL` and, in addition, `IRP_DEFER_IO_COMPLETION`
+    /// (semantics §5.3).
+    ///
+    /// # Errors
+    /// As [`Machine::nt_read_file`].
+    #[doc(alias = "NtFsControlFile")]
+    #[allow(clippy::too_many_arguments)]
+    pub fn nt_fs_control_file(
+        &mut self,
+        tid: Tid,
+        device: DeviceId,
+        iosb: Option<Va>,
+        fs_control_code: u32,
+        input: Option<Va>,
+        input_length: u32,
+        output: Option<Va>,
+        output_length: u32,
+    ) -> Result<IoRequest> {
+        self.enter("NtFsControlFile")?;
+        self.device_fs_io_control(
+            tid,
+            device,
+            iosb,
+            fs_control_code,
+            (input, input_length),
+            (output, output_length),
+            true,
+        )
+    }
+
+    /// `IopDeviceFsIoControl`.
+    #[allow(clippy::too_many_arguments)]
+    fn device_fs_io_control(
+        &mut self,
+        tid: Tid,
+        device: DeviceId,
+        iosb: Option<Va>,
+        io_control_code: u32,
+        (input, input_length): (Option<Va>, u32),
+        (output, output_length): (Option<Va>, u32),
+        fsctl: bool,
+    ) -> Result<IoRequest> {
         let pid = self.service_thread(tid)?;
         let method = method_from_ctl_code(io_control_code);
         let in_len = if input.is_some() || method == METHOD_NEITHER {
@@ -380,7 +435,11 @@ impl Machine {
         self.set_first_location(
             irp,
             StackLocation {
-                major_function: IRP_MJ_DEVICE_CONTROL,
+                major_function: if fsctl {
+                    IRP_MJ_FILE_SYSTEM_CONTROL
+                } else {
+                    IRP_MJ_DEVICE_CONTROL
+                },
                 parameters: Parameters::DeviceIoControl {
                     output_buffer_length: out_len,
                     input_buffer_length: in_len,
@@ -435,6 +494,9 @@ impl Machine {
                         self.lock_user_buffer(irp, out, out_len, op)?;
                     }
                 }
+            }
+            if fsctl {
+                self.irp_mut(irp)?.flags |= IrpFlags::DEFER_IO_COMPLETION;
             }
             Ok(())
         })();

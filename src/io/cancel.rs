@@ -224,3 +224,23 @@ pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<R
         leaks,
     })
 }
+
+/// Runs [`run_cancel_race`] for `bug` under every ordering of [`orderings`], in order.
+///
+/// # Errors
+/// Model errors setting up a scenario.
+///
+/// # Examples
+/// ```
+/// use mdlsim::io::cancel::run_cancel_race_everywhere;
+/// use mdlsim::io::drivers::QueueDriverBug;
+/// let outcomes = run_cancel_race_everywhere(QueueDriverBug::None).unwrap();
+/// assert_eq!(outcomes.len(), 12);
+/// assert!(outcomes.iter().all(|o| o.bug_check.is_none() && o.completions == 1 && o.leaks.is_empty()));
+/// ```
+pub fn run_cancel_race_everywhere(bug: QueueDriverBug) -> Result<Vec<RaceOutcome>> {
+    orderings()
+        .into_iter()
+        .map(|o| run_cancel_race(bug, o))
+        .collect()
+}

@@ -141,7 +141,7 @@ impl Machine {
             .release(va.0.wrapping_sub(POOL_BASE.0) / PAGE_SIZE, n);
     }
 
-    fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+    pub(crate) fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
         let birth = self.birth();
         self.counters.pool_allocations += 1;
         if size > PAGE_SIZE - POOL_HEADER_SIZE {
@@ -289,7 +289,7 @@ impl Machine {
         self.pool_free(va, None)
     }
 
-    fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
+    pub(crate) fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
         let Some(a) = self.pool.allocs.get(&va.0).cloned() else {
             if self.pool.freed.contains(&va.0) {
                 return Err(self.bug_check(

@@ -686,7 +686,6 @@ proptest! {
     #[test]
     fn random_operations_never_break_the_books(steps in proptest::collection::vec(arb_step(), 64..96)) {
         let track = steps[0].a % 2 == 0;
-let track = steps[0].a % 2 == 0;
         // Mostly a roomy small machine; sometimes one that runs out of frames or PTEs at once.
         let (frames, ptes) = [(160, 24), (160, 24), (160, 24), (6, 24), (160, 0), (24, 3)][steps[0].b as usize % 6];
         let mut m = Machine::new(

@@ -107,7 +107,9 @@ impl Machine {
     fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
         for i in 0..n {
             let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {
-                self.unmap_pool_pages(va, i);
+                // Undo only the PTEs and frames taken so far: the page count was not charged
+                // yet and the caller releases the VA range (once).
+                self.drop_pool_ptes(va, i);
                 return None;
             };
             self.system.ptes.insert(
@@ -127,13 +129,18 @@ impl Machine {
         Some(())
     }
 
-    fn unmap_pool_pages(&mut self, va: Va, n: u64) {
+    /// Removes `n` pool PTEs from `va`, dropping each frame's share (its only one; a lock on
+    /// it keeps it in Transition).
+    fn drop_pool_ptes(&mut self, va: Va, n: u64) {
         for i in 0..n {
             if let Some(pte) = self.system.ptes.remove(&(va.vpn() + i)) {
-                // A pool page's share is its only one; a lock on it keeps it in Transition.
                 let _ = self.phys.drop_share(pte.pfn);
             }
         }
+    }
+
+    fn unmap_pool_pages(&mut self, va: Va, n: u64) {
+        self.drop_pool_ptes(va, n);
         self.pool.pages_in_use = self.pool.pages_in_use.saturating_sub(n);
         let _ = self
             .pool

@@ -548,12 +548,7 @@ impl Machine {
     pub fn user_read(&mut self, pid: Pid, va: Va, len: u64) -> Result<Vec<u8>> {
         self.enter("user read")?;
         self.live_process(pid)?;
-        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
-        if va.checked_add(len).is_none() {
-            return Err(AV);
-        }
-        self.read_as(Who::User(pid), va, &mut buf)?;
-        Ok(buf)
+        self.read_vec(Who::User(pid), va, len)
     }
 
     /// A user-mode write by a thread of `pid`; the bytes are labelled with their own addresses.
@@ -580,12 +575,22 @@ impl Machine {
     /// user VAs resolve in the current process).
     pub fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
         self.enter("kernel read")?;
-        let mut buf = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
+        self.read_vec(Who::Kernel, va, len)
+    }
+
+    /// Reads `len` bytes page by page, so an absurd length faults at the first
+    /// inaccessible page instead of first allocating a host buffer of that size.
+    fn read_vec(&mut self, who: Who, va: Va, len: u64) -> Result<Vec<u8>> {
         if va.checked_add(len).is_none() {
             return Err(AV);
         }
-        self.read_as(Who::Kernel, va, &mut buf)?;
-        Ok(buf)
+        let mut out = Vec::new();
+        let mut chunk = [0u8; PAGE_BYTES];
+        for (page, off, n) in crate::addr::page_chunks(va, len) {
+            self.read_as(who, page.wrapping_add(off as u64), &mut chunk[..n])?;
+            out.extend_from_slice(&chunk[..n]);
+        }
+        Ok(out)
     }
 
     /// A kernel-mode write of fresh data (labelled as written by the kernel at `va`).
@@ -601,11 +606,20 @@ impl Machine {
     #[doc(alias = "RtlZeroMemory")]
     pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
         self.enter("RtlZeroMemory")?;
-        let zeros = vec![0u8; usize::try_from(len).map_err(|_| AV)?];
         if va.checked_add(len).is_none() {
             return Err(AV);
         }
-        self.write_as(Who::Kernel, va, &zeros, true)
+        // Page by page: an absurd length faults at the first bad page, allocating nothing.
+        let zeros = [0u8; PAGE_BYTES];
+        for (page, off, n) in crate::addr::page_chunks(va, len) {
+            self.write_as(
+                Who::Kernel,
+                page.wrapping_add(off as u64),
+                &zeros[..n],
+                true,
+            )?;
+        }
+        Ok(())
     }
 
     /// `RtlCopyMemory` in the current context; labels travel with the bytes.

@@ -56,11 +56,14 @@ pub mod audit;
 pub mod bugcheck;
 pub mod events;
 pub mod fault;
+#[cfg(feature = "proptest")]
+pub mod generators;
 pub mod io;
 pub mod log;
 pub mod machine;
 pub mod mdl;
 pub mod mm;
+pub mod op;
 pub mod pfn;
 pub mod pool;
 pub mod process;

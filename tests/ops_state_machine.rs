@@ -265,3 +265,61 @@ fn absurd_access_lengths_fault_at_the_first_bad_page_instead_of_aborting() {
         Some(BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA)
     );
 }
+
+/// Found by `audit_holds_after_every_op_across_processes`: a driver frees pool that is
+/// still mapped into a process through an MDL, and the app's buffer (that user mapping)
+/// is then probed. The lock phase meets a free frame and ASSERTs (invariant 7), which is
+/// right, but it had already charged `NumberOfLockedPages` and set `MDL_PAGES_LOCKED`,
+/// so the audit after the bug check reported `process.locked_pages`. The partial lock is
+/// now undone before the bug check.
+#[test]
+fn probe_that_asserts_in_the_lock_phase_leaves_no_partial_lock() {
+    use mdlsim::mdl::{AccessMode, CacheType, LockOperation, priority};
+    use mdlsim::pool::{POOL_FLAG_NON_PAGED, tag};
+    use mdlsim::{BugCheckCode, Machine, NtStatus};
+
+    let mut m = Machine::new(Config::default()).unwrap();
+    let app = m.create_process("app").unwrap();
+    let pool = m
+        .ex_allocate_pool2(POOL_FLAG_NON_PAGED, 0x1000, tag(b"Test"))
+        .unwrap()
+        .unwrap();
+    let mdl = m
+        .io_allocate_mdl(pool, 0x1000, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let user = m
+        .mm_map_locked_pages_specify_cache(
+            mdl,
+            AccessMode::UserMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )
+        .unwrap()
+        .unwrap();
+    m.ex_free_pool_with_tag(pool, tag(b"Test")).unwrap(); // still mapped into the app
+    let probe = m
+        .io_allocate_mdl(user, 1, false, false, None)
+        .unwrap()
+        .unwrap();
+    let crash = m
+        .mm_probe_and_lock_pages(probe, AccessMode::UserMode, LockOperation::IoReadAccess)
+        .unwrap_err();
+    let b = crash
+        .bug_check()
+        .expect("the lock phase ASSERTs on a free frame");
+    assert_eq!(
+        (b.code, b.params[0]),
+        (
+            BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+            NtStatus::BREAKPOINT.0 as u64
+        )
+    );
+    assert_eq!(m.process(app).unwrap().number_of_locked_pages, 0);
+    let violations = m.audit();
+    assert!(violations.is_empty(), "{violations:?}");
+}

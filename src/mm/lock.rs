@@ -187,19 +187,19 @@ impl Machine {
                 Some(pfn) => pfn,
                 None => {
                     // The page vanished between probe and lock: clean up and raise.
-                    self.unlock_frames(id, &frames)?;
-                    if let Some(p) = owner {
-                        let pr = self.process_mut(p)?;
-                        pr.number_of_locked_pages =
-                            pr.number_of_locked_pages.saturating_sub(n as u64);
-                    }
-                    self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
+                    self.abandon_lock(id, &frames, owner, n)?;
                     return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
                 }
             };
             match self.phys.reference(pfn) {
                 Some(c) if c <= MAX_LOCKS_PER_PAGE => {}
-                _ => {
+                referenced => {
+                    // Undo the partial lock first, so the model stays consistent
+                    // (audit) after the bug check.
+                    if referenced.is_some() {
+                        frames.push(pfn);
+                    }
+                    self.abandon_lock(id, &frames, owner, n)?;
                     return Err(self.assert_failed(format!(
                         "{pfn} must be in use and locked fewer than {MAX_LOCKS_PER_PAGE} times (invariant 7)"
                     )));
@@ -216,6 +216,24 @@ impl Machine {
             mode,
             birth,
         });
+        Ok(())
+    }
+
+    /// Undoes a lock phase that cannot complete: drops the references taken on `frames`,
+    /// the process's `NumberOfLockedPages` charge of `n` and `MDL_PAGES_LOCKED`.
+    fn abandon_lock(
+        &mut self,
+        id: MdlId,
+        frames: &[Pfn],
+        owner: Option<crate::space::Pid>,
+        n: u32,
+    ) -> Result<()> {
+        self.unlock_frames(id, frames)?;
+        if let Some(p) = owner {
+            let pr = self.process_mut(p)?;
+            pr.number_of_locked_pages = pr.number_of_locked_pages.saturating_sub(n as u64);
+        }
+        self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
         Ok(())
     }
 

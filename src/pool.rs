@@ -103,11 +103,18 @@ pub const fn tag(s: &[u8; 4]) -> u32 {
 }
 
 impl Machine {
-    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion (undone).
+    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion,
+    /// with the pages mapped so far undone (the caller releases the VA range).
     fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
         for i in 0..n {
             let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {
-                self.unmap_pool_pages(va, i);
+                // Not `unmap_pool_pages`: these pages were never counted in
+                // `pages_in_use`, and the caller releases the VA range itself.
+                for j in 0..i {
+                    if let Some(pte) = self.system.ptes.remove(&(va.vpn() + j)) {
+                        let _ = self.phys.drop_share(pte.pfn);
+                    }
+                }
                 return None;
             };
             self.system.ptes.insert(

@@ -29,12 +29,15 @@ fn proptest_config(cases: u32) -> ProptestConfig {
     }
 }
 
-/// Scarce resources, so exhaustion paths (system PTEs, pool, physical memory) run too.
+/// Scarce resources, so exhaustion paths (system PTEs, pool, physical memory) run too,
+/// with `TrackLockedPages` on (0xCB instead of 0x76) and shadow memory off.
 fn tight() -> Config {
     Config::default()
-        .physical_memory(4 << 20)
-        .system_ptes(48)
+        .physical_memory(256 << 10)
+        .system_ptes(24)
         .pool_limit(32 * 4096)
+        .track_locked_pages(true)
+        .shadow(false)
 }
 
 /// Applies `ops` one by one; after each, `audit()` must be empty. Stops after the step
@@ -122,6 +125,7 @@ struct Counts {
     crashed: u64,
     crashes: BTreeMap<String, u64>,
     faults: BTreeMap<String, u64>,
+    nulls: BTreeMap<&'static str, u64>,
 }
 
 fn count(config: &Config, sequences: u64) -> Counts {
@@ -135,6 +139,9 @@ fn count(config: &Config, sequences: u64) -> Counts {
         for op in &ops {
             let out = interp.apply(op);
             let ok = out.is_ok();
+            if out == Outcome::Ok(mdlsim::op::Value::Null) {
+                *c.nulls.entry(op.name()).or_default() += 1;
+            }
             if let Some(f) = out.fault().filter(|f| f.bug_check().is_none()) {
                 let key = format!("{} {f}", op.name());
                 *c.faults.entry(key).or_default() += 1;
@@ -214,6 +221,32 @@ fn generated_sequences_cover_every_op_and_mostly_succeed_at_probe_and_map() {
         "sequences crash too early: {} steps",
         c.steps
     );
+}
+
+/// The tight configuration really runs out: some mappings and allocations return NULL.
+#[test]
+fn tight_sequences_exhaust_system_ptes_pool_and_memory() {
+    let c = count(&tight(), 256);
+    println!("{} steps; NULL returns: {:?}", c.steps, c.nulls);
+    for (why, n) in c.faults.iter().filter(|(k, _)| k.contains("MEMORY")) {
+        println!("fault: {why:60} {n}");
+    }
+    let nulls = |name| c.nulls.get(name).copied().unwrap_or(0);
+    assert!(
+        nulls("MmGetSystemAddressForMdlSafe") > 0,
+        "no PTE exhaustion"
+    );
+    assert!(
+        nulls("ExAllocatePool2") + nulls("ExAllocatePoolWithTag") > 0,
+        "no pool exhaustion"
+    );
+    let no_memory: u64 = c
+        .faults
+        .iter()
+        .filter(|(k, _)| k.contains("STATUS_NO_MEMORY"))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(no_memory > 0, "no physical memory exhaustion");
 }
 
 // ----- regressions found by the property test ------------------------------------------------
@@ -322,4 +355,38 @@ fn probe_that_asserts_in_the_lock_phase_leaves_no_partial_lock() {
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 0);
     let violations = m.audit();
     assert!(violations.is_empty(), "{violations:?}");
+}
+
+/// Found by `audit_holds_when_resources_run_out`: a whole-page pool allocation that ran
+/// out of physical frames part-way undid its pages through the pool-free path, which
+/// also subtracted them from the pool's page count (never added) and released the VA
+/// range the caller released again: the audit reported `pool.accounting` (pool pages
+/// counted vs pool PTEs). Now only the PTEs and frames mapped so far are undone.
+#[test]
+fn pool_allocation_failing_for_lack_of_frames_leaves_pool_accounting_intact() {
+    use mdlsim::Machine;
+    use mdlsim::pool::{POOL_FLAG_NON_PAGED, tag};
+
+    let mut m = Machine::new(Config::default().physical_memory(16 * 4096)).unwrap();
+    let t = tag(b"Test");
+    let small = m.ex_allocate_pool2(POOL_FLAG_NON_PAGED, 64, t).unwrap();
+    assert!(small.is_some());
+    assert_eq!(m.pool_pages_in_use(), 1);
+    let frames = m.frames_in_use();
+    // 32 pages cannot fit in the 15 frames left: NULL, and nothing changes.
+    assert_eq!(
+        m.ex_allocate_pool2(POOL_FLAG_NON_PAGED, 32 * 4096, t),
+        Ok(None)
+    );
+    assert_eq!(m.pool_pages_in_use(), 1);
+    assert_eq!(m.frames_in_use(), frames);
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
+    // The pool still works, at a consistent VA.
+    let big = m
+        .ex_allocate_pool2(POOL_FLAG_NON_PAGED, 2 * 4096, t)
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.pool_pages_in_use(), 3);
+    m.ex_free_pool_with_tag(big, t).unwrap();
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
 }

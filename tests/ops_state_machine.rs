@@ -209,11 +209,15 @@ fn generated_sequences_cover_every_op_and_mostly_succeed_at_probe_and_map() {
     println!(
         "probe {probes_ok}/{probes}, map {maps_ok}/{maps}, unmap {unmaps_ok}/{unmaps}, unlock {unlocks_ok}/{unlocks}"
     );
+    // Three in four probes and mappings succeed (about 94% at the time of writing).
     assert!(
-        probes >= 500 && probes_ok * 2 >= probes,
+        probes >= 500 && probes_ok * 4 >= probes * 3,
         "probes {probes_ok}/{probes}"
     );
-    assert!(maps >= 500 && maps_ok * 2 >= maps, "maps {maps_ok}/{maps}");
+    assert!(
+        maps >= 500 && maps_ok * 4 >= maps * 3,
+        "maps {maps_ok}/{maps}"
+    );
     assert!(unmaps_ok >= 100, "unmaps {unmaps_ok}/{unmaps}");
     assert!(unlocks_ok >= 200, "unlocks {unlocks_ok}/{unlocks}");
     assert!(

@@ -1198,6 +1198,106 @@ fn process_lifetime() -> impl Strategy<Value = Vec<Op>> {
     })
 }
 
+/// A driver's misuse in the middle of a locked, mapped buffer's life: PFN-array,
+/// flag and `Next` writes, a free or re-initialisation while locked, a second probe,
+/// a double unmap, the process exiting or the app freeing the buffer, a user
+/// mapping left behind in another process. Then the usual unlock and free.
+fn driver_misuse() -> impl Strategy<Value = Vec<Op>> {
+    (
+        arb_process(),
+        arb_process(),
+        arb_nonempty_layout(),
+        0u8..11,
+        0u32..3,
+        prop_oneof![0u64..64, Just(LIST_HEAD)],
+        any::<u16>(),
+    )
+        .prop_map(|(process, other, l, misuse, index, value, flags)| {
+            let mut ops = vec![
+                alloc_user(process, l),
+                p(ProcessOp::SwitchTo {
+                    process: Some(process),
+                }),
+                io_allocate_mdl(recent(0, l.offset), l.length),
+                m(MdlOp::MmProbeAndLockPages {
+                    mdl: LIVE0,
+                    mode: AccessMode::UserMode,
+                    operation: LockOperation::IoModifyAccess,
+                }),
+                m(MdlOp::MmGetSystemAddressForMdlSafe {
+                    mdl: LIVE0,
+                    priority: priority::NORMAL,
+                }),
+            ];
+            let unmap = m(MdlOp::MmUnmapLockedPages {
+                base: recent(0, 0),
+                mdl: LIVE0,
+            });
+            ops.extend(match misuse {
+                0 => vec![m(MdlOp::MdlSetPfn {
+                    mdl: LIVE0,
+                    index,
+                    value,
+                })],
+                1 => vec![m(MdlOp::MdlSetFlags { mdl: LIVE0, flags })],
+                2 => vec![m(MdlOp::MdlSetNext {
+                    mdl: LIVE0,
+                    next: LIVE1,
+                })],
+                3 => vec![m(MdlOp::IoFreeMdl { mdl: LIVE0 })],
+                4 => vec![p(ProcessOp::TerminateProcess { process })],
+                5 => vec![
+                    v(VmOp::VirtualFree {
+                        process,
+                        base: recent(1, 0),
+                        size: 0,
+                        free_type: MEM_RELEASE,
+                    }),
+                    v(VmOp::UserRead {
+                        process,
+                        va: recent(1, l.offset),
+                        len: 1,
+                    }),
+                ],
+                6 => vec![unmap, unmap],
+                7 => vec![m(MdlOp::MmInitializeMdl {
+                    mdl: LIVE0,
+                    va: recent(1, l.offset),
+                    length: l.length as u32,
+                })],
+                8 => vec![m(MdlOp::MmPrepareMdlForReuse { mdl: LIVE0 })],
+                9 => vec![m(MdlOp::MmProbeAndLockPages {
+                    mdl: LIVE0,
+                    mode: AccessMode::KernelMode,
+                    operation: LockOperation::IoReadAccess,
+                })],
+                _ => vec![
+                    p(ProcessOp::SwitchTo {
+                        process: Some(other),
+                    }),
+                    m(MdlOp::MmMapLockedPagesSpecifyCache {
+                        mdl: LIVE0,
+                        mode: AccessMode::UserMode,
+                        cache: CacheType::Cached,
+                        base: None,
+                        bug_check_on_failure: false,
+                        priority: priority::NORMAL,
+                    }),
+                    p(ProcessOp::TerminateProcess { process: other }),
+                ],
+            });
+            ops.extend([
+                v(VmOp::KernelRead {
+                    va: recent(0, 0),
+                    len: l.length,
+                }),
+                m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
+                m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+            ]);
+            ops
+        })
+}
+
 /// The access log around a kernel read of a returned VA.
 fn access_log() -> impl Strategy<Value = Vec<Op>> {
     (arb_addr(), arb_length()).prop_map(|(va, len)| {
@@ -1222,6 +1322,7 @@ pub fn arb_scenario() -> impl Strategy<Value = Vec<Op>> {
         (1, access_log().boxed()),
         (2, housekeeping().boxed()),
         (1, process_lifetime().boxed()),
+        (2, driver_misuse().boxed()),
         (1, Just(vec![p(ProcessOp::CreateProcess)]).boxed()),
         (3, vec(arb_op(), 1..=3).boxed()),
     ])

@@ -1322,9 +1322,9 @@ pub fn arb_scenario() -> impl Strategy<Value = Vec<Op>> {
         (1, access_log().boxed()),
         (2, housekeeping().boxed()),
         (1, process_lifetime().boxed()),
-        (2, driver_misuse().boxed()),
+        (1, driver_misuse().boxed()),
         (1, Just(vec![p(ProcessOp::CreateProcess)]).boxed()),
-        (3, vec(arb_op(), 1..=3).boxed()),
+        (2, vec(arb_op(), 1..=3).boxed()),
     ])
 }
 

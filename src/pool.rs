@@ -103,7 +103,8 @@ pub const fn tag(s: &[u8; 4]) -> u32 {
 }
 
 impl Machine {
-    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion (undone).
+    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion,
+    /// with the pages mapped so far undone (the caller releases the VA range).
     fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
         for i in 0..n {
             let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {

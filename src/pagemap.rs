@@ -73,10 +73,7 @@ impl Source {
 
     /// Whether the server may see a byte of this source.
     pub fn allowed(self) -> bool {
-        matches!(
-            self,
-            Source::ClientInRange | Source::Zero | Source::Server
-        )
+        matches!(self, Source::ClientInRange | Source::Zero | Source::Server)
     }
 
     fn ansi(self) -> &'static str {
@@ -195,12 +192,10 @@ impl Classifier {
             Label::Origin {
                 space: SpaceId::Process(p),
                 va,
-            } if p == self.client => {
-                match va.checked_offset_from(self.buffer) {
-                    Some(d) if d < self.length => Source::ClientInRange,
-                    _ => Source::ClientOutOfRange,
-                }
-            }
+            } if p == self.client => match va.checked_offset_from(self.buffer) {
+                Some(d) if d < self.length => Source::ClientInRange,
+                _ => Source::ClientOutOfRange,
+            },
             Label::Origin {
                 space: SpaceId::Process(p),
                 ..
@@ -235,8 +230,18 @@ impl Classifier {
                     let (i0, i1) = (s0.max(b0), s1.min(b1));
                     if i0 < i1 {
                         push(&mut out, off, (i0 - s0) as usize, Source::ClientOutOfRange);
-                        push(&mut out, off + (i0 - s0) as usize, (i1 - i0) as usize, Source::ClientInRange);
-                        push(&mut out, off + (i1 - s0) as usize, (s1 - i1) as usize, Source::ClientOutOfRange);
+                        push(
+                            &mut out,
+                            off + (i0 - s0) as usize,
+                            (i1 - i0) as usize,
+                            Source::ClientInRange,
+                        );
+                        push(
+                            &mut out,
+                            off + (i1 - s0) as usize,
+                            (s1 - i1) as usize,
+                            Source::ClientOutOfRange,
+                        );
                     } else {
                         push(&mut out, off, ls.len as usize, Source::ClientOutOfRange);
                     }
@@ -379,11 +384,9 @@ impl PageMap {
             };
             let vis = if row.visible { "visible" } else { "hidden " };
             let mut line = String::new();
-            let (rs, re) = row
-                .request
-                .map_or((usize::MAX, usize::MAX), |(a, l)| {
-                    (a as usize / 64, (a as usize + l as usize).div_ceil(64))
-                });
+            let (rs, re) = row.request.map_or((usize::MAX, usize::MAX), |(a, l)| {
+                (a as usize / 64, (a as usize + l as usize).div_ceil(64))
+            });
             for cell in 0..64 {
                 if cell == rs {
                     line.push('[');
@@ -418,7 +421,13 @@ impl PageMap {
         let _ = write!(s, "  legend:");
         for src in Source::ALL {
             if colour {
-                let _ = write!(s, " {}{}\x1b[0m {}", src.ansi(), src.glyph(), src.describe());
+                let _ = write!(
+                    s,
+                    " {}{}\x1b[0m {}",
+                    src.ansi(),
+                    src.glyph(),
+                    src.describe()
+                );
             } else {
                 let _ = write!(s, " {} {};", src.glyph(), src.describe());
             }

@@ -162,7 +162,8 @@ impl Scenario {
         // The version first, so an old or future file says so rather than failing on a field.
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
             match v.get("schema_version") {
-                Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => {}
+                Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => {
+                }
                 Some(other) => {
                     let (l, c) = position_of(text, "\"schema_version\"");
                     return Err(err(

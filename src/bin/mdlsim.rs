@@ -83,9 +83,9 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             let n = cli::select(opts.strategy.as_deref())?.len() as u64 * 2;
             let bar = if std::io::stderr().is_terminal() {
                 let b = indicatif::ProgressBar::new(n);
-                if let Ok(st) = indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} {elapsed} {msg}",
-                ) {
+                if let Ok(st) =
+                    indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {msg}")
+                {
                     b.set_style(st);
                 }
                 Some(b)

@@ -10,7 +10,7 @@
 
 mod explain;
 
-pub use explain::{explain, explain_all_classes};
+pub use explain::{EXAMPLES, explain, explain_all_classes};
 
 use crate::oracle::{BugClass, Rule};
 use crate::scenario::{Body, Scenario, ScenarioError, find_strategy, strategy_names};
@@ -196,7 +196,10 @@ pub fn audit(
     }
     if let Some(dir) = &opts.out {
         std::fs::create_dir_all(dir).map_err(|e| {
-            CliError(format!("{}: cannot create the output folder: {e}", dir.display()))
+            CliError(format!(
+                "{}: cannot create the output folder: {e}",
+                dir.display()
+            ))
         })?;
     }
     let names: Vec<String> = strategies.iter().map(|s| s.name()).collect();
@@ -241,7 +244,8 @@ pub fn audit(
                             None,
                         ),
                         Err(cx) => {
-                            let rules: BTreeSet<Rule> = cx.findings.iter().map(|f| f.rule).collect();
+                            let rules: BTreeSet<Rule> =
+                                cx.findings.iter().map(|f| f.rule).collect();
                             let classes: BTreeSet<BugClass> =
                                 cx.findings.iter().map(|f| f.kind).collect();
                             (
@@ -287,7 +291,10 @@ pub fn audit(
             );
             let path = dir.join(format!("{}.json", file_stem(&row.strategy, row.direction)));
             std::fs::write(&path, sc.to_json() + "\n").map_err(|e| {
-                CliError(format!("{}: cannot write the scenario file: {e}", path.display()))
+                CliError(format!(
+                    "{}: cannot write the scenario file: {e}",
+                    path.display()
+                ))
             })?;
             row.scenario_file = Some(path.display().to_string());
         }
@@ -300,8 +307,10 @@ pub fn audit(
             let mine: Vec<&AuditRow> = rows.iter().filter(|r| r.strategy == name).collect();
             let failed = mine.iter().any(|r| !r.passed);
             let documented = s.expected();
-            let found: BTreeSet<BugClass> =
-                mine.iter().flat_map(|r| r.classes.iter().copied()).collect();
+            let found: BTreeSet<BugClass> = mine
+                .iter()
+                .flat_map(|r| r.classes.iter().copied())
+                .collect();
             let (as_documented, note) = match (documented, failed) {
                 (None, false) => (true, "correct, as documented".to_string()),
                 (None, true) => (false, "documented correct, but FAILS".to_string()),
@@ -519,7 +528,10 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
         if v.is_empty() {
             "none".to_string()
         } else {
-            v.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            v.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         }
     };
     let mut exp = r.scenario.expect.findings.clone();
@@ -530,7 +542,11 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
         "findings: {} (expected {}) -> {}",
         list(&r.found),
         list(&exp),
-        if r.as_expected { "as expected" } else { "NOT as expected" }
+        if r.as_expected {
+            "as expected"
+        } else {
+            "NOT as expected"
+        }
     );
     match &r.run.page_map {
         Some(pm) if !pm.rows.is_empty() => {

@@ -838,3 +838,63 @@ fn free_of_mapped_mdl_is_verifier_b8() {
     );
     assert_audit_clean(&m);
 }
+
+/// Invariant 16: a user-mode map into a process whose address space is full raises
+/// STATUS_NO_MEMORY (never NULL).
+#[test]
+fn user_map_into_a_full_address_space_raises_no_memory() {
+    let (mut m, app, _buf, mdl) = locked();
+    let server = m.create_process("server").unwrap();
+    let all = MM_HIGHEST_USER_ADDRESS.raw() + 1 - 0x1_0000;
+    m.virtual_alloc(
+        server,
+        None,
+        all,
+        mdlsim::vm::MEM_RESERVE,
+        Protection::ReadWrite,
+    )
+    .unwrap();
+    m.switch_to(Some(server)).unwrap();
+    expect_raise(
+        map_u(&mut m, mdl, None, priority::NORMAL),
+        NtStatus::NO_MEMORY,
+    );
+    let _ = app;
+    m.mm_unlock_pages(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// ByteCount near 4 GiB reaching the mapping routines (a driver forged the flags over a
+/// re-initialised 23-entry MDL): the kernel map finds an unlocked frame (0xC4/0x85); a user map
+/// of a "non-paged" one reserves the 0x100001-page VAD (4 GiB of the 8 TiB user space) and
+/// writes PTEs only for the 23 slots the storage holds — never a panic.
+#[test]
+fn byte_count_near_4_gib_maps_cleanly_or_faults() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    m.user_write(app, buf, b"x").unwrap();
+    let mdl = m
+        .io_allocate_mdl(buf, 1, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_initialize_mdl(mdl, buf, u32::MAX).unwrap();
+    m.mdl_set_flags(mdl, MdlFlags::PAGES_LOCKED).unwrap();
+    let mut k = m.clone();
+    let r = map_k(&mut k, mdl, CacheType::Cached, false, 0);
+    assert!(
+        matches!(r, Err(mdlsim::Fault::BugCheck(ref b)) if b.params[0] == verifier::MAP_LOCKED_PAGES_NOT_LOCKED),
+        "{r:?}"
+    );
+    m.mdl_set_flags(mdl, MdlFlags::SOURCE_IS_NONPAGED_POOL)
+        .unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let uva = map_u(&mut m, mdl, None, 0).unwrap().unwrap();
+    assert_eq!(
+        m.process(app).unwrap().space().vad(uva).unwrap().pages,
+        0x10_0000
+    );
+    assert_eq!(m.mappings().next().unwrap().frames.len(), 23);
+    assert!(m.crashed().is_none());
+    assert_audit_clean(&m);
+}

@@ -178,6 +178,9 @@ pub fn select(strategy: Option<&str>) -> Result<Vec<Box<dyn ProxyStrategyClone>>
     }
 }
 
+/// One finished job: its row and, for a failure, the counter-example.
+type Slot = Option<(AuditRow, Option<verify::Counterexample>)>;
+
 /// Runs the audit; `progress` is called once per finished (strategy, direction).
 ///
 /// # Errors
@@ -206,8 +209,7 @@ pub fn audit(
     let jobs: Vec<(usize, Direction)> = (0..strategies.len())
         .flat_map(|i| [(i, Direction::Read), (i, Direction::Write)])
         .collect();
-    let results: Mutex<Vec<Option<(AuditRow, Option<verify::Counterexample>)>>> =
-        Mutex::new(vec![None; jobs.len()]);
+    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; jobs.len()]);
     let next = AtomicUsize::new(0);
     let workers = if opts.jobs == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())

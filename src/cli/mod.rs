@@ -135,11 +135,14 @@ impl AuditReport {
     }
 }
 
-fn one_line(cx: &verify::Counterexample) -> String {
+/// The counter-example in one line: the case and one finding (of class `prefer` if any).
+fn one_line(cx: &verify::Counterexample, prefer: Option<BugClass>) -> String {
     let c = &cx.case;
     let first = cx
         .findings
-        .first()
+        .iter()
+        .find(|f| Some(f.kind) == prefer)
+        .or(cx.findings.first())
         .map(|f| {
             let mut d = f.detail.clone();
             if d.chars().count() > 110 {
@@ -245,11 +248,21 @@ pub fn audit(
                             },
                             None,
                         ),
-                        Err(cx) => {
-                            let rules: BTreeSet<Rule> =
-                                cx.findings.iter().map(|f| f.rule).collect();
-                            let classes: BTreeSet<BugClass> =
-                                cx.findings.iter().map(|f| f.kind).collect();
+                        Err(first) => {
+                            // A broken strategy first caught with another class than
+                            // documented: look for the documented one too, and show it.
+                            let mut rules: BTreeSet<Rule> =
+                                first.findings.iter().map(|f| f.rule).collect();
+                            let mut classes: BTreeSet<BugClass> =
+                                first.findings.iter().map(|f| f.kind).collect();
+                            let mut cx = first;
+                            if let Some(k) = s.expected().filter(|k| !cx.has(*k)) {
+                                if let Err(cx2) = verify::verify(&s, &cfg.clone().focus(&[k])) {
+                                    rules.extend(cx2.findings.iter().map(|f| f.rule));
+                                    classes.extend(cx2.findings.iter().map(|f| f.kind));
+                                    cx = cx2;
+                                }
+                            }
                             (
                                 AuditRow {
                                     strategy: name.clone(),
@@ -259,7 +272,7 @@ pub fn audit(
                                     failed_rules: rules.into_iter().collect(),
                                     classes: classes.into_iter().collect(),
                                     case: Some(cx.case),
-                                    counterexample: Some(one_line(&cx)),
+                                    counterexample: Some(one_line(&cx, s.expected())),
                                     scenario_file: None,
                                 },
                                 Some(cx),
@@ -283,7 +296,7 @@ pub fn audit(
                 &format!("{} fails ({:?})", row.strategy, row.direction),
                 &row.strategy,
                 cx.case,
-                row.classes.clone(),
+                cx.findings.iter().map(|f| f.kind).collect(),
             );
             sc.description = format!(
                 "Counter-example found by `mdlsim audit --seed {} --cases {}`: {}",

@@ -101,7 +101,9 @@ impl Machine {
     /// (PTEs in use = pages of system mappings), `mapping.ptes` (each mapping's PTEs
     /// present and pointing at its frames; no MDL PTE without a mapping),
     /// `pool.accounting` (pool pages = pool PTEs; allocations lie in mapped pool pages),
-    /// `space.vads` (private PTEs only in committed private VAD pages).
+    /// `space.vads` (private PTEs only in committed private VAD pages), and the I/O
+    /// manager's `io.*` invariants (thread lists, MDL chains, system buffers, APC queues,
+    /// stack locations).
     pub fn audit(&self) -> Vec<Violation> {
         let mut out = Vec::new();
         let mut v = |invariant, object: String, created, detail: String| {
@@ -335,13 +337,16 @@ impl Machine {
                 }
             }
         }
+        out.extend(self.audit_io());
         out
     }
 
     /// Dangerous states drivers left behind: `dangling_pte` (a PTE that maps a free frame — a
-    /// mapping that outlived its lock) and `leaked_lock` (a lock its MDL forgot: freed,
-    /// re-initialised or rebuilt while locked). Locks outliving their process cannot occur
-    /// without a crash: process deletion with locked pages bug-checks (semantics §6).
+    /// mapping that outlived its lock), `leaked_lock` (a lock its MDL forgot: freed,
+    /// re-initialised or rebuilt while locked) and `stuck_irp` (an IRP disassociated by an I/O
+    /// rundown timeout: its pages stay locked). Locks outliving their process cannot occur
+    /// without a crash or a rundown failure: process deletion with locked pages bug-checks
+    /// (semantics §6).
     pub fn hazards(&self) -> Vec<Hazard> {
         let mut out = Vec::new();
         for sp in std::iter::once(SpaceId::System)
@@ -384,6 +389,7 @@ impl Machine {
                 ),
             });
         }
+        out.extend(self.io_hazards());
         out
     }
 }

@@ -686,7 +686,16 @@ proptest! {
     #[test]
     fn random_operations_never_break_the_books(steps in proptest::collection::vec(arb_step(), 64..96)) {
         let track = steps[0].a % 2 == 0;
-        let mut m = Machine::new(Config::default().physical_memory(160 * PAGE_SIZE).system_ptes(24).pool_limit(24 * PAGE_SIZE).track_locked_pages(track)).unwrap();
+        // Mostly a roomy small machine; sometimes one that runs out of frames or PTEs at once.
+        let (frames, ptes) = [(160, 24), (160, 24), (160, 24), (6, 24), (160, 0), (24, 3)][steps[0].b as usize % 6];
+        let mut m = Machine::new(
+            Config::default()
+                .physical_memory(frames * PAGE_SIZE)
+                .system_ptes(ptes)
+                .pool_limit(24 * PAGE_SIZE)
+                .track_locked_pages(track),
+        )
+        .unwrap();
         let mut w = World::default();
         for _ in 0..3 {
             w.procs.push(m.create_process("p").unwrap());

@@ -898,3 +898,74 @@ fn byte_count_near_4_gib_maps_cleanly_or_faults() {
     assert!(m.crashed().is_none());
     assert_audit_clean(&m);
 }
+
+/// Regression (found by the randomized audit run: a panic): mapping an MDL whose PFN array
+/// names a number that is not a page of memory — here the poison MmUnlockPages leaves, copied
+/// into a non-paged MDL by a driver — is Driver Verifier's 0xC4/0x89 (P3 the slot's address,
+/// P4 the number), in user and kernel mode, instead of a PTE to a frame that does not exist.
+#[test]
+fn mapping_a_non_memory_pfn_is_verifier_89() {
+    for mode in [UserMode, KernelMode] {
+        let (mut m, app, _buf, mdl) = locked();
+        m.mm_unlock_pages(mdl).unwrap();
+        let poison = m.mdl(mdl).unwrap().pfn_array()[1];
+        assert_eq!(poison, mdlsim::mm::POISON_PFN + 1);
+        let pool = m
+            .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x2000, 1)
+            .unwrap()
+            .unwrap();
+        let np = m
+            .io_allocate_mdl(pool, 0x2000, false, false, None)
+            .unwrap()
+            .unwrap();
+        m.mm_build_mdl_for_non_paged_pool(np).unwrap();
+        m.mdl_copy_pfns(mdl, 0, np, 0, 2).unwrap();
+        if mode == KernelMode {
+            // A kernel map needs a locked MDL: forge that too.
+            m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED).unwrap();
+        }
+        m.switch_to(Some(app)).unwrap();
+        let r = m.mm_map_locked_pages_specify_cache(np, mode, CacheType::Cached, None, false, 0);
+        expect_bug_check(
+            &mut m,
+            r,
+            BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [
+                verifier::MDL_NON_MEMORY_PAGE_NOT_IO_SPACE,
+                np.address(),
+                np.address() + 48,
+                mdlsim::mm::POISON_PFN,
+            ],
+        );
+        assert_audit_clean(&m);
+    }
+}
+
+/// An IO_SPACE MDL naming a non-memory page (device memory) cannot be mapped by the model: a
+/// model error, not a panic.
+#[test]
+fn mapping_device_memory_is_unsupported() {
+    let mut m = machine();
+    let pool = m
+        .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x1000, 1)
+        .unwrap()
+        .unwrap();
+    let np = m
+        .io_allocate_mdl(pool, 0x1000, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_build_mdl_for_non_paged_pool(np).unwrap();
+    m.mdl_set_pfn(np, 0, 0xFFFF_FFFF).unwrap();
+    m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED | MdlFlags::IO_SPACE)
+        .unwrap();
+    let r = map_k(&mut m, np, CacheType::NonCached, false, 0);
+    assert!(
+        matches!(
+            r,
+            Err(mdlsim::Fault::Model(mdlsim::ModelError::Unsupported(_)))
+        ),
+        "{r:?}"
+    );
+    assert!(m.crashed().is_none());
+    assert_audit_clean(&m);
+}

@@ -38,6 +38,10 @@ use std::path::Path;
 /// The version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The largest request length a scenario may ask for (16 MiB; the harness's default
+/// largest is 256 KiB).
+pub const MAX_LENGTH: u32 = 16 << 20;
+
 /// A scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,6 +217,28 @@ impl Scenario {
             err(e.line(), e.column(), what)
         })?;
         match &s.scenario {
+            Body::Case { case, .. } if case.offset >= crate::addr::PAGE_SIZE as u32 => {
+                let (l, c) = position_of(text, "\"offset\"");
+                return Err(err(
+                    l,
+                    c,
+                    format!(
+                        "offset {} is not a byte offset in a page; expected 0..=4095",
+                        case.offset
+                    ),
+                ));
+            }
+            Body::Case { case, .. } if case.length > MAX_LENGTH => {
+                let (l, c) = position_of(text, "\"length\"");
+                return Err(err(
+                    l,
+                    c,
+                    format!(
+                        "length {} is larger than a scenario may ask for; expected at most {MAX_LENGTH}",
+                        case.length
+                    ),
+                ));
+            }
             Body::Case { strategy, .. } => {
                 if find_strategy(strategy).is_none() {
                     let (l, c) = position_of(text, &format!("\"{strategy}\""));

@@ -95,6 +95,16 @@ fn audit_of_a_broken_strategy_shows_fail_and_a_one_line_counterexample() {
 }
 
 #[test]
+fn audit_exit_status_is_nonzero_when_a_documented_broken_strategy_passes() {
+    // With no cases at all, nothing can catch DirectMap: it "passes", against its docs.
+    let o = mdlsim(&["audit", "--strategy", "DirectMap", "--cases", "0"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("BAD"), "{out}");
+    assert!(out.contains("documented broken (PartialPageExposure), but PASSES"), "{out}");
+}
+
+#[test]
 fn audit_exit_status_is_nonzero_when_a_documented_correct_strategy_fails() {
     // Seeded by the library: the report's verdict decides the status; a documented
     // correct strategy failing is `BAD`. Exercise the decision itself.
@@ -345,6 +355,17 @@ fn bad_input_is_one_line_and_exit_status_two() {
     let good = std::fs::read_to_string("examples/scenarios/seed000-headtail-read.json").unwrap();
     let f = write("direction.json", &good.replace("\"Read\"", "\"Sideways\""));
     assert_bad_input(&mdlsim(&["replay", &f]), &["direction.json:", "Sideways"]);
+    // A case the runner cannot play: an offset outside a page, an absurd length.
+    let f = write(
+        "offset.json",
+        &good.replace("\"offset\": 512", "\"offset\": 5000"),
+    );
+    assert_bad_input(&mdlsim(&["replay", &f]), &["offset.json:", "0..=4095"]);
+    let f = write(
+        "length.json",
+        &good.replace("\"length\": 12288", "\"length\": 4000000000"),
+    );
+    assert_bad_input(&mdlsim(&["replay", &f]), &["length.json:", "at most"]);
     // An unknown strategy in a file.
     let f = write(
         "strategy.json",

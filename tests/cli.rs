@@ -101,7 +101,10 @@ fn audit_exit_status_is_nonzero_when_a_documented_broken_strategy_passes() {
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("BAD"), "{out}");
-    assert!(out.contains("documented broken (PartialPageExposure), but PASSES"), "{out}");
+    assert!(
+        out.contains("documented broken (PartialPageExposure), but PASSES"),
+        "{out}"
+    );
 }
 
 #[test]

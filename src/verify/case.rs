@@ -133,6 +133,8 @@ pub struct CaseRun {
     pub outcome: Outcome,
     /// The first double fetch, with who can change the byte.
     pub double_fetch: Option<(FetchPair, Writer)>,
+    /// The page map after `expose` (only from [`run_case_mapped`]).
+    pub page_map: Option<crate::pagemap::PageMap>,
 }
 
 /// The scenario's actors.
@@ -155,7 +157,30 @@ pub fn run_case(
     machine: &crate::Config,
     interleave: Option<ScheduledWrite>,
 ) -> CaseRun {
+    run_case_inner(strategy, case, machine, interleave, false)
+}
+
+/// [`run_case`], also capturing the [`crate::pagemap::PageMap`] of the server's view
+/// right after `expose`, with the bytes the server read (what `mdlsim replay` draws).
+pub fn run_case_mapped(
+    strategy: &mut dyn ProxyStrategy,
+    case: &Case,
+    machine: &crate::Config,
+) -> CaseRun {
+    run_case_inner(strategy, case, machine, None, true)
+}
+
+fn run_case_inner(
+    strategy: &mut dyn ProxyStrategy,
+    case: &Case,
+    machine: &crate::Config,
+    interleave: Option<ScheduledWrite>,
+    want_map: bool,
+) -> CaseRun {
     let mut run = CaseRun::default();
+    if want_map {
+        run.page_map = Some(crate::pagemap::PageMap::default());
+    }
     let mut m = match Machine::new(case.machine_config(machine)) {
         Ok(m) => m,
         Err(e) => {
@@ -312,6 +337,15 @@ fn drive(
         }
     };
     run.outcome.exposure = Some(exposure);
+    if run.page_map.is_some() {
+        let view = match exposure {
+            Exposure::Mapped { va, len } => Some((va, len)),
+            Exposure::Refused(_) => None,
+        };
+        run.page_map = Some(crate::pagemap::PageMap::capture(
+            m, a.client, a.server, a.buffer, len, view,
+        ));
+    }
     tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
     let mut findings = Vec::new();
     findings.extend(check::writable_client_frames_in_server(
@@ -449,6 +483,9 @@ fn drive(
 
     // The oracle, after completion.
     findings.extend(check::server_reads(&log, &s));
+    if let Some(pm) = run.page_map.as_mut() {
+        pm.add_reads(&log, a.server);
+    }
     let ok = nt_success(completion.status);
     if case.direction == Direction::Read && !client_exits && !freed {
         let delivered = if ok {

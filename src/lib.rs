@@ -53,6 +53,7 @@
 pub mod addr;
 mod arena;
 pub mod audit;
+pub mod bench_report;
 pub mod bugcheck;
 pub mod cost;
 pub mod counters;
@@ -76,6 +77,7 @@ pub mod strategy;
 mod syspte;
 pub mod verify;
 pub mod vm;
+pub mod workload;
 
 pub use arena::Handle;
 pub use bugcheck::{BugCheck, BugCheckCode};

@@ -87,6 +87,27 @@ pub fn bench(c: &mut Criterion) {
                     }
                 }
             }
+            if big {
+                // The driver's work alone (the server does not touch the range): what the
+                // strategy itself costs, for the HeadTailSplice-vs-BounceCopy figure.
+                for s in strategies() {
+                    let name = short_name(&*s);
+                    g.bench_function(
+                        BenchmarkId::new(&name, "aligned_shadow_off_driver_only"),
+                        |b| {
+                            let proto = Prepared::new(dir, size, 0, false).expect("prepare");
+                            b.iter_batched(
+                                || (proto.clone(), s.clone()),
+                                |(mut p, mut st)| {
+                                    black_box(p.run_with(&mut st, false).expect("request"));
+                                    p
+                                },
+                                batch,
+                            )
+                        },
+                    );
+                }
+            }
             let src = vec![0xA5u8; size as usize];
             let mut dst = vec![0u8; size as usize];
             g.bench_function("memcpy", |b| {

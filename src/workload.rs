@@ -107,6 +107,20 @@ impl Prepared {
     /// Any fault of the strategy or the server's access (the strategies under test are
     /// correct, so a fault here is a bug).
     pub fn run(&mut self, strategy: &mut dyn ProxyStrategy) -> Result<Completion> {
+        self.run_with(strategy, true)
+    }
+
+    /// [`Prepared::run`], with the server touching the range or not (`touch == false`
+    /// leaves only the driver's work: what a strategy itself costs, the same server work
+    /// taken out of every strategy).
+    ///
+    /// # Errors
+    /// As [`Prepared::run`].
+    pub fn run_with(
+        &mut self,
+        strategy: &mut dyn ProxyStrategy,
+        touch: bool,
+    ) -> Result<Completion> {
         let io = self.io();
         let m = &mut self.machine;
         m.switch_to(Some(self.server))?;
@@ -117,7 +131,7 @@ impl Prepared {
             },
             Exposure::Mapped { va, len } => {
                 let n = len as usize;
-                if n > 0 {
+                if n > 0 && touch {
                     match io.direction {
                         Direction::Read => m.user_write(self.server, va, &self.data[..n])?,
                         Direction::Write => {

@@ -588,7 +588,7 @@ fn cost_section() -> crate::Result<String> {
     let table = costs(&COST_SIZES)?;
     let _ = writeln!(
         s,
-        "## Counts per request (machine-independent)\n\nOne request, page-aligned, from `Machine::counters()` differences (`mdlsim::workload::request_cost`); projected times from `CostModel::default()` (DESIGN.md's prices).\n"
+        "## Counts per request (machine-independent)\n\nOne request, page-aligned, from the I/O manager's probe-and-lock to completion, from `Machine::counters()` differences (`mdlsim::workload::request_cost`); projected times from `CostModel::default()` (DESIGN.md's prices).\n"
     );
     let _ = writeln!(
         s,

@@ -16,10 +16,12 @@
 //! let c = request_cost(&BounceCopy::default(), Direction::Read, 64 << 10, 0, false).unwrap();
 //! assert_eq!(c.bytes_copied, 64 << 10); // copied back once, nothing copied in for a READ
 //! assert_eq!(c.pool_pages_used, 16);
+//! assert_eq!(c.pages_locked, 16); // the I/O manager's lock of the client's buffer
 //! ```
 
 use crate::addr::{PAGE_SIZE, Va, span_pages};
 use crate::cost::Cost;
+use crate::counters::Counters;
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::{Config, Machine};
 use crate::space::{Pid, Protection};
@@ -48,6 +50,8 @@ pub struct Prepared {
     pub request: Request,
     /// The server process.
     pub server: Pid,
+    /// [`Machine::counters`] just before the request was issued.
+    pub issued_at: Counters,
     data: Vec<u8>,
     out: Vec<u8>,
 }
@@ -80,6 +84,7 @@ impl Prepared {
         )?;
         m.user_write(client, alloc, &vec![0xC1; (pages * PAGE_SIZE) as usize])?;
         let buffer = alloc.wrapping_add(offset);
+        let issued_at = m.counters();
         let request = Request::issue(&mut m, client, direction, buffer, len32)?;
         let n = length as usize;
         let (data, out) = match direction {
@@ -90,6 +95,7 @@ impl Prepared {
             machine: m,
             request,
             server,
+            issued_at,
             data,
             out,
         })
@@ -152,8 +158,9 @@ impl Prepared {
     }
 }
 
-/// The work one request of `strategy` does: [`Machine::counters`] after [`Prepared::run`]
-/// minus before, as a [`Cost`].
+/// The work one request of `strategy` does, from the I/O manager's probe and lock to
+/// completion: [`Machine::counters`] after [`Prepared::run`] minus just before the
+/// request was issued, as a [`Cost`].
 ///
 /// # Errors
 /// As [`Prepared::new`] and [`Prepared::run`].
@@ -165,7 +172,7 @@ pub fn request_cost<S: ProxyStrategy + Clone>(
     shadow: bool,
 ) -> Result<Cost> {
     let mut p = Prepared::new(direction, length, offset, shadow)?;
-    let before = p.machine.counters();
+    let before = p.issued_at;
     let mut s = strategy.clone();
     p.run(&mut s)?;
     Ok(Cost::from_counters(&p.machine.counters().since(&before)))

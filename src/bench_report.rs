@@ -285,16 +285,20 @@ fn crossover_sizes() -> Vec<u64> {
     v
 }
 
-/// The [`Cost`] of one request (shadow off, page-aligned) per strategy, direction and size.
+/// The [`Cost`] of one request (shadow off, the buffer at byte `offset` of its first page)
+/// per strategy, direction and size.
 ///
 /// # Errors
 /// A strategy's fault (none is expected of the correct strategies).
-pub fn costs(sizes: &[u64]) -> crate::Result<BTreeMap<(String, Direction, u64), Cost>> {
+pub fn costs(
+    sizes: &[u64],
+    offset: u64,
+) -> crate::Result<BTreeMap<(String, Direction, u64), Cost>> {
     let mut out = BTreeMap::new();
     for s in correct() {
         for d in [Direction::Read, Direction::Write] {
             for &n in sizes {
-                out.insert((short(&*s), d, n), request_cost(&s, d, n, 0, false)?);
+                out.insert((short(&*s), d, n), request_cost(&s, d, n, offset, false)?);
             }
         }
     }
@@ -585,36 +589,39 @@ pub fn markdown(est: &[Estimate], svg_name: &str) -> crate::Result<String> {
 fn cost_section() -> crate::Result<String> {
     let mut s = String::new();
     let model = CostModel::default();
-    let table = costs(&COST_SIZES)?;
     let _ = writeln!(
         s,
-        "## Counts per request (machine-independent)\n\nOne request, page-aligned, from the I/O manager's probe-and-lock to completion, from `Machine::counters()` differences (`mdlsim::workload::request_cost`); projected times from `CostModel::default()` (DESIGN.md's prices).\n"
+        "## Counts per request (machine-independent)\n\nOne request, from the I/O manager's probe-and-lock to completion, from `Machine::counters()` differences (`mdlsim::workload::request_cost`); projected times from `CostModel::default()` (DESIGN.md's prices). Page-aligned buffers, then buffers at offset 512 (partial first and last pages: the splicing strategies' substitutes).\n"
     );
-    let _ = writeln!(
-        s,
-        "| strategy | dir | size | bytes copied | pages locked | system PTEs | user PTEs | pool pages | substitutes | projected hot | projected cold |\n|---|---|---|---|---|---|---|---|---|---|---|"
-    );
-    for ((name, d, n), c) in &table {
+    for (offset, title) in [(0u64, "page-aligned"), (512, "offset 512")] {
+        let table = costs(&COST_SIZES, offset)?;
         let _ = writeln!(
             s,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} µs | {:.2} µs |",
-            dir_name(*d),
-            fmt_bytes(*n),
-            c.bytes_copied,
-            c.pages_locked,
-            c.system_ptes_written,
-            c.user_ptes_written,
-            c.pool_pages_used,
-            c.substitutes_allocated,
-            c.project_us(&model, Temperature::Hot),
-            c.project_us(&model, Temperature::Cold)
+            "### {title}\n\n| strategy | dir | size | bytes copied | pages locked | system PTEs | user PTEs | pool pages | substitutes | projected hot | projected cold |\n|---|---|---|---|---|---|---|---|---|---|---|"
         );
+        for ((name, d, n), c) in &table {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2} µs | {:.2} µs |",
+                dir_name(*d),
+                fmt_bytes(*n),
+                c.bytes_copied,
+                c.pages_locked,
+                c.system_ptes_written,
+                c.user_ptes_written,
+                c.pool_pages_used,
+                c.substitutes_allocated,
+                c.project_us(&model, Temperature::Hot),
+                c.project_us(&model, Temperature::Cold)
+            );
+        }
+        let _ = writeln!(s);
     }
     let sizes = crossover_sizes();
-    let grid = costs(&sizes)?;
+    let grid = costs(&sizes, 0)?;
     let _ = writeln!(
         s,
-        "\n## Projected crossovers\n\nThe smallest size (of 4 KiB, 8 KiB, ... 16 MiB, 31 MiB) from which the first strategy is projected faster than the second, with copies hot or cold; \"never\" when it does not win up to 31 MiB.\n"
+        "## Projected crossovers\n\nThe smallest size (of 4 KiB, 8 KiB, ... 16 MiB, 31 MiB) from which the first strategy is projected faster than the second, with copies hot or cold; \"never\" when it does not win up to 31 MiB.\n"
     );
     let _ = writeln!(
         s,

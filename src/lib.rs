@@ -80,6 +80,7 @@
 pub mod addr;
 mod arena;
 pub mod audit;
+pub mod bench_report;
 pub mod bugcheck;
 #[cfg(feature = "proptest")]
 pub mod cli;
@@ -110,6 +111,7 @@ pub mod strategy;
 mod syspte;
 pub mod verify;
 pub mod vm;
+pub mod workload;
 
 pub use arena::Handle;
 pub use bugcheck::{BugCheck, BugCheckCode};

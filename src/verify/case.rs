@@ -2,7 +2,7 @@
 //! that plays it on a fresh machine and hands what it saw to the oracle.
 
 use super::request::Request;
-use super::server::{ServerBehaviour, client_byte, run_server, server_byte};
+use super::server::{ServerBehaviour, client_byte, pattern, run_server, server_byte};
 use crate::addr::{PAGE_SIZE, Pfn, Va, span_pages};
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::{Machine, ScheduledWrite};
@@ -103,7 +103,7 @@ impl Case {
 pub struct Outcome {
     /// The exposure, if `expose` returned.
     pub exposure: Option<Exposure>,
-    /// Length and FNV-1a digest of the bytes the server was shown, right after `expose`.
+    /// Length and digest ([`digest`]) of the bytes the server was shown, right after `expose`.
     pub view: Option<(u64, u64)>,
     /// The completion, if the request completed.
     pub completion: Option<Completion>,
@@ -209,7 +209,7 @@ fn setup(m: &mut Machine, case: &Case) -> Result<Actors> {
     let alloc_len = (pages + 2) * PAGE_SIZE;
     let rw = Protection::ReadWrite;
     let alloc = m.virtual_alloc(client, None, alloc_len, MEM_COMMIT | MEM_RESERVE, rw)?;
-    let fill: Vec<u8> = (0..alloc_len).map(|i| client_byte(case.seed, i)).collect();
+    let fill = pattern(alloc_len, |i| client_byte(case.seed, i));
     m.user_write(client, alloc, &fill)?;
     let buffer = alloc.wrapping_add(PAGE_SIZE + case.offset as u64);
     let bystander_page =
@@ -360,7 +360,7 @@ fn drive(
         let sp = SpaceId::Process(a.server);
         view_labels = m.labels(sp, va, vlen);
         view_bytes = m.peek(sp, va, vlen);
-        run.outcome.view = view_bytes.as_deref().map(|b| (b.len() as u64, fnv1a(b)));
+        run.outcome.view = view_bytes.as_deref().map(|b| (b.len() as u64, digest(b)));
     }
 
     let mut windows = vec![(e0, e1)];
@@ -500,7 +500,7 @@ fn drive(
         }
         if ok {
             if let Exposure::Mapped { va, .. } = exposure {
-                let expected: Vec<u8> = (0..len).map(|i| server_byte(case.seed, i)).collect();
+                let expected = pattern(len, |i| server_byte(case.seed, i));
                 findings.extend(check::delivery_read(
                     m,
                     &s,
@@ -573,7 +573,23 @@ fn drive(
     Ok(())
 }
 
-/// FNV-1a, 64 bits: a stable digest of bytes for outcome comparison.
+/// A stable digest of bytes for outcome comparison: FNV-1a's step over little-endian
+/// 64-bit words (eight times fewer dependent multiplies than [`fnv1a`]), then the
+/// remaining bytes.
+pub fn digest(b: &[u8]) -> u64 {
+    let mut words = b.chunks_exact(8);
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for w in &mut words {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    words.remainder().iter().fold(h, |h, x| {
+        (h ^ *x as u64).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// FNV-1a, 64 bits: a stable digest of bytes.
 pub fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
         (h ^ *x as u64).wrapping_mul(0x0000_0100_0000_01b3)

@@ -455,3 +455,16 @@ fn every_command_in_the_guide_and_readme_runs() {
     }
     assert!(ran >= 15, "{ran}");
 }
+
+/// `mdlsim bench-report` without criterion estimates is bad input: one line, exit 2.
+#[test]
+fn bench_report_without_estimates_is_exit_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mdlsim"))
+        .args(["bench-report", "--criterion", "/nonexistent/criterion"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no criterion estimates"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

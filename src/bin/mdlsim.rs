@@ -56,6 +56,19 @@ enum Command {
         /// The bug class (e.g. PartialPageExposure); `list` lists them.
         class: String,
     },
+    /// Write docs/performance.md and its SVG plot from criterion's estimates
+    /// (run `cargo bench` first) and the cost model.
+    BenchReport {
+        /// Where criterion left its estimates.
+        #[arg(long, default_value = "target/criterion")]
+        criterion: PathBuf,
+        /// The Markdown page to (re)write below its "generated" marker.
+        #[arg(long, default_value = "docs/performance.md")]
+        out: PathBuf,
+        /// The SVG plot the page embeds.
+        #[arg(long, default_value = "docs/performance.svg")]
+        svg: PathBuf,
+    },
 }
 
 fn out(s: &str) {
@@ -144,6 +157,22 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             }
             let c = cli::parse_class(&class)?;
             out(&cli::explain(c)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::BenchReport {
+            criterion,
+            out: md,
+            svg,
+        } => {
+            if !criterion.is_dir() {
+                return Err(CliError(format!(
+                    "{}: no criterion estimates there (run `cargo bench` first)",
+                    criterion.display()
+                )));
+            }
+            mdlsim::bench_report::run(&criterion, &md, &svg)
+                .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;
+            out(&format!("wrote {} and {}\n", md.display(), svg.display()));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -35,8 +35,10 @@
 //!   `PAGE_SIZE - 1`, `PAGE_SIZE`, `PAGE_SIZE + 1`, many pages).
 
 use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, PAGE_SIZE};
+use crate::io::drivers::QueueDriverBug;
+use crate::io::{DO_BUFFERED_IO, DO_DIRECT_IO};
 use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, alloc_flags, priority};
-use crate::op::{Addr, IrpOp, Ix, MdlOp, Op, PoolOp, ProcessOp, VmOp};
+use crate::op::{Addr, BuiltinDriver, IoOp, IrpOp, Ix, MdlOp, Op, PoolOp, ProcessOp, VmOp};
 use crate::pool::{POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, PoolType, tag};
 use crate::space::Protection;
 use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
@@ -640,6 +642,168 @@ fn arb_irp_op() -> BoxedStrategy<IrpOp> {
     ])
 }
 
+fn arb_builtin_driver() -> impl Strategy<Value = BuiltinDriver> + Clone {
+    prop_oneof![
+        3 => Just(BuiltinDriver::Pattern),
+        3 => Just(BuiltinDriver::Queue(QueueDriverBug::None)),
+        1 => Just(BuiltinDriver::Queue(QueueDriverBug::NoClearCancelRoutine)),
+        1 => Just(BuiltinDriver::Queue(QueueDriverBug::NoClearBlindCancel)),
+        1 => Just(BuiltinDriver::Queue(QueueDriverBug::NotCancelable)),
+        1 => Just(BuiltinDriver::PassThrough),
+    ]
+}
+
+fn arb_device_flags() -> impl Strategy<Value = u32> + Clone {
+    prop_oneof![
+        4 => Just(DO_BUFFERED_IO),
+        4 => Just(DO_DIRECT_IO),
+        2 => Just(0u32),
+        1 => Just(DO_BUFFERED_IO | DO_DIRECT_IO),
+    ]
+}
+
+fn arb_io_len() -> impl Strategy<Value = u32> + Clone {
+    arb_length().prop_map(|l| l as u32)
+}
+
+/// A user I/O request on the newest device from the newest thread, into the newest VA.
+fn arb_io_request(offset: u64) -> BoxedStrategy<IoOp> {
+    let (thread, device, buffer) = (Ix::Live(0), Ix::Recent(0), recent(0, offset));
+    let iosb = prop_oneof![4 => Just(None), 1 => Just(Some(recent(0, 0)))];
+    weighted(vec![
+        (
+            3,
+            (arb_io_len(), iosb.clone())
+                .prop_map(move |(length, iosb)| IoOp::NtReadFile {
+                    thread,
+                    device,
+                    iosb,
+                    buffer,
+                    length,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (arb_io_len(), iosb.clone())
+                .prop_map(move |(length, iosb)| IoOp::NtWriteFile {
+                    thread,
+                    device,
+                    iosb,
+                    buffer,
+                    length,
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            (0u32..4, 0u16..4, arb_io_len(), arb_io_len(), any::<bool>())
+                .prop_map(
+                    move |(method, function, il, ol, null_in)| IoOp::NtDeviceIoControlFile {
+                        thread,
+                        device,
+                        iosb: None,
+                        method,
+                        function,
+                        input: (!null_in).then_some(buffer),
+                        input_length: il,
+                        output: Some(buffer),
+                        output_length: ol,
+                    },
+                )
+                .boxed(),
+        ),
+        (
+            2,
+            (arb_io_len(), 1u32..0x200)
+                .prop_map(
+                    move |(length, completion_filter)| IoOp::NtNotifyChangeDirectoryFile {
+                        thread,
+                        device,
+                        iosb: None,
+                        buffer,
+                        length,
+                        completion_filter,
+                    },
+                )
+                .boxed(),
+        ),
+    ])
+}
+
+fn arb_io_op() -> BoxedStrategy<IoOp> {
+    weighted(vec![
+        (
+            1,
+            arb_builtin_driver()
+                .prop_map(|driver| IoOp::RegisterDriver { driver })
+                .boxed(),
+        ),
+        (
+            1,
+            (arb_ix(), arb_device_flags())
+                .prop_map(|(driver, flags)| IoOp::CreateDevice { driver, flags })
+                .boxed(),
+        ),
+        (
+            1,
+            (arb_ix(), arb_ix())
+                .prop_map(|(source, target)| IoOp::AttachDevice { source, target })
+                .boxed(),
+        ),
+        (
+            1,
+            (1u32..400_000)
+                .prop_map(|altitude| IoOp::FltRegisterFilter { altitude })
+                .boxed(),
+        ),
+        (
+            1,
+            arb_ix()
+                .prop_map(|volume| IoOp::FltAttachVolume { volume })
+                .boxed(),
+        ),
+        (
+            3,
+            arb_offset_in_page().prop_flat_map(arb_io_request).boxed(),
+        ),
+        (
+            2,
+            arb_ix()
+                .prop_map(|device| IoOp::QueueCompleteNext { device })
+                .boxed(),
+        ),
+        (
+            1,
+            (arb_ix(), 0u16..0x300, any::<u8>())
+                .prop_map(|(irp, len, seed)| IoOp::FsRtlNotifyFullReportChange { irp, len, seed })
+                .boxed(),
+        ),
+        (
+            1,
+            arb_ix().prop_map(|irp| IoOp::IoCancelIrp { irp }).boxed(),
+        ),
+        (
+            1,
+            (arb_ix(), 0u32..1000)
+                .prop_map(|(device, due_ms)| IoOp::KeSetTimer { device, due_ms })
+                .boxed(),
+        ),
+        (
+            1,
+            prop_oneof![Just(100u64), Just(1000), Just(300_000)]
+                .prop_map(|ms| IoOp::KeAdvanceClock { ms })
+                .boxed(),
+        ),
+        (
+            1,
+            arb_ix()
+                .prop_map(|thread| IoOp::TerminateThread { thread })
+                .boxed(),
+        ),
+    ])
+}
+
 /// Any single op: every variant reachable, arguments biased toward recent objects and
 /// boundary values.
 pub fn arb_op() -> impl Strategy<Value = Op> {
@@ -649,6 +813,7 @@ pub fn arb_op() -> impl Strategy<Value = Op> {
         (2, arb_pool_op().prop_map(Op::Pool).boxed()),
         (12, arb_mdl_op().prop_map(Op::Mdl).boxed()),
         (1, arb_irp_op().prop_map(Op::Irp).boxed()),
+        (2, arb_io_op().prop_map(Op::Io).boxed()),
     ])
 }
 
@@ -1298,6 +1463,108 @@ fn driver_misuse() -> impl Strategy<Value = Vec<Op>> {
         })
 }
 
+fn io(op: IoOp) -> Op {
+    Op::Io(op)
+}
+
+/// Seeds 001, 003, 004 through the I/O manager: a built-in driver's device (maybe under
+/// a pass-through filter or the filter manager), a process and a thread, one user
+/// request, then what may happen while it is outstanding (the app writes or frees the
+/// buffer, the driver completes, FsRtl reports a change, a cancel, the clock, the
+/// thread or the process exits).
+fn io_episode() -> impl Strategy<Value = Vec<Op>> {
+    (
+        arb_builtin_driver(),
+        arb_device_flags(),
+        0u8..4,
+        arb_nonempty_layout(),
+        arb_io_request(0),
+        (0u16..0x200, any::<u8>(), 0u32..500),
+        prop_oneof![Just(100u64), Just(1000), Just(300_000)],
+        vec(proptest::bool::weighted(0.7), 16),
+    )
+        .prop_map(
+            |(driver, flags, stack, l, request, (rec, seed, due), ms, keep)| {
+                let process = Ix::Recent(0);
+                let mut ops = vec![
+                    io(IoOp::RegisterDriver { driver }),
+                    io(IoOp::CreateDevice {
+                        driver: Ix::Recent(0),
+                        flags,
+                    }),
+                ];
+                match stack {
+                    1 => ops.extend([
+                        io(IoOp::RegisterDriver {
+                            driver: BuiltinDriver::PassThrough,
+                        }),
+                        io(IoOp::CreateDevice {
+                            driver: Ix::Recent(0),
+                            flags: 0,
+                        }),
+                        io(IoOp::AttachDevice {
+                            source: Ix::Recent(0),
+                            target: Ix::Recent(1),
+                        }),
+                    ]),
+                    2 => ops.extend([
+                        io(IoOp::FltRegisterFilter { altitude: 320_000 }),
+                        io(IoOp::FltAttachVolume {
+                            volume: Ix::Recent(0),
+                        }),
+                    ]),
+                    _ => {}
+                }
+                let tail = vec![
+                    p(ProcessOp::CreateProcess),
+                    alloc_user(process, l),
+                    p(ProcessOp::CreateThread { process }),
+                    io(IoOp::KeSetTimer {
+                        device: Ix::Recent(0),
+                        due_ms: due,
+                    }),
+                    Op::Io(request),
+                    v(VmOp::UserWrite {
+                        process,
+                        va: recent(0, l.offset),
+                        len: l.length.min(PAGE_SIZE),
+                        seed,
+                    }),
+                    io(IoOp::QueueCompleteNext {
+                        device: Ix::Recent(0),
+                    }),
+                    io(IoOp::QueueCompleteNext {
+                        device: Ix::Recent(1),
+                    }),
+                    io(IoOp::FsRtlNotifyFullReportChange {
+                        irp: Ix::Live(0),
+                        len: rec,
+                        seed,
+                    }),
+                    io(IoOp::IoCancelIrp { irp: Ix::Live(0) }),
+                    v(VmOp::VirtualFree {
+                        process,
+                        base: recent(0, 0),
+                        size: 0,
+                        free_type: MEM_RELEASE,
+                    }),
+                    io(IoOp::KeAdvanceClock { ms }),
+                    io(IoOp::TerminateThread {
+                        thread: Ix::Live(0),
+                    }),
+                    p(ProcessOp::TerminateProcess { process }),
+                ];
+                let mut keep = keep;
+                // The process, its buffer and the request are always there.
+                for i in [0, 1, 4] {
+                    keep[i] = true;
+                }
+                ops.extend(masked(tail, &keep));
+                ops
+            },
+        )
+}
+
 /// The access log around a kernel read of a returned VA.
 fn access_log() -> impl Strategy<Value = Vec<Op>> {
     (arb_addr(), arb_length()).prop_map(|(va, len)| {
@@ -1323,6 +1590,7 @@ pub fn arb_scenario() -> impl Strategy<Value = Vec<Op>> {
         (2, housekeeping().boxed()),
         (1, process_lifetime().boxed()),
         (1, driver_misuse().boxed()),
+        (3, io_episode().boxed()),
         (1, Just(vec![p(ProcessOp::CreateProcess)]).boxed()),
         (2, vec(arb_op(), 1..=3).boxed()),
     ])

@@ -227,6 +227,45 @@ fn generated_sequences_cover_every_op_and_mostly_succeed_at_probe_and_map() {
     );
 }
 
+/// The I/O episodes run: every user service is produced and most succeed at sending an
+/// IRP, drivers complete pended requests, and the audit stays clean through them (the
+/// property tests above check it after every step).
+#[test]
+fn generated_sequences_cover_io_ops_and_send_irps() {
+    let c = count(&Config::default(), 128);
+    let io = [
+        "DriverEntry",
+        "IoCreateDevice",
+        "NtReadFile",
+        "NtWriteFile",
+        "NtDeviceIoControlFile",
+        "NtNotifyChangeDirectoryFile",
+        "QueueCompleteNext",
+        "FsRtlNotifyFullReportChange",
+        "IoCancelIrp",
+        "KeAdvanceClock",
+        "NtTerminateThread",
+    ];
+    for name in io {
+        let (n, ok) = c.by_name.get(name).copied().unwrap_or((0, 0));
+        println!("{name:32} {n:6} applied {ok:6} ok");
+        assert!(n >= 1, "{name} never generated");
+    }
+    let (services, services_ok) = share(
+        &c,
+        &[
+            "NtReadFile",
+            "NtWriteFile",
+            "NtDeviceIoControlFile",
+            "NtNotifyChangeDirectoryFile",
+        ],
+    );
+    assert!(
+        services >= 20 && services_ok * 2 >= services,
+        "services {services_ok}/{services}"
+    );
+}
+
 /// The tight configuration really runs out: some mappings and allocations return NULL.
 #[test]
 fn tight_sequences_exhaust_system_ptes_pool_and_memory() {

@@ -58,6 +58,8 @@ pub mod cost;
 pub mod counters;
 pub mod events;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod guide;
 pub mod io;
 pub mod log;

@@ -12,8 +12,8 @@
 //! accounts for), and names the object and the step that created it.
 //!
 //! [`Machine::hazards`] lists what is legal to reach but wrong to leave:
-//! PTEs that map freed frames, leaked locks, and mappings or locks that outlive
-//! their process.
+//! PTEs that map freed frames and leaked locks (locks cannot outlive their process: its
+//! deletion bug-checks, semantics §6).
 
 use crate::addr::{Pfn, Va};
 use crate::machine::{Birth, Machine};
@@ -101,7 +101,9 @@ impl Machine {
     /// (PTEs in use = pages of system mappings), `mapping.ptes` (each mapping's PTEs
     /// present and pointing at its frames; no MDL PTE without a mapping),
     /// `pool.accounting` (pool pages = pool PTEs; allocations lie in mapped pool pages),
-    /// `space.vads` (private PTEs only in committed private VAD pages).
+    /// `space.vads` (private PTEs only in committed private VAD pages), and the I/O
+    /// manager's `io.*` invariants (thread lists, MDL chains, system buffers, APC queues,
+    /// stack locations).
     pub fn audit(&self) -> Vec<Violation> {
         let mut out = Vec::new();
         let mut v = |invariant, object: String, created, detail: String| {
@@ -121,8 +123,8 @@ impl Machine {
                     *shares.entry(pte.pfn).or_default() += 1;
                     let ok = p.space.vad(va).is_some_and(|vad| match &vad.kind {
                         VadKind::Private(d) => matches!(
-                            d[(va.vpn() - vad.start.vpn()) as usize],
-                            crate::space::PageDesc::Committed(_)
+                            d.get(va.vpn() - vad.start.vpn()),
+                            Some(crate::space::PageDesc::Committed(_))
                         ),
                         VadKind::MdlMapping(_) => false,
                     });
@@ -335,12 +337,16 @@ impl Machine {
                 }
             }
         }
+        out.extend(self.audit_io());
         out
     }
 
-    /// Dangerous states drivers left behind: PTEs that map free frames (a mapping that
-    /// outlived its lock), locks leaked by freeing locked MDLs, locks charged to
-    /// processes that no longer run, and pages locked in a deleted process.
+    /// Dangerous states drivers left behind: `dangling_pte` (a PTE that maps a free frame — a
+    /// mapping that outlived its lock), `leaked_lock` (a lock its MDL forgot: freed,
+    /// re-initialised or rebuilt while locked) and `stuck_irp` (an IRP disassociated by an I/O
+    /// rundown timeout: its pages stay locked). Locks outliving their process cannot occur
+    /// without a crash or a rundown failure: process deletion with locked pages bug-checks
+    /// (semantics §6).
     pub fn hazards(&self) -> Vec<Hazard> {
         let mut out = Vec::new();
         for sp in std::iter::once(SpaceId::System)
@@ -383,6 +389,7 @@ impl Machine {
                 ),
             });
         }
+        out.extend(self.io_hazards());
         out
     }
 }
@@ -439,6 +446,7 @@ mod tests {
         m.translate(space, va).unwrap()
     }
 
+    /// Negative control for `pfn.reference_count` (semantics §2: reference = valid share + locks).
     #[test]
     fn bumped_reference_count_is_named_with_the_lock_that_created_it() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -451,6 +459,7 @@ mod tests {
         assert!(v[0].to_string().contains("expected 2"), "{}", v[0]);
     }
 
+    /// Negative control for `pfn.share_count` (share = owning PTEs, semantics §2).
     #[test]
     fn bumped_share_count_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -459,6 +468,7 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.share_count"]);
     }
 
+    /// Negative control for `pfn.free_list`: an in-use frame listed free (invariant 12's hazard).
     #[test]
     fn in_use_frame_on_the_free_list_is_named() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -472,6 +482,7 @@ mod tests {
         assert!(m.audit().iter().any(|v| v.object == f.to_string()));
     }
 
+    /// Negative control for `pfn.free_list`: a free frame missing from the list.
     #[test]
     fn free_frame_missing_from_the_free_list_is_named() {
         let (mut m, app, buf, mdl, _sys, _pool) = busy();
@@ -482,6 +493,7 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.free_list"]);
     }
 
+    /// Negative control for `pfn.state` (Transition only with share 0, semantics §2).
     #[test]
     fn wrong_page_state_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -490,6 +502,7 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.state"]);
     }
 
+    /// Negative control for `process.locked_pages` (invariant 11).
     #[test]
     fn changed_number_of_locked_pages_is_named() {
         let (mut m, app, _buf, _mdl, _sys, _pool) = busy();
@@ -503,6 +516,7 @@ mod tests {
         );
     }
 
+    /// Negative control for `mapping.ptes` (a mapping lost a PTE; invariants 13, 17).
     #[test]
     fn dropped_mapping_pte_is_named_with_its_birth() {
         let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
@@ -515,6 +529,7 @@ mod tests {
         );
     }
 
+    /// Negative control for `mapping.ptes`: an MDL PTE with no mapping record.
     #[test]
     fn mdl_pte_without_a_mapping_record_is_named() {
         let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
@@ -534,6 +549,7 @@ mod tests {
         assert_eq!(names(&m), vec!["mapping.ptes"]);
     }
 
+    /// Negative control for `syspte.accounting` (invariant 15's resource).
     #[test]
     fn system_pte_leak_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, _pool) = busy();
@@ -547,6 +563,7 @@ mod tests {
         );
     }
 
+    /// Negative control for `pool.accounting` (and the frame's share).
     #[test]
     fn dropped_pool_pte_is_named_as_pool_accounting() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -556,6 +573,7 @@ mod tests {
         assert!(n.contains(&"pfn.share_count"), "{n:?}");
     }
 
+    /// Negative control for `space.vads`: a private PTE outside any committed VAD page.
     #[test]
     fn private_pte_outside_a_vad_is_named() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -571,6 +589,7 @@ mod tests {
         assert!(n.contains(&"space.vads"), "{n:?}");
     }
 
+    /// Negative control: a lock the model forgot shows up in references and locked pages (invariants 8, 11).
     #[test]
     fn lock_record_lost_is_named() {
         let (mut m, _app, _buf, mdl, _sys, _pool) = busy();
@@ -580,6 +599,7 @@ mod tests {
         assert!(n.contains(&"process.locked_pages"), "{n:?}");
     }
 
+    /// hazards(): IoFreeMdl of a locked MDL leaks the lock (invariant 25) — a hazard, books balanced.
     #[test]
     fn leaked_lock_is_a_hazard_not_a_violation() {
         let (mut m, _app, _buf, mdl, sys, _pool) = busy();

@@ -37,6 +37,19 @@ pub enum EventKind {
     SourceUnlockedWhilePartialMapped,
     /// `MmBuildMdlForNonPagedPool` over an address that is not non-paged pool.
     NonPagedBuildOverOtherMemory,
+    /// A driver completed an IRP with `IoStatus.Information` larger than the caller's
+    /// buffer: buffered copy-back is not clamped (semantics §5.7, invariant 28).
+    InformationExceedsBuffer,
+    /// Buffered copy-back faulted (the app freed or protected its buffer); the request
+    /// failed with the exception code (Windows behaviour, semantics §9).
+    CopyBackFaulted,
+    /// An IRP was completed with its cancel routine still set (invariant 27).
+    CompletedWithCancelRoutine,
+    /// A dispatch routine returned `STATUS_PENDING` without `IoMarkIrpPending`.
+    PendingNotMarked,
+    /// An IRP outlived the five-minute rundown wait and was disassociated from its
+    /// thread (`IO_DRIVER_CANCEL_TIMEOUT`, semantics §6).
+    IrpDisassociated,
 }
 
 /// One event.

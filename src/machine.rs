@@ -128,6 +128,8 @@ pub struct Machine {
     pub(crate) locked_pages_adjust: BTreeMap<Pid, i64>,
     /// User-mode writes other threads make just before given steps (double-fetch interleavings).
     pub(crate) scheduled: Vec<ScheduledWrite>,
+    /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
+    pub(crate) io: crate::io::IoState,
 }
 
 /// A user-mode write by another thread, performed just before the public call numbered
@@ -187,6 +189,7 @@ impl Machine {
             ref_adjust: BTreeMap::new(),
             locked_pages_adjust: BTreeMap::new(),
             scheduled: Vec::new(),
+            io: crate::io::IoState::default(),
             crashed: None,
             step: 0,
             routine: "",

@@ -107,7 +107,9 @@ impl Machine {
     fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
         for i in 0..n {
             let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {
-                self.unmap_pool_pages(va, i);
+                // Undo only the PTEs and frames taken so far: the page count was not charged
+                // yet and the caller releases the VA range (once).
+                self.drop_pool_ptes(va, i);
                 return None;
             };
             self.system.ptes.insert(
@@ -127,13 +129,18 @@ impl Machine {
         Some(())
     }
 
-    fn unmap_pool_pages(&mut self, va: Va, n: u64) {
+    /// Removes `n` pool PTEs from `va`, dropping each frame's share (its only one; a lock on
+    /// it keeps it in Transition).
+    fn drop_pool_ptes(&mut self, va: Va, n: u64) {
         for i in 0..n {
             if let Some(pte) = self.system.ptes.remove(&(va.vpn() + i)) {
-                // A pool page's share is its only one; a lock on it keeps it in Transition.
                 let _ = self.phys.drop_share(pte.pfn);
             }
         }
+    }
+
+    fn unmap_pool_pages(&mut self, va: Va, n: u64) {
+        self.drop_pool_ptes(va, n);
         self.pool.pages_in_use = self.pool.pages_in_use.saturating_sub(n);
         let _ = self
             .pool
@@ -141,7 +148,7 @@ impl Machine {
             .release(va.0.wrapping_sub(POOL_BASE.0) / PAGE_SIZE, n);
     }
 
-    fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+    pub(crate) fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
         let birth = self.birth();
         self.counters.pool_allocations += 1;
         if size > PAGE_SIZE - POOL_HEADER_SIZE {
@@ -289,7 +296,7 @@ impl Machine {
         self.pool_free(va, None)
     }
 
-    fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
+    pub(crate) fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
         let Some(a) = self.pool.allocs.get(&va.0).cloned() else {
             if self.pool.freed.contains(&va.0) {
                 return Err(self.bug_check(

@@ -129,11 +129,100 @@ pub enum PageDesc {
     Committed(Protection),
 }
 
+/// The per-page states of a private VAD, stored as runs: a reservation of terabytes costs
+/// one entry per run of equal pages, not one per page (a real process may reserve most of its
+/// 8 TiB of user space).
+///
+/// Invariant: `runs` has a key 0 (when `pages > 0`), every key is below `pages`, and two
+/// neighbouring runs never hold the same state.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PageDescs {
+    pages: u64,
+    runs: BTreeMap<u64, PageDesc>,
+}
+
+impl PageDescs {
+    /// `pages` pages, all in state `desc`.
+    pub fn new(pages: u64, desc: PageDesc) -> Self {
+        let mut runs = BTreeMap::new();
+        if pages > 0 {
+            runs.insert(0, desc);
+        }
+        PageDescs { pages, runs }
+    }
+
+    /// Number of pages described.
+    pub fn len(&self) -> u64 {
+        self.pages
+    }
+
+    /// True when no page is described.
+    pub fn is_empty(&self) -> bool {
+        self.pages == 0
+    }
+
+    /// The state of page `i`, or `None` past the end.
+    pub fn get(&self, i: u64) -> Option<PageDesc> {
+        if i >= self.pages {
+            return None;
+        }
+        self.runs.range(..=i).next_back().map(|(_, d)| *d)
+    }
+
+    /// The runs overlapping pages `[start, end)`, clipped to it, as `(first, end, state)`.
+    pub fn runs_in(&self, start: u64, end: u64) -> Vec<(u64, u64, PageDesc)> {
+        let end = end.min(self.pages);
+        let mut out = Vec::new();
+        if start >= end {
+            return out;
+        }
+        let mut cur = start;
+        let mut state = self.get(start);
+        for (&k, &d) in self.runs.range(start + 1..end) {
+            if let Some(s) = state {
+                out.push((cur, k, s));
+            }
+            cur = k;
+            state = Some(d);
+        }
+        if let Some(s) = state {
+            out.push((cur, end, s));
+        }
+        out
+    }
+
+    /// Sets pages `[start, end)` (clipped to the VAD) to `desc`.
+    pub fn fill(&mut self, start: u64, end: u64, desc: PageDesc) {
+        let end = end.min(self.pages);
+        if start >= end {
+            return;
+        }
+        let after = self.get(end);
+        let keys: Vec<u64> = self.runs.range(start..end).map(|(k, _)| *k).collect();
+        for k in keys {
+            self.runs.remove(&k);
+        }
+        self.runs.insert(start, desc);
+        if let Some(a) = after {
+            self.runs.entry(end).or_insert(a);
+        }
+        // Merge with the neighbours when they hold the same state.
+        if let Some(&e) = self.runs.get(&end) {
+            if e == desc {
+                self.runs.remove(&end);
+            }
+        }
+        if start > 0 && self.get(start - 1) == Some(desc) {
+            self.runs.remove(&start);
+        }
+    }
+}
+
 /// What a VAD describes.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum VadKind {
-    /// `VirtualAlloc` memory: one descriptor per page.
-    Private(Vec<PageDesc>),
+    /// `VirtualAlloc` memory: the state of each page (stored as runs).
+    Private(PageDescs),
     /// A user-mode MDL mapping (`VadDevicePhysicalMemory`), created by
     /// `MmMapLockedPagesSpecifyCache(UserMode)`.
     MdlMapping(MappingId),
@@ -334,5 +423,57 @@ impl AddressSpace {
     /// Number of valid PTEs.
     pub fn pte_count(&self) -> usize {
         self.ptes.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(d: &PageDescs) -> Vec<PageDesc> {
+        (0..d.len()).map(|i| d.get(i).unwrap()).collect()
+    }
+
+    #[test]
+    fn page_descs_fill_matches_a_per_page_model_and_stays_merged() {
+        let c = PageDesc::Committed(Protection::ReadWrite);
+        let r = PageDesc::Reserved;
+        let ro = PageDesc::Committed(Protection::ReadOnly);
+        let mut d = PageDescs::new(16, r);
+        let mut m = vec![r; 16];
+        let ops = [
+            (2, 5, c),
+            (4, 9, ro),
+            (0, 16, r),
+            (3, 4, c),
+            (4, 5, c),
+            (15, 99, ro),
+            (0, 3, c),
+            (9, 9, c),
+            (5, 15, c),
+        ];
+        for (a, b, x) in ops {
+            d.fill(a, b, x);
+            for i in a..(b.min(16)) {
+                m[i as usize] = x;
+            }
+            assert_eq!(naive(&d), m, "after fill({a}, {b})");
+            let keys: Vec<_> = d.runs.iter().collect();
+            for w in keys.windows(2) {
+                assert_ne!(w[0].1, w[1].1, "neighbouring runs merged");
+            }
+            let runs = d.runs_in(0, 16);
+            assert_eq!(runs.iter().map(|(s, e, _)| e - s).sum::<u64>(), 16);
+        }
+        assert_eq!(d.get(16), None);
+    }
+
+    #[test]
+    fn huge_reservation_is_one_run() {
+        let mut d = PageDescs::new(1 << 31, PageDesc::Reserved);
+        d.fill(5, 6, PageDesc::Committed(Protection::ReadWrite));
+        assert_eq!(d.runs.len(), 3);
+        assert_eq!(d.runs_in(0, 1 << 31).len(), 3);
+        assert_eq!(d.get((1 << 31) - 1), Some(PageDesc::Reserved));
     }
 }

@@ -21,7 +21,7 @@ use crate::log::{Access, Actor};
 use crate::machine::Machine;
 use crate::pfn::FrameOwner;
 use crate::shadow::{Label, LabelSpan};
-use crate::space::{PageDesc, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
+use crate::space::{PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
 
 /// `MEM_COMMIT`.
@@ -134,7 +134,7 @@ impl Machine {
                 Vad {
                     start,
                     pages,
-                    kind: VadKind::Private(vec![desc; pages as usize]),
+                    kind: VadKind::Private(PageDescs::new(pages, desc)),
                     created_step: step,
                 },
             );
@@ -156,9 +156,9 @@ impl Machine {
         let VadKind::Private(descs) = &mut vad.kind else {
             return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
         };
-        for d in &mut descs[first as usize..(first + pages) as usize] {
-            if *d == PageDesc::Reserved {
-                *d = desc;
+        for (a, b, d) in descs.runs_in(first, first + pages) {
+            if d == PageDesc::Reserved {
+                descs.fill(a, b, desc);
             }
         }
         Ok(start)
@@ -229,10 +229,10 @@ impl Machine {
                     return Err(bad);
                 }
                 self.drop_user_ptes(pid, start.vpn(), pages)?;
-                let first = (start.vpn() - vad_start.vpn()) as usize;
+                let first = start.vpn() - vad_start.vpn();
                 if let Some(v) = self.process_mut(pid)?.space.vad_mut(vad_start) {
                     if let VadKind::Private(d) = &mut v.kind {
-                        d[first..first + pages as usize].fill(PageDesc::Reserved);
+                        d.fill(first, first + pages, PageDesc::Reserved);
                     }
                 }
                 Ok(())
@@ -290,24 +290,23 @@ impl Machine {
         let vad = space
             .vad_mut(start)
             .ok_or(Fault::Status(NtStatus::NOT_COMMITTED))?;
-        let first = (start.vpn() - vad.start.vpn()) as usize;
-        if first as u64 + pages > vad.pages {
+        let first = start.vpn() - vad.start.vpn();
+        if first + pages > vad.pages {
             return Err(bad);
         }
         let VadKind::Private(descs) = &mut vad.kind else {
             return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
         };
-        let range = &mut descs[first..first + pages as usize];
         let mut old = None;
-        for d in range.iter() {
+        for (_, _, d) in descs.runs_in(first, first + pages) {
             match d {
                 PageDesc::Committed(p) => {
-                    old.get_or_insert(*p);
+                    old.get_or_insert(p);
                 }
                 PageDesc::Reserved => return Err(Fault::Status(NtStatus::NOT_COMMITTED)),
             }
         }
-        range.fill(PageDesc::Committed(protect));
+        descs.fill(first, first + pages, PageDesc::Committed(protect));
         for (_, pte) in space.ptes.range_mut(start.vpn()..start.vpn() + pages) {
             if pte.kind == PteKind::Private {
                 pte.protection = protect;
@@ -367,7 +366,7 @@ impl Machine {
         let VadKind::Private(descs) = &vad.kind else {
             return Err(AV);
         };
-        let PageDesc::Committed(prot) = descs[(va.vpn() - vad.start.vpn()) as usize] else {
+        let Some(PageDesc::Committed(prot)) = descs.get(va.vpn() - vad.start.vpn()) else {
             return Err(AV);
         };
         if !(if write {
@@ -727,7 +726,7 @@ impl Machine {
         }
         let vad = s.vad(page)?;
         match &vad.kind {
-            VadKind::Private(d) => match d[(page.vpn() - vad.start.vpn()) as usize] {
+            VadKind::Private(d) => match d.get(page.vpn() - vad.start.vpn())? {
                 PageDesc::Committed(_) => Some(None),
                 PageDesc::Reserved => None,
             },

@@ -838,3 +838,134 @@ fn free_of_mapped_mdl_is_verifier_b8() {
     );
     assert_audit_clean(&m);
 }
+
+/// Invariant 16: a user-mode map into a process whose address space is full raises
+/// STATUS_NO_MEMORY (never NULL).
+#[test]
+fn user_map_into_a_full_address_space_raises_no_memory() {
+    let (mut m, app, _buf, mdl) = locked();
+    let server = m.create_process("server").unwrap();
+    let all = MM_HIGHEST_USER_ADDRESS.raw() + 1 - 0x1_0000;
+    m.virtual_alloc(
+        server,
+        None,
+        all,
+        mdlsim::vm::MEM_RESERVE,
+        Protection::ReadWrite,
+    )
+    .unwrap();
+    m.switch_to(Some(server)).unwrap();
+    expect_raise(
+        map_u(&mut m, mdl, None, priority::NORMAL),
+        NtStatus::NO_MEMORY,
+    );
+    let _ = app;
+    m.mm_unlock_pages(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
+/// ByteCount near 4 GiB reaching the mapping routines (a driver forged the flags over a
+/// re-initialised 23-entry MDL): the kernel map finds an unlocked frame (0xC4/0x85); a user map
+/// of a "non-paged" one reserves the 0x100001-page VAD (4 GiB of the 8 TiB user space) and
+/// writes PTEs only for the 23 slots the storage holds — never a panic.
+#[test]
+fn byte_count_near_4_gib_maps_cleanly_or_faults() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    m.user_write(app, buf, b"x").unwrap();
+    let mdl = m
+        .io_allocate_mdl(buf, 1, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_initialize_mdl(mdl, buf, u32::MAX).unwrap();
+    m.mdl_set_flags(mdl, MdlFlags::PAGES_LOCKED).unwrap();
+    let mut k = m.clone();
+    let r = map_k(&mut k, mdl, CacheType::Cached, false, 0);
+    assert!(
+        matches!(r, Err(mdlsim::Fault::BugCheck(ref b)) if b.params[0] == verifier::MAP_LOCKED_PAGES_NOT_LOCKED),
+        "{r:?}"
+    );
+    m.mdl_set_flags(mdl, MdlFlags::SOURCE_IS_NONPAGED_POOL)
+        .unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let uva = map_u(&mut m, mdl, None, 0).unwrap().unwrap();
+    assert_eq!(
+        m.process(app).unwrap().space().vad(uva).unwrap().pages,
+        0x10_0000
+    );
+    assert_eq!(m.mappings().next().unwrap().frames.len(), 23);
+    assert!(m.crashed().is_none());
+    assert_audit_clean(&m);
+}
+
+/// Regression (found by the randomized audit run: a panic): mapping an MDL whose PFN array
+/// names a number that is not a page of memory — here the poison MmUnlockPages leaves, copied
+/// into a non-paged MDL by a driver — is Driver Verifier's 0xC4/0x89 (P3 the slot's address,
+/// P4 the number), in user and kernel mode, instead of a PTE to a frame that does not exist.
+#[test]
+fn mapping_a_non_memory_pfn_is_verifier_89() {
+    for mode in [UserMode, KernelMode] {
+        let (mut m, app, _buf, mdl) = locked();
+        m.mm_unlock_pages(mdl).unwrap();
+        let poison = m.mdl(mdl).unwrap().pfn_array()[1];
+        assert_eq!(poison, mdlsim::mm::POISON_PFN + 1);
+        let pool = m
+            .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x2000, 1)
+            .unwrap()
+            .unwrap();
+        let np = m
+            .io_allocate_mdl(pool, 0x2000, false, false, None)
+            .unwrap()
+            .unwrap();
+        m.mm_build_mdl_for_non_paged_pool(np).unwrap();
+        m.mdl_copy_pfns(mdl, 0, np, 0, 2).unwrap();
+        if mode == KernelMode {
+            // A kernel map needs a locked MDL: forge that too.
+            m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED).unwrap();
+        }
+        m.switch_to(Some(app)).unwrap();
+        let r = m.mm_map_locked_pages_specify_cache(np, mode, CacheType::Cached, None, false, 0);
+        expect_bug_check(
+            &mut m,
+            r,
+            BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [
+                verifier::MDL_NON_MEMORY_PAGE_NOT_IO_SPACE,
+                np.address(),
+                np.address() + 48,
+                mdlsim::mm::POISON_PFN,
+            ],
+        );
+        assert_audit_clean(&m);
+    }
+}
+
+/// An IO_SPACE MDL naming a non-memory page (device memory) cannot be mapped by the model: a
+/// model error, not a panic.
+#[test]
+fn mapping_device_memory_is_unsupported() {
+    let mut m = machine();
+    let pool = m
+        .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x1000, 1)
+        .unwrap()
+        .unwrap();
+    let np = m
+        .io_allocate_mdl(pool, 0x1000, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_build_mdl_for_non_paged_pool(np).unwrap();
+    m.mdl_set_pfn(np, 0, 0xFFFF_FFFF).unwrap();
+    m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED | MdlFlags::IO_SPACE)
+        .unwrap();
+    let r = map_k(&mut m, np, CacheType::NonCached, false, 0);
+    assert!(
+        matches!(
+            r,
+            Err(mdlsim::Fault::Model(mdlsim::ModelError::Unsupported(_)))
+        ),
+        "{r:?}"
+    );
+    assert!(m.crashed().is_none());
+    assert_audit_clean(&m);
+}

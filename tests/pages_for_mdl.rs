@@ -310,3 +310,57 @@ fn allocated_pages_map_into_user_space() {
     m.io_free_mdl(mdl).unwrap();
     assert_audit_clean(&m);
 }
+
+/// Regression (found by the randomized audit run): MmFreePagesFromMdl on an MDL that had
+/// *probed* allocated pages (through their system mapping) passes the allocation check (the
+/// frames are MmAllocatePagesForMdl pages), frees the allocation, and the MDL forgets its own
+/// lock — which is leaked (still referenced, recorded), not lost from the books; a later
+/// re-probe takes a fresh lock, and the owner's own MmFreePagesFromMdl then fails 0x1A/0x1236.
+#[test]
+fn free_pages_through_a_probing_mdl_leaks_its_lock() {
+    let mut m = machine();
+    let owner = alloc(&mut m, 0x1000, 0).unwrap();
+    let va = m
+        .mm_get_system_address_for_mdl_safe(owner, priority::NORMAL)
+        .unwrap()
+        .unwrap();
+    let prober = m
+        .io_allocate_mdl(va, 1, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_probe_and_lock_pages(prober, AccessMode::KernelMode, LockOperation::IoReadAccess)
+        .unwrap();
+    let f = frames(&m, owner)[0];
+    assert_eq!(counts(&m, f), (2, 1));
+    m.mm_free_pages_from_mdl(prober).unwrap();
+    assert_eq!(
+        counts(&m, f),
+        (1, 0),
+        "allocation freed, the probe's reference leaked"
+    );
+    assert_eq!(m.pfn_entry(f).unwrap().state, PageState::Transition);
+    assert!(m.mdl_lock(prober).unwrap().is_none());
+    assert_eq!(m.leaked_locks().len(), 1);
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::MdlFreedWhileLocked && e.mdl == Some(prober))
+    );
+    assert_audit_clean(&m);
+    m.mm_probe_and_lock_pages(prober, AccessMode::KernelMode, LockOperation::IoReadAccess)
+        .unwrap();
+    assert_eq!(counts(&m, f), (2, 0));
+    assert_audit_clean(&m);
+    m.mm_unlock_pages(prober).unwrap();
+    m.io_free_mdl(prober).unwrap();
+    assert_audit_clean(&m);
+    m.mm_unmap_locked_pages(va, owner).unwrap();
+    let r = m.mm_free_pages_from_mdl(owner);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::MEMORY_MANAGEMENT,
+        [0x1236, owner.address(), owner.address() + 48, f.raw()],
+    );
+    assert_audit_clean(&m);
+}

@@ -259,3 +259,35 @@ fn reading_freed_pool_is_page_fault() {
         [p.raw(), 0, 0, 0],
     );
 }
+
+/// Regression (found by the randomized audit run on a 6-frame machine): a multi-page pool
+/// allocation that runs out of frames part-way returns NULL and undoes exactly what it did —
+/// previously it uncharged pages it had never charged (pool accounting broken) and released
+/// its VA range twice (the second release refused, leaking the rest of the range).
+#[test]
+fn pool_allocation_failing_part_way_undoes_exactly_its_work() {
+    let mut m = Machine::new(Config::default().physical_memory(6 * PAGE_SIZE)).unwrap();
+    let keep = m
+        .ex_allocate_pool_with_tag(NP, PAGE_SIZE, 1)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        m.ex_allocate_pool_with_tag(NP, 10 * PAGE_SIZE, 2).unwrap(),
+        None
+    );
+    assert_eq!(m.pool_pages_in_use(), 1);
+    assert_eq!(m.frames_in_use(), 1);
+    assert_audit_clean(&m);
+    // The VA range was not leaked: the remaining five frames still make one 5-page block,
+    // placed right after the first page.
+    let five = m
+        .ex_allocate_pool_with_tag(NP, 5 * PAGE_SIZE, 3)
+        .unwrap()
+        .unwrap();
+    assert_eq!(five, at(keep, PAGE_SIZE));
+    assert_audit_clean(&m);
+    m.ex_free_pool_with_tag(five, 3).unwrap();
+    m.ex_free_pool_with_tag(keep, 1).unwrap();
+    assert_eq!(m.pool_pages_in_use(), 0);
+    assert_audit_clean(&m);
+}

@@ -977,3 +977,91 @@ fn decommitted_locked_page_is_freed_at_unlock_from_any_context() {
     m.io_free_mdl(mdl).unwrap();
     assert_audit_clean(&m);
 }
+
+/// Regression (found by the randomized audit run): probing a user address whose PTE is a
+/// dangling MDL mapping (the mapped frame was unlocked and freed by its owner) is the lock
+/// ASSERT (the frame is not in use) — and it leaves the books balanced: the process is not
+/// charged and the MDL is not marked locked (previously NumberOfLockedPages was charged first).
+#[test]
+fn probe_through_a_dangling_user_mapping_asserts_without_charging() {
+    let (mut m, app) = with_app();
+    let server = m.create_process("server").unwrap();
+    let buf = user_buf(&mut m, app, 0x2000);
+    let src = lock_user(&mut m, app, buf, 0x2000, IoReadAccess);
+    m.switch_to(Some(server)).unwrap();
+    let uva = m
+        .mm_map_locked_pages_specify_cache(
+            src,
+            UserMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )
+        .unwrap()
+        .unwrap();
+    m.mm_unlock_pages(src).unwrap();
+    m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
+    assert!(m.hazards().iter().any(|h| h.kind == "dangling_pte"));
+    let mdl = m
+        .io_allocate_mdl(uva, 0x2000, false, false, None)
+        .unwrap()
+        .unwrap();
+    let r = m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+        assert_params(),
+    );
+    assert_eq!(m.process(server).unwrap().number_of_locked_pages, 0);
+    assert!(!m.mdl(mdl).unwrap().flags.contains(MdlFlags::PAGES_LOCKED));
+    assert_audit_clean(&m);
+}
+
+/// Regression: a driver that clears MDL_PAGES_LOCKED by hand and probes the MDL again leaks the
+/// first lock (its references and charge stay, recorded) instead of losing it from the books.
+#[test]
+fn reprobe_after_clearing_pages_locked_by_hand_leaks_the_first_lock() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    let mdl = lock_user(&mut m, app, buf, 0x1000, IoReadAccess);
+    let f = frames(&m, mdl)[0];
+    m.mdl_set_flags(mdl, MdlFlags::ALLOCATED_FIXED_SIZE)
+        .unwrap();
+    m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess)
+        .unwrap();
+    assert_eq!(counts(&m, f), (3, 1));
+    assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
+    assert_eq!(m.leaked_locks().len(), 1);
+    assert_audit_clean(&m);
+    m.mm_unlock_pages(mdl).unwrap();
+    assert_eq!(counts(&m, f), (2, 1));
+    assert_audit_clean(&m);
+}
+
+/// Invariants 1-3 with ByteCount near 4 GiB: an MDL re-initialised for 0xFFFFFFFF bytes spans
+/// 0x100001 pages; probing it (either mode) overruns its 23-entry storage (0x50) before
+/// touching any page — never a panic or a huge host allocation.
+#[test]
+fn byte_count_near_4_gib_is_a_clean_fault() {
+    for mode in [UserMode, KernelMode] {
+        let (mut m, app) = with_app();
+        let buf = user_buf(&mut m, app, 0x1000);
+        m.switch_to(Some(app)).unwrap();
+        let mdl = m
+            .io_allocate_mdl(buf, 1, false, false, None)
+            .unwrap()
+            .unwrap();
+        m.mm_initialize_mdl(mdl, at(buf, 0xFFF), u32::MAX).unwrap();
+        assert_eq!(m.mdl(mdl).unwrap().page_count(), 0x10_0001);
+        let r = m.mm_probe_and_lock_pages(mdl, mode, IoWriteAccess);
+        expect_bug_check(
+            &mut m,
+            r,
+            BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
+            [mdl.address() + 48 + 23 * 8, 1, 0, 0],
+        );
+        assert_audit_clean(&m);
+    }
+}

@@ -36,11 +36,17 @@ fn direct_io(frames_total: u64) -> (Machine, Pid, Va, MdlId, Va, Vec<Pfn>) {
     (m, app, buf, mdl, sys, fs)
 }
 
-/// Takes every remaining frame: a second process commits and touches memory until
-/// STATUS_NO_MEMORY, then pool is allocated page by page until NULL. Returns the frames taken.
+/// Takes every remaining frame: MmAllocatePagesForMdlEx, then a second process commits and
+/// touches memory until STATUS_NO_MEMORY, then pool page by page until NULL. Returns the frames.
 fn grab_all_memory(m: &mut Machine) -> BTreeSet<Pfn> {
     let hog = m.create_process("hog").unwrap();
     let mut taken = BTreeSet::new();
+    // MmAllocatePagesForMdlEx takes free frames first (the high-water mark after).
+    let pages = m
+        .mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, 6 * PAGE_SIZE, CacheType::Cached, 0)
+        .unwrap()
+        .unwrap();
+    taken.extend(m.mdl(pages).unwrap().frames());
     let region = user_buf(m, hog, 256 * PAGE_SIZE);
     for i in 0..256 {
         match m.user_write(hog, page(region, i), b"h") {

@@ -475,3 +475,52 @@ fn physical_exhaustion_raises_no_memory() {
     assert!(m.crashed().is_none());
     assert_audit_clean(&m);
 }
+
+/// Regression: a reservation of terabytes (legal: user space is 8 TiB) costs per run of equal
+/// pages, not per page — previously a `Vec` with one entry per page (8 GiB of host memory for
+/// a full reservation). Commit, touch, protect, decommit and release inside it stay cheap.
+#[test]
+fn terabyte_reservation_is_cheap() {
+    let (mut m, app) = with_app();
+    let size = 4u64 << 40;
+    let r = m.virtual_alloc(app, None, size, MEM_RESERVE, RW).unwrap();
+    let mid = at(r, 3 << 40);
+    m.virtual_alloc(app, Some(mid), 0x3000, MEM_COMMIT, RW)
+        .unwrap();
+    m.user_write(app, at(mid, 0x1FFF), b"xy").unwrap();
+    expect_raise(
+        m.user_read(app, at(mid, 0x3000), 1),
+        NtStatus::ACCESS_VIOLATION,
+    );
+    assert_eq!(
+        m.virtual_protect(app, mid, 0x3000, Protection::ReadOnly)
+            .unwrap(),
+        RW
+    );
+    expect_raise(m.user_write(app, mid, b"z"), NtStatus::ACCESS_VIOLATION);
+    expect_status(m.virtual_protect(app, r, size, RW), NtStatus::NOT_COMMITTED);
+    m.virtual_free(app, at(mid, 0x1000), 0x1000, MEM_DECOMMIT)
+        .unwrap();
+    expect_raise(
+        m.user_read(app, at(mid, 0x1000), 1),
+        NtStatus::ACCESS_VIOLATION,
+    );
+    assert_eq!(m.user_read(app, at(mid, 0x2000), 1).unwrap(), b"y");
+    // The whole rest of user space in one more reservation.
+    let rest = m.virtual_alloc(
+        app,
+        None,
+        (MM_HIGHEST_USER_ADDRESS.raw() + 1) - at(r, size).raw(),
+        MEM_RESERVE,
+        RW,
+    );
+    assert!(rest.is_ok(), "{rest:?}");
+    expect_status(
+        m.virtual_alloc(app, None, 0x1000, MEM_RESERVE, RW),
+        NtStatus::NO_MEMORY,
+    );
+    assert_audit_clean(&m);
+    m.virtual_free(app, r, 0, MEM_RELEASE).unwrap();
+    assert_eq!(m.frames_in_use(), 0);
+    assert_audit_clean(&m);
+}

@@ -1,80 +1,415 @@
-//! The I/O manager: IRPs (the part the MDL routines need; the rest of the
-//! I/O manager builds on this module).
+//! The I/O manager and the filter manager (semantics §5, §6).
+//!
+//! * [`irp`]: the IRP, its flags (exact `iotypes.h` values), stack locations and parameters.
+//! * [`device`]: drivers ([`Driver`]), device objects, device stacks, device extensions.
+//! * [`ioctl`]: `CTL_CODE` and the `METHOD_*` transfer types.
+//! * `services`: `NtReadFile`, `NtWriteFile`, `NtDeviceIoControlFile`,
+//!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as semantics §5.2–§5.6 says.
+//! * `build`: kernel-built IRPs (`IoBuildDeviceIoControlRequest`,
+//!   `IoBuildSynchronousFsdRequest`, semantics §5.4).
+//! * `dispatch`: `IoCallDriver` and the stack-location routines.
+//! * `complete`: `IoCompleteRequest` in two stages (semantics §5.7).
+//! * [`cancel`]: `IoCancelIrp`, cancel routines, and completion-vs-cancel races as
+//!   explicit, enumerable interleavings.
+//! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit (semantics §6).
+//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (seed 003).
+//! * [`drivers`]: ready-made drivers for tests and examples.
+//!
+//! ## Writing a driver
+//!
+//! A driver is a Rust value implementing [`Driver`]; its dispatch routine gets the
+//! machine and the IRP and uses the same DDIs a C driver would:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mdlsim::{Config, Machine, Result};
+//! use mdlsim::io::{DeviceId, Driver, IoStatusBlock, IrpId, Parameters, ioctl::*};
+//! use mdlsim::{space::Protection, status::NtStatus, vm::{MEM_COMMIT, MEM_RESERVE}};
+//!
+//! /// METHOD_BUFFERED: reads the input from the SystemBuffer, answers in the same buffer.
+//! #[derive(Debug)]
+//! struct Upcase;
+//!
+//! impl Driver for Upcase {
+//!     fn dispatch(&self, m: &mut Machine, _dev: DeviceId, irp: IrpId) -> Result<NtStatus> {
+//!         let loc = m.io_get_current_irp_stack_location(irp)?;
+//!         let Parameters::DeviceIoControl { input_buffer_length: n, output_buffer_length: o, .. } =
+//!             loc.parameters else { unreachable!() };
+//!         let sb = m.irp(irp)?.system_buffer.expect("in/out lengths are not zero");
+//!         let text = m.kernel_read(sb, n as u64)?;
+//!         m.kernel_write(sb, &text.to_ascii_uppercase())?;
+//!         m.irp_mut(irp)?.io_status = IoStatusBlock { status: NtStatus::SUCCESS, information: n.min(o) as u64 };
+//!         m.io_complete_request(irp)?;
+//!         Ok(NtStatus::SUCCESS)
+//!     }
+//! }
+//!
+//! let mut m = Machine::new(Config::default()).unwrap();
+//! let drv = m.io_register_driver("upcase", Arc::new(Upcase)).unwrap();
+//! let dev = m.io_create_device(drv, "\\Device\\Upcase", 0).unwrap();
+//! let app = m.create_process("app").unwrap();
+//! let tid = m.process(app).unwrap().threads[0];
+//! let buf = m.virtual_alloc(app, None, 0x1000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
+//! m.user_write(app, buf, b"hello").unwrap();
+//! let code = ctl_code(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS);
+//! let r = m.nt_device_io_control_file(tid, dev, None, code, Some(buf), 5, Some(buf), 5).unwrap();
+//! assert_eq!(r.status, NtStatus::SUCCESS);
+//! assert_eq!(m.user_read(app, buf, 5).unwrap(), b"HELLO"); // copied back in stage 2
+//! assert!(m.audit().is_empty() && m.pool_allocations().count() == 0);
+//! ```
+//!
+//! Modelling choices (each also stated where it applies): the stage-2 kernel APC runs
+//! at once unless [`ApcDelivery::Deferred`] is selected; a thread-less IRP that reaches
+//! stage 2 is cleaned up like a cancelled one (`IopCleanupIrp`); file objects and
+//! handles are not modelled (a request names the device it is opened on).
 
-use crate::arena::Handle;
+mod build;
+pub mod cancel;
+mod complete;
+pub mod device;
+mod dispatch;
+pub mod drivers;
+pub mod fltmgr;
+pub mod ioctl;
+pub mod irp;
+mod rundown;
+mod services;
+
+pub use build::IRP_MJ_INTERNAL_DEVICE_CONTROL;
+pub use device::{
+    DO_BUFFERED_IO, DO_DIRECT_IO, Device, DeviceExtension, DeviceId, DispatchRecord, Driver,
+    DriverId,
+};
+pub use irp::{
+    CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_FILE_SYSTEM_CONTROL,
+    IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IoStatusBlock, Irp, IrpFlags, IrpId,
+    IrpStage, Parameters, StackLocation,
+};
+pub use services::IoRequest;
+
 use crate::fault::{Fault, ModelError, Result};
-use crate::machine::{Birth, Machine};
-use crate::mdl::MdlId;
-use serde::{Deserialize, Serialize};
-use std::fmt;
+use crate::machine::Machine;
+use crate::space::{Pid, Tid};
+use crate::status::NtStatus;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-/// A handle to an IRP in the machine's arena.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IrpId(pub Handle);
+/// Pool tag of I/O-manager system buffers (`'Io  '`).
+pub const IO_SYSTEM_BUFFER_TAG: u32 = crate::pool::tag(b"Io  ");
 
-impl IrpId {
-    /// The address the model reports for this IRP in bug-check parameters (a fake `PIRP`).
-    pub const fn address(self) -> u64 {
-        0xFFFF_D000_0000_0000 + (self.0.index as u64) * 0x200
-    }
+/// When the stage-2 completion APC runs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
+pub enum ApcDelivery {
+    /// At once, when stage 1 queues it (the thread is assumed ready to run).
+    #[default]
+    Immediate,
+    /// Only when the thread returns from a system service, waits during rundown, or
+    /// [`Machine::ke_deliver_apcs`] is called — so races with stage 2 can be interleaved.
+    Deferred,
 }
 
-impl fmt::Debug for IrpId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Irp#{}.{}", self.0.index, self.0.generation)
-    }
+/// What stage 2 (or the cleanup of a thread-less IRP) did with a request.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IoCompletion {
+    /// The IRP (freed now).
+    pub irp: IrpId,
+    /// Its owning thread, `None` if it had none (disassociated or kernel-built).
+    pub thread: Option<Tid>,
+    /// The requesting process.
+    pub process: Option<Pid>,
+    /// Final `IoStatus.Status` (after a faulting copy-back, the exception code).
+    pub status: NtStatus,
+    /// Final `IoStatus.Information`.
+    pub information: u64,
+    /// Bytes copied back from the SystemBuffer to `UserBuffer`.
+    pub copied_back: u64,
+    /// Whether the IOSB was written.
+    pub iosb_written: bool,
+    /// Cleaned up without copy-back or IOSB (`IopCleanupIrp`: cancelled and thread-less).
+    pub cleaned_up: bool,
+    /// Machine step.
+    pub step: u64,
 }
 
-/// An I/O request packet.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Irp {
-    /// `MdlAddress`: the head of the IRP's MDL chain (linked through `Mdl::next`).
-    pub mdl_address: Option<MdlId>,
-    /// `StackCount`.
-    pub stack_count: u8,
-    /// Where it was allocated.
-    pub birth: Birth,
+/// A pending timer (`KeSetTimer` with a DPC).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Timer {
+    pub(crate) due_ms: u64,
+    pub(crate) seq: u64,
+    pub(crate) device: DeviceId,
+    pub(crate) context: u64,
+}
+
+/// The I/O manager's state inside the machine.
+#[derive(Clone, Debug, Default)]
+pub struct IoState {
+    pub(crate) drivers: Vec<device::DriverEntry>,
+    pub(crate) devices: Vec<Device>,
+    /// Each thread's IRP list (`ETHREAD.IrpList`), in issue order.
+    pub(crate) thread_irps: BTreeMap<Tid, Vec<IrpId>>,
+    /// Stage-2 APCs queued per thread.
+    pub(crate) apcs: BTreeMap<Tid, VecDeque<IrpId>>,
+    pub(crate) apc_delivery: ApcDelivery,
+    pub(crate) clock_ms: u64,
+    pub(crate) timers: Vec<Timer>,
+    pub(crate) timer_seq: u64,
+    pub(crate) completions: Vec<IoCompletion>,
+    /// IRPs freed after completion (to tell a second completion from a wild handle).
+    pub(crate) freed: BTreeSet<IrpId>,
+    /// IRPs disassociated from their thread at rundown, with their process.
+    pub(crate) disassociated: BTreeMap<IrpId, Option<Pid>>,
+    pub(crate) flt: fltmgr::FltState,
+    /// The thread that last entered a system service.
+    pub(crate) current_thread: Option<Tid>,
 }
 
 impl Machine {
-    /// `IoAllocateIrp`: a zero-filled IRP with `stack_size` stack locations.
+    /// `IoAllocateIrp`: a zero-filled IRP with `stack_size` stack locations, owned by no
+    /// thread (a driver-built request).
+    ///
+    /// # Errors
+    /// A crashed machine.
     #[doc(alias = "IoAllocateIrp")]
     pub fn io_allocate_irp(&mut self, stack_size: u8) -> Result<IrpId> {
         self.enter("IoAllocateIrp")?;
         let birth = self.birth();
-        Ok(IrpId(self.irps.insert(Irp {
-            mdl_address: None,
-            stack_count: stack_size,
-            birth,
-        })))
+        Ok(IrpId(self.irps.insert(Irp::new(stack_size, birth))))
     }
 
     /// The IRP behind a handle.
+    ///
+    /// # Errors
+    /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
     pub fn irp(&self, irp: IrpId) -> Result<&Irp> {
         self.irps
             .get(irp.0)
             .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
-    pub(crate) fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
+    /// The IRP behind a handle, for a driver to change (`Irp->IoStatus = ...`).
+    ///
+    /// # Errors
+    /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
+    pub fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
         self.irps
             .get_mut(irp.0)
             .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
-    /// `IoFreeIrp`: frees the IRP (its MDLs are the caller's business).
+    /// `IoFreeIrp`: frees the IRP (its MDLs and buffers are the caller's business).
+    ///
+    /// # Errors
+    /// An IRP still on a thread's list is Driver Verifier's 0xC9/0x20C (invariant 27);
+    /// a freed IRP is a [`ModelError::StaleHandle`].
     #[doc(alias = "IoFreeIrp")]
     pub fn io_free_irp(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoFreeIrp")?;
-        self.irps
-            .remove(irp.0)
-            .map(|_| ())
-            .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
+        if let Some(t) = self.irp(irp)?.thread {
+            if self
+                .io
+                .thread_irps
+                .get(&t)
+                .is_some_and(|l| l.contains(&irp))
+            {
+                return Err(self.bug_check(
+                    crate::bugcheck::BugCheckCode::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
+                    [
+                        crate::bugcheck::io_verifier::FREE_IRP_QUEUED_TO_THREAD,
+                        irp.address(),
+                        0,
+                        0,
+                    ],
+                    format!("IoFreeIrp of {irp}, still queued to {t} (invariant 27)"),
+                ));
+            }
+        }
+        self.free_irp_record(irp);
+        Ok(())
+    }
+
+    pub(crate) fn free_irp_record(&mut self, irp: IrpId) {
+        if self.irps.remove(irp.0).is_some() {
+            self.io.freed.insert(irp);
+        }
+        self.io.flt.data.remove(&irp);
     }
 
     /// Number of IRPs allocated and not freed.
     pub fn irps_outstanding(&self) -> usize {
         self.irps.len()
+    }
+
+    /// Every outstanding IRP, in arena order.
+    pub fn irps(&self) -> impl Iterator<Item = (IrpId, &Irp)> {
+        self.irps.iter().map(|(h, i)| (IrpId(h), i))
+    }
+
+    /// The IRPs queued to a thread (`ETHREAD.IrpList`).
+    pub fn thread_irps(&self, tid: Tid) -> Vec<IrpId> {
+        self.io.thread_irps.get(&tid).cloned().unwrap_or_default()
+    }
+
+    /// Every request finished so far (stage 2 or cleanup), in order.
+    pub fn io_completions(&self) -> &[IoCompletion] {
+        &self.io.completions
+    }
+
+    /// The finished record of `irp`, if it has finished.
+    pub fn io_completion_of(&self, irp: IrpId) -> Option<&IoCompletion> {
+        self.io.completions.iter().find(|c| c.irp == irp)
+    }
+
+    /// IRPs disassociated from their threads by a rundown timeout and not yet completed.
+    pub fn disassociated_irps(&self) -> Vec<IrpId> {
+        self.io.disassociated.keys().copied().collect()
+    }
+
+    /// Chooses when stage-2 completion APCs run.
+    pub fn io_set_apc_delivery(&mut self, mode: ApcDelivery) {
+        self.io.apc_delivery = mode;
+    }
+
+    pub(crate) fn queue_irp_to_thread(&mut self, tid: Tid, irp: IrpId) {
+        self.io.thread_irps.entry(tid).or_default().push(irp);
+    }
+
+    pub(crate) fn unqueue_irp_from_thread(&mut self, irp: IrpId) {
+        for l in self.io.thread_irps.values_mut() {
+            l.retain(|i| *i != irp);
+        }
+        self.io.thread_irps.retain(|_, l| !l.is_empty());
+    }
+}
+
+impl Machine {
+    /// The I/O manager's invariants, checked by [`Machine::audit`]:
+    /// `io.thread_list` (every IRP on a thread's list is live and owned by that thread),
+    /// `io.mdl_chain` (every MDL of a live IRP's chain exists),
+    /// `io.system_buffer` (a SystemBuffer the I/O manager will free is a live pool block),
+    /// `io.apc_queue` (every queued stage-2 APC names a live IRP waiting for it),
+    /// `io.disassociated` (a disassociated IRP has no thread),
+    /// `io.stack` (`CurrentLocation` within `1..=StackCount + 1` once sent).
+    pub(crate) fn audit_io(&self) -> Vec<crate::audit::Violation> {
+        use crate::audit::Violation;
+        let mut out = Vec::new();
+        let mut v = |invariant, object: String, created, detail: String| {
+            out.push(Violation {
+                invariant,
+                object,
+                created,
+                detail,
+            })
+        };
+        for (tid, list) in &self.io.thread_irps {
+            for irp in list {
+                match self.irps.get(irp.0) {
+                    Some(i) if i.thread == Some(*tid) => {}
+                    Some(i) => v(
+                        "io.thread_list",
+                        irp.to_string(),
+                        Some(i.birth),
+                        format!("on {tid}'s list but owned by {:?}", i.thread),
+                    ),
+                    None => v(
+                        "io.thread_list",
+                        irp.to_string(),
+                        None,
+                        format!("on {tid}'s list but freed"),
+                    ),
+                }
+            }
+        }
+        for (h, i) in self.irps.iter() {
+            let id = IrpId(h);
+            if let Ok(chain) = self.mdl_chain(id) {
+                for m in chain {
+                    if self.mdls.get(m.0).is_none() {
+                        v(
+                            "io.mdl_chain",
+                            id.to_string(),
+                            Some(i.birth),
+                            format!("MdlAddress chain names freed {m}"),
+                        );
+                    }
+                }
+            }
+            if i.flags.contains(IrpFlags::DEALLOCATE_BUFFER) {
+                if let Some(sb) = i.system_buffer {
+                    if !self.pool.allocations().any(|a| a.va == sb) {
+                        v(
+                            "io.system_buffer",
+                            id.to_string(),
+                            Some(i.birth),
+                            format!(
+                                "IRP_DEALLOCATE_BUFFER with SystemBuffer {sb}, which is not a live pool block"
+                            ),
+                        );
+                    }
+                }
+            }
+            if i.stack_count > 0 && i.current_location as u16 > i.stack_count as u16 + 1 {
+                v(
+                    "io.stack",
+                    id.to_string(),
+                    Some(i.birth),
+                    format!(
+                        "CurrentLocation {} beyond StackCount {} + 1",
+                        i.current_location, i.stack_count
+                    ),
+                );
+            }
+        }
+        for (tid, q) in &self.io.apcs {
+            for irp in q {
+                if !self
+                    .irps
+                    .get(irp.0)
+                    .is_some_and(|i| i.stage == IrpStage::ApcQueued)
+                {
+                    v(
+                        "io.apc_queue",
+                        irp.to_string(),
+                        None,
+                        format!("stage-2 APC queued to {tid} for an IRP not waiting for it"),
+                    );
+                }
+            }
+        }
+        for irp in self.io.disassociated.keys() {
+            if let Some(i) = self.irps.get(irp.0) {
+                if i.thread.is_some() {
+                    v(
+                        "io.disassociated",
+                        irp.to_string(),
+                        Some(i.birth),
+                        "disassociated but still has a thread".into(),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Machine {
+    /// `stuck_irp` hazards: IRPs disassociated from their thread at rundown and still
+    /// outstanding — their pages stay locked and their process half torn down.
+    pub(crate) fn io_hazards(&self) -> Vec<crate::audit::Hazard> {
+        self.io
+            .disassociated
+            .iter()
+            .filter_map(|(irp, pid)| {
+                let i = self.irps.get(irp.0)?;
+                let mdls = self.mdl_chain(*irp).map(|c| c.len()).unwrap_or(0);
+                Some(crate::audit::Hazard {
+                    kind: "stuck_irp",
+                    object: irp.to_string(),
+                    created: Some(i.birth),
+                    detail: format!(
+                        "outlived the five-minute rundown of {}; {mdls} MDL(s) keep their pages locked",
+                        pid.map_or("its process".to_string(), |p| p.to_string())
+                    ),
+                })
+            })
+            .collect()
     }
 }

@@ -20,18 +20,52 @@ impl Machine {
     /// A user-mode MDL mapping still in the process is removed with the address space
     /// and recorded as an event (invariant 9).
     ///
+    /// Before the address space goes, each thread's I/O is run down (`IoCancelThreadIo`,
+    /// semantics §6): its IRPs are cancelled and waited for on the simulated clock, up to
+    /// five minutes each. An IRP still outstanding then is disassociated: the address
+    /// space is torn down (its locked pages survive, in Transition), but the process is
+    /// **not deleted** — it stays [`ProcessState::RundownFailed`], half torn down, until
+    /// every disassociated IRP has completed (then it is deleted, with the check below).
+    ///
     /// # Errors
     /// The bug checks above; `Status(STATUS_PROCESS_IS_TERMINATING)` if it is already exiting.
     #[doc(alias = "NtTerminateProcess")]
     pub fn terminate_process(&mut self, pid: Pid) -> Result<()> {
         self.enter("NtTerminateProcess")?;
         self.live_process(pid)?;
+        self.exit_process(pid)
+    }
+
+    /// The body of process exit (also reached when its last thread exits).
+    pub(crate) fn exit_process(&mut self, pid: Pid) -> Result<()> {
         self.process_mut(pid)?.state = ProcessState::Terminating;
+        let rundown_failed = self.rundown_process_io(pid)?;
+        if rundown_failed {
+            self.clean_address_space(pid)?;
+            let threads = self.process(pid)?.threads.clone();
+            for t in threads {
+                if let Some(th) = self.threads.get_mut(&t) {
+                    th.alive = false;
+                }
+            }
+            self.process_mut(pid)?.state = ProcessState::RundownFailed;
+            if self.running == Some(pid) {
+                self.running = None;
+            }
+            self.attached.retain(|p| *p != Some(pid));
+            return Ok(());
+        }
         self.teardown_process(pid)
     }
 
     /// Tears down the address space of a terminating process and deletes it.
     pub(crate) fn teardown_process(&mut self, pid: Pid) -> Result<()> {
+        self.clean_address_space(pid)?;
+        self.delete_process_checked(pid)
+    }
+
+    /// `MmCleanProcessAddressSpace`: removes every VAD (locked pages survive in Transition).
+    pub(crate) fn clean_address_space(&mut self, pid: Pid) -> Result<()> {
         let vads: Vec<(u64, Option<crate::space::MappingId>)> = self
             .process(pid)?
             .space
@@ -72,6 +106,11 @@ impl Machine {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Process deletion: the locked-pages check (0x76 / 0xCB), then the process is gone.
+    pub(crate) fn delete_process_checked(&mut self, pid: Pid) -> Result<()> {
         let locked = self.process(pid)?.number_of_locked_pages;
         if locked != 0 {
             if self.config.track_locked_pages {

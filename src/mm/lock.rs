@@ -174,8 +174,40 @@ impl Machine {
                 return Err(f);
             }
         }
-        // 4-5. Commit flags; charge the process for user addresses.
         let owner = if user { self.current_process() } else { None };
+        // 6a. Resolve every page's frame and check the lock ASSERT (in use, fewer than 2500
+        // references; invariant 7) for all of them *before* any count changes, so a failure
+        // (an ASSERT bug check, or a page that vanished) leaves the books as they were.
+        let mut frames = Vec::with_capacity(n as usize);
+        for i in 0..n as u64 {
+            let page = Va(a.page_align().0 + i * PAGE_SIZE);
+            match self.space_of(page).and_then(|sp| self.translate(sp, page)) {
+                Some(pfn) => frames.push(pfn),
+                None => {
+                    // The page vanished between probe and lock (§3.4 step 7: `Process` stays set).
+                    self.slot_mut(id)?.mdl.process = owner;
+                    return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
+                }
+            }
+        }
+        let mut per_frame: std::collections::BTreeMap<Pfn, u32> = std::collections::BTreeMap::new();
+        for f in &frames {
+            *per_frame.entry(*f).or_default() += 1;
+        }
+        for (&pfn, &k) in &per_frame {
+            let usable = self.phys.entry(pfn).is_some_and(|e| {
+                e.reference_count > 0 && e.reference_count + (k - 1) < MAX_LOCKS_PER_PAGE
+            });
+            if !usable {
+                return Err(self.assert_failed(format!(
+                    "{pfn} must be in use and locked fewer than {MAX_LOCKS_PER_PAGE} times (invariant 7)"
+                )));
+            }
+        }
+        // A lock record without MDL_PAGES_LOCKED (a driver cleared the flag) is a lock the MDL
+        // no longer knows it holds: it leaks, as it would on Windows.
+        self.forget_lock(id)?;
+        // 4-5. Commit flags; charge the process for user addresses.
         {
             let s = self.slot_mut(id)?;
             s.mdl.flags.set(MdlFlags::WRITE_OPERATION, write);
@@ -185,38 +217,10 @@ impl Machine {
         if let Some(p) = owner {
             self.process_mut(p)?.number_of_locked_pages += n as u64;
         }
-        // 6. Lock phase: reference each page and record its frame.
-        let mut frames = Vec::with_capacity(n as usize);
-        for i in 0..n as u64 {
-            let page = Va(a.page_align().0 + i * PAGE_SIZE);
-            let pfn = match self.space_of(page).and_then(|sp| self.translate(sp, page)) {
-                Some(pfn) => pfn,
-                None => {
-                    // The page vanished between probe and lock: clean up and raise.
-                    self.unlock_frames(id, &frames)?;
-                    if let Some(p) = owner {
-                        let pr = self.process_mut(p)?;
-                        pr.number_of_locked_pages =
-                            pr.number_of_locked_pages.saturating_sub(n as u64);
-                    }
-                    self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
-                    return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
-                }
-            };
-            // ASSERT old reference < 2500 before taking the reference (invariant 7), so a
-            // failed lock leaves the count as it was.
-            let usable = self
-                .phys
-                .entry(pfn)
-                .is_some_and(|e| e.reference_count > 0 && e.reference_count < MAX_LOCKS_PER_PAGE);
-            if !usable {
-                return Err(self.assert_failed(format!(
-                    "{pfn} must be in use and locked fewer than {MAX_LOCKS_PER_PAGE} times (invariant 7)"
-                )));
-            }
+        // 6b. Lock phase: one reference per page, the frame recorded in its slot.
+        for (i, &pfn) in frames.iter().enumerate() {
             let _ = self.phys.reference(pfn);
-            self.slot_mut(id)?.mdl.pfns[i as usize] = pfn.0;
-            frames.push(pfn);
+            self.slot_mut(id)?.mdl.pfns[i] = pfn.0;
             self.counters.pages_locked += 1;
         }
         let birth = self.birth();
@@ -235,16 +239,6 @@ impl Machine {
         let mut b = [0u8; 1];
         self.read_as(who, va, &mut b)?;
         self.check_writable(who, va)
-    }
-
-    /// Drops the references on `frames` (cleanup of a failed lock phase).
-    fn unlock_frames(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
-        for &f in frames {
-            if let Err((pfn, share)) = self.phys.dereference(f) {
-                return Err(self.pfn_list_corrupt(pfn, share, id));
-            }
-        }
-        Ok(())
     }
 
     pub(crate) fn pfn_list_corrupt(&mut self, pfn: Pfn, share: u32, id: MdlId) -> Fault {

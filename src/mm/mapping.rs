@@ -137,6 +137,31 @@ impl Machine {
         self.map_kernel(id, CacheType::Cached, false, priority)
     }
 
+    /// Checks that every slot to be mapped names a page of the PFN database. A number that is
+    /// not one (a PFN array poisoned by unlock, or forged) in an MDL not marked `IO_SPACE` is
+    /// Driver Verifier's 0xC4/0x89 (P2 the MDL, P3 the slot's address, P4 the number). The
+    /// model has no device memory, so an `IO_SPACE` MDL naming one is unsupported.
+    fn check_frames_are_memory(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
+        let io_space = self.slot(id)?.mdl.flags.contains(MdlFlags::IO_SPACE);
+        for (i, &f) in frames.iter().enumerate() {
+            if self.phys.entry(f).is_none() {
+                if io_space {
+                    return Err(Fault::Model(crate::fault::ModelError::Unsupported(
+                        format!("mapping device memory ({f} of {id})"),
+                    )));
+                }
+                return Err(self.verifier_violation(
+                    verifier::MDL_NON_MEMORY_PAGE_NOT_IO_SPACE,
+                    id.address(),
+                    id.address() + crate::addr::MDL_HEADER_SIZE + i as u64 * crate::addr::PFN_NUMBER_SIZE,
+                    f.0,
+                    format!("{id} slot {i} holds {f}, which is not a page of memory, and the MDL is not IO_SPACE"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that every mapped slot names a locked frame (invariant 14).
     ///
     /// "Locked" means resident and pinned: referenced by a lock, allocated by
@@ -229,6 +254,7 @@ impl Machine {
             ));
         }
         let frames = self.mapped_frames(id)?;
+        self.check_frames_are_memory(id, &frames)?;
         self.check_frames_locked(id, &frames)?;
         let n = m.page_count() as u64;
         let Some(base) = self.sysptes.reserve(n) else {
@@ -321,6 +347,7 @@ impl Machine {
             ));
         }
         let frames = self.mapped_frames(id)?;
+        self.check_frames_are_memory(id, &frames)?;
         if !m.flags.contains(MdlFlags::SOURCE_IS_NONPAGED_POOL) {
             self.check_frames_locked(id, &frames)?;
         }

@@ -309,7 +309,7 @@ impl Machine {
     }
 
     /// Moves a lock that its MDL can no longer release into the leaked-lock list.
-    fn forget_lock(&mut self, id: MdlId) -> Result<()> {
+    pub(crate) fn forget_lock(&mut self, id: MdlId) -> Result<()> {
         if let Some(lock) = self.slot_mut(id)?.lock.take() {
             let freed_at = self.birth();
             self.event(

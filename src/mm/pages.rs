@@ -158,6 +158,10 @@ impl Machine {
             self.slot_mut(id)?.mdl.pfns[i] = LIST_HEAD;
         }
         self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
+        // An MDL that had *probed* these pages (e.g. through a mapping of them) still holds its
+        // lock references and its process charge: the kernel trusts the PFN array and frees
+        // the allocation, and the MDL forgets the lock — it is leaked, as by IoFreeMdl.
+        self.forget_lock(id)?;
         let _ = PageState::Free;
         Ok(())
     }

@@ -250,6 +250,14 @@ pub fn classify_event(k: EventKind) -> BugClass {
         EventKind::CacheAttributeConflict => BugClass::CacheAttributeConflict,
         EventKind::WriteThroughReadProbedMdl => BugClass::AccessModeMismatch,
         EventKind::NonPagedBuildOverOtherMemory => BugClass::MapUnlocked,
+        // Copy-back not clamped to the caller's buffer, or faulting on it (semantics §5.7).
+        EventKind::InformationExceedsBuffer | EventKind::CopyBackFaulted => BugClass::CopyBackError,
+        // IRP protocol: completion with a cancel routine set, pending without marking.
+        EventKind::CompletedWithCancelRoutine | EventKind::PendingNotMarked => {
+            BugClass::UseAfterComplete
+        }
+        // An IRP outlived I/O rundown: its pages stay locked for good (semantics §6).
+        EventKind::IrpDisassociated => BugClass::LockLeak,
     }
 }
 

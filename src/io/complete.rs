@@ -1,0 +1,335 @@
+//! `IoCompleteRequest` in two stages (semantics §5.7, invariants 26–28).
+
+use super::irp::{
+    IrpFlags, IrpId, IrpStage, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
+    SL_PENDING_RETURNED,
+};
+use super::{ApcDelivery, IO_SYSTEM_BUFFER_TAG, IoCompletion};
+use crate::bugcheck::BugCheckCode;
+use crate::events::EventKind;
+use crate::fault::{Fault, ModelError, Result};
+use crate::machine::Machine;
+use crate::mdl::MdlId;
+use crate::status::NtStatus;
+use crate::vm::Who;
+
+/// Size of `IO_STATUS_BLOCK` on amd64 (Status padded to 8 bytes, then Information).
+pub const IO_STATUS_BLOCK_SIZE: u64 = 16;
+
+impl Machine {
+    /// `IoCompleteRequest`: completes `irp` with the `IoStatus` the driver stored in it.
+    ///
+    /// Stage 1 (in the caller's context): walks the stack upward running completion
+    /// routines (a `STATUS_MORE_PROCESSING_REQUIRED` return stops everything: the IRP
+    /// belongs to that driver again), then **unlocks every MDL of the `MdlAddress`
+    /// chain**. Stage 2 (`IopCompleteRequest`, in the requesting process's context) is
+    /// left to the system service for a synchronous `IRP_DEFER_IO_COMPLETION` request,
+    /// queued as a kernel APC to the owning thread otherwise (run at once under
+    /// [`ApcDelivery::Immediate`]); a thread-less IRP (disassociated at rundown, or
+    /// kernel-built) is cleaned up with no copy-back and no IOSB (`IopCleanupIrp`).
+    ///
+    /// Stage 2 copies exactly `IoStatus.Information` bytes from the SystemBuffer to
+    /// `UserBuffer` for `IRP_BUFFERED_IO | IRP_INPUT_OPERATION` with a status that is not
+    /// an error nor `STATUS_VERIFY_REQUIRED` (warnings copy). More than the caller's
+    /// buffer is copied anyway and recorded as [`EventKind::InformationExceedsBuffer`].
+    /// A copy that faults sets the status to the exception code (Windows behaviour,
+    /// semantics §9; ReactOS would crash) and is recorded as
+    /// [`EventKind::CopyBackFaulted`]. Then the SystemBuffer is freed under
+    /// `IRP_DEALLOCATE_BUFFER`, the MDLs freed, the IOSB written (a fault there is
+    /// ignored), the IRP taken off its thread and freed.
+    ///
+    /// A cancel routine still set is recorded as [`EventKind::CompletedWithCancelRoutine`]
+    /// (a free build does not check; the IRP can then hit 0x48 if cancelled before it is
+    /// freed).
+    ///
+    /// # Errors
+    /// * A second completion: `MULTIPLE_IRP_COMPLETE_REQUESTS (0x44)`, P1 the IRP.
+    /// * Completing with `STATUS_PENDING`: the checked-build ASSERT (0x1E).
+    /// * Stage 1 unlocking a partial, non-paged or unlocked MDL: the `MmUnlockPages`
+    ///   checks (invariant 26).
+    #[doc(alias = "IoCompleteRequest")]
+    #[doc(alias = "IofCompleteRequest")]
+    pub fn io_complete_request(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IofCompleteRequest")?;
+        let Some(i) = self.irps.get(irp.0) else {
+            if self.io.freed.contains(&irp) {
+                return Err(self.bug_check(
+                    BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS,
+                    [irp.address(), 0, 0, 0],
+                    format!("IoCompleteRequest of {irp}, already completed and freed"),
+                ));
+            }
+            return Err(ModelError::StaleHandle(format!("{irp:?}")).into());
+        };
+        if i.completed && i.stage != IrpStage::Reclaimed {
+            return Err(self.bug_check(
+                BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS,
+                [irp.address(), 0, 0, 0],
+                format!("IoCompleteRequest of {irp}, already completed (invariant 27)"),
+            ));
+        }
+        if i.io_status.status == NtStatus::PENDING {
+            return Err(self.assert_failed(format!(
+                "IoCompleteRequest of {irp} with STATUS_PENDING (invariant 27)"
+            )));
+        }
+        if let Some(d) = i.cancel_routine {
+            self.event(
+                EventKind::CompletedWithCancelRoutine,
+                None,
+                None,
+                format!("{irp} completed with {d:?}'s cancel routine still set (invariant 27)"),
+            );
+        }
+        {
+            let i = self.irp_mut(irp)?;
+            i.completed = true;
+            i.stage = IrpStage::Active;
+        }
+        // Walk the stack upward.
+        loop {
+            let i = self.irp_mut(irp)?;
+            let n = i.current_location as usize;
+            if n == 0 || n > i.stack.len() {
+                break;
+            }
+            let loc = i.stack[n - 1];
+            i.pending_returned = loc.control & SL_PENDING_RETURNED != 0;
+            i.current_location += 1;
+            let status = i.io_status.status;
+            let cancel = i.cancel;
+            let has_upper = (i.current_location as usize) <= i.stack.len();
+            let invoke = loc.completion.filter(|_| {
+                (status.is_error() && loc.control & SL_INVOKE_ON_ERROR != 0)
+                    || (!status.is_error() && loc.control & SL_INVOKE_ON_SUCCESS != 0)
+                    || (cancel && loc.control & SL_INVOKE_ON_CANCEL != 0)
+            });
+            match invoke {
+                Some(cr) => {
+                    let code = self.driver_code(cr.device)?;
+                    let r = code.completion(self, cr.device, irp, cr.context);
+                    let r = self.unhandled_in_driver(r, "completion", cr.device)?;
+                    if r == NtStatus::MORE_PROCESSING_REQUIRED {
+                        if let Ok(i) = self.irp_mut(irp) {
+                            i.stage = IrpStage::Reclaimed;
+                            i.completed = false;
+                        }
+                        return Ok(());
+                    }
+                }
+                None => {
+                    let i = self.irp_mut(irp)?;
+                    if i.pending_returned && has_upper {
+                        let m = i.current_location as usize;
+                        i.stack[m - 1].control |= SL_PENDING_RETURNED;
+                    }
+                }
+            }
+        }
+        // Stage 1, step 5: unlock every MDL of the chain.
+        for mdl in self.mdl_chain(irp)? {
+            self.unlock_pages(mdl)?;
+        }
+        let i = self.irp(irp)?;
+        if i.flags.contains(IrpFlags::DEFER_IO_COMPLETION)
+            && !i.pending_returned
+            && i.thread.is_some()
+        {
+            self.irp_mut(irp)?.stage = IrpStage::AwaitingService;
+            return Ok(());
+        }
+        match i.thread {
+            Some(t) => {
+                self.irp_mut(irp)?.stage = IrpStage::ApcQueued;
+                self.io.apcs.entry(t).or_default().push_back(irp);
+                if self.io.apc_delivery == ApcDelivery::Immediate {
+                    self.deliver_apcs(t)?;
+                }
+                Ok(())
+            }
+            None if i.system_thread && !i.cancel => self.complete_stage2(irp),
+            None => self.cleanup_irp(irp),
+        }
+    }
+
+    /// The MDLs of an IRP's chain, head first.
+    pub(crate) fn mdl_chain(&self, irp: IrpId) -> Result<Vec<MdlId>> {
+        let mut out = Vec::new();
+        let mut cur = self.irp(irp)?.mdl_address;
+        while let Some(m) = cur {
+            if out.contains(&m) || out.len() > 4096 {
+                break;
+            }
+            out.push(m);
+            cur = self.mdls.get(m.0).and_then(|s| s.mdl.next);
+        }
+        Ok(out)
+    }
+
+    /// `KeDeliverApc` for `tid`: runs the stage-2 completion APCs queued to it.
+    ///
+    /// # Errors
+    /// Faults of stage 2 (a bug check freeing a corrupted buffer, say).
+    pub fn ke_deliver_apcs(&mut self, tid: crate::space::Tid) -> Result<()> {
+        self.enter("KiDeliverApc")?;
+        self.deliver_apcs(tid)
+    }
+
+    pub(crate) fn deliver_apcs(&mut self, tid: crate::space::Tid) -> Result<()> {
+        while let Some(irp) = self.io.apcs.get_mut(&tid).and_then(|q| q.pop_front()) {
+            if self.irps.get(irp.0).is_some() {
+                self.complete_stage2(irp)?;
+            }
+        }
+        self.io.apcs.retain(|_, q| !q.is_empty());
+        Ok(())
+    }
+
+    /// `IopCompleteRequest`: stage 2, in the requesting process's context.
+    pub(crate) fn complete_stage2(&mut self, irp: IrpId) -> Result<()> {
+        let i = self.irp(irp)?.clone();
+        if i.system_thread {
+            self.attached.push(None);
+            let r = self.stage2_in_context(irp, &i);
+            self.attached.pop();
+            return r;
+        }
+        let Some(pid) = i.process.filter(|p| self.processes.contains_key(p)) else {
+            return self.cleanup_irp(irp);
+        };
+        if i.thread.is_none() {
+            return self.cleanup_irp(irp);
+        }
+        self.attached.push(Some(pid));
+        let r = self.stage2_in_context(irp, &i);
+        self.attached.pop();
+        r
+    }
+
+    fn stage2_in_context(&mut self, irp: IrpId, i: &super::Irp) -> Result<()> {
+        let mut status = i.io_status.status;
+        let info = i.io_status.information;
+        let mut copied = 0;
+        if i.flags.contains(IrpFlags::BUFFERED_IO) {
+            if i.flags.contains(IrpFlags::INPUT_OPERATION)
+                && status != NtStatus::VERIFY_REQUIRED
+                && !status.is_error()
+                && info > 0
+            {
+                if info > i.user_buffer_length {
+                    self.event(
+                        EventKind::InformationExceedsBuffer,
+                        None,
+                        i.user_buffer,
+                        format!(
+                            "{irp}: IoStatus.Information {info} exceeds the caller's buffer of {} \
+                             bytes; the copy-back is not clamped (invariant 28)",
+                            i.user_buffer_length
+                        ),
+                    );
+                }
+                let dst = i.user_buffer.unwrap_or(crate::addr::Va::NULL);
+                let src = i.system_buffer.unwrap_or(crate::addr::Va::NULL);
+                match self.copy_as(Who::Kernel, dst, Who::Kernel, src, info) {
+                    Ok(()) => copied = info,
+                    Err(Fault::Raise(code)) => {
+                        self.event(
+                            EventKind::CopyBackFaulted,
+                            None,
+                            Some(dst),
+                            format!(
+                                "{irp}: copy-back to {dst} raised {code}; the request fails with it"
+                            ),
+                        );
+                        status = code;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            if i.flags.contains(IrpFlags::DEALLOCATE_BUFFER) {
+                if let Some(sb) = i.system_buffer {
+                    self.pool_free(sb, None)?;
+                }
+            }
+        }
+        for m in self.mdl_chain(irp)? {
+            self.free_mdl(m)?;
+        }
+        let mut iosb_written = false;
+        // Semantics §5.7 stage 2 step 3: success/warning, or an error reported
+        // asynchronously (PendingReturned); a synchronous error is returned by the service.
+        if !status.is_error() || i.pending_returned {
+            if let Some(iosb) = i.user_iosb {
+                let mut b = [0u8; IO_STATUS_BLOCK_SIZE as usize];
+                b[..4].copy_from_slice(&status.0.to_le_bytes());
+                b[8..].copy_from_slice(&info.to_le_bytes());
+                iosb_written = self.write_as(Who::Kernel, iosb, &b, false).is_ok();
+            }
+        }
+        self.finish_irp(irp, i, status, copied, iosb_written, false);
+        Ok(())
+    }
+
+    /// `IopCleanupIrp`: frees MDLs and the SystemBuffer, no copy-back, no IOSB.
+    pub(crate) fn cleanup_irp(&mut self, irp: IrpId) -> Result<()> {
+        let i = self.irp(irp)?.clone();
+        if i.flags.contains(IrpFlags::DEALLOCATE_BUFFER) {
+            if let Some(sb) = i.system_buffer {
+                self.pool_free(sb, None)?;
+            }
+        }
+        for m in self.mdl_chain(irp)? {
+            self.free_mdl(m)?;
+        }
+        self.finish_irp(irp, &i, i.io_status.status, 0, false, true);
+        if let Some(Some(pid)) = self.io.disassociated.remove(&irp) {
+            self.maybe_finish_rundown_failed(pid)?;
+        }
+        Ok(())
+    }
+
+    fn finish_irp(
+        &mut self,
+        irp: IrpId,
+        i: &super::Irp,
+        status: NtStatus,
+        copied: u64,
+        iosb_written: bool,
+        cleaned_up: bool,
+    ) {
+        self.io.completions.push(IoCompletion {
+            irp,
+            thread: i.thread,
+            process: i.process,
+            status,
+            information: i.io_status.information,
+            copied_back: copied,
+            iosb_written,
+            cleaned_up,
+            step: self.step,
+        });
+        self.unqueue_irp_from_thread(irp);
+        self.free_irp_record(irp);
+    }
+
+    /// Frees a failed-while-building IRP (`IopCleanupAfterException`, semantics §5.6):
+    /// SystemBuffer, MDL (never locked by a raising probe), IRP. Nothing was sent.
+    pub(crate) fn cleanup_after_exception(&mut self, irp: IrpId) -> Result<()> {
+        let i = self.irp(irp)?.clone();
+        if let Some(sb) = i.system_buffer {
+            if self
+                .pool
+                .allocations()
+                .any(|a| a.va == sb && a.tag == IO_SYSTEM_BUFFER_TAG)
+            {
+                self.pool_free(sb, None)?;
+            }
+        }
+        for m in self.mdl_chain(irp)? {
+            self.free_mdl(m)?;
+        }
+        self.unqueue_irp_from_thread(irp);
+        self.irps.remove(irp.0);
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! Drivers, device objects and device stacks (semantics §5.1).
+//!
+//! A driver is a Rust object implementing [`Driver`], registered with
+//! [`Machine::io_register_driver`]. Its code is shared (`Arc<dyn Driver>`,
+//! methods take `&self`) and gets `&mut Machine` while it runs, so dispatch,
+//! completion and cancel routines may re-enter the I/O manager freely (a
+//! lower driver completing synchronously runs the upper driver's completion
+//! routine while the upper dispatch routine is still on the stack, as in a
+//! real kernel). A driver's mutable state belongs in its device extension
+//! ([`DeviceExtension`]), which the machine owns and clones with itself.
+
+use super::irp::IrpId;
+use crate::addr::Va;
+use crate::fault::{Fault, ModelError, Result};
+use crate::machine::Machine;
+use crate::mdl::MdlId;
+use crate::status::NtStatus;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+
+/// `DO_BUFFERED_IO` (0x4).
+pub const DO_BUFFERED_IO: u32 = 0x4;
+/// `DO_DIRECT_IO` (0x10).
+pub const DO_DIRECT_IO: u32 = 0x10;
+
+/// A device object handle.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeviceId(pub u32);
+
+impl DeviceId {
+    /// A fake `PDEVICE_OBJECT` for reports.
+    pub const fn address(self) -> u64 {
+        0xFFFF_D800_0000_0000 + (self.0 as u64) * 0x400
+    }
+}
+
+impl fmt::Debug for DeviceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dev#{}", self.0)
+    }
+}
+
+/// A driver handle.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+pub struct DriverId(pub u32);
+
+/// Driver code: dispatch, completion, cancel and timer routines.
+///
+/// Every routine gets the machine and the device it runs for. Faults it
+/// returns (a bug check, say) propagate to whoever called into the driver.
+pub trait Driver: fmt::Debug + Send + Sync {
+    /// The dispatch routine (`DriverObject->MajorFunction[...]`) for `irp`, whose current
+    /// stack location is this device's. Returns what the dispatch routine returns:
+    /// `STATUS_PENDING` after `IoMarkIrpPending`, or the status it completed the IRP with.
+    ///
+    /// # Errors
+    /// Faults raised by the routines it calls.
+    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus>;
+
+    /// A completion routine set with [`Machine::io_set_completion_routine`]; returning
+    /// `STATUS_MORE_PROCESSING_REQUIRED` stops completion (the driver owns the IRP again).
+    /// The default continues completion and propagates `PendingReturned` as Microsoft's
+    /// documentation requires.
+    ///
+    /// # Errors
+    /// Faults raised by the routines it calls.
+    fn completion(
+        &self,
+        m: &mut Machine,
+        device: DeviceId,
+        irp: IrpId,
+        context: u64,
+    ) -> Result<NtStatus> {
+        let _ = (device, context);
+        if m.irp(irp)?.pending_returned {
+            m.io_mark_irp_pending(irp)?;
+        }
+        Ok(NtStatus::SUCCESS)
+    }
+
+    /// The cancel routine set with [`Machine::io_set_cancel_routine`]. The default is the
+    /// cancel-safe-queue pattern: if the IRP is still in this device's queue, remove it and
+    /// complete it with `STATUS_CANCELLED`; otherwise the completion path owns it.
+    ///
+    /// # Errors
+    /// Faults raised by the routines it calls.
+    fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
+        if !m.io_queue_remove(device, irp)? {
+            return Ok(());
+        }
+        m.irp_mut(irp)?.io_status = super::IoStatusBlock {
+            status: NtStatus::CANCELLED,
+            information: 0,
+        };
+        m.io_complete_request(irp)
+    }
+
+    /// A timer set with [`Machine::ke_set_timer`] expired (a timer DPC).
+    ///
+    /// # Errors
+    /// Faults raised by the routines it calls.
+    fn timer(&self, m: &mut Machine, device: DeviceId, context: u64) -> Result<()> {
+        let _ = (m, device, context);
+        Ok(())
+    }
+}
+
+/// What a driver saw in one dispatch, recorded by drivers that want tests to see it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DispatchRecord {
+    /// The IRP.
+    pub irp: IrpId,
+    /// `MajorFunction`.
+    pub major: u8,
+    /// `Flags` when dispatched.
+    pub flags: super::IrpFlags,
+    /// `AssociatedIrp.SystemBuffer`.
+    pub system_buffer: Option<Va>,
+    /// `MdlAddress`.
+    pub mdl: Option<MdlId>,
+    /// `UserBuffer`.
+    pub user_buffer: Option<Va>,
+    /// Bytes of input the driver received.
+    pub input: Vec<u8>,
+}
+
+/// The device extension: per-device mutable driver state owned by the machine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeviceExtension {
+    /// A cancel-safe IRP queue (see [`Machine::io_queue_push`]).
+    pub queue: VecDeque<IrpId>,
+    /// What the driver chose to record of its dispatches.
+    pub records: Vec<DispatchRecord>,
+    /// Bytes the device stores (a file's contents, say).
+    pub data: Vec<u8>,
+    /// Free-form counters.
+    pub counters: std::collections::BTreeMap<String, u64>,
+}
+
+/// A device object.
+#[derive(Clone, Debug)]
+pub struct Device {
+    /// A name for reports.
+    pub name: String,
+    /// Its driver.
+    pub driver: DriverId,
+    /// `Flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`).
+    pub flags: u32,
+    /// `StackSize`: locations an IRP sent here needs.
+    pub stack_size: u8,
+    /// The device below it (`AttachedTo`), if it is a filter.
+    pub lower: Option<DeviceId>,
+    /// The device attached above it (`AttachedDevice`).
+    pub upper: Option<DeviceId>,
+    /// Its extension.
+    pub extension: DeviceExtension,
+}
+
+/// A registered driver.
+#[derive(Clone, Debug)]
+pub(crate) struct DriverEntry {
+    pub(crate) name: String,
+    pub(crate) code: Arc<dyn Driver>,
+}
+
+impl Machine {
+    /// Registers driver code (`DriverEntry` ran); returns its handle.
+    ///
+    /// # Errors
+    /// A crashed machine.
+    pub fn io_register_driver(&mut self, name: &str, code: Arc<dyn Driver>) -> Result<DriverId> {
+        self.enter("DriverEntry")?;
+        let id = DriverId(self.io.drivers.len() as u32);
+        self.io.drivers.push(DriverEntry {
+            name: name.to_string(),
+            code,
+        });
+        Ok(id)
+    }
+
+    /// `IoCreateDevice`: a device of `driver` with `flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`
+    /// or neither) and `StackSize` 1.
+    ///
+    /// # Errors
+    /// An unknown driver is a [`ModelError`]; `DO_BUFFERED_IO | DO_DIRECT_IO` together is
+    /// Driver Verifier's 0xC9/0x245 (semantics §5.1).
+    #[doc(alias = "IoCreateDevice")]
+    pub fn io_create_device(
+        &mut self,
+        driver: DriverId,
+        name: &str,
+        flags: u32,
+    ) -> Result<DeviceId> {
+        self.enter("IoCreateDevice")?;
+        if driver.0 as usize >= self.io.drivers.len() {
+            return Err(ModelError::StaleHandle(format!("{driver:?}")).into());
+        }
+        if flags & DO_BUFFERED_IO != 0 && flags & DO_DIRECT_IO != 0 {
+            return Err(self.bug_check(
+                crate::bugcheck::BugCheckCode::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
+                [
+                    crate::bugcheck::io_verifier::BOTH_BUFFERED_AND_DIRECT_IO,
+                    0,
+                    0,
+                    0,
+                ],
+                format!("{name}: DO_BUFFERED_IO and DO_DIRECT_IO are exclusive (semantics §5.1)"),
+            ));
+        }
+        let id = DeviceId(self.io.devices.len() as u32);
+        self.io.devices.push(Device {
+            name: name.to_string(),
+            driver,
+            flags,
+            stack_size: 1,
+            lower: None,
+            upper: None,
+            extension: DeviceExtension::default(),
+        });
+        Ok(id)
+    }
+
+    /// `IoAttachDeviceToDeviceStack`: attaches `source` (a filter) to the top of `target`'s
+    /// stack; `source.StackSize` becomes the top's plus one and it copies the top's
+    /// buffering flags, as a filter must. Returns the device it attached to.
+    ///
+    /// # Errors
+    /// Unknown devices, or `source` already attached, are [`ModelError`]s.
+    #[doc(alias = "IoAttachDeviceToDeviceStack")]
+    pub fn io_attach_device_to_device_stack(
+        &mut self,
+        source: DeviceId,
+        target: DeviceId,
+    ) -> Result<DeviceId> {
+        self.enter("IoAttachDeviceToDeviceStack")?;
+        self.device(source)?;
+        let top = self.io_get_attached_device(target)?;
+        if self.device(source)?.lower.is_some() || top == source {
+            return Err(ModelError::Unsupported(format!("{source:?} is already attached")).into());
+        }
+        let (size, flags) = {
+            let t = self.device(top)?;
+            (t.stack_size, t.flags & (DO_BUFFERED_IO | DO_DIRECT_IO))
+        };
+        let s = self.device_mut(source)?;
+        s.lower = Some(top);
+        s.stack_size = size.saturating_add(1);
+        s.flags = (s.flags & !(DO_BUFFERED_IO | DO_DIRECT_IO)) | flags;
+        self.device_mut(top)?.upper = Some(source);
+        Ok(top)
+    }
+
+    /// `IoGetAttachedDevice`: the top of the stack `device` belongs to (where requests go).
+    ///
+    /// # Errors
+    /// An unknown device.
+    #[doc(alias = "IoGetAttachedDevice")]
+    pub fn io_get_attached_device(&self, device: DeviceId) -> Result<DeviceId> {
+        let mut d = device;
+        let mut guard = 0;
+        while let Some(u) = self.device(d)?.upper {
+            d = u;
+            guard += 1;
+            if guard > 256 {
+                return Err(ModelError::Unsupported("device stack loop".into()).into());
+            }
+        }
+        Ok(d)
+    }
+
+    /// A device object.
+    ///
+    /// # Errors
+    /// An unknown device is a [`ModelError`].
+    pub fn device(&self, device: DeviceId) -> Result<&Device> {
+        self.io
+            .devices
+            .get(device.0 as usize)
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{device:?}"))))
+    }
+
+    /// A device object, mutable (drivers keep their state in [`Device::extension`]).
+    ///
+    /// # Errors
+    /// An unknown device is a [`ModelError`].
+    pub fn device_mut(&mut self, device: DeviceId) -> Result<&mut Device> {
+        self.io
+            .devices
+            .get_mut(device.0 as usize)
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{device:?}"))))
+    }
+
+    /// The name a driver was registered with.
+    pub fn driver_name(&self, driver: DriverId) -> Option<&str> {
+        self.io
+            .drivers
+            .get(driver.0 as usize)
+            .map(|d| d.name.as_str())
+    }
+
+    pub(crate) fn driver_code(&self, device: DeviceId) -> Result<Arc<dyn Driver>> {
+        let d = self.device(device)?.driver;
+        self.io
+            .drivers
+            .get(d.0 as usize)
+            .map(|e| e.code.clone())
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{d:?}"))))
+    }
+
+    /// Appends `irp` to `device`'s queue (a driver pending it).
+    ///
+    /// # Errors
+    /// An unknown device.
+    #[doc(alias = "IoCsqInsertIrp")]
+    pub fn io_queue_push(&mut self, device: DeviceId, irp: IrpId) -> Result<()> {
+        self.enter("IoCsqInsertIrp")?;
+        self.device_mut(device)?.extension.queue.push_back(irp);
+        Ok(())
+    }
+
+    /// Removes `irp` from `device`'s queue; false if it was not there.
+    ///
+    /// # Errors
+    /// An unknown device.
+    #[doc(alias = "IoCsqRemoveIrp")]
+    pub fn io_queue_remove(&mut self, device: DeviceId, irp: IrpId) -> Result<bool> {
+        self.enter("IoCsqRemoveIrp")?;
+        let q = &mut self.device_mut(device)?.extension.queue;
+        let before = q.len();
+        q.retain(|i| *i != irp);
+        Ok(q.len() != before)
+    }
+
+    /// Takes the oldest IRP off `device`'s queue.
+    ///
+    /// # Errors
+    /// An unknown device.
+    #[doc(alias = "IoCsqRemoveNextIrp")]
+    pub fn io_queue_pop(&mut self, device: DeviceId) -> Result<Option<IrpId>> {
+        self.enter("IoCsqRemoveNextIrp")?;
+        Ok(self.device_mut(device)?.extension.queue.pop_front())
+    }
+}

@@ -1,0 +1,220 @@
+//! `IoCallDriver` and the stack-location routines.
+
+use super::device::DeviceId;
+use super::irp::{
+    CompletionRoutine, IrpId, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
+    SL_PENDING_RETURNED, StackLocation,
+};
+use crate::bugcheck::BugCheckCode;
+use crate::events::EventKind;
+use crate::fault::{ModelError, Result};
+use crate::machine::Machine;
+use crate::status::NtStatus;
+
+impl Machine {
+    /// An exception that escapes a driver routine is unhandled in kernel mode:
+    /// `KMODE_EXCEPTION_NOT_HANDLED (0x1E)` with P1 the exception code.
+    pub(crate) fn unhandled_in_driver<T>(
+        &mut self,
+        r: Result<T>,
+        what: &str,
+        device: DeviceId,
+    ) -> Result<T> {
+        match r {
+            Err(crate::fault::Fault::Raise(code)) => Err(self.bug_check(
+                BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+                [code.0 as u64, 0, 0, 0],
+                format!("{code} raised in the {what} routine of {device:?} and not handled"),
+            )),
+            other => other,
+        }
+    }
+
+    /// `IoCallDriver`: moves the IRP to its next stack location, records `device` there and
+    /// runs `device`'s dispatch routine; returns what the dispatch routine returned.
+    ///
+    /// A dispatch returning `STATUS_PENDING` without `IoMarkIrpPending` is recorded as
+    /// [`EventKind::PendingNotMarked`] (Driver Verifier 0xC9/0x23D is non-fatal).
+    ///
+    /// # Errors
+    /// Forwarding past the last location is `NO_MORE_IRP_STACK_LOCATIONS (0x35)` with P1
+    /// the IRP (semantics §7); faults of the dispatch routine propagate.
+    #[doc(alias = "IoCallDriver")]
+    #[doc(alias = "IofCallDriver")]
+    pub fn io_call_driver(&mut self, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        self.enter("IofCallDriver")?;
+        self.device(device)?;
+        let i = self.irp_mut(irp)?;
+        if i.current_location <= 1 {
+            let addr = irp.address();
+            return Err(self.bug_check(
+                BugCheckCode::NO_MORE_IRP_STACK_LOCATIONS,
+                [addr, 0, 0, 0],
+                format!("IoCallDriver of {irp} to {device:?}: no stack location left"),
+            ));
+        }
+        if i.current_location as usize > i.stack.len() + 1 {
+            return Err(ModelError::Unsupported(format!(
+                "{irp:?}: CurrentLocation {} beyond its {} stack locations",
+                i.current_location,
+                i.stack.len()
+            ))
+            .into());
+        }
+        i.current_location -= 1;
+        let loc = i.current_location as usize - 1;
+        if let Some(l) = i.stack.get_mut(loc) {
+            l.device = Some(device);
+            l.control &= !SL_PENDING_RETURNED;
+        }
+        let code = self.driver_code(device)?;
+        let status = code.dispatch(self, device, irp);
+        let status = self.unhandled_in_driver(status, "dispatch", device)?;
+        if status == NtStatus::PENDING {
+            let marked = self.irps.get(irp.0).is_some_and(|i| {
+                i.stack
+                    .get(loc)
+                    .is_some_and(|l| l.control & SL_PENDING_RETURNED != 0)
+            });
+            let still_active = self.irps.get(irp.0).is_some_and(|i| !i.completed);
+            if still_active && !marked {
+                self.event(
+                    EventKind::PendingNotMarked,
+                    None,
+                    None,
+                    format!(
+                        "{device:?} returned STATUS_PENDING for {irp} without IoMarkIrpPending"
+                    ),
+                );
+            }
+        }
+        Ok(status)
+    }
+
+    /// `IoGetCurrentIrpStackLocation`: a copy of the current stack location.
+    ///
+    /// # Errors
+    /// An IRP not yet sent to a driver is a [`ModelError`].
+    #[doc(alias = "IoGetCurrentIrpStackLocation")]
+    pub fn io_get_current_irp_stack_location(&self, irp: IrpId) -> Result<StackLocation> {
+        self.irp(irp)?
+            .current_stack_location()
+            .copied()
+            .ok_or_else(|| {
+                ModelError::Unsupported(format!("{irp:?} has no current location")).into()
+            })
+    }
+
+    /// Writes the next stack location (`IoGetNextIrpStackLocation(Irp)->... = ...`),
+    /// keeping its completion routine.
+    ///
+    /// # Errors
+    /// No next location is a [`ModelError`].
+    #[doc(alias = "IoGetNextIrpStackLocation")]
+    pub fn io_set_next_irp_stack_location(&mut self, irp: IrpId, loc: StackLocation) -> Result<()> {
+        self.enter("IoGetNextIrpStackLocation")?;
+        let i = self.irp_mut(irp)?;
+        let n = i.current_location as usize;
+        if n < 2 || n - 1 > i.stack.len() {
+            return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
+        }
+        let slot = &mut i.stack[n - 2];
+        let completion = slot.completion;
+        let control =
+            slot.control & (SL_INVOKE_ON_CANCEL | SL_INVOKE_ON_ERROR | SL_INVOKE_ON_SUCCESS);
+        *slot = StackLocation {
+            completion,
+            control,
+            device: None,
+            ..loc
+        };
+        Ok(())
+    }
+
+    /// `IoCopyCurrentIrpStackLocationToNext`: copies everything but the completion routine.
+    ///
+    /// # Errors
+    /// No current or next location is a [`ModelError`].
+    #[doc(alias = "IoCopyCurrentIrpStackLocationToNext")]
+    pub fn io_copy_current_irp_stack_location_to_next(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IoCopyCurrentIrpStackLocationToNext")?;
+        let cur = self.io_get_current_irp_stack_location(irp)?;
+        let i = self.irp_mut(irp)?;
+        let n = i.current_location as usize;
+        let Some(slot) = n.checked_sub(2).and_then(|k| i.stack.get_mut(k)) else {
+            return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
+        };
+        *slot = StackLocation {
+            completion: None,
+            control: 0,
+            device: None,
+            ..cur
+        };
+        Ok(())
+    }
+
+    /// `IoSkipCurrentIrpStackLocation`: the next driver reuses this location.
+    ///
+    /// # Errors
+    /// A stale IRP.
+    #[doc(alias = "IoSkipCurrentIrpStackLocation")]
+    pub fn io_skip_current_irp_stack_location(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IoSkipCurrentIrpStackLocation")?;
+        let i = self.irp_mut(irp)?;
+        i.current_location = i.current_location.saturating_add(1);
+        Ok(())
+    }
+
+    /// `IoSetCompletionRoutine`: `device`'s driver's [`super::Driver::completion`] runs with
+    /// `context` when the next-lower driver completes the IRP, on success, error and/or
+    /// cancel as asked.
+    ///
+    /// # Errors
+    /// No next location is a [`ModelError`].
+    #[doc(alias = "IoSetCompletionRoutine")]
+    pub fn io_set_completion_routine(
+        &mut self,
+        irp: IrpId,
+        device: DeviceId,
+        context: u64,
+        on_success: bool,
+        on_error: bool,
+        on_cancel: bool,
+    ) -> Result<()> {
+        self.enter("IoSetCompletionRoutine")?;
+        let i = self.irp_mut(irp)?;
+        let n = i.current_location as usize;
+        if n < 2 || n - 1 > i.stack.len() {
+            return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
+        }
+        let slot = &mut i.stack[n - 2];
+        slot.completion = Some(CompletionRoutine { device, context });
+        slot.control &= SL_PENDING_RETURNED;
+        if on_success {
+            slot.control |= SL_INVOKE_ON_SUCCESS;
+        }
+        if on_error {
+            slot.control |= SL_INVOKE_ON_ERROR;
+        }
+        if on_cancel {
+            slot.control |= SL_INVOKE_ON_CANCEL;
+        }
+        Ok(())
+    }
+
+    /// `IoMarkIrpPending`: sets `SL_PENDING_RETURNED` in the current location.
+    ///
+    /// # Errors
+    /// An IRP with no current location is a [`ModelError`].
+    #[doc(alias = "IoMarkIrpPending")]
+    pub fn io_mark_irp_pending(&mut self, irp: IrpId) -> Result<()> {
+        self.enter("IoMarkIrpPending")?;
+        let i = self.irp_mut(irp)?;
+        let n = i.current_location as usize;
+        if n == 0 || n > i.stack.len() {
+            return Err(ModelError::Unsupported(format!("{irp:?} has no current location")).into());
+        }
+        i.stack[n - 1].control |= SL_PENDING_RETURNED;
+        Ok(())
+    }
+}

@@ -1,0 +1,315 @@
+//! Ready-made drivers: a device that completes at once using whichever buffer the
+//! I/O manager built, a cancel-safe queueing device (correct, or with a chosen
+//! bug), and a pass-through filter.
+
+use super::IoStatusBlock;
+use super::device::{DeviceId, DispatchRecord, Driver};
+use super::ioctl::{METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, method_from_ctl_code};
+use super::irp::{IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IrpFlags, IrpId, Parameters};
+use crate::addr::Va;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::mdl::{MdlId, priority};
+use crate::status::NtStatus;
+
+/// The byte a [`PatternDriver`] produces at offset `i` of an output buffer.
+pub const fn pattern_byte(i: u64) -> u8 {
+    (i % 251) as u8 ^ 0xA5
+}
+
+fn pattern(len: u64) -> Vec<u8> {
+    (0..len).map(pattern_byte).collect()
+}
+
+fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
+    match mdl {
+        Some(md) => m.mm_get_system_address_for_mdl_safe(md, priority::NORMAL),
+        None => Ok(None),
+    }
+}
+
+/// Completes every request in its dispatch routine, using the buffer the I/O manager
+/// built: reads and IOCTL outputs are filled with [`pattern_byte`]s, write and IOCTL
+/// inputs are read and recorded in the device extension's
+/// [`super::DeviceExtension::records`]. `Information` is the full length. A driver that
+/// handles `MdlAddress == NULL` and zero lengths correctly (seed 001), and touches buffers
+/// inside `__try/__except`: a fault (a bad neither-I/O pointer) completes the request with
+/// the exception code.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PatternDriver;
+
+impl Driver for PatternDriver {
+    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let i = m.irp(irp)?.clone();
+        let loc = m.io_get_current_irp_stack_location(irp)?;
+        let dflags = m.device(device)?.flags;
+        let body = |m: &mut Machine| -> Result<(Vec<u8>, u64)> {
+            let mut input = Vec::new();
+            let mut info = 0u64;
+            match (loc.major_function, loc.parameters) {
+                (IRP_MJ_READ, Parameters::Read { length, .. }) => {
+                    let l = length as u64;
+                    let dst = if dflags & super::DO_BUFFERED_IO != 0 {
+                        i.system_buffer
+                    } else if dflags & super::DO_DIRECT_IO != 0 {
+                        mdl_va(m, i.mdl_address)?
+                    } else {
+                        i.user_buffer
+                    };
+                    if let (Some(d), true) = (dst, l > 0) {
+                        m.kernel_write(d, &pattern(l))?;
+                    }
+                    info = l;
+                }
+                (IRP_MJ_WRITE, Parameters::Write { length, .. }) => {
+                    let l = length as u64;
+                    let src = if dflags & super::DO_BUFFERED_IO != 0 {
+                        i.system_buffer
+                    } else if dflags & super::DO_DIRECT_IO != 0 {
+                        mdl_va(m, i.mdl_address)?
+                    } else {
+                        i.user_buffer
+                    };
+                    if let (Some(s), true) = (src, l > 0) {
+                        input = m.kernel_read(s, l)?;
+                    }
+                    info = l;
+                }
+                (
+                    IRP_MJ_DEVICE_CONTROL | super::IRP_MJ_FILE_SYSTEM_CONTROL,
+                    Parameters::DeviceIoControl {
+                        output_buffer_length,
+                        input_buffer_length,
+                        io_control_code,
+                        type3_input_buffer,
+                    },
+                ) => {
+                    let (il, ol) = (input_buffer_length as u64, output_buffer_length as u64);
+                    let method = method_from_ctl_code(io_control_code);
+                    let in_src = if method == METHOD_NEITHER {
+                        type3_input_buffer
+                    } else {
+                        i.system_buffer
+                    };
+                    if let (Some(s), true) = (in_src, il > 0) {
+                        input = m.kernel_read(s, il)?;
+                    }
+                    match method {
+                        METHOD_BUFFERED => {
+                            if let (Some(d), true) = (i.system_buffer, ol > 0) {
+                                m.kernel_write(d, &pattern(ol))?;
+                                info = ol;
+                            }
+                        }
+                        METHOD_IN_DIRECT => {
+                            if let Some(s) = mdl_va(m, i.mdl_address)? {
+                                input.extend(m.kernel_read(s, ol)?);
+                            }
+                        }
+                        METHOD_NEITHER => {
+                            if let (Some(d), true) = (i.user_buffer, ol > 0) {
+                                m.kernel_write(d, &pattern(ol))?;
+                                info = ol;
+                            }
+                        }
+                        _ => {
+                            if let Some(d) = mdl_va(m, i.mdl_address)? {
+                                m.kernel_write(d, &pattern(ol))?;
+                                info = ol;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+            Ok((input, info))
+        };
+        // Buffer accesses run inside __try/__except: a neither-I/O user pointer may be bad.
+        let (input, info, status) = match body(m) {
+            Ok((input, info)) => (input, info, NtStatus::SUCCESS),
+            Err(crate::fault::Fault::Raise(code)) => (Vec::new(), 0, code),
+            Err(e) => return Err(e),
+        };
+        m.device_mut(device)?
+            .extension
+            .records
+            .push(DispatchRecord {
+                irp,
+                major: loc.major_function,
+                flags: i.flags,
+                system_buffer: i.system_buffer,
+                mdl: i.mdl_address,
+                user_buffer: i.user_buffer,
+                input,
+            });
+        m.irp_mut(irp)?.io_status = IoStatusBlock {
+            status,
+            information: info,
+        };
+        m.io_complete_request(irp)?;
+        Ok(status)
+    }
+}
+
+/// A deliberate bug for [`QueueDriver`] (negative controls for the race harness).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum QueueDriverBug {
+    /// None: the completion path clears the cancel routine and completes only if it got
+    /// it back; the cancel routine completes only an IRP it removed from the queue.
+    None,
+    /// The completion path completes without clearing the cancel routine.
+    NoClearCancelRoutine,
+    /// As `NoClearCancelRoutine`, and the cancel routine completes the IRP whether or
+    /// not it was still queued.
+    NoClearBlindCancel,
+    /// Sets no cancel routine at all: the IRP can only finish by its timer.
+    NotCancelable,
+}
+
+/// Pends every request in a queue in its device extension with a cancel routine; a
+/// timer (`ke_set_timer(device, ms, 0)`) or [`QueueDriver::complete_next`] completes
+/// the oldest one, filling its buffer with [`pattern_byte`]s.
+#[derive(Clone, Copy, Debug)]
+pub struct QueueDriver {
+    /// The bug it has.
+    pub bug: QueueDriverBug,
+}
+
+impl QueueDriver {
+    /// The completion path's first step: dequeue the oldest IRP and (unless buggy)
+    /// clear its cancel routine. `None` if there was nothing to complete or the cancel
+    /// routine owns it.
+    ///
+    /// # Errors
+    /// Faults of the routines it calls.
+    pub fn claim(m: &mut Machine, device: DeviceId, bug: QueueDriverBug) -> Result<Option<IrpId>> {
+        let Some(irp) = m.io_queue_pop(device)? else {
+            return Ok(None);
+        };
+        match bug {
+            QueueDriverBug::None => {
+                if m.io_set_cancel_routine(irp, None)?.is_none() {
+                    return Ok(None);
+                }
+                Ok(Some(irp))
+            }
+            _ => Ok(Some(irp)),
+        }
+    }
+
+    /// The completion path's second step: fill the buffer and complete with success.
+    ///
+    /// # Errors
+    /// Faults of the routines it calls (0x44 on a double completion).
+    pub fn finish(m: &mut Machine, irp: IrpId, _bug: QueueDriverBug) -> Result<()> {
+        let mut info = 0;
+        if let Some(i) = m.irps.get(irp.0).cloned() {
+            let len = match i.current_stack_location().map(|l| l.parameters) {
+                Some(Parameters::Read { length, .. }) => length as u64,
+                _ => 0,
+            };
+            if len > 0 {
+                let dst = if i.flags.contains(IrpFlags::BUFFERED_IO) {
+                    i.system_buffer
+                } else {
+                    mdl_va(m, i.mdl_address)?
+                };
+                if let Some(d) = dst {
+                    m.kernel_write(d, &pattern(len))?;
+                    info = len;
+                }
+            }
+            m.irp_mut(irp)?.io_status = IoStatusBlock {
+                status: NtStatus::SUCCESS,
+                information: info,
+            };
+        }
+        m.io_complete_request(irp)
+    }
+
+    /// Claims and finishes the oldest queued IRP; returns it.
+    ///
+    /// # Errors
+    /// Faults of the routines it calls.
+    pub fn complete_next(
+        m: &mut Machine,
+        device: DeviceId,
+        bug: QueueDriverBug,
+    ) -> Result<Option<IrpId>> {
+        let c = Self::claim(m, device, bug)?;
+        if let Some(irp) = c {
+            Self::finish(m, irp, bug)?;
+        }
+        Ok(c)
+    }
+}
+
+impl Driver for QueueDriver {
+    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        m.io_mark_irp_pending(irp)?;
+        if self.bug != QueueDriverBug::NotCancelable {
+            m.io_set_cancel_routine(irp, Some(device))?;
+            if m.irp(irp)?.cancel && m.io_set_cancel_routine(irp, None)?.is_some() {
+                m.irp_mut(irp)?.io_status = IoStatusBlock {
+                    status: NtStatus::CANCELLED,
+                    information: 0,
+                };
+                m.io_complete_request(irp)?;
+                return Ok(NtStatus::PENDING);
+            }
+        }
+        m.io_queue_push(device, irp)?;
+        Ok(NtStatus::PENDING)
+    }
+
+    fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
+        let removed = m.io_queue_remove(device, irp)?;
+        if removed || self.bug == QueueDriverBug::NoClearBlindCancel {
+            m.irp_mut(irp)?.io_status = IoStatusBlock {
+                status: NtStatus::CANCELLED,
+                information: 0,
+            };
+            m.io_complete_request(irp)?;
+        }
+        Ok(())
+    }
+
+    fn timer(&self, m: &mut Machine, device: DeviceId, _context: u64) -> Result<()> {
+        Self::complete_next(m, device, self.bug).map(|_| ())
+    }
+}
+
+/// A legacy filter that passes every request down with a completion routine (which
+/// propagates `PendingReturned`), recording what it saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassThroughFilter;
+
+impl Driver for PassThroughFilter {
+    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let i = m.irp(irp)?.clone();
+        let loc = m.io_get_current_irp_stack_location(irp)?;
+        m.device_mut(device)?
+            .extension
+            .records
+            .push(DispatchRecord {
+                irp,
+                major: loc.major_function,
+                flags: i.flags,
+                system_buffer: i.system_buffer,
+                mdl: i.mdl_address,
+                user_buffer: i.user_buffer,
+                input: Vec::new(),
+            });
+        let Some(lower) = m.device(device)?.lower else {
+            m.irp_mut(irp)?.io_status = IoStatusBlock {
+                status: NtStatus::INVALID_DEVICE_REQUEST,
+                information: 0,
+            };
+            m.io_complete_request(irp)?;
+            return Ok(NtStatus::INVALID_DEVICE_REQUEST);
+        };
+        m.io_copy_current_irp_stack_location_to_next(irp)?;
+        m.io_set_completion_routine(irp, device, 0, true, true, true)?;
+        m.io_call_driver(lower, irp)
+    }
+}

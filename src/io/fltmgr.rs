@@ -1,0 +1,374 @@
+//! The filter manager: minifilters with pre- and post-operation callbacks (seed 003).
+//!
+//! The filter manager is a legacy filter device ([`FltMgr`]) attached above a file
+//! system's volume device by [`Machine::flt_attach_volume`]. For each IRP it builds
+//! [`CallbackData`] holding a snapshot of the pre-operation parameters (the
+//! `COMPLETION_NODE`'s `DataSnapshot`), calls the registered minifilters' pre-operation
+//! callbacks from the highest altitude down, sends the IRP down with a completion
+//! routine, and on completion calls the post-operation callbacks from the lowest
+//! altitude up — with the **same pre-operation parameters**. If the file system put a
+//! new `AssociatedIrp.SystemBuffer` into the IRP meanwhile (the FsRtl notify package
+//! does, seed 003), the post callback sees `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` and
+//! [`Machine::flt_get_new_system_buffer_address`] returns that buffer.
+//!
+//! Post callbacks run in the completing thread's context, which for a long-pending
+//! request is usually some other process: a post callback that dereferences the user
+//! `DirectoryBuffer` reads **that** process's memory, and byte provenance shows it.
+
+use super::IoStatusBlock;
+use super::device::{DeviceId, Driver};
+use super::irp::{IrpFlags, IrpId, Parameters};
+use crate::addr::Va;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::mdl::{AccessMode, MdlId};
+use crate::space::Tid;
+use crate::status::NtStatus;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// `FLTFL_CALLBACK_DATA_IRP_OPERATION` (0x00000001).
+pub const FLTFL_CALLBACK_DATA_IRP_OPERATION: u32 = 0x0000_0001;
+/// `FLTFL_CALLBACK_DATA_FAST_IO_OPERATION` (0x00000002).
+pub const FLTFL_CALLBACK_DATA_FAST_IO_OPERATION: u32 = 0x0000_0002;
+/// `FLTFL_CALLBACK_DATA_FS_FILTER_OPERATION` (0x00000004).
+pub const FLTFL_CALLBACK_DATA_FS_FILTER_OPERATION: u32 = 0x0000_0004;
+/// `FLTFL_CALLBACK_DATA_SYSTEM_BUFFER` (0x00000008): the buffer is non-paged pool.
+pub const FLTFL_CALLBACK_DATA_SYSTEM_BUFFER: u32 = 0x0000_0008;
+/// `FLTFL_CALLBACK_DATA_GENERATED_IO` (0x00010000).
+pub const FLTFL_CALLBACK_DATA_GENERATED_IO: u32 = 0x0001_0000;
+/// `FLTFL_CALLBACK_DATA_REISSUED_IO` (0x00020000).
+pub const FLTFL_CALLBACK_DATA_REISSUED_IO: u32 = 0x0002_0000;
+/// `FLTFL_CALLBACK_DATA_DRAINING_IO` (0x00040000).
+pub const FLTFL_CALLBACK_DATA_DRAINING_IO: u32 = 0x0004_0000;
+/// `FLTFL_CALLBACK_DATA_POST_OPERATION` (0x00080000).
+pub const FLTFL_CALLBACK_DATA_POST_OPERATION: u32 = 0x0008_0000;
+/// `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` (0x00100000): the file system allocated a
+/// new `AssociatedIrp.SystemBuffer` (Windows 7 and later; seed 003).
+pub const FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER: u32 = 0x0010_0000;
+/// `FLTFL_CALLBACK_DATA_DIRTY` (0x80000000).
+pub const FLTFL_CALLBACK_DATA_DIRTY: u32 = 0x8000_0000;
+
+/// `FLT_PREOP_CALLBACK_STATUS`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PreOpStatus {
+    /// `FLT_PREOP_SUCCESS_WITH_CALLBACK` (0): call my post callback.
+    SuccessWithCallback = 0,
+    /// `FLT_PREOP_SUCCESS_NO_CALLBACK` (1).
+    SuccessNoCallback = 1,
+    /// `FLT_PREOP_COMPLETE` (4): the filter completed the operation with `IoStatus`.
+    Complete = 4,
+}
+
+/// `FLT_POSTOP_CALLBACK_STATUS`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum PostOpStatus {
+    /// `FLT_POSTOP_FINISHED_PROCESSING` (0).
+    FinishedProcessing = 0,
+}
+
+/// `FLT_PARAMETERS` as a minifilter sees them, buffers included.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FltParameters {
+    /// `Parameters.Read`.
+    Read {
+        /// `Length`.
+        length: u32,
+        /// `ReadBuffer`.
+        read_buffer: Option<Va>,
+        /// `MdlAddress`.
+        mdl_address: Option<MdlId>,
+    },
+    /// `Parameters.Write`.
+    Write {
+        /// `Length`.
+        length: u32,
+        /// `WriteBuffer`.
+        write_buffer: Option<Va>,
+        /// `MdlAddress`.
+        mdl_address: Option<MdlId>,
+    },
+    /// `Parameters.DeviceIoControl`.
+    DeviceIoControl {
+        /// `IoControlCode`.
+        io_control_code: u32,
+        /// `InputBufferLength`.
+        input_buffer_length: u32,
+        /// `OutputBufferLength`.
+        output_buffer_length: u32,
+    },
+    /// `Parameters.DirectoryControl.NotifyDirectory`.
+    NotifyDirectory {
+        /// `Length`.
+        length: u32,
+        /// `CompletionFilter`.
+        completion_filter: u32,
+        /// `DirectoryBuffer`: the caller's **user-mode** address.
+        directory_buffer: Option<Va>,
+        /// `MdlAddress`.
+        mdl_address: Option<MdlId>,
+    },
+    /// Anything else.
+    Other,
+}
+
+/// `FLT_CALLBACK_DATA` (with its `FLT_IO_PARAMETER_BLOCK`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallbackData {
+    /// The IRP underneath.
+    pub irp: IrpId,
+    /// `Flags` (`FLTFL_CALLBACK_DATA_*`).
+    pub flags: u32,
+    /// `Thread`: the requesting thread.
+    pub thread: Option<Tid>,
+    /// `RequestorMode`.
+    pub requestor_mode: AccessMode,
+    /// `Iopb->MajorFunction`.
+    pub major_function: u8,
+    /// `Iopb->MinorFunction`.
+    pub minor_function: u8,
+    /// `Iopb->IrpFlags`.
+    pub irp_flags: IrpFlags,
+    /// `Iopb->Parameters`: in the post callback, still the pre-operation snapshot.
+    pub parameters: FltParameters,
+    /// `IoStatus` (valid in the post callback, or set by a pre callback that completes).
+    pub io_status: IoStatusBlock,
+    /// The SystemBuffer the IRP was sent down with.
+    pub(crate) sent_system_buffer: Option<Va>,
+    /// The new SystemBuffer the file system put in, if any.
+    pub(crate) new_system_buffer: Option<Va>,
+    /// Filters whose post callback is due (indices into the registration list).
+    pub(crate) post_due: Vec<usize>,
+}
+
+/// A minifilter's callbacks.
+pub trait MiniFilter: fmt::Debug + Send + Sync {
+    /// The pre-operation callback. Default: pass, with a post callback.
+    ///
+    /// # Errors
+    /// Faults of the routines it calls.
+    fn pre_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PreOpStatus> {
+        let _ = (m, data);
+        Ok(PreOpStatus::SuccessWithCallback)
+    }
+
+    /// The post-operation callback. Default: nothing.
+    ///
+    /// # Errors
+    /// Faults of the routines it calls.
+    fn post_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PostOpStatus> {
+        let _ = (m, data);
+        Ok(PostOpStatus::FinishedProcessing)
+    }
+}
+
+/// A registered minifilter.
+#[derive(Clone, Debug)]
+pub(crate) struct FilterEntry {
+    pub(crate) name: String,
+    pub(crate) altitude: u32,
+    pub(crate) code: Arc<dyn MiniFilter>,
+}
+
+/// Filter-manager state.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FltState {
+    pub(crate) filters: Vec<FilterEntry>,
+    pub(crate) data: BTreeMap<IrpId, CallbackData>,
+    pub(crate) driver: Option<super::DriverId>,
+    /// Callback data as each post-operation callback round finished, in order.
+    pub(crate) finished: Vec<CallbackData>,
+}
+
+/// The filter manager's own (legacy filter) driver.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FltMgr;
+
+fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
+    let i = m.irp(irp)?;
+    let loc = i.current_stack_location().copied().unwrap_or_default();
+    let parameters = match loc.parameters {
+        Parameters::Read { length, .. } => FltParameters::Read {
+            length,
+            read_buffer: i.user_buffer.or(i.system_buffer),
+            mdl_address: i.mdl_address,
+        },
+        Parameters::Write { length, .. } => FltParameters::Write {
+            length,
+            write_buffer: i.user_buffer.or(i.system_buffer),
+            mdl_address: i.mdl_address,
+        },
+        Parameters::DeviceIoControl {
+            output_buffer_length,
+            input_buffer_length,
+            io_control_code,
+            ..
+        } => FltParameters::DeviceIoControl {
+            io_control_code,
+            input_buffer_length,
+            output_buffer_length,
+        },
+        Parameters::NotifyDirectory {
+            length,
+            completion_filter,
+        } => FltParameters::NotifyDirectory {
+            length,
+            completion_filter,
+            directory_buffer: i.user_buffer,
+            mdl_address: i.mdl_address,
+        },
+        Parameters::None => FltParameters::Other,
+    };
+    let mut flags = FLTFL_CALLBACK_DATA_IRP_OPERATION;
+    if i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some() {
+        flags |= FLTFL_CALLBACK_DATA_SYSTEM_BUFFER;
+    }
+    Ok(CallbackData {
+        irp,
+        flags,
+        thread: i.thread,
+        requestor_mode: i.requestor_mode,
+        major_function: loc.major_function,
+        minor_function: loc.minor_function,
+        irp_flags: i.flags,
+        parameters,
+        io_status: i.io_status,
+        sent_system_buffer: i.system_buffer,
+        new_system_buffer: None,
+        post_due: Vec::new(),
+    })
+}
+
+impl Driver for FltMgr {
+    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let mut data = snapshot(m, irp)?;
+        let mut order: Vec<usize> = (0..m.io.flt.filters.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(m.io.flt.filters[i].altitude));
+        for idx in order {
+            let code = m.io.flt.filters[idx].code.clone();
+            match code.pre_operation(m, &mut data)? {
+                PreOpStatus::SuccessWithCallback => data.post_due.push(idx),
+                PreOpStatus::SuccessNoCallback => {}
+                PreOpStatus::Complete => {
+                    let st = data.io_status;
+                    m.irp_mut(irp)?.io_status = st;
+                    m.io_complete_request(irp)?;
+                    return Ok(st.status);
+                }
+            }
+        }
+        let Some(lower) = m.device(device)?.lower else {
+            m.irp_mut(irp)?.io_status = IoStatusBlock {
+                status: NtStatus::INVALID_DEVICE_REQUEST,
+                information: 0,
+            };
+            m.io_complete_request(irp)?;
+            return Ok(NtStatus::INVALID_DEVICE_REQUEST);
+        };
+        m.io.flt.data.insert(irp, data);
+        m.io_copy_current_irp_stack_location_to_next(irp)?;
+        m.io_set_completion_routine(irp, device, 0, true, true, true)?;
+        m.io_call_driver(lower, irp)
+    }
+
+    fn completion(
+        &self,
+        m: &mut Machine,
+        _device: DeviceId,
+        irp: IrpId,
+        _context: u64,
+    ) -> Result<NtStatus> {
+        let i = m.irp(irp)?.clone();
+        if i.pending_returned {
+            m.io_mark_irp_pending(irp)?;
+        }
+        let Some(mut data) = m.io.flt.data.remove(&irp) else {
+            return Ok(NtStatus::SUCCESS);
+        };
+        data.flags |= FLTFL_CALLBACK_DATA_POST_OPERATION;
+        data.io_status = i.io_status;
+        if i.system_buffer != data.sent_system_buffer {
+            data.new_system_buffer = i.system_buffer;
+            data.flags |= FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER;
+        }
+        let due: Vec<usize> = data.post_due.iter().rev().copied().collect();
+        for idx in due {
+            let code = m.io.flt.filters[idx].code.clone();
+            code.post_operation(m, &mut data)?;
+        }
+        m.io.flt.finished.push(data);
+        Ok(NtStatus::SUCCESS)
+    }
+}
+
+impl Machine {
+    /// `FltRegisterFilter` + `FltStartFiltering`: registers a minifilter at `altitude`
+    /// (higher altitudes see pre-operations first and post-operations last).
+    ///
+    /// # Errors
+    /// A crashed machine.
+    #[doc(alias = "FltRegisterFilter")]
+    pub fn flt_register_filter(
+        &mut self,
+        name: &str,
+        altitude: u32,
+        code: Arc<dyn MiniFilter>,
+    ) -> Result<()> {
+        self.enter("FltRegisterFilter")?;
+        self.io.flt.filters.push(FilterEntry {
+            name: name.to_string(),
+            altitude,
+            code,
+        });
+        Ok(())
+    }
+
+    /// Attaches the filter manager's device above the stack of `volume` (a file system's
+    /// volume device); returns the filter manager's device.
+    ///
+    /// # Errors
+    /// As [`Machine::io_attach_device_to_device_stack`].
+    pub fn flt_attach_volume(&mut self, volume: DeviceId) -> Result<DeviceId> {
+        let drv = match self.io.flt.driver {
+            Some(d) => d,
+            None => {
+                let d = self.io_register_driver("FltMgr", Arc::new(FltMgr))?;
+                self.io.flt.driver = Some(d);
+                d
+            }
+        };
+        let dev = self.io_create_device(drv, "\\FileSystem\\FltMgr", 0)?;
+        self.io_attach_device_to_device_stack(dev, volume)?;
+        Ok(dev)
+    }
+
+    /// `FltGetNewSystemBufferAddress`: the `AssociatedIrp.SystemBuffer` the file system
+    /// allocated, when `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` is set; else `None` (NULL).
+    ///
+    /// # Errors
+    /// A crashed machine.
+    #[doc(alias = "FltGetNewSystemBufferAddress")]
+    pub fn flt_get_new_system_buffer_address(&mut self, data: &CallbackData) -> Result<Option<Va>> {
+        self.enter("FltGetNewSystemBufferAddress")?;
+        if data.flags & FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER == 0 {
+            return Ok(None);
+        }
+        Ok(data.new_system_buffer)
+    }
+
+    /// Callback data as each operation's post-callback round left it, in order.
+    pub fn flt_finished_operations(&self) -> &[CallbackData] {
+        &self.io.flt.finished
+    }
+
+    /// Names of the registered minifilters, in registration order.
+    pub fn flt_filters(&self) -> Vec<(String, u32)> {
+        self.io
+            .flt
+            .filters
+            .iter()
+            .map(|f| (f.name.clone(), f.altitude))
+            .collect()
+    }
+}

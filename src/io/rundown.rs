@@ -1,0 +1,187 @@
+//! The simulated clock, timers, and I/O rundown at thread and process exit (semantics §6).
+
+use super::Timer;
+use super::device::DeviceId;
+use crate::events::EventKind;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::process::ProcessState;
+use crate::space::{Pid, Tid};
+
+/// Length of one `IoCancelThreadIo` wait (100 ms).
+pub const RUNDOWN_WAIT_STEP_MS: u64 = 100;
+/// Waits before an IRP is disassociated: 3000 × 100 ms = five minutes.
+pub const RUNDOWN_MAX_WAITS: u64 = 3000;
+
+impl Machine {
+    /// Simulated time since boot, in milliseconds.
+    pub fn now_ms(&self) -> u64 {
+        self.io.clock_ms
+    }
+
+    /// `KeSetTimer` with a DPC: after `due_in_ms` of simulated time, `device`'s driver's
+    /// [`super::Driver::timer`] runs with `context` (in an arbitrary thread context:
+    /// a system thread).
+    ///
+    /// # Errors
+    /// An unknown device.
+    #[doc(alias = "KeSetTimer")]
+    pub fn ke_set_timer(&mut self, device: DeviceId, due_in_ms: u64, context: u64) -> Result<()> {
+        self.enter("KeSetTimer")?;
+        self.device(device)?;
+        self.io.timer_seq += 1;
+        let t = Timer {
+            due_ms: self.io.clock_ms.saturating_add(due_in_ms),
+            seq: self.io.timer_seq,
+            device,
+            context,
+        };
+        self.io.timers.push(t);
+        Ok(())
+    }
+
+    /// Advances the simulated clock by `ms`, in 100 ms steps, firing due timers in due
+    /// order (ties in the order they were set).
+    ///
+    /// # Errors
+    /// Faults of the timer routines.
+    pub fn ke_advance_clock(&mut self, ms: u64) -> Result<()> {
+        self.enter("KeUpdateSystemTime")?;
+        let end = self.io.clock_ms.saturating_add(ms);
+        while self.io.clock_ms < end {
+            let step = RUNDOWN_WAIT_STEP_MS.min(end - self.io.clock_ms);
+            self.tick(step)?;
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, ms: u64) -> Result<()> {
+        self.io.clock_ms = self.io.clock_ms.saturating_add(ms);
+        loop {
+            let now = self.io.clock_ms;
+            let due = self
+                .io
+                .timers
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.due_ms <= now)
+                .min_by_key(|(_, t)| (t.due_ms, t.seq))
+                .map(|(i, _)| i);
+            let Some(i) = due else { break };
+            let t = self.io.timers.remove(i);
+            let saved = (self.running, std::mem::take(&mut self.attached));
+            self.running = None;
+            let code = self.driver_code(t.device)?;
+            let r = code.timer(self, t.device, t.context);
+            self.running = saved.0;
+            self.attached = saved.1;
+            self.unhandled_in_driver(r, "timer", t.device)?;
+        }
+        Ok(())
+    }
+
+    /// `IoCancelThreadIo` for an exiting thread: cancels every IRP on its list, then waits
+    /// in 100 ms steps (the clock advances, timers fire, the thread's completion APCs run)
+    /// until the list is empty. After 3000 waits (five minutes) the first remaining IRP
+    /// is disassociated (`Tail.Overlay.Thread = NULL`, [`EventKind::IrpDisassociated`] —
+    /// Windows logs `IO_DRIVER_CANCEL_TIMEOUT`) and the count restarts, so each stuck IRP
+    /// costs five minutes (Windows; ReactOS's counter wraps, semantics §9). Returns the
+    /// IRPs it disassociated.
+    pub(crate) fn cancel_thread_io(&mut self, tid: Tid) -> Result<Vec<super::IrpId>> {
+        for irp in self.thread_irps(tid) {
+            if self.irps.get(irp.0).is_some_and(|i| !i.completed) {
+                self.cancel_irp(irp)?;
+            }
+        }
+        self.deliver_apcs(tid)?;
+        let mut waits = 0u64;
+        let mut gone = Vec::new();
+        while let Some(&first) = self.io.thread_irps.get(&tid).and_then(|l| l.first()) {
+            self.tick(RUNDOWN_WAIT_STEP_MS)?;
+            self.deliver_apcs(tid)?;
+            waits += 1;
+            if waits >= RUNDOWN_MAX_WAITS && self.thread_irps(tid).first() == Some(&first) {
+                let pid = self.irp(first)?.process;
+                self.unqueue_irp_from_thread(first);
+                if let Ok(i) = self.irp_mut(first) {
+                    i.thread = None;
+                }
+                self.io.disassociated.insert(first, pid);
+                self.event(
+                    EventKind::IrpDisassociated,
+                    None,
+                    None,
+                    format!(
+                        "{first} still outstanding after five minutes of rundown of {tid}: \
+                         disassociated (IO_DRIVER_CANCEL_TIMEOUT); its pages stay locked"
+                    ),
+                );
+                gone.push(first);
+                waits = 0;
+            }
+        }
+        Ok(gone)
+    }
+
+    /// The I/O part of process exit: runs down every thread's I/O. True if an IRP had to
+    /// be disassociated (I/O rundown failure).
+    pub(crate) fn rundown_process_io(&mut self, pid: Pid) -> Result<bool> {
+        let threads = self.process(pid)?.threads.clone();
+        for t in threads {
+            self.cancel_thread_io(t)?;
+        }
+        // Any IRP of the process disassociated now or at an earlier thread's exit.
+        Ok(self.io.disassociated.values().any(|p| *p == Some(pid)))
+    }
+
+    /// `PspExitThread` for one thread: its I/O is run down (`IoCancelThreadIo`: cancel,
+    /// wait up to five minutes per stuck IRP, disassociate), then it is gone. The last
+    /// thread's exit is process exit ([`Machine::terminate_process`]).
+    ///
+    /// # Errors
+    /// A dead thread is `STATUS_THREAD_IS_TERMINATING`; faults of the drivers' routines;
+    /// the process-deletion bug checks when it was the last thread.
+    #[doc(alias = "NtTerminateThread")]
+    #[doc(alias = "PspExitThread")]
+    pub fn terminate_thread(&mut self, tid: Tid) -> Result<()> {
+        self.enter("NtTerminateThread")?;
+        let t = self.thread(tid)?;
+        if !t.alive {
+            return Err(crate::fault::Fault::Status(
+                crate::status::NtStatus::THREAD_IS_TERMINATING,
+            ));
+        }
+        let pid = t.pid;
+        self.live_process(pid)?;
+        let others = self
+            .process(pid)?
+            .threads
+            .iter()
+            .any(|o| *o != tid && self.threads.get(o).is_some_and(|th| th.alive));
+        if !others {
+            return self.exit_process(pid);
+        }
+        self.cancel_thread_io(tid)?;
+        if let Some(th) = self.threads.get_mut(&tid) {
+            th.alive = false;
+        }
+        if self.io.current_thread == Some(tid) {
+            self.io.current_thread = None;
+        }
+        Ok(())
+    }
+
+    /// A disassociated IRP of a half-torn-down process finished: once none is left,
+    /// the process is deleted (with the locked-pages check).
+    pub(crate) fn maybe_finish_rundown_failed(&mut self, pid: Pid) -> Result<()> {
+        let left = self.io.disassociated.values().any(|p| *p == Some(pid));
+        let failed = self
+            .processes
+            .get(&pid)
+            .is_some_and(|p| p.state == ProcessState::RundownFailed);
+        if failed && !left {
+            self.delete_process_checked(pid)?;
+        }
+        Ok(())
+    }
+}

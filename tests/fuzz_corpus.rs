@@ -54,10 +54,19 @@ fn splice_corpus_replays_clean() {
 }
 
 #[test]
-fn splice_target_accepts_any_bytes() {
+fn irp_corpus_replays_clean() {
+    assert!(replay("irp") > 0);
+}
+
+#[test]
+fn every_target_accepts_any_bytes() {
     // Empty and short inputs decode (arbitrary pads with zeroes) and run clean.
-    for data in [&b""[..], &[0xFF], &[0xFF; 7], &[0x55; 64]] {
-        fuzzing::splice(data).unwrap();
+    for (name, run) in TARGETS {
+        for data in [&b""[..], &[0xFF], &[0xFF; 7], &[0x55; 64]] {
+            if let Err(f) = run(data) {
+                panic!("{name} on {data:?}: {f}");
+            }
+        }
     }
 }
 

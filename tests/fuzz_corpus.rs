@@ -81,7 +81,7 @@ fn splice_at_the_mdl_size_limit_is_clean() {
         server,
         fault: 0,
         seed: 1,
-        strategy: SpliceStrategy::Both,
+        strategy: SpliceStrategy::Both.byte(),
     };
     let span = |i: &SpliceInput| {
         let c = i.case();

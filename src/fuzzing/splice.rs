@@ -14,17 +14,6 @@ use arbitrary::{Arbitrary, Unstructured};
 /// `MDL.Size` (semantics §1.3), so `48 + 8 × span ≤ 0xFFFF`: 8,185 pages.
 pub const MAX_MDL_SPAN: u32 = ((0xFFFF - MDL_HEADER_SIZE) / PFN_NUMBER_SIZE) as u32;
 
-/// The splice strategies the `splice` target drives.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Arbitrary)]
-pub enum SpliceStrategy {
-    /// [`HeadTailSplice`].
-    HeadTail,
-    /// [`PartialMdlSplit`].
-    PartialMdl,
-    /// Both, one after the other, on the same case.
-    Both,
-}
-
 /// The buffer's length: a byte count, a page span, or a span at the MDL size limit.
 /// (Uniform spans up to the limit would make nearly every execution a 32 MiB buffer,
 /// which costs about a second; the code paths between 256 pages and the limit are the
@@ -52,22 +41,51 @@ pub enum Length {
 }
 
 /// The `splice` target's input: one verify case and the strategies to run it through.
+/// The one-byte choices come first, so that even the short inputs libFuzzer starts with
+/// vary them (`arbitrary` fills what is missing with zeroes).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Arbitrary)]
 pub struct SpliceInput {
-    /// `BYTE_OFFSET` of the buffer (taken modulo `PAGE_SIZE`).
-    pub offset: u16,
-    /// Its length.
-    pub length: Length,
     /// READ (`true`) or WRITE.
     pub read: bool,
     /// Server behaviour (index into the four, modulo 4).
     pub server: u8,
     /// Injected fault (index into [`InjectedFault::ALL`], modulo its length).
     pub fault: u8,
+    /// Which strategy: `HeadTailSplice`, `PartialMdlSplit`, both (modulo 3).
+    pub strategy: u8,
     /// Data-pattern seed.
     pub seed: u8,
-    /// Which strategy (or both).
-    pub strategy: SpliceStrategy,
+    /// `BYTE_OFFSET` of the buffer (taken modulo `PAGE_SIZE`).
+    pub offset: u16,
+    /// Its length.
+    pub length: Length,
+}
+
+/// The splice strategies the `splice` target drives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpliceStrategy {
+    /// [`HeadTailSplice`].
+    HeadTail,
+    /// [`PartialMdlSplit`].
+    PartialMdl,
+    /// Both, one after the other, on the same case.
+    Both,
+}
+
+impl SpliceStrategy {
+    /// The strategy byte's meaning.
+    pub fn of(b: u8) -> SpliceStrategy {
+        match b % 3 {
+            0 => SpliceStrategy::HeadTail,
+            1 => SpliceStrategy::PartialMdl,
+            _ => SpliceStrategy::Both,
+        }
+    }
+
+    /// The byte that selects it.
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
 }
 
 const SERVERS: [ServerBehaviour; 4] = [
@@ -172,16 +190,11 @@ fn splice_one<S: ProxyStrategy>(strategy: S, case: &Case, problems: &mut Vec<Str
 pub fn splice_input(input: &SpliceInput) -> Result<(), Failure> {
     let case = input.case();
     let mut problems = Vec::new();
-    if matches!(
-        input.strategy,
-        SpliceStrategy::HeadTail | SpliceStrategy::Both
-    ) {
+    let which = SpliceStrategy::of(input.strategy);
+    if matches!(which, SpliceStrategy::HeadTail | SpliceStrategy::Both) {
         splice_one(HeadTailSplice::default(), &case, &mut problems);
     }
-    if matches!(
-        input.strategy,
-        SpliceStrategy::PartialMdl | SpliceStrategy::Both
-    ) {
+    if matches!(which, SpliceStrategy::PartialMdl | SpliceStrategy::Both) {
         splice_one(PartialMdlSplit::default(), &case, &mut problems);
     }
     if problems.is_empty() {

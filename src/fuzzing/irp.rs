@@ -43,6 +43,8 @@ pub enum IrpStep {
         off: u16,
         /// Length (modulo 0x6000).
         len: u16,
+        /// The I/O status block: none, in the buffer's last page, or an unmapped address.
+        iosb: u8,
     },
     /// `NtWriteFile`.
     Write {
@@ -54,9 +56,11 @@ pub enum IrpStep {
         off: u16,
         /// Length (modulo 0x6000).
         len: u16,
+        /// As for `Read`.
+        iosb: u8,
     },
-    /// `NtDeviceIoControlFile` with a transfer method (`method % 4`): the output buffer at
-    /// `off`, the input buffer 0x4000 further.
+    /// `NtDeviceIoControlFile` (or `NtFsControlFile`) with a transfer method
+    /// (`method % 4`): the output buffer at `off`, the input buffer 0x4000 further.
     Ioctl {
         /// Application slot.
         p: u8,
@@ -70,6 +74,12 @@ pub enum IrpStep {
         in_len: u16,
         /// Output length (modulo 0x6000).
         out_len: u16,
+        /// `NtFsControlFile` instead (adds `IRP_DEFER_IO_COMPLETION`).
+        fsctl: bool,
+        /// Pass NULL for the input buffer.
+        null_in: bool,
+        /// Pass NULL for the output buffer.
+        null_out: bool,
     },
     /// A queue driver completes its oldest request.
     CompleteNext {
@@ -89,6 +99,12 @@ pub enum IrpStep {
         q: u8,
         /// Due in this many ms.
         ms: u32,
+    },
+    /// `KeDeliverApc` for an application's thread (stage-2 completions queued to it run;
+    /// with immediate delivery there are none).
+    DeliverApcs {
+        /// Application slot.
+        p: u8,
     },
     /// The clock advances (timers fire; rundown waits elapse).
     Advance {
@@ -128,6 +144,9 @@ pub enum IrpStep {
 /// The `irp` target's input: a workload.
 #[derive(Clone, PartialEq, Eq, Debug, Arbitrary)]
 pub struct IrpInput {
+    /// Stage-2 completion APCs wait for [`IrpStep::DeliverApcs`] (or a service return or
+    /// rundown wait) instead of running at once, so they race with everything else.
+    pub deferred_apcs: bool,
     /// The steps (at most [`MAX_STEPS`] run).
     pub steps: Vec<IrpStep>,
 }
@@ -219,6 +238,19 @@ impl World {
         Ok((tid, Va::new(base + (off as u64 % 0x4000))))
     }
 
+    /// An I/O status block for slot `p`: none, the last 16 bytes of its buffer (a freed
+    /// buffer's old address), or an address nothing maps.
+    fn iosb(&mut self, p: u8, which: u8) -> Result<Option<Va>> {
+        Ok(match which % 3 {
+            0 => None,
+            1 => {
+                let (_, b) = self.buffer(p, 0)?;
+                Some(Va::new(b.raw() + BUFFER - 16))
+            }
+            _ => Some(Va::new(0x7FF0)),
+        })
+    }
+
     fn dev(&self, d: u8) -> DeviceId {
         self.devs[d as usize % self.devs.len()]
     }
@@ -229,18 +261,32 @@ impl World {
 
     fn apply(&mut self, s: &IrpStep) -> Result<()> {
         match *s {
-            IrpStep::Read { p, d, off, len } => {
+            IrpStep::Read {
+                p,
+                d,
+                off,
+                len,
+                iosb,
+            } => {
                 let (tid, b) = self.buffer(p, off)?;
+                let iosb = self.iosb(p, iosb)?;
                 let r = self
                     .m
-                    .nt_read_file(tid, self.dev(d), None, b, len as u32 % 0x6000, 0)?;
+                    .nt_read_file(tid, self.dev(d), iosb, b, len as u32 % 0x6000, 0)?;
                 self.issued.extend(r.irp);
             }
-            IrpStep::Write { p, d, off, len } => {
+            IrpStep::Write {
+                p,
+                d,
+                off,
+                len,
+                iosb,
+            } => {
                 let (tid, b) = self.buffer(p, off)?;
+                let iosb = self.iosb(p, iosb)?;
                 let r = self
                     .m
-                    .nt_write_file(tid, self.dev(d), None, b, len as u32 % 0x6000, 0)?;
+                    .nt_write_file(tid, self.dev(d), iosb, b, len as u32 % 0x6000, 0)?;
                 self.issued.extend(r.irp);
             }
             IrpStep::Ioctl {
@@ -250,23 +296,34 @@ impl World {
                 off,
                 in_len,
                 out_len,
+                fsctl,
+                null_in,
+                null_out,
             } => {
                 let (tid, b) = self.buffer(p, off)?;
-                let inb = Va::new(b.raw() + 0x4000);
+                let inb = (!null_in).then(|| Va::new(b.raw() + 0x4000));
+                let outb = (!null_out).then_some(b);
                 let code = ctl_code(
                     FILE_DEVICE_UNKNOWN,
                     0x800,
                     method as u32 % 4,
                     FILE_ANY_ACCESS,
                 );
-                let r = self.m.nt_device_io_control_file(
+                let call = if fsctl {
+                    Machine::nt_fs_control_file
+                } else {
+                    Machine::nt_device_io_control_file
+                };
+                let dev = self.dev(d);
+                let r = call(
+                    &mut self.m,
                     tid,
-                    self.dev(d),
+                    dev,
                     None,
                     code,
-                    Some(inb),
+                    inb,
                     in_len as u32 % 0x4000,
-                    Some(b),
+                    outb,
                     out_len as u32 % 0x6000,
                 )?;
                 self.issued.extend(r.irp);
@@ -288,6 +345,10 @@ impl World {
             IrpStep::SetTimer { q, ms } => {
                 let (dev, _) = self.queue(q);
                 self.m.ke_set_timer(dev, ms as u64 % 400_000, 0)?;
+            }
+            IrpStep::DeliverApcs { p } => {
+                let (_, _, tid, _) = self.proc(p)?;
+                self.m.ke_deliver_apcs(tid)?;
             }
             IrpStep::Advance { ms } => self.m.ke_advance_clock(ms as u64 % 400_000)?,
             IrpStep::AppWrite { p, off } => {
@@ -355,10 +416,13 @@ pub fn irp_input(input: &IrpInput) -> std::result::Result<(), Failure> {
     let steps = &input.steps[..input.steps.len().min(MAX_STEPS)];
     let fail = |problems: Vec<String>| Failure {
         target: "irp",
-        input: format!("{steps:?}"),
+        input: format!("deferred_apcs: {}, steps: {steps:?}", input.deferred_apcs),
         problems,
     };
     let mut w = World::new().map_err(|e| fail(vec![format!("setup: {e}")]))?;
+    if input.deferred_apcs {
+        w.m.io_set_apc_delivery(crate::io::ApcDelivery::Deferred);
+    }
     for (i, s) in steps.iter().enumerate() {
         if let Err(e) = w.apply(s) {
             // Build failures are statuses, not errors: an error here is a bug check or a

@@ -60,12 +60,15 @@ pub mod events;
 pub mod fault;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "proptest")]
+pub mod generators;
 pub mod guide;
 pub mod io;
 pub mod log;
 pub mod machine;
 pub mod mdl;
 pub mod mm;
+pub mod op;
 pub mod oracle;
 pub mod pfn;
 pub mod pool;

@@ -113,6 +113,8 @@ pub struct Machine {
     pub(crate) running: Option<Pid>,
     /// `KeStackAttachProcess` stack.
     pub(crate) attached: Vec<Option<Pid>>,
+    /// Attach stacks of the contexts not running now (attach state belongs to a thread).
+    pub(crate) parked_attach: BTreeMap<Option<Pid>, Vec<Option<Pid>>>,
     pub(crate) pool: Pool,
     pub(crate) sysptes: SystemPtes,
     pub(crate) mdls: Arena<MdlSlot>,
@@ -177,6 +179,7 @@ impl Machine {
             next_tid: 8,
             running: None,
             attached: Vec::new(),
+            parked_attach: BTreeMap::new(),
             pool: Pool::new(config.pool_limit_bytes),
             sysptes: SystemPtes::new(config.system_ptes),
             mdls: Arena::default(),
@@ -376,11 +379,22 @@ impl Machine {
     /// Makes a thread of `pid` the running one (a context switch, or entry to a
     /// system service from that process); `None` runs a system thread, whose
     /// context has no user address space.
+    ///
+    /// `KeStackAttachProcess` state belongs to a thread: an attach left open by the
+    /// outgoing context is parked with it and resumes when that context runs again;
+    /// the incoming context runs in its own process.
     pub fn switch_to(&mut self, pid: Option<Pid>) -> Result<()> {
         self.enter("KiSwapContext")?;
         if let Some(p) = pid {
             self.process(p)?;
         }
+        // Attach state is per thread: park the outgoing context's stack, resume the
+        // incoming one's (empty for a context that never attached).
+        let outgoing = std::mem::take(&mut self.attached);
+        if !outgoing.is_empty() {
+            self.parked_attach.insert(self.running, outgoing);
+        }
+        self.attached = self.parked_attach.remove(&pid).unwrap_or_default();
         self.running = pid;
         Ok(())
     }

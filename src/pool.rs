@@ -31,6 +31,7 @@ pub const POOL_BLOCK_GRANULARITY: u64 = 16;
 
 /// `POOL_TYPE` values the model supports (all non-paged: the model has no paging).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum PoolType {
     /// `NonPagedPool` (0).
     NonPaged = 0,
@@ -103,7 +104,8 @@ pub const fn tag(s: &[u8; 4]) -> u32 {
 }
 
 impl Machine {
-    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion (undone).
+    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion,
+    /// with the pages mapped so far undone (the caller releases the VA range).
     fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
         for i in 0..n {
             let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {

@@ -54,6 +54,11 @@ fn splice_corpus_replays_clean() {
 }
 
 #[test]
+fn ops_corpus_replays_clean() {
+    assert!(replay("ops") > 0);
+}
+
+#[test]
 fn irp_corpus_replays_clean() {
     assert!(replay("irp") > 0);
 }

@@ -524,3 +524,27 @@ fn terabyte_reservation_is_cheap() {
     assert_eq!(m.frames_in_use(), 0);
     assert_audit_clean(&m);
 }
+
+/// Attach state belongs to a thread: an attach left open by one context does not leak
+/// into another context that is switched to, and resumes when its context runs again.
+#[test]
+fn attach_state_is_per_context_across_switch_to() {
+    use mdlsim::{Config, Machine};
+    let mut m = Machine::new(Config::default()).unwrap();
+    let a = m.create_process("a").unwrap();
+    let b = m.create_process("b").unwrap();
+    let c = m.create_process("c").unwrap();
+    m.switch_to(Some(a)).unwrap();
+    m.attach(c).unwrap();
+    assert_eq!(m.current_process(), Some(c));
+    m.switch_to(Some(b)).unwrap();
+    assert_eq!(m.current_process(), Some(b), "b's thread is not attached");
+    m.switch_to(Some(a)).unwrap();
+    assert_eq!(
+        m.current_process(),
+        Some(c),
+        "a's attach resumes with a's thread"
+    );
+    m.detach().unwrap();
+    assert_eq!(m.current_process(), Some(a));
+}

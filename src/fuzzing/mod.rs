@@ -12,9 +12,11 @@
 use std::fmt;
 
 mod irp;
+mod ops;
 mod splice;
 
 pub use irp::{IrpInput, IrpStep, irp, irp_input};
+pub use ops::{MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
 pub use splice::{Length, MAX_MDL_SPAN, SpliceInput, SpliceStrategy, splice, splice_input};
 
 /// Something a target must never see: a finding on a correct strategy, an `audit()`
@@ -71,4 +73,4 @@ pub fn leftovers(m: &crate::Machine) -> Vec<String> {
 pub type Target = fn(&[u8]) -> Result<(), Failure>;
 
 /// The targets by name, for the corpus-replay test and tools.
-pub const TARGETS: &[(&str, Target)] = &[("splice", splice), ("irp", irp)];
+pub const TARGETS: &[(&str, Target)] = &[("splice", splice), ("ops", ops), ("irp", irp)];

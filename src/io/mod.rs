@@ -283,8 +283,6 @@ impl Machine {
 impl Machine {
     /// The I/O manager's invariants, checked by [`Machine::audit`]:
     /// `io.thread_list` (every IRP on a thread's list is live and owned by that thread),
-    /// `io.mdl_chain` (every MDL of a live IRP's chain exists),
-    /// `io.system_buffer` (a SystemBuffer the I/O manager will free is a live pool block),
     /// `io.apc_queue` (every queued stage-2 APC names a live IRP waiting for it),
     /// `io.disassociated` (a disassociated IRP has no thread),
     /// `io.stack` (`CurrentLocation` within `1..=StackCount + 1` once sent).
@@ -320,32 +318,6 @@ impl Machine {
         }
         for (h, i) in self.irps.iter() {
             let id = IrpId(h);
-            if let Ok(chain) = self.mdl_chain(id) {
-                for m in chain {
-                    if self.mdls.get(m.0).is_none() {
-                        v(
-                            "io.mdl_chain",
-                            id.to_string(),
-                            Some(i.birth),
-                            format!("MdlAddress chain names freed {m}"),
-                        );
-                    }
-                }
-            }
-            if i.flags.contains(IrpFlags::DEALLOCATE_BUFFER) {
-                if let Some(sb) = i.system_buffer {
-                    if !self.pool.allocations().any(|a| a.va == sb) {
-                        v(
-                            "io.system_buffer",
-                            id.to_string(),
-                            Some(i.birth),
-                            format!(
-                                "IRP_DEALLOCATE_BUFFER with SystemBuffer {sb}, which is not a live pool block"
-                            ),
-                        );
-                    }
-                }
-            }
             if i.stack_count > 0 && i.current_location as u16 > i.stack_count as u16 + 1 {
                 v(
                     "io.stack",
@@ -391,16 +363,22 @@ impl Machine {
 }
 
 impl Machine {
-    /// `stuck_irp` hazards: IRPs disassociated from their thread at rundown and still
-    /// outstanding — their pages stay locked and their process half torn down.
+    /// I/O hazards: `stuck_irp` (an IRP disassociated from its thread at rundown and still
+    /// outstanding — its pages stay locked and its process half torn down),
+    /// `irp_chain_freed_mdl` (a driver freed an MDL still on a live IRP's chain: completion
+    /// will unlock and free it again) and `irp_system_buffer_freed` (a driver freed the
+    /// SystemBuffer the I/O manager owns under IRP_DEALLOCATE_BUFFER: completion will copy
+    /// from and free it again).
     pub(crate) fn io_hazards(&self) -> Vec<crate::audit::Hazard> {
-        self.io
+        use crate::audit::Hazard;
+        let mut out: Vec<Hazard> = self
+            .io
             .disassociated
             .iter()
             .filter_map(|(irp, pid)| {
                 let i = self.irps.get(irp.0)?;
                 let mdls = self.mdl_chain(*irp).map(|c| c.len()).unwrap_or(0);
-                Some(crate::audit::Hazard {
+                Some(Hazard {
                     kind: "stuck_irp",
                     object: irp.to_string(),
                     created: Some(i.birth),
@@ -410,6 +388,56 @@ impl Machine {
                     ),
                 })
             })
-            .collect()
+            .collect();
+        for (h, i) in self.irps.iter() {
+            let id = IrpId(h);
+            if let Ok(chain) = self.mdl_chain(id) {
+                for m in chain {
+                    if self.mdls.get(m.0).is_none() {
+                        out.push(Hazard {
+                            kind: "irp_chain_freed_mdl",
+                            object: id.to_string(),
+                            created: Some(i.birth),
+                            detail: format!("MdlAddress chain names freed {m}"),
+                        });
+                    }
+                }
+            }
+            if i.flags.contains(IrpFlags::DEALLOCATE_BUFFER) {
+                if let Some(sb) = i.system_buffer {
+                    if !self.pool.allocations().any(|a| a.va == sb) {
+                        out.push(Hazard {
+                            kind: "irp_system_buffer_freed",
+                            object: id.to_string(),
+                            created: Some(i.birth),
+                            detail: format!(
+                                "IRP_DEALLOCATE_BUFFER with SystemBuffer {sb}, which is not a live pool block"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use crate::{Config, Machine};
+
+    /// Negative control for `io.thread_list`: an IRP on a thread's list that was freed
+    /// behind the I/O manager's back is a model inconsistency `audit()` names.
+    #[test]
+    fn audit_names_a_freed_irp_left_on_a_thread_list() {
+        let mut m = Machine::new(Config::default()).unwrap();
+        let p = m.create_process("app").unwrap();
+        let tid = m.process(p).unwrap().threads[0];
+        let irp = m.io_allocate_irp(2).unwrap();
+        assert!(m.audit().is_empty(), "positive control");
+        m.io.thread_irps.entry(tid).or_default().push(irp);
+        m.irps.remove(irp.0);
+        let a = m.audit();
+        assert!(a.iter().any(|v| v.invariant == "io.thread_list"), "{a:?}");
     }
 }

@@ -53,6 +53,10 @@ impl Machine {
                 self.running = None;
             }
             self.attached.retain(|p| *p != Some(pid));
+            self.parked_attach.remove(&Some(pid));
+            for stack in self.parked_attach.values_mut() {
+                stack.retain(|p| *p != Some(pid));
+            }
             return Ok(());
         }
         self.teardown_process(pid)
@@ -150,6 +154,10 @@ impl Machine {
             self.running = None;
         }
         self.attached.retain(|p| *p != Some(pid));
+        self.parked_attach.remove(&Some(pid));
+        for stack in self.parked_attach.values_mut() {
+            stack.retain(|p| *p != Some(pid));
+        }
         let _ = SpaceId::Process(pid);
         Ok(())
     }

@@ -31,7 +31,9 @@ pub struct OpsInput {
 }
 
 impl OpsInput {
-    /// The machine configuration it asks for.
+    /// The machine configuration it asks for: scarce resources, or the default machine
+    /// with 64 MiB of RAM (a sequence of large allocations on the default 4 GiB would
+    /// materialise gigabytes of host memory; every path is reached with 64 MiB).
     pub fn config(&self) -> Config {
         if self.tight {
             Config::default()
@@ -41,7 +43,7 @@ impl OpsInput {
                 .track_locked_pages(true)
                 .shadow(false)
         } else {
-            Config::default()
+            Config::default().physical_memory(64 << 20)
         }
     }
 }

@@ -147,6 +147,53 @@ impl CostModel {
     }
 }
 
+/// What one request costs in machine-independent units (issue 7): the counts a
+/// strategy's choice changes, from the difference of two [`Counters`] snapshots
+/// around the request ([`crate::workload::request_cost`] measures one).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub struct Cost {
+    /// Bytes copied by kernel code.
+    pub bytes_copied: u64,
+    /// Pages locked by `MmProbeAndLockPages` (the I/O manager's and the strategy's).
+    pub pages_locked: u64,
+    /// System PTEs written by kernel-mode mappings.
+    pub system_ptes_written: u64,
+    /// User PTEs written by user-mode mappings.
+    pub user_ptes_written: u64,
+    /// Non-paged pool pages taken.
+    pub pool_pages_used: u64,
+    /// Substitute pages allocated (`MmAllocatePagesForMdlEx`).
+    pub substitutes_allocated: u64,
+    /// Mappings made.
+    pub mappings: u64,
+    /// Mappings torn down.
+    pub unmappings: u64,
+    /// Every counter, for [`CostModel::project_us`].
+    pub counters: Counters,
+}
+
+impl Cost {
+    /// The cost of the work `c` (a [`Counters::since`] difference).
+    pub fn from_counters(c: &Counters) -> Cost {
+        Cost {
+            bytes_copied: c.bytes_copied,
+            pages_locked: c.pages_locked,
+            system_ptes_written: c.system_ptes_written,
+            user_ptes_written: c.user_ptes_written,
+            pool_pages_used: c.pool_pages_allocated,
+            substitutes_allocated: c.pages_allocated_for_mdl,
+            mappings: c.mappings,
+            unmappings: c.unmappings,
+            counters: *c,
+        }
+    }
+
+    /// Projected time of this request on real hardware, in microseconds.
+    pub fn project_us(&self, model: &CostModel, t: Temperature) -> f64 {
+        model.project_us(&self.counters, t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

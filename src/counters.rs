@@ -30,6 +30,8 @@ pub struct Counters {
     pub pool_allocations: u64,
     /// Frames zeroed on demand-zero faults or zeroed allocations.
     pub pages_zero_filled: u64,
+    /// Pages obtained by `MmAllocatePagesForMdlEx` (a splicing strategy's substitutes).
+    pub pages_allocated_for_mdl: u64,
 }
 
 impl Counters {
@@ -47,6 +49,7 @@ impl Counters {
             pool_pages_allocated: self.pool_pages_allocated - earlier.pool_pages_allocated,
             pool_allocations: self.pool_allocations - earlier.pool_allocations,
             pages_zero_filled: self.pages_zero_filled - earlier.pages_zero_filled,
+            pages_allocated_for_mdl: self.pages_allocated_for_mdl - earlier.pages_allocated_for_mdl,
         }
     }
 }

@@ -47,13 +47,43 @@
 //! assert!(m.audit().is_empty());
 //! ```
 
+//!
+//! ## The short guide
+//!
+//! The long version is [`guide`] (the same Markdown as `docs/guide/`).
+//!
+//! 1. **Concepts** ([`guide::concepts`]): pages and frames, the PFN database (locking
+//!    is one more reference), MDLs, probe and lock, mapping into system or user space.
+//! 2. **Pitfalls** ([`guide::pitfalls`]): mapping an unaligned buffer exposes whole
+//!    pages (seed 000), substitutes must be zeroed, copy back only what was delivered,
+//!    never unlock a partial MDL, a zero-length request has no MDL and terminating a
+//!    string in a shared buffer is a double fetch (seed 001). Each is a scenario file
+//!    in `examples/scenarios/`, replayed with `cargo run --release -- replay FILE`
+//!    (format: [`scenario`], with its page map: [`pagemap`]).
+//! 3. **Your strategy** ([`guide::your_strategy`]): implement
+//!    [`strategy::ProxyStrategy`] and call [`verify::verify`] in a test; a failure is a
+//!    shrunk, replayable [`verify::Counterexample`]. `cargo run --release -- audit` does
+//!    this for every built-in strategy and prints the strategy × rule matrix.
+//! 4. **Fuzzing** ([`guide::fuzzing`]) and 5. **benchmarks** ([`guide::benchmarks`]):
+//!    `docs/fuzzing.md`, `docs/performance.md`.
+//!
+//! ```
+//! // Seed 000 in three lines: the direct map is caught, the head/tail splice passes.
+//! let file = |n: &str| format!("{}/examples/scenarios/{n}", env!("CARGO_MANIFEST_DIR"));
+//! assert!(!mdlsim::cli::replay(file("seed000-directmap-read.json").as_ref()).unwrap().found.is_empty());
+//! assert!(mdlsim::cli::replay(file("seed000-headtail-read.json").as_ref()).unwrap().found.is_empty());
+//! ```
+
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod addr;
 mod arena;
 pub mod audit;
+pub mod bench_report;
 pub mod bugcheck;
+#[cfg(feature = "proptest")]
+pub mod cli;
 pub mod cost;
 pub mod counters;
 pub mod events;
@@ -70,10 +100,12 @@ pub mod mdl;
 pub mod mm;
 pub mod op;
 pub mod oracle;
+pub mod pagemap;
 pub mod pfn;
 pub mod pool;
 pub mod process;
 mod ranges;
+pub mod scenario;
 pub mod shadow;
 pub mod space;
 pub mod status;
@@ -81,6 +113,7 @@ pub mod strategy;
 mod syspte;
 pub mod verify;
 pub mod vm;
+pub mod workload;
 
 pub use arena::Handle;
 pub use bugcheck::{BugCheck, BugCheckCode};

@@ -59,6 +59,11 @@ fn ops_corpus_replays_clean() {
 }
 
 #[test]
+fn scenario_corpus_replays_clean() {
+    assert!(replay("scenario") > 0);
+}
+
+#[test]
 fn irp_corpus_replays_clean() {
     assert!(replay("irp") > 0);
 }

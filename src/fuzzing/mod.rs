@@ -13,10 +13,14 @@ use std::fmt;
 
 mod irp;
 mod ops;
+#[cfg(feature = "proptest")]
+mod scenario;
 mod splice;
 
 pub use irp::{IrpInput, IrpStep, irp, irp_input};
 pub use ops::{MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
+#[cfg(feature = "proptest")]
+pub use scenario::scenario;
 pub use splice::{Length, MAX_MDL_SPAN, SpliceInput, SpliceStrategy, splice, splice_input};
 
 /// Something a target must never see: a finding on a correct strategy, an `audit()`
@@ -73,4 +77,10 @@ pub fn leftovers(m: &crate::Machine) -> Vec<String> {
 pub type Target = fn(&[u8]) -> Result<(), Failure>;
 
 /// The targets by name, for the corpus-replay test and tools.
-pub const TARGETS: &[(&str, Target)] = &[("splice", splice), ("ops", ops), ("irp", irp)];
+pub const TARGETS: &[(&str, Target)] = &[
+    ("splice", splice),
+    ("ops", ops),
+    ("irp", irp),
+    #[cfg(feature = "proptest")]
+    ("scenario", scenario),
+];

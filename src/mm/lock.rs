@@ -190,11 +190,12 @@ impl Machine {
                 }
             }
         }
-        let mut per_frame: std::collections::BTreeMap<Pfn, u32> = std::collections::BTreeMap::new();
-        for f in &frames {
-            *per_frame.entry(*f).or_default() += 1;
-        }
-        for (&pfn, &k) in &per_frame {
+        // Each distinct frame with its count, in ascending frame order (a sorted copy rather
+        // than a map: no allocation per frame).
+        let mut sorted = frames.clone();
+        sorted.sort_unstable();
+        for run in sorted.chunk_by(|a, b| a == b) {
+            let (pfn, k) = (run[0], run.len() as u32);
             let usable = self.phys.entry(pfn).is_some_and(|e| {
                 e.reference_count > 0 && e.reference_count + (k - 1) < MAX_LOCKS_PER_PAGE
             });
@@ -350,11 +351,12 @@ impl Machine {
         // Unlock by the PFN array, as Windows does; a driver that changed it unlocks the wrong
         // frames. Validate every dereference first so a bug check leaves the books unchanged.
         let array: Vec<Pfn> = m.frames().collect();
-        let mut per_frame: std::collections::BTreeMap<Pfn, u32> = std::collections::BTreeMap::new();
-        for f in &array {
-            *per_frame.entry(*f).or_default() += 1;
-        }
-        for (&pfn, &k) in &per_frame {
+        // Each distinct frame with its count in the array, in ascending frame order (a
+        // sorted copy rather than a map: no allocation per frame).
+        let mut sorted = array.clone();
+        sorted.sort_unstable();
+        for run in sorted.chunk_by(|a, b| a == b) {
+            let (pfn, k) = (run[0], run.len() as u32);
             let Some(e) = self.phys.entry(pfn) else {
                 return Err(self.pfn_list_corrupt(pfn, 0, id));
             };

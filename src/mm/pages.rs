@@ -82,6 +82,7 @@ impl Machine {
             }
         }
         let found = frames.len() as u64;
+        self.counters.pages_allocated_for_mdl += found;
         let id = self.new_pages_mdl(wanted, found, &frames);
         Ok(Some(id))
     }

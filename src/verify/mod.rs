@@ -50,7 +50,7 @@ pub mod generators;
 pub mod request;
 pub mod server;
 
-pub use case::{Case, CaseRun, InjectedFault, Outcome, Writer, run_case};
+pub use case::{Case, CaseRun, InjectedFault, Outcome, Writer, run_case, run_case_mapped};
 pub use request::Request;
 pub use server::ServerBehaviour;
 
@@ -539,6 +539,13 @@ pub fn minimize<S: ProxyStrategy + Clone>(strategy: &S, mut case: Case, cfg: &Co
     let mut budget = cfg.max_shrink_iters;
     'outer: while budget > 0 {
         for cand in simpler(&case) {
+            // Stay inside the configuration: a Write-only run must not shrink to a Read.
+            if !cfg.directions.contains(&cand.direction)
+                || !cfg.servers.contains(&cand.server)
+                || !(cfg.faults.contains(&cand.fault) || cand.fault == InjectedFault::None)
+            {
+                continue;
+            }
             budget = budget.saturating_sub(1);
             if cfg.fails(&replay(strategy, &cand, &cfg.machine).findings) {
                 case = cand;

@@ -32,6 +32,18 @@ pub fn client_byte(seed: u8, i: u64) -> u8 {
     ((i.wrapping_mul(13).wrapping_add(seed as u64 + 5)) % 251 + 1) as u8
 }
 
+/// `f(0), f(1), ... f(n-1)` for a pattern `f` of period 251 (both patterns above):
+/// one period is computed, the rest copied (no per-byte division).
+pub(crate) fn pattern(n: u64, f: impl Fn(u64) -> u8) -> Vec<u8> {
+    let period: Vec<u8> = (0..251u64.min(n)).map(f).collect();
+    let mut out = Vec::with_capacity(n as usize);
+    while (out.len() as u64) < n {
+        let k = (n - out.len() as u64).min(period.len() as u64) as usize;
+        out.extend_from_slice(&period[..k]);
+    }
+    out
+}
+
 fn tolerate<T>(r: Result<T>) -> Result<Option<T>> {
     match r {
         Ok(v) => Ok(Some(v)),
@@ -59,7 +71,7 @@ fn transfer(
     }
     Ok(match dir {
         Direction::Read => {
-            let data: Vec<u8> = (0..n).map(|i| server_byte(seed, i)).collect();
+            let data = pattern(n, |i| server_byte(seed, i));
             tolerate(m.user_write(server, va, &data))?.is_some()
         }
         Direction::Write => tolerate(m.user_read(server, va, n))?.is_some(),

@@ -1,0 +1,246 @@
+//! `mdlsim explain CLASS`: what a bug class is, the seed documents behind it, and the
+//! scenario (from `examples/scenarios/`) that shows it.
+
+use super::CliError;
+use crate::oracle::BugClass;
+use crate::scenario::{Body, Scenario};
+use std::fmt::Write as _;
+
+/// The example scenarios shipped in `examples/scenarios/` (file name, text).
+pub const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "seed000-directmap-read.json",
+        include_str!("../../examples/scenarios/seed000-directmap-read.json"),
+    ),
+    (
+        "seed000-directmap-write.json",
+        include_str!("../../examples/scenarios/seed000-directmap-write.json"),
+    ),
+    (
+        "seed000-headtail-read.json",
+        include_str!("../../examples/scenarios/seed000-headtail-read.json"),
+    ),
+    (
+        "seed000-headtail-write.json",
+        include_str!("../../examples/scenarios/seed000-headtail-write.json"),
+    ),
+    (
+        "seed000-unzeroed-substitute.json",
+        include_str!("../../examples/scenarios/seed000-unzeroed-substitute.json"),
+    ),
+    (
+        "seed000-copy-back-all.json",
+        include_str!("../../examples/scenarios/seed000-copy-back-all.json"),
+    ),
+    (
+        "seed000-unlock-partial.json",
+        include_str!("../../examples/scenarios/seed000-unlock-partial.json"),
+    ),
+    (
+        "seed000-writable-write-splice.json",
+        include_str!("../../examples/scenarios/seed000-writable-write-splice.json"),
+    ),
+    (
+        "seed000-free-substitute-while-mapped.json",
+        include_str!("../../examples/scenarios/seed000-free-substitute-while-mapped.json"),
+    ),
+    (
+        "seed000-leak-second-lock.json",
+        include_str!("../../examples/scenarios/seed000-leak-second-lock.json"),
+    ),
+    (
+        "seed001-zero-length-null-mdl.json",
+        include_str!("../../examples/scenarios/seed001-zero-length-null-mdl.json"),
+    ),
+    (
+        "seed001-zero-length-handled.json",
+        include_str!("../../examples/scenarios/seed001-zero-length-handled.json"),
+    ),
+    (
+        "seed001-portname-double-fetch.json",
+        include_str!("../../examples/scenarios/seed001-portname-double-fetch.json"),
+    ),
+    (
+        "seed001-portname-captured.json",
+        include_str!("../../examples/scenarios/seed001-portname-captured.json"),
+    ),
+];
+
+/// Every bug class, in the order of the oracle's enum.
+pub fn explain_all_classes() -> Vec<BugClass> {
+    use BugClass::*;
+    vec![
+        PartialPageExposure,
+        UnsanitizedSubstitute,
+        CopyBackError,
+        SpanArithmetic,
+        MapUnlocked,
+        UnlockMisuse,
+        LockLeak,
+        UnmapMismatch,
+        MdlMutatedWhileMapped,
+        FreeWhileMapped,
+        UseAfterComplete,
+        MappingOutlivesProcess,
+        DoubleFetch,
+        AccessModeMismatch,
+        ZeroLengthOrNullMdl,
+        DuplicateSystemMapping,
+        CacheAttributeConflict,
+        NestedMappingHazard,
+        ResourceFailureUnhandled,
+        ResourceLeak,
+        Crash,
+        ModelInvariant,
+    ]
+}
+
+/// (what it is, the real-world cases behind it).
+fn text(c: BugClass) -> (&'static str, &'static str) {
+    use BugClass::*;
+    match c {
+        PartialPageExposure => (
+            "A mapping exposes whole pages. A client buffer that starts or ends inside a page, mapped directly into another process, lets that process read (and for a writable mapping, change) the client's bytes on either side of the I/O range.",
+            "seed 000 (a proxy file system mapping ReadFile/WriteFile buffers into its user-mode server: \"the user-mode file system will be able to read and/or modify content outside the bounds of the I/O buffer\"); seed 001 (the in-page offset of the user address becomes the offset in the system page).",
+        ),
+        UnsanitizedSubstitute => (
+            "A substitute or bounce page spliced in for the head and tail of an unaligned buffer still holds what its previous owner left there (pool allocations and MM_DONT_ZERO_ALLOCATION frames are not zeroed), and the server reads it.",
+            "seed 000 (the head/tail splice: allocate fresh pages for the partial first and last pages, copy the in-range bytes; the replies point out the fresh pages must be zeroed).",
+        ),
+        CopyBackError => (
+            "For a READ, the data the server produced is not copied back into the client's buffer, is copied to the wrong offset, or bytes the server never wrote (stale or zero) are copied over the client's.",
+            "seed 000 (after the server fills the substitute head/tail pages, the driver must copy exactly the in-range bytes back, and only Information bytes).",
+        ),
+        SpanArithmetic => (
+            "Page-count and offset arithmetic gone wrong: the head and tail fall in one page, the buffer ends exactly on a page boundary, the byte offset counted twice, ADDRESS_AND_SIZE_TO_SPAN_PAGES guessed instead of computed.",
+            "seed 000 (head and tail pages of an unaligned buffer); seed 001 (\"the offset into the virtual page of the user's address becomes the offset into the system page\").",
+        ),
+        MapUnlocked => (
+            "An MDL is mapped (MmMapLockedPagesSpecifyCache, MmGetSystemAddressForMdlSafe) whose pages are not locked, or that lacks MDL_PAGES_LOCKED / MDL_SOURCE_IS_NONPAGED_POOL.",
+            "seed 002 (sharing memory between user and kernel through an MDL: lock first, then map).",
+        ),
+        UnlockMisuse => (
+            "MmUnlockPages on an MDL that was never locked: a partial MDL (IoBuildPartialMdl), one built by MmBuildMdlForNonPagedPool, a substitute, or a second unlock.",
+            "seed 000 (partial MDLs and spliced MDLs are described, not locked; only the original is unlocked).",
+        ),
+        LockLeak => (
+            "Pages still locked after the request completed or when the process exits (PROCESS_HAS_LOCKED_PAGES, 0x76).",
+            "seed 000 (every lock the driver takes must be undone on every path: reply, cancel, exit); seed 002.",
+        ),
+        UnmapMismatch => (
+            "MmUnmapLockedPages with another MDL, address or size than the mapping, or a user mapping unmapped outside the process that owns it.",
+            "seed 000 (the server mapping must be undone in the server's context, also when completion runs elsewhere); seed 002.",
+        ),
+        MdlMutatedWhileMapped => (
+            "An MDL's PFN array, StartVa or ByteCount changed between map and unmap (the splice rewrites the PFN array of a mapped MDL).",
+            "seed 000 (splicing substitute frames into the PFN array: do it before mapping, never while mapped).",
+        ),
+        FreeWhileMapped => (
+            "An MDL, or a substitute page, freed while still mapped.",
+            "seed 000 (the substitute head/tail pages live as long as the server's mapping); seed 002.",
+        ),
+        UseAfterComplete => (
+            "An MDL or a page used after the request completed (the I/O manager unlocked and freed the MDL at completion).",
+            "seed 004 (who owns the buffer and the MDL once the IRP completes); seed 003 (the system buffer swapped by a filter must stay valid until the completion side is done).",
+        ),
+        MappingOutlivesProcess => (
+            "A user-mode mapping left in a process that exits (PROCESS_HAS_LOCKED_PAGES / the mapping is torn down underneath the driver), or a mapping made into a terminating process.",
+            "seed 000 (the server may crash or exit with the client's pages mapped); seed 002 (kernel memory mapped into a user process must be unmapped before that process goes away).",
+        ),
+        DoubleFetch => (
+            "The kernel reads the same user-writable bytes twice in one operation (validates, then uses): another thread can change them in between.",
+            "seed 001 (\"if the calling process has another thread that modifies the user's mapping of the memory\" between the driver's check and its use; the PortName example).",
+        ),
+        AccessModeMismatch => (
+            "Written through an MDL probed for read (IoReadAccess), or a WRITE's buffer mapped writable into the server, which can then change the client's data.",
+            "seed 000 (a WRITE's buffer mapped into the server must be read-only); seed 002.",
+        ),
+        ZeroLengthOrNullMdl => (
+            "A zero-length direct-I/O request has Irp->MdlAddress == NULL; a driver that maps it without checking (or passes ByteCount 0 to an MDL routine) crashes.",
+            "seed 001 (\"the most common direct I/O problem is failing to handle zero-length buffers correctly\").",
+        ),
+        DuplicateSystemMapping => (
+            "A second system mapping of one MDL (MmMapLockedPages on an MDL already carrying MDL_MAPPED_TO_SYSTEM_VA).",
+            "seed 003 (a filter mapping the caller's buffer while the file system maps it too; FltGetNewSystemBufferAddress).",
+        ),
+        CacheAttributeConflict => (
+            "One frame mapped with two cache types (MmCached and MmNonCached): undefined behaviour on real hardware.",
+            "seed 002 (mapping shared memory with MmMapLockedPagesSpecifyCache: the cache type must agree).",
+        ),
+        NestedMappingHazard => (
+            "A virtual address that is itself an MDL user mapping handed to another probe/lock (the mapping can vanish underneath the second lock).",
+            "seed 004 (buffers handed from one driver to another; ownership of MDL-mapped memory).",
+        ),
+        ResourceFailureUnhandled => (
+            "System PTE or pool exhaustion, or a raised failure of a user-mode map, not handled: MmGetSystemAddressForMdlSafe returned NULL and the driver used it.",
+            "seed 001 (\"drivers should always check for a NULL return\"); seed 002 (MmMapLockedPagesSpecifyCache raises in user mode).",
+        ),
+        ResourceLeak => (
+            "Something the driver allocated (pool, an MDL, system PTEs, a mapping) is not given back when the request is done.",
+            "seed 000, seed 002 (every allocation on every path: reply, cancel, exit).",
+        ),
+        Crash => (
+            "Any other bug check or unhandled exception the strategy caused.",
+            "every seed: the model turns misuse into the real bug check.",
+        ),
+        ModelInvariant => (
+            "The model's own books do not balance (Machine::audit()): a model bug, or PFN corruption by the strategy.",
+            "none: this is the model checking itself.",
+        ),
+    }
+}
+
+/// The explanation of `class`: what it is, the seeds, the scenario that shows it.
+///
+/// # Errors
+/// Never for a known class (the `Result` is for the caller's name lookup symmetry).
+pub fn explain(class: BugClass) -> Result<String, CliError> {
+    let (what, seeds) = text(class);
+    let mut s = String::new();
+    let _ = writeln!(s, "{class}\n");
+    let _ = writeln!(s, "What it is:\n  {what}\n");
+    let _ = writeln!(s, "Real-world cases:\n  {seeds}\n");
+    let shows: Vec<(&str, Scenario)> = EXAMPLES
+        .iter()
+        .filter_map(|(f, t)| Scenario::parse(f, t).ok().map(|sc| (*f, sc)))
+        .filter(|(_, sc)| sc.expect.findings.contains(&class))
+        .collect();
+    let broken: Vec<String> = crate::strategy::builtins()
+        .iter()
+        .filter(|b| b.expected() == Some(class))
+        .map(|b| b.name())
+        .collect();
+    match shows.first() {
+        Some((file, sc)) => {
+            let _ = writeln!(s, "A minimal scenario that shows it ({file}):");
+            if !sc.description.is_empty() {
+                let _ = writeln!(s, "  {}", sc.description);
+            }
+            let Body::Case { strategy, case } = &sc.scenario;
+            let _ = writeln!(s, "  strategy {strategy}, case {}", case.to_json());
+            let _ = writeln!(
+                s,
+                "\nReplay it:\n  cargo run --release -- replay examples/scenarios/{file}"
+            );
+            for (f, _) in shows.iter().skip(1) {
+                let _ = writeln!(s, "  cargo run --release -- replay examples/scenarios/{f}");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "No shipped scenario shows it yet; the model's test suites (tests/*.rs) and the oracle's negative controls do."
+            );
+        }
+    }
+    if !broken.is_empty() {
+        let _ = writeln!(s, "\nFind it afresh:");
+        for b in broken {
+            let _ = writeln!(
+                s,
+                "  cargo run --release -- audit --strategy {b} --out counterexamples/"
+            );
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,603 @@
+//! What the `mdlsim` command does, as library functions (the binary in `src/bin/mdlsim.rs`
+//! only parses arguments, draws the progress bar and sets the exit status).
+//!
+//! * [`audit`]: every built-in strategy, both directions, through [`crate::verify`]; the
+//!   matrix strategy × rule ([`render_matrix`]), a one-line counter-example per failure,
+//!   failing cases written as scenario files ([`crate::scenario`]);
+//! * [`replay`]: one scenario file, step by step, with its findings and its page map
+//!   ([`crate::pagemap`]);
+//! * [`explain`]: a bug class, the seed documents behind it, and a scenario that shows it.
+
+mod explain;
+
+pub use explain::{EXAMPLES, explain, explain_all_classes};
+
+use crate::oracle::{BugClass, Rule};
+use crate::scenario::{Body, Scenario, ScenarioError, find_strategy, strategy_names};
+use crate::strategy::{Direction, ProxyStrategyClone, builtins};
+use crate::verify::{self, Case};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A user error: one line, exit status 2.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<ScenarioError> for CliError {
+    fn from(e: ScenarioError) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+/// Every oracle rule, in matrix column order.
+pub const RULES: [Rule; 7] = [
+    Rule::ConfidentialityToServer,
+    Rule::ConfidentialityToClient,
+    Rule::Integrity,
+    Rule::Delivery,
+    Rule::Hygiene,
+    Rule::Protocol,
+    Rule::DoubleFetch,
+];
+
+fn rule_short(r: Rule) -> &'static str {
+    match r {
+        Rule::ConfidentialityToServer => "conf->srv",
+        Rule::ConfidentialityToClient => "conf->cli",
+        Rule::Integrity => "integrity",
+        Rule::Delivery => "delivery",
+        Rule::Hygiene => "hygiene",
+        Rule::Protocol => "protocol",
+        Rule::DoubleFetch => "dbl-fetch",
+    }
+}
+
+/// What `mdlsim audit` runs.
+#[derive(Clone, Debug, Default)]
+pub struct AuditOptions {
+    /// Cases per strategy and direction (default: the harness's, 2,000, or `MDLSIM_CASES`).
+    pub cases: Option<u32>,
+    /// Generator seed (default: the harness's fixed seed, or `MDLSIM_SEED`).
+    pub seed: Option<u64>,
+    /// Only this strategy.
+    pub strategy: Option<String>,
+    /// Where to write failing cases as scenario files.
+    pub out: Option<PathBuf>,
+    /// Worker threads (0: the machine's parallelism).
+    pub jobs: usize,
+}
+
+/// One strategy in one direction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRow {
+    /// The strategy.
+    pub strategy: String,
+    /// The direction.
+    pub direction: Direction,
+    /// Whether every case passed.
+    pub passed: bool,
+    /// Cases run (when it passed).
+    pub cases: u32,
+    /// The rules the counter-example breaks.
+    pub failed_rules: Vec<Rule>,
+    /// The bug classes it shows.
+    pub classes: Vec<BugClass>,
+    /// The shrunk case.
+    pub case: Option<Case>,
+    /// The counter-example in one line.
+    pub counterexample: Option<String>,
+    /// The scenario file written for it.
+    pub scenario_file: Option<String>,
+}
+
+/// A strategy's verdict against its documentation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// The strategy.
+    pub strategy: String,
+    /// `None`: documented correct; else the bug class it is documented to show.
+    pub documented: Option<BugClass>,
+    /// Whether any direction failed.
+    pub failed: bool,
+    /// Whether the result matches the documentation (correct passes; broken fails).
+    pub as_documented: bool,
+    /// A remark (e.g. a broken strategy caught with another class than documented).
+    pub note: String,
+}
+
+/// The whole audit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// Cases per strategy and direction.
+    pub cases: u32,
+    /// The generator's seed.
+    pub seed: u64,
+    /// Strategy × direction, in [`builtins`] order, Read first.
+    pub rows: Vec<AuditRow>,
+    /// One per strategy.
+    pub verdicts: Vec<Verdict>,
+}
+
+impl AuditReport {
+    /// Whether every strategy behaved as documented (the exit status).
+    pub fn all_as_documented(&self) -> bool {
+        self.verdicts.iter().all(|v| v.as_documented)
+    }
+}
+
+/// The counter-example in one line: the case and one finding (of class `prefer` if any).
+fn one_line(cx: &verify::Counterexample, prefer: Option<BugClass>) -> String {
+    let c = &cx.case;
+    let first = cx
+        .findings
+        .iter()
+        .find(|f| Some(f.kind) == prefer)
+        .or(cx.findings.first())
+        .map(|f| {
+            let mut d = f.detail.clone();
+            if d.chars().count() > 110 {
+                d = d.chars().take(107).collect::<String>() + "...";
+            }
+            format!("{}: {d}", f.kind)
+        })
+        .unwrap_or_default();
+    format!(
+        "{:?} offset {:#x} length {:#x} server {:?} fault {:?}: {first}",
+        c.direction, c.offset, c.length, c.server, c.fault
+    )
+}
+
+fn file_stem(strategy: &str, d: Direction) -> String {
+    let d = match d {
+        Direction::Read => "read",
+        Direction::Write => "write",
+    };
+    format!("{strategy}-{d}")
+}
+
+/// The strategies an audit runs: all built-ins, or the one named.
+///
+/// # Errors
+/// An unknown name, listing the known ones.
+pub fn select(strategy: Option<&str>) -> Result<Vec<Box<dyn ProxyStrategyClone>>, CliError> {
+    match strategy {
+        None => Ok(builtins()),
+        Some(n) => find_strategy(n).map(|s| vec![s]).ok_or_else(|| {
+            CliError(format!(
+                "unknown strategy `{n}`; expected one of {}",
+                strategy_names().join(", ")
+            ))
+        }),
+    }
+}
+
+/// One finished job: its row and, for a failure, the counter-example.
+type Slot = Option<(AuditRow, Option<verify::Counterexample>)>;
+
+/// Runs the audit; `progress` is called once per finished (strategy, direction).
+///
+/// # Errors
+/// An unknown strategy; an output folder that cannot be written.
+pub fn audit(
+    opts: &AuditOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<AuditReport, CliError> {
+    let strategies = select(opts.strategy.as_deref())?;
+    let mut base = verify::Config::default().effective().ignore_env();
+    if let Some(n) = opts.cases {
+        base = base.cases(n);
+    }
+    if let Some(s) = opts.seed {
+        base = base.seed(s);
+    }
+    if let Some(dir) = &opts.out {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            CliError(format!(
+                "{}: cannot create the output folder: {e}",
+                dir.display()
+            ))
+        })?;
+    }
+    let names: Vec<String> = strategies.iter().map(|s| s.name()).collect();
+    let jobs: Vec<(usize, Direction)> = (0..strategies.len())
+        .flat_map(|i| [(i, Direction::Read), (i, Direction::Write)])
+        .collect();
+    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; jobs.len()]);
+    let next = AtomicUsize::new(0);
+    let workers = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.jobs
+    }
+    .min(jobs.len())
+    .max(1);
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                loop {
+                    let j = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&(si, d)) = jobs.get(j) else { break };
+                    // Strategies are not `Sync`: each worker makes its own.
+                    let Some(s) = find_strategy(&names[si]) else {
+                        continue;
+                    };
+                    let cfg = base.clone().direction(d);
+                    let name = s.name();
+                    let row = match verify::verify(&s, &cfg) {
+                        Ok(r) => (
+                            AuditRow {
+                                strategy: name.clone(),
+                                direction: d,
+                                passed: true,
+                                cases: r.cases,
+                                failed_rules: Vec::new(),
+                                classes: Vec::new(),
+                                case: None,
+                                counterexample: None,
+                                scenario_file: None,
+                            },
+                            None,
+                        ),
+                        Err(first) => {
+                            // A broken strategy first caught with another class than
+                            // documented: look for the documented one too, and show it.
+                            let mut rules: BTreeSet<Rule> =
+                                first.findings.iter().map(|f| f.rule).collect();
+                            let mut classes: BTreeSet<BugClass> =
+                                first.findings.iter().map(|f| f.kind).collect();
+                            let mut cx = first;
+                            if let Some(k) = s.expected().filter(|k| !cx.has(*k)) {
+                                if let Err(cx2) = verify::verify(&s, &cfg.clone().focus(&[k])) {
+                                    rules.extend(cx2.findings.iter().map(|f| f.rule));
+                                    classes.extend(cx2.findings.iter().map(|f| f.kind));
+                                    cx = cx2;
+                                }
+                            }
+                            (
+                                AuditRow {
+                                    strategy: name.clone(),
+                                    direction: d,
+                                    passed: false,
+                                    cases: 0,
+                                    failed_rules: rules.into_iter().collect(),
+                                    classes: classes.into_iter().collect(),
+                                    case: Some(cx.case),
+                                    counterexample: Some(one_line(&cx, s.expected())),
+                                    scenario_file: None,
+                                },
+                                Some(cx),
+                            )
+                        }
+                    };
+                    if let Ok(mut r) = results.lock() {
+                        r[j] = Some(row);
+                    }
+                    progress(&format!("{name} {d:?}"));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    let mut rows = Vec::new();
+    for (row, cx) in results.into_iter().flatten() {
+        let mut row = row;
+        if let (Some(dir), Some(cx)) = (&opts.out, cx) {
+            let mut sc = Scenario::case(
+                &format!("{} fails ({:?})", row.strategy, row.direction),
+                &row.strategy,
+                cx.case,
+                cx.findings.iter().map(|f| f.kind).collect(),
+            );
+            sc.description = format!(
+                "Counter-example found by `mdlsim audit --seed {} --cases {}`: {}",
+                base.seed,
+                base.cases,
+                row.counterexample.clone().unwrap_or_default()
+            );
+            let path = dir.join(format!("{}.json", file_stem(&row.strategy, row.direction)));
+            std::fs::write(&path, sc.to_json() + "\n").map_err(|e| {
+                CliError(format!(
+                    "{}: cannot write the scenario file: {e}",
+                    path.display()
+                ))
+            })?;
+            row.scenario_file = Some(path.display().to_string());
+        }
+        rows.push(row);
+    }
+    let verdicts = strategies
+        .iter()
+        .map(|s| {
+            let name = s.name();
+            let mine: Vec<&AuditRow> = rows.iter().filter(|r| r.strategy == name).collect();
+            let failed = mine.iter().any(|r| !r.passed);
+            let documented = s.expected();
+            let found: BTreeSet<BugClass> = mine
+                .iter()
+                .flat_map(|r| r.classes.iter().copied())
+                .collect();
+            let (as_documented, note) = match (documented, failed) {
+                (None, false) => (true, "correct, as documented".to_string()),
+                (None, true) => (false, "documented correct, but FAILS".to_string()),
+                (Some(k), false) => (false, format!("documented broken ({k}), but PASSES")),
+                (Some(k), true) if found.contains(&k) => (true, format!("broken, caught as {k}")),
+                (Some(k), true) => (
+                    true,
+                    format!(
+                        "broken, caught, but as {} (documented {k})",
+                        found
+                            .iter()
+                            .map(|c| c.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            };
+            Verdict {
+                strategy: name,
+                documented,
+                failed,
+                as_documented,
+                note,
+            }
+        })
+        .collect();
+    Ok(AuditReport {
+        cases: base.cases,
+        seed: base.seed,
+        rows,
+        verdicts,
+    })
+}
+
+/// The matrix as text: a row per strategy and direction, a column per rule, then the
+/// counter-examples and the verdicts.
+pub fn render_matrix(r: &AuditReport) -> String {
+    let mut s = String::new();
+    let w = r
+        .rows
+        .iter()
+        .map(|x| x.strategy.len() + 7)
+        .max()
+        .unwrap_or(20)
+        .max(20);
+    let _ = writeln!(
+        s,
+        "mdlsim audit: {} cases per strategy and direction, seed {}",
+        r.cases, r.seed
+    );
+    let _ = write!(s, "{:w$}", "strategy (dir)");
+    for rule in RULES {
+        let _ = write!(s, " {:>9}", rule_short(rule));
+    }
+    let _ = writeln!(s, "  verdict");
+    for row in &r.rows {
+        let label = format!(
+            "{} ({})",
+            row.strategy,
+            match row.direction {
+                Direction::Read => "R",
+                Direction::Write => "W",
+            }
+        );
+        let _ = write!(s, "{label:w$}");
+        for rule in RULES {
+            let cell = if row.passed {
+                "PASS"
+            } else if row.failed_rules.contains(&rule) {
+                "FAIL"
+            } else {
+                "-"
+            };
+            let _ = write!(s, " {cell:>9}");
+        }
+        let v = if row.passed {
+            "pass".to_string()
+        } else {
+            row.classes
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let _ = writeln!(s, "  {v}");
+    }
+    let _ = writeln!(
+        s,
+        "(a failing run stops at its first counter-example, shrunk: `-` = not established by it)"
+    );
+    let fails: Vec<&AuditRow> = r.rows.iter().filter(|x| !x.passed).collect();
+    if !fails.is_empty() {
+        let _ = writeln!(s, "\ncounter-examples:");
+        for row in fails {
+            let _ = writeln!(
+                s,
+                "  {} {:?}: {}",
+                row.strategy,
+                row.direction,
+                row.counterexample.as_deref().unwrap_or("")
+            );
+            if let Some(f) = &row.scenario_file {
+                let _ = writeln!(s, "    replay: mdlsim replay {f}");
+            }
+        }
+    }
+    let _ = writeln!(s, "\nverdicts:");
+    for v in &r.verdicts {
+        let _ = writeln!(
+            s,
+            "  {} {:w$} {}",
+            if v.as_documented { "ok  " } else { "BAD " },
+            v.strategy,
+            v.note
+        );
+    }
+    let bad = r.verdicts.iter().filter(|v| !v.as_documented).count();
+    if bad == 0 {
+        let _ = writeln!(s, "every strategy behaves as documented");
+    } else {
+        let _ = writeln!(s, "{bad} strategies do NOT behave as documented");
+    }
+    s
+}
+
+/// The result of replaying a scenario.
+#[derive(Clone, Debug)]
+pub struct Replayed {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// What the runner produced (trace, findings, page map).
+    pub run: verify::CaseRun,
+    /// The classes found.
+    pub found: Vec<BugClass>,
+    /// Whether they are exactly the expected set.
+    pub as_expected: bool,
+}
+
+/// Loads and plays a scenario file.
+///
+/// # Errors
+/// The file is missing, malformed or inconsistent ([`ScenarioError`]).
+pub fn replay(path: &Path) -> Result<Replayed, CliError> {
+    play(Scenario::load(path)?, &path.display().to_string())
+}
+
+/// Plays a parsed scenario (`file` names it in errors): what [`replay`] does once the
+/// file is loaded.
+///
+/// # Errors
+/// The scenario names a strategy that does not exist.
+pub fn play(scenario: Scenario, file: &str) -> Result<Replayed, CliError> {
+    let run = match &scenario.scenario {
+        Body::Case { strategy, case } => {
+            let mut s = find_strategy(strategy)
+                .ok_or_else(|| CliError(format!("{file}: unknown strategy `{strategy}`")))?;
+            verify::run_case_mapped(&mut s, case, &crate::Config::default())
+        }
+    };
+    let found: Vec<BugClass> = run
+        .findings
+        .iter()
+        .map(|f| f.kind)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let expected: BTreeSet<BugClass> = scenario.expect.findings.iter().copied().collect();
+    let as_expected = found.iter().copied().collect::<BTreeSet<_>>() == expected;
+    Ok(Replayed {
+        scenario,
+        run,
+        found,
+        as_expected,
+    })
+}
+
+/// The step number a trace line talks about (`step N` or `steps A..B`, the last one).
+fn trace_step(line: &str) -> Option<u64> {
+    let rest = line
+        .strip_prefix("steps ")
+        .or_else(|| line.strip_prefix("step "))?;
+    let head: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    head.rsplit("..").next()?.parse().ok()
+}
+
+/// A replay as text: the steps with the findings made at each, the verdict, the page map.
+pub fn render_replay(r: &Replayed, colour: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "scenario: {}", r.scenario.name);
+    if !r.scenario.description.is_empty() {
+        let _ = writeln!(s, "  {}", r.scenario.description);
+    }
+    let Body::Case { strategy, case } = &r.scenario.scenario;
+    let _ = writeln!(s, "strategy {strategy}, case {}", case.to_json());
+    let mut shown = vec![false; r.run.findings.len()];
+    let steps: Vec<Option<u64>> = r.run.trace.iter().map(|t| trace_step(t)).collect();
+    for (i, t) in r.run.trace.iter().enumerate() {
+        let _ = writeln!(s, "  {t}");
+        // Findings made up to this line's step and before the next line's.
+        let upto = steps[i];
+        let next = steps[i + 1..].iter().flatten().next().copied();
+        for (j, f) in r.run.findings.iter().enumerate() {
+            if shown[j] {
+                continue;
+            }
+            let at = f.step.unwrap_or(u64::MAX);
+            if upto.is_some_and(|u| at <= u) || (upto.is_some() && next.is_none_or(|n| at < n)) {
+                let _ = writeln!(s, "    -> finding {f}");
+                shown[j] = true;
+            }
+        }
+    }
+    for (j, f) in r.run.findings.iter().enumerate() {
+        if !shown[j] {
+            let _ = writeln!(s, "    -> finding {f}");
+        }
+    }
+    let list = |v: &[BugClass]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let mut exp = r.scenario.expect.findings.clone();
+    exp.sort();
+    exp.dedup();
+    let _ = writeln!(
+        s,
+        "findings: {} (expected {}) -> {}",
+        list(&r.found),
+        list(&exp),
+        if r.as_expected {
+            "as expected"
+        } else {
+            "NOT as expected"
+        }
+    );
+    match &r.run.page_map {
+        Some(pm) if !pm.rows.is_empty() => {
+            s.push('\n');
+            s.push_str(&pm.render_text(colour));
+        }
+        _ => {
+            let _ = writeln!(s, "\n(no page map: the request never reached expose)");
+        }
+    }
+    s
+}
+
+/// Parses a bug class name (case-insensitive).
+///
+/// # Errors
+/// An unknown name, listing the known ones.
+pub fn parse_class(name: &str) -> Result<BugClass, CliError> {
+    explain_all_classes()
+        .into_iter()
+        .find(|c| c.to_string().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            CliError(format!(
+                "unknown bug class `{name}`; expected one of {}",
+                explain_all_classes()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}

@@ -88,6 +88,8 @@ pub mod cost;
 pub mod counters;
 pub mod events;
 pub mod fault;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 #[cfg(feature = "proptest")]
 pub mod generators;
 pub mod guide;

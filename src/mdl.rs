@@ -66,6 +66,7 @@ impl MdlFlags {
 
 /// `LOCK_OPERATION` (semantics §1.5).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum LockOperation {
     /// `IoReadAccess` (0): the pages will only be read.
     IoReadAccess = 0,
@@ -77,6 +78,7 @@ pub enum LockOperation {
 
 /// `KPROCESSOR_MODE` (semantics §1.5).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum AccessMode {
     /// `KernelMode` (0).
     KernelMode = 0,
@@ -86,6 +88,7 @@ pub enum AccessMode {
 
 /// `MEMORY_CACHING_TYPE` (semantics §1.5).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum CacheType {
     /// `MmNonCached` (0).
     NonCached = 0,

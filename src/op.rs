@@ -89,6 +89,7 @@ pub const MAX_WRITE_BYTES: u64 = 1 << 20;
 /// Indices wrap modulo the table's length, so every value names something once the
 /// table is non-empty.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Ix {
     /// The n-th object created (0-based), modulo the table's length.
     Nth(u16),
@@ -124,6 +125,7 @@ impl Ix {
 
 /// A virtual address argument.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Addr {
     /// A raw address.
     Raw(u64),
@@ -154,6 +156,7 @@ impl Addr {
 
 /// Process, thread and context operations.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum ProcessOp {
     /// [`Machine::create_process`] (named `p<n>`).
     CreateProcess,
@@ -183,6 +186,7 @@ pub enum ProcessOp {
 
 /// Virtual memory, user and kernel accesses, and the access log.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum VmOp {
     /// [`Machine::virtual_alloc`].
     VirtualAlloc {
@@ -291,6 +295,7 @@ pub enum VmOp {
 
 /// Non-paged pool.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum PoolOp {
     /// [`Machine::ex_allocate_pool_with_tag`].
     ExAllocatePoolWithTag {
@@ -326,6 +331,7 @@ pub enum PoolOp {
 
 /// Every MDL routine, and a driver's direct writes to MDL fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum MdlOp {
     /// [`Machine::io_allocate_mdl`], optionally attaching to an IRP.
     IoAllocateMdl {
@@ -517,6 +523,7 @@ pub enum MdlOp {
 
 /// IRPs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum IrpOp {
     /// [`Machine::io_allocate_irp`].
     IoAllocateIrp {
@@ -687,6 +694,7 @@ pub enum IoOp {
 
 /// One call a test can make on the machine.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum Op {
     /// Processes, threads and context.
     Process(ProcessOp),

@@ -31,6 +31,7 @@ pub const POOL_BLOCK_GRANULARITY: u64 = 16;
 
 /// `POOL_TYPE` values the model supports (all non-paged: the model has no paging).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum PoolType {
     /// `NonPagedPool` (0).
     NonPaged = 0,

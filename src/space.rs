@@ -61,6 +61,7 @@ impl fmt::Display for SpaceId {
 
 /// Page protection, with the Win32 `PAGE_*` values.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 #[repr(u32)]
 pub enum Protection {
     /// `PAGE_NOACCESS` (0x01): any access faults.

@@ -364,3 +364,36 @@ fn free_pages_through_a_probing_mdl_leaks_its_lock() {
     );
     assert_audit_clean(&m);
 }
+
+/// Found by the `ops` fuzz target (docs/fuzzing.md): a huge `TotalBytes` used to build a
+/// 1,048,575-page MDL (its 16-bit `Size` truncated) and take every frame of a 4 GiB
+/// machine — seconds and gigabytes of host memory per call. §3.9: the MDL comes from
+/// `MmCreateMdl(NULL, NULL, PageCount << PAGE_SHIFT)`, which refuses a descriptor over
+/// 0xFFFF bytes (§3.1), and `PageCount -= PageCount / 16` until it fits.
+#[test]
+fn allocate_pages_for_mdl_shrinks_a_huge_request_until_mmcreatemdl_can_describe_it() {
+    let mut m = Machine::new(Config::default()).unwrap();
+    for (total, pages) in [
+        (8185 * PAGE_SIZE, 8185u64), // the largest descriptor: as asked
+        (8186 * PAGE_SIZE, 7675),    // one page more: 8186 - 8186/16
+        (1 << 40, 7737),
+        (u64::MAX, 8128),
+    ] {
+        let mdl = alloc(&mut m, total, 0).unwrap();
+        let d = m.mdl(mdl).unwrap().clone();
+        assert_eq!(
+            d.byte_count as u64,
+            pages * PAGE_SIZE,
+            "TotalBytes {total:#x}"
+        );
+        assert_eq!(
+            d.size as u64,
+            48 + 8 * pages,
+            "Size for TotalBytes {total:#x}"
+        );
+        assert_eq!(frames(&m, mdl).len() as u64, pages);
+        m.mm_free_pages_from_mdl(mdl).unwrap();
+        m.io_free_mdl(mdl).unwrap();
+    }
+    assert!(m.audit().is_empty());
+}

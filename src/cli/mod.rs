@@ -469,12 +469,19 @@ pub struct Replayed {
 /// # Errors
 /// The file is missing, malformed or inconsistent ([`ScenarioError`]).
 pub fn replay(path: &Path) -> Result<Replayed, CliError> {
-    let scenario = Scenario::load(path)?;
+    play(Scenario::load(path)?, &path.display().to_string())
+}
+
+/// Plays a parsed scenario (`file` names it in errors): what [`replay`] does once the
+/// file is loaded.
+///
+/// # Errors
+/// The scenario names a strategy that does not exist.
+pub fn play(scenario: Scenario, file: &str) -> Result<Replayed, CliError> {
     let run = match &scenario.scenario {
         Body::Case { strategy, case } => {
-            let mut s = find_strategy(strategy).ok_or_else(|| {
-                CliError(format!("{}: unknown strategy `{strategy}`", path.display()))
-            })?;
+            let mut s = find_strategy(strategy)
+                .ok_or_else(|| CliError(format!("{file}: unknown strategy `{strategy}`")))?;
             verify::run_case_mapped(&mut s, case, &crate::Config::default())
         }
     };

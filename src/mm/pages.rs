@@ -8,8 +8,25 @@ use crate::machine::Machine;
 use crate::mdl::{CacheType, MdlFlags, MdlId, MdlStorage, alloc_flags};
 use crate::pfn::{FrameOwner, PageState};
 
-/// The most pages one MDL from `MmAllocatePagesForMdlEx` can describe (`ByteCount` is a ULONG).
-const MAX_PAGES: u64 = (u32::MAX as u64) >> PAGE_SHIFT;
+/// The pages `MiAllocatePagesForMdl` asks for: `PageCount = SPAN(0, TotalBytes)`, then
+/// `MmCreateMdl(NULL, NULL, PageCount << PAGE_SHIFT)`, which refuses 2 GiB or more and a
+/// descriptor over 0xFFFF bytes (semantics §3.1, §1.3), and on failure
+/// `PageCount -= PageCount / 16` until it fits or is 0 (semantics §3.9). At most 8,185
+/// pages on amd64; 0 for a zero request.
+fn pages_for_mdl_request(total_bytes: u64) -> u64 {
+    let mut pages = bytes_to_pages(total_bytes);
+    while pages != 0 {
+        let fits = pages
+            .checked_mul(PAGE_SIZE)
+            .is_some_and(|b| b < 0x8000_0000 && crate::addr::size_of_mdl(Va::NULL, b) <= 0xFFFF);
+        if fits {
+            break;
+        }
+        // Only counts above 8,185 fail, so `pages / 16` is never 0 here.
+        pages -= pages / 16;
+    }
+    pages
+}
 
 impl Machine {
     /// `MmAllocatePagesForMdlEx`: allocates physical pages (not mapped) and an MDL
@@ -38,7 +55,7 @@ impl Machine {
         if skip % PAGE_SIZE != 0 || flags & !0x3F != 0 {
             return Ok(None);
         }
-        let wanted = bytes_to_pages(total_bytes).min(MAX_PAGES);
+        let wanted = pages_for_mdl_request(total_bytes);
         if wanted == 0 {
             return Ok(None);
         }

@@ -266,6 +266,21 @@ fn drive(
     interleave: Option<ScheduledWrite>,
     run: &mut CaseRun,
 ) -> Result<()> {
+    if !describable(case) {
+        // No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a
+        // descriptor over 0xFFFF bytes (semantics §1.3, invariant 2), so the I/O manager
+        // fails the call with STATUS_INSUFFICIENT_RESOURCES before any driver runs. The
+        // client's buffer is not built: filling a multi-GiB allocation would exhaust the
+        // machine's RAM (a spurious finding) and the host's.
+        run.trace.push(format!(
+            "issue failed: returned {} (IoAllocateMdl cannot describe {} bytes at offset {:#x}: {} pages)",
+            NtStatus::INSUFFICIENT_RESOURCES,
+            case.length,
+            case.offset,
+            span_pages(Va::new(case.offset as u64), case.length as u64)
+        ));
+        return Ok(());
+    }
     let a = setup(m, case)?;
     let len = case.length as u64;
     let s = Subject {
@@ -571,6 +586,19 @@ fn drive(
     }
     let _ = (a.bystander, &a.second);
     Ok(())
+}
+
+/// Whether `IoAllocateMdl` can describe the case's buffer: a zero-length request needs
+/// no MDL; otherwise the length must be below 2 GiB and, past the fixed-size 23-page
+/// block, `MmSizeOfMdl` must fit in 0xFFFF bytes (semantics §1.3, invariant 2). The
+/// buffer's page offset is the case's offset modulo the page size (its allocation is
+/// page-aligned).
+fn describable(case: &Case) -> bool {
+    let (va, len) = (Va::new(case.offset as u64), case.length as u64);
+    len == 0
+        || (len < 0x8000_0000
+            && (span_pages(va, len) <= crate::mdl::MDL_FIXED_SIZE_PAGES
+                || crate::addr::size_of_mdl(va, len) <= 0xFFFF))
 }
 
 /// A stable digest of bytes for outcome comparison: FNV-1a's step over little-endian

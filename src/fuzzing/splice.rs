@@ -1,0 +1,221 @@
+//! The `splice` target: one verify case through the splice strategies.
+
+use super::Failure;
+use crate::addr::{MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE};
+use crate::machine::Machine;
+use crate::strategy::{
+    Completion, Direction, Exposure, HeadTailSplice, Io, PartialMdlSplit, ProxyStrategy,
+    ServerReply,
+};
+use crate::verify::{Case, InjectedFault, ServerBehaviour, run_case};
+use arbitrary::{Arbitrary, Unstructured};
+
+/// The largest page span an MDL can describe: `MmSizeOfMdl` must fit the 16-bit
+/// `MDL.Size` (semantics §1.3), so `48 + 8 × span ≤ 0xFFFF`: 8,185 pages.
+pub const MAX_MDL_SPAN: u32 = ((0xFFFF - MDL_HEADER_SIZE) / PFN_NUMBER_SIZE) as u32;
+
+/// The buffer's length: a byte count, a page span, or a span at the MDL size limit.
+/// (Uniform spans up to the limit would make nearly every execution a 32 MiB buffer,
+/// which costs about a second; the code paths between 256 pages and the limit are the
+/// same as below 256.)
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Arbitrary)]
+pub enum Length {
+    /// Exactly this many bytes (0..=65,535: up to 17 pages).
+    Bytes(u16),
+    /// The buffer spans `pages` pages (0..=255) and stops `short % PAGE_SIZE` bytes
+    /// before the end of the last one.
+    Pages {
+        /// Page span.
+        pages: u8,
+        /// Bytes short of the last page's end.
+        short: u16,
+    },
+    /// The buffer spans `MAX_MDL_SPAN + 1 - below % 8` pages: the last few spans an MDL
+    /// can describe, and one past the limit (which `IoAllocateMdl` refuses).
+    AtLimit {
+        /// Pages below one-past-the-limit (modulo 8).
+        below: u8,
+        /// Bytes short of the last page's end.
+        short: u16,
+    },
+}
+
+/// The `splice` target's input: one verify case and the strategies to run it through.
+/// The one-byte choices come first, so that even the short inputs libFuzzer starts with
+/// vary them (`arbitrary` fills what is missing with zeroes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Arbitrary)]
+pub struct SpliceInput {
+    /// READ (`true`) or WRITE.
+    pub read: bool,
+    /// Server behaviour (index into the four, modulo 4).
+    pub server: u8,
+    /// Injected fault (index into [`InjectedFault::ALL`], modulo its length).
+    pub fault: u8,
+    /// Which strategy: `HeadTailSplice`, `PartialMdlSplit`, both (modulo 3).
+    pub strategy: u8,
+    /// Data-pattern seed.
+    pub seed: u8,
+    /// `BYTE_OFFSET` of the buffer (taken modulo `PAGE_SIZE`).
+    pub offset: u16,
+    /// Its length.
+    pub length: Length,
+}
+
+/// The splice strategies the `splice` target drives.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SpliceStrategy {
+    /// [`HeadTailSplice`].
+    HeadTail,
+    /// [`PartialMdlSplit`].
+    PartialMdl,
+    /// Both, one after the other, on the same case.
+    Both,
+}
+
+impl SpliceStrategy {
+    /// The strategy byte's meaning.
+    pub fn of(b: u8) -> SpliceStrategy {
+        match b % 3 {
+            0 => SpliceStrategy::HeadTail,
+            1 => SpliceStrategy::PartialMdl,
+            _ => SpliceStrategy::Both,
+        }
+    }
+
+    /// The byte that selects it.
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+}
+
+const SERVERS: [ServerBehaviour; 4] = [
+    ServerBehaviour::Honest,
+    ServerBehaviour::Adversarial,
+    ServerBehaviour::Short,
+    ServerBehaviour::Crashing,
+];
+
+impl SpliceInput {
+    /// The verify case it describes: offset in `[0, PAGE_SIZE)`, span at most one page past
+    /// [`MAX_MDL_SPAN`] (the request is then refused by `IoAllocateMdl`). A span shorter
+    /// than the offset plus the short tail gives length 0.
+    pub fn case(&self) -> Case {
+        let offset = (self.offset as u64 % PAGE_SIZE) as u32;
+        let span_len = |pages: u64, short: u16| {
+            let short = short as u64 % PAGE_SIZE;
+            (pages * PAGE_SIZE).saturating_sub(offset as u64 + short)
+        };
+        let length = match self.length {
+            Length::Bytes(n) => n as u64,
+            Length::Pages { pages, short } => span_len(pages as u64, short),
+            Length::AtLimit { below, short } => {
+                span_len(MAX_MDL_SPAN as u64 + 1 - (below as u64 % 8), short)
+            }
+        } as u32;
+        Case {
+            offset,
+            length,
+            direction: if self.read {
+                Direction::Read
+            } else {
+                Direction::Write
+            },
+            server: SERVERS[self.server as usize % SERVERS.len()],
+            fault: InjectedFault::ALL[self.fault as usize % InjectedFault::ALL.len()],
+            seed: self.seed,
+        }
+    }
+}
+
+/// Wraps a strategy and audits the machine around each of its calls.
+#[derive(Clone)]
+struct Audited<S> {
+    inner: S,
+    problems: Vec<String>,
+}
+
+impl<S> Audited<S> {
+    fn audit(&mut self, m: &Machine, when: &str) {
+        if m.crashed().is_some() {
+            return;
+        }
+        for v in m.audit() {
+            self.problems.push(format!("audit {when}: {v}"));
+        }
+    }
+}
+
+impl<S: ProxyStrategy> ProxyStrategy for Audited<S> {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn expose(&mut self, m: &mut Machine, io: &Io) -> crate::fault::Result<Exposure> {
+        self.audit(m, "before expose");
+        let r = self.inner.expose(m, io);
+        self.audit(m, "after expose");
+        r
+    }
+    fn retire(
+        &mut self,
+        m: &mut Machine,
+        io: &Io,
+        reply: ServerReply,
+    ) -> crate::fault::Result<Completion> {
+        self.audit(m, "before retire");
+        let r = self.inner.retire(m, io, reply);
+        self.audit(m, "after retire");
+        r
+    }
+}
+
+fn splice_one<S: ProxyStrategy>(strategy: S, case: &Case, problems: &mut Vec<String>) {
+    let name = strategy.name();
+    let mut s = Audited {
+        inner: strategy,
+        problems: Vec::new(),
+    };
+    let run = run_case(&mut s, case, &crate::Config::default(), None);
+    problems.extend(s.problems.into_iter().map(|p| format!("{name}: {p}")));
+    for f in run.findings {
+        problems.push(format!("{name}: {f}"));
+    }
+}
+
+/// Runs one decoded [`SpliceInput`].
+///
+/// # Errors
+/// A [`Failure`] naming every finding the oracle made (the strategies are correct, so
+/// any is a bug in them or in the model) and every `audit()` violation before and after
+/// `expose` and `retire` (the oracle audits again after both processes exit).
+pub fn splice_input(input: &SpliceInput) -> Result<(), Failure> {
+    let case = input.case();
+    let mut problems = Vec::new();
+    let which = SpliceStrategy::of(input.strategy);
+    if matches!(which, SpliceStrategy::HeadTail | SpliceStrategy::Both) {
+        splice_one(HeadTailSplice::default(), &case, &mut problems);
+    }
+    if matches!(which, SpliceStrategy::PartialMdl | SpliceStrategy::Both) {
+        splice_one(PartialMdlSplit::default(), &case, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            target: "splice",
+            input: format!("{input:?} = {}", case.to_json()),
+            problems,
+        })
+    }
+}
+
+/// The `splice` target: decodes a [`SpliceInput`] from `data` and runs it.
+///
+/// # Errors
+/// As [`splice_input`].
+pub fn splice(data: &[u8]) -> Result<(), Failure> {
+    let mut u = Unstructured::new(data);
+    let Ok(input) = SpliceInput::arbitrary(&mut u) else {
+        return Ok(());
+    };
+    splice_input(&input)
+}

@@ -539,6 +539,7 @@ pub enum IrpOp {
 
 /// A driver built into the model that an [`IoOp::RegisterDriver`] can load.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum BuiltinDriver {
     /// [`PatternDriver`]: completes every request in its dispatch routine.
     Pattern,
@@ -558,6 +559,7 @@ impl MiniFilter for PassMiniFilter {}
 /// The I/O manager: drivers and devices, user system calls, driver actions, and the
 /// system's clock, cancellation and thread exit (semantics §5, §6).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum IoOp {
     /// [`Machine::io_register_driver`] of a built-in driver (appended to the driver table).
     RegisterDriver {

@@ -153,6 +153,7 @@ impl Driver for PatternDriver {
 
 /// A deliberate bug for [`QueueDriver`] (negative controls for the race harness).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum QueueDriverBug {
     /// None: the completion path clears the cancel routine and completes only if it got
     /// it back; the cancel routine completes only an IRP it removed from the queue.

@@ -267,45 +267,13 @@ impl Machine {
                 format!("no {n} free system PTEs to map {id} (invariant 15)"),
             ));
         };
-        self.note_cache_conflicts(id, &frames, cache);
-        let protection = if prio & priority::MDL_MAPPING_NO_WRITE != 0 {
-            Protection::ReadOnly
-        } else {
-            Protection::ReadWrite
-        };
-        let birth = self.birth();
-        let returned = base.wrapping_add(m.byte_offset as u64);
         let source = if m.flags.contains(MdlFlags::PARTIAL) {
             self.partial_source(id)
         } else {
             None
         };
-        let mid = MappingId(self.mappings.insert(Mapping {
-            mdl: id,
-            source,
-            space: SpaceId::System,
-            base,
-            pages: n,
-            frames: frames.clone(),
-            protection,
-            cache,
-            first_pfn: m.pfns.first().copied().unwrap_or(LIST_HEAD),
-            start_va: m.start_va,
-            returned,
-            birth,
-        }));
-        self.counters.mappings += 1;
-        self.counters.system_ptes_written += frames.len() as u64;
-        for (i, f) in frames.iter().enumerate() {
-            self.system.ptes.insert(
-                base.vpn() + i as u64,
-                Pte {
-                    pfn: *f,
-                    protection,
-                    kind: PteKind::Mdl(mid),
-                },
-            );
-        }
+        let (mid, returned) =
+            self.install_mapping(id, &m, source, SpaceId::System, base, frames, cache, prio)?;
         let s = self.slot_mut(id)?;
         s.mdl.mapped_system_va = returned;
         s.mdl.flags |= MdlFlags::MAPPED_TO_SYSTEM_VA;
@@ -378,33 +346,18 @@ impl Machine {
                 b
             }
         };
-        self.note_cache_conflicts(id, &frames, cache);
-        let protection = if prio & priority::MDL_MAPPING_NO_WRITE != 0 {
-            Protection::ReadOnly
-        } else {
-            Protection::ReadWrite
-        };
-        let birth = self.birth();
-        let returned = start.wrapping_add(m.byte_offset as u64);
-        let mid = MappingId(self.mappings.insert(Mapping {
-            mdl: id,
-            source: None,
-            space: SpaceId::Process(pid),
-            base: start,
-            pages: n,
-            frames: frames.clone(),
-            protection,
+        let (mid, returned) = self.install_mapping(
+            id,
+            &m,
+            None,
+            SpaceId::Process(pid),
+            start,
+            frames,
             cache,
-            first_pfn: m.pfns.first().copied().unwrap_or(LIST_HEAD),
-            start_va: m.start_va,
-            returned,
-            birth,
-        }));
-        self.counters.mappings += 1;
-        self.counters.user_ptes_written += frames.len() as u64;
+            prio,
+        )?;
         let step = self.step;
-        let space = &mut self.process_mut(pid)?.space;
-        space.vads.insert(
+        self.process_mut(pid)?.space.vads.insert(
             start.vpn(),
             Vad {
                 start,
@@ -413,9 +366,58 @@ impl Machine {
                 created_step: step,
             },
         );
+        Ok(returned)
+    }
+
+    /// Records a mapping of `frames` at `base` in `space` and writes its PTEs (read-only
+    /// with `MdlMappingNoWrite`); returns its id and the address the caller gets
+    /// (`base + ByteOffset`). Shared by the kernel and user paths of the map.
+    #[allow(clippy::too_many_arguments)]
+    fn install_mapping(
+        &mut self,
+        id: MdlId,
+        m: &crate::mdl::Mdl,
+        source: Option<MdlId>,
+        space: SpaceId,
+        base: Va,
+        frames: Vec<Pfn>,
+        cache: CacheType,
+        prio: u32,
+    ) -> Result<(MappingId, Va)> {
+        self.note_cache_conflicts(id, &frames, cache);
+        let protection = if prio & priority::MDL_MAPPING_NO_WRITE != 0 {
+            Protection::ReadOnly
+        } else {
+            Protection::ReadWrite
+        };
+        let returned = base.wrapping_add(m.byte_offset as u64);
+        let written = frames.len() as u64;
+        let mid = MappingId(self.mappings.insert(Mapping {
+            mdl: id,
+            source,
+            space,
+            base,
+            pages: m.page_count() as u64,
+            frames: frames.clone(),
+            protection,
+            cache,
+            first_pfn: m.pfns.first().copied().unwrap_or(LIST_HEAD),
+            start_va: m.start_va,
+            returned,
+            birth: self.birth(),
+        }));
+        self.counters.mappings += 1;
+        match space {
+            SpaceId::System => self.counters.system_ptes_written += written,
+            SpaceId::Process(_) => self.counters.user_ptes_written += written,
+        }
+        let table = match space {
+            SpaceId::System => &mut self.system.ptes,
+            SpaceId::Process(p) => &mut self.process_mut(p)?.space.ptes,
+        };
         for (i, f) in frames.iter().enumerate() {
-            space.ptes.insert(
-                start.vpn() + i as u64,
+            table.insert(
+                base.vpn() + i as u64,
                 Pte {
                     pfn: *f,
                     protection,
@@ -423,7 +425,7 @@ impl Machine {
                 },
             );
         }
-        Ok(returned)
+        Ok((mid, returned))
     }
 
     fn find_user_hole(&self, pid: Pid, pages: u64) -> Option<Va> {

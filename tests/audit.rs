@@ -33,29 +33,13 @@ fn mixed_scenario_keeps_the_books_balanced_at_every_step() {
         LockOperation::IoWriteAccess,
     );
     assert_audit_clean(&m);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     assert_audit_clean(&m);
     m.switch_to(Some(server)).unwrap();
-    let uva = m
-        .mm_map_locked_pages_specify_cache(
-            mdl,
-            AccessMode::UserMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )
-        .unwrap()
-        .unwrap();
+    let uva = map_user(&mut m, mdl);
     assert_audit_clean(&m);
     m.user_write(server, uva, b"server data").unwrap();
-    let part = m
-        .io_allocate_mdl(buf, 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let part = new_mdl(&mut m, buf, 1);
     m.io_build_partial_mdl(mdl, part, at(buf, 0x1000), 0x800)
         .unwrap();
     assert_eq!(
@@ -63,10 +47,7 @@ fn mixed_scenario_keeps_the_books_balanced_at_every_step() {
         Some(at(sys, 0x1000 - 0x7F0))
     );
     assert_audit_clean(&m);
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x800, 3)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x800, 3);
     m.kernel_copy(pool, sys, 0x800).unwrap();
     let pages = m
         .mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, 0x3000, CacheType::Cached, 0)

@@ -9,7 +9,7 @@ use mdlsim::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Va};
 use mdlsim::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, priority};
-use mdlsim::pool::{PoolType, tag};
+use mdlsim::pool::tag;
 use mdlsim::space::{Protection, PteKind, SpaceId, VadKind};
 use mdlsim::vm::MEM_RELEASE;
 use mdlsim::{Config, Machine, MdlId, NtStatus};
@@ -95,24 +95,15 @@ fn kernel_map_and_unmap_success() {
 #[test]
 fn get_system_address_safe_short_circuits() {
     let (mut m, _app, _buf, mdl) = locked();
-    let a = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let a = system_va(&mut m, mdl);
     let b = m
         .mm_get_system_address_for_mdl_safe(mdl, priority::LOW)
         .unwrap()
         .unwrap();
     assert_eq!(a, b);
     assert_eq!(m.system_ptes_in_use(), 3);
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x1800, tag(b"Npgd"))
-        .unwrap()
-        .unwrap();
-    let np = m
-        .io_allocate_mdl(at(pool, 0x10), 0x100, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x1800, tag(b"Npgd"));
+    let np = new_mdl(&mut m, at(pool, 0x10), 0x100);
     m.mm_build_mdl_for_non_paged_pool(np).unwrap();
     assert_eq!(
         m.mm_get_system_address_for_mdl_safe(np, priority::NORMAL)
@@ -214,14 +205,8 @@ fn double_kernel_map_is_verifier_b2() {
 #[test]
 fn kernel_map_of_nonpaged_pool_mdl_is_verifier_b2() {
     let mut m = machine();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x100, 1)
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(pool, 0x100, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x100, 1);
+    let mdl = new_mdl(&mut m, pool, 0x100);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     let flags = m.mdl(mdl).unwrap().flags.bits() as u64;
     let r = map_k(&mut m, mdl, CacheType::Cached, false, priority::NORMAL);
@@ -245,10 +230,7 @@ fn kernel_map_of_nonpaged_pool_mdl_is_verifier_b2() {
 fn kernel_map_of_unlocked_mdl_is_verifier_b3() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     let flags = m.mdl(mdl).unwrap().flags.bits() as u64;
     let r = map_k(&mut m, mdl, CacheType::Cached, false, priority::NORMAL);
     expect_bug_check(
@@ -270,10 +252,7 @@ fn user_map_of_unlocked_mdl_is_verifier_b3() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     let flags = m.mdl(mdl).unwrap().flags.bits() as u64;
     let r = map_u(&mut m, mdl, None, priority::NORMAL);
     expect_bug_check(
@@ -297,10 +276,7 @@ fn mapping_an_unlocked_frame_is_verifier_85() {
     let buf = user_buf(&mut m, app, 0x1000);
     m.user_write(app, buf, b"x").unwrap();
     let f = m.translate(SpaceId::Process(app), buf).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     m.mdl_set_flags(mdl, MdlFlags::PAGES_LOCKED | MdlFlags::ALLOCATED_FIXED_SIZE)
         .unwrap();
     m.mdl_set_pfn(mdl, 0, f.raw()).unwrap();
@@ -399,10 +375,7 @@ fn null_and_freed_mdl_to_mapping_routines_crash_cleanly() {
     }
     for which in 0..3 {
         let mut m = machine();
-        let mdl = m
-            .io_allocate_mdl(Va::new(0x10000), 1, false, false, None)
-            .unwrap()
-            .unwrap();
+        let mdl = new_mdl(&mut m, Va::new(0x10000), 1);
         m.io_free_mdl(mdl).unwrap();
         let r = match which {
             0 => map_k(&mut m, mdl, CacheType::Cached, false, 0),
@@ -874,10 +847,7 @@ fn byte_count_near_4_gib_maps_cleanly_or_faults() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
     m.user_write(app, buf, b"x").unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 1);
     m.mm_initialize_mdl(mdl, buf, u32::MAX).unwrap();
     m.mdl_set_flags(mdl, MdlFlags::PAGES_LOCKED).unwrap();
     let mut k = m.clone();
@@ -914,10 +884,7 @@ fn mapping_a_non_memory_pfn_is_verifier_89() {
             .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x2000, 1)
             .unwrap()
             .unwrap();
-        let np = m
-            .io_allocate_mdl(pool, 0x2000, false, false, None)
-            .unwrap()
-            .unwrap();
+        let np = new_mdl(&mut m, pool, 0x2000);
         m.mm_build_mdl_for_non_paged_pool(np).unwrap();
         m.mdl_copy_pfns(mdl, 0, np, 0, 2).unwrap();
         if mode == KernelMode {
@@ -950,10 +917,7 @@ fn mapping_device_memory_is_unsupported() {
         .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x1000, 1)
         .unwrap()
         .unwrap();
-    let np = m
-        .io_allocate_mdl(pool, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let np = new_mdl(&mut m, pool, 0x1000);
     m.mm_build_mdl_for_non_paged_pool(np).unwrap();
     m.mdl_set_pfn(np, 0, 0xFFFF_FFFF).unwrap();
     m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED | MdlFlags::IO_SPACE)

@@ -10,7 +10,7 @@ use mdlsim::addr::{LIST_HEAD, PAGE_SIZE, Va};
 use mdlsim::bugcheck::{BugCheckCode, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, LockOperation, MdlFlags, MdlStorage, priority};
-use mdlsim::pool::{PoolType, tag};
+use mdlsim::pool::tag;
 use mdlsim::{Fault, Machine, ModelError};
 
 /// §3.2 / §1.3: a span of at most 23 pages uses the fixed-size block (capacity 23,
@@ -20,10 +20,7 @@ use mdlsim::{Fault, Machine, ModelError};
 fn io_allocate_mdl_small_span_uses_the_fixed_size_block() {
     let mut m = machine();
     let va = Va::new(0x12_3456);
-    let mdl = m
-        .io_allocate_mdl(va, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, va, 0x2000);
     let d = m.mdl(mdl).unwrap();
     assert_eq!(d.flags, MdlFlags::ALLOCATED_FIXED_SIZE);
     assert_eq!(d.size, 48 + 3 * 8);
@@ -40,20 +37,14 @@ fn io_allocate_mdl_small_span_uses_the_fixed_size_block() {
     assert_eq!(m.mdl_capacity(mdl).unwrap(), 23);
     assert_eq!(m.mdl_storage(mdl).unwrap(), MdlStorage::IoAllocateMdl);
     assert_eq!(m.mdl_birth(mdl).unwrap().routine, "IoAllocateMdl");
-    let exactly23 = m
-        .io_allocate_mdl(Va::new(0x10000), 23 * PAGE_SIZE as u32, false, false, None)
-        .unwrap()
-        .unwrap();
+    let exactly23 = new_mdl(&mut m, Va::new(0x10000), 23 * PAGE_SIZE as u32);
     assert!(
         m.mdl(exactly23)
             .unwrap()
             .flags
             .contains(MdlFlags::ALLOCATED_FIXED_SIZE)
     );
-    let big = m
-        .io_allocate_mdl(Va::new(0x10001), 23 * PAGE_SIZE as u32, false, false, None)
-        .unwrap()
-        .unwrap();
+    let big = new_mdl(&mut m, Va::new(0x10001), 23 * PAGE_SIZE as u32);
     assert_eq!(m.mdl(big).unwrap().flags, MdlFlags::empty());
     assert_eq!(m.mdl_capacity(big).unwrap(), 24);
     for x in [mdl, exactly23, big] {
@@ -222,10 +213,7 @@ fn io_free_mdl_null_and_double_free() {
         null_mdl_params(),
     );
     let mut m = machine();
-    let mdl = m
-        .io_allocate_mdl(Va::new(0x10000), 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, Va::new(0x10000), 1);
     m.io_free_mdl(mdl).unwrap();
     let r = m.io_free_mdl(mdl);
     expect_bug_check(
@@ -310,10 +298,7 @@ fn mm_initialize_mdl_rewrites_the_header_only() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x2000);
     let mdl = lock_user(&mut m, app, buf, 0x1000, LockOperation::IoReadAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     m.mm_unlock_pages(mdl).unwrap();
     m.mdl_set_next(mdl, Some(mdl)).unwrap();
     m.mm_initialize_mdl(mdl, Va::new(0x5_0010), 0xFFFF_FFFF)
@@ -407,15 +392,9 @@ fn prepare_for_reuse_rules_for_full_mdls() {
 #[test]
 fn build_mdl_for_non_paged_pool_reads_the_ptes() {
     let mut m = machine();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x3000, tag(b"Bld "))
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x3000, tag(b"Bld "));
     let va = at(pool, 0x804);
-    let mdl = m
-        .io_allocate_mdl(va, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, va, 0x1000);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     let d = m.mdl(mdl).unwrap();
     assert_eq!(d.process, None);
@@ -445,14 +424,8 @@ fn build_mdl_for_non_paged_pool_reads_the_ptes() {
 #[test]
 fn build_over_non_resident_memory_is_0x1a_1240() {
     let mut m = machine();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x1000, 1)
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(at(pool, 0x800), 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x1000, 1);
+    let mdl = new_mdl(&mut m, at(pool, 0x800), 0x1000);
     let r = m.mm_build_mdl_for_non_paged_pool(mdl);
     expect_bug_check(
         &mut m,
@@ -461,10 +434,7 @@ fn build_over_non_resident_memory_is_0x1a_1240() {
         [0x1240, mdl.address(), page(pool, 1).raw(), 0],
     );
     let mut m = machine();
-    let mdl = m
-        .io_allocate_mdl(Va::new(u64::MAX), 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, Va::new(u64::MAX), 1);
     let r = m.mm_build_mdl_for_non_paged_pool(mdl);
     expect_bug_check(
         &mut m,
@@ -484,35 +454,23 @@ fn build_over_non_resident_memory_is_0x1a_1240() {
 fn build_for_non_paged_pool_needs_a_fresh_mdl() {
     for case in 0..4 {
         let (mut m, app) = with_app();
-        let pool = m
-            .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x100, 1)
-            .unwrap()
-            .unwrap();
+        let pool = nonpaged(&mut m, 0x100, 1);
         let buf = user_buf(&mut m, app, 0x1000);
         let mdl = match case {
             0 => {
-                let x = m
-                    .io_allocate_mdl(pool, 0x100, false, false, None)
-                    .unwrap()
-                    .unwrap();
+                let x = new_mdl(&mut m, pool, 0x100);
                 m.mm_build_mdl_for_non_paged_pool(x).unwrap();
                 x
             }
             1 => lock_user(&mut m, app, buf, 0x100, LockOperation::IoReadAccess),
             2 => {
                 let src = lock_user(&mut m, app, buf, 0x100, LockOperation::IoReadAccess);
-                let t = m
-                    .io_allocate_mdl(buf, 1, false, false, None)
-                    .unwrap()
-                    .unwrap();
+                let t = new_mdl(&mut m, buf, 1);
                 m.io_build_partial_mdl(src, t, buf, 0x10).unwrap();
                 t
             }
             _ => {
-                let x = m
-                    .io_allocate_mdl(pool, 0x100, false, false, None)
-                    .unwrap()
-                    .unwrap();
+                let x = new_mdl(&mut m, pool, 0x100);
                 m.mm_initialize_mdl(x, pool, 0).unwrap();
                 x
             }
@@ -532,10 +490,7 @@ fn build_for_non_paged_pool_needs_a_fresh_mdl() {
 #[test]
 fn build_past_the_capacity_is_page_fault() {
     let mut m = machine();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x3000, 1)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x3000, 1);
     let mdl = m.mm_create_mdl(pool, 0x1000).unwrap().unwrap();
     m.mm_initialize_mdl(mdl, pool, 0x3000).unwrap();
     let r = m.mm_build_mdl_for_non_paged_pool(mdl);
@@ -555,10 +510,7 @@ fn build_over_user_memory_is_recorded() {
     let buf = user_buf(&mut m, app, 0x1000);
     m.user_write(app, buf, b"u").unwrap();
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x10, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x10);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     assert!(
         m.events()

@@ -6,6 +6,9 @@
 //! tests by the self dev-dependency in Cargo.toml). Failures persist to
 //! `proptest-regressions/ops_state_machine.txt`, which is committed.
 
+mod common;
+
+use common::{map_user, new_mdl};
 use mdlsim::Config;
 use mdlsim::generators::{arb_op, arb_ops};
 use mdlsim::op::{Interpreter, Op, Outcome};
@@ -350,7 +353,7 @@ fn absurd_access_lengths_fault_at_the_first_bad_page_instead_of_aborting() {
 /// now undone before the bug check.
 #[test]
 fn probe_that_asserts_in_the_lock_phase_leaves_no_partial_lock() {
-    use mdlsim::mdl::{AccessMode, CacheType, LockOperation, priority};
+    use mdlsim::mdl::{AccessMode, LockOperation};
     use mdlsim::pool::{POOL_FLAG_NON_PAGED, tag};
     use mdlsim::{BugCheckCode, Machine, NtStatus};
 
@@ -360,28 +363,12 @@ fn probe_that_asserts_in_the_lock_phase_leaves_no_partial_lock() {
         .ex_allocate_pool2(POOL_FLAG_NON_PAGED, 0x1000, tag(b"Test"))
         .unwrap()
         .unwrap();
-    let mdl = m
-        .io_allocate_mdl(pool, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, pool, 0x1000);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     m.switch_to(Some(app)).unwrap();
-    let user = m
-        .mm_map_locked_pages_specify_cache(
-            mdl,
-            AccessMode::UserMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )
-        .unwrap()
-        .unwrap();
+    let user = map_user(&mut m, mdl);
     m.ex_free_pool_with_tag(pool, tag(b"Test")).unwrap(); // still mapped into the app
-    let probe = m
-        .io_allocate_mdl(user, 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let probe = new_mdl(&mut m, user, 1);
     let crash = m
         .mm_probe_and_lock_pages(probe, AccessMode::UserMode, LockOperation::IoReadAccess)
         .unwrap_err();

@@ -226,14 +226,8 @@ fn free_pages_while_mapped_is_recorded_and_dangles() {
 fn freed_page_locked_by_another_mdl_survives_until_unlock() {
     let mut m = machine();
     let mdl = alloc(&mut m, 0x1000, 0).unwrap();
-    let va = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
-    let other = m
-        .io_allocate_mdl(va, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let va = system_va(&mut m, mdl);
+    let other = new_mdl(&mut m, va, 0x1000);
     m.mm_probe_and_lock_pages(other, AccessMode::KernelMode, LockOperation::IoWriteAccess)
         .unwrap();
     let f = frames(&m, mdl)[0];
@@ -286,23 +280,10 @@ fn free_pages_from_null_mdl() {
 fn allocated_pages_map_into_user_space() {
     let (mut m, app) = with_app();
     let mdl = alloc(&mut m, 0x2000, 0).unwrap();
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     m.kernel_write(at(sys, 0x1FFE), b"hi").unwrap();
     m.switch_to(Some(app)).unwrap();
-    let uva = m
-        .mm_map_locked_pages_specify_cache(
-            mdl,
-            AccessMode::UserMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )
-        .unwrap()
-        .unwrap();
+    let uva = map_user(&mut m, mdl);
     assert_eq!(m.user_read(app, at(uva, 0x1FFE), 2).unwrap(), b"hi");
     m.mm_unmap_locked_pages(uva, mdl).unwrap();
     m.mm_unmap_locked_pages(sys, mdl).unwrap();
@@ -320,14 +301,8 @@ fn allocated_pages_map_into_user_space() {
 fn free_pages_through_a_probing_mdl_leaks_its_lock() {
     let mut m = machine();
     let owner = alloc(&mut m, 0x1000, 0).unwrap();
-    let va = m
-        .mm_get_system_address_for_mdl_safe(owner, priority::NORMAL)
-        .unwrap()
-        .unwrap();
-    let prober = m
-        .io_allocate_mdl(va, 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let va = system_va(&mut m, owner);
+    let prober = new_mdl(&mut m, va, 1);
     m.mm_probe_and_lock_pages(prober, AccessMode::KernelMode, LockOperation::IoReadAccess)
         .unwrap();
     let f = frames(&m, owner)[0];

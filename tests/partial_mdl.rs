@@ -9,7 +9,6 @@ use mdlsim::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, priority};
 use mdlsim::pfn::PageState;
-use mdlsim::pool::PoolType;
 use mdlsim::space::Pid;
 use mdlsim::vm::MEM_RELEASE;
 use mdlsim::{Machine, MdlId};
@@ -117,18 +116,12 @@ fn partial_flag_inheritance() {
 #[test]
 fn partial_of_mapped_source_uses_the_source_mapping() {
     let (mut m, app, buf, src) = source();
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(src, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, src);
     let ptes = m.system_ptes_in_use();
     let t = target(&mut m, buf, 1);
     m.io_build_partial_mdl(src, t, at(buf, 0x1234), 0x100)
         .unwrap();
-    let psys = m
-        .mm_get_system_address_for_mdl_safe(t, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let psys = system_va(&mut m, t);
     assert_eq!(psys, at(sys, 0x1234 - 0x80));
     assert_eq!(m.system_ptes_in_use(), ptes);
     assert_eq!(
@@ -184,10 +177,7 @@ fn partial_own_mapping_is_released_by_prepare_for_reuse() {
     let t = target(&mut m, buf, 1);
     m.io_build_partial_mdl(src, t, at(buf, 0x2010), 0x1000)
         .unwrap();
-    let psys = m
-        .mm_get_system_address_for_mdl_safe(t, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let psys = system_va(&mut m, t);
     assert_eq!(psys.byte_offset(), 0x10);
     assert!(
         m.mdl(t)
@@ -256,10 +246,7 @@ fn private_partial_mapping_outliving_its_source_is_a_dangling_pte() {
     let t = target(&mut m, buf, 1);
     m.io_build_partial_mdl(src, t, at(buf, 0x1000), 0x100)
         .unwrap();
-    let psys = m
-        .mm_get_system_address_for_mdl_safe(t, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let psys = system_va(&mut m, t);
     let f = frames(&m, t)[0];
     m.mm_unlock_pages(src).unwrap();
     assert!(
@@ -345,10 +332,7 @@ fn target_too_small_is_0x40_without_parameters() {
 fn partial_of_unlocked_source_asserts() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
-    let src = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let src = new_mdl(&mut m, buf, 0x1000);
     let t = target(&mut m, buf, 1);
     let r = m.io_build_partial_mdl(src, t, buf, 0x10);
     expect_bug_check(
@@ -364,15 +348,9 @@ fn partial_of_unlocked_source_asserts() {
 #[test]
 fn partials_of_nonpaged_sources_and_of_partials() {
     let mut m = machine();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x3000, 5)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x3000, 5);
     m.kernel_write(pool, &[7u8; 0x3000]).unwrap();
-    let np = m
-        .io_allocate_mdl(pool, 0x3000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let np = new_mdl(&mut m, pool, 0x3000);
     m.mm_build_mdl_for_non_paged_pool(np).unwrap();
     let p1 = target(&mut m, pool, 1);
     m.io_build_partial_mdl(np, p1, at(pool, 0x1000), 0x2000)

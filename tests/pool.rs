@@ -226,10 +226,7 @@ fn locked_pool_page_survives_its_free() {
     let mut m = machine();
     let p = m.ex_allocate_pool_with_tag(NP, 0x1000, 1).unwrap().unwrap();
     let f = m.translate(SpaceId::System, p).unwrap();
-    let mdl = m
-        .io_allocate_mdl(p, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, p, 0x1000);
     m.mm_probe_and_lock_pages(mdl, AccessMode::KernelMode, LockOperation::IoWriteAccess)
         .unwrap();
     m.ex_free_pool_with_tag(p, 1).unwrap();

@@ -10,7 +10,7 @@ use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, priority};
 use mdlsim::mm::POISON_PFN;
 use mdlsim::pfn::PageState;
-use mdlsim::pool::{PoolType, tag};
+use mdlsim::pool::tag;
 use mdlsim::space::Protection;
 use mdlsim::vm::{MEM_RELEASE, MEM_RESERVE};
 use mdlsim::{Config, Machine, NtStatus};
@@ -65,10 +65,7 @@ fn write_operation_flag_follows_the_last_probe() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x2000);
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x2000);
     for (op, write) in [
         (IoWriteAccess, true),
         (IoReadAccess, false),
@@ -149,14 +146,8 @@ fn unlock_poisons_the_pfn_array_and_keeps_the_header() {
 fn kernel_mode_probe_of_pool_charges_no_process() {
     let (mut m, app) = with_app();
     m.switch_to(Some(app)).unwrap();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x2000, tag(b"Test"))
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(pool, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x2000, tag(b"Test"));
+    let mdl = new_mdl(&mut m, pool, 0x2000);
     m.mm_probe_and_lock_pages(mdl, KernelMode, IoWriteAccess)
         .unwrap();
     let d = m.mdl(mdl).unwrap();
@@ -193,10 +184,7 @@ fn kernel_address_read_only_can_be_locked_for_write() {
         )
         .unwrap()
         .unwrap();
-    let mdl2 = m
-        .io_allocate_mdl(ro, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl2 = new_mdl(&mut m, ro, 0x1000);
     m.mm_probe_and_lock_pages(mdl2, KernelMode, IoWriteAccess)
         .unwrap();
     assert!(
@@ -221,14 +209,8 @@ fn kernel_address_read_only_can_be_locked_for_write() {
 fn user_mode_probe_of_kernel_address_raises_access_violation() {
     let (mut m, app) = with_app();
     m.switch_to(Some(app)).unwrap();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x1000, 7)
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(pool, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x1000, 7);
+    let mdl = new_mdl(&mut m, pool, 0x1000);
     let pf = m.translate(mdlsim::space::SpaceId::System, pool).unwrap();
     expect_raise(
         m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess),
@@ -252,10 +234,7 @@ fn user_probe_range_check_uses_the_end_address() {
     let (mut m, app) = with_app();
     m.switch_to(Some(app)).unwrap();
     let start = Va::new(MM_HIGHEST_USER_ADDRESS.raw() - 0xF);
-    let mdl = m
-        .io_allocate_mdl(start, 0x20, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, start, 0x20);
     expect_raise(
         m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess),
         NtStatus::ACCESS_VIOLATION,
@@ -279,10 +258,7 @@ fn user_probe_of_u64_max_raises() {
     let (mut m, app) = with_app();
     m.switch_to(Some(app)).unwrap();
     for len in [1u32, 2, 0x1000, 0x10000] {
-        let mdl = m
-            .io_allocate_mdl(Va::new(u64::MAX), len, false, false, None)
-            .unwrap()
-            .unwrap();
+        let mdl = new_mdl(&mut m, Va::new(u64::MAX), len);
         expect_raise(
             m.mm_probe_and_lock_pages(mdl, UserMode, IoWriteAccess),
             NtStatus::ACCESS_VIOLATION,
@@ -305,10 +281,7 @@ fn user_probe_of_u64_max_raises() {
 #[test]
 fn kernel_probe_of_u64_max_is_page_fault_in_nonpaged_area() {
     let mut m = machine();
-    let mdl = m
-        .io_allocate_mdl(Va::new(u64::MAX), 2, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, Va::new(u64::MAX), 2);
     let r = m.mm_probe_and_lock_pages(mdl, KernelMode, IoReadAccess);
     expect_bug_check(
         &mut m,
@@ -340,10 +313,7 @@ fn probe_failing_on_a_later_page_leaves_nothing_locked() {
         .translate(mdlsim::space::SpaceId::Process(app), res)
         .unwrap();
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(at(res, 0x800), 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, at(res, 0x800), 0x1000);
     expect_raise(
         m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess),
         NtStatus::ACCESS_VIOLATION,
@@ -370,10 +340,7 @@ fn write_probe_of_read_only_page_raises_and_read_probe_succeeds() {
     m.virtual_protect(app, at(buf, 0x1000), 0x1000, Protection::NoAccess)
         .unwrap();
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     for op in [IoWriteAccess, IoModifyAccess] {
         expect_raise(
             m.mm_probe_and_lock_pages(mdl, UserMode, op),
@@ -388,10 +355,7 @@ fn write_probe_of_read_only_page_raises_and_read_probe_succeeds() {
     m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess)
         .unwrap();
     m.mm_unlock_pages(mdl).unwrap();
-    let na = m
-        .io_allocate_mdl(at(buf, 0x1000), 0x10, false, false, None)
-        .unwrap()
-        .unwrap();
+    let na = new_mdl(&mut m, at(buf, 0x1000), 0x10);
     expect_raise(
         m.mm_probe_and_lock_pages(na, UserMode, IoReadAccess),
         NtStatus::ACCESS_VIOLATION,
@@ -410,10 +374,7 @@ fn probe_in_the_wrong_process_context_raises() {
     let other = m.create_process("other").unwrap();
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(other)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x100, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x100);
     expect_raise(
         m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess),
         NtStatus::ACCESS_VIOLATION,
@@ -436,10 +397,7 @@ fn kernel_mode_probe_while_attached_charges_the_attached_process() {
     let buf = user_buf(&mut m, app, 0x2000);
     m.switch_to(None).unwrap();
     m.attach(app).unwrap();
-    let mdl = m
-        .io_allocate_mdl(at(buf, 1), 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, at(buf, 1), 0x1000);
     m.mm_probe_and_lock_pages(mdl, KernelMode, IoReadAccess)
         .unwrap();
     assert_eq!(m.mdl(mdl).unwrap().process, Some(app));
@@ -459,10 +417,7 @@ fn probe_and_lock_process_pages_attaches_and_always_detaches() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x2000);
     m.switch_to(None).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x2000);
     m.mm_probe_and_lock_process_pages(mdl, app, UserMode, IoWriteAccess)
         .unwrap();
     assert_eq!(m.current_process(), None, "detached after success");
@@ -470,10 +425,7 @@ fn probe_and_lock_process_pages_attaches_and_always_detaches() {
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
     m.mm_unlock_pages(mdl).unwrap();
     // Failing probe: a range that is not allocated in `app`.
-    let bad = m
-        .io_allocate_mdl(Va::new(0x7000_0000), 0x10, false, false, None)
-        .unwrap()
-        .unwrap();
+    let bad = new_mdl(&mut m, Va::new(0x7000_0000), 0x10);
     expect_raise(
         m.mm_probe_and_lock_process_pages(bad, app, UserMode, IoReadAccess),
         NtStatus::ACCESS_VIOLATION,
@@ -546,25 +498,16 @@ fn probe_of_nonpaged_partial_or_mapped_mdl_is_verifier_b0() {
     for (what, bad) in cases {
         let (mut m, app) = with_app();
         let buf = user_buf(&mut m, app, 0x1000);
-        let pool = m
-            .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x1000, 1)
-            .unwrap()
-            .unwrap();
+        let pool = nonpaged(&mut m, 0x1000, 1);
         let mdl = match what {
             "nonpaged" => {
-                let mdl = m
-                    .io_allocate_mdl(pool, 0x1000, false, false, None)
-                    .unwrap()
-                    .unwrap();
+                let mdl = new_mdl(&mut m, pool, 0x1000);
                 m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
                 mdl
             }
             "partial" => {
                 let src = lock_user(&mut m, app, buf, 0x1000, IoReadAccess);
-                let p = m
-                    .io_allocate_mdl(buf, 0x1000, false, false, None)
-                    .unwrap()
-                    .unwrap();
+                let p = new_mdl(&mut m, buf, 0x1000);
                 m.io_build_partial_mdl(src, p, buf, 0x100).unwrap();
                 p
             }
@@ -600,10 +543,7 @@ fn probe_with_zero_byte_count_is_an_assert() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x10, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x10);
     m.mm_initialize_mdl(mdl, buf, 0).unwrap();
     let r = m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess);
     expect_bug_check(
@@ -622,10 +562,7 @@ fn probe_past_the_pfn_array_capacity_is_page_fault() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 24 * PAGE_SIZE);
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     assert_eq!(m.mdl_capacity(mdl).unwrap(), 23);
     m.mm_initialize_mdl(mdl, buf, 24 * PAGE_SIZE as u32)
         .unwrap();
@@ -666,16 +603,10 @@ fn freed_mdl_to_probe_and_unlock_is_page_fault() {
         let (mut m, app) = with_app();
         let buf = user_buf(&mut m, app, 0x1000);
         m.switch_to(Some(app)).unwrap();
-        let mdl = m
-            .io_allocate_mdl(buf, 0x10, false, false, None)
-            .unwrap()
-            .unwrap();
+        let mdl = new_mdl(&mut m, buf, 0x10);
         m.io_free_mdl(mdl).unwrap();
         // The slot is reused by a new MDL: the old handle still does not reach it.
-        let _new = m
-            .io_allocate_mdl(buf, 0x10, false, false, None)
-            .unwrap()
-            .unwrap();
+        let _new = new_mdl(&mut m, buf, 0x10);
         let r = if which == 0 {
             m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess)
         } else {
@@ -700,10 +631,7 @@ fn lock_count_per_page_is_bounded_at_2500_references() {
     m.switch_to(Some(app)).unwrap();
     let mut mdls = Vec::new();
     for _ in 0..2499 {
-        let mdl = m
-            .io_allocate_mdl(buf, 1, false, false, None)
-            .unwrap()
-            .unwrap();
+        let mdl = new_mdl(&mut m, buf, 1);
         m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess)
             .unwrap();
         mdls.push(mdl);
@@ -718,10 +646,7 @@ fn lock_count_per_page_is_bounded_at_2500_references() {
     }
     assert_eq!(counts(&ok, f), (1, 1));
     assert_audit_clean(&ok);
-    let extra = m
-        .io_allocate_mdl(buf, 1, false, false, None)
-        .unwrap()
-        .unwrap();
+    let extra = new_mdl(&mut m, buf, 1);
     let r = m.mm_probe_and_lock_pages(extra, UserMode, IoReadAccess);
     expect_bug_check(
         &mut m,
@@ -785,10 +710,7 @@ fn unlock_of_unlocked_mdl_with_tracking_is_0x76_p1_1() {
     let app = m.create_process("app").unwrap();
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x10, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x10);
     let r = m.mm_unlock_pages(mdl);
     expect_bug_check(
         &mut m,
@@ -831,14 +753,8 @@ fn forced_double_unlock_is_pfn_list_corrupt_7() {
 #[test]
 fn unlock_of_nonpaged_pool_mdl_is_verifier_7d() {
     let mut m = machine();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x100, 1)
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(pool, 0x100, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x100, 1);
+    let mdl = new_mdl(&mut m, pool, 0x100);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     let flags = m.mdl(mdl).unwrap().flags.bits() as u64;
     let r = m.mm_unlock_pages(mdl);
@@ -863,10 +779,7 @@ fn unlock_of_partial_mdl_is_verifier_b4() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x2000);
     let src = lock_user(&mut m, app, buf, 0x2000, IoReadAccess);
-    let p = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let p = new_mdl(&mut m, buf, 0x1000);
     m.io_build_partial_mdl(src, p, at(buf, 0x1000), 0x1000)
         .unwrap();
     let flags = m.mdl(p).unwrap().flags.bits() as u64;
@@ -895,10 +808,7 @@ fn unlock_removes_the_kernel_mapping() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x2000);
     let mdl = lock_user(&mut m, app, at(buf, 0x10), 0x1000, IoReadAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     assert_eq!(m.system_ptes_in_use(), 2);
     m.mm_unlock_pages(mdl).unwrap();
     let d = m.mdl(mdl).unwrap();
@@ -1003,10 +913,7 @@ fn probe_through_a_dangling_user_mapping_asserts_without_charging() {
     m.mm_unlock_pages(src).unwrap();
     m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
     assert!(m.hazards().iter().any(|h| h.kind == "dangling_pte"));
-    let mdl = m
-        .io_allocate_mdl(uva, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, uva, 0x2000);
     let r = m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess);
     expect_bug_check(
         &mut m,
@@ -1049,10 +956,7 @@ fn byte_count_near_4_gib_is_a_clean_fault() {
         let (mut m, app) = with_app();
         let buf = user_buf(&mut m, app, 0x1000);
         m.switch_to(Some(app)).unwrap();
-        let mdl = m
-            .io_allocate_mdl(buf, 1, false, false, None)
-            .unwrap()
-            .unwrap();
+        let mdl = new_mdl(&mut m, buf, 1);
         m.mm_initialize_mdl(mdl, at(buf, 0xFFF), u32::MAX).unwrap();
         assert_eq!(m.mdl(mdl).unwrap().page_count(), 0x10_0001);
         let r = m.mm_probe_and_lock_pages(mdl, mode, IoWriteAccess);

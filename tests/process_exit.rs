@@ -6,9 +6,8 @@ mod common;
 use common::*;
 use mdlsim::bugcheck::{BugCheckCode, process_has_locked_pages};
 use mdlsim::events::EventKind;
-use mdlsim::mdl::{AccessMode, CacheType, LockOperation, priority};
+use mdlsim::mdl::{AccessMode, LockOperation};
 use mdlsim::pfn::PageState;
-use mdlsim::pool::PoolType;
 use mdlsim::process::ProcessState;
 use mdlsim::space::SpaceId;
 use mdlsim::{Config, Machine};
@@ -127,10 +126,7 @@ fn exit_checks_only_the_charged_process() {
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(drv)).unwrap();
     m.attach(app).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     m.mm_probe_and_lock_pages(mdl, AccessMode::KernelMode, LockOperation::IoReadAccess)
         .unwrap();
     m.detach().unwrap();
@@ -163,27 +159,11 @@ fn exit_after_unlock_is_clean() {
 #[test]
 fn user_mapping_left_at_exit_is_removed_and_recorded() {
     let (mut m, app) = with_app();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x2000, 9)
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(pool, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 0x2000, 9);
+    let mdl = new_mdl(&mut m, pool, 0x2000);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     m.switch_to(Some(app)).unwrap();
-    let uva = m
-        .mm_map_locked_pages_specify_cache(
-            mdl,
-            AccessMode::UserMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )
-        .unwrap()
-        .unwrap();
+    let uva = map_user(&mut m, mdl);
     m.terminate_process(app).unwrap();
     assert!(
         m.events()
@@ -212,10 +192,7 @@ fn exit_with_locked_and_kernel_mapped_pages_is_0x76() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
     let mdl = lock_user(&mut m, app, buf, 0x1000, LockOperation::IoReadAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     m.user_write(app, buf, b"still here").unwrap();
     let r = m.terminate_process(app);
     expect_bug_check(

@@ -28,10 +28,7 @@ fn direct_io(frames_total: u64) -> (Machine, Pid, Va, MdlId, Va, Vec<Pfn>) {
     let buf = user_buf(&mut m, app, 0x4000);
     m.user_write(app, buf, &[0x5A; 0x4000]).unwrap();
     let mdl = lock_user(&mut m, app, buf, 0x4000, LockOperation::IoWriteAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     let fs = frames(&m, mdl);
     (m, app, buf, mdl, sys, fs)
 }
@@ -103,10 +100,7 @@ fn seed004_freed_locked_buffer_stays_pinned_until_unlock() {
     }
     assert_eq!(m.frames_in_use(), m.frames_total() - 4);
     // Now they are the next frames anyone gets (the hog's next page takes one).
-    let p = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, PAGE_SIZE, 1)
-        .unwrap()
-        .unwrap();
+    let p = nonpaged(&mut m, PAGE_SIZE, 1);
     assert!(fs.contains(&m.translate(SpaceId::System, p).unwrap()));
     m.io_free_mdl(mdl).unwrap();
     assert_audit_clean(&m);
@@ -188,10 +182,7 @@ fn seed004_buffer_freed_before_probe_fails_the_io() {
     let buf = user_buf(&mut m, app, 0x1000);
     m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, buf, 0x1000);
     expect_raise(
         m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess),
         NtStatus::ACCESS_VIOLATION,
@@ -242,10 +233,7 @@ fn seed001_system_and_user_addresses_alias_with_the_same_offset() {
         let buf = user_buf(&mut m, app, 0x3000);
         let data = at(buf, off);
         let mdl = lock_user(&mut m, app, data, 0x1000, LockOperation::IoModifyAccess);
-        let sys = m
-            .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-            .unwrap()
-            .unwrap();
+        let sys = system_va(&mut m, mdl);
         assert_eq!(sys.byte_offset() as u64, off);
         for i in 0..m.mdl(mdl).unwrap().page_count() as u64 {
             assert_eq!(
@@ -279,10 +267,7 @@ fn seed001_overrun_inside_the_page_is_unnoticed_but_visible_in_provenance() {
     m.user_write(app, data, &[1; 0x20]).unwrap();
     m.user_write(app, at(data, len), b"NEIGHBOUR").unwrap();
     let mdl = lock_user(&mut m, app, data, len as u32, LockOperation::IoReadAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     m.start_access_log();
     let over = m.kernel_read(sys, len + 9).unwrap();
     assert_eq!(
@@ -352,10 +337,7 @@ fn seed001_overrun_past_the_page_end_faults() {
     let buf = user_buf(&mut m, app, 0x2000);
     let data = at(buf, 0xF00);
     let mdl = lock_user(&mut m, app, data, 0x100, LockOperation::IoReadAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     assert_eq!(m.kernel_read(sys, 0x100).unwrap().len(), 0x100);
     let past = at(sys, 0x100);
     assert!(past.is_page_aligned());
@@ -378,10 +360,7 @@ fn seed001_two_fetches_can_differ() {
     let buf = user_buf(&mut m, app, 0x1000);
     m.user_write(app, buf, b"PORT1\0").unwrap();
     let mdl = lock_user(&mut m, app, buf, 6, LockOperation::IoReadAccess);
-    let sys = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let sys = system_va(&mut m, mdl);
     let first = m.kernel_read(sys, 6).unwrap();
     m.user_write(app, at(buf, 5), b"X").unwrap(); // the NUL terminator is gone
     let second = m.kernel_read(sys, 6).unwrap();
@@ -420,16 +399,10 @@ fn seed002_user_buffer_locked_and_mapped_into_system_space() {
     m.user_write(app, at(uva, 0x40), b"shared with the driver")
         .unwrap();
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(at(uva, 0x40), 22, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, at(uva, 0x40), 22);
     m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)
         .unwrap();
-    let kva = m
-        .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
-        .unwrap()
-        .unwrap();
+    let kva = system_va(&mut m, mdl);
     m.switch_to(None).unwrap(); // system addresses work from any context
     assert_eq!(m.kernel_read(kva, 22).unwrap(), b"shared with the driver");
     m.mm_unlock_pages(mdl).unwrap();
@@ -446,34 +419,15 @@ fn seed002_user_buffer_locked_and_mapped_into_system_space() {
 #[test]
 fn seed002_pool_mapped_into_a_user_process() {
     let (mut m, app) = with_app();
-    let neighbour = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 64, tag(b"Nbr "))
-        .unwrap()
-        .unwrap();
+    let neighbour = nonpaged(&mut m, 64, tag(b"Nbr "));
     m.kernel_write(neighbour, b"neighbour secret").unwrap();
-    let kva = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 1024, tag(b"PMET"))
-        .unwrap()
-        .unwrap();
+    let kva = nonpaged(&mut m, 1024, tag(b"PMET"));
     assert_eq!(kva.page_align(), neighbour.page_align());
     m.kernel_write(kva, b"for the app").unwrap();
-    let mdl = m
-        .io_allocate_mdl(kva, 1024, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(&mut m, kva, 1024);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     m.switch_to(Some(app)).unwrap();
-    let uva = m
-        .mm_map_locked_pages_specify_cache(
-            mdl,
-            AccessMode::UserMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )
-        .unwrap()
-        .unwrap();
+    let uva = map_user(&mut m, mdl);
     assert_eq!(uva.byte_offset(), kva.byte_offset());
     assert_eq!(m.user_read(app, uva, 11).unwrap(), b"for the app");
     // Exposure: the user page also shows the neighbour and the block's header.
@@ -513,14 +467,8 @@ fn seed002_pool_mapped_into_a_user_process() {
 #[test]
 fn seed002_pool_freed_while_user_mapped_dangles() {
     let (mut m, app) = with_app();
-    let kva = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x1000, 1)
-        .unwrap()
-        .unwrap();
-    let mdl = m
-        .io_allocate_mdl(kva, 0x1000, false, false, None)
-        .unwrap()
-        .unwrap();
+    let kva = nonpaged(&mut m, 0x1000, 1);
+    let mdl = new_mdl(&mut m, kva, 0x1000);
     m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
     m.switch_to(Some(app)).unwrap();
     let uva = m

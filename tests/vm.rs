@@ -8,7 +8,6 @@ use mdlsim::addr::{MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS, PAGE_SIZE, V
 use mdlsim::bugcheck::BugCheckCode;
 use mdlsim::log::Actor;
 use mdlsim::pfn::PageState;
-use mdlsim::pool::PoolType;
 use mdlsim::shadow::{Label, LabelSpan};
 use mdlsim::space::{Protection, SpaceId};
 use mdlsim::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
@@ -240,10 +239,7 @@ fn user_access_faults() {
     let (mut m, app) = with_app();
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(app)).unwrap();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 16, 1)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 16, 1);
     let av = NtStatus::ACCESS_VIOLATION;
     expect_raise(m.user_read(app, pool, 1), av);
     expect_raise(m.user_write(app, pool, b"x"), av);
@@ -292,10 +288,7 @@ fn kernel_access_follows_the_current_context() {
     assert_eq!(a, b, "same VA in two processes");
     m.user_write(app, a, b"A").unwrap();
     m.user_write(other, b, b"B").unwrap();
-    let pool = m
-        .ex_allocate_pool_with_tag(PoolType::NonPaged, 16, 1)
-        .unwrap()
-        .unwrap();
+    let pool = nonpaged(&mut m, 16, 1);
     m.kernel_write(pool, b"P").unwrap();
     expect_raise(m.kernel_read(a, 1), NtStatus::ACCESS_VIOLATION);
     m.switch_to(Some(app)).unwrap();

@@ -4,7 +4,8 @@
 
 use mdlsim::addr::{PAGE_SIZE, Pfn, Va};
 use mdlsim::bugcheck::{BugCheck, BugCheckCode};
-use mdlsim::mdl::{AccessMode, LockOperation};
+use mdlsim::mdl::{AccessMode, CacheType, LockOperation, priority};
+use mdlsim::pool::PoolType;
 use mdlsim::space::{Pid, Protection};
 use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
 use mdlsim::{Config, Fault, Machine, MdlId, NtStatus, Result};
@@ -38,13 +39,46 @@ pub fn at(va: Va, off: u64) -> Va {
     va.checked_add(off).unwrap()
 }
 
+/// `IoAllocateMdl(va, len)` with no IRP, unwrapped (the current context is unchanged).
+pub fn new_mdl(m: &mut Machine, va: Va, len: u32) -> MdlId {
+    m.io_allocate_mdl(va, len, false, false, None)
+        .unwrap()
+        .unwrap()
+}
+
+/// `ExAllocatePoolWithTag(NonPagedPool, size, tag)`, unwrapped.
+pub fn nonpaged(m: &mut Machine, size: u64, tag: u32) -> Va {
+    m.ex_allocate_pool_with_tag(PoolType::NonPaged, size, tag)
+        .unwrap()
+        .unwrap()
+}
+
+/// `MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority)`, unwrapped.
+pub fn system_va(m: &mut Machine, mdl: MdlId) -> Va {
+    m.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
+        .unwrap()
+        .unwrap()
+}
+
+/// `MmMapLockedPagesSpecifyCache(mdl, UserMode, MmCached, NULL, FALSE, NormalPagePriority)`
+/// in the current process, unwrapped.
+pub fn map_user(m: &mut Machine, mdl: MdlId) -> Va {
+    m.mm_map_locked_pages_specify_cache(
+        mdl,
+        AccessMode::UserMode,
+        CacheType::Cached,
+        None,
+        false,
+        priority::NORMAL,
+    )
+    .unwrap()
+    .unwrap()
+}
+
 /// Allocates an MDL for `[va, va+len)` and probes it in `pid`'s context (UserMode).
 pub fn lock_user(m: &mut Machine, pid: Pid, va: Va, len: u32, op: LockOperation) -> MdlId {
     m.switch_to(Some(pid)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(va, len, false, false, None)
-        .unwrap()
-        .unwrap();
+    let mdl = new_mdl(m, va, len);
     m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, op)
         .unwrap();
     mdl

@@ -589,3 +589,68 @@ fn audit_catches_a_system_buffer_freed_behind_the_io_managers_back() {
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA
     );
 }
+
+/// A filter that passes the IRP down with a completion routine which does **not**
+/// propagate `PendingReturned` (the classic filter bug).
+#[derive(Debug)]
+struct ForgetfulFilter;
+
+impl Driver for ForgetfulFilter {
+    fn dispatch(&self, m: &mut Machine, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let lower = m.device(d)?.lower.expect("attached in the test");
+        m.io_copy_current_irp_stack_location_to_next(irp)?;
+        m.io_set_completion_routine(irp, d, 0, true, true, true)?;
+        m.io_call_driver(lower, irp)
+    }
+
+    fn completion(&self, _: &mut Machine, _: DeviceId, _: IrpId, _: u64) -> Result<NtStatus> {
+        Ok(NtStatus::SUCCESS)
+    }
+}
+
+fn pended_through(filter: Option<Arc<dyn Driver>>) -> (Machine, bool, bool) {
+    let mut m = machine();
+    let q = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::None);
+    match filter {
+        None => {
+            filter_above(&mut m, q);
+        }
+        Some(code) => {
+            let d = m.io_register_driver("forgetful", code).unwrap();
+            let f = m.io_create_device(d, "\\Device\\F", 0).unwrap();
+            m.io_attach_device_to_device_stack(f, q).unwrap();
+        }
+    }
+    let (app, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, app, 0x1000);
+    let r = m.nt_read_file(tid, q, None, out, 16, 0).unwrap();
+    assert_eq!(r.status, NtStatus::PENDING);
+    let flagged = |m: &Machine| {
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::PendingNotMarked)
+    };
+    let at_dispatch = flagged(&m);
+    QueueDriver::complete_next(&mut m, q, QueueDriverBug::None).unwrap();
+    let at_completion = flagged(&m);
+    (m, at_dispatch, at_completion)
+}
+
+/// A filter that returns the lower driver's STATUS_PENDING and marks its own location in
+/// its completion routine (Microsoft's documented pattern) is not reported: the check
+/// waits for the completion walk to reach the filter's location.
+#[test]
+fn filter_propagating_pending_in_its_completion_routine_is_not_reported() {
+    let (m, at_dispatch, at_completion) = pended_through(None);
+    assert!(!at_dispatch && !at_completion);
+    assert_clean(&m);
+}
+
+/// Negative control: the same filter whose completion routine forgets
+/// `if (Irp->PendingReturned) IoMarkIrpPending(Irp)` is reported when completion reaches it.
+#[test]
+fn filter_forgetting_to_propagate_pending_is_reported_at_completion() {
+    let (_, at_dispatch, at_completion) = pended_through(Some(Arc::new(ForgetfulFilter)));
+    assert!(!at_dispatch, "the mark may still come at completion");
+    assert!(at_completion);
+}

@@ -95,6 +95,16 @@ impl Machine {
             }
             let loc = i.stack[n - 1];
             i.pending_returned = loc.control & SL_PENDING_RETURNED != 0;
+            let deferred = i.pending_check.iter().position(|&l| l as usize == n);
+            if let Some(k) = deferred {
+                i.pending_check.swap_remove(k);
+                if !i.pending_returned {
+                    if let Some(d) = loc.device {
+                        self.pending_not_marked(d, irp);
+                    }
+                }
+            }
+            let i = self.irp_mut(irp)?;
             i.current_location += 1;
             let status = i.io_status.status;
             let cancel = i.cancel;

@@ -34,7 +34,11 @@ impl Machine {
     /// runs `device`'s dispatch routine; returns what the dispatch routine returned.
     ///
     /// A dispatch returning `STATUS_PENDING` without `IoMarkIrpPending` is recorded as
-    /// [`EventKind::PendingNotMarked`] (Driver Verifier 0xC9/0x23D is non-fatal).
+    /// [`EventKind::PendingNotMarked`] (Driver Verifier 0xC9/0x23D is non-fatal). When the
+    /// IRP was passed down and is pending below, the mark may legitimately come later (a
+    /// filter returns `IoCallDriver`'s status and marks its location in its completion
+    /// routine when `PendingReturned`, or the I/O manager propagates it when the filter
+    /// set none, semantics §5.7): the check then runs when completion reaches the location.
     ///
     /// # Errors
     /// Forwarding past the last location is `NO_MORE_IRP_STACK_LOCATIONS (0x35)` with P1
@@ -76,19 +80,31 @@ impl Machine {
                     .get(loc)
                     .is_some_and(|l| l.control & SL_PENDING_RETURNED != 0)
             });
-            let still_active = self.irps.get(irp.0).is_some_and(|i| !i.completed);
+            let (still_active, below) = self.irps.get(irp.0).map_or((false, false), |i| {
+                (!i.completed, (i.current_location as usize) < loc + 1)
+            });
             if still_active && !marked {
-                self.event(
-                    EventKind::PendingNotMarked,
-                    None,
-                    None,
-                    format!(
-                        "{device:?} returned STATUS_PENDING for {irp} without IoMarkIrpPending"
-                    ),
-                );
+                if below {
+                    // Passed down and pending there: the mark comes with completion.
+                    if let Some(i) = self.irps.get_mut(irp.0) {
+                        i.pending_check.push(loc as u8 + 1);
+                    }
+                } else {
+                    self.pending_not_marked(device, irp);
+                }
             }
         }
         Ok(status)
+    }
+
+    /// Records [`EventKind::PendingNotMarked`] for `device`'s location of `irp`.
+    pub(crate) fn pending_not_marked(&mut self, device: DeviceId, irp: IrpId) {
+        self.event(
+            EventKind::PendingNotMarked,
+            None,
+            None,
+            format!("{device:?} returned STATUS_PENDING for {irp} without IoMarkIrpPending"),
+        );
     }
 
     /// `IoGetCurrentIrpStackLocation`: a copy of the current stack location.

@@ -233,6 +233,11 @@ pub struct Irp {
     pub stage: IrpStage,
     /// Completed once already (stage 1 ran).
     pub completed: bool,
+    /// Locations (1-based) whose dispatch returned `STATUS_PENDING` unmarked while the IRP
+    /// was pending below them: the mark may still come from the completion walk
+    /// (`IoMarkIrpPending` in the completion routine, or the I/O manager's own propagation
+    /// when there is none), so the check waits until the walk reaches them.
+    pub pending_check: Vec<u8>,
     /// Where it was allocated.
     pub birth: Birth,
 }
@@ -258,6 +263,7 @@ impl Irp {
             current_location: stack_count.saturating_add(1),
             stack: vec![StackLocation::default(); stack_count as usize],
             stage: IrpStage::Active,
+            pending_check: Vec::new(),
             completed: false,
             birth,
         }

@@ -785,6 +785,10 @@ fn arb_io_op() -> BoxedStrategy<IoOp> {
         ),
         (
             1,
+            arb_ix().prop_map(|irp| IoOp::IrpMdlAddress { irp }).boxed(),
+        ),
+        (
+            1,
             (arb_ix(), 0u32..1000)
                 .prop_map(|(device, due_ms)| IoOp::KeSetTimer { device, due_ms })
                 .boxed(),

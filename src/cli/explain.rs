@@ -64,6 +64,34 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "seed001-portname-captured.json",
         include_str!("../../examples/scenarios/seed001-portname-captured.json"),
     ),
+    (
+        "seed003-notify-new-system-buffer.json",
+        include_str!("../../examples/scenarios/seed003-notify-new-system-buffer.json"),
+    ),
+    (
+        "seed004-freed-buffer-stays-pinned.json",
+        include_str!("../../examples/scenarios/seed004-freed-buffer-stays-pinned.json"),
+    ),
+    (
+        "seed004-app-changes-direct-buffer.json",
+        include_str!("../../examples/scenarios/seed004-app-changes-direct-buffer.json"),
+    ),
+    (
+        "seed004-exit-with-locked-pages.json",
+        include_str!("../../examples/scenarios/seed004-exit-with-locked-pages.json"),
+    ),
+    (
+        "seed004-exit-with-locked-pages-tracked.json",
+        include_str!("../../examples/scenarios/seed004-exit-with-locked-pages-tracked.json"),
+    ),
+    (
+        "seed004-rundown-stuck-irp.json",
+        include_str!("../../examples/scenarios/seed004-rundown-stuck-irp.json"),
+    ),
+    (
+        "seed004-rundown-completes-in-time.json",
+        include_str!("../../examples/scenarios/seed004-rundown-completes-in-time.json"),
+    ),
 ];
 
 /// Every bug class, in the order of the oracle's enum.
@@ -216,8 +244,15 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
             if !sc.description.is_empty() {
                 let _ = writeln!(s, "  {}", sc.description);
             }
-            let Body::Case { strategy, case } = &sc.scenario;
-            let _ = writeln!(s, "  strategy {strategy}, case {}", case.to_json());
+            match &sc.scenario {
+                Body::Case { strategy, case } => {
+                    let _ = writeln!(s, "  strategy {strategy}, case {}", case.to_json());
+                }
+                Body::Ops { ops, .. } => {
+                    let names: Vec<&str> = ops.iter().map(|o| o.name()).collect();
+                    let _ = writeln!(s, "  {} kernel operations: {}", ops.len(), names.join(", "));
+                }
+            }
             let _ = writeln!(
                 s,
                 "\nReplay it:\n  cargo run --release -- replay examples/scenarios/{file}"

@@ -425,6 +425,27 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
         out.contains("replay examples/scenarios/seed000-directmap"),
         "{out}"
     );
+    // Classes shown by "ops" scenarios point to them.
+    let out = stdout(&mdlsim(&["explain", "LockLeak"]));
+    assert!(
+        out.contains("replay examples/scenarios/seed004-exit-with-locked-pages.json"),
+        "{out}"
+    );
+    assert!(out.contains("seed004-rundown-stuck-irp.json"), "{out}");
+    let out = stdout(&mdlsim(&["explain", "ResourceLeak"]));
+    assert!(out.contains("kernel operations: DriverEntry"), "{out}");
+    let out = stdout(&mdlsim(&["explain", "DoubleFetch"]));
+    assert!(
+        out.contains("seed004-app-changes-direct-buffer.json"),
+        "{out}"
+    );
+    // Every related scenario is shipped.
+    for (_, f, _) in mdlsim::cli::RELATED {
+        assert!(
+            mdlsim::cli::EXAMPLES.iter().any(|(e, _)| e == f),
+            "{f} is not shipped"
+        );
+    }
     // Case-insensitive, and every class has an explanation.
     assert_eq!(mdlsim(&["explain", "doublefetch"]).status.code(), Some(0));
     let list = stdout(&mdlsim(&["explain", "list"]));
@@ -761,4 +782,20 @@ fn bench_report_without_estimates_is_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no criterion estimates"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// The JSON examples of docs/scenarios.md are scenario files that replay as expected.
+#[test]
+fn the_format_documentation_examples_replay_as_expected() {
+    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let mut n = 0;
+    for block in doc.split("```json\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let sc = mdlsim::scenario::Scenario::parse("docs/scenarios.md", text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let r = mdlsim::cli::play(sc, "docs/scenarios.md").unwrap();
+        assert!(r.as_expected, "{:?}\n{text}", r.mismatch());
+        n += 1;
+    }
+    assert!(n >= 2, "{n}");
 }

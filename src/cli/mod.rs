@@ -12,7 +12,7 @@
 mod explain;
 mod ops;
 
-pub use explain::{EXAMPLES, explain, explain_all_classes};
+pub use explain::{EXAMPLES, RELATED, explain, explain_all_classes};
 pub use ops::{OpStep, OpsRun, outcome_text, play_ops, render_ops};
 
 use crate::oracle::{BugClass, Rule};

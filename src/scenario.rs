@@ -56,7 +56,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const MAX_LENGTH: u32 = 16 << 20;
 
 /// The most ops an `"ops"` scenario may hold.
-pub const MAX_OPS: usize = 10_000;
+pub const MAX_OPS: usize = 1_000;
 
 /// The largest simulated RAM an `"ops"` scenario may ask for (64 GiB; frames are lazy).
 pub const MAX_PHYSICAL_MEMORY: u64 = 64 << 30;

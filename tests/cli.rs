@@ -658,6 +658,13 @@ fn bad_ops_input_is_one_line_and_exit_status_two() {
         ),
         &["unknown field `ram`", "physical_memory_bytes"],
     );
+    // Too many ops.
+    let many = vec!["{\"Process\": \"Detach\"}"; 1001].join(",\n      ");
+    bad(
+        "many.json",
+        ops(&many, "{}"),
+        &["1001 ops; expected at most 1000"],
+    );
     // Inconsistent references: an MDL, an IRP, a device that does not exist when the
     // op runs. The op's index names the position.
     bad(

@@ -555,7 +555,11 @@ impl Scenario {
             }
             Body::Ops { machine, ops } => {
                 if let Some((needle, message)) = check_ops(machine, ops, &s.expect) {
-                    let (l, c) = position_of(text, &needle);
+                    // `"op": 7` as the examples write it, or `"op":7`.
+                    let (l, c) = match text.contains(&needle) {
+                        true => position_of(text, &needle),
+                        false => position_of(text, &needle.replace(": ", ":")),
+                    };
                     return Err(err(l, c, message));
                 }
             }
@@ -652,12 +656,16 @@ fn check_ops(machine: &MachineConfig, ops: &[Op], expect: &Expect) -> Option<(St
         let Some(op) = ops.get(st.op) else {
             return Some((
                 needle,
-                format!(
-                    "expect.steps[{i}] checks op {}, but the scenario has {} ops; expected an index below {}",
-                    st.op,
-                    ops.len(),
-                    ops.len()
-                ),
+                match ops.len() {
+                    0 => format!(
+                        "expect.steps[{i}] checks op {}, but the scenario has no ops; expected no step checks",
+                        st.op
+                    ),
+                    n => format!(
+                        "expect.steps[{i}] checks op {}, but the scenario has {n} ops; expected an index below {n}",
+                        st.op
+                    ),
+                },
             ));
         };
         let is_read = matches!(

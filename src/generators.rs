@@ -1469,7 +1469,8 @@ fn io(op: IoOp) -> Op {
 
 /// Seeds 001, 003, 004 through the I/O manager: a built-in driver's device (maybe under
 /// a pass-through filter or the filter manager), a process and a thread, one user
-/// request, then what may happen while it is outstanding (the app writes or frees the
+/// request, then what may happen while it is outstanding (the driver reads
+/// `Irp->MdlAddress`, the app writes or frees the
 /// buffer, the driver completes, FsRtl reports a change, a cancel, the clock, the
 /// thread or the process exits).
 fn io_episode() -> impl Strategy<Value = Vec<Op>> {
@@ -1524,6 +1525,8 @@ fn io_episode() -> impl Strategy<Value = Vec<Op>> {
                         due_ms: due,
                     }),
                     Op::Io(request),
+                    // The driver reads Irp->MdlAddress (appended to the MDL table).
+                    io(IoOp::IrpMdlAddress { irp: Ix::Live(0) }),
                     v(VmOp::UserWrite {
                         process,
                         va: recent(0, l.offset),

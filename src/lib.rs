@@ -59,7 +59,9 @@
 //!    never unlock a partial MDL, a zero-length request has no MDL and terminating a
 //!    string in a shared buffer is a double fetch (seed 001). Each is a scenario file
 //!    in `examples/scenarios/`, replayed with `cargo run --release -- replay FILE`
-//!    (format: [`scenario`], with its page map: [`pagemap`]).
+//!    (format: [`scenario`], with its page map: [`pagemap`]); seeds 003 and 004 (the
+//!    notification flow, buffer ownership) are scenarios of raw kernel operations
+//!    ([`op`]) with their expected outcomes, events, hazards and final bug check.
 //! 3. **Your strategy** ([`guide::your_strategy`]): implement
 //!    [`strategy::ProxyStrategy`] and call [`verify::verify`] in a test; a failure is a
 //!    shrunk, replayable [`verify::Counterexample`]. `cargo run --release -- audit` does

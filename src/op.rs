@@ -692,6 +692,13 @@ pub enum IoOp {
         /// Which thread.
         thread: Ix,
     },
+    /// A driver reading `Irp->MdlAddress` (the MDL the I/O manager built for a direct
+    /// request, semantics §5): appended to the MDL table, so later ops can map it; NULL
+    /// when the IRP has none (or is not a live IRP).
+    IrpMdlAddress {
+        /// Which IRP.
+        irp: Ix,
+    },
 }
 
 /// One call a test can make on the machine.
@@ -789,6 +796,7 @@ impl Op {
                 IoOp::KeSetTimer { .. } => "KeSetTimer",
                 IoOp::KeAdvanceClock { .. } => "KeAdvanceClock",
                 IoOp::TerminateThread { .. } => "NtTerminateThread",
+                IoOp::IrpMdlAddress { .. } => "IrpMdlAddress",
             },
         }
     }
@@ -856,6 +864,7 @@ impl Op {
         "KeSetTimer",
         "KeAdvanceClock",
         "NtTerminateThread",
+        "IrpMdlAddress",
     ];
 }
 
@@ -1064,6 +1073,11 @@ impl Interpreter {
         &self.devices
     }
 
+    /// Drivers registered through ops, in order.
+    pub fn drivers(&self) -> &[(DriverId, BuiltinDriver)] {
+        &self.drivers
+    }
+
     /// Threads known to the interpreter (each process's first thread, each thread
     /// created), in order.
     pub fn threads(&self) -> &[Tid] {
@@ -1166,14 +1180,19 @@ impl Interpreter {
         }
     }
 
-    fn bytes(b: &[u8]) -> Value {
+    /// What a read of `b` returns ([`Value::Bytes`]: length and FNV-1a hash), so a caller
+    /// can compare a read's outcome with the bytes it expects.
+    pub fn bytes(b: &[u8]) -> Value {
         Value::Bytes {
             len: b.len() as u64,
             hash: fnv1a(b),
         }
     }
 
-    fn pattern(len: u64, seed: u8) -> Vec<u8> {
+    /// The bytes a [`VmOp::UserWrite`] or [`VmOp::KernelWrite`] of `len` bytes with `seed`
+    /// writes (and the record an [`IoOp::FsRtlNotifyFullReportChange`] reports): `seed`,
+    /// `seed + 1`, ... (wrapping), at most [`MAX_WRITE_BYTES`].
+    pub fn pattern(len: u64, seed: u8) -> Vec<u8> {
         let n = len.min(MAX_WRITE_BYTES) as usize;
         (0..n).map(|i| seed.wrapping_add(i as u8)).collect()
     }
@@ -1706,6 +1725,11 @@ impl Interpreter {
                 let t = self.thread(thread);
                 self.machine.terminate_thread(t)?;
                 Ok(Value::Unit)
+            }
+            IoOp::IrpMdlAddress { irp } => {
+                let irp = self.irp(irp);
+                let mdl = self.machine.irp(irp).ok().and_then(|i| i.mdl_address);
+                Ok(self.new_mdl(mdl))
             }
         }
     }

@@ -88,7 +88,9 @@ fn audit_of_a_broken_strategy_shows_fail_and_a_one_line_counterexample() {
         assert_eq!(r.status.code(), Some(0), "{}", stdout(&r));
         assert!(stdout(&r).contains("as expected"));
         let sc = mdlsim::scenario::Scenario::load(&f).unwrap();
-        let mdlsim::scenario::Body::Case { case, .. } = sc.scenario;
+        let mdlsim::scenario::Body::Case { case, .. } = sc.scenario else {
+            panic!("audit writes scenarios of kind \"case\"");
+        };
         // A Write-only run's counter-example stays a Write.
         assert_eq!(format!("{:?}", case.direction).to_lowercase(), d);
     }
@@ -212,6 +214,111 @@ fn every_shipped_scenario_replays_with_its_expected_findings() {
         if sc.expect.findings.is_empty() {
             assert!(!out.contains("-> finding"), "{out}");
         }
+        if let mdlsim::scenario::Body::Ops { ops, .. } = &sc.scenario {
+            // Every op is printed with its outcome, then the final state and the verdict.
+            for (i, op) in ops.iter().enumerate() {
+                assert!(
+                    out.contains(&format!(" {i} {}", op.name())),
+                    "{}: op {i}\n{out}",
+                    f.display()
+                );
+            }
+            assert!(out.contains("final state: "), "{out}");
+            assert!(out.contains("no page map"), "{out}");
+        }
+    }
+}
+
+#[test]
+fn ops_scenarios_cover_seeds_003_and_004_with_their_outcomes() {
+    let run = |f: &str| {
+        let o = mdlsim(&["replay", &format!("examples/scenarios/{f}")]);
+        assert_eq!(o.status.code(), Some(0), "{f}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let out = run("seed003-notify-new-system-buffer.json");
+    assert!(out.contains("NtNotifyChangeDirectoryFile"), "{out}");
+    assert!(out.contains("STATUS_PENDING (0x00000103), IRP #0"), "{out}");
+    assert!(
+        out.contains("IrpMdlAddress {\"irp\":{\"Nth\":0}} -> NULL"),
+        "{out}"
+    );
+    let out = run("seed004-exit-with-locked-pages.json");
+    assert!(
+        out.contains("final state: crashed, *** STOP: 0x00000076"),
+        "{out}"
+    );
+    assert!(out.contains("PROCESS_HAS_LOCKED_PAGES"), "{out}");
+    let out = run("seed004-exit-with-locked-pages-tracked.json");
+    assert!(out.contains("0x000000CB"), "{out}");
+    assert!(out.contains("\"track_locked_pages\":true"), "{out}");
+    let out = run("seed004-rundown-stuck-irp.json");
+    assert!(out.contains("[stuck_irp]"), "{out}");
+    assert!(out.contains("IrpDisassociated"), "{out}");
+    let out = run("seed004-rundown-completes-in-time.json");
+    assert!(out.contains("hazards: none"), "{out}");
+    // `--svg` on an ops scenario says no page map applies and writes nothing.
+    let dir = tmp("ops-svg");
+    let svg = dir.join("map.svg");
+    let o = mdlsim(&[
+        "replay",
+        "examples/scenarios/seed004-freed-buffer-stays-pinned.json",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no page map applies"), "{}", stdout(&o));
+    assert!(!svg.exists());
+}
+
+/// An ops scenario whose expectations do not hold: exit status 1, the verdict line says
+/// why, and stderr carries the reason in one line.
+#[test]
+fn an_ops_scenario_whose_expectations_fail_exits_one_with_the_reason() {
+    let dir = tmp("ops-mismatch");
+    let good =
+        std::fs::read_to_string("examples/scenarios/seed004-exit-with-locked-pages.json").unwrap();
+    let cases = [
+        (
+            "code.json",
+            good.replace("\"PROCESS_HAS_LOCKED_PAGES\"", "\"0x50\""),
+            "final: expected bug check",
+        ),
+        (
+            "param.json",
+            good.replace("          3,\n", "          4,\n"),
+            "parameter 3 is 0x3, expected 0x4",
+        ),
+        (
+            "events.json",
+            good.replace("\"events\": []", "\"events\": [\"IrpDisassociated\"]"),
+            "events: missing [IrpDisassociated]",
+        ),
+        (
+            "step.json",
+            good.replace("{\"op\": 4, \"ok\": true}", "{\"op\": 4, \"ok\": false}"),
+            "op 4 (MmProbeAndLockPages): expected it to fault",
+        ),
+        (
+            "findings.json",
+            good.replace(
+                "\"findings\": [\n      \"LockLeak\"\n    ]",
+                "\"findings\": []",
+            ),
+            "findings: LockLeak found, none expected",
+        ),
+    ];
+    for (name, text, why) in cases {
+        assert_ne!(text, good, "{name}: the edit applies");
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = mdlsim(&["replay", p.to_str().unwrap()]);
+        let (out, err) = (stdout(&o), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{name}: {out}{err}");
+        assert!(out.contains("-> NOT as expected"), "{name}: {out}");
+        assert!(out.contains(why), "{name}: `{why}` missing from {out}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(why) && err.contains(name), "{name}: {err}");
     }
 }
 
@@ -230,6 +337,11 @@ fn the_seed_situations_each_have_a_scenario() {
         "seed001-zero-length-handled.json",
         "seed001-portname-double-fetch.json",
         "seed001-portname-captured.json",
+        "seed003-notify-new-system-buffer.json",
+        "seed004-freed-buffer-stays-pinned.json",
+        "seed004-app-changes-direct-buffer.json",
+        "seed004-exit-with-locked-pages.json",
+        "seed004-rundown-stuck-irp.json",
     ] {
         assert!(names.iter().any(|n| n == want), "{want}");
     }
@@ -313,6 +425,27 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
         out.contains("replay examples/scenarios/seed000-directmap"),
         "{out}"
     );
+    // Classes shown by "ops" scenarios point to them.
+    let out = stdout(&mdlsim(&["explain", "LockLeak"]));
+    assert!(
+        out.contains("replay examples/scenarios/seed004-exit-with-locked-pages.json"),
+        "{out}"
+    );
+    assert!(out.contains("seed004-rundown-stuck-irp.json"), "{out}");
+    let out = stdout(&mdlsim(&["explain", "ResourceLeak"]));
+    assert!(out.contains("kernel operations: DriverEntry"), "{out}");
+    let out = stdout(&mdlsim(&["explain", "DoubleFetch"]));
+    assert!(
+        out.contains("seed004-app-changes-direct-buffer.json"),
+        "{out}"
+    );
+    // Every related scenario is shipped.
+    for (_, f, _) in mdlsim::cli::RELATED {
+        assert!(
+            mdlsim::cli::EXAMPLES.iter().any(|(e, _)| e == f),
+            "{f} is not shipped"
+        );
+    }
     // Case-insensitive, and every class has an explanation.
     assert_eq!(mdlsim(&["explain", "doublefetch"]).status.code(), Some(0));
     let list = stdout(&mdlsim(&["explain", "list"]));
@@ -383,14 +516,17 @@ fn bad_input_is_one_line_and_exit_status_two() {
             "BounceCopy",
         ],
     );
-    // Kind "ops" is not in this build.
+    // Ops-only expectations in a "case" scenario.
     let f = write(
-        "ops.json",
-        "{\"schema_version\": 1, \"name\": \"x\", \"scenario\": {\"kind\": \"ops\", \"ops\": []}}",
+        "case-events.json",
+        &good.replace("\"expect\": {", "\"expect\": {\n    \"events\": [],"),
     );
     assert_bad_input(
         &mdlsim(&["replay", &f]),
-        &["ops.json:1:", "operation interpreter"],
+        &[
+            "case-events.json:",
+            "expect.events applies to scenario kind \"ops\"",
+        ],
     );
     // Unknown strategy and class on the command line.
     assert_bad_input(
@@ -403,6 +539,185 @@ fn bad_input_is_one_line_and_exit_status_two() {
     );
     // A usage error (clap) is status 2 too.
     assert_eq!(mdlsim(&["audit", "--cases", "many"]).status.code(), Some(2));
+}
+
+/// Malformed and inconsistent "ops" scenarios: status 2, one line naming the file and
+/// the position (line and column, or the op) and what was expected.
+#[test]
+fn bad_ops_input_is_one_line_and_exit_status_two() {
+    let dir = tmp("bad-ops");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let good =
+        std::fs::read_to_string("examples/scenarios/seed004-rundown-stuck-irp.json").unwrap();
+    let ops = |ops: &str, expect: &str| {
+        format!(
+            "{{\n  \"schema_version\": 1,\n  \"name\": \"x\",\n  \"scenario\": {{\n    \"kind\": \"ops\",\n    \"ops\": [\n      {ops}\n    ]\n  }},\n  \"expect\": {expect}\n}}\n"
+        )
+    };
+    let bad = |name: &str, text: String, what: &[&str]| {
+        assert_ne!(text, good, "{name}: the edit applies");
+        let f = write(name, &text);
+        let mut w = vec![name];
+        w.extend_from_slice(what);
+        assert_bad_input(&mdlsim(&["replay", &f]), &w);
+    };
+    // An unknown op: its line and column, and the ops that exist.
+    bad(
+        "unknown-op.json",
+        good.replace("\"IrpMdlAddress\"", "\"IrpFrobnicate\""),
+        &[
+            ":20:29:",
+            "unknown variant `IrpFrobnicate`",
+            "expected one of",
+            "NtReadFile",
+        ],
+    );
+    // An unknown layer.
+    bad(
+        "unknown-layer.json",
+        ops("{\"Gpu\": {\"Flush\": {}}}", "{}"),
+        &[":7:", "unknown variant `Gpu`", "Mdl"],
+    );
+    // Expectations of the wrong type.
+    bad(
+        "events-type.json",
+        good.replace(
+            "\"events\": [\n      \"IrpDisassociated\"\n    ]",
+            "\"events\": \"IrpDisassociated\"",
+        ),
+        &["invalid type", "expected a sequence"],
+    );
+    bad(
+        "event-name.json",
+        good.replace("\"IrpDisassociated\"", "\"IrpVanished\""),
+        &["unknown variant `IrpVanished`", "MdlFreedWhileLocked"],
+    );
+    bad(
+        "status.json",
+        good.replace("\"STATUS_PENDING\"", "\"STATUS_SOMETIMES\""),
+        &["`STATUS_SOMETIMES` is not an NTSTATUS", "STATUS_PENDING"],
+    );
+    bad(
+        "code.json",
+        ops(
+            "{\"Process\": \"CreateProcess\"}",
+            "{\"final\": {\"bug_check\": {\"code\": \"BLUE_SCREEN\"}}}",
+        ),
+        &[
+            ":10:",
+            "`BLUE_SCREEN` is not a bug check code",
+            "PROCESS_HAS_LOCKED_PAGES",
+        ],
+    );
+    bad(
+        "final.json",
+        ops(
+            "{\"Process\": \"CreateProcess\"}",
+            "{\"final\": \"exploded\"}",
+        ),
+        &[":10:", "unknown variant `exploded`", "running", "bug_check"],
+    );
+    bad(
+        "reads.json",
+        good.replace(
+            "{\"op\": 7, \"ok\": true}",
+            "{\"op\": 7, \"reads\": \"zero\"}",
+        ),
+        &[
+            "expect.steps[1] checks `reads` of op 7 (NtTerminateProcess)",
+            "UserRead",
+        ],
+    );
+    bad(
+        "step-index.json",
+        good.replace("{\"op\": 7, \"ok\": true}", "{\"op\": 70, \"ok\": true}"),
+        &["expect.steps[1] checks op 70", "has 10 ops", "below 10"],
+    );
+    bad(
+        "hazard.json",
+        good.replace("\"stuck_irp\"", "\"stuck_ipr\""),
+        &["unknown hazard kind `stuck_ipr`", "stuck_irp"],
+    );
+    bad(
+        "machine.json",
+        good.replace(
+            "\"kind\": \"ops\",",
+            "\"kind\": \"ops\",\n    \"machine\": {\"physical_memory_bytes\": 1},",
+        ),
+        &[":10:17:", "physical_memory_bytes 1", "expected 4096..="],
+    );
+    bad(
+        "machine-field.json",
+        good.replace(
+            "\"kind\": \"ops\",",
+            "\"kind\": \"ops\",\n    \"machine\": {\"ram\": 1},",
+        ),
+        &["unknown field `ram`", "physical_memory_bytes"],
+    );
+    // Too many ops.
+    let many = vec!["{\"Process\": \"Detach\"}"; 1001].join(",\n      ");
+    bad(
+        "many.json",
+        ops(&many, "{}"),
+        &["1001 ops; expected at most 1000"],
+    );
+    // Inconsistent references: an MDL, an IRP, a device that does not exist when the
+    // op runs. The op's index names the position.
+    bad(
+        "no-mdl.json",
+        ops(
+            "{\"Mdl\": {\"MmUnlockPages\": {\"mdl\": {\"Nth\": 0}}}}",
+            "{}",
+        ),
+        &[
+            "op 0 (MmUnlockPages)",
+            "`mdl` {\"Nth\":0} names an MDL, but none exists",
+        ],
+    );
+    bad(
+        "mdl-index.json",
+        good.replace(
+            "{\"Io\": {\"IrpMdlAddress\": {\"irp\": {\"Nth\": 0}}}}",
+            "{\"Io\": {\"IrpMdlAddress\": {\"irp\": {\"Nth\": 0}}}},\n      {\"Mdl\": {\"IoFreeMdl\": {\"mdl\": {\"Nth\": 3}}}}",
+        ),
+        &[
+            "op 10 (IoFreeMdl)",
+            "names an MDL that does not exist: 1 MDLs at that point",
+            "below 1",
+        ],
+    );
+    bad(
+        "device-index.json",
+        good.replace("\"device\": {\"Nth\": 0}", "\"device\": {\"Recent\": 4}"),
+        &["op 5 (NtReadFile)", "`device` {\"Recent\":4}", "below 1"],
+    );
+    bad(
+        "address.json",
+        good.replace(
+            "\"buffer\": {\"Returned\": {\"ix\": {\"Nth\": 0}",
+            "\"buffer\": {\"Returned\": {\"ix\": {\"Nth\": 2}",
+        ),
+        &[
+            "op 5 (NtReadFile)",
+            "`ix` {\"Nth\":2} names a returned address",
+        ],
+    );
+    // A NULL MDL is not an inconsistent reference: it is a situation, and the machine
+    // answers as Windows does (a bug check the file can expect).
+    let f = write(
+        "null-mdl.json",
+        &ops(
+            "{\"Mdl\": {\"MmUnlockPages\": {\"mdl\": null}}}",
+            "{\"findings\": [\"ZeroLengthOrNullMdl\"], \"final\": {\"bug_check\": {\"code\": \"0x1e\"}}, \"steps\": [{\"op\": 0, \"bug_check\": \"KMODE_EXCEPTION_NOT_HANDLED\"}]}",
+        ),
+    );
+    let o = mdlsim(&["replay", &f]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("-> as expected"));
 }
 
 /// Every `cargo run --release -- ARGS` line of the guide and the README runs (with a few
@@ -474,4 +789,20 @@ fn bench_report_without_estimates_is_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no criterion estimates"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// The JSON examples of docs/scenarios.md are scenario files that replay as expected.
+#[test]
+fn the_format_documentation_examples_replay_as_expected() {
+    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let mut n = 0;
+    for block in doc.split("```json\n").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let sc = mdlsim::scenario::Scenario::parse("docs/scenarios.md", text)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let r = mdlsim::cli::play(sc, "docs/scenarios.md").unwrap();
+        assert!(r.as_expected, "{:?}\n{text}", r.mismatch());
+        n += 1;
+    }
+    assert!(n >= 2, "{n}");
 }

@@ -129,18 +129,27 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
         Command::Replay { file, svg } => {
             let r = cli::replay(&file)?;
             out(&cli::render_replay(&r, std::io::stdout().is_terminal()));
-            if let Some(path) = svg {
-                let title = format!("mdlsim page map: {}", r.scenario.name);
-                let pic = r
-                    .run
-                    .page_map
-                    .as_ref()
-                    .map(|pm| pm.render_svg(&title))
-                    .unwrap_or_else(|| mdlsim::pagemap::PageMap::default().render_svg(&title));
-                std::fs::write(&path, pic).map_err(|e| {
-                    CliError(format!("{}: cannot write the SVG: {e}", path.display()))
-                })?;
-                out(&format!("page map drawn in {}\n", path.display()));
+            match (svg, &r.run) {
+                (Some(path), cli::Run::Ops(_)) => out(&format!(
+                    "no page map applies to an \"ops\" scenario: {} not written\n",
+                    path.display()
+                )),
+                (Some(path), cli::Run::Case(run)) => {
+                    let title = format!("mdlsim page map: {}", r.scenario.name);
+                    let pic = run
+                        .page_map
+                        .as_ref()
+                        .map(|pm| pm.render_svg(&title))
+                        .unwrap_or_else(|| mdlsim::pagemap::PageMap::default().render_svg(&title));
+                    std::fs::write(&path, pic).map_err(|e| {
+                        CliError(format!("{}: cannot write the SVG: {e}", path.display()))
+                    })?;
+                    out(&format!("page map drawn in {}\n", path.display()));
+                }
+                (None, _) => {}
+            }
+            if let Some(why) = r.mismatch() {
+                eprintln!("mdlsim: {}: not as expected: {why}", file.display());
             }
             Ok(if r.as_expected {
                 ExitCode::SUCCESS

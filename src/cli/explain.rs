@@ -64,6 +64,59 @@ pub const EXAMPLES: &[(&str, &str)] = &[
         "seed001-portname-captured.json",
         include_str!("../../examples/scenarios/seed001-portname-captured.json"),
     ),
+    (
+        "seed003-notify-new-system-buffer.json",
+        include_str!("../../examples/scenarios/seed003-notify-new-system-buffer.json"),
+    ),
+    (
+        "seed004-freed-buffer-stays-pinned.json",
+        include_str!("../../examples/scenarios/seed004-freed-buffer-stays-pinned.json"),
+    ),
+    (
+        "seed004-app-changes-direct-buffer.json",
+        include_str!("../../examples/scenarios/seed004-app-changes-direct-buffer.json"),
+    ),
+    (
+        "seed004-exit-with-locked-pages.json",
+        include_str!("../../examples/scenarios/seed004-exit-with-locked-pages.json"),
+    ),
+    (
+        "seed004-exit-with-locked-pages-tracked.json",
+        include_str!("../../examples/scenarios/seed004-exit-with-locked-pages-tracked.json"),
+    ),
+    (
+        "seed004-rundown-stuck-irp.json",
+        include_str!("../../examples/scenarios/seed004-rundown-stuck-irp.json"),
+    ),
+    (
+        "seed004-rundown-completes-in-time.json",
+        include_str!("../../examples/scenarios/seed004-rundown-completes-in-time.json"),
+    ),
+];
+
+/// Shipped `"ops"` scenarios that show the mechanism a class abuses without the bug
+/// (class, file, what it shows).
+pub const RELATED: &[(BugClass, &str, &str)] = &[
+    (
+        BugClass::DoubleFetch,
+        "seed004-app-changes-direct-buffer.json",
+        "the app rewrites its buffer during a direct IRP and the driver's second read through the system mapping sees the new bytes",
+    ),
+    (
+        BugClass::UseAfterComplete,
+        "seed004-freed-buffer-stays-pinned.json",
+        "a buffer the app frees during direct I/O stays pinned by the MDL until completion; its frames go to nobody else",
+    ),
+    (
+        BugClass::UseAfterComplete,
+        "seed003-notify-new-system-buffer.json",
+        "FsRtl completes a pended notification through a new SystemBuffer that the I/O manager copies back and frees",
+    ),
+    (
+        BugClass::LockLeak,
+        "seed004-rundown-completes-in-time.json",
+        "the control: the pended IRP completes within the five minutes and the process exits normally",
+    ),
 ];
 
 /// Every bug class, in the order of the oracle's enum.
@@ -125,7 +178,7 @@ fn text(c: BugClass) -> (&'static str, &'static str) {
         ),
         LockLeak => (
             "Pages still locked after the request completed or when the process exits (PROCESS_HAS_LOCKED_PAGES, 0x76).",
-            "seed 000 (every lock the driver takes must be undone on every path: reply, cancel, exit); seed 002.",
+            "seed 000 (every lock the driver takes must be undone on every path: reply, cancel, exit); seed 002; seed 004 (a process that exits with pages a driver left locked bug-checks 0x76; an IRP stuck past the five-minute rundown keeps its pages locked \"forever\").",
         ),
         UnmapMismatch => (
             "MmUnmapLockedPages with another MDL, address or size than the mapping, or a user mapping unmapped outside the process that owns it.",
@@ -177,7 +230,7 @@ fn text(c: BugClass) -> (&'static str, &'static str) {
         ),
         ResourceLeak => (
             "Something the driver allocated (pool, an MDL, system PTEs, a mapping) is not given back when the request is done.",
-            "seed 000, seed 002 (every allocation on every path: reply, cancel, exit).",
+            "seed 000, seed 002 (every allocation on every path: reply, cancel, exit); seed 004 (an IRP that outlives the five-minute I/O rundown is never freed: an I/O rundown failure).",
         ),
         Crash => (
             "Any other bug check or unhandled exception the strategy caused.",
@@ -200,11 +253,13 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
     let _ = writeln!(s, "{class}\n");
     let _ = writeln!(s, "What it is:\n  {what}\n");
     let _ = writeln!(s, "Real-world cases:\n  {seeds}\n");
-    let shows: Vec<(&str, Scenario)> = EXAMPLES
+    let mut shows: Vec<(&str, Scenario)> = EXAMPLES
         .iter()
         .filter_map(|(f, t)| Scenario::parse(f, t).ok().map(|sc| (*f, sc)))
         .filter(|(_, sc)| sc.expect.findings.contains(&class))
         .collect();
+    // The most specific first: fewest classes found (a stable sort keeps shipping order).
+    shows.sort_by_key(|(_, sc)| sc.expect.findings.len());
     let broken: Vec<String> = crate::strategy::builtins()
         .iter()
         .filter(|b| b.expected() == Some(class))
@@ -216,8 +271,15 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
             if !sc.description.is_empty() {
                 let _ = writeln!(s, "  {}", sc.description);
             }
-            let Body::Case { strategy, case } = &sc.scenario;
-            let _ = writeln!(s, "  strategy {strategy}, case {}", case.to_json());
+            match &sc.scenario {
+                Body::Case { strategy, case } => {
+                    let _ = writeln!(s, "  strategy {strategy}, case {}", case.to_json());
+                }
+                Body::Ops { ops, .. } => {
+                    let names: Vec<&str> = ops.iter().map(|o| o.name()).collect();
+                    let _ = writeln!(s, "  {} kernel operations: {}", ops.len(), names.join(", "));
+                }
+            }
             let _ = writeln!(
                 s,
                 "\nReplay it:\n  cargo run --release -- replay examples/scenarios/{file}"
@@ -231,6 +293,15 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
                 s,
                 "No shipped scenario shows it yet; the model's test suites (tests/*.rs) and the oracle's negative controls do."
             );
+        }
+    }
+    let related: Vec<&(BugClass, &str, &str)> =
+        RELATED.iter().filter(|(c, _, _)| *c == class).collect();
+    if !related.is_empty() {
+        let _ = writeln!(s, "\nThe mechanism behind it, with no bug (kind \"ops\"):");
+        for (_, f, why) in related {
+            let _ = writeln!(s, "  {why}");
+            let _ = writeln!(s, "  cargo run --release -- replay examples/scenarios/{f}");
         }
     }
     if !broken.is_empty() {

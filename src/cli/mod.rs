@@ -4,13 +4,16 @@
 //! * [`audit`]: every built-in strategy, both directions, through [`crate::verify`]; the
 //!   matrix strategy × rule ([`render_matrix`]), a one-line counter-example per failure,
 //!   failing cases written as scenario files ([`crate::scenario`]);
-//! * [`replay`]: one scenario file, step by step, with its findings and its page map
-//!   ([`crate::pagemap`]);
+//! * [`replay`]: one scenario file, step by step, with its findings and, for a `"case"`,
+//!   its page map ([`crate::pagemap`]); an `"ops"` scenario prints each op, its outcome
+//!   and findings, and whether its expectations held ([`play_ops`]);
 //! * [`explain`]: a bug class, the seed documents behind it, and a scenario that shows it.
 
 mod explain;
+mod ops;
 
-pub use explain::{EXAMPLES, explain, explain_all_classes};
+pub use explain::{EXAMPLES, RELATED, explain, explain_all_classes};
+pub use ops::{OpStep, OpsRun, outcome_text, play_ops, render_ops};
 
 use crate::oracle::{BugClass, Rule};
 use crate::scenario::{Body, Scenario, ScenarioError, find_strategy, strategy_names};
@@ -451,17 +454,69 @@ pub fn render_matrix(r: &AuditReport) -> String {
     s
 }
 
+/// What replaying a scenario produced, by kind.
+#[derive(Clone, Debug)]
+pub enum Run {
+    /// A `"case"`: the harness runner's trace, findings and page map.
+    Case(verify::CaseRun),
+    /// An `"ops"` scenario: each op's outcome and findings, the final state.
+    Ops(OpsRun),
+}
+
+impl Run {
+    /// Every finding made.
+    pub fn findings(&self) -> Vec<&crate::oracle::Finding> {
+        match self {
+            Run::Case(r) => r.findings.iter().collect(),
+            Run::Ops(r) => r.findings().collect(),
+        }
+    }
+
+    /// The page map (only a `"case"` has one).
+    pub fn page_map(&self) -> Option<&crate::pagemap::PageMap> {
+        match self {
+            Run::Case(r) => r.page_map.as_ref(),
+            Run::Ops(_) => None,
+        }
+    }
+}
+
 /// The result of replaying a scenario.
 #[derive(Clone, Debug)]
 pub struct Replayed {
     /// The scenario.
     pub scenario: Scenario,
-    /// What the runner produced (trace, findings, page map).
-    pub run: verify::CaseRun,
+    /// What the runner produced.
+    pub run: Run,
     /// The classes found.
     pub found: Vec<BugClass>,
-    /// Whether they are exactly the expected set.
+    /// Whether they are exactly the expected set and, for an `"ops"` scenario, every
+    /// other expectation held.
     pub as_expected: bool,
+}
+
+impl Replayed {
+    /// Why it is not as expected, in one line (`None` when it is).
+    pub fn mismatch(&self) -> Option<String> {
+        if self.as_expected {
+            return None;
+        }
+        let mut exp = self.scenario.expect.findings.clone();
+        exp.sort();
+        exp.dedup();
+        let mut why = Vec::new();
+        if self.found != exp {
+            why.push(format!(
+                "findings: {} found, {} expected",
+                class_list(&self.found),
+                class_list(&exp)
+            ));
+        }
+        if let Run::Ops(r) = &self.run {
+            why.extend(r.mismatches.iter().cloned());
+        }
+        Some(why.join("; "))
+    }
 }
 
 /// Loads and plays a scenario file.
@@ -476,30 +531,52 @@ pub fn replay(path: &Path) -> Result<Replayed, CliError> {
 /// file is loaded.
 ///
 /// # Errors
-/// The scenario names a strategy that does not exist.
+/// The scenario names a strategy that does not exist, or (kind `"ops"`) an op names an
+/// object that does not exist at that point.
 pub fn play(scenario: Scenario, file: &str) -> Result<Replayed, CliError> {
     let run = match &scenario.scenario {
         Body::Case { strategy, case } => {
             let mut s = find_strategy(strategy)
                 .ok_or_else(|| CliError(format!("{file}: unknown strategy `{strategy}`")))?;
-            verify::run_case_mapped(&mut s, case, &crate::Config::default())
+            Run::Case(verify::run_case_mapped(
+                &mut s,
+                case,
+                &crate::Config::default(),
+            ))
         }
+        Body::Ops { machine, ops } => Run::Ops(play_ops(machine, ops, &scenario.expect, file)?),
     };
     let found: Vec<BugClass> = run
-        .findings
+        .findings()
         .iter()
         .map(|f| f.kind)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let expected: BTreeSet<BugClass> = scenario.expect.findings.iter().copied().collect();
-    let as_expected = found.iter().copied().collect::<BTreeSet<_>>() == expected;
+    let as_expected = found.iter().copied().collect::<BTreeSet<_>>() == expected
+        && match &run {
+            Run::Ops(r) => r.mismatches.is_empty(),
+            Run::Case(_) => true,
+        };
     Ok(Replayed {
         scenario,
         run,
         found,
         as_expected,
     })
+}
+
+/// Bug classes as a comma-separated list, `none` for none.
+pub(crate) fn class_list(v: &[BugClass]) -> String {
+    if v.is_empty() {
+        "none".to_string()
+    } else {
+        v.iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The step number a trace line talks about (`step N` or `steps A..B`, the last one).
@@ -521,16 +598,41 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
     if !r.scenario.description.is_empty() {
         let _ = writeln!(s, "  {}", r.scenario.description);
     }
-    let Body::Case { strategy, case } = &r.scenario.scenario;
+    let (strategy, case, run) = match (&r.scenario.scenario, &r.run) {
+        (Body::Case { strategy, case }, Run::Case(run)) => (strategy, case, run),
+        (Body::Ops { machine, ops }, Run::Ops(run)) => {
+            let _ = writeln!(
+                s,
+                "{} ops on a machine {}",
+                ops.len(),
+                if machine.is_default() {
+                    "with the default configuration".to_string()
+                } else {
+                    serde_json::to_string(machine).unwrap_or_default()
+                }
+            );
+            s.push_str(&render_ops(
+                run,
+                &r.scenario.expect,
+                &r.found,
+                r.mismatch().as_deref(),
+            ));
+            return s;
+        }
+        _ => {
+            let _ = writeln!(s, "(the run does not match the scenario's kind)");
+            return s;
+        }
+    };
     let _ = writeln!(s, "strategy {strategy}, case {}", case.to_json());
-    let mut shown = vec![false; r.run.findings.len()];
-    let steps: Vec<Option<u64>> = r.run.trace.iter().map(|t| trace_step(t)).collect();
-    for (i, t) in r.run.trace.iter().enumerate() {
+    let mut shown = vec![false; run.findings.len()];
+    let steps: Vec<Option<u64>> = run.trace.iter().map(|t| trace_step(t)).collect();
+    for (i, t) in run.trace.iter().enumerate() {
         let _ = writeln!(s, "  {t}");
         // Findings made up to this line's step and before the next line's.
         let upto = steps[i];
         let next = steps[i + 1..].iter().flatten().next().copied();
-        for (j, f) in r.run.findings.iter().enumerate() {
+        for (j, f) in run.findings.iter().enumerate() {
             if shown[j] {
                 continue;
             }
@@ -541,21 +643,12 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
             }
         }
     }
-    for (j, f) in r.run.findings.iter().enumerate() {
+    for (j, f) in run.findings.iter().enumerate() {
         if !shown[j] {
             let _ = writeln!(s, "    -> finding {f}");
         }
     }
-    let list = |v: &[BugClass]| {
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-    };
+    let list = class_list;
     let mut exp = r.scenario.expect.findings.clone();
     exp.sort();
     exp.dedup();
@@ -570,7 +663,7 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
             "NOT as expected"
         }
     );
-    match &r.run.page_map {
+    match &run.page_map {
         Some(pm) if !pm.rows.is_empty() => {
             s.push('\n');
             s.push_str(&pm.render_text(colour));

@@ -1,10 +1,11 @@
 //! One case: a self-contained, replayable description (serde) and the scenario runner
 //! that plays it on a fresh machine and hands what it saw to the oracle.
 
-use super::request::Request;
+use super::proxy::{ProxyDriver, ProxyDriverBug};
 use super::server::{ServerBehaviour, client_byte, pattern, run_server, server_byte};
 use crate::addr::{PAGE_SIZE, Pfn, Va, span_pages};
 use crate::fault::{Fault, ModelError, Result};
+use crate::io::{DO_DIRECT_IO, IoCompletion, IrpFlags, IrpId};
 use crate::machine::{Machine, ScheduledWrite};
 use crate::oracle::check::{self, Subject};
 use crate::oracle::double_fetch::{self, FetchPair};
@@ -18,6 +19,13 @@ use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerRepl
 use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The server's reply when it exited or answers a cancelled request.
+const CANCELLED_REPLY: ServerReply = ServerReply {
+    status: NtStatus::CANCELLED,
+    information: 0,
+};
 
 /// A fault injected into a case.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
@@ -28,8 +36,10 @@ pub enum InjectedFault {
     ClientFreesBuffer,
     /// The client decommits its buffer's pages after the server ran, before retire.
     ClientDecommitsBuffer,
-    /// The client exits while the server holds the request: the I/O is cancelled
-    /// (`IoCancelThreadIo`), retire runs in the client's context, then the client dies.
+    /// The client's requesting thread exits while the server holds the request: thread
+    /// exit's `IoCancelThreadIo` calls `IoCancelIrp`, the proxy driver's cancel routine
+    /// runs retire in the client's context and completes `STATUS_CANCELLED`; then the
+    /// client process exits. The server's late reply must be dropped.
     ClientExits,
     /// The server exits before doing anything: its cleanup retires the request.
     ServerExits,
@@ -37,9 +47,9 @@ pub enum InjectedFault {
     SystemPtesExhausted,
     /// The non-paged pool limit is 0.
     PoolExhausted,
-    /// The request is cancelled while the server holds it; retire runs in a system
-    /// thread. (A stand-in until cancellation goes through `IoCancelIrp` and the I/O
-    /// manager's cancel routine.)
+    /// A system thread calls `IoCancelIrp` while the server holds the request: the proxy
+    /// driver's cancel routine runs retire in that system thread and completes the IRP
+    /// `STATUS_CANCELLED` (semantics §6). The server's late reply must be dropped.
     Cancel,
 }
 
@@ -135,6 +145,27 @@ pub struct CaseRun {
     pub double_fetch: Option<(FetchPair, Writer)>,
     /// The page map after `expose` (only from [`run_case_mapped`]).
     pub page_map: Option<crate::pagemap::PageMap>,
+    /// The request's path through the I/O manager (`None` if none was sent).
+    pub io: Option<IoTrace>,
+}
+
+/// What the I/O manager and the proxy driver did with a case's request.
+#[derive(Clone, Debug)]
+pub struct IoTrace {
+    /// The IRP the I/O manager sent (freed by now).
+    pub irp: IrpId,
+    /// What `NtReadFile` / `NtWriteFile` returned to the client (`STATUS_PENDING`).
+    pub returned: NtStatus,
+    /// `Irp->Flags` the driver's dispatch routine saw.
+    pub flags: IrpFlags,
+    /// `Irp->MdlAddress` the dispatch routine saw.
+    pub mdl: Option<crate::mdl::MdlId>,
+    /// Who ran `retire`: `"reply"`, `"cancel"` (the cancel routine) or `"server exit"`.
+    pub retired_by: Option<&'static str>,
+    /// The context `retire` ran in (`Some(None)`: a system thread).
+    pub retire_context: Option<Option<Pid>>,
+    /// Every `IoCompleteRequest` that finished the IRP (exactly one for a correct driver).
+    pub completions: Vec<IoCompletion>,
 }
 
 /// The scenario's actors.
@@ -151,31 +182,54 @@ struct Actors {
 
 /// Plays `case` with `strategy` on a fresh machine and runs the oracle over it.
 /// `interleave` is a write another thread makes at a given step (double-fetch proofs).
-pub fn run_case(
-    strategy: &mut dyn ProxyStrategy,
+///
+/// The request goes through the I/O manager to a [`ProxyDriver`] running a clone of
+/// `strategy` (module docs of [`super::proxy`]); afterwards `strategy` holds the state
+/// the driver's copy ended in.
+pub fn run_case<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
     interleave: Option<ScheduledWrite>,
 ) -> CaseRun {
-    run_case_inner(strategy, case, machine, interleave, false)
+    run_case_inner(
+        strategy,
+        case,
+        machine,
+        interleave,
+        false,
+        ProxyDriverBug::None,
+    )
+}
+
+/// [`run_case`] with a deliberately broken proxy driver (the cancel path's negative
+/// controls).
+pub fn run_case_with_driver<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
+    case: &Case,
+    machine: &crate::Config,
+    bug: ProxyDriverBug,
+) -> CaseRun {
+    run_case_inner(strategy, case, machine, None, false, bug)
 }
 
 /// [`run_case`], also capturing the [`crate::pagemap::PageMap`] of the server's view
 /// right after `expose`, with the bytes the server read (what `mdlsim replay` draws).
-pub fn run_case_mapped(
-    strategy: &mut dyn ProxyStrategy,
+pub fn run_case_mapped<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
 ) -> CaseRun {
-    run_case_inner(strategy, case, machine, None, true)
+    run_case_inner(strategy, case, machine, None, true, ProxyDriverBug::None)
 }
 
-fn run_case_inner(
-    strategy: &mut dyn ProxyStrategy,
+fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
     interleave: Option<ScheduledWrite>,
     want_map: bool,
+    bug: ProxyDriverBug,
 ) -> CaseRun {
     let mut run = CaseRun::default();
     if want_map {
@@ -188,13 +242,30 @@ fn run_case_inner(
             return run;
         }
     };
-    if let Err(e) = drive(&mut m, strategy, case, interleave, &mut run) {
+    let mut slot = None;
+    let r = drive(
+        &mut m,
+        strategy.clone(),
+        bug,
+        &mut slot,
+        case,
+        interleave,
+        &mut run,
+    );
+    if let Err(e) = r {
         let f = fault_finding(&e, m.step(), "scenario");
         if !run.findings.contains(&f) {
             run.findings.push(f);
         }
     }
     run.outcome.crash = m.crashed().map(|b| b.to_string());
+    drop(m);
+    if let Some(s) = slot
+        .and_then(|d| Arc::try_unwrap(d).ok())
+        .and_then(|d| d.into_strategy().ok())
+    {
+        *strategy = s;
+    }
     run
 }
 
@@ -259,9 +330,11 @@ fn writers(m: &Machine, a: &Actors, out: &mut BTreeMap<Pfn, (Pid, Va)>) {
     }
 }
 
-fn drive(
+fn drive<S: ProxyStrategy + Send + 'static>(
     m: &mut Machine,
-    strategy: &mut dyn ProxyStrategy,
+    strategy: S,
+    bug: ProxyDriverBug,
+    slot: &mut Option<Arc<ProxyDriver<S>>>,
     case: &Case,
     interleave: Option<ScheduledWrite>,
     run: &mut CaseRun,
@@ -282,6 +355,10 @@ fn drive(
         return Ok(());
     }
     let a = setup(m, case)?;
+    let driver = Arc::new(ProxyDriver::new(strategy, a.server, bug));
+    *slot = Some(driver.clone());
+    let drv = m.io_register_driver("proxyfs", driver.clone())?;
+    let dev = m.io_create_device(drv, "\\Device\\ProxyFs", DO_DIRECT_IO)?;
     let len = case.length as u64;
     let s = Subject {
         client: a.client,
@@ -313,7 +390,14 @@ fn drive(
     }
     let mut log = Vec::new();
     m.start_access_log();
-    let req = match Request::issue(m, a.client, case.direction, a.buffer, case.length) {
+    // The client thread's system service: the I/O manager builds the IRP, locks
+    // Irp->MdlAddress (none for zero length) and calls the proxy driver, which pends it.
+    let tid = m.process(a.client)?.threads[0];
+    let issued = match case.direction {
+        Direction::Read => m.nt_read_file(tid, dev, None, a.buffer, case.length, 0),
+        Direction::Write => m.nt_write_file(tid, dev, None, a.buffer, case.length, 0),
+    };
+    let issued = match issued {
         Ok(r) => r,
         Err(e) if m.crashed().is_none() => {
             tr.push(format!("issue failed: {e}"));
@@ -321,9 +405,29 @@ fn drive(
         }
         Err(e) => return Err(e),
     };
-    let io = req.io(a.server);
+    let Some(irp) = issued.irp.filter(|_| issued.status == NtStatus::PENDING) else {
+        tr.push(format!("issue failed: returned {}", issued.status));
+        return Ok(());
+    };
+    let dispatched = m.device(dev)?.extension.records.last().cloned();
+    run.io = dispatched.map(|d| IoTrace {
+        irp,
+        returned: issued.status,
+        flags: d.flags,
+        mdl: d.mdl,
+        retired_by: None,
+        retire_context: None,
+        completions: Vec::new(),
+    });
+    // The server's thread fetches the request.
+    m.switch_to(Some(a.server))?;
+    let Some((_, io)) = driver.fetch(m, dev)? else {
+        return Err(Fault::Model(ModelError::Unsupported(format!(
+            "{irp} is not queued for the server"
+        ))));
+    };
     tr.push(format!(
-        "step {}: client issues {:?} of {len} bytes at {}; MDL {:?}",
+        "step {}: client thread {tid:?} issues {:?} of {len} bytes at {} ({irp}, MdlAddress {:?}); the driver pends it; the server fetches it",
         m.step(),
         case.direction,
         a.buffer,
@@ -335,9 +439,8 @@ fn drive(
     };
 
     // expose, in the server's context.
-    m.switch_to(Some(a.server))?;
     let e0 = m.step() + 1;
-    let exposed = strategy.expose(m, &io);
+    let exposed = driver.expose(m, irp);
     let e1 = m.step();
     flush(m, &mut log);
     let mut wr = BTreeMap::new();
@@ -383,26 +486,35 @@ fn drive(
     let mut client_exits = false;
     let mut freed = false;
     let completion = match exposure {
-        Exposure::Refused(st) => Completion {
-            status: st,
-            information: 0,
-        },
-        Exposure::Mapped { va, len: vlen } => {
-            let cancelled = ServerReply {
-                status: NtStatus::CANCELLED,
+        Exposure::Refused(st) => {
+            tr.push(format!(
+                "step {}: the driver completes {irp} with {st}",
+                m.step()
+            ));
+            Completion {
+                status: st,
                 information: 0,
-            };
-            let reply = match case.fault {
+            }
+        }
+        Exposure::Mapped { va, len: vlen } => {
+            let mut cancel_attempt = false;
+            let called = match case.fault {
                 InjectedFault::ClientExits => {
-                    tr.push("the client exits: its I/O is cancelled; retire runs in the client's context".into());
+                    tr.push(format!(
+                        "the client thread {tid:?} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
+                    ));
                     client_exits = true;
+                    cancel_attempt = true;
                     m.switch_to(Some(a.client))?;
-                    cancelled
+                    m.terminate_thread(tid)
                 }
                 InjectedFault::Cancel => {
-                    tr.push("the request is cancelled; retire runs in a system thread".into());
+                    tr.push(format!(
+                        "a system thread calls IoCancelIrp({irp}) while the server holds it: the cancel routine runs retire"
+                    ));
+                    cancel_attempt = true;
                     m.switch_to(None)?;
-                    cancelled
+                    m.io_cancel_irp(irp).map(|_| ())
                 }
                 InjectedFault::ServerExits => {
                     tr.push(
@@ -411,7 +523,7 @@ fn drive(
                     );
                     server_exits = true;
                     m.switch_to(Some(a.server))?;
-                    cancelled
+                    driver.server_exit(m, dev)
                 }
                 _ => {
                     let r = run_server(
@@ -432,50 +544,101 @@ fn drive(
                     if r.crashed {
                         tr.push("the server crashes; its cleanup retires the request".into());
                         server_exits = true;
+                        m.switch_to(Some(a.server))?;
+                        driver.server_exit(m, dev)
+                    } else {
+                        match case.fault {
+                            InjectedFault::ClientFreesBuffer => {
+                                m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
+                                tr.push(format!(
+                                    "step {}: the client releases its buffer",
+                                    m.step()
+                                ));
+                                freed = true;
+                            }
+                            InjectedFault::ClientDecommitsBuffer => {
+                                m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
+                                tr.push(format!(
+                                    "step {}: the client decommits its buffer",
+                                    m.step()
+                                ));
+                                freed = true;
+                            }
+                            _ => {}
+                        }
+                        m.switch_to(Some(a.server))?;
+                        driver.reply(m, irp, r.reply).map(|_| ())
                     }
-                    m.switch_to(Some(a.server))?;
-                    r.reply
                 }
             };
-            if !server_exits && !client_exits {
-                match case.fault {
-                    InjectedFault::ClientFreesBuffer => {
-                        m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
-                        tr.push(format!("step {}: the client releases its buffer", m.step()));
-                        freed = true;
-                    }
-                    InjectedFault::ClientDecommitsBuffer => {
-                        m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
-                        tr.push(format!(
-                            "step {}: the client decommits its buffer",
-                            m.step()
-                        ));
-                        freed = true;
-                    }
-                    _ => {}
-                }
-                m.switch_to(Some(a.server))?;
-            }
             flush(m, &mut log);
             writers(m, &a, &mut wr);
-            let r0 = m.step() + 1;
-            let retired = strategy.retire(m, &io, reply);
-            let r1 = m.step();
-            flush(m, &mut log);
-            windows.push((r0, r1));
-            match retired {
-                Ok(c) => {
-                    tr.push(format!("steps {r0}..{r1}: retire -> {c:?}"));
-                    c
+            let retired = driver.retired().into_iter().rev().find(|x| x.irp == irp);
+            if let Some(r) = &retired {
+                windows.push(r.steps);
+                if let Some(t) = run.io.as_mut() {
+                    t.retired_by = Some(r.by);
+                    t.retire_context = Some(r.context);
                 }
-                Err(e) => {
-                    tr.push(format!("steps {r0}..{r1}: retire faulted: {e}"));
+            }
+            let completion = match retired.map(|r| (r.steps, r.by, r.result)) {
+                Some(((r0, r1), by, Ok(c))) => {
+                    tr.push(format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
+                    Some(c)
+                }
+                Some(((r0, r1), by, Err(e))) => {
+                    tr.push(format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
                     run.findings.extend(findings);
                     run.findings.push(fault_finding(&e, m.step(), "retire"));
                     finish_double_fetch(m, &log, &windows, &wr, &a, run);
                     return Ok(());
                 }
+                None => None,
+            };
+            called?;
+            if cancel_attempt {
+                let still_held = driver.held().contains(&irp);
+                if still_held {
+                    findings.push(Finding::new(
+                        BugClass::LockLeak,
+                        Rule::Protocol,
+                        Some(m.step()),
+                        format!(
+                            "{irp} was cancelled while the server held it, yet it is still pending: the driver ignores cancellation (a hung server keeps the client's pages locked forever)"
+                        ),
+                    ));
+                }
+                // The server answers late, with STATUS_CANCELLED; a driver that no longer
+                // holds the request must drop the reply.
+                m.switch_to(Some(a.server))?;
+                let late = driver.reply(m, irp, CANCELLED_REPLY)?;
+                tr.push(format!(
+                    "step {}: the server replies late; the driver {}",
+                    m.step(),
+                    if late.is_some() {
+                        "retires and completes the request now"
+                    } else {
+                        "drops the reply"
+                    }
+                ));
+                flush(m, &mut log);
+                if let Some(r) = driver.retired().into_iter().rev().find(|x| x.irp == irp) {
+                    if !windows.contains(&r.steps) {
+                        windows.push(r.steps);
+                        if let Some(t) = run.io.as_mut() {
+                            t.retired_by = Some(r.by);
+                            t.retire_context = Some(r.context);
+                        }
+                    }
+                }
+                late.or(completion)
+            } else {
+                completion
             }
+            .unwrap_or(Completion {
+                status: NtStatus::PENDING,
+                information: 0,
+            })
         }
     };
     run.outcome.completion = Some(completion);
@@ -483,15 +646,33 @@ fn drive(
         m.terminate_process(a.server)?;
         tr.push(format!("step {}: the server process is gone", m.step()));
     }
-    m.switch_to(None)?;
-    req.complete(m)?;
-    tr.push(format!(
-        "step {}: the request completes {completion:?} (MmUnlockPages + IoFreeMdl)",
-        m.step()
-    ));
     if client_exits {
         m.terminate_process(a.client)?;
         tr.push(format!("step {}: the client process is gone", m.step()));
+    }
+    m.switch_to(None)?;
+    let completions: Vec<_> = m
+        .io_completions()
+        .iter()
+        .filter(|c| c.irp == irp)
+        .cloned()
+        .collect();
+    tr.push(format!(
+        "step {}: {irp} completed {} time(s) by IoCompleteRequest: {:?}",
+        m.step(),
+        completions.len(),
+        completions.last().map(|c| (c.status, c.information))
+    ));
+    if completions.is_empty() && m.crashed().is_none() {
+        findings.push(Finding::new(
+            BugClass::LockLeak,
+            Rule::Protocol,
+            Some(m.step()),
+            format!("{irp} never completed: the client's pages stay locked"),
+        ));
+    }
+    if let Some(t) = run.io.as_mut() {
+        t.completions = completions;
     }
     flush(m, &mut log);
     let step = m.step();

@@ -169,6 +169,7 @@ pub struct IoTrace {
 }
 
 /// The scenario's actors.
+#[derive(Clone)]
 struct Actors {
     client: Pid,
     server: Pid,
@@ -235,23 +236,26 @@ fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
     if want_map {
         run.page_map = Some(crate::pagemap::PageMap::default());
     }
-    let mut m = match Machine::new(case.machine_config(machine)) {
-        Ok(m) => m,
+    let (mut m, actors) = match prepared(&case.machine_config(machine), case) {
+        Ok(x) => x,
         Err(e) => {
             run.findings.push(fault_finding(&e, 0, "machine"));
             return run;
         }
     };
     let mut slot = None;
-    let r = drive(
-        &mut m,
-        strategy.clone(),
-        bug,
-        &mut slot,
-        case,
-        interleave,
-        &mut run,
-    );
+    let r = actors.and_then(|a| {
+        drive(
+            &mut m,
+            a,
+            strategy.clone(),
+            bug,
+            &mut slot,
+            case,
+            interleave,
+            &mut run,
+        )
+    });
     if let Err(e) = r {
         let f = fault_finding(&e, m.step(), "scenario");
         if !run.findings.contains(&f) {
@@ -269,30 +273,30 @@ fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
     run
 }
 
-fn setup(m: &mut Machine, case: &Case) -> Result<Actors> {
+/// The case-independent part of the scenario for a client allocation of `pages` + 2
+/// pages: the processes and second threads, the client's allocation (touched, so its
+/// frames are taken before anyone else's), the bystander's page, the third party that
+/// filled 16 pages with its secrets and exited (its frames go to the top of the free list,
+/// where uninitialised allocations will find them), and kernel secrets in freed pool
+/// (their page stays in the pool).
+fn setup_template(m: &mut Machine, pages: u64) -> Result<Actors> {
     let client = m.create_process("client")?;
     let server = m.create_process("server")?;
     let bystander = m.create_process("bystander")?;
     let mut second = BTreeMap::new();
     second.insert(client, m.create_thread(client)?);
     second.insert(server, m.create_thread(server)?);
-    let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
     let alloc_len = (pages + 2) * PAGE_SIZE;
     let rw = Protection::ReadWrite;
     let alloc = m.virtual_alloc(client, None, alloc_len, MEM_COMMIT | MEM_RESERVE, rw)?;
-    let fill = pattern(alloc_len, |i| client_byte(case.seed, i));
-    m.user_write(client, alloc, &fill)?;
-    let buffer = alloc.wrapping_add(PAGE_SIZE + case.offset as u64);
+    m.user_write(client, alloc, &client_fill(0, alloc_len))?;
     let bystander_page =
         m.virtual_alloc(bystander, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)?;
     m.user_write(bystander, bystander_page, &[0xB5; PAGE_SIZE as usize])?;
-    // A third party fills memory with its secrets and exits: its frames go to the top of
-    // the free list, where uninitialised allocations will find them.
     let third = m.create_process("thirdparty")?;
     let t = m.virtual_alloc(third, None, 16 * PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)?;
     m.user_write(third, t, &[0x3D; 16 * PAGE_SIZE as usize])?;
     m.terminate_process(third)?;
-    // Kernel secrets in pool, freed (their page stays in the pool).
     if let Some(k) = m.ex_allocate_pool_with_tag(PoolType::NonPaged, 2 * PAGE_SIZE, tag(b"Secr"))? {
         m.kernel_write(k, &[0x5E; 2 * PAGE_SIZE as usize])?;
         m.ex_free_pool_with_tag(k, tag(b"Secr"))?;
@@ -304,9 +308,73 @@ fn setup(m: &mut Machine, case: &Case) -> Result<Actors> {
         second,
         alloc,
         alloc_len,
-        buffer,
+        buffer: alloc.wrapping_add(PAGE_SIZE),
         bystander_page,
     })
+}
+
+/// The client's allocation contents for `seed`.
+fn client_fill(seed: u8, len: u64) -> Vec<u8> {
+    pattern(len, |i| client_byte(seed, i))
+}
+
+/// Prepared scenarios, per machine configuration and client allocation size: building
+/// one (processes, a third party's exit, pool secrets) costs more than cloning it.
+type Template = (crate::Config, u64, Machine, Actors);
+
+thread_local! {
+    static TEMPLATES: std::cell::RefCell<Vec<Template>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Templates kept per thread (the least recently used dropped first).
+const MAX_TEMPLATES: usize = 96;
+
+/// The machine a case runs on, set up: a clone of the prepared scenario for its
+/// configuration and allocation size (built on first use), then the case's own part —
+/// the client's allocation refilled with the case's pattern and the buffer at the case's
+/// offset. A clone is the same machine a fresh setup builds (setup is deterministic and
+/// does not depend on the case's offset or seed). `Ok(None)` actors for a case no MDL
+/// can describe (nothing is set up). The inner error is a setup failure.
+fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<Actors>>)> {
+    if !describable(case) {
+        return Ok((Machine::new(cfg.clone())?, Ok(None)));
+    }
+    let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
+    let hit = TEMPLATES.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = t.iter().position(|x| x.0 == *cfg && x.1 == pages)?;
+        // Most recently used last: eviction drops the least recently used.
+        let x = t.remove(i);
+        let out = (x.2.clone(), x.3.clone());
+        t.push(x);
+        Some(out)
+    });
+    let (mut m, a) = match hit {
+        Some(x) => x,
+        None => {
+            let mut m = Machine::new(cfg.clone())?;
+            let a = match setup_template(&mut m, pages) {
+                Ok(a) => a,
+                Err(e) => return Ok((m, Err(e))),
+            };
+            TEMPLATES.with(|t| {
+                let mut t = t.borrow_mut();
+                if t.len() >= MAX_TEMPLATES {
+                    t.remove(0);
+                }
+                t.push((cfg.clone(), pages, m.clone(), a.clone()));
+            });
+            (m, a)
+        }
+    };
+    let fill = client_fill(case.seed, a.alloc_len);
+    let r = m.user_write(a.client, a.alloc, &fill).map(|()| {
+        Some(Actors {
+            buffer: a.alloc.wrapping_add(PAGE_SIZE + case.offset as u64),
+            ..a
+        })
+    });
+    Ok((m, r))
 }
 
 /// Moves the machine's access log into `log` (recording continues).
@@ -330,8 +398,10 @@ fn writers(m: &Machine, a: &Actors, out: &mut BTreeMap<Pfn, (Pid, Va)>) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn drive<S: ProxyStrategy + Send + 'static>(
     m: &mut Machine,
+    actors: Option<Actors>,
     strategy: S,
     bug: ProxyDriverBug,
     slot: &mut Option<Arc<ProxyDriver<S>>>,
@@ -339,7 +409,7 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     interleave: Option<ScheduledWrite>,
     run: &mut CaseRun,
 ) -> Result<()> {
-    if !describable(case) {
+    let Some(a) = actors else {
         // No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a
         // descriptor over 0xFFFF bytes (semantics §1.3, invariant 2), so the I/O manager
         // fails the call with STATUS_INSUFFICIENT_RESOURCES before any driver runs. The
@@ -353,8 +423,7 @@ fn drive<S: ProxyStrategy + Send + 'static>(
             span_pages(Va::new(case.offset as u64), case.length as u64)
         ));
         return Ok(());
-    }
-    let a = setup(m, case)?;
+    };
     let driver = Arc::new(ProxyDriver::new(strategy, a.server, bug));
     *slot = Some(driver.clone());
     let drv = m.io_register_driver("proxyfs", driver.clone())?;
@@ -444,7 +513,10 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     let e1 = m.step();
     flush(m, &mut log);
     let mut wr = BTreeMap::new();
-    writers(m, &a, &mut wr);
+    // User-writable frames matter only for a byte the kernel fetched twice.
+    if double_fetch::any_refetch(&log, (e0, e1)) {
+        writers(m, &a, &mut wr);
+    }
     let exposure = match exposed {
         Ok(x) => x,
         Err(e) => {
@@ -572,7 +644,9 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                 }
             };
             flush(m, &mut log);
-            writers(m, &a, &mut wr);
+            if double_fetch::any_refetch(&log, (e0, m.step())) {
+                writers(m, &a, &mut wr);
+            }
             let retired = driver.retired().into_iter().rev().find(|x| x.irp == irp);
             if let Some(r) = &retired {
                 windows.push(r.steps);

@@ -193,14 +193,11 @@ pub fn run_case<S: ProxyStrategy + Clone + Send + 'static>(
     machine: &crate::Config,
     interleave: Option<ScheduledWrite>,
 ) -> CaseRun {
-    run_case_inner(
-        strategy,
-        case,
-        machine,
+    let mode = Mode {
         interleave,
-        false,
-        ProxyDriverBug::None,
-    )
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
 }
 
 /// [`run_case`] with a deliberately broken proxy driver (the cancel path's negative
@@ -211,7 +208,11 @@ pub fn run_case_with_driver<S: ProxyStrategy + Clone + Send + 'static>(
     machine: &crate::Config,
     bug: ProxyDriverBug,
 ) -> CaseRun {
-    run_case_inner(strategy, case, machine, None, false, bug)
+    let mode = Mode {
+        bug,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
 }
 
 /// [`run_case`], also capturing the [`crate::pagemap::PageMap`] of the server's view
@@ -221,17 +222,52 @@ pub fn run_case_mapped<S: ProxyStrategy + Clone + Send + 'static>(
     case: &Case,
     machine: &crate::Config,
 ) -> CaseRun {
-    run_case_inner(strategy, case, machine, None, true, ProxyDriverBug::None)
+    let mode = Mode {
+        want_map: true,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
+}
+
+/// [`run_case`] without the step trace (`CaseRun::trace` stays empty): what the
+/// harness's search loop runs; a failing case is replayed with its trace.
+pub(crate) fn run_case_quiet<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
+    case: &Case,
+    machine: &crate::Config,
+) -> CaseRun {
+    let mode = Mode {
+        quiet: true,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
+}
+
+/// How a case is run.
+#[derive(Default)]
+struct Mode {
+    /// A write another thread makes at a given step.
+    interleave: Option<ScheduledWrite>,
+    /// Capture the page map after `expose`.
+    want_map: bool,
+    /// The proxy driver's deliberate bug.
+    bug: ProxyDriverBug,
+    /// No step trace.
+    quiet: bool,
 }
 
 fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
-    interleave: Option<ScheduledWrite>,
-    want_map: bool,
-    bug: ProxyDriverBug,
+    mode: Mode,
 ) -> CaseRun {
+    let Mode {
+        interleave,
+        want_map,
+        bug,
+        quiet,
+    } = mode;
     let mut run = CaseRun::default();
     if want_map {
         run.page_map = Some(crate::pagemap::PageMap::default());
@@ -254,6 +290,7 @@ fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
             case,
             interleave,
             &mut run,
+            quiet,
         )
     });
     if let Err(e) = r {
@@ -408,6 +445,7 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     case: &Case,
     interleave: Option<ScheduledWrite>,
     run: &mut CaseRun,
+    quiet: bool,
 ) -> Result<()> {
     let Some(a) = actors else {
         // No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a
@@ -437,10 +475,12 @@ fn drive<S: ProxyStrategy + Send + 'static>(
         length: len,
     };
     let tr = &mut run.trace;
-    tr.push(format!(
+    if !quiet {
+        tr.push(format!(
         "setup: client {} buffer {} ({} bytes, offset {:#x}) in a {}-page allocation at {}; server {}; third party exited; pool secrets freed",
         a.client, a.buffer, len, case.offset, a.alloc_len / PAGE_SIZE, a.alloc, a.server
     ));
+    }
     let books0 = Books::take(m, &[a.client, a.server]);
     let events0 = m.events().len();
     let client_space = SpaceId::Process(a.client);
@@ -451,10 +491,12 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     let by_space = SpaceId::Process(a.bystander);
     let by_before = m.labels(by_space, a.bystander_page, PAGE_SIZE);
     if let Some(w) = interleave {
-        tr.push(format!(
-            "interleave: thread {:?} writes {:?} at {} before step {}",
-            w.tid, w.data, w.va, w.before_step
-        ));
+        if !quiet {
+            tr.push(format!(
+                "interleave: thread {:?} writes {:?} at {} before step {}",
+                w.tid, w.data, w.va, w.before_step
+            ));
+        }
         m.schedule_user_write(w);
     }
     let mut log = Vec::new();
@@ -469,13 +511,17 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     let issued = match issued {
         Ok(r) => r,
         Err(e) if m.crashed().is_none() => {
-            tr.push(format!("issue failed: {e}"));
+            if !quiet {
+                tr.push(format!("issue failed: {e}"));
+            }
             return Ok(());
         }
         Err(e) => return Err(e),
     };
     let Some(irp) = issued.irp.filter(|_| issued.status == NtStatus::PENDING) else {
-        tr.push(format!("issue failed: returned {}", issued.status));
+        if !quiet {
+            tr.push(format!("issue failed: returned {}", issued.status));
+        }
         return Ok(());
     };
     let dispatched = m.device(dev)?.extension.records.last().cloned();
@@ -495,13 +541,15 @@ fn drive<S: ProxyStrategy + Send + 'static>(
             "{irp} is not queued for the server"
         ))));
     };
-    tr.push(format!(
+    if !quiet {
+        tr.push(format!(
         "step {}: client thread {tid:?} issues {:?} of {len} bytes at {} ({irp}, MdlAddress {:?}); the driver pends it; the server fetches it",
         m.step(),
         case.direction,
         a.buffer,
         io.mdl
     ));
+    }
     let client_frames: Vec<Pfn> = match io.mdl {
         Some(id) => m.mdl(id)?.frames().collect(),
         None => Vec::new(),
@@ -520,7 +568,9 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     let exposure = match exposed {
         Ok(x) => x,
         Err(e) => {
-            tr.push(format!("steps {e0}..{e1}: expose faulted: {e}"));
+            if !quiet {
+                tr.push(format!("steps {e0}..{e1}: expose faulted: {e}"));
+            }
             run.findings.push(fault_finding(&e, m.step(), "expose"));
             finish_double_fetch(m, &log, &[(e0, e1)], &wr, &a, run);
             return Ok(());
@@ -536,7 +586,9 @@ fn drive<S: ProxyStrategy + Send + 'static>(
             m, a.client, a.server, a.buffer, len, view,
         ));
     }
-    tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
+    if !quiet {
+        tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
+    }
     let mut findings = Vec::new();
     findings.extend(check::writable_client_frames_in_server(
         m,
@@ -559,10 +611,12 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     let mut freed = false;
     let completion = match exposure {
         Exposure::Refused(st) => {
-            tr.push(format!(
-                "step {}: the driver completes {irp} with {st}",
-                m.step()
-            ));
+            if !quiet {
+                tr.push(format!(
+                    "step {}: the driver completes {irp} with {st}",
+                    m.step()
+                ));
+            }
             Completion {
                 status: st,
                 information: 0,
@@ -572,27 +626,33 @@ fn drive<S: ProxyStrategy + Send + 'static>(
             let mut cancel_attempt = false;
             let called = match case.fault {
                 InjectedFault::ClientExits => {
-                    tr.push(format!(
+                    if !quiet {
+                        tr.push(format!(
                         "the client thread {tid:?} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
                     ));
+                    }
                     client_exits = true;
                     cancel_attempt = true;
                     m.switch_to(Some(a.client))?;
                     m.terminate_thread(tid)
                 }
                 InjectedFault::Cancel => {
-                    tr.push(format!(
+                    if !quiet {
+                        tr.push(format!(
                         "a system thread calls IoCancelIrp({irp}) while the server holds it: the cancel routine runs retire"
                     ));
+                    }
                     cancel_attempt = true;
                     m.switch_to(None)?;
                     m.io_cancel_irp(irp).map(|_| ())
                 }
                 InjectedFault::ServerExits => {
-                    tr.push(
+                    if !quiet {
+                        tr.push(
                         "the server exits before doing anything; its cleanup retires the request"
                             .into(),
                     );
+                    }
                     server_exits = true;
                     m.switch_to(Some(a.server))?;
                     driver.server_exit(m, dev)
@@ -607,14 +667,18 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                         vlen,
                         case.seed,
                     )?;
-                    tr.push(format!(
-                        "step {}: server ({:?}) replies {:?}",
-                        m.step(),
-                        case.server,
-                        r.reply
-                    ));
+                    if !quiet {
+                        tr.push(format!(
+                            "step {}: server ({:?}) replies {:?}",
+                            m.step(),
+                            case.server,
+                            r.reply
+                        ));
+                    }
                     if r.crashed {
-                        tr.push("the server crashes; its cleanup retires the request".into());
+                        if !quiet {
+                            tr.push("the server crashes; its cleanup retires the request".into());
+                        }
                         server_exits = true;
                         m.switch_to(Some(a.server))?;
                         driver.server_exit(m, dev)
@@ -622,18 +686,22 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                         match case.fault {
                             InjectedFault::ClientFreesBuffer => {
                                 m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
-                                tr.push(format!(
-                                    "step {}: the client releases its buffer",
-                                    m.step()
-                                ));
+                                if !quiet {
+                                    tr.push(format!(
+                                        "step {}: the client releases its buffer",
+                                        m.step()
+                                    ));
+                                }
                                 freed = true;
                             }
                             InjectedFault::ClientDecommitsBuffer => {
                                 m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
-                                tr.push(format!(
-                                    "step {}: the client decommits its buffer",
-                                    m.step()
-                                ));
+                                if !quiet {
+                                    tr.push(format!(
+                                        "step {}: the client decommits its buffer",
+                                        m.step()
+                                    ));
+                                }
                                 freed = true;
                             }
                             _ => {}
@@ -657,11 +725,15 @@ fn drive<S: ProxyStrategy + Send + 'static>(
             }
             let completion = match retired.map(|r| (r.steps, r.by, r.result)) {
                 Some(((r0, r1), by, Ok(c))) => {
-                    tr.push(format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
+                    if !quiet {
+                        tr.push(format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
+                    }
                     Some(c)
                 }
                 Some(((r0, r1), by, Err(e))) => {
-                    tr.push(format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
+                    if !quiet {
+                        tr.push(format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
+                    }
                     run.findings.extend(findings);
                     run.findings.push(fault_finding(&e, m.step(), "retire"));
                     finish_double_fetch(m, &log, &windows, &wr, &a, run);
@@ -686,7 +758,8 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                 // holds the request must drop the reply.
                 m.switch_to(Some(a.server))?;
                 let late = driver.reply(m, irp, CANCELLED_REPLY)?;
-                tr.push(format!(
+                if !quiet {
+tr.push(format!(
                     "step {}: the server replies late; the driver {}",
                     m.step(),
                     if late.is_some() {
@@ -695,6 +768,7 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                         "drops the reply"
                     }
                 ));
+}
                 flush(m, &mut log);
                 if let Some(r) = driver.retired().into_iter().rev().find(|x| x.irp == irp) {
                     if !windows.contains(&r.steps) {
@@ -718,11 +792,15 @@ fn drive<S: ProxyStrategy + Send + 'static>(
     run.outcome.completion = Some(completion);
     if server_exits {
         m.terminate_process(a.server)?;
-        tr.push(format!("step {}: the server process is gone", m.step()));
+        if !quiet {
+            tr.push(format!("step {}: the server process is gone", m.step()));
+        }
     }
     if client_exits {
         m.terminate_process(a.client)?;
-        tr.push(format!("step {}: the client process is gone", m.step()));
+        if !quiet {
+            tr.push(format!("step {}: the client process is gone", m.step()));
+        }
     }
     m.switch_to(None)?;
     let completions: Vec<_> = m
@@ -731,12 +809,14 @@ fn drive<S: ProxyStrategy + Send + 'static>(
         .filter(|c| c.irp == irp)
         .cloned()
         .collect();
-    tr.push(format!(
-        "step {}: {irp} completed {} time(s) by IoCompleteRequest: {:?}",
-        m.step(),
-        completions.len(),
-        completions.last().map(|c| (c.status, c.information))
-    ));
+    if !quiet {
+        tr.push(format!(
+            "step {}: {irp} completed {} time(s) by IoCompleteRequest: {:?}",
+            m.step(),
+            completions.len(),
+            completions.last().map(|c| (c.status, c.information))
+        ));
+    }
     if completions.is_empty() && m.crashed().is_none() {
         findings.push(Finding::new(
             BugClass::LockLeak,

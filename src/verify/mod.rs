@@ -447,7 +447,7 @@ pub fn verify<S: ProxyStrategy + Clone + Send + 'static>(
     let mut runner = TestRunner::new_with_rng(pc, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
     let cov = RefCell::new(Coverage::default());
     let result = runner.run(&generators::arb_case(&cfg), |case| {
-        let run = replay(strategy, &case, &cfg.machine);
+        let run = case::run_case_quiet(&mut strategy.clone(), &case, &cfg.machine);
         if cfg.fails(&run.findings) {
             let kinds: Vec<String> = run.findings.iter().map(|f| f.kind.to_string()).collect();
             return Err(TestCaseError::fail(kinds.join(", ")));
@@ -560,7 +560,8 @@ pub fn minimize<S: ProxyStrategy + Clone + Send + 'static>(
                 continue;
             }
             budget = budget.saturating_sub(1);
-            if cfg.fails(&replay(strategy, &cand, &cfg.machine).findings) {
+            let run = case::run_case_quiet(&mut strategy.clone(), &cand, &cfg.machine);
+            if cfg.fails(&run.findings) {
                 case = cand;
                 continue 'outer;
             }

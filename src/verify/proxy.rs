@@ -42,10 +42,11 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
 /// A deliberate bug for [`ProxyDriver`] (the negative controls of the cancel path).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
 pub enum ProxyDriverBug {
     /// None: cancelable while pending and while the server holds the request; the reply
     /// path completes only a request it took back from its table.
+    #[default]
     None,
     /// Sets no cancel routine: `IoCancelIrp` does nothing, the request stays pending until
     /// the server answers (a hung server: forever; thread exit waits five minutes, then

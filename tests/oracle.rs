@@ -589,3 +589,21 @@ fn the_irp_and_its_mdl_are_in_the_hygiene_books() {
     assert!(m.crashed().is_none());
     assert!(m.audit().is_empty());
 }
+
+#[test]
+fn the_outcome_digest_sees_every_byte_and_its_position() {
+    use mdlsim::verify::case::digest;
+    for n in [0usize, 1, 7, 8, 31, 32, 33, 100] {
+        let mut b: Vec<u8> = (0..n as u8).collect();
+        let d0 = digest(&b);
+        for i in 0..n {
+            b[i] ^= 0x40;
+            assert_ne!(digest(&b), d0, "byte {i} of {n}");
+            b[i] ^= 0x40;
+        }
+        if n >= 16 {
+            b.swap(0, 8);
+            assert_ne!(digest(&b), d0, "lanes are ordered");
+        }
+    }
+}

@@ -3,6 +3,11 @@
 //! Positive controls: every correct strategy passes 2,000 cases per direction.
 //! Negative controls: every broken strategy is caught with its expected finding kind and
 //! a small shrunk counter-example. Coverage: every generator dimension is reached.
+//! The I/O manager path: the proxy driver sees the IRP the I/O manager built (flags,
+//! `MdlAddress`, none for zero length), every request completes exactly once through
+//! `IoCompleteRequest`, a cancel runs the driver's cancel routine and completes
+//! `STATUS_CANCELLED`; negative controls: a driver that ignores cancellation or
+//! completes twice is caught.
 
 use mdlsim::addr::PAGE_SIZE;
 use mdlsim::oracle::BugClass;

@@ -682,7 +682,7 @@ impl Machine {
     /// neither valid nor committed demand-zero (which reads as zero).
     pub fn peek(&self, space: SpaceId, va: Va, len: u64) -> Option<Vec<u8>> {
         va.checked_add(len)?;
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(len.min(16 << 20) as usize);
         for (page, off, n) in crate::addr::page_chunks(va, len) {
             match self.peek_frame(space, page)? {
                 Some(pfn) => out.extend_from_slice(&self.phys.bytes(pfn)[off..off + n]),

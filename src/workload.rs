@@ -3,10 +3,12 @@
 //!
 //! [`Prepared::new`] builds a machine with a client, a server and the client's buffer
 //! (touched, so its frames exist), and issues the request as the I/O manager does for a
-//! `DO_DIRECT_IO` device ([`Request::issue`]: `IoAllocateMdl` + `MmProbeAndLockPages`).
+//! `DO_DIRECT_IO` device ([`Request::issue`]: `NtReadFile` / `NtWriteFile`, the I/O
+//! manager's `IoAllocateMdl` + `MmProbeAndLockPages`, pended by the driver).
 //! [`Prepared::run`] is then the request itself: the strategy's `expose`, the server
 //! touching the whole range it was shown (writing it for a READ, reading it for a WRITE),
-//! the strategy's `retire`, and completion (`MmUnlockPages` + `IoFreeMdl`, semantics §5.7).
+//! the strategy's `retire`, and completion (`IoCompleteRequest`: `MmUnlockPages` +
+//! `IoFreeMdl`, semantics §5.7).
 //! [`request_cost`] runs it once and returns the difference of [`Machine::counters`]
 //! around it.
 //!
@@ -153,7 +155,7 @@ impl Prepared {
             }
         };
         m.switch_to(None)?;
-        self.request.complete(m)?;
+        self.request.complete(m, completion)?;
         Ok(completion)
     }
 }

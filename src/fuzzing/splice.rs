@@ -168,7 +168,11 @@ impl<S: ProxyStrategy> ProxyStrategy for Audited<S> {
     }
 }
 
-fn splice_one<S: ProxyStrategy>(strategy: S, case: &Case, problems: &mut Vec<String>) {
+fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: S,
+    case: &Case,
+    problems: &mut Vec<String>,
+) {
     let name = strategy.name();
     let mut s = Audited {
         inner: strategy,

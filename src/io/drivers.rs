@@ -130,18 +130,7 @@ impl Driver for PatternDriver {
             Err(crate::fault::Fault::Raise(code)) => (Vec::new(), 0, code),
             Err(e) => return Err(e),
         };
-        m.device_mut(device)?
-            .extension
-            .records
-            .push(DispatchRecord {
-                irp,
-                major: loc.major_function,
-                flags: i.flags,
-                system_buffer: i.system_buffer,
-                mdl: i.mdl_address,
-                user_buffer: i.user_buffer,
-                input,
-            });
+        record_dispatch(m, device, irp, input)?;
         m.irp_mut(irp)?.io_status = IoStatusBlock {
             status,
             information: info,
@@ -245,32 +234,78 @@ impl QueueDriver {
     }
 }
 
+/// Records what a dispatch routine sees of `irp` (flags, buffers, `MdlAddress`) in
+/// `device`'s [`super::DeviceExtension::records`], with the `input` bytes it received; returns the current stack location.
+///
+/// # Errors
+/// A stale IRP or device.
+pub fn record_dispatch(
+    m: &mut Machine,
+    device: DeviceId,
+    irp: IrpId,
+    input: Vec<u8>,
+) -> Result<super::StackLocation> {
+    let loc = m.io_get_current_irp_stack_location(irp)?;
+    let i = m.irp(irp)?;
+    let record = DispatchRecord {
+        irp,
+        major: loc.major_function,
+        flags: i.flags,
+        system_buffer: i.system_buffer,
+        mdl: i.mdl_address,
+        user_buffer: i.user_buffer,
+        input,
+    };
+    m.device_mut(device)?.extension.records.push(record);
+    Ok(loc)
+}
+
+/// `Irp->IoStatus = { status, 0 }; IoCompleteRequest(Irp)`.
+///
+/// # Errors
+/// Faults of `IoCompleteRequest` (0x44 on a second completion).
+pub fn complete_with(m: &mut Machine, irp: IrpId, status: NtStatus) -> Result<()> {
+    m.irp_mut(irp)?.io_status = IoStatusBlock {
+        status,
+        information: 0,
+    };
+    m.io_complete_request(irp)
+}
+
+/// A dispatch routine pending `irp` in `device`'s queue, the cancel-safe way (semantics
+/// §6): `IoMarkIrpPending`; if `cancelable`, `IoSetCancelRoutine`, and if `Cancel` was
+/// already set take the routine back and complete `STATUS_CANCELLED` at once (whoever
+/// gets the routine back owns the IRP); otherwise queue it. Returns `STATUS_PENDING`.
+///
+/// # Errors
+/// Faults of the routines it calls.
+pub fn pend_in_queue(
+    m: &mut Machine,
+    device: DeviceId,
+    irp: IrpId,
+    cancelable: bool,
+) -> Result<NtStatus> {
+    m.io_mark_irp_pending(irp)?;
+    if cancelable {
+        m.io_set_cancel_routine(irp, Some(device))?;
+        if m.irp(irp)?.cancel && m.io_set_cancel_routine(irp, None)?.is_some() {
+            complete_with(m, irp, NtStatus::CANCELLED)?;
+            return Ok(NtStatus::PENDING);
+        }
+    }
+    m.io_queue_push(device, irp)?;
+    Ok(NtStatus::PENDING)
+}
+
 impl Driver for QueueDriver {
     fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        m.io_mark_irp_pending(irp)?;
-        if self.bug != QueueDriverBug::NotCancelable {
-            m.io_set_cancel_routine(irp, Some(device))?;
-            if m.irp(irp)?.cancel && m.io_set_cancel_routine(irp, None)?.is_some() {
-                m.irp_mut(irp)?.io_status = IoStatusBlock {
-                    status: NtStatus::CANCELLED,
-                    information: 0,
-                };
-                m.io_complete_request(irp)?;
-                return Ok(NtStatus::PENDING);
-            }
-        }
-        m.io_queue_push(device, irp)?;
-        Ok(NtStatus::PENDING)
+        pend_in_queue(m, device, irp, self.bug != QueueDriverBug::NotCancelable)
     }
 
     fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
         let removed = m.io_queue_remove(device, irp)?;
         if removed || self.bug == QueueDriverBug::NoClearBlindCancel {
-            m.irp_mut(irp)?.io_status = IoStatusBlock {
-                status: NtStatus::CANCELLED,
-                information: 0,
-            };
-            m.io_complete_request(irp)?;
+            complete_with(m, irp, NtStatus::CANCELLED)?;
         }
         Ok(())
     }
@@ -287,26 +322,9 @@ pub struct PassThroughFilter;
 
 impl Driver for PassThroughFilter {
     fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let i = m.irp(irp)?.clone();
-        let loc = m.io_get_current_irp_stack_location(irp)?;
-        m.device_mut(device)?
-            .extension
-            .records
-            .push(DispatchRecord {
-                irp,
-                major: loc.major_function,
-                flags: i.flags,
-                system_buffer: i.system_buffer,
-                mdl: i.mdl_address,
-                user_buffer: i.user_buffer,
-                input: Vec::new(),
-            });
+        record_dispatch(m, device, irp, Vec::new())?;
         let Some(lower) = m.device(device)?.lower else {
-            m.irp_mut(irp)?.io_status = IoStatusBlock {
-                status: NtStatus::INVALID_DEVICE_REQUEST,
-                information: 0,
-            };
-            m.io_complete_request(irp)?;
+            complete_with(m, irp, NtStatus::INVALID_DEVICE_REQUEST)?;
             return Ok(NtStatus::INVALID_DEVICE_REQUEST);
         };
         m.io_copy_current_irp_stack_location_to_next(irp)?;

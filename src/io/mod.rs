@@ -182,7 +182,7 @@ impl Machine {
     pub fn irp(&self, irp: IrpId) -> Result<&Irp> {
         self.irps
             .get(irp.0)
-            .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
     /// The IRP behind a handle, for a driver to change (`Irp->IoStatus = ...`).
@@ -192,7 +192,7 @@ impl Machine {
     pub fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
         self.irps
             .get_mut(irp.0)
-            .ok_or(Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
+            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
     /// `IoFreeIrp`: frees the IRP (its MDLs and buffers are the caller's business).

@@ -32,13 +32,28 @@ pub struct FetchPair {
 /// The first double fetch (earliest second read) among kernel reads of `log` with steps
 /// in `window` (inclusive) on frames in `writable`.
 pub fn find(log: &[Access], window: (u64, u64), writable: &BTreeSet<Pfn>) -> Option<FetchPair> {
+    find_where(log, window, |p| writable.contains(&p))
+}
+
+/// Whether any frame at all was fetched twice by the kernel within `window`: when not,
+/// no frame can be a double fetch, whatever user PTEs map it ([`find`] with every
+/// frame writable), and the harness skips collecting the user-writable frames.
+pub fn any_refetch(log: &[Access], window: (u64, u64)) -> bool {
+    find_where(log, window, |_| true).is_some()
+}
+
+fn find_where(
+    log: &[Access],
+    window: (u64, u64),
+    writable: impl Fn(Pfn) -> bool,
+) -> Option<FetchPair> {
     let mut per: BTreeMap<Pfn, Vec<&Access>> = BTreeMap::new();
     for r in log.iter().filter(|r| {
         r.actor == Actor::Kernel
             && !r.write
             && r.step >= window.0
             && r.step <= window.1
-            && writable.contains(&r.pfn)
+            && writable(r.pfn)
     }) {
         per.entry(r.pfn).or_default().push(r);
     }

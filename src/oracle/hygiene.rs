@@ -21,6 +21,8 @@ pub struct Books {
     pub mappings: Vec<(SpaceId, Va)>,
     /// Locks leaked by freeing locked MDLs.
     pub leaked_locks: usize,
+    /// IRPs allocated and not yet freed (the I/O manager's own books, semantics §5.7).
+    pub irps: usize,
 }
 
 impl Books {
@@ -39,6 +41,7 @@ impl Books {
             mdls: m.mdls().count(),
             mappings: m.mappings().map(|mp| (mp.space, mp.base)).collect(),
             leaked_locks: m.leaked_locks().len(),
+            irps: m.irps_outstanding(),
         }
     }
 
@@ -115,6 +118,12 @@ impl Books {
             f(
                 BugClass::ResourceLeak,
                 format!("{} MDLs live, {} before", self.mdls, before.mdls),
+            );
+        }
+        if self.irps != before.irps {
+            f(
+                BugClass::ResourceLeak,
+                format!("{} IRPs outstanding, {} before", self.irps, before.irps),
             );
         }
         out

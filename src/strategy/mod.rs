@@ -12,8 +12,15 @@
 //!   refusal ([`Exposure::Refused`]) that completes the request with that status;
 //! * [`ProxyStrategy::retire`], after the server replied (or exited, or the request was
 //!   cancelled): undoes whatever `expose` built, copies data back for a read, and returns
-//!   the [`Completion`] the client will see. The harness then completes the request as
-//!   `IofCompleteRequest` does (unlock and free the request's MDL).
+//!   the [`Completion`] the client will see. The driver stores it in `Irp->IoStatus` and
+//!   calls `IoCompleteRequest`, whose stage 1 unlocks and stage 2 frees the request's MDL.
+//!
+//! Under [`crate::verify`] every request goes through the I/O manager: the client thread's
+//! `NtReadFile` / `NtWriteFile` to a `DO_DIRECT_IO` device of
+//! [`crate::verify::ProxyDriver`], which pends the IRP with a cancel routine; the server
+//! fetches it (`expose`), replies (`retire`), or the request is cancelled (`retire` in the
+//! cancel routine). A strategy lives in that driver for the duration of a case, so it must
+//! be `Send` (and `Clone`: the harness runs a fresh clone per case).
 //!
 //! `expose` runs in the server's context (the server thread fetched the request).
 //! `retire` runs in **an arbitrary context**: the server's after a normal reply or when
@@ -185,12 +192,12 @@ pub fn builtins() -> Vec<Box<dyn ProxyStrategyClone>> {
 }
 
 /// A [`ProxyStrategy`] that can be cloned behind a `Box` (what [`builtins`] returns).
-pub trait ProxyStrategyClone: ProxyStrategy {
+pub trait ProxyStrategyClone: ProxyStrategy + Send {
     /// A fresh boxed copy.
     fn clone_box(&self) -> Box<dyn ProxyStrategyClone>;
 }
 
-impl<T: ProxyStrategy + Clone + 'static> ProxyStrategyClone for T {
+impl<T: ProxyStrategy + Clone + Send + 'static> ProxyStrategyClone for T {
     fn clone_box(&self) -> Box<dyn ProxyStrategyClone> {
         Box::new(self.clone())
     }

@@ -1,10 +1,11 @@
 //! One case: a self-contained, replayable description (serde) and the scenario runner
 //! that plays it on a fresh machine and hands what it saw to the oracle.
 
-use super::request::Request;
+use super::proxy::{ProxyDriver, ProxyDriverBug};
 use super::server::{ServerBehaviour, client_byte, pattern, run_server, server_byte};
 use crate::addr::{PAGE_SIZE, Pfn, Va, span_pages};
 use crate::fault::{Fault, ModelError, Result};
+use crate::io::{DO_DIRECT_IO, IoCompletion, IrpFlags, IrpId};
 use crate::machine::{Machine, ScheduledWrite};
 use crate::oracle::check::{self, Subject};
 use crate::oracle::double_fetch::{self, FetchPair};
@@ -18,6 +19,13 @@ use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerRepl
 use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The server's reply when it exited or answers a cancelled request.
+const CANCELLED_REPLY: ServerReply = ServerReply {
+    status: NtStatus::CANCELLED,
+    information: 0,
+};
 
 /// A fault injected into a case.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
@@ -28,8 +36,10 @@ pub enum InjectedFault {
     ClientFreesBuffer,
     /// The client decommits its buffer's pages after the server ran, before retire.
     ClientDecommitsBuffer,
-    /// The client exits while the server holds the request: the I/O is cancelled
-    /// (`IoCancelThreadIo`), retire runs in the client's context, then the client dies.
+    /// The client's requesting thread exits while the server holds the request: thread
+    /// exit's `IoCancelThreadIo` calls `IoCancelIrp`, the proxy driver's cancel routine
+    /// runs retire in the client's context and completes `STATUS_CANCELLED`; then the
+    /// client process exits. The server's late reply must be dropped.
     ClientExits,
     /// The server exits before doing anything: its cleanup retires the request.
     ServerExits,
@@ -37,9 +47,9 @@ pub enum InjectedFault {
     SystemPtesExhausted,
     /// The non-paged pool limit is 0.
     PoolExhausted,
-    /// The request is cancelled while the server holds it; retire runs in a system
-    /// thread. (A stand-in until cancellation goes through `IoCancelIrp` and the I/O
-    /// manager's cancel routine.)
+    /// A system thread calls `IoCancelIrp` while the server holds the request: the proxy
+    /// driver's cancel routine runs retire in that system thread and completes the IRP
+    /// `STATUS_CANCELLED` (semantics §6). The server's late reply must be dropped.
     Cancel,
 }
 
@@ -135,9 +145,31 @@ pub struct CaseRun {
     pub double_fetch: Option<(FetchPair, Writer)>,
     /// The page map after `expose` (only from [`run_case_mapped`]).
     pub page_map: Option<crate::pagemap::PageMap>,
+    /// The request's path through the I/O manager (`None` if none was sent).
+    pub io: Option<IoTrace>,
+}
+
+/// What the I/O manager and the proxy driver did with a case's request.
+#[derive(Clone, Debug)]
+pub struct IoTrace {
+    /// The IRP the I/O manager sent (freed by now).
+    pub irp: IrpId,
+    /// What `NtReadFile` / `NtWriteFile` returned to the client (`STATUS_PENDING`).
+    pub returned: NtStatus,
+    /// `Irp->Flags` the driver's dispatch routine saw.
+    pub flags: IrpFlags,
+    /// `Irp->MdlAddress` the dispatch routine saw.
+    pub mdl: Option<crate::mdl::MdlId>,
+    /// Who ran `retire`: `"reply"`, `"cancel"` (the cancel routine) or `"server exit"`.
+    pub retired_by: Option<&'static str>,
+    /// The context `retire` ran in (`Some(None)`: a system thread).
+    pub retire_context: Option<Option<Pid>>,
+    /// Every `IoCompleteRequest` that finished the IRP (exactly one for a correct driver).
+    pub completions: Vec<IoCompletion>,
 }
 
 /// The scenario's actors.
+#[derive(Clone)]
 struct Actors {
     client: Pid,
     server: Pid,
@@ -151,77 +183,157 @@ struct Actors {
 
 /// Plays `case` with `strategy` on a fresh machine and runs the oracle over it.
 /// `interleave` is a write another thread makes at a given step (double-fetch proofs).
-pub fn run_case(
-    strategy: &mut dyn ProxyStrategy,
+///
+/// The request goes through the I/O manager to a [`ProxyDriver`] running a clone of
+/// `strategy` (module docs of [`super::proxy`]); afterwards `strategy` holds the state
+/// the driver's copy ended in.
+pub fn run_case<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
     interleave: Option<ScheduledWrite>,
 ) -> CaseRun {
-    run_case_inner(strategy, case, machine, interleave, false)
+    let mode = Mode {
+        interleave,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
+}
+
+/// [`run_case`] with a deliberately broken proxy driver (the cancel path's negative
+/// controls).
+pub fn run_case_with_driver<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
+    case: &Case,
+    machine: &crate::Config,
+    bug: ProxyDriverBug,
+) -> CaseRun {
+    let mode = Mode {
+        bug,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
 }
 
 /// [`run_case`], also capturing the [`crate::pagemap::PageMap`] of the server's view
 /// right after `expose`, with the bytes the server read (what `mdlsim replay` draws).
-pub fn run_case_mapped(
-    strategy: &mut dyn ProxyStrategy,
+pub fn run_case_mapped<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
 ) -> CaseRun {
-    run_case_inner(strategy, case, machine, None, true)
+    let mode = Mode {
+        want_map: true,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
 }
 
-fn run_case_inner(
-    strategy: &mut dyn ProxyStrategy,
+/// [`run_case`] without the step trace (`CaseRun::trace` stays empty): what the
+/// harness's search loop runs; a failing case is replayed with its trace.
+pub(crate) fn run_case_quiet<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
     case: &Case,
     machine: &crate::Config,
-    interleave: Option<ScheduledWrite>,
-    want_map: bool,
 ) -> CaseRun {
+    let mode = Mode {
+        quiet: true,
+        ..Mode::default()
+    };
+    run_case_inner(strategy, case, machine, mode)
+}
+
+/// How a case is run.
+#[derive(Default)]
+struct Mode {
+    /// A write another thread makes at a given step.
+    interleave: Option<ScheduledWrite>,
+    /// Capture the page map after `expose`.
+    want_map: bool,
+    /// The proxy driver's deliberate bug.
+    bug: ProxyDriverBug,
+    /// No step trace.
+    quiet: bool,
+}
+
+fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &mut S,
+    case: &Case,
+    machine: &crate::Config,
+    mode: Mode,
+) -> CaseRun {
+    let Mode {
+        interleave,
+        want_map,
+        bug,
+        quiet,
+    } = mode;
     let mut run = CaseRun::default();
     if want_map {
         run.page_map = Some(crate::pagemap::PageMap::default());
     }
-    let mut m = match Machine::new(case.machine_config(machine)) {
-        Ok(m) => m,
+    let (mut m, actors) = match prepared(&case.machine_config(machine), case) {
+        Ok(x) => x,
         Err(e) => {
             run.findings.push(fault_finding(&e, 0, "machine"));
             return run;
         }
     };
-    if let Err(e) = drive(&mut m, strategy, case, interleave, &mut run) {
+    let mut slot = None;
+    let r = actors.and_then(|a| {
+        drive(
+            &mut m,
+            a,
+            strategy.clone(),
+            bug,
+            &mut slot,
+            case,
+            interleave,
+            &mut run,
+            quiet,
+        )
+    });
+    if let Err(e) = r {
         let f = fault_finding(&e, m.step(), "scenario");
         if !run.findings.contains(&f) {
             run.findings.push(f);
         }
     }
     run.outcome.crash = m.crashed().map(|b| b.to_string());
+    drop(m);
+    if let Some(s) = slot
+        .and_then(|d| Arc::try_unwrap(d).ok())
+        .and_then(|d| d.into_strategy().ok())
+    {
+        *strategy = s;
+    }
     run
 }
 
-fn setup(m: &mut Machine, case: &Case) -> Result<Actors> {
+/// The case-independent part of the scenario for a client allocation of `pages` + 2
+/// pages: the processes and second threads, the client's allocation (touched, so its
+/// frames are taken before anyone else's), the bystander's page, the third party that
+/// filled 16 pages with its secrets and exited (its frames go to the top of the free list,
+/// where uninitialised allocations will find them), and kernel secrets in freed pool
+/// (their page stays in the pool).
+fn setup_template(m: &mut Machine, pages: u64) -> Result<Actors> {
     let client = m.create_process("client")?;
     let server = m.create_process("server")?;
     let bystander = m.create_process("bystander")?;
     let mut second = BTreeMap::new();
     second.insert(client, m.create_thread(client)?);
     second.insert(server, m.create_thread(server)?);
-    let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
     let alloc_len = (pages + 2) * PAGE_SIZE;
     let rw = Protection::ReadWrite;
     let alloc = m.virtual_alloc(client, None, alloc_len, MEM_COMMIT | MEM_RESERVE, rw)?;
-    let fill = pattern(alloc_len, |i| client_byte(case.seed, i));
-    m.user_write(client, alloc, &fill)?;
-    let buffer = alloc.wrapping_add(PAGE_SIZE + case.offset as u64);
+    m.user_write(client, alloc, &client_fill(0, alloc_len))?;
     let bystander_page =
         m.virtual_alloc(bystander, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)?;
     m.user_write(bystander, bystander_page, &[0xB5; PAGE_SIZE as usize])?;
-    // A third party fills memory with its secrets and exits: its frames go to the top of
-    // the free list, where uninitialised allocations will find them.
     let third = m.create_process("thirdparty")?;
     let t = m.virtual_alloc(third, None, 16 * PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)?;
     m.user_write(third, t, &[0x3D; 16 * PAGE_SIZE as usize])?;
     m.terminate_process(third)?;
-    // Kernel secrets in pool, freed (their page stays in the pool).
     if let Some(k) = m.ex_allocate_pool_with_tag(PoolType::NonPaged, 2 * PAGE_SIZE, tag(b"Secr"))? {
         m.kernel_write(k, &[0x5E; 2 * PAGE_SIZE as usize])?;
         m.ex_free_pool_with_tag(k, tag(b"Secr"))?;
@@ -233,9 +345,73 @@ fn setup(m: &mut Machine, case: &Case) -> Result<Actors> {
         second,
         alloc,
         alloc_len,
-        buffer,
+        buffer: alloc.wrapping_add(PAGE_SIZE),
         bystander_page,
     })
+}
+
+/// The client's allocation contents for `seed`.
+fn client_fill(seed: u8, len: u64) -> Vec<u8> {
+    pattern(len, |i| client_byte(seed, i))
+}
+
+/// Prepared scenarios, per machine configuration and client allocation size: building
+/// one (processes, a third party's exit, pool secrets) costs more than cloning it.
+type Template = (crate::Config, u64, Machine, Actors);
+
+thread_local! {
+    static TEMPLATES: std::cell::RefCell<Vec<Template>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Templates kept per thread (the least recently used dropped first).
+const MAX_TEMPLATES: usize = 96;
+
+/// The machine a case runs on, set up: a clone of the prepared scenario for its
+/// configuration and allocation size (built on first use), then the case's own part —
+/// the client's allocation refilled with the case's pattern and the buffer at the case's
+/// offset. A clone is the same machine a fresh setup builds (setup is deterministic and
+/// does not depend on the case's offset or seed). `Ok(None)` actors for a case no MDL
+/// can describe (nothing is set up). The inner error is a setup failure.
+fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<Actors>>)> {
+    if !describable(case) {
+        return Ok((Machine::new(cfg.clone())?, Ok(None)));
+    }
+    let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
+    let hit = TEMPLATES.with(|t| {
+        let mut t = t.borrow_mut();
+        let i = t.iter().position(|x| x.0 == *cfg && x.1 == pages)?;
+        // Most recently used last: eviction drops the least recently used.
+        let x = t.remove(i);
+        let out = (x.2.clone(), x.3.clone());
+        t.push(x);
+        Some(out)
+    });
+    let (mut m, a) = match hit {
+        Some(x) => x,
+        None => {
+            let mut m = Machine::new(cfg.clone())?;
+            let a = match setup_template(&mut m, pages) {
+                Ok(a) => a,
+                Err(e) => return Ok((m, Err(e))),
+            };
+            TEMPLATES.with(|t| {
+                let mut t = t.borrow_mut();
+                if t.len() >= MAX_TEMPLATES {
+                    t.remove(0);
+                }
+                t.push((cfg.clone(), pages, m.clone(), a.clone()));
+            });
+            (m, a)
+        }
+    };
+    let fill = client_fill(case.seed, a.alloc_len);
+    let r = m.user_write(a.client, a.alloc, &fill).map(|()| {
+        Some(Actors {
+            buffer: a.alloc.wrapping_add(PAGE_SIZE + case.offset as u64),
+            ..a
+        })
+    });
+    Ok((m, r))
 }
 
 /// Moves the machine's access log into `log` (recording continues).
@@ -259,14 +435,19 @@ fn writers(m: &Machine, a: &Actors, out: &mut BTreeMap<Pfn, (Pid, Va)>) {
     }
 }
 
-fn drive(
+#[allow(clippy::too_many_arguments)]
+fn drive<S: ProxyStrategy + Send + 'static>(
     m: &mut Machine,
-    strategy: &mut dyn ProxyStrategy,
+    actors: Option<Actors>,
+    strategy: S,
+    bug: ProxyDriverBug,
+    slot: &mut Option<Arc<ProxyDriver<S>>>,
     case: &Case,
     interleave: Option<ScheduledWrite>,
     run: &mut CaseRun,
+    quiet: bool,
 ) -> Result<()> {
-    if !describable(case) {
+    let Some(a) = actors else {
         // No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a
         // descriptor over 0xFFFF bytes (semantics §1.3, invariant 2), so the I/O manager
         // fails the call with STATUS_INSUFFICIENT_RESOURCES before any driver runs. The
@@ -280,8 +461,11 @@ fn drive(
             span_pages(Va::new(case.offset as u64), case.length as u64)
         ));
         return Ok(());
-    }
-    let a = setup(m, case)?;
+    };
+    let driver = Arc::new(ProxyDriver::new(strategy, a.server, bug));
+    *slot = Some(driver.clone());
+    let drv = m.io_register_driver("proxyfs", driver.clone())?;
+    let dev = m.io_create_device(drv, "\\Device\\ProxyFs", DO_DIRECT_IO)?;
     let len = case.length as u64;
     let s = Subject {
         client: a.client,
@@ -291,10 +475,12 @@ fn drive(
         length: len,
     };
     let tr = &mut run.trace;
-    tr.push(format!(
+    if !quiet {
+        tr.push(format!(
         "setup: client {} buffer {} ({} bytes, offset {:#x}) in a {}-page allocation at {}; server {}; third party exited; pool secrets freed",
         a.client, a.buffer, len, case.offset, a.alloc_len / PAGE_SIZE, a.alloc, a.server
     ));
+    }
     let books0 = Books::take(m, &[a.client, a.server]);
     let events0 = m.events().len();
     let client_space = SpaceId::Process(a.client);
@@ -305,47 +491,86 @@ fn drive(
     let by_space = SpaceId::Process(a.bystander);
     let by_before = m.labels(by_space, a.bystander_page, PAGE_SIZE);
     if let Some(w) = interleave {
-        tr.push(format!(
-            "interleave: thread {:?} writes {:?} at {} before step {}",
-            w.tid, w.data, w.va, w.before_step
-        ));
+        if !quiet {
+            tr.push(format!(
+                "interleave: thread {:?} writes {:?} at {} before step {}",
+                w.tid, w.data, w.va, w.before_step
+            ));
+        }
         m.schedule_user_write(w);
     }
     let mut log = Vec::new();
     m.start_access_log();
-    let req = match Request::issue(m, a.client, case.direction, a.buffer, case.length) {
+    // The client thread's system service: the I/O manager builds the IRP, locks
+    // Irp->MdlAddress (none for zero length) and calls the proxy driver, which pends it.
+    let tid = m.process(a.client)?.threads[0];
+    let issued = match case.direction {
+        Direction::Read => m.nt_read_file(tid, dev, None, a.buffer, case.length, 0),
+        Direction::Write => m.nt_write_file(tid, dev, None, a.buffer, case.length, 0),
+    };
+    let issued = match issued {
         Ok(r) => r,
         Err(e) if m.crashed().is_none() => {
-            tr.push(format!("issue failed: {e}"));
+            if !quiet {
+                tr.push(format!("issue failed: {e}"));
+            }
             return Ok(());
         }
         Err(e) => return Err(e),
     };
-    let io = req.io(a.server);
-    tr.push(format!(
-        "step {}: client issues {:?} of {len} bytes at {}; MDL {:?}",
+    let Some(irp) = issued.irp.filter(|_| issued.status == NtStatus::PENDING) else {
+        if !quiet {
+            tr.push(format!("issue failed: returned {}", issued.status));
+        }
+        return Ok(());
+    };
+    let dispatched = m.device(dev)?.extension.records.last().cloned();
+    run.io = dispatched.map(|d| IoTrace {
+        irp,
+        returned: issued.status,
+        flags: d.flags,
+        mdl: d.mdl,
+        retired_by: None,
+        retire_context: None,
+        completions: Vec::new(),
+    });
+    // The server's thread fetches the request.
+    m.switch_to(Some(a.server))?;
+    let Some((_, io)) = driver.fetch(m, dev)? else {
+        return Err(Fault::Model(ModelError::Unsupported(format!(
+            "{irp} is not queued for the server"
+        ))));
+    };
+    if !quiet {
+        tr.push(format!(
+        "step {}: client thread {tid:?} issues {:?} of {len} bytes at {} ({irp}, MdlAddress {:?}); the driver pends it; the server fetches it",
         m.step(),
         case.direction,
         a.buffer,
         io.mdl
     ));
+    }
     let client_frames: Vec<Pfn> = match io.mdl {
         Some(id) => m.mdl(id)?.frames().collect(),
         None => Vec::new(),
     };
 
     // expose, in the server's context.
-    m.switch_to(Some(a.server))?;
     let e0 = m.step() + 1;
-    let exposed = strategy.expose(m, &io);
+    let exposed = driver.expose(m, irp);
     let e1 = m.step();
     flush(m, &mut log);
     let mut wr = BTreeMap::new();
-    writers(m, &a, &mut wr);
+    // User-writable frames matter only for a byte the kernel fetched twice.
+    if double_fetch::any_refetch(&log, (e0, e1)) {
+        writers(m, &a, &mut wr);
+    }
     let exposure = match exposed {
         Ok(x) => x,
         Err(e) => {
-            tr.push(format!("steps {e0}..{e1}: expose faulted: {e}"));
+            if !quiet {
+                tr.push(format!("steps {e0}..{e1}: expose faulted: {e}"));
+            }
             run.findings.push(fault_finding(&e, m.step(), "expose"));
             finish_double_fetch(m, &log, &[(e0, e1)], &wr, &a, run);
             return Ok(());
@@ -361,7 +586,9 @@ fn drive(
             m, a.client, a.server, a.buffer, len, view,
         ));
     }
-    tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
+    if !quiet {
+        tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
+    }
     let mut findings = Vec::new();
     findings.extend(check::writable_client_frames_in_server(
         m,
@@ -375,7 +602,9 @@ fn drive(
         let sp = SpaceId::Process(a.server);
         view_labels = m.labels(sp, va, vlen);
         view_bytes = m.peek(sp, va, vlen);
-        run.outcome.view = view_bytes.as_deref().map(|b| (b.len() as u64, digest(b)));
+        if !quiet {
+            run.outcome.view = view_bytes.as_deref().map(|b| (b.len() as u64, digest(b)));
+        }
     }
 
     let mut windows = vec![(e0, e1)];
@@ -383,35 +612,52 @@ fn drive(
     let mut client_exits = false;
     let mut freed = false;
     let completion = match exposure {
-        Exposure::Refused(st) => Completion {
-            status: st,
-            information: 0,
-        },
-        Exposure::Mapped { va, len: vlen } => {
-            let cancelled = ServerReply {
-                status: NtStatus::CANCELLED,
+        Exposure::Refused(st) => {
+            if !quiet {
+                tr.push(format!(
+                    "step {}: the driver completes {irp} with {st}",
+                    m.step()
+                ));
+            }
+            Completion {
+                status: st,
                 information: 0,
-            };
-            let reply = match case.fault {
+            }
+        }
+        Exposure::Mapped { va, len: vlen } => {
+            let mut cancel_attempt = false;
+            let called = match case.fault {
                 InjectedFault::ClientExits => {
-                    tr.push("the client exits: its I/O is cancelled; retire runs in the client's context".into());
+                    if !quiet {
+                        tr.push(format!(
+                        "the client thread {tid:?} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
+                    ));
+                    }
                     client_exits = true;
+                    cancel_attempt = true;
                     m.switch_to(Some(a.client))?;
-                    cancelled
+                    m.terminate_thread(tid)
                 }
                 InjectedFault::Cancel => {
-                    tr.push("the request is cancelled; retire runs in a system thread".into());
+                    if !quiet {
+                        tr.push(format!(
+                        "a system thread calls IoCancelIrp({irp}) while the server holds it: the cancel routine runs retire"
+                    ));
+                    }
+                    cancel_attempt = true;
                     m.switch_to(None)?;
-                    cancelled
+                    m.io_cancel_irp(irp).map(|_| ())
                 }
                 InjectedFault::ServerExits => {
-                    tr.push(
+                    if !quiet {
+                        tr.push(
                         "the server exits before doing anything; its cleanup retires the request"
                             .into(),
                     );
+                    }
                     server_exits = true;
                     m.switch_to(Some(a.server))?;
-                    cancelled
+                    driver.server_exit(m, dev)
                 }
                 _ => {
                     let r = run_server(
@@ -423,75 +669,166 @@ fn drive(
                         vlen,
                         case.seed,
                     )?;
-                    tr.push(format!(
-                        "step {}: server ({:?}) replies {:?}",
-                        m.step(),
-                        case.server,
-                        r.reply
-                    ));
-                    if r.crashed {
-                        tr.push("the server crashes; its cleanup retires the request".into());
-                        server_exits = true;
+                    if !quiet {
+                        tr.push(format!(
+                            "step {}: server ({:?}) replies {:?}",
+                            m.step(),
+                            case.server,
+                            r.reply
+                        ));
                     }
-                    m.switch_to(Some(a.server))?;
-                    r.reply
+                    if r.crashed {
+                        if !quiet {
+                            tr.push("the server crashes; its cleanup retires the request".into());
+                        }
+                        server_exits = true;
+                        m.switch_to(Some(a.server))?;
+                        driver.server_exit(m, dev)
+                    } else {
+                        match case.fault {
+                            InjectedFault::ClientFreesBuffer => {
+                                m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
+                                if !quiet {
+                                    tr.push(format!(
+                                        "step {}: the client releases its buffer",
+                                        m.step()
+                                    ));
+                                }
+                                freed = true;
+                            }
+                            InjectedFault::ClientDecommitsBuffer => {
+                                m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
+                                if !quiet {
+                                    tr.push(format!(
+                                        "step {}: the client decommits its buffer",
+                                        m.step()
+                                    ));
+                                }
+                                freed = true;
+                            }
+                            _ => {}
+                        }
+                        m.switch_to(Some(a.server))?;
+                        driver.reply(m, irp, r.reply).map(|_| ())
+                    }
                 }
             };
-            if !server_exits && !client_exits {
-                match case.fault {
-                    InjectedFault::ClientFreesBuffer => {
-                        m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
-                        tr.push(format!("step {}: the client releases its buffer", m.step()));
-                        freed = true;
-                    }
-                    InjectedFault::ClientDecommitsBuffer => {
-                        m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
-                        tr.push(format!(
-                            "step {}: the client decommits its buffer",
-                            m.step()
-                        ));
-                        freed = true;
-                    }
-                    _ => {}
-                }
-                m.switch_to(Some(a.server))?;
+            flush(m, &mut log);
+            if double_fetch::any_refetch(&log, (e0, m.step())) {
+                writers(m, &a, &mut wr);
             }
-            flush(m, &mut log);
-            writers(m, &a, &mut wr);
-            let r0 = m.step() + 1;
-            let retired = strategy.retire(m, &io, reply);
-            let r1 = m.step();
-            flush(m, &mut log);
-            windows.push((r0, r1));
-            match retired {
-                Ok(c) => {
-                    tr.push(format!("steps {r0}..{r1}: retire -> {c:?}"));
-                    c
+            let retired = driver.retired().into_iter().rev().find(|x| x.irp == irp);
+            if let Some(r) = &retired {
+                windows.push(r.steps);
+                if let Some(t) = run.io.as_mut() {
+                    t.retired_by = Some(r.by);
+                    t.retire_context = Some(r.context);
                 }
-                Err(e) => {
-                    tr.push(format!("steps {r0}..{r1}: retire faulted: {e}"));
+            }
+            let completion = match retired.map(|r| (r.steps, r.by, r.result)) {
+                Some(((r0, r1), by, Ok(c))) => {
+                    if !quiet {
+                        tr.push(format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
+                    }
+                    Some(c)
+                }
+                Some(((r0, r1), by, Err(e))) => {
+                    if !quiet {
+                        tr.push(format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
+                    }
                     run.findings.extend(findings);
                     run.findings.push(fault_finding(&e, m.step(), "retire"));
                     finish_double_fetch(m, &log, &windows, &wr, &a, run);
                     return Ok(());
                 }
+                None => None,
+            };
+            called?;
+            if cancel_attempt {
+                let still_held = driver.held().contains(&irp);
+                if still_held {
+                    findings.push(Finding::new(
+                        BugClass::LockLeak,
+                        Rule::Protocol,
+                        Some(m.step()),
+                        format!(
+                            "{irp} was cancelled while the server held it, yet it is still pending: the driver ignores cancellation (a hung server keeps the client's pages locked forever)"
+                        ),
+                    ));
+                }
+                // The server answers late, with STATUS_CANCELLED; a driver that no longer
+                // holds the request must drop the reply.
+                m.switch_to(Some(a.server))?;
+                let late = driver.reply(m, irp, CANCELLED_REPLY)?;
+                if !quiet {
+tr.push(format!(
+                    "step {}: the server replies late; the driver {}",
+                    m.step(),
+                    if late.is_some() {
+                        "retires and completes the request now"
+                    } else {
+                        "drops the reply"
+                    }
+                ));
+}
+                flush(m, &mut log);
+                if let Some(r) = driver.retired().into_iter().rev().find(|x| x.irp == irp) {
+                    if !windows.contains(&r.steps) {
+                        windows.push(r.steps);
+                        if let Some(t) = run.io.as_mut() {
+                            t.retired_by = Some(r.by);
+                            t.retire_context = Some(r.context);
+                        }
+                    }
+                }
+                late.or(completion)
+            } else {
+                completion
             }
+            .unwrap_or(Completion {
+                status: NtStatus::PENDING,
+                information: 0,
+            })
         }
     };
     run.outcome.completion = Some(completion);
     if server_exits {
         m.terminate_process(a.server)?;
-        tr.push(format!("step {}: the server process is gone", m.step()));
+        if !quiet {
+            tr.push(format!("step {}: the server process is gone", m.step()));
+        }
     }
-    m.switch_to(None)?;
-    req.complete(m)?;
-    tr.push(format!(
-        "step {}: the request completes {completion:?} (MmUnlockPages + IoFreeMdl)",
-        m.step()
-    ));
     if client_exits {
         m.terminate_process(a.client)?;
-        tr.push(format!("step {}: the client process is gone", m.step()));
+        if !quiet {
+            tr.push(format!("step {}: the client process is gone", m.step()));
+        }
+    }
+    m.switch_to(None)?;
+    let completions: Vec<_> = m
+        .io_completions()
+        .iter()
+        .filter(|c| c.irp == irp)
+        .cloned()
+        .collect();
+    if !quiet {
+        tr.push(format!(
+            "step {}: {irp} completed {} time(s) by IoCompleteRequest: {:?}",
+            m.step(),
+            completions.len(),
+            completions.last().map(|c| (c.status, c.information))
+        ));
+    }
+    if completions.is_empty() && m.crashed().is_none() {
+        findings.push(Finding::new(
+            BugClass::LockLeak,
+            Rule::Protocol,
+            Some(m.step()),
+            format!("{irp} never completed: the client's pages stay locked"),
+        ));
+    }
+    if let Some(t) = run.io.as_mut() {
+        t.completions = completions;
     }
     flush(m, &mut log);
     let step = m.step();
@@ -602,19 +939,33 @@ fn describable(case: &Case) -> bool {
 }
 
 /// A stable digest of bytes for outcome comparison: FNV-1a's step over little-endian
-/// 64-bit words (eight times fewer dependent multiplies than [`fnv1a`]), then the
-/// remaining bytes.
+/// 64-bit words in four independent lanes (32-byte blocks: four multiplies in flight
+/// instead of one chain), the lanes then folded in order, then the remaining words and
+/// bytes.
 pub fn digest(b: &[u8]) -> u64 {
-    let mut words = b.chunks_exact(8);
-    let mut h = 0xcbf2_9ce4_8422_2325u64;
-    for w in &mut words {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    const BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    let word = |w: &[u8]| {
         let mut a = [0u8; 8];
         a.copy_from_slice(w);
-        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(0x0000_0100_0000_01b3);
+        u64::from_le_bytes(a)
+    };
+    let mut blocks = b.chunks_exact(32);
+    let mut lanes = [BASIS, BASIS ^ 1, BASIS ^ 2, BASIS ^ 3];
+    for blk in &mut blocks {
+        for (k, l) in lanes.iter_mut().enumerate() {
+            *l = (*l ^ word(&blk[8 * k..8 * k + 8])).wrapping_mul(PRIME);
+        }
     }
-    words.remainder().iter().fold(h, |h, x| {
-        (h ^ *x as u64).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    let mut h = lanes.iter().fold(BASIS, |h, l| (h ^ l).wrapping_mul(PRIME));
+    let mut words = blocks.remainder().chunks_exact(8);
+    for w in &mut words {
+        h = (h ^ word(w)).wrapping_mul(PRIME);
+    }
+    words
+        .remainder()
+        .iter()
+        .fold(h, |h, x| (h ^ *x as u64).wrapping_mul(PRIME))
 }
 
 /// FNV-1a, 64 bits: a stable digest of bytes.

@@ -8,8 +8,12 @@
 //! offset inside an allocation with a guard page each side (every byte of it labelled as
 //! the client's own), a server process, a bystander process, a third party that filled
 //! 16 pages with its secrets and exited (so the free list holds them), and freed pool
-//! holding kernel secrets. The request is built as the I/O manager builds it for a
-//! direct-I/O device ([`Request`]).
+//! holding kernel secrets. The client thread's `NtReadFile` / `NtWriteFile` goes through
+//! the I/O manager to a `DO_DIRECT_IO` device of a proxy file-system driver
+//! ([`ProxyDriver`]), which pends the IRP for the server; the strategy's `expose` runs when
+//! the server fetches it, its `retire` on the server's reply, on `IoCancelIrp` (the cancel
+//! routine) or at the server's exit, and the driver completes the IRP with
+//! `IoCompleteRequest`, which unlocks and frees `Irp->MdlAddress` (semantics §5.7).
 //!
 //! # Verifying your own strategy
 //!
@@ -47,10 +51,15 @@
 pub mod case;
 #[cfg(feature = "proptest")]
 pub mod generators;
+pub mod proxy;
 pub mod request;
 pub mod server;
 
-pub use case::{Case, CaseRun, InjectedFault, Outcome, Writer, run_case, run_case_mapped};
+pub use case::{
+    Case, CaseRun, InjectedFault, IoTrace, Outcome, Writer, run_case, run_case_mapped,
+    run_case_with_driver,
+};
+pub use proxy::{ProxyDriver, ProxyDriverBug};
 pub use request::Request;
 pub use server::ServerBehaviour;
 
@@ -382,7 +391,7 @@ impl fmt::Display for Counterexample {
 }
 
 /// Plays one case again (e.g. from a counter-example's JSON) and returns what the oracle found.
-pub fn replay<S: ProxyStrategy + Clone>(
+pub fn replay<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: &S,
     case: &Case,
     machine: &crate::Config,
@@ -393,7 +402,7 @@ pub fn replay<S: ProxyStrategy + Clone>(
 
 /// Replays `case` with a second thread writing the double-fetched byte between the two
 /// fetches, and compares the outcome with the plain run.
-pub fn demonstrate_double_fetch<S: ProxyStrategy + Clone>(
+pub fn demonstrate_double_fetch<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: &S,
     case: &Case,
     machine: &crate::Config,
@@ -423,7 +432,7 @@ pub fn demonstrate_double_fetch<S: ProxyStrategy + Clone>(
 /// The first failing case (a finding, or one in `config.focus`), shrunk, as a
 /// [`Counterexample`].
 #[cfg(feature = "proptest")]
-pub fn verify<S: ProxyStrategy + Clone>(
+pub fn verify<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: &S,
     config: &Config,
 ) -> Result<Report, Counterexample> {
@@ -438,7 +447,7 @@ pub fn verify<S: ProxyStrategy + Clone>(
     let mut runner = TestRunner::new_with_rng(pc, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
     let cov = RefCell::new(Coverage::default());
     let result = runner.run(&generators::arb_case(&cfg), |case| {
-        let run = replay(strategy, &case, &cfg.machine);
+        let run = case::run_case_quiet(&mut strategy.clone(), &case, &cfg.machine);
         if cfg.fails(&run.findings) {
             let kinds: Vec<String> = run.findings.iter().map(|f| f.kind.to_string()).collect();
             return Err(TestCaseError::fail(kinds.join(", ")));
@@ -535,7 +544,11 @@ fn simpler(c: &Case) -> Vec<Case> {
 }
 
 /// Greedy minimisation after proptest's shrink: keeps the first simpler case that still fails.
-pub fn minimize<S: ProxyStrategy + Clone>(strategy: &S, mut case: Case, cfg: &Config) -> Case {
+pub fn minimize<S: ProxyStrategy + Clone + Send + 'static>(
+    strategy: &S,
+    mut case: Case,
+    cfg: &Config,
+) -> Case {
     let mut budget = cfg.max_shrink_iters;
     'outer: while budget > 0 {
         for cand in simpler(&case) {
@@ -547,7 +560,8 @@ pub fn minimize<S: ProxyStrategy + Clone>(strategy: &S, mut case: Case, cfg: &Co
                 continue;
             }
             budget = budget.saturating_sub(1);
-            if cfg.fails(&replay(strategy, &cand, &cfg.machine).findings) {
+            let run = case::run_case_quiet(&mut strategy.clone(), &cand, &cfg.machine);
+            if cfg.fails(&run.findings) {
                 case = cand;
                 continue 'outer;
             }
@@ -561,7 +575,7 @@ pub fn minimize<S: ProxyStrategy + Clone>(strategy: &S, mut case: Case, cfg: &Co
 }
 
 /// The counter-example for `case`: findings, trace, and the interleaving for a double fetch.
-pub fn counterexample<S: ProxyStrategy + Clone>(
+pub fn counterexample<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: &S,
     case: &Case,
     cfg: &Config,

@@ -1,16 +1,24 @@
-//! The client's request as the I/O manager builds it for a `DO_DIRECT_IO` device
-//! (semantics §5.2, §5.5, §5.7). A stand-in until requests go through real IRPs: the
-//! strategy sees the same `Irp->MdlAddress` either way.
+//! A READ or WRITE issued through the I/O manager to a pending `DO_DIRECT_IO` device,
+//! for code that drives a strategy by hand outside the harness ([`crate::workload`]).
+//! A thin wrapper over the real path: the client thread's `NtReadFile` / `NtWriteFile`
+//! (the I/O manager allocates, probes and locks `Irp->MdlAddress`, semantics §5.2, §5.5)
+//! to a [`QueueDriver`] that pends it with a cancel routine; the caller plays the server
+//! (it takes the IRP off the queue, clearing the cancel routine); [`Request::complete`]
+//! is `IoCompleteRequest`, whose stage 1 unlocks and stage 2 frees the MDL (§5.7).
+//! The harness itself goes through [`super::ProxyDriver`].
 
 use crate::addr::Va;
-use crate::fault::{Fault, Result};
+use crate::fault::{Fault, ModelError, Result};
+use crate::io::drivers::{QueueDriver, QueueDriverBug};
+use crate::io::{DO_DIRECT_IO, IoStatusBlock, IrpId};
 use crate::machine::Machine;
-use crate::mdl::{AccessMode, LockOperation, MdlId};
+use crate::mdl::MdlId;
 use crate::space::Pid;
 use crate::status::NtStatus;
-use crate::strategy::{Direction, Io};
+use crate::strategy::{Completion, Direction, Io};
+use std::sync::Arc;
 
-/// A READ or WRITE in flight: its buffer and the MDL the I/O manager locked over it.
+/// A READ or WRITE in flight: its buffer, its IRP and the MDL the I/O manager locked.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Request {
     /// The requesting process.
@@ -23,16 +31,18 @@ pub struct Request {
     pub length: u32,
     /// `Irp->MdlAddress` (`None` for a zero-length request, semantics §5.5).
     pub mdl: Option<MdlId>,
+    /// The pended IRP.
+    pub irp: IrpId,
 }
 
 impl Request {
-    /// `NtReadFile` / `NtWriteFile` on a direct-I/O device, in the client's context:
-    /// `IoAllocateMdl` over the buffer and `MmProbeAndLockPages(UserMode, IoWriteAccess`
-    /// for a READ, `IoReadAccess` for a WRITE`)`; no MDL for zero length.
+    /// `NtReadFile` / `NtWriteFile` from the client's first thread on a fresh
+    /// `DO_DIRECT_IO` device whose driver pends the request; the IRP is then taken off
+    /// the driver's queue with its cancel routine cleared (the server fetched it).
     ///
     /// # Errors
-    /// The probe's raised status (the MDL is freed first, as `IopCleanupAfterException`
-    /// does, semantics §5.6); `STATUS_INSUFFICIENT_RESOURCES` if no MDL could be allocated.
+    /// The service's failure status (a failed probe, no MDL) as `Fault::Status`; bug
+    /// checks and model errors of the I/O manager.
     pub fn issue(
         m: &mut Machine,
         client: Pid,
@@ -40,32 +50,31 @@ impl Request {
         buffer: Va,
         length: u32,
     ) -> Result<Request> {
+        let bug = QueueDriverBug::None;
+        let drv = m.io_register_driver("pending", Arc::new(QueueDriver { bug }))?;
+        let dev = m.io_create_device(drv, "\\Device\\Pending", DO_DIRECT_IO)?;
+        let tid = m.process(client)?.threads[0];
+        let r = match direction {
+            Direction::Read => m.nt_read_file(tid, dev, None, buffer, length, 0)?,
+            Direction::Write => m.nt_write_file(tid, dev, None, buffer, length, 0)?,
+        };
+        let Some(irp) = r.irp.filter(|_| r.status == NtStatus::PENDING) else {
+            return Err(Fault::Status(r.status));
+        };
+        if QueueDriver::claim(m, dev, bug)? != Some(irp) {
+            return Err(Fault::Model(ModelError::Unsupported(format!(
+                "{irp} was not pending on {dev:?}"
+            ))));
+        }
         m.switch_to(Some(client))?;
-        let mut r = Request {
+        Ok(Request {
             client,
             direction,
             buffer,
             length,
-            mdl: None,
-        };
-        if length == 0 {
-            return Ok(r);
-        }
-        let Some(mdl) = m.io_allocate_mdl(buffer, length, false, true, None)? else {
-            return Err(Fault::Status(NtStatus::INSUFFICIENT_RESOURCES));
-        };
-        let op = match direction {
-            Direction::Read => LockOperation::IoWriteAccess,
-            Direction::Write => LockOperation::IoReadAccess,
-        };
-        if let Err(e) = m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, op) {
-            if m.crashed().is_none() {
-                m.io_free_mdl(mdl)?;
-            }
-            return Err(e);
-        }
-        r.mdl = Some(mdl);
-        Ok(r)
+            mdl: m.irp(irp)?.mdl_address,
+            irp,
+        })
     }
 
     /// What the driver sees of it.
@@ -80,16 +89,18 @@ impl Request {
         }
     }
 
-    /// Completion as `IofCompleteRequest` does it: `MmUnlockPages` then `IoFreeMdl` of the
-    /// request's MDL (semantics §5.7, invariant 26); nothing for a zero-length request.
+    /// `IoCompleteRequest` with `completion` as `IoStatus`: stage 1 unlocks
+    /// `Irp->MdlAddress`, stage 2 (the client thread's APC) frees it and the IRP
+    /// (semantics §5.7, invariant 26).
     ///
     /// # Errors
-    /// Whatever the unlock or free does to an MDL a strategy damaged.
-    pub fn complete(self, m: &mut Machine) -> Result<()> {
-        if let Some(mdl) = self.mdl {
-            m.mm_unlock_pages(mdl)?;
-            m.io_free_mdl(mdl)?;
-        }
-        Ok(())
+    /// Whatever the unlock or free does to an MDL a strategy damaged; a second
+    /// completion is `MULTIPLE_IRP_COMPLETE_REQUESTS`.
+    pub fn complete(self, m: &mut Machine, completion: Completion) -> Result<()> {
+        m.irp_mut(self.irp)?.io_status = IoStatusBlock {
+            status: completion.status,
+            information: completion.information,
+        };
+        m.io_complete_request(self.irp)
     }
 }

@@ -1,0 +1,366 @@
+//! The proxy file-system driver every `verify` request goes through: a `DO_DIRECT_IO`
+//! device whose dispatch routine pends each READ and WRITE for a user-mode server, the
+//! way WinFsp and Dokan hand requests to theirs (DESIGN.md, "Strategies and the harness";
+//! semantics §5.2, §5.5, §5.7, §6).
+//!
+//! The life of a request:
+//!
+//! 1. the client thread calls `NtReadFile` / `NtWriteFile`; the I/O manager builds the IRP,
+//!    allocates `Irp->MdlAddress` and probes and locks it (none for zero length, §5.5),
+//!    and calls [`ProxyDriver`]'s dispatch routine, which records what it saw
+//!    ([`crate::io::DispatchRecord`]), marks the IRP pending, sets its cancel routine and
+//!    queues it (`STATUS_PENDING` goes back to the client);
+//! 2. the server's thread fetches it ([`ProxyDriver::fetch`]: off the pending queue, into
+//!    the driver's table of requests the server holds, still cancelable) and the
+//!    strategy's `expose` runs in the server's context against the IRP's `MdlAddress`
+//!    ([`ProxyDriver::expose`]; a refusal completes the IRP at once);
+//! 3. the server's reply ([`ProxyDriver::reply`]) takes the request back out of the table
+//!    and clears the cancel routine; the strategy's `retire` runs, the driver stores its
+//!    [`Completion`] in `IoStatus` and calls `IoCompleteRequest`, whose stage 1 unlocks and
+//!    stage 2 frees the MDL and delivers the status to the client (§5.7);
+//! 4. or `IoCancelIrp` (from a system thread, or `IoCancelThreadIo` at the client thread's
+//!    exit) calls the cancel routine while the server holds the request: it takes the
+//!    request out of the table, runs `retire` with a `STATUS_CANCELLED` reply in
+//!    whatever context the canceller runs in, and completes the IRP; a reply that comes
+//!    later finds nothing and is dropped;
+//! 5. or the server exits ([`ProxyDriver::server_exit`], its handle's cleanup): every
+//!    request it held or had not fetched is retired and completed `STATUS_CANCELLED`.
+//!
+//! The cancel routine runs `retire` itself, synchronously, so that thread exit's
+//! `IoCancelThreadIo` sees the request finish without its five-minute wait. The strategy
+//! therefore lives in the driver for the duration of a case.
+
+use super::super::strategy::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
+use crate::fault::{Fault, ModelError, Result};
+use crate::io::drivers::{complete_with, pend_in_queue, record_dispatch};
+use crate::io::{DeviceId, Driver, IRP_MJ_READ, IRP_MJ_WRITE, IoStatusBlock, IrpId, Parameters};
+use crate::machine::Machine;
+use crate::space::Pid;
+use crate::status::NtStatus;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+
+/// A deliberate bug for [`ProxyDriver`] (the negative controls of the cancel path).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+pub enum ProxyDriverBug {
+    /// None: cancelable while pending and while the server holds the request; the reply
+    /// path completes only a request it took back from its table.
+    #[default]
+    None,
+    /// Sets no cancel routine: `IoCancelIrp` does nothing, the request stays pending until
+    /// the server answers (a hung server: forever; thread exit waits five minutes, then
+    /// disassociates the IRP with its pages still locked).
+    NotCancelable,
+    /// The reply path completes the IRP it was handed without checking that the cancel
+    /// routine has not completed it already: a late reply completes it a second time.
+    CompletesTwice,
+}
+
+/// One `retire` the driver ran: for the harness's trace and oracle.
+#[derive(Clone, Debug)]
+pub struct Retired {
+    /// The request.
+    pub irp: IrpId,
+    /// Its first and last machine steps.
+    pub steps: (u64, u64),
+    /// The context it ran in (`None`: a system thread).
+    pub context: Option<Pid>,
+    /// What ran it: `"reply"`, `"cancel"` or `"server exit"`.
+    pub by: &'static str,
+    /// What it returned.
+    pub result: std::result::Result<Completion, Fault>,
+}
+
+struct State<S> {
+    strategy: S,
+    held: Vec<(IrpId, Io)>,
+    retired: Vec<Retired>,
+}
+
+/// The proxy file-system driver, generic over the exposure strategy it runs
+/// (module docs). Register it with [`Machine::io_register_driver`] (keeping an `Arc` of
+/// your own to drive the server's side) and create a `DO_DIRECT_IO` device for it.
+pub struct ProxyDriver<S> {
+    bug: ProxyDriverBug,
+    server: Pid,
+    state: Mutex<State<S>>,
+}
+
+impl<S> fmt::Debug for ProxyDriver<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxyDriver")
+            .field("bug", &self.bug)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+fn completion_status(c: Completion) -> IoStatusBlock {
+    IoStatusBlock {
+        status: c.status,
+        information: c.information,
+    }
+}
+
+const CANCELLED: ServerReply = ServerReply {
+    status: NtStatus::CANCELLED,
+    information: 0,
+};
+
+impl<S: ProxyStrategy + Send> ProxyDriver<S> {
+    /// A driver for the user-mode server `server`, running `strategy`.
+    pub fn new(strategy: S, server: Pid, bug: ProxyDriverBug) -> Self {
+        ProxyDriver {
+            bug,
+            server,
+            state: Mutex::new(State {
+                strategy,
+                held: Vec::new(),
+                retired: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State<S>>> {
+        self.state.lock().map_err(|_| {
+            Fault::Model(ModelError::Unsupported(
+                "proxy driver state poisoned".into(),
+            ))
+        })
+    }
+
+    /// The strategy, taken back after the case.
+    ///
+    /// # Errors
+    /// A poisoned lock (a panic inside the strategy) is a model error.
+    pub fn into_strategy(self) -> Result<S> {
+        self.state.into_inner().map(|s| s.strategy).map_err(|_| {
+            Fault::Model(ModelError::Unsupported(
+                "proxy driver state poisoned".into(),
+            ))
+        })
+    }
+
+    /// The `retire`s run so far, in order.
+    pub fn retired(&self) -> Vec<Retired> {
+        self.lock().map(|s| s.retired.clone()).unwrap_or_default()
+    }
+
+    /// Requests the server holds now.
+    pub fn held(&self) -> Vec<IrpId> {
+        self.lock()
+            .map(|s| s.held.iter().map(|h| h.0).collect())
+            .unwrap_or_default()
+    }
+
+    /// The server's thread fetches the oldest pending request (WinFsp's transact
+    /// `FSCTL`): off the device's queue into the table of requests the server holds. The
+    /// cancel routine stays set. Returns the IRP and what the strategy will see of it:
+    /// `Io::mdl` is `Irp->MdlAddress`, `Io::buffer` its `MmGetMdlVirtualAddress` (NULL
+    /// for a zero-length request, which has no MDL).
+    ///
+    /// # Errors
+    /// Faults of the routines it calls.
+    pub fn fetch(&self, m: &mut Machine, device: DeviceId) -> Result<Option<(IrpId, Io)>> {
+        let Some(irp) = m.io_queue_pop(device)? else {
+            return Ok(None);
+        };
+        let i = m.irp(irp)?;
+        let (direction, length) = match i.current_stack_location().map(|l| l.parameters) {
+            Some(Parameters::Read { length, .. }) => (Direction::Read, length),
+            Some(Parameters::Write { length, .. }) => (Direction::Write, length),
+            _ => {
+                return Err(Fault::Model(ModelError::Unsupported(format!(
+                    "{irp}: the proxy device only serves READ and WRITE"
+                ))));
+            }
+        };
+        let (client, mdl) = (i.process, i.mdl_address);
+        let Some(client) = client else {
+            return Err(Fault::Model(ModelError::Unsupported(format!(
+                "{irp}: no requesting process"
+            ))));
+        };
+        let buffer = match mdl {
+            Some(id) => m.mdl(id)?.virtual_address(),
+            None => crate::addr::Va::NULL,
+        };
+        let io = Io {
+            client,
+            server: self.server,
+            direction,
+            buffer,
+            length,
+            mdl,
+        };
+        self.lock()?.held.push((irp, io));
+        Ok(Some((irp, io)))
+    }
+
+    /// The strategy's `expose` for a request the server fetched, in the current (the
+    /// server's) context. A refusal takes the request back, clears the cancel routine
+    /// and completes the IRP with the refusal's status.
+    ///
+    /// # Errors
+    /// What `expose` returns (the request stays held), and faults of the completion.
+    pub fn expose(&self, m: &mut Machine, irp: IrpId) -> Result<Exposure> {
+        let mut st = self.lock()?;
+        let Some(io) = st.held.iter().find(|h| h.0 == irp).map(|h| h.1) else {
+            return Err(Fault::Model(ModelError::StaleHandle(format!(
+                "{irp:?} is not held by the server"
+            ))));
+        };
+        let e = st.strategy.expose(m, &io)?;
+        if let Exposure::Refused(status) = e {
+            st.held.retain(|h| h.0 != irp);
+            drop(st);
+            self.take_back_and_complete(m, irp, status, 0)?;
+        }
+        Ok(e)
+    }
+
+    fn take_back_and_complete(
+        &self,
+        m: &mut Machine,
+        irp: IrpId,
+        status: NtStatus,
+        information: u64,
+    ) -> Result<bool> {
+        if self.bug != ProxyDriverBug::NotCancelable
+            && m.io_set_cancel_routine(irp, None)?.is_none()
+        {
+            // The cancel routine owns it now.
+            return Ok(false);
+        }
+        m.irp_mut(irp)?.io_status = IoStatusBlock {
+            status,
+            information,
+        };
+        m.io_complete_request(irp)?;
+        Ok(true)
+    }
+
+    fn retire_and_complete(
+        &self,
+        st: &mut State<S>,
+        m: &mut Machine,
+        irp: IrpId,
+        io: &Io,
+        reply: ServerReply,
+        by: &'static str,
+    ) -> Result<Completion> {
+        let (r0, context) = (m.step() + 1, m.current_process());
+        let r = st.strategy.retire(m, io, reply);
+        st.retired.push(Retired {
+            irp,
+            steps: (r0, m.step()),
+            context,
+            by,
+            result: r.clone(),
+        });
+        let c = r?;
+        m.irp_mut(irp)?.io_status = completion_status(c);
+        m.io_complete_request(irp)?;
+        Ok(c)
+    }
+
+    /// The server's reply for `irp`: if the server still holds it, take it back, clear
+    /// the cancel routine (`None` back: the cancel routine owns it), run `retire` in the
+    /// current context and complete the IRP with its [`Completion`]. A reply for a
+    /// request that is gone (cancelled meanwhile) is dropped: `Ok(None)`.
+    ///
+    /// # Errors
+    /// What `retire` returns (the IRP is then not completed), and faults of the
+    /// completion (a second completion is `MULTIPLE_IRP_COMPLETE_REQUESTS`).
+    pub fn reply(
+        &self,
+        m: &mut Machine,
+        irp: IrpId,
+        reply: ServerReply,
+    ) -> Result<Option<Completion>> {
+        let mut st = self.lock()?;
+        let Some(pos) = st.held.iter().position(|h| h.0 == irp) else {
+            drop(st);
+            if self.bug == ProxyDriverBug::CompletesTwice {
+                if let Ok(i) = m.irp_mut(irp) {
+                    i.io_status = completion_status_of(reply);
+                }
+                m.io_complete_request(irp)?;
+            }
+            return Ok(None);
+        };
+        let (_, io) = st.held.remove(pos);
+        if self.bug != ProxyDriverBug::NotCancelable
+            && m.io_set_cancel_routine(irp, None)?.is_none()
+        {
+            return Ok(None);
+        }
+        self.retire_and_complete(&mut st, m, irp, &io, reply, "reply")
+            .map(Some)
+    }
+
+    /// The server process is going away (its handle's cleanup, WinFsp's `FspIoqStop`):
+    /// every request it held is retired with a `STATUS_CANCELLED` reply in the current
+    /// context and completed; every request still queued is completed
+    /// `STATUS_CANCELLED`.
+    ///
+    /// # Errors
+    /// The first fault of a `retire` or a completion.
+    pub fn server_exit(&self, m: &mut Machine, device: DeviceId) -> Result<()> {
+        let mut st = self.lock()?;
+        while let Some((irp, io)) = st.held.first().copied() {
+            st.held.remove(0);
+            if self.bug != ProxyDriverBug::NotCancelable
+                && m.io_set_cancel_routine(irp, None)?.is_none()
+            {
+                continue;
+            }
+            self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, "server exit")?;
+        }
+        drop(st);
+        while let Some(irp) = m.io_queue_pop(device)? {
+            self.take_back_and_complete(m, irp, NtStatus::CANCELLED, 0)?;
+        }
+        Ok(())
+    }
+}
+
+fn completion_status_of(r: ServerReply) -> IoStatusBlock {
+    IoStatusBlock {
+        status: r.status,
+        information: r.information,
+    }
+}
+
+impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
+    /// `IRP_MJ_READ` / `IRP_MJ_WRITE`: record, `IoMarkIrpPending`, set the cancel routine
+    /// (complete `STATUS_CANCELLED` at once if the IRP was cancelled before that), queue
+    /// for the server, return `STATUS_PENDING` (semantics §6). Anything else is
+    /// `STATUS_INVALID_DEVICE_REQUEST`.
+    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let loc = record_dispatch(m, device, irp, Vec::new())?;
+        if loc.major_function != IRP_MJ_READ && loc.major_function != IRP_MJ_WRITE {
+            complete_with(m, irp, NtStatus::INVALID_DEVICE_REQUEST)?;
+            return Ok(NtStatus::INVALID_DEVICE_REQUEST);
+        }
+        pend_in_queue(m, device, irp, self.bug != ProxyDriverBug::NotCancelable)
+    }
+
+    /// The cancel routine (`IoCancelIrp` swapped it out, semantics §6): a request still
+    /// queued is completed `STATUS_CANCELLED`; one the server holds is taken back, retired
+    /// with a `STATUS_CANCELLED` reply in the canceller's context, and completed with what
+    /// `retire` returned.
+    fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
+        if m.io_queue_remove(device, irp)? {
+            return complete_with(m, irp, NtStatus::CANCELLED);
+        }
+        let mut st = self.lock()?;
+        let Some(pos) = st.held.iter().position(|h| h.0 == irp) else {
+            return Ok(());
+        };
+        let (_, io) = st.held.remove(pos);
+        self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, "cancel")
+            .map(|_| ())
+    }
+}

@@ -25,7 +25,7 @@ use crate::space::{PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, 
 use crate::status::NtStatus;
 
 /// Pages translated per [`Machine::resolve_valid`] call.
-const BATCH: usize = 64;
+const BATCH: usize = 32;
 
 /// The translations of one access's pages, a batch at a time: [`Machine::resolve_valid`]
 /// for the stretch of pages that resolve with no side effect, [`Machine::resolve`] (one

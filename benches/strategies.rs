@@ -116,6 +116,22 @@ pub fn bench(c: &mut Criterion) {
                     black_box(&dst);
                 })
             });
+            if big {
+                // The passes a bounce request makes over its bytes, done raw: zero the pool
+                // buffer (ExAllocatePool2), copy into it (the server's write for a READ, the
+                // copy in for a WRITE), copy out of it (the copy back, or the server's read).
+                // BounceCopy ÷ this is the model's cost per byte it moves.
+                let mut pool = vec![0u8; size as usize];
+                g.bench_function("raw_passes", |b| {
+                    b.iter(|| {
+                        pool.fill(0);
+                        black_box(&mut pool);
+                        pool.copy_from_slice(black_box(&src));
+                        dst.copy_from_slice(black_box(&pool));
+                        black_box(&dst);
+                    })
+                });
+            }
             g.finish();
         }
     }

@@ -115,6 +115,23 @@ fn fmt_bytes(b: u64) -> String {
     }
 }
 
+/// The label of the log-axis tick at 10^`decade` in a unit ladder of steps of 1000
+/// (`["ns", "µs", "ms", "s"]`, `["B", "kB", "MB", "GB"]`): "1 kB", "10 kB", "100 kB",
+/// "1 MB". At most six characters, so ticks one decade apart never overlap.
+fn decade_label(decade: f64, units: &[&str]) -> String {
+    let d = decade.round().max(0.0) as usize;
+    let (step, rest) = (
+        (d / 3).min(units.len() - 1),
+        d.saturating_sub(3 * (units.len() - 1)),
+    );
+    let mantissa = if d / 3 >= units.len() - 1 {
+        10u64.pow(rest as u32)
+    } else {
+        10u64.pow((d % 3) as u32)
+    };
+    format!("{mantissa} {}", units[step])
+}
+
 fn fmt_rate(per_s: f64, unit: &str) -> String {
     if per_s >= 1e9 {
         format!("{:.2} G{unit}/s", per_s / 1e9)
@@ -164,18 +181,30 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
     };
     for d in ["read", "write"] {
         let g = format!("strategies_{d}_16MiB");
-        push(
-            format!("BounceCopy 16 MiB {d} ÷ memcpy 16 MiB, shadow off"),
-            ratio(est, &g, "BounceCopy/aligned_shadow_off", "memcpy"),
-            "≤ 1.2×",
-            |v| v <= 1.2,
-        );
-        push(
-            format!("BounceCopy 16 MiB {d} ÷ memcpy 16 MiB, shadow on"),
-            ratio(est, &g, "BounceCopy/aligned_shadow_on", "memcpy"),
-            "≤ 2.0×",
-            |v| v <= 2.0,
-        );
+        for sh in ["off", "on"] {
+            let bounce = format!("BounceCopy/aligned_shadow_{sh}");
+            let (goal, met): (&str, fn(f64) -> bool) = if sh == "off" {
+                ("≤ 1.2×", |v| v <= 1.2)
+            } else {
+                ("≤ 2.0×", |v| v <= 2.0)
+            };
+            push(
+                format!(
+                    "BounceCopy 16 MiB {d}, shadow {sh}, per byte moved: ÷ `raw_passes` (the same three passes done raw: memset + 2 × memcpy of 16 MiB)"
+                ),
+                ratio(est, &g, &bounce, "raw_passes"),
+                goal,
+                met,
+            );
+            push(
+                format!(
+                    "BounceCopy 16 MiB {d}, shadow {sh}, per request: ÷ one memcpy of 16 MiB (the goal as written; three passes vs one)"
+                ),
+                ratio(est, &g, &bounce, "memcpy"),
+                goal,
+                met,
+            );
+        }
     }
     for (op, peer) in [
         ("write", "vm_memory_write_slice"),
@@ -393,7 +422,7 @@ pub fn svg(est: &[Estimate]) -> String {
     let mut d = x0;
     while d <= x1 + 1e-9 {
         let x = px(d);
-        let label = fmt_bytes(10f64.powf(d).round() as u64);
+        let label = decade_label(d, &["B", "kB", "MB", "GB", "TB"]);
         let _ = writeln!(
             s,
             r##"<line x1="{x:.1}" y1="{t}" x2="{x:.1}" y2="{:.1}" stroke="#ddd"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
@@ -412,7 +441,7 @@ pub fn svg(est: &[Estimate]) -> String {
             l + pw,
             l - 6.0,
             y + 4.0,
-            fmt_ns(10f64.powf(d))
+            decade_label(d, &["ns", "µs", "ms", "s"])
         );
         d += 1.0;
     }
@@ -498,20 +527,16 @@ pub fn markdown(est: &[Estimate], svg_name: &str) -> crate::Result<String> {
             if f.met { "yes" } else { "**no**" }
         );
     }
-    // A bounce READ moves the bytes three times (pool zeroing, the server's write, the
-    // copy back), a WRITE three too (zeroing, the copy in, the server's read): the same
-    // ratio per byte the model moves, against one memcpy of those bytes.
+    // Per byte copied, as the counts have it: the request's `Cost.bytes_copied` plus the
+    // server's touch of every byte, against one memcpy of that many bytes (the pool's
+    // zeroing, a memset, is the third pass and is not counted here).
     for (d, dir) in [("read", Direction::Read), ("write", Direction::Write)] {
         let g = format!("strategies_{d}_16MiB");
         let size = 16u64 << 20;
         let Ok(c) = request_cost(&BounceCopy::default(), dir, size, 0, false) else {
             continue;
         };
-        let moved = c.bytes_copied
-            + size
-            + c.counters.bytes_zeroed
-            + c.counters.pages_zero_filled * crate::addr::PAGE_SIZE;
-        let scale = moved as f64 / size as f64;
+        let scale = (c.bytes_copied + size) as f64 / size as f64;
         for sh in ["off", "on"] {
             if let Some(r) = ratio(
                 est,
@@ -521,7 +546,7 @@ pub fn markdown(est: &[Estimate], svg_name: &str) -> crate::Result<String> {
             ) {
                 let _ = writeln!(
                     s,
-                    "| BounceCopy 16 MiB {d}, shadow {sh}, per byte moved ({scale:.1}× the request: zeroing, server access, copies) ÷ memcpy | {:.2}× | (context) | |",
+                    "| BounceCopy 16 MiB {d}, shadow {sh}, per byte copied: ÷ memcpy of `Cost.bytes_copied` + the server's touch ({scale:.1}× the request; the zeroing pass not counted) | {:.2}× | (context) | |",
                     r / scale
                 );
             }
@@ -722,6 +747,47 @@ mod tests {
             e("strategies_read_16MiB", "memcpy", 100.0, Some(16 << 20)),
         ];
         assert!(!figures(&est)[0].met);
+    }
+
+    #[test]
+    fn axis_tick_labels_do_not_overlap() {
+        assert_eq!(decade_label(2.0, &["B", "kB", "MB"]), "100 B");
+        assert_eq!(decade_label(3.0, &["B", "kB", "MB"]), "1 kB");
+        assert_eq!(decade_label(8.0, &["B", "kB", "MB"]), "100 MB");
+        assert_eq!(decade_label(10.0, &["ns", "µs", "ms", "s"]), "10 s");
+        // Every strategy size from 512 B to 31 MiB, times from 10 ns to 1 s.
+        let mut est = Vec::new();
+        for (i, size) in [512u64, 4 << 10, 64 << 10, 1 << 20, 16 << 20, 31 << 20]
+            .into_iter()
+            .enumerate()
+        {
+            let g = format!("strategies_read_{size}");
+            est.push(e(&g, "memcpy", 10.0 * 10f64.powi(i as i32), Some(size)));
+            est.push(e(&g, "BounceCopy/aligned_shadow_off", 1e9, Some(size)));
+        }
+        let s = svg(&est);
+        // x-axis labels: `text-anchor="middle"` on one baseline; width ~7 px a character
+        // at font-size 12 (the widest glyphs of these labels are digits and units).
+        let mut ticks: Vec<(f64, usize)> = s
+            .lines()
+            .filter(|l| l.contains(r#"text-anchor="middle">"#) && l.contains("<line"))
+            .filter_map(|l| {
+                let t = l.split("<text x=\"").nth(1)?;
+                let x: f64 = t.split('"').next()?.parse().ok()?;
+                let label = t.split('>').nth(1)?.split('<').next()?;
+                Some((x, label.replace("&#160;", " ").chars().count()))
+            })
+            .collect();
+        ticks.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert!(ticks.len() >= 6, "{ticks:?}");
+        for w in ticks.windows(2) {
+            let need = (w[0].1 + w[1].1) as f64 * 7.0 / 2.0 + 6.0;
+            assert!(w[1].0 - w[0].0 >= need, "x ticks overlap: {w:?}");
+        }
+        // Negative control: the old labels, full byte counts ("10000000 B", "100000000 B"),
+        // need more room than a decade has here, which is how they overlapped.
+        let gap = ticks[1].0 - ticks[0].0;
+        assert!(gap < (10 + 11) as f64 * 7.0 / 2.0 + 6.0, "{gap}");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //! bytes and shadow labels until it is reused, so memory that is not zeroed
 //! on allocation really holds its previous owner's data.
 
-use crate::addr::{PAGE_BYTES, Pfn};
+use crate::addr::{PAGE_BYTES, Pfn, Va};
 use crate::shadow::FrameLabels;
 use crate::space::Pid;
 use serde::{Deserialize, Serialize};
@@ -85,62 +85,200 @@ impl PfnEntry {
     }
 }
 
-/// One frame's bytes, page-aligned on the host: copies to and from frames then run at
-/// `memcpy` speed (a 4 KiB heap block is 16 bytes off a page boundary, which costs a
-/// misaligned copy ~25% on x86-64).
-#[repr(align(4096))]
-#[derive(Clone, Debug)]
-struct Frame([u8; PAGE_BYTES]);
+/// Frames per slab: one host allocation of 256 KiB, zero-filled when it is created
+/// (lazily by the host for fresh memory) and filled as frames materialise.
+pub(crate) const SLAB: usize = 64;
 
-/// Frames per slab: one host allocation of 256 KiB, filled as frames materialise.
-const SLAB: usize = 64;
+/// Bytes of a slab's frames.
+const SLAB_BYTES: usize = SLAB * PAGE_BYTES;
+
+/// One slab: [`SLAB`] frames back to back, page-aligned on the host (a 4 KiB heap block
+/// 16 bytes off a page boundary costs a misaligned copy ~25% on x86-64), so a run of
+/// frames with consecutive numbers in one slab is one contiguous byte slice and a copy
+/// across it is one host `memcpy`.
+///
+/// The buffer has a page of slack; the frames start at `base`, the first page boundary
+/// in it (found with `align_offset`, no `unsafe`).
+#[derive(Debug)]
+struct Slab {
+    buf: Vec<u8>,
+    base: usize,
+}
+
+impl Slab {
+    fn new() -> Slab {
+        let buf = vec![0u8; SLAB_BYTES + PAGE_BYTES];
+        // `align_offset` may (in principle) decline with usize::MAX: the frames then
+        // start at the slack's end, still in bounds, merely unaligned.
+        let base = buf.as_ptr().align_offset(PAGE_BYTES).min(PAGE_BYTES);
+        Slab { buf, base }
+    }
+
+    /// The slab's frames as one slice.
+    fn frames(&self) -> &[u8] {
+        &self.buf[self.base..self.base + SLAB_BYTES]
+    }
+
+    fn frames_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[self.base..self.base + SLAB_BYTES]
+    }
+}
 
 /// Frame contents by frame number, in slabs of [`SLAB`] page-aligned frames.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 struct FrameStore {
-    slabs: Vec<Vec<Frame>>,
+    slabs: Vec<Slab>,
     len: usize,
 }
 
+impl Clone for FrameStore {
+    /// Copies the materialised frames only, each slab re-aligned in its new buffer.
+    fn clone(&self) -> Self {
+        let slabs = self
+            .slabs
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let mut c = Slab::new();
+                let n = self.len.saturating_sub(k * SLAB).min(SLAB) * PAGE_BYTES;
+                c.frames_mut()[..n].copy_from_slice(&s.frames()[..n]);
+                c
+            })
+            .collect();
+        FrameStore {
+            slabs,
+            len: self.len,
+        }
+    }
+}
+
 impl FrameStore {
-    fn len(&self) -> usize {
-        self.len
+    /// Materialises the next frame, zero-filled (slabs are created zeroed and frames are
+    /// materialised once, in order, so the next frame's bytes are already zero).
+    fn push_zero(&mut self) {
+        if self.len == self.slabs.len() * SLAB {
+            self.slabs.push(Slab::new());
+        }
+        self.len += 1;
     }
 
-    /// Materialises the next frame, zero-filled.
-    fn push_zero(&mut self) {
-        if self.slabs.last().is_none_or(|s| s.len() == SLAB) {
-            self.slabs.push(Vec::with_capacity(SLAB));
-        }
-        if let Some(s) = self.slabs.last_mut() {
-            // A cloned slab has no spare capacity: grow it once to a whole slab.
-            if s.len() == s.capacity() {
-                s.reserve_exact(SLAB - s.len());
-            }
-            s.push(Frame([0; PAGE_BYTES]));
-            self.len += 1;
-        }
+    /// Bytes `[at, at + len)` of the frames starting at frame `i`; the range stays in
+    /// `i`'s slab (callers check with [`same_slab`]).
+    fn run(&self, i: usize, at: usize, len: usize) -> &[u8] {
+        let o = (i % SLAB) * PAGE_BYTES + at;
+        &self.slabs[i / SLAB].frames()[o..o + len]
+    }
+
+    fn run_mut(&mut self, i: usize, at: usize, len: usize) -> &mut [u8] {
+        let o = (i % SLAB) * PAGE_BYTES + at;
+        &mut self.slabs[i / SLAB].frames_mut()[o..o + len]
     }
 
     fn get(&self, i: usize) -> &[u8] {
-        &self.slabs[i / SLAB][i % SLAB].0
+        self.run(i, 0, PAGE_BYTES)
     }
 
     fn get_mut(&mut self, i: usize) -> &mut [u8] {
-        &mut self.slabs[i / SLAB][i % SLAB].0
+        self.run_mut(i, 0, PAGE_BYTES)
     }
 
-    /// Frames `a` (shared) and `b` (mutable), `a != b`, both materialised.
-    fn pair_mut(&mut self, a: usize, b: usize) -> (&[u8], &mut [u8]) {
-        let (sa, oa, sb, ob) = (a / SLAB, a % SLAB, b / SLAB, b % SLAB);
+    /// Runs `[a*4K + ao, +len)` (shared) and `[b*4K + bo, +len)` (mutable) of frames,
+    /// each inside one slab; `None` when the two byte ranges overlap.
+    fn pair_run_mut(
+        &mut self,
+        (a, ao): (usize, usize),
+        (b, bo): (usize, usize),
+        len: usize,
+    ) -> Option<(&[u8], &mut [u8])> {
+        let (sa, sb) = (a / SLAB, b / SLAB);
+        let oa = (a % SLAB) * PAGE_BYTES + ao;
+        let ob = (b % SLAB) * PAGE_BYTES + bo;
         if sa == sb {
-            let (x, y) = split_pair(&mut self.slabs[sa], oa, ob);
-            (&x.0[..], &mut y.0[..])
+            let f = self.slabs[sa].frames_mut();
+            if oa + len <= ob {
+                let (lo, hi) = f.split_at_mut(ob);
+                Some((&lo[oa..oa + len], &mut hi[..len]))
+            } else if ob + len <= oa {
+                let (lo, hi) = f.split_at_mut(oa);
+                Some((&hi[..len], &mut lo[ob..ob + len]))
+            } else {
+                None
+            }
         } else {
             let (x, y) = split_pair(&mut self.slabs, sa, sb);
-            (&x[oa].0[..], &mut y[ob].0[..])
+            Some((&x.frames()[oa..oa + len], &mut y.frames_mut()[ob..ob + len]))
         }
     }
+}
+
+/// Consecutive bytes of physical memory: `len` bytes from byte `at` of frame `first`,
+/// through frames `first + 1, ...` of the same slab. The copy paths gather a request's
+/// page chunks into runs and copy each run at once (one host `memcpy` instead of one per
+/// page); the pages are still translated, checked and logged one by one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrameRun {
+    /// First frame.
+    pub first: Pfn,
+    /// Byte offset in `first`.
+    pub at: usize,
+    /// Bytes.
+    pub len: usize,
+}
+
+impl FrameRun {
+    /// The chunk `[off, off + n)` of frame `pfn`, as a run.
+    pub(crate) fn new(pfn: Pfn, off: usize, n: usize) -> FrameRun {
+        FrameRun {
+            first: pfn,
+            at: off,
+            len: n,
+        }
+    }
+
+    /// The run's pages as accessed from virtual address `at` (the run's first byte):
+    /// `(va, frame, offset in frame, bytes)` per page, in order.
+    pub(crate) fn pages(&self, at: Va) -> impl Iterator<Item = (Va, Pfn, usize, usize)> + use<> {
+        let run = *self;
+        crate::addr::page_chunks(Va(run.at as u64), run.len as u64).map(move |(p, off, n)| {
+            let k = p.0 / PAGE_BYTES as u64;
+            let va = at.wrapping_add(p.0 + off as u64 - run.at as u64);
+            (va, Pfn(run.first.0 + k), off, n)
+        })
+    }
+
+    /// True when the two runs share no byte of physical memory.
+    pub(crate) fn disjoint(a: &FrameRun, b: &FrameRun) -> bool {
+        let start = |r: &FrameRun| r.first.0 as u128 * PAGE_BYTES as u128 + r.at as u128;
+        let (sa, sb) = (start(a), start(b));
+        sa + a.len as u128 <= sb || sb + b.len as u128 <= sa
+    }
+
+    /// True when the chunk at byte `off` of frame `pfn` starts where the run ends in
+    /// host memory (the same frame further on, or the next frame of the same slab).
+    pub(crate) fn continues_at(&self, pfn: Pfn, off: usize) -> bool {
+        let end = self.at + self.len;
+        off == end % PAGE_BYTES
+            && pfn.0 == self.first.0 + (end / PAGE_BYTES) as u64
+            && same_slab(self.first, pfn)
+    }
+
+    /// Extends the run by the chunk `[off, off + n)` of frame `pfn` when that chunk
+    /// directly follows it in host memory ([`FrameRun::continues_at`]); `false` (run
+    /// unchanged) otherwise.
+    pub(crate) fn extend(&mut self, pfn: Pfn, off: usize, n: usize) -> bool {
+        if self.continues_at(pfn, off) {
+            self.len += n;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// True when frames `a` and `b` lie in the same slab (a run from `a` through `b` is
+/// contiguous on the host).
+pub(crate) fn same_slab(a: Pfn, b: Pfn) -> bool {
+    a.0 / SLAB as u64 == b.0 / SLAB as u64
 }
 
 /// Physical memory: frame contents, shadow labels and the PFN database.
@@ -314,28 +452,39 @@ impl PhysicalMemory {
         self.data.get_mut(pfn.0 as usize)
     }
 
+    /// Bytes `[at, at + len)` counted from the start of frame `first`, across the frames
+    /// that follow it (a [`FrameRun`]: consecutive frames of one slab).
+    pub(crate) fn run_bytes(&self, first: Pfn, at: usize, len: usize) -> &[u8] {
+        self.data.run(first.0 as usize, at, len)
+    }
+
+    pub(crate) fn run_bytes_mut(&mut self, first: Pfn, at: usize, len: usize) -> &mut [u8] {
+        self.data.run_mut(first.0 as usize, at, len)
+    }
+
+    /// Copies the run `src` to the run `dst` (same length) in one host copy; `false` (and
+    /// nothing copied) when their bytes overlap.
+    pub(crate) fn copy_run(&mut self, src: &FrameRun, dst: &FrameRun) -> bool {
+        let len = src.len.min(dst.len);
+        match self.data.pair_run_mut(
+            (src.first.0 as usize, src.at),
+            (dst.first.0 as usize, dst.at),
+            len,
+        ) {
+            Some((s, d)) => {
+                d.copy_from_slice(s);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn labels(&self, pfn: Pfn) -> &FrameLabels {
         &self.labels[pfn.0 as usize]
     }
 
     pub(crate) fn labels_mut(&mut self, pfn: Pfn) -> &mut FrameLabels {
         &mut self.labels[pfn.0 as usize]
-    }
-
-    /// Two distinct frames' bytes and labels at once (for frame-to-frame copies).
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn pair_mut(
-        &mut self,
-        a: Pfn,
-        b: Pfn,
-    ) -> Option<((&[u8], &FrameLabels), (&mut [u8], &mut FrameLabels))> {
-        let (ia, ib) = (a.0 as usize, b.0 as usize);
-        if ia == ib || ia >= self.data.len() || ib >= self.data.len() {
-            return None;
-        }
-        let (src_d, dst_d) = self.data.pair_mut(ia, ib);
-        let (src_l, dst_l) = split_pair(&mut self.labels, ia, ib);
-        Some(((src_d, &*src_l), (dst_d, dst_l)))
     }
 
     /// Approximate host bytes used by materialised frames (for the memory figure).

@@ -165,6 +165,23 @@ impl FrameLabels {
         }
         let end = off + total;
         debug_assert!(end <= PAGE_BYTES);
+        if off == 0 && end == PAGE_BYTES {
+            // The whole frame: the general case below with nothing kept before `off`, no
+            // tail and no runs after `end`, done in place (no allocation).
+            self.runs.clear();
+            let mut cur = 0usize;
+            for s in spans.iter().filter(|s| s.len != 0) {
+                push_run(
+                    &mut self.runs,
+                    Run {
+                        start: cur as u16,
+                        label: s.label,
+                    },
+                );
+                cur += s.len as usize;
+            }
+            return;
+        }
         // The label that resumes at `end`, if a run continues past it.
         let tail = if end < PAGE_BYTES {
             Some(self.label_at(end))
@@ -338,6 +355,44 @@ mod tests {
         }
         for (i, l) in model.iter().enumerate() {
             assert_eq!(f.label_at(i), *l, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn whole_frame_splices_match_a_per_byte_model() {
+        // The in-place path of `splice` (off 0, the whole frame): spans including empty ones
+        // and ones that continue their predecessor (which must merge).
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut f = FrameLabels::zero();
+        for round in 0..300 {
+            f.set(round % 100, 50, origin(1, round as u64)); // some prior runs
+            let mut spans = Vec::new();
+            let mut model = Vec::with_capacity(PAGE_BYTES);
+            while model.len() < PAGE_BYTES {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let len = ((x % 700) as usize).min(PAGE_BYTES - model.len());
+                let label = match x >> 60 {
+                    0..=3 => Label::Zero,
+                    // continues the previous span when it was an origin
+                    4..=9 => match spans.last() {
+                        Some(LabelSpan { len: l, label }) => label.advance(*l),
+                        None => Label::Zero,
+                    },
+                    _ => origin((x >> 40) as u32 % 3, x >> 44),
+                };
+                spans.push(LabelSpan {
+                    len: len as u64,
+                    label,
+                });
+                model.extend((0..len).map(|i| label.advance(i as u64)));
+            }
+            f.splice(0, PAGE_BYTES, &spans);
+            check_invariant(&f);
+            for (i, l) in model.iter().enumerate() {
+                assert_eq!(f.label_at(i), *l, "round {round} byte {i}");
+            }
         }
     }
 }

@@ -285,6 +285,13 @@ impl PageTable {
         self.chunks.get(&c)?.entries[i].as_ref()
     }
 
+    /// The entries of virtual pages `vpn, vpn + 1, ...` up to the end of `vpn`'s chunk
+    /// (empty when the chunk holds no valid PTE): a run of translations with one lookup.
+    pub(crate) fn entries_from(&self, vpn: u64) -> &[Option<Pte>] {
+        let (c, i) = Self::split(vpn);
+        self.chunks.get(&c).map_or(&[], |chunk| &chunk.entries[i..])
+    }
+
     /// Installs a PTE, returning the one it replaced.
     pub(crate) fn insert(&mut self, vpn: u64, pte: Pte) -> Option<Pte> {
         let (c, i) = Self::split(vpn);

@@ -19,10 +19,86 @@ use crate::bugcheck::BugCheckCode;
 use crate::fault::{Fault, Result};
 use crate::log::{Access, Actor};
 use crate::machine::Machine;
-use crate::pfn::FrameOwner;
+use crate::pfn::{FrameOwner, FrameRun};
 use crate::shadow::{Label, LabelSpan};
 use crate::space::{PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
+
+/// Pages translated per [`Machine::resolve_valid`] call.
+const BATCH: usize = 32;
+
+/// The translations of one access's pages, a batch at a time: [`Machine::resolve_valid`]
+/// for the stretch of pages that resolve with no side effect, [`Machine::resolve`] (one
+/// page, demand-zero faults, events, faults) where a stretch stops. Every page gets the
+/// result `resolve` would give at that point: nothing an access does between two pages
+/// (copying bytes, splicing labels, logging, a demand-zero fault of an *invalid* page,
+/// recording an event) changes a valid PTE of the batch.
+struct Pages {
+    who: Who,
+    write: bool,
+    space: SpaceId,
+    base: u64,
+    len: usize,
+    frames: [Pfn; BATCH],
+}
+
+impl Pages {
+    fn new(who: Who, write: bool) -> Pages {
+        Pages {
+            who,
+            write,
+            space: SpaceId::System,
+            base: 0,
+            len: 0,
+            frames: [Pfn(0); BATCH],
+        }
+    }
+
+    /// `m.resolve(who, at, write)`; `bytes_left` counts the access's bytes from `at` on
+    /// (how far a batch may look ahead).
+    #[inline]
+    fn resolve(&mut self, m: &mut Machine, at: Va, bytes_left: u64) -> Result<(SpaceId, Pfn)> {
+        let vpn = at.vpn();
+        if let Some(i) = vpn.checked_sub(self.base).filter(|&i| i < self.len as u64) {
+            return Ok((self.space, self.frames[i as usize]));
+        }
+        let pages = (at.byte_offset() as u64)
+            .saturating_add(bytes_left)
+            .div_ceil(PAGE_SIZE)
+            .clamp(1, BATCH as u64) as usize;
+        let (space, n) = m.resolve_valid(self.who, at, self.write, &mut self.frames[..pages]);
+        (self.space, self.base, self.len) = (space, vpn, n);
+        if n == 0 {
+            return m.resolve(self.who, at, self.write);
+        }
+        Ok((space, self.frames[0]))
+    }
+
+    /// The next run of an access at `at` with `bytes_left` bytes to go: `at`'s page
+    /// resolved (as `m.resolve`, faults included), extended over the following pages of the
+    /// current batch while their frames continue it in host memory ([`FrameRun::extend`]).
+    /// The run's pages are the access's next pages, in order, each with the frame
+    /// `resolve` gives it.
+    #[inline]
+    fn run(&mut self, m: &mut Machine, at: Va, bytes_left: u64) -> Result<(SpaceId, FrameRun)> {
+        let (space, pfn) = self.resolve(m, at, bytes_left)?;
+        let off = at.byte_offset() as usize;
+        let left = usize::try_from(bytes_left).unwrap_or(usize::MAX);
+        let mut r = FrameRun::new(pfn, off, (PAGE_BYTES - off).min(left));
+        // `at`'s page is frame `i - 1` of the batch when the batch holds it.
+        let mut i = match at.vpn().checked_sub(self.base) {
+            Some(k) if k < self.len as u64 => k as usize + 1,
+            _ => return Ok((space, r)),
+        };
+        while r.len < left
+            && i < self.len
+            && r.extend(self.frames[i], 0, PAGE_BYTES.min(left - r.len))
+        {
+            i += 1;
+        }
+        Ok((space, r))
+    }
+}
 
 /// `MEM_COMMIT`.
 pub const MEM_COMMIT: u32 = 0x1000;
@@ -394,6 +470,76 @@ impl Machine {
         Ok((space_id, pfn))
     }
 
+    /// The fast path of [`Machine::resolve`] over a stretch of pages: fills `out` with the
+    /// frames of the pages from `page` on (at most `out.len()`) for which `resolve(who, _,
+    /// write)` would return `Ok` at once with no side effect — a valid PTE allowing the
+    /// access, and for a write not an MDL mapping whose MDL was probed for
+    /// `IoReadAccess` (that write records an event). Stops at the first other page, which
+    /// the caller hands to `resolve`. Returns the space and the number of frames filled.
+    ///
+    /// The checks are `resolve`'s and `resolve_system`'s, per page (user space and system
+    /// space both start and end on page boundaries, so a page's start decides for all
+    /// its bytes), with one page-table lookup per 512 pages instead of one per page.
+    fn resolve_valid(&self, who: Who, page: Va, write: bool, out: &mut [Pfn]) -> (SpaceId, usize) {
+        let page = page.page_align();
+        let (space_id, space) = match who {
+            Who::User(pid) => match self.processes.get(&pid) {
+                Some(p) if page.is_user() => (SpaceId::Process(pid), &p.space),
+                _ => return (SpaceId::System, 0),
+            },
+            Who::Kernel if page.is_system() => (SpaceId::System, &self.system),
+            Who::Kernel => match self
+                .current_process()
+                .and_then(|pid| Some((pid, self.processes.get(&pid)?)))
+            {
+                Some((pid, p)) if page.is_user() => (SpaceId::Process(pid), &p.space),
+                _ => return (SpaceId::System, 0),
+            },
+        };
+        let mut vpn = page.vpn();
+        // Pages left in the half `page` is in: user space ends at MM_HIGHEST_USER_ADDRESS,
+        // system space at the top of the address space.
+        let half_left = match space_id {
+            SpaceId::Process(_) => (MM_HIGHEST_USER_ADDRESS.vpn() + 1).saturating_sub(vpn),
+            SpaceId::System => (u64::MAX >> crate::addr::PAGE_SHIFT) + 1 - vpn,
+        };
+        let want = out
+            .len()
+            .min(usize::try_from(half_left).unwrap_or(usize::MAX));
+        let mut n = 0;
+        let mut quiet_mid = None;
+        'chunks: while n < want {
+            let entries = space.ptes.entries_from(vpn);
+            if entries.is_empty() {
+                break;
+            }
+            let before = n;
+            for e in &entries[..entries.len().min(want - n)] {
+                let Some(pte) = e else { break 'chunks };
+                let ok = if write {
+                    pte.protection.can_write()
+                } else {
+                    pte.protection.can_read()
+                };
+                if !ok {
+                    break 'chunks;
+                }
+                if let (true, PteKind::Mdl(mid)) = (write, pte.kind) {
+                    if quiet_mid != Some(mid) {
+                        if self.mdl_write_noted(mid) {
+                            break 'chunks;
+                        }
+                        quiet_mid = Some(mid);
+                    }
+                }
+                out[n] = pte.pfn;
+                n += 1;
+            }
+            vpn += (n - before) as u64;
+        }
+        (space_id, n)
+    }
+
     fn resolve_system(&mut self, va: Va, write: bool) -> Result<(SpaceId, Pfn)> {
         match self.system.pte(va).copied() {
             Some(pte) if write && !pte.protection.can_write() => Err(self.bug_check(
@@ -422,7 +568,10 @@ impl Machine {
 
     // ----- reads, writes, copies ---------------------------------------------------------
 
+    /// Records one page's access in the access log when the log is on (the check is
+    /// inlined into the copy loops; the record is not).
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn log_access(
         &mut self,
         who: Who,
@@ -433,9 +582,24 @@ impl Machine {
         len: usize,
         write: bool,
     ) {
-        if !self.log.enabled {
-            return;
+        if self.log.enabled {
+            self.record_access(who, space, va, pfn, off, len, write);
         }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[cold]
+    #[inline(never)]
+    fn record_access(
+        &mut self,
+        who: Who,
+        space: SpaceId,
+        va: Va,
+        pfn: Pfn,
+        off: usize,
+        len: usize,
+        write: bool,
+    ) {
         let mut labels = Vec::new();
         if self.config.shadow {
             self.phys.labels(pfn).spans(off, len, &mut labels);
@@ -453,63 +617,95 @@ impl Machine {
         });
     }
 
-    /// Reads `len` bytes into a new vector grown page by page, so an absurd length faults at
+    /// Reads `len` bytes into a new vector grown run by run, so an absurd length faults at
     /// the first inaccessible page instead of first allocating `len` bytes on the host.
     pub(crate) fn read_vec_as(&mut self, who: Who, va: Va, len: u64) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        for (page, off, n) in crate::addr::page_chunks(va, len) {
-            let at = page.wrapping_add(off as u64);
-            let (space, pfn) = self.resolve(who, at, false)?;
-            out.extend_from_slice(&self.phys.bytes(pfn)[off..off + n]);
-            self.log_access(who, space, at, pfn, off, n, false);
+        let mut pages = Pages::new(who, false);
+        while (out.len() as u64) < len {
+            let at = va.wrapping_add(out.len() as u64);
+            let (space, r) = pages.run(self, at, len - out.len() as u64)?;
+            self.log_run(who, space, at, &r, false);
+            out.extend_from_slice(self.phys.run_bytes(r.first, r.at, r.len));
         }
         Ok(out)
     }
 
+    /// Reads `buf.len()` bytes at `va` into `buf`, run by run ([`Pages::run`]: each page
+    /// translated and checked in order, consecutive frames copied at once), each page's
+    /// access logged; bytes before a faulting page are copied, as page by page.
     pub(crate) fn read_as(&mut self, who: Who, va: Va, buf: &mut [u8]) -> Result<()> {
         let mut done = 0usize;
-        for (page, off, n) in crate::addr::page_chunks(va, buf.len() as u64) {
-            let at = page.wrapping_add(off as u64);
-            let (space, pfn) = self.resolve(who, at, false)?;
-            buf[done..done + n].copy_from_slice(&self.phys.bytes(pfn)[off..off + n]);
-            self.log_access(who, space, at, pfn, off, n, false);
-            done += n;
+        let mut pages = Pages::new(who, false);
+        while done < buf.len() {
+            let at = va.wrapping_add(done as u64);
+            let (space, r) = pages.run(self, at, (buf.len() - done) as u64)?;
+            self.log_run(who, space, at, &r, false);
+            buf[done..done + r.len].copy_from_slice(self.phys.run_bytes(r.first, r.at, r.len));
+            done += r.len;
         }
         Ok(())
     }
 
-    /// Writes `data` at `va`; each byte gets `label(offset in data)` (None: fresh origin).
+    /// Writes `data` at `va`, run by run ([`Pages::run`]); each page's bytes get the
+    /// label of a fresh origin (the writer's space and the page's first address), or
+    /// [`Label::Zero`] with `zero`, and each page's access is logged. A fault at a page
+    /// leaves the bytes before it written, as page by page.
     pub(crate) fn write_as(&mut self, who: Who, va: Va, data: &[u8], zero: bool) -> Result<()> {
         let mut done = 0usize;
-        for (page, off, n) in crate::addr::page_chunks(va, data.len() as u64) {
-            let at = page.wrapping_add(off as u64);
-            let (space, pfn) = self.resolve(who, at, true)?;
-            self.phys.bytes_mut(pfn)[off..off + n].copy_from_slice(&data[done..done + n]);
-            if self.config.shadow {
-                let label = if zero {
-                    Label::Zero
-                } else {
-                    let origin_space = match who {
-                        Who::User(p) => SpaceId::Process(p),
-                        Who::Kernel => SpaceId::System,
-                    };
-                    Label::Origin {
-                        space: origin_space,
-                        va: at,
+        let mut pages = Pages::new(who, true);
+        while done < data.len() {
+            let at = va.wrapping_add(done as u64);
+            let (space, r) = pages.run(self, at, (data.len() - done) as u64)?;
+            self.phys
+                .run_bytes_mut(r.first, r.at, r.len)
+                .copy_from_slice(&data[done..done + r.len]);
+            if self.config.shadow || self.log.enabled {
+                for (page_va, pfn, off, n) in r.pages(at) {
+                    if self.config.shadow {
+                        let label = if zero {
+                            Label::Zero
+                        } else {
+                            let origin_space = match who {
+                                Who::User(p) => SpaceId::Process(p),
+                                Who::Kernel => SpaceId::System,
+                            };
+                            Label::Origin {
+                                space: origin_space,
+                                va: page_va,
+                            }
+                        };
+                        self.phys.labels_mut(pfn).set(off, n, label);
                     }
-                };
-                self.phys.labels_mut(pfn).set(off, n, label);
+                    self.log_access(who, space, page_va, pfn, off, n, true);
+                }
             }
-            self.log_access(who, space, at, pfn, off, n, true);
             if zero {
-                self.counters.bytes_zeroed += n as u64;
+                self.counters.bytes_zeroed += r.len as u64;
             }
-            done += n;
+            done += r.len;
         }
         Ok(())
+    }
+
+    /// Logs each page of a run read or written at `at` (nothing when the log is off).
+    #[inline(always)]
+    fn log_run(&mut self, who: Who, space: SpaceId, at: Va, r: &FrameRun, write: bool) {
+        if self.log.enabled {
+            for (page_va, pfn, off, n) in r.pages(at) {
+                self.record_access(who, space, page_va, pfn, off, n, write);
+            }
+        }
     }
 
     /// Copies `len` bytes from `src` (as `src_who`) to `dst` (as `dst_who`), carrying labels.
+    ///
+    /// Chunk by chunk (each inside one source and one destination page), in order: both
+    /// pages translated, labels spliced, accesses logged. The bytes of chunks whose source
+    /// and destination both continue the previous chunk's in host memory are gathered into
+    /// a pair of runs copied at once; a pair is only extended while its two byte ranges stay
+    /// disjoint, so one copy equals the chunks copied in order, and it is copied before the
+    /// next pair starts or a fault returns.
     pub(crate) fn copy_as(
         &mut self,
         dst_who: Who,
@@ -525,6 +721,9 @@ impl Machine {
             return Err(AV);
         }
         let mut spans: Vec<LabelSpan> = Vec::new();
+        let mut run: Option<(FrameRun, FrameRun)> = None;
+        let (mut src_pages, mut dst_pages) =
+            (Pages::new(src_who, false), Pages::new(dst_who, true));
         let mut done = 0u64;
         while done < len {
             let s = src.wrapping_add(done);
@@ -534,22 +733,49 @@ impl Machine {
             let n = ((len - done) as usize)
                 .min(PAGE_BYTES - so)
                 .min(PAGE_BYTES - doff);
-            let (sspace, spfn) = self.resolve(src_who, s, false)?;
-            let (dspace, dpfn) = self.resolve(dst_who, d, true)?;
+            let resolved = src_pages
+                .resolve(self, s, len - done)
+                .and_then(|a| Ok((a, dst_pages.resolve(self, d, len - done)?)));
+            let ((sspace, spfn), (dspace, dpfn)) = match resolved {
+                Ok(r) => r,
+                Err(e) => {
+                    self.flush_copy_run(run);
+                    return Err(e);
+                }
+            };
             self.log_access(src_who, sspace, s, spfn, so, n, false);
             if spfn == dpfn {
+                self.flush_copy_run(run.take());
                 self.phys.bytes_mut(spfn).copy_within(so..so + n, doff);
                 if self.config.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
                     self.phys.labels_mut(dpfn).splice(doff, n, &spans);
                 }
-            } else if let Some(((sb, sl), (db, dl))) = self.phys.pair_mut(spfn, dpfn) {
-                db[doff..doff + n].copy_from_slice(&sb[so..so + n]);
+            } else {
+                let extended = match &mut run {
+                    Some((rs, rd)) if rs.continues_at(spfn, so) && rd.continues_at(dpfn, doff) => {
+                        let (mut s2, mut d2) = (*rs, *rd);
+                        s2.len += n;
+                        d2.len += n;
+                        if FrameRun::disjoint(&s2, &d2) {
+                            (*rs, *rd) = (s2, d2);
+                            true
+                        } else {
+                            false
+                        }
+                    }
+                    _ => false,
+                };
+                if !extended {
+                    self.flush_copy_run(
+                        run.replace((FrameRun::new(spfn, so, n), FrameRun::new(dpfn, doff, n))),
+                    );
+                }
                 if self.config.shadow {
                     spans.clear();
-                    sl.spans(so, n, &mut spans);
-                    dl.splice(doff, n, &spans);
+                    self.phys.labels(spfn).spans(so, n, &mut spans);
+                    self.phys.labels_mut(dpfn).splice(doff, n, &spans);
                 }
             }
             self.log_access(dst_who, dspace, d, dpfn, doff, n, true);
@@ -558,7 +784,18 @@ impl Machine {
             }
             done += n as u64;
         }
+        self.flush_copy_run(run);
         Ok(())
+    }
+
+    /// Copies a gathered (source, destination) run pair of [`Machine::copy_as`].
+    fn flush_copy_run(&mut self, run: Option<(FrameRun, FrameRun)>) {
+        if let Some((s, d)) = run {
+            // Disjoint by construction (a single chunk of two distinct frames, or
+            // extended only while disjoint), so the copy always happens.
+            let copied = self.phys.copy_run(&s, &d);
+            debug_assert!(copied, "copy_as gathered overlapping runs");
+        }
     }
 
     /// A user-mode read by a thread of `pid` (it faults where the process's own access would).
@@ -685,7 +922,7 @@ impl Machine {
         let mut out = Vec::with_capacity(len.min(16 << 20) as usize);
         for (page, off, n) in crate::addr::page_chunks(va, len) {
             match self.peek_frame(space, page)? {
-                Some(pfn) => out.extend_from_slice(&self.phys.bytes(pfn)[off..off + n]),
+                Some(pfn) => out.extend_from_slice(self.phys.run_bytes(pfn, off, n)),
                 None => out.resize(out.len() + n, 0),
             }
         }

@@ -651,12 +651,7 @@ impl Machine {
         let Some(mdl) = self.mapping(mid).map(|m| m.mdl) else {
             return;
         };
-        let read_probe = self
-            .mdls
-            .get(mdl.0)
-            .and_then(|s| s.lock.as_ref())
-            .is_some_and(|l| l.operation == LockOperation::IoReadAccess);
-        if read_probe {
+        if self.mdl_write_noted(mid) {
             self.event(
                 EventKind::WriteThroughReadProbedMdl,
                 Some(mdl),
@@ -664,5 +659,14 @@ impl Machine {
                 format!("write at {va} through a mapping of {mdl}, probed for IoReadAccess"),
             );
         }
+    }
+
+    /// True when a write through mapping `mid` is recorded by [`Machine::note_mdl_write`]
+    /// (its MDL is locked for `IoReadAccess`); false makes that note a no-op.
+    pub(crate) fn mdl_write_noted(&self, mid: MappingId) -> bool {
+        self.mapping(mid)
+            .and_then(|m| self.mdls.get(m.mdl.0))
+            .and_then(|s| s.lock.as_ref())
+            .is_some_and(|l| l.operation == LockOperation::IoReadAccess)
     }
 }

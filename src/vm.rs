@@ -647,6 +647,43 @@ impl Machine {
         Ok(())
     }
 
+    /// The probe phase of `MmProbeAndLockPages` over `n` pages from `a` (semantics §3.4
+    /// steps 2–3): reads the first byte of each page (`a` itself for the first, the page's
+    /// start after), demand-faulting and logging it exactly as [`Machine::read_as`] of one
+    /// byte would, then with `write` checks the page's PTE is writable; collects each page's
+    /// frame into `frames`. The pages are translated a batch at a time ([`Pages`]), so a
+    /// probe costs one page-table walk per batch rather than per page.
+    ///
+    /// # Errors
+    /// The first page that faults, with its index and the fault (earlier pages stay probed).
+    pub(crate) fn probe_pages(
+        &mut self,
+        who: Who,
+        a: Va,
+        n: usize,
+        write: bool,
+        frames: &mut Vec<Pfn>,
+    ) -> std::result::Result<(), (usize, Fault)> {
+        let mut pages = Pages::new(who, false);
+        let end = a.page_align().0.wrapping_add(n as u64 * PAGE_SIZE);
+        for i in 0..n {
+            let at = if i == 0 {
+                a
+            } else {
+                Va(a.page_align().0 + i as u64 * PAGE_SIZE)
+            };
+            let (space, pfn) = pages
+                .resolve(self, at, end.wrapping_sub(at.0))
+                .map_err(|f| (i, f))?;
+            self.log_access(who, space, at, pfn, at.byte_offset() as usize, 1, false);
+            if write {
+                self.check_writable(who, at).map_err(|f| (i, f))?;
+            }
+            frames.push(pfn);
+        }
+        Ok(())
+    }
+
     /// Writes `data` at `va`, run by run ([`Pages::run`]); each page's bytes get the
     /// label of a fresh origin (the writer's space and the page's first address), or
     /// [`Label::Zero`] with `zero`, and each page's access is logged. A fault at a page

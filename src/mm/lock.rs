@@ -153,45 +153,31 @@ impl Machine {
             (AccessMode::UserMode, _, Some(p)) if user => Who::User(p),
             _ => Who::Kernel,
         };
-        for i in 0..n as u64 {
-            let page = if i == 0 {
-                a
-            } else {
-                Va(a.page_align().0 + i * PAGE_SIZE)
-            };
-            self.slot_mut(id)?.mdl.pfns[i as usize] = LIST_HEAD;
-            let probe_write = write && user;
-            let mut byte = [0u8; 1];
-            let r = if probe_write {
-                self.probe_write(who, page)
-            } else {
-                self.read_as(who, page, &mut byte)
-            };
-            if let Err(f) = r {
-                if matches!(f, Fault::Raise(_)) {
-                    self.slot_mut(id)?.mdl.process = None;
-                }
-                return Err(f);
+        // Each slot is poisoned (LIST_HEAD) before its page is probed; the frames the probe
+        // resolved are the ones locked: probing later pages (a demand-zero fault of an invalid
+        // page) changes no valid PTE, so they are what a second walk would find (6a).
+        let mut frames = Vec::with_capacity(n as usize);
+        let probed = self.probe_pages(who, a, n as usize, write && user, &mut frames);
+        let poisoned = match probed {
+            Ok(()) => n as usize,
+            Err((i, _)) => i + 1,
+        };
+        {
+            let pfns = &mut self.slot_mut(id)?.mdl.pfns;
+            let k = poisoned.min(pfns.len());
+            pfns[..k].fill(LIST_HEAD);
+        }
+        if let Err((_, f)) = probed {
+            if matches!(f, Fault::Raise(_)) {
+                self.slot_mut(id)?.mdl.process = None;
             }
+            return Err(f);
         }
         let owner = if user { self.current_process() } else { None };
-        // 6a. Resolve every page's frame and check the lock ASSERT (in use, fewer than 2500
-        // references; invariant 7) for all of them *before* any count changes, so a failure
-        // (an ASSERT bug check, or a page that vanished) leaves the books as they were.
-        let mut frames = Vec::with_capacity(n as usize);
-        for i in 0..n as u64 {
-            let page = Va(a.page_align().0 + i * PAGE_SIZE);
-            match self.space_of(page).and_then(|sp| self.translate(sp, page)) {
-                Some(pfn) => frames.push(pfn),
-                None => {
-                    // The page vanished between probe and lock (§3.4 step 7: `Process` stays set).
-                    self.slot_mut(id)?.mdl.process = owner;
-                    return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
-                }
-            }
-        }
-        // Each distinct frame with its count, in ascending frame order (a sorted copy rather
-        // than a map: no allocation per frame).
+        // 6a. Check the lock ASSERT (in use, fewer than 2500 references; invariant 7) for
+        // every page *before* any count changes, so a failure (an ASSERT bug check) leaves
+        // the books as they were. Each distinct frame with its count, in ascending frame
+        // order (a sorted copy rather than a map: no allocation per frame).
         let mut sorted = frames.clone();
         sorted.sort_unstable();
         for run in sorted.chunk_by(|a, b| a == b) {
@@ -233,13 +219,6 @@ impl Machine {
             birth,
         });
         Ok(())
-    }
-
-    /// Probes one user page for write without changing its contents.
-    fn probe_write(&mut self, who: Who, va: Va) -> Result<()> {
-        let mut b = [0u8; 1];
-        self.read_as(who, va, &mut b)?;
-        self.check_writable(who, va)
     }
 
     pub(crate) fn pfn_list_corrupt(&mut self, pfn: Pfn, share: u32, id: MdlId) -> Fault {

@@ -119,33 +119,9 @@ pub const RELATED: &[(BugClass, &str, &str)] = &[
     ),
 ];
 
-/// Every bug class, in the order of the oracle's enum.
+/// Every bug class, in the order of the oracle's enum ([`BugClass::ALL`]).
 pub fn explain_all_classes() -> Vec<BugClass> {
-    use BugClass::*;
-    vec![
-        PartialPageExposure,
-        UnsanitizedSubstitute,
-        CopyBackError,
-        SpanArithmetic,
-        MapUnlocked,
-        UnlockMisuse,
-        LockLeak,
-        UnmapMismatch,
-        MdlMutatedWhileMapped,
-        FreeWhileMapped,
-        UseAfterComplete,
-        MappingOutlivesProcess,
-        DoubleFetch,
-        AccessModeMismatch,
-        ZeroLengthOrNullMdl,
-        DuplicateSystemMapping,
-        CacheAttributeConflict,
-        NestedMappingHazard,
-        ResourceFailureUnhandled,
-        ResourceLeak,
-        Crash,
-        ModelInvariant,
-    ]
+    BugClass::ALL.to_vec()
 }
 
 /// (what it is, the real-world cases behind it).

@@ -91,6 +91,34 @@ pub enum BugClass {
     ModelInvariant,
 }
 
+impl BugClass {
+    /// Every bug class, in declaration order.
+    pub const ALL: [BugClass; 22] = [
+        BugClass::PartialPageExposure,
+        BugClass::UnsanitizedSubstitute,
+        BugClass::CopyBackError,
+        BugClass::SpanArithmetic,
+        BugClass::MapUnlocked,
+        BugClass::UnlockMisuse,
+        BugClass::LockLeak,
+        BugClass::UnmapMismatch,
+        BugClass::MdlMutatedWhileMapped,
+        BugClass::FreeWhileMapped,
+        BugClass::UseAfterComplete,
+        BugClass::MappingOutlivesProcess,
+        BugClass::DoubleFetch,
+        BugClass::AccessModeMismatch,
+        BugClass::ZeroLengthOrNullMdl,
+        BugClass::DuplicateSystemMapping,
+        BugClass::CacheAttributeConflict,
+        BugClass::NestedMappingHazard,
+        BugClass::ResourceFailureUnhandled,
+        BugClass::ResourceLeak,
+        BugClass::Crash,
+        BugClass::ModelInvariant,
+    ];
+}
+
 impl fmt::Display for BugClass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)

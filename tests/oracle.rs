@@ -612,3 +612,61 @@ fn the_outcome_digest_sees_every_byte_and_its_position() {
         }
     }
 }
+
+/// A strategy whose `expose` kills the client's thread: thread rundown cancels the request
+/// and the I/O manager calls the proxy driver's cancel routine while the driver is still
+/// inside `expose`. The re-entry is reported as a finding; the case ends, no deadlock.
+#[derive(Clone, Debug, Default)]
+struct KillsClientInExpose;
+
+impl ProxyStrategy for KillsClientInExpose {
+    fn name(&self) -> String {
+        "KillsClientInExpose".into()
+    }
+
+    fn expose(
+        &mut self,
+        m: &mut mdlsim::Machine,
+        io: &strategy::Io,
+    ) -> mdlsim::Result<strategy::Exposure> {
+        let tid = m.process(io.client)?.threads[0];
+        m.terminate_thread(tid)?;
+        Ok(strategy::Exposure::Refused(mdlsim::NtStatus::CANCELLED))
+    }
+
+    fn retire(
+        &mut self,
+        _: &mut mdlsim::Machine,
+        _: &strategy::Io,
+        _: strategy::ServerReply,
+    ) -> mdlsim::Result<strategy::Completion> {
+        Ok(strategy::Completion {
+            status: mdlsim::NtStatus::CANCELLED,
+            information: 0,
+        })
+    }
+}
+
+#[test]
+fn a_strategy_re_entering_the_proxy_driver_is_a_finding_not_a_deadlock() {
+    let case = Case {
+        offset: 0,
+        length: 16,
+        direction: Direction::Read,
+        server: ServerBehaviour::Honest,
+        fault: InjectedFault::None,
+        seed: 0,
+    };
+    let run = verify::run_case(
+        &mut KillsClientInExpose,
+        &case,
+        &mdlsim::Config::default(),
+        None,
+    );
+    assert!(
+        run.trace.iter().any(|l| l.contains("re-entered")),
+        "{:#?}",
+        run.trace
+    );
+    assert!(!run.findings.is_empty());
+}

@@ -122,11 +122,19 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
         }
     }
 
+    /// The driver's state. The machine is single-threaded, so the lock is only ever
+    /// contended by re-entry (a strategy whose `expose` or `retire` makes the I/O manager
+    /// call back into this driver, e.g. by cancelling its own request): that is refused as
+    /// an error instead of the deadlock a blocking lock would be.
     fn lock(&self) -> Result<MutexGuard<'_, State<S>>> {
-        self.state.lock().map_err(|_| {
-            Fault::Model(ModelError::Unsupported(
-                "proxy driver state poisoned".into(),
-            ))
+        self.state.try_lock().map_err(|e| {
+            Fault::Model(ModelError::Unsupported(match e {
+                std::sync::TryLockError::WouldBlock => {
+                    "the proxy driver was re-entered from its own strategy's expose or retire"
+                        .into()
+                }
+                std::sync::TryLockError::Poisoned(_) => "proxy driver state poisoned".into(),
+            }))
         })
     }
 

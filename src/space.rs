@@ -268,10 +268,27 @@ struct Chunk {
 /// Stored as 512-entry chunks (like one x64 page table each) in an ordered map,
 /// so a lookup is one small-map search plus an index, iteration is in address
 /// order (deterministic), and an empty chunk is freed.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub(crate) struct PageTable {
     chunks: BTreeMap<u64, Chunk>,
     len: usize,
+    /// Emptied chunks' storage (every entry `None`), reused by the next new chunk: a
+    /// map/unmap cycle then allocates and clears no 512-entry table. At most
+    /// [`SPARE_CHUNKS`]; not part of the table's contents (a clone starts without any).
+    spare: Vec<Box<[Option<Pte>]>>,
+}
+
+/// Emptied chunks kept for reuse per page table.
+const SPARE_CHUNKS: usize = 2;
+
+impl Clone for PageTable {
+    fn clone(&self) -> PageTable {
+        PageTable {
+            chunks: self.chunks.clone(),
+            len: self.len,
+            spare: Vec::new(),
+        }
+    }
 }
 
 impl PageTable {
@@ -295,8 +312,11 @@ impl PageTable {
     /// Installs a PTE, returning the one it replaced.
     pub(crate) fn insert(&mut self, vpn: u64, pte: Pte) -> Option<Pte> {
         let (c, i) = Self::split(vpn);
+        let spare = &mut self.spare;
         let chunk = self.chunks.entry(c).or_insert_with(|| Chunk {
-            entries: vec![None; CHUNK_ENTRIES as usize].into_boxed_slice(),
+            entries: spare
+                .pop()
+                .unwrap_or_else(|| vec![None; CHUNK_ENTRIES as usize].into_boxed_slice()),
             count: 0,
         });
         let old = chunk.entries[i].replace(pte);
@@ -316,7 +336,11 @@ impl PageTable {
             chunk.count -= 1;
             self.len -= 1;
             if chunk.count == 0 {
-                self.chunks.remove(&c);
+                if let Some(empty) = self.chunks.remove(&c) {
+                    if self.spare.len() < SPARE_CHUNKS {
+                        self.spare.push(empty.entries);
+                    }
+                }
             }
         }
         old

@@ -196,16 +196,10 @@ impl ProxyStrategy for PartialMdlSplit {
 
     fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
-        if len == 0 {
-            return Ok(Exposure::Mapped {
-                va: Va::NULL,
-                len: 0,
-            });
-        }
-        let Some(src) = io.mdl else {
-            return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
+        let (src, geo) = match Geometry::of_request(io) {
+            Ok(x) => x,
+            Err(at_once) => return Ok(at_once),
         };
-        let geo = Geometry::of(io.buffer, len);
         let Some(base) = find_free_user_range(m, io.server, geo.pages) else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };

@@ -149,6 +149,28 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
+    /// The start every mapping strategy's `expose` shares: the request's MDL and the
+    /// buffer's geometry, or the exposure to return at once — nothing to map for a
+    /// zero-length request (the I/O manager built no MDL, semantics §5.5), and a refusal
+    /// (`STATUS_INVALID_USER_BUFFER`) for a non-empty request without one.
+    pub(crate) fn of_request(
+        io: &super::Io,
+    ) -> std::result::Result<(MdlId, Geometry), super::Exposure> {
+        let len = io.length as u64;
+        if len == 0 {
+            return Err(super::Exposure::Mapped {
+                va: Va::NULL,
+                len: 0,
+            });
+        }
+        let Some(src) = io.mdl else {
+            return Err(super::Exposure::Refused(
+                crate::status::NtStatus::INVALID_USER_BUFFER,
+            ));
+        };
+        Ok((src, Geometry::of(io.buffer, len)))
+    }
+
     pub(crate) fn of(buffer: Va, length: u64) -> Geometry {
         let off = buffer.byte_offset() as u64;
         let pages = crate::addr::span_pages(buffer, length) as u64;

@@ -139,16 +139,10 @@ impl ProxyStrategy for HeadTailSplice {
 
     fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
-        if len == 0 {
-            return Ok(Exposure::Mapped {
-                va: Va::NULL,
-                len: 0,
-            });
-        }
-        let Some(src) = io.mdl else {
-            return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
+        let (src, geo) = match Geometry::of_request(io) {
+            Ok(x) => x,
+            Err(at_once) => return Ok(at_once),
         };
-        let geo = Geometry::of(io.buffer, len);
         let Some(mut edges) = Edges::build(m, io, src, &geo, !self.knobs.unzeroed_substitutes)?
         else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));

@@ -156,20 +156,13 @@ impl Machine {
                         if let Some(i) = input {
                             self.copy_as(Who::Kernel, sb, Who::Kernel, i, input_length as u64)?;
                         }
-                        let mut f = IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
-                        if output.is_some() {
-                            f |= IrpFlags::INPUT_OPERATION;
-                        }
-                        let i = self.irp_mut(irp)?;
-                        i.flags |= f;
-                        i.user_buffer = output;
-                        i.user_buffer_length = output_length as u64;
+                        self.irp_mut(irp)?
+                            .set_ioctl_output(output, output_length, true);
                     }
                 }
                 METHOD_NEITHER => {
-                    let i = self.irp_mut(irp)?;
-                    i.user_buffer = output;
-                    i.user_buffer_length = output_length as u64;
+                    self.irp_mut(irp)?
+                        .set_ioctl_output(output, output_length, false);
                 }
                 _ => {
                     if let Some(inp) = input {

@@ -243,6 +243,21 @@ pub struct Irp {
 }
 
 impl Irp {
+    /// Where an IOCTL's output goes back (`UserBuffer` and the length copy-back may write,
+    /// semantics §5.3, §5.4); with `buffered` also the METHOD_BUFFERED flags of a SystemBuffer the
+    /// I/O manager allocated and frees itself (`IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER`,
+    /// and `IRP_INPUT_OPERATION` when there is an output buffer to copy back to).
+    pub(crate) fn set_ioctl_output(&mut self, output: Option<Va>, length: u32, buffered: bool) {
+        if buffered {
+            self.flags |= IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
+            if output.is_some() {
+                self.flags |= IrpFlags::INPUT_OPERATION;
+            }
+        }
+        self.user_buffer = output;
+        self.user_buffer_length = length as u64;
+    }
+
     pub(crate) fn new(stack_count: u8, birth: Birth) -> Irp {
         Irp {
             flags: IrpFlags::empty(),

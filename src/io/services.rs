@@ -462,20 +462,11 @@ impl Machine {
                         if let Some(inp) = input.filter(|_| in_len > 0) {
                             self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
                         }
-                        let mut f = IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
-                        if output.is_some() {
-                            f |= IrpFlags::INPUT_OPERATION;
-                        }
-                        let i = self.irp_mut(irp)?;
-                        i.flags |= f;
-                        i.user_buffer = output;
-                        i.user_buffer_length = out_len as u64;
+                        self.irp_mut(irp)?.set_ioctl_output(output, out_len, true);
                     }
                 }
                 METHOD_NEITHER => {
-                    let i = self.irp_mut(irp)?;
-                    i.user_buffer = output;
-                    i.user_buffer_length = out_len as u64;
+                    self.irp_mut(irp)?.set_ioctl_output(output, out_len, false);
                 }
                 _ => {
                     if let Some(inp) = input.filter(|_| in_len > 0) {

@@ -105,6 +105,14 @@ impl Config {
     }
 }
 
+/// Process and thread ids are handles, multiples of 4 in 32 bits: past 2^32 the model
+/// has no more (Windows' handle table runs out far earlier).
+fn ids_exhausted() -> Fault {
+    Fault::Model(ModelError::Unsupported(
+        "process and thread ids exhausted (32-bit ids)".into(),
+    ))
+}
+
 /// What an object's creation is blamed on in audits and reports.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct Birth {
@@ -345,8 +353,8 @@ impl Machine {
     pub fn create_process(&mut self, name: &str) -> Result<Pid> {
         self.enter("PspCreateProcess")?;
         let pid = Pid(self.next_pid);
-        self.next_pid += 4;
-        let tid = self.new_thread(pid);
+        self.next_pid = self.next_pid.checked_add(4).ok_or(ids_exhausted())?;
+        let tid = self.new_thread(pid)?;
         self.processes.insert(
             pid,
             Process {
@@ -362,9 +370,9 @@ impl Machine {
         Ok(pid)
     }
 
-    fn new_thread(&mut self, pid: Pid) -> Tid {
+    fn new_thread(&mut self, pid: Pid) -> Result<Tid> {
         let tid = Tid(self.next_tid);
-        self.next_tid += 4;
+        self.next_tid = self.next_tid.checked_add(4).ok_or(ids_exhausted())?;
         self.threads.insert(
             tid,
             Thread {
@@ -373,7 +381,7 @@ impl Machine {
                 alive: true,
             },
         );
-        tid
+        Ok(tid)
     }
 
     /// Creates another thread in a running process (for double-fetch and cancellation scenarios).
@@ -383,7 +391,7 @@ impl Machine {
     pub fn create_thread(&mut self, pid: Pid) -> Result<Tid> {
         self.enter("PspCreateThread")?;
         self.live_process(pid)?;
-        let tid = self.new_thread(pid);
+        let tid = self.new_thread(pid)?;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.threads.push(tid);
         }

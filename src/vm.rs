@@ -610,6 +610,12 @@ impl Machine {
         while (out.len() as u64) < len {
             let at = va.wrapping_add(out.len() as u64);
             let (space, r) = pages.run(self, at, len - out.len() as u64)?;
+            // The bytes returned are host memory too: one read may return at most the
+            // host-memory budget (the same frames mapped many times over can make a
+            // range of virtual memory far larger than the frames behind it).
+            if (out.len() + r.len) as u64 > self.phys.host_limit() {
+                return Err(self.host_budget_fault());
+            }
             self.log_run(who, space, at, &r, false);
             out.extend_from_slice(self.phys.run_bytes(r.first, r.at, r.len));
         }

@@ -544,3 +544,39 @@ fn null_base_user_mappings_land_at_the_first_fit() {
     m.io_free_mdl(mdl).unwrap();
     common::assert_audit_clean(&m);
 }
+
+/// One frame mapped many times makes a range of system VA far larger than the frames
+/// behind it: a read of it returns at most the host-memory budget.
+#[test]
+fn a_read_larger_than_the_host_budget_is_refused() {
+    use mdlsim::mdl::LockOperation;
+    let limit = 2 << 20;
+    let mut m = Machine::new(Config::default().host_memory_limit(limit)).unwrap();
+    let app = m.create_process("app").unwrap();
+    let len = 64 * PAGE_SIZE;
+    let buf = common::user_buf(&mut m, app, len);
+    m.switch_to(Some(app)).unwrap();
+    // The same 64 pages locked and mapped 16 times: 4 MiB of system VA over 256 KiB.
+    let mut vas = Vec::new();
+    for _ in 0..16 {
+        let mdl = common::lock_user(&mut m, app, buf, len as u32, LockOperation::IoReadAccess);
+        vas.push(common::system_va(&mut m, mdl));
+    }
+    assert!(m.host_frame_bytes() < limit / 2);
+    let contiguous = vas.windows(2).all(|w| w[1].raw() == w[0].raw() + len);
+    assert!(
+        contiguous,
+        "the system PTE allocator placed the mappings apart: {vas:?}"
+    );
+    let r = m.kernel_read(vas[0], 16 * len);
+    assert!(
+        matches!(r, Err(Fault::Model(ModelError::HostMemoryLimit { .. }))),
+        "{:?}",
+        r.map(|v| v.len())
+    );
+    // Within the budget, a read works.
+    assert_eq!(
+        m.kernel_read(vas[0], 4 * len).unwrap().len() as u64,
+        4 * len
+    );
+}

@@ -8,7 +8,7 @@
 //!
 //! Every routine is named after its DDI (`MmProbeAndLockPages` is
 //! [`Machine::mm_probe_and_lock_pages`]; search the docs for the real name),
-//! follows the rules collected in the project's `semantics.md` (cited by
+//! follows the rules collected in the project's [docs/semantics.md][semantics.md] (cited by
 //! section in each rustdoc), and turns every misuse into a value: a bug check
 //! with its real code and parameters, a raised NTSTATUS, or a returned status
 //! ([`Fault`]). Nothing panics on input. After a bug check the machine is
@@ -46,6 +46,8 @@
 //! m.io_free_mdl(mdl).unwrap();
 //! assert!(m.audit().is_empty());
 //! ```
+//!
+//! [semantics.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md
 
 //!
 //! ## The short guide

@@ -272,13 +272,15 @@ pub fn complete_with(m: &mut Machine, irp: IrpId, status: NtStatus) -> Result<()
     m.io_complete_request(irp)
 }
 
-/// A dispatch routine pending `irp` in `device`'s queue, the cancel-safe way (semantics
-/// §6): `IoMarkIrpPending`; if `cancelable`, `IoSetCancelRoutine`, and if `Cancel` was
+/// A dispatch routine pending `irp` in `device`'s queue, the cancel-safe way
+/// ([semantics §6]): `IoMarkIrpPending`; if `cancelable`, `IoSetCancelRoutine`, and if `Cancel` was
 /// already set take the routine back and complete `STATUS_CANCELLED` at once (whoever
 /// gets the routine back owns the IRP); otherwise queue it. Returns `STATUS_PENDING`.
 ///
 /// # Errors
 /// Faults of the routines it calls.
+///
+/// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 pub fn pend_in_queue(
     m: &mut Machine,
     device: DeviceId,

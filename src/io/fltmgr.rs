@@ -303,11 +303,13 @@ impl Driver for FltMgr {
 }
 
 impl Machine {
-    /// `FltRegisterFilter` + `FltStartFiltering`: registers a minifilter at `altitude`
+    /// [`FltRegisterFilter`] + `FltStartFiltering`: registers a minifilter at `altitude`
     /// (higher altitudes see pre-operations first and post-operations last).
     ///
     /// # Errors
     /// A crashed machine.
+    ///
+    /// [`FltRegisterFilter`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltregisterfilter
     #[doc(alias = "FltRegisterFilter")]
     pub fn flt_register_filter(
         &mut self,
@@ -343,11 +345,13 @@ impl Machine {
         Ok(dev)
     }
 
-    /// `FltGetNewSystemBufferAddress`: the `AssociatedIrp.SystemBuffer` the file system
+    /// [`FltGetNewSystemBufferAddress`]: the `AssociatedIrp.SystemBuffer` the file system
     /// allocated, when `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` is set; else `None` (NULL).
     ///
     /// # Errors
     /// A crashed machine.
+    ///
+    /// [`FltGetNewSystemBufferAddress`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltgetnewsystembufferaddress
     #[doc(alias = "FltGetNewSystemBufferAddress")]
     pub fn flt_get_new_system_buffer_address(&mut self, data: &CallbackData) -> Result<Option<Va>> {
         self.enter("FltGetNewSystemBufferAddress")?;

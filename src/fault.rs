@@ -86,4 +86,17 @@ pub enum ModelError {
     /// The handle does not name a live object of that kind.
     #[error("stale or unknown handle: {0}")]
     StaleHandle(String),
+    /// The work needs more host memory than the machine's budget
+    /// ([`crate::Config::host_memory_limit_bytes`]): a limit of the simulator, not of the
+    /// modelled system. The machine refuses every later call too.
+    #[error(
+        "host memory limit reached: simulated memory would need more than {limit} bytes of \
+         host memory ({used} held); raise Config::host_memory_limit (CLI: --memory-limit)"
+    )]
+    HostMemoryLimit {
+        /// The budget, in bytes.
+        limit: u64,
+        /// Host bytes held when the limit was reached.
+        used: u64,
+    },
 }

@@ -43,7 +43,18 @@ pub struct Config {
     ///
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     pub track_locked_pages: bool,
+    /// Host memory the simulated frames (their bytes, PFN entries and provenance labels)
+    /// may take, in bytes. Work that would need more is refused with
+    /// [`ModelError::HostMemoryLimit`] (a limit of the simulator: Windows would have
+    /// succeeded), and so is every later call. Simulated RAM that is never touched costs
+    /// nothing, so this bounds what a hostile scenario can make the host allocate, not
+    /// the simulated RAM size. Default [`DEFAULT_HOST_MEMORY_LIMIT`] (1 GiB).
+    pub host_memory_limit_bytes: u64,
 }
+
+/// The default [`Config::host_memory_limit_bytes`]: 1 GiB, room for about 250,000
+/// touched frames (a 256 MiB buffer locked and mapped several times over).
+pub const DEFAULT_HOST_MEMORY_LIMIT: u64 = 1 << 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -53,6 +64,7 @@ impl Default for Config {
             pool_limit_bytes: 256 << 20,
             shadow: true,
             track_locked_pages: false,
+            host_memory_limit_bytes: DEFAULT_HOST_MEMORY_LIMIT,
         }
     }
 }
@@ -85,6 +97,12 @@ impl Config {
     /// Turns `TrackLockedPages` on or off.
     pub fn track_locked_pages(mut self, on: bool) -> Self {
         self.track_locked_pages = on;
+        self
+    }
+
+    /// Sets the host-memory budget in bytes (see [`Config::host_memory_limit_bytes`]).
+    pub fn host_memory_limit(mut self, bytes: u64) -> Self {
+        self.host_memory_limit_bytes = bytes;
         self
     }
 }
@@ -175,7 +193,7 @@ impl Machine {
             );
         }
         Ok(Machine {
-            phys: PhysicalMemory::new(frames),
+            phys: PhysicalMemory::new(frames, config.host_memory_limit_bytes),
             system: AddressSpace::default(),
             processes: BTreeMap::new(),
             threads: BTreeMap::new(),
@@ -224,11 +242,10 @@ impl Machine {
         self.config.shadow
     }
 
-    /// Starts a public call: fails with the recorded bug check once crashed.
+    /// Starts a public call: fails with the recorded bug check once crashed, and with
+    /// [`ModelError::HostMemoryLimit`] once the host-memory budget is exceeded.
     pub(crate) fn enter(&mut self, routine: &'static str) -> Result<()> {
-        if let Some(b) = &self.crashed {
-            return Err(Fault::BugCheck(b.clone()));
-        }
+        self.alive()?;
         self.step += 1;
         self.routine = routine;
         if !self.scheduled.is_empty() {
@@ -237,11 +254,46 @@ impl Machine {
         Ok(())
     }
 
+    /// Whether the machine can still take calls: the recorded bug check once crashed,
+    /// [`ModelError::HostMemoryLimit`] once over its host-memory budget. Field accesses a
+    /// driver makes (`irp_mut`, `device_mut`) check this without taking a step.
+    pub(crate) fn alive(&self) -> Result<()> {
+        if let Some(b) = &self.crashed {
+            return Err(Fault::BugCheck(b.clone()));
+        }
+        if self.phys.host_bytes() > self.phys.host_limit() {
+            return Err(self.host_budget_fault());
+        }
+        Ok(())
+    }
+
+    /// The fault of work refused for the host-memory budget.
+    pub(crate) fn host_budget_fault(&self) -> Fault {
+        Fault::Model(ModelError::HostMemoryLimit {
+            limit: self.phys.host_limit(),
+            used: self.phys.host_bytes(),
+        })
+    }
+
+    /// Turns a frame shortage into what the caller returns: `Ok` for exhausted simulated
+    /// RAM (the routine fails as Windows' does), the host-budget fault otherwise.
+    pub(crate) fn no_frame(&self, why: crate::pfn::NoFrame) -> Result<()> {
+        match why {
+            crate::pfn::NoFrame::Exhausted => Ok(()),
+            crate::pfn::NoFrame::HostBudget => Err(self.host_budget_fault()),
+        }
+    }
+
     /// Schedules a user-mode write by thread `tid` just before the call numbered
     /// `before_step` (see [`ScheduledWrite`]). A write that faults (the page is gone)
     /// is dropped, as the thread's access violation would be its own business.
-    pub fn schedule_user_write(&mut self, w: ScheduledWrite) {
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn schedule_user_write(&mut self, w: ScheduledWrite) -> Result<()> {
+        self.alive()?;
         self.scheduled.push(w);
+        Ok(())
     }
 
     fn run_scheduled_writes(&mut self) {

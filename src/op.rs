@@ -1322,11 +1322,11 @@ impl Interpreter {
                 Ok(Value::Unit)
             }
             VmOp::StartAccessLog => {
-                self.machine.start_access_log();
+                self.machine.start_access_log()?;
                 Ok(Value::Unit)
             }
             VmOp::TakeAccessLog => {
-                let log = self.machine.take_access_log();
+                let log = self.machine.take_access_log()?;
                 Ok(Value::Accesses {
                     count: log.len() as u64,
                     hash: fnv1a(format!("{log:?}").as_bytes()),
@@ -1389,6 +1389,8 @@ impl Interpreter {
                 Ok(self.new_mdl(id))
             }
             MdlOp::MmSizeOfMdl { va, length } => {
+                // A pure function, but a crashed machine runs nothing.
+                self.machine.alive()?;
                 Ok(Value::Size(Machine::mm_size_of_mdl(self.addr(va), length)))
             }
             MdlOp::MmInitializeMdl { mdl, va, length } => {
@@ -1694,6 +1696,8 @@ impl Interpreter {
                 Ok(self.io_request(r))
             }
             IoOp::QueueCompleteNext { device } => {
+                // The driver's own routine (its DPC): nothing runs on a crashed machine.
+                self.machine.alive()?;
                 let d = self.device(device);
                 let driver = self.machine.device(d)?.driver;
                 let bug = self.drivers.iter().find_map(|(id, b)| match b {
@@ -1734,6 +1738,8 @@ impl Interpreter {
                 Ok(Value::Unit)
             }
             IoOp::IrpMdlAddress { irp } => {
+                // A driver's field read: nothing runs on a crashed machine.
+                self.machine.alive()?;
                 let irp = self.irp(irp);
                 let mdl = self.machine.irp(irp).ok().and_then(|i| i.mdl_address);
                 Ok(self.new_mdl(mdl))

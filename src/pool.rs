@@ -13,7 +13,7 @@ use crate::addr::{PAGE_SIZE, Va, bytes_to_pages};
 use crate::bugcheck::BugCheckCode;
 use crate::fault::Result;
 use crate::machine::{Birth, Machine};
-use crate::pfn::FrameOwner;
+use crate::pfn::{FrameOwner, NoFrame};
 use crate::ranges::RangeAllocator;
 use crate::space::{Protection, Pte, PteKind};
 use crate::vm::Who;
@@ -104,15 +104,19 @@ pub const fn tag(s: &[u8; 4]) -> u32 {
 }
 
 impl Machine {
-    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion,
-    /// with the pages mapped so far undone (the caller releases the VA range).
-    fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
+    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `Err` on frame exhaustion
+    /// (or the host budget), with the pages mapped so far undone (the caller releases the
+    /// VA range).
+    fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Result<(), NoFrame> {
         for i in 0..n {
-            let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {
-                // Undo only the PTEs and frames taken so far: the page count was not charged
-                // yet and the caller releases the VA range (once).
-                self.drop_pool_ptes(va, i);
-                return None;
+            let pfn = match self.phys.allocate(FrameOwner::Pool, zero) {
+                Ok(pfn) => pfn,
+                Err(why) => {
+                    // Undo only the PTEs and frames taken so far: the page count was not
+                    // charged yet and the caller releases the VA range (once).
+                    self.drop_pool_ptes(va, i);
+                    return Err(why);
+                }
             };
             self.system.ptes.insert(
                 va.vpn() + i,
@@ -128,7 +132,7 @@ impl Machine {
         if zero {
             self.counters.pages_zero_filled += n;
         }
-        Some(())
+        Ok(())
     }
 
     /// Removes `n` pool PTEs from `va`, dropping each frame's share (its only one; a lock on
@@ -162,9 +166,9 @@ impl Machine {
                 return Ok(None);
             };
             let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
-            if self.map_pool_pages(va, n, zero).is_none() {
+            if let Err(why) = self.map_pool_pages(va, n, zero) {
                 let _ = self.pool.va.release(i, n);
-                return Ok(None);
+                return self.no_frame(why).map(|()| None);
             }
             self.pool.freed.remove(&va.0);
             self.pool.allocs.insert(
@@ -207,9 +211,9 @@ impl Machine {
                     return Ok(None);
                 };
                 let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
-                if self.map_pool_pages(va, 1, false).is_none() {
+                if let Err(why) = self.map_pool_pages(va, 1, false) {
                     let _ = self.pool.va.release(i, 1);
-                    return Ok(None);
+                    return self.no_frame(why).map(|()| None);
                 }
                 self.pool.small_pages.insert(va.vpn(), SmallPage::default());
                 (va.vpn(), 0)

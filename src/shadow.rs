@@ -104,6 +104,11 @@ impl FrameLabels {
         &self.runs
     }
 
+    /// Runs the host holds for this frame (the list's capacity): what its labels cost.
+    pub(crate) fn heap_runs(&self) -> usize {
+        self.runs.capacity()
+    }
+
     fn run_end(&self, i: usize) -> usize {
         self.runs
             .get(i + 1)

@@ -22,7 +22,7 @@ use crate::bugcheck::BugCheckCode;
 use crate::fault::{Fault, Result};
 use crate::log::{Access, Actor};
 use crate::machine::Machine;
-use crate::pfn::{FrameOwner, FrameRun};
+use crate::pfn::{FrameOwner, FrameRun, NoFrame};
 use crate::shadow::{Label, LabelSpan};
 use crate::space::{PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
@@ -471,10 +471,11 @@ impl Machine {
         }) {
             return Err(AV);
         }
-        let pfn = self
-            .phys
-            .allocate(FrameOwner::Process(pid), true)
-            .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?;
+        let pfn = match self.phys.allocate(FrameOwner::Process(pid), true) {
+            Ok(pfn) => pfn,
+            Err(NoFrame::Exhausted) => return Err(Fault::Raise(NtStatus::NO_MEMORY)),
+            Err(NoFrame::HostBudget) => return Err(self.host_budget_fault()),
+        };
         self.counters.pages_zero_filled += 1;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.space.ptes.insert(
@@ -733,7 +734,7 @@ impl Machine {
                                 va: page_va,
                             }
                         };
-                        self.phys.labels_mut(pfn).set(off, n, label);
+                        self.phys.set_labels(pfn, off, n, label);
                     }
                     self.log_access(who, space, page_va, pfn, off, n, true);
                 }
@@ -808,7 +809,7 @@ impl Machine {
                 if self.config.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
-                    self.phys.labels_mut(dpfn).splice(doff, n, &spans);
+                    self.phys.splice_labels(dpfn, doff, n, &spans);
                 }
             } else {
                 let extended = match &mut run {
@@ -833,7 +834,7 @@ impl Machine {
                 if self.config.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
-                    self.phys.labels_mut(dpfn).splice(doff, n, &spans);
+                    self.phys.splice_labels(dpfn, doff, n, &spans);
                 }
             }
             self.log_access(dst_who, dspace, d, dpfn, doff, n, true);
@@ -1056,13 +1057,39 @@ impl Machine {
     }
 
     /// Starts recording every access (see [`crate::log`]); clears earlier records.
-    pub fn start_access_log(&mut self) {
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn start_access_log(&mut self) -> Result<()> {
+        self.alive()?;
+        self.restart_access_log();
+        Ok(())
+    }
+
+    /// Stops recording and returns what was recorded.
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn take_access_log(&mut self) -> Result<Vec<Access>> {
+        self.alive()?;
+        Ok(self.drain_access_log())
+    }
+
+    /// The records so far, without stopping the log: an inspection that also works after
+    /// a bug check (what a crash dump would show of the accesses that led to it).
+    pub fn access_log(&self) -> &[Access] {
+        &self.log.records
+    }
+
+    /// [`Machine::start_access_log`] for the harness, which keeps recording across a bug
+    /// check to judge the case.
+    pub(crate) fn restart_access_log(&mut self) {
         self.log.enabled = true;
         self.log.records.clear();
     }
 
-    /// Stops recording and returns what was recorded.
-    pub fn take_access_log(&mut self) -> Vec<Access> {
+    /// [`Machine::take_access_log`] for the harness (also after a bug check).
+    pub(crate) fn drain_access_log(&mut self) -> Vec<Access> {
         self.log.enabled = false;
         std::mem::take(&mut self.log.records)
     }

@@ -323,7 +323,8 @@ fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
         before_step: m.step() + 1,
         va,
         data: b"B".to_vec(),
-    });
+    })
+    .unwrap();
     let second = m.kernel_read(va, 1).unwrap();
     assert_eq!((first, second), (b"A".to_vec(), b"B".to_vec()));
 }

@@ -427,7 +427,8 @@ pub fn irp_input(input: &IrpInput) -> std::result::Result<(), Failure> {
     };
     let mut w = World::new().map_err(|e| fail(vec![format!("setup: {e}")]))?;
     if input.deferred_apcs {
-        w.m.io_set_apc_delivery(crate::io::ApcDelivery::Deferred);
+        w.m.io_set_apc_delivery(crate::io::ApcDelivery::Deferred)
+            .map_err(|e| fail(vec![format!("setup: {e}")]))?;
     }
     for (i, s) in steps.iter().enumerate() {
         if let Err(e) = w.apply(s) {

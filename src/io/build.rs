@@ -57,7 +57,7 @@ impl Machine {
         iosb: Option<Va>,
         loc: StackLocation,
     ) -> Result<IrpId> {
-        let size = self.device(device)?.stack_size;
+        let size = self.irp_stack_size(device)?;
         let birth = self.birth();
         let mut irp = Irp::new(size, birth);
         irp.thread = self.current_thread();
@@ -94,7 +94,7 @@ impl Machine {
             .ok_or(Fault::Status(
                 crate::status::NtStatus::INSUFFICIENT_RESOURCES,
             ))?;
-        self.irp_mut(irp)?.system_buffer = Some(sb);
+        self.irp_entry_mut(irp)?.system_buffer = Some(sb);
         Ok(sb)
     }
 
@@ -161,19 +161,19 @@ impl Machine {
                         if let Some(i) = input {
                             self.copy_as(Who::Kernel, sb, Who::Kernel, i, input_length as u64)?;
                         }
-                        self.irp_mut(irp)?
+                        self.irp_entry_mut(irp)?
                             .set_ioctl_output(output, output_length, true);
                     }
                 }
                 METHOD_NEITHER => {
-                    self.irp_mut(irp)?
+                    self.irp_entry_mut(irp)?
                         .set_ioctl_output(output, output_length, false);
                 }
                 _ => {
                     if let Some(inp) = input {
                         let sb = self.kernel_system_buffer(irp, input_length as u64)?;
                         self.copy_as(Who::Kernel, sb, Who::Kernel, inp, input_length as u64)?;
-                        self.irp_mut(irp)?.flags |=
+                        self.irp_entry_mut(irp)?.flags |=
                             IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                     }
                     if let Some(out) = output {
@@ -247,13 +247,13 @@ impl Machine {
                 let mut f = IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                 if read {
                     f |= IrpFlags::INPUT_OPERATION;
-                    let i = self.irp_mut(irp)?;
+                    let i = self.irp_entry_mut(irp)?;
                     i.user_buffer = Some(buffer);
                     i.user_buffer_length = length as u64;
                 } else {
                     self.copy_as(Who::Kernel, sb, Who::Kernel, buffer, length as u64)?;
                 }
-                self.irp_mut(irp)?.flags |= f;
+                self.irp_entry_mut(irp)?.flags |= f;
             } else if flags & DO_DIRECT_IO != 0 {
                 let op = if read {
                     LockOperation::IoWriteAccess
@@ -262,7 +262,7 @@ impl Machine {
                 };
                 self.kernel_lock(irp, buffer, length, op)?;
             } else {
-                let i = self.irp_mut(irp)?;
+                let i = self.irp_entry_mut(irp)?;
                 i.user_buffer = Some(buffer);
                 i.user_buffer_length = length as u64;
             }

@@ -38,7 +38,7 @@ impl Machine {
         routine: Option<DeviceId>,
     ) -> Result<Option<DeviceId>> {
         self.enter("IoSetCancelRoutine")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         Ok(std::mem::replace(&mut i.cancel_routine, routine))
     }
 
@@ -59,7 +59,7 @@ impl Machine {
     }
 
     pub(crate) fn cancel_irp(&mut self, irp: IrpId) -> Result<bool> {
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         i.cancel = true;
         let Some(routine) = i.cancel_routine.take() else {
             return Ok(false);
@@ -146,7 +146,7 @@ pub struct RaceOutcome {
 /// reported in the outcome).
 pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<RaceOutcome> {
     let mut m = Machine::new(Config::default())?;
-    m.io_set_apc_delivery(ApcDelivery::Deferred);
+    m.io_set_apc_delivery(ApcDelivery::Deferred)?;
     let drv = m.io_register_driver("queue", Arc::new(QueueDriver { bug }))?;
     let dev = m.io_create_device(drv, "\\Device\\Queue", super::DO_DIRECT_IO)?;
     let app = m.create_process("app")?;

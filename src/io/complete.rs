@@ -90,13 +90,13 @@ impl Machine {
             );
         }
         {
-            let i = self.irp_mut(irp)?;
+            let i = self.irp_entry_mut(irp)?;
             i.completed = true;
             i.stage = IrpStage::Active;
         }
         // Walk the stack upward.
         loop {
-            let i = self.irp_mut(irp)?;
+            let i = self.irp_entry_mut(irp)?;
             let n = i.current_location as usize;
             if n == 0 || n > i.stack.len() {
                 break;
@@ -112,8 +112,9 @@ impl Machine {
                     }
                 }
             }
-            let i = self.irp_mut(irp)?;
-            i.current_location += 1;
+            let i = self.irp_entry_mut(irp)?;
+            // Bounded: n <= stack.len() <= MAX_STACK_SIZE < u8::MAX.
+            i.current_location = i.current_location.saturating_add(1);
             let status = i.io_status.status;
             let cancel = i.cancel;
             let has_upper = (i.current_location as usize) <= i.stack.len();
@@ -128,7 +129,7 @@ impl Machine {
                     let r = code.completion(self, cr.device, irp, cr.context);
                     let r = self.unhandled_in_driver(r, "completion", cr.device)?;
                     if r == NtStatus::MORE_PROCESSING_REQUIRED {
-                        if let Ok(i) = self.irp_mut(irp) {
+                        if let Ok(i) = self.irp_entry_mut(irp) {
                             i.stage = IrpStage::Reclaimed;
                             i.completed = false;
                         }
@@ -136,7 +137,7 @@ impl Machine {
                     }
                 }
                 None => {
-                    let i = self.irp_mut(irp)?;
+                    let i = self.irp_entry_mut(irp)?;
                     if i.pending_returned && has_upper {
                         let m = i.current_location as usize;
                         i.stack[m - 1].control |= SL_PENDING_RETURNED;
@@ -153,12 +154,12 @@ impl Machine {
             && !i.pending_returned
             && i.thread.is_some()
         {
-            self.irp_mut(irp)?.stage = IrpStage::AwaitingService;
+            self.irp_entry_mut(irp)?.stage = IrpStage::AwaitingService;
             return Ok(());
         }
         match i.thread {
             Some(t) => {
-                self.irp_mut(irp)?.stage = IrpStage::ApcQueued;
+                self.irp_entry_mut(irp)?.stage = IrpStage::ApcQueued;
                 self.io.apcs.entry(t).or_default().push_back(irp);
                 if self.io.apc_delivery == ApcDelivery::Immediate {
                     self.deliver_apcs(t)?;

@@ -232,7 +232,8 @@ impl Machine {
     /// buffering flags, as a filter must. Returns the device it attached to.
     ///
     /// # Errors
-    /// Unknown devices, or `source` already attached, are [`ModelError`]s.
+    /// Unknown devices, `source` already attached, or a stack already
+    /// [`super::irp::MAX_STACK_SIZE`] deep, are [`ModelError`]s.
     ///
     /// [`IoAttachDeviceToDeviceStack`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioattachdevicetodevicestack
     #[doc(alias = "IoAttachDeviceToDeviceStack")]
@@ -251,12 +252,33 @@ impl Machine {
             let t = self.device(top)?;
             (t.stack_size, t.flags & (DO_BUFFERED_IO | DO_DIRECT_IO))
         };
-        let s = self.device_mut(source)?;
+        if size >= super::irp::MAX_STACK_SIZE {
+            return Err(ModelError::Unsupported(format!(
+                "attaching to a stack of {size} devices: an IRP holds at most {} locations",
+                super::irp::MAX_STACK_SIZE
+            ))
+            .into());
+        }
+        let s = self.device_entry_mut(source)?;
         s.lower = Some(top);
-        s.stack_size = size.saturating_add(1);
+        s.stack_size = size + 1;
         s.flags = (s.flags & !(DO_BUFFERED_IO | DO_DIRECT_IO)) | flags;
-        self.device_mut(top)?.upper = Some(source);
+        self.device_entry_mut(top)?.upper = Some(source);
         Ok(top)
+    }
+
+    /// The `StackSize` of the IRP a request to `device` needs: the device's own, refused
+    /// above [`super::irp::MAX_STACK_SIZE`] (a driver may have written the field).
+    pub(crate) fn irp_stack_size(&self, device: DeviceId) -> Result<u8> {
+        let size = self.device(device)?.stack_size;
+        if size > super::irp::MAX_STACK_SIZE {
+            return Err(ModelError::Unsupported(format!(
+                "{device:?} has StackSize {size}: an IRP holds at most {} locations",
+                super::irp::MAX_STACK_SIZE
+            ))
+            .into());
+        }
+        Ok(size)
     }
 
     /// [`IoGetAttachedDevice`]: the top of the stack `device` belongs to (where requests go).
@@ -293,8 +315,15 @@ impl Machine {
     /// A device object, mutable (drivers keep their state in [`Device::extension`]).
     ///
     /// # Errors
-    /// An unknown device is a [`ModelError`].
+    /// A crashed machine (or one over its host-memory budget) says so, as every call
+    /// does; an unknown device is a [`ModelError`].
     pub fn device_mut(&mut self, device: DeviceId) -> Result<&mut Device> {
+        self.alive()?;
+        self.device_entry_mut(device)
+    }
+
+    /// [`Machine::device_mut`] for the I/O manager itself.
+    pub(crate) fn device_entry_mut(&mut self, device: DeviceId) -> Result<&mut Device> {
         self.io
             .devices
             .get_mut(device.0 as usize)
@@ -329,7 +358,10 @@ impl Machine {
     #[doc(alias = "IoCsqInsertIrp")]
     pub fn io_queue_push(&mut self, device: DeviceId, irp: IrpId) -> Result<()> {
         self.enter("IoCsqInsertIrp")?;
-        self.device_mut(device)?.extension.queue.push_back(irp);
+        self.device_entry_mut(device)?
+            .extension
+            .queue
+            .push_back(irp);
         Ok(())
     }
 
@@ -344,7 +376,7 @@ impl Machine {
     #[doc(alias = "IoCsqRemoveIrp")]
     pub fn io_queue_remove(&mut self, device: DeviceId, irp: IrpId) -> Result<bool> {
         self.enter("IoCsqRemoveIrp")?;
-        let q = &mut self.device_mut(device)?.extension.queue;
+        let q = &mut self.device_entry_mut(device)?.extension.queue;
         let before = q.len();
         q.retain(|i| *i != irp);
         Ok(q.len() != before)
@@ -361,6 +393,6 @@ impl Machine {
     #[doc(alias = "IoCsqRemoveNextIrp")]
     pub fn io_queue_pop(&mut self, device: DeviceId) -> Result<Option<IrpId>> {
         self.enter("IoCsqRemoveNextIrp")?;
-        Ok(self.device_mut(device)?.extension.queue.pop_front())
+        Ok(self.device_entry_mut(device)?.extension.queue.pop_front())
     }
 }

@@ -55,7 +55,7 @@ impl Machine {
     pub fn io_call_driver(&mut self, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
         self.enter("IofCallDriver")?;
         self.device(device)?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         if i.current_location <= 1 {
             let addr = irp.address();
             return Err(self.bug_check(
@@ -142,7 +142,7 @@ impl Machine {
     #[doc(alias = "IoGetNextIrpStackLocation")]
     pub fn io_set_next_irp_stack_location(&mut self, irp: IrpId, loc: StackLocation) -> Result<()> {
         self.enter("IoGetNextIrpStackLocation")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         if n < 2 || n - 1 > i.stack.len() {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
@@ -170,7 +170,7 @@ impl Machine {
     pub fn io_copy_current_irp_stack_location_to_next(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoCopyCurrentIrpStackLocationToNext")?;
         let cur = self.io_get_current_irp_stack_location(irp)?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         let Some(slot) = n.checked_sub(2).and_then(|k| i.stack.get_mut(k)) else {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
@@ -193,7 +193,7 @@ impl Machine {
     #[doc(alias = "IoSkipCurrentIrpStackLocation")]
     pub fn io_skip_current_irp_stack_location(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoSkipCurrentIrpStackLocation")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         i.current_location = i.current_location.saturating_add(1);
         Ok(())
     }
@@ -217,7 +217,7 @@ impl Machine {
         on_cancel: bool,
     ) -> Result<()> {
         self.enter("IoSetCompletionRoutine")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         if n < 2 || n - 1 > i.stack.len() {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
@@ -246,7 +246,7 @@ impl Machine {
     #[doc(alias = "IoMarkIrpPending")]
     pub fn io_mark_irp_pending(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoMarkIrpPending")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         if n == 0 || n > i.stack.len() {
             return Err(ModelError::Unsupported(format!("{irp:?} has no current location")).into());

@@ -332,6 +332,7 @@ impl Machine {
     /// # Errors
     /// As [`Machine::io_attach_device_to_device_stack`].
     pub fn flt_attach_volume(&mut self, volume: DeviceId) -> Result<DeviceId> {
+        self.alive()?;
         let drv = match self.io.flt.driver {
             Some(d) => d,
             None => {

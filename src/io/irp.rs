@@ -195,6 +195,14 @@ pub enum IrpStage {
     Reclaimed,
 }
 
+/// The largest stack an IRP can have: `IRP::StackCount`, `IRP::CurrentLocation` and
+/// `DEVICE_OBJECT::StackSize` are `CHAR`s (signed 8-bit), and a new IRP starts at
+/// `CurrentLocation = StackCount + 1`, which must still fit (127): so 126 locations.
+/// Windows does not check this (a `StackSize` of 127 wraps `CurrentLocation` to -128
+/// and the next `IoCallDriver` indexes outside the IRP); the model refuses it as a
+/// [`crate::fault::ModelError::Unsupported`].
+pub const MAX_STACK_SIZE: u8 = 126;
+
 /// An I/O request packet ([semantics §5]).
 ///
 /// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
@@ -231,7 +239,7 @@ pub struct Irp {
     /// Built by a kernel component running in a system thread (`IoBuild...Request` with
     /// no process context): stage 2 runs in system context instead of being skipped.
     pub system_thread: bool,
-    /// `StackCount`.
+    /// `StackCount` (a `CCHAR`: at most [`MAX_STACK_SIZE`]).
     pub stack_count: u8,
     /// `CurrentLocation` (starts at `StackCount + 1`; `IoCallDriver` decrements it).
     pub current_location: u8,
@@ -269,7 +277,10 @@ impl Irp {
         self.user_buffer_length = length as u64;
     }
 
+    /// A fresh IRP; callers check `stack_count <= MAX_STACK_SIZE` (a `CCHAR`), so
+    /// `CurrentLocation = StackCount + 1` and every later increment fit.
     pub(crate) fn new(stack_count: u8, birth: Birth) -> Irp {
+        let stack_count = stack_count.min(MAX_STACK_SIZE);
         Irp {
             flags: IrpFlags::empty(),
             system_buffer: None,
@@ -286,7 +297,7 @@ impl Irp {
             process: None,
             system_thread: false,
             stack_count,
-            current_location: stack_count.saturating_add(1),
+            current_location: stack_count + 1,
             stack: vec![StackLocation::default(); stack_count as usize],
             stage: IrpStage::Active,
             pending_check: Vec::new(),

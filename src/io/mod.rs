@@ -91,7 +91,7 @@ pub use device::{
 pub use irp::{
     CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_FILE_SYSTEM_CONTROL,
     IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IoStatusBlock, Irp, IrpFlags, IrpId,
-    IrpStage, Parameters, StackLocation,
+    IrpStage, MAX_STACK_SIZE, Parameters, StackLocation,
 };
 pub use services::IoRequest;
 
@@ -175,12 +175,20 @@ impl Machine {
     /// thread (a driver-built request).
     ///
     /// # Errors
-    /// A crashed machine.
+    /// A crashed machine; a `stack_size` above [`irp::MAX_STACK_SIZE`] (its
+    /// `CurrentLocation` would not fit the IRP's `CHAR`) is [`ModelError::Unsupported`].
     ///
     /// [`IoAllocateIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocateirp
     #[doc(alias = "IoAllocateIrp")]
     pub fn io_allocate_irp(&mut self, stack_size: u8) -> Result<IrpId> {
         self.enter("IoAllocateIrp")?;
+        if stack_size > irp::MAX_STACK_SIZE {
+            return Err(ModelError::Unsupported(format!(
+                "IoAllocateIrp with StackSize {stack_size}: at most {} (CurrentLocation is a CHAR)",
+                irp::MAX_STACK_SIZE
+            ))
+            .into());
+        }
         let birth = self.birth();
         Ok(IrpId(self.irps.insert(Irp::new(stack_size, birth))))
     }
@@ -198,8 +206,16 @@ impl Machine {
     /// The IRP behind a handle, for a driver to change (`Irp->IoStatus = ...`).
     ///
     /// # Errors
-    /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
+    /// A crashed machine (or one over its host-memory budget) says so, as every call
+    /// does; a freed or unknown IRP is a [`ModelError::StaleHandle`].
     pub fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
+        self.alive()?;
+        self.irp_entry_mut(irp)
+    }
+
+    /// [`Machine::irp_mut`] for the I/O manager itself, which finishes its bookkeeping on
+    /// the way out of a call that bug-checked.
+    pub(crate) fn irp_entry_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
         self.irps
             .get_mut(irp.0)
             .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
@@ -277,8 +293,13 @@ impl Machine {
     }
 
     /// Chooses when stage-2 completion APCs run.
-    pub fn io_set_apc_delivery(&mut self, mode: ApcDelivery) {
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn io_set_apc_delivery(&mut self, mode: ApcDelivery) -> Result<()> {
+        self.alive()?;
         self.io.apc_delivery = mode;
+        Ok(())
     }
 
     pub(crate) fn queue_irp_to_thread(&mut self, tid: Tid, irp: IrpId) {

@@ -94,7 +94,7 @@ impl Machine {
         iosb: Option<Va>,
     ) -> Result<(DeviceId, IrpId)> {
         let top = self.io_get_attached_device(device)?;
-        let size = self.device(top)?.stack_size;
+        let size = self.irp_stack_size(top)?;
         let birth = self.birth();
         let mut irp = Irp::new(size, birth);
         irp.thread = Some(tid);
@@ -105,7 +105,7 @@ impl Machine {
     }
 
     fn set_first_location(&mut self, irp: IrpId, loc: StackLocation) -> Result<()> {
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         if let Some(last) = i.stack.last_mut() {
             *last = loc;
         }
@@ -115,7 +115,7 @@ impl Machine {
     fn system_buffer(&mut self, irp: IrpId, len: u64) -> std::result::Result<Va, Build> {
         match self.pool_alloc(len, IO_SYSTEM_BUFFER_TAG, false)? {
             Some(va) => {
-                self.irp_mut(irp)?.system_buffer = Some(va);
+                self.irp_entry_mut(irp)?.system_buffer = Some(va);
                 Ok(va)
             }
             None => Err(Build::Failed(NtStatus::INSUFFICIENT_RESOURCES)),
@@ -302,7 +302,7 @@ impl Machine {
                     let sb = self.system_buffer(irp, length as u64)?;
                     flags |= IrpFlags::DEALLOCATE_BUFFER;
                     if read {
-                        let i = self.irp_mut(irp)?;
+                        let i = self.irp_entry_mut(irp)?;
                         i.user_buffer = Some(buffer);
                         i.user_buffer_length = length as u64;
                     } else {
@@ -319,7 +319,7 @@ impl Machine {
                     self.lock_user_buffer(irp, buffer, length, op)?;
                 }
             } else {
-                let i = self.irp_mut(irp)?;
+                let i = self.irp_entry_mut(irp)?;
                 i.user_buffer = Some(buffer);
                 i.user_buffer_length = length as u64;
             }
@@ -329,7 +329,7 @@ impl Machine {
                 IrpFlags::WRITE_OPERATION
             };
             flags |= IrpFlags::DEFER_IO_COMPLETION;
-            self.irp_mut(irp)?.flags |= flags;
+            self.irp_entry_mut(irp)?.flags |= flags;
             Ok(())
         })();
         self.send(tid, top, irp, built)
@@ -478,17 +478,19 @@ impl Machine {
                         if let Some(inp) = input.filter(|_| in_len > 0) {
                             self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
                         }
-                        self.irp_mut(irp)?.set_ioctl_output(output, out_len, true);
+                        self.irp_entry_mut(irp)?
+                            .set_ioctl_output(output, out_len, true);
                     }
                 }
                 METHOD_NEITHER => {
-                    self.irp_mut(irp)?.set_ioctl_output(output, out_len, false);
+                    self.irp_entry_mut(irp)?
+                        .set_ioctl_output(output, out_len, false);
                 }
                 _ => {
                     if let Some(inp) = input.filter(|_| in_len > 0) {
                         let sb = self.system_buffer(irp, in_len as u64)?;
                         self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
-                        self.irp_mut(irp)?.flags |=
+                        self.irp_entry_mut(irp)?.flags |=
                             IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                     }
                     if out_len > 0 {
@@ -503,7 +505,7 @@ impl Machine {
                 }
             }
             if fsctl {
-                self.irp_mut(irp)?.flags |= IrpFlags::DEFER_IO_COMPLETION;
+                self.irp_entry_mut(irp)?.flags |= IrpFlags::DEFER_IO_COMPLETION;
             }
             Ok(())
         })();
@@ -551,7 +553,7 @@ impl Machine {
                 ..StackLocation::default()
             },
         )?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         i.user_buffer = Some(buffer);
         i.user_buffer_length = length as u64;
         self.send(tid, top, irp, Ok(()))
@@ -580,7 +582,7 @@ impl Machine {
         };
         let n = record.len() as u64;
         if n > length {
-            self.irp_mut(irp)?.io_status = super::IoStatusBlock {
+            self.irp_entry_mut(irp)?.io_status = super::IoStatusBlock {
                 status: NtStatus::NOTIFY_ENUM_DIR,
                 information: 0,
             };
@@ -600,7 +602,7 @@ impl Machine {
                     else {
                         return Err(Fault::Status(NtStatus::INSUFFICIENT_RESOURCES));
                     };
-                    let ii = self.irp_mut(irp)?;
+                    let ii = self.irp_entry_mut(irp)?;
                     ii.system_buffer = Some(sb);
                     ii.flags |= IrpFlags::BUFFERED_IO
                         | IrpFlags::DEALLOCATE_BUFFER
@@ -610,7 +612,7 @@ impl Machine {
             };
             self.write_as(Who::Kernel, sb, record, false)?;
         }
-        self.irp_mut(irp)?.io_status = super::IoStatusBlock {
+        self.irp_entry_mut(irp)?.io_status = super::IoStatusBlock {
             status: NtStatus::SUCCESS,
             information: n,
         };

@@ -261,7 +261,7 @@ impl Machine {
         if let Some(irp) = irp {
             match tail {
                 Some(t) if secondary_buffer => self.slot_mut(t)?.mdl.next = Some(id),
-                _ => self.irp_mut(irp)?.mdl_address = Some(id),
+                _ => self.irp_entry_mut(irp)?.mdl_address = Some(id),
             }
         }
         Ok(Some(id))

@@ -74,11 +74,21 @@ impl Machine {
         }
         let zero = flags & alloc_flags::MM_DONT_ZERO_ALLOCATION == 0;
         let mut frames = Vec::with_capacity(wanted as usize);
+        let mut over_budget = false;
         for _ in 0..wanted {
             match self.phys.allocate(FrameOwner::MdlAllocation, zero) {
-                Some(pfn) => frames.push(pfn),
-                None => break,
+                Ok(pfn) => frames.push(pfn),
+                Err(why) => {
+                    over_budget = why == crate::pfn::NoFrame::HostBudget;
+                    break;
+                }
             }
+        }
+        if over_budget {
+            for f in frames {
+                let _ = self.phys.drop_share(f);
+            }
+            return Err(self.host_budget_fault());
         }
         let give_back = frames.is_empty()
             || (flags & alloc_flags::MM_ALLOCATE_FULLY_REQUIRED != 0

@@ -418,8 +418,8 @@ fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<
 
 /// Moves the machine's access log into `log` (recording continues).
 fn flush(m: &mut Machine, log: &mut Vec<crate::log::Access>) {
-    log.extend(m.take_access_log());
-    m.start_access_log();
+    log.extend(m.drain_access_log());
+    m.restart_access_log();
 }
 
 /// Frames writable by user code now, with a thread and address that can write each.
@@ -499,10 +499,10 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                 w.tid, w.data, w.va, w.before_step
             ));
         }
-        m.schedule_user_write(w);
+        m.schedule_user_write(w)?;
     }
     let mut log = Vec::new();
-    m.start_access_log();
+    m.restart_access_log();
     // The client thread's system service: the I/O manager builds the IRP, locks
     // Irp->MdlAddress (none for zero length) and calls the proxy driver, which pends it.
     let tid = m.process(a.client)?.threads[0];

@@ -42,7 +42,9 @@ pub enum EventKind {
     ///
     /// [semantics §3.10]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.10
     FreePagesWhileMapped,
-    /// A write through a mapping of an MDL probed for `IoReadAccess` (seed 001).
+    /// A write through a mapping of an MDL probed for `IoReadAccess` (["Errors in Direct I/O"][design-direct-io]).
+    ///
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     WriteThroughReadProbedMdl,
     /// A source MDL was unlocked or freed while a partial MDL still had its own mapping of it
     /// ([invariant 23]).

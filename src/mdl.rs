@@ -3,11 +3,13 @@
 //! MDLs live in the machine's arena and are named by [`MdlId`]; a NULL `PMDL`
 //! is `Option<MdlId>::None`, so the zero-length paths are visible in the
 //! types. Drivers may read every field and write the ones drivers really
-//! write (the PFN array, as seed 000 does, `Next`, `MdlFlags`) through
+//! write (the PFN array, as the [proxy file system's head/tail substitution][design-proxy]
+//! does, `Next`, `MdlFlags`) through
 //! `Machine::mdl_*` methods; the routines in [`crate::mm`] do the rest.
 //!
 //! [semantics §1.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.2
 //! [§1.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.4
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 
 use crate::addr::{LIST_HEAD, Pfn, Va, span_pages};
 use crate::arena::Handle;

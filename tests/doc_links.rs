@@ -11,7 +11,9 @@
 //!   anchor that file defines (`<a id="…">`), and a link whose text is a citation
 //!   (`[semantics §5.5](…semantics.md#s5.4)`) must point at that citation's anchor;
 //! * no text points at the documents that used to live outside the repository
-//!   (the `shared` directory next to it).
+//!   (the `shared` directory next to it);
+//! * user-facing text (everything but `tests/`) describes the real-world situations
+//!   (`docs/design.md#scenarios`) instead of naming them by document number.
 //!
 //! The checker functions are tested on strings with dangling anchors first (negative
 //! controls), so a checker that cannot fail would fail here.
@@ -262,6 +264,33 @@ fn check(docs: &Docs, name: &str, text: &str) -> Vec<String> {
     problems
 }
 
+/// Where a text names a starting situation by its old document number ("seed 000")
+/// instead of describing it; user-facing text describes it (the file names
+/// `seed000-….json` stay).
+fn seed_numbers(name: &str, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (ln, line) in text.lines().enumerate() {
+        let lower = line.to_ascii_lowercase();
+        for word in ["seed 00", "seeds 00"] {
+            let mut from = 0;
+            while let Some(p) = lower[from..].find(word) {
+                let at = from + p;
+                let next = lower.as_bytes().get(at + word.len());
+                let starts_word = at == 0 || !lower.as_bytes()[at - 1].is_ascii_alphanumeric();
+                if starts_word && next.is_some_and(u8::is_ascii_digit) {
+                    problems.push(format!(
+                        "{name}:{}: names a seed document: {}",
+                        ln + 1,
+                        line.trim()
+                    ));
+                }
+                from = at + word.len();
+            }
+        }
+    }
+    problems
+}
+
 /// Every text file under the checked roots (this file excepted: it spells the patterns).
 fn texts() -> Vec<(String, String)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -402,6 +431,37 @@ fn every_citation_names_a_defined_anchor_and_nothing_points_outside() {
     let problems: Vec<String> = files
         .iter()
         .flat_map(|(name, text)| check(&docs, name, text))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{} problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn checker_catches_seed_numbers_and_spares_file_names() {
+    assert_eq!(
+        seed_numbers("x", "the head/tail splice (seed 000, step 5)").len(),
+        1
+    );
+    assert_eq!(
+        seed_numbers("x", "Seeds 003 and 004 are raw operations").len(),
+        1
+    );
+    let fine = "replay examples/scenarios/seed000-directmap-read.json --seed 7; \"seed\": 0";
+    assert_eq!(seed_numbers("x", fine), Vec::<String>::new());
+}
+
+#[test]
+fn user_facing_text_describes_situations_not_seed_numbers() {
+    // Tests may keep the numbers (their files are named after them); what users read
+    // (sources and their rustdoc, docs/, README.md, the scenario files) may not.
+    let problems: Vec<String> = texts()
+        .iter()
+        .filter(|(name, _)| !name.starts_with("tests"))
+        .flat_map(|(name, text)| seed_numbers(name, text))
         .collect();
     assert!(
         problems.is_empty(),

@@ -32,9 +32,11 @@ fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
 /// built: reads and IOCTL outputs are filled with [`pattern_byte`]s, write and IOCTL
 /// inputs are read and recorded in the device extension's
 /// [`super::DeviceExtension::records`]. `Information` is the full length. A driver that
-/// handles `MdlAddress == NULL` and zero lengths correctly (seed 001), and touches buffers
+/// handles `MdlAddress == NULL` and zero lengths correctly (["Errors in Direct I/O"][design-direct-io]), and touches buffers
 /// inside `__try/__except`: a fault (a bad neither-I/O pointer) completes the request with
 /// the exception code.
+///
+/// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PatternDriver;
 

@@ -12,7 +12,8 @@
 //! * [`cancel`]: `IoCancelIrp`, cancel routines, and completion-vs-cancel races as
 //!   explicit, enumerable interleavings.
 //! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit ([semantics §6]).
-//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (seed 003).
+//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (the [directory change
+//!   notification][design-notification]).
 //! * [`drivers`]: ready-made drivers for tests and examples.
 //!
 //! ## Writing a driver
@@ -70,6 +71,7 @@
 //! [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
 //! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 //! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
 
 mod build;
 pub mod cancel;

@@ -516,10 +516,12 @@ impl Machine {
     /// `IRP_MJ_DIRECTORY_CONTROL / IRP_MN_NOTIFY_CHANGE_DIRECTORY` request whose
     /// `UserBuffer` is the caller's buffer, with **no MDL and no SystemBuffer**: the file
     /// system pends it and, when a change happens, typically completes it by allocating a
-    /// SystemBuffer (seed 003; [`Machine::fs_rtl_notify_full_report_change`]).
+    /// SystemBuffer (the [directory change notification][design-notification]; [`Machine::fs_rtl_notify_full_report_change`]).
     ///
     /// # Errors
     /// As [`Machine::nt_read_file`].
+    ///
+    /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
     #[doc(alias = "NtNotifyChangeDirectoryFile")]
     pub fn nt_notify_change_directory_file(
         &mut self,
@@ -560,7 +562,8 @@ impl Machine {
     }
 
     /// [`FsRtlNotifyFullReportChange`] completing a pended notify IRP with `record` as the
-    /// change data, the way the FsRtl package does it (seed 003): when the IRP has
+    /// change data, the way the FsRtl package does it (the [directory change
+    /// notification][design-notification]): when the IRP has
     /// neither an MDL nor a SystemBuffer, it allocates a SystemBuffer of the request's
     /// `Length`, copies `record` into it, sets `IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER |
     /// IRP_INPUT_OPERATION`, sets `Information` to the record's length and completes the
@@ -572,6 +575,7 @@ impl Machine {
     /// (not an error); faults of the routines it calls propagate.
     ///
     /// [`FsRtlNotifyFullReportChange`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-_fsrtl_advanced_fcb_header-fsrtlnotifyfullreportchange
+    /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
     #[doc(alias = "FsRtlNotifyFullReportChange")]
     pub fn fs_rtl_notify_full_report_change(&mut self, irp: IrpId, record: &[u8]) -> Result<()> {
         self.enter("FsRtlNotifyFullReportChange")?;

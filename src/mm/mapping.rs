@@ -132,13 +132,14 @@ impl Machine {
     /// built for non-paged pool, else a kernel mapping that returns NULL (`Ok(None)`)
     /// on PTE exhaustion ([semantics §3.7], [invariant 13]).
     ///
-    /// Note on seed 001: the documentation says the macro returns NULL for a NULL
-    /// `MdlAddress`. The macro reads `Mdl->MdlFlags` first, so a NULL MDL is a NULL
+    /// Note on Microsoft's ["Errors in Direct I/O"][design-direct-io]: it says the macro
+    /// returns NULL for a NULL `MdlAddress`. The macro reads `Mdl->MdlFlags` first, so a NULL MDL is a NULL
     /// dereference; the model crashes there (0x1E, `STATUS_ACCESS_VIOLATION`, address 0xA).
     ///
     /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
     /// [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
     /// [`MmGetSystemAddressForMdlSafe`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     #[doc(alias = "MmGetSystemAddressForMdlSafe")]
     pub fn mm_get_system_address_for_mdl_safe(
         &mut self,
@@ -185,9 +186,10 @@ impl Machine {
     ///
     /// "Locked" means resident and pinned: referenced by a lock, allocated by
     /// `MmAllocatePagesForMdl`, or a page of non-paged pool (which is never paged or
-    /// repurposed while allocated — seed 000 splices pool pages into an MDL and maps it).
+    /// repurposed while allocated — the [proxy file system][design-proxy] splices pool pages into an MDL and maps it).
     ///
     /// [invariant 14]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-14
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     fn check_frames_locked(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
         for &f in frames {
             let locked = self.phys.entry(f).is_some_and(|e| {
@@ -675,7 +677,9 @@ impl Machine {
         self.mappings.iter().map(|(_, m)| m)
     }
 
-    /// Records a write through an MDL mapping if the MDL was probed for read (seed 001).
+    /// Records a write through an MDL mapping if the MDL was probed for read (["Errors in Direct I/O"][design-direct-io]).
+    ///
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     pub(crate) fn note_mdl_write(&mut self, mid: MappingId, va: Va) {
         let Some(mdl) = self.mapping(mid).map(|m| m.mdl) else {
             return;

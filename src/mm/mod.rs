@@ -631,12 +631,13 @@ impl Machine {
         Ok(self.slot(mdl)?.lock.as_ref())
     }
 
-    /// A driver writing `MmGetMdlPfnArray(mdl)[index] = value` (seed 000, step 5).
+    /// A driver writing `MmGetMdlPfnArray(mdl)[index] = value` (step 5 of the [proxy file system's head/tail substitution][design-proxy]).
     ///
     /// # Errors
     /// Writing past the storage is the overrun of [invariant 3] (0x50).
     ///
     /// [invariant 3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-3
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     pub fn mdl_set_pfn(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
@@ -651,7 +652,9 @@ impl Machine {
     }
 
     /// A driver copying `count` PFN entries from `src[src_index..]` to `dst[dst_index..]`
-    /// (`RtlCopyMemory` between PFN arrays, seed 000 step 2).
+    /// (`RtlCopyMemory` between PFN arrays, step 2 of the [proxy file system's head/tail substitution][design-proxy]).
+    ///
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     pub fn mdl_copy_pfns(
         &mut self,
         src: impl Into<Option<MdlId>>,

@@ -73,9 +73,11 @@ broken!(
 
 broken!(
     /// [`BounceCopy`] that calls `MmGetSystemAddressForMdlSafe(Irp->MdlAddress)` without
-    /// checking for the NULL MDL of a zero-length request (seed 001, "Errors in Direct I/O").
+    /// checking for the NULL MDL of a zero-length request (["Errors in Direct I/O"][design-direct-io]).
     ///
     /// Expected verdict: ZeroLengthOrNullMdl.
+    ///
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     UncheckedNullMdl, BounceCopy,
     BounceKnobs { skip_null_check: true, ..BounceKnobs::default() },
     ZeroLengthOrNullMdl
@@ -133,20 +135,24 @@ broken!(
 
 broken!(
     /// [`HeadTailSplice`] whose substitute pages come from `MmAllocatePagesForMdlEx` with
-    /// `MM_DONT_ZERO_ALLOCATION` and are never zeroed (seed 000 step 3 without "initialize
-    /// them to zero"): the server reads the previous owner's bytes around the range.
+    /// `MM_DONT_ZERO_ALLOCATION` and are never zeroed (step 3 of the [proxy file system's head/tail
+    /// substitution][design-proxy] without zeroing them): the server reads the previous owner's bytes around the range.
     ///
     /// Expected verdict: UnsanitizedSubstitute.
+    ///
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     UnzeroedSubstitute, HeadTailSplice,
     SpliceKnobs { unzeroed_substitutes: true, ..SpliceKnobs::default() },
     UnsanitizedSubstitute
 );
 
-/// The "obvious" zero-copy of seed 000 without the fix: map the request's MDL straight
+/// The "obvious" zero-copy of the [proxy file system][design-proxy] without the fix: map the request's MDL straight
 /// into the server (read-only for a WRITE). The server reaches every byte of the first
 /// and last pages, inside the range or not.
 ///
 /// Expected verdict: PartialPageExposure.
+///
+/// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 #[derive(Clone, Debug, Default)]
 pub struct DirectMap {
     view: Option<Va>,

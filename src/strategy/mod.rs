@@ -33,7 +33,7 @@
 //! | strategy | expected verdict |
 //! |---|---|
 //! | [`BounceCopy`] | passes |
-//! | [`HeadTailSplice`] | passes (seed 000 done right) |
+//! | [`HeadTailSplice`] | passes (the [proxy file system][design-proxy]'s head/tail substitution done right) |
 //! | [`PartialMdlSplit`] | passes |
 //! | [`CopySmallMapLarge`] | passes (WinFsp's policy) |
 //! | [`broken::DirectMap`] | PartialPageExposure |
@@ -45,13 +45,15 @@
 //! | [`broken::UncheckedNullMdl`] | ZeroLengthOrNullMdl |
 //! | [`broken::WritableWriteSplice`] | AccessModeMismatch |
 //! | [`broken::FreeSubstituteWhileMapped`] | FreeWhileMapped |
-//! | [`portname::PortNameInPlace`] | DoubleFetch (seed 001) |
-//! | [`portname::PortNameCaptured`] | passes (seed 001 fixed) |
+//! | [`portname::PortNameInPlace`] | DoubleFetch (the PortName example of ["Errors in Direct I/O"][design-direct-io]) |
+//! | [`portname::PortNameCaptured`] | passes (the PortName example fixed) |
 //!
 //! [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
 //! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
 //! [§5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
 //! [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
+//! [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 
 pub mod broken;
 mod correct;

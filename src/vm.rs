@@ -204,7 +204,9 @@ impl Machine {
                 None => {
                     let pages = crate::addr::bytes_to_pages(size);
                     let start = self
-                        .find_free_user_range(pid, pages)
+                        .process_mut(pid)?
+                        .space
+                        .find_free(pages)
                         .ok_or(Fault::Status(NtStatus::NO_MEMORY))?;
                     (start, pages)
                 }
@@ -213,15 +215,12 @@ impl Machine {
             if !space.is_free(start, pages) {
                 return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
             }
-            space.vads.insert(
-                start.vpn(),
-                Vad {
-                    start,
-                    pages,
-                    kind: VadKind::Private(PageDescs::new(pages, desc)),
-                    created_step: step,
-                },
-            );
+            space.insert_vad(Vad {
+                start,
+                pages,
+                kind: VadKind::Private(PageDescs::new(pages, desc)),
+                created_step: step,
+            });
             return Ok(start);
         }
         // MEM_COMMIT inside an existing reservation.
@@ -246,21 +245,6 @@ impl Machine {
             }
         }
         Ok(start)
-    }
-
-    fn find_free_user_range(&self, pid: Pid, pages: u64) -> Option<Va> {
-        let space = &self.processes.get(&pid)?.space;
-        let len = pages.checked_mul(PAGE_SIZE)?;
-        let mut cand = MM_LOWEST_USER_ADDRESS.0;
-        for v in space.vads() {
-            if cand.checked_add(len)? <= v.start.0 {
-                break;
-            }
-            if v.end().0 > cand {
-                cand = v.end().0.div_ceil(ALLOCATION_GRANULARITY) * ALLOCATION_GRANULARITY;
-            }
-        }
-        (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
     }
 
     /// [`NtFreeVirtualMemory`]: `MEM_RELEASE` frees a whole reservation (`base` its
@@ -305,7 +289,7 @@ impl Machine {
                     return Err(Fault::Status(NtStatus::FREE_VM_NOT_AT_BASE));
                 }
                 self.drop_user_ptes(pid, vad_start.vpn(), vad_pages)?;
-                self.process_mut(pid)?.space.vads.remove(&vad_start.vpn());
+                self.process_mut(pid)?.space.remove_vad(vad_start.vpn());
                 Ok(())
             }
             MEM_DECOMMIT => {

@@ -116,7 +116,7 @@ impl Machine {
                         .get(&vpn)
                         .map_or(0, |v| v.pages);
                     self.drop_user_ptes(pid, vpn, pages)?;
-                    self.process_mut(pid)?.space.vads.remove(&vpn);
+                    self.process_mut(pid)?.space.remove_vad(vpn);
                 }
             }
         }

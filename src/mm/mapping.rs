@@ -13,7 +13,7 @@ use crate::events::EventKind;
 use crate::fault::{Fault, Result};
 use crate::machine::{Birth, Machine};
 use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId, priority};
-use crate::space::{MappingId, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
+use crate::space::{MappingId, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
 
 /// One mapping made through an MDL: a system-PTE range or a user "physical" VAD.
@@ -351,7 +351,9 @@ impl Machine {
         let n = m.page_count() as u64;
         let start = match base {
             None => self
-                .find_user_hole(pid, n)
+                .process_mut(pid)?
+                .space
+                .find_free(n)
                 .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?,
             Some(b) => {
                 let end = b.checked_add(n * PAGE_SIZE);
@@ -380,15 +382,12 @@ impl Machine {
             prio,
         )?;
         let step = self.step;
-        self.process_mut(pid)?.space.vads.insert(
-            start.vpn(),
-            Vad {
-                start,
-                pages: n,
-                kind: VadKind::MdlMapping(mid),
-                created_step: step,
-            },
-        );
+        self.process_mut(pid)?.space.insert_vad(Vad {
+            start,
+            pages: n,
+            kind: VadKind::MdlMapping(mid),
+            created_step: step,
+        });
         Ok(returned)
     }
 
@@ -449,21 +448,6 @@ impl Machine {
             );
         }
         Ok((mid, returned))
-    }
-
-    fn find_user_hole(&self, pid: Pid, pages: u64) -> Option<Va> {
-        let space = &self.processes.get(&pid)?.space;
-        let len = pages.checked_mul(PAGE_SIZE)?;
-        let mut cand = crate::addr::MM_LOWEST_USER_ADDRESS.0;
-        for v in space.vads() {
-            if cand.checked_add(len)? <= v.start.0 {
-                break;
-            }
-            if v.end().0 > cand {
-                cand = v.end().0.div_ceil(0x1_0000) * 0x1_0000;
-            }
-        }
-        (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
     }
 
     /// [`MmUnmapLockedPages`]: kernel or user is decided by `base` ([semantics §3.8]).
@@ -599,7 +583,7 @@ impl Machine {
                     for i in 0..mp.pages {
                         p.space.ptes.remove(&(mp.base.vpn() + i));
                     }
-                    p.space.vads.remove(&mp.base.vpn());
+                    p.space.remove_vad(mp.base.vpn());
                 }
             }
         }

@@ -1,4 +1,4 @@
-//! Everything that can go wrong, as values (DESIGN.md, "Everything that can go wrong is a value").
+//! Everything that can go wrong, as values ([design.md, "Everything that can go wrong is a value"][design-values]).
 //!
 //! A [`Fault`] is what a kernel routine does instead of returning normally:
 //! a **bug check** (the machine is now crashed and says so on every later
@@ -7,6 +7,8 @@
 //! simulator itself that has no kernel counterpart (an unknown process
 //! handle, say) is a [`ModelError`]. The oracle's findings are separate:
 //! real Windows often does not crash on them.
+//!
+//! [design-values]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#everything-is-a-value
 
 use crate::bugcheck::BugCheck;
 use crate::status::NtStatus;

@@ -39,7 +39,9 @@ pub struct Config {
     /// Track byte provenance (shadow memory). Default on; off for raw-cost benchmarks.
     pub shadow: bool,
     /// `TrackLockedPages = 1`: process deletion with locked pages reports
-    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` naming the MDL instead of 0x76 (semantics §6).
+    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` naming the MDL instead of 0x76 ([semantics §6]).
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     pub track_locked_pages: bool,
     /// Host memory the simulated frames (their bytes, PFN entries and provenance labels)
     /// may take, in bytes. Work that would need more is refused with
@@ -162,8 +164,10 @@ pub struct Machine {
 
 /// A user-mode write by another thread, performed just before the public call numbered
 /// `before_step` runs: how a test interleaves a second client thread between two kernel
-/// fetches of the same byte (DESIGN.md, "double fetch"). The machine is single-stepped, so
+/// fetches of the same byte ([design.md, "protocol"][design-oracle-rules]). The machine is single-stepped, so
 /// "between step s and s+1" is exact and replayable.
+///
+/// [design-oracle-rules]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#oracle-rules
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledWrite {
     /// The writing thread (its process's user space is written).
@@ -459,7 +463,9 @@ impl Machine {
         Ok(())
     }
 
-    /// `KeStackAttachProcess`: kernel accesses to user addresses now go to `pid`'s space.
+    /// [`KeStackAttachProcess`]: kernel accesses to user addresses now go to `pid`'s space.
+    ///
+    /// [`KeStackAttachProcess`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-kestackattachprocess
     #[doc(alias = "KeStackAttachProcess")]
     pub fn attach(&mut self, pid: Pid) -> Result<()> {
         self.enter("KeStackAttachProcess")?;
@@ -468,7 +474,9 @@ impl Machine {
         Ok(())
     }
 
-    /// `KeUnstackDetachProcess`: undoes the last [`Machine::attach`].
+    /// [`KeUnstackDetachProcess`]: undoes the last [`Machine::attach`].
+    ///
+    /// [`KeUnstackDetachProcess`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-keunstackdetachprocess
     #[doc(alias = "KeUnstackDetachProcess")]
     pub fn detach(&mut self) -> Result<()> {
         self.enter("KeUnstackDetachProcess")?;

@@ -1,5 +1,5 @@
-//! One `Op` enum and one interpreter for every driver of the model (DESIGN.md, "One
-//! interpreter for every driver of the model").
+//! One `Op` enum and one interpreter for every driver of the model ([design.md, "One
+//! interpreter for every driver of the model"][design-one-interpreter]).
 //!
 //! An [`Op`] is one call a test can make on a [`Machine`]: a process or thread
 //! operation, a user or kernel memory access, a pool call, an MDL routine or a
@@ -65,6 +65,8 @@
 //! let back: Vec<Op> = serde_json::from_str(&json).unwrap();
 //! assert_eq!(Interpreter::new(Config::default()).unwrap().run(&back), outcomes);
 //! ```
+//!
+//! [design-one-interpreter]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#one-interpreter
 
 use crate::addr::Va;
 use crate::arena::Handle;
@@ -557,7 +559,10 @@ pub struct PassMiniFilter;
 impl MiniFilter for PassMiniFilter {}
 
 /// The I/O manager: drivers and devices, user system calls, driver actions, and the
-/// system's clock, cancellation and thread exit (semantics §5, §6).
+/// system's clock, cancellation and thread exit ([semantics §5], [§6]).
+///
+/// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
+/// [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum IoOp {
@@ -693,8 +698,10 @@ pub enum IoOp {
         thread: Ix,
     },
     /// A driver reading `Irp->MdlAddress` (the MDL the I/O manager built for a direct
-    /// request, semantics §5): appended to the MDL table, so later ops can map it; NULL
+    /// request, [semantics §5]): appended to the MDL table, so later ops can map it; NULL
     /// when the IRP has none (or is not a live IRP).
+    ///
+    /// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
     IrpMdlAddress {
         /// Which IRP.
         irp: Ix,

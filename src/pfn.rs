@@ -1,4 +1,4 @@
-//! Physical memory and the PFN database (semantics §2).
+//! Physical memory and the PFN database ([semantics §2]).
 //!
 //! Each frame has a PFN entry with a **reference count**, a **share count**
 //! (the owning PTEs that map it), a [`PageState`] and an [`FrameOwner`]. A
@@ -12,16 +12,22 @@
 //! simulated RAM costs only the frames ever touched. A freed frame keeps its
 //! bytes and shadow labels until it is reused, so memory that is not zeroed
 //! on allocation really holds its previous owner's data.
+//!
+//! [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 
 use crate::addr::{PAGE_BYTES, Pfn, Va};
 use crate::shadow::{FrameLabels, LabelSpan, Run};
 use crate::space::Pid;
 use serde::{Deserialize, Serialize};
 
-/// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, semantics §2).
+/// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, [semantics §2]).
+///
+/// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 pub const MAX_LOCKS_PER_PAGE: u32 = 2500;
 
-/// `PteFrame` marker ARM3 writes into pages of `MmAllocatePagesForMdl` (semantics §3.9).
+/// `PteFrame` marker ARM3 writes into pages of `MmAllocatePagesForMdl` ([semantics §3.9]).
+///
+/// [semantics §3.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.9
 pub const MDL_ALLOCATION_MARKER: u64 = 0x1FF_EDCB;
 
 /// Where a frame is on the PFN lists (`MMLISTS` / `PageLocation`).

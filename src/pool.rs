@@ -247,7 +247,7 @@ impl Machine {
         Ok(Some(va))
     }
 
-    /// `ExAllocatePoolWithTag`: non-paged pool, **not zeroed** — the block holds
+    /// [`ExAllocatePoolWithTag`]: non-paged pool, **not zeroed** — the block holds
     /// the stale bytes of the frame's or block's previous owner. `Ok(None)` is
     /// the NULL return (pool limit or physical memory exhausted).
     ///
@@ -263,6 +263,8 @@ impl Machine {
     /// assert!(va.is_page_aligned());
     /// m.ex_free_pool_with_tag(va, tag(b"Test")).unwrap();
     /// ```
+    ///
+    /// [`ExAllocatePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepoolwithtag
     #[doc(alias = "ExAllocatePoolWithTag")]
     pub fn ex_allocate_pool_with_tag(
         &mut self,
@@ -274,28 +276,34 @@ impl Machine {
         self.pool_alloc(size, tag, false)
     }
 
-    /// `ExAllocatePool2`: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
+    /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
     /// `Ok(None)` is the NULL return.
+    ///
+    /// [`ExAllocatePool2`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepool2
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
         self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
     }
 
-    /// `ExFreePoolWithTag`: frees an allocation. Its bytes stay in the frame
+    /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
     /// (a later non-zeroing allocation sees them).
     ///
     /// # Errors
     /// `BAD_POOL_CALLER (0xC2)`: P1 0x07 for a block already freed, 0x0A when
     /// `tag` differs from the allocation's, 0x46 for an address that is not a
     /// pool allocation.
+    ///
+    /// [`ExFreePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepoolwithtag
     #[doc(alias = "ExFreePoolWithTag")]
     pub fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()> {
         self.enter("ExFreePoolWithTag")?;
         self.pool_free(va, Some(tag))
     }
 
-    /// `ExFreePool`: like [`Machine::ex_free_pool_with_tag`] without the tag check.
+    /// [`ExFreePool`]: like [`Machine::ex_free_pool_with_tag`] without the tag check.
+    ///
+    /// [`ExFreePool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepool
     #[doc(alias = "ExFreePool")]
     pub fn ex_free_pool(&mut self, va: Va) -> Result<()> {
         self.enter("ExFreePool")?;

@@ -4,7 +4,7 @@
 //! ```json
 //! {
 //!   "schema_version": 1,
-//!   "name": "seed 000: direct map of an unaligned read",
+//!   "name": "proxy file system: direct map of an unaligned read",
 //!   "description": "...",
 //!   "seeds": ["000"],
 //!   "scenario": {
@@ -24,8 +24,9 @@
 //!   exact **set** of bug classes the oracle must report (empty: the scenario must pass).
 //! * `"ops"`: a raw sequence of kernel operations ([`crate::op::Op`], played by the
 //!   [`crate::op::Interpreter`]) on a machine built from an optional `machine`
-//!   configuration, for situations no strategy describes (seed 003's notification
-//!   flow, seed 004's ownership questions). Besides `findings` (the classes of the
+//!   configuration, for situations no strategy describes (the [directory change
+//!   notification][design-notification], [who owns a buffer during direct
+//!   I/O][design-ownership]). Besides `findings` (the classes of the
 //!   protocol events and of the final state, as the oracle names them) it expects the
 //!   final state (`final`: still running, or a bug check with its code and parameters),
 //!   the exact set of protocol `events`, the exact set of `hazards`
@@ -35,6 +36,9 @@
 //!
 //! Loading never panics: a malformed or inconsistent file is a [`ScenarioError`] naming
 //! the file, the line and column (or the op), and what was expected.
+//!
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
+//! [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
 
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
@@ -88,7 +92,16 @@ pub struct Scenario {
     /// What the scenario shows, in words.
     #[serde(default)]
     pub description: String,
-    /// The seed documents it comes from (`"000"`..`"004"`).
+    /// The real-world situations it comes from, by number (`"000"`..`"004"`: the
+    /// [proxy file system][design-proxy], [errors in direct I/O][design-direct-io],
+    /// [user/kernel shared memory][design-shared-memory], the [directory change
+    /// notification][design-notification], [buffer ownership][design-ownership]).
+    ///
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
+    /// [design-shared-memory]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shared-memory
+    /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
+    /// [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
     #[serde(default)]
     pub seeds: Vec<String>,
     /// What is played.

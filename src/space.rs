@@ -106,7 +106,9 @@ pub enum PteKind {
     Private,
     /// A page of non-paged pool (holds the frame's share).
     Pool,
-    /// An MDL mapping, kernel or user: no share, no reference (semantics §3.7).
+    /// An MDL mapping, kernel or user: no share, no reference ([semantics §3.7]).
+    ///
+    /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
     Mdl(MappingId),
 }
 

@@ -1,6 +1,6 @@
 //! Virtual memory: `VirtualAlloc`/`VirtualFree`/`VirtualProtect`, and every read,
 //! write and copy by virtual address, user or kernel, with faults exactly
-//! where Windows would take them (semantics §1.1, §2).
+//! where Windows would take them ([semantics §1.1], [§2]).
 //!
 //! * User code reaches only its own process's user half; anything else, an
 //!   uncommitted or no-access page, or a write to a read-only page raises
@@ -11,6 +11,9 @@
 //!   system address is `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`; a write through
 //!   a read-only system mapping is `ATTEMPTED_WRITE_TO_READONLY_MEMORY (0xBE)`.
 //! * Committed private pages are demand-zero: the first touch takes a zeroed frame.
+//!
+//! [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
+//! [§2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 
 use crate::addr::{
     MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS, PAGE_BYTES, PAGE_SIZE, Pfn, Va,
@@ -138,7 +141,9 @@ fn wraps(va: Va, len: u64) -> bool {
 impl Machine {
     // ----- VirtualAlloc / VirtualFree / VirtualProtect ---------------------------------
 
-    /// `NtAllocateVirtualMemory`: reserves and/or commits private memory in `pid`.
+    /// [`NtAllocateVirtualMemory`]: reserves and/or commits private memory in `pid`.
+    ///
+    /// User mode calls it through [`VirtualAlloc`].
     ///
     /// `base = None` picks the lowest free range at 64 KiB granularity. With
     /// `MEM_RESERVE` a new VAD is created (its base rounded down to 64 KiB);
@@ -159,6 +164,9 @@ impl Machine {
     /// let va = m.virtual_alloc(p, None, 0x3000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
     /// assert_eq!(m.user_read(p, va, 4).unwrap(), vec![0; 4]); // demand-zero
     /// ```
+    ///
+    /// [`VirtualAlloc`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualalloc
+    /// [`NtAllocateVirtualMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntallocatevirtualmemory
     #[doc(alias = "NtAllocateVirtualMemory")]
     #[doc(alias = "VirtualAlloc")]
     pub fn virtual_alloc(
@@ -239,17 +247,24 @@ impl Machine {
         Ok(start)
     }
 
-    /// `NtFreeVirtualMemory`: `MEM_RELEASE` frees a whole reservation (`base` its
+    /// [`NtFreeVirtualMemory`]: `MEM_RELEASE` frees a whole reservation (`base` its
     /// start, `size` 0); `MEM_DECOMMIT` decommits the pages of `[base, base+size)`.
+    ///
+    /// User mode calls it through [`VirtualFree`].
     ///
     /// Freed pages drop their share: a page that is locked by an MDL stays
     /// allocated (Transition) and goes to nobody else until its last unlock
-    /// (semantics §2, invariant 12).
+    /// ([semantics §2], [invariant 12]).
     ///
     /// # Errors
     /// `Status`: `STATUS_FREE_VM_NOT_AT_BASE`, `STATUS_MEMORY_NOT_ALLOCATED`,
     /// `STATUS_INVALID_PARAMETER`, `STATUS_UNABLE_TO_DELETE_SECTION` for an MDL
     /// mapping (only `MmUnmapLockedPages` removes it).
+    ///
+    /// [`VirtualFree`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualfree
+    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
+    /// [invariant 12]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-12
+    /// [`NtFreeVirtualMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntfreevirtualmemory
     #[doc(alias = "NtFreeVirtualMemory")]
     #[doc(alias = "VirtualFree")]
     pub fn virtual_free(&mut self, pid: Pid, base: Va, size: u64, free_type: u32) -> Result<()> {
@@ -328,9 +343,13 @@ impl Machine {
     /// `NtProtectVirtualMemory`: changes the protection of committed pages; returns the old
     /// protection of the first page.
     ///
+    /// User mode calls it through [`VirtualProtect`].
+    ///
     /// # Errors
     /// `Status(STATUS_NOT_COMMITTED)` if a page is not committed;
     /// `STATUS_INVALID_PARAMETER` for an empty or foreign range.
+    ///
+    /// [`VirtualProtect`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualprotect
     #[doc(alias = "NtProtectVirtualMemory")]
     #[doc(alias = "VirtualProtect")]
     pub fn virtual_protect(
@@ -638,7 +657,7 @@ impl Machine {
         Ok(())
     }
 
-    /// The probe phase of `MmProbeAndLockPages` over `n` pages from `a` (semantics §3.4
+    /// The probe phase of `MmProbeAndLockPages` over `n` pages from `a` ([semantics §3.4]
     /// steps 2–3): reads the first byte of each page (`a` itself for the first, the page's
     /// start after), demand-faulting and logging it exactly as [`Machine::read_as`] of one
     /// byte would, then with `write` checks the page's PTE is writable; collects each page's
@@ -647,6 +666,8 @@ impl Machine {
     ///
     /// # Errors
     /// The first page that faults, with its index and the fault (earlier pages stay probed).
+    ///
+    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
     pub(crate) fn probe_pages(
         &mut self,
         who: Who,
@@ -904,7 +925,9 @@ impl Machine {
         self.write_as(Who::Kernel, va, data, false)
     }
 
-    /// `RtlZeroMemory` in the current context: the bytes become zero and labelled [`Label::Zero`].
+    /// [`RtlZeroMemory`] in the current context: the bytes become zero and labelled [`Label::Zero`].
+    ///
+    /// [`RtlZeroMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlzeromemory
     #[doc(alias = "RtlZeroMemory")]
     pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
         self.enter("RtlZeroMemory")?;
@@ -924,7 +947,9 @@ impl Machine {
         Ok(())
     }
 
-    /// `RtlCopyMemory` in the current context; labels travel with the bytes.
+    /// [`RtlCopyMemory`] in the current context; labels travel with the bytes.
+    ///
+    /// [`RtlCopyMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlcopymemory
     #[doc(alias = "RtlCopyMemory")]
     pub fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
         self.enter("RtlCopyMemory")?;

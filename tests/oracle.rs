@@ -141,7 +141,7 @@ fn every_generator_dimension_is_reached() {
     for f in InjectedFault::ALL {
         assert!(c.faults.get(&f).copied().unwrap_or(0) > 0, "fault {f:?}");
     }
-    // DESIGN.md: every length {0, 1, P-1, P, P+1, many pages} x offset {0, 1, 512, P-1}
+    // docs/design.md#generators: every length {0, 1, P-1, P, P+1, many pages} x offset {0, 1, 512, P-1}
     // x direction.
     for l in [
         LengthClass::Zero,

@@ -7,7 +7,7 @@
 //! * [`replay`]: one scenario file, step by step, with its findings and, for a `"case"`,
 //!   its page map ([`crate::pagemap`]); an `"ops"` scenario prints each op, its outcome
 //!   and findings, and whether its expectations held ([`play_ops`]);
-//! * [`explain`]: a bug class, the seed documents behind it, and a scenario that shows it.
+//! * [`explain`]: a bug class, the real-world situations behind it, and a scenario that shows it.
 
 mod explain;
 mod ops;

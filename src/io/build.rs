@@ -1,5 +1,5 @@
 //! Kernel-built IRPs: `IoBuildDeviceIoControlRequest`, `IoBuildSynchronousFsdRequest`
-//! (semantics §5.4).
+//! ([semantics §5.4]).
 //!
 //! Both build in the current context with `RequestorMode = KernelMode`, probe in
 //! **kernel mode**, queue the IRP to the current thread (so completion stage 2 runs
@@ -7,6 +7,8 @@
 //! freed what they built. The caller sends the IRP with [`Machine::io_call_driver`].
 //! `IoBuildAsynchronousFsdRequest` (thread-less; its owner must reclaim it in a
 //! completion routine) is not modelled.
+//!
+//! [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
 
 use super::IO_SYSTEM_BUFFER_TAG;
 use super::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceId};
@@ -105,14 +107,17 @@ impl Machine {
         self.mm_probe_and_lock_pages(mdl, AccessMode::KernelMode, op)
     }
 
-    /// `IoBuildDeviceIoControlRequest`: an IOCTL IRP for `device` built like
-    /// `NtDeviceIoControlFile` but keyed on **pointer presence** (semantics §5.4): the
+    /// [`IoBuildDeviceIoControlRequest`]: an IOCTL IRP for `device` built like
+    /// `NtDeviceIoControlFile` but keyed on **pointer presence** ([semantics §5.4]): the
     /// input is buffered if `input` is given; an MDL is built for `output` if it is given
     /// (a given pointer with length 0 hits the `IoAllocateMdl` ASSERT); probes are in
     /// kernel mode. The IRP is queued to the current thread.
     ///
     /// # Errors
     /// `Ok(None)` when building raised (nothing leaks); the `IoAllocateMdl` ASSERT above.
+    ///
+    /// [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
+    /// [`IoBuildDeviceIoControlRequest`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuilddeviceiocontrolrequest
     #[doc(alias = "IoBuildDeviceIoControlRequest")]
     #[allow(clippy::too_many_arguments)]
     pub fn io_build_device_io_control_request(
@@ -186,14 +191,17 @@ impl Machine {
         self.finish_build(irp, r)
     }
 
-    /// `IoBuildSynchronousFsdRequest` for `IRP_MJ_READ` / `IRP_MJ_WRITE`: buffered target →
+    /// [`IoBuildSynchronousFsdRequest`] for `IRP_MJ_READ` / `IRP_MJ_WRITE`: buffered target →
     /// SystemBuffer of `length` (`WRITE` copies in; `READ` sets `IRP_INPUT_OPERATION` with
     /// `UserBuffer = buffer`); direct → an MDL probed in kernel mode (`READ` for
-    /// `IoWriteAccess`); neither → `UserBuffer = buffer` (semantics §5.4). Queued to the
+    /// `IoWriteAccess`); neither → `UserBuffer = buffer` ([semantics §5.4]). Queued to the
     /// current thread.
     ///
     /// # Errors
     /// `Ok(None)` when building raised; a major other than READ/WRITE is a [`ModelError`].
+    ///
+    /// [`IoBuildSynchronousFsdRequest`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuildsynchronousfsdrequest
+    /// [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
     #[doc(alias = "IoBuildSynchronousFsdRequest")]
     pub fn io_build_synchronous_fsd_request(
         &mut self,

@@ -1,4 +1,8 @@
-//! `IoCompleteRequest` in two stages (semantics §5.7, invariants 26–28).
+//! `IoCompleteRequest` in two stages ([semantics §5.7], invariants [26][invariant 26]–[28][invariant 28]).
+//!
+//! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+//! [invariant 26]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-26
+//! [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
 
 use super::irp::{
     IrpFlags, IrpId, IrpStage, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
@@ -17,7 +21,7 @@ use crate::vm::Who;
 pub const IO_STATUS_BLOCK_SIZE: u64 = 16;
 
 impl Machine {
-    /// `IoCompleteRequest`: completes `irp` with the `IoStatus` the driver stored in it.
+    /// [`IoCompleteRequest`]: completes `irp` with the `IoStatus` the driver stored in it.
     ///
     /// Stage 1 (in the caller's context): walks the stack upward running completion
     /// routines (a `STATUS_MORE_PROCESSING_REQUIRED` return stops everything: the IRP
@@ -33,7 +37,7 @@ impl Machine {
     /// an error nor `STATUS_VERIFY_REQUIRED` (warnings copy). More than the caller's
     /// buffer is copied anyway and recorded as [`EventKind::InformationExceedsBuffer`].
     /// A copy that faults sets the status to the exception code (Windows behaviour,
-    /// semantics §9; ReactOS would crash) and is recorded as
+    /// [semantics §9]; ReactOS would crash) and is recorded as
     /// [`EventKind::CopyBackFaulted`]. Then the SystemBuffer is freed under
     /// `IRP_DEALLOCATE_BUFFER`, the MDLs freed, the IOSB written (a fault there is
     /// ignored), the IRP taken off its thread and freed.
@@ -46,7 +50,11 @@ impl Machine {
     /// * A second completion: `MULTIPLE_IRP_COMPLETE_REQUESTS (0x44)`, P1 the IRP.
     /// * Completing with `STATUS_PENDING`: the checked-build ASSERT (0x1E).
     /// * Stage 1 unlocking a partial, non-paged or unlocked MDL: the `MmUnlockPages`
-    ///   checks (invariant 26).
+    ///   checks ([invariant 26]).
+    ///
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [invariant 26]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-26
+    /// [`IoCompleteRequest`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocompleterequest
     #[doc(alias = "IoCompleteRequest")]
     #[doc(alias = "IofCompleteRequest")]
     pub fn io_complete_request(&mut self, irp: IrpId) -> Result<()> {
@@ -323,8 +331,10 @@ impl Machine {
         self.free_irp_record(irp);
     }
 
-    /// Frees a failed-while-building IRP (`IopCleanupAfterException`, semantics §5.6):
+    /// Frees a failed-while-building IRP (`IopCleanupAfterException`, [semantics §5.6]):
     /// SystemBuffer, MDL (never locked by a raising probe), IRP. Nothing was sent.
+    ///
+    /// [semantics §5.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.6
     pub(crate) fn cleanup_after_exception(&mut self, irp: IrpId) -> Result<()> {
         let i = self.irp(irp)?.clone();
         if let Some(sb) = i.system_buffer {

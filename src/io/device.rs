@@ -1,4 +1,4 @@
-//! Drivers, device objects and device stacks (semantics §5.1).
+//! Drivers, device objects and device stacks ([semantics §5.1]).
 //!
 //! A driver is a Rust object implementing [`Driver`], registered with
 //! [`Machine::io_register_driver`]. Its code is shared (`Arc<dyn Driver>`,
@@ -8,6 +8,8 @@
 //! routine while the upper dispatch routine is still on the stack, as in a
 //! real kernel). A driver's mutable state belongs in its device extension
 //! ([`DeviceExtension`]), which the machine owns and clones with itself.
+//!
+//! [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
 
 use super::irp::IrpId;
 use crate::addr::Va;
@@ -180,12 +182,15 @@ impl Machine {
         Ok(id)
     }
 
-    /// `IoCreateDevice`: a device of `driver` with `flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`
+    /// [`IoCreateDevice`]: a device of `driver` with `flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`
     /// or neither) and `StackSize` 1.
     ///
     /// # Errors
     /// An unknown driver is a [`ModelError`]; `DO_BUFFERED_IO | DO_DIRECT_IO` together is
-    /// Driver Verifier's 0xC9/0x245 (semantics §5.1).
+    /// Driver Verifier's 0xC9/0x245 ([semantics §5.1]).
+    ///
+    /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
+    /// [`IoCreateDevice`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocreatedevice
     #[doc(alias = "IoCreateDevice")]
     pub fn io_create_device(
         &mut self,
@@ -222,13 +227,15 @@ impl Machine {
         Ok(id)
     }
 
-    /// `IoAttachDeviceToDeviceStack`: attaches `source` (a filter) to the top of `target`'s
+    /// [`IoAttachDeviceToDeviceStack`]: attaches `source` (a filter) to the top of `target`'s
     /// stack; `source.StackSize` becomes the top's plus one and it copies the top's
     /// buffering flags, as a filter must. Returns the device it attached to.
     ///
     /// # Errors
     /// Unknown devices, `source` already attached, or a stack already
     /// [`super::irp::MAX_STACK_SIZE`] deep, are [`ModelError`]s.
+    ///
+    /// [`IoAttachDeviceToDeviceStack`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioattachdevicetodevicestack
     #[doc(alias = "IoAttachDeviceToDeviceStack")]
     pub fn io_attach_device_to_device_stack(
         &mut self,
@@ -274,10 +281,12 @@ impl Machine {
         Ok(size)
     }
 
-    /// `IoGetAttachedDevice`: the top of the stack `device` belongs to (where requests go).
+    /// [`IoGetAttachedDevice`]: the top of the stack `device` belongs to (where requests go).
     ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoGetAttachedDevice`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-iogetattacheddevice
     #[doc(alias = "IoGetAttachedDevice")]
     pub fn io_get_attached_device(&self, device: DeviceId) -> Result<DeviceId> {
         let mut d = device;
@@ -340,8 +349,12 @@ impl Machine {
 
     /// Appends `irp` to `device`'s queue (a driver pending it).
     ///
+    /// The cancel-safe queue's counterpart: [`IoCsqInsertIrp`].
+    ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoCsqInsertIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocsqinsertirp
     #[doc(alias = "IoCsqInsertIrp")]
     pub fn io_queue_push(&mut self, device: DeviceId, irp: IrpId) -> Result<()> {
         self.enter("IoCsqInsertIrp")?;
@@ -354,8 +367,12 @@ impl Machine {
 
     /// Removes `irp` from `device`'s queue; false if it was not there.
     ///
+    /// The cancel-safe queue's counterpart: [`IoCsqRemoveIrp`].
+    ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoCsqRemoveIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocsqremoveirp
     #[doc(alias = "IoCsqRemoveIrp")]
     pub fn io_queue_remove(&mut self, device: DeviceId, irp: IrpId) -> Result<bool> {
         self.enter("IoCsqRemoveIrp")?;
@@ -367,8 +384,12 @@ impl Machine {
 
     /// Takes the oldest IRP off `device`'s queue.
     ///
+    /// The cancel-safe queue's counterpart: [`IoCsqRemoveNextIrp`].
+    ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoCsqRemoveNextIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocsqremovenextirp
     #[doc(alias = "IoCsqRemoveNextIrp")]
     pub fn io_queue_pop(&mut self, device: DeviceId) -> Result<Option<IrpId>> {
         self.enter("IoCsqRemoveNextIrp")?;

@@ -1,4 +1,6 @@
-//! The IRP: flags, stack locations, parameters (semantics §5.1).
+//! The IRP: flags, stack locations, parameters ([semantics §5.1]).
+//!
+//! [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
 
 use super::device::DeviceId;
 use crate::addr::Va;
@@ -34,7 +36,9 @@ pub const SL_INVOKE_ON_SUCCESS: u8 = 0x40;
 pub const SL_INVOKE_ON_ERROR: u8 = 0x80;
 
 bitflags! {
-    /// `IRP.Flags`, exact values of `iotypes.h` (semantics §5.1).
+    /// `IRP.Flags`, exact values of `iotypes.h` ([semantics §5.1]).
+    ///
+    /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
     pub struct IrpFlags: u32 {
         /// `IRP_NOCACHE`.
@@ -199,7 +203,9 @@ pub enum IrpStage {
 /// [`crate::fault::ModelError::Unsupported`].
 pub const MAX_STACK_SIZE: u8 = 126;
 
-/// An I/O request packet (semantics §5).
+/// An I/O request packet ([semantics §5]).
+///
+/// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Irp {
     /// `Flags`.
@@ -210,7 +216,9 @@ pub struct Irp {
     pub mdl_address: Option<MdlId>,
     /// `UserBuffer`.
     pub user_buffer: Option<Va>,
-    /// The caller's output buffer length (what copy-back may legally write, invariant 28).
+    /// The caller's output buffer length (what copy-back may legally write, [invariant 28]).
+    ///
+    /// [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
     pub user_buffer_length: u64,
     /// `UserIosb`.
     pub user_iosb: Option<Va>,
@@ -252,9 +260,12 @@ pub struct Irp {
 
 impl Irp {
     /// Where an IOCTL's output goes back (`UserBuffer` and the length copy-back may write,
-    /// semantics §5.3, §5.4); with `buffered` also the METHOD_BUFFERED flags of a SystemBuffer the
+    /// [semantics §5.3], [§5.4]); with `buffered` also the METHOD_BUFFERED flags of a SystemBuffer the
     /// I/O manager allocated and frees itself (`IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER`,
     /// and `IRP_INPUT_OPERATION` when there is an output buffer to copy back to).
+    ///
+    /// [semantics §5.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.3
+    /// [§5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
     pub(crate) fn set_ioctl_output(&mut self, output: Option<Va>, length: u32, buffered: bool) {
         if buffered {
             self.flags |= IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;

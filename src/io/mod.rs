@@ -1,18 +1,19 @@
-//! The I/O manager and the filter manager (semantics §5, §6).
+//! The I/O manager and the filter manager ([semantics §5], [§6]).
 //!
 //! * [`irp`]: the IRP, its flags (exact `iotypes.h` values), stack locations and parameters.
 //! * [`device`]: drivers ([`Driver`]), device objects, device stacks, device extensions.
 //! * [`ioctl`]: `CTL_CODE` and the `METHOD_*` transfer types.
 //! * `services`: `NtReadFile`, `NtWriteFile`, `NtDeviceIoControlFile`,
-//!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as semantics §5.2–§5.6 says.
+//!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as [semantics §5.2]–[§5.6] says.
 //! * `build`: kernel-built IRPs (`IoBuildDeviceIoControlRequest`,
-//!   `IoBuildSynchronousFsdRequest`, semantics §5.4).
+//!   `IoBuildSynchronousFsdRequest`, [semantics §5.4]).
 //! * `dispatch`: `IoCallDriver` and the stack-location routines.
-//! * `complete`: `IoCompleteRequest` in two stages (semantics §5.7).
+//! * `complete`: `IoCompleteRequest` in two stages ([semantics §5.7]).
 //! * [`cancel`]: `IoCancelIrp`, cancel routines, and completion-vs-cancel races as
 //!   explicit, enumerable interleavings.
-//! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit (semantics §6).
-//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (seed 003).
+//! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit ([semantics §6]).
+//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (the [directory change
+//!   notification][design-notification]).
 //! * [`drivers`]: ready-made drivers for tests and examples.
 //!
 //! ## Writing a driver
@@ -62,6 +63,15 @@
 //! at once unless [`ApcDelivery::Deferred`] is selected; a thread-less IRP that reaches
 //! stage 2 is cleaned up like a cancelled one (`IopCleanupIrp`); file objects and
 //! handles are not modelled (a request names the device it is opened on).
+//!
+//! [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
+//! [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+//! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+//! [§5.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.6
+//! [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
+//! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
 
 mod build;
 pub mod cancel;
@@ -163,12 +173,14 @@ pub struct IoState {
 }
 
 impl Machine {
-    /// `IoAllocateIrp`: a zero-filled IRP with `stack_size` stack locations, owned by no
+    /// [`IoAllocateIrp`]: a zero-filled IRP with `stack_size` stack locations, owned by no
     /// thread (a driver-built request).
     ///
     /// # Errors
     /// A crashed machine; a `stack_size` above [`irp::MAX_STACK_SIZE`] (its
     /// `CurrentLocation` would not fit the IRP's `CHAR`) is [`ModelError::Unsupported`].
+    ///
+    /// [`IoAllocateIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocateirp
     #[doc(alias = "IoAllocateIrp")]
     pub fn io_allocate_irp(&mut self, stack_size: u8) -> Result<IrpId> {
         self.enter("IoAllocateIrp")?;
@@ -211,11 +223,14 @@ impl Machine {
             .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
-    /// `IoFreeIrp`: frees the IRP (its MDLs and buffers are the caller's business).
+    /// [`IoFreeIrp`]: frees the IRP (its MDLs and buffers are the caller's business).
     ///
     /// # Errors
-    /// An IRP still on a thread's list is Driver Verifier's 0xC9/0x20C (invariant 27);
+    /// An IRP still on a thread's list is Driver Verifier's 0xC9/0x20C ([invariant 27]);
     /// a freed IRP is a [`ModelError::StaleHandle`].
+    ///
+    /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
+    /// [`IoFreeIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iofreeirp
     #[doc(alias = "IoFreeIrp")]
     pub fn io_free_irp(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoFreeIrp")?;

@@ -1,4 +1,6 @@
-//! The simulated clock, timers, and I/O rundown at thread and process exit (semantics §6).
+//! The simulated clock, timers, and I/O rundown at thread and process exit ([semantics §6]).
+//!
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
 use super::Timer;
 use super::device::DeviceId;
@@ -19,12 +21,14 @@ impl Machine {
         self.io.clock_ms
     }
 
-    /// `KeSetTimer` with a DPC: after `due_in_ms` of simulated time, `device`'s driver's
+    /// [`KeSetTimer`] with a DPC: after `due_in_ms` of simulated time, `device`'s driver's
     /// [`super::Driver::timer`] runs with `context` (in an arbitrary thread context:
     /// a system thread).
     ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`KeSetTimer`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer
     #[doc(alias = "KeSetTimer")]
     pub fn ke_set_timer(&mut self, device: DeviceId, due_in_ms: u64, context: u64) -> Result<()> {
         self.enter("KeSetTimer")?;
@@ -100,8 +104,10 @@ impl Machine {
     /// until the list is empty. After 3000 waits (five minutes) the first remaining IRP
     /// is disassociated (`Tail.Overlay.Thread = NULL`, [`EventKind::IrpDisassociated`] —
     /// Windows logs `IO_DRIVER_CANCEL_TIMEOUT`) and the count restarts, so each stuck IRP
-    /// costs five minutes (Windows; ReactOS's counter wraps, semantics §9). Returns the
+    /// costs five minutes (Windows; ReactOS's counter wraps, [semantics §9]). Returns the
     /// IRPs it disassociated.
+    ///
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
     pub(crate) fn cancel_thread_io(&mut self, tid: Tid) -> Result<Vec<super::IrpId>> {
         for irp in self.thread_irps(tid) {
             if self.irps.get(irp.0).is_some_and(|i| !i.completed) {

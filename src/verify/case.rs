@@ -49,7 +49,9 @@ pub enum InjectedFault {
     PoolExhausted,
     /// A system thread calls `IoCancelIrp` while the server holds the request: the proxy
     /// driver's cancel routine runs retire in that system thread and completes the IRP
-    /// `STATUS_CANCELLED` (semantics §6). The server's late reply must be dropped.
+    /// `STATUS_CANCELLED` ([semantics §6]). The server's late reply must be dropped.
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     Cancel,
 }
 
@@ -927,9 +929,12 @@ tr.push(format!(
 
 /// Whether `IoAllocateMdl` can describe the case's buffer: a zero-length request needs
 /// no MDL; otherwise the length must be below 2 GiB and, past the fixed-size 23-page
-/// block, `MmSizeOfMdl` must fit in 0xFFFF bytes (semantics §1.3, invariant 2). The
+/// block, `MmSizeOfMdl` must fit in 0xFFFF bytes ([semantics §1.3], [invariant 2]). The
 /// buffer's page offset is the case's offset modulo the page size (its allocation is
 /// page-aligned).
+///
+/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
+/// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
 fn describable(case: &Case) -> bool {
     let (va, len) = (Va::new(case.offset as u64), case.length as u64);
     len == 0

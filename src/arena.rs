@@ -10,9 +10,28 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 pub struct Handle {
     /// Slot index.
-    pub index: u32,
+    pub(crate) index: u32,
     /// Generation of the slot when the object was created.
-    pub generation: u32,
+    pub(crate) generation: u32,
+}
+
+impl Handle {
+    /// A handle no arena ever issues (index and generation `u32::MAX`): what a table
+    /// of handles resolves to when it is empty, and a test's "no such object".
+    pub const NEVER: Handle = Handle {
+        index: u32::MAX,
+        generation: u32::MAX,
+    };
+
+    /// Slot index.
+    pub const fn index(self) -> u32 {
+        self.index
+    }
+
+    /// Generation of the slot when the object was created.
+    pub const fn generation(self) -> u32 {
+        self.generation
+    }
 }
 
 #[derive(Clone, Debug)]

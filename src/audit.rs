@@ -24,11 +24,93 @@ use crate::space::{PteKind, SpaceId, VadKind};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Defines a closed set of names: the enum, its stable string per variant (`as_str`,
+/// `Display`), `ALL` and `from_name`.
+macro_rules! named_enum {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)+ }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+        pub enum $name { $($(#[$vm])* $v,)+ }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$v,)+];
+
+            /// The stable name (what reports print and scenario files write).
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$v => $s,)+ }
+            }
+
+            /// The variant with this stable name.
+            pub fn from_name(name: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == name)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// Which of the model's books a [`Violation`] found out of balance (see
+    /// [`Machine::audit`] for each one's rule).
+    pub enum Invariant {
+        /// A frame's share count is not its owning PTEs (plus one for an
+        /// `MmAllocatePagesForMdl` page).
+        PfnShareCount => "pfn.share_count",
+        /// A frame's reference count is not its valid reference plus the known locks.
+        PfnReferenceCount => "pfn.reference_count",
+        /// A frame's list state disagrees with its counts.
+        PfnState => "pfn.state",
+        /// The free list is not exactly the free frames, once each.
+        PfnFreeList => "pfn.free_list",
+        /// `NumberOfLockedPages` is not what the process's locks charged.
+        ProcessLockedPages => "process.locked_pages",
+        /// System PTEs in use are not the pages of system mappings.
+        SysPteAccounting => "syspte.accounting",
+        /// A mapping's PTEs are missing or point elsewhere, or an MDL PTE has no mapping.
+        MappingPtes => "mapping.ptes",
+        /// Pool pages are not the pool PTEs, or an allocation lies outside them.
+        PoolAccounting => "pool.accounting",
+        /// A private PTE lies outside the committed private pages of a VAD.
+        SpaceVads => "space.vads",
+        /// An IRP on a thread's list is dead or owned by another thread.
+        IoThreadList => "io.thread_list",
+        /// A queued stage-2 APC names no IRP waiting for it.
+        IoApcQueue => "io.apc_queue",
+        /// A disassociated IRP still names a thread.
+        IoDisassociated => "io.disassociated",
+        /// `CurrentLocation` is outside `1..=StackCount + 1` after the IRP was sent.
+        IoStack => "io.stack",
+    }
+}
+
+named_enum! {
+    /// What a [`Hazard`] is: a dangerous state a driver can legally reach but must not
+    /// leave behind.
+    pub enum HazardKind {
+        /// A PTE maps a free frame (a mapping that outlived its lock or its pages).
+        DanglingPte => "dangling_pte",
+        /// A lock its MDL forgot (freed, re-initialised or rebuilt while locked).
+        LeakedLock => "leaked_lock",
+        /// An IRP disassociated at the five-minute rundown timeout: its pages stay locked.
+        StuckIrp => "stuck_irp",
+        /// A live IRP's `MdlAddress` chain names a freed MDL.
+        IrpChainFreedMdl => "irp_chain_freed_mdl",
+        /// An IRP to deallocate names a `SystemBuffer` that is no live pool block.
+        IrpSystemBufferFreed => "irp_system_buffer_freed",
+    }
+}
+
 /// A broken invariant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
-    /// Which invariant (a short stable name, e.g. `pfn.reference_count`).
-    pub invariant: &'static str,
+    /// Which invariant.
+    pub invariant: Invariant,
     /// The object it concerns (a frame, a process, an MDL, a mapping).
     pub object: String,
     /// The operation that created that object, when known.
@@ -50,8 +132,8 @@ impl fmt::Display for Violation {
 /// Something dangerous a driver left behind (not a model inconsistency).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hazard {
-    /// Kind of hazard (short stable name).
-    pub kind: &'static str,
+    /// Kind of hazard.
+    pub kind: HazardKind,
     /// The object concerned.
     pub object: String,
     /// The operation that created it.
@@ -132,7 +214,7 @@ impl Machine {
                     });
                     if !ok {
                         v(
-                            "space.vads",
+                            Invariant::SpaceVads,
                             format!("{} {va}", p.pid),
                             None,
                             "private PTE outside a committed private VAD page".into(),
@@ -155,7 +237,7 @@ impl Machine {
             let (lock_refs, lock_birth) = locks.get(&pfn).copied().unwrap_or((0, None));
             if e.share_count != expected_share {
                 v(
-                    "pfn.share_count",
+                    Invariant::PfnShareCount,
                     pfn.to_string(),
                     None,
                     format!(
@@ -167,7 +249,7 @@ impl Machine {
             let expected_ref = u32::from(e.share_count > 0) + lock_refs;
             if e.reference_count != expected_ref {
                 v(
-                    "pfn.reference_count",
+                    Invariant::PfnReferenceCount,
                     pfn.to_string(),
                     lock_birth,
                     format!(
@@ -183,7 +265,7 @@ impl Machine {
             };
             if !state_ok {
                 v(
-                    "pfn.state",
+                    Invariant::PfnState,
                     pfn.to_string(),
                     lock_birth,
                     format!(
@@ -204,7 +286,7 @@ impl Machine {
                 .is_some_and(|e| e.state == PageState::Free);
             if !seen.insert(*f) || !free {
                 v(
-                    "pfn.free_list",
+                    Invariant::PfnFreeList,
                     f.to_string(),
                     None,
                     "on the free list twice or not free".into(),
@@ -213,7 +295,7 @@ impl Machine {
         }
         if seen.len() != free_count {
             v(
-                "pfn.free_list",
+                Invariant::PfnFreeList,
                 "free list".into(),
                 None,
                 format!("{} frames listed, {} frames free", seen.len(), free_count),
@@ -239,7 +321,7 @@ impl Machine {
             let expected = charged.get(&p.pid).copied().unwrap_or(0);
             if p.number_of_locked_pages as i64 != expected {
                 v(
-                    "process.locked_pages",
+                    Invariant::ProcessLockedPages,
                     p.pid.to_string(),
                     None,
                     format!(
@@ -258,7 +340,7 @@ impl Machine {
             }
             let Some(space) = self.space(mp.space) else {
                 v(
-                    "mapping.ptes",
+                    Invariant::MappingPtes,
                     format!("mapping {h:?}"),
                     Some(mp.birth),
                     format!("mapping into {} which no longer exists", mp.space),
@@ -272,7 +354,7 @@ impl Machine {
                         if pte.pfn == *f
                             && pte.kind == PteKind::Mdl(crate::space::MappingId(h)) => {}
                     _ => v(
-                        "mapping.ptes",
+                        Invariant::MappingPtes,
                         format!("mapping of {} at {}", mp.mdl, mp.base),
                         Some(mp.birth),
                         format!("PTE for page {i} missing or changed"),
@@ -282,7 +364,7 @@ impl Machine {
         }
         if sys_pages != self.sysptes.used() {
             v(
-                "syspte.accounting",
+                Invariant::SysPteAccounting,
                 "system PTEs".into(),
                 None,
                 format!(
@@ -302,7 +384,7 @@ impl Machine {
                 if let PteKind::Mdl(mid) = pte.kind {
                     if self.mappings.get(mid.0).is_none() {
                         v(
-                            "mapping.ptes",
+                            Invariant::MappingPtes,
                             format!("{sp} {va}"),
                             None,
                             "MDL-mapping PTE with no live mapping record".into(),
@@ -315,7 +397,7 @@ impl Machine {
         // Pool.
         if pool_ptes != self.pool.pages_in_use() {
             v(
-                "pool.accounting",
+                Invariant::PoolAccounting,
                 "non-paged pool".into(),
                 None,
                 format!(
@@ -331,7 +413,7 @@ impl Machine {
                 let va = Va(a.va.page_align().0 + i * crate::addr::PAGE_SIZE);
                 if !self.system.pte(va).is_some_and(|p| p.kind == PteKind::Pool) {
                     v(
-                        "pool.accounting",
+                        Invariant::PoolAccounting,
                         format!("pool block {} tag {:#x}", a.va, a.tag),
                         Some(a.birth),
                         format!("page {va} of the allocation is not a mapped pool page"),
@@ -370,7 +452,7 @@ impl Machine {
                         _ => None,
                     };
                     out.push(Hazard {
-                        kind: "dangling_pte",
+                        kind: HazardKind::DanglingPte,
                         object: format!("{sp} {va}"),
                         created,
                         detail: format!(
@@ -383,7 +465,7 @@ impl Machine {
         }
         for l in &self.leaked_locks {
             out.push(Hazard {
-                kind: "leaked_lock",
+                kind: HazardKind::LeakedLock,
                 object: l.mdl.to_string(),
                 created: Some(l.lock.birth),
                 detail: format!(
@@ -442,7 +524,7 @@ mod tests {
         (m, app, buf, mdl, sys, pool)
     }
 
-    fn names(m: &Machine) -> Vec<&'static str> {
+    fn names(m: &Machine) -> Vec<Invariant> {
         m.audit().iter().map(|v| v.invariant).collect()
     }
 
@@ -459,7 +541,7 @@ mod tests {
         let f = frame_of(&m, SpaceId::Process(app), buf);
         m.phys.entry_mut(f).unwrap().reference_count += 1;
         let v = m.audit();
-        assert_eq!(names(&m), vec!["pfn.reference_count"], "{v:?}");
+        assert_eq!(names(&m), vec![Invariant::PfnReferenceCount], "{v:?}");
         assert_eq!(v[0].object, f.to_string());
         assert_eq!(v[0].created.unwrap().routine, "MmProbeAndLockPages");
         assert!(v[0].to_string().contains("expected 2"), "{}", v[0]);
@@ -473,7 +555,7 @@ mod tests {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
         let f = frame_of(&m, SpaceId::System, pool);
         m.phys.entry_mut(f).unwrap().share_count += 1;
-        assert_eq!(names(&m), vec!["pfn.share_count"]);
+        assert_eq!(names(&m), vec![Invariant::PfnShareCount]);
     }
 
     /// Negative control for `pfn.free_list`: an in-use frame listed free ([invariant 12]'s hazard).
@@ -486,7 +568,7 @@ mod tests {
         m.phys.free_list_mut().push(f);
         let n = names(&m);
         assert!(
-            !n.is_empty() && n.iter().all(|x| *x == "pfn.free_list"),
+            !n.is_empty() && n.iter().all(|x| *x == Invariant::PfnFreeList),
             "{n:?}"
         );
         assert!(m.audit().iter().any(|v| v.object == f.to_string()));
@@ -500,7 +582,7 @@ mod tests {
         m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
         assert!(m.audit().is_empty());
         m.phys.free_list_mut().pop();
-        assert_eq!(names(&m), vec!["pfn.free_list"]);
+        assert_eq!(names(&m), vec![Invariant::PfnFreeList]);
     }
 
     /// Negative control for `pfn.state` (Transition only with share 0, [semantics §2]).
@@ -511,7 +593,7 @@ mod tests {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
         let f = frame_of(&m, SpaceId::System, pool);
         m.phys.entry_mut(f).unwrap().state = PageState::Transition;
-        assert_eq!(names(&m), vec!["pfn.state"]);
+        assert_eq!(names(&m), vec![Invariant::PfnState]);
     }
 
     /// Negative control for `process.locked_pages` ([invariant 11]).
@@ -522,7 +604,7 @@ mod tests {
         let (mut m, app, _buf, _mdl, _sys, _pool) = busy();
         m.processes.get_mut(&app).unwrap().number_of_locked_pages -= 1;
         let v = m.audit();
-        assert_eq!(names(&m), vec!["process.locked_pages"]);
+        assert_eq!(names(&m), vec![Invariant::ProcessLockedPages]);
         assert_eq!(v[0].object, app.to_string());
         assert!(
             v[0].detail
@@ -539,7 +621,7 @@ mod tests {
         let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
         m.system.ptes.remove(&sys.vpn());
         let v = m.audit();
-        assert_eq!(names(&m), vec!["mapping.ptes"], "{v:?}");
+        assert_eq!(names(&m), vec![Invariant::MappingPtes], "{v:?}");
         assert_eq!(
             v[0].created.unwrap().routine,
             "MmGetSystemAddressForMdlSafe"
@@ -563,7 +645,7 @@ mod tests {
                 ..pte
             },
         );
-        assert_eq!(names(&m), vec!["mapping.ptes"]);
+        assert_eq!(names(&m), vec![Invariant::MappingPtes]);
     }
 
     /// Negative control for `syspte.accounting` ([invariant 15]'s resource).
@@ -574,7 +656,7 @@ mod tests {
         let (mut m, _app, _buf, _mdl, _sys, _pool) = busy();
         m.sysptes.reserve(3).unwrap();
         let v = m.audit();
-        assert_eq!(names(&m), vec!["syspte.accounting"]);
+        assert_eq!(names(&m), vec![Invariant::SysPteAccounting]);
         assert!(
             v[0].detail.contains("5 in use but mappings hold 2"),
             "{}",
@@ -588,8 +670,8 @@ mod tests {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
         m.system.ptes.remove(&pool.vpn());
         let n = names(&m);
-        assert!(n.contains(&"pool.accounting"), "{n:?}");
-        assert!(n.contains(&"pfn.share_count"), "{n:?}");
+        assert!(n.contains(&Invariant::PoolAccounting), "{n:?}");
+        assert!(n.contains(&Invariant::PfnShareCount), "{n:?}");
     }
 
     /// Negative control for `space.vads`: a private PTE outside any committed VAD page.
@@ -605,7 +687,7 @@ mod tests {
             .ptes
             .insert(outside.vpn(), pte);
         let n = names(&m);
-        assert!(n.contains(&"space.vads"), "{n:?}");
+        assert!(n.contains(&Invariant::SpaceVads), "{n:?}");
     }
 
     /// Negative control: a lock the model forgot shows up in references and locked pages (invariants [8][invariant 8], [11][invariant 11]).
@@ -617,8 +699,8 @@ mod tests {
         let (mut m, _app, _buf, mdl, _sys, _pool) = busy();
         m.mdls.get_mut(mdl.0).unwrap().lock = None;
         let n = names(&m);
-        assert!(n.contains(&"pfn.reference_count"), "{n:?}");
-        assert!(n.contains(&"process.locked_pages"), "{n:?}");
+        assert!(n.contains(&Invariant::PfnReferenceCount), "{n:?}");
+        assert!(n.contains(&Invariant::ProcessLockedPages), "{n:?}");
     }
 
     /// hazards(): IoFreeMdl of a locked MDL leaks the lock ([invariant 25]) — a hazard, books balanced.
@@ -633,7 +715,7 @@ mod tests {
         assert!(m.audit().is_empty());
         let h = m.hazards();
         assert_eq!(h.len(), 1);
-        assert_eq!(h[0].kind, "leaked_lock");
+        assert_eq!(h[0].kind, HazardKind::LeakedLock);
         assert_eq!(h[0].created.unwrap().routine, "MmProbeAndLockPages");
         assert!(
             h[0].to_string().contains("2 page(s) stay locked"),
@@ -666,7 +748,7 @@ mod tests {
         m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
         let h = m.hazards();
         assert_eq!(h.len(), 1, "{h:?}");
-        assert_eq!(h[0].kind, "dangling_pte");
+        assert_eq!(h[0].kind, HazardKind::DanglingPte);
         assert_eq!(h[0].object, format!("system {}", psys.page_align()));
         assert_eq!(
             h[0].created.unwrap().routine,

@@ -65,6 +65,30 @@ impl From<ModelError> for Fault {
     }
 }
 
+/// The kinds of object a handle names.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum HandleKind {
+    /// An MDL (`PMDL`).
+    Mdl,
+    /// An IRP (`PIRP`).
+    Irp,
+    /// A device object (`PDEVICE_OBJECT`).
+    Device,
+    /// A driver (`PDRIVER_OBJECT`).
+    Driver,
+}
+
+impl std::fmt::Display for HandleKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HandleKind::Mdl => "MDL",
+            HandleKind::Irp => "IRP",
+            HandleKind::Device => "device",
+            HandleKind::Driver => "driver",
+        })
+    }
+}
+
 /// Misuse of the simulator with no kernel counterpart.
 #[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
 pub enum ModelError {
@@ -84,8 +108,13 @@ pub enum ModelError {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// The handle does not name a live object of that kind.
-    #[error("stale or unknown handle: {0}")]
-    StaleHandle(String),
+    #[error("stale or unknown handle: {kind} {address:#x}")]
+    StaleHandle {
+        /// What the handle was for.
+        kind: HandleKind,
+        /// The fake kernel address the model reports for it (`MdlId::address`, ...).
+        address: u64,
+    },
     /// The work needs more host memory than the machine's budget
     /// ([`crate::Config::host_memory_limit_bytes`]): a limit of the simulator, not of the
     /// modelled system. The machine refuses every later call too.

@@ -161,9 +161,13 @@ pub const MDL_FIXED_SIZE_PAGES: u32 = 23;
 /// A handle to an MDL in the machine's arena (a non-NULL `PMDL`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct MdlId(pub Handle);
+pub struct MdlId(pub(crate) Handle);
 
 impl MdlId {
+    /// An MDL handle no machine ever issues: every routine given it reports a stale
+    /// handle (or, after a bug check, the bug check). Handles cannot be made otherwise.
+    pub const NEVER: MdlId = MdlId(Handle::NEVER);
+
     /// The address the model reports for this MDL in bug-check parameters (a fake `PMDL`).
     pub const fn address(self) -> u64 {
         0xFFFF_C000_0000_0000 + (self.0.index as u64) * 0x100

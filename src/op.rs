@@ -999,10 +999,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// A handle no arena ever issued (index `u32::MAX`): what an empty table resolves to.
-const NEVER: Handle = Handle {
-    index: u32::MAX,
-    generation: u32::MAX,
-};
+const NEVER: Handle = Handle::NEVER;
 
 /// Applies [`Op`]s to a [`Machine`] it owns, keeping the tables ops index into.
 #[derive(Clone, Debug)]

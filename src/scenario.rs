@@ -40,6 +40,7 @@
 //! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
 //! [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
 
+use crate::audit::HazardKind;
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
 use crate::machine::Config;
@@ -71,15 +72,6 @@ pub const MAX_PHYSICAL_MEMORY: u64 = 64 << 30;
 
 /// The most system PTEs an `"ops"` scenario may ask for (16 GiB of mappings).
 pub const MAX_SYSTEM_PTES: u64 = 1 << 22;
-
-/// The hazard kinds [`crate::Machine::hazards`] reports, as `expect.hazards` names them.
-pub const HAZARD_KINDS: &[&str] = &[
-    "dangling_pte",
-    "leaked_lock",
-    "stuck_irp",
-    "irp_chain_freed_mdl",
-    "irp_system_buffer_freed",
-];
 
 /// A scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -191,7 +183,8 @@ pub struct Expect {
     /// The exact set of protocol events recorded ([`crate::Machine::events`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventKind>>,
-    /// The exact set of hazard kinds left ([`crate::Machine::hazards`], [`HAZARD_KINDS`]).
+    /// The exact set of hazard kinds left ([`crate::Machine::hazards`], by the names of
+    /// [`HazardKind`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hazards: Option<Vec<String>>,
     /// Whether [`crate::Machine::audit`] must be clean at the end (default `true`).
@@ -683,12 +676,16 @@ fn check_ops(machine: &MachineConfig, ops: &[Op], expect: &Expect) -> Option<(St
         }
     }
     for h in expect.hazards.iter().flatten() {
-        if !HAZARD_KINDS.contains(&h.as_str()) {
+        if HazardKind::from_name(h).is_none() {
             return Some((
                 format!("\"{h}\""),
                 format!(
                     "unknown hazard kind `{h}`; expected one of {}",
-                    HAZARD_KINDS.join(", ")
+                    HazardKind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             ));
         }

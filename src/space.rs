@@ -97,7 +97,7 @@ impl Protection {
 /// Identifies one MDL mapping (a system-PTE range or a user "physical" VAD).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct MappingId(pub crate::arena::Handle);
+pub struct MappingId(pub(crate) crate::arena::Handle);
 
 /// What a valid PTE belongs to; decides whether it holds a share of its frame.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]

@@ -580,7 +580,8 @@ fn audit_catches_a_system_buffer_freed_behind_the_io_managers_back() {
     assert!(m.audit().is_empty(), "{:?}", m.audit());
     let h = m.hazards();
     assert!(
-        h.iter().any(|h| h.kind == "irp_system_buffer_freed"),
+        h.iter()
+            .any(|h| h.kind == mdlsim::audit::HazardKind::IrpSystemBufferFreed),
         "{h:?}"
     );
     let e = QueueDriver::complete_next(&mut m, q, QueueDriverBug::None).unwrap_err();

@@ -282,7 +282,7 @@ fn a_stuck_irp_of_an_exited_thread_makes_process_exit_a_rundown_failure() {
     let h = m.hazards();
     assert!(
         h.iter()
-            .any(|h| h.kind == "stuck_irp" && h.object == irp.to_string()),
+            .any(|h| h.kind == mdlsim::audit::HazardKind::StuckIrp && h.object == irp.to_string()),
         "{h:?}"
     );
     let _ = main;

@@ -195,7 +195,7 @@ fn stale_irp_handle_is_a_model_error() {
     m.io_free_irp(irp).unwrap();
     let r = m.io_allocate_mdl(Va::new(0x10000), 1, false, false, Some(irp));
     assert!(
-        matches!(r, Err(Fault::Model(ModelError::StaleHandle(_)))),
+        matches!(r, Err(Fault::Model(ModelError::StaleHandle { .. }))),
         "{r:?}"
     );
     assert_eq!(m.mdls().count(), 0);
@@ -248,7 +248,7 @@ fn io_free_mdl_of_a_locked_mdl_leaks_the_lock() {
     );
     let h = m.hazards();
     assert_eq!(h.len(), 1);
-    assert_eq!(h[0].kind, "leaked_lock");
+    assert_eq!(h[0].kind, mdlsim::audit::HazardKind::LeakedLock);
     assert_audit_clean(&m);
 }
 

@@ -11,7 +11,7 @@
 
 use mdlsim::addr::PAGE_SIZE;
 use mdlsim::oracle::BugClass;
-use mdlsim::strategy::{self, Direction, ProxyStrategy, ProxyStrategyClone};
+use mdlsim::strategy::{self, Direction, ProxyStrategy, ProxyStrategyClone, RetireReason};
 use mdlsim::verify::{
     self, Case, Config, InjectedFault, LengthClass, OffsetClass, ServerBehaviour, replay,
 };
@@ -411,7 +411,7 @@ fn the_driver_sees_the_irp_the_io_manager_built_and_it_completes_once() {
                 assert_eq!(c.status, NtStatus::SUCCESS);
                 assert_eq!(c.information, len as u64);
                 assert_eq!(Some(c.status), run.outcome.completion.map(|c| c.status));
-                assert_eq!(io.retired_by, Some("reply"));
+                assert_eq!(io.retired_by, Some(RetireReason::Reply));
             }
         }
     }
@@ -429,7 +429,7 @@ fn a_cancelled_request_runs_the_cancel_routine_and_completes_cancelled() {
             let io = run.io.expect("sent");
             assert_eq!(
                 io.retired_by,
-                Some("cancel"),
+                Some(RetireReason::Cancel),
                 "the cancel routine ran retire"
             );
             assert_eq!(
@@ -454,7 +454,7 @@ fn a_client_thread_exit_cancels_through_io_cancel_thread_io() {
         let run = verify::run_case(&mut st, &c, &mdlsim::Config::default(), None);
         assert!(run.findings.is_empty(), "{}: {:?}", s.name(), run.findings);
         let io = run.io.expect("sent");
-        assert_eq!(io.retired_by, Some("cancel"));
+        assert_eq!(io.retired_by, Some(RetireReason::Cancel));
         assert!(
             matches!(io.retire_context, Some(Some(_))),
             "in the exiting client's context"
@@ -485,7 +485,7 @@ fn a_driver_that_ignores_cancellation_or_completes_twice_is_caught() {
             let io = run.io.expect("sent");
             assert_eq!(
                 io.retired_by,
-                Some("reply"),
+                Some(RetireReason::Reply),
                 "only the late reply retired it"
             );
         }

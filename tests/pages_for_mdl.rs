@@ -216,7 +216,11 @@ fn free_pages_while_mapped_is_recorded_and_dangles() {
             .any(|e| e.kind == EventKind::FreePagesWhileMapped && e.mdl == Some(mdl))
     );
     let h = m.hazards();
-    assert!(h.iter().any(|h| h.kind == "dangling_pte"), "{h:?}");
+    assert!(
+        h.iter()
+            .any(|h| h.kind == mdlsim::audit::HazardKind::DanglingPte),
+        "{h:?}"
+    );
     assert_audit_clean(&m);
 }
 

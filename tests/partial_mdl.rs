@@ -259,7 +259,7 @@ fn private_partial_mapping_outliving_its_source_is_a_dangling_pte() {
     assert_eq!(m.pfn_entry(f).unwrap().state, PageState::Free);
     let h = m.hazards();
     assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!(h[0].kind, "dangling_pte");
+    assert_eq!(h[0].kind, mdlsim::audit::HazardKind::DanglingPte);
     assert!(
         h[0].object.contains(&format!("{}", psys.page_align())),
         "{}",

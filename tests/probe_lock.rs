@@ -912,7 +912,11 @@ fn probe_through_a_dangling_user_mapping_asserts_without_charging() {
         .unwrap();
     m.mm_unlock_pages(src).unwrap();
     m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
-    assert!(m.hazards().iter().any(|h| h.kind == "dangling_pte"));
+    assert!(
+        m.hazards()
+            .iter()
+            .any(|h| h.kind == mdlsim::audit::HazardKind::DanglingPte)
+    );
     let mdl = new_mdl(&mut m, uva, 0x2000);
     let r = m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess);
     expect_bug_check(

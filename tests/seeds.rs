@@ -485,7 +485,7 @@ fn seed002_pool_freed_while_user_mapped_dangles() {
     m.ex_free_pool_with_tag(kva, 1).unwrap();
     let h = m.hazards();
     assert_eq!(h.len(), 1, "{h:?}");
-    assert_eq!(h[0].kind, "dangling_pte");
+    assert_eq!(h[0].kind, mdlsim::audit::HazardKind::DanglingPte);
     assert!(m.user_read(app, uva, 1).is_ok(), "the MMU does not notice");
     m.mm_unmap_locked_pages(uva, mdl).unwrap();
     m.io_free_mdl(mdl).unwrap();

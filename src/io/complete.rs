@@ -67,7 +67,11 @@ impl Machine {
                     format!("IoCompleteRequest of {irp}, already completed and freed"),
                 ));
             }
-            return Err(ModelError::StaleHandle(format!("{irp:?}")).into());
+            return Err(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Irp,
+                address: irp.address(),
+            }
+            .into());
         };
         if i.completed && i.stage != IrpStage::Reclaimed {
             return Err(self.bug_check(

@@ -29,7 +29,7 @@ pub const DO_DIRECT_IO: u32 = 0x10;
 
 /// A device object handle.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct DeviceId(pub u32);
+pub struct DeviceId(pub(crate) u32);
 
 impl DeviceId {
     /// A fake `PDEVICE_OBJECT` for reports.
@@ -46,7 +46,14 @@ impl fmt::Debug for DeviceId {
 
 /// A driver handle.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub struct DriverId(pub u32);
+pub struct DriverId(pub(crate) u32);
+
+impl DriverId {
+    /// A fake `PDRIVER_OBJECT` for reports.
+    pub const fn address(self) -> u64 {
+        0xFFFF_D000_0000_0000 + (self.0 as u64) * 0x200
+    }
+}
 
 /// Driver code: dispatch, completion, cancel and timer routines.
 ///
@@ -200,7 +207,11 @@ impl Machine {
     ) -> Result<DeviceId> {
         self.enter("IoCreateDevice")?;
         if driver.0 as usize >= self.io.drivers.len() {
-            return Err(ModelError::StaleHandle(format!("{driver:?}")).into());
+            return Err(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Driver,
+                address: driver.address(),
+            }
+            .into());
         }
         if flags & DO_BUFFERED_IO != 0 && flags & DO_DIRECT_IO != 0 {
             return Err(self.bug_check(
@@ -306,10 +317,12 @@ impl Machine {
     /// # Errors
     /// An unknown device is a [`ModelError`].
     pub fn device(&self, device: DeviceId) -> Result<&Device> {
-        self.io
-            .devices
-            .get(device.0 as usize)
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{device:?}"))))
+        self.io.devices.get(device.0 as usize).ok_or_else(|| {
+            Fault::Model(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Device,
+                address: device.address(),
+            })
+        })
     }
 
     /// A device object, mutable (drivers keep their state in [`Device::extension`]).
@@ -324,10 +337,12 @@ impl Machine {
 
     /// [`Machine::device_mut`] for the I/O manager itself.
     pub(crate) fn device_entry_mut(&mut self, device: DeviceId) -> Result<&mut Device> {
-        self.io
-            .devices
-            .get_mut(device.0 as usize)
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{device:?}"))))
+        self.io.devices.get_mut(device.0 as usize).ok_or_else(|| {
+            Fault::Model(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Device,
+                address: device.address(),
+            })
+        })
     }
 
     /// The name a driver was registered with.
@@ -344,7 +359,12 @@ impl Machine {
             .drivers
             .get(d.0 as usize)
             .map(|e| e.code.clone())
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{d:?}"))))
+            .ok_or_else(|| {
+                Fault::Model(ModelError::StaleHandle {
+                    kind: crate::fault::HandleKind::Driver,
+                    address: d.address(),
+                })
+            })
     }
 
     /// Appends `irp` to `device`'s queue (a driver pending it).

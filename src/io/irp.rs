@@ -76,9 +76,12 @@ bitflags! {
 /// A handle to an IRP in the machine's arena.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct IrpId(pub Handle);
+pub struct IrpId(pub(crate) Handle);
 
 impl IrpId {
+    /// An IRP handle no machine ever issues.
+    pub const NEVER: IrpId = IrpId(Handle::NEVER);
+
     /// The address the model reports for this IRP in bug-check parameters (a fake `PIRP`).
     pub const fn address(self) -> u64 {
         0xFFFF_D000_0000_0000 + (self.0.index as u64) * 0x200

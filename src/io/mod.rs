@@ -97,6 +97,7 @@ pub use irp::{
 };
 pub use services::IoRequest;
 
+use crate::audit::HazardKind;
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::Machine;
 use crate::space::{Pid, Tid};
@@ -200,9 +201,12 @@ impl Machine {
     /// # Errors
     /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
     pub fn irp(&self, irp: IrpId) -> Result<&Irp> {
-        self.irps
-            .get(irp.0)
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
+        self.irps.get(irp.0).ok_or_else(|| {
+            Fault::Model(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Irp,
+                address: irp.address(),
+            })
+        })
     }
 
     /// The IRP behind a handle, for a driver to change (`Irp->IoStatus = ...`).
@@ -218,9 +222,12 @@ impl Machine {
     /// [`Machine::irp_mut`] for the I/O manager itself, which finishes its bookkeeping on
     /// the way out of a call that bug-checked.
     pub(crate) fn irp_entry_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
-        self.irps
-            .get_mut(irp.0)
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
+        self.irps.get_mut(irp.0).ok_or_else(|| {
+            Fault::Model(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Irp,
+                address: irp.address(),
+            })
+        })
     }
 
     /// [`IoFreeIrp`]: frees the IRP (its MDLs and buffers are the caller's business).
@@ -323,7 +330,7 @@ impl Machine {
     /// `io.disassociated` (a disassociated IRP has no thread),
     /// `io.stack` (`CurrentLocation` within `1..=StackCount + 1` once sent).
     pub(crate) fn audit_io(&self) -> Vec<crate::audit::Violation> {
-        use crate::audit::Violation;
+        use crate::audit::{Invariant, Violation};
         let mut out = Vec::new();
         let mut v = |invariant, object: String, created, detail: String| {
             out.push(Violation {
@@ -338,13 +345,13 @@ impl Machine {
                 match self.irps.get(irp.0) {
                     Some(i) if i.thread == Some(*tid) => {}
                     Some(i) => v(
-                        "io.thread_list",
+                        Invariant::IoThreadList,
                         irp.to_string(),
                         Some(i.birth),
                         format!("on {tid}'s list but owned by {:?}", i.thread),
                     ),
                     None => v(
-                        "io.thread_list",
+                        Invariant::IoThreadList,
                         irp.to_string(),
                         None,
                         format!("on {tid}'s list but freed"),
@@ -356,7 +363,7 @@ impl Machine {
             let id = IrpId(h);
             if i.stack_count > 0 && i.current_location as u16 > i.stack_count as u16 + 1 {
                 v(
-                    "io.stack",
+                    Invariant::IoStack,
                     id.to_string(),
                     Some(i.birth),
                     format!(
@@ -374,7 +381,7 @@ impl Machine {
                     .is_some_and(|i| i.stage == IrpStage::ApcQueued)
                 {
                     v(
-                        "io.apc_queue",
+                        Invariant::IoApcQueue,
                         irp.to_string(),
                         None,
                         format!("stage-2 APC queued to {tid} for an IRP not waiting for it"),
@@ -386,7 +393,7 @@ impl Machine {
             if let Some(i) = self.irps.get(irp.0) {
                 if i.thread.is_some() {
                     v(
-                        "io.disassociated",
+                        Invariant::IoDisassociated,
                         irp.to_string(),
                         Some(i.birth),
                         "disassociated but still has a thread".into(),
@@ -415,7 +422,7 @@ impl Machine {
                 let i = self.irps.get(irp.0)?;
                 let mdls = self.mdl_chain(*irp).map(|c| c.len()).unwrap_or(0);
                 Some(Hazard {
-                    kind: "stuck_irp",
+                    kind: HazardKind::StuckIrp,
                     object: irp.to_string(),
                     created: Some(i.birth),
                     detail: format!(
@@ -431,7 +438,7 @@ impl Machine {
                 for m in chain {
                     if self.mdls.get(m.0).is_none() {
                         out.push(Hazard {
-                            kind: "irp_chain_freed_mdl",
+                            kind: HazardKind::IrpChainFreedMdl,
                             object: id.to_string(),
                             created: Some(i.birth),
                             detail: format!("MdlAddress chain names freed {m}"),
@@ -443,7 +450,7 @@ impl Machine {
                 if let Some(sb) = i.system_buffer {
                     if !self.pool.allocations().any(|a| a.va == sb) {
                         out.push(Hazard {
-                            kind: "irp_system_buffer_freed",
+                            kind: HazardKind::IrpSystemBufferFreed,
                             object: id.to_string(),
                             created: Some(i.birth),
                             detail: format!(
@@ -474,6 +481,10 @@ mod audit_tests {
         m.io.thread_irps.entry(tid).or_default().push(irp);
         m.irps.remove(irp.0);
         let a = m.audit();
-        assert!(a.iter().any(|v| v.invariant == "io.thread_list"), "{a:?}");
+        assert!(
+            a.iter()
+                .any(|v| v.invariant == crate::audit::Invariant::IoThreadList),
+            "{a:?}"
+        );
     }
 }

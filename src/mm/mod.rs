@@ -98,15 +98,21 @@ impl Machine {
     }
 
     pub(crate) fn slot(&self, id: MdlId) -> Result<&MdlSlot> {
-        self.mdls
-            .get(id.0)
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{id:?}"))))
+        self.mdls.get(id.0).ok_or_else(|| {
+            Fault::Model(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Mdl,
+                address: id.address(),
+            })
+        })
     }
 
     pub(crate) fn slot_mut(&mut self, id: MdlId) -> Result<&mut MdlSlot> {
-        self.mdls
-            .get_mut(id.0)
-            .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{id:?}"))))
+        self.mdls.get_mut(id.0).ok_or_else(|| {
+            Fault::Model(ModelError::StaleHandle {
+                kind: crate::fault::HandleKind::Mdl,
+                address: id.address(),
+            })
+        })
     }
 
     /// [Invariant 3]: the PFN array must have room for the span a writer is about to fill.

@@ -3,6 +3,7 @@
 
 use super::{BugClass, Finding, Rule, event_finding, fault_finding};
 use crate::addr::Va;
+use crate::audit::HazardKind;
 use crate::machine::Machine;
 use crate::space::{Pid, SpaceId};
 
@@ -146,9 +147,11 @@ pub fn after_exit(m: &Machine, step: u64) -> Vec<Finding> {
     }
     for h in m.hazards() {
         let kind = match h.kind {
-            "leaked_lock" => BugClass::LockLeak,
-            "dangling_pte" => BugClass::FreeWhileMapped,
-            _ => BugClass::ResourceLeak,
+            HazardKind::LeakedLock => BugClass::LockLeak,
+            HazardKind::DanglingPte => BugClass::FreeWhileMapped,
+            HazardKind::StuckIrp
+            | HazardKind::IrpChainFreedMdl
+            | HazardKind::IrpSystemBufferFreed => BugClass::ResourceLeak,
         };
         out.push(Finding::new(
             kind,

@@ -115,6 +115,36 @@ pub enum Exposure {
     Refused(NtStatus),
 }
 
+/// Why a request's `retire` runs: the server replied, its cancel routine ran
+/// (`IoCancelIrp`, or the client thread's exit through `IoCancelThreadIo`), or the server
+/// exited holding it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum RetireReason {
+    /// The server's reply.
+    Reply,
+    /// The IRP's cancel routine.
+    Cancel,
+    /// The server process exited while it held the request.
+    ServerExit,
+}
+
+impl RetireReason {
+    /// The stable name reports print: `reply`, `cancel`, `server exit`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RetireReason::Reply => "reply",
+            RetireReason::Cancel => "cancel",
+            RetireReason::ServerExit => "server exit",
+        }
+    }
+}
+
+impl std::fmt::Display for RetireReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The server's answer (`IoStatus` of its reply).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct ServerReply {

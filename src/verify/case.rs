@@ -15,6 +15,7 @@ use crate::pool::{PoolType, tag};
 use crate::shadow::LabelSpan;
 use crate::space::{Pid, Protection, SpaceId, Tid};
 use crate::status::NtStatus;
+use crate::strategy::RetireReason;
 use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerReply, nt_success};
 use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
 use serde::{Deserialize, Serialize};
@@ -162,8 +163,8 @@ pub struct IoTrace {
     pub flags: IrpFlags,
     /// `Irp->MdlAddress` the dispatch routine saw.
     pub mdl: Option<crate::mdl::MdlId>,
-    /// Who ran `retire`: `"reply"`, `"cancel"` (the cancel routine) or `"server exit"`.
-    pub retired_by: Option<&'static str>,
+    /// Who ran `retire`.
+    pub retired_by: Option<RetireReason>,
     /// The context `retire` ran in (`Some(None)`: a system thread).
     pub retire_context: Option<Option<Pid>>,
     /// Every `IoCompleteRequest` that finished the IRP (exactly one for a correct driver).

@@ -36,7 +36,9 @@
 //! [§5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 //! [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
-use super::super::strategy::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
+use super::super::strategy::{
+    Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply,
+};
 use crate::fault::{Fault, ModelError, Result};
 use crate::io::drivers::{complete_with, pend_in_queue, record_dispatch};
 use crate::io::{DeviceId, Driver, IRP_MJ_READ, IRP_MJ_WRITE, IoStatusBlock, IrpId, Parameters};
@@ -72,8 +74,8 @@ pub struct Retired {
     pub steps: (u64, u64),
     /// The context it ran in (`None`: a system thread).
     pub context: Option<Pid>,
-    /// What ran it: `"reply"`, `"cancel"` or `"server exit"`.
-    pub by: &'static str,
+    /// What ran it.
+    pub by: RetireReason,
     /// What it returned.
     pub result: std::result::Result<Completion, Fault>,
 }
@@ -221,8 +223,8 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
     pub fn expose(&self, m: &mut Machine, irp: IrpId) -> Result<Exposure> {
         let mut st = self.lock()?;
         let Some(io) = st.held.iter().find(|h| h.0 == irp).map(|h| h.1) else {
-            return Err(Fault::Model(ModelError::StaleHandle(format!(
-                "{irp:?} is not held by the server"
+            return Err(Fault::Model(ModelError::Unsupported(format!(
+                "{irp} is not held by the server"
             ))));
         };
         let e = st.strategy.expose(m, &io)?;
@@ -262,7 +264,7 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
         irp: IrpId,
         io: &Io,
         reply: ServerReply,
-        by: &'static str,
+        by: RetireReason,
     ) -> Result<Completion> {
         let (r0, context) = (m.step() + 1, m.current_process());
         let r = st.strategy.retire(m, io, reply);
@@ -310,7 +312,7 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
         {
             return Ok(None);
         }
-        self.retire_and_complete(&mut st, m, irp, &io, reply, "reply")
+        self.retire_and_complete(&mut st, m, irp, &io, reply, RetireReason::Reply)
             .map(Some)
     }
 
@@ -330,7 +332,7 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
             {
                 continue;
             }
-            self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, "server exit")?;
+            self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, RetireReason::ServerExit)?;
         }
         drop(st);
         while let Some(irp) = m.io_queue_pop(device)? {
@@ -378,7 +380,7 @@ impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
             return Ok(());
         };
         let (_, io) = st.held.remove(pos);
-        self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, "cancel")
+        self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, RetireReason::Cancel)
             .map(|_| ())
     }
 }

@@ -147,10 +147,7 @@ pub fn assert_sticky(m: &mut Machine, b: &BugCheck) {
     use mdlsim::mdl::CacheType;
     let step = m.step();
     let want = Fault::BugCheck(b.clone());
-    let mdl = MdlId(mdlsim::Handle {
-        index: 0,
-        generation: 0,
-    });
+    let mdl = MdlId::NEVER;
     let pid = Pid(4);
     let va = Va::new(0x10000);
     let results: Vec<(&str, Fault)> = vec![

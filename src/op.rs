@@ -126,6 +126,7 @@ impl Ix {
 /// A virtual address argument.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum Addr {
     /// A raw address.
     Raw(u64),
@@ -157,6 +158,7 @@ impl Addr {
 /// Process, thread and context operations.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum ProcessOp {
     /// [`Machine::create_process`] (named `p<n>`).
     CreateProcess,
@@ -187,6 +189,7 @@ pub enum ProcessOp {
 /// Virtual memory, user and kernel accesses, and the access log.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum VmOp {
     /// [`Machine::virtual_alloc`].
     VirtualAlloc {
@@ -296,6 +299,7 @@ pub enum VmOp {
 /// Non-paged pool.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum PoolOp {
     /// [`Machine::ex_allocate_pool_with_tag`].
     ExAllocatePoolWithTag {
@@ -332,6 +336,7 @@ pub enum PoolOp {
 /// Every MDL routine, and a driver's direct writes to MDL fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum MdlOp {
     /// [`Machine::io_allocate_mdl`], optionally attaching to an IRP.
     IoAllocateMdl {
@@ -524,6 +529,7 @@ pub enum MdlOp {
 /// IRPs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum IrpOp {
     /// [`Machine::io_allocate_irp`].
     IoAllocateIrp {
@@ -560,6 +566,7 @@ impl MiniFilter for PassMiniFilter {}
 /// system's clock, cancellation and thread exit (semantics §5, §6).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum IoOp {
     /// [`Machine::io_register_driver`] of a built-in driver (appended to the driver table).
     RegisterDriver {

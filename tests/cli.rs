@@ -541,6 +541,60 @@ fn bad_input_is_one_line_and_exit_status_two() {
     assert_eq!(mdlsim(&["audit", "--cases", "many"]).status.code(), Some(2));
 }
 
+/// An unknown field inside a `"case"`, an op or an op's argument is refused like one
+/// anywhere else: status 2, one line naming the file, the field's position and the
+/// fields that exist.
+#[test]
+fn unknown_fields_in_cases_and_ops_are_refused_at_their_position() {
+    let dir = tmp("unknown-fields");
+    let case = std::fs::read_to_string("examples/scenarios/seed000-headtail-read.json").unwrap();
+    let ops = std::fs::read_to_string("examples/scenarios/seed004-rundown-stuck-irp.json").unwrap();
+    let cases = [
+        (
+            "case.json",
+            case.replace("\"seed\": 0", "\"seed\": 0,\n      \"sead\": 1"),
+            vec![":18:", "unknown field `sead`", "`offset`"],
+        ),
+        (
+            "body.json",
+            case.replace(
+                "\"strategy\": \"HeadTailSplice\",",
+                "\"strategy\": \"HeadTailSplice\",\n    \"strategie\": 1,",
+            ),
+            vec![":11:", "unknown field `strategie`", "`case`"],
+        ),
+        (
+            "op.json",
+            ops.replace("\"flags\": 16}", "\"flags\": 16, \"flag\": 1}"),
+            vec![":12:", "unknown field `flag`", "`driver` or `flags`"],
+        ),
+        (
+            "address.json",
+            ops.replace(
+                "\"offset\": 0}}, \"length\": 16",
+                "\"offset\": 0, \"base\": 1}}, \"length\": 16",
+            ),
+            vec![":16:", "unknown field `base`", "`ix` or `offset`"],
+        ),
+        (
+            "op-two-keys.json",
+            ops.replace(
+                "{\"Process\": \"CreateProcess\"}",
+                "{\"Process\": \"CreateProcess\", \"note\": 1}",
+            ),
+            vec![":13:", "exactly one key"],
+        ),
+    ];
+    for (name, text, what) in cases {
+        assert!(text != case && text != ops, "{name}: the edit applies");
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let mut w = vec![name];
+        w.extend(what);
+        assert_bad_input(&mdlsim(&["replay", p.to_str().unwrap()]), &w);
+    }
+}
+
 /// Malformed and inconsistent "ops" scenarios: status 2, one line naming the file and
 /// the position (line and column, or the op) and what was expected.
 #[test]

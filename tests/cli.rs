@@ -98,15 +98,183 @@ fn audit_of_a_broken_strategy_shows_fail_and_a_one_line_counterexample() {
 
 #[test]
 fn audit_exit_status_is_nonzero_when_a_documented_broken_strategy_passes() {
-    // With no cases at all, nothing can catch DirectMap: it "passes", against its docs.
-    let o = mdlsim(&["audit", "--strategy", "DirectMap", "--cases", "0"]);
+    // With a single case, some seed gives DirectMap a request its mapping happens not to
+    // over-expose: it "passes", against its docs. (No cases at all is a usage error.)
+    let (seed, o) = (0..50)
+        .map(|s| {
+            let seed = s.to_string();
+            let o = mdlsim(&[
+                "audit",
+                "--strategy",
+                "DirectMap",
+                "--cases",
+                "1",
+                "--seed",
+                &seed,
+            ]);
+            (seed, o)
+        })
+        .find(|(_, o)| o.status.code() != Some(0))
+        .expect("a seed under which one case does not catch DirectMap");
     let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(o.status.code(), Some(1), "seed {seed}: {out}{}", stderr(&o));
     assert!(out.contains("BAD"), "{out}");
     assert!(
         out.contains("documented broken (PartialPageExposure), but PASSES"),
         "{out}"
     );
+}
+
+/// `--cases 0` would prove nothing and pass every broken strategy; 4294967295 would run
+/// for weeks with nothing to show: both are usage errors naming the bound, as are the
+/// other numeric flags' edges and the environment's defaults.
+#[test]
+fn audit_numeric_edges_are_usage_errors_naming_the_bound() {
+    let bound = mdlsim::cli::MAX_CASES.to_string();
+    let range = format!("1..={bound}");
+    for cases in [
+        "0",
+        "4294967295",
+        "18446744073709551616",
+        "-5",
+        "1000001",
+        "many",
+        " ",
+    ] {
+        let o = mdlsim(&["audit", "--cases", cases]);
+        assert_bad_input(&o, &["--cases", &range, "mdlsim audit --help"]);
+        assert!(stdout(&o).is_empty(), "{cases}: {}", stdout(&o));
+    }
+    assert_eq!(mdlsim::cli::parse_cases(&bound), Ok(mdlsim::cli::MAX_CASES));
+    assert!(mdlsim::cli::parse_cases(&(mdlsim::cli::MAX_CASES + 1).to_string()).is_err());
+    for seed in ["-1", "18446744073709551616", "x"] {
+        assert_bad_input(
+            &mdlsim(&["audit", "--seed", seed]),
+            &["--seed", "expected a seed in 0..=18446744073709551615"],
+        );
+    }
+    for jobs in ["0", "-1", "x"] {
+        assert_bad_input(
+            &mdlsim(&["audit", "--jobs", jobs]),
+            &["--jobs", "expected 1 or more worker threads"],
+        );
+    }
+    // Huge --jobs is one worker per run, not an error.
+    let o = mdlsim(&[
+        "audit",
+        "--strategy",
+        "BounceCopy",
+        "--cases",
+        "2",
+        "--jobs",
+        "18446744073709551615",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The environment's defaults are checked as the flags are.
+    for (var, value, what) in [
+        ("MDLSIM_CASES", "0", range.as_str()),
+        ("MDLSIM_CASES", "4294967295", range.as_str()),
+        ("MDLSIM_CASES", "lots", range.as_str()),
+        ("MDLSIM_SEED", "-3", "expected a seed"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mdlsim"))
+            .args(["audit", "--strategy", "BounceCopy"])
+            .env_remove("MDLSIM_CASES")
+            .env_remove("MDLSIM_SEED")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_bad_input(&o, &[&format!("{var}={value}"), what]);
+    }
+    // The library refuses them too.
+    for n in [0, mdlsim::cli::MAX_CASES + 1] {
+        let opts = mdlsim::cli::AuditOptions {
+            cases: Some(n),
+            strategy: Some("BounceCopy".into()),
+            ..Default::default()
+        };
+        let e = mdlsim::cli::audit(&opts, &|_| {}).unwrap_err();
+        assert!(e.0.contains(&range), "{e}");
+    }
+    // The help says where the bound is and why.
+    let help = stdout(&mdlsim(&["audit", "--help"]));
+    assert!(help.contains(&bound) && help.contains("--seed"), "{help}");
+}
+
+/// Every clap usage error, in every subcommand: one line, status 2, and where to read
+/// more; `--help` and `--version` are not errors.
+#[test]
+fn usage_errors_are_one_line_and_exit_status_two() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[],
+            &["missing command", "audit, replay, explain, bench-report"],
+        ),
+        (
+            &["frob"],
+            &["unrecognized subcommand 'frob'", "'mdlsim --help'"],
+        ),
+        (&["--frob"], &["unexpected argument '--frob'"]),
+        (
+            &["audit", "--case", "5"],
+            &[
+                "'--case'",
+                "a similar argument exists: '--cases'",
+                "'mdlsim audit --help'",
+            ],
+        ),
+        (
+            &["audit", "--cases"],
+            &["a value is required for '--cases <N>'"],
+        ),
+        (
+            &["audit", "--json=3"],
+            &["unexpected value '3' for '--json'"],
+        ),
+        (&["audit", "extra"], &["unexpected argument 'extra'"]),
+        (&["audit", "--strategy"], &["'--strategy <STRATEGY>'"]),
+        (&["audit", "--out"], &["'--out <OUT>'"]),
+        (
+            &["replay"],
+            &["not provided: <FILE>", "'mdlsim replay --help'"],
+        ),
+        (
+            &["replay", "a.json", "b.json"],
+            &["unexpected argument 'b.json'"],
+        ),
+        (&["replay", "a.json", "--svg"], &["'--svg <SVG>'"]),
+        (
+            &["explain"],
+            &["not provided: <CLASS>", "'mdlsim explain --help'"],
+        ),
+        (&["explain", "A", "B"], &["unexpected argument 'B'"]),
+        (
+            &["bench-report", "--criterion"],
+            &["'--criterion <CRITERION>'"],
+        ),
+        (
+            &["bench-report", "x"],
+            &["unexpected argument 'x'", "'mdlsim bench-report --help'"],
+        ),
+        (&["help", "frob"], &["unrecognized subcommand 'frob'"]),
+    ];
+    for (args, what) in cases {
+        let o = mdlsim(args);
+        assert_bad_input(&o, what);
+        let err = stderr(&o);
+        assert!(err.starts_with("mdlsim: error: "), "{args:?}: {err}");
+        assert!(!err.contains("Usage:"), "{args:?}: {err}");
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["audit", "--help"],
+        &["help", "replay"],
+    ] {
+        let o = mdlsim(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stdout(&o).is_empty());
+    }
 }
 
 #[test]

@@ -65,10 +65,17 @@ fn rule_short(r: Rule) -> &'static str {
     }
 }
 
+/// The most cases per strategy and direction an audit runs: 500 times the default, about
+/// five minutes for every strategy on two cores. More cases of one seed add little; a
+/// longer search is better spent as several runs with different `--seed`s, each of which
+/// stays reproducible.
+pub const MAX_CASES: u32 = 1_000_000;
+
 /// What `mdlsim audit` runs.
 #[derive(Clone, Debug, Default)]
 pub struct AuditOptions {
-    /// Cases per strategy and direction (default: the harness's, 2,000, or `MDLSIM_CASES`).
+    /// Cases per strategy and direction, 1..=[`MAX_CASES`] (default: the harness's, 2,000,
+    /// or `MDLSIM_CASES`).
     pub cases: Option<u32>,
     /// Generator seed (default: the harness's fixed seed, or `MDLSIM_SEED`).
     pub seed: Option<u64>,
@@ -184,13 +191,66 @@ pub fn select(strategy: Option<&str>) -> Result<Vec<Box<dyn ProxyStrategyClone>>
     }
 }
 
+/// Whether `n` is a number of cases an audit runs; else what was expected.
+///
+/// # Errors
+/// `n` is 0 (no cases prove nothing: every broken strategy would "pass") or above
+/// [`MAX_CASES`].
+pub fn check_cases(n: u32) -> Result<u32, String> {
+    if (1..=MAX_CASES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "expected 1..={MAX_CASES} cases per strategy and direction"
+        ))
+    }
+}
+
+/// Parses a number of cases (`--cases`, `MDLSIM_CASES`): a whole number in
+/// 1..=[`MAX_CASES`].
+///
+/// # Errors
+/// Not a whole number, or outside that range ([`check_cases`]).
+pub fn parse_cases(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<i128>()
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("expected 1..={MAX_CASES} cases per strategy and direction"))
+        .and_then(check_cases)
+}
+
+/// Parses a generator seed (`--seed`, `MDLSIM_SEED`): a whole number that fits in 64 bits.
+///
+/// # Errors
+/// Not a whole number in 0..=2^64-1.
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("expected a seed in 0..={}", u64::MAX))
+}
+
+/// Parses a number of worker threads (`--jobs`): at least 1; more than there are
+/// strategy × direction runs is the same as one per run.
+///
+/// # Errors
+/// Not a whole number, or 0.
+pub fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected 1 or more worker threads (omit --jobs for one per core)".into()),
+    }
+}
+
 /// One finished job: its row and, for a failure, the counter-example.
 type Slot = Option<(AuditRow, Option<verify::Counterexample>)>;
 
 /// Runs the audit; `progress` is called once per finished (strategy, direction).
 ///
 /// # Errors
-/// An unknown strategy; an output folder that cannot be written.
+/// An unknown strategy; a number of cases outside 1..=[`MAX_CASES`] (from the options
+/// or `MDLSIM_CASES`: no cases would prove nothing, and every broken strategy would
+/// "pass"); an output folder that cannot be written.
 pub fn audit(
     opts: &AuditOptions,
     progress: &(dyn Fn(&str) + Sync),
@@ -203,6 +263,12 @@ pub fn audit(
     if let Some(s) = opts.seed {
         base = base.seed(s);
     }
+    check_cases(base.cases).map_err(|why| {
+        CliError(match opts.cases {
+            Some(n) => format!("--cases {n}: {why}"),
+            None => format!("MDLSIM_CASES={}: {why}", base.cases),
+        })
+    })?;
     if let Some(dir) = &opts.out {
         std::fs::create_dir_all(dir).map_err(|e| {
             CliError(format!(

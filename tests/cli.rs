@@ -1011,6 +1011,25 @@ fn bench_report_without_estimates_is_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no criterion estimates"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // A folder with no estimates in it (empty, or not criterion's) is the same: it would
+    // replace the report with an empty one. Nothing is written.
+    let dir = tmp("bench-empty");
+    let (md, svg) = (dir.join("perf.md"), dir.join("perf.svg"));
+    std::fs::create_dir_all(dir.join("criterion/some_group")).unwrap();
+    let o = mdlsim(&[
+        "bench-report",
+        "--criterion",
+        dir.join("criterion").to_str().unwrap(),
+        "--out",
+        md.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_bad_input(&o, &["no criterion estimates", "criterion"]);
+    assert!(!md.exists() && !svg.exists());
+    let e = mdlsim::bench_report::run(&dir.join("criterion"), &md, &svg).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+    assert!(!md.exists() && !svg.exists());
 }
 
 /// The JSON examples of docs/scenarios.md are scenario files that replay as expected.

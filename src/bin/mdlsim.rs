@@ -200,11 +200,25 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             out: md,
             svg,
         } => {
-            if !criterion.is_dir() {
-                return Err(CliError(format!(
+            let none = || {
+                CliError(format!(
                     "{}: no criterion estimates there (run `cargo bench` first)",
                     criterion.display()
-                )));
+                ))
+            };
+            if !criterion.is_dir() {
+                return Err(none());
+            }
+            // No estimates (an empty or foreign folder) would replace the report with an
+            // empty one: refused before anything is written.
+            let est = mdlsim::bench_report::read_estimates(&criterion).map_err(|e| {
+                CliError(format!(
+                    "{}: cannot read criterion's estimates: {e}",
+                    criterion.display()
+                ))
+            })?;
+            if est.is_empty() {
+                return Err(none());
             }
             mdlsim::bench_report::run(&criterion, &md, &svg)
                 .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;

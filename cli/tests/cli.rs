@@ -5,12 +5,24 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The workspace root, where the shipped scenarios, the docs and the README are (this
+/// package is `cli/`).
+fn root() -> &'static Path {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
+    cli.parent().unwrap_or(cli)
+}
+
+/// A file of the workspace, by its path from the root.
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap()
+}
+
 fn mdlsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdlsim"))
         .args(args)
         .env_remove("MDLSIM_CASES")
         .env_remove("MDLSIM_SEED")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(root())
         .output()
         .expect("the mdlsim binary runs")
 }
@@ -130,7 +142,7 @@ fn audit_exit_status_is_nonzero_when_a_documented_broken_strategy_passes() {
 /// other numeric flags' edges and the environment's defaults.
 #[test]
 fn audit_numeric_edges_are_usage_errors_naming_the_bound() {
-    let bound = mdlsim::cli::MAX_CASES.to_string();
+    let bound = mdlsim_cli::MAX_CASES.to_string();
     let range = format!("1..={bound}");
     for cases in [
         "0",
@@ -145,8 +157,8 @@ fn audit_numeric_edges_are_usage_errors_naming_the_bound() {
         assert_bad_input(&o, &["--cases", &range, "mdlsim audit --help"]);
         assert!(stdout(&o).is_empty(), "{cases}: {}", stdout(&o));
     }
-    assert_eq!(mdlsim::cli::parse_cases(&bound), Ok(mdlsim::cli::MAX_CASES));
-    assert!(mdlsim::cli::parse_cases(&(mdlsim::cli::MAX_CASES + 1).to_string()).is_err());
+    assert_eq!(mdlsim_cli::parse_cases(&bound), Ok(mdlsim_cli::MAX_CASES));
+    assert!(mdlsim_cli::parse_cases(&(mdlsim_cli::MAX_CASES + 1).to_string()).is_err());
     for seed in ["-1", "18446744073709551616", "x"] {
         assert_bad_input(
             &mdlsim(&["audit", "--seed", seed]),
@@ -187,13 +199,13 @@ fn audit_numeric_edges_are_usage_errors_naming_the_bound() {
         assert_bad_input(&o, &[&format!("{var}={value}"), what]);
     }
     // The library refuses them too.
-    for n in [0, mdlsim::cli::MAX_CASES + 1] {
-        let opts = mdlsim::cli::AuditOptions {
+    for n in [0, mdlsim_cli::MAX_CASES + 1] {
+        let opts = mdlsim_cli::AuditOptions {
             cases: Some(n),
             strategy: Some("BounceCopy".into()),
             ..Default::default()
         };
-        let e = mdlsim::cli::audit(&opts, &|_| {}).unwrap_err();
+        let e = mdlsim_cli::audit(&opts, &|_| {}).unwrap_err();
         assert!(e.0.contains(&range), "{e}");
     }
     // The help says where the bound is and why.
@@ -281,7 +293,7 @@ fn usage_errors_are_one_line_and_exit_status_two() {
 fn audit_exit_status_is_nonzero_when_a_documented_correct_strategy_fails() {
     // Seeded by the library: the report's verdict decides the status; a documented
     // correct strategy failing is `BAD`. Exercise the decision itself.
-    use mdlsim::cli::{AuditReport, Verdict};
+    use mdlsim_cli::{AuditReport, Verdict};
     let r = AuditReport {
         cases: 1,
         seed: 0,
@@ -295,7 +307,7 @@ fn audit_exit_status_is_nonzero_when_a_documented_correct_strategy_fails() {
         }],
     };
     assert!(!r.all_as_documented());
-    assert!(mdlsim::cli::render_matrix(&r).contains("BAD"));
+    assert!(mdlsim_cli::render_matrix(&r).contains("BAD"));
 }
 
 #[test]
@@ -311,7 +323,7 @@ fn audit_json_parses_back_into_the_report() {
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r: mdlsim::cli::AuditReport = serde_json::from_slice(&o.stdout).unwrap();
+    let r: mdlsim_cli::AuditReport = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((r.cases, r.seed), (30, 7));
     assert_eq!(r.rows.len(), 2);
     assert!(r.rows.iter().all(|x| !x.passed));
@@ -346,7 +358,7 @@ fn audit_is_deterministic() {
 }
 
 fn scenario_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
+    let dir = root().join("examples/scenarios");
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -444,8 +456,7 @@ fn ops_scenarios_cover_seeds_003_and_004_with_their_outcomes() {
 #[test]
 fn an_ops_scenario_whose_expectations_fail_exits_one_with_the_reason() {
     let dir = tmp("ops-mismatch");
-    let good =
-        std::fs::read_to_string("examples/scenarios/seed004-exit-with-locked-pages.json").unwrap();
+    let good = read("examples/scenarios/seed004-exit-with-locked-pages.json");
     let cases = [
         (
             "code.json",
@@ -514,7 +525,7 @@ fn the_seed_situations_each_have_a_scenario() {
         assert!(names.iter().any(|n| n == want), "{want}");
     }
     // Every shipped file is embedded for `explain`.
-    let embedded: Vec<&str> = mdlsim::cli::EXAMPLES.iter().map(|(f, _)| *f).collect();
+    let embedded: Vec<&str> = mdlsim_cli::EXAMPLES.iter().map(|(f, _)| *f).collect();
     for n in &names {
         assert!(embedded.contains(&n.as_str()), "{n} not in cli::EXAMPLES");
     }
@@ -608,9 +619,9 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
         "{out}"
     );
     // Every related scenario is shipped.
-    for (_, f, _) in mdlsim::cli::RELATED {
+    for (_, f, _) in mdlsim_cli::RELATED {
         assert!(
-            mdlsim::cli::EXAMPLES.iter().any(|(e, _)| e == f),
+            mdlsim_cli::EXAMPLES.iter().any(|(e, _)| e == f),
             "{f} is not shipped"
         );
     }
@@ -618,7 +629,7 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
     assert_eq!(mdlsim(&["explain", "doublefetch"]).status.code(), Some(0));
     let list = stdout(&mdlsim(&["explain", "list"]));
     for c in list.lines() {
-        let e = mdlsim::cli::explain(mdlsim::cli::parse_class(c).unwrap()).unwrap();
+        let e = mdlsim_cli::explain(mdlsim_cli::parse_class(c).unwrap()).unwrap();
         assert!(e.contains("Real-world cases"), "{c}");
     }
 }
@@ -656,7 +667,7 @@ fn bad_input_is_one_line_and_exit_status_two() {
     let f = write("missing.json", "{\"schema_version\": 1, \"name\": \"x\"}");
     assert_bad_input(&mdlsim(&["replay", &f]), &["missing.json:1:", "scenario"]);
     // An inconsistent case (a direction that does not exist).
-    let good = std::fs::read_to_string("examples/scenarios/seed000-headtail-read.json").unwrap();
+    let good = read("examples/scenarios/seed000-headtail-read.json");
     let f = write("direction.json", &good.replace("\"Read\"", "\"Sideways\""));
     assert_bad_input(&mdlsim(&["replay", &f]), &["direction.json:", "Sideways"]);
     // A case the runner cannot play: an offset outside a page, an absurd length.
@@ -715,8 +726,8 @@ fn bad_input_is_one_line_and_exit_status_two() {
 #[test]
 fn unknown_fields_in_cases_and_ops_are_refused_at_their_position() {
     let dir = tmp("unknown-fields");
-    let case = std::fs::read_to_string("examples/scenarios/seed000-headtail-read.json").unwrap();
-    let ops = std::fs::read_to_string("examples/scenarios/seed004-rundown-stuck-irp.json").unwrap();
+    let case = read("examples/scenarios/seed000-headtail-read.json");
+    let ops = read("examples/scenarios/seed004-rundown-stuck-irp.json");
     let cases = [
         (
             "case.json",
@@ -773,8 +784,7 @@ fn bad_ops_input_is_one_line_and_exit_status_two() {
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_string()
     };
-    let good =
-        std::fs::read_to_string("examples/scenarios/seed004-rundown-stuck-irp.json").unwrap();
+    let good = read("examples/scenarios/seed004-rundown-stuck-irp.json");
     let ops = |ops: &str, expect: &str| {
         format!(
             "{{\n  \"schema_version\": 1,\n  \"name\": \"x\",\n  \"scenario\": {{\n    \"kind\": \"ops\",\n    \"ops\": [\n      {ops}\n    ]\n  }},\n  \"expect\": {expect}\n}}\n"
@@ -946,7 +956,7 @@ fn bad_ops_input_is_one_line_and_exit_status_two() {
 /// cases, and output files in a temporary folder) and does not report bad input.
 #[test]
 fn every_command_in_the_guide_and_readme_runs() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs/guide"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -1027,7 +1037,7 @@ fn bench_report_without_estimates_is_exit_2() {
     ]);
     assert_bad_input(&o, &["no criterion estimates", "criterion"]);
     assert!(!md.exists() && !svg.exists());
-    let e = mdlsim::bench_report::run(&dir.join("criterion"), &md, &svg).unwrap_err();
+    let e = mdlsim_cli::bench_report::run(&dir.join("criterion"), &md, &svg).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
     assert!(!md.exists() && !svg.exists());
 }
@@ -1035,13 +1045,13 @@ fn bench_report_without_estimates_is_exit_2() {
 /// The JSON examples of docs/scenarios.md are scenario files that replay as expected.
 #[test]
 fn the_format_documentation_examples_replay_as_expected() {
-    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let doc = read("docs/scenarios.md");
     let mut n = 0;
     for block in doc.split("```json\n").skip(1) {
         let text = block.split("```").next().unwrap();
         let sc = mdlsim::scenario::Scenario::parse("docs/scenarios.md", text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let r = mdlsim::cli::play(sc, "docs/scenarios.md").unwrap();
+        let r = mdlsim::replay::play(sc, "docs/scenarios.md").unwrap();
         assert!(r.as_expected, "{:?}\n{text}", r.mismatch());
         n += 1;
     }

@@ -1,14 +1,17 @@
 //! `mdlsim`: audit the built-in buffer strategies, replay scenario files with their page
-//! maps, explain bug classes. The logic lives in `mdlsim::cli`; this file parses the
+//! maps, explain bug classes. The logic lives in this package's library (`mdlsim_cli`)
+//! and in `mdlsim` (the model, `verify`, scenario replay); this file parses the
 //! arguments, draws the progress bar and sets the exit status:
 //! 0 all as expected, 1 a strategy or scenario did not behave as documented,
 //! 2 bad input or a usage error (one line on stderr: the file and position, the flag, or
 //! the variable, and what was expected).
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 use clap::{CommandFactory, Parser, Subcommand};
-use mdlsim::cli::{self, AuditOptions, CliError};
+use mdlsim::replay::{self, Run};
+use mdlsim_cli::{self as cli, AuditOptions, CliError};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -154,14 +157,14 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             })
         }
         Command::Replay { file, svg } => {
-            let r = cli::replay(&file)?;
-            out(&cli::render_replay(&r, std::io::stdout().is_terminal()));
+            let r = replay::replay(&file)?;
+            out(&replay::render_replay(&r, std::io::stdout().is_terminal()));
             match (svg, &r.run) {
-                (Some(path), cli::Run::Ops(_)) => out(&format!(
+                (Some(path), Run::Ops(_)) => out(&format!(
                     "no page map applies to an \"ops\" scenario: {} not written\n",
                     path.display()
                 )),
-                (Some(path), cli::Run::Case(run)) => {
+                (Some(path), Run::Case(run)) => {
                     let title = format!("mdlsim page map: {}", r.scenario.name);
                     let pic = run
                         .page_map
@@ -211,7 +214,7 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             }
             // No estimates (an empty or foreign folder) would replace the report with an
             // empty one: refused before anything is written.
-            let est = mdlsim::bench_report::read_estimates(&criterion).map_err(|e| {
+            let est = cli::bench_report::read_estimates(&criterion).map_err(|e| {
                 CliError(format!(
                     "{}: cannot read criterion's estimates: {e}",
                     criterion.display()
@@ -220,7 +223,7 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             if est.is_empty() {
                 return Err(none());
             }
-            mdlsim::bench_report::run(&criterion, &md, &svg)
+            cli::bench_report::run(&criterion, &md, &svg)
                 .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;
             out(&format!("wrote {} and {}\n", md.display(), svg.display()));
             Ok(ExitCode::SUCCESS)

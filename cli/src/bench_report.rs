@@ -6,11 +6,11 @@
 //! Run it with `cargo run --release --example bench_report` after `cargo bench`.
 //! Deterministic for given estimates: groups and rows are sorted by name.
 
-use crate::cost::{Cost, CostModel, Temperature};
-use crate::strategy::{
+use mdlsim::cost::{Cost, CostModel, Temperature};
+use mdlsim::strategy::{
     BounceCopy, CopySmallMapLarge, Direction, HeadTailSplice, PartialMdlSplit, ProxyStrategyClone,
 };
-use crate::workload::request_cost;
+use mdlsim::workload::request_cost;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -322,7 +322,7 @@ fn crossover_sizes() -> Vec<u64> {
 pub fn costs(
     sizes: &[u64],
     offset: u64,
-) -> crate::Result<BTreeMap<(String, Direction, u64), Cost>> {
+) -> mdlsim::Result<BTreeMap<(String, Direction, u64), Cost>> {
     let mut out = BTreeMap::new();
     for s in correct() {
         for d in [Direction::Read, Direction::Write] {
@@ -509,7 +509,7 @@ pub fn svg(est: &[Estimate]) -> String {
 ///
 /// # Errors
 /// A strategy's fault while measuring costs.
-pub fn markdown(est: &[Estimate], svg_name: &str) -> crate::Result<String> {
+pub fn markdown(est: &[Estimate], svg_name: &str) -> mdlsim::Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "## Figures against the goals (issue 7)\n");
     let _ = writeln!(s, "| figure | measured | goal | met |\n|---|---|---|---|");
@@ -611,7 +611,7 @@ pub fn markdown(est: &[Estimate], svg_name: &str) -> crate::Result<String> {
     Ok(s)
 }
 
-fn cost_section() -> crate::Result<String> {
+fn cost_section() -> mdlsim::Result<String> {
     let mut s = String::new();
     let model = CostModel::default();
     let _ = writeln!(

@@ -2,8 +2,8 @@
 //! scenario (from `examples/scenarios/`) that shows it.
 
 use super::CliError;
-use crate::oracle::BugClass;
-use crate::scenario::{Body, Scenario};
+use mdlsim::oracle::BugClass;
+use mdlsim::scenario::{Body, Scenario};
 use std::fmt::Write as _;
 
 /// The example scenarios shipped in `examples/scenarios/` (file name, text).
@@ -236,7 +236,7 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
         .collect();
     // The most specific first: fewest classes found (a stable sort keeps shipping order).
     shows.sort_by_key(|(_, sc)| sc.expect.findings.len());
-    let broken: Vec<String> = crate::strategy::builtins()
+    let broken: Vec<String> = mdlsim::strategy::builtins()
         .iter()
         .filter(|b| b.expected() == Some(class))
         .map(|b| b.name())

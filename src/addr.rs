@@ -1,4 +1,4 @@
-//! Addresses, frames and page geometry (semantics §1).
+//! Addresses, frames and page geometry ([semantics §1]).
 //!
 //! [`Va`] and [`Pfn`] are `Copy` newtypes with **no arithmetic operators**:
 //! every computation is a named method (`checked_add`, `page_align`, ...), so
@@ -6,32 +6,47 @@
 //! free functions mirror the WDK macros (`BYTE_OFFSET`, `PAGE_ALIGN`,
 //! `ROUND_TO_PAGES`, `BYTES_TO_PAGES`, `ADDRESS_AND_SIZE_TO_SPAN_PAGES`)
 //! with their exact widths, including the ULONG truncations.
+//!
+//! [semantics §1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// `PAGE_SIZE`: 4096 bytes on x86 and amd64 (semantics §1.1).
+/// `PAGE_SIZE`: 4096 bytes on x86 and amd64 ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const PAGE_SIZE: u64 = 0x1000;
-/// `PAGE_SHIFT`: log2 of [`PAGE_SIZE`] (semantics §1.1).
+/// `PAGE_SHIFT`: log2 of [`PAGE_SIZE`] ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const PAGE_SHIFT: u32 = 12;
 /// `PAGE_SIZE` as a `usize`, for indexing frame contents.
 pub const PAGE_BYTES: usize = PAGE_SIZE as usize;
 
-/// `MM_LOWEST_USER_ADDRESS` (0x10000): the first 64 KiB are never mapped (semantics §1.1).
+/// `MM_LOWEST_USER_ADDRESS` (0x10000): the first 64 KiB are never mapped ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const MM_LOWEST_USER_ADDRESS: Va = Va(0x1_0000);
 /// `MM_HIGHEST_USER_ADDRESS` on amd64 (8 TiB layout): 64 KiB + 1 below the top of user space.
 pub const MM_HIGHEST_USER_ADDRESS: Va = Va(0x0000_07FF_FFFE_FFFF);
 /// `MM_USER_PROBE_ADDRESS` on amd64: a user-mode probe whose end lies above it raises
 /// `STATUS_ACCESS_VIOLATION`; the 64 KiB from here to the top of user space are a
-/// no-access guard (semantics §1.1, §3.4 step 1).
+/// no-access guard ([semantics §1.1], [§3.4] step 1).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
+/// [§3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
 pub const MM_USER_PROBE_ADDRESS: Va = Va(0x0000_07FF_FFFF_0000);
 /// The lowest canonical kernel address on amd64; everything from here up is system space.
 pub const MM_SYSTEM_RANGE_START: Va = Va(0xFFFF_8000_0000_0000);
 
-/// `LIST_HEAD` on amd64: the all-ones PFN-array terminator ("no page here / stop", semantics §1.2).
+/// `LIST_HEAD` on amd64: the all-ones PFN-array terminator ("no page here / stop", [semantics §1.2]).
+///
+/// [semantics §1.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.2
 pub const LIST_HEAD: u64 = u64::MAX;
 
-/// `sizeof(MDL)` on amd64: the 48-byte header before the PFN array (semantics §1.2).
+/// `sizeof(MDL)` on amd64: the 48-byte header before the PFN array ([semantics §1.2]).
+///
+/// [semantics §1.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.2
 pub const MDL_HEADER_SIZE: u64 = 48;
 /// `sizeof(PFN_NUMBER)` on amd64.
 pub const PFN_NUMBER_SIZE: u64 = 8;
@@ -205,18 +220,24 @@ impl fmt::Display for Pfn {
     }
 }
 
-/// `BYTE_OFFSET(va)`: `va & (PAGE_SIZE-1)` as a ULONG (semantics §1.1).
+/// `BYTE_OFFSET(va)`: `va & (PAGE_SIZE-1)` as a ULONG ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const fn byte_offset(va: Va) -> u32 {
     va.byte_offset()
 }
 
-/// `PAGE_ALIGN(va)`: `va & ~(PAGE_SIZE-1)` (semantics §1.1).
+/// `PAGE_ALIGN(va)`: `va & ~(PAGE_SIZE-1)` ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const fn page_align(va: Va) -> Va {
     va.page_align()
 }
 
 /// `ROUND_TO_PAGES(size)`: `(size + PAGE_SIZE-1) & ~(PAGE_SIZE-1)`, or `None`
-/// where the C macro would wrap (semantics §1.1).
+/// where the C macro would wrap ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const fn round_to_pages(size: u64) -> Option<u64> {
     match size.checked_add(PAGE_SIZE - 1) {
         Some(v) => Some(v & !(PAGE_SIZE - 1)),
@@ -225,13 +246,15 @@ pub const fn round_to_pages(size: u64) -> Option<u64> {
 }
 
 /// `BYTES_TO_PAGES(size)`: `(size >> 12) + ((size & 0xFFF) != 0)`; written this
-/// way in the WDK so it cannot overflow (semantics §1.1).
+/// way in the WDK so it cannot overflow ([semantics §1.1]).
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const fn bytes_to_pages(size: u64) -> u64 {
     (size >> PAGE_SHIFT) + ((size & (PAGE_SIZE - 1)) != 0) as u64
 }
 
 /// `ADDRESS_AND_SIZE_TO_SPAN_PAGES(va, size)`: `((va & 0xFFF) + size + 0xFFF) >> 12`,
-/// truncated to a ULONG exactly as the macro is (semantics §1.1).
+/// truncated to a ULONG exactly as the macro is ([semantics §1.1]).
 ///
 /// The sum is done in 64 bits then truncated, so a size near 4 GiB at a high
 /// in-page offset spans a *small* number of pages, as it does in C. A zero
@@ -244,18 +267,22 @@ pub const fn bytes_to_pages(size: u64) -> u64 {
 /// assert_eq!(span_pages(Va::new(0x1000), 0), 0);
 /// assert_eq!(span_pages(Va::new(0x1001), 0), 1);
 /// ```
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 pub const fn span_pages(va: Va, size: u64) -> u32 {
     let offset = (va.0 & (PAGE_SIZE - 1)) as u128;
     let pages = (offset + size as u128 + (PAGE_SIZE as u128 - 1)) >> PAGE_SHIFT;
     pages as u32
 }
 
-/// `MmSizeOfMdl(base, length)` on amd64: `48 + 8 × span` bytes (semantics §1.3).
+/// `MmSizeOfMdl(base, length)` on amd64: `48 + 8 × span` bytes ([semantics §1.3]).
 ///
 /// ```
 /// use mdlsim::addr::{size_of_mdl, Va};
 /// assert_eq!(size_of_mdl(Va::new(0x10200), 0x1000), 48 + 2 * 8);
 /// ```
+///
+/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
 pub const fn size_of_mdl(base: Va, length: u64) -> u64 {
     MDL_HEADER_SIZE + span_pages(base, length) as u64 * PFN_NUMBER_SIZE
 }

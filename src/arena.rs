@@ -25,7 +25,8 @@ struct Slot<T> {
 #[derive(Clone, Debug)]
 pub(crate) struct Arena<T> {
     slots: Vec<Slot<T>>,
-    free: Vec<u32>,
+    /// Freed slots, most recently freed first (so `pop_back` reuses the oldest).
+    free: std::collections::VecDeque<u32>,
     live: usize,
 }
 
@@ -33,7 +34,7 @@ impl<T> Default for Arena<T> {
     fn default() -> Self {
         Arena {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: std::collections::VecDeque::new(),
             live: 0,
         }
     }
@@ -43,7 +44,7 @@ impl<T> Arena<T> {
     /// Stores `value`, reusing the oldest freed slot (deterministic).
     pub(crate) fn insert(&mut self, value: T) -> Handle {
         self.live += 1;
-        if let Some(index) = self.free.pop() {
+        if let Some(index) = self.free.pop_back() {
             let slot = &mut self.slots[index as usize];
             slot.generation = slot.generation.wrapping_add(1);
             slot.value = Some(value);
@@ -87,7 +88,7 @@ impl<T> Arena<T> {
         }
         let v = s.value.take()?;
         self.live -= 1;
-        self.free.insert(0, h.index);
+        self.free.push_front(h.index);
         Some(v)
     }
 

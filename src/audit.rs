@@ -13,7 +13,9 @@
 //!
 //! [`Machine::hazards`] lists what is legal to reach but wrong to leave:
 //! PTEs that map freed frames and leaked locks (locks cannot outlive their process: its
-//! deletion bug-checks, semantics §6).
+//! deletion bug-checks, [semantics §6]).
+//!
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
 use crate::addr::{Pfn, Va};
 use crate::machine::{Birth, Machine};
@@ -346,7 +348,9 @@ impl Machine {
     /// re-initialised or rebuilt while locked) and `stuck_irp` (an IRP disassociated by an I/O
     /// rundown timeout: its pages stay locked). Locks outliving their process cannot occur
     /// without a crash or a rundown failure: process deletion with locked pages bug-checks
-    /// (semantics §6).
+    /// ([semantics §6]).
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     pub fn hazards(&self) -> Vec<Hazard> {
         let mut out = Vec::new();
         for sp in std::iter::once(SpaceId::System)
@@ -446,7 +450,9 @@ mod tests {
         m.translate(space, va).unwrap()
     }
 
-    /// Negative control for `pfn.reference_count` (semantics §2: reference = valid share + locks).
+    /// Negative control for `pfn.reference_count` ([semantics §2]: reference = valid share + locks).
+    ///
+    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
     #[test]
     fn bumped_reference_count_is_named_with_the_lock_that_created_it() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -459,7 +465,9 @@ mod tests {
         assert!(v[0].to_string().contains("expected 2"), "{}", v[0]);
     }
 
-    /// Negative control for `pfn.share_count` (share = owning PTEs, semantics §2).
+    /// Negative control for `pfn.share_count` (share = owning PTEs, [semantics §2]).
+    ///
+    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
     #[test]
     fn bumped_share_count_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -468,7 +476,9 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.share_count"]);
     }
 
-    /// Negative control for `pfn.free_list`: an in-use frame listed free (invariant 12's hazard).
+    /// Negative control for `pfn.free_list`: an in-use frame listed free ([invariant 12]'s hazard).
+    ///
+    /// [invariant 12]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-12
     #[test]
     fn in_use_frame_on_the_free_list_is_named() {
         let (mut m, app, buf, _mdl, _sys, _pool) = busy();
@@ -493,7 +503,9 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.free_list"]);
     }
 
-    /// Negative control for `pfn.state` (Transition only with share 0, semantics §2).
+    /// Negative control for `pfn.state` (Transition only with share 0, [semantics §2]).
+    ///
+    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
     #[test]
     fn wrong_page_state_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, pool) = busy();
@@ -502,7 +514,9 @@ mod tests {
         assert_eq!(names(&m), vec!["pfn.state"]);
     }
 
-    /// Negative control for `process.locked_pages` (invariant 11).
+    /// Negative control for `process.locked_pages` ([invariant 11]).
+    ///
+    /// [invariant 11]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-11
     #[test]
     fn changed_number_of_locked_pages_is_named() {
         let (mut m, app, _buf, _mdl, _sys, _pool) = busy();
@@ -516,7 +530,10 @@ mod tests {
         );
     }
 
-    /// Negative control for `mapping.ptes` (a mapping lost a PTE; invariants 13, 17).
+    /// Negative control for `mapping.ptes` (a mapping lost a PTE; invariants [13][invariant 13], [17][invariant 17]).
+    ///
+    /// [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
+    /// [invariant 17]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-17
     #[test]
     fn dropped_mapping_pte_is_named_with_its_birth() {
         let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
@@ -549,7 +566,9 @@ mod tests {
         assert_eq!(names(&m), vec!["mapping.ptes"]);
     }
 
-    /// Negative control for `syspte.accounting` (invariant 15's resource).
+    /// Negative control for `syspte.accounting` ([invariant 15]'s resource).
+    ///
+    /// [invariant 15]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-15
     #[test]
     fn system_pte_leak_is_named() {
         let (mut m, _app, _buf, _mdl, _sys, _pool) = busy();
@@ -589,7 +608,10 @@ mod tests {
         assert!(n.contains(&"space.vads"), "{n:?}");
     }
 
-    /// Negative control: a lock the model forgot shows up in references and locked pages (invariants 8, 11).
+    /// Negative control: a lock the model forgot shows up in references and locked pages (invariants [8][invariant 8], [11][invariant 11]).
+    ///
+    /// [invariant 8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-8
+    /// [invariant 11]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-11
     #[test]
     fn lock_record_lost_is_named() {
         let (mut m, _app, _buf, mdl, _sys, _pool) = busy();
@@ -599,7 +621,9 @@ mod tests {
         assert!(n.contains(&"process.locked_pages"), "{n:?}");
     }
 
-    /// hazards(): IoFreeMdl of a locked MDL leaks the lock (invariant 25) — a hazard, books balanced.
+    /// hazards(): IoFreeMdl of a locked MDL leaks the lock ([invariant 25]) — a hazard, books balanced.
+    ///
+    /// [invariant 25]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-25
     #[test]
     fn leaked_lock_is_a_hazard_not_a_violation() {
         let (mut m, _app, _buf, mdl, sys, _pool) = busy();

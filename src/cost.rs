@@ -54,10 +54,13 @@ pub struct CostModel {
 }
 
 impl Default for CostModel {
-    /// DESIGN.md's measurement: map+unmap 6.5 µs fixed (split 3.0 map, 2.0 unmap,
+    /// [design.md][design-cost-model]'s measurement: map+unmap 6.5 µs fixed (split 3.0 map, 2.0 unmap,
     /// 1.5 shootdown) + 0.4 µs per page; copy 0.07 µs / 4 KiB hot, 0.5 µs / 4 KiB cold;
     /// zeroing a page priced like a hot copy; 0.05 µs per page locked (an assumption:
     /// a PFN reference and a PTE walk).
+    ///
+    /// [design.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md
+    /// [design-cost-model]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#cost-model
     fn default() -> Self {
         CostModel {
             map_fixed_us: 3.0,

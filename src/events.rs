@@ -9,46 +9,71 @@ use serde::{Deserialize, Serialize};
 /// What was seen.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum EventKind {
-    /// `IoFreeMdl` of an MDL that still holds page locks: the locks leak (semantics §3.3).
+    /// `IoFreeMdl` of an MDL that still holds page locks: the locks leak ([semantics §3.3]).
+    ///
+    /// [semantics §3.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.3
     MdlFreedWhileLocked,
-    /// `MmUnlockPages` while a user-mode mapping of the MDL still exists (invariant 9).
+    /// `MmUnlockPages` while a user-mode mapping of the MDL still exists ([invariant 9]).
+    ///
+    /// [invariant 9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-9
     UnlockedWhileUserMapped,
     /// The PFN array of a locked MDL was changed before unlock: the wrong frames were dereferenced.
     PfnArrayChangedWhileLocked,
-    /// A process exited with a user-mode MDL mapping still in it (invariant 9).
+    /// A process exited with a user-mode MDL mapping still in it ([invariant 9]).
+    ///
+    /// [invariant 9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-9
     UserMappingRemovedAtExit,
     /// `MmUnmapLockedPages` of a user address that is no MDL mapping in the current process
-    /// (wrong process, or already unmapped): silently ignored (semantics §3.8).
+    /// (wrong process, or already unmapped): silently ignored ([semantics §3.8]).
+    ///
+    /// [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
     UnmapUnknownUserAddress,
     /// `MmUnmapLockedPages` (user) with a different MDL or address than the mapping was made with.
     UnmapMismatch,
-    /// `IoBuildPartialMdl` reused a target that still had its own mapping (invariant 23).
+    /// `IoBuildPartialMdl` reused a target that still had its own mapping ([invariant 23]).
+    ///
+    /// [invariant 23]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-23
     PartialReusedWhileMapped,
     /// `IoBuildPartialMdl` reused a target that still held page locks.
     PartialTargetWasLocked,
     /// One frame mapped with two cache types.
     CacheAttributeConflict,
-    /// `MmFreePagesFromMdl` while the pages were still mapped (unmap first, semantics §3.10).
+    /// `MmFreePagesFromMdl` while the pages were still mapped (unmap first, [semantics §3.10]).
+    ///
+    /// [semantics §3.10]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.10
     FreePagesWhileMapped,
-    /// A write through a mapping of an MDL probed for `IoReadAccess` (seed 001).
+    /// A write through a mapping of an MDL probed for `IoReadAccess` (["Errors in Direct I/O"][design-direct-io]).
+    ///
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     WriteThroughReadProbedMdl,
     /// A source MDL was unlocked or freed while a partial MDL still had its own mapping of it
-    /// (invariant 23).
+    /// ([invariant 23]).
+    ///
+    /// [invariant 23]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-23
     SourceUnlockedWhilePartialMapped,
     /// `MmBuildMdlForNonPagedPool` over an address that is not non-paged pool.
     NonPagedBuildOverOtherMemory,
     /// A driver completed an IRP with `IoStatus.Information` larger than the caller's
-    /// buffer: buffered copy-back is not clamped (semantics §5.7, invariant 28).
+    /// buffer: buffered copy-back is not clamped ([semantics §5.7], [invariant 28]).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
     InformationExceedsBuffer,
     /// Buffered copy-back faulted (the app freed or protected its buffer); the request
-    /// failed with the exception code (Windows behaviour, semantics §9).
+    /// failed with the exception code (Windows behaviour, [semantics §9]).
+    ///
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
     CopyBackFaulted,
-    /// An IRP was completed with its cancel routine still set (invariant 27).
+    /// An IRP was completed with its cancel routine still set ([invariant 27]).
+    ///
+    /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
     CompletedWithCancelRoutine,
     /// A dispatch routine returned `STATUS_PENDING` without `IoMarkIrpPending`.
     PendingNotMarked,
     /// An IRP outlived the five-minute rundown wait and was disassociated from its
-    /// thread (`IO_DRIVER_CANCEL_TIMEOUT`, semantics §6).
+    /// thread (`IO_DRIVER_CANCEL_TIMEOUT`, [semantics §6]).
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     IrpDisassociated,
 }
 

@@ -1,4 +1,4 @@
-//! Everything that can go wrong, as values (DESIGN.md, "Everything that can go wrong is a value").
+//! Everything that can go wrong, as values ([design.md, "Everything that can go wrong is a value"][design-values]).
 //!
 //! A [`Fault`] is what a kernel routine does instead of returning normally:
 //! a **bug check** (the machine is now crashed and says so on every later
@@ -7,6 +7,8 @@
 //! simulator itself that has no kernel counterpart (an unknown process
 //! handle, say) is a [`ModelError`]. The oracle's findings are separate:
 //! real Windows often does not crash on them.
+//!
+//! [design-values]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#everything-is-a-value
 
 use crate::bugcheck::BugCheck;
 use crate::status::NtStatus;
@@ -84,4 +86,17 @@ pub enum ModelError {
     /// The handle does not name a live object of that kind.
     #[error("stale or unknown handle: {0}")]
     StaleHandle(String),
+    /// The work needs more host memory than the machine's budget
+    /// ([`crate::Config::host_memory_limit_bytes`]): a limit of the simulator, not of the
+    /// modelled system. The machine refuses every later call too.
+    #[error(
+        "host memory limit reached: simulated memory would need more than {limit} bytes of \
+         host memory ({used} held); raise Config::host_memory_limit (CLI: --memory-limit)"
+    )]
+    HostMemoryLimit {
+        /// The budget, in bytes.
+        limit: u64,
+        /// Host bytes held when the limit was reached.
+        used: u64,
+    },
 }

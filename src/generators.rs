@@ -25,14 +25,16 @@
 //! * [`arb_scenario`]: one meaningful driver episode — allocate, write, build an MDL,
 //!   probe, map, access, unmap, unlock, free — in one of several shapes (user buffer
 //!   into system space, pool into a user process, `MmAllocatePagesForMdlEx`, a partial
-//!   MDL, an IRP's MDL chain, locking another process's pages, seed 000's PFN-array
-//!   copy, the access log), each step kept with high probability so misuse (a
+//!   MDL, an IRP's MDL chain, locking another process's pages, the [proxy file
+//!   system][design-proxy]'s PFN-array copy, the access log), each step kept with high probability so misuse (a
 //!   missing unlock, a free before unmap) also appears.
 //! * [`arb_ops`]: 2–4 `CreateProcess` followed by scenarios and a sprinkling of
 //!   random ops.
 //! * [`arb_offset_in_page`], [`arb_length`], [`arb_layout`]: buffer layouts users
 //!   want to sweep (offsets biased to 0, 1, 512, `PAGE_SIZE - 1`; lengths 0, 1,
 //!   `PAGE_SIZE - 1`, `PAGE_SIZE`, `PAGE_SIZE + 1`, many pages).
+//!
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 
 use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, PAGE_SIZE};
 use crate::io::drivers::QueueDriverBug;
@@ -876,7 +878,11 @@ fn arb_mask() -> impl Strategy<Value = Vec<bool>> + Clone {
     vec(proptest::bool::weighted(0.98), 16)
 }
 
-/// Seed 004 / seed 002 direction 1: a user buffer locked and mapped into system space.
+/// A user buffer locked and mapped into system space ([buffer ownership][design-ownership];
+/// the first direction of [user/kernel shared memory][design-shared-memory]).
+///
+/// [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
+/// [design-shared-memory]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shared-memory
 fn user_to_system() -> impl Strategy<Value = Vec<Op>> {
     (
         arb_process(),
@@ -963,7 +969,9 @@ fn user_to_system() -> impl Strategy<Value = Vec<Op>> {
         })
 }
 
-/// Seed 002 direction 2: pool described by `MmBuildMdlForNonPagedPool`, mapped into a process.
+/// The second direction of [user/kernel shared memory][design-shared-memory]: pool described by `MmBuildMdlForNonPagedPool`, mapped into a process.
+///
+/// [design-shared-memory]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shared-memory
 fn pool_to_user() -> impl Strategy<Value = Vec<Op>> {
     (
         arb_process(),
@@ -1234,7 +1242,10 @@ fn process_pages() -> impl Strategy<Value = Vec<Op>> {
         })
 }
 
-/// Seed 000: a second MDL gets the first one's PFNs copied in and is mapped.
+/// The [proxy file system][design-proxy]'s PFN-array copy: a second MDL gets the first
+/// one's PFNs copied in and is mapped.
+///
+/// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 fn pfn_copy() -> impl Strategy<Value = Vec<Op>> {
     (arb_process(), arb_nonempty_layout(), arb_mask()).prop_map(|(process, l, keep)| {
         let pages = l.span_pages() as u32;
@@ -1467,12 +1478,18 @@ fn io(op: IoOp) -> Op {
     Op::Io(op)
 }
 
-/// Seeds 001, 003, 004 through the I/O manager: a built-in driver's device (maybe under
+/// [Errors in direct I/O][design-direct-io], the [directory change
+/// notification][design-notification] and [buffer ownership][design-ownership] through
+/// the I/O manager: a built-in driver's device (maybe under
 /// a pass-through filter or the filter manager), a process and a thread, one user
 /// request, then what may happen while it is outstanding (the driver reads
 /// `Irp->MdlAddress`, the app writes or frees the
 /// buffer, the driver completes, FsRtl reports a change, a cancel, the clock, the
 /// thread or the process exits).
+///
+/// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
+/// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
+/// [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
 fn io_episode() -> impl Strategy<Value = Vec<Op>> {
     (
         arb_builtin_driver(),

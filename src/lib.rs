@@ -8,7 +8,7 @@
 //!
 //! Every routine is named after its DDI (`MmProbeAndLockPages` is
 //! [`Machine::mm_probe_and_lock_pages`]; search the docs for the real name),
-//! follows the rules collected in the project's `semantics.md` (cited by
+//! follows the rules collected in the project's [docs/semantics.md][semantics.md] (cited by
 //! section in each rustdoc), and turns every misuse into a value: a bug check
 //! with its real code and parameters, a raised NTSTATUS, or a returned status
 //! ([`Fault`]). Nothing panics on input. After a bug check the machine is
@@ -46,6 +46,8 @@
 //! m.io_free_mdl(mdl).unwrap();
 //! assert!(m.audit().is_empty());
 //! ```
+//!
+//! [semantics.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md
 
 //!
 //! ## The short guide
@@ -55,12 +57,14 @@
 //! 1. **Concepts** ([`guide::concepts`]): pages and frames, the PFN database (locking
 //!    is one more reference), MDLs, probe and lock, mapping into system or user space.
 //! 2. **Pitfalls** ([`guide::pitfalls`]): mapping an unaligned buffer exposes whole
-//!    pages (seed 000), substitutes must be zeroed, copy back only what was delivered,
-//!    never unlock a partial MDL, a zero-length request has no MDL and terminating a
-//!    string in a shared buffer is a double fetch (seed 001). Each is a scenario file
-//!    in `examples/scenarios/`, replayed with `cargo run --release -- replay FILE`
-//!    (format: [`scenario`], with its page map: [`pagemap`]); seeds 003 and 004 (the
-//!    notification flow, buffer ownership) are scenarios of raw kernel operations
+//!    pages (the [proxy file system][design-proxy]), substitutes must be zeroed, copy
+//!    back only what was delivered, never unlock a partial MDL, a zero-length request
+//!    has no MDL and terminating a string in a shared buffer is a double fetch
+//!    (["Errors in Direct I/O"][design-direct-io]). Each is a scenario file in
+//!    `examples/scenarios/`, replayed with `cargo run --release -- replay FILE` (format:
+//!    [`scenario`], with its page map: [`pagemap`]); the [directory change
+//!    notification][design-notification] and [buffer ownership during direct
+//!    I/O][design-ownership] are scenarios of raw kernel operations
 //!    ([`op`]) with their expected outcomes, events, hazards and final bug check.
 //! 3. **Your strategy** ([`guide::your_strategy`]): implement
 //!    [`strategy::ProxyStrategy`] and call [`verify::verify`] in a test; a failure is a
@@ -70,11 +74,16 @@
 //!    `docs/fuzzing.md`, `docs/performance.md`.
 //!
 //! ```
-//! // Seed 000 in three lines: the direct map is caught, the head/tail splice passes.
+//! // The proxy file system in three lines: the direct map is caught, the head/tail splice passes.
 //! let file = |n: &str| format!("{}/examples/scenarios/{n}", env!("CARGO_MANIFEST_DIR"));
 //! assert!(!mdlsim::replay::replay(file("seed000-directmap-read.json").as_ref()).unwrap().found.is_empty());
 //! assert!(mdlsim::replay::replay(file("seed000-headtail-read.json").as_ref()).unwrap().found.is_empty());
 //! ```
+//!
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
+//! [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
+//! [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -39,9 +39,22 @@ pub struct Config {
     /// Track byte provenance (shadow memory). Default on; off for raw-cost benchmarks.
     pub shadow: bool,
     /// `TrackLockedPages = 1`: process deletion with locked pages reports
-    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` naming the MDL instead of 0x76 (semantics §6).
+    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` naming the MDL instead of 0x76 ([semantics §6]).
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     pub track_locked_pages: bool,
+    /// Host memory the simulated frames (their bytes, PFN entries and provenance labels)
+    /// may take, in bytes. Work that would need more is refused with
+    /// [`ModelError::HostMemoryLimit`] (a limit of the simulator: Windows would have
+    /// succeeded), and so is every later call. Simulated RAM that is never touched costs
+    /// nothing, so this bounds what a hostile scenario can make the host allocate, not
+    /// the simulated RAM size. Default [`DEFAULT_HOST_MEMORY_LIMIT`] (1 GiB).
+    pub host_memory_limit_bytes: u64,
 }
+
+/// The default [`Config::host_memory_limit_bytes`]: 1 GiB, room for about 250,000
+/// touched frames (a 256 MiB buffer locked and mapped several times over).
+pub const DEFAULT_HOST_MEMORY_LIMIT: u64 = 1 << 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -51,6 +64,7 @@ impl Default for Config {
             pool_limit_bytes: 256 << 20,
             shadow: true,
             track_locked_pages: false,
+            host_memory_limit_bytes: DEFAULT_HOST_MEMORY_LIMIT,
         }
     }
 }
@@ -85,6 +99,20 @@ impl Config {
         self.track_locked_pages = on;
         self
     }
+
+    /// Sets the host-memory budget in bytes (see [`Config::host_memory_limit_bytes`]).
+    pub fn host_memory_limit(mut self, bytes: u64) -> Self {
+        self.host_memory_limit_bytes = bytes;
+        self
+    }
+}
+
+/// Process and thread ids are handles, multiples of 4 in 32 bits: past 2^32 the model
+/// has no more (Windows' handle table runs out far earlier).
+fn ids_exhausted() -> Fault {
+    Fault::Model(ModelError::Unsupported(
+        "process and thread ids exhausted (32-bit ids)".into(),
+    ))
 }
 
 /// What an object's creation is blamed on in audits and reports.
@@ -136,8 +164,10 @@ pub struct Machine {
 
 /// A user-mode write by another thread, performed just before the public call numbered
 /// `before_step` runs: how a test interleaves a second client thread between two kernel
-/// fetches of the same byte (DESIGN.md, "double fetch"). The machine is single-stepped, so
+/// fetches of the same byte ([design.md, "protocol"][design-oracle-rules]). The machine is single-stepped, so
 /// "between step s and s+1" is exact and replayable.
+///
+/// [design-oracle-rules]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#oracle-rules
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduledWrite {
     /// The writing thread (its process's user space is written).
@@ -171,7 +201,7 @@ impl Machine {
             );
         }
         Ok(Machine {
-            phys: PhysicalMemory::new(frames),
+            phys: PhysicalMemory::new(frames, config.host_memory_limit_bytes),
             system: AddressSpace::default(),
             processes: BTreeMap::new(),
             threads: BTreeMap::new(),
@@ -220,11 +250,10 @@ impl Machine {
         self.config.shadow
     }
 
-    /// Starts a public call: fails with the recorded bug check once crashed.
+    /// Starts a public call: fails with the recorded bug check once crashed, and with
+    /// [`ModelError::HostMemoryLimit`] once the host-memory budget is exceeded.
     pub(crate) fn enter(&mut self, routine: &'static str) -> Result<()> {
-        if let Some(b) = &self.crashed {
-            return Err(Fault::BugCheck(b.clone()));
-        }
+        self.alive()?;
         self.step += 1;
         self.routine = routine;
         if !self.scheduled.is_empty() {
@@ -233,11 +262,46 @@ impl Machine {
         Ok(())
     }
 
+    /// Whether the machine can still take calls: the recorded bug check once crashed,
+    /// [`ModelError::HostMemoryLimit`] once over its host-memory budget. Field accesses a
+    /// driver makes (`irp_mut`, `device_mut`) check this without taking a step.
+    pub(crate) fn alive(&self) -> Result<()> {
+        if let Some(b) = &self.crashed {
+            return Err(Fault::BugCheck(b.clone()));
+        }
+        if self.phys.host_bytes() > self.phys.host_limit() {
+            return Err(self.host_budget_fault());
+        }
+        Ok(())
+    }
+
+    /// The fault of work refused for the host-memory budget.
+    pub(crate) fn host_budget_fault(&self) -> Fault {
+        Fault::Model(ModelError::HostMemoryLimit {
+            limit: self.phys.host_limit(),
+            used: self.phys.host_bytes(),
+        })
+    }
+
+    /// Turns a frame shortage into what the caller returns: `Ok` for exhausted simulated
+    /// RAM (the routine fails as Windows' does), the host-budget fault otherwise.
+    pub(crate) fn no_frame(&self, why: crate::pfn::NoFrame) -> Result<()> {
+        match why {
+            crate::pfn::NoFrame::Exhausted => Ok(()),
+            crate::pfn::NoFrame::HostBudget => Err(self.host_budget_fault()),
+        }
+    }
+
     /// Schedules a user-mode write by thread `tid` just before the call numbered
     /// `before_step` (see [`ScheduledWrite`]). A write that faults (the page is gone)
     /// is dropped, as the thread's access violation would be its own business.
-    pub fn schedule_user_write(&mut self, w: ScheduledWrite) {
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn schedule_user_write(&mut self, w: ScheduledWrite) -> Result<()> {
+        self.alive()?;
         self.scheduled.push(w);
+        Ok(())
     }
 
     fn run_scheduled_writes(&mut self) {
@@ -293,8 +357,8 @@ impl Machine {
     pub fn create_process(&mut self, name: &str) -> Result<Pid> {
         self.enter("PspCreateProcess")?;
         let pid = Pid(self.next_pid);
-        self.next_pid += 4;
-        let tid = self.new_thread(pid);
+        self.next_pid = self.next_pid.checked_add(4).ok_or(ids_exhausted())?;
+        let tid = self.new_thread(pid)?;
         self.processes.insert(
             pid,
             Process {
@@ -310,9 +374,9 @@ impl Machine {
         Ok(pid)
     }
 
-    fn new_thread(&mut self, pid: Pid) -> Tid {
+    fn new_thread(&mut self, pid: Pid) -> Result<Tid> {
         let tid = Tid(self.next_tid);
-        self.next_tid += 4;
+        self.next_tid = self.next_tid.checked_add(4).ok_or(ids_exhausted())?;
         self.threads.insert(
             tid,
             Thread {
@@ -321,7 +385,7 @@ impl Machine {
                 alive: true,
             },
         );
-        tid
+        Ok(tid)
     }
 
     /// Creates another thread in a running process (for double-fetch and cancellation scenarios).
@@ -331,7 +395,7 @@ impl Machine {
     pub fn create_thread(&mut self, pid: Pid) -> Result<Tid> {
         self.enter("PspCreateThread")?;
         self.live_process(pid)?;
-        let tid = self.new_thread(pid);
+        let tid = self.new_thread(pid)?;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.threads.push(tid);
         }
@@ -399,7 +463,9 @@ impl Machine {
         Ok(())
     }
 
-    /// `KeStackAttachProcess`: kernel accesses to user addresses now go to `pid`'s space.
+    /// [`KeStackAttachProcess`]: kernel accesses to user addresses now go to `pid`'s space.
+    ///
+    /// [`KeStackAttachProcess`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-kestackattachprocess
     #[doc(alias = "KeStackAttachProcess")]
     pub fn attach(&mut self, pid: Pid) -> Result<()> {
         self.enter("KeStackAttachProcess")?;
@@ -408,7 +474,9 @@ impl Machine {
         Ok(())
     }
 
-    /// `KeUnstackDetachProcess`: undoes the last [`Machine::attach`].
+    /// [`KeUnstackDetachProcess`]: undoes the last [`Machine::attach`].
+    ///
+    /// [`KeUnstackDetachProcess`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-keunstackdetachprocess
     #[doc(alias = "KeUnstackDetachProcess")]
     pub fn detach(&mut self) -> Result<()> {
         self.enter("KeUnstackDetachProcess")?;

@@ -1,10 +1,15 @@
-//! The MDL: header fields as in the WDK, its PFN array, and the model's bookkeeping (semantics §1.2-§1.4).
+//! The MDL: header fields as in the WDK, its PFN array, and the model's bookkeeping ([semantics §1.2]-[§1.4]).
 //!
 //! MDLs live in the machine's arena and are named by [`MdlId`]; a NULL `PMDL`
 //! is `Option<MdlId>::None`, so the zero-length paths are visible in the
 //! types. Drivers may read every field and write the ones drivers really
-//! write (the PFN array, as seed 000 does, `Next`, `MdlFlags`) through
+//! write (the PFN array, as the [proxy file system's head/tail substitution][design-proxy]
+//! does, `Next`, `MdlFlags`) through
 //! `Machine::mdl_*` methods; the routines in [`crate::mm`] do the rest.
+//!
+//! [semantics §1.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.2
+//! [§1.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.4
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 
 use crate::addr::{LIST_HEAD, Pfn, Va, span_pages};
 use crate::arena::Handle;
@@ -15,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 bitflags! {
-    /// `MdlFlags`, with the exact WDK values (`mmtypes.h`; semantics §1.4).
+    /// `MdlFlags`, with the exact WDK values (`mmtypes.h`; [semantics §1.4]).
+    ///
+    /// [semantics §1.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.4
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
     pub struct MdlFlags: u16 {
         /// Kernel-mode map succeeded; `MappedSystemVa` is a system-PTE mapping.
@@ -54,7 +61,9 @@ bitflags! {
 }
 
 impl MdlFlags {
-    /// `MDL_MAPPING_FLAGS` (semantics §1.4).
+    /// `MDL_MAPPING_FLAGS` ([semantics §1.4]).
+    ///
+    /// [semantics §1.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.4
     pub const MAPPING_FLAGS: MdlFlags = MdlFlags::MAPPED_TO_SYSTEM_VA
         .union(MdlFlags::PAGES_LOCKED)
         .union(MdlFlags::SOURCE_IS_NONPAGED_POOL)
@@ -64,7 +73,9 @@ impl MdlFlags {
         .union(MdlFlags::IO_SPACE);
 }
 
-/// `LOCK_OPERATION` (semantics §1.5).
+/// `LOCK_OPERATION` ([semantics §1.5]).
+///
+/// [semantics §1.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.5
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum LockOperation {
@@ -76,7 +87,9 @@ pub enum LockOperation {
     IoModifyAccess = 2,
 }
 
-/// `KPROCESSOR_MODE` (semantics §1.5).
+/// `KPROCESSOR_MODE` ([semantics §1.5]).
+///
+/// [semantics §1.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.5
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum AccessMode {
@@ -86,7 +99,9 @@ pub enum AccessMode {
     UserMode = 1,
 }
 
-/// `MEMORY_CACHING_TYPE` (semantics §1.5).
+/// `MEMORY_CACHING_TYPE` ([semantics §1.5]).
+///
+/// [semantics §1.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.5
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum CacheType {
@@ -104,7 +119,9 @@ pub enum CacheType {
     UswcCached = 5,
 }
 
-/// `MM_PAGE_PRIORITY` values and the bits newer Windows ORs into it (semantics §1.5).
+/// `MM_PAGE_PRIORITY` values and the bits newer Windows ORs into it ([semantics §1.5]).
+///
+/// [semantics §1.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.5
 pub mod priority {
     /// `LowPagePriority`.
     pub const LOW: u32 = 0;
@@ -118,7 +135,9 @@ pub mod priority {
     pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
 }
 
-/// `MmAllocatePagesForMdlEx` flags (semantics §1.5).
+/// `MmAllocatePagesForMdlEx` flags ([semantics §1.5]).
+///
+/// [semantics §1.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.5
 pub mod alloc_flags {
     /// `MM_DONT_ZERO_ALLOCATION`.
     pub const MM_DONT_ZERO_ALLOCATION: u32 = 0x1;
@@ -134,7 +153,9 @@ pub mod alloc_flags {
     pub const MM_ALLOCATE_REQUIRE_CONTIGUOUS_CHUNKS: u32 = 0x20;
 }
 
-/// `IoAllocateMdl` uses a fixed-size lookaside block for spans up to this many pages (semantics §1.3).
+/// `IoAllocateMdl` uses a fixed-size lookaside block for spans up to this many pages ([semantics §1.3]).
+///
+/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
 pub const MDL_FIXED_SIZE_PAGES: u32 = 23;
 
 /// A handle to an MDL in the machine's arena (a non-NULL `PMDL`).

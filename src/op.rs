@@ -1,5 +1,5 @@
-//! One `Op` enum and one interpreter for every driver of the model (DESIGN.md, "One
-//! interpreter for every driver of the model").
+//! One `Op` enum and one interpreter for every driver of the model ([design.md, "One
+//! interpreter for every driver of the model"][design-one-interpreter]).
 //!
 //! An [`Op`] is one call a test can make on a [`Machine`]: a process or thread
 //! operation, a user or kernel memory access, a pool call, an MDL routine or a
@@ -65,6 +65,8 @@
 //! let back: Vec<Op> = serde_json::from_str(&json).unwrap();
 //! assert_eq!(Interpreter::new(Config::default()).unwrap().run(&back), outcomes);
 //! ```
+//!
+//! [design-one-interpreter]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#one-interpreter
 
 use crate::addr::Va;
 use crate::arena::Handle;
@@ -563,7 +565,10 @@ pub struct PassMiniFilter;
 impl MiniFilter for PassMiniFilter {}
 
 /// The I/O manager: drivers and devices, user system calls, driver actions, and the
-/// system's clock, cancellation and thread exit (semantics §5, §6).
+/// system's clock, cancellation and thread exit ([semantics §5], [§6]).
+///
+/// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
+/// [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 #[serde(deny_unknown_fields)]
@@ -700,8 +705,10 @@ pub enum IoOp {
         thread: Ix,
     },
     /// A driver reading `Irp->MdlAddress` (the MDL the I/O manager built for a direct
-    /// request, semantics §5): appended to the MDL table, so later ops can map it; NULL
+    /// request, [semantics §5]): appended to the MDL table, so later ops can map it; NULL
     /// when the IRP has none (or is not a live IRP).
+    ///
+    /// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
     IrpMdlAddress {
         /// Which IRP.
         irp: Ix,
@@ -1322,11 +1329,11 @@ impl Interpreter {
                 Ok(Value::Unit)
             }
             VmOp::StartAccessLog => {
-                self.machine.start_access_log();
+                self.machine.start_access_log()?;
                 Ok(Value::Unit)
             }
             VmOp::TakeAccessLog => {
-                let log = self.machine.take_access_log();
+                let log = self.machine.take_access_log()?;
                 Ok(Value::Accesses {
                     count: log.len() as u64,
                     hash: fnv1a(format!("{log:?}").as_bytes()),
@@ -1389,6 +1396,8 @@ impl Interpreter {
                 Ok(self.new_mdl(id))
             }
             MdlOp::MmSizeOfMdl { va, length } => {
+                // A pure function, but a crashed machine runs nothing.
+                self.machine.alive()?;
                 Ok(Value::Size(Machine::mm_size_of_mdl(self.addr(va), length)))
             }
             MdlOp::MmInitializeMdl { mdl, va, length } => {
@@ -1694,6 +1703,8 @@ impl Interpreter {
                 Ok(self.io_request(r))
             }
             IoOp::QueueCompleteNext { device } => {
+                // The driver's own routine (its DPC): nothing runs on a crashed machine.
+                self.machine.alive()?;
                 let d = self.device(device);
                 let driver = self.machine.device(d)?.driver;
                 let bug = self.drivers.iter().find_map(|(id, b)| match b {
@@ -1734,6 +1745,8 @@ impl Interpreter {
                 Ok(Value::Unit)
             }
             IoOp::IrpMdlAddress { irp } => {
+                // A driver's field read: nothing runs on a crashed machine.
+                self.machine.alive()?;
                 let irp = self.irp(irp);
                 let mdl = self.machine.irp(irp).ok().and_then(|i| i.mdl_address);
                 Ok(self.new_mdl(mdl))

@@ -1,6 +1,6 @@
 //! The page map: for each page of a client's buffer and of what a server was given,
 //! which bytes the server could see and where each came from (shadow memory,
-//! [`crate::shadow`]; DESIGN.md, "Shadow memory").
+//! [`crate::shadow`]; [design.md, "Shadow memory"][design-shadow]).
 //!
 //! A [`PageMap`] is captured by the scenario runner right after `expose` (the moment the
 //! server gets its view) and completed with the bytes the server actually read (the
@@ -10,6 +10,8 @@
 //!
 //! The unit is the **page**, because that is what a mapping exposes: a server given
 //! 16 bytes at offset `0x200` of a client page can read all 4,096 bytes of it.
+//!
+//! [design-shadow]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shadow-memory
 
 use crate::addr::{PAGE_BYTES, PAGE_SIZE, Pfn, Va, span_pages};
 use crate::log::{Access, Actor};

@@ -1,4 +1,4 @@
-//! Physical memory and the PFN database (semantics §2).
+//! Physical memory and the PFN database ([semantics §2]).
 //!
 //! Each frame has a PFN entry with a **reference count**, a **share count**
 //! (the owning PTEs that map it), a [`PageState`] and an [`FrameOwner`]. A
@@ -12,16 +12,22 @@
 //! simulated RAM costs only the frames ever touched. A freed frame keeps its
 //! bytes and shadow labels until it is reused, so memory that is not zeroed
 //! on allocation really holds its previous owner's data.
+//!
+//! [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 
 use crate::addr::{PAGE_BYTES, Pfn, Va};
-use crate::shadow::FrameLabels;
+use crate::shadow::{FrameLabels, LabelSpan, Run};
 use crate::space::Pid;
 use serde::{Deserialize, Serialize};
 
-/// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, semantics §2).
+/// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, [semantics §2]).
+///
+/// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 pub const MAX_LOCKS_PER_PAGE: u32 = 2500;
 
-/// `PteFrame` marker ARM3 writes into pages of `MmAllocatePagesForMdl` (semantics §3.9).
+/// `PteFrame` marker ARM3 writes into pages of `MmAllocatePagesForMdl` ([semantics §3.9]).
+///
+/// [semantics §3.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.9
 pub const MDL_ALLOCATION_MARKER: u64 = 0x1FF_EDCB;
 
 /// Where a frame is on the PFN lists (`MMLISTS` / `PageLocation`).
@@ -296,10 +302,33 @@ pub(crate) struct PhysicalMemory {
     free: Vec<Pfn>,
     /// Frames in use (neither Free nor Zeroed).
     in_use: u64,
+    /// Host bytes the frames, their PFN entries and their labels may take
+    /// ([`crate::Config::host_memory_limit_bytes`]).
+    host_limit: u64,
+    /// Label runs the host holds for all frames (fragmented provenance costs many).
+    label_runs: u64,
 }
 
+/// Why [`PhysicalMemory::allocate`] handed out no frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NoFrame {
+    /// Simulated RAM is exhausted (what Windows sees: the allocation fails).
+    Exhausted,
+    /// A new frame would take the host past the machine's host-memory budget (a limit
+    /// of the simulator, not of the modelled system: the caller reports a model error).
+    HostBudget,
+}
+
+/// Host bytes one materialised frame costs besides its label runs: its bytes, its PFN
+/// entry, its label list's header.
+const FRAME_HOST_BYTES: u64 =
+    (PAGE_BYTES + std::mem::size_of::<PfnEntry>() + std::mem::size_of::<FrameLabels>()) as u64;
+
+/// Host bytes of one label run.
+const RUN_HOST_BYTES: u64 = std::mem::size_of::<Run>() as u64;
+
 impl PhysicalMemory {
-    pub(crate) fn new(total_frames: u64) -> Self {
+    pub(crate) fn new(total_frames: u64, host_limit: u64) -> Self {
         PhysicalMemory {
             total: total_frames,
             entries: Vec::new(),
@@ -307,6 +336,8 @@ impl PhysicalMemory {
             labels: Vec::new(),
             free: Vec::new(),
             in_use: 0,
+            host_limit,
+            label_runs: 0,
         }
     }
 
@@ -352,24 +383,30 @@ impl PhysicalMemory {
     }
 
     /// Takes a frame: the most recently freed one if any (stale contents),
-    /// else a fresh zero frame. `None` when physical memory is exhausted.
+    /// else a fresh zero frame. [`NoFrame::Exhausted`] when physical memory is exhausted,
+    /// [`NoFrame::HostBudget`] when a fresh frame would exceed the host-memory budget.
     /// With `zero`, the frame's bytes and labels are cleared (a demand-zero fault).
-    pub(crate) fn allocate(&mut self, owner: FrameOwner, zero: bool) -> Option<Pfn> {
+    pub(crate) fn allocate(&mut self, owner: FrameOwner, zero: bool) -> Result<Pfn, NoFrame> {
         let pfn = if let Some(pfn) = self.free.pop() {
             if zero {
                 let i = pfn.0 as usize;
                 self.data.get_mut(i).fill(0);
-                self.labels[i] = FrameLabels::zero();
+                self.replace_labels(pfn, FrameLabels::zero());
             }
             pfn
         } else if (self.entries.len() as u64) < self.total {
+            if self.host_bytes() + FRAME_HOST_BYTES + RUN_HOST_BYTES > self.host_limit {
+                return Err(NoFrame::HostBudget);
+            }
             let pfn = Pfn(self.entries.len() as u64);
             self.entries.push(PfnEntry::zeroed());
             self.data.push_zero();
-            self.labels.push(FrameLabels::zero());
+            let labels = FrameLabels::zero();
+            self.label_runs += labels.heap_runs() as u64;
+            self.labels.push(labels);
             pfn
         } else {
-            return None;
+            return Err(NoFrame::Exhausted);
         };
         let e = &mut self.entries[pfn.0 as usize];
         *e = PfnEntry {
@@ -381,7 +418,7 @@ impl PhysicalMemory {
             mdl_allocation: false,
         };
         self.in_use += 1;
-        Some(pfn)
+        Ok(pfn)
     }
 
     /// Returns a frame whose counts reached zero to the free list (contents kept).
@@ -483,13 +520,54 @@ impl PhysicalMemory {
         &self.labels[pfn.0 as usize]
     }
 
-    pub(crate) fn labels_mut(&mut self, pfn: Pfn) -> &mut FrameLabels {
-        &mut self.labels[pfn.0 as usize]
+    /// Labels `[off, off + len)` of `pfn` with `label` ([`FrameLabels::set`]), keeping the
+    /// count of label runs the host holds.
+    pub(crate) fn set_labels(
+        &mut self,
+        pfn: Pfn,
+        off: usize,
+        len: usize,
+        label: crate::shadow::Label,
+    ) {
+        self.edit_labels(pfn, |l| l.set(off, len, label));
     }
 
-    /// Approximate host bytes used by materialised frames (for the memory figure).
+    /// Replaces the labels of `[off, off + total)` of `pfn` with `spans`
+    /// ([`FrameLabels::splice`]), keeping the count of label runs the host holds.
+    pub(crate) fn splice_labels(
+        &mut self,
+        pfn: Pfn,
+        off: usize,
+        total: usize,
+        spans: &[LabelSpan],
+    ) {
+        self.edit_labels(pfn, |l| l.splice(off, total, spans));
+    }
+
+    fn replace_labels(&mut self, pfn: Pfn, new: FrameLabels) {
+        self.edit_labels(pfn, |l| *l = new);
+    }
+
+    fn edit_labels(&mut self, pfn: Pfn, f: impl FnOnce(&mut FrameLabels)) {
+        let l = &mut self.labels[pfn.0 as usize];
+        let before = l.heap_runs() as u64;
+        f(l);
+        let after = l.heap_runs() as u64;
+        self.label_runs = (self.label_runs + after).saturating_sub(before);
+    }
+
+    /// Host bytes held for simulated memory: materialised frames (bytes, PFN entries,
+    /// label lists) and their label runs. An upper bound of what the frames
+    /// really cost (a fresh slab is zero pages the host has not yet backed).
     pub(crate) fn host_bytes(&self) -> u64 {
-        self.entries.len() as u64 * (PAGE_BYTES as u64 + std::mem::size_of::<PfnEntry>() as u64)
+        (self.entries.len() as u64)
+            .saturating_mul(FRAME_HOST_BYTES)
+            .saturating_add(self.label_runs.saturating_mul(RUN_HOST_BYTES))
+    }
+
+    /// The host-memory budget in bytes.
+    pub(crate) fn host_limit(&self) -> u64 {
+        self.host_limit
     }
 }
 
@@ -509,7 +587,7 @@ mod tests {
 
     #[test]
     fn frames_materialise_lazily() {
-        let mut pm = PhysicalMemory::new(16 << 20); // 64 GiB of frames
+        let mut pm = PhysicalMemory::new(16 << 20, u64::MAX); // 64 GiB of frames
         assert_eq!(pm.materialised(), 0);
         let a = pm.allocate(FrameOwner::Pool, false).unwrap();
         assert_eq!(pm.materialised(), 1);
@@ -518,7 +596,7 @@ mod tests {
 
     #[test]
     fn freed_frame_keeps_its_bytes_until_reused_without_zeroing() {
-        let mut pm = PhysicalMemory::new(4);
+        let mut pm = PhysicalMemory::new(4, u64::MAX);
         let a = pm.allocate(FrameOwner::Process(Pid(1)), true).unwrap();
         pm.bytes_mut(a)[7] = 0xAA;
         pm.drop_share(a).unwrap();
@@ -534,7 +612,7 @@ mod tests {
 
     #[test]
     fn demand_zero_allocation_clears_a_reused_frame() {
-        let mut pm = PhysicalMemory::new(4);
+        let mut pm = PhysicalMemory::new(4, u64::MAX);
         let a = pm.allocate(FrameOwner::Pool, false).unwrap();
         pm.bytes_mut(a)[7] = 0xAA;
         pm.drop_share(a).unwrap();
@@ -544,7 +622,7 @@ mod tests {
 
     #[test]
     fn locked_page_released_by_owner_stays_until_unlocked() {
-        let mut pm = PhysicalMemory::new(4);
+        let mut pm = PhysicalMemory::new(4, u64::MAX);
         let a = pm.allocate(FrameOwner::Process(Pid(1)), true).unwrap();
         assert_eq!(pm.reference(a), Some(2)); // lock
         pm.drop_share(a).unwrap(); // VirtualFree
@@ -561,15 +639,51 @@ mod tests {
 
     #[test]
     fn dereference_below_share_is_pfn_list_corrupt() {
-        let mut pm = PhysicalMemory::new(4);
+        let mut pm = PhysicalMemory::new(4, u64::MAX);
         let a = pm.allocate(FrameOwner::Process(Pid(1)), true).unwrap();
         assert_eq!(pm.dereference(a), Err((a, 1)));
     }
 
     #[test]
+    fn host_budget_refuses_a_fresh_frame_but_not_a_reused_one() {
+        let two = 2 * (FRAME_HOST_BYTES + RUN_HOST_BYTES);
+        let mut pm = PhysicalMemory::new(1 << 20, two);
+        let a = pm.allocate(FrameOwner::Pool, false).unwrap();
+        pm.allocate(FrameOwner::Pool, false).unwrap();
+        assert_eq!(pm.host_bytes(), two);
+        assert_eq!(
+            pm.allocate(FrameOwner::Pool, true),
+            Err(NoFrame::HostBudget)
+        );
+        // A freed frame is reused at no host cost.
+        pm.drop_share(a).unwrap();
+        assert!(pm.free_list().contains(&a));
+        assert_eq!(pm.allocate(FrameOwner::Pool, true), Ok(a));
+    }
+
+    #[test]
+    fn fragmented_labels_count_against_the_host_budget() {
+        let mut pm = PhysicalMemory::new(4, u64::MAX);
+        let a = pm.allocate(FrameOwner::Pool, false).unwrap();
+        let before = pm.host_bytes();
+        for off in (0..PAGE_BYTES).step_by(2) {
+            let label = crate::shadow::Label::Origin {
+                space: crate::space::SpaceId::System,
+                va: Va(0xFFFF_8000_0000_0000 + 7 * off as u64),
+            };
+            pm.set_labels(a, off, 1, label);
+        }
+        assert!(pm.labels(a).runs().len() >= PAGE_BYTES / 2);
+        assert!(pm.host_bytes() >= before + (PAGE_BYTES as u64 / 2 - 1) * RUN_HOST_BYTES);
+    }
+
+    #[test]
     fn exhaustion_returns_none() {
-        let mut pm = PhysicalMemory::new(1);
-        assert!(pm.allocate(FrameOwner::Pool, false).is_some());
-        assert!(pm.allocate(FrameOwner::Pool, false).is_none());
+        let mut pm = PhysicalMemory::new(1, u64::MAX);
+        assert!(pm.allocate(FrameOwner::Pool, false).is_ok());
+        assert_eq!(
+            pm.allocate(FrameOwner::Pool, false),
+            Err(NoFrame::Exhausted)
+        );
     }
 }

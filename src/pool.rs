@@ -13,7 +13,7 @@ use crate::addr::{PAGE_SIZE, Va, bytes_to_pages};
 use crate::bugcheck::BugCheckCode;
 use crate::fault::Result;
 use crate::machine::{Birth, Machine};
-use crate::pfn::FrameOwner;
+use crate::pfn::{FrameOwner, NoFrame};
 use crate::ranges::RangeAllocator;
 use crate::space::{Protection, Pte, PteKind};
 use crate::vm::Who;
@@ -104,15 +104,19 @@ pub const fn tag(s: &[u8; 4]) -> u32 {
 }
 
 impl Machine {
-    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `None` on frame exhaustion,
-    /// with the pages mapped so far undone (the caller releases the VA range).
-    fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Option<()> {
+    /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `Err` on frame exhaustion
+    /// (or the host budget), with the pages mapped so far undone (the caller releases the
+    /// VA range).
+    fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Result<(), NoFrame> {
         for i in 0..n {
-            let Some(pfn) = self.phys.allocate(FrameOwner::Pool, zero) else {
-                // Undo only the PTEs and frames taken so far: the page count was not charged
-                // yet and the caller releases the VA range (once).
-                self.drop_pool_ptes(va, i);
-                return None;
+            let pfn = match self.phys.allocate(FrameOwner::Pool, zero) {
+                Ok(pfn) => pfn,
+                Err(why) => {
+                    // Undo only the PTEs and frames taken so far: the page count was not
+                    // charged yet and the caller releases the VA range (once).
+                    self.drop_pool_ptes(va, i);
+                    return Err(why);
+                }
             };
             self.system.ptes.insert(
                 va.vpn() + i,
@@ -128,7 +132,7 @@ impl Machine {
         if zero {
             self.counters.pages_zero_filled += n;
         }
-        Some(())
+        Ok(())
     }
 
     /// Removes `n` pool PTEs from `va`, dropping each frame's share (its only one; a lock on
@@ -162,9 +166,9 @@ impl Machine {
                 return Ok(None);
             };
             let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
-            if self.map_pool_pages(va, n, zero).is_none() {
+            if let Err(why) = self.map_pool_pages(va, n, zero) {
                 let _ = self.pool.va.release(i, n);
-                return Ok(None);
+                return self.no_frame(why).map(|()| None);
             }
             self.pool.freed.remove(&va.0);
             self.pool.allocs.insert(
@@ -207,9 +211,9 @@ impl Machine {
                     return Ok(None);
                 };
                 let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
-                if self.map_pool_pages(va, 1, false).is_none() {
+                if let Err(why) = self.map_pool_pages(va, 1, false) {
                     let _ = self.pool.va.release(i, 1);
-                    return Ok(None);
+                    return self.no_frame(why).map(|()| None);
                 }
                 self.pool.small_pages.insert(va.vpn(), SmallPage::default());
                 (va.vpn(), 0)
@@ -243,7 +247,7 @@ impl Machine {
         Ok(Some(va))
     }
 
-    /// `ExAllocatePoolWithTag`: non-paged pool, **not zeroed** — the block holds
+    /// [`ExAllocatePoolWithTag`]: non-paged pool, **not zeroed** — the block holds
     /// the stale bytes of the frame's or block's previous owner. `Ok(None)` is
     /// the NULL return (pool limit or physical memory exhausted).
     ///
@@ -259,6 +263,8 @@ impl Machine {
     /// assert!(va.is_page_aligned());
     /// m.ex_free_pool_with_tag(va, tag(b"Test")).unwrap();
     /// ```
+    ///
+    /// [`ExAllocatePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepoolwithtag
     #[doc(alias = "ExAllocatePoolWithTag")]
     pub fn ex_allocate_pool_with_tag(
         &mut self,
@@ -270,28 +276,34 @@ impl Machine {
         self.pool_alloc(size, tag, false)
     }
 
-    /// `ExAllocatePool2`: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
+    /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
     /// `Ok(None)` is the NULL return.
+    ///
+    /// [`ExAllocatePool2`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepool2
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
         self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
     }
 
-    /// `ExFreePoolWithTag`: frees an allocation. Its bytes stay in the frame
+    /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
     /// (a later non-zeroing allocation sees them).
     ///
     /// # Errors
     /// `BAD_POOL_CALLER (0xC2)`: P1 0x07 for a block already freed, 0x0A when
     /// `tag` differs from the allocation's, 0x46 for an address that is not a
     /// pool allocation.
+    ///
+    /// [`ExFreePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepoolwithtag
     #[doc(alias = "ExFreePoolWithTag")]
     pub fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()> {
         self.enter("ExFreePoolWithTag")?;
         self.pool_free(va, Some(tag))
     }
 
-    /// `ExFreePool`: like [`Machine::ex_free_pool_with_tag`] without the tag check.
+    /// [`ExFreePool`]: like [`Machine::ex_free_pool_with_tag`] without the tag check.
+    ///
+    /// [`ExFreePool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepool
     #[doc(alias = "ExFreePool")]
     pub fn ex_free_pool(&mut self, va: Va) -> Result<()> {
         self.enter("ExFreePool")?;

@@ -29,7 +29,9 @@ pub struct Process {
     pub state: ProcessState,
     /// The user half of its address space.
     pub(crate) space: AddressSpace,
-    /// `EPROCESS.NumberOfLockedPages`: pages locked by MDLs probed in this process (semantics §2).
+    /// `EPROCESS.NumberOfLockedPages`: pages locked by MDLs probed in this process ([semantics §2]).
+    ///
+    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
     pub number_of_locked_pages: u64,
     /// Its threads, main thread first.
     pub threads: Vec<Tid>,

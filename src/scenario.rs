@@ -4,7 +4,7 @@
 //! ```json
 //! {
 //!   "schema_version": 1,
-//!   "name": "seed 000: direct map of an unaligned read",
+//!   "name": "proxy file system: direct map of an unaligned read",
 //!   "description": "...",
 //!   "seeds": ["000"],
 //!   "scenario": {
@@ -24,8 +24,9 @@
 //!   exact **set** of bug classes the oracle must report (empty: the scenario must pass).
 //! * `"ops"`: a raw sequence of kernel operations ([`crate::op::Op`], played by the
 //!   [`crate::op::Interpreter`]) on a machine built from an optional `machine`
-//!   configuration, for situations no strategy describes (seed 003's notification
-//!   flow, seed 004's ownership questions). Besides `findings` (the classes of the
+//!   configuration, for situations no strategy describes (the [directory change
+//!   notification][design-notification], [who owns a buffer during direct
+//!   I/O][design-ownership]). Besides `findings` (the classes of the
 //!   protocol events and of the final state, as the oracle names them) it expects the
 //!   final state (`final`: still running, or a bug check with its code and parameters),
 //!   the exact set of protocol `events`, the exact set of `hazards`
@@ -35,6 +36,9 @@
 //!
 //! Loading never panics: a malformed or inconsistent file is a [`ScenarioError`] naming
 //! the file, the line and column (or the op), and what was expected.
+//!
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
+//! [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
 
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
@@ -57,6 +61,10 @@ pub const MAX_LENGTH: u32 = 16 << 20;
 
 /// The most ops an `"ops"` scenario may hold.
 pub const MAX_OPS: usize = 1_000;
+
+/// The largest scenario file read (1 MiB; a 1,000-op file is about 150 KB). Checked
+/// before the file is read or parsed, so a huge file costs nothing.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// The largest simulated RAM an `"ops"` scenario may ask for (64 GiB; frames are lazy).
 pub const MAX_PHYSICAL_MEMORY: u64 = 64 << 30;
@@ -84,7 +92,16 @@ pub struct Scenario {
     /// What the scenario shows, in words.
     #[serde(default)]
     pub description: String,
-    /// The seed documents it comes from (`"000"`..`"004"`).
+    /// The real-world situations it comes from, by number (`"000"`..`"004"`: the
+    /// [proxy file system][design-proxy], [errors in direct I/O][design-direct-io],
+    /// [user/kernel shared memory][design-shared-memory], the [directory change
+    /// notification][design-notification], [buffer ownership][design-ownership]).
+    ///
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
+    /// [design-shared-memory]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shared-memory
+    /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
+    /// [design-ownership]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#buffer-ownership
     #[serde(default)]
     pub seeds: Vec<String>,
     /// What is played.
@@ -458,6 +475,16 @@ impl Scenario {
             column,
             message,
         };
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(err(
+                0,
+                0,
+                format!(
+                    "{} bytes; a scenario file holds at most {MAX_FILE_BYTES}",
+                    text.len()
+                ),
+            ));
+        }
         let mut kind = None;
         let mut is_json = false;
         // The version first, so an old or future file says so rather than failing on a field.
@@ -588,13 +615,28 @@ impl Scenario {
     /// # Errors
     /// The file cannot be read, or [`Scenario::parse`] refuses it.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        use std::io::Read;
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let err = |message: String| ScenarioError {
             file: file.clone(),
             line: 0,
             column: 0,
-            message: format!("cannot read the scenario file: {e}"),
-        })?;
+            message,
+        };
+        let f = std::fs::File::open(path)
+            .map_err(|e| err(format!("cannot read the scenario file: {e}")))?;
+        // The size first (a FIFO or /dev/zero has none: `take` bounds the read anyway).
+        if let Ok(len) = f.metadata().map(|m| m.len()) {
+            if len > MAX_FILE_BYTES {
+                return Err(err(format!(
+                    "{len} bytes; a scenario file holds at most {MAX_FILE_BYTES}"
+                )));
+            }
+        }
+        let mut text = String::new();
+        f.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| err(format!("cannot read the scenario file: {e}")))?;
         Scenario::parse(&file, &text)
     }
 }

@@ -1,4 +1,4 @@
-//! Shadow memory: byte provenance (DESIGN.md, "Shadow memory").
+//! Shadow memory: byte provenance ([design.md, "Shadow memory"][design-shadow]).
 //!
 //! Every byte of every frame carries a [`Label`]: [`Label::Zero`], or
 //! [`Label::Origin`] naming the address space and virtual address at which
@@ -8,6 +8,8 @@
 //! large copy grows with pages, not bytes. A freed frame keeps its labels, so
 //! a later uninitialised allocation really does carry its previous owner's
 //! provenance.
+//!
+//! [design-shadow]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shadow-memory
 
 use crate::addr::{PAGE_BYTES, Va};
 use crate::space::SpaceId;
@@ -100,6 +102,11 @@ impl FrameLabels {
     /// The runs, sorted by offset.
     pub fn runs(&self) -> &[Run] {
         &self.runs
+    }
+
+    /// Runs the host holds for this frame (the list's capacity): what its labels cost.
+    pub(crate) fn heap_runs(&self) -> usize {
+        self.runs.capacity()
     }
 
     fn run_end(&self, i: usize) -> usize {

@@ -13,7 +13,10 @@
 //! for `ntstatus.h` (the `windows-sys` 0.59 crate from `microsoft/windows-rs`,
 //! `Win32::Foundation::STATUS_*`), which is the machine-readable form of the list in
 //! [MS-ERREF] §2.3.1 "NTSTATUS Values". Each constant's doc names its `ntstatus.h` symbol;
-//! the semantics-document section that needs it is given where relevant (`semantics.md §…`).
+//! the section of the project's [docs/semantics.md][semantics.md] that needs it is linked where
+//! relevant (`semantics §…`).
+//!
+//! [semantics.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md
 
 use core::fmt;
 
@@ -60,7 +63,10 @@ ntstatus_table! {
     /// `STATUS_TIMEOUT` (0x00000102): a wait's timeout expired; a success code (ntstatus.h).
     TIMEOUT = 0x0000_0102;
     /// `STATUS_PENDING` (0x00000103): the operation will complete later; success by `NT_SUCCESS`,
-    /// never a legal completion status (ntstatus.h; semantics.md §5.7, §8.27).
+    /// never a legal completion status (ntstatus.h; [semantics §5.7], [invariant 27]).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
     PENDING = 0x0000_0103;
     /// `STATUS_NOTIFY_ENUM_DIR` (0x0000010C): a directory-change notification overflowed the
     /// caller's buffer; the caller must enumerate (ntstatus.h).
@@ -74,12 +80,17 @@ ntstatus_table! {
     /// `STATUS_BREAKPOINT` (0x80000003): a breakpoint was reached (ntstatus.h).
     BREAKPOINT = 0x8000_0003;
     /// `STATUS_BUFFER_OVERFLOW` (0x80000005): data did not fit; a *warning*, so buffered
-    /// copy-back still happens (ntstatus.h; semantics.md §5.7 stage 2).
+    /// copy-back still happens (ntstatus.h; [semantics §5.7] stage 2).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
     BUFFER_OVERFLOW = 0x8000_0005;
     /// `STATUS_PARTIAL_COPY` (0x8000000D): only part of a read/write request completed (ntstatus.h).
     PARTIAL_COPY = 0x8000_000D;
     /// `STATUS_VERIFY_REQUIRED` (0x80000016): the media changed; blocks buffered copy-back
-    /// (ntstatus.h; semantics.md §5.7 stage 2, §8.28).
+    /// (ntstatus.h; [semantics §5.7] stage 2, [invariant 28]).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
     VERIFY_REQUIRED = 0x8000_0016;
 
     // ---- Severity 3: error ---------------------------------------------------------------
@@ -88,7 +99,9 @@ ntstatus_table! {
     /// `STATUS_NOT_IMPLEMENTED` (0xC0000002): the requested operation is not implemented (ntstatus.h).
     NOT_IMPLEMENTED = 0xC000_0002;
     /// `STATUS_ACCESS_VIOLATION` (0xC0000005): an invalid memory reference; raised by failed
-    /// probes (ntstatus.h; semantics.md §8.5).
+    /// probes (ntstatus.h; [invariant 5]).
+    ///
+    /// [invariant 5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-5
     ACCESS_VIOLATION = 0xC000_0005;
     /// `STATUS_IN_PAGE_ERROR` (0xC0000006): a page could not be read in (ntstatus.h).
     IN_PAGE_ERROR = 0xC000_0006;
@@ -101,7 +114,9 @@ ntstatus_table! {
     /// `STATUS_END_OF_FILE` (0xC0000011): the end of the file was reached (ntstatus.h).
     END_OF_FILE = 0xC000_0011;
     /// `STATUS_MORE_PROCESSING_REQUIRED` (0xC0000016): returned by a completion routine to stop
-    /// completion processing (ntstatus.h; semantics.md §5.7 stage 1 step 2).
+    /// completion processing (ntstatus.h; [semantics §5.7] stage 1 step 2).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
     MORE_PROCESSING_REQUIRED = 0xC000_0016;
     /// `STATUS_NO_MEMORY` (0xC0000017): not enough virtual memory or paging-file quota (ntstatus.h).
     NO_MEMORY = 0xC000_0017;
@@ -118,7 +133,9 @@ ntstatus_table! {
     /// `STATUS_UNABLE_TO_FREE_VM` (0xC000001A): the virtual memory cannot be freed (ntstatus.h).
     UNABLE_TO_FREE_VM = 0xC000_001A;
     /// `STATUS_ACCESS_DENIED` (0xC0000022): the caller lacks the required access, e.g. an IOCTL's
-    /// required access bits (ntstatus.h; semantics.md §5.1).
+    /// required access bits (ntstatus.h; [semantics §5.1]).
+    ///
+    /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
     ACCESS_DENIED = 0xC000_0022;
     /// `STATUS_BUFFER_TOO_SMALL` (0xC0000023): the buffer is too small; nothing was returned (ntstatus.h).
     BUFFER_TOO_SMALL = 0xC000_0023;
@@ -134,7 +151,9 @@ ntstatus_table! {
     /// `STATUS_THREAD_IS_TERMINATING` (0xC000004B): the thread is being terminated (ntstatus.h).
     THREAD_IS_TERMINATING = 0xC000_004B;
     /// `STATUS_INSUFFICIENT_RESOURCES` (0xC000009A): insufficient system resources, e.g.
-    /// `IoAllocateMdl` returned NULL (ntstatus.h; semantics.md §5.2).
+    /// `IoAllocateMdl` returned NULL (ntstatus.h; [semantics §5.2]).
+    ///
+    /// [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
     INSUFFICIENT_RESOURCES = 0xC000_009A;
     /// `STATUS_FREE_VM_NOT_AT_BASE` (0xC000009F): the address to free is not an allocation base (ntstatus.h).
     FREE_VM_NOT_AT_BASE = 0xC000_009F;
@@ -157,9 +176,13 @@ ntstatus_table! {
     /// `STATUS_INVALID_PARAMETER_4` (0xC00000F2): the fourth argument is invalid (ntstatus.h).
     INVALID_PARAMETER_4 = 0xC000_00F2;
     /// `STATUS_PROCESS_IS_TERMINATING` (0xC000010A): the target process is exiting; user-mode
-    /// MDL mappings fail with it (ntstatus.h; semantics.md §8.16).
+    /// MDL mappings fail with it (ntstatus.h; [invariant 16]).
+    ///
+    /// [invariant 16]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-16
     PROCESS_IS_TERMINATING = 0xC000_010A;
-    /// `STATUS_CANCELLED` (0xC0000120): the I/O request was cancelled (ntstatus.h; semantics.md §6).
+    /// `STATUS_CANCELLED` (0xC0000120): the I/O request was cancelled (ntstatus.h; [semantics §6]).
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     CANCELLED = 0xC000_0120;
     /// `STATUS_INVALID_ADDRESS` (0xC0000141): the address is not valid (ntstatus.h).
     INVALID_ADDRESS = 0xC000_0141;

@@ -1,5 +1,8 @@
 //! System PTEs: the finite range of system virtual addresses that kernel-mode
-//! MDL mappings use (semantics §3.7, invariant 15).
+//! MDL mappings use ([semantics §3.7], [invariant 15]).
+//!
+//! [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
+//! [invariant 15]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-15
 
 use crate::addr::{PAGE_SIZE, Va};
 use crate::ranges::RangeAllocator;

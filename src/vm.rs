@@ -1,6 +1,6 @@
 //! Virtual memory: `VirtualAlloc`/`VirtualFree`/`VirtualProtect`, and every read,
 //! write and copy by virtual address, user or kernel, with faults exactly
-//! where Windows would take them (semantics §1.1, §2).
+//! where Windows would take them ([semantics §1.1], [§2]).
 //!
 //! * User code reaches only its own process's user half; anything else, an
 //!   uncommitted or no-access page, or a write to a read-only page raises
@@ -11,6 +11,9 @@
 //!   system address is `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`; a write through
 //!   a read-only system mapping is `ATTEMPTED_WRITE_TO_READONLY_MEMORY (0xBE)`.
 //! * Committed private pages are demand-zero: the first touch takes a zeroed frame.
+//!
+//! [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
+//! [§2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 
 use crate::addr::{
     MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS, PAGE_BYTES, PAGE_SIZE, Pfn, Va,
@@ -19,7 +22,7 @@ use crate::bugcheck::BugCheckCode;
 use crate::fault::{Fault, Result};
 use crate::log::{Access, Actor};
 use crate::machine::Machine;
-use crate::pfn::{FrameOwner, FrameRun};
+use crate::pfn::{FrameOwner, FrameRun, NoFrame};
 use crate::shadow::{Label, LabelSpan};
 use crate::space::{PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
@@ -138,7 +141,9 @@ fn wraps(va: Va, len: u64) -> bool {
 impl Machine {
     // ----- VirtualAlloc / VirtualFree / VirtualProtect ---------------------------------
 
-    /// `NtAllocateVirtualMemory`: reserves and/or commits private memory in `pid`.
+    /// [`NtAllocateVirtualMemory`]: reserves and/or commits private memory in `pid`.
+    ///
+    /// User mode calls it through [`VirtualAlloc`].
     ///
     /// `base = None` picks the lowest free range at 64 KiB granularity. With
     /// `MEM_RESERVE` a new VAD is created (its base rounded down to 64 KiB);
@@ -159,6 +164,9 @@ impl Machine {
     /// let va = m.virtual_alloc(p, None, 0x3000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
     /// assert_eq!(m.user_read(p, va, 4).unwrap(), vec![0; 4]); // demand-zero
     /// ```
+    ///
+    /// [`VirtualAlloc`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualalloc
+    /// [`NtAllocateVirtualMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntallocatevirtualmemory
     #[doc(alias = "NtAllocateVirtualMemory")]
     #[doc(alias = "VirtualAlloc")]
     pub fn virtual_alloc(
@@ -196,7 +204,9 @@ impl Machine {
                 None => {
                     let pages = crate::addr::bytes_to_pages(size);
                     let start = self
-                        .find_free_user_range(pid, pages)
+                        .process_mut(pid)?
+                        .space
+                        .find_free(pages)
                         .ok_or(Fault::Status(NtStatus::NO_MEMORY))?;
                     (start, pages)
                 }
@@ -205,15 +215,12 @@ impl Machine {
             if !space.is_free(start, pages) {
                 return Err(Fault::Status(NtStatus::CONFLICTING_ADDRESSES));
             }
-            space.vads.insert(
-                start.vpn(),
-                Vad {
-                    start,
-                    pages,
-                    kind: VadKind::Private(PageDescs::new(pages, desc)),
-                    created_step: step,
-                },
-            );
+            space.insert_vad(Vad {
+                start,
+                pages,
+                kind: VadKind::Private(PageDescs::new(pages, desc)),
+                created_step: step,
+            });
             return Ok(start);
         }
         // MEM_COMMIT inside an existing reservation.
@@ -240,32 +247,24 @@ impl Machine {
         Ok(start)
     }
 
-    fn find_free_user_range(&self, pid: Pid, pages: u64) -> Option<Va> {
-        let space = &self.processes.get(&pid)?.space;
-        let len = pages.checked_mul(PAGE_SIZE)?;
-        let mut cand = MM_LOWEST_USER_ADDRESS.0;
-        for v in space.vads() {
-            if cand.checked_add(len)? <= v.start.0 {
-                break;
-            }
-            if v.end().0 > cand {
-                cand = v.end().0.div_ceil(ALLOCATION_GRANULARITY) * ALLOCATION_GRANULARITY;
-            }
-        }
-        (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
-    }
-
-    /// `NtFreeVirtualMemory`: `MEM_RELEASE` frees a whole reservation (`base` its
+    /// [`NtFreeVirtualMemory`]: `MEM_RELEASE` frees a whole reservation (`base` its
     /// start, `size` 0); `MEM_DECOMMIT` decommits the pages of `[base, base+size)`.
+    ///
+    /// User mode calls it through [`VirtualFree`].
     ///
     /// Freed pages drop their share: a page that is locked by an MDL stays
     /// allocated (Transition) and goes to nobody else until its last unlock
-    /// (semantics §2, invariant 12).
+    /// ([semantics §2], [invariant 12]).
     ///
     /// # Errors
     /// `Status`: `STATUS_FREE_VM_NOT_AT_BASE`, `STATUS_MEMORY_NOT_ALLOCATED`,
     /// `STATUS_INVALID_PARAMETER`, `STATUS_UNABLE_TO_DELETE_SECTION` for an MDL
     /// mapping (only `MmUnmapLockedPages` removes it).
+    ///
+    /// [`VirtualFree`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualfree
+    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
+    /// [invariant 12]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-12
+    /// [`NtFreeVirtualMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntfreevirtualmemory
     #[doc(alias = "NtFreeVirtualMemory")]
     #[doc(alias = "VirtualFree")]
     pub fn virtual_free(&mut self, pid: Pid, base: Va, size: u64, free_type: u32) -> Result<()> {
@@ -290,7 +289,7 @@ impl Machine {
                     return Err(Fault::Status(NtStatus::FREE_VM_NOT_AT_BASE));
                 }
                 self.drop_user_ptes(pid, vad_start.vpn(), vad_pages)?;
-                self.process_mut(pid)?.space.vads.remove(&vad_start.vpn());
+                self.process_mut(pid)?.space.remove_vad(vad_start.vpn());
                 Ok(())
             }
             MEM_DECOMMIT => {
@@ -344,9 +343,13 @@ impl Machine {
     /// `NtProtectVirtualMemory`: changes the protection of committed pages; returns the old
     /// protection of the first page.
     ///
+    /// User mode calls it through [`VirtualProtect`].
+    ///
     /// # Errors
     /// `Status(STATUS_NOT_COMMITTED)` if a page is not committed;
     /// `STATUS_INVALID_PARAMETER` for an empty or foreign range.
+    ///
+    /// [`VirtualProtect`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualprotect
     #[doc(alias = "NtProtectVirtualMemory")]
     #[doc(alias = "VirtualProtect")]
     pub fn virtual_protect(
@@ -452,10 +455,11 @@ impl Machine {
         }) {
             return Err(AV);
         }
-        let pfn = self
-            .phys
-            .allocate(FrameOwner::Process(pid), true)
-            .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?;
+        let pfn = match self.phys.allocate(FrameOwner::Process(pid), true) {
+            Ok(pfn) => pfn,
+            Err(NoFrame::Exhausted) => return Err(Fault::Raise(NtStatus::NO_MEMORY)),
+            Err(NoFrame::HostBudget) => return Err(self.host_budget_fault()),
+        };
         self.counters.pages_zero_filled += 1;
         if let Some(p) = self.processes.get_mut(&pid) {
             p.space.ptes.insert(
@@ -625,6 +629,12 @@ impl Machine {
         while (out.len() as u64) < len {
             let at = va.wrapping_add(out.len() as u64);
             let (space, r) = pages.run(self, at, len - out.len() as u64)?;
+            // The bytes returned are host memory too: one read may return at most the
+            // host-memory budget (the same frames mapped many times over can make a
+            // range of virtual memory far larger than the frames behind it).
+            if (out.len() + r.len) as u64 > self.phys.host_limit() {
+                return Err(self.host_budget_fault());
+            }
             self.log_run(who, space, at, &r, false);
             out.extend_from_slice(self.phys.run_bytes(r.first, r.at, r.len));
         }
@@ -647,7 +657,7 @@ impl Machine {
         Ok(())
     }
 
-    /// The probe phase of `MmProbeAndLockPages` over `n` pages from `a` (semantics §3.4
+    /// The probe phase of `MmProbeAndLockPages` over `n` pages from `a` ([semantics §3.4]
     /// steps 2–3): reads the first byte of each page (`a` itself for the first, the page's
     /// start after), demand-faulting and logging it exactly as [`Machine::read_as`] of one
     /// byte would, then with `write` checks the page's PTE is writable; collects each page's
@@ -656,6 +666,8 @@ impl Machine {
     ///
     /// # Errors
     /// The first page that faults, with its index and the fault (earlier pages stay probed).
+    ///
+    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
     pub(crate) fn probe_pages(
         &mut self,
         who: Who,
@@ -712,7 +724,7 @@ impl Machine {
                                 va: page_va,
                             }
                         };
-                        self.phys.labels_mut(pfn).set(off, n, label);
+                        self.phys.set_labels(pfn, off, n, label);
                     }
                     self.log_access(who, space, page_va, pfn, off, n, true);
                 }
@@ -787,7 +799,7 @@ impl Machine {
                 if self.config.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
-                    self.phys.labels_mut(dpfn).splice(doff, n, &spans);
+                    self.phys.splice_labels(dpfn, doff, n, &spans);
                 }
             } else {
                 let extended = match &mut run {
@@ -812,7 +824,7 @@ impl Machine {
                 if self.config.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
-                    self.phys.labels_mut(dpfn).splice(doff, n, &spans);
+                    self.phys.splice_labels(dpfn, doff, n, &spans);
                 }
             }
             self.log_access(dst_who, dspace, d, dpfn, doff, n, true);
@@ -913,7 +925,9 @@ impl Machine {
         self.write_as(Who::Kernel, va, data, false)
     }
 
-    /// `RtlZeroMemory` in the current context: the bytes become zero and labelled [`Label::Zero`].
+    /// [`RtlZeroMemory`] in the current context: the bytes become zero and labelled [`Label::Zero`].
+    ///
+    /// [`RtlZeroMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlzeromemory
     #[doc(alias = "RtlZeroMemory")]
     pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
         self.enter("RtlZeroMemory")?;
@@ -933,7 +947,9 @@ impl Machine {
         Ok(())
     }
 
-    /// `RtlCopyMemory` in the current context; labels travel with the bytes.
+    /// [`RtlCopyMemory`] in the current context; labels travel with the bytes.
+    ///
+    /// [`RtlCopyMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlcopymemory
     #[doc(alias = "RtlCopyMemory")]
     pub fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
         self.enter("RtlCopyMemory")?;
@@ -1031,13 +1047,39 @@ impl Machine {
     }
 
     /// Starts recording every access (see [`crate::log`]); clears earlier records.
-    pub fn start_access_log(&mut self) {
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn start_access_log(&mut self) -> Result<()> {
+        self.alive()?;
+        self.restart_access_log();
+        Ok(())
+    }
+
+    /// Stops recording and returns what was recorded.
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn take_access_log(&mut self) -> Result<Vec<Access>> {
+        self.alive()?;
+        Ok(self.drain_access_log())
+    }
+
+    /// The records so far, without stopping the log: an inspection that also works after
+    /// a bug check (what a crash dump would show of the accesses that led to it).
+    pub fn access_log(&self) -> &[Access] {
+        &self.log.records
+    }
+
+    /// [`Machine::start_access_log`] for the harness, which keeps recording across a bug
+    /// check to judge the case.
+    pub(crate) fn restart_access_log(&mut self) {
         self.log.enabled = true;
         self.log.records.clear();
     }
 
-    /// Stops recording and returns what was recorded.
-    pub fn take_access_log(&mut self) -> Vec<Access> {
+    /// [`Machine::take_access_log`] for the harness (also after a bug check).
+    pub(crate) fn drain_access_log(&mut self) -> Vec<Access> {
         self.log.enabled = false;
         std::mem::take(&mut self.log.records)
     }

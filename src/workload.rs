@@ -8,7 +8,7 @@
 //! [`Prepared::run`] is then the request itself: the strategy's `expose`, the server
 //! touching the whole range it was shown (writing it for a READ, reading it for a WRITE),
 //! the strategy's `retire`, and completion (`IoCompleteRequest`: `MmUnlockPages` +
-//! `IoFreeMdl`, semantics §5.7).
+//! `IoFreeMdl`, [semantics §5.7]).
 //! [`request_cost`] runs it once and returns the difference of [`Machine::counters`]
 //! around it.
 //!
@@ -20,6 +20,8 @@
 //! assert_eq!(c.pool_pages_used, 16);
 //! assert_eq!(c.pages_locked, 16); // the I/O manager's lock of the client's buffer
 //! ```
+//!
+//! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 
 use crate::addr::{PAGE_SIZE, Va, span_pages};
 use crate::cost::Cost;

@@ -306,7 +306,7 @@ fn method_buffered_input_can_be_freed_after_the_call_returns() {
 #[test]
 fn method_buffered_copy_back_happens_in_the_completion_apc() {
     let mut m = machine();
-    m.io_set_apc_delivery(ApcDelivery::Deferred);
+    m.io_set_apc_delivery(ApcDelivery::Deferred).unwrap();
     let dev = queue_device(&mut m, mdlsim::io::DO_BUFFERED_IO, QueueDriverBug::None);
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);

@@ -141,7 +141,7 @@ fn every_generator_dimension_is_reached() {
     for f in InjectedFault::ALL {
         assert!(c.faults.get(&f).copied().unwrap_or(0) > 0, "fault {f:?}");
     }
-    // DESIGN.md: every length {0, 1, P-1, P, P+1, many pages} x offset {0, 1, 512, P-1}
+    // docs/design.md#generators: every length {0, 1, P-1, P, P+1, many pages} x offset {0, 1, 512, P-1}
     // x direction.
     for l in [
         LengthClass::Zero,
@@ -323,7 +323,8 @@ fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
         before_step: m.step() + 1,
         va,
         data: b"B".to_vec(),
-    });
+    })
+    .unwrap();
     let second = m.kernel_read(va, 1).unwrap();
     assert_eq!((first, second), (b"A".to_vec(), b"B".to_vec()));
 }

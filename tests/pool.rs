@@ -1,5 +1,5 @@
 //! Non-paged pool: `ExAllocatePoolWithTag`, `ExAllocatePool2`, `ExFreePoolWithTag`,
-//! `ExFreePool` (DESIGN.md "Shadow memory"; semantics §2 for locked pool pages).
+//! `ExFreePool` (docs/design.md#shadow-memory; semantics §2 for locked pool pages).
 
 mod common;
 

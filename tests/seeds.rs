@@ -268,14 +268,14 @@ fn seed001_overrun_inside_the_page_is_unnoticed_but_visible_in_provenance() {
     m.user_write(app, at(data, len), b"NEIGHBOUR").unwrap();
     let mdl = lock_user(&mut m, app, data, len as u32, LockOperation::IoReadAccess);
     let sys = system_va(&mut m, mdl);
-    m.start_access_log();
+    m.start_access_log().unwrap();
     let over = m.kernel_read(sys, len + 9).unwrap();
     assert_eq!(
         &over[len as usize..],
         b"NEIGHBOUR",
         "no fault: the page is mapped"
     );
-    let log = m.take_access_log();
+    let log = m.take_access_log().unwrap();
     let rec = log
         .iter()
         .find(|a| a.actor == Actor::Kernel && a.space == SpaceId::System)

@@ -1,5 +1,5 @@
 //! Shadow memory (byte provenance): the run-length `FrameLabels` agree with a naive
-//! one-label-per-byte model under random writes and copies (DESIGN.md "Shadow memory").
+//! one-label-per-byte model under random writes and copies (docs/design.md#shadow-memory).
 
 use mdlsim::addr::{PAGE_BYTES, Va};
 use mdlsim::shadow::{FrameLabels, Label, LabelSpan};

@@ -396,9 +396,9 @@ fn provenance_travels_with_copies() {
     );
     m.switch_to(Some(app)).unwrap();
     let pool = m.ex_allocate_pool2(0, 0x40, 1).unwrap().unwrap();
-    m.start_access_log();
+    m.start_access_log().unwrap();
     m.kernel_copy(pool, at(buf, 0x2000), 0x20).unwrap();
-    let log = m.take_access_log();
+    let log = m.take_access_log().unwrap();
     assert!(
         log.iter()
             .any(|a| a.actor == Actor::Kernel && !a.write && a.space == SpaceId::Process(app))

@@ -165,9 +165,14 @@ fn chunked(w: &mut World, op: Op, va: Va, len: u64, skip: Option<usize>) -> Resu
 type Outcome = (Result<Vec<u8>>, Vec<Access>, Snapshot);
 
 fn run(w: &mut World, f: impl FnOnce(&mut World) -> Result<Vec<u8>>) -> Outcome {
-    w.m.start_access_log();
+    w.m.start_access_log().unwrap();
     let r = f(w);
-    let log = unstepped(w.m.take_access_log());
+    // After a bug check the log is read as a crash dump would (no call can stop it).
+    let log = match w.m.crashed() {
+        Some(_) => w.m.access_log().to_vec(),
+        None => w.m.take_access_log().unwrap(),
+    };
+    let log = unstepped(log);
     (r, log, snapshot(w))
 }
 

@@ -616,7 +616,7 @@ fn cost_section() -> mdlsim::Result<String> {
     let model = CostModel::default();
     let _ = writeln!(
         s,
-        "## Counts per request (machine-independent)\n\nOne request, from the I/O manager's probe-and-lock to completion, from `Machine::counters()` differences (`mdlsim::workload::request_cost`); projected times from `CostModel::default()` (DESIGN.md's prices). Page-aligned buffers, then buffers at offset 512 (partial first and last pages: the splicing strategies' substitutes).\n"
+        "## Counts per request (machine-independent)\n\nOne request, from the I/O manager's probe-and-lock to completion, from `Machine::counters()` differences (`mdlsim::workload::request_cost`); projected times from `CostModel::default()` ([design.md](design.md#cost-model)'s prices). Page-aligned buffers, then buffers at offset 512 (partial first and last pages: the splicing strategies' substitutes).\n"
     );
     for (offset, title) in [(0u64, "page-aligned"), (512, "offset 512")] {
         let table = costs(&COST_SIZES, offset)?;

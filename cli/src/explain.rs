@@ -1,5 +1,8 @@
-//! `mdlsim explain CLASS`: what a bug class is, the seed documents behind it, and the
-//! scenario (from `examples/scenarios/`) that shows it.
+//! `mdlsim explain CLASS`: what a bug class is, the real-world situations behind it (the
+//! [scenarios of design.md][design-scenarios]), and the scenario file (from
+//! `examples/scenarios/`) that shows it.
+//!
+//! [design-scenarios]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#scenarios
 
 use super::CliError;
 use mdlsim::oracle::BugClass;
@@ -130,87 +133,87 @@ fn text(c: BugClass) -> (&'static str, &'static str) {
     match c {
         PartialPageExposure => (
             "A mapping exposes whole pages. A client buffer that starts or ends inside a page, mapped directly into another process, lets that process read (and for a writable mapping, change) the client's bytes on either side of the I/O range.",
-            "seed 000 (a proxy file system mapping ReadFile/WriteFile buffers into its user-mode server: \"the user-mode file system will be able to read and/or modify content outside the bounds of the I/O buffer\"); seed 001 (the in-page offset of the user address becomes the offset in the system page).",
+            "a proxy file system that maps its clients' ReadFile/WriteFile buffers straight into its user-mode server (\"the user-mode file system will be able to read and/or modify content outside the bounds of the I/O buffer\"); Microsoft's \"Errors in Direct I/O\" (the in-page offset of the user address becomes the offset in the system page).",
         ),
         UnsanitizedSubstitute => (
             "A substitute or bounce page spliced in for the head and tail of an unaligned buffer still holds what its previous owner left there (pool allocations and MM_DONT_ZERO_ALLOCATION frames are not zeroed), and the server reads it.",
-            "seed 000 (the head/tail splice: allocate fresh pages for the partial first and last pages, copy the in-range bytes; the replies point out the fresh pages must be zeroed).",
+            "the proxy file system's head/tail substitution: fresh pages stand in for the partial first and last pages, with only the in-range bytes copied in, and they must be zeroed first (pool allocations and MM_DONT_ZERO_ALLOCATION pages are not).",
         ),
         CopyBackError => (
             "For a READ, the data the server produced is not copied back into the client's buffer, is copied to the wrong offset, or bytes the server never wrote (stale or zero) are copied over the client's.",
-            "seed 000 (after the server fills the substitute head/tail pages, the driver must copy exactly the in-range bytes back, and only Information bytes).",
+            "the proxy file system's head/tail substitution (after the server fills the substitute head/tail pages, the driver must copy exactly the in-range bytes back, and only Information bytes).",
         ),
         SpanArithmetic => (
             "Page-count and offset arithmetic gone wrong: the head and tail fall in one page, the buffer ends exactly on a page boundary, the byte offset counted twice, ADDRESS_AND_SIZE_TO_SPAN_PAGES guessed instead of computed.",
-            "seed 000 (head and tail pages of an unaligned buffer); seed 001 (\"the offset into the virtual page of the user's address becomes the offset into the system page\").",
+            "the proxy file system (the head and tail pages of an unaligned buffer); Microsoft's \"Errors in Direct I/O\" (\"the offset into the virtual page of the user's address becomes the offset into the system page\").",
         ),
         MapUnlocked => (
             "An MDL is mapped (MmMapLockedPagesSpecifyCache, MmGetSystemAddressForMdlSafe) whose pages are not locked, or that lacks MDL_PAGES_LOCKED / MDL_SOURCE_IS_NONPAGED_POOL.",
-            "seed 002 (sharing memory between user and kernel through an MDL: lock first, then map).",
+            "sharing memory between user and kernel through an MDL (lock first, then map).",
         ),
         UnlockMisuse => (
             "MmUnlockPages on an MDL that was never locked: a partial MDL (IoBuildPartialMdl), one built by MmBuildMdlForNonPagedPool, a substitute, or a second unlock.",
-            "seed 000 (partial MDLs and spliced MDLs are described, not locked; only the original is unlocked).",
+            "the proxy file system's head/tail substitution (partial MDLs and spliced MDLs are described, not locked; only the original is unlocked).",
         ),
         LockLeak => (
             "Pages still locked after the request completed or when the process exits (PROCESS_HAS_LOCKED_PAGES, 0x76).",
-            "seed 000 (every lock the driver takes must be undone on every path: reply, cancel, exit); seed 002; seed 004 (a process that exits with pages a driver left locked bug-checks 0x76; an IRP stuck past the five-minute rundown keeps its pages locked \"forever\").",
+            "the proxy file system (every lock the driver takes must be undone on every path: reply, cancel, exit); sharing memory between user and kernel through an MDL (unlock and free before the driver unloads); who owns a buffer during direct I/O (a process that exits with pages a driver left locked bug-checks 0x76; an IRP stuck past the five-minute rundown keeps its pages locked \"forever\").",
         ),
         UnmapMismatch => (
             "MmUnmapLockedPages with another MDL, address or size than the mapping, or a user mapping unmapped outside the process that owns it.",
-            "seed 000 (the server mapping must be undone in the server's context, also when completion runs elsewhere); seed 002.",
+            "the proxy file system (the server mapping must be undone in the server's context, also when completion runs elsewhere); sharing memory between user and kernel through an MDL.",
         ),
         MdlMutatedWhileMapped => (
             "An MDL's PFN array, StartVa or ByteCount changed between map and unmap (the splice rewrites the PFN array of a mapped MDL).",
-            "seed 000 (splicing substitute frames into the PFN array: do it before mapping, never while mapped).",
+            "the proxy file system's head/tail substitution (splicing substitute frames into the PFN array: do it before mapping, never while mapped).",
         ),
         FreeWhileMapped => (
             "An MDL, or a substitute page, freed while still mapped.",
-            "seed 000 (the substitute head/tail pages live as long as the server's mapping); seed 002.",
+            "the proxy file system's head/tail substitution (the substitute head/tail pages live as long as the server's mapping); sharing memory between user and kernel through an MDL.",
         ),
         UseAfterComplete => (
             "An MDL or a page used after the request completed (the I/O manager unlocked and freed the MDL at completion).",
-            "seed 004 (who owns the buffer and the MDL once the IRP completes); seed 003 (the system buffer swapped by a filter must stay valid until the completion side is done).",
+            "who owns a buffer and its MDL once a direct-I/O IRP completes; the directory change notification (the new SystemBuffer the file system puts into the pended IRP is the I/O manager's to copy back and free at completion).",
         ),
         MappingOutlivesProcess => (
             "A user-mode mapping left in a process that exits (PROCESS_HAS_LOCKED_PAGES / the mapping is torn down underneath the driver), or a mapping made into a terminating process.",
-            "seed 000 (the server may crash or exit with the client's pages mapped); seed 002 (kernel memory mapped into a user process must be unmapped before that process goes away).",
+            "the proxy file system (the server may crash or exit with the client's pages mapped); sharing memory between user and kernel through an MDL (kernel memory mapped into a user process must be unmapped before that process goes away).",
         ),
         DoubleFetch => (
             "The kernel reads the same user-writable bytes twice in one operation (validates, then uses): another thread can change them in between.",
-            "seed 001 (\"if the calling process has another thread that modifies the user's mapping of the memory\" between the driver's check and its use; the PortName example).",
+            "Microsoft's \"Errors in Direct I/O\" (\"if the calling process has another thread that modifies the user's mapping of the memory\" between the driver's check and its use; the PortName example).",
         ),
         AccessModeMismatch => (
             "Written through an MDL probed for read (IoReadAccess), or a WRITE's buffer mapped writable into the server, which can then change the client's data.",
-            "seed 000 (a WRITE's buffer mapped into the server must be read-only); seed 002.",
+            "the proxy file system (a WRITE's buffer mapped into the server must be read-only); Microsoft's \"Errors in Direct I/O\" (an MDL probed for IoReadAccess must not be written through); sharing memory between user and kernel through an MDL.",
         ),
         ZeroLengthOrNullMdl => (
             "A zero-length direct-I/O request has Irp->MdlAddress == NULL; a driver that maps it without checking (or passes ByteCount 0 to an MDL routine) crashes.",
-            "seed 001 (\"the most common direct I/O problem is failing to handle zero-length buffers correctly\").",
+            "Microsoft's \"Errors in Direct I/O\" (\"the most common direct I/O problem is failing to handle zero-length buffers correctly\").",
         ),
         DuplicateSystemMapping => (
             "A second system mapping of one MDL (MmMapLockedPages on an MDL already carrying MDL_MAPPED_TO_SYSTEM_VA).",
-            "seed 003 (a filter mapping the caller's buffer while the file system maps it too; FltGetNewSystemBufferAddress).",
+            "the directory change notification (a filter mapping the caller's buffer while the file system maps it too; FltGetNewSystemBufferAddress).",
         ),
         CacheAttributeConflict => (
             "One frame mapped with two cache types (MmCached and MmNonCached): undefined behaviour on real hardware.",
-            "seed 002 (mapping shared memory with MmMapLockedPagesSpecifyCache: the cache type must agree).",
+            "sharing memory between user and kernel through an MDL (mapping shared memory with MmMapLockedPagesSpecifyCache: the cache type must agree).",
         ),
         NestedMappingHazard => (
             "A virtual address that is itself an MDL user mapping handed to another probe/lock (the mapping can vanish underneath the second lock).",
-            "seed 004 (buffers handed from one driver to another; ownership of MDL-mapped memory).",
+            "who owns a buffer during direct I/O (buffers handed from one driver to another; ownership of MDL-mapped memory).",
         ),
         ResourceFailureUnhandled => (
             "System PTE or pool exhaustion, or a raised failure of a user-mode map, not handled: MmGetSystemAddressForMdlSafe returned NULL and the driver used it.",
-            "seed 001 (\"drivers should always check for a NULL return\"); seed 002 (MmMapLockedPagesSpecifyCache raises in user mode).",
+            "Microsoft's \"Errors in Direct I/O\" (\"drivers should always check for a NULL return\"); sharing memory between user and kernel through an MDL (MmMapLockedPagesSpecifyCache raises in user mode).",
         ),
         ResourceLeak => (
             "Something the driver allocated (pool, an MDL, system PTEs, a mapping) is not given back when the request is done.",
-            "seed 000, seed 002 (every allocation on every path: reply, cancel, exit); seed 004 (an IRP that outlives the five-minute I/O rundown is never freed: an I/O rundown failure).",
+            "the proxy file system and sharing memory between user and kernel through an MDL (every allocation on every path: reply, cancel, exit); who owns a buffer during direct I/O (an IRP that outlives the five-minute I/O rundown is never freed: an I/O rundown failure).",
         ),
         Crash => (
             "Any other bug check or unhandled exception the strategy caused.",
-            "every seed: the model turns misuse into the real bug check.",
+            "every situation above: the model turns misuse into the real bug check.",
         ),
         ModelInvariant => (
             "The model's own books do not balance (Machine::audit()): a model bug, or PFN corruption by the strategy.",
@@ -219,7 +222,8 @@ fn text(c: BugClass) -> (&'static str, &'static str) {
     }
 }
 
-/// The explanation of `class`: what it is, the seeds, the scenario that shows it.
+/// The explanation of `class`: what it is, the real-world situations behind it, the
+/// scenario that shows it.
 ///
 /// # Errors
 /// Never for a known class (the `Result` is for the caller's name lookup symmetry).

@@ -9,7 +9,7 @@
 //! * `replay` is [`mdlsim::replay`]: one scenario file, step by step, with its findings
 //!   and, for a `"case"`, its page map ([`mdlsim::pagemap`]); an `"ops"` scenario prints
 //!   each op, its outcome and findings, and whether its expectations held;
-//! * [`explain`]: a bug class, the seed documents behind it, and a scenario that shows it;
+//! * [`explain`]: a bug class, the real-world situations behind it, and a scenario that shows it;
 //! * [`bench_report`]: `docs/performance.md` and its plot from criterion's estimates.
 
 #![forbid(unsafe_code)]

@@ -1,12 +1,16 @@
 //! The `irp` target: arbitrary I/O workloads through the I/O manager — buffered, direct
 //! and neither devices, a filter stack, cancel-safe queues (one whose driver sets no
 //! cancel routine), cancellation, timers, applications rewriting and freeing their
-//! buffers, threads and processes exiting mid-request (semantics §5, §6, invariant 27).
+//! buffers, threads and processes exiting mid-request ([semantics §5], [§6], [invariant 27]).
 //!
 //! With these (correct) drivers, nothing may crash the machine, `audit()` holds after
 //! every step, every request sent finishes exactly once, and once the queues are drained
 //! and every process has exited nothing is left: no IRP, MDL, mapping, pool block,
 //! system PTE, locked page or leaked lock.
+//!
+//! [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
+//! [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+//! [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
 
 use super::{Failure, leftovers};
 use crate::addr::Va;
@@ -123,7 +127,9 @@ pub enum IrpStep {
         /// Application slot.
         p: u8,
     },
-    /// The application process exits (I/O rundown, semantics §6).
+    /// The application process exits (I/O rundown, [semantics §6]).
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     Terminate {
         /// Application slot.
         p: u8,
@@ -421,7 +427,8 @@ pub fn irp_input(input: &IrpInput) -> std::result::Result<(), Failure> {
     };
     let mut w = World::new().map_err(|e| fail(vec![format!("setup: {e}")]))?;
     if input.deferred_apcs {
-        w.m.io_set_apc_delivery(crate::io::ApcDelivery::Deferred);
+        w.m.io_set_apc_delivery(crate::io::ApcDelivery::Deferred)
+            .map_err(|e| fail(vec![format!("setup: {e}")]))?;
     }
     for (i, s) in steps.iter().enumerate() {
         if let Err(e) = w.apply(s) {

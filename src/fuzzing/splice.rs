@@ -11,7 +11,9 @@ use crate::verify::{Case, InjectedFault, ServerBehaviour, run_case};
 use arbitrary::{Arbitrary, Unstructured};
 
 /// The largest page span an MDL can describe: `MmSizeOfMdl` must fit the 16-bit
-/// `MDL.Size` (semantics §1.3), so `48 + 8 × span ≤ 0xFFFF`: 8,185 pages.
+/// `MDL.Size` ([semantics §1.3]), so `48 + 8 × span ≤ 0xFFFF`: 8,185 pages.
+///
+/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
 pub const MAX_MDL_SPAN: u32 = ((0xFFFF - MDL_HEADER_SIZE) / PFN_NUMBER_SIZE) as u32;
 
 /// The buffer's length: a byte count, a page span, or a span at the MDL size limit.

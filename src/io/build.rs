@@ -1,5 +1,5 @@
 //! Kernel-built IRPs: `IoBuildDeviceIoControlRequest`, `IoBuildSynchronousFsdRequest`
-//! (semantics §5.4).
+//! ([semantics §5.4]).
 //!
 //! Both build in the current context with `RequestorMode = KernelMode`, probe in
 //! **kernel mode**, queue the IRP to the current thread (so completion stage 2 runs
@@ -7,6 +7,8 @@
 //! freed what they built. The caller sends the IRP with [`Machine::io_call_driver`].
 //! `IoBuildAsynchronousFsdRequest` (thread-less; its owner must reclaim it in a
 //! completion routine) is not modelled.
+//!
+//! [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
 
 use super::IO_SYSTEM_BUFFER_TAG;
 use super::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceId};
@@ -55,7 +57,7 @@ impl Machine {
         iosb: Option<Va>,
         loc: StackLocation,
     ) -> Result<IrpId> {
-        let size = self.device(device)?.stack_size;
+        let size = self.irp_stack_size(device)?;
         let birth = self.birth();
         let mut irp = Irp::new(size, birth);
         irp.thread = self.current_thread();
@@ -92,7 +94,7 @@ impl Machine {
             .ok_or(Fault::Status(
                 crate::status::NtStatus::INSUFFICIENT_RESOURCES,
             ))?;
-        self.irp_mut(irp)?.system_buffer = Some(sb);
+        self.irp_entry_mut(irp)?.system_buffer = Some(sb);
         Ok(sb)
     }
 
@@ -105,14 +107,17 @@ impl Machine {
         self.mm_probe_and_lock_pages(mdl, AccessMode::KernelMode, op)
     }
 
-    /// `IoBuildDeviceIoControlRequest`: an IOCTL IRP for `device` built like
-    /// `NtDeviceIoControlFile` but keyed on **pointer presence** (semantics §5.4): the
+    /// [`IoBuildDeviceIoControlRequest`]: an IOCTL IRP for `device` built like
+    /// `NtDeviceIoControlFile` but keyed on **pointer presence** ([semantics §5.4]): the
     /// input is buffered if `input` is given; an MDL is built for `output` if it is given
     /// (a given pointer with length 0 hits the `IoAllocateMdl` ASSERT); probes are in
     /// kernel mode. The IRP is queued to the current thread.
     ///
     /// # Errors
     /// `Ok(None)` when building raised (nothing leaks); the `IoAllocateMdl` ASSERT above.
+    ///
+    /// [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
+    /// [`IoBuildDeviceIoControlRequest`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuilddeviceiocontrolrequest
     #[doc(alias = "IoBuildDeviceIoControlRequest")]
     #[allow(clippy::too_many_arguments)]
     pub fn io_build_device_io_control_request(
@@ -156,19 +161,19 @@ impl Machine {
                         if let Some(i) = input {
                             self.copy_as(Who::Kernel, sb, Who::Kernel, i, input_length as u64)?;
                         }
-                        self.irp_mut(irp)?
+                        self.irp_entry_mut(irp)?
                             .set_ioctl_output(output, output_length, true);
                     }
                 }
                 METHOD_NEITHER => {
-                    self.irp_mut(irp)?
+                    self.irp_entry_mut(irp)?
                         .set_ioctl_output(output, output_length, false);
                 }
                 _ => {
                     if let Some(inp) = input {
                         let sb = self.kernel_system_buffer(irp, input_length as u64)?;
                         self.copy_as(Who::Kernel, sb, Who::Kernel, inp, input_length as u64)?;
-                        self.irp_mut(irp)?.flags |=
+                        self.irp_entry_mut(irp)?.flags |=
                             IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                     }
                     if let Some(out) = output {
@@ -186,14 +191,17 @@ impl Machine {
         self.finish_build(irp, r)
     }
 
-    /// `IoBuildSynchronousFsdRequest` for `IRP_MJ_READ` / `IRP_MJ_WRITE`: buffered target →
+    /// [`IoBuildSynchronousFsdRequest`] for `IRP_MJ_READ` / `IRP_MJ_WRITE`: buffered target →
     /// SystemBuffer of `length` (`WRITE` copies in; `READ` sets `IRP_INPUT_OPERATION` with
     /// `UserBuffer = buffer`); direct → an MDL probed in kernel mode (`READ` for
-    /// `IoWriteAccess`); neither → `UserBuffer = buffer` (semantics §5.4). Queued to the
+    /// `IoWriteAccess`); neither → `UserBuffer = buffer` ([semantics §5.4]). Queued to the
     /// current thread.
     ///
     /// # Errors
     /// `Ok(None)` when building raised; a major other than READ/WRITE is a [`ModelError`].
+    ///
+    /// [`IoBuildSynchronousFsdRequest`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuildsynchronousfsdrequest
+    /// [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
     #[doc(alias = "IoBuildSynchronousFsdRequest")]
     pub fn io_build_synchronous_fsd_request(
         &mut self,
@@ -239,13 +247,13 @@ impl Machine {
                 let mut f = IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                 if read {
                     f |= IrpFlags::INPUT_OPERATION;
-                    let i = self.irp_mut(irp)?;
+                    let i = self.irp_entry_mut(irp)?;
                     i.user_buffer = Some(buffer);
                     i.user_buffer_length = length as u64;
                 } else {
                     self.copy_as(Who::Kernel, sb, Who::Kernel, buffer, length as u64)?;
                 }
-                self.irp_mut(irp)?.flags |= f;
+                self.irp_entry_mut(irp)?.flags |= f;
             } else if flags & DO_DIRECT_IO != 0 {
                 let op = if read {
                     LockOperation::IoWriteAccess
@@ -254,7 +262,7 @@ impl Machine {
                 };
                 self.kernel_lock(irp, buffer, length, op)?;
             } else {
-                let i = self.irp_mut(irp)?;
+                let i = self.irp_entry_mut(irp)?;
                 i.user_buffer = Some(buffer);
                 i.user_buffer_length = length as u64;
             }

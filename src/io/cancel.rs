@@ -1,4 +1,4 @@
-//! Cancellation: `IoSetCancelRoutine`, `IoCancelIrp` (semantics §6), and races between
+//! Cancellation: `IoSetCancelRoutine`, `IoCancelIrp` ([semantics §6]), and races between
 //! completion and cancellation as explicit, enumerable interleavings — never thread timing.
 //!
 //! A race is a set of atomic steps, one list per actor, and an ordering is a merge of
@@ -6,6 +6,8 @@
 //! under one ordering on a fresh machine and reports what happened, so a test can run
 //! a driver under *every* interleaving and prove it correct (or show the ordering
 //! that breaks it).
+//!
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
 use super::ApcDelivery;
 use super::device::DeviceId;
@@ -20,13 +22,15 @@ use crate::vm::{MEM_COMMIT, MEM_RESERVE};
 use std::sync::Arc;
 
 impl Machine {
-    /// `IoSetCancelRoutine`: atomically exchanges the IRP's cancel routine (`Some(device)`:
+    /// [`IoSetCancelRoutine`]: atomically exchanges the IRP's cancel routine (`Some(device)`:
     /// that device's driver's [`super::Driver::cancel`]) and returns the previous one. A
     /// driver completing a queued IRP first clears it: `None` back means the cancel
     /// routine owns the IRP now and the driver must not complete it.
     ///
     /// # Errors
     /// A stale IRP.
+    ///
+    /// [`IoSetCancelRoutine`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iosetcancelroutine
     #[doc(alias = "IoSetCancelRoutine")]
     pub fn io_set_cancel_routine(
         &mut self,
@@ -34,17 +38,20 @@ impl Machine {
         routine: Option<DeviceId>,
     ) -> Result<Option<DeviceId>> {
         self.enter("IoSetCancelRoutine")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         Ok(std::mem::replace(&mut i.cancel_routine, routine))
     }
 
-    /// `IoCancelIrp`: sets `Cancel`, swaps the cancel routine out and, if there was one,
+    /// [`IoCancelIrp`]: sets `Cancel`, swaps the cancel routine out and, if there was one,
     /// calls it; returns whether a routine was called.
     ///
     /// # Errors
     /// A cancel routine on an IRP already completed (stage 1 ran, not yet freed) is
     /// `CANCEL_STATE_IN_COMPLETED_IRP (0x48)`, P1 the IRP, P2 the routine's device
-    /// (semantics §6). A stale IRP is a model error.
+    /// ([semantics §6]). A stale IRP is a model error.
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+    /// [`IoCancelIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocancelirp
     #[doc(alias = "IoCancelIrp")]
     pub fn io_cancel_irp(&mut self, irp: IrpId) -> Result<bool> {
         self.enter("IoCancelIrp")?;
@@ -52,7 +59,7 @@ impl Machine {
     }
 
     pub(crate) fn cancel_irp(&mut self, irp: IrpId) -> Result<bool> {
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         i.cancel = true;
         let Some(routine) = i.cancel_routine.take() else {
             return Ok(false);
@@ -139,7 +146,7 @@ pub struct RaceOutcome {
 /// reported in the outcome).
 pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<RaceOutcome> {
     let mut m = Machine::new(Config::default())?;
-    m.io_set_apc_delivery(ApcDelivery::Deferred);
+    m.io_set_apc_delivery(ApcDelivery::Deferred)?;
     let drv = m.io_register_driver("queue", Arc::new(QueueDriver { bug }))?;
     let dev = m.io_create_device(drv, "\\Device\\Queue", super::DO_DIRECT_IO)?;
     let app = m.create_process("app")?;

@@ -1,4 +1,8 @@
-//! `IoCompleteRequest` in two stages (semantics §5.7, invariants 26–28).
+//! `IoCompleteRequest` in two stages ([semantics §5.7], invariants [26][invariant 26]–[28][invariant 28]).
+//!
+//! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+//! [invariant 26]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-26
+//! [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
 
 use super::irp::{
     IrpFlags, IrpId, IrpStage, SL_INVOKE_ON_CANCEL, SL_INVOKE_ON_ERROR, SL_INVOKE_ON_SUCCESS,
@@ -17,7 +21,7 @@ use crate::vm::Who;
 pub const IO_STATUS_BLOCK_SIZE: u64 = 16;
 
 impl Machine {
-    /// `IoCompleteRequest`: completes `irp` with the `IoStatus` the driver stored in it.
+    /// [`IoCompleteRequest`]: completes `irp` with the `IoStatus` the driver stored in it.
     ///
     /// Stage 1 (in the caller's context): walks the stack upward running completion
     /// routines (a `STATUS_MORE_PROCESSING_REQUIRED` return stops everything: the IRP
@@ -33,7 +37,7 @@ impl Machine {
     /// an error nor `STATUS_VERIFY_REQUIRED` (warnings copy). More than the caller's
     /// buffer is copied anyway and recorded as [`EventKind::InformationExceedsBuffer`].
     /// A copy that faults sets the status to the exception code (Windows behaviour,
-    /// semantics §9; ReactOS would crash) and is recorded as
+    /// [semantics §9]; ReactOS would crash) and is recorded as
     /// [`EventKind::CopyBackFaulted`]. Then the SystemBuffer is freed under
     /// `IRP_DEALLOCATE_BUFFER`, the MDLs freed, the IOSB written (a fault there is
     /// ignored), the IRP taken off its thread and freed.
@@ -46,7 +50,11 @@ impl Machine {
     /// * A second completion: `MULTIPLE_IRP_COMPLETE_REQUESTS (0x44)`, P1 the IRP.
     /// * Completing with `STATUS_PENDING`: the checked-build ASSERT (0x1E).
     /// * Stage 1 unlocking a partial, non-paged or unlocked MDL: the `MmUnlockPages`
-    ///   checks (invariant 26).
+    ///   checks ([invariant 26]).
+    ///
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [invariant 26]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-26
+    /// [`IoCompleteRequest`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocompleterequest
     #[doc(alias = "IoCompleteRequest")]
     #[doc(alias = "IofCompleteRequest")]
     pub fn io_complete_request(&mut self, irp: IrpId) -> Result<()> {
@@ -82,13 +90,13 @@ impl Machine {
             );
         }
         {
-            let i = self.irp_mut(irp)?;
+            let i = self.irp_entry_mut(irp)?;
             i.completed = true;
             i.stage = IrpStage::Active;
         }
         // Walk the stack upward.
         loop {
-            let i = self.irp_mut(irp)?;
+            let i = self.irp_entry_mut(irp)?;
             let n = i.current_location as usize;
             if n == 0 || n > i.stack.len() {
                 break;
@@ -104,8 +112,9 @@ impl Machine {
                     }
                 }
             }
-            let i = self.irp_mut(irp)?;
-            i.current_location += 1;
+            let i = self.irp_entry_mut(irp)?;
+            // Bounded: n <= stack.len() <= MAX_STACK_SIZE < u8::MAX.
+            i.current_location = i.current_location.saturating_add(1);
             let status = i.io_status.status;
             let cancel = i.cancel;
             let has_upper = (i.current_location as usize) <= i.stack.len();
@@ -120,7 +129,7 @@ impl Machine {
                     let r = code.completion(self, cr.device, irp, cr.context);
                     let r = self.unhandled_in_driver(r, "completion", cr.device)?;
                     if r == NtStatus::MORE_PROCESSING_REQUIRED {
-                        if let Ok(i) = self.irp_mut(irp) {
+                        if let Ok(i) = self.irp_entry_mut(irp) {
                             i.stage = IrpStage::Reclaimed;
                             i.completed = false;
                         }
@@ -128,7 +137,7 @@ impl Machine {
                     }
                 }
                 None => {
-                    let i = self.irp_mut(irp)?;
+                    let i = self.irp_entry_mut(irp)?;
                     if i.pending_returned && has_upper {
                         let m = i.current_location as usize;
                         i.stack[m - 1].control |= SL_PENDING_RETURNED;
@@ -145,12 +154,12 @@ impl Machine {
             && !i.pending_returned
             && i.thread.is_some()
         {
-            self.irp_mut(irp)?.stage = IrpStage::AwaitingService;
+            self.irp_entry_mut(irp)?.stage = IrpStage::AwaitingService;
             return Ok(());
         }
         match i.thread {
             Some(t) => {
-                self.irp_mut(irp)?.stage = IrpStage::ApcQueued;
+                self.irp_entry_mut(irp)?.stage = IrpStage::ApcQueued;
                 self.io.apcs.entry(t).or_default().push_back(irp);
                 if self.io.apc_delivery == ApcDelivery::Immediate {
                     self.deliver_apcs(t)?;
@@ -322,8 +331,10 @@ impl Machine {
         self.free_irp_record(irp);
     }
 
-    /// Frees a failed-while-building IRP (`IopCleanupAfterException`, semantics §5.6):
+    /// Frees a failed-while-building IRP (`IopCleanupAfterException`, [semantics §5.6]):
     /// SystemBuffer, MDL (never locked by a raising probe), IRP. Nothing was sent.
+    ///
+    /// [semantics §5.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.6
     pub(crate) fn cleanup_after_exception(&mut self, irp: IrpId) -> Result<()> {
         let i = self.irp(irp)?.clone();
         if let Some(sb) = i.system_buffer {

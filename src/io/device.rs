@@ -1,4 +1,4 @@
-//! Drivers, device objects and device stacks (semantics §5.1).
+//! Drivers, device objects and device stacks ([semantics §5.1]).
 //!
 //! A driver is a Rust object implementing [`Driver`], registered with
 //! [`Machine::io_register_driver`]. Its code is shared (`Arc<dyn Driver>`,
@@ -8,6 +8,8 @@
 //! routine while the upper dispatch routine is still on the stack, as in a
 //! real kernel). A driver's mutable state belongs in its device extension
 //! ([`DeviceExtension`]), which the machine owns and clones with itself.
+//!
+//! [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
 
 use super::irp::IrpId;
 use crate::addr::Va;
@@ -180,12 +182,15 @@ impl Machine {
         Ok(id)
     }
 
-    /// `IoCreateDevice`: a device of `driver` with `flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`
+    /// [`IoCreateDevice`]: a device of `driver` with `flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`
     /// or neither) and `StackSize` 1.
     ///
     /// # Errors
     /// An unknown driver is a [`ModelError`]; `DO_BUFFERED_IO | DO_DIRECT_IO` together is
-    /// Driver Verifier's 0xC9/0x245 (semantics §5.1).
+    /// Driver Verifier's 0xC9/0x245 ([semantics §5.1]).
+    ///
+    /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
+    /// [`IoCreateDevice`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocreatedevice
     #[doc(alias = "IoCreateDevice")]
     pub fn io_create_device(
         &mut self,
@@ -222,12 +227,15 @@ impl Machine {
         Ok(id)
     }
 
-    /// `IoAttachDeviceToDeviceStack`: attaches `source` (a filter) to the top of `target`'s
+    /// [`IoAttachDeviceToDeviceStack`]: attaches `source` (a filter) to the top of `target`'s
     /// stack; `source.StackSize` becomes the top's plus one and it copies the top's
     /// buffering flags, as a filter must. Returns the device it attached to.
     ///
     /// # Errors
-    /// Unknown devices, or `source` already attached, are [`ModelError`]s.
+    /// Unknown devices, `source` already attached, or a stack already
+    /// [`super::irp::MAX_STACK_SIZE`] deep, are [`ModelError`]s.
+    ///
+    /// [`IoAttachDeviceToDeviceStack`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioattachdevicetodevicestack
     #[doc(alias = "IoAttachDeviceToDeviceStack")]
     pub fn io_attach_device_to_device_stack(
         &mut self,
@@ -244,18 +252,41 @@ impl Machine {
             let t = self.device(top)?;
             (t.stack_size, t.flags & (DO_BUFFERED_IO | DO_DIRECT_IO))
         };
-        let s = self.device_mut(source)?;
+        if size >= super::irp::MAX_STACK_SIZE {
+            return Err(ModelError::Unsupported(format!(
+                "attaching to a stack of {size} devices: an IRP holds at most {} locations",
+                super::irp::MAX_STACK_SIZE
+            ))
+            .into());
+        }
+        let s = self.device_entry_mut(source)?;
         s.lower = Some(top);
-        s.stack_size = size.saturating_add(1);
+        s.stack_size = size + 1;
         s.flags = (s.flags & !(DO_BUFFERED_IO | DO_DIRECT_IO)) | flags;
-        self.device_mut(top)?.upper = Some(source);
+        self.device_entry_mut(top)?.upper = Some(source);
         Ok(top)
     }
 
-    /// `IoGetAttachedDevice`: the top of the stack `device` belongs to (where requests go).
+    /// The `StackSize` of the IRP a request to `device` needs: the device's own, refused
+    /// above [`super::irp::MAX_STACK_SIZE`] (a driver may have written the field).
+    pub(crate) fn irp_stack_size(&self, device: DeviceId) -> Result<u8> {
+        let size = self.device(device)?.stack_size;
+        if size > super::irp::MAX_STACK_SIZE {
+            return Err(ModelError::Unsupported(format!(
+                "{device:?} has StackSize {size}: an IRP holds at most {} locations",
+                super::irp::MAX_STACK_SIZE
+            ))
+            .into());
+        }
+        Ok(size)
+    }
+
+    /// [`IoGetAttachedDevice`]: the top of the stack `device` belongs to (where requests go).
     ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoGetAttachedDevice`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-iogetattacheddevice
     #[doc(alias = "IoGetAttachedDevice")]
     pub fn io_get_attached_device(&self, device: DeviceId) -> Result<DeviceId> {
         let mut d = device;
@@ -284,8 +315,15 @@ impl Machine {
     /// A device object, mutable (drivers keep their state in [`Device::extension`]).
     ///
     /// # Errors
-    /// An unknown device is a [`ModelError`].
+    /// A crashed machine (or one over its host-memory budget) says so, as every call
+    /// does; an unknown device is a [`ModelError`].
     pub fn device_mut(&mut self, device: DeviceId) -> Result<&mut Device> {
+        self.alive()?;
+        self.device_entry_mut(device)
+    }
+
+    /// [`Machine::device_mut`] for the I/O manager itself.
+    pub(crate) fn device_entry_mut(&mut self, device: DeviceId) -> Result<&mut Device> {
         self.io
             .devices
             .get_mut(device.0 as usize)
@@ -311,23 +349,34 @@ impl Machine {
 
     /// Appends `irp` to `device`'s queue (a driver pending it).
     ///
+    /// The cancel-safe queue's counterpart: [`IoCsqInsertIrp`].
+    ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoCsqInsertIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocsqinsertirp
     #[doc(alias = "IoCsqInsertIrp")]
     pub fn io_queue_push(&mut self, device: DeviceId, irp: IrpId) -> Result<()> {
         self.enter("IoCsqInsertIrp")?;
-        self.device_mut(device)?.extension.queue.push_back(irp);
+        self.device_entry_mut(device)?
+            .extension
+            .queue
+            .push_back(irp);
         Ok(())
     }
 
     /// Removes `irp` from `device`'s queue; false if it was not there.
     ///
+    /// The cancel-safe queue's counterpart: [`IoCsqRemoveIrp`].
+    ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoCsqRemoveIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocsqremoveirp
     #[doc(alias = "IoCsqRemoveIrp")]
     pub fn io_queue_remove(&mut self, device: DeviceId, irp: IrpId) -> Result<bool> {
         self.enter("IoCsqRemoveIrp")?;
-        let q = &mut self.device_mut(device)?.extension.queue;
+        let q = &mut self.device_entry_mut(device)?.extension.queue;
         let before = q.len();
         q.retain(|i| *i != irp);
         Ok(q.len() != before)
@@ -335,11 +384,15 @@ impl Machine {
 
     /// Takes the oldest IRP off `device`'s queue.
     ///
+    /// The cancel-safe queue's counterpart: [`IoCsqRemoveNextIrp`].
+    ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`IoCsqRemoveNextIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocsqremovenextirp
     #[doc(alias = "IoCsqRemoveNextIrp")]
     pub fn io_queue_pop(&mut self, device: DeviceId) -> Result<Option<IrpId>> {
         self.enter("IoCsqRemoveNextIrp")?;
-        Ok(self.device_mut(device)?.extension.queue.pop_front())
+        Ok(self.device_entry_mut(device)?.extension.queue.pop_front())
     }
 }

@@ -30,25 +30,32 @@ impl Machine {
         }
     }
 
-    /// `IoCallDriver`: moves the IRP to its next stack location, records `device` there and
+    /// [`IoCallDriver`]: moves the IRP to its next stack location, records `device` there and
     /// runs `device`'s dispatch routine; returns what the dispatch routine returned.
+    ///
+    /// `IoCallDriver` is a macro for [`IofCallDriver`].
     ///
     /// A dispatch returning `STATUS_PENDING` without `IoMarkIrpPending` is recorded as
     /// [`EventKind::PendingNotMarked`] (Driver Verifier 0xC9/0x23D is non-fatal). When the
     /// IRP was passed down and is pending below, the mark may legitimately come later (a
     /// filter returns `IoCallDriver`'s status and marks its location in its completion
     /// routine when `PendingReturned`, or the I/O manager propagates it when the filter
-    /// set none, semantics §5.7): the check then runs when completion reaches the location.
+    /// set none, [semantics §5.7]): the check then runs when completion reaches the location.
     ///
     /// # Errors
     /// Forwarding past the last location is `NO_MORE_IRP_STACK_LOCATIONS (0x35)` with P1
-    /// the IRP (semantics §7); faults of the dispatch routine propagate.
+    /// the IRP ([semantics §7]); faults of the dispatch routine propagate.
+    ///
+    /// [`IofCallDriver`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iofcalldriver
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [semantics §7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s7
+    /// [`IoCallDriver`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocalldriver
     #[doc(alias = "IoCallDriver")]
     #[doc(alias = "IofCallDriver")]
     pub fn io_call_driver(&mut self, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
         self.enter("IofCallDriver")?;
         self.device(device)?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         if i.current_location <= 1 {
             let addr = irp.address();
             return Err(self.bug_check(
@@ -107,10 +114,12 @@ impl Machine {
         );
     }
 
-    /// `IoGetCurrentIrpStackLocation`: a copy of the current stack location.
+    /// [`IoGetCurrentIrpStackLocation`]: a copy of the current stack location.
     ///
     /// # Errors
     /// An IRP not yet sent to a driver is a [`ModelError`].
+    ///
+    /// [`IoGetCurrentIrpStackLocation`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iogetcurrentirpstacklocation
     #[doc(alias = "IoGetCurrentIrpStackLocation")]
     pub fn io_get_current_irp_stack_location(&self, irp: IrpId) -> Result<StackLocation> {
         self.irp(irp)?
@@ -124,12 +133,16 @@ impl Machine {
     /// Writes the next stack location (`IoGetNextIrpStackLocation(Irp)->... = ...`),
     /// keeping its completion routine.
     ///
+    /// Microsoft's documentation: [`IoGetNextIrpStackLocation`].
+    ///
     /// # Errors
     /// No next location is a [`ModelError`].
+    ///
+    /// [`IoGetNextIrpStackLocation`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iogetnextirpstacklocation
     #[doc(alias = "IoGetNextIrpStackLocation")]
     pub fn io_set_next_irp_stack_location(&mut self, irp: IrpId, loc: StackLocation) -> Result<()> {
         self.enter("IoGetNextIrpStackLocation")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         if n < 2 || n - 1 > i.stack.len() {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
@@ -147,15 +160,17 @@ impl Machine {
         Ok(())
     }
 
-    /// `IoCopyCurrentIrpStackLocationToNext`: copies everything but the completion routine.
+    /// [`IoCopyCurrentIrpStackLocationToNext`]: copies everything but the completion routine.
     ///
     /// # Errors
     /// No current or next location is a [`ModelError`].
+    ///
+    /// [`IoCopyCurrentIrpStackLocationToNext`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocopycurrentirpstacklocationtonext
     #[doc(alias = "IoCopyCurrentIrpStackLocationToNext")]
     pub fn io_copy_current_irp_stack_location_to_next(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoCopyCurrentIrpStackLocationToNext")?;
         let cur = self.io_get_current_irp_stack_location(irp)?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         let Some(slot) = n.checked_sub(2).and_then(|k| i.stack.get_mut(k)) else {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
@@ -169,24 +184,28 @@ impl Machine {
         Ok(())
     }
 
-    /// `IoSkipCurrentIrpStackLocation`: the next driver reuses this location.
+    /// [`IoSkipCurrentIrpStackLocation`]: the next driver reuses this location.
     ///
     /// # Errors
     /// A stale IRP.
+    ///
+    /// [`IoSkipCurrentIrpStackLocation`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioskipcurrentirpstacklocation
     #[doc(alias = "IoSkipCurrentIrpStackLocation")]
     pub fn io_skip_current_irp_stack_location(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoSkipCurrentIrpStackLocation")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         i.current_location = i.current_location.saturating_add(1);
         Ok(())
     }
 
-    /// `IoSetCompletionRoutine`: `device`'s driver's [`super::Driver::completion`] runs with
+    /// [`IoSetCompletionRoutine`]: `device`'s driver's [`super::Driver::completion`] runs with
     /// `context` when the next-lower driver completes the IRP, on success, error and/or
     /// cancel as asked.
     ///
     /// # Errors
     /// No next location is a [`ModelError`].
+    ///
+    /// [`IoSetCompletionRoutine`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iosetcompletionroutine
     #[doc(alias = "IoSetCompletionRoutine")]
     pub fn io_set_completion_routine(
         &mut self,
@@ -198,7 +217,7 @@ impl Machine {
         on_cancel: bool,
     ) -> Result<()> {
         self.enter("IoSetCompletionRoutine")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         if n < 2 || n - 1 > i.stack.len() {
             return Err(ModelError::Unsupported(format!("{irp:?} has no next location")).into());
@@ -218,14 +237,16 @@ impl Machine {
         Ok(())
     }
 
-    /// `IoMarkIrpPending`: sets `SL_PENDING_RETURNED` in the current location.
+    /// [`IoMarkIrpPending`]: sets `SL_PENDING_RETURNED` in the current location.
     ///
     /// # Errors
     /// An IRP with no current location is a [`ModelError`].
+    ///
+    /// [`IoMarkIrpPending`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iomarkirppending
     #[doc(alias = "IoMarkIrpPending")]
     pub fn io_mark_irp_pending(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoMarkIrpPending")?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         let n = i.current_location as usize;
         if n == 0 || n > i.stack.len() {
             return Err(ModelError::Unsupported(format!("{irp:?} has no current location")).into());

@@ -32,9 +32,11 @@ fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
 /// built: reads and IOCTL outputs are filled with [`pattern_byte`]s, write and IOCTL
 /// inputs are read and recorded in the device extension's
 /// [`super::DeviceExtension::records`]. `Information` is the full length. A driver that
-/// handles `MdlAddress == NULL` and zero lengths correctly (seed 001), and touches buffers
+/// handles `MdlAddress == NULL` and zero lengths correctly (["Errors in Direct I/O"][design-direct-io]), and touches buffers
 /// inside `__try/__except`: a fault (a bad neither-I/O pointer) completes the request with
 /// the exception code.
+///
+/// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PatternDriver;
 
@@ -272,13 +274,15 @@ pub fn complete_with(m: &mut Machine, irp: IrpId, status: NtStatus) -> Result<()
     m.io_complete_request(irp)
 }
 
-/// A dispatch routine pending `irp` in `device`'s queue, the cancel-safe way (semantics
-/// §6): `IoMarkIrpPending`; if `cancelable`, `IoSetCancelRoutine`, and if `Cancel` was
+/// A dispatch routine pending `irp` in `device`'s queue, the cancel-safe way
+/// ([semantics §6]): `IoMarkIrpPending`; if `cancelable`, `IoSetCancelRoutine`, and if `Cancel` was
 /// already set take the routine back and complete `STATUS_CANCELLED` at once (whoever
 /// gets the routine back owns the IRP); otherwise queue it. Returns `STATUS_PENDING`.
 ///
 /// # Errors
 /// Faults of the routines it calls.
+///
+/// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 pub fn pend_in_queue(
     m: &mut Machine,
     device: DeviceId,

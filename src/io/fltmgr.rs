@@ -1,4 +1,4 @@
-//! The filter manager: minifilters with pre- and post-operation callbacks (seed 003).
+//! The filter manager: minifilters with pre- and post-operation callbacks (the [directory change notification][design-notification]).
 //!
 //! The filter manager is a legacy filter device ([`FltMgr`]) attached above a file
 //! system's volume device by [`Machine::flt_attach_volume`]. For each IRP it builds
@@ -8,12 +8,14 @@
 //! routine, and on completion calls the post-operation callbacks from the lowest
 //! altitude up — with the **same pre-operation parameters**. If the file system put a
 //! new `AssociatedIrp.SystemBuffer` into the IRP meanwhile (the FsRtl notify package
-//! does, seed 003), the post callback sees `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` and
+//! does: the [directory change notification][design-notification]), the post callback sees `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` and
 //! [`Machine::flt_get_new_system_buffer_address`] returns that buffer.
 //!
 //! Post callbacks run in the completing thread's context, which for a long-pending
 //! request is usually some other process: a post callback that dereferences the user
 //! `DirectoryBuffer` reads **that** process's memory, and byte provenance shows it.
+//!
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
 
 use super::IoStatusBlock;
 use super::device::{DeviceId, Driver};
@@ -45,7 +47,9 @@ pub const FLTFL_CALLBACK_DATA_DRAINING_IO: u32 = 0x0004_0000;
 /// `FLTFL_CALLBACK_DATA_POST_OPERATION` (0x00080000).
 pub const FLTFL_CALLBACK_DATA_POST_OPERATION: u32 = 0x0008_0000;
 /// `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` (0x00100000): the file system allocated a
-/// new `AssociatedIrp.SystemBuffer` (Windows 7 and later; seed 003).
+/// new `AssociatedIrp.SystemBuffer` (Windows 7 and later; the [directory change notification][design-notification]).
+///
+/// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
 pub const FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER: u32 = 0x0010_0000;
 /// `FLTFL_CALLBACK_DATA_DIRTY` (0x80000000).
 pub const FLTFL_CALLBACK_DATA_DIRTY: u32 = 0x8000_0000;
@@ -303,11 +307,13 @@ impl Driver for FltMgr {
 }
 
 impl Machine {
-    /// `FltRegisterFilter` + `FltStartFiltering`: registers a minifilter at `altitude`
+    /// [`FltRegisterFilter`] + `FltStartFiltering`: registers a minifilter at `altitude`
     /// (higher altitudes see pre-operations first and post-operations last).
     ///
     /// # Errors
     /// A crashed machine.
+    ///
+    /// [`FltRegisterFilter`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltregisterfilter
     #[doc(alias = "FltRegisterFilter")]
     pub fn flt_register_filter(
         &mut self,
@@ -330,6 +336,7 @@ impl Machine {
     /// # Errors
     /// As [`Machine::io_attach_device_to_device_stack`].
     pub fn flt_attach_volume(&mut self, volume: DeviceId) -> Result<DeviceId> {
+        self.alive()?;
         let drv = match self.io.flt.driver {
             Some(d) => d,
             None => {
@@ -343,11 +350,13 @@ impl Machine {
         Ok(dev)
     }
 
-    /// `FltGetNewSystemBufferAddress`: the `AssociatedIrp.SystemBuffer` the file system
+    /// [`FltGetNewSystemBufferAddress`]: the `AssociatedIrp.SystemBuffer` the file system
     /// allocated, when `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` is set; else `None` (NULL).
     ///
     /// # Errors
     /// A crashed machine.
+    ///
+    /// [`FltGetNewSystemBufferAddress`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltgetnewsystembufferaddress
     #[doc(alias = "FltGetNewSystemBufferAddress")]
     pub fn flt_get_new_system_buffer_address(&mut self, data: &CallbackData) -> Result<Option<Va>> {
         self.enter("FltGetNewSystemBufferAddress")?;

@@ -1,8 +1,10 @@
-//! `CTL_CODE` and the transfer methods (semantics §5.1).
+//! `CTL_CODE` and the transfer methods ([semantics §5.1]).
 //!
 //! `CTL_CODE(type, function, method, access) = (type << 16) | (access << 14) |
 //! (function << 2) | method`; the method is the low two bits, the required access
 //! bits 14–15.
+//!
+//! [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
 
 /// `METHOD_BUFFERED` (0).
 pub const METHOD_BUFFERED: u32 = 0;
@@ -21,7 +23,7 @@ pub const FILE_WRITE_ACCESS: u32 = 2;
 /// `FILE_DEVICE_UNKNOWN` (0x22).
 pub const FILE_DEVICE_UNKNOWN: u32 = 0x22;
 
-/// `CTL_CODE`: builds an I/O control code with the real bit layout.
+/// [`CTL_CODE`]: builds an I/O control code with the real bit layout.
 ///
 /// ```
 /// use mdlsim::io::ioctl::*;
@@ -30,18 +32,24 @@ pub const FILE_DEVICE_UNKNOWN: u32 = 0x22;
 /// assert_eq!(method_from_ctl_code(code), METHOD_OUT_DIRECT);
 /// assert_eq!(device_type_from_ctl_code(code), FILE_DEVICE_UNKNOWN);
 /// ```
+///
+/// [`CTL_CODE`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/defining-i-o-control-codes
 #[doc(alias = "CTL_CODE")]
 pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
     (device_type << 16) | ((access & 3) << 14) | ((function & 0xFFF) << 2) | (method & 3)
 }
 
-/// `METHOD_FROM_CTL_CODE`: the transfer method (low two bits).
+/// [`METHOD_FROM_CTL_CODE`]: the transfer method (low two bits).
+///
+/// [`METHOD_FROM_CTL_CODE`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/defining-i-o-control-codes
 #[doc(alias = "METHOD_FROM_CTL_CODE")]
 pub const fn method_from_ctl_code(code: u32) -> u32 {
     code & 3
 }
 
-/// `DEVICE_TYPE_FROM_CTL_CODE`: bits 16–31.
+/// [`DEVICE_TYPE_FROM_CTL_CODE`]: bits 16–31.
+///
+/// [`DEVICE_TYPE_FROM_CTL_CODE`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/kernel/defining-i-o-control-codes
 #[doc(alias = "DEVICE_TYPE_FROM_CTL_CODE")]
 pub const fn device_type_from_ctl_code(code: u32) -> u32 {
     code >> 16

@@ -1,4 +1,6 @@
-//! The IRP: flags, stack locations, parameters (semantics §5.1).
+//! The IRP: flags, stack locations, parameters ([semantics §5.1]).
+//!
+//! [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
 
 use super::device::DeviceId;
 use crate::addr::Va;
@@ -34,7 +36,9 @@ pub const SL_INVOKE_ON_SUCCESS: u8 = 0x40;
 pub const SL_INVOKE_ON_ERROR: u8 = 0x80;
 
 bitflags! {
-    /// `IRP.Flags`, exact values of `iotypes.h` (semantics §5.1).
+    /// `IRP.Flags`, exact values of `iotypes.h` ([semantics §5.1]).
+    ///
+    /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
     pub struct IrpFlags: u32 {
         /// `IRP_NOCACHE`.
@@ -191,7 +195,17 @@ pub enum IrpStage {
     Reclaimed,
 }
 
-/// An I/O request packet (semantics §5).
+/// The largest stack an IRP can have: `IRP::StackCount`, `IRP::CurrentLocation` and
+/// `DEVICE_OBJECT::StackSize` are `CHAR`s (signed 8-bit), and a new IRP starts at
+/// `CurrentLocation = StackCount + 1`, which must still fit (127): so 126 locations.
+/// Windows does not check this (a `StackSize` of 127 wraps `CurrentLocation` to -128
+/// and the next `IoCallDriver` indexes outside the IRP); the model refuses it as a
+/// [`crate::fault::ModelError::Unsupported`].
+pub const MAX_STACK_SIZE: u8 = 126;
+
+/// An I/O request packet ([semantics §5]).
+///
+/// [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Irp {
     /// `Flags`.
@@ -202,7 +216,9 @@ pub struct Irp {
     pub mdl_address: Option<MdlId>,
     /// `UserBuffer`.
     pub user_buffer: Option<Va>,
-    /// The caller's output buffer length (what copy-back may legally write, invariant 28).
+    /// The caller's output buffer length (what copy-back may legally write, [invariant 28]).
+    ///
+    /// [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
     pub user_buffer_length: u64,
     /// `UserIosb`.
     pub user_iosb: Option<Va>,
@@ -223,7 +239,7 @@ pub struct Irp {
     /// Built by a kernel component running in a system thread (`IoBuild...Request` with
     /// no process context): stage 2 runs in system context instead of being skipped.
     pub system_thread: bool,
-    /// `StackCount`.
+    /// `StackCount` (a `CCHAR`: at most [`MAX_STACK_SIZE`]).
     pub stack_count: u8,
     /// `CurrentLocation` (starts at `StackCount + 1`; `IoCallDriver` decrements it).
     pub current_location: u8,
@@ -244,9 +260,12 @@ pub struct Irp {
 
 impl Irp {
     /// Where an IOCTL's output goes back (`UserBuffer` and the length copy-back may write,
-    /// semantics §5.3, §5.4); with `buffered` also the METHOD_BUFFERED flags of a SystemBuffer the
+    /// [semantics §5.3], [§5.4]); with `buffered` also the METHOD_BUFFERED flags of a SystemBuffer the
     /// I/O manager allocated and frees itself (`IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER`,
     /// and `IRP_INPUT_OPERATION` when there is an output buffer to copy back to).
+    ///
+    /// [semantics §5.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.3
+    /// [§5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
     pub(crate) fn set_ioctl_output(&mut self, output: Option<Va>, length: u32, buffered: bool) {
         if buffered {
             self.flags |= IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
@@ -258,7 +277,10 @@ impl Irp {
         self.user_buffer_length = length as u64;
     }
 
+    /// A fresh IRP; callers check `stack_count <= MAX_STACK_SIZE` (a `CCHAR`), so
+    /// `CurrentLocation = StackCount + 1` and every later increment fit.
     pub(crate) fn new(stack_count: u8, birth: Birth) -> Irp {
+        let stack_count = stack_count.min(MAX_STACK_SIZE);
         Irp {
             flags: IrpFlags::empty(),
             system_buffer: None,
@@ -275,7 +297,7 @@ impl Irp {
             process: None,
             system_thread: false,
             stack_count,
-            current_location: stack_count.saturating_add(1),
+            current_location: stack_count + 1,
             stack: vec![StackLocation::default(); stack_count as usize],
             stage: IrpStage::Active,
             pending_check: Vec::new(),

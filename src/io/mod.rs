@@ -1,18 +1,19 @@
-//! The I/O manager and the filter manager (semantics §5, §6).
+//! The I/O manager and the filter manager ([semantics §5], [§6]).
 //!
 //! * [`irp`]: the IRP, its flags (exact `iotypes.h` values), stack locations and parameters.
 //! * [`device`]: drivers ([`Driver`]), device objects, device stacks, device extensions.
 //! * [`ioctl`]: `CTL_CODE` and the `METHOD_*` transfer types.
 //! * `services`: `NtReadFile`, `NtWriteFile`, `NtDeviceIoControlFile`,
-//!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as semantics §5.2–§5.6 says.
+//!   `NtNotifyChangeDirectoryFile` — each builds its IRP exactly as [semantics §5.2]–[§5.6] says.
 //! * `build`: kernel-built IRPs (`IoBuildDeviceIoControlRequest`,
-//!   `IoBuildSynchronousFsdRequest`, semantics §5.4).
+//!   `IoBuildSynchronousFsdRequest`, [semantics §5.4]).
 //! * `dispatch`: `IoCallDriver` and the stack-location routines.
-//! * `complete`: `IoCompleteRequest` in two stages (semantics §5.7).
+//! * `complete`: `IoCompleteRequest` in two stages ([semantics §5.7]).
 //! * [`cancel`]: `IoCancelIrp`, cancel routines, and completion-vs-cancel races as
 //!   explicit, enumerable interleavings.
-//! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit (semantics §6).
-//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (seed 003).
+//! * `rundown`: the simulated clock, timers, thread I/O rundown at process exit ([semantics §6]).
+//! * [`fltmgr`]: minifilters, callback data, `FltGetNewSystemBufferAddress` (the [directory change
+//!   notification][design-notification]).
 //! * [`drivers`]: ready-made drivers for tests and examples.
 //!
 //! ## Writing a driver
@@ -62,6 +63,15 @@
 //! at once unless [`ApcDelivery::Deferred`] is selected; a thread-less IRP that reaches
 //! stage 2 is cleaned up like a cancelled one (`IopCleanupIrp`); file objects and
 //! handles are not modelled (a request names the device it is opened on).
+//!
+//! [semantics §5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5
+//! [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+//! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+//! [§5.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.6
+//! [semantics §5.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.4
+//! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+//! [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
 
 mod build;
 pub mod cancel;
@@ -83,7 +93,7 @@ pub use device::{
 pub use irp::{
     CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_FILE_SYSTEM_CONTROL,
     IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IoStatusBlock, Irp, IrpFlags, IrpId,
-    IrpStage, Parameters, StackLocation,
+    IrpStage, MAX_STACK_SIZE, Parameters, StackLocation,
 };
 pub use services::IoRequest;
 
@@ -163,14 +173,24 @@ pub struct IoState {
 }
 
 impl Machine {
-    /// `IoAllocateIrp`: a zero-filled IRP with `stack_size` stack locations, owned by no
+    /// [`IoAllocateIrp`]: a zero-filled IRP with `stack_size` stack locations, owned by no
     /// thread (a driver-built request).
     ///
     /// # Errors
-    /// A crashed machine.
+    /// A crashed machine; a `stack_size` above [`irp::MAX_STACK_SIZE`] (its
+    /// `CurrentLocation` would not fit the IRP's `CHAR`) is [`ModelError::Unsupported`].
+    ///
+    /// [`IoAllocateIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocateirp
     #[doc(alias = "IoAllocateIrp")]
     pub fn io_allocate_irp(&mut self, stack_size: u8) -> Result<IrpId> {
         self.enter("IoAllocateIrp")?;
+        if stack_size > irp::MAX_STACK_SIZE {
+            return Err(ModelError::Unsupported(format!(
+                "IoAllocateIrp with StackSize {stack_size}: at most {} (CurrentLocation is a CHAR)",
+                irp::MAX_STACK_SIZE
+            ))
+            .into());
+        }
         let birth = self.birth();
         Ok(IrpId(self.irps.insert(Irp::new(stack_size, birth))))
     }
@@ -188,18 +208,29 @@ impl Machine {
     /// The IRP behind a handle, for a driver to change (`Irp->IoStatus = ...`).
     ///
     /// # Errors
-    /// A freed or unknown IRP is a [`ModelError::StaleHandle`].
+    /// A crashed machine (or one over its host-memory budget) says so, as every call
+    /// does; a freed or unknown IRP is a [`ModelError::StaleHandle`].
     pub fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
+        self.alive()?;
+        self.irp_entry_mut(irp)
+    }
+
+    /// [`Machine::irp_mut`] for the I/O manager itself, which finishes its bookkeeping on
+    /// the way out of a call that bug-checked.
+    pub(crate) fn irp_entry_mut(&mut self, irp: IrpId) -> Result<&mut Irp> {
         self.irps
             .get_mut(irp.0)
             .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{irp:?}"))))
     }
 
-    /// `IoFreeIrp`: frees the IRP (its MDLs and buffers are the caller's business).
+    /// [`IoFreeIrp`]: frees the IRP (its MDLs and buffers are the caller's business).
     ///
     /// # Errors
-    /// An IRP still on a thread's list is Driver Verifier's 0xC9/0x20C (invariant 27);
+    /// An IRP still on a thread's list is Driver Verifier's 0xC9/0x20C ([invariant 27]);
     /// a freed IRP is a [`ModelError::StaleHandle`].
+    ///
+    /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
+    /// [`IoFreeIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iofreeirp
     #[doc(alias = "IoFreeIrp")]
     pub fn io_free_irp(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IoFreeIrp")?;
@@ -264,8 +295,13 @@ impl Machine {
     }
 
     /// Chooses when stage-2 completion APCs run.
-    pub fn io_set_apc_delivery(&mut self, mode: ApcDelivery) {
+    ///
+    /// # Errors
+    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
+    pub fn io_set_apc_delivery(&mut self, mode: ApcDelivery) -> Result<()> {
+        self.alive()?;
         self.io.apc_delivery = mode;
+        Ok(())
     }
 
     pub(crate) fn queue_irp_to_thread(&mut self, tid: Tid, irp: IrpId) {

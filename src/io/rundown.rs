@@ -1,4 +1,6 @@
-//! The simulated clock, timers, and I/O rundown at thread and process exit (semantics §6).
+//! The simulated clock, timers, and I/O rundown at thread and process exit ([semantics §6]).
+//!
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
 use super::Timer;
 use super::device::DeviceId;
@@ -19,12 +21,14 @@ impl Machine {
         self.io.clock_ms
     }
 
-    /// `KeSetTimer` with a DPC: after `due_in_ms` of simulated time, `device`'s driver's
+    /// [`KeSetTimer`] with a DPC: after `due_in_ms` of simulated time, `device`'s driver's
     /// [`super::Driver::timer`] runs with `context` (in an arbitrary thread context:
     /// a system thread).
     ///
     /// # Errors
     /// An unknown device.
+    ///
+    /// [`KeSetTimer`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-kesettimer
     #[doc(alias = "KeSetTimer")]
     pub fn ke_set_timer(&mut self, device: DeviceId, due_in_ms: u64, context: u64) -> Result<()> {
         self.enter("KeSetTimer")?;
@@ -43,14 +47,29 @@ impl Machine {
     /// Advances the simulated clock by `ms`, in 100 ms steps, firing due timers in due
     /// order (ties in the order they were set).
     ///
+    /// The time taken is bounded by the timers that fire, not by `ms`: steps in which no
+    /// timer is due change nothing but the clock, so they are skipped in one jump (the
+    /// clock a timer routine sees is the same as if every step had been taken), and
+    /// `u64::MAX` milliseconds returns at once when no timer is set.
+    ///
     /// # Errors
     /// Faults of the timer routines.
     pub fn ke_advance_clock(&mut self, ms: u64) -> Result<()> {
         self.enter("KeUpdateSystemTime")?;
         let end = self.io.clock_ms.saturating_add(ms);
         while self.io.clock_ms < end {
-            let step = RUNDOWN_WAIT_STEP_MS.min(end - self.io.clock_ms);
-            self.tick(step)?;
+            let now = self.io.clock_ms;
+            match self.io.timers.iter().map(|t| t.due_ms).min() {
+                // No timer fires before `end`: only the clock moves.
+                Some(due) if due > end => self.io.clock_ms = end,
+                None => self.io.clock_ms = end,
+                // Skip the whole steps that end before the next timer is due.
+                Some(due) if due > now.saturating_add(RUNDOWN_WAIT_STEP_MS) => {
+                    let idle = (due - now - 1) / RUNDOWN_WAIT_STEP_MS;
+                    self.io.clock_ms = now + idle * RUNDOWN_WAIT_STEP_MS;
+                }
+                Some(_) => self.tick(RUNDOWN_WAIT_STEP_MS.min(end - now))?,
+            }
         }
         Ok(())
     }
@@ -85,8 +104,10 @@ impl Machine {
     /// until the list is empty. After 3000 waits (five minutes) the first remaining IRP
     /// is disassociated (`Tail.Overlay.Thread = NULL`, [`EventKind::IrpDisassociated`] —
     /// Windows logs `IO_DRIVER_CANCEL_TIMEOUT`) and the count restarts, so each stuck IRP
-    /// costs five minutes (Windows; ReactOS's counter wraps, semantics §9). Returns the
+    /// costs five minutes (Windows; ReactOS's counter wraps, [semantics §9]). Returns the
     /// IRPs it disassociated.
+    ///
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
     pub(crate) fn cancel_thread_io(&mut self, tid: Tid) -> Result<Vec<super::IrpId>> {
         for irp in self.thread_irps(tid) {
             if self.irps.get(irp.0).is_some_and(|i| !i.completed) {
@@ -103,7 +124,7 @@ impl Machine {
             if waits >= RUNDOWN_MAX_WAITS && self.thread_irps(tid).first() == Some(&first) {
                 let pid = self.irp(first)?.process;
                 self.unqueue_irp_from_thread(first);
-                if let Ok(i) = self.irp_mut(first) {
+                if let Ok(i) = self.irp_entry_mut(first) {
                     i.thread = None;
                 }
                 self.io.disassociated.insert(first, pid);

@@ -1,5 +1,5 @@
 //! The system services a user thread calls: `NtReadFile`, `NtWriteFile`,
-//! `NtDeviceIoControlFile`, `NtNotifyChangeDirectoryFile` (semantics §5.2–§5.6).
+//! `NtDeviceIoControlFile`, `NtNotifyChangeDirectoryFile` ([semantics §5.2]–[§5.6]).
 //!
 //! Each runs in the calling thread's process, builds the IRP exactly as the
 //! semantics say for the **top** device of the stack the request is opened on
@@ -8,13 +8,17 @@
 //! synchronous `IRP_DEFER_IO_COMPLETION` request, and delivers the thread's APCs as
 //! it returns to user mode. Any exception while building (a probe, a copy-in, a
 //! lock) frees what was built and is returned as the service's status: nothing is
-//! sent, nothing leaks (semantics §5.6).
+//! sent, nothing leaks ([semantics §5.6]).
 //!
 //! Simplifications: `ProbeForRead`/`ProbeForWrite` are range checks (an address
 //! range ending above `MM_USER_PROBE_ADDRESS` or wrapping raises
 //! `STATUS_ACCESS_VIOLATION`); pages that are not accessible fault later, in the
 //! copy or the lock that touches them. Handles, file objects and the IOCTL
 //! required-access check are not modelled.
+//!
+//! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+//! [§5.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.6
+//! [semantics §5.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.6
 
 use super::IO_SYSTEM_BUFFER_TAG;
 use super::device::{DO_BUFFERED_IO, DO_DIRECT_IO, DeviceId};
@@ -90,7 +94,7 @@ impl Machine {
         iosb: Option<Va>,
     ) -> Result<(DeviceId, IrpId)> {
         let top = self.io_get_attached_device(device)?;
-        let size = self.device(top)?.stack_size;
+        let size = self.irp_stack_size(top)?;
         let birth = self.birth();
         let mut irp = Irp::new(size, birth);
         irp.thread = Some(tid);
@@ -101,7 +105,7 @@ impl Machine {
     }
 
     fn set_first_location(&mut self, irp: IrpId, loc: StackLocation) -> Result<()> {
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         if let Some(last) = i.stack.last_mut() {
             *last = loc;
         }
@@ -111,7 +115,7 @@ impl Machine {
     fn system_buffer(&mut self, irp: IrpId, len: u64) -> std::result::Result<Va, Build> {
         match self.pool_alloc(len, IO_SYSTEM_BUFFER_TAG, false)? {
             Some(va) => {
-                self.irp_mut(irp)?.system_buffer = Some(va);
+                self.irp_entry_mut(irp)?.system_buffer = Some(va);
                 Ok(va)
             }
             None => Err(Build::Failed(NtStatus::INSUFFICIENT_RESOURCES)),
@@ -169,8 +173,8 @@ impl Machine {
         })
     }
 
-    /// `NtReadFile` from user thread `tid` on `device`'s stack: reads `length` bytes into
-    /// `buffer` (semantics §5.2).
+    /// [`NtReadFile`] from user thread `tid` on `device`'s stack: reads `length` bytes into
+    /// `buffer` ([semantics §5.2]).
     ///
     /// Buffered device: SystemBuffer of `length` bytes (not zeroed), `UserBuffer = buffer`,
     /// `IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER | IRP_INPUT_OPERATION`; zero length: no
@@ -199,6 +203,9 @@ impl Machine {
     /// assert_eq!(m.device(dev).unwrap().extension.records[0].mdl, None);
     /// assert!(m.audit().is_empty());
     /// ```
+    ///
+    /// [`NtReadFile`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntreadfile
+    /// [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
     #[doc(alias = "NtReadFile")]
     pub fn nt_read_file(
         &mut self,
@@ -213,7 +220,7 @@ impl Machine {
         self.read_write(tid, device, iosb, buffer, length, byte_offset, true)
     }
 
-    /// `NtWriteFile` from user thread `tid`: writes `length` bytes of `buffer` (semantics §5.2).
+    /// [`NtWriteFile`] from user thread `tid`: writes `length` bytes of `buffer` ([semantics §5.2]).
     ///
     /// Buffered: SystemBuffer with the user's bytes copied in (a fault fails the call),
     /// `IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER`; zero length: no SystemBuffer,
@@ -222,6 +229,9 @@ impl Machine {
     ///
     /// # Errors
     /// As [`Machine::nt_read_file`].
+    ///
+    /// [`NtWriteFile`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntwritefile
+    /// [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
     #[doc(alias = "NtWriteFile")]
     pub fn nt_write_file(
         &mut self,
@@ -292,7 +302,7 @@ impl Machine {
                     let sb = self.system_buffer(irp, length as u64)?;
                     flags |= IrpFlags::DEALLOCATE_BUFFER;
                     if read {
-                        let i = self.irp_mut(irp)?;
+                        let i = self.irp_entry_mut(irp)?;
                         i.user_buffer = Some(buffer);
                         i.user_buffer_length = length as u64;
                     } else {
@@ -309,7 +319,7 @@ impl Machine {
                     self.lock_user_buffer(irp, buffer, length, op)?;
                 }
             } else {
-                let i = self.irp_mut(irp)?;
+                let i = self.irp_entry_mut(irp)?;
                 i.user_buffer = Some(buffer);
                 i.user_buffer_length = length as u64;
             }
@@ -319,13 +329,13 @@ impl Machine {
                 IrpFlags::WRITE_OPERATION
             };
             flags |= IrpFlags::DEFER_IO_COMPLETION;
-            self.irp_mut(irp)?.flags |= flags;
+            self.irp_entry_mut(irp)?.flags |= flags;
             Ok(())
         })();
         self.send(tid, top, irp, built)
     }
 
-    /// `NtDeviceIoControlFile` from user thread `tid` (semantics §5.3).
+    /// [`NtDeviceIoControlFile`] from user thread `tid` ([semantics §5.3]).
     ///
     /// METHOD_BUFFERED: SystemBuffer of `max(in, out)` bytes (none when both are 0) with
     /// the input copied in, `IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER`, plus
@@ -338,6 +348,9 @@ impl Machine {
     ///
     /// # Errors
     /// As [`Machine::nt_read_file`].
+    ///
+    /// [`NtDeviceIoControlFile`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntdeviceiocontrolfile
+    /// [semantics §5.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.3
     #[doc(alias = "NtDeviceIoControlFile")]
     #[allow(clippy::too_many_arguments)]
     pub fn nt_device_io_control_file(
@@ -363,12 +376,15 @@ impl Machine {
         )
     }
 
-    /// `NtFsControlFile` from user thread `tid`: as [`Machine::nt_device_io_control_file`]
+    /// [`NtFsControlFile`] from user thread `tid`: as [`Machine::nt_device_io_control_file`]
     /// with `IRP_MJ_FILE_SYSTEM_CONTROL` and, in addition, `IRP_DEFER_IO_COMPLETION`
-    /// (semantics §5.3).
+    /// ([semantics §5.3]).
     ///
     /// # Errors
     /// As [`Machine::nt_read_file`].
+    ///
+    /// [`NtFsControlFile`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntfscontrolfile
+    /// [semantics §5.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.3
     #[doc(alias = "NtFsControlFile")]
     #[allow(clippy::too_many_arguments)]
     pub fn nt_fs_control_file(
@@ -462,17 +478,19 @@ impl Machine {
                         if let Some(inp) = input.filter(|_| in_len > 0) {
                             self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
                         }
-                        self.irp_mut(irp)?.set_ioctl_output(output, out_len, true);
+                        self.irp_entry_mut(irp)?
+                            .set_ioctl_output(output, out_len, true);
                     }
                 }
                 METHOD_NEITHER => {
-                    self.irp_mut(irp)?.set_ioctl_output(output, out_len, false);
+                    self.irp_entry_mut(irp)?
+                        .set_ioctl_output(output, out_len, false);
                 }
                 _ => {
                     if let Some(inp) = input.filter(|_| in_len > 0) {
                         let sb = self.system_buffer(irp, in_len as u64)?;
                         self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
-                        self.irp_mut(irp)?.flags |=
+                        self.irp_entry_mut(irp)?.flags |=
                             IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                     }
                     if out_len > 0 {
@@ -487,7 +505,7 @@ impl Machine {
                 }
             }
             if fsctl {
-                self.irp_mut(irp)?.flags |= IrpFlags::DEFER_IO_COMPLETION;
+                self.irp_entry_mut(irp)?.flags |= IrpFlags::DEFER_IO_COMPLETION;
             }
             Ok(())
         })();
@@ -498,10 +516,12 @@ impl Machine {
     /// `IRP_MJ_DIRECTORY_CONTROL / IRP_MN_NOTIFY_CHANGE_DIRECTORY` request whose
     /// `UserBuffer` is the caller's buffer, with **no MDL and no SystemBuffer**: the file
     /// system pends it and, when a change happens, typically completes it by allocating a
-    /// SystemBuffer (seed 003; [`Machine::fs_rtl_notify_full_report_change`]).
+    /// SystemBuffer (the [directory change notification][design-notification]; [`Machine::fs_rtl_notify_full_report_change`]).
     ///
     /// # Errors
     /// As [`Machine::nt_read_file`].
+    ///
+    /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
     #[doc(alias = "NtNotifyChangeDirectoryFile")]
     pub fn nt_notify_change_directory_file(
         &mut self,
@@ -535,14 +555,15 @@ impl Machine {
                 ..StackLocation::default()
             },
         )?;
-        let i = self.irp_mut(irp)?;
+        let i = self.irp_entry_mut(irp)?;
         i.user_buffer = Some(buffer);
         i.user_buffer_length = length as u64;
         self.send(tid, top, irp, Ok(()))
     }
 
-    /// `FsRtlNotifyFullReportChange` completing a pended notify IRP with `record` as the
-    /// change data, the way the FsRtl package does it (seed 003): when the IRP has
+    /// [`FsRtlNotifyFullReportChange`] completing a pended notify IRP with `record` as the
+    /// change data, the way the FsRtl package does it (the [directory change
+    /// notification][design-notification]): when the IRP has
     /// neither an MDL nor a SystemBuffer, it allocates a SystemBuffer of the request's
     /// `Length`, copies `record` into it, sets `IRP_BUFFERED_IO | IRP_DEALLOCATE_BUFFER |
     /// IRP_INPUT_OPERATION`, sets `Information` to the record's length and completes the
@@ -552,6 +573,9 @@ impl Machine {
     /// # Errors
     /// A record longer than the request's buffer is `STATUS_NOTIFY_ENUM_DIR` completion
     /// (not an error); faults of the routines it calls propagate.
+    ///
+    /// [`FsRtlNotifyFullReportChange`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-_fsrtl_advanced_fcb_header-fsrtlnotifyfullreportchange
+    /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
     #[doc(alias = "FsRtlNotifyFullReportChange")]
     pub fn fs_rtl_notify_full_report_change(&mut self, irp: IrpId, record: &[u8]) -> Result<()> {
         self.enter("FsRtlNotifyFullReportChange")?;
@@ -562,7 +586,7 @@ impl Machine {
         };
         let n = record.len() as u64;
         if n > length {
-            self.irp_mut(irp)?.io_status = super::IoStatusBlock {
+            self.irp_entry_mut(irp)?.io_status = super::IoStatusBlock {
                 status: NtStatus::NOTIFY_ENUM_DIR,
                 information: 0,
             };
@@ -582,7 +606,7 @@ impl Machine {
                     else {
                         return Err(Fault::Status(NtStatus::INSUFFICIENT_RESOURCES));
                     };
-                    let ii = self.irp_mut(irp)?;
+                    let ii = self.irp_entry_mut(irp)?;
                     ii.system_buffer = Some(sb);
                     ii.flags |= IrpFlags::BUFFERED_IO
                         | IrpFlags::DEALLOCATE_BUFFER
@@ -592,7 +616,7 @@ impl Machine {
             };
             self.write_as(Who::Kernel, sb, record, false)?;
         }
-        self.irp_mut(irp)?.io_status = super::IoStatusBlock {
+        self.irp_entry_mut(irp)?.io_status = super::IoStatusBlock {
             status: NtStatus::SUCCESS,
             information: n,
         };

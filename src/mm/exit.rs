@@ -1,4 +1,6 @@
-//! Process termination: address-space teardown and the locked-pages check (semantics §6).
+//! Process termination: address-space teardown and the locked-pages check ([semantics §6]).
+//!
+//! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
 use crate::bugcheck::{BugCheckCode, process_has_locked_pages};
 use crate::events::EventKind;
@@ -11,17 +13,19 @@ use crate::space::{Pid, SpaceId, VadKind};
 impl Machine {
     /// Terminates a process: marks it terminating, tears down its address space
     /// (a locked page loses its owner's share but survives, in Transition, until
-    /// its MDL is unlocked — invariant 12), then deletes it.
+    /// its MDL is unlocked — [invariant 12]), then deletes it.
     ///
-    /// Windows, not ReactOS (semantics §6, §9): deleting a process whose
+    /// Microsoft documents the call as [`ZwTerminateProcess`][`NtTerminateProcess`].
+    ///
+    /// Windows, not ReactOS ([semantics §6], [§9]): deleting a process whose
     /// `NumberOfLockedPages` is not zero bug-checks `PROCESS_HAS_LOCKED_PAGES (0x76)`
     /// with P1 0, P2 the process, P3 the count; with `track_locked_pages` it is
     /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` with P3 the MDL and P4 its pages.
     /// A user-mode MDL mapping still in the process is removed with the address space
-    /// and recorded as an event (invariant 9).
+    /// and recorded as an event ([invariant 9]).
     ///
     /// Before the address space goes, each thread's I/O is run down (`IoCancelThreadIo`,
-    /// semantics §6): its IRPs are cancelled and waited for on the simulated clock, up to
+    /// [semantics §6]): its IRPs are cancelled and waited for on the simulated clock, up to
     /// five minutes each. An IRP still outstanding then is disassociated: the address
     /// space is torn down (its locked pages survive, in Transition), but the process is
     /// **not deleted** — it stays [`ProcessState::RundownFailed`], half torn down, until
@@ -29,6 +33,12 @@ impl Machine {
     ///
     /// # Errors
     /// The bug checks above; `Status(STATUS_PROCESS_IS_TERMINATING)` if it is already exiting.
+    ///
+    /// [invariant 12]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-12
+    /// [`NtTerminateProcess`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntddk/nf-ntddk-zwterminateprocess
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+    /// [§9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [invariant 9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-9
     #[doc(alias = "NtTerminateProcess")]
     pub fn terminate_process(&mut self, pid: Pid) -> Result<()> {
         self.enter("NtTerminateProcess")?;
@@ -106,7 +116,7 @@ impl Machine {
                         .get(&vpn)
                         .map_or(0, |v| v.pages);
                     self.drop_user_ptes(pid, vpn, pages)?;
-                    self.process_mut(pid)?.space.vads.remove(&vpn);
+                    self.process_mut(pid)?.space.remove_vad(vpn);
                 }
             }
         }

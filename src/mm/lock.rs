@@ -1,4 +1,8 @@
-//! `MmProbeAndLockPages`, `MmProbeAndLockProcessPages`, `MmUnlockPages` (semantics §2, §3.4, §3.5).
+//! `MmProbeAndLockPages`, `MmProbeAndLockProcessPages`, `MmUnlockPages` ([semantics §2], [§3.4], [§3.5]).
+//!
+//! [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
+//! [§3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
+//! [§3.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.5
 
 use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, PAGE_SIZE, Pfn, Va};
 use crate::bugcheck::{BugCheckCode, process_has_locked_pages, verifier};
@@ -11,14 +15,16 @@ use crate::space::Pid;
 use crate::status::NtStatus;
 use crate::vm::Who;
 
-/// The value the model writes over a PFN array after `MmUnlockPages` (semantics §3.5: the
+/// The value the model writes over a PFN array after `MmUnlockPages` ([semantics §3.5]: the
 /// array is garbage after unlock; ReactOS overwrites it). It names no frame.
+///
+/// [semantics §3.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.5
 pub const POISON_PFN: u64 = 0x000D_EAD0_0000_0000;
 
 impl Machine {
-    /// `MmProbeAndLockPages`: probes every page of the MDL's range for `operation` in
+    /// [`MmProbeAndLockPages`]: probes every page of the MDL's range for `operation` in
     /// `mode`, then locks each (one extra reference per page) and fills the PFN array
-    /// (semantics §3.4).
+    /// ([semantics §3.4]).
     ///
     /// On success: `MDL_PAGES_LOCKED` set, `MDL_WRITE_OPERATION` set iff the operation
     /// writes, `Process` = the current process for user addresses (whose
@@ -26,13 +32,13 @@ impl Machine {
     ///
     /// # Errors
     /// * `Raise(STATUS_ACCESS_VIOLATION)` — user mode and the range ends above
-    ///   `MM_USER_PROBE_ADDRESS` or wraps (invariant 5); or any page is not accessible
+    ///   `MM_USER_PROBE_ADDRESS` or wraps ([invariant 5]); or any page is not accessible
     ///   for the operation (the fault's status is raised). Nothing stays locked, the
-    ///   MDL is not marked locked and may simply be freed (invariant 6).
+    ///   MDL is not marked locked and may simply be freed ([invariant 6]).
     /// * `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0xB0)` — the MDL is already locked,
-    ///   mapped, built for non-paged pool, partial or I/O space (invariant 4).
+    ///   mapped, built for non-paged pool, partial or I/O space ([invariant 4]).
     /// * ASSERT — `ByteCount == 0`, `ByteOffset >= PAGE_SIZE`, unaligned `StartVa`
-    ///   (invariant 1), or a page locked 2500 times (invariant 7).
+    ///   ([invariant 1]), or a page locked 2500 times ([invariant 7]).
     ///
     /// # Examples
     /// ```
@@ -49,6 +55,14 @@ impl Machine {
     /// m.mm_unlock_pages(mdl).unwrap();
     /// m.io_free_mdl(mdl).unwrap();
     /// ```
+    ///
+    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
+    /// [invariant 5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-5
+    /// [invariant 6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-6
+    /// [invariant 4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-4
+    /// [invariant 1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-1
+    /// [invariant 7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-7
+    /// [`MmProbeAndLockPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmprobeandlockpages
     #[doc(alias = "MmProbeAndLockPages")]
     pub fn mm_probe_and_lock_pages(
         &mut self,
@@ -63,10 +77,12 @@ impl Machine {
 
     /// `MmProbeAndLockProcessPages`: attaches to `process` if it is not current, probes
     /// and locks as [`Machine::mm_probe_and_lock_pages`], and detaches even when the
-    /// probe raises (semantics §3.4).
+    /// probe raises ([semantics §3.4]).
     ///
     /// # Errors
     /// As `mm_probe_and_lock_pages`, with Verifier sub-code 0xB1 for bad flags.
+    ///
+    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
     #[doc(alias = "MmProbeAndLockProcessPages")]
     pub fn mm_probe_and_lock_process_pages(
         &mut self,
@@ -229,16 +245,22 @@ impl Machine {
         )
     }
 
-    /// `MmUnlockPages`: removes the kernel mapping if any, drops one reference on every
+    /// [`MmUnlockPages`]: removes the kernel mapping if any, drops one reference on every
     /// page in the PFN array up to the first `LIST_HEAD`, un-charges the process, clears
-    /// `MDL_PAGES_LOCKED` and poisons the PFN array (semantics §3.5). User-mode mappings
+    /// `MDL_PAGES_LOCKED` and poisons the PFN array ([semantics §3.5]). User-mode mappings
     /// are **not** removed. Runs in any context.
     ///
     /// # Errors
     /// * Not locked: `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0x7C)`, or with
-    ///   `track_locked_pages` `PROCESS_HAS_LOCKED_PAGES (0x76, 1)` (semantics §6).
-    /// * A non-paged-pool MDL: 0xC4/0x7D; a partial MDL: 0xC4/0xB4 (invariants 8, 24).
+    ///   `track_locked_pages` `PROCESS_HAS_LOCKED_PAGES (0x76, 1)` ([semantics §6]).
+    /// * A non-paged-pool MDL: 0xC4/0x7D; a partial MDL: 0xC4/0xB4 (invariants [8][invariant 8], [24][invariant 24]).
     /// * A page whose reference would underflow: `PFN_LIST_CORRUPT (0x4E, 7)`.
+    ///
+    /// [semantics §3.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.5
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+    /// [invariant 8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-8
+    /// [invariant 24]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-24
+    /// [`MmUnlockPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmunlockpages
     #[doc(alias = "MmUnlockPages")]
     pub fn mm_unlock_pages(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmUnlockPages")?;

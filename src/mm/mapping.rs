@@ -1,6 +1,11 @@
 //! Mapping locked pages: `MmMapLockedPagesSpecifyCache` (kernel and user),
 //! `MmUnmapLockedPages`, `MmGetSystemAddressForMdlSafe`, `MmProtectMdlSystemAddress`
-//! (semantics §3.7, §3.8, invariants 13-18).
+//! ([semantics §3.7], [§3.8], invariants [13][invariant 13]–[18][invariant 18]).
+//!
+//! [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
+//! [§3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
+//! [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
+//! [invariant 18]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-18
 
 use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Pfn, Va};
 use crate::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
@@ -8,7 +13,7 @@ use crate::events::EventKind;
 use crate::fault::{Fault, Result};
 use crate::machine::{Birth, Machine};
 use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId, priority};
-use crate::space::{MappingId, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
+use crate::space::{MappingId, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
 
 /// One mapping made through an MDL: a system-PTE range or a user "physical" VAD.
@@ -48,31 +53,39 @@ impl Mapping {
 }
 
 impl Machine {
-    /// `MmMapLockedPagesSpecifyCache`: maps the MDL's pages into system space
-    /// (`KernelMode`) or into the current process (`UserMode`) (semantics §3.7).
+    /// [`MmMapLockedPagesSpecifyCache`]: maps the MDL's pages into system space
+    /// (`KernelMode`) or into the current process (`UserMode`) ([semantics §3.7]).
     ///
     /// Kernel mode: reserves `SPAN` system PTEs, writes one per slot up to `LIST_HEAD`,
     /// sets `MappedSystemVa` and `MDL_MAPPED_TO_SYSTEM_VA` (plus
     /// `MDL_PARTIAL_HAS_BEEN_MAPPED` for a partial), returns `MappedSystemVa`. PTE
     /// exhaustion returns `Ok(None)` with `MDL_MAPPING_CAN_FAIL` or
-    /// `bug_check_on_failure == false` (invariant 15).
+    /// `bug_check_on_failure == false` ([invariant 15]).
     ///
     /// User mode: inserts a "device physical memory" VAD at `base` or at a free 64 KiB-
     /// aligned range and returns its start plus `ByteOffset`; the MDL is not modified.
     ///
     /// Windows, not ReactOS: `priority` is honoured — `MdlMappingNoWrite` makes the
-    /// PTEs read-only (semantics §9).
+    /// PTEs read-only ([semantics §9]).
     ///
     /// # Errors
     /// * Kernel mode: `0xC4/0xB2` if already mapped, built for non-paged pool or a
-    ///   mapped partial; `0xC4/0xB3` if neither locked nor partial (invariant 13);
-    ///   `0xC4/0x85` if a page is not locked (invariant 14); `NO_MORE_SYSTEM_PTES (0x3F)`
+    ///   mapped partial; `0xC4/0xB3` if neither locked nor partial ([invariant 13]);
+    ///   `0xC4/0x85` if a page is not locked ([invariant 14]); `NO_MORE_SYSTEM_PTES (0x3F)`
     ///   on exhaustion with bug-check-on-failure.
-    /// * User mode: errors are raised, never NULL (invariant 16):
+    /// * User mode: errors are raised, never NULL ([invariant 16]):
     ///   `STATUS_PROCESS_IS_TERMINATING`, `STATUS_INVALID_ADDRESS` (an explicit base that is
     ///   unaligned, below `MM_LOWEST_USER_ADDRESS` — the NULL-page region Windows never lets a
-    ///   VAD cover, a detail semantics §3.7 leaves out — or whose range leaves user space),
+    ///   VAD cover, a detail [semantics §3.7] leaves out — or whose range leaves user space),
     ///   `STATUS_CONFLICTING_ADDRESSES`, `STATUS_NO_MEMORY`.
+    ///
+    /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
+    /// [invariant 15]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-15
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
+    /// [invariant 14]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-14
+    /// [invariant 16]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-16
+    /// [`MmMapLockedPagesSpecifyCache`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmmaplockedpagesspecifycache
     #[doc(alias = "MmMapLockedPagesSpecifyCache")]
     pub fn mm_map_locked_pages_specify_cache(
         &mut self,
@@ -91,8 +104,10 @@ impl Machine {
         }
     }
 
-    /// `MmMapLockedPages(Mdl, Mode)`: `SpecifyCache(MmCached, NULL, TRUE, HighPagePriority)`.
+    /// [`MmMapLockedPages`]`(Mdl, Mode)`: `SpecifyCache(MmCached, NULL, TRUE, HighPagePriority)`.
     /// Driver Verifier flags every call (0xC4, 0x81): use the Safe variant.
+    ///
+    /// [`MmMapLockedPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmmaplockedpages
     #[doc(alias = "MmMapLockedPages")]
     pub fn mm_map_locked_pages(
         &mut self,
@@ -113,13 +128,18 @@ impl Machine {
         ))
     }
 
-    /// `MmGetSystemAddressForMdlSafe`: `MappedSystemVa` if the MDL is already mapped or
+    /// [`MmGetSystemAddressForMdlSafe`]: `MappedSystemVa` if the MDL is already mapped or
     /// built for non-paged pool, else a kernel mapping that returns NULL (`Ok(None)`)
-    /// on PTE exhaustion (semantics §3.7, invariant 13).
+    /// on PTE exhaustion ([semantics §3.7], [invariant 13]).
     ///
-    /// Note on seed 001: the documentation says the macro returns NULL for a NULL
-    /// `MdlAddress`. The macro reads `Mdl->MdlFlags` first, so a NULL MDL is a NULL
+    /// Note on Microsoft's ["Errors in Direct I/O"][design-direct-io]: it says the macro
+    /// returns NULL for a NULL `MdlAddress`. The macro reads `Mdl->MdlFlags` first, so a NULL MDL is a NULL
     /// dereference; the model crashes there (0x1E, `STATUS_ACCESS_VIOLATION`, address 0xA).
+    ///
+    /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
+    /// [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
+    /// [`MmGetSystemAddressForMdlSafe`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     #[doc(alias = "MmGetSystemAddressForMdlSafe")]
     pub fn mm_get_system_address_for_mdl_safe(
         &mut self,
@@ -162,11 +182,14 @@ impl Machine {
         Ok(())
     }
 
-    /// Checks that every mapped slot names a locked frame (invariant 14).
+    /// Checks that every mapped slot names a locked frame ([invariant 14]).
     ///
     /// "Locked" means resident and pinned: referenced by a lock, allocated by
     /// `MmAllocatePagesForMdl`, or a page of non-paged pool (which is never paged or
-    /// repurposed while allocated — seed 000 splices pool pages into an MDL and maps it).
+    /// repurposed while allocated — the [proxy file system][design-proxy] splices pool pages into an MDL and maps it).
+    ///
+    /// [invariant 14]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-14
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     fn check_frames_locked(&mut self, id: MdlId, frames: &[Pfn]) -> Result<()> {
         for &f in frames {
             let locked = self.phys.entry(f).is_some_and(|e| {
@@ -328,7 +351,9 @@ impl Machine {
         let n = m.page_count() as u64;
         let start = match base {
             None => self
-                .find_user_hole(pid, n)
+                .process_mut(pid)?
+                .space
+                .find_free(n)
                 .ok_or(Fault::Raise(NtStatus::NO_MEMORY))?,
             Some(b) => {
                 let end = b.checked_add(n * PAGE_SIZE);
@@ -357,15 +382,12 @@ impl Machine {
             prio,
         )?;
         let step = self.step;
-        self.process_mut(pid)?.space.vads.insert(
-            start.vpn(),
-            Vad {
-                start,
-                pages: n,
-                kind: VadKind::MdlMapping(mid),
-                created_step: step,
-            },
-        );
+        self.process_mut(pid)?.space.insert_vad(Vad {
+            start,
+            pages: n,
+            kind: VadKind::MdlMapping(mid),
+            created_step: step,
+        });
         Ok(returned)
     }
 
@@ -428,31 +450,21 @@ impl Machine {
         Ok((mid, returned))
     }
 
-    fn find_user_hole(&self, pid: Pid, pages: u64) -> Option<Va> {
-        let space = &self.processes.get(&pid)?.space;
-        let len = pages.checked_mul(PAGE_SIZE)?;
-        let mut cand = crate::addr::MM_LOWEST_USER_ADDRESS.0;
-        for v in space.vads() {
-            if cand.checked_add(len)? <= v.start.0 {
-                break;
-            }
-            if v.end().0 > cand {
-                cand = v.end().0.div_ceil(0x1_0000) * 0x1_0000;
-            }
-        }
-        (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
-    }
-
-    /// `MmUnmapLockedPages`: kernel or user is decided by `base` (semantics §3.8).
+    /// [`MmUnmapLockedPages`]: kernel or user is decided by `base` ([semantics §3.8]).
     ///
     /// Kernel: the MDL must be mapped (`SYSTEM_PTE_MISUSE (0xDA, 0x06)` otherwise — a
     /// double unmap), `base` must be the address the map returned (0xDA/0x03), and the
     /// MDL's first PFN and StartVa must not have changed since (0xDA/0x04, 0x05): the
-    /// checks Windows makes with PTE tracking (invariants 17, 18). Clears
+    /// checks Windows makes with PTE tracking (invariants [17][invariant 17], [18][invariant 18]). Clears
     /// `MAPPED_TO_SYSTEM_VA | PARTIAL_HAS_BEEN_MAPPED | FREE_EXTRA_PTES`.
     ///
     /// User: must run in the process that holds the mapping; an address that is no
     /// MDL mapping there is silently ignored (and recorded as an event).
+    ///
+    /// [invariant 17]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-17
+    /// [invariant 18]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-18
+    /// [`MmUnmapLockedPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmunmaplockedpages
+    /// [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
     #[doc(alias = "MmUnmapLockedPages")]
     pub fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmUnmapLockedPages")?;
@@ -571,7 +583,7 @@ impl Machine {
                     for i in 0..mp.pages {
                         p.space.ptes.remove(&(mp.base.vpn() + i));
                     }
-                    p.space.vads.remove(&mp.base.vpn());
+                    p.space.remove_vad(mp.base.vpn());
                 }
             }
         }
@@ -610,12 +622,15 @@ impl Machine {
         self.remove_mapping(mid)
     }
 
-    /// `MmProtectMdlSystemAddress`: changes the protection of the MDL's system mapping
-    /// (`PAGE_NOACCESS`, `PAGE_READONLY`, `PAGE_READWRITE`) (semantics §9: Windows only).
+    /// [`MmProtectMdlSystemAddress`]: changes the protection of the MDL's system mapping
+    /// (`PAGE_NOACCESS`, `PAGE_READONLY`, `PAGE_READWRITE`) ([semantics §9]: Windows only).
     ///
     /// # Errors
     /// `Status(STATUS_NOT_MAPPED_VIEW)` if the MDL has no system mapping of its own;
     /// `Status(STATUS_INVALID_PAGE_PROTECTION)` for other protections.
+    ///
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [`MmProtectMdlSystemAddress`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmprotectmdlsystemaddress
     #[doc(alias = "MmProtectMdlSystemAddress")]
     pub fn mm_protect_mdl_system_address(
         &mut self,
@@ -646,7 +661,9 @@ impl Machine {
         self.mappings.iter().map(|(_, m)| m)
     }
 
-    /// Records a write through an MDL mapping if the MDL was probed for read (seed 001).
+    /// Records a write through an MDL mapping if the MDL was probed for read (["Errors in Direct I/O"][design-direct-io]).
+    ///
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     pub(crate) fn note_mdl_write(&mut self, mid: MappingId, va: Va) {
         let Some(mdl) = self.mapping(mid).map(|m| m.mdl) else {
             return;

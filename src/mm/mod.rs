@@ -1,4 +1,4 @@
-//! The MDL routines of the memory manager and I/O manager (semantics §3, §4, §8).
+//! The MDL routines of the memory manager and I/O manager ([semantics §3], [§4], [§8]).
 //!
 //! Every routine is a `Machine` method named after its DDI in snake case,
 //! with the real name as a `#[doc(alias)]`. Preconditions that Windows checks
@@ -10,6 +10,10 @@
 //! `STATUS_ACCESS_VIOLATION` at the offset of the field read. A handle to a
 //! freed MDL is caught as Driver Verifier's special pool catches it:
 //! `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`.
+//!
+//! [semantics §3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3
+//! [§4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s4
+//! [§8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s8
 
 pub(crate) mod exit;
 pub(crate) mod lock;
@@ -105,8 +109,10 @@ impl Machine {
             .ok_or_else(|| Fault::Model(ModelError::StaleHandle(format!("{id:?}"))))
     }
 
-    /// Invariant 3: the PFN array must have room for the span a writer is about to fill.
+    /// [Invariant 3]: the PFN array must have room for the span a writer is about to fill.
     /// An overrun of a special-pool MDL touches the guard page: 0x50.
+    ///
+    /// [invariant 3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-3
     pub(crate) fn check_capacity(&mut self, id: MdlId, pages: u32) -> Result<()> {
         let cap = self.slot(id)?.capacity;
         if pages > cap {
@@ -175,16 +181,16 @@ impl Machine {
 
     // ----- allocation and initialisation -------------------------------------------------
 
-    /// `IoAllocateMdl`: allocates an MDL describing `[va, va+length)`; nothing is probed or locked.
+    /// [`IoAllocateMdl`]: allocates an MDL describing `[va, va+length)`; nothing is probed or locked.
     ///
     /// Returns `Ok(None)` (NULL) for `length >= 2 GiB` or a descriptor over 0xFFFF bytes
-    /// (invariant 2). Spans up to 23 pages use the fixed-size block and set
+    /// ([invariant 2]). Spans up to 23 pages use the fixed-size block and set
     /// `MDL_ALLOCATED_FIXED_SIZE`. With `irp`, the MDL becomes `Irp->MdlAddress`
     /// (`secondary_buffer == false`, overwriting) or is appended to the chain's tail.
-    /// `charge_quota` is accepted and not modelled. (semantics §3.2)
+    /// `charge_quota` is accepted and not modelled. ([semantics §3.2])
     ///
     /// # Errors
-    /// `length == 0` is the §3.2 ASSERT (0x1E, STATUS_BREAKPOINT). A secondary
+    /// `length == 0` is the [§3.2] ASSERT (0x1E, STATUS_BREAKPOINT). A secondary
     /// buffer for an IRP without a chain is the same kind of ASSERT.
     ///
     /// # Examples
@@ -196,6 +202,11 @@ impl Machine {
     /// assert_eq!((d.start_va, d.byte_offset, d.page_count()), (Va::new(0x10000), 0x200, 2));
     /// assert!(d.flags.contains(MdlFlags::ALLOCATED_FIXED_SIZE));
     /// ```
+    ///
+    /// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
+    /// [semantics §3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
+    /// [§3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
+    /// [`IoAllocateMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocatemdl
     #[doc(alias = "IoAllocateMdl")]
     pub fn io_allocate_mdl(
         &mut self,
@@ -250,14 +261,16 @@ impl Machine {
         if let Some(irp) = irp {
             match tail {
                 Some(t) if secondary_buffer => self.slot_mut(t)?.mdl.next = Some(id),
-                _ => self.irp_mut(irp)?.mdl_address = Some(id),
+                _ => self.irp_entry_mut(irp)?.mdl_address = Some(id),
             }
         }
         Ok(Some(id))
     }
 
     /// `MmCreateMdl` (obsolete): allocates an MDL of exactly `MmSizeOfMdl(base, length)` bytes
-    /// from pool and initialises it; no flags (semantics §3.1). `Ok(None)` if the span does not fit.
+    /// from pool and initialises it; no flags ([semantics §3.1]). `Ok(None)` if the span does not fit.
+    ///
+    /// [semantics §3.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.1
     #[doc(alias = "MmCreateMdl")]
     pub fn mm_create_mdl(&mut self, base: Va, length: u32) -> Result<Option<MdlId>> {
         self.enter("MmCreateMdl")?;
@@ -274,20 +287,27 @@ impl Machine {
         )))
     }
 
-    /// `MmSizeOfMdl`: `48 + 8 × SPAN(base, length)` bytes on amd64 (semantics §1.3).
+    /// [`MmSizeOfMdl`]: `48 + 8 × SPAN(base, length)` bytes on amd64 ([semantics §1.3]).
+    ///
+    /// [`MmSizeOfMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmsizeofmdl
+    /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
     #[doc(alias = "MmSizeOfMdl")]
     pub fn mm_size_of_mdl(base: Va, length: u64) -> u64 {
         crate::addr::size_of_mdl(base, length)
     }
 
-    /// `MmInitializeMdl`: re-initialises an MDL's header for `[base, base+length)`:
+    /// [`MmInitializeMdl`]: re-initialises an MDL's header for `[base, base+length)`:
     /// `Next = NULL`, `Size`, `MdlFlags = 0`, `StartVa`, `ByteOffset`, `ByteCount`.
-    /// `Process` and `MappedSystemVa` keep their old values (semantics §1.3). The PFN
+    /// `Process` and `MappedSystemVa` keep their old values ([semantics §1.3]). The PFN
     /// array is not written, so a span larger than the storage is caught by the
-    /// first routine that fills it (invariant 3).
+    /// first routine that fills it ([invariant 3]).
     ///
     /// Reinitialising an MDL that still holds locks or a mapping loses track of them,
     /// as in C; the locks are then leaked.
+    ///
+    /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
+    /// [invariant 3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-3
+    /// [`MmInitializeMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mminitializemdl
     #[doc(alias = "MmInitializeMdl")]
     pub fn mm_initialize_mdl(
         &mut self,
@@ -330,12 +350,15 @@ impl Machine {
         Ok(())
     }
 
-    /// `MmPrepareMdlForReuse`: releases a partial MDL's own mapping; for a full MDL,
-    /// asserts it is not mapped (semantics §3.3).
+    /// [`MmPrepareMdlForReuse`]: releases a partial MDL's own mapping; for a full MDL,
+    /// asserts it is not mapped ([semantics §3.3]).
     ///
     /// # Errors
     /// A non-partial MDL still mapped to system VA: `DRIVER_VERIFIER_DETECTED_VIOLATION`
     /// (0xC4, 0xB8) — the mapping would otherwise leak.
+    ///
+    /// [semantics §3.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.3
+    /// [`MmPrepareMdlForReuse`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmpreparemdlforreuse
     #[doc(alias = "MmPrepareMdlForReuse")]
     pub fn mm_prepare_mdl_for_reuse(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmPrepareMdlForReuse")?;
@@ -367,12 +390,15 @@ impl Machine {
         Ok(())
     }
 
-    /// `IoFreeMdl`: `MmPrepareMdlForReuse`, then frees the MDL. It **never unlocks**:
+    /// [`IoFreeMdl`]: `MmPrepareMdlForReuse`, then frees the MDL. It **never unlocks**:
     /// freeing a locked MDL leaks its page references and the process's
-    /// `NumberOfLockedPages` (surfacing at process exit as 0x76 / 0xCB) (semantics §3.3).
+    /// `NumberOfLockedPages` (surfacing at process exit as 0x76 / 0xCB) ([semantics §3.3]).
     ///
     /// # Errors
     /// As [`Machine::mm_prepare_mdl_for_reuse`]; a NULL or freed MDL crashes.
+    ///
+    /// [semantics §3.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.3
+    /// [`IoFreeMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iofreemdl
     #[doc(alias = "IoFreeMdl")]
     pub fn io_free_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("IoFreeMdl")?;
@@ -388,23 +414,28 @@ impl Machine {
         Ok(())
     }
 
-    /// `IoBuildPartialMdl`: makes `target` describe `[va, va+length)` of `source`'s pages,
-    /// borrowing `source`'s locks (no reference changes, nothing mapped; semantics §4).
+    /// [`IoBuildPartialMdl`]: makes `target` describe `[va, va+length)` of `source`'s pages,
+    /// borrowing `source`'s locks (no reference changes, nothing mapped; [semantics §4]).
     ///
     /// `length == 0` means "the rest of the source". Flags: the target keeps only its
     /// `ALLOCATED_FIXED_SIZE | ALLOCATED_MUST_SUCCEED`, inherits the source's
     /// `IO_PAGE_READ | SOURCE_IS_NONPAGED_POOL | MAPPED_TO_SYSTEM_VA | IO_SPACE`, and
     /// gets `PARTIAL`; `MappedSystemVa = source.MappedSystemVa + offset`.
     ///
-    /// Windows, not ReactOS (semantics §9): the sub-range must lie inside the source, else
+    /// Windows, not ReactOS ([semantics §9]): the sub-range must lie inside the source, else
     /// `INVALID_MDL_RANGE (0x12E)` with (SourceMdl, TargetMdl, VirtualAddress, Length); and the
     /// target must have room for its span, else `TARGET_MDL_TOO_SMALL (0x40)`, which has no
-    /// parameters. (semantics.md §9 names only 0x40 for both; Microsoft's bug check reference
+    /// parameters. ([semantics §9] names only 0x40 for both; Microsoft's bug check reference
     /// documents 0x12E for the out-of-range case, so the model follows it.)
     ///
     /// # Errors
     /// 0x12E and 0x40 as above; a source that is neither locked, non-paged nor allocated is an
-    /// ASSERT (invariant 22).
+    /// ASSERT ([invariant 22]).
+    ///
+    /// [semantics §4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s4
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [invariant 22]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-22
+    /// [`IoBuildPartialMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuildpartialmdl
     #[doc(alias = "IoBuildPartialMdl")]
     pub fn io_build_partial_mdl(
         &mut self,
@@ -498,14 +529,18 @@ impl Machine {
         Ok(())
     }
 
-    /// `MmBuildMdlForNonPagedPool`: fills the PFN array straight from the current PTEs
+    /// [`MmBuildMdlForNonPagedPool`]: fills the PFN array straight from the current PTEs
     /// of a resident, non-paged buffer; sets `SOURCE_IS_NONPAGED_POOL` and
     /// `MappedSystemVa = StartVa + ByteOffset`; takes no reference and does **not** set
-    /// `MDL_PAGES_LOCKED` (semantics §3.6, invariant 19).
+    /// `MDL_PAGES_LOCKED` ([semantics §3.6], [invariant 19]).
     ///
     /// # Errors
     /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`. `ByteCount == 0` or a
     /// locked / mapped / partial / already-built MDL: ASSERT.
+    ///
+    /// [semantics §3.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.6
+    /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
+    /// [`MmBuildMdlForNonPagedPool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmbuildmdlfornonpagedpool
     #[doc(alias = "MmBuildMdlForNonPagedPool")]
     pub fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmBuildMdlForNonPagedPool")?;
@@ -596,10 +631,13 @@ impl Machine {
         Ok(self.slot(mdl)?.lock.as_ref())
     }
 
-    /// A driver writing `MmGetMdlPfnArray(mdl)[index] = value` (seed 000, step 5).
+    /// A driver writing `MmGetMdlPfnArray(mdl)[index] = value` (step 5 of the [proxy file system's head/tail substitution][design-proxy]).
     ///
     /// # Errors
-    /// Writing past the storage is the overrun of invariant 3 (0x50).
+    /// Writing past the storage is the overrun of [invariant 3] (0x50).
+    ///
+    /// [invariant 3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-3
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     pub fn mdl_set_pfn(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
@@ -614,7 +652,9 @@ impl Machine {
     }
 
     /// A driver copying `count` PFN entries from `src[src_index..]` to `dst[dst_index..]`
-    /// (`RtlCopyMemory` between PFN arrays, seed 000 step 2).
+    /// (`RtlCopyMemory` between PFN arrays, step 2 of the [proxy file system's head/tail substitution][design-proxy]).
+    ///
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     pub fn mdl_copy_pfns(
         &mut self,
         src: impl Into<Option<MdlId>>,

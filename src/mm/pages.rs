@@ -1,4 +1,9 @@
-//! `MmAllocatePagesForMdlEx` and `MmFreePagesFromMdl` (semantics §3.9, §3.10, invariants 20-21).
+//! `MmAllocatePagesForMdlEx` and `MmFreePagesFromMdl` ([semantics §3.9], [§3.10], invariants [20][invariant 20]–[21][invariant 21]).
+//!
+//! [semantics §3.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.9
+//! [§3.10]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.10
+//! [invariant 20]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-20
+//! [invariant 21]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-21
 
 use crate::addr::{LIST_HEAD, PAGE_SHIFT, PAGE_SIZE, Pfn, Va, bytes_to_pages};
 use crate::bugcheck::BugCheckCode;
@@ -10,9 +15,13 @@ use crate::pfn::{FrameOwner, PageState};
 
 /// The pages `MiAllocatePagesForMdl` asks for: `PageCount = SPAN(0, TotalBytes)`, then
 /// `MmCreateMdl(NULL, NULL, PageCount << PAGE_SHIFT)`, which refuses 2 GiB or more and a
-/// descriptor over 0xFFFF bytes (semantics §3.1, §1.3), and on failure
-/// `PageCount -= PageCount / 16` until it fits or is 0 (semantics §3.9). At most 8,185
+/// descriptor over 0xFFFF bytes ([semantics §3.1], [§1.3]), and on failure
+/// `PageCount -= PageCount / 16` until it fits or is 0 ([semantics §3.9]). At most 8,185
 /// pages on amd64; 0 for a zero request.
+///
+/// [semantics §3.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.1
+/// [§1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
+/// [semantics §3.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.9
 fn pages_for_mdl_request(total_bytes: u64) -> u64 {
     let mut pages = bytes_to_pages(total_bytes);
     while pages != 0 {
@@ -29,17 +38,21 @@ fn pages_for_mdl_request(total_bytes: u64) -> u64 {
 }
 
 impl Machine {
-    /// `MmAllocatePagesForMdlEx`: allocates physical pages (not mapped) and an MDL
+    /// [`MmAllocatePagesForMdlEx`]: allocates physical pages (not mapped) and an MDL
     /// describing them (`StartVa = 0`, `ByteOffset = 0`, `MDL_PAGES_LOCKED`, no
     /// `Process`). Each page has reference 1 and share 1 and is marked as an MDL
-    /// allocation. Fewer pages than asked is success: read `ByteCount` (invariant 21);
+    /// allocation. Fewer pages than asked is success: read `ByteCount` ([invariant 21]);
     /// zero pages is `Ok(None)`.
     ///
-    /// Windows, not ReactOS (semantics §9): `MM_DONT_ZERO_ALLOCATION` is honoured (the
+    /// Windows, not ReactOS ([semantics §9]): `MM_DONT_ZERO_ALLOCATION` is honoured (the
     /// pages keep their previous owner's bytes) and `MM_ALLOCATE_FULLY_REQUIRED` returns
     /// NULL rather than a short MDL. The physical-address bounds and `skip` are accepted
     /// but every frame qualifies (the model has one memory node); a `skip` that is not
     /// page-aligned returns NULL, as on both systems.
+    ///
+    /// [invariant 21]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-21
+    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
+    /// [`MmAllocatePagesForMdlEx`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmallocatepagesformdlex
     #[doc(alias = "MmAllocatePagesForMdlEx")]
     pub fn mm_allocate_pages_for_mdl_ex(
         &mut self,
@@ -61,11 +74,21 @@ impl Machine {
         }
         let zero = flags & alloc_flags::MM_DONT_ZERO_ALLOCATION == 0;
         let mut frames = Vec::with_capacity(wanted as usize);
+        let mut over_budget = false;
         for _ in 0..wanted {
             match self.phys.allocate(FrameOwner::MdlAllocation, zero) {
-                Some(pfn) => frames.push(pfn),
-                None => break,
+                Ok(pfn) => frames.push(pfn),
+                Err(why) => {
+                    over_budget = why == crate::pfn::NoFrame::HostBudget;
+                    break;
+                }
             }
+        }
+        if over_budget {
+            for f in frames {
+                let _ = self.phys.drop_share(f);
+            }
+            return Err(self.host_budget_fault());
         }
         let give_back = frames.is_empty()
             || (flags & alloc_flags::MM_ALLOCATE_FULLY_REQUIRED != 0
@@ -112,14 +135,17 @@ impl Machine {
         }))
     }
 
-    /// `MmFreePagesFromMdl`: returns the pages of an `MmAllocatePagesForMdl(Ex)` MDL to
+    /// [`MmFreePagesFromMdl`]: returns the pages of an `MmAllocatePagesForMdl(Ex)` MDL to
     /// the free list (a page someone else still has locked stays until unlocked),
     /// overwrites each slot with `LIST_HEAD` and clears `MDL_PAGES_LOCKED`. It does not
     /// unmap and does not free the MDL itself (`io_free_mdl` / `ExFreePool` it after).
     ///
     /// # Errors
     /// A page that is not from `MmAllocatePagesForMdl`: `MEMORY_MANAGEMENT (0x1A, 0x1236)`
-    /// (invariant 20). An I/O-space MDL: ASSERT.
+    /// ([invariant 20]). An I/O-space MDL: ASSERT.
+    ///
+    /// [invariant 20]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-20
+    /// [`MmFreePagesFromMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmfreepagesfrommdl
     #[doc(alias = "MmFreePagesFromMdl")]
     pub fn mm_free_pages_from_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmFreePagesFromMdl")?;

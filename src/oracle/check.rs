@@ -442,6 +442,105 @@ mod tests {
     }
 
     #[test]
+    fn diff_spans_merges_runs_of_unequal_lengths_by_adding_them() {
+        // Chunks of 3 and 5 bytes (split by `before`) of one continuing run: 8 bytes.
+        let zero = |len| LabelSpan {
+            len,
+            label: Label::Zero,
+        };
+        let after = [LabelSpan {
+            len: 8,
+            label: o(3, 0x50),
+        }];
+        assert_eq!(
+            diff_spans(&[zero(3), zero(5)], &after),
+            vec![(0, 8, o(3, 0x50))]
+        );
+    }
+
+    fn at(va: u64) -> (SpaceId, Va) {
+        (SpaceId::Process(Pid(1)), Va::new(va))
+    }
+
+    #[test]
+    fn collector_keeps_one_finding_per_class_and_rule() {
+        let mut c = Collector::default();
+        let k = BugClass::CopyBackError;
+        c.add(k, Rule::Integrity, Some(1), at(0x10), Some(o(2, 0)), 4, "a");
+        c.add(
+            k,
+            Rule::Delivery,
+            Some(1),
+            at(0x20),
+            Some(Label::Zero),
+            4,
+            "b",
+        );
+        c.add(k, Rule::Integrity, Some(2), at(0x30), Some(o(2, 0)), 4, "c");
+        let rules: Vec<Rule> = c.found.iter().map(|f| f.rule).collect();
+        assert_eq!(rules, vec![Rule::Integrity, Rule::Delivery]);
+        assert_eq!(c.found[0].addresses, vec![at(0x10), at(0x30)]);
+    }
+
+    #[test]
+    fn collector_lists_each_provenance_once() {
+        let mut c = Collector::default();
+        let k = BugClass::PartialPageExposure;
+        for label in [o(2, 0), o(2, 0), o(3, 0x40), o(2, 0)] {
+            c.add(k, Rule::Integrity, None, at(0x10), Some(label), 1, "x");
+        }
+        assert_eq!(c.found.len(), 1);
+        assert_eq!(c.found[0].provenance, vec![o(2, 0), o(3, 0x40)]);
+    }
+
+    #[test]
+    fn client_after_names_the_label_of_the_first_byte_outside_the_range() {
+        // The client's allocation starts at 0x10000; the request is [0x10100, 0x10200).
+        // A foreign run written over [0x100F0, 0x10210) crosses both edges: the part
+        // after the range starts 0x120 bytes into the run.
+        let s = Subject {
+            client: Pid(1),
+            server: Pid(2),
+            direction: Direction::Read,
+            buffer: Va::new(0x10100),
+            length: 0x100,
+        };
+        let before = [LabelSpan {
+            len: 0x1000,
+            label: o(1, 0x10000),
+        }];
+        let third = o(9, 0x5000);
+        let after = [
+            LabelSpan {
+                len: 0xF0,
+                label: o(1, 0x10000),
+            },
+            LabelSpan {
+                len: 0x120,
+                label: third,
+            },
+            LabelSpan {
+                len: 0x1000 - 0x210,
+                label: o(1, 0x10210),
+            },
+        ];
+        let found = client_after(&before, &after, Va::new(0x10000), &s, 0x100, 7);
+        let integrity = found
+            .iter()
+            .find(|f| f.rule == Rule::Integrity)
+            .expect("an integrity finding");
+        assert_eq!(integrity.kind, BugClass::CopyBackError);
+        assert_eq!(
+            integrity.addresses,
+            vec![
+                (SpaceId::Process(Pid(1)), Va::new(0x100F0)),
+                (SpaceId::Process(Pid(1)), Va::new(0x10200))
+            ]
+        );
+        assert_eq!(integrity.provenance, vec![third, third.advance(0x110)]);
+    }
+
+    #[test]
     fn diff_spans_merges_a_continuing_foreign_run() {
         let before = [
             LabelSpan {

@@ -1,4 +1,4 @@
-//! Double fetch (seed 001): the kernel reading the same byte of a user-writable frame
+//! Double fetch (the PortName example of ["Errors in Direct I/O"][design-direct-io]): the kernel reading the same byte of a user-writable frame
 //! twice within one dispatch. Between the two reads another user thread can change the
 //! byte, so what the driver validated is not what it uses.
 //!
@@ -8,6 +8,8 @@
 //! The harness then proves it with a concrete interleaving (a second thread writing
 //! the byte between the two fetches, [`crate::machine::ScheduledWrite`]) and reports
 //! whether the outcome changed.
+//!
+//! [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 
 use crate::addr::{Pfn, Va};
 use crate::log::{Access, Actor};

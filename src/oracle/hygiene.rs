@@ -21,7 +21,9 @@ pub struct Books {
     pub mappings: Vec<(SpaceId, Va)>,
     /// Locks leaked by freeing locked MDLs.
     pub leaked_locks: usize,
-    /// IRPs allocated and not yet freed (the I/O manager's own books, semantics §5.7).
+    /// IRPs allocated and not yet freed (the I/O manager's own books, [semantics §5.7]).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
     pub irps: usize,
 }
 

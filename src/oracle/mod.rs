@@ -1,8 +1,8 @@
 //! The oracle: findings as values, decided from shadow memory, the access log, the
-//! protocol events and the machine's accounting — never from canaries (DESIGN.md,
-//! "Shadow memory" and "Bug classes").
+//! protocol events and the machine's accounting — never from canaries ([design.md],
+//! ["Shadow memory"][design-shadow] and ["Bug classes"][design-bug-classes]).
 //!
-//! A [`Finding`] names its [`BugClass`] (the table of DESIGN.md), the [`Rule`] it breaks,
+//! A [`Finding`] names its [`BugClass`] (the [table of design.md][design-bug-classes]), the [`Rule`] it breaks,
 //! the machine step and addresses involved, the provenance ([`Label`]) of the offending
 //! bytes, and a sentence saying what happened. The rules, for a request of `length`
 //! bytes at `buffer` in the client, exposed to a server:
@@ -26,6 +26,10 @@
 //! * **protocol**: faults and events of the model become findings of their class;
 //! * **double fetch**: the kernel reading the same byte of a user-writable frame twice
 //!   within one dispatch ([`double_fetch`]).
+//!
+//! [design.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md
+//! [design-shadow]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shadow-memory
+//! [design-bug-classes]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#bug-classes
 
 pub mod check;
 pub mod double_fetch;
@@ -41,7 +45,9 @@ use crate::status::NtStatus;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The bug classes of DESIGN.md, plus three the harness needs for completeness.
+/// The [bug classes of design.md][design-bug-classes], plus three the harness needs for completeness.
+///
+/// [design-bug-classes]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#bug-classes
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum BugClass {
     /// The other process can reach bytes of the first/last page outside the range.

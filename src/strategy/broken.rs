@@ -1,5 +1,8 @@
 //! Deliberately broken strategies, each violating one rule, so the tests prove the
-//! oracle catches it (DESIGN.md: "a checker that cannot fail is worthless").
+//! oracle catches it ([design.md][design-strategies]: "a checker that cannot fail is worthless").
+//!
+//! [design.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md
+//! [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
 
 use super::correct::{BounceKnobs, SplitKnobs};
 use super::helpers::{map_into, nt_success, unmap_from};
@@ -70,9 +73,11 @@ broken!(
 
 broken!(
     /// [`BounceCopy`] that calls `MmGetSystemAddressForMdlSafe(Irp->MdlAddress)` without
-    /// checking for the NULL MDL of a zero-length request (seed 001, "Errors in Direct I/O").
+    /// checking for the NULL MDL of a zero-length request (["Errors in Direct I/O"][design-direct-io]).
     ///
     /// Expected verdict: ZeroLengthOrNullMdl.
+    ///
+    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
     UncheckedNullMdl, BounceCopy,
     BounceKnobs { skip_null_check: true, ..BounceKnobs::default() },
     ZeroLengthOrNullMdl
@@ -81,10 +86,13 @@ broken!(
 broken!(
     /// [`BounceCopy`] that locks the client's buffer a second time through its own MDL
     /// (`MmProbeAndLockProcessPages`) to get a system address, and at retire unmaps and
-    /// `IoFreeMdl`s that MDL without `MmUnlockPages`: the lock leaks (semantics §3.3), and
-    /// the client's exit bug-checks `PROCESS_HAS_LOCKED_PAGES` (§6).
+    /// `IoFreeMdl`s that MDL without `MmUnlockPages`: the lock leaks ([semantics §3.3]), and
+    /// the client's exit bug-checks `PROCESS_HAS_LOCKED_PAGES` ([§6]).
     ///
     /// Expected verdict: LockLeak.
+    ///
+    /// [semantics §3.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.3
+    /// [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     LeakSecondLock, BounceCopy,
     BounceKnobs { own_lock_leak: true, ..BounceKnobs::default() },
     LockLeak
@@ -92,9 +100,12 @@ broken!(
 
 broken!(
     /// [`PartialMdlSplit`] that `MmUnlockPages` its partial MDL at retire, as if it held
-    /// a lock of its own (invariants 8, 24).
+    /// a lock of its own (invariants [8][invariant 8], [24][invariant 24]).
     ///
     /// Expected verdict: UnlockMisuse.
+    ///
+    /// [invariant 8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-8
+    /// [invariant 24]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-24
     UnlockPartial, PartialMdlSplit,
     SplitKnobs { unlock_partial: true },
     UnlockMisuse
@@ -112,9 +123,11 @@ broken!(
 
 broken!(
     /// [`HeadTailSplice`] that frees its substitute pages before unmapping the server's
-    /// view: for a moment the server's PTEs map free pages (semantics §3.10).
+    /// view: for a moment the server's PTEs map free pages ([semantics §3.10]).
     ///
     /// Expected verdict: FreeWhileMapped.
+    ///
+    /// [semantics §3.10]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.10
     FreeSubstituteWhileMapped, HeadTailSplice,
     SpliceKnobs { free_before_unmap: true, ..SpliceKnobs::default() },
     FreeWhileMapped
@@ -122,20 +135,24 @@ broken!(
 
 broken!(
     /// [`HeadTailSplice`] whose substitute pages come from `MmAllocatePagesForMdlEx` with
-    /// `MM_DONT_ZERO_ALLOCATION` and are never zeroed (seed 000 step 3 without "initialize
-    /// them to zero"): the server reads the previous owner's bytes around the range.
+    /// `MM_DONT_ZERO_ALLOCATION` and are never zeroed (step 3 of the [proxy file system's head/tail
+    /// substitution][design-proxy] without zeroing them): the server reads the previous owner's bytes around the range.
     ///
     /// Expected verdict: UnsanitizedSubstitute.
+    ///
+    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
     UnzeroedSubstitute, HeadTailSplice,
     SpliceKnobs { unzeroed_substitutes: true, ..SpliceKnobs::default() },
     UnsanitizedSubstitute
 );
 
-/// The "obvious" zero-copy of seed 000 without the fix: map the request's MDL straight
+/// The "obvious" zero-copy of the [proxy file system][design-proxy] without the fix: map the request's MDL straight
 /// into the server (read-only for a WRITE). The server reaches every byte of the first
 /// and last pages, inside the range or not.
 ///
 /// Expected verdict: PartialPageExposure.
+///
+/// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 #[derive(Clone, Debug, Default)]
 pub struct DirectMap {
     view: Option<Va>,

@@ -159,14 +159,17 @@ struct SplitState {
 }
 
 /// The whole pages in the middle of the buffer through `IoBuildPartialMdl` (borrowing
-/// the request's lock, semantics §4), the partial first/last pages through zeroed
+/// the request's lock, [semantics §4]), the partial first/last pages through zeroed
 /// substitute pages (copied in for a WRITE, copied back up to `Information` for a READ);
 /// the three MDLs are mapped back to back at a free range of the server's space so the
 /// server sees one contiguous buffer. Retire unmaps all three in the server, copies back,
 /// frees the substitutes, and `IoFreeMdl`s the partial — never `MmUnlockPages` it
-/// (invariant 24).
+/// ([invariant 24]).
 ///
 /// Expected verdict: passes.
+///
+/// [semantics §4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s4
+/// [invariant 24]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-24
 #[derive(Clone, Debug, Default)]
 pub struct PartialMdlSplit {
     pub(crate) knobs: SplitKnobs,
@@ -294,12 +297,14 @@ impl ProxyStrategy for PartialMdlSplit {
     }
 }
 
-/// WinFsp's policy (DESIGN.md, "What real systems do"): READs are always copied
+/// WinFsp's policy ([design.md, "What real systems do"][design-real-systems]): READs are always copied
 /// ([`BounceCopy`]); WRITEs up to `threshold` bytes (64 KiB by default) are copied,
 /// larger WRITEs are mapped read-only into the server with head/tail substitution
 /// ([`HeadTailSplice`]).
 ///
 /// Expected verdict: passes.
+///
+/// [design-real-systems]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#real-systems
 #[derive(Clone, Debug)]
 pub struct CopySmallMapLarge {
     /// Largest WRITE that is copied.

@@ -10,12 +10,16 @@ use crate::vm::ALLOCATION_GRANULARITY as ALLOCATION_GRANULARITY_VA;
 
 /// Maps a locked (or partial, or non-paged) MDL into `pid`'s user space, attached to it:
 /// `MmMapLockedPagesSpecifyCache(UserMode)` at `base` (or anywhere), read-only unless
-/// `writable` (`MdlMappingNoWrite`, semantics §1.5). A raised failure (semantics §3.7,
-/// invariant 16: user-mode map failures are raised, never NULL) is caught and returned as
+/// `writable` (`MdlMappingNoWrite`, [semantics §1.5]). A raised failure ([semantics §3.7],
+/// [invariant 16]: user-mode map failures are raised, never NULL) is caught and returned as
 /// `Ok(None)`, as a driver's `__try/__except` would.
 ///
 /// # Errors
 /// Bug checks and model errors pass through.
+///
+/// [semantics §1.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.5
+/// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
+/// [invariant 16]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-16
 pub fn map_into(
     m: &mut Machine,
     pid: Pid,
@@ -48,11 +52,13 @@ pub fn map_into(
 }
 
 /// `MmUnmapLockedPages` of a user mapping, attached to the process that holds it
-/// (semantics §3.8). A process that already exited lost the mapping with its address
+/// ([semantics §3.8]). A process that already exited lost the mapping with its address
 /// space; nothing is left to unmap.
 ///
 /// # Errors
 /// As `mm_unmap_locked_pages`.
+///
+/// [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
 pub fn unmap_from(m: &mut Machine, pid: Pid, va: Va, mdl: MdlId) -> Result<()> {
     if !m.process(pid)?.is_alive() {
         return Ok(());
@@ -117,10 +123,12 @@ impl SubstitutePage {
     }
 
     /// Unmaps it from system space, frees the page, frees the MDL (in that order:
-    /// semantics §3.10 — unmap before `MmFreePagesFromMdl`).
+    /// [semantics §3.10] — unmap before `MmFreePagesFromMdl`).
     ///
     /// # Errors
     /// Bug checks pass through.
+    ///
+    /// [semantics §3.10]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.10
     pub fn release(self, m: &mut Machine) -> Result<()> {
         m.mm_unmap_locked_pages(self.sys, self.mdl)?;
         m.mm_free_pages_from_mdl(self.mdl)?;
@@ -133,7 +141,9 @@ pub fn nt_success(s: crate::status::NtStatus) -> bool {
     s.severity() <= crate::status::NtStatus::SEVERITY_INFORMATIONAL
 }
 
-/// The page geometry of a buffer (semantics §1.1): which ends are partial pages.
+/// The page geometry of a buffer ([semantics §1.1]): which ends are partial pages.
+///
+/// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Geometry {
     /// `BYTE_OFFSET(buffer)`.
@@ -151,8 +161,10 @@ pub(crate) struct Geometry {
 impl Geometry {
     /// The start every mapping strategy's `expose` shares: the request's MDL and the
     /// buffer's geometry, or the exposure to return at once — nothing to map for a
-    /// zero-length request (the I/O manager built no MDL, semantics §5.5), and a refusal
+    /// zero-length request (the I/O manager built no MDL, [semantics §5.5]), and a refusal
     /// (`STATUS_INVALID_USER_BUFFER`) for a non-empty request without one.
+    ///
+    /// [semantics §5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
     pub(crate) fn of_request(
         io: &super::Io,
     ) -> std::result::Result<(MdlId, Geometry), super::Exposure> {

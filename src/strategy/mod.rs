@@ -1,10 +1,10 @@
 //! Proxy-file-system strategies: how a driver exposes a client's I/O buffer to a
-//! user-mode server process, and how it retires the request afterwards (DESIGN.md,
-//! "Strategies and the harness"; seed 000).
+//! user-mode server process, and how it retires the request afterwards
+//! ([design.md, "Strategies and the harness"][design-strategies]).
 //!
 //! A client issues a READ or WRITE whose buffer may start and end anywhere in a page.
-//! The I/O manager hands the driver a locked MDL over it (`DO_DIRECT_IO`, semantics §5.2;
-//! `None` for a zero-length request, §5.5). A [`ProxyStrategy`] is the driver's algorithm,
+//! The I/O manager hands the driver a locked MDL over it (`DO_DIRECT_IO`, [semantics §5.2];
+//! `None` for a zero-length request, [§5.5]). A [`ProxyStrategy`] is the driver's algorithm,
 //! in two steps written only against [`Machine`]'s public API:
 //!
 //! * [`ProxyStrategy::expose`], before the server runs: returns what the server sees, an
@@ -26,14 +26,14 @@
 //! `retire` runs in **an arbitrary context**: the server's after a normal reply or when
 //! the server exits (its cleanup), the client's when the client exits, a system thread's
 //! when the request is cancelled. A strategy must therefore attach to the server to unmap
-//! a user mapping (semantics §3.8: a user unmap must run in the owning process).
+//! a user mapping ([semantics §3.8]: a user unmap must run in the owning process).
 //!
 //! Built-in strategies, each with its expected verdict under [`crate::verify`]:
 //!
 //! | strategy | expected verdict |
 //! |---|---|
 //! | [`BounceCopy`] | passes |
-//! | [`HeadTailSplice`] | passes (seed 000 done right) |
+//! | [`HeadTailSplice`] | passes (the [proxy file system][design-proxy]'s head/tail substitution done right) |
 //! | [`PartialMdlSplit`] | passes |
 //! | [`CopySmallMapLarge`] | passes (WinFsp's policy) |
 //! | [`broken::DirectMap`] | PartialPageExposure |
@@ -45,8 +45,15 @@
 //! | [`broken::UncheckedNullMdl`] | ZeroLengthOrNullMdl |
 //! | [`broken::WritableWriteSplice`] | AccessModeMismatch |
 //! | [`broken::FreeSubstituteWhileMapped`] | FreeWhileMapped |
-//! | [`portname::PortNameInPlace`] | DoubleFetch (seed 001) |
-//! | [`portname::PortNameCaptured`] | passes (seed 001 fixed) |
+//! | [`portname::PortNameInPlace`] | DoubleFetch (the PortName example of ["Errors in Direct I/O"][design-direct-io]) |
+//! | [`portname::PortNameCaptured`] | passes (the PortName example fixed) |
+//!
+//! [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
+//! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+//! [§5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
+//! [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
+//! [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 
 pub mod broken;
 mod correct;
@@ -126,10 +133,12 @@ pub struct Completion {
     pub information: u64,
 }
 
-/// A driver's buffer-exposure algorithm (DESIGN.md, "Strategies and the harness").
+/// A driver's buffer-exposure algorithm ([design.md, "Strategies and the harness"][design-strategies]).
 ///
 /// A strategy keeps whatever it built between `expose` and `retire` in `self`; the
 /// harness clones a fresh strategy for every case.
+///
+/// [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
 pub trait ProxyStrategy {
     /// A short name for reports.
     fn name(&self) -> String;

@@ -1,9 +1,11 @@
-//! Seed 001's PortName driver: a WRITE carries a UTF-16 port name. The broken driver
+//! The PortName driver of Microsoft's ["Errors in Direct I/O"][design-direct-io]: a WRITE carries a UTF-16 port name. The broken driver
 //! terminates the string **in place** in the shared (double-mapped) buffer and then
 //! scans it (`RtlInitUnicodeString`) and copies it — fetching the same user-writable
 //! bytes twice. The fixed driver captures the buffer first, then terminates and
 //! validates its private copy. Both hand the server a read-only bounce copy; READs are
 //! refused (`STATUS_INVALID_DEVICE_REQUEST`), as are names shorter than one `WCHAR`.
+//!
+//! [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 
 use super::correct::PROXY_TAG;
 use super::helpers::{map_into, nt_success, unmap_from};
@@ -71,13 +73,15 @@ fn refuse_early(io: &Io) -> Option<Exposure> {
     None
 }
 
-/// Seed 001 as written: `PortName[Size/sizeof(WCHAR) - 1] = UNICODE_NULL` in the system
+/// The PortName driver as ["Errors in Direct I/O"][design-direct-io] shows it: `PortName[Size/sizeof(WCHAR) - 1] = UNICODE_NULL` in the system
 /// mapping of the client's buffer, then `RtlInitUnicodeString(&AdapterName, PortName)`
 /// (a scan to the NUL, running past the buffer if another thread removed it), then a copy
 /// of `Length` bytes: two fetches of the same user-writable bytes, and a write through an
 /// MDL probed for `IoReadAccess`.
 ///
 /// Expected verdict: DoubleFetch (also AccessModeMismatch, Integrity, Delivery).
+///
+/// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
 #[derive(Clone, Debug, Default)]
 pub struct PortNameInPlace {
     shown: Option<Shown>,
@@ -137,7 +141,7 @@ impl ProxyStrategy for PortNameInPlace {
     }
 }
 
-/// Seed 001 fixed: capture the whole buffer into zeroed pool first (the only fetch),
+/// The PortName driver fixed: capture the whole buffer into zeroed pool first (the only fetch),
 /// terminate and validate the private copy, and show the server the captured bytes.
 ///
 /// Expected verdict: passes.

@@ -1,4 +1,6 @@
-//! Head/tail page substitution (seed 000, done right).
+//! Head/tail page substitution (the [proxy file system][design-proxy]'s technique, done right).
+//!
+//! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 
 use super::helpers::{Geometry, SubstitutePage, map_into, nt_success, unmap_from};
 use super::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
@@ -115,7 +117,8 @@ struct SpliceState {
     geo: Geometry,
 }
 
-/// Seed 000's seven steps, done right: a target MDL whose PFN array is the request's,
+/// The seven steps of the [proxy file system's head/tail substitution][design-proxy],
+/// done right: a target MDL whose PFN array is the request's,
 /// with **zeroed** substitute pages (from `MmAllocatePagesForMdlEx`) in place of a
 /// partial first and/or last page — one substitute when head and tail share a page —;
 /// for a WRITE the client's in-range bytes of those pages are copied in and the server
@@ -126,6 +129,8 @@ struct SpliceState {
 /// completion).
 ///
 /// Expected verdict: passes.
+///
+/// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 #[derive(Clone, Debug, Default)]
 pub struct HeadTailSplice {
     pub(crate) knobs: SpliceKnobs,

@@ -49,7 +49,9 @@ pub enum InjectedFault {
     PoolExhausted,
     /// A system thread calls `IoCancelIrp` while the server holds the request: the proxy
     /// driver's cancel routine runs retire in that system thread and completes the IRP
-    /// `STATUS_CANCELLED` (semantics §6). The server's late reply must be dropped.
+    /// `STATUS_CANCELLED` ([semantics §6]). The server's late reply must be dropped.
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     Cancel,
 }
 
@@ -417,8 +419,8 @@ fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<
 
 /// Moves the machine's access log into `log` (recording continues).
 fn flush(m: &mut Machine, log: &mut Vec<crate::log::Access>) {
-    log.extend(m.take_access_log());
-    m.start_access_log();
+    log.extend(m.drain_access_log());
+    m.restart_access_log();
 }
 
 /// Frames writable by user code now, with a thread and address that can write each.
@@ -498,10 +500,10 @@ fn drive<S: ProxyStrategy + Send + 'static>(
                 w.tid, w.data, w.va, w.before_step
             ));
         }
-        m.schedule_user_write(w);
+        m.schedule_user_write(w)?;
     }
     let mut log = Vec::new();
-    m.start_access_log();
+    m.restart_access_log();
     // The client thread's system service: the I/O manager builds the IRP, locks
     // Irp->MdlAddress (none for zero length) and calls the proxy driver, which pends it.
     let tid = m.process(a.client)?.threads[0];
@@ -928,9 +930,12 @@ tr.push(format!(
 
 /// Whether `IoAllocateMdl` can describe the case's buffer: a zero-length request needs
 /// no MDL; otherwise the length must be below 2 GiB and, past the fixed-size 23-page
-/// block, `MmSizeOfMdl` must fit in 0xFFFF bytes (semantics §1.3, invariant 2). The
+/// block, `MmSizeOfMdl` must fit in 0xFFFF bytes ([semantics §1.3], [invariant 2]). The
 /// buffer's page offset is the case's offset modulo the page size (its allocation is
 /// page-aligned).
+///
+/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
+/// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
 fn describable(case: &Case) -> bool {
     let (va, len) = (Va::new(case.offset as u64), case.length as u64);
     len == 0

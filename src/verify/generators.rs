@@ -3,8 +3,11 @@
 //!
 //! Offsets are biased to 0, 1, 512, `PAGE_SIZE - 1` and sector multiples; lengths to 0,
 //! 1, `PAGE_SIZE - 1`, `PAGE_SIZE`, `PAGE_SIZE + 1`, page multiples and many pages —
-//! where span bugs live (DESIGN.md). Every generator shrinks toward its first, simplest
+//! where span bugs live ([design.md][design-generators]). Every generator shrinks toward its first, simplest
 //! alternative.
+//!
+//! [design.md]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md
+//! [design-generators]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#generators
 
 use super::Config;
 use super::case::{Case, InjectedFault};

@@ -13,7 +13,7 @@
 //! ([`ProxyDriver`]), which pends the IRP for the server; the strategy's `expose` runs when
 //! the server fetches it, its `retire` on the server's reply, on `IoCancelIrp` (the cancel
 //! routine) or at the server's exit, and the driver completes the IRP with
-//! `IoCompleteRequest`, which unlocks and frees `Irp->MdlAddress` (semantics §5.7).
+//! `IoCompleteRequest`, which unlocks and frees `Irp->MdlAddress` ([semantics §5.7]).
 //!
 //! # Verifying your own strategy
 //!
@@ -47,6 +47,8 @@
 //! assert!(cx.has(mdlsim::oracle::BugClass::PartialPageExposure));
 //! println!("{cx}\n{}", cx.to_json());
 //! ```
+//!
+//! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 
 pub mod case;
 #[cfg(feature = "proptest")]

@@ -1,12 +1,12 @@
 //! The proxy file-system driver every `verify` request goes through: a `DO_DIRECT_IO`
 //! device whose dispatch routine pends each READ and WRITE for a user-mode server, the
-//! way WinFsp and Dokan hand requests to theirs (DESIGN.md, "Strategies and the harness";
-//! semantics §5.2, §5.5, §5.7, §6).
+//! way WinFsp and Dokan hand requests to theirs ([design.md, "Strategies and the harness"][design-strategies];
+//! [semantics §5.2], [§5.5], [§5.7], [§6]).
 //!
 //! The life of a request:
 //!
 //! 1. the client thread calls `NtReadFile` / `NtWriteFile`; the I/O manager builds the IRP,
-//!    allocates `Irp->MdlAddress` and probes and locks it (none for zero length, §5.5),
+//!    allocates `Irp->MdlAddress` and probes and locks it (none for zero length, [§5.5]),
 //!    and calls [`ProxyDriver`]'s dispatch routine, which records what it saw
 //!    ([`crate::io::DispatchRecord`]), marks the IRP pending, sets its cancel routine and
 //!    queues it (`STATUS_PENDING` goes back to the client);
@@ -17,7 +17,7 @@
 //! 3. the server's reply ([`ProxyDriver::reply`]) takes the request back out of the table
 //!    and clears the cancel routine; the strategy's `retire` runs, the driver stores its
 //!    [`Completion`] in `IoStatus` and calls `IoCompleteRequest`, whose stage 1 unlocks and
-//!    stage 2 frees the MDL and delivers the status to the client (§5.7);
+//!    stage 2 frees the MDL and delivers the status to the client ([§5.7]);
 //! 4. or `IoCancelIrp` (from a system thread, or `IoCancelThreadIo` at the client thread's
 //!    exit) calls the cancel routine while the server holds the request: it takes the
 //!    request out of the table, runs `retire` with a `STATUS_CANCELLED` reply in
@@ -29,6 +29,12 @@
 //! The cancel routine runs `retire` itself, synchronously, so that thread exit's
 //! `IoCancelThreadIo` sees the request finish without its five-minute wait. The strategy
 //! therefore lives in the driver for the duration of a case.
+//!
+//! [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
+//! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+//! [§5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
+//! [§5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+//! [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
 use super::super::strategy::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
 use crate::fault::{Fault, ModelError, Result};
@@ -344,8 +350,10 @@ fn completion_status_of(r: ServerReply) -> IoStatusBlock {
 impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
     /// `IRP_MJ_READ` / `IRP_MJ_WRITE`: record, `IoMarkIrpPending`, set the cancel routine
     /// (complete `STATUS_CANCELLED` at once if the IRP was cancelled before that), queue
-    /// for the server, return `STATUS_PENDING` (semantics §6). Anything else is
+    /// for the server, return `STATUS_PENDING` ([semantics §6]). Anything else is
     /// `STATUS_INVALID_DEVICE_REQUEST`.
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
         let loc = record_dispatch(m, device, irp, Vec::new())?;
         if loc.major_function != IRP_MJ_READ && loc.major_function != IRP_MJ_WRITE {
@@ -355,10 +363,12 @@ impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
         pend_in_queue(m, device, irp, self.bug != ProxyDriverBug::NotCancelable)
     }
 
-    /// The cancel routine (`IoCancelIrp` swapped it out, semantics §6): a request still
+    /// The cancel routine (`IoCancelIrp` swapped it out, [semantics §6]): a request still
     /// queued is completed `STATUS_CANCELLED`; one the server holds is taken back, retired
     /// with a `STATUS_CANCELLED` reply in the canceller's context, and completed with what
     /// `retire` returned.
+    ///
+    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
         if m.io_queue_remove(device, irp)? {
             return complete_with(m, irp, NtStatus::CANCELLED);

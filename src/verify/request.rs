@@ -1,11 +1,15 @@
 //! A READ or WRITE issued through the I/O manager to a pending `DO_DIRECT_IO` device,
 //! for code that drives a strategy by hand outside the harness ([`crate::workload`]).
 //! A thin wrapper over the real path: the client thread's `NtReadFile` / `NtWriteFile`
-//! (the I/O manager allocates, probes and locks `Irp->MdlAddress`, semantics §5.2, §5.5)
+//! (the I/O manager allocates, probes and locks `Irp->MdlAddress`, [semantics §5.2], [§5.5])
 //! to a [`QueueDriver`] that pends it with a cancel routine; the caller plays the server
 //! (it takes the IRP off the queue, clearing the cancel routine); [`Request::complete`]
-//! is `IoCompleteRequest`, whose stage 1 unlocks and stage 2 frees the MDL (§5.7).
+//! is `IoCompleteRequest`, whose stage 1 unlocks and stage 2 frees the MDL ([§5.7]).
 //! The harness itself goes through [`super::ProxyDriver`].
+//!
+//! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+//! [§5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
+//! [§5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 
 use crate::addr::Va;
 use crate::fault::{Fault, ModelError, Result};
@@ -29,7 +33,9 @@ pub struct Request {
     pub buffer: Va,
     /// Its length.
     pub length: u32,
-    /// `Irp->MdlAddress` (`None` for a zero-length request, semantics §5.5).
+    /// `Irp->MdlAddress` (`None` for a zero-length request, [semantics §5.5]).
+    ///
+    /// [semantics §5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
     pub mdl: Option<MdlId>,
     /// The pended IRP.
     pub irp: IrpId,
@@ -91,11 +97,14 @@ impl Request {
 
     /// `IoCompleteRequest` with `completion` as `IoStatus`: stage 1 unlocks
     /// `Irp->MdlAddress`, stage 2 (the client thread's APC) frees it and the IRP
-    /// (semantics §5.7, invariant 26).
+    /// ([semantics §5.7], [invariant 26]).
     ///
     /// # Errors
     /// Whatever the unlock or free does to an MDL a strategy damaged; a second
     /// completion is `MULTIPLE_IRP_COMPLETE_REQUESTS`.
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [invariant 26]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-26
     pub fn complete(self, m: &mut Machine, completion: Completion) -> Result<()> {
         m.irp_mut(self.irp)?.io_status = IoStatusBlock {
             status: completion.status,

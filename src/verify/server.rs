@@ -1,4 +1,7 @@
-//! The server models (DESIGN.md: "the server is modelled, not trusted").
+//! The server models: the server is modelled, not trusted ([design.md, "Strategies and the
+//! harness"][design-strategies]: it reads and writes every byte of every page it is given).
+//!
+//! [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
 
 use crate::addr::{PAGE_SIZE, Va};
 use crate::fault::{Fault, Result};

@@ -76,8 +76,8 @@
 //! ```
 //! // The proxy file system in three lines: the direct map is caught, the head/tail splice passes.
 //! let file = |n: &str| format!("{}/examples/scenarios/{n}", env!("CARGO_MANIFEST_DIR"));
-//! assert!(!mdlsim::cli::replay(file("seed000-directmap-read.json").as_ref()).unwrap().found.is_empty());
-//! assert!(mdlsim::cli::replay(file("seed000-headtail-read.json").as_ref()).unwrap().found.is_empty());
+//! assert!(!mdlsim::replay::replay(file("seed000-directmap-read.json").as_ref()).unwrap().found.is_empty());
+//! assert!(mdlsim::replay::replay(file("seed000-headtail-read.json").as_ref()).unwrap().found.is_empty());
 //! ```
 //!
 //! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
@@ -91,10 +91,7 @@
 pub mod addr;
 mod arena;
 pub mod audit;
-pub mod bench_report;
 pub mod bugcheck;
-#[cfg(feature = "proptest")]
-pub mod cli;
 pub mod cost;
 pub mod counters;
 pub mod events;
@@ -116,6 +113,7 @@ pub mod pfn;
 pub mod pool;
 pub mod process;
 mod ranges;
+pub mod replay;
 pub mod scenario;
 pub mod shadow;
 pub mod space;

@@ -128,6 +128,7 @@ impl Ix {
 /// A virtual address argument.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum Addr {
     /// A raw address.
     Raw(u64),
@@ -159,6 +160,7 @@ impl Addr {
 /// Process, thread and context operations.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum ProcessOp {
     /// [`Machine::create_process`] (named `p<n>`).
     CreateProcess,
@@ -189,6 +191,7 @@ pub enum ProcessOp {
 /// Virtual memory, user and kernel accesses, and the access log.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum VmOp {
     /// [`Machine::virtual_alloc`].
     VirtualAlloc {
@@ -298,6 +301,7 @@ pub enum VmOp {
 /// Non-paged pool.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum PoolOp {
     /// [`Machine::ex_allocate_pool_with_tag`].
     ExAllocatePoolWithTag {
@@ -334,6 +338,7 @@ pub enum PoolOp {
 /// Every MDL routine, and a driver's direct writes to MDL fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum MdlOp {
     /// [`Machine::io_allocate_mdl`], optionally attaching to an IRP.
     IoAllocateMdl {
@@ -526,6 +531,7 @@ pub enum MdlOp {
 /// IRPs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum IrpOp {
     /// [`Machine::io_allocate_irp`].
     IoAllocateIrp {
@@ -565,6 +571,7 @@ impl MiniFilter for PassMiniFilter {}
 /// [§6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
 pub enum IoOp {
     /// [`Machine::io_register_driver`] of a built-in driver (appended to the driver table).
     RegisterDriver {

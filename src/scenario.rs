@@ -478,10 +478,15 @@ impl Scenario {
                 ),
             ));
         }
-        let mut is_ops = false;
+        let mut kind = None;
+        let mut is_json = false;
         // The version first, so an old or future file says so rather than failing on a field.
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(text) {
-            is_ops = v.pointer("/scenario/kind").and_then(|k| k.as_str()) == Some("ops");
+            is_json = true;
+            kind = v
+                .pointer("/scenario/kind")
+                .and_then(|k| k.as_str())
+                .map(str::to_string);
             match v.get("schema_version") {
                 Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => {
                 }
@@ -507,23 +512,34 @@ impl Scenario {
         }
         let s: Scenario = serde_json::from_str(text).map_err(|e| {
             // An internally tagged body is buffered before it is read, so an error inside
-            // it is reported at the body's end. For an "ops" body, read its parts again
-            // untagged, where serde_json knows the position of the bad op or field.
-            let e = if is_ops && e.classify() == serde_json::error::Category::Data {
-                serde_json::from_str::<OpsProbe>(text).err().unwrap_or(e)
-            } else {
-                e
-            };
-            let what = match e.classify() {
-                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                    format!("malformed JSON: {e}")
+            // it is reported at the body's end. Read its parts again untagged, where
+            // serde_json knows the position of the bad op or field.
+            let e = match (kind.as_deref(), e.classify()) {
+                (Some("ops"), serde_json::error::Category::Data) => {
+                    serde_json::from_str::<OpsProbe>(text).err().unwrap_or(e)
                 }
-                _ => format!("not a scenario: {e}"),
+                (Some("case"), serde_json::error::Category::Data) => {
+                    serde_json::from_str::<CaseProbe>(text).err().unwrap_or(e)
+                }
+                _ => e,
             };
             // serde_json appends " at line L column C"; the position is given in front instead.
-            let what = match what.rfind(" at line ") {
-                Some(i) => what[..i].to_string(),
-                None => what,
+            let msg = e.to_string();
+            let msg = match msg.rfind(" at line ") {
+                Some(i) => &msg[..i],
+                None => &msg,
+            };
+            let what = match e.classify() {
+                // Well-formed JSON the typed reading stops in: an object that must have
+                // one key (an op, its operation, an address, an index, `reads`) has more;
+                // the position is the end of its first entry.
+                serde_json::error::Category::Syntax if is_json => format!(
+                    "not a scenario: {msg} (an object naming a variant, such as an op, has exactly one key)"
+                ),
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    format!("malformed JSON: {msg}")
+                }
+                _ => format!("not a scenario: {msg}"),
             };
             err(e.line(), e.column(), what)
         })?;
@@ -619,7 +635,7 @@ impl Scenario {
 }
 
 /// The parts of an `"ops"` scenario read untagged, only to locate a data error
-/// precisely (unknown fields elsewhere are the main parse's business).
+/// precisely (unknown fields outside the body are the main parse's business).
 #[derive(Deserialize)]
 struct OpsProbe {
     #[serde(rename = "scenario")]
@@ -627,6 +643,7 @@ struct OpsProbe {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OpsProbeBody {
     #[serde(rename = "kind")]
     _kind: OpsKind,
@@ -641,6 +658,31 @@ struct OpsProbeBody {
 #[serde(rename_all = "snake_case")]
 enum OpsKind {
     Ops,
+}
+
+/// The body of a `"case"` scenario read untagged, as [`OpsProbe`] for `"ops"`.
+#[derive(Deserialize)]
+struct CaseProbe {
+    #[serde(rename = "scenario")]
+    _scenario: CaseProbeBody,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseProbeBody {
+    #[serde(rename = "kind")]
+    _kind: CaseKind,
+    #[serde(rename = "strategy")]
+    _strategy: String,
+    #[serde(rename = "case")]
+    _case: Case,
+}
+
+/// `"case"` (the probe is read only for that kind).
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CaseKind {
+    Case,
 }
 
 /// The first inconsistency of an `"ops"` body: (text to locate it by, message).

@@ -13,13 +13,11 @@ use std::fmt;
 
 mod irp;
 mod ops;
-#[cfg(feature = "proptest")]
 mod scenario;
 mod splice;
 
 pub use irp::{IrpInput, IrpStep, irp, irp_input};
 pub use ops::{MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
-#[cfg(feature = "proptest")]
 pub use scenario::scenario;
 pub use splice::{Length, MAX_MDL_SPAN, SpliceInput, SpliceStrategy, splice, splice_input};
 

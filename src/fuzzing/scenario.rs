@@ -8,8 +8,8 @@
 //! [`ScenarioError`]: crate::scenario::ScenarioError
 
 use super::Failure;
-use crate::cli::{Run, play, render_replay};
 use crate::oracle::BugClass;
+use crate::replay::{Run, play, render_replay};
 use crate::scenario::Scenario;
 
 /// Runs one scenario file's bytes.
@@ -61,7 +61,8 @@ pub fn scenario(data: &[u8]) -> Result<(), Failure> {
         }
         // An "ops" file whose op names an object that does not exist is refused when it
         // is played (the tables exist only then): a one-line error naming the file.
-        Err(e) if ops && e.0.starts_with("fuzz.json: op ") && !e.0.contains('\n') => {}
+        Err(e)
+            if ops && e.to_string().starts_with("fuzz.json: op ") && !e.message.contains('\n') => {}
         Err(e) => problems.push(format!("a parsed scenario does not play: {e}")),
     }
     if problems.is_empty() {

@@ -72,6 +72,7 @@ impl InjectedFault {
 
 /// A replayable case: everything needed to play it again (`serde_json`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Case {
     /// `BYTE_OFFSET` of the client's buffer.
     pub offset: u32,

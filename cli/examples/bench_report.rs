@@ -9,7 +9,7 @@ fn main() -> std::io::Result<()> {
     let dir = PathBuf::from(args.next().unwrap_or_else(|| "target/criterion".into()));
     let md = PathBuf::from(args.next().unwrap_or_else(|| "docs/performance.md".into()));
     let svg = PathBuf::from(args.next().unwrap_or_else(|| "docs/performance.svg".into()));
-    mdlsim::bench_report::run(&dir, &md, &svg)?;
+    mdlsim_cli::bench_report::run(&dir, &md, &svg)?;
     println!("wrote {} and {}", md.display(), svg.display());
     Ok(())
 }

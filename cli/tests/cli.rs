@@ -5,12 +5,24 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The workspace root, where the shipped scenarios, the docs and the README are (this
+/// package is `cli/`).
+fn root() -> &'static Path {
+    let cli = Path::new(env!("CARGO_MANIFEST_DIR"));
+    cli.parent().unwrap_or(cli)
+}
+
+/// A file of the workspace, by its path from the root.
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(root().join(rel)).unwrap()
+}
+
 fn mdlsim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mdlsim"))
         .args(args)
         .env_remove("MDLSIM_CASES")
         .env_remove("MDLSIM_SEED")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(root())
         .output()
         .expect("the mdlsim binary runs")
 }
@@ -98,10 +110,26 @@ fn audit_of_a_broken_strategy_shows_fail_and_a_one_line_counterexample() {
 
 #[test]
 fn audit_exit_status_is_nonzero_when_a_documented_broken_strategy_passes() {
-    // With no cases at all, nothing can catch DirectMap: it "passes", against its docs.
-    let o = mdlsim(&["audit", "--strategy", "DirectMap", "--cases", "0"]);
+    // With a single case, some seed gives DirectMap a request its mapping happens not to
+    // over-expose: it "passes", against its docs. (No cases at all is a usage error.)
+    let (seed, o) = (0..50)
+        .map(|s| {
+            let seed = s.to_string();
+            let o = mdlsim(&[
+                "audit",
+                "--strategy",
+                "DirectMap",
+                "--cases",
+                "1",
+                "--seed",
+                &seed,
+            ]);
+            (seed, o)
+        })
+        .find(|(_, o)| o.status.code() != Some(0))
+        .expect("a seed under which one case does not catch DirectMap");
     let out = stdout(&o);
-    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert_eq!(o.status.code(), Some(1), "seed {seed}: {out}{}", stderr(&o));
     assert!(out.contains("BAD"), "{out}");
     assert!(
         out.contains("documented broken (PartialPageExposure), but PASSES"),
@@ -109,11 +137,163 @@ fn audit_exit_status_is_nonzero_when_a_documented_broken_strategy_passes() {
     );
 }
 
+/// `--cases 0` would prove nothing and pass every broken strategy; 4294967295 would run
+/// for weeks with nothing to show: both are usage errors naming the bound, as are the
+/// other numeric flags' edges and the environment's defaults.
+#[test]
+fn audit_numeric_edges_are_usage_errors_naming_the_bound() {
+    let bound = mdlsim_cli::MAX_CASES.to_string();
+    let range = format!("1..={bound}");
+    for cases in [
+        "0",
+        "4294967295",
+        "18446744073709551616",
+        "-5",
+        "1000001",
+        "many",
+        " ",
+    ] {
+        let o = mdlsim(&["audit", "--cases", cases]);
+        assert_bad_input(&o, &["--cases", &range, "mdlsim audit --help"]);
+        assert!(stdout(&o).is_empty(), "{cases}: {}", stdout(&o));
+    }
+    assert_eq!(mdlsim_cli::parse_cases(&bound), Ok(mdlsim_cli::MAX_CASES));
+    assert!(mdlsim_cli::parse_cases(&(mdlsim_cli::MAX_CASES + 1).to_string()).is_err());
+    for seed in ["-1", "18446744073709551616", "x"] {
+        assert_bad_input(
+            &mdlsim(&["audit", "--seed", seed]),
+            &["--seed", "expected a seed in 0..=18446744073709551615"],
+        );
+    }
+    for jobs in ["0", "-1", "x"] {
+        assert_bad_input(
+            &mdlsim(&["audit", "--jobs", jobs]),
+            &["--jobs", "expected 1 or more worker threads"],
+        );
+    }
+    // Huge --jobs is one worker per run, not an error.
+    let o = mdlsim(&[
+        "audit",
+        "--strategy",
+        "BounceCopy",
+        "--cases",
+        "2",
+        "--jobs",
+        "18446744073709551615",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The environment's defaults are checked as the flags are.
+    for (var, value, what) in [
+        ("MDLSIM_CASES", "0", range.as_str()),
+        ("MDLSIM_CASES", "4294967295", range.as_str()),
+        ("MDLSIM_CASES", "lots", range.as_str()),
+        ("MDLSIM_SEED", "-3", "expected a seed"),
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mdlsim"))
+            .args(["audit", "--strategy", "BounceCopy"])
+            .env_remove("MDLSIM_CASES")
+            .env_remove("MDLSIM_SEED")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_bad_input(&o, &[&format!("{var}={value}"), what]);
+    }
+    // The library refuses them too.
+    for n in [0, mdlsim_cli::MAX_CASES + 1] {
+        let opts = mdlsim_cli::AuditOptions {
+            cases: Some(n),
+            strategy: Some("BounceCopy".into()),
+            ..Default::default()
+        };
+        let e = mdlsim_cli::audit(&opts, &|_| {}).unwrap_err();
+        assert!(e.0.contains(&range), "{e}");
+    }
+    // The help says where the bound is and why.
+    let help = stdout(&mdlsim(&["audit", "--help"]));
+    assert!(help.contains(&bound) && help.contains("--seed"), "{help}");
+}
+
+/// Every clap usage error, in every subcommand: one line, status 2, and where to read
+/// more; `--help` and `--version` are not errors.
+#[test]
+fn usage_errors_are_one_line_and_exit_status_two() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &[],
+            &["missing command", "audit, replay, explain, bench-report"],
+        ),
+        (
+            &["frob"],
+            &["unrecognized subcommand 'frob'", "'mdlsim --help'"],
+        ),
+        (&["--frob"], &["unexpected argument '--frob'"]),
+        (
+            &["audit", "--case", "5"],
+            &[
+                "'--case'",
+                "a similar argument exists: '--cases'",
+                "'mdlsim audit --help'",
+            ],
+        ),
+        (
+            &["audit", "--cases"],
+            &["a value is required for '--cases <N>'"],
+        ),
+        (
+            &["audit", "--json=3"],
+            &["unexpected value '3' for '--json'"],
+        ),
+        (&["audit", "extra"], &["unexpected argument 'extra'"]),
+        (&["audit", "--strategy"], &["'--strategy <STRATEGY>'"]),
+        (&["audit", "--out"], &["'--out <OUT>'"]),
+        (
+            &["replay"],
+            &["not provided: <FILE>", "'mdlsim replay --help'"],
+        ),
+        (
+            &["replay", "a.json", "b.json"],
+            &["unexpected argument 'b.json'"],
+        ),
+        (&["replay", "a.json", "--svg"], &["'--svg <SVG>'"]),
+        (
+            &["explain"],
+            &["not provided: <CLASS>", "'mdlsim explain --help'"],
+        ),
+        (&["explain", "A", "B"], &["unexpected argument 'B'"]),
+        (
+            &["bench-report", "--criterion"],
+            &["'--criterion <CRITERION>'"],
+        ),
+        (
+            &["bench-report", "x"],
+            &["unexpected argument 'x'", "'mdlsim bench-report --help'"],
+        ),
+        (&["help", "frob"], &["unrecognized subcommand 'frob'"]),
+    ];
+    for (args, what) in cases {
+        let o = mdlsim(args);
+        assert_bad_input(&o, what);
+        let err = stderr(&o);
+        assert!(err.starts_with("mdlsim: error: "), "{args:?}: {err}");
+        assert!(!err.contains("Usage:"), "{args:?}: {err}");
+    }
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["audit", "--help"],
+        &["help", "replay"],
+    ] {
+        let o = mdlsim(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert!(!stdout(&o).is_empty());
+    }
+}
+
 #[test]
 fn audit_exit_status_is_nonzero_when_a_documented_correct_strategy_fails() {
     // Seeded by the library: the report's verdict decides the status; a documented
     // correct strategy failing is `BAD`. Exercise the decision itself.
-    use mdlsim::cli::{AuditReport, Verdict};
+    use mdlsim_cli::{AuditReport, Verdict};
     let r = AuditReport {
         cases: 1,
         seed: 0,
@@ -127,7 +307,7 @@ fn audit_exit_status_is_nonzero_when_a_documented_correct_strategy_fails() {
         }],
     };
     assert!(!r.all_as_documented());
-    assert!(mdlsim::cli::render_matrix(&r).contains("BAD"));
+    assert!(mdlsim_cli::render_matrix(&r).contains("BAD"));
 }
 
 #[test]
@@ -143,7 +323,7 @@ fn audit_json_parses_back_into_the_report() {
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let r: mdlsim::cli::AuditReport = serde_json::from_slice(&o.stdout).unwrap();
+    let r: mdlsim_cli::AuditReport = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!((r.cases, r.seed), (30, 7));
     assert_eq!(r.rows.len(), 2);
     assert!(r.rows.iter().all(|x| !x.passed));
@@ -178,7 +358,7 @@ fn audit_is_deterministic() {
 }
 
 fn scenario_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/scenarios");
+    let dir = root().join("examples/scenarios");
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -276,8 +456,7 @@ fn ops_scenarios_cover_seeds_003_and_004_with_their_outcomes() {
 #[test]
 fn an_ops_scenario_whose_expectations_fail_exits_one_with_the_reason() {
     let dir = tmp("ops-mismatch");
-    let good =
-        std::fs::read_to_string("examples/scenarios/seed004-exit-with-locked-pages.json").unwrap();
+    let good = read("examples/scenarios/seed004-exit-with-locked-pages.json");
     let cases = [
         (
             "code.json",
@@ -346,7 +525,7 @@ fn the_seed_situations_each_have_a_scenario() {
         assert!(names.iter().any(|n| n == want), "{want}");
     }
     // Every shipped file is embedded for `explain`.
-    let embedded: Vec<&str> = mdlsim::cli::EXAMPLES.iter().map(|(f, _)| *f).collect();
+    let embedded: Vec<&str> = mdlsim_cli::EXAMPLES.iter().map(|(f, _)| *f).collect();
     for n in &names {
         assert!(embedded.contains(&n.as_str()), "{n} not in cli::EXAMPLES");
     }
@@ -442,9 +621,9 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
         "{out}"
     );
     // Every related scenario is shipped.
-    for (_, f, _) in mdlsim::cli::RELATED {
+    for (_, f, _) in mdlsim_cli::RELATED {
         assert!(
-            mdlsim::cli::EXAMPLES.iter().any(|(e, _)| e == f),
+            mdlsim_cli::EXAMPLES.iter().any(|(e, _)| e == f),
             "{f} is not shipped"
         );
     }
@@ -452,7 +631,7 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
     assert_eq!(mdlsim(&["explain", "doublefetch"]).status.code(), Some(0));
     let list = stdout(&mdlsim(&["explain", "list"]));
     for c in list.lines() {
-        let e = mdlsim::cli::explain(mdlsim::cli::parse_class(c).unwrap()).unwrap();
+        let e = mdlsim_cli::explain(mdlsim_cli::parse_class(c).unwrap()).unwrap();
         assert!(e.contains("Real-world cases"), "{c}");
     }
 }
@@ -490,7 +669,7 @@ fn bad_input_is_one_line_and_exit_status_two() {
     let f = write("missing.json", "{\"schema_version\": 1, \"name\": \"x\"}");
     assert_bad_input(&mdlsim(&["replay", &f]), &["missing.json:1:", "scenario"]);
     // An inconsistent case (a direction that does not exist).
-    let good = std::fs::read_to_string("examples/scenarios/seed000-headtail-read.json").unwrap();
+    let good = read("examples/scenarios/seed000-headtail-read.json");
     let f = write("direction.json", &good.replace("\"Read\"", "\"Sideways\""));
     assert_bad_input(&mdlsim(&["replay", &f]), &["direction.json:", "Sideways"]);
     // A case the runner cannot play: an offset outside a page, an absurd length.
@@ -543,6 +722,60 @@ fn bad_input_is_one_line_and_exit_status_two() {
     assert_eq!(mdlsim(&["audit", "--cases", "many"]).status.code(), Some(2));
 }
 
+/// An unknown field inside a `"case"`, an op or an op's argument is refused like one
+/// anywhere else: status 2, one line naming the file, the field's position and the
+/// fields that exist.
+#[test]
+fn unknown_fields_in_cases_and_ops_are_refused_at_their_position() {
+    let dir = tmp("unknown-fields");
+    let case = read("examples/scenarios/seed000-headtail-read.json");
+    let ops = read("examples/scenarios/seed004-rundown-stuck-irp.json");
+    let cases = [
+        (
+            "case.json",
+            case.replace("\"seed\": 0", "\"seed\": 0,\n      \"sead\": 1"),
+            vec![":18:", "unknown field `sead`", "`offset`"],
+        ),
+        (
+            "body.json",
+            case.replace(
+                "\"strategy\": \"HeadTailSplice\",",
+                "\"strategy\": \"HeadTailSplice\",\n    \"strategie\": 1,",
+            ),
+            vec![":11:", "unknown field `strategie`", "`case`"],
+        ),
+        (
+            "op.json",
+            ops.replace("\"flags\": 16}", "\"flags\": 16, \"flag\": 1}"),
+            vec![":12:", "unknown field `flag`", "`driver` or `flags`"],
+        ),
+        (
+            "address.json",
+            ops.replace(
+                "\"offset\": 0}}, \"length\": 16",
+                "\"offset\": 0, \"base\": 1}}, \"length\": 16",
+            ),
+            vec![":16:", "unknown field `base`", "`ix` or `offset`"],
+        ),
+        (
+            "op-two-keys.json",
+            ops.replace(
+                "{\"Process\": \"CreateProcess\"}",
+                "{\"Process\": \"CreateProcess\", \"note\": 1}",
+            ),
+            vec![":13:", "exactly one key"],
+        ),
+    ];
+    for (name, text, what) in cases {
+        assert!(text != case && text != ops, "{name}: the edit applies");
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        let mut w = vec![name];
+        w.extend(what);
+        assert_bad_input(&mdlsim(&["replay", p.to_str().unwrap()]), &w);
+    }
+}
+
 /// Malformed and inconsistent "ops" scenarios: status 2, one line naming the file and
 /// the position (line and column, or the op) and what was expected.
 #[test]
@@ -553,8 +786,7 @@ fn bad_ops_input_is_one_line_and_exit_status_two() {
         std::fs::write(&p, text).unwrap();
         p.to_str().unwrap().to_string()
     };
-    let good =
-        std::fs::read_to_string("examples/scenarios/seed004-rundown-stuck-irp.json").unwrap();
+    let good = read("examples/scenarios/seed004-rundown-stuck-irp.json");
     let ops = |ops: &str, expect: &str| {
         format!(
             "{{\n  \"schema_version\": 1,\n  \"name\": \"x\",\n  \"scenario\": {{\n    \"kind\": \"ops\",\n    \"ops\": [\n      {ops}\n    ]\n  }},\n  \"expect\": {expect}\n}}\n"
@@ -726,7 +958,7 @@ fn bad_ops_input_is_one_line_and_exit_status_two() {
 /// cases, and output files in a temporary folder) and does not report bad input.
 #[test]
 fn every_command_in_the_guide_and_readme_runs() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = root();
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs/guide"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -791,18 +1023,37 @@ fn bench_report_without_estimates_is_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no criterion estimates"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+    // A folder with no estimates in it (empty, or not criterion's) is the same: it would
+    // replace the report with an empty one. Nothing is written.
+    let dir = tmp("bench-empty");
+    let (md, svg) = (dir.join("perf.md"), dir.join("perf.svg"));
+    std::fs::create_dir_all(dir.join("criterion/some_group")).unwrap();
+    let o = mdlsim(&[
+        "bench-report",
+        "--criterion",
+        dir.join("criterion").to_str().unwrap(),
+        "--out",
+        md.to_str().unwrap(),
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert_bad_input(&o, &["no criterion estimates", "criterion"]);
+    assert!(!md.exists() && !svg.exists());
+    let e = mdlsim_cli::bench_report::run(&dir.join("criterion"), &md, &svg).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
+    assert!(!md.exists() && !svg.exists());
 }
 
 /// The JSON examples of docs/scenarios.md are scenario files that replay as expected.
 #[test]
 fn the_format_documentation_examples_replay_as_expected() {
-    let doc = std::fs::read_to_string("docs/scenarios.md").unwrap();
+    let doc = read("docs/scenarios.md");
     let mut n = 0;
     for block in doc.split("```json\n").skip(1) {
         let text = block.split("```").next().unwrap();
         let sc = mdlsim::scenario::Scenario::parse("docs/scenarios.md", text)
             .unwrap_or_else(|e| panic!("{e}\n{text}"));
-        let r = mdlsim::cli::play(sc, "docs/scenarios.md").unwrap();
+        let r = mdlsim::replay::play(sc, "docs/scenarios.md").unwrap();
         assert!(r.as_expected, "{:?}\n{text}", r.mismatch());
         n += 1;
     }

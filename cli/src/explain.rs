@@ -5,8 +5,8 @@
 //! [design-scenarios]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#scenarios
 
 use super::CliError;
-use crate::oracle::BugClass;
-use crate::scenario::{Body, Scenario};
+use mdlsim::oracle::BugClass;
+use mdlsim::scenario::{Body, Scenario};
 use std::fmt::Write as _;
 
 /// The example scenarios shipped in `examples/scenarios/` (file name, text).
@@ -240,7 +240,7 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
         .collect();
     // The most specific first: fewest classes found (a stable sort keeps shipping order).
     shows.sort_by_key(|(_, sc)| sc.expect.findings.len());
-    let broken: Vec<String> = crate::strategy::builtins()
+    let broken: Vec<String> = mdlsim::strategy::builtins()
         .iter()
         .filter(|b| b.expected() == Some(class))
         .map(|b| b.name())

@@ -1,28 +1,33 @@
-//! What the `mdlsim` command does, as library functions (the binary in `src/bin/mdlsim.rs`
-//! only parses arguments, draws the progress bar and sets the exit status).
+//! The `mdlsim` command line (package `mdlsim-cli`): what the command does that is
+//! application, not model, as library functions (the binary, `src/main.rs`, only parses
+//! arguments, draws the progress bar and sets the exit status). The model, the oracle,
+//! `verify`, scenario files and their replay are the `mdlsim` library.
 //!
-//! * [`audit`]: every built-in strategy, both directions, through [`crate::verify`]; the
+//! * [`audit`]: every built-in strategy, both directions, through [`mdlsim::verify`]; the
 //!   matrix strategy × rule ([`render_matrix`]), a one-line counter-example per failure,
-//!   failing cases written as scenario files ([`crate::scenario`]);
-//! * [`replay`]: one scenario file, step by step, with its findings and, for a `"case"`,
-//!   its page map ([`crate::pagemap`]); an `"ops"` scenario prints each op, its outcome
-//!   and findings, and whether its expectations held ([`play_ops`]);
-//! * [`explain`]: a bug class, the real-world situations behind it, and a scenario that shows it.
+//!   failing cases written as scenario files ([`mdlsim::scenario`]);
+//! * `replay` is [`mdlsim::replay`]: one scenario file, step by step, with its findings
+//!   and, for a `"case"`, its page map ([`mdlsim::pagemap`]); an `"ops"` scenario prints
+//!   each op, its outcome and findings, and whether its expectations held;
+//! * [`explain`]: a bug class, the real-world situations behind it, and a scenario that shows it;
+//! * [`bench_report`]: `docs/performance.md` and its plot from criterion's estimates.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod bench_report;
 mod explain;
-mod ops;
 
 pub use explain::{EXAMPLES, RELATED, explain, explain_all_classes};
-pub use ops::{OpStep, OpsRun, outcome_text, play_ops, render_ops};
 
-use crate::oracle::{BugClass, Rule};
-use crate::scenario::{Body, Scenario, ScenarioError, find_strategy, strategy_names};
-use crate::strategy::{Direction, ProxyStrategyClone, builtins};
-use crate::verify::{self, Case};
+use mdlsim::oracle::{BugClass, Rule};
+use mdlsim::scenario::{Scenario, ScenarioError, find_strategy, strategy_names};
+use mdlsim::strategy::{Direction, ProxyStrategyClone, builtins};
+use mdlsim::verify::{self, Case};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -65,10 +70,17 @@ fn rule_short(r: Rule) -> &'static str {
     }
 }
 
+/// The most cases per strategy and direction an audit runs: 500 times the default, about
+/// five minutes for every strategy on two cores. More cases of one seed add little; a
+/// longer search is better spent as several runs with different `--seed`s, each of which
+/// stays reproducible.
+pub const MAX_CASES: u32 = 1_000_000;
+
 /// What `mdlsim audit` runs.
 #[derive(Clone, Debug, Default)]
 pub struct AuditOptions {
-    /// Cases per strategy and direction (default: the harness's, 2,000, or `MDLSIM_CASES`).
+    /// Cases per strategy and direction, 1..=[`MAX_CASES`] (default: the harness's, 2,000,
+    /// or `MDLSIM_CASES`).
     pub cases: Option<u32>,
     /// Generator seed (default: the harness's fixed seed, or `MDLSIM_SEED`).
     pub seed: Option<u64>,
@@ -184,13 +196,66 @@ pub fn select(strategy: Option<&str>) -> Result<Vec<Box<dyn ProxyStrategyClone>>
     }
 }
 
+/// Whether `n` is a number of cases an audit runs; else what was expected.
+///
+/// # Errors
+/// `n` is 0 (no cases prove nothing: every broken strategy would "pass") or above
+/// [`MAX_CASES`].
+pub fn check_cases(n: u32) -> Result<u32, String> {
+    if (1..=MAX_CASES).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "expected 1..={MAX_CASES} cases per strategy and direction"
+        ))
+    }
+}
+
+/// Parses a number of cases (`--cases`, `MDLSIM_CASES`): a whole number in
+/// 1..=[`MAX_CASES`].
+///
+/// # Errors
+/// Not a whole number, or outside that range ([`check_cases`]).
+pub fn parse_cases(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<i128>()
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("expected 1..={MAX_CASES} cases per strategy and direction"))
+        .and_then(check_cases)
+}
+
+/// Parses a generator seed (`--seed`, `MDLSIM_SEED`): a whole number that fits in 64 bits.
+///
+/// # Errors
+/// Not a whole number in 0..=2^64-1.
+pub fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<u64>()
+        .map_err(|_| format!("expected a seed in 0..={}", u64::MAX))
+}
+
+/// Parses a number of worker threads (`--jobs`): at least 1; more than there are
+/// strategy × direction runs is the same as one per run.
+///
+/// # Errors
+/// Not a whole number, or 0.
+pub fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected 1 or more worker threads (omit --jobs for one per core)".into()),
+    }
+}
+
 /// One finished job: its row and, for a failure, the counter-example.
 type Slot = Option<(AuditRow, Option<verify::Counterexample>)>;
 
 /// Runs the audit; `progress` is called once per finished (strategy, direction).
 ///
 /// # Errors
-/// An unknown strategy; an output folder that cannot be written.
+/// An unknown strategy; a number of cases outside 1..=[`MAX_CASES`] (from the options
+/// or `MDLSIM_CASES`: no cases would prove nothing, and every broken strategy would
+/// "pass"); an output folder that cannot be written.
 pub fn audit(
     opts: &AuditOptions,
     progress: &(dyn Fn(&str) + Sync),
@@ -203,6 +268,12 @@ pub fn audit(
     if let Some(s) = opts.seed {
         base = base.seed(s);
     }
+    check_cases(base.cases).map_err(|why| {
+        CliError(match opts.cases {
+            Some(n) => format!("--cases {n}: {why}"),
+            None => format!("MDLSIM_CASES={}: {why}", base.cases),
+        })
+    })?;
     if let Some(dir) = &opts.out {
         std::fs::create_dir_all(dir).map_err(|e| {
             CliError(format!(
@@ -450,227 +521,6 @@ pub fn render_matrix(r: &AuditReport) -> String {
         let _ = writeln!(s, "every strategy behaves as documented");
     } else {
         let _ = writeln!(s, "{bad} strategies do NOT behave as documented");
-    }
-    s
-}
-
-/// What replaying a scenario produced, by kind.
-#[derive(Clone, Debug)]
-pub enum Run {
-    /// A `"case"`: the harness runner's trace, findings and page map.
-    Case(verify::CaseRun),
-    /// An `"ops"` scenario: each op's outcome and findings, the final state.
-    Ops(OpsRun),
-}
-
-impl Run {
-    /// Every finding made.
-    pub fn findings(&self) -> Vec<&crate::oracle::Finding> {
-        match self {
-            Run::Case(r) => r.findings.iter().collect(),
-            Run::Ops(r) => r.findings().collect(),
-        }
-    }
-
-    /// The page map (only a `"case"` has one).
-    pub fn page_map(&self) -> Option<&crate::pagemap::PageMap> {
-        match self {
-            Run::Case(r) => r.page_map.as_ref(),
-            Run::Ops(_) => None,
-        }
-    }
-}
-
-/// The result of replaying a scenario.
-#[derive(Clone, Debug)]
-pub struct Replayed {
-    /// The scenario.
-    pub scenario: Scenario,
-    /// What the runner produced.
-    pub run: Run,
-    /// The classes found.
-    pub found: Vec<BugClass>,
-    /// Whether they are exactly the expected set and, for an `"ops"` scenario, every
-    /// other expectation held.
-    pub as_expected: bool,
-}
-
-impl Replayed {
-    /// Why it is not as expected, in one line (`None` when it is).
-    pub fn mismatch(&self) -> Option<String> {
-        if self.as_expected {
-            return None;
-        }
-        let mut exp = self.scenario.expect.findings.clone();
-        exp.sort();
-        exp.dedup();
-        let mut why = Vec::new();
-        if self.found != exp {
-            why.push(format!(
-                "findings: {} found, {} expected",
-                class_list(&self.found),
-                class_list(&exp)
-            ));
-        }
-        if let Run::Ops(r) = &self.run {
-            why.extend(r.mismatches.iter().cloned());
-        }
-        Some(why.join("; "))
-    }
-}
-
-/// Loads and plays a scenario file.
-///
-/// # Errors
-/// The file is missing, malformed or inconsistent ([`ScenarioError`]).
-pub fn replay(path: &Path) -> Result<Replayed, CliError> {
-    play(Scenario::load(path)?, &path.display().to_string())
-}
-
-/// Plays a parsed scenario (`file` names it in errors): what [`replay`] does once the
-/// file is loaded.
-///
-/// # Errors
-/// The scenario names a strategy that does not exist, or (kind `"ops"`) an op names an
-/// object that does not exist at that point.
-pub fn play(scenario: Scenario, file: &str) -> Result<Replayed, CliError> {
-    let run = match &scenario.scenario {
-        Body::Case { strategy, case } => {
-            let mut s = find_strategy(strategy)
-                .ok_or_else(|| CliError(format!("{file}: unknown strategy `{strategy}`")))?;
-            Run::Case(verify::run_case_mapped(
-                &mut s,
-                case,
-                &crate::Config::default(),
-            ))
-        }
-        Body::Ops { machine, ops } => Run::Ops(play_ops(machine, ops, &scenario.expect, file)?),
-    };
-    let found: Vec<BugClass> = run
-        .findings()
-        .iter()
-        .map(|f| f.kind)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let expected: BTreeSet<BugClass> = scenario.expect.findings.iter().copied().collect();
-    let as_expected = found.iter().copied().collect::<BTreeSet<_>>() == expected
-        && match &run {
-            Run::Ops(r) => r.mismatches.is_empty(),
-            Run::Case(_) => true,
-        };
-    Ok(Replayed {
-        scenario,
-        run,
-        found,
-        as_expected,
-    })
-}
-
-/// Bug classes as a comma-separated list, `none` for none.
-pub(crate) fn class_list(v: &[BugClass]) -> String {
-    if v.is_empty() {
-        "none".to_string()
-    } else {
-        v.iter()
-            .map(|c| c.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// The step number a trace line talks about (`step N` or `steps A..B`, the last one).
-fn trace_step(line: &str) -> Option<u64> {
-    let rest = line
-        .strip_prefix("steps ")
-        .or_else(|| line.strip_prefix("step "))?;
-    let head: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    head.rsplit("..").next()?.parse().ok()
-}
-
-/// A replay as text: the steps with the findings made at each, the verdict, the page map.
-pub fn render_replay(r: &Replayed, colour: bool) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "scenario: {}", r.scenario.name);
-    if !r.scenario.description.is_empty() {
-        let _ = writeln!(s, "  {}", r.scenario.description);
-    }
-    let (strategy, case, run) = match (&r.scenario.scenario, &r.run) {
-        (Body::Case { strategy, case }, Run::Case(run)) => (strategy, case, run),
-        (Body::Ops { machine, ops }, Run::Ops(run)) => {
-            let _ = writeln!(
-                s,
-                "{} ops on a machine {}",
-                ops.len(),
-                if machine.is_default() {
-                    "with the default configuration".to_string()
-                } else {
-                    serde_json::to_string(machine).unwrap_or_default()
-                }
-            );
-            s.push_str(&render_ops(
-                run,
-                &r.scenario.expect,
-                &r.found,
-                r.mismatch().as_deref(),
-            ));
-            return s;
-        }
-        _ => {
-            let _ = writeln!(s, "(the run does not match the scenario's kind)");
-            return s;
-        }
-    };
-    let _ = writeln!(s, "strategy {strategy}, case {}", case.to_json());
-    let mut shown = vec![false; run.findings.len()];
-    let steps: Vec<Option<u64>> = run.trace.iter().map(|t| trace_step(t)).collect();
-    for (i, t) in run.trace.iter().enumerate() {
-        let _ = writeln!(s, "  {t}");
-        // Findings made up to this line's step and before the next line's.
-        let upto = steps[i];
-        let next = steps[i + 1..].iter().flatten().next().copied();
-        for (j, f) in run.findings.iter().enumerate() {
-            if shown[j] {
-                continue;
-            }
-            let at = f.step.unwrap_or(u64::MAX);
-            if upto.is_some_and(|u| at <= u) || (upto.is_some() && next.is_none_or(|n| at < n)) {
-                let _ = writeln!(s, "    -> finding {f}");
-                shown[j] = true;
-            }
-        }
-    }
-    for (j, f) in run.findings.iter().enumerate() {
-        if !shown[j] {
-            let _ = writeln!(s, "    -> finding {f}");
-        }
-    }
-    let list = class_list;
-    let mut exp = r.scenario.expect.findings.clone();
-    exp.sort();
-    exp.dedup();
-    let _ = writeln!(
-        s,
-        "findings: {} (expected {}) -> {}",
-        list(&r.found),
-        list(&exp),
-        if r.as_expected {
-            "as expected"
-        } else {
-            "NOT as expected"
-        }
-    );
-    match &run.page_map {
-        Some(pm) if !pm.rows.is_empty() => {
-            s.push('\n');
-            s.push_str(&pm.render_text(colour));
-        }
-        _ => {
-            let _ = writeln!(s, "\n(no page map: the request never reached expose)");
-        }
     }
     s
 }

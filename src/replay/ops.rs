@@ -2,7 +2,7 @@
 //! [`Interpreter`], the events and findings each one produced, the final state (bug
 //! check, hazards, `audit()`), and whether the scenario's expectations held.
 
-use super::{CliError, class_list};
+use super::{class_list, refused};
 use crate::audit::Hazard;
 use crate::bugcheck::BugCheck;
 use crate::events::{Event, EventKind};
@@ -64,13 +64,13 @@ pub fn play_ops(
     ops: &[Op],
     expect: &Expect,
     file: &str,
-) -> Result<OpsRun, CliError> {
+) -> Result<OpsRun, crate::scenario::ScenarioError> {
     let mut interp = Interpreter::new(machine.config())
-        .map_err(|e| CliError(format!("{file}: scenario.machine: {e}")))?;
+        .map_err(|e| refused(file, format!("scenario.machine: {e}")))?;
     let mut steps = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         check_references(op, &interp)
-            .map_err(|why| CliError(format!("{file}: op {i} ({}): {why}", op.name())))?;
+            .map_err(|why| refused(file, format!("op {i} ({}): {why}", op.name())))?;
         let before = interp.machine().events().len();
         let outcome = interp.apply(op);
         let events: Vec<Event> = interp.machine().events()[before..].to_vec();

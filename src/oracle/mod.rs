@@ -308,3 +308,66 @@ pub fn event_finding(e: &Event) -> Finding {
     }
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shadow::Label;
+    use crate::space::{Pid, SpaceId};
+
+    #[test]
+    fn bug_classes_display_as_their_names() {
+        for c in BugClass::ALL {
+            assert_eq!(c.to_string(), format!("{c:?}"));
+        }
+        assert_eq!(
+            BugClass::PartialPageExposure.to_string(),
+            "PartialPageExposure"
+        );
+    }
+
+    #[test]
+    fn finding_display_names_class_rule_step_addresses_and_provenance() {
+        let mut f = Finding::new(
+            BugClass::CopyBackError,
+            Rule::Integrity,
+            Some(12),
+            "a client byte changed",
+        );
+        assert_eq!(
+            f.to_string(),
+            "CopyBackError (Integrity) at step 12: a client byte changed"
+        );
+        f.addresses
+            .push((SpaceId::Process(Pid(8)), crate::addr::Va::new(0x10000)));
+        f.provenance.push(Label::Zero);
+        let s = f.to_string();
+        assert!(s.ends_with(" provenance zero"), "{s}");
+        assert_eq!(s.matches(" [").count(), 1, "{s}");
+        assert!(s.contains("0x10000]"), "{s}");
+        let none = Finding::new(BugClass::Crash, Rule::Protocol, None, "x");
+        assert!(!none.to_string().contains("provenance"));
+    }
+
+    #[test]
+    fn resource_failures_are_classed_apart_from_other_statuses() {
+        for s in [NtStatus::INSUFFICIENT_RESOURCES, NtStatus::NO_MEMORY] {
+            assert_eq!(
+                classify_fault(&Fault::Status(s)),
+                BugClass::ResourceFailureUnhandled
+            );
+            assert_eq!(
+                classify_fault(&Fault::Raise(s)),
+                BugClass::ResourceFailureUnhandled
+            );
+        }
+        assert_eq!(
+            classify_fault(&Fault::Raise(NtStatus::ACCESS_VIOLATION)),
+            BugClass::Crash
+        );
+        assert_eq!(
+            classify_fault(&Fault::Status(NtStatus::ACCESS_VIOLATION)),
+            BugClass::Crash
+        );
+    }
+}

@@ -349,6 +349,139 @@ mod tests {
         assert!(!none.to_string().contains("provenance"));
     }
 
+    fn class_of(code: BugCheckCode, p1: u64, detail: &str) -> BugClass {
+        classify_fault(&Fault::BugCheck(crate::bugcheck::BugCheck::new(
+            code,
+            [p1, 0, 0, 0],
+            detail,
+        )))
+    }
+
+    /// Each bug check a strategy can cause is classed by the rule the table in the
+    /// module docs gives (the classes of the broken strategies rest on it).
+    #[test]
+    fn bug_checks_are_classed_by_code_and_subcode() {
+        use BugCheckCode as C;
+        let v = C::DRIVER_VERIFIER_DETECTED_VIOLATION;
+        let table = [
+            (
+                C::KMODE_EXCEPTION_NOT_HANDLED,
+                0,
+                "NULL MDL read",
+                BugClass::ZeroLengthOrNullMdl,
+            ),
+            (
+                C::KMODE_EXCEPTION_NOT_HANDLED,
+                0,
+                "ASSERT ByteCount != 0",
+                BugClass::ZeroLengthOrNullMdl,
+            ),
+            (
+                C::KMODE_EXCEPTION_NOT_HANDLED,
+                0,
+                "MDL_PARTIAL unlocked",
+                BugClass::UnlockMisuse,
+            ),
+            (
+                C::KMODE_EXCEPTION_NOT_HANDLED,
+                0,
+                "SOURCE_IS_NONPAGED_POOL",
+                BugClass::UnlockMisuse,
+            ),
+            (
+                C::KMODE_EXCEPTION_NOT_HANDLED,
+                0,
+                "something else",
+                BugClass::Crash,
+            ),
+            (
+                v,
+                verifier::UNLOCK_PAGES_NEVER_LOCKED,
+                "",
+                BugClass::UnlockMisuse,
+            ),
+            (
+                v,
+                verifier::UNLOCK_PAGES_NONPAGED_POOL_MDL,
+                "",
+                BugClass::UnlockMisuse,
+            ),
+            (
+                v,
+                verifier::UNLOCK_PAGES_PARTIAL_MDL,
+                "",
+                BugClass::UnlockMisuse,
+            ),
+            (
+                v,
+                verifier::FREE_MDL_STILL_MAPPED,
+                "",
+                BugClass::FreeWhileMapped,
+            ),
+            (
+                v,
+                verifier::MAP_LOCKED_PAGES_NOT_LOCKED,
+                "",
+                BugClass::MapUnlocked,
+            ),
+            (
+                v,
+                verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS,
+                "",
+                BugClass::MapUnlocked,
+            ),
+            (
+                v,
+                verifier::MAP_IO_SPACE_PAGES_NOT_LOCKED,
+                "",
+                BugClass::MapUnlocked,
+            ),
+            (
+                v,
+                verifier::MAP_LOCKED_PAGES_BAD_MDL_FLAGS,
+                "",
+                BugClass::DuplicateSystemMapping,
+            ),
+            (v, 0x1000, "", BugClass::Crash),
+            (C::PFN_LIST_CORRUPT, 7, "", BugClass::UnlockMisuse),
+            (C::SYSTEM_PTE_MISUSE, 3, "", BugClass::UnmapMismatch),
+            (
+                C::NO_MORE_SYSTEM_PTES,
+                0,
+                "",
+                BugClass::ResourceFailureUnhandled,
+            ),
+            (C::PROCESS_HAS_LOCKED_PAGES, 0, "", BugClass::LockLeak),
+            (
+                C::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
+                0,
+                "",
+                BugClass::LockLeak,
+            ),
+            (
+                C::ATTEMPTED_WRITE_TO_READONLY_MEMORY,
+                0,
+                "",
+                BugClass::AccessModeMismatch,
+            ),
+            (
+                C::PAGE_FAULT_IN_NONPAGED_AREA,
+                0,
+                "",
+                BugClass::UseAfterComplete,
+            ),
+            (C::TARGET_MDL_TOO_SMALL, 0, "", BugClass::SpanArithmetic),
+            (C::MULTIPLE_IRP_COMPLETE_REQUESTS, 0, "", BugClass::Crash),
+        ];
+        for (code, p1, detail, want) in table {
+            assert_eq!(
+                class_of(code, p1, detail),
+                want,
+                "{code:?} {p1:#x} {detail}"
+            );
+        }
+    }
+
     #[test]
     fn resource_failures_are_classed_apart_from_other_statuses() {
         for s in [NtStatus::INSUFFICIENT_RESOURCES, NtStatus::NO_MEMORY] {

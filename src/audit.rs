@@ -244,12 +244,20 @@ impl Machine {
         // database is not counted: only materialised frames are checked).
         let n = self.phys.materialised() as usize;
         let mut shares: Vec<u32> = vec![0; n];
+        // MDL-mapping PTEs with no live mapping record, found in the same walks and
+        // reported after the mapping checks (as a separate walk would).
+        let mut orphans: Vec<(SpaceId, Va)> = Vec::new();
         for p in self.processes.values() {
             // PTEs and VADs both in address order: the VAD that may contain a PTE is the
             // last one starting at or below it (what `AddressSpace::vad` looks up).
             let mut vads = p.space.vads().peekable();
             let mut vad: Option<&crate::space::Vad> = None;
             for (va, pte) in p.space.ptes() {
+                if let PteKind::Mdl(mid) = pte.kind {
+                    if self.mappings.get(mid.0).is_none() {
+                        orphans.push((SpaceId::Process(p.pid), va));
+                    }
+                }
                 if pte.kind == PteKind::Private {
                     if let Some(i) = frame_index(pte.pfn, n) {
                         shares[i] += 1;
@@ -276,7 +284,13 @@ impl Machine {
             }
         }
         let mut pool_ptes = 0u64;
-        for (_, pte) in self.system.ptes() {
+        let mut system_orphans: Vec<(SpaceId, Va)> = Vec::new();
+        for (va, pte) in self.system.ptes() {
+            if let PteKind::Mdl(mid) = pte.kind {
+                if self.mappings.get(mid.0).is_none() {
+                    system_orphans.push((SpaceId::System, va));
+                }
+            }
             if pte.kind == PteKind::Pool {
                 if let Some(i) = frame_index(pte.pfn, n) {
                     shares[i] += 1;
@@ -438,24 +452,14 @@ impl Machine {
                 ),
             );
         }
-        for sp in std::iter::once(SpaceId::System)
-            .chain(self.processes.keys().map(|p| SpaceId::Process(*p)))
-        {
-            let Some(space) = self.space(sp) else {
-                continue;
-            };
-            for (va, pte) in space.ptes() {
-                if let PteKind::Mdl(mid) = pte.kind {
-                    if self.mappings.get(mid.0).is_none() {
-                        v(
-                            Invariant::MappingPtes,
-                            format!("{sp} {va}"),
-                            None,
-                            "MDL-mapping PTE with no live mapping record".into(),
-                        );
-                    }
-                }
-            }
+        // System space first, then the processes in pid order.
+        for (sp, va) in system_orphans.into_iter().chain(orphans) {
+            v(
+                Invariant::MappingPtes,
+                format!("{sp} {va}"),
+                None,
+                "MDL-mapping PTE with no live mapping record".into(),
+            );
         }
 
         // Pool.

@@ -265,13 +265,15 @@ impl Machine {
                     while let Some(next) = vads.next_if(|w| w.start <= va) {
                         vad = Some(next);
                     }
-                    let ok = vad.filter(|w| w.contains(va)).is_some_and(|vad| match &vad.kind {
-                        VadKind::Private(d) => matches!(
-                            d.get(va.vpn() - vad.start.vpn()),
-                            Some(crate::space::PageDesc::Committed(_))
-                        ),
-                        VadKind::MdlMapping(_) => false,
-                    });
+                    let ok = vad
+                        .filter(|w| w.contains(va))
+                        .is_some_and(|vad| match &vad.kind {
+                            VadKind::Private(d) => matches!(
+                                d.get(va.vpn() - vad.start.vpn()),
+                                Some(crate::space::PageDesc::Committed(_))
+                            ),
+                            VadKind::MdlMapping(_) => false,
+                        });
                     if !ok {
                         v(
                             Invariant::SpaceVads,

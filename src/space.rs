@@ -536,7 +536,9 @@ mod tests {
         // Chunks full, sparse, emptied and refilled; entries at both ends of a chunk.
         let mut x = 12345u64;
         for step in 0..4000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let vpn = (x >> 33) % (6 * CHUNK_ENTRIES) + if step % 7 == 0 { 1 << 30 } else { 0 };
             if x % 3 == 0 {
                 t.remove(&vpn);
@@ -554,7 +556,12 @@ mod tests {
             t.insert(v, pte(v));
         }
         let all: Vec<_> = t.iter().map(|(v, p)| (v, *p)).collect();
-        assert_eq!(all, t.range(0..u64::MAX).map(|(v, p)| (v, *p)).collect::<Vec<_>>());
+        assert_eq!(
+            all,
+            t.range(0..u64::MAX)
+                .map(|(v, p)| (v, *p))
+                .collect::<Vec<_>>()
+        );
     }
 
     fn naive(d: &PageDescs) -> Vec<PageDesc> {

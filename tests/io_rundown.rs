@@ -318,12 +318,17 @@ fn idle_rundown_waits_keep_the_clock_of_waits_taken_one_by_one() {
     let (p, tid) = app(&mut m, "app");
     let out = alloc(&mut m, p, 0x3000);
     let a = m.nt_read_file(tid, dev, None, out, 0x1000, 0).unwrap();
-    let b = m.nt_read_file(tid, dev, None, at(out, 0x1000), 0x1000, 0).unwrap();
+    let b = m
+        .nt_read_file(tid, dev, None, at(out, 0x1000), 0x1000, 0)
+        .unwrap();
     m.ke_set_timer(dev, 700_000, 0).unwrap();
     m.terminate_process(p).unwrap();
     assert_eq!(m.now_ms(), 600_000, "five minutes per stuck IRP");
     assert_eq!(m.disassociated_irps(), vec![a.irp.unwrap(), b.irp.unwrap()]);
     m.ke_advance_clock(100_000).unwrap();
     assert_eq!(m.now_ms(), 700_000);
-    assert!(m.io_completion_of(a.irp.unwrap()).is_some(), "the timer completed the queue");
+    assert!(
+        m.io_completion_of(a.irp.unwrap()).is_some(),
+        "the timer completed the queue"
+    );
 }

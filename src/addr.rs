@@ -12,6 +12,10 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Allocation granularity of reservations (64 KiB): where a `NULL`-base
+/// `NtAllocateVirtualMemory` or user-mode MDL mapping may start.
+pub const ALLOCATION_GRANULARITY: u64 = 0x1_0000;
+
 /// `PAGE_SIZE`: 4096 bytes on x86 and amd64 ([semantics §1.1]).
 ///
 /// [semantics §1.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.1

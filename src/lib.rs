@@ -101,6 +101,7 @@ pub mod fuzzing;
 #[cfg(feature = "proptest")]
 pub mod generators;
 pub mod guide;
+pub mod ids;
 pub mod io;
 pub mod log;
 pub mod machine;

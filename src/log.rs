@@ -5,8 +5,8 @@
 //! kernel reading the same user-writable frame bytes twice in one dispatch).
 
 use crate::addr::{Pfn, Va};
+use crate::ids::{Pid, SpaceId};
 use crate::shadow::LabelSpan;
-use crate::space::{Pid, SpaceId};
 use serde::{Deserialize, Serialize};
 
 /// Who performed an access.

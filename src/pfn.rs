@@ -16,8 +16,8 @@
 //! [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
 
 use crate::addr::{PAGE_BYTES, Pfn, Va};
+use crate::ids::Pid;
 use crate::shadow::{FrameLabels, LabelSpan, Run};
-use crate::space::Pid;
 use serde::{Deserialize, Serialize};
 
 /// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, [semantics §2]).

@@ -12,7 +12,7 @@
 //! [design-shadow]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shadow-memory
 
 use crate::addr::{PAGE_BYTES, Va};
-use crate::space::SpaceId;
+use crate::ids::SpaceId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -262,7 +262,7 @@ pub(crate) fn push_span(out: &mut Vec<LabelSpan>, s: LabelSpan) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::space::Pid;
+    use crate::ids::Pid;
 
     fn origin(pid: u32, va: u64) -> Label {
         Label::Origin {

@@ -10,54 +10,8 @@
 use crate::addr::{PAGE_SIZE, Pfn, Va};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::fmt;
 
-/// A process id (the model's `EPROCESS*`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Pid(pub u32);
-
-impl fmt::Display for Pid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pid {}", self.0)
-    }
-}
-
-impl Pid {
-    /// The address the model reports for this process in bug-check parameters (a fake `EPROCESS*`).
-    pub const fn eprocess(self) -> u64 {
-        0xFFFF_E000_0000_0000 + (self.0 as u64) * 0x1000
-    }
-}
-
-/// A thread id (the model's `ETHREAD*`).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Tid(pub u32);
-
-impl fmt::Display for Tid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "tid {}", self.0)
-    }
-}
-
-/// Which address space an address belongs to.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub enum SpaceId {
-    /// System space (pool, system-PTE mappings); valid in every process context.
-    System,
-    /// A process's user half.
-    Process(Pid),
-}
-
-impl fmt::Display for SpaceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SpaceId::System => f.write_str("system"),
-            SpaceId::Process(p) => write!(f, "pid{}", p.0),
-        }
-    }
-}
+pub use crate::ids::{Pid, SpaceId, Tid};
 
 /// Page protection, with the Win32 `PAGE_*` values.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -455,7 +409,7 @@ impl AddressSpace {
     /// Removes the VAD starting at page `vpn`; the space it held may be found again.
     pub(crate) fn remove_vad(&mut self, vpn: u64) -> Option<Vad> {
         let v = self.vads.remove(&vpn)?;
-        let granule = crate::vm::ALLOCATION_GRANULARITY;
+        let granule = crate::addr::ALLOCATION_GRANULARITY;
         self.free_hint = self.free_hint.min(v.start.0 & !(granule - 1));
         Some(v)
     }
@@ -466,7 +420,7 @@ impl AddressSpace {
     /// to user mode), on allocation-granularity boundaries.
     pub(crate) fn find_free(&mut self, pages: u64) -> Option<Va> {
         use crate::addr::{MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS};
-        let granule = crate::vm::ALLOCATION_GRANULARITY;
+        let granule = crate::addr::ALLOCATION_GRANULARITY;
         let len = pages.checked_mul(PAGE_SIZE)?;
         let mut cand = self.free_hint.max(MM_LOWEST_USER_ADDRESS.0);
         // The VAD that may cover `cand`, then every later one.

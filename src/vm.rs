@@ -111,8 +111,7 @@ pub const MEM_RESERVE: u32 = 0x2000;
 pub const MEM_DECOMMIT: u32 = 0x4000;
 /// `MEM_RELEASE`.
 pub const MEM_RELEASE: u32 = 0x8000;
-/// Allocation granularity of reservations (64 KiB).
-pub const ALLOCATION_GRANULARITY: u64 = 0x1_0000;
+pub use crate::addr::ALLOCATION_GRANULARITY;
 
 /// Who is accessing memory.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

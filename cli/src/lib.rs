@@ -90,6 +90,9 @@ pub struct AuditOptions {
     pub out: Option<PathBuf>,
     /// Worker threads (0: the machine's parallelism).
     pub jobs: usize,
+    /// Host-memory budget of each case's machine in bytes (default
+    /// [`mdlsim::machine::DEFAULT_HOST_MEMORY_LIMIT`]).
+    pub memory_limit: Option<u64>,
 }
 
 /// One strategy in one direction.
@@ -225,6 +228,31 @@ pub fn parse_cases(s: &str) -> Result<u32, String> {
         .and_then(check_cases)
 }
 
+/// The smallest `--memory-limit`: 1 MiB (a few hundred frames; less cannot run a case).
+pub const MIN_MEMORY_LIMIT: u64 = 1 << 20;
+
+/// Parses a host-memory budget (`--memory-limit`): bytes, or a whole number with a
+/// `K`, `M` or `G` suffix (binary units: `512M`, `2G`), at least [`MIN_MEMORY_LIMIT`].
+///
+/// # Errors
+/// Not such a number, below 1 MiB, or past 2^64 - 1 bytes.
+pub fn parse_memory_limit(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    let bad = || format!("expected bytes or a number with K, M or G, at least 1M (got `{t}`)");
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let bytes = n.checked_mul(1u64 << shift).ok_or_else(bad)?;
+    if bytes < MIN_MEMORY_LIMIT {
+        return Err(bad());
+    }
+    Ok(bytes)
+}
+
 /// Parses a generator seed (`--seed`, `MDLSIM_SEED`): a whole number that fits in 64 bits.
 ///
 /// # Errors
@@ -267,6 +295,9 @@ pub fn audit(
     }
     if let Some(s) = opts.seed {
         base = base.seed(s);
+    }
+    if let Some(bytes) = opts.memory_limit {
+        base.machine = base.machine.clone().host_memory_limit(bytes);
     }
     check_cases(base.cases).map_err(|why| {
         CliError(match opts.cases {

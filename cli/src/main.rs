@@ -49,6 +49,9 @@ enum Command {
         /// strategy x direction runs is one per run).
         #[arg(long, value_name = "N", value_parser = cli::parse_jobs, allow_negative_numbers = true)]
         jobs: Option<usize>,
+        /// Host memory each case's simulated machine may use: bytes or K/M/G (default 1G).
+        #[arg(long, value_name = "BYTES", value_parser = cli::parse_memory_limit, allow_negative_numbers = true)]
+        memory_limit: Option<u64>,
     },
     /// Play a scenario file step by step, with its findings and page map.
     Replay {
@@ -57,6 +60,10 @@ enum Command {
         /// Also draw the page map as an SVG picture.
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Host memory the simulated machine may use: bytes or K/M/G (default 1G). Work
+        /// past it is refused with an error naming the limit; the file cannot raise it.
+        #[arg(long, value_name = "BYTES", value_parser = cli::parse_memory_limit, allow_negative_numbers = true)]
+        memory_limit: Option<u64>,
     },
     /// What a bug class is, the real cases behind it, a scenario that shows it.
     Explain {
@@ -100,6 +107,7 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
             json,
             out: dir,
             jobs,
+            memory_limit,
         } => {
             // The environment's defaults are checked as the flags are: a usage error.
             let cases = match cases {
@@ -116,6 +124,7 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
                 strategy,
                 out: dir,
                 jobs: jobs.unwrap_or(0),
+                memory_limit,
             };
             let n = cli::select(opts.strategy.as_deref())?.len() as u64 * 2;
             let bar = if std::io::stderr().is_terminal() {
@@ -156,8 +165,16 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
                 ExitCode::from(1)
             })
         }
-        Command::Replay { file, svg } => {
-            let r = replay::replay(&file)?;
+        Command::Replay {
+            file,
+            svg,
+            memory_limit,
+        } => {
+            let mut opts = replay::ReplayOptions::default();
+            if let Some(bytes) = memory_limit {
+                opts = opts.host_memory_limit(bytes);
+            }
+            let r = replay::replay_with(&file, &opts)?;
             out(&replay::render_replay(&r, std::io::stdout().is_terminal()));
             match (svg, &r.run) {
                 (Some(path), Run::Ops(_)) => out(&format!(

@@ -1059,3 +1059,37 @@ fn the_format_documentation_examples_replay_as_expected() {
     }
     assert!(n >= 2, "{n}");
 }
+
+/// A hostile "ops" file (64 GiB of simulated RAM, a 16 GiB allocation zeroed) reached
+/// 8.2 GB of host memory and aborted; now the replay stops at the host-memory budget with
+/// one line naming it, exit 2 (`--memory-limit` lowers it; the file cannot raise it).
+#[test]
+fn replay_of_a_file_that_needs_too_much_host_memory_is_one_line() {
+    let dir = tmp("memory");
+    let file = dir.join("zero-16g.json");
+    std::fs::write(
+        &file,
+        r#"{"schema_version": 1, "name": "zero a lot", "description": "hostile",
+  "scenario": {"kind": "ops", "machine": {"physical_memory_bytes": 68719476736},
+  "ops": [
+    {"Process": "CreateProcess"},
+    {"Vm": {"VirtualAlloc": {"process": {"Nth": 0}, "base": null, "size": 17179869184, "alloc_type": 12288, "protect": "ReadWrite"}}},
+    {"Process": {"SwitchTo": {"process": {"Nth": 0}}}},
+    {"Vm": {"KernelZero": {"va": {"Returned": {"ix": {"Nth": 0}, "offset": 0}}, "len": 17179869184}}}
+  ]},
+  "expect": {"findings": []}}"#,
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let o = mdlsim(&["replay", f, "--memory-limit", "64M"]);
+    assert_bad_input(
+        &o,
+        &["op 3 (RtlZeroMemory)", "host memory limit", "67108864"],
+    );
+    // Bad limits are usage errors.
+    for bad in ["0", "12", "1X", "99999999999G", "-1"] {
+        let o = mdlsim(&["replay", f, "--memory-limit", bad]);
+        assert_bad_input(&o, &["--memory-limit"]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

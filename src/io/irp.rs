@@ -198,6 +198,17 @@ pub enum IrpStage {
     Reclaimed,
 }
 
+/// The direction of a read or write request, from the client's point of view (the
+/// proxy strategies and the oracle speak of requests by it).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Direction {
+    /// `IRP_MJ_READ`: the server produces the data, the client's buffer receives it
+    /// (the I/O manager probed it for `IoWriteAccess`).
+    Read,
+    /// `IRP_MJ_WRITE`: the server consumes the client's data (probed for `IoReadAccess`).
+    Write,
+}
+
 /// The largest stack an IRP can have: `IRP::StackCount`, `IRP::CurrentLocation` and
 /// `DEVICE_OBJECT::StackSize` are `CHAR`s (signed 8-bit), and a new IRP starts at
 /// `CurrentLocation = StackCount + 1`, which must still fit (127): so 126 locations.

@@ -91,9 +91,9 @@ pub use device::{
     DriverId,
 };
 pub use irp::{
-    CompletionRoutine, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL, IRP_MJ_FILE_SYSTEM_CONTROL,
-    IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IoStatusBlock, Irp, IrpFlags, IrpId,
-    IrpStage, MAX_STACK_SIZE, Parameters, StackLocation,
+    CompletionRoutine, Direction, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL,
+    IRP_MJ_FILE_SYSTEM_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY,
+    IoStatusBlock, Irp, IrpFlags, IrpId, IrpStage, MAX_STACK_SIZE, Parameters, StackLocation,
 };
 pub use services::IoRequest;
 

@@ -3,11 +3,11 @@
 
 use super::{BugClass, Finding, Rule};
 use crate::addr::{Pfn, Va};
+use crate::io::Direction;
 use crate::log::{Access, Actor};
 use crate::machine::Machine;
 use crate::shadow::{Label, LabelSpan};
 use crate::space::{Pid, SpaceId};
-use crate::strategy::Direction;
 use std::collections::BTreeSet;
 
 /// The request the rules are about.

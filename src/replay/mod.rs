@@ -105,12 +105,45 @@ impl Replayed {
     }
 }
 
+/// How a replay runs: what the player, not the scenario file, decides.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// The host-memory budget of the machine the scenario plays on
+    /// ([`crate::Config::host_memory_limit_bytes`]; a file cannot raise it).
+    pub host_memory_limit: u64,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            host_memory_limit: crate::machine::DEFAULT_HOST_MEMORY_LIMIT,
+        }
+    }
+}
+
+impl ReplayOptions {
+    /// Sets the host-memory budget in bytes.
+    pub fn host_memory_limit(mut self, bytes: u64) -> Self {
+        self.host_memory_limit = bytes;
+        self
+    }
+}
+
 /// Loads and plays a scenario file.
 ///
 /// # Errors
 /// The file is missing, malformed or inconsistent ([`ScenarioError`]).
 pub fn replay(path: &Path) -> Result<Replayed, ScenarioError> {
-    play(Scenario::load(path)?, &path.display().to_string())
+    replay_with(path, &ReplayOptions::default())
+}
+
+/// [`replay`] with options (the host-memory budget).
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_with(path: &Path, opts: &ReplayOptions) -> Result<Replayed, ScenarioError> {
+    play_with(Scenario::load(path)?, &path.display().to_string(), opts)
 }
 
 /// Plays a parsed scenario (`file` names it in errors): what [`replay`] does once the
@@ -120,17 +153,29 @@ pub fn replay(path: &Path) -> Result<Replayed, ScenarioError> {
 /// The scenario names a strategy that does not exist, or (kind `"ops"`) an op names an
 /// object that does not exist at that point.
 pub fn play(scenario: Scenario, file: &str) -> Result<Replayed, ScenarioError> {
+    play_with(scenario, file, &ReplayOptions::default())
+}
+
+/// [`play`] with options (the host-memory budget).
+///
+/// # Errors
+/// As [`play`].
+pub fn play_with(
+    scenario: Scenario,
+    file: &str,
+    opts: &ReplayOptions,
+) -> Result<Replayed, ScenarioError> {
     let run = match &scenario.scenario {
         Body::Case { strategy, case } => {
             let mut s = find_strategy(strategy)
                 .ok_or_else(|| refused(file, format!("unknown strategy `{strategy}`")))?;
-            Run::Case(verify::run_case_mapped(
-                &mut s,
-                case,
-                &crate::Config::default(),
-            ))
+            let config = crate::Config::default().host_memory_limit(opts.host_memory_limit);
+            Run::Case(verify::run_case_mapped(&mut s, case, &config))
         }
-        Body::Ops { machine, ops } => Run::Ops(play_ops(machine, ops, &scenario.expect, file)?),
+        Body::Ops { machine, ops } => {
+            let config = machine.config().host_memory_limit(opts.host_memory_limit);
+            Run::Ops(play_ops(&config, ops, &scenario.expect, file)?)
+        }
     };
     let found: Vec<BugClass> = run
         .findings()

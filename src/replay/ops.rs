@@ -6,9 +6,10 @@ use super::{class_list, refused};
 use crate::audit::Hazard;
 use crate::bugcheck::BugCheck;
 use crate::events::{Event, EventKind};
+use crate::machine::Config;
 use crate::op::{Interpreter, Op, Outcome, Value};
 use crate::oracle::{Finding, event_finding, fault_finding, hygiene};
-use crate::scenario::{Expect, Final, MachineConfig, Reads, StepExpect, check_references};
+use crate::scenario::{Expect, Final, Reads, StepExpect, check_references};
 use std::fmt::Write as _;
 
 /// One op as replayed.
@@ -52,20 +53,21 @@ impl OpsRun {
     }
 }
 
-/// Plays `ops` on a machine configured by `machine` and checks `expect` (all but
+/// Plays `ops` on a machine configured as `machine` (the scenario's
+/// [`crate::scenario::MachineConfig`] with the player's host-memory budget) and checks `expect` (all but
 /// `findings`, which the caller compares).
 ///
 /// # Errors
-/// The configuration is refused by the machine, or an op names an object that does not
+/// The configuration is refused by the machine, an op names an object that does not
 /// exist at that point ([`check_references`]): `file`, the op's index and name, what was
-/// expected.
+/// expected; or an op needs more host memory than the machine's budget.
 pub fn play_ops(
-    machine: &MachineConfig,
+    machine: &Config,
     ops: &[Op],
     expect: &Expect,
     file: &str,
 ) -> Result<OpsRun, crate::scenario::ScenarioError> {
-    let mut interp = Interpreter::new(machine.config())
+    let mut interp = Interpreter::new(machine.clone())
         .map_err(|e| refused(file, format!("scenario.machine: {e}")))?;
     let mut steps = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
@@ -73,6 +75,13 @@ pub fn play_ops(
             .map_err(|why| refused(file, format!("op {i} ({}): {why}", op.name())))?;
         let before = interp.machine().events().len();
         let outcome = interp.apply(op);
+        // A limit of the simulator, not an outcome the scenario could expect.
+        if let Some(
+            e @ crate::fault::Fault::Model(crate::fault::ModelError::HostMemoryLimit { .. }),
+        ) = outcome.fault()
+        {
+            return Err(refused(file, format!("op {i} ({}): {e}", op.name())));
+        }
         let events: Vec<Event> = interp.machine().events()[before..].to_vec();
         let findings = events.iter().map(event_finding).collect();
         steps.push(OpStep {

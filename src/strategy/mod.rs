@@ -74,15 +74,7 @@ use crate::space::Pid;
 use crate::status::NtStatus;
 use serde::{Deserialize, Serialize};
 
-/// The direction of a request, from the client's point of view.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
-pub enum Direction {
-    /// `IRP_MJ_READ`: the server produces the data, the client's buffer receives it
-    /// (the I/O manager probed it for `IoWriteAccess`).
-    Read,
-    /// `IRP_MJ_WRITE`: the server consumes the client's data (probed for `IoReadAccess`).
-    Write,
-}
+pub use crate::io::Direction;
 
 /// The request as the driver sees it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]

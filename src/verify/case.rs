@@ -2,28 +2,26 @@
 //! that plays it on a fresh machine and hands what it saw to the oracle.
 
 use super::proxy::{ProxyDriver, ProxyDriverBug};
-use super::server::{ServerBehaviour, client_byte, pattern, run_server, server_byte};
-use crate::addr::{PAGE_SIZE, Pfn, Va, span_pages};
+use super::runner::CaseRunner;
+use super::server::{ServerBehaviour, client_byte, pattern};
+use crate::addr::{PAGE_SIZE, Va, span_pages};
 use crate::fault::{Fault, ModelError, Result};
-use crate::io::{DO_DIRECT_IO, IoCompletion, IrpFlags, IrpId};
+use crate::io::{IoCompletion, IrpFlags, IrpId};
 use crate::machine::{Machine, ScheduledWrite};
-use crate::oracle::check::{self, Subject};
-use crate::oracle::double_fetch::{self, FetchPair};
-use crate::oracle::hygiene::{self, Books};
-use crate::oracle::{BugClass, Finding, Rule, fault_finding};
+use crate::oracle::double_fetch::FetchPair;
+use crate::oracle::{Finding, fault_finding};
 use crate::pool::{PoolType, tag};
-use crate::shadow::LabelSpan;
-use crate::space::{Pid, Protection, SpaceId, Tid};
+use crate::space::{Pid, Protection, Tid};
 use crate::status::NtStatus;
 use crate::strategy::RetireReason;
-use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerReply, nt_success};
-use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
+use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerReply};
+use crate::vm::{MEM_COMMIT, MEM_RESERVE};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The server's reply when it exited or answers a cancelled request.
-const CANCELLED_REPLY: ServerReply = ServerReply {
+pub(super) const CANCELLED_REPLY: ServerReply = ServerReply {
     status: NtStatus::CANCELLED,
     information: 0,
 };
@@ -174,15 +172,15 @@ pub struct IoTrace {
 
 /// The scenario's actors.
 #[derive(Clone)]
-struct Actors {
-    client: Pid,
-    server: Pid,
-    bystander: Pid,
-    second: BTreeMap<Pid, Tid>,
-    alloc: Va,
-    alloc_len: u64,
-    buffer: Va,
-    bystander_page: Va,
+pub(super) struct Actors {
+    pub(super) client: Pid,
+    pub(super) server: Pid,
+    pub(super) bystander: Pid,
+    pub(super) second: BTreeMap<Pid, Tid>,
+    pub(super) alloc: Va,
+    pub(super) alloc_len: u64,
+    pub(super) buffer: Va,
+    pub(super) bystander_page: Va,
 }
 
 /// Plays `case` with `strategy` on a fresh machine and runs the oracle over it.
@@ -284,18 +282,16 @@ fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
         }
     };
     let mut slot = None;
-    let r = actors.and_then(|a| {
-        drive(
-            &mut m,
-            a,
-            strategy.clone(),
-            bug,
-            &mut slot,
-            case,
-            interleave,
-            &mut run,
-            quiet,
-        )
+    let r = actors.and_then(|a| match a {
+        Some(a) => {
+            let driver = Arc::new(ProxyDriver::new(strategy.clone(), a.server, bug));
+            slot = Some(driver.clone());
+            CaseRunner::new(&mut m, a, driver, case, &mut run, quiet)?.play(interleave)
+        }
+        None => {
+            not_describable(case, &mut run);
+            Ok(())
+        }
     });
     if let Err(e) = r {
         let f = fault_finding(&e, m.step(), "scenario");
@@ -480,515 +476,22 @@ fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<
     Ok((m, r))
 }
 
-/// Moves the machine's access log into `log` (recording continues).
-fn flush(m: &mut Machine, log: &mut Vec<crate::log::Access>) {
-    log.extend(m.drain_access_log());
-    m.restart_access_log();
-}
-
-/// Frames writable by user code now, with a thread and address that can write each.
-fn writers(m: &Machine, a: &Actors, out: &mut BTreeMap<Pfn, (Pid, Va)>) {
-    for pid in [a.client, a.server] {
-        let Ok(p) = m.process(pid) else { continue };
-        if !p.is_alive() {
-            continue;
-        }
-        for (va, pte) in p.space().ptes() {
-            if pte.protection.can_write() {
-                out.entry(pte.pfn).or_insert((pid, va));
-            }
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn drive<S: ProxyStrategy + Send + 'static>(
-    m: &mut Machine,
-    actors: Option<Actors>,
-    strategy: S,
-    bug: ProxyDriverBug,
-    slot: &mut Option<Arc<ProxyDriver<S>>>,
-    case: &Case,
-    interleave: Option<ScheduledWrite>,
-    run: &mut CaseRun,
-    quiet: bool,
-) -> Result<()> {
-    let Some(a) = actors else {
-        // No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a
-        // descriptor over 0xFFFF bytes (semantics §1.3, invariant 2), so the I/O manager
-        // fails the call with STATUS_INSUFFICIENT_RESOURCES before any driver runs. The
-        // client's buffer is not built: filling a multi-GiB allocation would exhaust the
-        // machine's RAM (a spurious finding) and the host's.
-        run.trace.push(format!(
-            "issue failed: returned {} (IoAllocateMdl cannot describe {} bytes at offset {:#x}: {} pages)",
-            NtStatus::INSUFFICIENT_RESOURCES,
-            case.length,
-            case.offset,
-            span_pages(Va::new(case.offset as u64), case.length as u64)
-        ));
-        return Ok(());
-    };
-    let driver = Arc::new(ProxyDriver::new(strategy, a.server, bug));
-    *slot = Some(driver.clone());
-    let drv = m.io_register_driver("proxyfs", driver.clone())?;
-    let dev = m.io_create_device(drv, "\\Device\\ProxyFs", DO_DIRECT_IO)?;
-    let len = case.length as u64;
-    let s = Subject {
-        client: a.client,
-        server: a.server,
-        direction: case.direction,
-        buffer: a.buffer,
-        length: len,
-    };
-    let tr = &mut run.trace;
-    if !quiet {
-        tr.push(format!(
-        "setup: client {} buffer {} ({} bytes, offset {:#x}) in a {}-page allocation at {}; server {}; third party exited; pool secrets freed",
-        a.client, a.buffer, len, case.offset, a.alloc_len / PAGE_SIZE, a.alloc, a.server
+/// No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a descriptor
+/// over 0xFFFF bytes ([semantics §1.3], [invariant 2]), so the I/O manager fails the call
+/// with STATUS_INSUFFICIENT_RESOURCES before any driver runs. The client's buffer is not
+/// built: filling a multi-GiB allocation would exhaust the machine's RAM (a spurious
+/// finding) and the host's.
+///
+/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
+/// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
+fn not_describable(case: &Case, run: &mut CaseRun) {
+    run.trace.push(format!(
+        "issue failed: returned {} (IoAllocateMdl cannot describe {} bytes at offset {:#x}: {} pages)",
+        NtStatus::INSUFFICIENT_RESOURCES,
+        case.length,
+        case.offset,
+        span_pages(Va::new(case.offset as u64), case.length as u64)
     ));
-    }
-    let books0 = Books::take(m, &[a.client, a.server]);
-    let events0 = m.events().len();
-    let client_space = SpaceId::Process(a.client);
-    let before = m
-        .labels(client_space, a.alloc, a.alloc_len)
-        .unwrap_or_default();
-    let range_before = m.peek(client_space, a.buffer, len).unwrap_or_default();
-    let by_space = SpaceId::Process(a.bystander);
-    let by_before = m.labels(by_space, a.bystander_page, PAGE_SIZE);
-    if let Some(w) = interleave {
-        if !quiet {
-            tr.push(format!(
-                "interleave: thread {:?} writes {:?} at {} before step {}",
-                w.tid, w.data, w.va, w.before_step
-            ));
-        }
-        m.schedule_user_write(w)?;
-    }
-    let mut log = Vec::new();
-    m.restart_access_log();
-    // The client thread's system service: the I/O manager builds the IRP, locks
-    // Irp->MdlAddress (none for zero length) and calls the proxy driver, which pends it.
-    let tid = m.process(a.client)?.threads[0];
-    let issued = match case.direction {
-        Direction::Read => m.nt_read_file(tid, dev, None, a.buffer, case.length, 0),
-        Direction::Write => m.nt_write_file(tid, dev, None, a.buffer, case.length, 0),
-    };
-    let issued = match issued {
-        Ok(r) => r,
-        Err(e) if m.crashed().is_none() => {
-            if !quiet {
-                tr.push(format!("issue failed: {e}"));
-            }
-            return Ok(());
-        }
-        Err(e) => return Err(e),
-    };
-    let Some(irp) = issued.irp.filter(|_| issued.status == NtStatus::PENDING) else {
-        if !quiet {
-            tr.push(format!("issue failed: returned {}", issued.status));
-        }
-        return Ok(());
-    };
-    let dispatched = m.device(dev)?.extension.records.last().cloned();
-    run.io = dispatched.map(|d| IoTrace {
-        irp,
-        returned: issued.status,
-        flags: d.flags,
-        mdl: d.mdl,
-        retired_by: None,
-        retire_context: None,
-        completions: Vec::new(),
-    });
-    // The server's thread fetches the request.
-    m.switch_to(Some(a.server))?;
-    let Some((_, io)) = driver.fetch(m, dev)? else {
-        return Err(Fault::Model(ModelError::Unsupported(format!(
-            "{irp} is not queued for the server"
-        ))));
-    };
-    if !quiet {
-        tr.push(format!(
-        "step {}: client thread {tid:?} issues {:?} of {len} bytes at {} ({irp}, MdlAddress {:?}); the driver pends it; the server fetches it",
-        m.step(),
-        case.direction,
-        a.buffer,
-        io.mdl
-    ));
-    }
-    let client_frames: Vec<Pfn> = match io.mdl {
-        Some(id) => m.mdl(id)?.frames().collect(),
-        None => Vec::new(),
-    };
-
-    // expose, in the server's context.
-    let e0 = m.step() + 1;
-    let exposed = driver.expose(m, irp);
-    let e1 = m.step();
-    flush(m, &mut log);
-    let mut wr = BTreeMap::new();
-    // User-writable frames matter only for a byte the kernel fetched twice.
-    if double_fetch::any_refetch(&log, (e0, e1)) {
-        writers(m, &a, &mut wr);
-    }
-    let exposure = match exposed {
-        Ok(x) => x,
-        Err(e) => {
-            if !quiet {
-                tr.push(format!("steps {e0}..{e1}: expose faulted: {e}"));
-            }
-            run.findings.push(fault_finding(&e, m.step(), "expose"));
-            finish_double_fetch(m, &log, &[(e0, e1)], &wr, &a, run);
-            return Ok(());
-        }
-    };
-    run.outcome.exposure = Some(exposure);
-    if run.page_map.is_some() {
-        let view = match exposure {
-            Exposure::Mapped { va, len } => Some((va, len)),
-            Exposure::Refused(_) => None,
-        };
-        run.page_map = Some(crate::pagemap::PageMap::capture(
-            m, a.client, a.server, a.buffer, len, view,
-        ));
-    }
-    if !quiet {
-        tr.push(format!("steps {e0}..{e1}: expose -> {exposure:?}"));
-    }
-    let mut findings = Vec::new();
-    findings.extend(check::writable_client_frames_in_server(
-        m,
-        &s,
-        &client_frames,
-        e1,
-    ));
-    let mut view_labels: Option<Vec<LabelSpan>> = None;
-    let mut view_bytes: Option<Vec<u8>> = None;
-    if let Exposure::Mapped { va, len: vlen } = exposure {
-        let sp = SpaceId::Process(a.server);
-        view_labels = m.labels(sp, va, vlen);
-        view_bytes = m.peek(sp, va, vlen);
-        if !quiet {
-            run.outcome.view = view_bytes.as_deref().map(|b| (b.len() as u64, digest(b)));
-        }
-    }
-
-    let mut windows = vec![(e0, e1)];
-    let mut server_exits = false;
-    let mut client_exits = false;
-    let mut freed = false;
-    let completion = match exposure {
-        Exposure::Refused(st) => {
-            if !quiet {
-                tr.push(format!(
-                    "step {}: the driver completes {irp} with {st}",
-                    m.step()
-                ));
-            }
-            Completion {
-                status: st,
-                information: 0,
-            }
-        }
-        Exposure::Mapped { va, len: vlen } => {
-            let mut cancel_attempt = false;
-            let called = match case.fault {
-                InjectedFault::ClientExits => {
-                    if !quiet {
-                        tr.push(format!(
-                        "the client thread {tid:?} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
-                    ));
-                    }
-                    client_exits = true;
-                    cancel_attempt = true;
-                    m.switch_to(Some(a.client))?;
-                    m.terminate_thread(tid)
-                }
-                InjectedFault::Cancel => {
-                    if !quiet {
-                        tr.push(format!(
-                        "a system thread calls IoCancelIrp({irp}) while the server holds it: the cancel routine runs retire"
-                    ));
-                    }
-                    cancel_attempt = true;
-                    m.switch_to(None)?;
-                    m.io_cancel_irp(irp).map(|_| ())
-                }
-                InjectedFault::ServerExits => {
-                    if !quiet {
-                        tr.push(
-                        "the server exits before doing anything; its cleanup retires the request"
-                            .into(),
-                    );
-                    }
-                    server_exits = true;
-                    m.switch_to(Some(a.server))?;
-                    driver.server_exit(m, dev)
-                }
-                _ => {
-                    let r = run_server(
-                        m,
-                        a.server,
-                        case.server,
-                        case.direction,
-                        va,
-                        vlen,
-                        case.seed,
-                    )?;
-                    if !quiet {
-                        tr.push(format!(
-                            "step {}: server ({:?}) replies {:?}",
-                            m.step(),
-                            case.server,
-                            r.reply
-                        ));
-                    }
-                    if r.crashed {
-                        if !quiet {
-                            tr.push("the server crashes; its cleanup retires the request".into());
-                        }
-                        server_exits = true;
-                        m.switch_to(Some(a.server))?;
-                        driver.server_exit(m, dev)
-                    } else {
-                        match case.fault {
-                            InjectedFault::ClientFreesBuffer => {
-                                m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
-                                if !quiet {
-                                    tr.push(format!(
-                                        "step {}: the client releases its buffer",
-                                        m.step()
-                                    ));
-                                }
-                                freed = true;
-                            }
-                            InjectedFault::ClientDecommitsBuffer => {
-                                m.virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
-                                if !quiet {
-                                    tr.push(format!(
-                                        "step {}: the client decommits its buffer",
-                                        m.step()
-                                    ));
-                                }
-                                freed = true;
-                            }
-                            _ => {}
-                        }
-                        m.switch_to(Some(a.server))?;
-                        driver.reply(m, irp, r.reply).map(|_| ())
-                    }
-                }
-            };
-            flush(m, &mut log);
-            if double_fetch::any_refetch(&log, (e0, m.step())) {
-                writers(m, &a, &mut wr);
-            }
-            let retired = driver.retired().into_iter().rev().find(|x| x.irp == irp);
-            if let Some(r) = &retired {
-                windows.push(r.steps);
-                if let Some(t) = run.io.as_mut() {
-                    t.retired_by = Some(r.by);
-                    t.retire_context = Some(r.context);
-                }
-            }
-            let completion = match retired.map(|r| (r.steps, r.by, r.result)) {
-                Some(((r0, r1), by, Ok(c))) => {
-                    if !quiet {
-                        tr.push(format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
-                    }
-                    Some(c)
-                }
-                Some(((r0, r1), by, Err(e))) => {
-                    if !quiet {
-                        tr.push(format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
-                    }
-                    run.findings.extend(findings);
-                    run.findings.push(fault_finding(&e, m.step(), "retire"));
-                    finish_double_fetch(m, &log, &windows, &wr, &a, run);
-                    return Ok(());
-                }
-                None => None,
-            };
-            called?;
-            if cancel_attempt {
-                let still_held = driver.held().contains(&irp);
-                if still_held {
-                    findings.push(Finding::new(
-                        BugClass::LockLeak,
-                        Rule::Protocol,
-                        Some(m.step()),
-                        format!(
-                            "{irp} was cancelled while the server held it, yet it is still pending: the driver ignores cancellation (a hung server keeps the client's pages locked forever)"
-                        ),
-                    ));
-                }
-                // The server answers late, with STATUS_CANCELLED; a driver that no longer
-                // holds the request must drop the reply.
-                m.switch_to(Some(a.server))?;
-                let late = driver.reply(m, irp, CANCELLED_REPLY)?;
-                if !quiet {
-tr.push(format!(
-                    "step {}: the server replies late; the driver {}",
-                    m.step(),
-                    if late.is_some() {
-                        "retires and completes the request now"
-                    } else {
-                        "drops the reply"
-                    }
-                ));
-}
-                flush(m, &mut log);
-                if let Some(r) = driver.retired().into_iter().rev().find(|x| x.irp == irp) {
-                    if !windows.contains(&r.steps) {
-                        windows.push(r.steps);
-                        if let Some(t) = run.io.as_mut() {
-                            t.retired_by = Some(r.by);
-                            t.retire_context = Some(r.context);
-                        }
-                    }
-                }
-                late.or(completion)
-            } else {
-                completion
-            }
-            .unwrap_or(Completion {
-                status: NtStatus::PENDING,
-                information: 0,
-            })
-        }
-    };
-    run.outcome.completion = Some(completion);
-    if server_exits {
-        m.terminate_process(a.server)?;
-        if !quiet {
-            tr.push(format!("step {}: the server process is gone", m.step()));
-        }
-    }
-    if client_exits {
-        m.terminate_process(a.client)?;
-        if !quiet {
-            tr.push(format!("step {}: the client process is gone", m.step()));
-        }
-    }
-    m.switch_to(None)?;
-    let completions: Vec<_> = m
-        .io_completions()
-        .iter()
-        .filter(|c| c.irp == irp)
-        .cloned()
-        .collect();
-    if !quiet {
-        tr.push(format!(
-            "step {}: {irp} completed {} time(s) by IoCompleteRequest: {:?}",
-            m.step(),
-            completions.len(),
-            completions.last().map(|c| (c.status, c.information))
-        ));
-    }
-    if completions.is_empty() && m.crashed().is_none() {
-        findings.push(Finding::new(
-            BugClass::LockLeak,
-            Rule::Protocol,
-            Some(m.step()),
-            format!("{irp} never completed: the client's pages stay locked"),
-        ));
-    }
-    if let Some(t) = run.io.as_mut() {
-        t.completions = completions;
-    }
-    flush(m, &mut log);
-    let step = m.step();
-
-    // The oracle, after completion.
-    findings.extend(check::server_reads(&log, &s));
-    if let Some(pm) = run.page_map.as_mut() {
-        pm.add_reads(&log, a.server);
-    }
-    let ok = nt_success(completion.status);
-    if case.direction == Direction::Read && !client_exits && !freed {
-        let delivered = if ok {
-            completion.information.min(len)
-        } else {
-            0
-        };
-        if let Some(after) = m.labels(client_space, a.alloc, a.alloc_len) {
-            findings.extend(check::client_after(
-                &before, &after, a.alloc, &s, delivered, step,
-            ));
-        }
-        if ok {
-            if let Exposure::Mapped { va, .. } = exposure {
-                let expected = pattern(len, |i| server_byte(case.seed, i));
-                findings.extend(check::delivery_read(
-                    m,
-                    &s,
-                    va,
-                    completion.information,
-                    &expected,
-                    step,
-                ));
-            }
-        }
-    }
-    if case.direction == Direction::Write {
-        if !client_exits && !freed {
-            if let Some(after) = m.labels(client_space, a.alloc, a.alloc_len) {
-                findings.extend(check::client_after(&before, &after, a.alloc, &s, 0, step));
-            }
-        }
-        if let Exposure::Mapped { len: vlen, .. } = exposure {
-            findings.extend(check::delivery_write(
-                &s,
-                vlen,
-                view_labels.as_deref(),
-                view_bytes.as_deref(),
-                &range_before,
-                e1,
-            ));
-        }
-    }
-    if m.labels(by_space, a.bystander_page, PAGE_SIZE) != by_before {
-        findings.push(Finding::new(
-            BugClass::PartialPageExposure,
-            Rule::Integrity,
-            Some(step),
-            "a bystander process's page changed",
-        ));
-    }
-    findings.extend(hygiene::events_since(m, events0));
-    findings.extend(Books::take(m, &[a.client, a.server]).compare(
-        &books0,
-        step,
-        "after completion",
-    ));
-    run.findings.extend(findings);
-    finish_double_fetch(m, &log, &windows, &wr, &a, run);
-
-    // Both processes exit; then nothing may be left.
-    for pid in [a.server, a.client] {
-        if m.process(pid)?.is_alive() {
-            if let Err(e) = m.terminate_process(pid) {
-                if m.crashed().is_none() {
-                    return Err(e);
-                }
-            }
-        }
-    }
-    let step = m.step();
-    run.trace
-        .push(format!("step {step}: both processes have exited"));
-    let exit_findings = hygiene::after_exit(m, step);
-    for f in exit_findings {
-        if !run
-            .findings
-            .iter()
-            .any(|g| g.kind == f.kind && g.rule == f.rule)
-        {
-            run.findings.push(f);
-        }
-    }
-    let _ = (a.bystander, &a.second);
-    Ok(())
 }
 
 /// Whether `IoAllocateMdl` can describe the case's buffer: a zero-length request needs
@@ -1042,51 +545,4 @@ pub fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
         (h ^ *x as u64).wrapping_mul(0x0000_0100_0000_01b3)
     })
-}
-
-fn finish_double_fetch(
-    m: &Machine,
-    log: &[crate::log::Access],
-    windows: &[(u64, u64)],
-    wr: &BTreeMap<Pfn, (Pid, Va)>,
-    a: &Actors,
-    run: &mut CaseRun,
-) {
-    let writable: BTreeSet<Pfn> = wr.keys().copied().collect();
-    for w in windows {
-        let Some(pair) = double_fetch::find(log, *w, &writable) else {
-            continue;
-        };
-        let mut f = Finding::new(
-            BugClass::DoubleFetch,
-            Rule::DoubleFetch,
-            Some(pair.second),
-            format!(
-                "the kernel fetched byte {:#x} of {} (user-writable) at step {} and again at step {}",
-                pair.offset, pair.pfn, pair.first, pair.second
-            ),
-        );
-        f.addresses.push((SpaceId::System, pair.va));
-        let writer = wr
-            .get(&pair.pfn)
-            .and_then(|(pid, page)| a.second.get(pid).map(|t| (pid, page, *t)));
-        if let Some((pid, page, tid)) = writer {
-            let va = page.wrapping_add(pair.offset as u64);
-            let cur = m
-                .frame_bytes(pair.pfn)
-                .and_then(|b| b.get(pair.offset as usize).copied())
-                .unwrap_or(0);
-            f.addresses.push((SpaceId::Process(*pid), va));
-            run.double_fetch = Some((
-                pair,
-                Writer {
-                    tid,
-                    va,
-                    value: cur ^ 0xFF,
-                },
-            ));
-        }
-        run.findings.push(f);
-        return;
-    }
 }

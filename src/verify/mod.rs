@@ -55,6 +55,7 @@ pub mod case;
 pub mod generators;
 pub mod proxy;
 pub mod request;
+mod runner;
 pub mod server;
 
 pub use case::{

@@ -1,0 +1,257 @@
+//! The model's modules form layers (docs/architecture.md, "Layers"): a module may use its
+//! own layer and the ones below, never one above, and no two modules may use each other
+//! (directly or around a loop) — except the cycles recorded below as design debt, which
+//! may only shrink. Dependencies are read from the source (`crate::module` paths outside
+//! `#[cfg(test)]` code), so an upward `use` fails here, in CI.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The layers, lowest first. A module not listed fails the test (place it when adding it).
+const LAYERS: &[&[&str]] = &[
+    // Values and identities: no state.
+    &[
+        "addr", "status", "bugcheck", "fault", "arena", "ranges", "counters", "ids", "guide",
+    ],
+    // Physical memory: frames, the PFN database, byte provenance, the access log.
+    &["shadow", "pfn", "log"],
+    // Address spaces, processes, system PTEs.
+    &["space", "process", "syspte"],
+    // The kernel behind the `Machine` facade: memory manager, pool, MDLs, I/O manager.
+    &[
+        "machine", "vm", "pool", "mdl", "mm", "io", "events", "audit",
+    ],
+    // One operation vocabulary, generators, page maps.
+    &["op", "generators", "pagemap"],
+    // The oracle, strategies, the harness, workloads and their cost.
+    &["oracle", "strategy", "verify", "workload", "cost"],
+    // Scenario files, replay, fuzz targets.
+    &["scenario", "replay", "fuzzing"],
+];
+
+/// Cycles that exist today (each a set of modules that use one another), recorded as debt
+/// of the architecture issue: the kernel is still one `Machine` whose `impl` blocks live in
+/// every subsystem, and the harness's modules share types both ways. A cycle that grows,
+/// or a new one, fails the test; one that shrinks must be recorded smaller here.
+const CYCLE_DEBT: &[&[&str]] = &[&[
+    "audit", "events", "io", "machine", "mdl", "mm", "pool", "vm",
+]];
+
+#[test]
+fn no_module_uses_a_higher_layer() {
+    let deps = module_deps(&src());
+    let upward = upward_edges(&deps, LAYERS);
+    assert!(upward.is_empty(), "upward uses: {upward:#?}");
+}
+
+#[test]
+fn every_module_has_a_layer() {
+    let deps = module_deps(&src());
+    let placed: BTreeSet<&str> = LAYERS.iter().flat_map(|l| l.iter().copied()).collect();
+    let missing: Vec<&String> = deps
+        .keys()
+        .filter(|m| !placed.contains(m.as_str()))
+        .collect();
+    assert!(missing.is_empty(), "modules without a layer: {missing:?}");
+}
+
+#[test]
+fn cycles_are_only_the_recorded_debt() {
+    let deps = module_deps(&src());
+    let found = cycles(&deps);
+    let debt: BTreeSet<BTreeSet<String>> = CYCLE_DEBT
+        .iter()
+        .map(|c| c.iter().map(|m| m.to_string()).collect())
+        .collect();
+    assert_eq!(
+        found, debt,
+        "module cycles changed: update CYCLE_DEBT only when a cycle shrank"
+    );
+}
+
+/// Negative control: an upward use and a new cycle are both caught.
+#[test]
+fn checker_catches_an_upward_use_and_a_cycle() {
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut edge = |a: &str, b: &str| {
+        deps.entry(a.into()).or_default().insert(b.into());
+    };
+    edge("pfn", "addr");
+    edge("pfn", "space"); // upward: layer 1 uses layer 2
+    edge("space", "process");
+    edge("process", "space"); // a cycle inside layer 2
+    let layers: &[&[&str]] = &[&["addr"], &["pfn"], &["space", "process"]];
+    assert_eq!(
+        upward_edges(&deps, layers),
+        vec![("pfn".to_string(), "space".to_string())]
+    );
+    let want: BTreeSet<BTreeSet<String>> =
+        [["process".to_string(), "space".to_string()].into()].into();
+    assert_eq!(cycles(&deps), want);
+    // And the source reader sees `crate::x` paths, not those in tests or comments.
+    let text = "use crate::addr::Va;\n// crate::op in a comment\nfn f() { crate::pool::tag(b\"abcd\"); }\n#[cfg(test)]\nmod tests { use crate::verify; }\n";
+    assert_eq!(
+        uses_in(text, "mdl"),
+        ["addr".to_string(), "pool".to_string()].into()
+    );
+}
+
+fn src() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Top-level module -> the top-level modules it uses.
+fn module_deps(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let modules: BTreeSet<String> = std::fs::read_dir(src)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_stem()?.to_str()?.to_string();
+            (p.is_dir() || p.extension().is_some_and(|x| x == "rs")).then_some(name)
+        })
+        .filter(|m| m != "lib" && m != "bin")
+        .collect();
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in &modules {
+        let mut files = Vec::new();
+        let file = src.join(format!("{m}.rs"));
+        if file.exists() {
+            files.push(file);
+        }
+        collect(&src.join(m), &mut files);
+        let set = deps.entry(m.clone()).or_default();
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            set.extend(
+                uses_in(&text, m)
+                    .into_iter()
+                    .filter(|u| modules.contains(u)),
+            );
+        }
+    }
+    deps
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The modules `text` (part of module `me`) names as `crate::x`, before any
+/// `#[cfg(test)]`, outside `//` comments.
+fn uses_in(text: &str, me: &str) -> BTreeSet<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or("");
+    let mut out = BTreeSet::new();
+    for line in code.lines() {
+        let line = line.split("//").next().unwrap_or("");
+        let paths = line
+            .match_indices("crate::")
+            .map(|(i, p)| i + p.len())
+            .chain(
+                line.match_indices("super::super::")
+                    .map(|(i, p)| i + p.len()),
+            );
+        for start in paths {
+            let name: String = line[start..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != me {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+fn layer_of(layers: &[&[&str]], m: &str) -> Option<usize> {
+    layers.iter().position(|l| l.contains(&m))
+}
+
+/// Every `(user, used)` where `used` sits in a higher layer than `user`.
+fn upward_edges(
+    deps: &BTreeMap<String, BTreeSet<String>>,
+    layers: &[&[&str]],
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (m, used) in deps {
+        for u in used {
+            if let (Some(a), Some(b)) = (layer_of(layers, m), layer_of(layers, u)) {
+                if b > a {
+                    out.push((m.clone(), u.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The strongly connected components with more than one module (Tarjan's algorithm).
+fn cycles(deps: &BTreeMap<String, BTreeSet<String>>) -> BTreeSet<BTreeSet<String>> {
+    struct T<'a> {
+        deps: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        on: BTreeSet<&'a str>,
+        out: BTreeSet<BTreeSet<String>>,
+    }
+    fn visit<'a>(t: &mut T<'a>, v: &'a str) {
+        let i = t.index.len();
+        t.index.insert(v, i);
+        t.low.insert(v, i);
+        t.stack.push(v);
+        t.on.insert(v);
+        if let Some(ws) = t.deps.get(v) {
+            for w in ws {
+                let w = w.as_str();
+                if !t.index.contains_key(w) {
+                    visit(t, w);
+                    let lw = t.low[w];
+                    let lv = t.low[v];
+                    t.low.insert(v, lv.min(lw));
+                } else if t.on.contains(w) {
+                    let iw = t.index[w];
+                    let lv = t.low[v];
+                    t.low.insert(v, lv.min(iw));
+                }
+            }
+        }
+        if t.low[v] == t.index[v] {
+            let mut comp = BTreeSet::new();
+            while let Some(w) = t.stack.pop() {
+                t.on.remove(w);
+                comp.insert(w.to_string());
+                if w == v {
+                    break;
+                }
+            }
+            if comp.len() > 1 {
+                t.out.insert(comp);
+            }
+        }
+    }
+    let mut t = T {
+        deps,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        on: BTreeSet::new(),
+        out: BTreeSet::new(),
+    };
+    for v in deps.keys() {
+        if !t.index.contains_key(v.as_str()) {
+            visit(&mut t, v);
+        }
+    }
+    t.out
+}

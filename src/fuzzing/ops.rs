@@ -33,7 +33,13 @@ pub struct OpsInput {
 impl OpsInput {
     /// The machine configuration it asks for: scarce resources, or the default machine
     /// with 64 MiB of RAM (a sequence of large allocations on the default 4 GiB would
-    /// materialise gigabytes of host memory; every path is reached with 64 MiB).
+    /// materialise gigabytes of host memory; every path is reached with 64 MiB, a full
+    /// 8,185-page MDL locked included) and a 16 MiB non-paged pool limit. (With the
+    /// default 256 MiB limit, above the RAM, a pool request between 64 and 256 MiB took
+    /// and zeroed every frame of the machine before failing, 30-100 ms each: most of the
+    /// target's time. The limit's refusal and a pool allocation failing when RAM runs
+    /// out are both still reached: the first above 16 MiB, the second here when user
+    /// memory holds the RAM, and on the scarce machine.)
     pub fn config(&self) -> Config {
         if self.tight {
             Config::default()
@@ -43,7 +49,9 @@ impl OpsInput {
                 .track_locked_pages(true)
                 .shadow(false)
         } else {
-            Config::default().physical_memory(64 << 20)
+            Config::default()
+                .physical_memory(64 << 20)
+                .pool_limit(16 << 20)
         }
     }
 }

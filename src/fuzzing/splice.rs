@@ -26,15 +26,15 @@ pub const MAX_MDL_SPAN: u32 = ((0xFFFF - MDL_HEADER_SIZE) / PFN_NUMBER_SIZE) as 
 /// fuzzer does not keep such cases in its corpus ([`splice_keeps`]): the executions per
 /// second are those of the small cases, and about one execution in 2,000 is a case at
 /// the limit. Uniform spans up to the limit would make nearly every execution a 32 MiB
-/// buffer; the code paths between 256 pages and the limit are the same as below 256.
+/// buffer; the code paths between 64 pages and the limit are the same as below 64.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Length {
     /// Exactly this many bytes (0..=65,535: up to 17 pages).
     Bytes(u16),
-    /// The buffer spans `pages` pages (0..=255) and stops `short % PAGE_SIZE` bytes
+    /// The buffer spans `pages % 64` pages (0..=63) and stops `short % PAGE_SIZE` bytes
     /// before the end of the last one.
     Pages {
-        /// Page span.
+        /// Page span (modulo [`MAX_PAGES_SPAN`] + 1).
         pages: u8,
         /// Bytes short of the last page's end.
         short: u16,
@@ -48,6 +48,12 @@ pub enum Length {
         short: u16,
     },
 }
+
+/// The largest span of [`Length::Pages`]: 63 pages (256 KiB). Spans from 64 pages to the
+/// MDL size limit run the same code as those below (the fixed-size MDL block ends at 23
+/// pages) and cost in proportion to their pages: with spans up to 255, page spans took
+/// three quarters of the target's time.
+pub const MAX_PAGES_SPAN: u32 = 63;
 
 /// The kind byte of [`Length::AtLimit`].
 pub const AT_LIMIT_KIND: u8 = 0xA5;
@@ -180,7 +186,9 @@ impl SpliceInput {
         };
         let length = match self.length {
             Length::Bytes(n) => n as u64,
-            Length::Pages { pages, short } => span_len(pages as u64, short),
+            Length::Pages { pages, short } => {
+                span_len(pages as u64 % (MAX_PAGES_SPAN as u64 + 1), short)
+            }
             Length::AtLimit { below, short } => {
                 span_len(MAX_MDL_SPAN as u64 + 1 - (below as u64 % 8), short)
             }

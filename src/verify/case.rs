@@ -434,8 +434,8 @@ thread_local! {
     static TEMPLATES: std::cell::RefCell<Templates> = std::cell::RefCell::new(Templates::default());
 }
 
-/// Templates kept per thread. (The splice fuzz target asks for up to three
-/// configurations times 256 page spans, and a few at the MDL size limit.)
+/// Templates kept per thread. (The splice fuzz target asks for three machine
+/// configurations times some 70 allocation sizes, and a few at the MDL size limit.)
 const MAX_TEMPLATES: usize = 1024;
 
 /// Frames the templates of one thread may hold in all (256 MiB of frame contents): a

@@ -152,26 +152,67 @@ impl fmt::Display for Hazard {
     }
 }
 
+/// Lock references per materialised frame ([`Machine::known_locks`]).
+struct LockTable {
+    /// Known lock references of frame `i`.
+    refs: Vec<u32>,
+    /// 1 + the index in `births` of the first lock naming frame `i` (0: none).
+    first: Vec<u32>,
+    births: Vec<Birth>,
+}
+
+impl LockTable {
+    /// The birth of the first lock that names frame `i`.
+    fn birth(&self, i: usize) -> Option<Birth> {
+        let k = self.first[i] as usize;
+        k.checked_sub(1).map(|k| self.births[k])
+    }
+}
+
+/// Frame `pfn`'s index in a table of the `n` materialised frames.
+fn frame_index(pfn: Pfn, n: usize) -> Option<usize> {
+    usize::try_from(pfn.0).ok().filter(|&i| i < n)
+}
+
 impl Machine {
-    /// Lock references per frame that the model knows of, with the lock's birth for reports.
-    fn known_locks(&self) -> BTreeMap<Pfn, (u32, Option<Birth>)> {
-        let mut locks: BTreeMap<Pfn, (u32, Option<Birth>)> = BTreeMap::new();
+    /// Lock references per materialised frame that the model knows of (indexed by frame
+    /// number; frames past the PFN database are not counted, as the audit reads only
+    /// materialised frames), with the lock's birth for reports. Dense tables instead of a
+    /// map keyed by frame: `audit()` runs after every step of the fuzz targets.
+    fn known_locks(&self) -> LockTable {
+        let n = self.phys.materialised() as usize;
+        let mut t = LockTable {
+            refs: vec![0; n],
+            first: vec![0; n],
+            births: Vec::new(),
+        };
         let records = self
             .mdls
             .iter()
             .filter_map(|(_, s)| s.lock.as_ref())
             .chain(self.leaked_locks.iter().map(|l| &l.lock));
         for r in records {
+            let mut birth = 0;
             for f in &r.frames {
-                let e = locks.entry(*f).or_insert((0, Some(r.birth)));
-                e.0 += 1;
+                let Some(i) = frame_index(*f, n) else {
+                    continue;
+                };
+                if t.first[i] == 0 {
+                    if birth == 0 {
+                        t.births.push(r.birth);
+                        birth = t.births.len() as u32;
+                    }
+                    t.first[i] = birth;
+                }
+                t.refs[i] += 1;
             }
         }
         for (pfn, adj) in &self.ref_adjust {
-            let e = locks.entry(*pfn).or_insert((0, None));
-            e.0 = (e.0 as i64 + adj).max(0) as u32;
+            if let Some(i) = frame_index(*pfn, n) {
+                t.refs[i] = (t.refs[i] as i64 + adj).max(0) as u32;
+            }
         }
-        locks
+        t
     }
 
     /// Checks every global invariant; empty when the books balance.
@@ -199,19 +240,40 @@ impl Machine {
             })
         };
 
-        // Owning PTEs per frame.
-        let mut shares: BTreeMap<Pfn, u32> = BTreeMap::new();
+        // Owning PTEs per materialised frame (a PTE naming a frame past the PFN
+        // database is not counted: only materialised frames are checked).
+        let n = self.phys.materialised() as usize;
+        let mut shares: Vec<u32> = vec![0; n];
+        // MDL-mapping PTEs with no live mapping record, found in the same walks and
+        // reported after the mapping checks (as a separate walk would).
+        let mut orphans: Vec<(SpaceId, Va)> = Vec::new();
         for p in self.processes.values() {
+            // PTEs and VADs both in address order: the VAD that may contain a PTE is the
+            // last one starting at or below it (what `AddressSpace::vad` looks up).
+            let mut vads = p.space.vads().peekable();
+            let mut vad: Option<&crate::space::Vad> = None;
             for (va, pte) in p.space.ptes() {
+                if let PteKind::Mdl(mid) = pte.kind {
+                    if self.mappings.get(mid.0).is_none() {
+                        orphans.push((SpaceId::Process(p.pid), va));
+                    }
+                }
                 if pte.kind == PteKind::Private {
-                    *shares.entry(pte.pfn).or_default() += 1;
-                    let ok = p.space.vad(va).is_some_and(|vad| match &vad.kind {
-                        VadKind::Private(d) => matches!(
-                            d.get(va.vpn() - vad.start.vpn()),
-                            Some(crate::space::PageDesc::Committed(_))
-                        ),
-                        VadKind::MdlMapping(_) => false,
-                    });
+                    if let Some(i) = frame_index(pte.pfn, n) {
+                        shares[i] += 1;
+                    }
+                    while let Some(next) = vads.next_if(|w| w.start <= va) {
+                        vad = Some(next);
+                    }
+                    let ok = vad
+                        .filter(|w| w.contains(va))
+                        .is_some_and(|vad| match &vad.kind {
+                            VadKind::Private(d) => matches!(
+                                d.get(va.vpn() - vad.start.vpn()),
+                                Some(crate::space::PageDesc::Committed(_))
+                            ),
+                            VadKind::MdlMapping(_) => false,
+                        });
                     if !ok {
                         v(
                             Invariant::SpaceVads,
@@ -224,17 +286,26 @@ impl Machine {
             }
         }
         let mut pool_ptes = 0u64;
-        for (_, pte) in self.system.ptes() {
+        let mut system_orphans: Vec<(SpaceId, Va)> = Vec::new();
+        for (va, pte) in self.system.ptes() {
+            if let PteKind::Mdl(mid) = pte.kind {
+                if self.mappings.get(mid.0).is_none() {
+                    system_orphans.push((SpaceId::System, va));
+                }
+            }
             if pte.kind == PteKind::Pool {
-                *shares.entry(pte.pfn).or_default() += 1;
+                if let Some(i) = frame_index(pte.pfn, n) {
+                    shares[i] += 1;
+                }
                 pool_ptes += 1;
             }
         }
         let locks = self.known_locks();
         let mut free_count = 0usize;
         for (pfn, e) in self.phys.entries() {
-            let expected_share = shares.get(&pfn).copied().unwrap_or(0) + e.mdl_allocation as u32;
-            let (lock_refs, lock_birth) = locks.get(&pfn).copied().unwrap_or((0, None));
+            let i = pfn.0 as usize;
+            let expected_share = shares[i] + e.mdl_allocation as u32;
+            let (lock_refs, lock_birth) = (locks.refs[i], locks.birth(i));
             if e.share_count != expected_share {
                 v(
                     Invariant::PfnShareCount,
@@ -278,13 +349,22 @@ impl Machine {
                 free_count += 1;
             }
         }
-        let mut seen = std::collections::BTreeSet::new();
+        // Frames seen on the free list (a frame past the PFN database is never free).
+        let mut seen = vec![false; n];
+        let mut listed = 0usize;
         for f in self.phys.free_list() {
             let free = self
                 .phys
                 .entry(*f)
                 .is_some_and(|e| e.state == PageState::Free);
-            if !seen.insert(*f) || !free {
+            let first = match frame_index(*f, n) {
+                Some(i) => !std::mem::replace(&mut seen[i], true),
+                None => true,
+            };
+            if first {
+                listed += 1;
+            }
+            if !first || !free {
                 v(
                     Invariant::PfnFreeList,
                     f.to_string(),
@@ -293,12 +373,12 @@ impl Machine {
                 );
             }
         }
-        if seen.len() != free_count {
+        if listed != free_count {
             v(
                 Invariant::PfnFreeList,
                 "free list".into(),
                 None,
-                format!("{} frames listed, {} frames free", seen.len(), free_count),
+                format!("{listed} frames listed, {free_count} frames free"),
             );
         }
 
@@ -374,24 +454,14 @@ impl Machine {
                 ),
             );
         }
-        for sp in std::iter::once(SpaceId::System)
-            .chain(self.processes.keys().map(|p| SpaceId::Process(*p)))
-        {
-            let Some(space) = self.space(sp) else {
-                continue;
-            };
-            for (va, pte) in space.ptes() {
-                if let PteKind::Mdl(mid) = pte.kind {
-                    if self.mappings.get(mid.0).is_none() {
-                        v(
-                            Invariant::MappingPtes,
-                            format!("{sp} {va}"),
-                            None,
-                            "MDL-mapping PTE with no live mapping record".into(),
-                        );
-                    }
-                }
-            }
+        // System space first, then the processes in pid order.
+        for (sp, va) in system_orphans.into_iter().chain(orphans) {
+            v(
+                Invariant::MappingPtes,
+                format!("{sp} {va}"),
+                None,
+                "MDL-mapping PTE with no live mapping record".into(),
+            );
         }
 
         // Pool.

@@ -91,20 +91,23 @@ impl PfnEntry {
     }
 }
 
-/// Frames per slab: one host allocation of 256 KiB, zero-filled when it is created
-/// (lazily by the host for fresh memory) and filled as frames materialise.
+/// Frames per slab: one host allocation of 256 KiB (plus a page of slack), filled as
+/// frames materialise.
 pub(crate) const SLAB: usize = 64;
 
 /// Bytes of a slab's frames.
 const SLAB_BYTES: usize = SLAB * PAGE_BYTES;
 
-/// One slab: [`SLAB`] frames back to back, page-aligned on the host (a 4 KiB heap block
-/// 16 bytes off a page boundary costs a misaligned copy ~25% on x86-64), so a run of
+/// One slab: up to [`SLAB`] frames back to back, page-aligned on the host (a 4 KiB heap
+/// block 16 bytes off a page boundary costs a misaligned copy ~25% on x86-64), so a run of
 /// frames with consecutive numbers in one slab is one contiguous byte slice and a copy
 /// across it is one host `memcpy`.
 ///
-/// The buffer has a page of slack; the frames start at `base`, the first page boundary
-/// in it (found with `align_offset`, no `unsafe`).
+/// The buffer is reserved once, with a page of slack, and grows (zero-filled) one frame
+/// at a time as frames materialise, never past its capacity, so it never moves; the
+/// frames start at `base`, the first page boundary in it (found with `align_offset`, no
+/// `unsafe`). Only materialised frames are ever written or cleared: a fresh machine's
+/// first slab costs one page, not 256 KiB, and a clone copies what is there.
 #[derive(Debug)]
 struct Slab {
     buf: Vec<u8>,
@@ -113,20 +116,27 @@ struct Slab {
 
 impl Slab {
     fn new() -> Slab {
-        let buf = vec![0u8; SLAB_BYTES + PAGE_BYTES];
+        let mut buf: Vec<u8> = Vec::with_capacity(SLAB_BYTES + PAGE_BYTES);
         // `align_offset` may (in principle) decline with usize::MAX: the frames then
-        // start at the slack's end, still in bounds, merely unaligned.
+        // start at the slack's end, still within the capacity, merely unaligned.
         let base = buf.as_ptr().align_offset(PAGE_BYTES).min(PAGE_BYTES);
+        buf.resize(base, 0);
         Slab { buf, base }
     }
 
-    /// The slab's frames as one slice.
+    /// The slab's materialised frames as one slice.
     fn frames(&self) -> &[u8] {
-        &self.buf[self.base..self.base + SLAB_BYTES]
+        &self.buf[self.base..]
     }
 
     fn frames_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[self.base..self.base + SLAB_BYTES]
+        &mut self.buf[self.base..]
+    }
+
+    /// Materialises the slab's next frame, zero-filled (within the reserved capacity:
+    /// the buffer does not move).
+    fn push_zero(&mut self) {
+        self.buf.resize(self.buf.len() + PAGE_BYTES, 0);
     }
 }
 
@@ -143,11 +153,9 @@ impl Clone for FrameStore {
         let slabs = self
             .slabs
             .iter()
-            .enumerate()
-            .map(|(k, s)| {
+            .map(|s| {
                 let mut c = Slab::new();
-                let n = self.len.saturating_sub(k * SLAB).min(SLAB) * PAGE_BYTES;
-                c.frames_mut()[..n].copy_from_slice(&s.frames()[..n]);
+                c.buf.extend_from_slice(s.frames());
                 c
             })
             .collect();
@@ -159,11 +167,13 @@ impl Clone for FrameStore {
 }
 
 impl FrameStore {
-    /// Materialises the next frame, zero-filled (slabs are created zeroed and frames are
-    /// materialised once, in order, so the next frame's bytes are already zero).
+    /// Materialises the next frame, zero-filled (frames are materialised once, in order).
     fn push_zero(&mut self) {
         if self.len == self.slabs.len() * SLAB {
             self.slabs.push(Slab::new());
+        }
+        if let Some(s) = self.slabs.last_mut() {
+            s.push_zero();
         }
         self.len += 1;
     }

@@ -108,6 +108,71 @@ fn splice_at_the_mdl_size_limit_is_clean() {
     fuzzing::splice_input(&past).unwrap();
 }
 
+/// A splice input's bytes (`SpliceInput::to_bytes`, what the corpus files hold) decode to
+/// it, for every length kind; any bytes decode to an input whose bytes decode to it again.
+/// Only the one kind byte `AT_LIMIT_KIND` selects the MDL size limit.
+#[test]
+fn splice_inputs_round_trip_through_their_bytes() {
+    use arbitrary::{Arbitrary, Unstructured};
+    use fuzzing::{AT_LIMIT_KIND, Length, SpliceInput};
+    let decode = |b: &[u8]| SpliceInput::arbitrary(&mut Unstructured::new(b)).unwrap();
+    for length in [
+        Length::Bytes(0),
+        Length::Bytes(0xBEEF),
+        Length::Pages {
+            pages: 255,
+            short: 4095,
+        },
+        Length::AtLimit { below: 7, short: 1 },
+    ] {
+        let i = SpliceInput {
+            read: true,
+            server: 3,
+            fault: 250,
+            strategy: 2,
+            seed: 9,
+            offset: 0x1234,
+            length,
+        };
+        assert_eq!(decode(&i.to_bytes()), i);
+    }
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut at_limit = 0;
+    for n in 0..20_000usize {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let bytes: Vec<u8> = (0..n % 14).map(|k| (x >> (k % 8 * 8)) as u8).collect();
+        let i = decode(&bytes);
+        assert_eq!(decode(&i.to_bytes()), i, "{bytes:?}");
+        let kind = bytes.get(7).copied().unwrap_or(0);
+        assert_eq!(
+            matches!(i.length, Length::AtLimit { .. }),
+            kind == AT_LIMIT_KIND
+        );
+        assert_eq!(fuzzing::splice_keeps(&bytes), kind != AT_LIMIT_KIND);
+        at_limit += usize::from(kind == AT_LIMIT_KIND);
+    }
+    assert!(at_limit > 0);
+}
+
+/// The committed splice corpus holds cases at the MDL size limit (the fuzzer does not
+/// keep them: `splice_keeps`), so the corpus replay runs them.
+#[test]
+fn splice_corpus_holds_cases_at_the_mdl_size_limit() {
+    use arbitrary::{Arbitrary, Unstructured};
+    let at_limit = corpus("splice")
+        .iter()
+        .filter(|(_, b)| {
+            matches!(
+                fuzzing::SpliceInput::arbitrary(&mut Unstructured::new(b)),
+                Ok(i) if matches!(i.length, fuzzing::Length::AtLimit { .. })
+            )
+        })
+        .count();
+    assert!(at_limit >= 3, "{at_limit}");
+}
+
 /// The `scenario` target on "ops" files damaged in many deterministic ways (cut short,
 /// a digit, a quote or a brace swapped in every few bytes): parsing refuses or replay
 /// runs, and nothing panics or breaks the model's books.

@@ -293,3 +293,42 @@ fn a_stuck_irp_of_an_exited_thread_makes_process_exit_a_rundown_failure() {
     assert!(m.hazards().is_empty());
     assert_clean(&m);
 }
+
+/// The rundown's idle waits (no timer due, nothing queued for the thread) are taken in one
+/// jump: the clock a timer routine sees, the time of the disassociation and the clock
+/// afterwards are those of 100 ms waits taken one by one. A timer due at 90,050 ms fires in
+/// the wait that ends at 90,100; two stuck IRPs cost five minutes each; a timer set for
+/// after them does not fire during the rundown.
+#[test]
+fn idle_rundown_waits_keep_the_clock_of_waits_taken_one_by_one() {
+    let mut m = machine();
+    let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::NotCancelable);
+    let (p, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, p, 0x3000);
+    let r = m.nt_read_file(tid, dev, None, out, 0x1000, 0).unwrap();
+    m.ke_set_timer(dev, 90_050, 0).unwrap();
+    m.terminate_process(p).unwrap();
+    assert_eq!(m.now_ms(), 90_100, "the wait in which the timer fired");
+    let c = m.io_completion_of(r.irp.unwrap()).unwrap();
+    assert_eq!(c.status, NtStatus::SUCCESS);
+    assert_clean(&m);
+
+    let mut m = machine();
+    let dev = queue_device(&mut m, DO_DIRECT_IO, QueueDriverBug::NotCancelable);
+    let (p, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, p, 0x3000);
+    let a = m.nt_read_file(tid, dev, None, out, 0x1000, 0).unwrap();
+    let b = m
+        .nt_read_file(tid, dev, None, at(out, 0x1000), 0x1000, 0)
+        .unwrap();
+    m.ke_set_timer(dev, 700_000, 0).unwrap();
+    m.terminate_process(p).unwrap();
+    assert_eq!(m.now_ms(), 600_000, "five minutes per stuck IRP");
+    assert_eq!(m.disassociated_irps(), vec![a.irp.unwrap(), b.irp.unwrap()]);
+    m.ke_advance_clock(100_000).unwrap();
+    assert_eq!(m.now_ms(), 700_000);
+    assert!(
+        m.io_completion_of(a.irp.unwrap()).is_some(),
+        "the timer completed the queue"
+    );
+}

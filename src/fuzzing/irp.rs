@@ -157,6 +157,7 @@ pub struct IrpInput {
     pub steps: Vec<IrpStep>,
 }
 
+#[derive(Clone)]
 struct World {
     m: Machine,
     /// Pattern buffered, direct, neither; a filter over the direct one; three queues.
@@ -412,6 +413,15 @@ impl World {
     }
 }
 
+thread_local! {
+    /// The machine with its devices and applications, built on first use: every
+    /// workload starts from a clone. The drivers are stateless (their queues live in the
+    /// machine's device extensions) and setup is deterministic, so a clone is the world a
+    /// fresh setup builds.
+    static WORLD: std::cell::RefCell<Option<std::result::Result<World, String>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Runs one decoded workload.
 ///
 /// # Errors
@@ -425,7 +435,13 @@ pub fn irp_input(input: &IrpInput) -> std::result::Result<(), Failure> {
         input: format!("deferred_apcs: {}, steps: {steps:?}", input.deferred_apcs),
         problems,
     };
-    let mut w = World::new().map_err(|e| fail(vec![format!("setup: {e}")]))?;
+    let mut w = WORLD
+        .with(|t| {
+            t.borrow_mut()
+                .get_or_insert_with(|| World::new().map_err(|e| format!("setup: {e}")))
+                .clone()
+        })
+        .map_err(|e| fail(vec![e]))?;
     if input.deferred_apcs {
         w.m.io_set_apc_delivery(crate::io::ApcDelivery::Deferred)
             .map_err(|e| fail(vec![format!("setup: {e}")]))?;

@@ -19,7 +19,10 @@ mod splice;
 pub use irp::{IrpInput, IrpStep, irp, irp_input};
 pub use ops::{MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
 pub use scenario::scenario;
-pub use splice::{Length, MAX_MDL_SPAN, SpliceInput, SpliceStrategy, splice, splice_input};
+pub use splice::{
+    AT_LIMIT_KIND, Length, MAX_MDL_SPAN, MAX_PAGES_SPAN, SpliceInput, SpliceStrategy, splice,
+    splice_input, splice_keeps,
+};
 
 /// Something a target must never see: a finding on a correct strategy, an `audit()`
 /// violation, or a model error where the model should have answered.

@@ -33,7 +33,13 @@ pub struct OpsInput {
 impl OpsInput {
     /// The machine configuration it asks for: scarce resources, or the default machine
     /// with 64 MiB of RAM (a sequence of large allocations on the default 4 GiB would
-    /// materialise gigabytes of host memory; every path is reached with 64 MiB).
+    /// materialise gigabytes of host memory; every path is reached with 64 MiB, a full
+    /// 8,185-page MDL locked included) and a 16 MiB non-paged pool limit. (With the
+    /// default 256 MiB limit, above the RAM, a pool request between 64 and 256 MiB took
+    /// and zeroed every frame of the machine before failing, 30-100 ms each: most of the
+    /// target's time. The limit's refusal and a pool allocation failing when RAM runs
+    /// out are both still reached: the first above 16 MiB, the second here when user
+    /// memory holds the RAM, and on the scarce machine.)
     pub fn config(&self) -> Config {
         if self.tight {
             Config::default()
@@ -43,7 +49,9 @@ impl OpsInput {
                 .track_locked_pages(true)
                 .shadow(false)
         } else {
-            Config::default().physical_memory(64 << 20)
+            Config::default()
+                .physical_memory(64 << 20)
+                .pool_limit(16 << 20)
         }
     }
 }
@@ -64,6 +72,39 @@ pub fn prologue() -> Vec<Op> {
     ops
 }
 
+/// The interpreter after the prologue on `config`, with the prologue's own problems
+/// (a refused configuration, an `audit()` violation after a prologue step) instead if
+/// any; and whether the prologue crashed the machine (then no op of the input runs).
+fn after_prologue(config: Config) -> Result<(Interpreter, bool), Vec<String>> {
+    let mut interp =
+        Interpreter::new(config).map_err(|e| vec![format!("configuration refused: {e}")])?;
+    for (i, op) in prologue().iter().enumerate() {
+        let out = interp.apply(op);
+        let violations = interp.machine().audit();
+        if !violations.is_empty() {
+            return Err(violations
+                .iter()
+                .map(|v| format!("audit after prologue step {i} {op:?} -> {out:?}: {v}"))
+                .collect());
+        }
+        if interp.machine().crashed().is_some() {
+            return Ok((interp, true));
+        }
+    }
+    Ok((interp, false))
+}
+
+type Prologued = Result<(Interpreter, bool), Vec<String>>;
+
+thread_local! {
+    /// [`after_prologue`] per machine (default, tight), built on first use: every input
+    /// starts from a clone. The prologue is the same for every input and the machine is
+    /// deterministic, so a clone is the machine a fresh prologue builds, audited after
+    /// each prologue step as before.
+    static PROLOGUED: std::cell::RefCell<[Option<Prologued>; 2]> =
+        const { std::cell::RefCell::new([None, None]) };
+}
+
 /// Runs one decoded input.
 ///
 /// # Errors
@@ -75,22 +116,24 @@ pub fn ops_input(input: &OpsInput) -> Result<(), Failure> {
         input: format!("tight: {}, ops: {ops:?}", input.tight),
         problems,
     };
-    let mut interp = Interpreter::new(input.config())
-        .map_err(|e| fail(vec![format!("configuration refused: {e}")]))?;
-    let pro = prologue();
-    for (i, op) in pro.iter().chain(ops).enumerate() {
+    let start = PROLOGUED.with(|t| {
+        let mut t = t.borrow_mut();
+        t[usize::from(input.tight)]
+            .get_or_insert_with(|| after_prologue(input.config()))
+            .clone()
+    });
+    let (mut interp, crashed) = start.map_err(fail)?;
+    if crashed {
+        return Ok(());
+    }
+    for (i, op) in ops.iter().enumerate() {
         let out = interp.apply(op);
         let violations = interp.machine().audit();
         if !violations.is_empty() {
-            let step = if i < pro.len() {
-                format!("prologue step {i}")
-            } else {
-                format!("step {}", i - pro.len())
-            };
             return Err(fail(
                 violations
                     .iter()
-                    .map(|v| format!("audit after {step} {op:?} -> {out:?}: {v}"))
+                    .map(|v| format!("audit after step {i} {op:?} -> {out:?}: {v}"))
                     .collect(),
             ));
         }

@@ -7,7 +7,7 @@ use crate::strategy::{
     Completion, Direction, Exposure, HeadTailSplice, Io, PartialMdlSplit, ProxyStrategy,
     ServerReply,
 };
-use crate::verify::{Case, InjectedFault, ServerBehaviour, run_case};
+use crate::verify::{Case, InjectedFault, ServerBehaviour};
 use arbitrary::{Arbitrary, Unstructured};
 
 /// The largest page span an MDL can describe: `MmSizeOfMdl` must fit the 16-bit
@@ -17,17 +17,24 @@ use arbitrary::{Arbitrary, Unstructured};
 pub const MAX_MDL_SPAN: u32 = ((0xFFFF - MDL_HEADER_SIZE) / PFN_NUMBER_SIZE) as u32;
 
 /// The buffer's length: a byte count, a page span, or a span at the MDL size limit.
-/// (Uniform spans up to the limit would make nearly every execution a 32 MiB buffer,
-/// which costs about a second; the code paths between 256 pages and the limit are the
-/// same as below 256.)
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Arbitrary)]
+///
+/// Decoded from a kind byte and the variant's fields (little-endian): kind
+/// [`AT_LIMIT_KIND`] (one value in 256, not one libFuzzer favours) is
+/// [`Length::AtLimit`], the other even kinds [`Length::Bytes`], the other odd ones
+/// [`Length::Pages`]. A case at the limit moves a 32 MiB buffer through shadow memory
+/// (tens of milliseconds, hundreds of small cases), so it is the rare kind, and the
+/// fuzzer does not keep such cases in its corpus ([`splice_keeps`]): the executions per
+/// second are those of the small cases, and about one execution in 2,000 is a case at
+/// the limit. Uniform spans up to the limit would make nearly every execution a 32 MiB
+/// buffer; the code paths between 64 pages and the limit are the same as below 64.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Length {
     /// Exactly this many bytes (0..=65,535: up to 17 pages).
     Bytes(u16),
-    /// The buffer spans `pages` pages (0..=255) and stops `short % PAGE_SIZE` bytes
+    /// The buffer spans `pages % 64` pages (0..=63) and stops `short % PAGE_SIZE` bytes
     /// before the end of the last one.
     Pages {
-        /// Page span.
+        /// Page span (modulo [`MAX_PAGES_SPAN`] + 1).
         pages: u8,
         /// Bytes short of the last page's end.
         short: u16,
@@ -40,6 +47,62 @@ pub enum Length {
         /// Bytes short of the last page's end.
         short: u16,
     },
+}
+
+/// The largest span of [`Length::Pages`]: 63 pages (256 KiB). Spans from 64 pages to the
+/// MDL size limit run the same code as those below (the fixed-size MDL block ends at 23
+/// pages) and cost in proportion to their pages: with spans up to 255, page spans took
+/// three quarters of the target's time.
+pub const MAX_PAGES_SPAN: u32 = 63;
+
+/// The kind byte of [`Length::AtLimit`].
+pub const AT_LIMIT_KIND: u8 = 0xA5;
+
+impl<'a> Arbitrary<'a> for Length {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        let kind = u8::arbitrary(u)?;
+        Ok(if kind == AT_LIMIT_KIND {
+            Length::AtLimit {
+                below: u.arbitrary()?,
+                short: u.arbitrary()?,
+            }
+        } else if kind % 2 == 0 {
+            Length::Bytes(u.arbitrary()?)
+        } else {
+            Length::Pages {
+                pages: u.arbitrary()?,
+                short: u.arbitrary()?,
+            }
+        })
+    }
+
+    fn size_hint(_depth: usize) -> (usize, Option<usize>) {
+        (1, Some(4))
+    }
+}
+
+impl Length {
+    /// The bytes that decode to it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4);
+        match *self {
+            Length::Bytes(n) => {
+                out.push(0);
+                out.extend(n.to_le_bytes());
+            }
+            Length::Pages { pages, short } => {
+                out.push(1);
+                out.push(pages);
+                out.extend(short.to_le_bytes());
+            }
+            Length::AtLimit { below, short } => {
+                out.push(AT_LIMIT_KIND);
+                out.push(below);
+                out.extend(short.to_le_bytes());
+            }
+        }
+        out
+    }
 }
 
 /// The `splice` target's input: one verify case and the strategies to run it through.
@@ -98,6 +161,20 @@ const SERVERS: [ServerBehaviour; 4] = [
 ];
 
 impl SpliceInput {
+    /// The bytes that decode to it (what a corpus file holds).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = vec![
+            u8::from(self.read),
+            self.server,
+            self.fault,
+            self.strategy,
+            self.seed,
+        ];
+        out.extend(self.offset.to_le_bytes());
+        out.extend(self.length.to_bytes());
+        out
+    }
+
     /// The verify case it describes: offset in `[0, PAGE_SIZE)`, span at most one page past
     /// [`MAX_MDL_SPAN`] (the request is then refused by `IoAllocateMdl`). A span shorter
     /// than the offset plus the short tail gives length 0.
@@ -109,7 +186,9 @@ impl SpliceInput {
         };
         let length = match self.length {
             Length::Bytes(n) => n as u64,
-            Length::Pages { pages, short } => span_len(pages as u64, short),
+            Length::Pages { pages, short } => {
+                span_len(pages as u64 % (MAX_PAGES_SPAN as u64 + 1), short)
+            }
             Length::AtLimit { below, short } => {
                 span_len(MAX_MDL_SPAN as u64 + 1 - (below as u64 % 8), short)
             }
@@ -180,7 +259,10 @@ fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
         inner: strategy,
         problems: Vec::new(),
     };
-    let run = run_case(&mut s, case, &crate::Config::default(), None);
+    // Without the step trace (a human's account of the case, not checked): the same
+    // run, oracle and findings as `run_case`; a failure prints the case as JSON, which
+    // replays with its trace.
+    let run = crate::verify::case::run_case_quiet(&mut s, case, &crate::Config::default());
     problems.extend(s.problems.into_iter().map(|p| format!("{name}: {p}")));
     for f in run.findings {
         problems.push(format!("{name}: {f}"));
@@ -212,6 +294,24 @@ pub fn splice_input(input: &SpliceInput) -> Result<(), Failure> {
             problems,
         })
     }
+}
+
+/// Whether libFuzzer may keep `data` in its corpus: every input but one at the MDL size
+/// limit ([`Length::AtLimit`]). A case at the limit is checked in full like any other
+/// when the fuzzer reaches it (a failure is a crash), but it costs a thousand small
+/// cases, and a corpus that holds such cases spends most of its time mutating them: the
+/// spans at the limit are reached by mutating a small case's length kind, and the rest
+/// of the case (direction, server, fault, strategy, offset) by the corpus of small
+/// cases, which explores the same code.
+pub fn splice_keeps(data: &[u8]) -> bool {
+    let mut u = Unstructured::new(data);
+    !matches!(
+        SpliceInput::arbitrary(&mut u),
+        Ok(SpliceInput {
+            length: Length::AtLimit { .. },
+            ..
+        })
+    )
 }
 
 /// The `splice` target: decodes a [`SpliceInput`] from `data` and runs it.

@@ -357,14 +357,90 @@ fn client_fill(seed: u8, len: u64) -> Vec<u8> {
 
 /// Prepared scenarios, per machine configuration and client allocation size: building
 /// one (processes, a third party's exit, pool secrets) costs more than cloning it.
-type Template = (crate::Config, u64, Machine, Actors);
-
-thread_local! {
-    static TEMPLATES: std::cell::RefCell<Vec<Template>> = const { std::cell::RefCell::new(Vec::new()) };
+struct Template {
+    cfg: crate::Config,
+    machine: Machine,
+    actors: Actors,
+    /// Frames the machine holds (what the template costs the host).
+    frames: u64,
+    /// When it was last used (a tick of [`Templates::clock`]).
+    used: u64,
 }
 
-/// Templates kept per thread (the least recently used dropped first).
-const MAX_TEMPLATES: usize = 96;
+/// The templates of one thread, by allocation size, at most [`MAX_TEMPLATES`] of them and
+/// [`MAX_TEMPLATE_FRAMES`] frames in all (the least recently used dropped first).
+#[derive(Default)]
+struct Templates {
+    by_pages: BTreeMap<u64, Vec<Template>>,
+    count: usize,
+    frames: u64,
+    clock: u64,
+}
+
+impl Templates {
+    fn get(&mut self, cfg: &crate::Config, pages: u64) -> Option<(Machine, Actors)> {
+        self.clock += 1;
+        let t = self
+            .by_pages
+            .get_mut(&pages)?
+            .iter_mut()
+            .find(|t| t.cfg == *cfg)?;
+        t.used = self.clock;
+        Some((t.machine.clone(), t.actors.clone()))
+    }
+
+    fn insert(&mut self, cfg: &crate::Config, pages: u64, machine: Machine, actors: Actors) {
+        let frames = machine.frames_touched();
+        while self.count > 0
+            && (self.count >= MAX_TEMPLATES || self.frames + frames > MAX_TEMPLATE_FRAMES)
+        {
+            self.evict_oldest();
+        }
+        self.clock += 1;
+        self.by_pages.entry(pages).or_default().push(Template {
+            cfg: cfg.clone(),
+            machine,
+            actors,
+            frames,
+            used: self.clock,
+        });
+        self.count += 1;
+        self.frames += frames;
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .by_pages
+            .iter()
+            .flat_map(|(p, v)| v.iter().enumerate().map(move |(i, t)| (t.used, *p, i)))
+            .min();
+        let Some((_, pages, i)) = oldest else {
+            self.count = 0;
+            self.frames = 0;
+            return;
+        };
+        if let Some(v) = self.by_pages.get_mut(&pages) {
+            let t = v.swap_remove(i);
+            self.count -= 1;
+            self.frames -= t.frames;
+            if v.is_empty() {
+                self.by_pages.remove(&pages);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static TEMPLATES: std::cell::RefCell<Templates> = std::cell::RefCell::new(Templates::default());
+}
+
+/// Templates kept per thread. (The splice fuzz target asks for three machine
+/// configurations times some 70 allocation sizes, and a few at the MDL size limit.)
+const MAX_TEMPLATES: usize = 1024;
+
+/// Frames the templates of one thread may hold in all (256 MiB of frame contents): a
+/// template for a buffer at the MDL size limit holds 32 MiB.
+const MAX_TEMPLATE_FRAMES: u64 = 1 << 16;
 
 /// The machine a case runs on, set up: a clone of the prepared scenario for its
 /// configuration and allocation size (built on first use), then the case's own part —
@@ -377,15 +453,7 @@ fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<
         return Ok((Machine::new(cfg.clone())?, Ok(None)));
     }
     let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
-    let hit = TEMPLATES.with(|t| {
-        let mut t = t.borrow_mut();
-        let i = t.iter().position(|x| x.0 == *cfg && x.1 == pages)?;
-        // Most recently used last: eviction drops the least recently used.
-        let x = t.remove(i);
-        let out = (x.2.clone(), x.3.clone());
-        t.push(x);
-        Some(out)
-    });
+    let hit = TEMPLATES.with(|t| t.borrow_mut().get(cfg, pages));
     let (mut m, a) = match hit {
         Some(x) => x,
         None => {
@@ -394,13 +462,7 @@ fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<
                 Ok(a) => a,
                 Err(e) => return Ok((m, Err(e))),
             };
-            TEMPLATES.with(|t| {
-                let mut t = t.borrow_mut();
-                if t.len() >= MAX_TEMPLATES {
-                    t.remove(0);
-                }
-                t.push((cfg.clone(), pages, m.clone(), a.clone()));
-            });
+            TEMPLATES.with(|t| t.borrow_mut().insert(cfg, pages, m.clone(), a.clone()));
             (m, a)
         }
     };

@@ -36,13 +36,15 @@ pub fn client_byte(seed: u8, i: u64) -> u8 {
 }
 
 /// `f(0), f(1), ... f(n-1)` for a pattern `f` of period 251 (both patterns above):
-/// one period is computed, the rest copied (no per-byte division).
+/// one period is computed, the rest copied (no per-byte division), doubling what is
+/// there (a prefix whose length is a multiple of the period continues the pattern).
 pub(crate) fn pattern(n: u64, f: impl Fn(u64) -> u8) -> Vec<u8> {
-    let period: Vec<u8> = (0..251u64.min(n)).map(f).collect();
-    let mut out = Vec::with_capacity(n as usize);
-    while (out.len() as u64) < n {
-        let k = (n - out.len() as u64).min(period.len() as u64) as usize;
-        out.extend_from_slice(&period[..k]);
+    let n = n as usize;
+    let mut out = Vec::with_capacity(n);
+    out.extend((0..251u64.min(n as u64)).map(f));
+    while out.len() < n {
+        let k = out.len().min(n - out.len());
+        out.extend_from_within(..k);
     }
     out
 }
@@ -150,4 +152,21 @@ pub(crate) fn run_server(
         }
     };
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pattern_is_the_pattern_byte_by_byte() {
+        for n in [0u64, 1, 250, 251, 252, 502, 503, 1000, 4096, 65_543] {
+            for seed in [0u8, 7, 255] {
+                let naive: Vec<u8> = (0..n).map(|i| client_byte(seed, i)).collect();
+                assert_eq!(pattern(n, |i| client_byte(seed, i)), naive, "n {n}");
+                let naive: Vec<u8> = (0..n).map(|i| server_byte(seed, i)).collect();
+                assert_eq!(pattern(n, |i| server_byte(seed, i)), naive, "n {n}");
+            }
+        }
+    }
 }

@@ -527,6 +527,14 @@ mod tests {
         let rules: Vec<Rule> = c.found.iter().map(|f| f.rule).collect();
         assert_eq!(rules, vec![Rule::Integrity, Rule::Delivery]);
         assert_eq!(c.found[0].addresses, vec![at(0x10), at(0x30)]);
+        // At most four addresses per finding.
+        for va in [0x40, 0x50, 0x60, 0x70] {
+            c.add(k, Rule::Integrity, Some(3), at(va), None, 1, "d");
+        }
+        assert_eq!(
+            c.found[0].addresses,
+            vec![at(0x10), at(0x30), at(0x40), at(0x50)]
+        );
     }
 
     #[test]

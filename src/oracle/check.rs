@@ -458,6 +458,53 @@ mod tests {
         );
     }
 
+    fn span(len: u64, label: Label) -> LabelSpan {
+        LabelSpan { len, label }
+    }
+
+    /// A `before` span partly consumed, then an `after` span longer than its rest: the
+    /// chunk is the rest of the `before` span, not more (the bytes after it are equal).
+    #[test]
+    fn diff_spans_steps_by_the_shorter_remainder_on_either_side() {
+        let (a, c, d) = (o(1, 0x1000), o(2, 0x2000), o(3, 0x3000));
+        let before = [span(10, a), span(14, d.advance(6))];
+        let after = [span(4, c), span(20, d)];
+        assert_eq!(diff_spans(&before, &after), vec![(0, 4, c), (4, 6, d)]);
+        // And the mirror image: `after` partly consumed.
+        let before = [span(4, c), span(20, d)];
+        let after = [span(10, a), span(14, d.advance(6))];
+        assert_eq!(diff_spans(&before, &after), vec![(0, 10, a)]);
+    }
+
+    /// A client byte from just before the request's range is outside it, even though it
+    /// ends inside: the server must not see it.
+    #[test]
+    fn server_reading_client_bytes_before_the_range_is_an_exposure() {
+        let s = Subject {
+            client: Pid(1),
+            server: Pid(2),
+            direction: Direction::Read,
+            buffer: Va::new(0x10100),
+            length: 0x100,
+        };
+        let read = |origin: u64, len: u64| Access {
+            step: 3,
+            actor: Actor::User(Pid(2)),
+            space: SpaceId::Process(Pid(2)),
+            va: Va::new(0x50000),
+            pfn: Pfn(7),
+            offset: 0,
+            len: len as u16,
+            write: false,
+            labels: vec![span(len, o(1, origin))],
+        };
+        let found = server_reads(&[read(0x100F0, 0x10)], &s);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, BugClass::PartialPageExposure);
+        assert!(server_reads(&[read(0x10100, 0x100)], &s).is_empty());
+        assert_eq!(server_reads(&[read(0x10180, 0x100)], &s).len(), 1);
+    }
+
     fn at(va: u64) -> (SpaceId, Va) {
         (SpaceId::Process(Pid(1)), Va::new(va))
     }
@@ -480,6 +527,14 @@ mod tests {
         let rules: Vec<Rule> = c.found.iter().map(|f| f.rule).collect();
         assert_eq!(rules, vec![Rule::Integrity, Rule::Delivery]);
         assert_eq!(c.found[0].addresses, vec![at(0x10), at(0x30)]);
+        // At most four addresses per finding.
+        for va in [0x40, 0x50, 0x60, 0x70] {
+            c.add(k, Rule::Integrity, Some(3), at(va), None, 1, "d");
+        }
+        assert_eq!(
+            c.found[0].addresses,
+            vec![at(0x10), at(0x30), at(0x40), at(0x50)]
+        );
     }
 
     #[test]

@@ -117,7 +117,8 @@ pub enum ModelError {
     },
     /// The work needs more host memory than the machine's budget
     /// ([`crate::Config::host_memory_limit_bytes`]): a limit of the simulator, not of the
-    /// modelled system. The machine refuses every later call too.
+    /// modelled system. A new frame past the budget is refused before it is taken; every
+    /// call is refused while label runs keep the host over it.
     #[error(
         "host memory limit reached: simulated memory would need more than {limit} bytes of \
          host memory ({used} held); raise Config::host_memory_limit (CLI: --memory-limit)"

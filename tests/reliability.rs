@@ -198,12 +198,11 @@ fn touching_more_memory_than_the_host_budget_is_a_clean_error() {
     }
     assert!(e.to_string().contains("host memory limit"), "{e}");
     assert!(m.host_frame_bytes() <= limit);
-    // Every later call says so; the books still balance.
+    // The books still balance.
     common::assert_audit_clean(&m);
-    let again = m.kernel_zero(va, PAGE_SIZE);
-    assert!(
-        again.is_ok() || matches!(again, Err(Fault::Model(ModelError::HostMemoryLimit { .. })))
-    );
+    // The refusal came before the budget was exceeded: work on frames the machine already
+    // holds goes on.
+    m.kernel_zero(va, PAGE_SIZE).unwrap();
 }
 
 /// Pool and MDL page allocations past the budget are model errors too, not the NULL a

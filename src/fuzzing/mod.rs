@@ -17,7 +17,7 @@ mod scenario;
 mod splice;
 
 pub use irp::{IrpInput, IrpStep, irp, irp_input};
-pub use ops::{MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
+pub use ops::{HOST_MEMORY_LIMIT, MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
 pub use scenario::scenario;
 pub use splice::{
     AT_LIMIT_KIND, Length, MAX_MDL_SPAN, MAX_PAGES_SPAN, SpliceInput, SpliceStrategy, splice,

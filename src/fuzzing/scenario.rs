@@ -9,7 +9,7 @@
 
 use super::Failure;
 use crate::oracle::BugClass;
-use crate::replay::{Run, play, render_replay};
+use crate::replay::{ReplayOptions, Run, play_with, render_replay};
 use crate::scenario::Scenario;
 
 /// Runs one scenario file's bytes.
@@ -39,7 +39,9 @@ pub fn scenario(data: &[u8]) -> Result<(), Failure> {
         Err(e) => problems.push(format!("its own JSON is refused: {e}")),
     }
     let ops = matches!(s.scenario, crate::scenario::Body::Ops { .. });
-    match play(s, "fuzz.json") {
+    // The same host-memory budget as the `ops` target: libFuzzer stops at 2 GiB of RSS.
+    let opts = ReplayOptions::default().host_memory_limit(super::ops::HOST_MEMORY_LIMIT);
+    match play_with(s, "fuzz.json", &opts) {
         Ok(r) => {
             let _ = render_replay(&r, false);
             let _ = render_replay(&r, true);

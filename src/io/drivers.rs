@@ -17,8 +17,22 @@ pub const fn pattern_byte(i: u64) -> u8 {
     (i % 251) as u8 ^ 0xA5
 }
 
-fn pattern(len: u64) -> Vec<u8> {
-    (0..len).map(pattern_byte).collect()
+/// Bytes a driver writes per call: a large buffer is filled 1 MiB at a time, so the
+/// host holds one chunk, not the whole length (a 4 GiB neither-I/O read reached 4 GB of
+/// RSS building its pattern before the first byte faulted).
+const PATTERN_CHUNK: u64 = 1 << 20;
+
+/// Fills `[va, va + len)` with [`pattern_byte`]s, one [`PATTERN_CHUNK`] per
+/// `RtlCopyMemory`, stopping at the first fault (as one copy of the whole length would).
+fn write_pattern(m: &mut Machine, va: Va, len: u64) -> Result<()> {
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(PATTERN_CHUNK);
+        let chunk: Vec<u8> = (done..done + n).map(pattern_byte).collect();
+        m.kernel_write(va.wrapping_add(done), &chunk)?;
+        done += n;
+    }
+    Ok(())
 }
 
 fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
@@ -59,7 +73,7 @@ impl Driver for PatternDriver {
                         i.user_buffer
                     };
                     if let (Some(d), true) = (dst, l > 0) {
-                        m.kernel_write(d, &pattern(l))?;
+                        write_pattern(m, d, l)?;
                     }
                     info = l;
                 }
@@ -99,7 +113,7 @@ impl Driver for PatternDriver {
                     match method {
                         METHOD_BUFFERED => {
                             if let (Some(d), true) = (i.system_buffer, ol > 0) {
-                                m.kernel_write(d, &pattern(ol))?;
+                                write_pattern(m, d, ol)?;
                                 info = ol;
                             }
                         }
@@ -110,13 +124,13 @@ impl Driver for PatternDriver {
                         }
                         METHOD_NEITHER => {
                             if let (Some(d), true) = (i.user_buffer, ol > 0) {
-                                m.kernel_write(d, &pattern(ol))?;
+                                write_pattern(m, d, ol)?;
                                 info = ol;
                             }
                         }
                         _ => {
                             if let Some(d) = mdl_va(m, i.mdl_address)? {
-                                m.kernel_write(d, &pattern(ol))?;
+                                write_pattern(m, d, ol)?;
                                 info = ol;
                             }
                         }
@@ -207,7 +221,7 @@ impl QueueDriver {
                     mdl_va(m, i.mdl_address)?
                 };
                 if let Some(d) = dst {
-                    m.kernel_write(d, &pattern(len))?;
+                    write_pattern(m, d, len)?;
                     info = len;
                 }
             }

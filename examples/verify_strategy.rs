@@ -11,7 +11,7 @@
 //! and prints it with its replayable JSON. The fixed version passes. Then every built-in
 //! strategy is run on requests up to 64 KiB and the cases per second are printed.
 
-use mdlsim::Machine;
+use mdlsim::Kernel;
 use mdlsim::addr::{PAGE_SIZE, Va, round_to_pages};
 use mdlsim::fault::Result;
 use mdlsim::mdl::{MdlId, priority};
@@ -38,7 +38,7 @@ impl ProxyStrategy for MyBounce {
         format!("MyBounce(zero: {})", self.zero)
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
         if io.mdl.is_none() {
             return Ok(Exposure::Mapped {
@@ -46,37 +46,37 @@ impl ProxyStrategy for MyBounce {
                 len: 0,
             });
         }
-        let Some(sys) = m.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
+        let Some(sys) = k.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         let size = round_to_pages(len).unwrap_or(PAGE_SIZE);
         let pool = if self.zero {
-            m.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, TAG)?
+            k.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, TAG)?
         } else {
-            m.ex_allocate_pool_with_tag(PoolType::NonPaged, size, TAG)?
+            k.ex_allocate_pool_with_tag(PoolType::NonPaged, size, TAG)?
         };
         let Some(pool) = pool else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         if io.direction == Direction::Write {
-            m.kernel_copy(pool, sys, len)?;
+            k.kernel_copy(pool, sys, len)?;
         }
-        let Some(bmdl) = m.io_allocate_mdl(pool, size as u32, false, false, None)? else {
-            m.ex_free_pool_with_tag(pool, TAG)?;
+        let Some(bmdl) = k.io_allocate_mdl(pool, size as u32, false, false, None)? else {
+            k.ex_free_pool_with_tag(pool, TAG)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
-        m.mm_build_mdl_for_non_paged_pool(bmdl)?;
+        k.mm_build_mdl_for_non_paged_pool(bmdl)?;
         let writable = io.direction == Direction::Read;
-        let Some(view) = map_into(m, io.server, bmdl, None, writable)? else {
-            m.io_free_mdl(bmdl)?;
-            m.ex_free_pool_with_tag(pool, TAG)?;
+        let Some(view) = map_into(k, io.server, bmdl, None, writable)? else {
+            k.io_free_mdl(bmdl)?;
+            k.ex_free_pool_with_tag(pool, TAG)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         self.held = Some((pool, bmdl, view, sys));
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         let ok = nt_success(reply.status);
         let n = if ok {
             reply.information.min(io.length as u64)
@@ -84,12 +84,12 @@ impl ProxyStrategy for MyBounce {
             0
         };
         if let Some((pool, bmdl, view, sys)) = self.held.take() {
-            unmap_from(m, io.server, view, bmdl)?;
+            unmap_from(k, io.server, view, bmdl)?;
             if io.direction == Direction::Read {
-                m.kernel_copy(sys, pool, n)?;
+                k.kernel_copy(sys, pool, n)?;
             }
-            m.io_free_mdl(bmdl)?;
-            m.ex_free_pool_with_tag(pool, TAG)?;
+            k.io_free_mdl(bmdl)?;
+            k.ex_free_pool_with_tag(pool, TAG)?;
         }
         Ok(Completion {
             status: reply.status,

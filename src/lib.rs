@@ -129,6 +129,6 @@ pub use arena::Handle;
 pub use bugcheck::{BugCheck, BugCheckCode};
 pub use counters::Counters;
 pub use fault::{Fault, ModelError, Result};
-pub use machine::{Config, Machine};
+pub use machine::{Config, Kernel, Machine};
 pub use mdl::MdlId;
 pub use status::NtStatus;

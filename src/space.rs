@@ -126,6 +126,20 @@ impl PageDescs {
         self.runs.range(..=i).next_back().map(|(_, d)| *d)
     }
 
+    /// The run holding page `i`, whole, as `(first, end, state)`.
+    pub fn run_at(&self, i: u64) -> Option<(u64, u64, PageDesc)> {
+        if i >= self.pages {
+            return None;
+        }
+        let (&first, &d) = self.runs.range(..=i).next_back()?;
+        let end = self
+            .runs
+            .range(i + 1..)
+            .next()
+            .map_or(self.pages, |(&k, _)| k);
+        Some((first, end, d))
+    }
+
     /// The runs overlapping pages `[start, end)`, clipped to it, as `(first, end, state)`.
     pub fn runs_in(&self, start: u64, end: u64) -> Vec<(u64, u64, PageDesc)> {
         let end = end.min(self.pages);
@@ -443,6 +457,14 @@ impl AddressSpace {
         }
         self.free_hint = first_gap.unwrap_or(cand);
         (cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.0).then_some(Va(cand))
+    }
+
+    /// The first VAD starting above `va` (where a free range containing `va` ends).
+    pub fn vad_after(&self, va: Va) -> Option<&Vad> {
+        self.vads
+            .range(va.vpn().saturating_add(1)..)
+            .next()
+            .map(|(_, v)| v)
     }
 
     /// True when `[start, start + pages)` overlaps no VAD.

@@ -134,7 +134,7 @@ impl Prepared {
         let io = self.io();
         let m = &mut self.machine;
         m.switch_to(Some(self.server))?;
-        let completion = match strategy.expose(m, &io)? {
+        let completion = match strategy.expose(&mut m.kernel(), &io)? {
             Exposure::Refused(status) => Completion {
                 status,
                 information: 0,
@@ -153,7 +153,7 @@ impl Prepared {
                     status: NtStatus::SUCCESS,
                     information: len,
                 };
-                strategy.retire(m, &io, reply)?
+                strategy.retire(&mut m.kernel(), &io, reply)?
             }
         };
         m.switch_to(None)?;

@@ -131,7 +131,7 @@ fn a_request_built_in_a_user_threads_context_is_queued_to_that_thread() {
     assert_eq!(m.thread_irps(tid), vec![irp]);
     assert_eq!(m.io_call_driver(q, irp).unwrap(), NtStatus::PENDING);
     mdlsim::io::drivers::QueueDriver::complete_next(
-        &mut m,
+        &mut m.kernel(),
         q,
         mdlsim::io::drivers::QueueDriverBug::None,
     )

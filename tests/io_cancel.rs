@@ -121,7 +121,7 @@ fn cancel_without_a_cancel_routine_sets_cancel_and_returns_false() {
     let irp = r.irp.unwrap();
     assert!(!m.io_cancel_irp(irp).unwrap());
     assert!(m.irp(irp).unwrap().cancel);
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::NotCancelable).unwrap();
     assert_eq!(m.io_completion_of(irp).unwrap().status, NtStatus::SUCCESS);
     assert_clean(&m);
 }

@@ -3,6 +3,7 @@
 
 mod io_common;
 use io_common::*;
+use mdlsim::Kernel;
 use mdlsim::bugcheck::BugCheckCode;
 use mdlsim::events::EventKind;
 use mdlsim::fault::{Fault, Result};
@@ -23,18 +24,18 @@ struct Completer {
 }
 
 impl Driver for Completer {
-    fn dispatch(&self, m: &mut Machine, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        if let Some(sb) = m.irp(irp)?.system_buffer {
+    fn dispatch(&self, k: &mut Kernel<'_>, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        if let Some(sb) = k.irp(irp)?.system_buffer {
             let n = (self.information as usize).min(8);
-            m.kernel_write(sb, &b"DRIVERxx"[..n])?;
+            k.kernel_write(sb, &b"DRIVERxx"[..n])?;
         }
-        m.irp_mut(irp)?.io_status = IoStatusBlock {
+        k.irp_mut(irp)?.io_status = IoStatusBlock {
             status: self.status,
             information: self.information,
         };
-        m.io_complete_request(irp)?;
+        k.io_complete_request(irp)?;
         if self.twice {
-            m.io_complete_request(irp)?;
+            k.io_complete_request(irp)?;
         }
         Ok(self.status)
     }
@@ -70,7 +71,7 @@ fn method_buffered_copy_back_to_a_freed_buffer_fails_the_request_nothing_crashes
         .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     m.virtual_free(app, out, 0, MEM_RELEASE).unwrap();
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert!(m.crashed().is_none());
     let c = m.io_completion_of(r.irp.unwrap()).unwrap();
     assert_eq!(c.status, NtStatus::ACCESS_VIOLATION);
@@ -101,7 +102,7 @@ fn copy_back_to_a_buffer_protected_read_only_fails_with_access_violation() {
     let r = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
     m.virtual_protect(app, out, 0x1000, Protection::ReadOnly)
         .unwrap();
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert_eq!(
         m.io_completion_of(r.irp.unwrap()).unwrap().status,
         NtStatus::ACCESS_VIOLATION
@@ -222,7 +223,7 @@ fn completing_an_irp_after_it_was_freed_bug_checks_0x44() {
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);
     let r = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     let e = m.io_complete_request(r.irp.unwrap()).unwrap_err();
     assert_eq!(
         e.bug_check().unwrap().code,
@@ -235,8 +236,8 @@ fn completing_an_irp_after_it_was_freed_bug_checks_0x44() {
 struct OverForwarder;
 
 impl Driver for OverForwarder {
-    fn dispatch(&self, m: &mut Machine, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        m.io_call_driver(d, irp)
+    fn dispatch(&self, k: &mut Kernel<'_>, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        k.io_call_driver(d, irp)
     }
 }
 
@@ -275,8 +276,8 @@ fn completing_with_status_pending_is_an_assert() {
 struct Unmarked;
 
 impl Driver for Unmarked {
-    fn dispatch(&self, m: &mut Machine, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        m.io_queue_push(d, irp)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        k.io_queue_push(d, irp)?;
         Ok(NtStatus::PENDING)
     }
 }
@@ -373,23 +374,29 @@ fn a_kernel_address_as_user_buffer_fails_the_probe() {
 struct Reclaimer;
 
 impl Driver for Reclaimer {
-    fn dispatch(&self, m: &mut Machine, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let lower = m.device(d)?.lower.unwrap();
-        m.io_copy_current_irp_stack_location_to_next(irp)?;
-        m.io_set_completion_routine(irp, d, 7, true, true, true)?;
-        m.io_call_driver(lower, irp)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let lower = k.device(d)?.lower.unwrap();
+        k.io_copy_current_irp_stack_location_to_next(irp)?;
+        k.io_set_completion_routine(irp, d, 7, true, true, true)?;
+        k.io_call_driver(lower, irp)?;
         // The routine stopped completion; we own the IRP again and finish it.
-        m.device_mut(d)?
+        k.device_mut(d)?
             .extension
             .counters
             .insert("reclaimed".into(), 1);
-        m.io_complete_request(irp)?;
+        k.io_complete_request(irp)?;
         Ok(NtStatus::SUCCESS)
     }
 
-    fn completion(&self, m: &mut Machine, d: DeviceId, _irp: IrpId, ctx: u64) -> Result<NtStatus> {
+    fn completion(
+        &self,
+        k: &mut Kernel<'_>,
+        d: DeviceId,
+        _irp: IrpId,
+        ctx: u64,
+    ) -> Result<NtStatus> {
         assert_eq!(ctx, 7);
-        m.device_mut(d)?
+        k.device_mut(d)?
             .extension
             .counters
             .insert("routine".into(), 1);
@@ -430,11 +437,11 @@ fn more_processing_required_stops_completion_and_the_driver_completes_again() {
 struct SelfUnlocker;
 
 impl Driver for SelfUnlocker {
-    fn dispatch(&self, m: &mut Machine, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let mdl = m.irp(irp)?.mdl_address;
-        m.mm_unlock_pages(mdl)?;
-        m.irp_mut(irp)?.io_status = IoStatusBlock::default();
-        m.io_complete_request(irp)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let mdl = k.irp(irp)?.mdl_address;
+        k.mm_unlock_pages(mdl)?;
+        k.irp_mut(irp)?.io_status = IoStatusBlock::default();
+        k.io_complete_request(irp)?;
         Ok(NtStatus::SUCCESS)
     }
 }
@@ -506,12 +513,18 @@ fn freeing_an_irp_still_queued_to_its_thread_is_a_verifier_violation() {
 struct Originator;
 
 impl Driver for Originator {
-    fn dispatch(&self, _m: &mut Machine, _d: DeviceId, _irp: IrpId) -> Result<NtStatus> {
+    fn dispatch(&self, _m: &mut Kernel<'_>, _d: DeviceId, _irp: IrpId) -> Result<NtStatus> {
         Ok(NtStatus::INVALID_DEVICE_REQUEST)
     }
 
-    fn completion(&self, m: &mut Machine, d: DeviceId, _irp: IrpId, _c: u64) -> Result<NtStatus> {
-        m.device_mut(d)?.extension.counters.insert("done".into(), 1);
+    fn completion(
+        &self,
+        k: &mut Kernel<'_>,
+        d: DeviceId,
+        _irp: IrpId,
+        _c: u64,
+    ) -> Result<NtStatus> {
+        k.device_mut(d)?.extension.counters.insert("done".into(), 1);
         Ok(NtStatus::MORE_PROCESSING_REQUIRED)
     }
 }
@@ -584,7 +597,7 @@ fn audit_catches_a_system_buffer_freed_behind_the_io_managers_back() {
             .any(|h| h.kind == mdlsim::audit::HazardKind::IrpSystemBufferFreed),
         "{h:?}"
     );
-    let e = QueueDriver::complete_next(&mut m, q, QueueDriverBug::None).unwrap_err();
+    let e = QueueDriver::complete_next(&mut m.kernel(), q, QueueDriverBug::None).unwrap_err();
     assert_eq!(
         e.bug_check().unwrap().code,
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA
@@ -597,14 +610,14 @@ fn audit_catches_a_system_buffer_freed_behind_the_io_managers_back() {
 struct ForgetfulFilter;
 
 impl Driver for ForgetfulFilter {
-    fn dispatch(&self, m: &mut Machine, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let lower = m.device(d)?.lower.expect("attached in the test");
-        m.io_copy_current_irp_stack_location_to_next(irp)?;
-        m.io_set_completion_routine(irp, d, 0, true, true, true)?;
-        m.io_call_driver(lower, irp)
+    fn dispatch(&self, k: &mut Kernel<'_>, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let lower = k.device(d)?.lower.expect("attached in the test");
+        k.io_copy_current_irp_stack_location_to_next(irp)?;
+        k.io_set_completion_routine(irp, d, 0, true, true, true)?;
+        k.io_call_driver(lower, irp)
     }
 
-    fn completion(&self, _: &mut Machine, _: DeviceId, _: IrpId, _: u64) -> Result<NtStatus> {
+    fn completion(&self, _: &mut Kernel<'_>, _: DeviceId, _: IrpId, _: u64) -> Result<NtStatus> {
         Ok(NtStatus::SUCCESS)
     }
 }
@@ -632,7 +645,7 @@ fn pended_through(filter: Option<Arc<dyn Driver>>) -> (Machine, bool, bool) {
             .any(|e| e.kind == EventKind::PendingNotMarked)
     };
     let at_dispatch = flagged(&m);
-    QueueDriver::complete_next(&mut m, q, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), q, QueueDriverBug::None).unwrap();
     let at_completion = flagged(&m);
     (m, at_dispatch, at_completion)
 }

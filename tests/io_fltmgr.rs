@@ -2,6 +2,7 @@
 
 mod io_common;
 use io_common::*;
+use mdlsim::Kernel;
 use mdlsim::addr::Va;
 use mdlsim::fault::Result;
 use mdlsim::io::fltmgr::*;
@@ -20,9 +21,9 @@ use std::sync::{Arc, Mutex};
 struct NotifyFs;
 
 impl Driver for NotifyFs {
-    fn dispatch(&self, m: &mut Machine, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        m.io_mark_irp_pending(irp)?;
-        m.io_queue_push(d, irp)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        k.io_mark_irp_pending(irp)?;
+        k.io_queue_push(d, irp)?;
         Ok(NtStatus::PENDING)
     }
 }
@@ -49,7 +50,7 @@ struct Watcher {
 }
 
 impl MiniFilter for Watcher {
-    fn pre_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PreOpStatus> {
+    fn pre_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PreOpStatus> {
         if self.lock_in_pre {
             if let FltParameters::NotifyDirectory {
                 directory_buffer: Some(b),
@@ -57,27 +58,27 @@ impl MiniFilter for Watcher {
                 ..
             } = data.parameters
             {
-                let mdl = m
+                let mdl = k
                     .io_allocate_mdl(b, length, false, false, Some(data.irp))?
                     .unwrap();
-                m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
+                k.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
             }
         }
         self.seen.lock().unwrap().pre = Some(data.clone());
         Ok(PreOpStatus::SuccessWithCallback)
     }
 
-    fn post_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PostOpStatus> {
+    fn post_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PostOpStatus> {
         let mut s = self.seen.lock().unwrap();
         s.post = Some(data.clone());
         let n = data.io_status.information;
-        s.new_buffer = m.flt_get_new_system_buffer_address(data)?;
+        s.new_buffer = k.flt_get_new_system_buffer_address(data)?;
         if let Some(nb) = s.new_buffer {
-            s.new_buffer_bytes = m.kernel_read(nb, n)?;
+            s.new_buffer_bytes = k.kernel_read(nb, n)?;
         }
-        if let Some(mdl) = m.irp(data.irp)?.mdl_address {
-            let sys = m.mm_get_system_address_for_mdl_safe(mdl, 16)?.unwrap();
-            s.mdl_bytes = m.kernel_read(sys, n)?;
+        if let Some(mdl) = k.irp(data.irp)?.mdl_address {
+            let sys = k.mm_get_system_address_for_mdl_safe(mdl, 16)?.unwrap();
+            s.mdl_bytes = k.kernel_read(sys, n)?;
         }
         if let FltParameters::NotifyDirectory {
             directory_buffer: Some(b),
@@ -85,12 +86,13 @@ impl MiniFilter for Watcher {
         } = data.parameters
         {
             // The wrong way: a user address, dereferenced in the completing thread's context.
-            s.directory_bytes = m.kernel_read(b, n).unwrap_or_default();
-            let cur = m
+            s.directory_bytes = k.kernel_read(b, n).unwrap_or_default();
+            let cur = k
                 .current_process()
                 .map(SpaceId::Process)
                 .unwrap_or(SpaceId::System);
-            s.directory_labels = m.labels(cur, b, n).unwrap_or_default();
+            // The test's observer, not the filter: provenance as the filter read it.
+            s.directory_labels = k.interleave(|m| m.labels(cur, b, n).unwrap_or_default());
         }
         Ok(PostOpStatus::FinishedProcessing)
     }
@@ -320,7 +322,7 @@ fn a_minifilter_that_locks_an_mdl_in_pre_reads_the_right_bytes_and_sees_no_new_s
 struct Blocker;
 
 impl MiniFilter for Blocker {
-    fn pre_operation(&self, _m: &mut Machine, data: &mut CallbackData) -> Result<PreOpStatus> {
+    fn pre_operation(&self, _k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PreOpStatus> {
         data.io_status = mdlsim::io::IoStatusBlock {
             status: NtStatus::ACCESS_DENIED,
             information: 0,

@@ -189,7 +189,7 @@ impl World {
             }
             Step::CompleteNext { q } => {
                 let (dev, bug) = self.queues[q];
-                QueueDriver::complete_next(&mut self.m, dev, bug).map(|_| ())
+                QueueDriver::complete_next(&mut self.m.kernel(), dev, bug).map(|_| ())
             }
             Step::CancelOldest { p } => {
                 let tid = self.procs[p].1;
@@ -246,7 +246,7 @@ impl World {
         for _ in 0..1000 {
             let mut any = false;
             for &(dev, bug) in &self.queues.clone() {
-                if QueueDriver::complete_next(&mut self.m, dev, bug)
+                if QueueDriver::complete_next(&mut self.m.kernel(), dev, bug)
                     .map_err(|e| e.to_string())?
                     .is_some()
                 {

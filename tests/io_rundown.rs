@@ -3,6 +3,7 @@
 
 mod io_common;
 use io_common::*;
+use mdlsim::Kernel;
 use mdlsim::bugcheck::BugCheckCode;
 use mdlsim::events::EventKind;
 use mdlsim::fault::Result;
@@ -129,7 +130,7 @@ fn a_disassociated_irp_completed_later_is_cleaned_up_without_copy_back() {
             .unwrap();
         m.terminate_process(app).unwrap();
         assert_eq!(m.process(app).unwrap().state, ProcessState::RundownFailed);
-        QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
+        QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::NotCancelable).unwrap();
         let c = m.io_completion_of(r.irp.unwrap()).unwrap().clone();
         assert!(c.cleaned_up);
         assert_eq!((c.copied_back, c.iosb_written, c.thread), (0, false, None));
@@ -151,13 +152,13 @@ fn each_stuck_irp_costs_five_minutes() {
     m.terminate_process(app).unwrap();
     assert_eq!(m.now_ms(), 600_000);
     assert_eq!(m.disassociated_irps().len(), 2);
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::NotCancelable).unwrap();
     assert_eq!(
         m.process(app).unwrap().state,
         ProcessState::RundownFailed,
         "one still out"
     );
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::NotCancelable).unwrap();
     assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
     assert_clean(&m);
 }
@@ -167,13 +168,13 @@ fn each_stuck_irp_costs_five_minutes() {
 struct LockLeaker;
 
 impl Driver for LockLeaker {
-    fn dispatch(&self, m: &mut Machine, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let ub = m.irp(irp)?.user_buffer.unwrap();
-        let mdl = m.io_allocate_mdl(ub, 0x1800, false, false, None)?.unwrap();
-        m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
-        m.io_free_mdl(mdl)?; // leak: never unlocked
-        m.irp_mut(irp)?.io_status = IoStatusBlock::default();
-        m.io_complete_request(irp)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let ub = k.irp(irp)?.user_buffer.unwrap();
+        let mdl = k.io_allocate_mdl(ub, 0x1800, false, false, None)?.unwrap();
+        k.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
+        k.io_free_mdl(mdl)?; // leak: never unlocked
+        k.irp_mut(irp)?.io_status = IoStatusBlock::default();
+        k.io_complete_request(irp)?;
         Ok(NtStatus::SUCCESS)
     }
 }
@@ -288,7 +289,7 @@ fn a_stuck_irp_of_an_exited_thread_makes_process_exit_a_rundown_failure() {
     let _ = main;
     m.terminate_process(app).unwrap();
     assert_eq!(m.process(app).unwrap().state, ProcessState::RundownFailed);
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::NotCancelable).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::NotCancelable).unwrap();
     assert_eq!(m.process(app).unwrap().state, ProcessState::Deleted);
     assert!(m.hazards().is_empty());
     assert_clean(&m);

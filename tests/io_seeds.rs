@@ -12,7 +12,7 @@ use mdlsim::io::ioctl::*;
 use mdlsim::io::{
     ApcDelivery, DO_DIRECT_IO, DeviceId, Driver, IO_SYSTEM_BUFFER_TAG, IoStatusBlock, IrpId,
 };
-use mdlsim::machine::Machine;
+use mdlsim::machine::{Kernel, Machine};
 use mdlsim::mdl::priority;
 use mdlsim::pfn::PageState;
 use mdlsim::process::ProcessState;
@@ -30,11 +30,11 @@ fn ioctl(method: u32) -> u32 {
 struct NaiveDirect;
 
 impl Driver for NaiveDirect {
-    fn dispatch(&self, m: &mut Machine, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let mdl = m.irp(irp)?.mdl_address;
-        let _ = m.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)?;
-        m.irp_mut(irp)?.io_status = IoStatusBlock::default();
-        m.io_complete_request(irp)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let mdl = k.irp(irp)?.mdl_address;
+        let _ = k.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)?;
+        k.irp_mut(irp)?.io_status = IoStatusBlock::default();
+        k.io_complete_request(irp)?;
         Ok(NtStatus::SUCCESS)
     }
 }
@@ -132,7 +132,7 @@ fn the_user_page_offset_becomes_the_system_page_offset() {
         let sys = map(&mut m, irp);
         assert!(sys.is_system());
         assert_eq!(sys.byte_offset(), b.byte_offset());
-        QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+        QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
         assert_clean(&m);
     }
 }
@@ -147,7 +147,7 @@ fn writing_past_the_end_of_a_mid_page_buffer_silently_lands_in_the_callers_page(
     let sys = map(&mut m, irp);
     m.kernel_write(at(sys, 0x100), b"OVERRUN!!").unwrap(); // 9 bytes past the end: no fault
     assert!(m.crashed().is_none());
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert_eq!(m.user_read(app, at(b, 0x100), 9).unwrap(), b"OVERRUN!!");
     assert_clean(&m);
 }
@@ -184,7 +184,7 @@ fn an_app_can_change_a_method_direct_buffer_while_the_irp_is_outstanding() {
         vec![0xFF; 0x40],
         "the system mapping aliases the user's pages"
     );
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert_clean(&m);
 }
 
@@ -202,7 +202,7 @@ fn a_driver_forced_terminator_can_be_overwritten_by_the_app_before_use() {
         !s.chunks(2).any(|c| c == [0, 0]),
         "no terminator left: RtlInitUnicodeString would run off"
     );
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert_clean(&m);
 }
 
@@ -221,7 +221,7 @@ fn writing_through_an_mdl_probed_for_read_access_is_reported() {
             .iter()
             .any(|e| e.kind == EventKind::WriteThroughReadProbedMdl)
     );
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
 }
 
 // ----- seed 004 -------------------------------------------------------------------------
@@ -295,7 +295,7 @@ fn method_buffered_input_can_be_freed_after_the_call_returns() {
     m.virtual_free(app, inb, 0, MEM_RELEASE).unwrap();
     let sb = m.irp(irp).unwrap().system_buffer.unwrap();
     assert_eq!(m.kernel_read(sb, 0x20).unwrap(), vec![b'I'; 0x20]);
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert_eq!(m.io_completion_of(irp).unwrap().status, NtStatus::SUCCESS);
     assert_clean(&m);
 }
@@ -311,7 +311,7 @@ fn method_buffered_copy_back_happens_in_the_completion_apc() {
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);
     let r = m.nt_read_file(tid, dev, None, out, 0x10, 0).unwrap();
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert_eq!(
         m.user_read(app, out, 0x10).unwrap(),
         vec![0; 0x10],
@@ -332,7 +332,7 @@ fn method_buffered_copy_back_to_a_freed_buffer_fails_the_request_nothing_crashes
     let (mut m, dev, app, _tid, _inb, outb, irp) = pended_buffered(0x20, 0x40);
     m.virtual_free(app, outb, 0, MEM_RELEASE).unwrap();
     m.irp_mut(irp).unwrap(); // still outstanding
-    let i = QueueDriver::claim(&mut m, dev, QueueDriverBug::None)
+    let i = QueueDriver::claim(&mut m.kernel(), dev, QueueDriverBug::None)
         .unwrap()
         .unwrap();
     m.irp_mut(i).unwrap().io_status = IoStatusBlock {
@@ -370,7 +370,7 @@ fn method_direct_locks_the_pages_by_bumping_their_reference_counts() {
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
     let sys = map(&mut m, irp);
     assert!(sys.is_system() && !b.is_system());
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     for f in &frames {
         assert_eq!(m.pfn_entry(*f).unwrap().reference_count, 1);
     }
@@ -383,7 +383,7 @@ fn method_direct_locks_the_pages_by_bumping_their_reference_counts() {
 fn method_direct_completion_unlocks_the_pages_and_frees_the_mdl() {
     let (mut m, dev, app, b, irp) = pended_direct(METHOD_OUT_DIRECT, 0x80, 0x1800);
     let mdl = m.irp(irp).unwrap().mdl_address.unwrap();
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     assert!(m.mdl(mdl).is_err(), "the MDL is gone");
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 0);
     assert_eq!(m.user_read(app, b, 4).unwrap(), b"aaaa");
@@ -420,7 +420,7 @@ fn pages_freed_by_the_app_during_direct_io_stay_pinned_and_go_to_nobody_else() {
             .unwrap();
         assert!(!frames.contains(&f));
     }
-    QueueDriver::complete_next(&mut m, dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
     for f in &frames {
         assert!(matches!(
             m.pfn_entry(*f).unwrap().state,
@@ -525,9 +525,9 @@ fn after_the_five_minute_timer_the_irp_is_not_completed_and_the_pages_are_lost()
 struct Raiser;
 
 impl Driver for Raiser {
-    fn dispatch(&self, m: &mut Machine, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let ub = m.irp(irp)?.user_buffer.unwrap();
-        m.kernel_read(ub, 0x10)?; // faults: METHOD_NEITHER pointer not probed, not in try/except
+    fn dispatch(&self, k: &mut Kernel<'_>, _d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let ub = k.irp(irp)?.user_buffer.unwrap();
+        k.kernel_read(ub, 0x10)?; // faults: METHOD_NEITHER pointer not probed, not in try/except
         Ok(NtStatus::SUCCESS)
     }
 }

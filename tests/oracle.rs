@@ -9,6 +9,7 @@
 //! `STATUS_CANCELLED`; negative controls: a driver that ignores cancellation or
 //! completes twice is caught.
 
+use mdlsim::Kernel;
 use mdlsim::addr::PAGE_SIZE;
 use mdlsim::oracle::BugClass;
 use mdlsim::strategy::{self, Direction, ProxyStrategy, ProxyStrategyClone, RetireReason};
@@ -571,15 +572,15 @@ fn the_irp_and_its_mdl_are_in_the_hygiene_books() {
     assert!(leaks.contains(&BugClass::ResourceLeak) && leaks.contains(&BugClass::LockLeak));
     // Fetched, exposed, replied: completion gives everything back.
     m.switch_to(Some(server)).unwrap();
-    let (got, io) = drv.fetch(&mut m, dev).unwrap().unwrap();
+    let (got, io) = drv.fetch(&mut m.kernel(), dev).unwrap().unwrap();
     assert_eq!(got, irp);
     assert_eq!(Some(io.mdl.unwrap()), m.irp(irp).unwrap().mdl_address);
-    drv.expose(&mut m, irp).unwrap();
+    drv.expose(&mut m.kernel(), irp).unwrap();
     let reply = mdlsim::strategy::ServerReply {
         status: mdlsim::status::NtStatus::SUCCESS,
         information: 0x1800,
     };
-    let c = drv.reply(&mut m, irp, reply).unwrap().unwrap();
+    let c = drv.reply(&mut m.kernel(), irp, reply).unwrap().unwrap();
     assert_eq!(c.information, 0x1800);
     assert!(
         Books::take(&m, &[client, server])
@@ -591,7 +592,7 @@ fn the_irp_and_its_mdl_are_in_the_hygiene_books() {
         1
     );
     // A second reply for the same IRP is dropped, not a second completion.
-    assert_eq!(drv.reply(&mut m, irp, reply).unwrap(), None);
+    assert_eq!(drv.reply(&mut m.kernel(), irp, reply).unwrap(), None);
     assert!(m.crashed().is_none());
     assert!(m.audit().is_empty());
 }
@@ -627,17 +628,20 @@ impl ProxyStrategy for KillsClientInExpose {
 
     fn expose(
         &mut self,
-        m: &mut mdlsim::Machine,
+        k: &mut Kernel<'_>,
         io: &strategy::Io,
     ) -> mdlsim::Result<strategy::Exposure> {
-        let tid = m.process(io.client)?.threads[0];
-        m.terminate_thread(tid)?;
+        let client = io.client;
+        k.interleave(|m| -> mdlsim::Result<()> {
+            let tid = m.process(client)?.threads[0];
+            m.terminate_thread(tid)
+        })?;
         Ok(strategy::Exposure::Refused(mdlsim::NtStatus::CANCELLED))
     }
 
     fn retire(
         &mut self,
-        _: &mut mdlsim::Machine,
+        _: &mut Kernel<'_>,
         _: &strategy::Io,
         _: strategy::ServerReply,
     ) -> mdlsim::Result<strategy::Completion> {

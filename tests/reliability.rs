@@ -4,6 +4,7 @@
 
 mod common;
 
+use mdlsim::Kernel;
 use mdlsim::addr::{PAGE_SIZE, Va};
 use mdlsim::bugcheck::BugCheckCode;
 use mdlsim::generators::arb_op;
@@ -138,13 +139,13 @@ fn skipped_clock_steps_fire_timers_at_the_same_times() {
 struct Clocked;
 
 impl Driver for Clocked {
-    fn dispatch(&self, _: &mut Machine, _: DeviceId, _: IrpId) -> mdlsim::Result<NtStatus> {
+    fn dispatch(&self, _: &mut Kernel<'_>, _: DeviceId, _: IrpId) -> mdlsim::Result<NtStatus> {
         Ok(NtStatus::INVALID_DEVICE_REQUEST)
     }
 
-    fn timer(&self, m: &mut Machine, device: DeviceId, context: u64) -> mdlsim::Result<()> {
-        let now = m.now_ms();
-        let ext = &mut m.device_mut(device)?.extension;
+    fn timer(&self, k: &mut Kernel<'_>, device: DeviceId, context: u64) -> mdlsim::Result<()> {
+        let now = k.now_ms();
+        let ext = &mut k.device_mut(device)?.extension;
         ext.counters
             .insert(format!("{:03}", ext.counters.len()), now);
         ext.data.push(context as u8);
@@ -373,7 +374,9 @@ fn every_public_mutating_machine_method_checks_for_a_crash() {
         let text = std::fs::read_to_string(&file).unwrap();
         for (name, checked) in machine_mut_methods(&text) {
             methods += 1;
-            if !checked {
+            // `kernel()` only lends the machine to a `Kernel`, whose every method is a
+            // `Machine` method of the same name (checked here in its own module).
+            if !checked && name != "kernel" {
                 unchecked.push(format!("{}: {name}", file.display()));
             }
         }

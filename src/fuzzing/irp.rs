@@ -337,7 +337,7 @@ impl World {
             }
             IrpStep::CompleteNext { q } => {
                 let (dev, bug) = self.queue(q);
-                QueueDriver::complete_next(&mut self.m, dev, bug)?;
+                QueueDriver::complete_next(&mut self.m.kernel(), dev, bug)?;
             }
             IrpStep::Cancel { p, k } => {
                 let (_, _, tid, _) = self.proc(p)?;
@@ -395,7 +395,7 @@ impl World {
         for _ in 0..1000 {
             let mut any = false;
             for (dev, bug) in self.queues.clone() {
-                if QueueDriver::complete_next(&mut self.m, dev, bug)?.is_some() {
+                if QueueDriver::complete_next(&mut self.m.kernel(), dev, bug)?.is_some() {
                     any = true;
                 }
             }

@@ -2,7 +2,7 @@
 
 use super::Failure;
 use crate::addr::{MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE};
-use crate::machine::Machine;
+use crate::machine::{Kernel, Machine};
 use crate::strategy::{
     Completion, Direction, Exposure, HeadTailSplice, Io, PartialMdlSplit, ProxyStrategy,
     ServerReply,
@@ -230,21 +230,23 @@ impl<S: ProxyStrategy> ProxyStrategy for Audited<S> {
     fn name(&self) -> String {
         self.inner.name()
     }
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> crate::fault::Result<Exposure> {
-        self.audit(m, "before expose");
-        let r = self.inner.expose(m, io);
-        self.audit(m, "after expose");
+    // The wrapper is the harness, not driver code: it audits the machine around the
+    // strategy's calls, which see only the kernel.
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> crate::fault::Result<Exposure> {
+        self.audit(k.system(), "before expose");
+        let r = self.inner.expose(k, io);
+        self.audit(k.system(), "after expose");
         r
     }
     fn retire(
         &mut self,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         io: &Io,
         reply: ServerReply,
     ) -> crate::fault::Result<Completion> {
-        self.audit(m, "before retire");
-        let r = self.inner.retire(m, io, reply);
-        self.audit(m, "after retire");
+        self.audit(k.system(), "before retire");
+        let r = self.inner.retire(k, io, reply);
+        self.audit(k.system(), "after retire");
         r
     }
 }

@@ -72,7 +72,7 @@ impl Machine {
             ));
         }
         let code = self.driver_code(routine)?;
-        let r = code.cancel(self, routine, irp);
+        let r = code.cancel(&mut self.kernel(), routine, irp);
         self.unhandled_in_driver(r, "cancel", routine)?;
         Ok(true)
     }
@@ -174,9 +174,11 @@ pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<R
             break;
         }
         result = match step {
-            RaceStep::Claim => QueueDriver::claim(&mut m, dev, bug).map(|c| claimed = Some(c)),
+            RaceStep::Claim => {
+                QueueDriver::claim(&mut m.kernel(), dev, bug).map(|c| claimed = Some(c))
+            }
             RaceStep::Complete => match claimed {
-                Some(Some(i)) => QueueDriver::finish(&mut m, i, bug),
+                Some(Some(i)) => QueueDriver::finish(&mut m.kernel(), i, bug),
                 _ => Ok(()),
             },
             RaceStep::Cancel => {

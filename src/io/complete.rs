@@ -130,7 +130,7 @@ impl Machine {
             match invoke {
                 Some(cr) => {
                     let code = self.driver_code(cr.device)?;
-                    let r = code.completion(self, cr.device, irp, cr.context);
+                    let r = code.completion(&mut self.kernel(), cr.device, irp, cr.context);
                     let r = self.unhandled_in_driver(r, "completion", cr.device)?;
                     if r == NtStatus::MORE_PROCESSING_REQUIRED {
                         if let Ok(i) = self.irp_entry_mut(irp) {

@@ -14,7 +14,7 @@
 use super::irp::IrpId;
 use crate::addr::Va;
 use crate::fault::{Fault, ModelError, Result};
-use crate::machine::Machine;
+use crate::machine::{Kernel, Machine};
 use crate::mdl::MdlId;
 use crate::status::NtStatus;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,8 @@ impl DriverId {
 
 /// Driver code: dispatch, completion, cancel and timer routines.
 ///
-/// Every routine gets the machine and the device it runs for. Faults it
+/// Every routine gets the [`Kernel`] (the DDIs driver code may call, in the context the
+/// routine runs in) and the device it runs for. Faults it
 /// returns (a bug check, say) propagate to whoever called into the driver.
 pub trait Driver: fmt::Debug + Send + Sync {
     /// The dispatch routine (`DriverObject->MajorFunction[...]`) for `irp`, whose current
@@ -66,7 +67,7 @@ pub trait Driver: fmt::Debug + Send + Sync {
     ///
     /// # Errors
     /// Faults raised by the routines it calls.
-    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus>;
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus>;
 
     /// A completion routine set with [`Machine::io_set_completion_routine`]; returning
     /// `STATUS_MORE_PROCESSING_REQUIRED` stops completion (the driver owns the IRP again).
@@ -77,14 +78,14 @@ pub trait Driver: fmt::Debug + Send + Sync {
     /// Faults raised by the routines it calls.
     fn completion(
         &self,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         device: DeviceId,
         irp: IrpId,
         context: u64,
     ) -> Result<NtStatus> {
         let _ = (device, context);
-        if m.irp(irp)?.pending_returned {
-            m.io_mark_irp_pending(irp)?;
+        if k.irp(irp)?.pending_returned {
+            k.io_mark_irp_pending(irp)?;
         }
         Ok(NtStatus::SUCCESS)
     }
@@ -95,23 +96,23 @@ pub trait Driver: fmt::Debug + Send + Sync {
     ///
     /// # Errors
     /// Faults raised by the routines it calls.
-    fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
-        if !m.io_queue_remove(device, irp)? {
+    fn cancel(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<()> {
+        if !k.io_queue_remove(device, irp)? {
             return Ok(());
         }
-        m.irp_mut(irp)?.io_status = super::IoStatusBlock {
+        k.irp_mut(irp)?.io_status = super::IoStatusBlock {
             status: NtStatus::CANCELLED,
             information: 0,
         };
-        m.io_complete_request(irp)
+        k.io_complete_request(irp)
     }
 
     /// A timer set with [`Machine::ke_set_timer`] expired (a timer DPC).
     ///
     /// # Errors
     /// Faults raised by the routines it calls.
-    fn timer(&self, m: &mut Machine, device: DeviceId, context: u64) -> Result<()> {
-        let _ = (m, device, context);
+    fn timer(&self, k: &mut Kernel<'_>, device: DeviceId, context: u64) -> Result<()> {
+        let _ = (k, device, context);
         Ok(())
     }
 }

@@ -79,7 +79,7 @@ impl Machine {
             l.control &= !SL_PENDING_RETURNED;
         }
         let code = self.driver_code(device)?;
-        let status = code.dispatch(self, device, irp);
+        let status = code.dispatch(&mut self.kernel(), device, irp);
         let status = self.unhandled_in_driver(status, "dispatch", device)?;
         if status == NtStatus::PENDING {
             let marked = self.irps.get(irp.0).is_some_and(|i| {

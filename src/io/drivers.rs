@@ -8,7 +8,7 @@ use super::ioctl::{METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, method_fro
 use super::irp::{IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IrpFlags, IrpId, Parameters};
 use crate::addr::Va;
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::mdl::{MdlId, priority};
 use crate::status::NtStatus;
 
@@ -24,20 +24,20 @@ const PATTERN_CHUNK: u64 = 1 << 20;
 
 /// Fills `[va, va + len)` with [`pattern_byte`]s, one [`PATTERN_CHUNK`] per
 /// `RtlCopyMemory`, stopping at the first fault (as one copy of the whole length would).
-fn write_pattern(m: &mut Machine, va: Va, len: u64) -> Result<()> {
+fn write_pattern(k: &mut Kernel<'_>, va: Va, len: u64) -> Result<()> {
     let mut done = 0;
     while done < len {
         let n = (len - done).min(PATTERN_CHUNK);
         let chunk: Vec<u8> = (done..done + n).map(pattern_byte).collect();
-        m.kernel_write(va.wrapping_add(done), &chunk)?;
+        k.kernel_write(va.wrapping_add(done), &chunk)?;
         done += n;
     }
     Ok(())
 }
 
-fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
+fn mdl_va(k: &mut Kernel<'_>, mdl: Option<MdlId>) -> Result<Option<Va>> {
     match mdl {
-        Some(md) => m.mm_get_system_address_for_mdl_safe(md, priority::NORMAL),
+        Some(md) => k.mm_get_system_address_for_mdl_safe(md, priority::NORMAL),
         None => Ok(None),
     }
 }
@@ -55,11 +55,11 @@ fn mdl_va(m: &mut Machine, mdl: Option<MdlId>) -> Result<Option<Va>> {
 pub struct PatternDriver;
 
 impl Driver for PatternDriver {
-    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let i = m.irp(irp)?.clone();
-        let loc = m.io_get_current_irp_stack_location(irp)?;
-        let dflags = m.device(device)?.flags;
-        let body = |m: &mut Machine| -> Result<(Vec<u8>, u64)> {
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let i = k.irp(irp)?.clone();
+        let loc = k.io_get_current_irp_stack_location(irp)?;
+        let dflags = k.device(device)?.flags;
+        let body = |k: &mut Kernel<'_>| -> Result<(Vec<u8>, u64)> {
             let mut input = Vec::new();
             let mut info = 0u64;
             match (loc.major_function, loc.parameters) {
@@ -68,12 +68,12 @@ impl Driver for PatternDriver {
                     let dst = if dflags & super::DO_BUFFERED_IO != 0 {
                         i.system_buffer
                     } else if dflags & super::DO_DIRECT_IO != 0 {
-                        mdl_va(m, i.mdl_address)?
+                        mdl_va(k, i.mdl_address)?
                     } else {
                         i.user_buffer
                     };
                     if let (Some(d), true) = (dst, l > 0) {
-                        write_pattern(m, d, l)?;
+                        write_pattern(k, d, l)?;
                     }
                     info = l;
                 }
@@ -82,12 +82,12 @@ impl Driver for PatternDriver {
                     let src = if dflags & super::DO_BUFFERED_IO != 0 {
                         i.system_buffer
                     } else if dflags & super::DO_DIRECT_IO != 0 {
-                        mdl_va(m, i.mdl_address)?
+                        mdl_va(k, i.mdl_address)?
                     } else {
                         i.user_buffer
                     };
                     if let (Some(s), true) = (src, l > 0) {
-                        input = m.kernel_read(s, l)?;
+                        input = k.kernel_read(s, l)?;
                     }
                     info = l;
                 }
@@ -108,29 +108,29 @@ impl Driver for PatternDriver {
                         i.system_buffer
                     };
                     if let (Some(s), true) = (in_src, il > 0) {
-                        input = m.kernel_read(s, il)?;
+                        input = k.kernel_read(s, il)?;
                     }
                     match method {
                         METHOD_BUFFERED => {
                             if let (Some(d), true) = (i.system_buffer, ol > 0) {
-                                write_pattern(m, d, ol)?;
+                                write_pattern(k, d, ol)?;
                                 info = ol;
                             }
                         }
                         METHOD_IN_DIRECT => {
-                            if let Some(s) = mdl_va(m, i.mdl_address)? {
-                                input.extend(m.kernel_read(s, ol)?);
+                            if let Some(s) = mdl_va(k, i.mdl_address)? {
+                                input.extend(k.kernel_read(s, ol)?);
                             }
                         }
                         METHOD_NEITHER => {
                             if let (Some(d), true) = (i.user_buffer, ol > 0) {
-                                write_pattern(m, d, ol)?;
+                                write_pattern(k, d, ol)?;
                                 info = ol;
                             }
                         }
                         _ => {
-                            if let Some(d) = mdl_va(m, i.mdl_address)? {
-                                write_pattern(m, d, ol)?;
+                            if let Some(d) = mdl_va(k, i.mdl_address)? {
+                                write_pattern(k, d, ol)?;
                                 info = ol;
                             }
                         }
@@ -141,17 +141,17 @@ impl Driver for PatternDriver {
             Ok((input, info))
         };
         // Buffer accesses run inside __try/__except: a neither-I/O user pointer may be bad.
-        let (input, info, status) = match body(m) {
+        let (input, info, status) = match body(k) {
             Ok((input, info)) => (input, info, NtStatus::SUCCESS),
             Err(crate::fault::Fault::Raise(code)) => (Vec::new(), 0, code),
             Err(e) => return Err(e),
         };
-        record_dispatch(m, device, irp, input)?;
-        m.irp_mut(irp)?.io_status = IoStatusBlock {
+        record_dispatch(k, device, irp, input)?;
+        k.irp_mut(irp)?.io_status = IoStatusBlock {
             status,
             information: info,
         };
-        m.io_complete_request(irp)?;
+        k.io_complete_request(irp)?;
         Ok(status)
     }
 }
@@ -188,13 +188,17 @@ impl QueueDriver {
     ///
     /// # Errors
     /// Faults of the routines it calls.
-    pub fn claim(m: &mut Machine, device: DeviceId, bug: QueueDriverBug) -> Result<Option<IrpId>> {
-        let Some(irp) = m.io_queue_pop(device)? else {
+    pub fn claim(
+        k: &mut Kernel<'_>,
+        device: DeviceId,
+        bug: QueueDriverBug,
+    ) -> Result<Option<IrpId>> {
+        let Some(irp) = k.io_queue_pop(device)? else {
             return Ok(None);
         };
         match bug {
             QueueDriverBug::None => {
-                if m.io_set_cancel_routine(irp, None)?.is_none() {
+                if k.io_set_cancel_routine(irp, None)?.is_none() {
                     return Ok(None);
                 }
                 Ok(Some(irp))
@@ -207,9 +211,9 @@ impl QueueDriver {
     ///
     /// # Errors
     /// Faults of the routines it calls (0x44 on a double completion).
-    pub fn finish(m: &mut Machine, irp: IrpId, _bug: QueueDriverBug) -> Result<()> {
+    pub fn finish(k: &mut Kernel<'_>, irp: IrpId, _bug: QueueDriverBug) -> Result<()> {
         let mut info = 0;
-        if let Some(i) = m.irps.get(irp.0).cloned() {
+        if let Ok(i) = k.irp(irp).cloned() {
             let len = match i.current_stack_location().map(|l| l.parameters) {
                 Some(Parameters::Read { length, .. }) => length as u64,
                 _ => 0,
@@ -218,19 +222,19 @@ impl QueueDriver {
                 let dst = if i.flags.contains(IrpFlags::BUFFERED_IO) {
                     i.system_buffer
                 } else {
-                    mdl_va(m, i.mdl_address)?
+                    mdl_va(k, i.mdl_address)?
                 };
                 if let Some(d) = dst {
-                    write_pattern(m, d, len)?;
+                    write_pattern(k, d, len)?;
                     info = len;
                 }
             }
-            m.irp_mut(irp)?.io_status = IoStatusBlock {
+            k.irp_mut(irp)?.io_status = IoStatusBlock {
                 status: NtStatus::SUCCESS,
                 information: info,
             };
         }
-        m.io_complete_request(irp)
+        k.io_complete_request(irp)
     }
 
     /// Claims and finishes the oldest queued IRP; returns it.
@@ -238,13 +242,13 @@ impl QueueDriver {
     /// # Errors
     /// Faults of the routines it calls.
     pub fn complete_next(
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         device: DeviceId,
         bug: QueueDriverBug,
     ) -> Result<Option<IrpId>> {
-        let c = Self::claim(m, device, bug)?;
+        let c = Self::claim(k, device, bug)?;
         if let Some(irp) = c {
-            Self::finish(m, irp, bug)?;
+            Self::finish(k, irp, bug)?;
         }
         Ok(c)
     }
@@ -256,13 +260,13 @@ impl QueueDriver {
 /// # Errors
 /// A stale IRP or device.
 pub fn record_dispatch(
-    m: &mut Machine,
+    k: &mut Kernel<'_>,
     device: DeviceId,
     irp: IrpId,
     input: Vec<u8>,
 ) -> Result<super::StackLocation> {
-    let loc = m.io_get_current_irp_stack_location(irp)?;
-    let i = m.irp(irp)?;
+    let loc = k.io_get_current_irp_stack_location(irp)?;
+    let i = k.irp(irp)?;
     let record = DispatchRecord {
         irp,
         major: loc.major_function,
@@ -272,7 +276,7 @@ pub fn record_dispatch(
         user_buffer: i.user_buffer,
         input,
     };
-    m.device_mut(device)?.extension.records.push(record);
+    k.device_mut(device)?.extension.records.push(record);
     Ok(loc)
 }
 
@@ -280,12 +284,12 @@ pub fn record_dispatch(
 ///
 /// # Errors
 /// Faults of `IoCompleteRequest` (0x44 on a second completion).
-pub fn complete_with(m: &mut Machine, irp: IrpId, status: NtStatus) -> Result<()> {
-    m.irp_mut(irp)?.io_status = IoStatusBlock {
+pub fn complete_with(k: &mut Kernel<'_>, irp: IrpId, status: NtStatus) -> Result<()> {
+    k.irp_mut(irp)?.io_status = IoStatusBlock {
         status,
         information: 0,
     };
-    m.io_complete_request(irp)
+    k.io_complete_request(irp)
 }
 
 /// A dispatch routine pending `irp` in `device`'s queue, the cancel-safe way
@@ -298,38 +302,38 @@ pub fn complete_with(m: &mut Machine, irp: IrpId, status: NtStatus) -> Result<()
 ///
 /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 pub fn pend_in_queue(
-    m: &mut Machine,
+    k: &mut Kernel<'_>,
     device: DeviceId,
     irp: IrpId,
     cancelable: bool,
 ) -> Result<NtStatus> {
-    m.io_mark_irp_pending(irp)?;
+    k.io_mark_irp_pending(irp)?;
     if cancelable {
-        m.io_set_cancel_routine(irp, Some(device))?;
-        if m.irp(irp)?.cancel && m.io_set_cancel_routine(irp, None)?.is_some() {
-            complete_with(m, irp, NtStatus::CANCELLED)?;
+        k.io_set_cancel_routine(irp, Some(device))?;
+        if k.irp(irp)?.cancel && k.io_set_cancel_routine(irp, None)?.is_some() {
+            complete_with(k, irp, NtStatus::CANCELLED)?;
             return Ok(NtStatus::PENDING);
         }
     }
-    m.io_queue_push(device, irp)?;
+    k.io_queue_push(device, irp)?;
     Ok(NtStatus::PENDING)
 }
 
 impl Driver for QueueDriver {
-    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        pend_in_queue(m, device, irp, self.bug != QueueDriverBug::NotCancelable)
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        pend_in_queue(k, device, irp, self.bug != QueueDriverBug::NotCancelable)
     }
 
-    fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
-        let removed = m.io_queue_remove(device, irp)?;
+    fn cancel(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<()> {
+        let removed = k.io_queue_remove(device, irp)?;
         if removed || self.bug == QueueDriverBug::NoClearBlindCancel {
-            complete_with(m, irp, NtStatus::CANCELLED)?;
+            complete_with(k, irp, NtStatus::CANCELLED)?;
         }
         Ok(())
     }
 
-    fn timer(&self, m: &mut Machine, device: DeviceId, _context: u64) -> Result<()> {
-        Self::complete_next(m, device, self.bug).map(|_| ())
+    fn timer(&self, k: &mut Kernel<'_>, device: DeviceId, _context: u64) -> Result<()> {
+        Self::complete_next(k, device, self.bug).map(|_| ())
     }
 }
 
@@ -339,14 +343,14 @@ impl Driver for QueueDriver {
 pub struct PassThroughFilter;
 
 impl Driver for PassThroughFilter {
-    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        record_dispatch(m, device, irp, Vec::new())?;
-        let Some(lower) = m.device(device)?.lower else {
-            complete_with(m, irp, NtStatus::INVALID_DEVICE_REQUEST)?;
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        record_dispatch(k, device, irp, Vec::new())?;
+        let Some(lower) = k.device(device)?.lower else {
+            complete_with(k, irp, NtStatus::INVALID_DEVICE_REQUEST)?;
             return Ok(NtStatus::INVALID_DEVICE_REQUEST);
         };
-        m.io_copy_current_irp_stack_location_to_next(irp)?;
-        m.io_set_completion_routine(irp, device, 0, true, true, true)?;
-        m.io_call_driver(lower, irp)
+        k.io_copy_current_irp_stack_location_to_next(irp)?;
+        k.io_set_completion_routine(irp, device, 0, true, true, true)?;
+        k.io_call_driver(lower, irp)
     }
 }

@@ -22,7 +22,7 @@ use super::device::{DeviceId, Driver};
 use super::irp::{IrpFlags, IrpId, Parameters};
 use crate::addr::Va;
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::{Kernel, Machine};
 use crate::mdl::{AccessMode, MdlId};
 use crate::space::Tid;
 use crate::status::NtStatus;
@@ -146,14 +146,14 @@ pub struct CallbackData {
     pub(crate) post_due: Vec<usize>,
 }
 
-/// A minifilter's callbacks.
+/// A minifilter's callbacks: driver code, given the [`Kernel`].
 pub trait MiniFilter: fmt::Debug + Send + Sync {
     /// The pre-operation callback. Default: pass, with a post callback.
     ///
     /// # Errors
     /// Faults of the routines it calls.
-    fn pre_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PreOpStatus> {
-        let _ = (m, data);
+    fn pre_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PreOpStatus> {
+        let _ = (k, data);
         Ok(PreOpStatus::SuccessWithCallback)
     }
 
@@ -161,8 +161,8 @@ pub trait MiniFilter: fmt::Debug + Send + Sync {
     ///
     /// # Errors
     /// Faults of the routines it calls.
-    fn post_operation(&self, m: &mut Machine, data: &mut CallbackData) -> Result<PostOpStatus> {
-        let _ = (m, data);
+    fn post_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PostOpStatus> {
+        let _ = (k, data);
         Ok(PostOpStatus::FinishedProcessing)
     }
 }
@@ -245,13 +245,15 @@ fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
 }
 
 impl Driver for FltMgr {
-    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        // The filter manager is a system component: it reads its own registrations.
+        let m = k.system();
         let mut data = snapshot(m, irp)?;
         let mut order: Vec<usize> = (0..m.io.flt.filters.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(m.io.flt.filters[i].altitude));
         for idx in order {
             let code = m.io.flt.filters[idx].code.clone();
-            match code.pre_operation(m, &mut data)? {
+            match code.pre_operation(&mut m.kernel(), &mut data)? {
                 PreOpStatus::SuccessWithCallback => data.post_due.push(idx),
                 PreOpStatus::SuccessNoCallback => {}
                 PreOpStatus::Complete => {
@@ -278,11 +280,12 @@ impl Driver for FltMgr {
 
     fn completion(
         &self,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         _device: DeviceId,
         irp: IrpId,
         _context: u64,
     ) -> Result<NtStatus> {
+        let m = k.system();
         let i = m.irp(irp)?.clone();
         if i.pending_returned {
             m.io_mark_irp_pending(irp)?;
@@ -299,7 +302,7 @@ impl Driver for FltMgr {
         let due: Vec<usize> = data.post_due.iter().rev().copied().collect();
         for idx in due {
             let code = m.io.flt.filters[idx].code.clone();
-            code.post_operation(m, &mut data)?;
+            code.post_operation(&mut m.kernel(), &mut data)?;
         }
         m.io.flt.finished.push(data);
         Ok(NtStatus::SUCCESS)

@@ -19,11 +19,11 @@
 //! ## Writing a driver
 //!
 //! A driver is a Rust value implementing [`Driver`]; its dispatch routine gets the
-//! machine and the IRP and uses the same DDIs a C driver would:
+//! [`Kernel`](crate::Kernel) and the IRP and uses the same DDIs a C driver would:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use mdlsim::{Config, Machine, Result};
+//! use mdlsim::{Config, Kernel, Machine, Result};
 //! use mdlsim::io::{DeviceId, Driver, IoStatusBlock, IrpId, Parameters, ioctl::*};
 //! use mdlsim::{space::Protection, status::NtStatus, vm::{MEM_COMMIT, MEM_RESERVE}};
 //!
@@ -32,15 +32,15 @@
 //! struct Upcase;
 //!
 //! impl Driver for Upcase {
-//!     fn dispatch(&self, m: &mut Machine, _dev: DeviceId, irp: IrpId) -> Result<NtStatus> {
-//!         let loc = m.io_get_current_irp_stack_location(irp)?;
+//!     fn dispatch(&self, k: &mut Kernel<'_>, _dev: DeviceId, irp: IrpId) -> Result<NtStatus> {
+//!         let loc = k.io_get_current_irp_stack_location(irp)?;
 //!         let Parameters::DeviceIoControl { input_buffer_length: n, output_buffer_length: o, .. } =
 //!             loc.parameters else { unreachable!() };
-//!         let sb = m.irp(irp)?.system_buffer.expect("in/out lengths are not zero");
-//!         let text = m.kernel_read(sb, n as u64)?;
-//!         m.kernel_write(sb, &text.to_ascii_uppercase())?;
-//!         m.irp_mut(irp)?.io_status = IoStatusBlock { status: NtStatus::SUCCESS, information: n.min(o) as u64 };
-//!         m.io_complete_request(irp)?;
+//!         let sb = k.irp(irp)?.system_buffer.expect("in/out lengths are not zero");
+//!         let text = k.kernel_read(sb, n as u64)?;
+//!         k.kernel_write(sb, &text.to_ascii_uppercase())?;
+//!         k.irp_mut(irp)?.io_status = IoStatusBlock { status: NtStatus::SUCCESS, information: n.min(o) as u64 };
+//!         k.io_complete_request(irp)?;
 //!         Ok(NtStatus::SUCCESS)
 //!     }
 //! }

@@ -91,7 +91,7 @@ impl Machine {
             let saved = (self.running, std::mem::take(&mut self.attached));
             self.running = None;
             let code = self.driver_code(t.device)?;
-            let r = code.timer(self, t.device, t.context);
+            let r = code.timer(&mut self.kernel(), t.device, t.context);
             self.running = saved.0;
             self.attached = saved.1;
             self.unhandled_in_driver(r, "timer", t.device)?;

@@ -353,7 +353,7 @@ impl Interpreter {
                 });
                 match bug {
                     Some(bug) => {
-                        let done = QueueDriver::complete_next(&mut self.machine, d, bug)?;
+                        let done = QueueDriver::complete_next(&mut self.machine.kernel(), d, bug)?;
                         Ok(Value::Bool(done.is_some()))
                     }
                     None => Ok(Value::Bool(false)),

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::addr::Va;
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::oracle::BugClass;
 use crate::status::NtStatus;
 
@@ -36,11 +36,11 @@ macro_rules! broken {
             fn name(&self) -> String {
                 stringify!($name).into()
             }
-            fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
-                self.0.expose(m, io)
+            fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
+                self.0.expose(k, io)
             }
-            fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
-                self.0.retire(m, io, reply)
+            fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+                self.0.retire(k, io, reply)
             }
             fn expected(&self) -> Option<BugClass> {
                 Some(BugClass::$class)
@@ -163,7 +163,7 @@ impl ProxyStrategy for DirectMap {
         "DirectMap".into()
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let Some(mdl) = io.mdl else {
             return Ok(Exposure::Mapped {
                 va: Va::NULL,
@@ -171,7 +171,7 @@ impl ProxyStrategy for DirectMap {
             });
         };
         let writable = io.direction == Direction::Read;
-        let Some(view) = map_into(m, io.server, mdl, None, writable)? else {
+        let Some(view) = map_into(k, io.server, mdl, None, writable)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         self.view = Some(view);
@@ -181,9 +181,9 @@ impl ProxyStrategy for DirectMap {
         })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         if let (Some(view), Some(mdl)) = (self.view.take(), io.mdl) {
-            unmap_from(m, io.server, view, mdl)?;
+            unmap_from(k, io.server, view, mdl)?;
         }
         let ok = nt_success(reply.status);
         Ok(Completion {

@@ -6,7 +6,7 @@ use super::splice::Edges;
 use super::{Completion, Direction, Exposure, HeadTailSplice, Io, ProxyStrategy, ServerReply};
 use crate::addr::{PAGE_SIZE, Va, round_to_pages};
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::mdl::{AccessMode, LockOperation, MdlId, priority};
 use crate::pool::{POOL_FLAG_NON_PAGED, PoolType, tag};
 use crate::status::NtStatus;
@@ -55,7 +55,7 @@ impl ProxyStrategy for BounceCopy {
         "BounceCopy".into()
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
         if len == 0 && !self.knobs.skip_null_check {
             return Ok(Exposure::Mapped {
@@ -66,43 +66,43 @@ impl ProxyStrategy for BounceCopy {
         let prio = priority::NORMAL | priority::MDL_MAPPING_NO_EXECUTE;
         let mut own = None;
         let source = if self.knobs.own_lock_leak {
-            let Some(o) = m.io_allocate_mdl(io.buffer, io.length, false, false, None)? else {
+            let Some(o) = k.io_allocate_mdl(io.buffer, io.length, false, false, None)? else {
                 return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
             };
             let op = match io.direction {
                 Direction::Read => LockOperation::IoWriteAccess,
                 Direction::Write => LockOperation::IoReadAccess,
             };
-            m.mm_probe_and_lock_process_pages(o, io.client, AccessMode::UserMode, op)?;
+            k.mm_probe_and_lock_process_pages(o, io.client, AccessMode::UserMode, op)?;
             own = Some(o);
             Some(o)
         } else {
             io.mdl
         };
-        let Some(sys) = m.mm_get_system_address_for_mdl_safe(source, prio)? else {
+        let Some(sys) = k.mm_get_system_address_for_mdl_safe(source, prio)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         let size = round_to_pages(len).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
         let pool = if self.knobs.unzeroed {
-            m.ex_allocate_pool_with_tag(PoolType::NonPaged, size, PROXY_TAG)?
+            k.ex_allocate_pool_with_tag(PoolType::NonPaged, size, PROXY_TAG)?
         } else {
-            m.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, PROXY_TAG)?
+            k.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, PROXY_TAG)?
         };
         let Some(pool) = pool else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         if io.direction == Direction::Write {
-            m.kernel_copy(pool, sys, len)?;
+            k.kernel_copy(pool, sys, len)?;
         }
-        let Some(bmdl) = m.io_allocate_mdl(pool, size as u32, false, false, None)? else {
-            m.ex_free_pool_with_tag(pool, PROXY_TAG)?;
+        let Some(bmdl) = k.io_allocate_mdl(pool, size as u32, false, false, None)? else {
+            k.ex_free_pool_with_tag(pool, PROXY_TAG)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
-        m.mm_build_mdl_for_non_paged_pool(bmdl)?;
+        k.mm_build_mdl_for_non_paged_pool(bmdl)?;
         let writable = io.direction == Direction::Read;
-        let Some(view) = map_into(m, io.server, bmdl, None, writable)? else {
-            m.io_free_mdl(bmdl)?;
-            m.ex_free_pool_with_tag(pool, PROXY_TAG)?;
+        let Some(view) = map_into(k, io.server, bmdl, None, writable)? else {
+            k.io_free_mdl(bmdl)?;
+            k.ex_free_pool_with_tag(pool, PROXY_TAG)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         self.state = Some(BounceState {
@@ -115,7 +115,7 @@ impl ProxyStrategy for BounceCopy {
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         let len = io.length as u64;
         let ok = nt_success(reply.status);
         let n = reply.information.min(len);
@@ -125,17 +125,17 @@ impl ProxyStrategy for BounceCopy {
                 information: if ok { n } else { 0 },
             });
         };
-        unmap_from(m, io.server, st.view, st.bmdl)?;
+        unmap_from(k, io.server, st.view, st.bmdl)?;
         if io.direction == Direction::Read && ok {
-            let k = if self.knobs.copy_back_all { len } else { n };
-            m.kernel_copy(st.sys, st.pool, k)?;
+            let count = if self.knobs.copy_back_all { len } else { n };
+            k.kernel_copy(st.sys, st.pool, count)?;
         }
-        m.io_free_mdl(st.bmdl)?;
-        m.ex_free_pool_with_tag(st.pool, PROXY_TAG)?;
+        k.io_free_mdl(st.bmdl)?;
+        k.ex_free_pool_with_tag(st.pool, PROXY_TAG)?;
         if let Some(o) = st.own {
             // The leak: unmapped and freed, never unlocked.
-            m.mm_unmap_locked_pages(st.sys, o)?;
-            m.io_free_mdl(o)?;
+            k.mm_unmap_locked_pages(st.sys, o)?;
+            k.io_free_mdl(o)?;
         }
         Ok(Completion {
             status: reply.status,
@@ -177,16 +177,16 @@ pub struct PartialMdlSplit {
 }
 
 impl PartialMdlSplit {
-    fn undo(m: &mut Machine, io: &Io, st: &mut SplitState) -> Result<()> {
+    fn undo(k: &mut Kernel<'_>, io: &Io, st: &mut SplitState) -> Result<()> {
         let last = st.base.wrapping_add((st.geo.pages - 1) * PAGE_SIZE);
         if let Some(h) = st.edges.head {
-            unmap_from(m, io.server, st.base, h.mdl)?;
+            unmap_from(k, io.server, st.base, h.mdl)?;
         }
         if let Some((p, va)) = st.middle {
-            unmap_from(m, io.server, va, p)?;
+            unmap_from(k, io.server, va, p)?;
         }
         if let Some(t) = st.edges.tail {
-            unmap_from(m, io.server, last, t.mdl)?;
+            unmap_from(k, io.server, last, t.mdl)?;
         }
         Ok(())
     }
@@ -197,16 +197,16 @@ impl ProxyStrategy for PartialMdlSplit {
         "PartialMdlSplit".into()
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
         let (src, geo) = match Geometry::of_request(io) {
             Ok(x) => x,
             Err(at_once) => return Ok(at_once),
         };
-        let Some(base) = find_free_user_range(m, io.server, geo.pages) else {
+        let Some(base) = find_free_user_range(k, io.server, geo.pages)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
-        let Some(edges) = Edges::build(m, io, src, &geo, true)? else {
+        let Some(edges) = Edges::build(k, io, src, &geo, true)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         let mut st = SplitState {
@@ -220,22 +220,22 @@ impl ProxyStrategy for PartialMdlSplit {
         let end_mid = geo.pages - u64::from(geo.tail);
         let mut ok = true;
         if let Some(h) = edges.head {
-            ok &= map_into(m, io.server, h.mdl, Some(base), writable)?.is_some();
+            ok &= map_into(k, io.server, h.mdl, Some(base), writable)?.is_some();
         }
         if ok && end_mid > first_mid {
             let mid_va = io.buffer.page_align().wrapping_add(first_mid * PAGE_SIZE);
             let mid_len = ((end_mid - first_mid) * PAGE_SIZE) as u32;
-            let Some(p) = m.io_allocate_mdl(mid_va, mid_len, false, false, None)? else {
-                Self::undo(m, io, &mut st)?;
-                st.edges.release(m)?;
+            let Some(p) = k.io_allocate_mdl(mid_va, mid_len, false, false, None)? else {
+                Self::undo(k, io, &mut st)?;
+                st.edges.release(k)?;
                 return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
             };
-            m.io_build_partial_mdl(src, p, mid_va, mid_len)?;
+            k.io_build_partial_mdl(src, p, mid_va, mid_len)?;
             let at = base.wrapping_add(first_mid * PAGE_SIZE);
-            match map_into(m, io.server, p, Some(at), writable)? {
+            match map_into(k, io.server, p, Some(at), writable)? {
                 Some(v) => st.middle = Some((p, v)),
                 None => {
-                    m.io_free_mdl(p)?;
+                    k.io_free_mdl(p)?;
                     ok = false;
                 }
             }
@@ -243,7 +243,7 @@ impl ProxyStrategy for PartialMdlSplit {
         if ok {
             if let Some(t) = edges.tail {
                 let at = base.wrapping_add((geo.pages - 1) * PAGE_SIZE);
-                ok &= map_into(m, io.server, t.mdl, Some(at), writable)?.is_some();
+                ok &= map_into(k, io.server, t.mdl, Some(at), writable)?.is_some();
                 if !ok {
                     // Not mapped: make `undo` skip it.
                     st.edges.tail = None;
@@ -252,16 +252,16 @@ impl ProxyStrategy for PartialMdlSplit {
                         head: None,
                         tail: Some(t),
                     };
-                    t_only.release(m)?;
+                    t_only.release(k)?;
                 }
             }
         }
         if !ok {
-            Self::undo(m, io, &mut st)?;
+            Self::undo(k, io, &mut st)?;
             if let Some((p, _)) = st.middle {
-                m.io_free_mdl(p)?;
+                k.io_free_mdl(p)?;
             }
-            st.edges.release(m)?;
+            st.edges.release(k)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         }
         self.state = Some(st);
@@ -271,7 +271,7 @@ impl ProxyStrategy for PartialMdlSplit {
         })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         let len = io.length as u64;
         let ok = nt_success(reply.status);
         let n = reply.information.min(len);
@@ -282,16 +282,16 @@ impl ProxyStrategy for PartialMdlSplit {
         let Some(mut st) = self.state.take() else {
             return Ok(done);
         };
-        Self::undo(m, io, &mut st)?;
+        Self::undo(k, io, &mut st)?;
         if io.direction == Direction::Read && ok {
-            st.edges.copy_back(m, &st.geo, len, n)?;
+            st.edges.copy_back(k, &st.geo, len, n)?;
         }
-        st.edges.release(m)?;
+        st.edges.release(k)?;
         if let Some((p, _)) = st.middle {
             if self.knobs.unlock_partial {
-                m.mm_unlock_pages(p)?;
+                k.mm_unlock_pages(p)?;
             }
-            m.io_free_mdl(p)?;
+            k.io_free_mdl(p)?;
         }
         Ok(done)
     }
@@ -337,20 +337,20 @@ impl ProxyStrategy for CopySmallMapLarge {
         format!("CopySmallMapLarge({})", self.threshold)
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         self.spliced = io.direction == Direction::Write && io.length as u64 > self.threshold;
         if self.spliced {
-            self.splice.expose(m, io)
+            self.splice.expose(k, io)
         } else {
-            self.bounce.expose(m, io)
+            self.bounce.expose(k, io)
         }
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         if self.spliced {
-            self.splice.retire(m, io, reply)
+            self.splice.retire(k, io, reply)
         } else {
-            self.bounce.retire(m, io, reply)
+            self.bounce.retire(k, io, reply)
         }
     }
 }

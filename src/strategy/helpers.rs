@@ -3,10 +3,11 @@
 
 use crate::addr::{MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Va};
 use crate::fault::{Fault, Result};
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::mdl::{AccessMode, CacheType, MdlId, priority};
 use crate::space::Pid;
-use crate::vm::ALLOCATION_GRANULARITY as ALLOCATION_GRANULARITY_VA;
+use crate::status::NtStatus;
+use crate::vm::{ALLOCATION_GRANULARITY as ALLOCATION_GRANULARITY_VA, MEM_FREE};
 
 /// Maps a locked (or partial, or non-paged) MDL into `pid`'s user space, attached to it:
 /// `MmMapLockedPagesSpecifyCache(UserMode)` at `base` (or anywhere), read-only unless
@@ -21,7 +22,7 @@ use crate::vm::ALLOCATION_GRANULARITY as ALLOCATION_GRANULARITY_VA;
 /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
 /// [invariant 16]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-16
 pub fn map_into(
-    m: &mut Machine,
+    k: &mut Kernel<'_>,
     pid: Pid,
     mdl: MdlId,
     base: Option<Va>,
@@ -34,8 +35,8 @@ pub fn map_into(
         } else {
             priority::MDL_MAPPING_NO_WRITE
         };
-    m.attach(pid)?;
-    let r = m.mm_map_locked_pages_specify_cache(
+    k.attach(pid)?;
+    let r = k.mm_map_locked_pages_specify_cache(
         mdl,
         AccessMode::UserMode,
         CacheType::Cached,
@@ -43,7 +44,7 @@ pub fn map_into(
         false,
         prio,
     );
-    m.detach()?;
+    k.detach()?;
     match r {
         Ok(v) => Ok(v),
         Err(Fault::Raise(_)) => Ok(None),
@@ -59,28 +60,44 @@ pub fn map_into(
 /// As `mm_unmap_locked_pages`.
 ///
 /// [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
-pub fn unmap_from(m: &mut Machine, pid: Pid, va: Va, mdl: MdlId) -> Result<()> {
-    if !m.process(pid)?.is_alive() {
+pub fn unmap_from(k: &mut Kernel<'_>, pid: Pid, va: Va, mdl: MdlId) -> Result<()> {
+    if k.ps_get_process_exit_status(pid)? != NtStatus::PENDING {
         return Ok(());
     }
-    m.attach(pid)?;
-    let r = m.mm_unmap_locked_pages(va, mdl);
-    m.detach()?;
+    k.attach(pid)?;
+    let r = k.mm_unmap_locked_pages(va, mdl);
+    k.detach()?;
     r
 }
 
-/// The lowest 64 KiB-aligned free range of `pages` pages in `pid`'s user space.
-pub fn find_free_user_range(m: &Machine, pid: Pid, pages: u64) -> Option<Va> {
-    let p = m.process(pid).ok()?;
-    let len = pages.checked_mul(PAGE_SIZE)?;
+/// The lowest 64 KiB-aligned free range of `pages` pages in `pid`'s user space, found as a
+/// driver finds one: walking the regions `ZwQueryVirtualMemory` reports from
+/// `MM_LOWEST_USER_ADDRESS` up, one query per region. `None` when no range is free or the
+/// process is gone.
+///
+/// # Errors
+/// Bug checks pass through.
+pub fn find_free_user_range(k: &mut Kernel<'_>, pid: Pid, pages: u64) -> Result<Option<Va>> {
+    let Some(len) = pages.checked_mul(PAGE_SIZE) else {
+        return Ok(None);
+    };
     let mut cand = crate::addr::MM_LOWEST_USER_ADDRESS.raw();
-    while cand.checked_add(len)? - 1 <= MM_HIGHEST_USER_ADDRESS.raw() {
-        if p.space().is_free(Va::new(cand), pages) {
-            return Some(Va::new(cand));
+    while cand <= MM_HIGHEST_USER_ADDRESS.raw() {
+        let info = match k.zw_query_virtual_memory(pid, Va::new(cand)) {
+            Ok(info) => info,
+            Err(Fault::Status(_) | Fault::Model(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if info.state == MEM_FREE && info.region_size >= len {
+            return Ok(Some(Va::new(cand)));
         }
-        cand += ALLOCATION_GRANULARITY_VA;
+        let next = info.base_address.raw().saturating_add(info.region_size);
+        let Some(next) = next.checked_next_multiple_of(ALLOCATION_GRANULARITY_VA) else {
+            return Ok(None);
+        };
+        cand = next.max(cand + ALLOCATION_GRANULARITY_VA);
     }
-    None
+    Ok(None)
 }
 
 /// One substitute page: a physical page from `MmAllocatePagesForMdlEx` (zeroed unless
@@ -102,23 +119,23 @@ impl SubstitutePage {
     ///
     /// # Errors
     /// Bug checks pass through.
-    pub fn allocate(m: &mut Machine, zeroed: bool) -> Result<Option<SubstitutePage>> {
+    pub fn allocate(k: &mut Kernel<'_>, zeroed: bool) -> Result<Option<SubstitutePage>> {
         let flags = if zeroed {
             0
         } else {
             crate::mdl::alloc_flags::MM_DONT_ZERO_ALLOCATION
         };
         let Some(mdl) =
-            m.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, PAGE_SIZE, CacheType::Cached, flags)?
+            k.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, PAGE_SIZE, CacheType::Cached, flags)?
         else {
             return Ok(None);
         };
-        let Some(sys) = m.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)? else {
-            m.mm_free_pages_from_mdl(mdl)?;
-            m.io_free_mdl(mdl)?;
+        let Some(sys) = k.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)? else {
+            k.mm_free_pages_from_mdl(mdl)?;
+            k.io_free_mdl(mdl)?;
             return Ok(None);
         };
-        let pfn = m.mdl(mdl)?.pfn_array()[0];
+        let pfn = k.mdl(mdl)?.pfn_array()[0];
         Ok(Some(SubstitutePage { mdl, sys, pfn }))
     }
 
@@ -129,10 +146,10 @@ impl SubstitutePage {
     /// Bug checks pass through.
     ///
     /// [semantics §3.10]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.10
-    pub fn release(self, m: &mut Machine) -> Result<()> {
-        m.mm_unmap_locked_pages(self.sys, self.mdl)?;
-        m.mm_free_pages_from_mdl(self.mdl)?;
-        m.io_free_mdl(self.mdl)
+    pub fn release(self, k: &mut Kernel<'_>) -> Result<()> {
+        k.mm_unmap_locked_pages(self.sys, self.mdl)?;
+        k.mm_free_pages_from_mdl(self.mdl)?;
+        k.io_free_mdl(self.mdl)
     }
 }
 

@@ -5,7 +5,7 @@
 //! A client issues a READ or WRITE whose buffer may start and end anywhere in a page.
 //! The I/O manager hands the driver a locked MDL over it (`DO_DIRECT_IO`, [semantics §5.2];
 //! `None` for a zero-length request, [§5.5]). A [`ProxyStrategy`] is the driver's algorithm,
-//! in two steps written only against [`Machine`]'s public API:
+//! in two steps written only against the [`Kernel`], the DDIs driver code may call:
 //!
 //! * [`ProxyStrategy::expose`], before the server runs: returns what the server sees, an
 //!   address and length in the *server's* address space ([`Exposure::Mapped`]), or a
@@ -67,7 +67,7 @@ pub use splice::HeadTailSplice;
 
 use crate::addr::Va;
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::mdl::MdlId;
 use crate::oracle::BugClass;
 use crate::space::Pid;
@@ -170,7 +170,7 @@ pub trait ProxyStrategy {
     /// # Errors
     /// A [`crate::Fault`] escaping here is what the driver would do to the system: a bug
     /// check, or an exception no one catches. The oracle reports it.
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure>;
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure>;
 
     /// After the server replied, exited, or the request was cancelled (any context):
     /// undo the exposure and say what the client gets. Called only after
@@ -178,7 +178,7 @@ pub trait ProxyStrategy {
     ///
     /// # Errors
     /// As for `expose`.
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion>;
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion>;
 
     /// What the harness should find: `None` for a strategy meant to be correct.
     fn expected(&self) -> Option<BugClass> {
@@ -190,11 +190,11 @@ impl<T: ProxyStrategy + ?Sized> ProxyStrategy for Box<T> {
     fn name(&self) -> String {
         (**self).name()
     }
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
-        (**self).expose(m, io)
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
+        (**self).expose(k, io)
     }
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
-        (**self).retire(m, io, reply)
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+        (**self).retire(k, io, reply)
     }
     fn expected(&self) -> Option<BugClass> {
         (**self).expected()

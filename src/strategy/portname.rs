@@ -12,7 +12,7 @@ use super::helpers::{map_into, nt_success, unmap_from};
 use super::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
 use crate::addr::{PAGE_SIZE, Va, round_to_pages};
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::mdl::{MdlId, priority};
 use crate::oracle::BugClass;
 use crate::pool::POOL_FLAG_NON_PAGED;
@@ -26,24 +26,24 @@ struct Shown {
 }
 
 /// Copies nothing: maps `size` bytes of pool at `pool` read-only into the server.
-fn show(m: &mut Machine, io: &Io, pool: Va, size: u64) -> Result<Option<Shown>> {
-    let Some(bmdl) = m.io_allocate_mdl(pool, size as u32, false, false, None)? else {
-        m.ex_free_pool_with_tag(pool, PROXY_TAG)?;
+fn show(k: &mut Kernel<'_>, io: &Io, pool: Va, size: u64) -> Result<Option<Shown>> {
+    let Some(bmdl) = k.io_allocate_mdl(pool, size as u32, false, false, None)? else {
+        k.ex_free_pool_with_tag(pool, PROXY_TAG)?;
         return Ok(None);
     };
-    m.mm_build_mdl_for_non_paged_pool(bmdl)?;
-    let Some(view) = map_into(m, io.server, bmdl, None, false)? else {
-        m.io_free_mdl(bmdl)?;
-        m.ex_free_pool_with_tag(pool, PROXY_TAG)?;
+    k.mm_build_mdl_for_non_paged_pool(bmdl)?;
+    let Some(view) = map_into(k, io.server, bmdl, None, false)? else {
+        k.io_free_mdl(bmdl)?;
+        k.ex_free_pool_with_tag(pool, PROXY_TAG)?;
         return Ok(None);
     };
     Ok(Some(Shown { pool, bmdl, view }))
 }
 
-fn unshow(m: &mut Machine, io: &Io, s: Shown) -> Result<()> {
-    unmap_from(m, io.server, s.view, s.bmdl)?;
-    m.io_free_mdl(s.bmdl)?;
-    m.ex_free_pool_with_tag(s.pool, PROXY_TAG)
+fn unshow(k: &mut Kernel<'_>, io: &Io, s: Shown) -> Result<()> {
+    unmap_from(k, io.server, s.view, s.bmdl)?;
+    k.io_free_mdl(s.bmdl)?;
+    k.ex_free_pool_with_tag(s.pool, PROXY_TAG)
 }
 
 fn finish(io: &Io, reply: ServerReply) -> Completion {
@@ -92,34 +92,34 @@ impl ProxyStrategy for PortNameInPlace {
         "PortNameInPlace".into()
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         if let Some(r) = refuse_early(io) {
             return Ok(r);
         }
-        let Some(sys) = m.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
+        let Some(sys) = k.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         let n = io.length as u64 / 2;
-        m.kernel_write(sys.wrapping_add((n - 1) * 2), &[0, 0])?;
+        k.kernel_write(sys.wrapping_add((n - 1) * 2), &[0, 0])?;
         // RtlInitUnicodeString: the first fetch, unbounded.
-        let mut scanned = m.kernel_read(sys, n * 2)?;
+        let mut scanned = k.kernel_read(sys, n * 2)?;
         let mut at = sys.wrapping_add(n * 2);
         let chars = loop {
             if let Some(k) = wcslen(&scanned) {
                 break k as u64;
             }
             let more = PAGE_SIZE - at.byte_offset() as u64;
-            scanned.extend(m.kernel_read(at, more)?);
+            scanned.extend(k.kernel_read(at, more)?);
             at = at.wrapping_add(more);
         };
         let length = chars * 2;
         let size = round_to_pages(length).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
-        let Some(pool) = m.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, PROXY_TAG)? else {
+        let Some(pool) = k.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, PROXY_TAG)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         // The second fetch.
-        m.kernel_copy(pool, sys, length)?;
-        let Some(s) = show(m, io, pool, size)? else {
+        k.kernel_copy(pool, sys, length)?;
+        let Some(s) = show(k, io, pool, size)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         self.shown = Some(s);
@@ -129,9 +129,9 @@ impl ProxyStrategy for PortNameInPlace {
         })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         if let Some(s) = self.shown.take() {
-            unshow(m, io, s)?;
+            unshow(k, io, s)?;
         }
         Ok(finish(io, reply))
     }
@@ -157,34 +157,34 @@ impl ProxyStrategy for PortNameCaptured {
         "PortNameCaptured".into()
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         if let Some(r) = refuse_early(io) {
             return Ok(r);
         }
         let len = io.length as u64;
-        let Some(sys) = m.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
+        let Some(sys) = k.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         let size = round_to_pages(len + 3).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
-        let Some(pool) = m.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, PROXY_TAG)? else {
+        let Some(pool) = k.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, PROXY_TAG)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
-        m.kernel_copy(pool, sys, len)?;
+        k.kernel_copy(pool, sys, len)?;
         // The terminator goes after the data (rounded up to a WCHAR), in the private copy.
         let even = (len + 1) & !1;
-        m.kernel_zero(pool.wrapping_add(even), 2)?;
-        let copy = m.kernel_read(pool, even + 2)?;
+        k.kernel_zero(pool.wrapping_add(even), 2)?;
+        let copy = k.kernel_read(pool, even + 2)?;
         self.validated_chars = wcslen(&copy).unwrap_or(0) as u64;
-        let Some(s) = show(m, io, pool, size)? else {
+        let Some(s) = show(k, io, pool, size)? else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         self.shown = Some(s);
         Ok(Exposure::Mapped { va: s.view, len })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         if let Some(s) = self.shown.take() {
-            unshow(m, io, s)?;
+            unshow(k, io, s)?;
         }
         Ok(finish(io, reply))
     }

@@ -6,7 +6,7 @@ use super::helpers::{Geometry, SubstitutePage, map_into, nt_success, unmap_from}
 use super::{Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply};
 use crate::addr::Va;
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::mdl::{MdlFlags, MdlId, priority};
 use crate::status::NtStatus;
 
@@ -24,7 +24,7 @@ impl Edges {
     /// page), and for a WRITE copies in the client's in-range bytes of those pages.
     /// `Ok(None)`: resources ran out (everything obtained was given back).
     pub(crate) fn build(
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         io: &Io,
         src: MdlId,
         geo: &Geometry,
@@ -35,28 +35,28 @@ impl Edges {
             return Ok(Some(e));
         }
         let prio = priority::NORMAL | priority::MDL_MAPPING_NO_EXECUTE;
-        let Some(sys) = m.mm_get_system_address_for_mdl_safe(src, prio)? else {
+        let Some(sys) = k.mm_get_system_address_for_mdl_safe(src, prio)? else {
             return Ok(None);
         };
         e.sys = Some(sys);
         let len = io.length as u64;
         if geo.head {
-            let Some(h) = SubstitutePage::allocate(m, zeroed)? else {
+            let Some(h) = SubstitutePage::allocate(k, zeroed)? else {
                 return Ok(None);
             };
             e.head = Some(h);
             if io.direction == Direction::Write {
-                m.kernel_copy(h.sys.wrapping_add(geo.off), sys, geo.head_len(len))?;
+                k.kernel_copy(h.sys.wrapping_add(geo.off), sys, geo.head_len(len))?;
             }
         }
         if geo.tail {
-            let Some(t) = SubstitutePage::allocate(m, zeroed)? else {
-                e.release(m)?;
+            let Some(t) = SubstitutePage::allocate(k, zeroed)? else {
+                e.release(k)?;
                 return Ok(None);
             };
             e.tail = Some(t);
             if io.direction == Direction::Write {
-                m.kernel_copy(t.sys, sys.wrapping_add(geo.tail_start(len)), geo.last_len)?;
+                k.kernel_copy(t.sys, sys.wrapping_add(geo.tail_start(len)), geo.last_len)?;
             }
         }
         Ok(Some(e))
@@ -65,7 +65,7 @@ impl Edges {
     /// For a READ, copies back the first `n` transferred bytes that live in substitutes.
     pub(crate) fn copy_back(
         &self,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         geo: &Geometry,
         length: u64,
         n: u64,
@@ -74,13 +74,13 @@ impl Edges {
             return Ok(());
         };
         if let Some(h) = self.head {
-            let k = n.min(geo.head_len(length));
-            m.kernel_copy(sys, h.sys.wrapping_add(geo.off), k)?;
+            let count = n.min(geo.head_len(length));
+            k.kernel_copy(sys, h.sys.wrapping_add(geo.off), count)?;
         }
         if let Some(t) = self.tail {
             let ts = geo.tail_start(length);
             if n > ts {
-                m.kernel_copy(sys.wrapping_add(ts), t.sys, n - ts)?;
+                k.kernel_copy(sys.wrapping_add(ts), t.sys, n - ts)?;
             }
         }
         Ok(())
@@ -88,12 +88,12 @@ impl Edges {
 
     /// Frees the substitutes (their system mappings first). The client's system mapping
     /// goes away when the request's MDL is unlocked at completion.
-    pub(crate) fn release(&mut self, m: &mut Machine) -> Result<()> {
+    pub(crate) fn release(&mut self, k: &mut Kernel<'_>) -> Result<()> {
         if let Some(h) = self.head.take() {
-            h.release(m)?;
+            h.release(k)?;
         }
         if let Some(t) = self.tail.take() {
-            t.release(m)?;
+            t.release(k)?;
         }
         Ok(())
     }
@@ -142,37 +142,37 @@ impl ProxyStrategy for HeadTailSplice {
         "HeadTailSplice".into()
     }
 
-    fn expose(&mut self, m: &mut Machine, io: &Io) -> Result<Exposure> {
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
         let (src, geo) = match Geometry::of_request(io) {
             Ok(x) => x,
             Err(at_once) => return Ok(at_once),
         };
-        let Some(mut edges) = Edges::build(m, io, src, &geo, !self.knobs.unzeroed_substitutes)?
+        let Some(mut edges) = Edges::build(k, io, src, &geo, !self.knobs.unzeroed_substitutes)?
         else {
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         // Step 2: a target MDL over the same range, with the source's PFN array.
-        let Some(target) = m.io_allocate_mdl(io.buffer, io.length, false, false, None)? else {
-            edges.release(m)?;
+        let Some(target) = k.io_allocate_mdl(io.buffer, io.length, false, false, None)? else {
+            edges.release(k)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
-        m.mdl_copy_pfns(src, 0, target, 0, geo.pages as u32)?;
+        k.mdl_copy_pfns(src, 0, target, 0, geo.pages as u32)?;
         // Step 5: splice the substitutes in.
         if let Some(h) = edges.head {
-            m.mdl_set_pfn(target, 0, h.pfn)?;
+            k.mdl_set_pfn(target, 0, h.pfn)?;
         }
         if let Some(t) = edges.tail {
-            m.mdl_set_pfn(target, (geo.pages - 1) as u32, t.pfn)?;
+            k.mdl_set_pfn(target, (geo.pages - 1) as u32, t.pfn)?;
         }
         // Every page it names is held (the request's lock, or the page allocation).
-        let flags = m.mdl(target)?.flags | MdlFlags::PAGES_LOCKED;
-        m.mdl_set_flags(target, flags)?;
+        let flags = k.mdl(target)?.flags | MdlFlags::PAGES_LOCKED;
+        k.mdl_set_flags(target, flags)?;
         // Step 7: map it into the server, read-only for a WRITE.
         let writable = io.direction == Direction::Read || self.knobs.writable_for_writes;
-        let Some(view) = map_into(m, io.server, target, None, writable)? else {
-            Self::free_target(m, target)?;
-            edges.release(m)?;
+        let Some(view) = map_into(k, io.server, target, None, writable)? else {
+            Self::free_target(k, target)?;
+            edges.release(k)?;
             return Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
         };
         self.state = Some(SpliceState {
@@ -184,7 +184,7 @@ impl ProxyStrategy for HeadTailSplice {
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, m: &mut Machine, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
         let len = io.length as u64;
         let n = reply.information.min(len);
         let Some(mut st) = self.state.take() else {
@@ -194,14 +194,14 @@ impl ProxyStrategy for HeadTailSplice {
             });
         };
         if self.knobs.free_before_unmap {
-            st.edges.release(m)?;
+            st.edges.release(k)?;
         }
-        unmap_from(m, io.server, st.view, st.target)?;
+        unmap_from(k, io.server, st.view, st.target)?;
         if io.direction == Direction::Read && nt_success(reply.status) {
-            st.edges.copy_back(m, &st.geo, len, n)?;
+            st.edges.copy_back(k, &st.geo, len, n)?;
         }
-        st.edges.release(m)?;
-        Self::free_target(m, st.target)?;
+        st.edges.release(k)?;
+        Self::free_target(k, st.target)?;
         Ok(Completion {
             status: reply.status,
             information: if nt_success(reply.status) { n } else { 0 },
@@ -212,9 +212,9 @@ impl ProxyStrategy for HeadTailSplice {
 impl HeadTailSplice {
     /// Frees the spliced MDL: clears the borrowed `MDL_PAGES_LOCKED` (it never held a
     /// lock, so it must never reach `MmUnlockPages`) and `IoFreeMdl`s it.
-    fn free_target(m: &mut Machine, target: MdlId) -> Result<()> {
-        let flags = m.mdl(target)?.flags - MdlFlags::PAGES_LOCKED;
-        m.mdl_set_flags(target, flags)?;
-        m.io_free_mdl(target)
+    fn free_target(k: &mut Kernel<'_>, target: MdlId) -> Result<()> {
+        let flags = k.mdl(target)?.flags - MdlFlags::PAGES_LOCKED;
+        k.mdl_set_flags(target, flags)?;
+        k.io_free_mdl(target)
     }
 }

@@ -18,7 +18,7 @@
 //! # Verifying your own strategy
 //!
 //! ```
-//! use mdlsim::Machine;
+//! use mdlsim::Kernel;
 //! use mdlsim::fault::Result;
 //! use mdlsim::status::NtStatus;
 //! use mdlsim::strategy::{Completion, Exposure, Io, ProxyStrategy, ServerReply};
@@ -30,10 +30,10 @@
 //!
 //! impl ProxyStrategy for RefuseAll {
 //!     fn name(&self) -> String { "RefuseAll".into() }
-//!     fn expose(&mut self, _m: &mut Machine, _io: &Io) -> Result<Exposure> {
+//!     fn expose(&mut self, _k: &mut Kernel<'_>, _io: &Io) -> Result<Exposure> {
 //!         Ok(Exposure::Refused(NtStatus::NOT_SUPPORTED))
 //!     }
-//!     fn retire(&mut self, _m: &mut Machine, _io: &Io, r: ServerReply) -> Result<Completion> {
+//!     fn retire(&mut self, _k: &mut Kernel<'_>, _io: &Io, r: ServerReply) -> Result<Completion> {
 //!         Ok(Completion { status: r.status, information: 0 })
 //!     }
 //! }

@@ -42,7 +42,7 @@ use super::super::strategy::{
 use crate::fault::{Fault, ModelError, Result};
 use crate::io::drivers::{complete_with, pend_in_queue, record_dispatch};
 use crate::io::{DeviceId, Driver, IRP_MJ_READ, IRP_MJ_WRITE, IoStatusBlock, IrpId, Parameters};
-use crate::machine::Machine;
+use crate::machine::Kernel;
 use crate::space::Pid;
 use crate::status::NtStatus;
 use serde::{Deserialize, Serialize};
@@ -178,11 +178,11 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
     ///
     /// # Errors
     /// Faults of the routines it calls.
-    pub fn fetch(&self, m: &mut Machine, device: DeviceId) -> Result<Option<(IrpId, Io)>> {
-        let Some(irp) = m.io_queue_pop(device)? else {
+    pub fn fetch(&self, k: &mut Kernel<'_>, device: DeviceId) -> Result<Option<(IrpId, Io)>> {
+        let Some(irp) = k.io_queue_pop(device)? else {
             return Ok(None);
         };
-        let i = m.irp(irp)?;
+        let i = k.irp(irp)?;
         let (direction, length) = match i.current_stack_location().map(|l| l.parameters) {
             Some(Parameters::Read { length, .. }) => (Direction::Read, length),
             Some(Parameters::Write { length, .. }) => (Direction::Write, length),
@@ -199,7 +199,7 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
             ))));
         };
         let buffer = match mdl {
-            Some(id) => m.mdl(id)?.virtual_address(),
+            Some(id) => k.mdl(id)?.virtual_address(),
             None => crate::addr::Va::NULL,
         };
         let io = Io {
@@ -220,64 +220,64 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
     ///
     /// # Errors
     /// What `expose` returns (the request stays held), and faults of the completion.
-    pub fn expose(&self, m: &mut Machine, irp: IrpId) -> Result<Exposure> {
+    pub fn expose(&self, k: &mut Kernel<'_>, irp: IrpId) -> Result<Exposure> {
         let mut st = self.lock()?;
         let Some(io) = st.held.iter().find(|h| h.0 == irp).map(|h| h.1) else {
             return Err(Fault::Model(ModelError::Unsupported(format!(
                 "{irp} is not held by the server"
             ))));
         };
-        let e = st.strategy.expose(m, &io)?;
+        let e = st.strategy.expose(k, &io)?;
         if let Exposure::Refused(status) = e {
             st.held.retain(|h| h.0 != irp);
             drop(st);
-            self.take_back_and_complete(m, irp, status, 0)?;
+            self.take_back_and_complete(k, irp, status, 0)?;
         }
         Ok(e)
     }
 
     fn take_back_and_complete(
         &self,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         irp: IrpId,
         status: NtStatus,
         information: u64,
     ) -> Result<bool> {
         if self.bug != ProxyDriverBug::NotCancelable
-            && m.io_set_cancel_routine(irp, None)?.is_none()
+            && k.io_set_cancel_routine(irp, None)?.is_none()
         {
             // The cancel routine owns it now.
             return Ok(false);
         }
-        m.irp_mut(irp)?.io_status = IoStatusBlock {
+        k.irp_mut(irp)?.io_status = IoStatusBlock {
             status,
             information,
         };
-        m.io_complete_request(irp)?;
+        k.io_complete_request(irp)?;
         Ok(true)
     }
 
     fn retire_and_complete(
         &self,
         st: &mut State<S>,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         irp: IrpId,
         io: &Io,
         reply: ServerReply,
         by: RetireReason,
     ) -> Result<Completion> {
-        let (r0, context) = (m.step() + 1, m.current_process());
-        let r = st.strategy.retire(m, io, reply);
+        let (r0, context) = (k.system().step() + 1, k.current_process());
+        let r = st.strategy.retire(k, io, reply);
         st.retired.push(Retired {
             irp,
-            steps: (r0, m.step()),
+            steps: (r0, k.system().step()),
             context,
             by,
             result: r.clone(),
         });
         let c = r?;
-        m.irp_mut(irp)?.io_status = completion_status(c);
-        m.io_complete_request(irp)?;
+        k.irp_mut(irp)?.io_status = completion_status(c);
+        k.io_complete_request(irp)?;
         Ok(c)
     }
 
@@ -291,7 +291,7 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
     /// completion (a second completion is `MULTIPLE_IRP_COMPLETE_REQUESTS`).
     pub fn reply(
         &self,
-        m: &mut Machine,
+        k: &mut Kernel<'_>,
         irp: IrpId,
         reply: ServerReply,
     ) -> Result<Option<Completion>> {
@@ -299,20 +299,20 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
         let Some(pos) = st.held.iter().position(|h| h.0 == irp) else {
             drop(st);
             if self.bug == ProxyDriverBug::CompletesTwice {
-                if let Ok(i) = m.irp_mut(irp) {
+                if let Ok(i) = k.irp_mut(irp) {
                     i.io_status = completion_status_of(reply);
                 }
-                m.io_complete_request(irp)?;
+                k.io_complete_request(irp)?;
             }
             return Ok(None);
         };
         let (_, io) = st.held.remove(pos);
         if self.bug != ProxyDriverBug::NotCancelable
-            && m.io_set_cancel_routine(irp, None)?.is_none()
+            && k.io_set_cancel_routine(irp, None)?.is_none()
         {
             return Ok(None);
         }
-        self.retire_and_complete(&mut st, m, irp, &io, reply, RetireReason::Reply)
+        self.retire_and_complete(&mut st, k, irp, &io, reply, RetireReason::Reply)
             .map(Some)
     }
 
@@ -323,20 +323,20 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
     ///
     /// # Errors
     /// The first fault of a `retire` or a completion.
-    pub fn server_exit(&self, m: &mut Machine, device: DeviceId) -> Result<()> {
+    pub fn server_exit(&self, k: &mut Kernel<'_>, device: DeviceId) -> Result<()> {
         let mut st = self.lock()?;
         while let Some((irp, io)) = st.held.first().copied() {
             st.held.remove(0);
             if self.bug != ProxyDriverBug::NotCancelable
-                && m.io_set_cancel_routine(irp, None)?.is_none()
+                && k.io_set_cancel_routine(irp, None)?.is_none()
             {
                 continue;
             }
-            self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, RetireReason::ServerExit)?;
+            self.retire_and_complete(&mut st, k, irp, &io, CANCELLED, RetireReason::ServerExit)?;
         }
         drop(st);
-        while let Some(irp) = m.io_queue_pop(device)? {
-            self.take_back_and_complete(m, irp, NtStatus::CANCELLED, 0)?;
+        while let Some(irp) = k.io_queue_pop(device)? {
+            self.take_back_and_complete(k, irp, NtStatus::CANCELLED, 0)?;
         }
         Ok(())
     }
@@ -356,13 +356,13 @@ impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
     /// `STATUS_INVALID_DEVICE_REQUEST`.
     ///
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
-    fn dispatch(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
-        let loc = record_dispatch(m, device, irp, Vec::new())?;
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let loc = record_dispatch(k, device, irp, Vec::new())?;
         if loc.major_function != IRP_MJ_READ && loc.major_function != IRP_MJ_WRITE {
-            complete_with(m, irp, NtStatus::INVALID_DEVICE_REQUEST)?;
+            complete_with(k, irp, NtStatus::INVALID_DEVICE_REQUEST)?;
             return Ok(NtStatus::INVALID_DEVICE_REQUEST);
         }
-        pend_in_queue(m, device, irp, self.bug != ProxyDriverBug::NotCancelable)
+        pend_in_queue(k, device, irp, self.bug != ProxyDriverBug::NotCancelable)
     }
 
     /// The cancel routine (`IoCancelIrp` swapped it out, [semantics §6]): a request still
@@ -371,16 +371,16 @@ impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
     /// `retire` returned.
     ///
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
-    fn cancel(&self, m: &mut Machine, device: DeviceId, irp: IrpId) -> Result<()> {
-        if m.io_queue_remove(device, irp)? {
-            return complete_with(m, irp, NtStatus::CANCELLED);
+    fn cancel(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<()> {
+        if k.io_queue_remove(device, irp)? {
+            return complete_with(k, irp, NtStatus::CANCELLED);
         }
         let mut st = self.lock()?;
         let Some(pos) = st.held.iter().position(|h| h.0 == irp) else {
             return Ok(());
         };
         let (_, io) = st.held.remove(pos);
-        self.retire_and_complete(&mut st, m, irp, &io, CANCELLED, RetireReason::Cancel)
+        self.retire_and_complete(&mut st, k, irp, &io, CANCELLED, RetireReason::Cancel)
             .map(|_| ())
     }
 }

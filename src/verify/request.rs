@@ -67,7 +67,7 @@ impl Request {
         let Some(irp) = r.irp.filter(|_| r.status == NtStatus::PENDING) else {
             return Err(Fault::Status(r.status));
         };
-        if QueueDriver::claim(m, dev, bug)? != Some(irp) {
+        if QueueDriver::claim(&mut m.kernel(), dev, bug)? != Some(irp) {
             return Err(Fault::Model(ModelError::Unsupported(format!(
                 "{irp} was not pending on {dev:?}"
             ))));

@@ -254,7 +254,7 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
             completions: Vec::new(),
         });
         self.m.switch_to(Some(a.server))?;
-        let Some((_, io)) = self.driver.fetch(self.m, self.dev)? else {
+        let Some((_, io)) = self.driver.fetch(&mut self.m.kernel(), self.dev)? else {
             return Err(Fault::Model(ModelError::Unsupported(format!(
                 "{irp} is not queued for the server"
             ))));
@@ -271,7 +271,7 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
     /// server's view. `None`: `expose` faulted (a finding; the case ends here).
     fn expose(&mut self, irp: IrpId, client_frames: &[Pfn]) -> Result<Option<Exposed>> {
         let e0 = self.m.step() + 1;
-        let exposed = self.driver.expose(self.m, irp);
+        let exposed = self.driver.expose(&mut self.m.kernel(), irp);
         let e1 = self.m.step();
         self.flush();
         self.windows.push((e0, e1));
@@ -369,7 +369,7 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
                 });
                 inj.server_exits = true;
                 self.m.switch_to(Some(a.server))?;
-                self.driver.server_exit(self.m, self.dev)
+                self.driver.server_exit(&mut self.m.kernel(), self.dev)
             }
             _ => {
                 let r = run_server(
@@ -393,11 +393,13 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
                         .line(|| "the server crashes; its cleanup retires the request".into());
                     inj.server_exits = true;
                     self.m.switch_to(Some(a.server))?;
-                    self.driver.server_exit(self.m, self.dev)
+                    self.driver.server_exit(&mut self.m.kernel(), self.dev)
                 } else {
                     self.client_releases_buffer(inj)?;
                     self.m.switch_to(Some(a.server))?;
-                    self.driver.reply(self.m, irp, r.reply).map(|_| ())
+                    self.driver
+                        .reply(&mut self.m.kernel(), irp, r.reply)
+                        .map(|_| ())
                 }
             }
         })
@@ -486,7 +488,9 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
             ));
         }
         self.m.switch_to(Some(self.a.server))?;
-        let late = self.driver.reply(self.m, irp, CANCELLED_REPLY)?;
+        let late = self
+            .driver
+            .reply(&mut self.m.kernel(), irp, CANCELLED_REPLY)?;
         let step = self.m.step();
         self.trace().line(|| {
             format!(

@@ -113,6 +113,9 @@ pub const MEM_DECOMMIT: u32 = 0x4000;
 pub const MEM_RELEASE: u32 = 0x8000;
 pub use crate::addr::ALLOCATION_GRANULARITY;
 
+mod query;
+pub use query::{MEM_FREE, MemoryBasicInformation};
+
 /// Who is accessing memory.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Who {

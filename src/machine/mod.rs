@@ -18,6 +18,9 @@ use crate::process::{Process, ProcessState, Thread};
 use crate::space::{AddressSpace, Pid, SpaceId, Tid};
 use crate::syspte::SystemPtes;
 use serde::{Deserialize, Serialize};
+
+mod kernel;
+pub use kernel::Kernel;
 use std::collections::BTreeMap;
 
 /// Machine configuration (a `#[non_exhaustive]` builder).
@@ -407,6 +410,23 @@ impl Machine {
         self.processes
             .get(&pid)
             .ok_or(Fault::Model(ModelError::NoSuchProcess(pid.0)))
+    }
+
+    /// `PsGetProcessExitStatus`: `STATUS_PENDING` while the process runs; once its exit
+    /// has begun, its exit status. The model's `NtTerminateProcess` takes no exit code,
+    /// so an exiting or exited process reports `STATUS_SUCCESS`. What a driver checks
+    /// before it attaches to a process it holds a reference on (its address space, and
+    /// every user mapping in it, goes at exit). A query: it takes no step.
+    ///
+    /// # Errors
+    /// [`ModelError::NoSuchProcess`].
+    #[doc(alias = "PsGetProcessExitStatus")]
+    pub fn ps_get_process_exit_status(&self, pid: Pid) -> Result<crate::status::NtStatus> {
+        self.alive()?;
+        Ok(match self.process(pid)?.state {
+            ProcessState::Running => crate::status::NtStatus::PENDING,
+            _ => crate::status::NtStatus::SUCCESS,
+        })
     }
 
     /// All processes ever created, in creation order.

@@ -1,6 +1,7 @@
 //! Process, thread and address-space identities: the names the lowest layers (physical
 //! memory's frame owners, shadow memory's labels, the access log) need before address
-//! spaces exist. Re-exported from [`crate::space`].
+//! spaces exist. Re-exported from [`crate::space`]; [`Birth`], what an object's creation is
+//! blamed on, from [`crate::machine`].
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -50,4 +51,13 @@ impl fmt::Display for SpaceId {
             SpaceId::Process(p) => write!(f, "pid{}", p.0),
         }
     }
+}
+
+/// What an object's creation is blamed on in audits and reports.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct Birth {
+    /// The machine step (1-based count of public calls) that created it.
+    pub step: u64,
+    /// The routine that created it (its DDI name).
+    pub routine: &'static str,
 }

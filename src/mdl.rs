@@ -13,7 +13,7 @@
 
 use crate::addr::{LIST_HEAD, Pfn, Va, span_pages};
 use crate::arena::Handle;
-use crate::machine::Birth;
+use crate::ids::Birth;
 use crate::space::{MappingId, Pid};
 use bitflags::bitflags;
 use serde::{Deserialize, Serialize};

@@ -10,12 +10,13 @@
 //! provenance) of whoever used the frame or block before.
 
 use crate::addr::{PAGE_SIZE, Va, bytes_to_pages};
+use crate::audit::{Invariant, Violation};
 use crate::bugcheck::BugCheckCode;
 use crate::fault::Result;
 use crate::machine::{Birth, Machine};
 use crate::pfn::{FrameOwner, NoFrame};
 use crate::ranges::RangeAllocator;
-use crate::space::{Protection, Pte, PteKind};
+use crate::space::{AddressSpace, Protection, Pte, PteKind};
 use crate::vm::Who;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -95,6 +96,38 @@ impl Pool {
 
     pub(crate) fn allocations(&self) -> impl Iterator<Item = &PoolAllocation> {
         self.allocs.values()
+    }
+
+    /// The pool audits itself (`pool.accounting`): the pages it counts are the pool PTEs
+    /// of system space (`pool_ptes`, counted in the machine's walk of it), and every
+    /// allocation lies in mapped pool pages of `system`.
+    pub(crate) fn audit(&self, system: &AddressSpace, pool_ptes: u64, out: &mut Vec<Violation>) {
+        if pool_ptes != self.pages_in_use() {
+            out.push(Violation::new(
+                Invariant::PoolAccounting,
+                "non-paged pool".into(),
+                None,
+                format!(
+                    "{} pool pages counted, {} pool PTEs",
+                    self.pages_in_use(),
+                    pool_ptes
+                ),
+            ));
+        }
+        for a in self.allocations() {
+            let pages = bytes_to_pages(a.size.max(1) + a.va.byte_offset() as u64);
+            for i in 0..pages {
+                let va = Va(a.va.page_align().0 + i * PAGE_SIZE);
+                if !system.pte(va).is_some_and(|p| p.kind == PteKind::Pool) {
+                    out.push(Violation::new(
+                        Invariant::PoolAccounting,
+                        format!("pool block {} tag {:#x}", a.va, a.tag),
+                        Some(a.birth),
+                        format!("page {va} of the allocation is not a mapped pool page"),
+                    ));
+                }
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 use super::device::DeviceId;
 use crate::addr::Va;
 use crate::arena::Handle;
-use crate::machine::Birth;
+use crate::ids::Birth;
 use crate::mdl::{AccessMode, MdlId};
 use crate::space::{Pid, Tid};
 use crate::status::NtStatus;

@@ -19,6 +19,7 @@ use crate::space::{AddressSpace, Pid, SpaceId, Tid};
 use crate::syspte::SystemPtes;
 use serde::{Deserialize, Serialize};
 
+mod audit;
 mod kernel;
 pub use kernel::Kernel;
 use std::collections::BTreeMap;
@@ -118,14 +119,7 @@ fn ids_exhausted() -> Fault {
     ))
 }
 
-/// What an object's creation is blamed on in audits and reports.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub struct Birth {
-    /// The machine step (1-based count of public calls) that created it.
-    pub step: u64,
-    /// The routine that created it (its DDI name).
-    pub routine: &'static str,
-}
+pub use crate::ids::Birth;
 
 /// The simulated machine.
 #[derive(Clone, Debug)]

@@ -20,6 +20,9 @@ use crate::ids::Pid;
 use crate::shadow::{FrameLabels, LabelSpan, Run};
 use serde::{Deserialize, Serialize};
 
+mod audit;
+pub(crate) use audit::Expected;
+
 /// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, [semantics §2]).
 ///
 /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2

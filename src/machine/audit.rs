@@ -112,15 +112,19 @@ impl Machine {
         }
     }
 
+    /// Every lock record the model knows of: live MDL locks, then locks leaked by freeing
+    /// a locked MDL.
+    fn lock_records(&self) -> impl Iterator<Item = &crate::mdl::LockRecord> {
+        self.mdls
+            .iter()
+            .filter_map(|(_, s)| s.lock.as_ref())
+            .chain(self.leaked_locks.iter().map(|l| &l.lock))
+    }
+
     /// Lock references the model knows of: live MDL locks, locks leaked by freeing a
     /// locked MDL, and the references a driver moved by changing a locked MDL's PFN array.
     fn expect_known_locks(&self, expected: &mut Expected) {
-        let records = self
-            .mdls
-            .iter()
-            .filter_map(|(_, s)| s.lock.as_ref())
-            .chain(self.leaked_locks.iter().map(|l| &l.lock));
-        for r in records {
+        for r in self.lock_records() {
             expected.lock(&r.frames, r.birth);
         }
         for (pfn, adj) in &self.ref_adjust {
@@ -132,12 +136,7 @@ impl Machine {
     /// charged (plus the charges a driver moved by changing a locked MDL).
     fn audit_locked_pages(&self, out: &mut Vec<Violation>) {
         let mut charged: BTreeMap<Pid, i64> = BTreeMap::new();
-        let records = self
-            .mdls
-            .iter()
-            .filter_map(|(_, s)| s.lock.as_ref())
-            .chain(self.leaked_locks.iter().map(|l| &l.lock));
-        for r in records {
+        for r in self.lock_records() {
             if let Some((p, n)) = r.charged {
                 *charged.entry(p).or_default() += n as i64;
             }

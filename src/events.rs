@@ -75,6 +75,13 @@ pub enum EventKind {
     ///
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     IrpDisassociated,
+    /// A frame went back to the free list while an MDL mapping (system or user) still
+    /// named it: whoever gets the frame next shares it with the mapping's holder
+    /// ([invariant 9]; Windows lets it pass, Driver Verifier catches only the
+    /// `MmFreePagesFromMdl` form).
+    ///
+    /// [invariant 9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-9
+    FrameFreedWhileMapped,
 }
 
 /// One event.

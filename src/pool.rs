@@ -176,6 +176,7 @@ impl Machine {
                 let _ = self.phys.drop_share(pte.pfn);
             }
         }
+        self.report_frames_freed_while_mapped();
     }
 
     fn unmap_pool_pages(&mut self, va: Va, n: u64) {

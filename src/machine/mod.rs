@@ -251,6 +251,8 @@ impl Machine {
     /// [`ModelError::HostMemoryLimit`] once the host-memory budget is exceeded.
     pub(crate) fn enter(&mut self, routine: &'static str) -> Result<()> {
         self.alive()?;
+        // Frees of the previous step not reported yet (none: each freeing path reports).
+        self.report_frames_freed_while_mapped();
         self.step += 1;
         self.routine = routine;
         if !self.scheduled.is_empty() {

@@ -412,6 +412,7 @@ impl Machine {
                 return Err(self.pfn_list_corrupt(pfn, share, id));
             }
         }
+        self.report_frames_freed_while_mapped();
         let s = self.slot_mut(id)?;
         s.mdl
             .flags

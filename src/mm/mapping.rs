@@ -447,6 +447,9 @@ impl Machine {
                 },
             );
         }
+        for f in &frames {
+            self.phys.count_mdl_mapping(*f, 1);
+        }
         Ok((mid, returned))
     }
 
@@ -571,6 +574,9 @@ impl Machine {
             return Ok(());
         };
         self.counters.unmappings += 1;
+        for f in &mp.frames {
+            self.phys.count_mdl_mapping(*f, -1);
+        }
         match mp.space {
             SpaceId::System => {
                 for i in 0..mp.pages {
@@ -654,6 +660,47 @@ impl Machine {
             pte.protection = protection;
         }
         Ok(())
+    }
+
+    /// Reports each frame released since the last call while an MDL mapping still named
+    /// it ([`EventKind::FrameFreedWhileMapped`]): from now on the frame may be handed to
+    /// anyone, and the mapping's holder reads and writes the new owner's bytes. Reported
+    /// at the step of the free, whatever freed it (`ExFreePool`, `VirtualFree`, the last
+    /// `MmUnlockPages`, process exit); a free `MmFreePagesFromMdl` already reported at
+    /// this step (`FreePagesWhileMapped`) is not reported twice.
+    pub(crate) fn report_frames_freed_while_mapped(&mut self) {
+        let freed = self.phys.take_freed_while_mapped();
+        if freed.is_empty() {
+            return;
+        }
+        let reported = self
+            .events
+            .last()
+            .is_some_and(|e| e.step == self.step && e.kind == EventKind::FreePagesWhileMapped);
+        if reported {
+            return;
+        }
+        for pfn in freed {
+            let holder = self.mappings.iter().find_map(|(_, mp)| {
+                let i = mp.frames.iter().position(|f| *f == pfn)?;
+                Some((
+                    mp.mdl,
+                    mp.base.wrapping_add(i as u64 * crate::addr::PAGE_SIZE),
+                    mp.space,
+                ))
+            });
+            let Some((mdl, va, space)) = holder else {
+                continue;
+            };
+            self.event(
+                EventKind::FrameFreedWhileMapped,
+                Some(mdl),
+                Some(va),
+                format!(
+                    "{pfn} was freed while {mdl}'s mapping at {space} {va} still maps it: its next owner's bytes show through the mapping"
+                ),
+            );
+        }
     }
 
     /// Live mappings made through MDLs.

@@ -201,6 +201,7 @@ impl Machine {
             }
             self.slot_mut(id)?.mdl.pfns[i] = LIST_HEAD;
         }
+        self.report_frames_freed_while_mapped();
         self.slot_mut(id)?.mdl.flags.remove(MdlFlags::PAGES_LOCKED);
         // An MDL that had *probed* these pages (e.g. through a mapping of them) still holds its
         // lock references and its process charge: the kernel trusts the PFN array and frees

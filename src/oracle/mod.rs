@@ -277,7 +277,8 @@ pub fn classify_event(k: EventKind) -> BugClass {
         EventKind::UnlockedWhileUserMapped
         | EventKind::FreePagesWhileMapped
         | EventKind::PartialReusedWhileMapped
-        | EventKind::SourceUnlockedWhilePartialMapped => BugClass::FreeWhileMapped,
+        | EventKind::SourceUnlockedWhilePartialMapped
+        | EventKind::FrameFreedWhileMapped => BugClass::FreeWhileMapped,
         EventKind::PfnArrayChangedWhileLocked => BugClass::MdlMutatedWhileMapped,
         EventKind::UserMappingRemovedAtExit => BugClass::MappingOutlivesProcess,
         EventKind::UnmapUnknownUserAddress | EventKind::UnmapMismatch => BugClass::UnmapMismatch,

@@ -79,6 +79,12 @@ pub struct PfnEntry {
     pub deleted: bool,
     /// `PteFrame == 0x1FFEDCB`: allocated by `MmAllocatePagesForMdl(Ex)`.
     pub mdl_allocation: bool,
+    /// MDL-mapping PTEs (system or user) that name the frame. Not a share: an MDL
+    /// mapping does not keep a frame allocated ([architecture.md][decisions]), which is
+    /// why a frame freed while this is non-zero is a finding at the step of the free.
+    ///
+    /// [decisions]: https://github.com/mdlsim/mdlsim/blob/main/docs/architecture.md#decisions
+    pub mdl_mapped: u32,
 }
 
 impl PfnEntry {
@@ -90,6 +96,7 @@ impl PfnEntry {
             owner: FrameOwner::None,
             deleted: false,
             mdl_allocation: false,
+            mdl_mapped: 0,
         }
     }
 }
@@ -320,6 +327,9 @@ pub(crate) struct PhysicalMemory {
     host_limit: u64,
     /// Label runs the host holds for all frames (fragmented provenance costs many).
     label_runs: u64,
+    /// Frames released while an MDL mapping still named them, not yet reported (the
+    /// machine turns each into an event at the step that freed it).
+    freed_while_mapped: Vec<Pfn>,
 }
 
 /// Why [`PhysicalMemory::allocate`] handed out no frame.
@@ -351,6 +361,7 @@ impl PhysicalMemory {
             in_use: 0,
             host_limit,
             label_runs: 0,
+            freed_while_mapped: Vec::new(),
         }
     }
 
@@ -429,6 +440,8 @@ impl PhysicalMemory {
             owner,
             deleted: false,
             mdl_allocation: false,
+            // A stale MDL mapping of the frame's previous life still names it.
+            mdl_mapped: e.mdl_mapped,
         };
         self.in_use += 1;
         Ok(pfn)
@@ -437,6 +450,9 @@ impl PhysicalMemory {
     /// Returns a frame whose counts reached zero to the free list (contents kept).
     fn release(&mut self, pfn: Pfn) {
         let e = &mut self.entries[pfn.0 as usize];
+        if e.mdl_mapped > 0 {
+            self.freed_while_mapped.push(pfn);
+        }
         e.state = PageState::Free;
         e.deleted = false;
         e.mdl_allocation = false;
@@ -444,6 +460,18 @@ impl PhysicalMemory {
         e.share_count = 0;
         self.in_use -= 1;
         self.free.push(pfn);
+    }
+
+    /// One more (`delta = 1`) or one fewer (`delta = -1`) MDL-mapping PTE names `pfn`.
+    pub(crate) fn count_mdl_mapping(&mut self, pfn: Pfn, delta: i32) {
+        if let Some(e) = self.entries.get_mut(pfn.0 as usize) {
+            e.mdl_mapped = e.mdl_mapped.saturating_add_signed(delta);
+        }
+    }
+
+    /// The frames released while still MDL-mapped since the last call.
+    pub(crate) fn take_freed_while_mapped(&mut self) -> Vec<Pfn> {
+        std::mem::take(&mut self.freed_while_mapped)
     }
 
     /// Drops one reference (`MiDecrementReferenceCount`). Returns `Err((pfn, share))`

@@ -339,6 +339,7 @@ impl Machine {
                 }
             }
         }
+        self.report_frames_freed_while_mapped();
         Ok(())
     }
 

@@ -18,8 +18,8 @@ use mdlsim::mdl::{MdlId, priority};
 use mdlsim::pool::{POOL_FLAG_NON_PAGED, PoolType, tag};
 use mdlsim::status::NtStatus;
 use mdlsim::strategy::{
-    self, Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply, map_into, nt_success,
-    unmap_from,
+    self, Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, map_into,
+    nt_success, unmap_from,
 };
 use mdlsim::verify::{self, Config};
 use std::time::Instant;
@@ -76,7 +76,13 @@ impl ProxyStrategy for MyBounce {
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         let ok = nt_success(reply.status);
         let n = if ok {
             reply.information.min(io.length as u64)

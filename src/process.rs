@@ -60,4 +60,6 @@ pub struct Thread {
     pub pid: Pid,
     /// False once it has exited.
     pub alive: bool,
+    /// Its exit has begun (`PspExitThread` runs its I/O down before it is gone).
+    pub terminating: bool,
 }

@@ -153,7 +153,12 @@ impl Prepared {
                     status: NtStatus::SUCCESS,
                     information: len,
                 };
-                strategy.retire(&mut m.kernel(), &io, reply)?
+                strategy.retire(
+                    &mut m.kernel(),
+                    &io,
+                    reply,
+                    crate::strategy::RetireReason::Reply,
+                )?
             }
         };
         m.switch_to(None)?;

@@ -12,8 +12,8 @@ use mdlsim::oracle::BugClass;
 use mdlsim::pool::{POOL_FLAG_NON_PAGED, tag};
 use mdlsim::status::NtStatus;
 use mdlsim::strategy::{
-    Completion, Direction, Exposure, Io, ProxyStrategy, ServerReply, map_into, nt_success,
-    unmap_from,
+    Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, map_into,
+    nt_success, unmap_from,
 };
 use mdlsim::verify::{self, Config};
 use mdlsim::{Config as MachineConfig, Machine};
@@ -67,7 +67,13 @@ impl ProxyStrategy for PoolBounce {
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         let ok = nt_success(reply.status);
         let n = reply.information.min(io.length as u64);
         if let Some((pool, bmdl, view, sys)) = self.held.take() {

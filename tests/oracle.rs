@@ -447,7 +447,7 @@ fn a_cancelled_request_runs_the_cancel_routine_and_completes_cancelled() {
 }
 
 #[test]
-fn a_client_thread_exit_cancels_through_io_cancel_thread_io() {
+fn a_client_thread_exit_cancels_through_io_cancel_thread_io_and_retire_learns_why() {
     use mdlsim::status::NtStatus;
     for s in data_strategies() {
         let mut st = s.clone();
@@ -455,7 +455,7 @@ fn a_client_thread_exit_cancels_through_io_cancel_thread_io() {
         let run = verify::run_case(&mut st, &c, &mdlsim::Config::default(), None);
         assert!(run.findings.is_empty(), "{}: {:?}", s.name(), run.findings);
         let io = run.io.expect("sent");
-        assert_eq!(io.retired_by, Some(RetireReason::Cancel));
+        assert_eq!(io.retired_by, Some(RetireReason::ClientExit));
         assert!(
             matches!(io.retire_context, Some(Some(_))),
             "in the exiting client's context"
@@ -644,6 +644,7 @@ impl ProxyStrategy for KillsClientInExpose {
         _: &mut Kernel<'_>,
         _: &strategy::Io,
         _: strategy::ServerReply,
+        _why: strategy::RetireReason,
     ) -> mdlsim::Result<strategy::Completion> {
         Ok(strategy::Completion {
             status: mdlsim::NtStatus::CANCELLED,

@@ -3,6 +3,7 @@
 use super::Failure;
 use crate::addr::{MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE};
 use crate::machine::{Kernel, Machine};
+use crate::strategy::RetireReason;
 use crate::strategy::{
     Completion, Direction, Exposure, HeadTailSplice, Io, PartialMdlSplit, ProxyStrategy,
     ServerReply,
@@ -243,9 +244,10 @@ impl<S: ProxyStrategy> ProxyStrategy for Audited<S> {
         k: &mut Kernel<'_>,
         io: &Io,
         reply: ServerReply,
+        why: RetireReason,
     ) -> crate::fault::Result<Completion> {
         self.audit(k.system(), "before retire");
-        let r = self.inner.retire(k, io, reply);
+        let r = self.inner.retire(k, io, reply, why);
         self.audit(k.system(), "after retire");
         r
     }

@@ -205,6 +205,9 @@ impl Machine {
         if !others {
             return self.exit_process(pid);
         }
+        if let Some(th) = self.threads.get_mut(&tid) {
+            th.terminating = true;
+        }
         self.cancel_thread_io(tid)?;
         if let Some(th) = self.threads.get_mut(&tid) {
             th.alive = false;

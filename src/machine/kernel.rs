@@ -241,6 +241,8 @@ ddis! {
     "PsGetCurrentThread" => fn current_thread(&self) -> Option<Tid>;
     /// The interrupt-time clock, in milliseconds (`KeQueryInterruptTime() / 10,000`).
     "KeQueryInterruptTime" => fn now_ms(&self) -> u64;
+    /// `PsIsThreadTerminating`.
+    "PsIsThreadTerminating" => fn ps_is_thread_terminating(&self, tid: Tid) -> Result<bool>;
     /// `PsGetProcessExitStatus`.
     "PsGetProcessExitStatus" => fn ps_get_process_exit_status(&self, pid: Pid) -> Result<NtStatus>;
 

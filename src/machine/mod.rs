@@ -382,6 +382,7 @@ impl Machine {
                 tid,
                 pid,
                 alive: true,
+                terminating: false,
             },
         );
         Ok(tid)
@@ -435,6 +436,20 @@ impl Machine {
         self.threads
             .get(&tid)
             .ok_or(Fault::Model(ModelError::NoSuchThread(tid.0)))
+    }
+
+    /// `PsIsThreadTerminating`: whether `tid`'s exit has begun (its own exit, or its
+    /// process's), or it is gone. What a cancel routine checks to tell a request
+    /// cancelled because its thread is exiting from one cancelled by `IoCancelIrp`. A
+    /// query: it takes no step.
+    ///
+    /// # Errors
+    /// [`ModelError::NoSuchThread`].
+    #[doc(alias = "PsIsThreadTerminating")]
+    pub fn ps_is_thread_terminating(&self, tid: Tid) -> Result<bool> {
+        self.alive()?;
+        let t = self.thread(tid)?;
+        Ok(!t.alive || t.terminating || !self.process(t.pid)?.is_alive())
     }
 
     /// The process, checked to be running.

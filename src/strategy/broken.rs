@@ -16,6 +16,7 @@ use crate::fault::Result;
 use crate::machine::Kernel;
 use crate::oracle::BugClass;
 use crate::status::NtStatus;
+use crate::strategy::RetireReason;
 
 /// Defines a broken strategy as a correct one with one knob turned.
 macro_rules! broken {
@@ -39,8 +40,8 @@ macro_rules! broken {
             fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
                 self.0.expose(k, io)
             }
-            fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
-                self.0.retire(k, io, reply)
+            fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply, why: RetireReason) -> Result<Completion> {
+                self.0.retire(k, io, reply, why)
             }
             fn expected(&self) -> Option<BugClass> {
                 Some(BugClass::$class)
@@ -181,7 +182,13 @@ impl ProxyStrategy for DirectMap {
         })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         if let (Some(view), Some(mdl)) = (self.view.take(), io.mdl) {
             unmap_from(k, io.server, view, mdl)?;
         }

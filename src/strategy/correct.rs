@@ -10,6 +10,7 @@ use crate::machine::Kernel;
 use crate::mdl::{AccessMode, LockOperation, MdlId, priority};
 use crate::pool::{POOL_FLAG_NON_PAGED, PoolType, tag};
 use crate::status::NtStatus;
+use crate::strategy::RetireReason;
 
 /// Pool tag of the built-in strategies' buffers.
 pub const PROXY_TAG: u32 = tag(b"PxyB");
@@ -115,7 +116,13 @@ impl ProxyStrategy for BounceCopy {
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         let len = io.length as u64;
         let ok = nt_success(reply.status);
         let n = reply.information.min(len);
@@ -271,7 +278,13 @@ impl ProxyStrategy for PartialMdlSplit {
         })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         let len = io.length as u64;
         let ok = nt_success(reply.status);
         let n = reply.information.min(len);
@@ -346,11 +359,17 @@ impl ProxyStrategy for CopySmallMapLarge {
         }
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        why: RetireReason,
+    ) -> Result<Completion> {
         if self.spliced {
-            self.splice.retire(k, io, reply)
+            self.splice.retire(k, io, reply, why)
         } else {
-            self.bounce.retire(k, io, reply)
+            self.bounce.retire(k, io, reply, why)
         }
     }
 }

@@ -107,25 +107,31 @@ pub enum Exposure {
     Refused(NtStatus),
 }
 
-/// Why a request's `retire` runs: the server replied, its cancel routine ran
-/// (`IoCancelIrp`, or the client thread's exit through `IoCancelThreadIo`), or the server
-/// exited holding it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+/// Why a request's `retire` runs: the server replied, the request was cancelled
+/// (`IoCancelIrp`), the client's thread is exiting (its I/O is cancelled by
+/// `IoCancelThreadIo`: the cancel routine sees `PsIsThreadTerminating` of the IRP's
+/// thread), or the server exited holding it. A strategy's cleanup may differ per path
+/// (a client that is exiting needs no data copied back); the context `retire` runs in
+/// differs too (see the module documentation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum RetireReason {
     /// The server's reply.
     Reply,
-    /// The IRP's cancel routine.
+    /// The IRP's cancel routine, for `IoCancelIrp`.
     Cancel,
+    /// The IRP's cancel routine, for the exit of the client thread that issued it.
+    ClientExit,
     /// The server process exited while it held the request.
     ServerExit,
 }
 
 impl RetireReason {
-    /// The stable name reports print: `reply`, `cancel`, `server exit`.
+    /// The stable name reports print: `reply`, `cancel`, `client exit`, `server exit`.
     pub const fn as_str(self) -> &'static str {
         match self {
             RetireReason::Reply => "reply",
             RetireReason::Cancel => "cancel",
+            RetireReason::ClientExit => "client exit",
             RetireReason::ServerExit => "server exit",
         }
     }
@@ -174,11 +180,17 @@ pub trait ProxyStrategy {
 
     /// After the server replied, exited, or the request was cancelled (any context):
     /// undo the exposure and say what the client gets. Called only after
-    /// [`Exposure::Mapped`].
+    /// [`Exposure::Mapped`]; `why` says which of those happened.
     ///
     /// # Errors
     /// As for `expose`.
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion>;
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        why: RetireReason,
+    ) -> Result<Completion>;
 
     /// What the harness should find: `None` for a strategy meant to be correct.
     fn expected(&self) -> Option<BugClass> {
@@ -193,8 +205,14 @@ impl<T: ProxyStrategy + ?Sized> ProxyStrategy for Box<T> {
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         (**self).expose(k, io)
     }
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
-        (**self).retire(k, io, reply)
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        why: RetireReason,
+    ) -> Result<Completion> {
+        (**self).retire(k, io, reply, why)
     }
     fn expected(&self) -> Option<BugClass> {
         (**self).expected()

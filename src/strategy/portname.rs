@@ -17,6 +17,7 @@ use crate::mdl::{MdlId, priority};
 use crate::oracle::BugClass;
 use crate::pool::POOL_FLAG_NON_PAGED;
 use crate::status::NtStatus;
+use crate::strategy::RetireReason;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Shown {
@@ -129,7 +130,13 @@ impl ProxyStrategy for PortNameInPlace {
         })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         if let Some(s) = self.shown.take() {
             unshow(k, io, s)?;
         }
@@ -182,7 +189,13 @@ impl ProxyStrategy for PortNameCaptured {
         Ok(Exposure::Mapped { va: s.view, len })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         if let Some(s) = self.shown.take() {
             unshow(k, io, s)?;
         }

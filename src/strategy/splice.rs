@@ -9,6 +9,7 @@ use crate::fault::Result;
 use crate::machine::Kernel;
 use crate::mdl::{MdlFlags, MdlId, priority};
 use crate::status::NtStatus;
+use crate::strategy::RetireReason;
 
 /// The substitute pages for a buffer's partial first and last pages, and the client's
 /// system mapping the driver copies through.
@@ -184,7 +185,13 @@ impl ProxyStrategy for HeadTailSplice {
         Ok(Exposure::Mapped { va: view, len })
     }
 
-    fn retire(&mut self, k: &mut Kernel<'_>, io: &Io, reply: ServerReply) -> Result<Completion> {
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        _why: RetireReason,
+    ) -> Result<Completion> {
         let len = io.length as u64;
         let n = reply.information.min(len);
         let Some(mut st) = self.state.take() else {

@@ -21,7 +21,7 @@
 //! use mdlsim::Kernel;
 //! use mdlsim::fault::Result;
 //! use mdlsim::status::NtStatus;
-//! use mdlsim::strategy::{Completion, Exposure, Io, ProxyStrategy, ServerReply};
+//! use mdlsim::strategy::{Completion, Exposure, Io, ProxyStrategy, RetireReason, ServerReply};
 //! use mdlsim::verify::{self, Config};
 //!
 //! /// Refuses everything: trivially safe (and useless).
@@ -33,7 +33,7 @@
 //!     fn expose(&mut self, _k: &mut Kernel<'_>, _io: &Io) -> Result<Exposure> {
 //!         Ok(Exposure::Refused(NtStatus::NOT_SUPPORTED))
 //!     }
-//!     fn retire(&mut self, _k: &mut Kernel<'_>, _io: &Io, r: ServerReply) -> Result<Completion> {
+//!     fn retire(&mut self, _k: &mut Kernel<'_>, _io: &Io, r: ServerReply, _why: RetireReason) -> Result<Completion> {
 //!         Ok(Completion { status: r.status, information: 0 })
 //!     }
 //! }

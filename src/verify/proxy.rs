@@ -267,7 +267,7 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
         by: RetireReason,
     ) -> Result<Completion> {
         let (r0, context) = (k.system().step() + 1, k.current_process());
-        let r = st.strategy.retire(k, io, reply);
+        let r = st.strategy.retire(k, io, reply, by);
         st.retired.push(Retired {
             irp,
             steps: (r0, k.system().step()),
@@ -380,7 +380,18 @@ impl<S: ProxyStrategy + Send> Driver for ProxyDriver<S> {
             return Ok(());
         };
         let (_, io) = st.held.remove(pos);
-        self.retire_and_complete(&mut st, k, irp, &io, CANCELLED, RetireReason::Cancel)
+        // A request cancelled because the thread that issued it is exiting
+        // (`IoCancelThreadIo`), or by `IoCancelIrp`.
+        let exiting = match k.irp(irp)?.thread {
+            Some(t) => k.ps_is_thread_terminating(t)?,
+            None => false,
+        };
+        let by = if exiting {
+            RetireReason::ClientExit
+        } else {
+            RetireReason::Cancel
+        };
+        self.retire_and_complete(&mut st, k, irp, &io, CANCELLED, by)
             .map(|_| ())
     }
 }

@@ -2,6 +2,11 @@
 
 use super::*;
 
+#[cfg(feature = "proptest")]
+mod arb;
+#[cfg(feature = "proptest")]
+pub use arb::{arb_alloc_flags, arb_mdl_op};
+
 /// Every MDL routine, and a driver's direct writes to MDL fields.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
@@ -403,5 +408,90 @@ impl MdlOp {
             MdlOp::MdlSetFlags { .. } => "MdlSetFlags",
             MdlOp::MdlSetNext { .. } => "MdlSetNext",
         }
+    }
+
+    /// One op of every variant ([`super::examples`]), in an order a driver could call
+    /// them on a buffer at the most recent VA.
+    pub fn examples() -> Vec<MdlOp> {
+        let (mdl, va) = (Some(Ix::Recent(0)), Addr::at(Ix::Recent(0), 0));
+        let (mode, operation) = (AccessMode::KernelMode, LockOperation::IoReadAccess);
+        vec![
+            MdlOp::MmSizeOfMdl { va, length: 0x1000 },
+            MdlOp::IoAllocateMdl {
+                va,
+                length: 0x1000,
+                secondary_buffer: false,
+                charge_quota: false,
+                irp: None,
+            },
+            MdlOp::MmCreateMdl { va, length: 0x1000 },
+            MdlOp::MmInitializeMdl {
+                mdl,
+                va,
+                length: 0x1000,
+            },
+            MdlOp::MmProbeAndLockPages {
+                mdl,
+                mode,
+                operation,
+            },
+            MdlOp::MmProbeAndLockProcessPages {
+                mdl,
+                process: Ix::Recent(0),
+                mode,
+                operation,
+            },
+            MdlOp::MmGetSystemAddressForMdlSafe {
+                mdl,
+                priority: crate::mdl::priority::NORMAL,
+            },
+            MdlOp::MmMapLockedPages { mdl, mode },
+            MdlOp::MmMapLockedPagesSpecifyCache {
+                mdl,
+                mode,
+                cache: CacheType::Cached,
+                base: None,
+                bug_check_on_failure: false,
+                priority: crate::mdl::priority::NORMAL,
+            },
+            MdlOp::MmProtectMdlSystemAddress { mdl, protect: 0x02 },
+            MdlOp::MmUnmapLockedPages { base: va, mdl },
+            MdlOp::IoBuildPartialMdl {
+                source: Some(Ix::Recent(1)),
+                target: mdl,
+                va: Addr::OfMdl {
+                    mdl: Ix::Recent(1),
+                    offset: 0,
+                },
+                length: 0,
+            },
+            MdlOp::MmPrepareMdlForReuse { mdl },
+            MdlOp::MdlSetPfn {
+                mdl,
+                index: 0,
+                value: crate::addr::LIST_HEAD,
+            },
+            MdlOp::MdlCopyPfns {
+                src: Some(Ix::Recent(1)),
+                src_index: 0,
+                dst: mdl,
+                dst_index: 0,
+                count: 1,
+            },
+            MdlOp::MdlSetFlags { mdl, flags: 0 },
+            MdlOp::MdlSetNext { mdl, next: None },
+            MdlOp::MmUnlockPages { mdl },
+            MdlOp::MmBuildMdlForNonPagedPool { mdl },
+            MdlOp::IoFreeMdl { mdl },
+            MdlOp::MmAllocatePagesForMdlEx {
+                low: 0,
+                high: u64::MAX,
+                skip: 0,
+                total_bytes: 0x2000,
+                cache: CacheType::Cached,
+                flags: 0,
+            },
+            MdlOp::MmFreePagesFromMdl { mdl },
+        ]
     }
 }

@@ -57,16 +57,16 @@ fn neither_io_read_of_a_released_buffer_fails_cleanly() {
     replay("neither-read-into-freed-buffer");
 }
 
-/// Every file in `tests/regressions/irp/` parses as ops and replays clean (the named tests
-/// above say why each one is there).
+/// Every file in `tests/regressions/irp/` has a named test above.
 #[test]
-fn every_irp_regression_file_replays_clean() {
-    let mut n = 0;
+fn every_irp_regression_file_has_a_named_test() {
+    let src = include_str!("io_proptest.rs");
     for entry in std::fs::read_dir(regressions()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        replay(&name);
-        n += 1;
+        assert!(
+            src.contains(&format!("replay(\"{name}\")")),
+            "{name}.json has no test"
+        );
     }
-    assert!(n > 0);
 }

@@ -2,8 +2,7 @@
 //! misuse of a locked buffer, a request through the I/O manager, the access log.
 
 use super::{
-    LIVE0, LIVE1, alloc_user, arb_mask, arb_nonempty_layout, io_allocate_mdl, m, masked, p, recent,
-    v,
+    LIVE0, LIVE1, alloc_user, arb_mask, arb_nonempty_layout, lock_user, m, masked, p, recent, v,
 };
 use super::{
     arb_addr, arb_builtin_driver, arb_device_flags, arb_io_request, arb_length, arb_process,
@@ -107,22 +106,11 @@ pub(super) fn driver_misuse() -> impl Strategy<Value = Vec<Op>> {
         any::<u16>(),
     )
         .prop_map(|(process, other, l, misuse, index, value, flags)| {
-            let mut ops = vec![
-                alloc_user(process, l),
-                p(ProcessOp::SwitchTo {
-                    process: Some(process),
-                }),
-                io_allocate_mdl(recent(0, l.offset), l.length),
-                m(MdlOp::MmProbeAndLockPages {
-                    mdl: LIVE0,
-                    mode: AccessMode::UserMode,
-                    operation: LockOperation::IoModifyAccess,
-                }),
-                m(MdlOp::MmGetSystemAddressForMdlSafe {
-                    mdl: LIVE0,
-                    priority: priority::NORMAL,
-                }),
-            ];
+            let mut ops = lock_user(process, l, LockOperation::IoModifyAccess);
+            ops.push(m(MdlOp::MmGetSystemAddressForMdlSafe {
+                mdl: LIVE0,
+                priority: priority::NORMAL,
+            }));
             let unmap = m(MdlOp::MmUnmapLockedPages {
                 base: recent(0, 0),
                 mdl: LIVE0,

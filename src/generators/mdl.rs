@@ -2,8 +2,8 @@
 //! down, in the shapes drivers use.
 
 use super::{
-    LIVE0, LIVE1, alloc_user, arb_mask, arb_nonempty_layout, io_allocate_mdl, m, masked, p, recent,
-    v,
+    LIVE0, LIVE1, alloc_user, arb_mask, arb_nonempty_layout, io_allocate_mdl, lock_user, m, masked,
+    p, recent, v,
 };
 use super::{arb_alloc_flags, arb_lock_operation, arb_mode, arb_priority, arb_process};
 use crate::addr::PAGE_SIZE;
@@ -244,46 +244,39 @@ pub(super) fn partial_mdl() -> impl Strategy<Value = Vec<Op>> {
             let sub_off = (sub_pages * PAGE_SIZE).min(l.length - 1);
             let sub_len = sub_len.min((l.length - sub_off) as u32);
             masked(
-                vec![
-                    alloc_user(process, l),
-                    p(ProcessOp::SwitchTo {
-                        process: Some(process),
-                    }),
-                    io_allocate_mdl(recent(0, l.offset), l.length),
-                    m(MdlOp::MmProbeAndLockPages {
-                        mdl: LIVE0,
-                        mode: AccessMode::UserMode,
-                        operation: LockOperation::IoWriteAccess,
-                    }),
-                    io_allocate_mdl(
-                        Addr::OfMdl {
-                            mdl: Ix::Live(0),
-                            offset: 0,
-                        },
-                        l.length,
-                    ),
-                    m(MdlOp::IoBuildPartialMdl {
-                        source: LIVE1,
-                        target: LIVE0,
-                        va: Addr::OfMdl {
-                            mdl: Ix::Live(1),
-                            offset: sub_off as i64,
-                        },
-                        length: sub_len,
-                    }),
-                    m(MdlOp::MmGetSystemAddressForMdlSafe {
-                        mdl: LIVE0,
-                        priority: priority::NORMAL,
-                    }),
-                    v(VmOp::KernelZero {
-                        va: recent(0, 0),
-                        len: u64::from(sub_len).max(1),
-                    }),
-                    m(MdlOp::MmPrepareMdlForReuse { mdl: LIVE0 }),
-                    m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-                    m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
-                    m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-                ],
+                lock_user(process, l, LockOperation::IoWriteAccess)
+                    .into_iter()
+                    .chain([
+                        io_allocate_mdl(
+                            Addr::OfMdl {
+                                mdl: Ix::Live(0),
+                                offset: 0,
+                            },
+                            l.length,
+                        ),
+                        m(MdlOp::IoBuildPartialMdl {
+                            source: LIVE1,
+                            target: LIVE0,
+                            va: Addr::OfMdl {
+                                mdl: Ix::Live(1),
+                                offset: sub_off as i64,
+                            },
+                            length: sub_len,
+                        }),
+                        m(MdlOp::MmGetSystemAddressForMdlSafe {
+                            mdl: LIVE0,
+                            priority: priority::NORMAL,
+                        }),
+                        v(VmOp::KernelZero {
+                            va: recent(0, 0),
+                            len: u64::from(sub_len).max(1),
+                        }),
+                        m(MdlOp::MmPrepareMdlForReuse { mdl: LIVE0 }),
+                        m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                        m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
+                        m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                    ])
+                    .collect::<Vec<Op>>(),
                 &keep,
             )
         })
@@ -386,103 +379,90 @@ pub(super) fn pfn_copy() -> impl Strategy<Value = Vec<Op>> {
     (arb_process(), arb_nonempty_layout(), arb_mask()).prop_map(|(process, l, keep)| {
         let pages = l.span_pages() as u32;
         masked(
-            vec![
-                alloc_user(process, l),
-                p(ProcessOp::SwitchTo {
-                    process: Some(process),
-                }),
-                io_allocate_mdl(recent(0, l.offset), l.length),
-                m(MdlOp::MmProbeAndLockPages {
-                    mdl: LIVE0,
-                    mode: AccessMode::UserMode,
-                    operation: LockOperation::IoReadAccess,
-                }),
-                io_allocate_mdl(recent(0, l.offset), l.length),
-                m(MdlOp::MdlCopyPfns {
-                    src: LIVE1,
-                    src_index: 0,
-                    dst: LIVE0,
-                    dst_index: 0,
-                    count: pages,
-                }),
-                m(MdlOp::MdlSetFlags {
-                    mdl: LIVE0,
-                    flags: (MdlFlags::PAGES_LOCKED | MdlFlags::ALLOCATED_FIXED_SIZE).bits(),
-                }),
-                m(MdlOp::MmGetSystemAddressForMdlSafe {
-                    mdl: LIVE0,
-                    priority: priority::NORMAL,
-                }),
-                v(VmOp::KernelRead {
-                    va: recent(0, 0),
-                    len: l.length,
-                }),
-                m(MdlOp::MmUnmapLockedPages {
-                    base: recent(0, 0),
-                    mdl: LIVE0,
-                }),
-                m(MdlOp::MdlSetFlags {
-                    mdl: LIVE0,
-                    flags: MdlFlags::ALLOCATED_FIXED_SIZE.bits(),
-                }),
-                m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-                m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
-                m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-            ],
+            lock_user(process, l, LockOperation::IoReadAccess)
+                .into_iter()
+                .chain([
+                    io_allocate_mdl(recent(0, l.offset), l.length),
+                    m(MdlOp::MdlCopyPfns {
+                        src: LIVE1,
+                        src_index: 0,
+                        dst: LIVE0,
+                        dst_index: 0,
+                        count: pages,
+                    }),
+                    m(MdlOp::MdlSetFlags {
+                        mdl: LIVE0,
+                        flags: (MdlFlags::PAGES_LOCKED | MdlFlags::ALLOCATED_FIXED_SIZE).bits(),
+                    }),
+                    m(MdlOp::MmGetSystemAddressForMdlSafe {
+                        mdl: LIVE0,
+                        priority: priority::NORMAL,
+                    }),
+                    v(VmOp::KernelRead {
+                        va: recent(0, 0),
+                        len: l.length,
+                    }),
+                    m(MdlOp::MmUnmapLockedPages {
+                        base: recent(0, 0),
+                        mdl: LIVE0,
+                    }),
+                    m(MdlOp::MdlSetFlags {
+                        mdl: LIVE0,
+                        flags: MdlFlags::ALLOCATED_FIXED_SIZE.bits(),
+                    }),
+                    m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                    m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
+                    m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                ])
+                .collect::<Vec<Op>>(),
             &keep,
         )
     })
 }
 
 /// A user buffer locked and mapped into system space, then described again by a second
-/// MDL over that system mapping, locked `KernelMode` and mapped in its turn (a filter
-/// locking a buffer the driver below has mapped); a copy between the two mappings, then
-/// teardown, inner MDL first.
+/// MDL over that system mapping, locked `KernelMode` and mapped (`MmMapLockedPages`) in
+/// its turn (a filter locking a buffer the driver below has mapped); a copy between the
+/// two mappings, then teardown, inner MDL first.
 pub(super) fn nested_mdl() -> impl Strategy<Value = Vec<Op>> {
     (arb_process(), arb_nonempty_layout(), arb_mask()).prop_map(|(process, l, keep)| {
-        let system = |mdl| {
-            m(MdlOp::MmGetSystemAddressForMdlSafe {
-                mdl,
-                priority: priority::NORMAL,
-            })
-        };
         masked(
-            vec![
-                alloc_user(process, l),
-                p(ProcessOp::SwitchTo {
-                    process: Some(process),
-                }),
-                io_allocate_mdl(recent(0, l.offset), l.length),
-                m(MdlOp::MmProbeAndLockPages {
-                    mdl: LIVE0,
-                    mode: AccessMode::UserMode,
-                    operation: LockOperation::IoWriteAccess,
-                }),
-                system(LIVE0),
-                // The system VA keeps the buffer's offset in its page.
-                io_allocate_mdl(recent(0, 0), l.length),
-                m(MdlOp::MmProbeAndLockPages {
-                    mdl: LIVE0,
-                    mode: AccessMode::KernelMode,
-                    operation: LockOperation::IoReadAccess,
-                }),
-                system(LIVE0),
-                v(VmOp::KernelCopy {
-                    dst: recent(1, 0),
-                    src: recent(0, 0),
-                    len: l.length,
-                }),
-                m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
-                m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-                m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
-                m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-                v(VmOp::VirtualFree {
-                    process,
-                    base: recent(2, 0),
-                    size: 0,
-                    free_type: MEM_RELEASE,
-                }),
-            ],
+            lock_user(process, l, LockOperation::IoWriteAccess)
+                .into_iter()
+                .chain([
+                    m(MdlOp::MmGetSystemAddressForMdlSafe {
+                        mdl: LIVE0,
+                        priority: priority::NORMAL,
+                    }),
+                    // The system VA keeps the buffer's offset in its page.
+                    io_allocate_mdl(recent(0, 0), l.length),
+                    m(MdlOp::MmProbeAndLockPages {
+                        mdl: LIVE0,
+                        mode: AccessMode::KernelMode,
+                        operation: LockOperation::IoReadAccess,
+                    }),
+                    // The older routine (it bug-checks rather than return NULL).
+                    m(MdlOp::MmMapLockedPages {
+                        mdl: LIVE0,
+                        mode: AccessMode::KernelMode,
+                    }),
+                    v(VmOp::KernelCopy {
+                        dst: recent(1, 0),
+                        src: recent(0, 0),
+                        len: l.length,
+                    }),
+                    m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
+                    m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                    m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
+                    m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                    v(VmOp::VirtualFree {
+                        process,
+                        base: recent(2, 0),
+                        size: 0,
+                        free_type: MEM_RELEASE,
+                    }),
+                ])
+                .collect::<Vec<Op>>(),
             &keep,
         )
     })

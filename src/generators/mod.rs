@@ -37,6 +37,7 @@
 //! [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
 
 use crate::addr::PAGE_SIZE;
+use crate::mdl::{AccessMode, LockOperation};
 use crate::op::{Addr, Ix, MdlOp, Op, ProcessOp, VmOp};
 use crate::space::Protection;
 use crate::vm::{MEM_COMMIT, MEM_RESERVE};
@@ -130,6 +131,23 @@ pub(crate) fn io_allocate_mdl(va: Addr, length: u64) -> Op {
         charge_quota: false,
         irp: None,
     })
+}
+
+/// A buffer of `process` in layout `l`, described by an MDL (the most recent, `LIVE0`)
+/// that is probed in the process's context for `operation`.
+pub(crate) fn lock_user(process: Ix, l: Layout, operation: LockOperation) -> Vec<Op> {
+    vec![
+        alloc_user(process, l),
+        p(ProcessOp::SwitchTo {
+            process: Some(process),
+        }),
+        io_allocate_mdl(recent(0, l.offset), l.length),
+        m(MdlOp::MmProbeAndLockPages {
+            mdl: LIVE0,
+            mode: AccessMode::UserMode,
+            operation,
+        }),
+    ]
 }
 
 /// Keeps each op whose mask bit is set (missing masks keep the op); never empty.

@@ -28,9 +28,15 @@
 //! ## Adding ops
 //!
 //! Ops are grouped by layer ([`ProcessOp`], [`VmOp`], [`PoolOp`], [`MdlOp`],
-//! [`IrpOp`], [`IoOp`]); each layer has one `apply_*` method with one `match` arm per
-//! op. A new subsystem adds a variant to [`Op`], its own layer enum and its own
-//! `apply_*` method.
+//! [`IrpOp`], [`IoOp`]), one module a layer (`process.rs`, `vm.rs`, `pool.rs`, `mdl/`,
+//! `io/`), which holds everything about its ops: the enum, its `apply_*` method (one
+//! `match` arm per op), `name`, `examples` and, with the `proptest` feature, its
+//! generator (`arb_mdl_op`, ...; `mdlsim::generators` re-exports them). A new op is a
+//! variant and an arm or entry in each of those, in that one module: the compiler asks
+//! for the `apply_*` and `name` arms, a unit test fails until [`examples`] has one of the
+//! variant, and `tests/ops_state_machine.rs` fails until the generators produce it. The
+//! sticky-crash checks, the ops fuzz target and scenario files pick it up from there. A
+//! new subsystem adds a variant to [`Op`], its own layer module and enum.
 //!
 //! The I/O layer ([`IoOp`]) adds four tables: drivers registered (each one of the
 //! built-in drivers, [`BuiltinDriver`]), devices created, threads (every process's
@@ -92,7 +98,7 @@ mod tests;
 mod value;
 pub(crate) mod vm;
 
-pub use io::{BuiltinDriver, IoOp, IrpOp, PassMiniFilter, workload};
+pub use io::{BuiltinDriver, IoControl, IoOp, IrpOp, PassMiniFilter, workload};
 pub use mdl::MdlOp;
 pub use pool::PoolOp;
 pub use process::ProcessOp;

@@ -1,26 +1,13 @@
 //! The interpretation of IRP and I/O-manager ops: drivers and devices, system services,
 //! and what drivers and the system do while requests are outstanding.
 
-use super::{BuiltinDriver, IoOp, IrpOp, PassMiniFilter};
+use super::{BuiltinDriver, IoControl, IoOp, IrpOp, PassMiniFilter};
 use crate::fault::Result;
 use crate::io::drivers::{PassThroughFilter, PatternDriver, QueueDriver};
 use crate::io::{ApcDelivery, DriverId, IoRequest};
 use crate::machine::Machine;
-use crate::op::{Addr, Interpreter, Ix, Value};
+use crate::op::{Interpreter, Ix, Value};
 use std::sync::Arc;
-
-/// The arguments of `NtDeviceIoControlFile` and `NtFsControlFile`, as ops name them.
-struct Control {
-    thread: Ix,
-    device: Ix,
-    iosb: Option<Addr>,
-    method: u32,
-    function: u16,
-    input: Option<Addr>,
-    input_length: u32,
-    output: Option<Addr>,
-    output_length: u32,
-}
 
 impl Interpreter {
     pub(in crate::op) fn apply_irp(&mut self, op: &IrpOp) -> Result<Value> {
@@ -79,41 +66,8 @@ impl Interpreter {
             IoOp::NtReadFile { .. }
             | IoOp::NtWriteFile { .. }
             | IoOp::NtNotifyChangeDirectoryFile { .. } => self.transfer(op),
-            IoOp::NtDeviceIoControlFile {
-                thread,
-                device,
-                iosb,
-                method,
-                function,
-                input,
-                input_length,
-                output,
-                output_length,
-            }
-            | IoOp::NtFsControlFile {
-                thread,
-                device,
-                iosb,
-                method,
-                function,
-                input,
-                input_length,
-                output,
-                output_length,
-            } => {
-                let c = Control {
-                    thread,
-                    device,
-                    iosb,
-                    method,
-                    function,
-                    input,
-                    input_length,
-                    output,
-                    output_length,
-                };
-                self.control(matches!(op, IoOp::NtFsControlFile { .. }), c)
-            }
+            IoOp::NtDeviceIoControlFile(c) => self.control(false, c),
+            IoOp::NtFsControlFile(c) => self.control(true, c),
             _ => self.apply_io_outstanding(op),
         }
     }
@@ -189,7 +143,7 @@ impl Interpreter {
 
     /// `NtDeviceIoControlFile` (or `NtFsControlFile`) with a `CTL_CODE(FILE_DEVICE_UNKNOWN,
     /// 0x800 + function, method, FILE_ANY_ACCESS)`.
-    fn control(&mut self, fsctl: bool, c: Control) -> Result<Value> {
+    fn control(&mut self, fsctl: bool, c: IoControl) -> Result<Value> {
         use crate::io::ioctl::{FILE_ANY_ACCESS, FILE_DEVICE_UNKNOWN, ctl_code};
         let (t, d) = (self.thread(c.thread), self.device(c.device));
         let iosb = c.iosb.map(|a| self.addr(a));
@@ -265,8 +219,8 @@ impl Interpreter {
             | IoOp::SetApcDelivery { .. }
             | IoOp::NtReadFile { .. }
             | IoOp::NtWriteFile { .. }
-            | IoOp::NtDeviceIoControlFile { .. }
-            | IoOp::NtFsControlFile { .. }
+            | IoOp::NtDeviceIoControlFile(_)
+            | IoOp::NtFsControlFile(_)
             | IoOp::NtNotifyChangeDirectoryFile { .. } => Ok(Value::Unit),
         }
     }

@@ -1,7 +1,7 @@
 //! The IRP and I/O layers' generators, and the I/O workload's (feature `proptest`).
 
 use super::workload;
-use super::{BuiltinDriver, IoOp, IrpOp};
+use super::{BuiltinDriver, IoControl, IoOp, IrpOp};
 use crate::io::drivers::QueueDriverBug;
 use crate::io::{DO_BUFFERED_IO, DO_DIRECT_IO};
 use crate::op::arb::{arb_ix, arb_length, arb_offset_in_page, weighted};
@@ -93,33 +93,18 @@ pub fn arb_io_request(offset: u64) -> BoxedStrategy<IoOp> {
                 0u8..4,
             )
                 .prop_map(move |(method, function, il, ol, null_in, fsctl)| {
-                    let (input, output) = ((!null_in).then_some(buffer), Some(buffer));
-                    let (input_length, output_length) = (il, ol);
-                    if fsctl == 0 {
-                        IoOp::NtFsControlFile {
-                            thread,
-                            device,
-                            iosb: None,
-                            method,
-                            function,
-                            input,
-                            input_length,
-                            output,
-                            output_length,
-                        }
-                    } else {
-                        IoOp::NtDeviceIoControlFile {
-                            thread,
-                            device,
-                            iosb: None,
-                            method,
-                            function,
-                            input,
-                            input_length,
-                            output,
-                            output_length,
-                        }
-                    }
+                    let c = IoControl {
+                        thread,
+                        device,
+                        iosb: None,
+                        method,
+                        function,
+                        input: (!null_in).then_some(buffer),
+                        input_length: il,
+                        output: Some(buffer),
+                        output_length: ol,
+                    };
+                    c.op(fsctl == 0)
                 })
                 .boxed(),
         ),
@@ -143,6 +128,11 @@ pub fn arb_io_request(offset: u64) -> BoxedStrategy<IoOp> {
 
 /// Any I/O-manager op.
 pub fn arb_io_op() -> BoxedStrategy<IoOp> {
+    weighted(vec![(6, arb_io_setup_op()), (14, arb_io_request_op())])
+}
+
+/// Drivers, devices, filters and the model's APC setting.
+fn arb_io_setup_op() -> BoxedStrategy<IoOp> {
     weighted(vec![
         (
             1,
@@ -174,6 +164,19 @@ pub fn arb_io_op() -> BoxedStrategy<IoOp> {
                 .prop_map(|volume| IoOp::FltAttachVolume { volume })
                 .boxed(),
         ),
+        (
+            1,
+            proptest::bool::weighted(0.8)
+                .prop_map(|deferred| IoOp::SetApcDelivery { deferred })
+                .boxed(),
+        ),
+    ])
+}
+
+/// A request, and what drivers, the system and the clock do while requests are
+/// outstanding.
+fn arb_io_request_op() -> BoxedStrategy<IoOp> {
+    weighted(vec![
         (
             3,
             arb_offset_in_page().prop_flat_map(arb_io_request).boxed(),
@@ -228,12 +231,6 @@ pub fn arb_io_op() -> BoxedStrategy<IoOp> {
                 .prop_map(|thread| IoOp::KeDeliverApc { thread })
                 .boxed(),
         ),
-        (
-            1,
-            proptest::bool::weighted(0.8)
-                .prop_map(|deferred| IoOp::SetApcDelivery { deferred })
-                .boxed(),
-        ),
     ])
 }
 
@@ -252,8 +249,18 @@ pub fn arb_io_workload(steps: impl Into<SizeRange>) -> impl Strategy<Value = Vec
     })
 }
 
+/// A step of one op: `f` of what `args` generates, with weight `w`.
+fn single<T: std::fmt::Debug + 'static>(
+    w: u32,
+    args: impl Strategy<Value = T> + 'static,
+    f: impl Fn(T) -> Op + 'static,
+) -> (u32, BoxedStrategy<Vec<Op>>) {
+    (w, args.prop_map(move |x| vec![f(x)]).boxed())
+}
+
 /// One step of an I/O workload.
 fn arb_io_step() -> BoxedStrategy<Vec<Op>> {
+    use workload::*;
     let off = || prop_oneof![Just(0u16), Just(1), Just(0x200), Just(0xFFF), 0u16..0x3000];
     let len = || {
         let edges = [0u16, 1, 0xFFF, 0x1000, 0x2345];
@@ -263,76 +270,31 @@ fn arb_io_step() -> BoxedStrategy<Vec<Op>> {
     let request = move || (any::<u8>(), any::<u8>(), off(), len());
     // No I/O status block mostly; sometimes one in the buffer, or one nothing maps.
     let iosb = || prop_oneof![4 => Just(0u8), 1 => Just(1), 1 => Just(2)];
-    let one = |op| vec![op];
-    let step = |w: u32, s: BoxedStrategy<Vec<Op>>| (w, s);
+    let app = any::<u8>;
     weighted(vec![
-        step(
-            4,
-            (request(), iosb())
-                .prop_map(move |((a, d, o, l), i)| one(workload::read(a, d, o, l, i)))
-                .boxed(),
-        ),
-        step(
+        single(4, (request(), iosb()), |((a, d, o, l), i)| {
+            read(a, d, o, l, i)
+        }),
+        single(3, (request(), iosb()), |((a, d, o, l), i)| {
+            write(a, d, o, l, i)
+        }),
+        single(
             3,
-            (request(), iosb())
-                .prop_map(move |((a, d, o, l), i)| one(workload::write(a, d, o, l, i)))
-                .boxed(),
+            (request(), len(), app(), 0u8..8),
+            |((a, d, o, il), ol, m, f)| ioctl(a, d, m, o, il, ol, f),
         ),
-        step(
-            3,
-            (request(), len(), any::<u8>(), 0u8..8)
-                .prop_map(move |((a, d, o, il), ol, method, form)| {
-                    one(workload::ioctl(a, d, method, o, il, ol, form))
-                })
-                .boxed(),
-        ),
-        step(
-            3,
-            any::<u8>()
-                .prop_map(move |q| one(workload::complete_next(q)))
-                .boxed(),
-        ),
-        step(
-            2,
-            (any::<u8>(), 0u8..3)
-                .prop_map(move |(a, k)| one(workload::cancel(a, k)))
-                .boxed(),
-        ),
-        step(
-            1,
-            (any::<u8>(), 0..workload::MAX_MS)
-                .prop_map(move |(q, ms)| one(workload::set_timer(q, ms)))
-                .boxed(),
-        ),
-        step(
-            1,
-            (0u32..100_000)
-                .prop_map(move |ms| one(workload::advance(ms)))
-                .boxed(),
-        ),
-        step(
-            1,
-            any::<u8>()
-                .prop_map(move |a| one(workload::deliver_apcs(a)))
-                .boxed(),
-        ),
-        step(
-            1,
-            (any::<u8>(), 0u16..0x3FF0)
-                .prop_map(move |(a, o)| one(workload::app_write(a, o)))
-                .boxed(),
-        ),
-        step(
-            1,
-            any::<u8>()
-                .prop_map(move |a| one(workload::free_buffer(a)))
-                .boxed(),
-        ),
-        step(1, any::<u8>().prop_map(workload::exit).boxed()),
-        step(
+        single(3, any::<u8>(), complete_next),
+        single(2, (app(), 0u8..3), |(a, k)| cancel(a, k)),
+        single(1, (any::<u8>(), 0..MAX_MS), |(q, ms)| set_timer(q, ms)),
+        single(1, 0u32..100_000, advance),
+        single(1, app(), deliver_apcs),
+        single(1, (app(), 0u16..0x3FF0), |(a, o)| app_write(a, o)),
+        single(1, app(), free_buffer),
+        (1, app().prop_map(exit).boxed()),
+        (
             1,
             request()
-                .prop_map(|(a, d, o, l)| workload::thread_read_then_exit(a, d, o, l))
+                .prop_map(|(a, d, o, l)| thread_read_then_exit(a, d, o, l))
                 .boxed(),
         ),
     ])

@@ -115,27 +115,7 @@ pub enum IoOp {
     },
     /// [`Machine::nt_device_io_control_file`] with a `CTL_CODE(FILE_DEVICE_UNKNOWN,
     /// 0x800 + function, method, FILE_ANY_ACCESS)`.
-    NtDeviceIoControlFile {
-        /// The calling thread.
-        thread: Ix,
-        /// The device the file is opened on.
-        device: Ix,
-        /// The `IO_STATUS_BLOCK` (`None`: NULL).
-        iosb: Option<Addr>,
-        /// `METHOD_BUFFERED` (0), `METHOD_IN_DIRECT` (1), `METHOD_OUT_DIRECT` (2),
-        /// `METHOD_NEITHER` (3); taken modulo 4.
-        method: u32,
-        /// The function number, added to 0x800.
-        function: u16,
-        /// The input buffer (`None`: NULL).
-        input: Option<Addr>,
-        /// Input bytes.
-        input_length: u32,
-        /// The output buffer (`None`: NULL).
-        output: Option<Addr>,
-        /// Output bytes.
-        output_length: u32,
-    },
+    NtDeviceIoControlFile(IoControl),
     /// [`Machine::nt_notify_change_directory_file`].
     NtNotifyChangeDirectoryFile {
         /// The calling thread.
@@ -190,26 +170,7 @@ pub enum IoOp {
     },
     /// [`Machine::nt_fs_control_file`]: as [`IoOp::NtDeviceIoControlFile`], with
     /// `IRP_MJ_FILE_SYSTEM_CONTROL` and `IRP_DEFER_IO_COMPLETION`.
-    NtFsControlFile {
-        /// The calling thread.
-        thread: Ix,
-        /// The device the file is opened on.
-        device: Ix,
-        /// The `IO_STATUS_BLOCK` (`None`: NULL).
-        iosb: Option<Addr>,
-        /// The transfer method, taken modulo 4 (as for `NtDeviceIoControlFile`).
-        method: u32,
-        /// The function number, added to 0x800.
-        function: u16,
-        /// The input buffer (`None`: NULL).
-        input: Option<Addr>,
-        /// Input bytes.
-        input_length: u32,
-        /// The output buffer (`None`: NULL).
-        output: Option<Addr>,
-        /// Output bytes.
-        output_length: u32,
-    },
+    NtFsControlFile(IoControl),
     /// `IoCancelIrp` ([`Machine::io_cancel_irp`]) of the `k`-th request (modulo their
     /// number) on a thread's `IrpList` that has not completed, as `NtCancelIoFileEx` does
     /// for one request of the caller's: `Value::Bool(false)` when there is none.
@@ -246,6 +207,45 @@ pub enum IoOp {
     },
 }
 
+/// The arguments of a control request ([`IoOp::NtDeviceIoControlFile`],
+/// [`IoOp::NtFsControlFile`]); in JSON, the fields of the variant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+#[serde(deny_unknown_fields)]
+pub struct IoControl {
+    /// The calling thread.
+    pub thread: Ix,
+    /// The device the file is opened on.
+    pub device: Ix,
+    /// The `IO_STATUS_BLOCK` (`None`: NULL).
+    pub iosb: Option<Addr>,
+    /// `METHOD_BUFFERED` (0), `METHOD_IN_DIRECT` (1), `METHOD_OUT_DIRECT` (2),
+    /// `METHOD_NEITHER` (3); taken modulo 4.
+    pub method: u32,
+    /// The function number, added to 0x800.
+    pub function: u16,
+    /// The input buffer (`None`: NULL).
+    pub input: Option<Addr>,
+    /// Input bytes.
+    pub input_length: u32,
+    /// The output buffer (`None`: NULL).
+    pub output: Option<Addr>,
+    /// Output bytes.
+    pub output_length: u32,
+}
+
+impl IoControl {
+    /// The request: [`IoOp::NtFsControlFile`] if `fsctl`, else
+    /// [`IoOp::NtDeviceIoControlFile`].
+    pub fn op(self, fsctl: bool) -> IoOp {
+        if fsctl {
+            IoOp::NtFsControlFile(self)
+        } else {
+            IoOp::NtDeviceIoControlFile(self)
+        }
+    }
+}
+
 impl IrpOp {
     /// The name of the routine the op calls ([`Op::name`]).
     pub fn name(&self) -> &'static str {
@@ -275,7 +275,7 @@ impl IoOp {
             IoOp::FltAttachVolume { .. } => "FltAttachVolume",
             IoOp::NtReadFile { .. } => "NtReadFile",
             IoOp::NtWriteFile { .. } => "NtWriteFile",
-            IoOp::NtDeviceIoControlFile { .. } => "NtDeviceIoControlFile",
+            IoOp::NtDeviceIoControlFile(_) => "NtDeviceIoControlFile",
             IoOp::NtNotifyChangeDirectoryFile { .. } => "NtNotifyChangeDirectoryFile",
             IoOp::QueueCompleteNext { .. } => "QueueCompleteNext",
             IoOp::FsRtlNotifyFullReportChange { .. } => "FsRtlNotifyFullReportChange",
@@ -284,7 +284,7 @@ impl IoOp {
             IoOp::KeAdvanceClock { .. } => "KeAdvanceClock",
             IoOp::TerminateThread { .. } => "NtTerminateThread",
             IoOp::IrpMdlAddress { .. } => "IrpMdlAddress",
-            IoOp::NtFsControlFile { .. } => "NtFsControlFile",
+            IoOp::NtFsControlFile(_) => "NtFsControlFile",
             IoOp::CancelThreadIrp { .. } => "CancelThreadIrp",
             IoOp::KeDeliverApc { .. } => "KeDeliverApc",
             IoOp::SetApcDelivery { .. } => "SetApcDelivery",
@@ -297,35 +297,16 @@ impl IoOp {
     pub fn examples() -> Vec<IoOp> {
         let (thread, device, irp) = (Ix::Recent(0), Ix::Recent(0), Ix::Recent(0));
         let buffer = Addr::at(Ix::Recent(0), 0);
-        let ioctl = |fsctl: bool| {
-            let (iosb, method, function) = (None, 0, 0);
-            let (input, output) = (Some(buffer), Some(buffer));
-            let (input_length, output_length) = (0x10, 0x10);
-            if fsctl {
-                IoOp::NtFsControlFile {
-                    thread,
-                    device,
-                    iosb,
-                    method,
-                    function,
-                    input,
-                    input_length,
-                    output,
-                    output_length,
-                }
-            } else {
-                IoOp::NtDeviceIoControlFile {
-                    thread,
-                    device,
-                    iosb,
-                    method,
-                    function,
-                    input,
-                    input_length,
-                    output,
-                    output_length,
-                }
-            }
+        let ioctl = IoControl {
+            thread,
+            device,
+            iosb: None,
+            method: 0,
+            function: 0,
+            input: Some(buffer),
+            input_length: 0x10,
+            output: Some(buffer),
+            output_length: 0x10,
         };
         vec![
             IoOp::SetApcDelivery { deferred: false },
@@ -356,8 +337,8 @@ impl IoOp {
                 buffer,
                 length: 0x10,
             },
-            ioctl(false),
-            ioctl(true),
+            ioctl.op(false),
+            ioctl.op(true),
             IoOp::NtNotifyChangeDirectoryFile {
                 thread,
                 device,

@@ -17,7 +17,7 @@
 
 use crate::io::drivers::QueueDriverBug;
 use crate::io::{DO_BUFFERED_IO, DO_DIRECT_IO};
-use crate::op::{Addr, BuiltinDriver, IoOp, Ix, Op, ProcessOp, VmOp};
+use crate::op::{Addr, BuiltinDriver, IoControl, IoOp, Ix, Op, ProcessOp, VmOp};
 use crate::space::Protection;
 use crate::vm::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE};
 
@@ -151,35 +151,18 @@ pub fn write(a: u8, d: u8, off: u16, len: u16, iosb_kind: u8) -> Op {
 /// `NtFsControlFile` instead; 2, a NULL input buffer; 4, a NULL output buffer.
 pub fn ioctl(a: u8, d: u8, method: u8, off: u16, in_len: u16, out_len: u16, form: u8) -> Op {
     let off = u64::from(off) % 0x4000;
-    let (thread, device, iosb, method, function) = (app(a), device(d), None, method.into(), 0);
-    let input = (form & 2 == 0).then_some(at(off + 0x4000));
-    let output = (form & 4 == 0).then_some(at(off));
-    let (input_length, output_length) = (u32::from(in_len) % 0x4000, length(out_len));
-    Op::Io(if form & 1 == 0 {
-        IoOp::NtDeviceIoControlFile {
-            thread,
-            device,
-            iosb,
-            method,
-            function,
-            input,
-            input_length,
-            output,
-            output_length,
-        }
-    } else {
-        IoOp::NtFsControlFile {
-            thread,
-            device,
-            iosb,
-            method,
-            function,
-            input,
-            input_length,
-            output,
-            output_length,
-        }
-    })
+    let c = IoControl {
+        thread: app(a),
+        device: device(d),
+        iosb: None,
+        method: method.into(),
+        function: 0,
+        input: (form & 2 == 0).then_some(at(off + 0x4000)),
+        input_length: u32::from(in_len) % 0x4000,
+        output: (form & 4 == 0).then_some(at(off)),
+        output_length: length(out_len),
+    };
+    Op::Io(c.op(form & 1 != 0))
 }
 
 /// A queue driver completes its oldest request (`q` modulo the three queues).

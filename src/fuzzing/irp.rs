@@ -30,7 +30,7 @@ pub const MAX_STEPS: usize = 64;
 
 /// Decodes the target's bytes into a workload's steps: a first byte whose value (as
 /// `arbitrary` reads a `bool`) defers stage-2 completion APCs
-/// ([`workload::defer_apcs`]), then up to [`MAX_STEPS`] steps, each a byte choosing one
+/// ([`workload::defer_apcs`]), then up to 64 steps (`MAX_STEPS`), each a byte choosing one
 /// of twelve kinds and the numbers [`crate::op::workload`]'s function for it takes.
 /// Any bytes decode; the steps end with the input.
 pub fn irp_workload(data: &[u8]) -> Vec<Op> {

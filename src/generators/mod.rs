@@ -21,15 +21,22 @@
 //! (The module is not called `gen`: that is a reserved keyword in edition 2024.)
 //!
 //! * [`arb_op`]: any single [`Op`], every variant reachable, arguments biased toward
-//!   the objects most recently created and toward boundary values.
+//!   the objects most recently created and toward boundary values. Each layer's own
+//!   generator lives beside its ops in `src/op/` and is re-exported here:
+//!   [`arb_process_op`], [`arb_vm_op`], [`arb_pool_op`], [`arb_mdl_op`], [`arb_irp_op`],
+//!   [`arb_io_op`], with the argument strategies they share ([`arb_ix`], [`arb_addr`],
+//!   ...).
 //! * [`arb_scenario`]: one meaningful driver episode — allocate, write, build an MDL,
 //!   probe, map, access, unmap, unlock, free — in one of several shapes (user buffer
 //!   into system space, pool into a user process, `MmAllocatePagesForMdlEx`, a partial
 //!   MDL, an IRP's MDL chain, locking another process's pages, the [proxy file
-//!   system][design-proxy]'s PFN-array copy, the access log), each step kept with high probability so misuse (a
-//!   missing unlock, a free before unmap) also appears.
+//!   system][design-proxy]'s PFN-array copy, an MDL over another MDL's system mapping,
+//!   a request through the I/O manager, the access log), each step kept with high
+//!   probability so misuse (a missing unlock, a free before unmap) also appears.
 //! * [`arb_ops`]: 2–4 `CreateProcess` followed by scenarios and a sprinkling of
 //!   random ops.
+//! * [`arb_io_workload`]: the steps of an I/O workload ([`crate::op::workload`]) with
+//!   correct drivers, for `mdlsim::fuzzing::irp_ops` (as `tests/io_proptest.rs` uses it).
 //! * [`arb_offset_in_page`], [`arb_length`], [`arb_layout`]: buffer layouts users
 //!   want to sweep (offsets biased to 0, 1, 512, `PAGE_SIZE - 1`; lengths 0, 1,
 //!   `PAGE_SIZE - 1`, `PAGE_SIZE`, `PAGE_SIZE + 1`, many pages).

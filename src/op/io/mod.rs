@@ -33,11 +33,14 @@ pub enum IrpOp {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum BuiltinDriver {
-    /// [`PatternDriver`]: completes every request in its dispatch routine.
+    /// [`PatternDriver`](crate::io::drivers::PatternDriver): completes every request in
+    /// its dispatch routine.
     Pattern,
-    /// [`QueueDriver`] with the given bug: pends every request in a cancel-safe queue.
+    /// [`QueueDriver`](crate::io::drivers::QueueDriver) with the given bug: pends every
+    /// request in a cancel-safe queue.
     Queue(QueueDriverBug),
-    /// [`PassThroughFilter`]: a legacy filter passing requests down.
+    /// [`PassThroughFilter`](crate::io::drivers::PassThroughFilter): a legacy filter
+    /// passing requests down.
     PassThrough,
 }
 
@@ -131,8 +134,9 @@ pub enum IoOp {
         /// `CompletionFilter`.
         completion_filter: u32,
     },
-    /// [`QueueDriver::complete_next`] on a device of a queueing driver (a device of
-    /// another driver has no queue: nothing happens).
+    /// [`QueueDriver::complete_next`](crate::io::drivers::QueueDriver::complete_next) on a
+    /// device of a queueing driver (a device of another driver has no queue: nothing
+    /// happens).
     QueueCompleteNext {
         /// Which device.
         device: Ix,

@@ -6,8 +6,16 @@ use crate::fault::Result;
 use crate::io::drivers::{PassThroughFilter, PatternDriver, QueueDriver};
 use crate::io::{ApcDelivery, DriverId, IoRequest};
 use crate::machine::Machine;
-use crate::op::{Interpreter, Ix, Value};
+use crate::op::{Addr, Interpreter, Ix, Value};
 use std::sync::Arc;
+
+/// Which user-buffer service a transfer op calls (`Notify` with its `CompletionFilter`).
+#[derive(Clone, Copy)]
+enum Transfer {
+    Read,
+    Write,
+    Notify(u32),
+}
 
 impl Interpreter {
     pub(in crate::op) fn apply_irp(&mut self, op: &IrpOp) -> Result<Value> {
@@ -63,9 +71,31 @@ impl Interpreter {
                 self.machine.io_set_apc_delivery(mode)?;
                 Ok(Value::Unit)
             }
-            IoOp::NtReadFile { .. }
-            | IoOp::NtWriteFile { .. }
-            | IoOp::NtNotifyChangeDirectoryFile { .. } => self.transfer(op),
+            IoOp::NtReadFile {
+                thread,
+                device,
+                iosb,
+                buffer,
+                length,
+            } => self.transfer(Transfer::Read, [thread, device], iosb, buffer, length),
+            IoOp::NtWriteFile {
+                thread,
+                device,
+                iosb,
+                buffer,
+                length,
+            } => self.transfer(Transfer::Write, [thread, device], iosb, buffer, length),
+            IoOp::NtNotifyChangeDirectoryFile {
+                thread,
+                device,
+                iosb,
+                buffer,
+                length,
+                completion_filter,
+            } => {
+                let notify = Transfer::Notify(completion_filter);
+                self.transfer(notify, [thread, device], iosb, buffer, length)
+            }
             IoOp::NtDeviceIoControlFile(c) => self.control(false, c),
             IoOp::NtFsControlFile(c) => self.control(true, c),
             _ => self.apply_io_outstanding(op),
@@ -102,41 +132,25 @@ impl Interpreter {
         })
     }
 
-    /// `NtReadFile`, `NtWriteFile` and `NtNotifyChangeDirectoryFile`: a user buffer and
-    /// its length (anything else does nothing).
-    fn transfer(&mut self, op: &IoOp) -> Result<Value> {
-        let (thread, device, iosb, buffer, length, filter) = match *op {
-            IoOp::NtReadFile {
-                thread,
-                device,
-                iosb,
-                buffer,
-                length,
-            }
-            | IoOp::NtWriteFile {
-                thread,
-                device,
-                iosb,
-                buffer,
-                length,
-            } => (thread, device, iosb, buffer, length, 0),
-            IoOp::NtNotifyChangeDirectoryFile {
-                thread,
-                device,
-                iosb,
-                buffer,
-                length,
-                completion_filter,
-            } => (thread, device, iosb, buffer, length, completion_filter),
-            _ => return Ok(Value::Unit),
-        };
+    /// `NtReadFile`, `NtWriteFile` or `NtNotifyChangeDirectoryFile` from a thread to a
+    /// device (`[thread, device]`): a user buffer and its length.
+    fn transfer(
+        &mut self,
+        service: Transfer,
+        [thread, device]: [Ix; 2],
+        iosb: Option<Addr>,
+        buffer: Addr,
+        length: u32,
+    ) -> Result<Value> {
         let (t, d) = (self.thread(thread), self.device(device));
         let (iosb, buf) = (iosb.map(|a| self.addr(a)), self.addr(buffer));
         let m = &mut self.machine;
-        let r = match op {
-            IoOp::NtReadFile { .. } => m.nt_read_file(t, d, iosb, buf, length, 0)?,
-            IoOp::NtWriteFile { .. } => m.nt_write_file(t, d, iosb, buf, length, 0)?,
-            _ => m.nt_notify_change_directory_file(t, d, iosb, buf, length, filter)?,
+        let r = match service {
+            Transfer::Read => m.nt_read_file(t, d, iosb, buf, length, 0)?,
+            Transfer::Write => m.nt_write_file(t, d, iosb, buf, length, 0)?,
+            Transfer::Notify(filter) => {
+                m.nt_notify_change_directory_file(t, d, iosb, buf, length, filter)?
+            }
         };
         Ok(self.io_request(r))
     }

@@ -16,7 +16,7 @@ mod ops;
 mod scenario;
 mod splice;
 
-pub use irp::{IrpInput, IrpStep, irp, irp_input};
+pub use irp::{irp, irp_ops, irp_workload};
 pub use ops::{HOST_MEMORY_LIMIT, MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
 pub use scenario::scenario;
 pub use splice::{
@@ -30,7 +30,7 @@ pub use splice::{
 pub struct Failure {
     /// The target.
     pub target: &'static str,
-    /// The decoded input (`Debug`).
+    /// The decoded input (`Debug`; JSON for targets that decode into ops).
     pub input: String,
     /// What went wrong, one line each.
     pub problems: Vec<String>,

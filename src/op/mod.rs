@@ -28,9 +28,15 @@
 //! ## Adding ops
 //!
 //! Ops are grouped by layer ([`ProcessOp`], [`VmOp`], [`PoolOp`], [`MdlOp`],
-//! [`IrpOp`], [`IoOp`]); each layer has one `apply_*` method with one `match` arm per
-//! op. A new subsystem adds a variant to [`Op`], its own layer enum and its own
-//! `apply_*` method.
+//! [`IrpOp`], [`IoOp`]), one module a layer (`process.rs`, `vm.rs`, `pool.rs`, `mdl/`,
+//! `io/`), which holds everything about its ops: the enum, its `apply_*` method (one
+//! `match` arm per op), `name`, `examples` and, with the `proptest` feature, its
+//! generator (`arb_mdl_op`, ...; `mdlsim::generators` re-exports them). A new op is a
+//! variant and an arm or entry in each of those, in that one module: the compiler asks
+//! for the `apply_*` and `name` arms, a unit test fails until [`examples`] has one of the
+//! variant, and `tests/ops_state_machine.rs` fails until the generators produce it. The
+//! sticky-crash checks, the ops fuzz target and scenario files pick it up from there. A
+//! new subsystem adds a variant to [`Op`], its own layer module and enum.
 //!
 //! The I/O layer ([`IoOp`]) adds four tables: drivers registered (each one of the
 //! built-in drivers, [`BuiltinDriver`]), devices created, threads (every process's
@@ -71,27 +77,33 @@
 use crate::addr::Va;
 use crate::arena::Handle;
 use crate::fault::{Fault, Result};
-use crate::io::drivers::{PassThroughFilter, PatternDriver, QueueDriver, QueueDriverBug};
+use crate::io::drivers::QueueDriverBug;
 use crate::io::fltmgr::MiniFilter;
-use crate::io::{DeviceId, DriverId, IoRequest, IrpId};
+use crate::io::{DeviceId, DriverId, IrpId};
 use crate::machine::{Config, Machine};
 use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId};
 use crate::pool::PoolType;
 use crate::space::{Pid, Protection, Tid};
 use crate::status::NtStatus;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 
-mod io;
-mod mdl;
-mod pool;
-mod process;
-mod vm;
+#[cfg(feature = "proptest")]
+pub(crate) mod arb;
+pub(crate) mod io;
+pub(crate) mod mdl;
+pub(crate) mod pool;
+pub(crate) mod process;
+#[cfg(test)]
+mod tests;
+mod value;
+pub(crate) mod vm;
 
-pub use io::{BuiltinDriver, IoOp, IrpOp, PassMiniFilter};
+pub use io::{BuiltinDriver, IoControl, IoOp, IrpOp, PassMiniFilter, workload};
 pub use mdl::MdlOp;
 pub use pool::PoolOp;
 pub use process::ProcessOp;
+use value::fnv1a;
+pub use value::{Outcome, Value};
 pub use vm::VmOp;
 
 /// The most bytes one [`VmOp::UserWrite`] or [`VmOp::KernelWrite`] materialises; longer
@@ -201,194 +213,25 @@ impl Op {
         }
     }
 
-    /// Every name [`Op::name`] can return, one per variant, grouped by layer.
-    pub const NAMES: &'static [&'static str] = &[
-        "PspCreateProcess",
-        "NtTerminateProcess",
-        "PspCreateThread",
-        "KiSwapContext",
-        "KeStackAttachProcess",
-        "KeUnstackDetachProcess",
-        "NtAllocateVirtualMemory",
-        "NtFreeVirtualMemory",
-        "NtProtectVirtualMemory",
-        "UserRead",
-        "UserWrite",
-        "UserCopy",
-        "KernelRead",
-        "KernelWrite",
-        "RtlZeroMemory",
-        "RtlCopyMemory",
-        "StartAccessLog",
-        "TakeAccessLog",
-        "ExAllocatePoolWithTag",
-        "ExAllocatePool2",
-        "ExFreePoolWithTag",
-        "ExFreePool",
-        "IoAllocateMdl",
-        "MmCreateMdl",
-        "MmSizeOfMdl",
-        "MmInitializeMdl",
-        "MmPrepareMdlForReuse",
-        "IoFreeMdl",
-        "IoBuildPartialMdl",
-        "MmBuildMdlForNonPagedPool",
-        "MmProbeAndLockPages",
-        "MmProbeAndLockProcessPages",
-        "MmUnlockPages",
-        "MmMapLockedPagesSpecifyCache",
-        "MmMapLockedPages",
-        "MmGetSystemAddressForMdlSafe",
-        "MmUnmapLockedPages",
-        "MmProtectMdlSystemAddress",
-        "MmAllocatePagesForMdlEx",
-        "MmFreePagesFromMdl",
-        "MdlSetPfn",
-        "MdlCopyPfns",
-        "MdlSetFlags",
-        "MdlSetNext",
-        "IoAllocateIrp",
-        "IoFreeIrp",
-        "DriverEntry",
-        "IoCreateDevice",
-        "IoAttachDeviceToDeviceStack",
-        "FltRegisterFilter",
-        "FltAttachVolume",
-        "NtReadFile",
-        "NtWriteFile",
-        "NtDeviceIoControlFile",
-        "NtNotifyChangeDirectoryFile",
-        "QueueCompleteNext",
-        "FsRtlNotifyFullReportChange",
-        "IoCancelIrp",
-        "KeSetTimer",
-        "KeAdvanceClock",
-        "NtTerminateThread",
-        "IrpMdlAddress",
-    ];
-}
-
-/// What a successful op returned.
-#[derive(Clone, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-pub enum Value {
-    /// Nothing (`VOID` or `STATUS_SUCCESS`).
-    Unit,
-    /// A NULL return (`Ok(None)`: an allocation or mapping that returned NULL).
-    Null,
-    /// A new process, at `ix` in the process table.
-    Process {
-        /// Index in the process table.
-        ix: u32,
-        /// Its id.
-        pid: Pid,
-    },
-    /// A new thread's id.
-    Thread(u32),
-    /// A VA, appended to the VA table at `ix`.
-    Va {
-        /// Index in the VA table.
-        ix: u32,
-        /// The address.
-        va: Va,
-    },
-    /// A new MDL, at `ix` in the MDL table.
-    Mdl {
-        /// Index in the MDL table.
-        ix: u32,
-        /// Its handle.
-        id: MdlId,
-    },
-    /// A new IRP, at `ix` in the IRP table.
-    Irp {
-        /// Index in the IRP table.
-        ix: u32,
-        /// Its handle.
-        id: IrpId,
-    },
-    /// Bytes read: how many, and an FNV-1a hash of them.
-    Bytes {
-        /// Length.
-        len: u64,
-        /// FNV-1a 64 of the bytes.
-        hash: u64,
-    },
-    /// A protection (the old one, from `virtual_protect`).
-    Protection(Protection),
-    /// A size in bytes (`MmSizeOfMdl`).
-    Size(u64),
-    /// A registered driver, at `ix` in the driver table.
-    Driver {
-        /// Index in the driver table.
-        ix: u32,
-    },
-    /// A new device, at `ix` in the device table.
-    Device {
-        /// Index in the device table.
-        ix: u32,
-        /// Its handle.
-        id: DeviceId,
-    },
-    /// What a system service returned: its status, and the IRP it sent (appended to the
-    /// IRP table at `irp`), if any.
-    Io {
-        /// The service's return value.
-        status: NtStatus,
-        /// Index in the IRP table of the IRP sent.
-        irp: Option<u32>,
-    },
-    /// Whether a `QueueCompleteNext` or `IoCancelIrp` did something (an IRP completed,
-    /// a cancel routine called).
-    Bool(bool),
-    /// The access log taken: how many records, and a hash of their debug form.
-    Accesses {
-        /// Records.
-        count: u64,
-        /// FNV-1a 64 of their `Debug` rendering.
-        hash: u64,
-    },
-}
-
-/// The outcome of one op.
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
-pub enum Outcome {
-    /// The call returned normally.
-    Ok(Value),
-    /// The call faulted (a bug check, a raised or returned status, or a model error).
-    Fault(Fault),
-}
-
-impl Outcome {
-    /// Whether the call returned normally.
-    pub fn is_ok(&self) -> bool {
-        matches!(self, Outcome::Ok(_))
-    }
-
-    /// The fault, if any.
-    pub fn fault(&self) -> Option<&Fault> {
-        match self {
-            Outcome::Fault(f) => Some(f),
-            Outcome::Ok(_) => None,
-        }
+    /// Every name [`Op::name`] can return, one per variant, grouped by layer: the names
+    /// of [`examples`].
+    pub fn names() -> Vec<&'static str> {
+        examples().iter().map(Op::name).collect()
     }
 }
 
-impl From<Result<Value>> for Outcome {
-    fn from(r: Result<Value>) -> Self {
-        match r {
-            Ok(v) => Outcome::Ok(v),
-            Err(f) => Outcome::Fault(f),
-        }
-    }
-}
-
-/// FNV-1a, 64-bit: a deterministic digest for outcomes.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// One op of every variant, grouped by layer, with arguments that name the most recent
+/// objects: what a test iterates over to reach every routine (after a bug check, every
+/// one of them must return it). A unit test fails when a variant has no example.
+pub fn examples() -> Vec<Op> {
+    let mut ops: Vec<Op> = Vec::new();
+    ops.extend(ProcessOp::examples().into_iter().map(Op::Process));
+    ops.extend(VmOp::examples().into_iter().map(Op::Vm));
+    ops.extend(PoolOp::examples().into_iter().map(Op::Pool));
+    ops.extend(MdlOp::examples().into_iter().map(Op::Mdl));
+    ops.extend(IrpOp::examples().into_iter().map(Op::Irp));
+    ops.extend(IoOp::examples().into_iter().map(Op::Io));
+    ops
 }
 
 /// A handle no arena ever issued (index `u32::MAX`): what an empty table resolves to.
@@ -592,45 +435,5 @@ impl Interpreter {
     pub fn pattern(len: u64, seed: u8) -> Vec<u8> {
         let n = len.min(MAX_WRITE_BYTES) as usize;
         (0..n).map(|i| seed.wrapping_add(i as u8)).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn indices_wrap_and_live_skips_dead_entries() {
-        let t = [10, 11, 12];
-        assert_eq!(Ix::Nth(4).resolve(&t, |_| true), Some(11));
-        assert_eq!(Ix::Recent(0).resolve(&t, |_| true), Some(12));
-        assert_eq!(Ix::Recent(4).resolve(&t, |_| true), Some(11));
-        assert_eq!(Ix::Live(0).resolve(&t, |x| *x != 12), Some(11));
-        assert_eq!(Ix::Live(1).resolve(&t, |x| *x != 12), Some(10));
-        assert_eq!(Ix::Live(0).resolve(&t, |_| false), Some(12));
-        assert_eq!(Ix::Nth(0).resolve::<u8>(&[], |_| true), None);
-    }
-
-    #[test]
-    fn names_are_unique() {
-        let mut n = Op::NAMES.to_vec();
-        n.sort_unstable();
-        n.dedup();
-        assert_eq!(n.len(), Op::NAMES.len());
-    }
-
-    #[test]
-    fn empty_tables_resolve_to_null_or_never_valid_handles() {
-        let mut i = Interpreter::new(Config::default()).unwrap();
-        let o = i.apply(&Op::Irp(IrpOp::IoFreeIrp { irp: Ix::Nth(3) }));
-        assert!(matches!(o, Outcome::Fault(Fault::Model(_))));
-        let o = i.apply(&Op::Process(ProcessOp::Attach {
-            process: Ix::Live(0),
-        }));
-        assert!(matches!(o, Outcome::Fault(Fault::Model(_))));
-        let o = i.apply(&Op::Mdl(MdlOp::MmUnlockPages {
-            mdl: Some(Ix::Nth(0)),
-        }));
-        assert!(o.fault().and_then(Fault::bug_check).is_some(), "NULL MDL");
     }
 }

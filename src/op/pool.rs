@@ -1,6 +1,12 @@
 //! Non-paged pool ops and their interpretation.
 
+#[cfg(feature = "proptest")]
+use super::arb::{arb_addr, arb_length, weighted};
 use super::*;
+#[cfg(feature = "proptest")]
+use crate::pool::{POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, tag};
+#[cfg(feature = "proptest")]
+use proptest::prelude::*;
 
 /// Non-paged pool.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -80,4 +86,75 @@ impl PoolOp {
             PoolOp::ExFreePool { .. } => "ExFreePool",
         }
     }
+
+    /// One op of every variant ([`super::examples`]).
+    pub fn examples() -> Vec<PoolOp> {
+        let (tag, va) = (crate::pool::tag(b"Test"), Addr::at(Ix::Recent(0), 0));
+        vec![
+            PoolOp::ExAllocatePoolWithTag {
+                pool_type: PoolType::NonPaged,
+                size: 0x100,
+                tag,
+            },
+            PoolOp::ExAllocatePool2 {
+                flags: crate::pool::POOL_FLAG_NON_PAGED,
+                size: 0x100,
+                tag,
+            },
+            PoolOp::ExFreePoolWithTag { va, tag },
+            PoolOp::ExFreePool { va },
+        ]
+    }
+}
+
+#[cfg(feature = "proptest")]
+fn arb_tag() -> impl Strategy<Value = u32> + Clone {
+    prop_oneof![
+        8 => Just(tag(b"Test")),
+        1 => Just(tag(b"Oops")),
+    ]
+}
+
+/// Any pool op (feature `proptest`).
+#[cfg(feature = "proptest")]
+pub fn arb_pool_op() -> BoxedStrategy<PoolOp> {
+    weighted(vec![
+        (
+            2,
+            (
+                prop_oneof![Just(PoolType::NonPaged), Just(PoolType::NonPagedNx)],
+                arb_length(),
+                arb_tag(),
+            )
+                .prop_map(|(pool_type, size, tag)| PoolOp::ExAllocatePoolWithTag {
+                    pool_type,
+                    size,
+                    tag,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (
+                prop_oneof![
+                    Just(POOL_FLAG_NON_PAGED),
+                    Just(POOL_FLAG_NON_PAGED | POOL_FLAG_UNINITIALIZED)
+                ],
+                arb_length(),
+                arb_tag(),
+            )
+                .prop_map(|(flags, size, tag)| PoolOp::ExAllocatePool2 { flags, size, tag })
+                .boxed(),
+        ),
+        (
+            2,
+            (arb_addr(), arb_tag())
+                .prop_map(|(va, tag)| PoolOp::ExFreePoolWithTag { va, tag })
+                .boxed(),
+        ),
+        (
+            1,
+            arb_addr().prop_map(|va| PoolOp::ExFreePool { va }).boxed(),
+        ),
+    ])
 }

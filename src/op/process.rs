@@ -1,6 +1,10 @@
 //! Process, thread and context ops and their interpretation.
 
+#[cfg(feature = "proptest")]
+use super::arb::{arb_process, weighted};
 use super::*;
+#[cfg(feature = "proptest")]
+use proptest::prelude::*;
 
 /// Process, thread and context operations.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -83,4 +87,52 @@ impl ProcessOp {
             ProcessOp::Detach => "KeUnstackDetachProcess",
         }
     }
+
+    /// One op of every variant ([`super::examples`]).
+    pub fn examples() -> Vec<ProcessOp> {
+        let process = Ix::Recent(0);
+        vec![
+            ProcessOp::CreateProcess,
+            ProcessOp::CreateThread { process },
+            ProcessOp::SwitchTo {
+                process: Some(process),
+            },
+            ProcessOp::Attach { process },
+            ProcessOp::Detach,
+            ProcessOp::TerminateProcess { process },
+        ]
+    }
+}
+
+/// Any process, thread or context op (feature `proptest`).
+#[cfg(feature = "proptest")]
+pub fn arb_process_op() -> BoxedStrategy<ProcessOp> {
+    weighted(vec![
+        (2, Just(ProcessOp::CreateProcess).boxed()),
+        (
+            1,
+            arb_process()
+                .prop_map(|process| ProcessOp::TerminateProcess { process })
+                .boxed(),
+        ),
+        (
+            2,
+            arb_process()
+                .prop_map(|process| ProcessOp::CreateThread { process })
+                .boxed(),
+        ),
+        (
+            4,
+            proptest::option::weighted(0.8, arb_process())
+                .prop_map(|process| ProcessOp::SwitchTo { process })
+                .boxed(),
+        ),
+        (
+            1,
+            arb_process()
+                .prop_map(|process| ProcessOp::Attach { process })
+                .boxed(),
+        ),
+        (3, Just(ProcessOp::Detach).boxed()),
+    ])
 }

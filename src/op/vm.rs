@@ -1,6 +1,12 @@
 //! Virtual memory, accesses and the access log: the ops and their interpretation.
 
+#[cfg(feature = "proptest")]
+use super::arb::{arb_access_len, arb_addr, arb_length, arb_process, arb_protection, weighted};
 use super::*;
+#[cfg(feature = "proptest")]
+use crate::vm::{MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE};
+#[cfg(feature = "proptest")]
+use proptest::prelude::*;
 
 /// Virtual memory, user and kernel accesses, and the access log.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -225,4 +231,168 @@ impl VmOp {
             VmOp::TakeAccessLog => "TakeAccessLog",
         }
     }
+
+    /// One op of every variant ([`super::examples`]).
+    pub fn examples() -> Vec<VmOp> {
+        use crate::vm::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE};
+        let (process, va) = (Ix::Recent(0), Addr::at(Ix::Recent(0), 0));
+        let len = 0x10;
+        vec![
+            VmOp::VirtualAlloc {
+                process,
+                base: None,
+                size: 0x2000,
+                alloc_type: MEM_COMMIT | MEM_RESERVE,
+                protect: Protection::ReadWrite,
+            },
+            VmOp::VirtualProtect {
+                process,
+                base: va,
+                size: 0x1000,
+                protect: Protection::ReadOnly,
+            },
+            VmOp::UserWrite {
+                process,
+                va,
+                len,
+                seed: 1,
+            },
+            VmOp::UserRead { process, va, len },
+            VmOp::UserCopy {
+                process,
+                dst: va,
+                src: va,
+                len,
+            },
+            VmOp::StartAccessLog,
+            VmOp::KernelRead { va, len },
+            VmOp::KernelWrite { va, len, seed: 2 },
+            VmOp::KernelZero { va, len },
+            VmOp::KernelCopy {
+                dst: va,
+                src: va,
+                len,
+            },
+            VmOp::TakeAccessLog,
+            VmOp::VirtualFree {
+                process,
+                base: va,
+                size: 0,
+                free_type: MEM_RELEASE,
+            },
+        ]
+    }
+}
+
+/// Any virtual-memory, access or access-log op (feature `proptest`).
+#[cfg(feature = "proptest")]
+pub fn arb_vm_op() -> BoxedStrategy<VmOp> {
+    let p = arb_process;
+    weighted(vec![
+        (
+            3,
+            (
+                p(),
+                proptest::option::weighted(0.2, arb_addr()),
+                arb_length(),
+                prop_oneof![
+                    6 => Just(MEM_COMMIT | MEM_RESERVE),
+                    1 => Just(MEM_RESERVE),
+                    1 => Just(MEM_COMMIT),
+                ],
+                arb_protection(),
+            )
+                .prop_map(
+                    |(process, base, size, alloc_type, protect)| VmOp::VirtualAlloc {
+                        process,
+                        base,
+                        size,
+                        alloc_type,
+                        protect,
+                    },
+                )
+                .boxed(),
+        ),
+        (
+            2,
+            (
+                p(),
+                arb_addr(),
+                prop_oneof![Just(0u64), arb_length()],
+                prop_oneof![3 => Just(MEM_RELEASE), 1 => Just(MEM_DECOMMIT)],
+            )
+                .prop_map(|(process, base, size, free_type)| VmOp::VirtualFree {
+                    process,
+                    base,
+                    size,
+                    free_type,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (p(), arb_addr(), arb_length(), arb_protection())
+                .prop_map(|(process, base, size, protect)| VmOp::VirtualProtect {
+                    process,
+                    base,
+                    size,
+                    protect,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (p(), arb_addr(), arb_access_len())
+                .prop_map(|(process, va, len)| VmOp::UserRead { process, va, len })
+                .boxed(),
+        ),
+        (
+            2,
+            (p(), arb_addr(), arb_access_len(), any::<u8>())
+                .prop_map(|(process, va, len, seed)| VmOp::UserWrite {
+                    process,
+                    va,
+                    len,
+                    seed,
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (p(), arb_addr(), arb_addr(), arb_access_len())
+                .prop_map(|(process, dst, src, len)| VmOp::UserCopy {
+                    process,
+                    dst,
+                    src,
+                    len,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (arb_addr(), arb_access_len())
+                .prop_map(|(va, len)| VmOp::KernelRead { va, len })
+                .boxed(),
+        ),
+        (
+            1,
+            (arb_addr(), arb_access_len(), any::<u8>())
+                .prop_map(|(va, len, seed)| VmOp::KernelWrite { va, len, seed })
+                .boxed(),
+        ),
+        (
+            1,
+            (arb_addr(), arb_access_len())
+                .prop_map(|(va, len)| VmOp::KernelZero { va, len })
+                .boxed(),
+        ),
+        (
+            1,
+            (arb_addr(), arb_addr(), arb_access_len())
+                .prop_map(|(dst, src, len)| VmOp::KernelCopy { dst, src, len })
+                .boxed(),
+        ),
+        (1, Just(VmOp::StartAccessLog).boxed()),
+        (1, Just(VmOp::TakeAccessLog).boxed()),
+    ])
 }

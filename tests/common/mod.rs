@@ -5,6 +5,7 @@
 use mdlsim::addr::{PAGE_SIZE, Pfn, Va};
 use mdlsim::bugcheck::{BugCheck, BugCheckCode};
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, priority};
+use mdlsim::op::{Interpreter, Outcome};
 use mdlsim::pool::PoolType;
 use mdlsim::space::{Pid, Protection};
 use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
@@ -141,151 +142,22 @@ pub fn expect_bug_check_p1<T: std::fmt::Debug>(
     b
 }
 
-/// After a bug check, every later call — of every routine — returns that same bug check, and
-/// the step counter no longer moves.
+/// After a bug check, every later call — every op of [`mdlsim::op::examples`], one of each
+/// variant, through the op interpreter on a copy of the machine — returns that same bug
+/// check, and the step counter no longer moves.
 pub fn assert_sticky(m: &mut Machine, b: &BugCheck) {
-    use mdlsim::mdl::CacheType;
+    let mut interp = Interpreter::with_machine(m.clone());
     let step = m.step();
-    let want = Fault::BugCheck(b.clone());
-    let mdl = MdlId::NEVER;
-    let pid = Pid(4);
-    let va = Va::new(0x10000);
-    let results: Vec<(&str, Fault)> = vec![
-        ("create_process", m.create_process("late").unwrap_err()),
-        ("create_thread", m.create_thread(pid).unwrap_err()),
-        ("switch_to", m.switch_to(None).unwrap_err()),
-        ("attach", m.attach(pid).unwrap_err()),
-        ("detach", m.detach().unwrap_err()),
-        ("terminate_process", m.terminate_process(pid).unwrap_err()),
-        (
-            "virtual_alloc",
-            m.virtual_alloc(pid, None, 1, MEM_COMMIT, Protection::ReadWrite)
-                .unwrap_err(),
-        ),
-        (
-            "virtual_free",
-            m.virtual_free(pid, va, 0, mdlsim::vm::MEM_RELEASE)
-                .unwrap_err(),
-        ),
-        (
-            "virtual_protect",
-            m.virtual_protect(pid, va, 1, Protection::ReadWrite)
-                .unwrap_err(),
-        ),
-        ("user_read", m.user_read(pid, va, 1).unwrap_err()),
-        ("user_write", m.user_write(pid, va, b"x").unwrap_err()),
-        ("user_copy", m.user_copy(pid, va, va, 1).unwrap_err()),
-        ("kernel_read", m.kernel_read(va, 1).unwrap_err()),
-        ("kernel_write", m.kernel_write(va, b"x").unwrap_err()),
-        ("kernel_zero", m.kernel_zero(va, 1).unwrap_err()),
-        ("kernel_copy", m.kernel_copy(va, va, 1).unwrap_err()),
-        (
-            "ex_allocate_pool_with_tag",
-            m.ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 16, 1)
-                .unwrap_err(),
-        ),
-        (
-            "ex_allocate_pool2",
-            m.ex_allocate_pool2(0, 16, 1).unwrap_err(),
-        ),
-        (
-            "ex_free_pool_with_tag",
-            m.ex_free_pool_with_tag(va, 1).unwrap_err(),
-        ),
-        ("ex_free_pool", m.ex_free_pool(va).unwrap_err()),
-        ("io_allocate_irp", m.io_allocate_irp(1).unwrap_err()),
-        (
-            "io_allocate_mdl",
-            m.io_allocate_mdl(va, 1, false, false, None).unwrap_err(),
-        ),
-        ("mm_create_mdl", m.mm_create_mdl(va, 1).unwrap_err()),
-        (
-            "mm_initialize_mdl",
-            m.mm_initialize_mdl(mdl, va, 1).unwrap_err(),
-        ),
-        ("io_free_mdl", m.io_free_mdl(mdl).unwrap_err()),
-        (
-            "mm_prepare_mdl_for_reuse",
-            m.mm_prepare_mdl_for_reuse(mdl).unwrap_err(),
-        ),
-        (
-            "mm_probe_and_lock_pages",
-            m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)
-                .unwrap_err(),
-        ),
-        (
-            "mm_probe_and_lock_process_pages",
-            m.mm_probe_and_lock_process_pages(
-                mdl,
-                pid,
-                AccessMode::UserMode,
-                LockOperation::IoReadAccess,
-            )
-            .unwrap_err(),
-        ),
-        ("mm_unlock_pages", m.mm_unlock_pages(mdl).unwrap_err()),
-        (
-            "mm_build_mdl_for_non_paged_pool",
-            m.mm_build_mdl_for_non_paged_pool(mdl).unwrap_err(),
-        ),
-        (
-            "mm_map_locked_pages_specify_cache",
-            m.mm_map_locked_pages_specify_cache(
-                mdl,
-                AccessMode::KernelMode,
-                CacheType::Cached,
-                None,
-                false,
-                0,
-            )
-            .unwrap_err(),
-        ),
-        (
-            "mm_map_locked_pages",
-            m.mm_map_locked_pages(mdl, AccessMode::KernelMode)
-                .unwrap_err(),
-        ),
-        (
-            "mm_unmap_locked_pages",
-            m.mm_unmap_locked_pages(va, mdl).unwrap_err(),
-        ),
-        (
-            "mm_get_system_address_for_mdl_safe",
-            m.mm_get_system_address_for_mdl_safe(mdl, 0).unwrap_err(),
-        ),
-        (
-            "mm_protect_mdl_system_address",
-            m.mm_protect_mdl_system_address(mdl, 4).unwrap_err(),
-        ),
-        (
-            "io_build_partial_mdl",
-            m.io_build_partial_mdl(mdl, mdl, va, 1).unwrap_err(),
-        ),
-        (
-            "mm_allocate_pages_for_mdl_ex",
-            m.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, 1, CacheType::Cached, 0)
-                .unwrap_err(),
-        ),
-        (
-            "mm_free_pages_from_mdl",
-            m.mm_free_pages_from_mdl(mdl).unwrap_err(),
-        ),
-        ("mdl_set_pfn", m.mdl_set_pfn(mdl, 0, 0).unwrap_err()),
-        (
-            "mdl_set_flags",
-            m.mdl_set_flags(mdl, mdlsim::mdl::MdlFlags::empty())
-                .unwrap_err(),
-        ),
-        ("mdl_set_next", m.mdl_set_next(mdl, None).unwrap_err()),
-        (
-            "mdl_copy_pfns",
-            m.mdl_copy_pfns(mdl, 0, mdl, 0, 0).unwrap_err(),
-        ),
-    ];
-    for (what, r) in results {
-        assert_eq!(r, want, "{what} after the bug check");
+    let want = Outcome::Fault(Fault::BugCheck(b.clone()));
+    for op in mdlsim::op::examples() {
+        assert_eq!(interp.apply(&op), want, "{} after the bug check", op.name());
     }
-    assert_eq!(m.step(), step, "a crashed machine takes no more steps");
+    assert_eq!(
+        interp.machine().step(),
+        step,
+        "a crashed machine takes no more steps"
+    );
+    assert_eq!(interp.machine().crashed(), Some(b));
     assert_eq!(m.crashed(), Some(b));
 }
 

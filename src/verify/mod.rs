@@ -330,7 +330,11 @@ pub struct Interleaving {
 }
 
 /// A failing case, shrunk.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+///
+/// An error (`std::error::Error`) whose `Debug` is its `Display`: `verify(..).unwrap()`
+/// in a user's test prints the readable report (findings, trace, the replayable case),
+/// not a one-line dump of the struct.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Counterexample {
     /// The strategy's name.
     pub strategy: String,
@@ -357,6 +361,14 @@ impl Counterexample {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 }
+
+impl fmt::Debug for Counterexample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Counterexample {}
 
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,4 +1,5 @@
-//! The simulated clock, timers, and I/O rundown at thread and process exit ([semantics §6]).
+//! The simulated clock, timers, and I/O rundown at thread and process exit ([semantics §6])
+//! (the exits themselves are ordered in `src/machine/lifecycle.rs`).
 //!
 //! [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
 
@@ -7,7 +8,6 @@ use super::device::DeviceId;
 use crate::events::EventKind;
 use crate::fault::Result;
 use crate::machine::Machine;
-use crate::process::ProcessState;
 use crate::space::{Pid, Tid};
 
 /// Length of one `IoCancelThreadIo` wait (100 ms).
@@ -176,59 +176,5 @@ impl Machine {
         }
         // Any IRP of the process disassociated now or at an earlier thread's exit.
         Ok(self.io.disassociated.values().any(|p| *p == Some(pid)))
-    }
-
-    /// `PspExitThread` for one thread: its I/O is run down (`IoCancelThreadIo`: cancel,
-    /// wait up to five minutes per stuck IRP, disassociate), then it is gone. The last
-    /// thread's exit is process exit ([`Machine::terminate_process`]).
-    ///
-    /// # Errors
-    /// A dead thread is `STATUS_THREAD_IS_TERMINATING`; faults of the drivers' routines;
-    /// the process-deletion bug checks when it was the last thread.
-    #[doc(alias = "NtTerminateThread")]
-    #[doc(alias = "PspExitThread")]
-    pub fn terminate_thread(&mut self, tid: Tid) -> Result<()> {
-        self.enter("NtTerminateThread")?;
-        let t = self.thread(tid)?;
-        if !t.alive {
-            return Err(crate::fault::Fault::Status(
-                crate::status::NtStatus::THREAD_IS_TERMINATING,
-            ));
-        }
-        let pid = t.pid;
-        self.live_process(pid)?;
-        let others = self
-            .process(pid)?
-            .threads
-            .iter()
-            .any(|o| *o != tid && self.threads.get(o).is_some_and(|th| th.alive));
-        if !others {
-            return self.exit_process(pid);
-        }
-        if let Some(th) = self.threads.get_mut(&tid) {
-            th.terminating = true;
-        }
-        self.cancel_thread_io(tid)?;
-        if let Some(th) = self.threads.get_mut(&tid) {
-            th.alive = false;
-        }
-        if self.io.current_thread == Some(tid) {
-            self.io.current_thread = None;
-        }
-        Ok(())
-    }
-
-    /// A disassociated IRP of a half-torn-down process finished: once none is left,
-    /// the process is deleted (with the locked-pages check).
-    pub(crate) fn maybe_finish_rundown_failed(&mut self, pid: Pid) -> Result<()> {
-        let left = self.io.disassociated.values().any(|p| *p == Some(pid));
-        let failed = self
-            .processes
-            .get(&pid)
-            .is_some_and(|p| p.state == ProcessState::RundownFailed);
-        if failed && !left {
-            self.delete_process_checked(pid)?;
-        }
-        Ok(())
     }
 }

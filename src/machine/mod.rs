@@ -14,13 +14,14 @@ use crate::mdl::MdlSlot;
 use crate::mm::mapping::Mapping;
 use crate::pfn::PhysicalMemory;
 use crate::pool::Pool;
-use crate::process::{Process, ProcessState, Thread};
+use crate::process::{Process, Thread};
 use crate::space::{AddressSpace, Pid, SpaceId, Tid};
 use crate::syspte::SystemPtes;
 use serde::{Deserialize, Serialize};
 
 mod audit;
 mod kernel;
+mod lifecycle;
 pub use kernel::Kernel;
 use std::collections::BTreeMap;
 
@@ -344,35 +345,6 @@ impl Machine {
 
     // ----- processes and threads -------------------------------------------------------
 
-    /// Creates a process with one thread and an empty user address space.
-    ///
-    /// # Examples
-    /// ```
-    /// use mdlsim::{Config, Machine};
-    /// let mut m = Machine::new(Config::default()).unwrap();
-    /// let p = m.create_process("client").unwrap();
-    /// assert!(m.process(p).unwrap().is_alive());
-    /// ```
-    pub fn create_process(&mut self, name: &str) -> Result<Pid> {
-        self.enter("PspCreateProcess")?;
-        let pid = Pid(self.next_pid);
-        self.next_pid = self.next_pid.checked_add(4).ok_or(ids_exhausted())?;
-        let tid = self.new_thread(pid)?;
-        self.processes.insert(
-            pid,
-            Process {
-                pid,
-                name: name.to_string(),
-                state: ProcessState::Running,
-                space: AddressSpace::default(),
-                number_of_locked_pages: 0,
-                threads: vec![tid],
-                created_step: self.step,
-            },
-        );
-        Ok(pid)
-    }
-
     fn new_thread(&mut self, pid: Pid) -> Result<Tid> {
         let tid = Tid(self.next_tid);
         self.next_tid = self.next_tid.checked_add(4).ok_or(ids_exhausted())?;
@@ -388,42 +360,11 @@ impl Machine {
         Ok(tid)
     }
 
-    /// Creates another thread in a running process (for double-fetch and cancellation scenarios).
-    ///
-    /// # Errors
-    /// `Status(STATUS_PROCESS_IS_TERMINATING)` for a process that is exiting.
-    pub fn create_thread(&mut self, pid: Pid) -> Result<Tid> {
-        self.enter("PspCreateThread")?;
-        self.live_process(pid)?;
-        let tid = self.new_thread(pid)?;
-        if let Some(p) = self.processes.get_mut(&pid) {
-            p.threads.push(tid);
-        }
-        Ok(tid)
-    }
-
     /// A process, live or not.
     pub fn process(&self, pid: Pid) -> Result<&Process> {
         self.processes
             .get(&pid)
             .ok_or(Fault::Model(ModelError::NoSuchProcess(pid.0)))
-    }
-
-    /// `PsGetProcessExitStatus`: `STATUS_PENDING` while the process runs; once its exit
-    /// has begun, its exit status. The model's `NtTerminateProcess` takes no exit code,
-    /// so an exiting or exited process reports `STATUS_SUCCESS`. What a driver checks
-    /// before it attaches to a process it holds a reference on (its address space, and
-    /// every user mapping in it, goes at exit). A query: it takes no step.
-    ///
-    /// # Errors
-    /// [`ModelError::NoSuchProcess`].
-    #[doc(alias = "PsGetProcessExitStatus")]
-    pub fn ps_get_process_exit_status(&self, pid: Pid) -> Result<crate::status::NtStatus> {
-        self.alive()?;
-        Ok(match self.process(pid)?.state {
-            ProcessState::Running => crate::status::NtStatus::PENDING,
-            _ => crate::status::NtStatus::SUCCESS,
-        })
     }
 
     /// All processes ever created, in creation order.
@@ -436,20 +377,6 @@ impl Machine {
         self.threads
             .get(&tid)
             .ok_or(Fault::Model(ModelError::NoSuchThread(tid.0)))
-    }
-
-    /// `PsIsThreadTerminating`: whether `tid`'s exit has begun (its own exit, or its
-    /// process's), or it is gone. What a cancel routine checks to tell a request
-    /// cancelled because its thread is exiting from one cancelled by `IoCancelIrp`. A
-    /// query: it takes no step.
-    ///
-    /// # Errors
-    /// [`ModelError::NoSuchThread`].
-    #[doc(alias = "PsIsThreadTerminating")]
-    pub fn ps_is_thread_terminating(&self, tid: Tid) -> Result<bool> {
-        self.alive()?;
-        let t = self.thread(tid)?;
-        Ok(!t.alive || t.terminating || !self.process(t.pid)?.is_alive())
     }
 
     /// The process, checked to be running.

@@ -289,6 +289,64 @@ pub fn audit(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<AuditReport, CliError> {
     let strategies = select(opts.strategy.as_deref())?;
+    let base = audit_config(opts)?;
+    let names: Vec<String> = strategies.iter().map(|s| s.name()).collect();
+    let jobs: Vec<(usize, Direction)> = (0..strategies.len())
+        .flat_map(|i| [(i, Direction::Read), (i, Direction::Write)])
+        .collect();
+    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; jobs.len()]);
+    let next = AtomicUsize::new(0);
+    let workers = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.jobs
+    }
+    .min(jobs.len())
+    .max(1);
+    std::thread::scope(|sc| {
+        for _ in 0..workers {
+            sc.spawn(|| {
+                loop {
+                    let j = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&(si, d)) = jobs.get(j) else { break };
+                    // Strategies are not `Sync`: each worker makes its own.
+                    let Some(s) = find_strategy(&names[si]) else {
+                        continue;
+                    };
+                    let row = audit_one(s, d, &base);
+                    let name = row.0.strategy.clone();
+                    if let Ok(mut r) = results.lock() {
+                        r[j] = Some(row);
+                    }
+                    progress(&format!("{name} {d:?}"));
+                }
+            });
+        }
+    });
+    let results = results.into_inner().unwrap_or_default();
+    let mut rows = Vec::new();
+    for (row, cx) in results.into_iter().flatten() {
+        let mut row = row;
+        if let (Some(dir), Some(cx)) = (&opts.out, cx) {
+            row.scenario_file = Some(write_counterexample(dir, &row, cx, &base)?);
+        }
+        rows.push(row);
+    }
+    let verdicts = strategies
+        .iter()
+        .map(|s| verdict(s.as_ref(), &rows))
+        .collect();
+    Ok(AuditReport {
+        cases: base.cases,
+        seed: base.seed,
+        rows,
+        verdicts,
+    })
+}
+
+/// The harness configuration the options ask for, its number of cases checked
+/// ([`check_cases`]), and the output folder created.
+fn audit_config(opts: &AuditOptions) -> Result<verify::Config, CliError> {
     let mut base = verify::Config::default().effective().ignore_env();
     if let Some(n) = opts.cases {
         base = base.cases(n);
@@ -313,156 +371,126 @@ pub fn audit(
             ))
         })?;
     }
-    let names: Vec<String> = strategies.iter().map(|s| s.name()).collect();
-    let jobs: Vec<(usize, Direction)> = (0..strategies.len())
-        .flat_map(|i| [(i, Direction::Read), (i, Direction::Write)])
-        .collect();
-    let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; jobs.len()]);
-    let next = AtomicUsize::new(0);
-    let workers = if opts.jobs == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        opts.jobs
-    }
-    .min(jobs.len())
-    .max(1);
-    std::thread::scope(|sc| {
-        for _ in 0..workers {
-            sc.spawn(|| {
-                loop {
-                    let j = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&(si, d)) = jobs.get(j) else { break };
-                    // Strategies are not `Sync`: each worker makes its own.
-                    let Some(s) = find_strategy(&names[si]) else {
-                        continue;
-                    };
-                    let cfg = base.clone().direction(d);
-                    let name = s.name();
-                    let row = match verify::verify(&s, &cfg) {
-                        Ok(r) => (
-                            AuditRow {
-                                strategy: name.clone(),
-                                direction: d,
-                                passed: true,
-                                cases: r.cases,
-                                failed_rules: Vec::new(),
-                                classes: Vec::new(),
-                                case: None,
-                                counterexample: None,
-                                scenario_file: None,
-                            },
-                            None,
-                        ),
-                        Err(first) => {
-                            // A broken strategy first caught with another class than
-                            // documented: look for the documented one too, and show it.
-                            let mut rules: BTreeSet<Rule> =
-                                first.findings.iter().map(|f| f.rule).collect();
-                            let mut classes: BTreeSet<BugClass> =
-                                first.findings.iter().map(|f| f.kind).collect();
-                            let mut cx = first;
-                            if let Some(k) = s.expected().filter(|k| !cx.has(*k)) {
-                                if let Err(cx2) = verify::verify(&s, &cfg.clone().focus(&[k])) {
-                                    rules.extend(cx2.findings.iter().map(|f| f.rule));
-                                    classes.extend(cx2.findings.iter().map(|f| f.kind));
-                                    cx = cx2;
-                                }
-                            }
-                            (
-                                AuditRow {
-                                    strategy: name.clone(),
-                                    direction: d,
-                                    passed: false,
-                                    cases: 0,
-                                    failed_rules: rules.into_iter().collect(),
-                                    classes: classes.into_iter().collect(),
-                                    case: Some(cx.case),
-                                    counterexample: Some(one_line(&cx, s.expected())),
-                                    scenario_file: None,
-                                },
-                                Some(cx),
-                            )
-                        }
-                    };
-                    if let Ok(mut r) = results.lock() {
-                        r[j] = Some(row);
-                    }
-                    progress(&format!("{name} {d:?}"));
-                }
-            });
-        }
-    });
-    let results = results.into_inner().unwrap_or_default();
-    let mut rows = Vec::new();
-    for (row, cx) in results.into_iter().flatten() {
-        let mut row = row;
-        if let (Some(dir), Some(cx)) = (&opts.out, cx) {
-            let mut sc = Scenario::case(
-                &format!("{} fails ({:?})", row.strategy, row.direction),
-                &row.strategy,
-                cx.case,
-                cx.findings.iter().map(|f| f.kind).collect(),
-            );
-            sc.description = format!(
-                "Counter-example found by `mdlsim audit --seed {} --cases {}`: {}",
-                base.seed,
-                base.cases,
-                row.counterexample.clone().unwrap_or_default()
-            );
-            let path = dir.join(format!("{}.json", file_stem(&row.strategy, row.direction)));
-            std::fs::write(&path, sc.to_json() + "\n").map_err(|e| {
-                CliError(format!(
-                    "{}: cannot write the scenario file: {e}",
-                    path.display()
-                ))
-            })?;
-            row.scenario_file = Some(path.display().to_string());
-        }
-        rows.push(row);
-    }
-    let verdicts = strategies
-        .iter()
-        .map(|s| {
-            let name = s.name();
-            let mine: Vec<&AuditRow> = rows.iter().filter(|r| r.strategy == name).collect();
-            let failed = mine.iter().any(|r| !r.passed);
-            let documented = s.expected();
-            let found: BTreeSet<BugClass> = mine
-                .iter()
-                .flat_map(|r| r.classes.iter().copied())
-                .collect();
-            let (as_documented, note) = match (documented, failed) {
-                (None, false) => (true, "correct, as documented".to_string()),
-                (None, true) => (false, "documented correct, but FAILS".to_string()),
-                (Some(k), false) => (false, format!("documented broken ({k}), but PASSES")),
-                (Some(k), true) if found.contains(&k) => (true, format!("broken, caught as {k}")),
-                (Some(k), true) => (
-                    true,
-                    format!(
-                        "broken, caught, but as {} (documented {k})",
-                        found
-                            .iter()
-                            .map(|c| c.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ),
-            };
-            Verdict {
+    Ok(base)
+}
+
+/// Verifies strategy `s` in direction `d`: its row and, for a failure, the
+/// counter-example. A broken strategy first caught with another class than documented is
+/// searched again for the documented one, which is shown when found.
+fn audit_one(
+    s: Box<dyn ProxyStrategyClone>,
+    d: Direction,
+    base: &verify::Config,
+) -> (AuditRow, Option<verify::Counterexample>) {
+    let cfg = base.clone().direction(d);
+    let name = s.name();
+    match verify::verify(&s, &cfg) {
+        Ok(r) => (
+            AuditRow {
                 strategy: name,
-                documented,
-                failed,
-                as_documented,
-                note,
+                direction: d,
+                passed: true,
+                cases: r.cases,
+                failed_rules: Vec::new(),
+                classes: Vec::new(),
+                case: None,
+                counterexample: None,
+                scenario_file: None,
+            },
+            None,
+        ),
+        Err(first) => {
+            let mut rules: BTreeSet<Rule> = first.findings.iter().map(|f| f.rule).collect();
+            let mut classes: BTreeSet<BugClass> = first.findings.iter().map(|f| f.kind).collect();
+            let mut cx = first;
+            if let Some(k) = s.expected().filter(|k| !cx.has(*k)) {
+                if let Err(cx2) = verify::verify(&s, &cfg.clone().focus(&[k])) {
+                    rules.extend(cx2.findings.iter().map(|f| f.rule));
+                    classes.extend(cx2.findings.iter().map(|f| f.kind));
+                    cx = cx2;
+                }
             }
-        })
+            (
+                AuditRow {
+                    strategy: name,
+                    direction: d,
+                    passed: false,
+                    cases: 0,
+                    failed_rules: rules.into_iter().collect(),
+                    classes: classes.into_iter().collect(),
+                    case: Some(cx.case),
+                    counterexample: Some(one_line(&cx, s.expected())),
+                    scenario_file: None,
+                },
+                Some(cx),
+            )
+        }
+    }
+}
+
+/// Writes `row`'s counter-example as a scenario file in `dir`; returns its path.
+fn write_counterexample(
+    dir: &std::path::Path,
+    row: &AuditRow,
+    cx: verify::Counterexample,
+    base: &verify::Config,
+) -> Result<String, CliError> {
+    let mut sc = Scenario::case(
+        &format!("{} fails ({:?})", row.strategy, row.direction),
+        &row.strategy,
+        cx.case,
+        cx.findings.iter().map(|f| f.kind).collect(),
+    );
+    sc.description = format!(
+        "Counter-example found by `mdlsim audit --seed {} --cases {}`: {}",
+        base.seed,
+        base.cases,
+        row.counterexample.clone().unwrap_or_default()
+    );
+    let path = dir.join(format!("{}.json", file_stem(&row.strategy, row.direction)));
+    std::fs::write(&path, sc.to_json() + "\n").map_err(|e| {
+        CliError(format!(
+            "{}: cannot write the scenario file: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(path.display().to_string())
+}
+
+/// Whether strategy `s` behaved as documented over its `rows` (both directions).
+fn verdict(s: &dyn ProxyStrategyClone, rows: &[AuditRow]) -> Verdict {
+    let name = s.name();
+    let mine: Vec<&AuditRow> = rows.iter().filter(|r| r.strategy == name).collect();
+    let failed = mine.iter().any(|r| !r.passed);
+    let documented = s.expected();
+    let found: BTreeSet<BugClass> = mine
+        .iter()
+        .flat_map(|r| r.classes.iter().copied())
         .collect();
-    Ok(AuditReport {
-        cases: base.cases,
-        seed: base.seed,
-        rows,
-        verdicts,
-    })
+    let (as_documented, note) = match (documented, failed) {
+        (None, false) => (true, "correct, as documented".to_string()),
+        (None, true) => (false, "documented correct, but FAILS".to_string()),
+        (Some(k), false) => (false, format!("documented broken ({k}), but PASSES")),
+        (Some(k), true) if found.contains(&k) => (true, format!("broken, caught as {k}")),
+        (Some(k), true) => (
+            true,
+            format!(
+                "broken, caught, but as {} (documented {k})",
+                found
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    };
+    Verdict {
+        strategy: name,
+        documented,
+        failed,
+        as_documented,
+        note,
+    }
 }
 
 /// The matrix as text: a row per strategy and direction, a column per rule, then the

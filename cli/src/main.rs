@@ -126,126 +126,154 @@ fn run(args: Args) -> Result<ExitCode, CliError> {
                 jobs: jobs.unwrap_or(0),
                 memory_limit,
             };
-            let n = cli::select(opts.strategy.as_deref())?.len() as u64 * 2;
-            let bar = if std::io::stderr().is_terminal() {
-                let b = indicatif::ProgressBar::new(n);
-                if let Ok(st) = indicatif::ProgressStyle::with_template(
-                    "{spinner} {bar:40} {pos}/{len} {elapsed} {msg}",
-                ) {
-                    b.set_style(st);
-                }
-                b.set_message(format!(
-                    "{} cases per strategy and direction",
-                    cases.unwrap_or(mdlsim::verify::Config::default().cases)
-                ));
-                // Drawn now and redrawn while the first runs are still going.
-                b.enable_steady_tick(Duration::from_millis(250));
-                Some(b)
-            } else {
-                None
-            };
-            let progress = |what: &str| {
-                if let Some(b) = &bar {
-                    b.set_message(what.to_string());
-                    b.inc(1);
-                }
-            };
-            let report = cli::audit(&opts, &progress)?;
-            if let Some(b) = &bar {
-                b.finish_and_clear();
-            }
-            if json {
-                out(&(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"));
-            } else {
-                out(&cli::render_matrix(&report));
-            }
-            Ok(if report.all_as_documented() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            run_audit(&opts, json)
         }
         Command::Replay {
             file,
             svg,
             memory_limit,
-        } => {
-            let mut opts = replay::ReplayOptions::default();
-            if let Some(bytes) = memory_limit {
-                opts = opts.host_memory_limit(bytes);
-            }
-            let r = replay::replay_with(&file, &opts)?;
-            out(&replay::render_replay(&r, std::io::stdout().is_terminal()));
-            match (svg, &r.run) {
-                (Some(path), Run::Ops(_)) => out(&format!(
-                    "no page map applies to an \"ops\" scenario: {} not written\n",
-                    path.display()
-                )),
-                (Some(path), Run::Case(run)) => {
-                    let title = format!("mdlsim page map: {}", r.scenario.name);
-                    let pic = run
-                        .page_map
-                        .as_ref()
-                        .map(|pm| pm.render_svg(&title))
-                        .unwrap_or_else(|| mdlsim::pagemap::PageMap::default().render_svg(&title));
-                    std::fs::write(&path, pic).map_err(|e| {
-                        CliError(format!("{}: cannot write the SVG: {e}", path.display()))
-                    })?;
-                    out(&format!("page map drawn in {}\n", path.display()));
-                }
-                (None, _) => {}
-            }
-            if let Some(why) = r.mismatch() {
-                eprintln!("mdlsim: {}: not as expected: {why}", file.display());
-            }
-            Ok(if r.as_expected {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
-        }
-        Command::Explain { class } => {
-            if class == "list" {
-                for c in cli::explain_all_classes() {
-                    out(&format!("{c}\n"));
-                }
-                return Ok(ExitCode::SUCCESS);
-            }
-            let c = cli::parse_class(&class)?;
-            out(&cli::explain(c)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        } => run_replay(&file, svg, memory_limit),
+        Command::Explain { class } => run_explain(&class),
         Command::BenchReport {
             criterion,
             out: md,
             svg,
-        } => {
-            let none = || {
-                CliError(format!(
-                    "{}: no criterion estimates there (run `cargo bench` first)",
-                    criterion.display()
-                ))
-            };
-            if !criterion.is_dir() {
-                return Err(none());
-            }
-            // No estimates (an empty or foreign folder) would replace the report with an
-            // empty one: refused before anything is written.
-            let est = cli::bench_report::read_estimates(&criterion).map_err(|e| {
-                CliError(format!(
-                    "{}: cannot read criterion's estimates: {e}",
-                    criterion.display()
-                ))
-            })?;
-            if est.is_empty() {
-                return Err(none());
-            }
-            cli::bench_report::run(&criterion, &md, &svg)
-                .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;
-            out(&format!("wrote {} and {}\n", md.display(), svg.display()));
-            Ok(ExitCode::SUCCESS)
-        }
+        } => run_bench_report(&criterion, &md, &svg),
     }
+}
+
+/// `mdlsim audit`: the matrix (or its JSON), with a progress bar on a terminal; exit
+/// status 1 unless every strategy behaved as documented.
+fn run_audit(opts: &AuditOptions, json: bool) -> Result<ExitCode, CliError> {
+    let n = cli::select(opts.strategy.as_deref())?.len() as u64 * 2;
+    let bar = progress_bar(n, opts.cases);
+    let progress = |what: &str| {
+        if let Some(b) = &bar {
+            b.set_message(what.to_string());
+            b.inc(1);
+        }
+    };
+    let report = cli::audit(opts, &progress)?;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if json {
+        out(&(serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"));
+    } else {
+        out(&cli::render_matrix(&report));
+    }
+    Ok(if report.all_as_documented() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// A progress bar over `n` runs when standard error is a terminal.
+fn progress_bar(n: u64, cases: Option<u32>) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new(n);
+    if let Ok(st) =
+        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} {elapsed} {msg}")
+    {
+        b.set_style(st);
+    }
+    b.set_message(format!(
+        "{} cases per strategy and direction",
+        cases.unwrap_or(mdlsim::verify::Config::default().cases)
+    ));
+    // Drawn now and redrawn while the first runs are still going.
+    b.enable_steady_tick(Duration::from_millis(250));
+    Some(b)
+}
+
+/// `mdlsim replay FILE`: the replay as text, the page map drawn when asked; exit status 1
+/// unless the scenario played as expected.
+fn run_replay(
+    file: &std::path::Path,
+    svg: Option<std::path::PathBuf>,
+    memory_limit: Option<u64>,
+) -> Result<ExitCode, CliError> {
+    let mut opts = replay::ReplayOptions::default();
+    if let Some(bytes) = memory_limit {
+        opts = opts.host_memory_limit(bytes);
+    }
+    let r = replay::replay_with(file, &opts)?;
+    out(&replay::render_replay(&r, std::io::stdout().is_terminal()));
+    match (svg, &r.run) {
+        (Some(path), Run::Ops(_)) => out(&format!(
+            "no page map applies to an \"ops\" scenario: {} not written\n",
+            path.display()
+        )),
+        (Some(path), Run::Case(run)) => {
+            let title = format!("mdlsim page map: {}", r.scenario.name);
+            let pic = run
+                .page_map
+                .as_ref()
+                .map(|pm| pm.render_svg(&title))
+                .unwrap_or_else(|| mdlsim::pagemap::PageMap::default().render_svg(&title));
+            std::fs::write(&path, pic)
+                .map_err(|e| CliError(format!("{}: cannot write the SVG: {e}", path.display())))?;
+            out(&format!("page map drawn in {}\n", path.display()));
+        }
+        (None, _) => {}
+    }
+    if let Some(why) = r.mismatch() {
+        eprintln!("mdlsim: {}: not as expected: {why}", file.display());
+    }
+    Ok(if r.as_expected {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `mdlsim explain CLASS` (or `list`).
+fn run_explain(class: &str) -> Result<ExitCode, CliError> {
+    if class == "list" {
+        for c in cli::explain_all_classes() {
+            out(&format!("{c}\n"));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = cli::parse_class(class)?;
+    out(&cli::explain(c)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `mdlsim bench-report`: the performance report from criterion's estimates, refused
+/// before anything is written when there are none.
+fn run_bench_report(
+    criterion: &std::path::Path,
+    md: &std::path::Path,
+    svg: &std::path::Path,
+) -> Result<ExitCode, CliError> {
+    let none = || {
+        CliError(format!(
+            "{}: no criterion estimates there (run `cargo bench` first)",
+            criterion.display()
+        ))
+    };
+    if !criterion.is_dir() {
+        return Err(none());
+    }
+    // No estimates (an empty or foreign folder) would replace the report with an
+    // empty one: refused before anything is written.
+    let est = cli::bench_report::read_estimates(criterion).map_err(|e| {
+        CliError(format!(
+            "{}: cannot read criterion's estimates: {e}",
+            criterion.display()
+        ))
+    })?;
+    if est.is_empty() {
+        return Err(none());
+    }
+    cli::bench_report::run(criterion, md, svg)
+        .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;
+    out(&format!("wrote {} and {}\n", md.display(), svg.display()));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `name`'s value parsed by `parse`, `None` when it is not set (or set empty).

@@ -59,6 +59,24 @@ impl Machine {
     #[doc(alias = "IofCompleteRequest")]
     pub fn io_complete_request(&mut self, irp: IrpId) -> Result<()> {
         self.enter("IofCompleteRequest")?;
+        self.check_completable(irp)?;
+        {
+            let i = self.irp_entry_mut(irp)?;
+            i.completed = true;
+            i.stage = IrpStage::Active;
+        }
+        if !self.run_completion_routines(irp)? {
+            return Ok(());
+        }
+        self.finish_stage1(irp)
+    }
+
+    /// A request may be completed once, not with `STATUS_PENDING` ([invariant 27]): a
+    /// second completion is 0x44 (also once freed), `STATUS_PENDING` the checked-build
+    /// ASSERT; a cancel routine still set is an event.
+    ///
+    /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
+    fn check_completable(&mut self, irp: IrpId) -> Result<()> {
         let Some(i) = self.irps.get(irp.0) else {
             if self.io.freed.contains(&irp) {
                 return Err(self.bug_check(
@@ -93,11 +111,16 @@ impl Machine {
                 format!("{irp} completed with {d:?}'s cancel routine still set (invariant 27)"),
             );
         }
-        {
-            let i = self.irp_entry_mut(irp)?;
-            i.completed = true;
-            i.stage = IrpStage::Active;
-        }
+        Ok(())
+    }
+
+    /// Stage 1's walk up the stack ([semantics §5.7]): each location's completion routine
+    /// runs when its `SL_INVOKE_ON_*` bits match the status; without one, a pending return
+    /// propagates to the location above. `false`: a routine returned
+    /// `STATUS_MORE_PROCESSING_REQUIRED` and the IRP belongs to its driver again.
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    fn run_completion_routines(&mut self, irp: IrpId) -> Result<bool> {
         // Walk the stack upward.
         loop {
             let i = self.irp_entry_mut(irp)?;
@@ -137,7 +160,7 @@ impl Machine {
                             i.stage = IrpStage::Reclaimed;
                             i.completed = false;
                         }
-                        return Ok(());
+                        return Ok(false);
                     }
                 }
                 None => {
@@ -149,6 +172,17 @@ impl Machine {
                 }
             }
         }
+        Ok(true)
+    }
+
+    /// The end of stage 1 ([semantics §5.7]): every MDL of the chain unlocked
+    /// ([invariant 26]), then stage 2 left to the system service (a synchronous
+    /// `IRP_DEFER_IO_COMPLETION` request), queued as an APC to the owning thread, run now
+    /// for a system thread's request, or the thread-less IRP cleaned up.
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [invariant 26]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-26
+    fn finish_stage1(&mut self, irp: IrpId) -> Result<()> {
         // Stage 1, step 5: unlock every MDL of the chain.
         for mdl in self.mdl_chain(irp)? {
             self.unlock_pages(mdl)?;

@@ -15,6 +15,7 @@
 //! [§4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s4
 //! [§8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s8
 
+mod build;
 pub(crate) mod exit;
 pub(crate) mod lock;
 pub mod mapping;
@@ -22,7 +23,7 @@ pub(crate) mod pages;
 
 pub use lock::POISON_PFN;
 
-use crate::addr::{LIST_HEAD, MDL_HEADER_SIZE, PAGE_SIZE, PFN_NUMBER_SIZE, Va, span_pages};
+use crate::addr::{MDL_HEADER_SIZE, PFN_NUMBER_SIZE, Va, span_pages};
 use crate::bugcheck::{BugCheckCode, verifier};
 use crate::events::{Event, EventKind};
 use crate::fault::{Fault, ModelError, Result};
@@ -417,191 +418,6 @@ impl Machine {
         self.forget_lock(id)?;
         // A partial that inherited a mapping leaves it to its source; its record is not its own.
         self.mdls.remove(id.0);
-        Ok(())
-    }
-
-    /// [`IoBuildPartialMdl`]: makes `target` describe `[va, va+length)` of `source`'s pages,
-    /// borrowing `source`'s locks (no reference changes, nothing mapped; [semantics §4]).
-    ///
-    /// `length == 0` means "the rest of the source". Flags: the target keeps only its
-    /// `ALLOCATED_FIXED_SIZE | ALLOCATED_MUST_SUCCEED`, inherits the source's
-    /// `IO_PAGE_READ | SOURCE_IS_NONPAGED_POOL | MAPPED_TO_SYSTEM_VA | IO_SPACE`, and
-    /// gets `PARTIAL`; `MappedSystemVa = source.MappedSystemVa + offset`.
-    ///
-    /// Windows, not ReactOS ([semantics §9]): the sub-range must lie inside the source, else
-    /// `INVALID_MDL_RANGE (0x12E)` with (SourceMdl, TargetMdl, VirtualAddress, Length); and the
-    /// target must have room for its span, else `TARGET_MDL_TOO_SMALL (0x40)`, which has no
-    /// parameters. ([semantics §9] names only 0x40 for both; Microsoft's bug check reference
-    /// documents 0x12E for the out-of-range case, so the model follows it.)
-    ///
-    /// # Errors
-    /// 0x12E and 0x40 as above; a source that is neither locked, non-paged nor allocated is an
-    /// ASSERT ([invariant 22]).
-    ///
-    /// [semantics §4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s4
-    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
-    /// [invariant 22]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-22
-    /// [`IoBuildPartialMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuildpartialmdl
-    #[doc(alias = "IoBuildPartialMdl")]
-    pub fn io_build_partial_mdl(
-        &mut self,
-        source: impl Into<Option<MdlId>>,
-        target: impl Into<Option<MdlId>>,
-        va: Va,
-        length: u32,
-    ) -> Result<()> {
-        self.enter("IoBuildPartialMdl")?;
-        let src = self.deref_mdl(source.into())?;
-        let tgt = self.deref_mdl(target.into())?;
-        let s = self.slot(src)?.mdl.clone();
-        if !s.flags.intersects(
-            MdlFlags::PAGES_LOCKED | MdlFlags::SOURCE_IS_NONPAGED_POOL | MdlFlags::PARTIAL,
-        ) {
-            return Err(self.assert_failed(format!(
-                "source {src} is neither locked nor non-paged (invariant 22)"
-            )));
-        }
-        let offset = va.0.wrapping_sub(s.virtual_address().0);
-        let length = if length == 0 {
-            (s.byte_count as u64).wrapping_sub(offset) as u32
-        } else {
-            length
-        };
-        let inside = va >= s.virtual_address()
-            && offset
-                .checked_add(length as u64)
-                .is_some_and(|end| end <= s.byte_count as u64)
-            && length != 0;
-        if !inside {
-            return Err(self.bug_check(
-                BugCheckCode::INVALID_MDL_RANGE,
-                [src.address(), tgt.address(), va.0, length as u64],
-                format!(
-                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: range outside the source (semantics §4, §9)"
-                ),
-            ));
-        }
-        let pages = span_pages(va, length as u64);
-        let cap = self.slot(tgt)?.capacity;
-        if pages > cap {
-            return Err(self.bug_check(
-                BugCheckCode::TARGET_MDL_TOO_SMALL,
-                [0; 4],
-                format!(
-                    "IoBuildPartialMdl of [{va}, +{length:#x}) from {src} into {tgt}: {pages} pages, target has room for {cap} (semantics §4, invariant 3)"
-                ),
-            ));
-        }
-        // Reusing a target that is still mapped or locked (invariant 23).
-        let old = self.slot(tgt)?;
-        if old.mdl.flags.contains(MdlFlags::PARTIAL_HAS_BEEN_MAPPED) {
-            self.event(
-                EventKind::PartialReusedWhileMapped,
-                Some(tgt),
-                Some(old.mdl.mapped_system_va),
-                format!("{tgt} rebuilt as a partial while its own mapping is live (invariant 23)"),
-            );
-        }
-        if self.slot(tgt)?.lock.is_some() {
-            self.event(
-                EventKind::PartialTargetWasLocked,
-                Some(tgt),
-                None,
-                format!("{tgt} rebuilt as a partial while it held page locks"),
-            );
-            self.forget_lock(tgt)?;
-        }
-        let first_slot = (va.page_align().0.wrapping_sub(s.start_va.0) >> 12) as usize;
-        let copied: Vec<u64> = (0..pages as usize)
-            .map(|i| s.pfns.get(first_slot + i).copied().unwrap_or(LIST_HEAD))
-            .collect();
-        let t = &mut self.slot_mut(tgt)?.mdl;
-        t.start_va = va.page_align();
-        t.process = s.process;
-        t.byte_count = length;
-        t.byte_offset = va.byte_offset();
-        t.flags = (t.flags & (MdlFlags::ALLOCATED_FIXED_SIZE | MdlFlags::ALLOCATED_MUST_SUCCEED))
-            | (s.flags
-                & (MdlFlags::IO_PAGE_READ
-                    | MdlFlags::SOURCE_IS_NONPAGED_POOL
-                    | MdlFlags::MAPPED_TO_SYSTEM_VA
-                    | MdlFlags::IO_SPACE))
-            | MdlFlags::PARTIAL;
-        t.mapped_system_va = s.mapped_system_va.wrapping_add(offset);
-        t.pfns[..pages as usize].copy_from_slice(&copied);
-        // The target's own mapping record (if any) is now orphaned; the hygiene
-        // check reports it as a leaked mapping.
-        self.slot_mut(tgt)?.system_mapping = None;
-        Ok(())
-    }
-
-    /// [`MmBuildMdlForNonPagedPool`]: fills the PFN array straight from the current PTEs
-    /// of a resident, non-paged buffer; sets `SOURCE_IS_NONPAGED_POOL` and
-    /// `MappedSystemVa = StartVa + ByteOffset`; takes no reference and does **not** set
-    /// `MDL_PAGES_LOCKED` ([semantics §3.6], [invariant 19]).
-    ///
-    /// # Errors
-    /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`. `ByteCount == 0` or a
-    /// locked / mapped / partial / already-built MDL: ASSERT.
-    ///
-    /// [semantics §3.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.6
-    /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
-    /// [`MmBuildMdlForNonPagedPool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmbuildmdlfornonpagedpool
-    #[doc(alias = "MmBuildMdlForNonPagedPool")]
-    pub fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("MmBuildMdlForNonPagedPool")?;
-        let id = self.deref_mdl(mdl.into())?;
-        let m = self.slot(id)?.mdl.clone();
-        if m.byte_count == 0 {
-            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
-        }
-        let bad = MdlFlags::PAGES_LOCKED
-            | MdlFlags::MAPPED_TO_SYSTEM_VA
-            | MdlFlags::SOURCE_IS_NONPAGED_POOL
-            | MdlFlags::PARTIAL;
-        if m.flags.intersects(bad) {
-            return Err(self.assert_failed(format!(
-                "{id} has flags {:?}; MmBuildMdlForNonPagedPool needs a fresh MDL (invariant 19)",
-                m.flags & bad
-            )));
-        }
-        let n = m.page_count();
-        self.check_capacity(id, n)?;
-        let start = m.virtual_address();
-        let mut frames = Vec::with_capacity(n as usize);
-        let mut foreign = false;
-        for i in 0..n as u64 {
-            let page = Va(start.page_align().0.wrapping_add(i * PAGE_SIZE));
-            let pte = self.space_of(page).and_then(|sp| self.pte(sp, page));
-            match pte {
-                Some(p) => {
-                    foreign |= !matches!(p.kind, crate::space::PteKind::Pool);
-                    frames.push(p.pfn.0);
-                }
-                None => {
-                    return Err(self.bug_check(
-                        BugCheckCode::MEMORY_MANAGEMENT,
-                        [0x1240, id.address(), page.0, 0],
-                        format!(
-                            "MmBuildMdlForNonPagedPool over non-resident {page} (invariant 19)"
-                        ),
-                    ));
-                }
-            }
-        }
-        if foreign {
-            self.event(
-                EventKind::NonPagedBuildOverOtherMemory,
-                Some(id),
-                Some(start),
-                format!("{id} built over memory that is not non-paged pool"),
-            );
-        }
-        let s = self.slot_mut(id)?;
-        s.mdl.process = None;
-        s.mdl.mapped_system_va = start;
-        s.mdl.pfns[..n as usize].copy_from_slice(&frames);
-        s.mdl.flags |= MdlFlags::SOURCE_IS_NONPAGED_POOL;
         Ok(())
     }
 

@@ -8,10 +8,9 @@
 //! [`CaseRunner`] holds what the phases share; [`Trace`] formats the step trace only when
 //! the run is not quiet (the search loop runs quiet and replays a failure with the trace).
 
-use super::case::{Actors, Case, CaseRun, InjectedFault, IoTrace};
-use super::case::{CANCELLED_REPLY, digest};
-use super::proxy::{ProxyDriver, Retired};
-use super::server::run_server;
+use super::case::digest;
+use super::case::{Actors, Case, CaseRun, IoTrace};
+use super::proxy::ProxyDriver;
 use crate::addr::{PAGE_SIZE, Pfn, Va};
 use crate::fault::{Fault, ModelError, Result};
 use crate::io::{DeviceId, IrpId};
@@ -25,11 +24,12 @@ use crate::shadow::LabelSpan;
 use crate::space::{Pid, SpaceId, Tid};
 use crate::status::NtStatus;
 use crate::strategy::{Completion, Direction, Exposure, Io, ProxyStrategy};
-use crate::vm::{MEM_DECOMMIT, MEM_RELEASE};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod inject;
 mod judge;
+mod retire;
 
 /// The step trace of a run: lines are formatted only when the run is not quiet.
 pub(super) struct Trace<'a> {
@@ -330,201 +330,6 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
             }
         }
         Ok(Some(out))
-    }
-
-    /// **inject**: the case's fault (the client thread exits, a system thread cancels the
-    /// IRP, the server exits) or the server's work and reply (after which the client may
-    /// free or decommit its buffer). Returns what the driver call returned.
-    fn inject(
-        &mut self,
-        irp: IrpId,
-        tid: Tid,
-        va: Va,
-        len: u64,
-        inj: &mut Injected,
-    ) -> Result<Result<()>> {
-        let a = self.a.clone();
-        let case = self.case;
-        Ok(match case.fault {
-            InjectedFault::ClientExits => {
-                self.trace().line(|| format!(
-                    "the client thread {tid:?} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
-                ));
-                inj.client_exits = true;
-                inj.cancel_attempt = true;
-                self.m.switch_to(Some(a.client))?;
-                self.m.terminate_thread(tid)
-            }
-            InjectedFault::Cancel => {
-                self.trace().line(|| format!(
-                    "a system thread calls IoCancelIrp({irp}) while the server holds it: the cancel routine runs retire"
-                ));
-                inj.cancel_attempt = true;
-                self.m.switch_to(None)?;
-                self.m.io_cancel_irp(irp).map(|_| ())
-            }
-            InjectedFault::ServerExits => {
-                self.trace().line(|| {
-                    "the server exits before doing anything; its cleanup retires the request".into()
-                });
-                inj.server_exits = true;
-                self.m.switch_to(Some(a.server))?;
-                self.driver.server_exit(&mut self.m.kernel(), self.dev)
-            }
-            _ => {
-                let r = run_server(
-                    self.m,
-                    a.server,
-                    case.server,
-                    case.direction,
-                    va,
-                    len,
-                    case.seed,
-                )?;
-                let step = self.m.step();
-                self.trace().line(|| {
-                    format!(
-                        "step {step}: server ({:?}) replies {:?}",
-                        case.server, r.reply
-                    )
-                });
-                if r.crashed {
-                    self.trace()
-                        .line(|| "the server crashes; its cleanup retires the request".into());
-                    inj.server_exits = true;
-                    self.m.switch_to(Some(a.server))?;
-                    self.driver.server_exit(&mut self.m.kernel(), self.dev)
-                } else {
-                    self.client_releases_buffer(inj)?;
-                    self.m.switch_to(Some(a.server))?;
-                    self.driver
-                        .reply(&mut self.m.kernel(), irp, r.reply)
-                        .map(|_| ())
-                }
-            }
-        })
-    }
-
-    /// The client frees or decommits its buffer while the reply is on its way.
-    fn client_releases_buffer(&mut self, inj: &mut Injected) -> Result<()> {
-        let a = self.a.clone();
-        let what = match self.case.fault {
-            InjectedFault::ClientFreesBuffer => {
-                self.m.virtual_free(a.client, a.alloc, 0, MEM_RELEASE)?;
-                "releases"
-            }
-            InjectedFault::ClientDecommitsBuffer => {
-                self.m
-                    .virtual_free(a.client, a.alloc, a.alloc_len, MEM_DECOMMIT)?;
-                "decommits"
-            }
-            _ => return Ok(()),
-        };
-        let step = self.m.step();
-        self.trace()
-            .line(|| format!("step {step}: the client {what} its buffer"));
-        inj.freed = true;
-        Ok(())
-    }
-
-    /// **retire**: what the driver's `retire` for this IRP returned, then (after a
-    /// cancellation) the server's late reply, which a driver that no longer holds the
-    /// request must drop. `None`: `retire` faulted (a finding; the case ends here). A
-    /// request nobody retired stays pending.
-    fn retire(
-        &mut self,
-        irp: IrpId,
-        e0: u64,
-        called: Result<()>,
-        cancel_attempt: bool,
-    ) -> Result<Option<Completion>> {
-        self.flush();
-        self.collect_writers_if_refetched((e0, self.m.step()));
-        let retired = self.last_retired(irp);
-        if let Some(r) = &retired {
-            self.note_retired(r);
-        }
-        let completion = match retired.map(|r| (r.steps, r.by, r.result)) {
-            Some(((r0, r1), by, Ok(c))) => {
-                self.trace()
-                    .line(|| format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
-                Some(c)
-            }
-            Some(((r0, r1), by, Err(e))) => {
-                self.trace()
-                    .line(|| format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
-                let step = self.m.step();
-                let found = std::mem::take(&mut self.findings);
-                self.run.findings.extend(found);
-                self.run.findings.push(fault_finding(&e, step, "retire"));
-                self.finish_double_fetch();
-                return Ok(None);
-            }
-            None => None,
-        };
-        called?;
-        let completion = if cancel_attempt {
-            self.late_reply(irp)?.or(completion)
-        } else {
-            completion
-        };
-        Ok(Some(completion.unwrap_or(Completion {
-            status: NtStatus::PENDING,
-            information: 0,
-        })))
-    }
-
-    /// After a cancellation: a request still held is a finding (the driver ignores
-    /// cancellation); the server then answers late with `STATUS_CANCELLED`.
-    fn late_reply(&mut self, irp: IrpId) -> Result<Option<Completion>> {
-        if self.driver.held().contains(&irp) {
-            self.findings.push(Finding::new(
-                BugClass::LockLeak,
-                Rule::Protocol,
-                Some(self.m.step()),
-                format!(
-                    "{irp} was cancelled while the server held it, yet it is still pending: the driver ignores cancellation (a hung server keeps the client's pages locked forever)"
-                ),
-            ));
-        }
-        self.m.switch_to(Some(self.a.server))?;
-        let late = self
-            .driver
-            .reply(&mut self.m.kernel(), irp, CANCELLED_REPLY)?;
-        let step = self.m.step();
-        self.trace().line(|| {
-            format!(
-                "step {step}: the server replies late; the driver {}",
-                if late.is_some() {
-                    "retires and completes the request now"
-                } else {
-                    "drops the reply"
-                }
-            )
-        });
-        self.flush();
-        if let Some(r) = self.last_retired(irp) {
-            if !self.windows.contains(&r.steps) {
-                self.note_retired(&r);
-            }
-        }
-        Ok(late)
-    }
-
-    fn last_retired(&self, irp: IrpId) -> Option<Retired> {
-        self.driver
-            .retired()
-            .into_iter()
-            .rev()
-            .find(|x| x.irp == irp)
-    }
-
-    fn note_retired(&mut self, r: &Retired) {
-        self.windows.push(r.steps);
-        if let Some(t) = self.run.io.as_mut() {
-            t.retired_by = Some(r.by);
-            t.retire_context = Some(r.context);
-        }
     }
 
     /// The request's end: the exited processes go, and the IRP must have been completed

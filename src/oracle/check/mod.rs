@@ -177,14 +177,18 @@ pub fn client_after(
 ) -> Vec<Finding> {
     let mut c = Collector::default();
     let start = s.buffer.raw() - base.raw();
-    let end = start + s.length;
+    let range = ClientRange {
+        start,
+        end: start + s.length,
+        delivered_end: start + delivered,
+    };
     for (off, len, label) in diff_spans(before, after) {
         // Split the changed chunk at the range's edges and at `start + delivered`.
         let cuts = [
             off,
-            start.clamp(off, off + len),
-            (start + delivered).clamp(off, off + len),
-            end.clamp(off, off + len),
+            range.start.clamp(off, off + len),
+            range.delivered_end.clamp(off, off + len),
+            range.end.clamp(off, off + len),
             off + len,
         ];
         for w in cuts.windows(2) {
@@ -194,59 +198,65 @@ pub fn client_after(
             }
             let l = label.advance(a - off);
             let at = (SpaceId::Process(s.client), base.wrapping_add(a));
-            if a < start || a >= end {
-                let kind = if s.is_server(l) {
-                    BugClass::PartialPageExposure
-                } else {
-                    BugClass::CopyBackError
-                };
-                c.add(
-                    kind,
-                    Rule::Integrity,
-                    Some(step),
-                    at,
-                    Some(l),
-                    b - a,
-                    "a client byte outside the request's range changed",
-                );
-            } else if s.direction == Direction::Write {
-                c.add(
-                    BugClass::AccessModeMismatch,
-                    Rule::Integrity,
-                    Some(step),
-                    at,
-                    Some(l),
-                    b - a,
-                    "the client's WRITE buffer was modified",
-                );
-            } else if a < start + delivered {
-                // Checked by delivery.
-            } else if s.is_server(l) {
-                // Policy: past Information, server-written bytes are allowed.
-            } else if l == Label::Zero {
-                c.add(
-                    BugClass::CopyBackError,
-                    Rule::Delivery,
-                    Some(step),
-                    at,
-                    Some(l),
-                    b - a,
-                    "client bytes past Information were zero-filled",
-                );
-            } else {
-                c.add(
-                    BugClass::CopyBackError,
-                    Rule::ConfidentialityToClient,
-                    Some(step),
-                    at,
-                    Some(l),
-                    b - a,
-                    "the client's buffer received bytes that are neither its own nor the server's",
-                );
+            if let Some((kind, rule, what)) = range.change(s, a, l) {
+                c.add(kind, rule, Some(step), at, Some(l), b - a, what);
             }
         }
     }
     c.found
+}
+
+/// The request's range in the client's allocation (offsets from its start), and the end
+/// of the bytes a successful READ delivered.
+struct ClientRange {
+    start: u64,
+    end: u64,
+    delivered_end: u64,
+}
+
+impl ClientRange {
+    /// What a change of the client byte at offset `a`, now labelled `l`, breaks: outside
+    /// the range any change (integrity); a WRITE's buffer must not change; past the
+    /// delivered bytes only the server's bytes may appear (the delivered ones are
+    /// [`delivery_read`]'s business).
+    fn change(&self, s: &Subject, a: u64, l: Label) -> Option<(BugClass, Rule, &'static str)> {
+        if a < self.start || a >= self.end {
+            let kind = if s.is_server(l) {
+                BugClass::PartialPageExposure
+            } else {
+                BugClass::CopyBackError
+            };
+            Some((
+                kind,
+                Rule::Integrity,
+                "a client byte outside the request's range changed",
+            ))
+        } else if s.direction == Direction::Write {
+            Some((
+                BugClass::AccessModeMismatch,
+                Rule::Integrity,
+                "the client's WRITE buffer was modified",
+            ))
+        } else if a < self.delivered_end {
+            // Checked by delivery.
+            None
+        } else if s.is_server(l) {
+            // Policy: past Information, server-written bytes are allowed.
+            None
+        } else if l == Label::Zero {
+            Some((
+                BugClass::CopyBackError,
+                Rule::Delivery,
+                "client bytes past Information were zero-filled",
+            ))
+        } else {
+            Some((
+                BugClass::CopyBackError,
+                Rule::ConfidentialityToClient,
+                "the client's buffer received bytes that are neither its own nor the server's",
+            ))
+        }
+    }
 }
 
 /// Delivery for a successful READ: the first `info` bytes of the client's range are
@@ -407,210 +417,4 @@ pub fn writable_client_frames_in_server(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn o(pid: u32, va: u64) -> Label {
-        Label::Origin {
-            space: SpaceId::Process(Pid(pid)),
-            va: Va::new(va),
-        }
-    }
-
-    #[test]
-    fn diff_spans_finds_exactly_the_changed_bytes() {
-        let before = [LabelSpan {
-            len: 100,
-            label: o(1, 0x1000),
-        }];
-        let after = [
-            LabelSpan {
-                len: 10,
-                label: o(1, 0x1000),
-            },
-            LabelSpan {
-                len: 5,
-                label: Label::Zero,
-            },
-            LabelSpan {
-                len: 85,
-                label: o(1, 0x100F),
-            },
-        ];
-        assert_eq!(diff_spans(&before, &after), vec![(10, 5, Label::Zero)]);
-        assert!(diff_spans(&before, &before).is_empty());
-    }
-
-    #[test]
-    fn diff_spans_merges_runs_of_unequal_lengths_by_adding_them() {
-        // Chunks of 3 and 5 bytes (split by `before`) of one continuing run: 8 bytes.
-        let zero = |len| LabelSpan {
-            len,
-            label: Label::Zero,
-        };
-        let after = [LabelSpan {
-            len: 8,
-            label: o(3, 0x50),
-        }];
-        assert_eq!(
-            diff_spans(&[zero(3), zero(5)], &after),
-            vec![(0, 8, o(3, 0x50))]
-        );
-    }
-
-    fn span(len: u64, label: Label) -> LabelSpan {
-        LabelSpan { len, label }
-    }
-
-    /// A `before` span partly consumed, then an `after` span longer than its rest: the
-    /// chunk is the rest of the `before` span, not more (the bytes after it are equal).
-    #[test]
-    fn diff_spans_steps_by_the_shorter_remainder_on_either_side() {
-        let (a, c, d) = (o(1, 0x1000), o(2, 0x2000), o(3, 0x3000));
-        let before = [span(10, a), span(14, d.advance(6))];
-        let after = [span(4, c), span(20, d)];
-        assert_eq!(diff_spans(&before, &after), vec![(0, 4, c), (4, 6, d)]);
-        // And the mirror image: `after` partly consumed.
-        let before = [span(4, c), span(20, d)];
-        let after = [span(10, a), span(14, d.advance(6))];
-        assert_eq!(diff_spans(&before, &after), vec![(0, 10, a)]);
-    }
-
-    /// A client byte from just before the request's range is outside it, even though it
-    /// ends inside: the server must not see it.
-    #[test]
-    fn server_reading_client_bytes_before_the_range_is_an_exposure() {
-        let s = Subject {
-            client: Pid(1),
-            server: Pid(2),
-            direction: Direction::Read,
-            buffer: Va::new(0x10100),
-            length: 0x100,
-        };
-        let read = |origin: u64, len: u64| Access {
-            step: 3,
-            actor: Actor::User(Pid(2)),
-            space: SpaceId::Process(Pid(2)),
-            va: Va::new(0x50000),
-            pfn: Pfn(7),
-            offset: 0,
-            len: len as u16,
-            write: false,
-            labels: vec![span(len, o(1, origin))],
-        };
-        let found = server_reads(&[read(0x100F0, 0x10)], &s);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!(found[0].kind, BugClass::PartialPageExposure);
-        assert!(server_reads(&[read(0x10100, 0x100)], &s).is_empty());
-        assert_eq!(server_reads(&[read(0x10180, 0x100)], &s).len(), 1);
-    }
-
-    fn at(va: u64) -> (SpaceId, Va) {
-        (SpaceId::Process(Pid(1)), Va::new(va))
-    }
-
-    #[test]
-    fn collector_keeps_one_finding_per_class_and_rule() {
-        let mut c = Collector::default();
-        let k = BugClass::CopyBackError;
-        c.add(k, Rule::Integrity, Some(1), at(0x10), Some(o(2, 0)), 4, "a");
-        c.add(
-            k,
-            Rule::Delivery,
-            Some(1),
-            at(0x20),
-            Some(Label::Zero),
-            4,
-            "b",
-        );
-        c.add(k, Rule::Integrity, Some(2), at(0x30), Some(o(2, 0)), 4, "c");
-        let rules: Vec<Rule> = c.found.iter().map(|f| f.rule).collect();
-        assert_eq!(rules, vec![Rule::Integrity, Rule::Delivery]);
-        assert_eq!(c.found[0].addresses, vec![at(0x10), at(0x30)]);
-        // At most four addresses per finding.
-        for va in [0x40, 0x50, 0x60, 0x70] {
-            c.add(k, Rule::Integrity, Some(3), at(va), None, 1, "d");
-        }
-        assert_eq!(
-            c.found[0].addresses,
-            vec![at(0x10), at(0x30), at(0x40), at(0x50)]
-        );
-    }
-
-    #[test]
-    fn collector_lists_each_provenance_once() {
-        let mut c = Collector::default();
-        let k = BugClass::PartialPageExposure;
-        for label in [o(2, 0), o(2, 0), o(3, 0x40), o(2, 0)] {
-            c.add(k, Rule::Integrity, None, at(0x10), Some(label), 1, "x");
-        }
-        assert_eq!(c.found.len(), 1);
-        assert_eq!(c.found[0].provenance, vec![o(2, 0), o(3, 0x40)]);
-    }
-
-    #[test]
-    fn client_after_names_the_label_of_the_first_byte_outside_the_range() {
-        // The client's allocation starts at 0x10000; the request is [0x10100, 0x10200).
-        // A foreign run written over [0x100F0, 0x10210) crosses both edges: the part
-        // after the range starts 0x120 bytes into the run.
-        let s = Subject {
-            client: Pid(1),
-            server: Pid(2),
-            direction: Direction::Read,
-            buffer: Va::new(0x10100),
-            length: 0x100,
-        };
-        let before = [LabelSpan {
-            len: 0x1000,
-            label: o(1, 0x10000),
-        }];
-        let third = o(9, 0x5000);
-        let after = [
-            LabelSpan {
-                len: 0xF0,
-                label: o(1, 0x10000),
-            },
-            LabelSpan {
-                len: 0x120,
-                label: third,
-            },
-            LabelSpan {
-                len: 0x1000 - 0x210,
-                label: o(1, 0x10210),
-            },
-        ];
-        let found = client_after(&before, &after, Va::new(0x10000), &s, 0x100, 7);
-        let integrity = found
-            .iter()
-            .find(|f| f.rule == Rule::Integrity)
-            .expect("an integrity finding");
-        assert_eq!(integrity.kind, BugClass::CopyBackError);
-        assert_eq!(
-            integrity.addresses,
-            vec![
-                (SpaceId::Process(Pid(1)), Va::new(0x100F0)),
-                (SpaceId::Process(Pid(1)), Va::new(0x10200))
-            ]
-        );
-        assert_eq!(integrity.provenance, vec![third, third.advance(0x110)]);
-    }
-
-    #[test]
-    fn diff_spans_merges_a_continuing_foreign_run() {
-        let before = [
-            LabelSpan {
-                len: 8,
-                label: Label::Zero,
-            },
-            LabelSpan {
-                len: 8,
-                label: o(2, 0),
-            },
-        ];
-        let after = [LabelSpan {
-            len: 16,
-            label: o(3, 0x50),
-        }];
-        assert_eq!(diff_spans(&before, &after), vec![(0, 16, o(3, 0x50))]);
-    }
-}
+mod tests;

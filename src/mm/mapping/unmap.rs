@@ -1,0 +1,190 @@
+//! Unmapping: `MmUnmapLockedPages` for a system-PTE range or a user mapping, and the
+//! removal of a mapping's PTEs and record ([semantics §3.8]).
+//!
+//! [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
+
+use super::Mapping;
+use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, Va};
+use crate::bugcheck::{BugCheckCode, system_pte_misuse};
+use crate::events::EventKind;
+use crate::fault::Result;
+use crate::machine::Machine;
+use crate::mdl::{MdlFlags, MdlId};
+use crate::space::{MappingId, SpaceId, VadKind};
+
+impl Machine {
+    /// [`MmUnmapLockedPages`]: kernel or user is decided by `base` ([semantics §3.8]).
+    ///
+    /// Kernel: the MDL must be mapped (`SYSTEM_PTE_MISUSE (0xDA, 0x06)` otherwise — a
+    /// double unmap), `base` must be the address the map returned (0xDA/0x03), and the
+    /// MDL's first PFN and StartVa must not have changed since (0xDA/0x04, 0x05): the
+    /// checks Windows makes with PTE tracking (invariants [17][invariant 17], [18][invariant 18]). Clears
+    /// `MAPPED_TO_SYSTEM_VA | PARTIAL_HAS_BEEN_MAPPED | FREE_EXTRA_PTES`.
+    ///
+    /// User: must run in the process that holds the mapping; an address that is no
+    /// MDL mapping there is silently ignored (and recorded as an event).
+    ///
+    /// [invariant 17]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-17
+    /// [invariant 18]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-18
+    /// [`MmUnmapLockedPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmunmaplockedpages
+    /// [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
+    #[doc(alias = "MmUnmapLockedPages")]
+    pub fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl Into<Option<MdlId>>) -> Result<()> {
+        self.enter("MmUnmapLockedPages")?;
+        let id = self.deref_mdl(mdl.into())?;
+        if self.slot(id)?.mdl.byte_count == 0 {
+            return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
+        }
+        if base > MM_HIGHEST_USER_ADDRESS {
+            self.unmap_kernel(base, id)
+        } else {
+            self.unmap_user(base, id)
+        }
+    }
+
+    pub(crate) fn unmap_kernel(&mut self, base: Va, id: MdlId) -> Result<()> {
+        let m = self.slot(id)?.mdl.clone();
+        if m.flags.contains(MdlFlags::PARENT_MAPPED_SYSTEM_VA) {
+            return Err(self.assert_failed("PARENT_MAPPED_SYSTEM_VA clear (invariant 17)"));
+        }
+        if !m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA) {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [system_pte_misuse::MDL_NOT_MAPPED, id.address(), base.0, 0],
+                format!("kernel unmap of {id}, which is not mapped (double unmap, invariant 17)"),
+            ));
+        }
+        let Some(mid) = self.slot(id)?.system_mapping else {
+            // Mapped only by inheritance from its source: the PTEs are not its own.
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::WRONG_MAPPING_ADDRESS,
+                    id.address(),
+                    m.mapped_system_va.0,
+                    base.0,
+                ],
+                format!(
+                    "kernel unmap of partial {id}, whose mapping is its source's (invariant 24)"
+                ),
+            ));
+        };
+        let Some(mp) = self.mappings.get(mid.0).cloned() else {
+            return Err(self.assert_failed("mapping record missing"));
+        };
+        if base != mp.returned {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::WRONG_MAPPING_ADDRESS,
+                    id.address(),
+                    mp.returned.0,
+                    base.0,
+                ],
+                format!(
+                    "kernel unmap of {id} at {base}, mapped at {} (invariant 18)",
+                    mp.returned
+                ),
+            ));
+        }
+        let first = m.pfns.first().copied().unwrap_or(LIST_HEAD);
+        if first != mp.first_pfn {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::MDL_FIRST_PAGE_CHANGED,
+                    id.address(),
+                    mp.first_pfn,
+                    first,
+                ],
+                format!("{id}'s first PFN changed between map and unmap"),
+            ));
+        }
+        if m.start_va != mp.start_va {
+            return Err(self.bug_check(
+                BugCheckCode::SYSTEM_PTE_MISUSE,
+                [
+                    system_pte_misuse::MDL_START_VA_CHANGED,
+                    id.address(),
+                    mp.start_va.0,
+                    m.start_va.0,
+                ],
+                format!("{id}'s StartVa changed between map and unmap"),
+            ));
+        }
+        self.remove_mapping(mid)?;
+        let s = self.slot_mut(id)?;
+        s.mdl.flags.remove(
+            MdlFlags::MAPPED_TO_SYSTEM_VA
+                | MdlFlags::PARTIAL_HAS_BEEN_MAPPED
+                | MdlFlags::FREE_EXTRA_PTES,
+        );
+        s.system_mapping = None;
+        Ok(())
+    }
+
+    /// The mapping record of `mid`, if live.
+    pub(crate) fn mapping(&self, mid: MappingId) -> Option<&Mapping> {
+        self.mappings.get(mid.0)
+    }
+
+    /// Removes a mapping's PTEs (and VAD or system PTEs) and its record.
+    pub(crate) fn remove_mapping(&mut self, mid: MappingId) -> Result<()> {
+        let Some(mp) = self.mappings.remove(mid.0) else {
+            return Ok(());
+        };
+        self.counters.unmappings += 1;
+        for f in &mp.frames {
+            self.phys.count_mdl_mapping(*f, -1);
+        }
+        match mp.space {
+            SpaceId::System => {
+                for i in 0..mp.pages {
+                    self.system.ptes.remove(&(mp.base.vpn() + i));
+                }
+                self.sysptes.release(mp.base, mp.pages);
+            }
+            SpaceId::Process(pid) => {
+                if let Some(p) = self.processes.get_mut(&pid) {
+                    for i in 0..mp.pages {
+                        p.space.ptes.remove(&(mp.base.vpn() + i));
+                    }
+                    p.space.remove_vad(mp.base.vpn());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn unmap_user(&mut self, base: Va, id: MdlId) -> Result<()> {
+        let found = self.current_process().and_then(|pid| {
+            let vad = self.processes.get(&pid)?.space.vad(base)?;
+            match vad.kind {
+                VadKind::MdlMapping(mid) => Some(mid),
+                VadKind::Private(_) => None,
+            }
+        });
+        let Some(mid) = found else {
+            self.event(
+                EventKind::UnmapUnknownUserAddress,
+                Some(id),
+                Some(base),
+                format!(
+                    "user unmap of {base} for {id}: no MDL mapping there in {:?}; ignored (semantics §3.8)",
+                    self.current_process()
+                ),
+            );
+            return Ok(());
+        };
+        if let Some(mp) = self.mapping(mid) {
+            if mp.mdl != id || mp.returned != base {
+                let detail = format!(
+                    "user unmap of {base} with {id}; the mapping was made at {} through {}",
+                    mp.returned, mp.mdl
+                );
+                self.event(EventKind::UnmapMismatch, Some(id), Some(base), detail);
+            }
+        }
+        self.remove_mapping(mid)
+    }
+}

@@ -94,7 +94,13 @@ impl Machine {
     /// The checks are `resolve`'s and `resolve_system`'s, per page (user space and system
     /// space both start and end on page boundaries, so a page's start decides for all
     /// its bytes), with one page-table lookup per 512 pages instead of one per page.
-    pub(super) fn resolve_valid(&self, who: Who, page: Va, write: bool, out: &mut [Pfn]) -> (SpaceId, usize) {
+    pub(super) fn resolve_valid(
+        &self,
+        who: Who,
+        page: Va,
+        write: bool,
+        out: &mut [Pfn],
+    ) -> (SpaceId, usize) {
         let page = page.page_align();
         let (space_id, space) = match who {
             Who::User(pid) => match self.processes.get(&pid) {

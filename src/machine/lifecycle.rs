@@ -13,7 +13,7 @@ use crate::bugcheck::{BugCheckCode, process_has_locked_pages};
 use crate::fault::Result;
 use crate::mdl::MdlId;
 use crate::process::{Process, ProcessState};
-use crate::space::{AddressSpace, Pid, SpaceId, Tid};
+use crate::space::{AddressSpace, Pid, Tid};
 
 impl Machine {
     /// Creates a process with one thread and an empty user address space.
@@ -131,22 +131,7 @@ impl Machine {
         let rundown_failed = self.rundown_process_io(pid)?;
         if rundown_failed {
             self.clean_address_space(pid)?;
-            let threads = self.process(pid)?.threads.clone();
-            for t in threads {
-                if let Some(th) = self.threads.get_mut(&t) {
-                    th.alive = false;
-                }
-            }
-            self.process_mut(pid)?.state = ProcessState::RundownFailed;
-            if self.running == Some(pid) {
-                self.running = None;
-            }
-            self.attached.retain(|p| *p != Some(pid));
-            self.parked_attach.remove(&Some(pid));
-            for stack in self.parked_attach.values_mut() {
-                stack.retain(|p| *p != Some(pid));
-            }
-            return Ok(());
+            return self.end_process(pid, ProcessState::RundownFailed);
         }
         self.teardown_process(pid)
     }
@@ -187,13 +172,19 @@ impl Machine {
     }
 
     pub(crate) fn finish_process_delete(&mut self, pid: Pid) -> Result<()> {
+        self.end_process(pid, ProcessState::Deleted)
+    }
+
+    /// The end of a process's life (deleted, or half torn down for good): its threads
+    /// are gone, it runs nowhere and no context stays attached to it.
+    fn end_process(&mut self, pid: Pid, state: ProcessState) -> Result<()> {
         let threads = self.process(pid)?.threads.clone();
         for t in threads {
             if let Some(th) = self.threads.get_mut(&t) {
                 th.alive = false;
             }
         }
-        self.process_mut(pid)?.state = ProcessState::Deleted;
+        self.process_mut(pid)?.state = state;
         if self.running == Some(pid) {
             self.running = None;
         }
@@ -202,7 +193,6 @@ impl Machine {
         for stack in self.parked_attach.values_mut() {
             stack.retain(|p| *p != Some(pid));
         }
-        let _ = SpaceId::Process(pid);
         Ok(())
     }
 

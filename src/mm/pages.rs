@@ -11,7 +11,7 @@ use crate::events::EventKind;
 use crate::fault::Result;
 use crate::machine::Machine;
 use crate::mdl::{CacheType, MdlFlags, MdlId, MdlStorage, alloc_flags};
-use crate::pfn::{FrameOwner, PageState};
+use crate::pfn::FrameOwner;
 
 /// The pages `MiAllocatePagesForMdl` asks for: `PageCount = SPAN(0, TotalBytes)`, then
 /// `MmCreateMdl(NULL, NULL, PageCount << PAGE_SHIFT)`, which refuses 2 GiB or more and a
@@ -207,7 +207,6 @@ impl Machine {
         // lock references and its process charge: the kernel trusts the PFN array and frees
         // the allocation, and the MDL forgets the lock — it is leaked, as by IoFreeMdl.
         self.forget_lock(id)?;
-        let _ = PageState::Free;
         Ok(())
     }
 }

@@ -147,6 +147,14 @@ fn text(c: BugClass) -> (&'static str, &'static str) {
             "Page-count and offset arithmetic gone wrong: the head and tail fall in one page, the buffer ends exactly on a page boundary, the byte offset counted twice, ADDRESS_AND_SIZE_TO_SPAN_PAGES guessed instead of computed.",
             "the proxy file system (the head and tail pages of an unaligned buffer); Microsoft's \"Errors in Direct I/O\" (\"the offset into the virtual page of the user's address becomes the offset into the system page\").",
         ),
+        CopyInError => (
+            "A WRITE's data not copied into what the server is shown: the server reads zeros, stale bytes or the wrong offset instead of the client's bytes.",
+            "the proxy file system (a bounce or substitute page of a WRITE must be filled from the client's buffer before the server runs).",
+        ),
+        OutOfBounds => (
+            "The driver touched an address outside every live mapping or allocation it was given (bug check 0x50 on an address that was never mapped to it), typically from span arithmetic that ran past the end of a mapping.",
+            "Microsoft's \"Errors in Direct I/O\" (a buffer's length and offset must be computed from the MDL); the proxy file system's head/tail substitution (the last page's offset).",
+        ),
         MapUnlocked => (
             "An MDL is mapped (MmMapLockedPagesSpecifyCache, MmGetSystemAddressForMdlSafe) whose pages are not locked, or that lacks MDL_PAGES_LOCKED / MDL_SOURCE_IS_NONPAGED_POOL.",
             "sharing memory between user and kernel through an MDL (lock first, then map).",

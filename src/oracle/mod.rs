@@ -57,8 +57,13 @@ pub enum BugClass {
     /// Read data not copied back, copied to the wrong offset, or stale/zero bytes copied
     /// over the caller's.
     CopyBackError,
-    /// Page-count/offset errors.
+    /// Page-count/offset errors: the right number of bytes moved, at the wrong offset.
     SpanArithmetic,
+    /// A WRITE's bytes not copied in: the server's view lacks the client's data.
+    CopyInError,
+    /// An access outside every live mapping or allocation of the buffer it was meant
+    /// for (a bug check 0x50 where nothing was completed or freed).
+    OutOfBounds,
     /// Mapping an MDL whose pages are not locked.
     MapUnlocked,
     /// Unlocking a substitute, partial or non-paged-pool MDL; double unlock.
@@ -99,11 +104,13 @@ pub enum BugClass {
 
 impl BugClass {
     /// Every bug class, in declaration order.
-    pub const ALL: [BugClass; 22] = [
+    pub const ALL: [BugClass; 24] = [
         BugClass::PartialPageExposure,
         BugClass::UnsanitizedSubstitute,
         BugClass::CopyBackError,
         BugClass::SpanArithmetic,
+        BugClass::CopyInError,
+        BugClass::OutOfBounds,
         BugClass::MapUnlocked,
         BugClass::UnlockMisuse,
         BugClass::LockLeak,

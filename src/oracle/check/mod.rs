@@ -277,12 +277,7 @@ pub fn delivery_read(
             d,
         ))
     };
-    if info > s.length {
-        return fail(format!(
-            "Information {info} exceeds the request's length {}",
-            s.length
-        ));
-    }
+    let info = info.min(s.length); // a larger count is `completion_count`'s finding
     if info == 0 {
         return None;
     }
@@ -316,6 +311,24 @@ pub fn delivery_read(
         return fail("the client's bytes carry the server's labels but not its values".into());
     }
     None
+}
+
+/// The count the client is told: `IoStatus.Information` of a completed READ or WRITE
+/// never exceeds the request's length, whatever the server claimed (a driver that passes
+/// an over-reporting server's count through tells the client it has bytes it has not —
+/// and a caller that trusts the count reads past its buffer).
+pub fn completion_count(s: &Subject, information: u64, step: u64) -> Option<Finding> {
+    (information > s.length).then(|| {
+        Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            format!(
+                "the client is told Information {information:#x} for a {}-byte request (a count the driver did not clamp)",
+                s.length
+            ),
+        )
+    })
 }
 
 /// Delivery for a WRITE: what the server saw right after `expose` (`view_labels`,

@@ -82,6 +82,11 @@ pub enum EventKind {
     ///
     /// [invariant 9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-9
     FrameFreedWhileMapped,
+    /// `MmProbeAndLockPages` of a user range that is itself (in part) an MDL's user-mode
+    /// mapping: the second lock pins the frames, but the mapping it was taken through
+    /// belongs to the first MDL's owner and can be unmapped underneath it (design.md,
+    /// "who owns a buffer during direct I/O"). Windows allows it; the model records it.
+    ProbedMdlUserMapping,
 }
 
 /// One event.

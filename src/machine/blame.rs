@@ -72,6 +72,7 @@ impl Released {
 #[derive(Clone, Debug, Default)]
 pub struct Blame {
     nulls: VecDeque<NullReturn>,
+    mutations: VecDeque<(u64, crate::mdl::MdlId)>,
     fault: Option<KernelFault>,
     released: VecDeque<Released>,
 }
@@ -80,6 +81,11 @@ impl Blame {
     /// The NULL returns kept, oldest first.
     pub fn nulls(&self) -> impl DoubleEndedIterator<Item = &NullReturn> {
         self.nulls.iter()
+    }
+
+    /// The last write a driver made into the PFN array of a locked MDL: `(step, MDL)`.
+    pub fn last_locked_array_write(&self) -> Option<(u64, crate::mdl::MdlId)> {
+        self.mutations.back().copied()
     }
 
     /// The last kernel access that faulted.
@@ -118,6 +124,14 @@ impl Machine {
             });
         }
         r
+    }
+
+    /// Records a driver's write into the PFN array of the locked MDL `id`.
+    pub(crate) fn note_mutation(&mut self, id: crate::mdl::MdlId) {
+        if self.blame.mutations.len() == NULLS_KEPT {
+            self.blame.mutations.pop_front();
+        }
+        self.blame.mutations.push_back((self.step, id));
     }
 
     /// Records a kernel access that faulted at `va`.

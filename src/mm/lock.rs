@@ -130,6 +130,9 @@ impl Machine {
         let user = a <= MM_HIGHEST_USER_ADDRESS;
         let write = operation != LockOperation::IoReadAccess;
         let frames = self.probe_phase(id, a, n as usize, mode, write && user)?;
+        if user {
+            self.note_probe_of_mdl_mapping(id, a, n as u64);
+        }
         let owner = if user { self.current_process() } else { None };
         self.check_lockable(&frames)?;
         // A lock record without MDL_PAGES_LOCKED (a driver cleared the flag) is a lock the MDL
@@ -160,6 +163,29 @@ impl Machine {
             birth,
         });
         Ok(())
+    }
+
+    /// Records a lock taken through a user VA that is an MDL's user mapping
+    /// ([`EventKind::ProbedMdlUserMapping`]).
+    fn note_probe_of_mdl_mapping(&mut self, id: MdlId, a: Va, n: u64) {
+        let Some(p) = self.current_process().and_then(|p| self.processes.get(&p)) else {
+            return;
+        };
+        let hit = (0..n).find_map(|i| {
+            let va = a.page_align().wrapping_add(i * PAGE_SIZE);
+            match p.space.pte(va)?.kind {
+                crate::space::PteKind::Mdl(mid) => Some((va, mid)),
+                _ => None,
+            }
+        });
+        if let Some((va, mid)) = hit {
+            let first = self.mapping(mid).map(|m| m.mdl);
+            let detail = match first {
+                Some(f) => format!("{id} probed and locked {va}, which is a user mapping of {f}"),
+                None => format!("{id} probed and locked {va}, which is an MDL's user mapping"),
+            };
+            self.event(EventKind::ProbedMdlUserMapping, Some(id), Some(va), detail);
+        }
     }
 
     /// Only a well-formed ([invariant 1]), fresh MDL may be probed: not locked, mapped, built

@@ -469,6 +469,7 @@ impl Machine {
         self.enter("MmGetMdlPfnArray write")?;
         let id = self.deref_mdl(mdl.into())?;
         self.check_capacity(id, index.saturating_add(1))?;
+        self.note_locked_array_write(id)?;
         self.slot_mut(id)?.mdl.pfns[index as usize] = value;
         Ok(())
     }
@@ -503,10 +504,20 @@ impl Machine {
             ));
         }
         self.check_capacity(d, dst_index.saturating_add(count))?;
+        self.note_locked_array_write(d)?;
         let vals: Vec<u64> =
             self.slot(s)?.mdl.pfns[src_index as usize..(src_index + count) as usize].to_vec();
         self.slot_mut(d)?.mdl.pfns[dst_index as usize..(dst_index + count) as usize]
             .copy_from_slice(&vals);
+        Ok(())
+    }
+
+    /// Records a driver's write into the PFN array of a locked MDL ([`Machine::blame`]):
+    /// unlock will dereference the frames the array names then, not the ones it locked.
+    fn note_locked_array_write(&mut self, id: MdlId) -> Result<()> {
+        if self.slot(id)?.lock.is_some() {
+            self.note_mutation(id);
+        }
         Ok(())
     }
 

@@ -13,7 +13,9 @@
 //!    pool catching a freed MDL. The finding names what was released, and when.
 //! 3. **SpanArithmetic** — a write past the end of an MDL's PFN array (room for fewer
 //!    pages than the span: invariant 3).
-//! 4. **OutOfBounds** — any other faulting address: nothing the driver was given is
+//! 4. **MdlMutatedWhileMapped** — a PFN list corruption (0x4E) after the driver wrote
+//!    into the PFN array of a locked MDL: unlock dereferenced frames it never locked.
+//! 5. **OutOfBounds** — any other faulting address: nothing the driver was given is
 //!    there. The finding carries the address, and the live mapping it runs off the end of
 //!    when there is one.
 //!
@@ -88,6 +90,17 @@ fn faulting_access(m: &Machine, f: &Fault, since: u64) -> Option<KernelFault> {
 }
 
 fn cause(m: &Machine, f: &Fault, since: u64) -> Option<Cause> {
+    if let (Fault::BugCheck(b), Some((step, mdl))) = (f, m.blame().last_locked_array_write()) {
+        if b.code == BugCheckCode::PFN_LIST_CORRUPT {
+            return Some(Cause {
+                class: BugClass::MdlMutatedWhileMapped,
+                why: format!(
+                    "the driver rewrote the PFN array of {mdl} at step {step} while it was locked, so unlock dereferenced frames it never locked"
+                ),
+                at: None,
+            });
+        }
+    }
     let null = m.blame().nulls().rev().find(|n| n.step >= since).copied();
     let access = faulting_access(m, f, since);
     let null_mdl = matches!(f, Fault::BugCheck(b) if b.detail.contains("NULL MDL"));

@@ -37,7 +37,7 @@ pub mod double_fetch;
 pub mod hygiene;
 
 use crate::addr::Va;
-use crate::bugcheck::{BugCheckCode, verifier};
+use crate::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
 use crate::events::{Event, EventKind};
 use crate::fault::Fault;
 use crate::shadow::Label;
@@ -240,7 +240,11 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     _ => BugClass::Crash,
                 },
                 BugCheckCode::PFN_LIST_CORRUPT => BugClass::UnlockMisuse,
-                BugCheckCode::SYSTEM_PTE_MISUSE => BugClass::UnmapMismatch,
+                BugCheckCode::SYSTEM_PTE_MISUSE => match p1 {
+                    system_pte_misuse::MDL_FIRST_PAGE_CHANGED
+                    | system_pte_misuse::MDL_START_VA_CHANGED => BugClass::MdlMutatedWhileMapped,
+                    _ => BugClass::UnmapMismatch,
+                },
                 BugCheckCode::NO_MORE_SYSTEM_PTES => BugClass::ResourceFailureUnhandled,
                 BugCheckCode::PROCESS_HAS_LOCKED_PAGES
                 | BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS => BugClass::LockLeak,
@@ -301,6 +305,7 @@ pub fn classify_event(k: EventKind) -> BugClass {
         }
         // An IRP outlived I/O rundown: its pages stay locked for good (semantics §6).
         EventKind::IrpDisassociated => BugClass::LockLeak,
+        EventKind::ProbedMdlUserMapping => BugClass::NestedMappingHazard,
     }
 }
 
@@ -454,6 +459,8 @@ mod tests {
             (v, 0x1000, "", BugClass::Crash),
             (C::PFN_LIST_CORRUPT, 7, "", BugClass::UnlockMisuse),
             (C::SYSTEM_PTE_MISUSE, 3, "", BugClass::UnmapMismatch),
+            (C::SYSTEM_PTE_MISUSE, 4, "", BugClass::MdlMutatedWhileMapped),
+            (C::SYSTEM_PTE_MISUSE, 5, "", BugClass::MdlMutatedWhileMapped),
             (
                 C::NO_MORE_SYSTEM_PTES,
                 0,

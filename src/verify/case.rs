@@ -294,7 +294,7 @@ fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
         }
     });
     if let Err(e) = r {
-        let f = fault_finding(&e, m.step(), "scenario");
+        let f = crate::oracle::blame::fault_finding_in(&m, &e, m.step(), 0, "scenario");
         if !run.findings.contains(&f) {
             run.findings.push(f);
         }

@@ -291,8 +291,11 @@ pub fn delivery_read(
         },
     };
     if labels != [want] {
-        let first_bad = diff_spans(&[want], &labels).first().copied();
-        let shifted = first_bad.and_then(|(off, _, l)| shift(l, s.server, view, off, s.length));
+        let bad = diff_spans(&[want], &labels);
+        let first_bad = bad.first().copied();
+        let shifted = bad
+            .iter()
+            .find_map(|&(off, _, l)| shift(l, s.server, view, off, s.length));
         let mut f = Finding::new(
             BugClass::CopyBackError,
             Rule::Delivery,
@@ -381,20 +384,24 @@ pub fn delivery_write(
         },
     };
     if labels != [want] {
-        let first_bad = diff_spans(&[want], labels).first().copied();
+        let bad = diff_spans(&[want], labels);
+        let first_bad = bad.first().copied();
+        let shifted = bad
+            .iter()
+            .find_map(|&(off, _, l)| shift(l, s.client, s.buffer, off, s.length));
         let mut f = Finding::new(
             BugClass::CopyInError,
             Rule::Delivery,
             Some(step),
             "the server's view of the WRITE is not the client's bytes: they were not copied in",
         );
-        if let Some((off, _, l)) = first_bad {
-            if let Some(d) = shift(l, s.client, s.buffer, off, s.length) {
-                f.kind = BugClass::SpanArithmetic;
-                f.detail = format!(
-                    "the server's view of the WRITE holds the client's bytes shifted by {d:+} byte(s): the right bytes at the wrong offset"
-                );
-            }
+        if let Some(d) = shifted {
+            f.kind = BugClass::SpanArithmetic;
+            f.detail = format!(
+                "the server's view of the WRITE holds the client's bytes shifted by {d:+} byte(s): the right bytes at the wrong offset"
+            );
+        }
+        if let Some((_, _, l)) = first_bad {
             f.provenance.push(l);
         }
         return Some(f);

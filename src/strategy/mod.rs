@@ -60,6 +60,7 @@ mod correct;
 mod helpers;
 pub mod portname;
 mod splice;
+pub mod zoo;
 
 pub use correct::{BounceCopy, CopySmallMapLarge, PartialMdlSplit};
 pub use helpers::{SubstitutePage, find_free_user_range, map_into, nt_success, unmap_from};

@@ -1,7 +1,7 @@
 //! Broken bounce buffers from the field: what is copied in, what is copied back, and what
 //! the client is told.
 
-use super::{NO_RESOURCES, NOTHING, PoolView, clamped, client_system_address};
+use super::{NO_RESOURCES, PoolView, begin, clamped, read_back};
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::machine::Kernel;
@@ -11,16 +11,24 @@ use crate::strategy::{
     Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, nt_success,
 };
 
-/// The request's client system address, or the exposure to return at once (nothing for a
-/// zero-length request, a refusal without an MDL or when no system PTE is left).
-fn start(k: &mut Kernel<'_>, io: &Io) -> Result<std::result::Result<Va, Exposure>> {
-    if io.length == 0 {
-        return Ok(Err(NOTHING));
-    }
-    if io.mdl.is_none() {
-        return Ok(Err(Exposure::Refused(NtStatus::INVALID_USER_BUFFER)));
-    }
-    Ok(client_system_address(k, io)?.ok_or(NO_RESOURCES))
+/// A pool bounce of the request at `pool + at` (`zeroed` or not): the state a strategy
+/// keeps and the exposure it returns.
+fn pool_expose(
+    k: &mut Kernel<'_>,
+    io: &Io,
+    held: &mut Option<(PoolView, Va)>,
+    zeroed: bool,
+    at: u64,
+) -> Result<Exposure> {
+    let client = match begin(k, io)? {
+        Ok(c) => c,
+        Err(at_once) => return Ok(at_once),
+    };
+    let Some(pv) = PoolView::bounce(k, io, client, zeroed, at)? else {
+        return Ok(NO_RESOURCES);
+    };
+    *held = Some((pv, client));
+    Ok(pv.shown(io, at))
 }
 
 /// Linux's swiotlb before CVE-2022-48853 (commit ddbd89deb7d3 "swiotlb: fix info leak
@@ -46,24 +54,8 @@ impl ProxyStrategy for SwiotlbStaleFromDevice {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let client = match start(k, io)? {
-            Ok(c) => c,
-            Err(at_once) => return Ok(at_once),
-        };
-        let len = io.length as u64;
-        let to_device = io.direction == Direction::Write;
-        let built = PoolView::build(k, io, len, false, !to_device, |k, slot| {
-            // DMA_TO_DEVICE is bounced in; DMA_FROM_DEVICE is not (the bug).
-            if to_device {
-                k.kernel_copy(slot, client, len)?;
-            }
-            Ok(())
-        })?;
-        let Some(pv) = built else {
-            return Ok(NO_RESOURCES);
-        };
-        self.held = Some((pv, client));
-        Ok(Exposure::Mapped { va: pv.view, len })
+        // DMA_TO_DEVICE is bounced in; DMA_FROM_DEVICE gets the slot as it is (the bug).
+        pool_expose(k, io, &mut self.held, false, 0)
     }
 
     fn retire(
@@ -75,11 +67,9 @@ impl ProxyStrategy for SwiotlbStaleFromDevice {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, client)) = self.held.take() {
-            if io.direction == Direction::Read && nt_success(reply.status) {
-                // swiotlb_tbl_unmap_single: sync the whole mapping back.
-                k.kernel_copy(client, pv.pool, io.length as u64)?;
-            }
-            pv.release(k, io)?;
+            // swiotlb_tbl_unmap_single: the whole mapping synced back, not Information.
+            let all = read_back(io, &done).map(|_| io.length as u64);
+            pv.finish(k, io, client, 0, all)?;
         }
         Ok(done)
     }
@@ -110,27 +100,25 @@ impl ProxyStrategy for SwiotlbDroppedOffset {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let client = match start(k, io)? {
+        let client = match begin(k, io)? {
             Ok(c) => c,
             Err(at_once) => return Ok(at_once),
         };
-        let len = io.length as u64;
-        let off = io.buffer.byte_offset() as u64;
+        let (len, off) = (io.length as u64, io.buffer.byte_offset() as u64);
         let write = io.direction == Direction::Write;
-        let built = PoolView::build(k, io, off + len, true, !write, |k, slot| {
+        // Room for the offset, but the data copied in at the slot's start...
+        let Some(pv) = PoolView::build(k, io, off + len, true, !write, |k, slot| {
             if write {
                 k.kernel_copy(slot, client, len)?;
             }
             Ok(())
-        })?;
-        let Some(pv) = built else {
+        })?
+        else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client));
-        Ok(Exposure::Mapped {
-            va: pv.view.wrapping_add(off),
-            len,
-        })
+        // ...and shown at the offset the driver believes was kept.
+        Ok(pv.shown(io, off))
     }
 
     fn retire(
@@ -142,10 +130,7 @@ impl ProxyStrategy for SwiotlbDroppedOffset {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, client)) = self.held.take() {
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(client, pv.pool, done.information)?;
-            }
-            pv.release(k, io)?;
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
         }
         Ok(done)
     }
@@ -176,23 +161,8 @@ impl ProxyStrategy for OverReportedInformation {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let client = match start(k, io)? {
-            Ok(c) => c,
-            Err(at_once) => return Ok(at_once),
-        };
-        let len = io.length as u64;
-        let write = io.direction == Direction::Write;
-        let Some(pv) = PoolView::build(k, io, len, !write, !write, |k, pool| {
-            if write {
-                k.kernel_copy(pool, client, len)?;
-            }
-            Ok(())
-        })?
-        else {
-            return Ok(NO_RESOURCES);
-        };
-        self.held = Some((pv, client));
-        Ok(Exposure::Mapped { va: pv.view, len })
+        // Not zeroed: "the server overwrites it anyway".
+        pool_expose(k, io, &mut self.held, false, 0)
     }
 
     fn retire(
@@ -204,16 +174,14 @@ impl ProxyStrategy for OverReportedInformation {
     ) -> Result<Completion> {
         let len = io.length as u64;
         let ok = nt_success(reply.status);
-        if let Some((pv, client)) = self.held.take() {
-            if io.direction == Direction::Read && ok {
-                k.kernel_copy(client, pv.pool, len)?;
-            }
-            pv.release(k, io)?;
-        }
-        Ok(Completion {
+        let done = Completion {
             status: reply.status,
             information: if ok { len } else { 0 },
-        })
+        };
+        if let Some((pv, client)) = self.held.take() {
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
+        }
+        Ok(done)
     }
 
     fn expected(&self) -> Option<BugClass> {
@@ -242,23 +210,7 @@ impl ProxyStrategy for InformationUnclamped {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let client = match start(k, io)? {
-            Ok(c) => c,
-            Err(at_once) => return Ok(at_once),
-        };
-        let len = io.length as u64;
-        let write = io.direction == Direction::Write;
-        let Some(pv) = PoolView::build(k, io, len, true, !write, |k, pool| {
-            if write {
-                k.kernel_copy(pool, client, len)?;
-            }
-            Ok(())
-        })?
-        else {
-            return Ok(NO_RESOURCES);
-        };
-        self.held = Some((pv, client));
-        Ok(Exposure::Mapped { va: pv.view, len })
+        pool_expose(k, io, &mut self.held, true, 0)
     }
 
     fn retire(
@@ -269,17 +221,14 @@ impl ProxyStrategy for InformationUnclamped {
         _why: RetireReason,
     ) -> Result<Completion> {
         let ok = nt_success(reply.status);
-        let n = if ok { reply.information } else { 0 };
-        if let Some((pv, client)) = self.held.take() {
-            if io.direction == Direction::Read && ok {
-                k.kernel_copy(client, pv.pool, n)?;
-            }
-            pv.release(k, io)?;
-        }
-        Ok(Completion {
+        let done = Completion {
             status: reply.status,
-            information: n,
-        })
+            information: if ok { reply.information } else { 0 },
+        };
+        if let Some((pv, client)) = self.held.take() {
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
+        }
+        Ok(done)
     }
 
     fn expected(&self) -> Option<BugClass> {
@@ -307,31 +256,23 @@ impl ProxyStrategy for ValidateThenCopy {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let client = match start(k, io)? {
+        let client = match begin(k, io)? {
             Ok(c) => c,
             Err(at_once) => return Ok(at_once),
         };
-        let len = io.length as u64;
-        let write = io.direction == Direction::Write;
-        if write {
+        if io.direction == Direction::Write {
             // The validation: the first fetch.
-            let header = k.kernel_read(client, len.min(16))?;
+            let header = k.kernel_read(client, (io.length as u64).min(16))?;
             if header.first() == Some(&0) {
                 return Ok(Exposure::Refused(NtStatus::INVALID_PARAMETER));
             }
         }
-        let Some(pv) = PoolView::build(k, io, len, true, !write, |k, pool| {
-            if write {
-                // The use: the second fetch of the same bytes.
-                k.kernel_copy(pool, client, len)?;
-            }
-            Ok(())
-        })?
-        else {
+        // The use: the bounce copies the same bytes again, the second fetch.
+        let Some(pv) = PoolView::bounce(k, io, client, true, 0)? else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client));
-        Ok(Exposure::Mapped { va: pv.view, len })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -343,12 +284,7 @@ impl ProxyStrategy for ValidateThenCopy {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, client)) = self.held.take() {
-            crate::strategy::unmap_from(k, io.server, pv.view, pv.mdl)?;
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(client, pv.pool, done.information)?;
-            }
-            k.io_free_mdl(pv.mdl)?;
-            k.ex_free_pool_with_tag(pv.pool, super::ZOO_TAG)?;
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
         }
         Ok(done)
     }

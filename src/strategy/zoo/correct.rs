@@ -1,13 +1,12 @@
 //! The zoo's correct strategies: three designs written differently from the built-ins.
 
-use super::{NO_RESOURCES, NOTHING, PagesView, PoolView, clamped, client_system_address};
+use super::{NO_RESOURCES, PagesView, PoolView, begin, clamped, read_back};
 use crate::addr::{PAGE_SIZE, Va};
 use crate::fault::Result;
 use crate::machine::Kernel;
-use crate::status::NtStatus;
 use crate::strategy::{
     Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, map_into,
-    nt_success, unmap_from,
+    unmap_from,
 };
 
 /// A bounce through physical pages rather than pool: `MmAllocatePagesForMdlEx` with
@@ -31,14 +30,9 @@ impl ProxyStrategy for PagesBounce {
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
-        if len == 0 {
-            return Ok(NOTHING);
-        }
-        if io.mdl.is_none() {
-            return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
-        }
-        let Some(client) = client_system_address(k, io)? else {
-            return Ok(NO_RESOURCES);
+        let client = match begin(k, io)? {
+            Ok(c) => c,
+            Err(at_once) => return Ok(at_once),
         };
         let write = io.direction == Direction::Write;
         let built = PagesView::build(k, io, len, false, |k, sys| {
@@ -66,8 +60,8 @@ impl ProxyStrategy for PagesBounce {
             return Ok(done);
         };
         unmap_from(k, io.server, pv.view, pv.mdl)?;
-        if io.direction == Direction::Read && nt_success(done.status) {
-            k.kernel_copy(client, pv.sys, done.information)?;
+        if let Some(n) = read_back(io, &done) {
+            k.kernel_copy(client, pv.sys, n)?;
         }
         pv.free(k)?;
         Ok(done)
@@ -92,33 +86,16 @@ impl ProxyStrategy for OffsetPreservingBounce {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let len = io.length as u64;
-        let Some(_) = io.mdl.filter(|_| len != 0) else {
-            return Ok(if len == 0 {
-                NOTHING
-            } else {
-                Exposure::Refused(NtStatus::INVALID_USER_BUFFER)
-            });
+        let client = match begin(k, io)? {
+            Ok(c) => c,
+            Err(at_once) => return Ok(at_once),
         };
         let off = io.buffer.byte_offset() as u64;
-        let Some(client) = client_system_address(k, io)? else {
-            return Ok(NO_RESOURCES);
-        };
-        let write = io.direction == Direction::Write;
-        let built = PoolView::build(k, io, off + len, true, !write, |k, pool| {
-            if write {
-                k.kernel_copy(pool.wrapping_add(off), client, len)?;
-            }
-            Ok(())
-        })?;
-        let Some(pv) = built else {
+        let Some(pv) = PoolView::bounce(k, io, client, true, off)? else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client, off));
-        Ok(Exposure::Mapped {
-            va: pv.view.wrapping_add(off),
-            len,
-        })
+        Ok(pv.shown(io, off))
     }
 
     fn retire(
@@ -129,15 +106,9 @@ impl ProxyStrategy for OffsetPreservingBounce {
         _why: RetireReason,
     ) -> Result<Completion> {
         let done = clamped(io, reply);
-        let Some((pv, client, off)) = self.held.take() else {
-            return Ok(done);
-        };
-        unmap_from(k, io.server, pv.view, pv.mdl)?;
-        if io.direction == Direction::Read && nt_success(done.status) {
-            k.kernel_copy(client, pv.pool.wrapping_add(off), done.information)?;
+        if let Some((pv, client, off)) = self.held.take() {
+            pv.finish(k, io, client, off, read_back(io, &done))?;
         }
-        k.io_free_mdl(pv.mdl)?;
-        k.ex_free_pool_with_tag(pv.pool, super::ZOO_TAG)?;
         Ok(done)
     }
 }

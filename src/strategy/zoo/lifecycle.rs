@@ -1,41 +1,18 @@
 //! Broken lifecycles from the field: a failing DDI whose result is not handled, and
 //! locks, mappings and pages released the wrong way, in the wrong place, or never.
 
-use super::{NO_RESOURCES, NOTHING, PagesView, PoolView, clamped, client_system_address};
+use super::{
+    NO_RESOURCES, PagesView, PoolView, begin, clamped, client_system_address, read_back, trivial,
+};
 use crate::addr::Va;
 use crate::fault::{Fault, Result};
 use crate::machine::Kernel;
 use crate::mdl::{AccessMode, CacheType, LockOperation, MdlId, priority};
 use crate::oracle::BugClass;
-use crate::status::NtStatus;
 use crate::strategy::{
     Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, nt_success,
     unmap_from,
 };
-
-/// A pool bounce of the request's bytes from the client's system address `client`:
-/// copied in for a WRITE, mapped writable for a READ.
-fn bounce_from(k: &mut Kernel<'_>, io: &Io, client: Va) -> Result<Option<PoolView>> {
-    let len = io.length as u64;
-    let write = io.direction == Direction::Write;
-    PoolView::build(k, io, len, true, !write, |k, pool| {
-        if write {
-            k.kernel_copy(pool, client, len)?;
-        }
-        Ok(())
-    })
-}
-
-/// Zero length: nothing to map; no MDL: refused. `None`: go on.
-fn trivial(io: &Io) -> Option<Exposure> {
-    if io.length == 0 {
-        Some(NOTHING)
-    } else if io.mdl.is_none() {
-        Some(Exposure::Refused(NtStatus::INVALID_USER_BUFFER))
-    } else {
-        None
-    }
-}
 
 /// `MmGetSystemAddressForMdlSafe` used without checking for NULL. The routine returns
 /// NULL when system PTEs run out (Microsoft Learn, "MmGetSystemAddressForMdlSafe":
@@ -61,14 +38,11 @@ impl ProxyStrategy for UncheckedSystemAddress {
         }
         // The bug: NULL is not checked for.
         let client = client_system_address(k, io)?.unwrap_or(Va::NULL);
-        let Some(pv) = bounce_from(k, io, client)? else {
+        let Some(pv) = PoolView::bounce(k, io, client, true, 0)? else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client));
-        Ok(Exposure::Mapped {
-            va: pv.view,
-            len: io.length as u64,
-        })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -80,10 +54,7 @@ impl ProxyStrategy for UncheckedSystemAddress {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, client)) = self.held.take() {
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(client, pv.pool, done.information)?;
-            }
-            pv.release(k, io)?;
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
         }
         Ok(done)
     }
@@ -127,15 +98,12 @@ impl ProxyStrategy for BugCheckOnMapFailure {
         let Some(client) = mapped else {
             return Ok(NO_RESOURCES);
         };
-        let Some(pv) = bounce_from(k, io, client)? else {
+        let Some(pv) = PoolView::bounce(k, io, client, true, 0)? else {
             k.mm_unmap_locked_pages(client, io.mdl)?;
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client));
-        Ok(Exposure::Mapped {
-            va: pv.view,
-            len: io.length as u64,
-        })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -147,12 +115,7 @@ impl ProxyStrategy for BugCheckOnMapFailure {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, client)) = self.held.take() {
-            unmap_from(k, io.server, pv.view, pv.mdl)?;
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(client, pv.pool, done.information)?;
-            }
-            k.io_free_mdl(pv.mdl)?;
-            k.ex_free_pool_with_tag(pv.pool, super::ZOO_TAG)?;
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
             k.mm_unmap_locked_pages(client, io.mdl)?;
         }
         Ok(done)
@@ -183,20 +146,15 @@ impl ProxyStrategy for UnmapFromArbitraryContext {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        if let Some(e) = trivial(io) {
-            return Ok(e);
-        }
-        let Some(client) = client_system_address(k, io)? else {
-            return Ok(NO_RESOURCES);
+        let client = match begin(k, io)? {
+            Ok(c) => c,
+            Err(at_once) => return Ok(at_once),
         };
-        let Some(pv) = bounce_from(k, io, client)? else {
+        let Some(pv) = PoolView::bounce(k, io, client, true, 0)? else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client));
-        Ok(Exposure::Mapped {
-            va: pv.view,
-            len: io.length as u64,
-        })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -304,20 +262,15 @@ impl ProxyStrategy for DoubleUnlockRequestMdl {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        if let Some(e) = trivial(io) {
-            return Ok(e);
-        }
-        let Some(client) = client_system_address(k, io)? else {
-            return Ok(NO_RESOURCES);
+        let client = match begin(k, io)? {
+            Ok(c) => c,
+            Err(at_once) => return Ok(at_once),
         };
-        let Some(pv) = bounce_from(k, io, client)? else {
+        let Some(pv) = PoolView::bounce(k, io, client, true, 0)? else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, client));
-        Ok(Exposure::Mapped {
-            va: pv.view,
-            len: io.length as u64,
-        })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -329,12 +282,7 @@ impl ProxyStrategy for DoubleUnlockRequestMdl {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, client)) = self.held.take() {
-            unmap_from(k, io.server, pv.view, pv.mdl)?;
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(client, pv.pool, done.information)?;
-            }
-            k.io_free_mdl(pv.mdl)?;
-            k.ex_free_pool_with_tag(pv.pool, super::ZOO_TAG)?;
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
             // The bug: the I/O manager will unlock Irp->MdlAddress again at completion.
             k.mm_unlock_pages(io.mdl)?;
         }
@@ -403,16 +351,13 @@ impl ProxyStrategy for LockLeakOnReplyPath {
         let Some((own, client)) = Self::lock_own(k, io)? else {
             return Ok(NO_RESOURCES);
         };
-        let Some(pv) = bounce_from(k, io, client)? else {
+        let Some(pv) = PoolView::bounce(k, io, client, true, 0)? else {
             k.mm_unlock_pages(own)?;
             k.io_free_mdl(own)?;
             return Ok(NO_RESOURCES);
         };
         self.held = Some((pv, own, client));
-        Ok(Exposure::Mapped {
-            va: pv.view,
-            len: io.length as u64,
-        })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -424,12 +369,7 @@ impl ProxyStrategy for LockLeakOnReplyPath {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some((pv, own, client)) = self.held.take() {
-            unmap_from(k, io.server, pv.view, pv.mdl)?;
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(client, pv.pool, done.information)?;
-            }
-            k.io_free_mdl(pv.mdl)?;
-            k.ex_free_pool_with_tag(pv.pool, super::ZOO_TAG)?;
+            pv.finish(k, io, client, 0, read_back(io, &done))?;
             if why != RetireReason::Reply {
                 k.mm_unlock_pages(own)?;
                 k.io_free_mdl(own)?;

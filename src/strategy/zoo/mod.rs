@@ -47,7 +47,9 @@ pub use lifecycle::{
 };
 pub use splice::{UserVaInArbitraryContext, WinFspTailOffset};
 
-use super::{Completion, Exposure, Io, ProxyStrategyClone, ServerReply, map_into, nt_success};
+use super::{
+    Completion, Direction, Exposure, Io, ProxyStrategyClone, ServerReply, map_into, nt_success,
+};
 use super::{SubstitutePage, unmap_from};
 use crate::addr::{PAGE_SIZE, Va, round_to_pages};
 use crate::fault::Result;
@@ -164,11 +166,76 @@ impl PoolView {
         Ok(Some(PoolView { pool, mdl, view }))
     }
 
-    /// Unmaps the server's view (attached to the server), frees the MDL, then the pool.
-    fn release(self, k: &mut Kernel<'_>, io: &Io) -> Result<()> {
+    /// The zoo's usual bounce: `at + length` bytes of pool (zeroed or not), the client's
+    /// bytes (at its system address `client`) copied to `pool + at` for a WRITE, the
+    /// view read-only for a WRITE and writable for a READ.
+    fn bounce(
+        k: &mut Kernel<'_>,
+        io: &Io,
+        client: Va,
+        zeroed: bool,
+        at: u64,
+    ) -> Result<Option<PoolView>> {
+        let len = io.length as u64;
+        let write = io.direction == Direction::Write;
+        PoolView::build(k, io, at + len, zeroed, !write, |k, pool| {
+            if write {
+                k.kernel_copy(pool.wrapping_add(at), client, len)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// What the server is shown: `length` bytes at `view + at`.
+    fn shown(&self, io: &Io, at: u64) -> Exposure {
+        Exposure::Mapped {
+            va: self.view.wrapping_add(at),
+            len: io.length as u64,
+        }
+    }
+
+    /// Unmaps the server's view (attached to the server), copies `count` bytes from
+    /// `pool + from` to `client` when asked, frees the MDL, then the pool.
+    fn finish(
+        self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        client: Va,
+        from: u64,
+        count: Option<u64>,
+    ) -> Result<()> {
         unmap_from(k, io.server, self.view, self.mdl)?;
+        if let Some(n) = count {
+            k.kernel_copy(client, self.pool.wrapping_add(from), n)?;
+        }
         k.io_free_mdl(self.mdl)?;
         k.ex_free_pool_with_tag(self.pool, ZOO_TAG)
+    }
+}
+
+/// For a successful READ, the bytes a careful driver copies back (`Information`, clamped).
+fn read_back(io: &Io, done: &Completion) -> Option<u64> {
+    (io.direction == Direction::Read && nt_success(done.status)).then_some(done.information)
+}
+
+/// The start of every zoo expose: the client's system address, or the exposure to return
+/// at once (nothing for a zero-length request, a refusal without an MDL or when no
+/// system PTE is left).
+fn begin(k: &mut Kernel<'_>, io: &Io) -> Result<std::result::Result<Va, Exposure>> {
+    if let Some(e) = trivial(io) {
+        return Ok(Err(e));
+    }
+    Ok(client_system_address(k, io)?.ok_or(NO_RESOURCES))
+}
+
+/// Zero length: nothing to map; no MDL: refused. `None`: go on.
+fn trivial(io: &Io) -> Option<Exposure> {
+    if io.length == 0 {
+        Some(NOTHING)
+    } else if io.mdl.is_none() {
+        Some(Exposure::Refused(NtStatus::INVALID_USER_BUFFER))
+    } else {
+        None
     }
 }
 
@@ -219,7 +286,7 @@ impl PagesView {
             return Ok(None);
         };
         fill(k, sys)?;
-        let writable = io.direction == super::Direction::Read;
+        let writable = io.direction == Direction::Read;
         let Some(view) = map_into(k, io.server, mdl, None, writable)? else {
             k.mm_unmap_locked_pages(sys, mdl)?;
             k.mm_free_pages_from_mdl(mdl)?;

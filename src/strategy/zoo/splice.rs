@@ -1,13 +1,12 @@
 //! WinFsp's early "safe MDL" (2016): head/tail substitution and its copies, with the two
 //! bugs its history records.
 
-use super::{NO_RESOURCES, NOTHING, PoolView, clamped, client_system_address, release_page};
+use super::{NO_RESOURCES, PoolView, begin, clamped, read_back, release_page, trivial};
 use crate::addr::{PAGE_SIZE, Va, span_pages};
 use crate::fault::Result;
 use crate::machine::Kernel;
 use crate::mdl::{MdlFlags, MdlId};
 use crate::oracle::BugClass;
-use crate::status::NtStatus;
 use crate::strategy::{
     Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, SubstitutePage,
     map_into, nt_success, unmap_from,
@@ -153,14 +152,9 @@ impl ProxyStrategy for WinFspTailOffset {
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
         let len = io.length as u64;
-        if len == 0 {
-            return Ok(NOTHING);
-        }
-        if io.mdl.is_none() {
-            return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
-        }
-        let Some(client) = client_system_address(k, io)? else {
-            return Ok(NO_RESOURCES);
+        let client = match begin(k, io)? {
+            Ok(c) => c,
+            Err(at_once) => return Ok(at_once),
         };
         let sh = Shape::of(io);
         let Some((head, tail)) = Self::substitutes(k, io, &sh, client)? else {
@@ -241,27 +235,15 @@ impl ProxyStrategy for UserVaInArbitraryContext {
     }
 
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let len = io.length as u64;
-        if len == 0 {
-            return Ok(NOTHING);
-        }
-        if io.mdl.is_none() {
-            return Ok(Exposure::Refused(NtStatus::INVALID_USER_BUFFER));
+        if let Some(e) = trivial(io) {
+            return Ok(e);
         }
         // The bug: the MDL's virtual address (the client's user VA) as the copy source.
-        let client = io.buffer;
-        let write = io.direction == Direction::Write;
-        let Some(pv) = PoolView::build(k, io, len, true, !write, |k, pool| {
-            if write {
-                k.kernel_copy(pool, client, len)?;
-            }
-            Ok(())
-        })?
-        else {
+        let Some(pv) = PoolView::bounce(k, io, io.buffer, true, 0)? else {
             return Ok(NO_RESOURCES);
         };
         self.held = Some(pv);
-        Ok(Exposure::Mapped { va: pv.view, len })
+        Ok(pv.shown(io, 0))
     }
 
     fn retire(
@@ -273,12 +255,7 @@ impl ProxyStrategy for UserVaInArbitraryContext {
     ) -> Result<Completion> {
         let done = clamped(io, reply);
         if let Some(pv) = self.held.take() {
-            unmap_from(k, io.server, pv.view, pv.mdl)?;
-            if io.direction == Direction::Read && nt_success(done.status) {
-                k.kernel_copy(io.buffer, pv.pool, done.information)?;
-            }
-            k.io_free_mdl(pv.mdl)?;
-            k.ex_free_pool_with_tag(pv.pool, super::ZOO_TAG)?;
+            pv.finish(k, io, io.buffer, 0, read_back(io, &done))?;
         }
         Ok(done)
     }

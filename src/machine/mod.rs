@@ -20,6 +20,8 @@ use crate::syspte::SystemPtes;
 use serde::{Deserialize, Serialize};
 
 mod audit;
+mod blame;
+pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
 mod kernel;
 mod lifecycle;
 pub use kernel::Kernel;
@@ -158,6 +160,8 @@ pub struct Machine {
     pub(crate) scheduled: Vec<ScheduledWrite>,
     /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
     pub(crate) io: crate::io::IoState,
+    /// What names a crash's cause: NULL returns, the last kernel fault, released ranges.
+    pub(crate) blame: Blame,
 }
 
 /// A user-mode write by another thread, performed just before the public call numbered
@@ -221,6 +225,7 @@ impl Machine {
             locked_pages_adjust: BTreeMap::new(),
             scheduled: Vec::new(),
             io: crate::io::IoState::default(),
+            blame: Blame::default(),
             crashed: None,
             step: 0,
             routine: "",

@@ -48,6 +48,9 @@
 //! | [`portname::PortNameInPlace`] | DoubleFetch (the PortName example of ["Errors in Direct I/O"][design-direct-io]) |
 //! | [`portname::PortNameCaptured`] | passes (the PortName example fixed) |
 //!
+//! Beyond the built-ins, the [`zoo`] holds strategies reproducing cited field bugs and
+//! correct designs written differently (not in [`builtins`]).
+//!
 //! [design-strategies]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#strategies-and-the-harness
 //! [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
 //! [§5.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.5
@@ -60,6 +63,7 @@ mod correct;
 mod helpers;
 pub mod portname;
 mod splice;
+pub mod zoo;
 
 pub use correct::{BounceCopy, CopySmallMapLarge, PartialMdlSplit};
 pub use helpers::{SubstitutePage, find_free_user_range, map_into, nt_success, unmap_from};

@@ -169,7 +169,7 @@ fn one_line(cx: &verify::Counterexample, prefer: Option<BugClass>) -> String {
         })
         .unwrap_or_default();
     format!(
-        "{:?} offset {:#x} length {:#x} server {:?} fault {:?}: {first}",
+        "{} offset {:#x} length {:#x} server {} fault {}: {first}",
         c.direction, c.offset, c.length, c.server, c.fault
     )
 }
@@ -241,7 +241,7 @@ pub fn audit(
                     if let Ok(mut r) = results.lock() {
                         r[j] = Some(row);
                     }
-                    progress(&format!("{name} {d:?}"));
+                    progress(&format!("{name} {d}"));
                 }
             });
         }
@@ -359,7 +359,7 @@ fn write_counterexample(
     base: &verify::Config,
 ) -> Result<String, CliError> {
     let mut sc = Scenario::case(
-        &format!("{} fails ({:?})", row.strategy, row.direction),
+        &format!("{} fails ({})", row.strategy, row.direction),
         &row.strategy,
         cx.case,
         cx.findings.iter().map(|f| f.kind).collect(),
@@ -478,7 +478,7 @@ pub fn render_matrix(r: &AuditReport) -> String {
         for row in fails {
             let _ = writeln!(
                 s,
-                "  {} {:?}: {}",
+                "  {} {}: {}",
                 row.strategy,
                 row.direction,
                 row.counterexample.as_deref().unwrap_or("")

@@ -20,6 +20,7 @@ use crate::syspte::SystemPtes;
 use serde::{Deserialize, Serialize};
 
 mod audit;
+pub mod calls;
 mod kernel;
 mod lifecycle;
 pub use kernel::Kernel;
@@ -158,6 +159,8 @@ pub struct Machine {
     pub(crate) scheduled: Vec<ScheduledWrite>,
     /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
     pub(crate) io: crate::io::IoState,
+    /// The DDI call log, while recording ([`Machine::record_ddi_calls`]).
+    pub(crate) ddi_log: Option<Box<calls::DdiLog>>,
 }
 
 /// A user-mode write by another thread, performed just before the public call numbered
@@ -222,6 +225,7 @@ impl Machine {
             scheduled: Vec::new(),
             io: crate::io::IoState::default(),
             crashed: None,
+            ddi_log: None,
             step: 0,
             routine: "",
             config,

@@ -52,6 +52,7 @@
 
 pub mod case;
 mod counterexample;
+mod display;
 #[cfg(feature = "proptest")]
 pub mod generators;
 pub mod proxy;
@@ -66,6 +67,7 @@ pub use case::{
 pub use counterexample::{
     Counterexample, Interleaving, counterexample, demonstrate_double_fetch, minimize, replay,
 };
+pub use display::WIDTH;
 pub use proxy::{ProxyDriver, ProxyDriverBug};
 pub use request::Request;
 pub use server::ServerBehaviour;

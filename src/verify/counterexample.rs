@@ -210,7 +210,7 @@ pub fn counterexample<S: ProxyStrategy + Clone + Send + 'static>(
         findings: run.findings,
         trace: run.trace,
         interleaving,
-        seed: cfg.seed,
+        seed: cfg.seed.unwrap_or_default(),
         classes_seen: BTreeMap::new(),
         saved_to: None,
     }

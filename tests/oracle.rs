@@ -564,7 +564,10 @@ fn the_irp_and_its_mdl_are_in_the_hygiene_books() {
         .unwrap();
     let irp = r.irp.unwrap();
     let mid = Books::take(&m, &[client, server]);
-    assert_eq!((mid.irps, mid.mdls.len()), (before.irps + 1, before.mdls.len() + 1));
+    assert_eq!(
+        (mid.irps, mid.mdls.len()),
+        (before.irps + 1, before.mdls.len() + 1)
+    );
     let leaks: Vec<BugClass> = mid
         .compare(&before, 0, "pending")
         .iter()

@@ -16,6 +16,8 @@ use std::cell::RefCell;
 /// the regressions file's cases still fails, else the generated one, shrunk, as a
 /// [`Counterexample`] carrying every class the search met; the case is appended to the
 /// regressions file ([`regressions`]).
+// Returned once per run, and users match on its fields: not boxed.
+#[allow(clippy::result_large_err)]
 pub fn verify<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: &S,
     config: &Config,

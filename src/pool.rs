@@ -180,6 +180,12 @@ impl Machine {
     }
 
     fn unmap_pool_pages(&mut self, va: Va, n: u64) {
+        self.note_release(
+            crate::space::SpaceId::System,
+            va.page_align(),
+            n * PAGE_SIZE,
+            "a pool allocation",
+        );
         self.drop_pool_ptes(va, n);
         self.pool.pages_in_use = self.pool.pages_in_use.saturating_sub(n);
         let _ = self
@@ -307,7 +313,8 @@ impl Machine {
         tag: u32,
     ) -> Result<Option<Va>> {
         self.enter("ExAllocatePoolWithTag")?;
-        self.pool_alloc(size, tag, false)
+        let r = self.pool_alloc(size, tag, false);
+        self.note_null(r)
     }
 
     /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
@@ -317,7 +324,8 @@ impl Machine {
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
-        self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
+        let r = self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0);
+        self.note_null(r)
     }
 
     /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame

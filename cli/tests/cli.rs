@@ -983,7 +983,7 @@ fn every_command_in_the_guide_and_readme_runs() {
             let mut args: Vec<String> = Vec::new();
             for a in rest.split_whitespace() {
                 match args.last().map(String::as_str) {
-                    Some("--cases") => args.push("10".into()),
+                    Some("--cases") => args.push("60".into()),
                     Some("--out") | Some("--svg") => {
                         args.push(dir.join(a.trim_end_matches('/')).display().to_string())
                     }
@@ -993,7 +993,7 @@ fn every_command_in_the_guide_and_readme_runs() {
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let o = Command::new(env!("CARGO_BIN_EXE_mdlsim"))
                 .args(&refs)
-                .env("MDLSIM_CASES", "10")
+                .env("MDLSIM_CASES", "60")
                 .env_remove("MDLSIM_SEED")
                 .current_dir(root)
                 .output()

@@ -154,12 +154,7 @@ impl SpliceStrategy {
     }
 }
 
-const SERVERS: [ServerBehaviour; 4] = [
-    ServerBehaviour::Honest,
-    ServerBehaviour::Adversarial,
-    ServerBehaviour::Short,
-    ServerBehaviour::Crashing,
-];
+const SERVERS: [ServerBehaviour; 8] = ServerBehaviour::ALL;
 
 impl SpliceInput {
     /// The bytes that decode to it (what a corpus file holds).

@@ -20,7 +20,9 @@ use crate::syspte::SystemPtes;
 use serde::{Deserialize, Serialize};
 
 mod audit;
+mod blame;
 pub mod calls;
+pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
 mod kernel;
 mod lifecycle;
 pub use kernel::Kernel;
@@ -161,6 +163,8 @@ pub struct Machine {
     pub(crate) io: crate::io::IoState,
     /// The DDI call log, while recording ([`Machine::record_ddi_calls`]).
     pub(crate) ddi_log: Option<Box<calls::DdiLog>>,
+    /// What names a crash's cause: NULL returns, the last kernel fault, released ranges.
+    pub(crate) blame: Blame,
 }
 
 /// A user-mode write by another thread, performed just before the public call numbered
@@ -224,6 +228,7 @@ impl Machine {
             locked_pages_adjust: BTreeMap::new(),
             scheduled: Vec::new(),
             io: crate::io::IoState::default(),
+            blame: Blame::default(),
             crashed: None,
             ddi_log: None,
             step: 0,

@@ -229,14 +229,14 @@ impl Machine {
             return Err(self.assert_failed("Length != 0 (semantics §3.2, invariant 1)"));
         }
         if length >= 0x8000_0000 {
-            return Ok(None);
+            return self.note_null(Ok(None));
         }
         let span = span_pages(va, length as u64);
         let (capacity, flags) = if span <= MDL_FIXED_SIZE_PAGES {
             (MDL_FIXED_SIZE_PAGES, MdlFlags::ALLOCATED_FIXED_SIZE)
         } else {
             if crate::addr::size_of_mdl(va, length as u64) > 0xFFFF {
-                return Ok(None);
+                return self.note_null(Ok(None));
             }
             (span, MdlFlags::empty())
         };
@@ -283,7 +283,7 @@ impl Machine {
         self.enter("MmCreateMdl")?;
         let span = span_pages(base, length as u64);
         if crate::addr::size_of_mdl(base, length as u64) > 0xFFFF {
-            return Ok(None);
+            return self.note_null(Ok(None));
         }
         Ok(Some(self.new_mdl(
             base,

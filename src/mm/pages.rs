@@ -66,11 +66,11 @@ impl Machine {
         self.enter("MmAllocatePagesForMdlEx")?;
         let _ = (low, high, cache);
         if skip % PAGE_SIZE != 0 || flags & !0x3F != 0 {
-            return Ok(None);
+            return self.note_null(Ok(None));
         }
         let wanted = pages_for_mdl_request(total_bytes);
         if wanted == 0 {
-            return Ok(None);
+            return self.note_null(Ok(None));
         }
         let zero = flags & alloc_flags::MM_DONT_ZERO_ALLOCATION == 0;
         let mut frames = Vec::with_capacity(wanted as usize);
@@ -97,7 +97,7 @@ impl Machine {
             for f in frames {
                 let _ = self.phys.drop_share(f);
             }
-            return Ok(None);
+            return self.note_null(Ok(None));
         }
         for &f in &frames {
             if let Some(e) = self.phys.entry_mut(f) {

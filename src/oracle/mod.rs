@@ -31,6 +31,7 @@
 //! [design-shadow]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#shadow-memory
 //! [design-bug-classes]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#bug-classes
 
+pub mod blame;
 pub mod check;
 pub mod double_fetch;
 pub mod hygiene;

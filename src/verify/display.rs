@@ -2,18 +2,10 @@
 
 use super::Counterexample;
 use super::case::{Case, InjectedFault, Outcome};
-use super::server::ServerBehaviour;
 use crate::oracle::BugClass;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
-
-impl fmt::Display for ServerBehaviour {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // A unit variant's name, as in the JSON.
-        fmt::Debug::fmt(self, f)
-    }
-}
 
 impl fmt::Display for InjectedFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

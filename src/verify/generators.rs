@@ -58,12 +58,7 @@ pub fn arb_direction(dirs: Vec<Direction>) -> impl Strategy<Value = Direction> {
 /// One of `servers` (all when empty).
 pub fn arb_server(servers: Vec<ServerBehaviour>) -> impl Strategy<Value = ServerBehaviour> {
     let servers = if servers.is_empty() {
-        vec![
-            ServerBehaviour::Honest,
-            ServerBehaviour::Adversarial,
-            ServerBehaviour::Short,
-            ServerBehaviour::Crashing,
-        ]
+        ServerBehaviour::ALL.to_vec()
     } else {
         servers
     };

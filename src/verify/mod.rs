@@ -110,7 +110,7 @@ pub struct Config {
     pub max_length: u32,
     /// Directions to try (default both).
     pub directions: Vec<Direction>,
-    /// Server behaviours to try (default all four).
+    /// Server behaviours to try (default all eight: [`ServerBehaviour::ALL`]).
     pub servers: Vec<ServerBehaviour>,
     /// Faults to inject (default all; none half the time).
     pub faults: Vec<InjectedFault>,
@@ -132,12 +132,7 @@ impl Default for Config {
             regressions: Regressions::Default,
             max_length: 256 * 1024,
             directions: vec![Direction::Read, Direction::Write],
-            servers: vec![
-                ServerBehaviour::Honest,
-                ServerBehaviour::Adversarial,
-                ServerBehaviour::Short,
-                ServerBehaviour::Crashing,
-            ],
+            servers: ServerBehaviour::ALL.to_vec(),
             faults: InjectedFault::ALL.to_vec(),
             focus: Vec::new(),
             machine: crate::Config::default(),

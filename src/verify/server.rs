@@ -23,6 +23,63 @@ pub enum ServerBehaviour {
     Short,
     /// Transfers half the bytes, then exits mid-request (its cleanup retires the request).
     Crashing,
+    /// Lies about the count: transfers every byte, then reports more than the request's
+    /// length in `Information` — `length + 1`, `length + PAGE_SIZE` or `u64::MAX`,
+    /// picked by the case's seed. A driver must clamp (`min(Information, length)`)
+    /// before it copies back or completes.
+    OverReporting,
+    /// Succeeds having transferred nothing: `STATUS_SUCCESS` with `Information` 0.
+    EmptySuccess,
+    /// Transfers every byte, then fails the request (`STATUS_UNSUCCESSFUL`) with
+    /// `Information` = length: an error status whose count is not 0.
+    FailsWithInformation,
+    /// An honest transfer and reply; then, after the driver has retired the request, it
+    /// writes its whole view again and reads it back (faults are its own business): any
+    /// view the driver left behind is still the server's to use.
+    WritesAfterReply,
+}
+
+impl ServerBehaviour {
+    /// Every behaviour, the four cooperative ones first, then the hostile ones.
+    pub const ALL: [ServerBehaviour; 8] = [
+        ServerBehaviour::Honest,
+        ServerBehaviour::Adversarial,
+        ServerBehaviour::Short,
+        ServerBehaviour::Crashing,
+        ServerBehaviour::OverReporting,
+        ServerBehaviour::EmptySuccess,
+        ServerBehaviour::FailsWithInformation,
+        ServerBehaviour::WritesAfterReply,
+    ];
+
+    /// The stable name reports print (the variant's name).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ServerBehaviour::Honest => "Honest",
+            ServerBehaviour::Adversarial => "Adversarial",
+            ServerBehaviour::Short => "Short",
+            ServerBehaviour::Crashing => "Crashing",
+            ServerBehaviour::OverReporting => "OverReporting",
+            ServerBehaviour::EmptySuccess => "EmptySuccess",
+            ServerBehaviour::FailsWithInformation => "FailsWithInformation",
+            ServerBehaviour::WritesAfterReply => "WritesAfterReply",
+        }
+    }
+}
+
+impl std::fmt::Display for ServerBehaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `Information` an [`ServerBehaviour::OverReporting`] server claims for `len` bytes.
+pub fn over_reported(len: u64, seed: u8) -> u64 {
+    match seed % 3 {
+        0 => len.saturating_add(1),
+        1 => len.saturating_add(PAGE_SIZE),
+        _ => u64::MAX,
+    }
 }
 
 /// The byte the server writes at offset `i` of a READ (never zero).
@@ -57,10 +114,12 @@ fn tolerate<T>(r: Result<T>) -> Result<Option<T>> {
     }
 }
 
-/// What the server did: its reply, and whether it crashed.
+/// What the server did: its reply, whether it crashed, and whether it goes on writing
+/// its view after the reply ([`ServerBehaviour::WritesAfterReply`]).
 pub(crate) struct ServerRun {
     pub reply: ServerReply,
     pub crashed: bool,
+    pub writes_after_reply: bool,
 }
 
 fn transfer(
@@ -94,64 +153,89 @@ pub(crate) fn run_server(
     seed: u8,
 ) -> Result<ServerRun> {
     m.switch_to(Some(server))?;
-    let ok = |n| ServerReply {
-        status: NtStatus::SUCCESS,
-        information: n,
+    let reply = |status, information| ServerReply {
+        status,
+        information,
     };
-    let failed = ServerReply {
-        status: NtStatus::ACCESS_VIOLATION,
-        information: 0,
+    let ok = |n| reply(NtStatus::SUCCESS, n);
+    let failed = reply(NtStatus::ACCESS_VIOLATION, 0);
+    let mut run = ServerRun {
+        reply: failed,
+        crashed: false,
+        writes_after_reply: false,
     };
-    let run = match behaviour {
-        ServerBehaviour::Honest => ServerRun {
-            reply: if transfer(m, server, dir, va, len, seed)? {
-                ok(len)
-            } else {
-                failed
-            },
-            crashed: false,
-        },
-        ServerBehaviour::Short => ServerRun {
-            reply: if transfer(m, server, dir, va, len / 2, seed)? {
-                ok(len / 2)
-            } else {
-                failed
-            },
-            crashed: false,
-        },
+    // The bytes it moves, and the reply it gives if moving them did not fault.
+    let (n, claimed) = match behaviour {
+        ServerBehaviour::Honest | ServerBehaviour::Adversarial => (len, ok(len)),
+        ServerBehaviour::WritesAfterReply => {
+            run.writes_after_reply = true;
+            (len, ok(len))
+        }
+        ServerBehaviour::Short => (len / 2, ok(len / 2)),
         ServerBehaviour::Crashing => {
             transfer(m, server, dir, va, len / 2, seed)?;
-            ServerRun {
-                reply: ServerReply {
-                    status: NtStatus::CANCELLED,
-                    information: 0,
-                },
-                crashed: true,
-            }
+            run.reply = CANCELLED;
+            run.crashed = true;
+            return Ok(run);
         }
-        ServerBehaviour::Adversarial => {
-            if len > 0 {
-                let first = va.page_align();
-                let pages = crate::addr::span_pages(va, len) as u64;
-                for p in 0..pages {
-                    tolerate(m.user_read(server, first.wrapping_add(p * PAGE_SIZE), PAGE_SIZE))?;
-                }
-                let junk = vec![0xEEu8; PAGE_SIZE as usize];
-                for p in 0..pages {
-                    tolerate(m.user_write(server, first.wrapping_add(p * PAGE_SIZE), &junk))?;
-                }
-            }
-            ServerRun {
-                reply: if transfer(m, server, dir, va, len, seed)? {
-                    ok(len)
-                } else {
-                    failed
-                },
-                crashed: false,
-            }
-        }
+        ServerBehaviour::OverReporting => (len, ok(over_reported(len, seed))),
+        ServerBehaviour::EmptySuccess => (0, ok(0)),
+        ServerBehaviour::FailsWithInformation => (len, reply(NtStatus::UNSUCCESSFUL, len)),
     };
+    if behaviour == ServerBehaviour::Adversarial {
+        touch_every_page(m, server, va, len)?;
+    }
+    if transfer(m, server, dir, va, n, seed)? {
+        run.reply = claimed;
+    }
     Ok(run)
+}
+
+/// The reply of a server that exited (or answers a cancelled request).
+const CANCELLED: ServerReply = ServerReply {
+    status: NtStatus::CANCELLED,
+    information: 0,
+};
+
+/// An adversarial server reads every byte of every page it was given, then writes every
+/// byte of every page (faults on read-only pages are its own business).
+fn touch_every_page(m: &mut Machine, server: Pid, va: Va, len: u64) -> Result<()> {
+    if len == 0 {
+        return Ok(());
+    }
+    let first = va.page_align();
+    let pages = crate::addr::span_pages(va, len) as u64;
+    for p in 0..pages {
+        tolerate(m.user_read(server, first.wrapping_add(p * PAGE_SIZE), PAGE_SIZE))?;
+    }
+    let junk = vec![0xEEu8; PAGE_SIZE as usize];
+    for p in 0..pages {
+        tolerate(m.user_write(server, first.wrapping_add(p * PAGE_SIZE), &junk))?;
+    }
+    Ok(())
+}
+
+/// A [`ServerBehaviour::WritesAfterReply`] server's work after the reply: it writes
+/// `0xAB` over its whole view and reads it back, in its own context (faults are its own
+/// business: a driver that tore the view down leaves it nothing to touch).
+pub(crate) fn write_after_reply(m: &mut Machine, server: Pid, va: Va, len: u64) -> Result<()> {
+    if len == 0 || !m.process(server)?.is_alive() {
+        return Ok(());
+    }
+    m.switch_to(Some(server))?;
+    // Page by page: the view's length is the driver's word, not a size to allocate.
+    let junk = [0xABu8; PAGE_SIZE as usize];
+    let mut at = va;
+    let end = va.raw().saturating_add(len);
+    while at.raw() < end {
+        let n = (PAGE_SIZE - at.byte_offset() as u64).min(end - at.raw());
+        let wrote = tolerate(m.user_write(server, at, &junk[..n as usize]))?.is_some();
+        if !wrote || tolerate(m.user_read(server, at, n))?.is_none() {
+            break;
+        }
+        at = at.wrapping_add(n);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,8 +6,22 @@ use super::*;
 impl Machine {
     // ----- translation -------------------------------------------------------------------
 
-    /// Resolves one page for an access, demand-faulting private pages in.
+    /// Resolves one page for an access, demand-faulting private pages in. A kernel access
+    /// that faults is recorded ([`Machine::blame`]) with its address: what the oracle
+    /// names the crash by.
     pub(super) fn resolve(&mut self, who: Who, va: Va, write: bool) -> Result<(SpaceId, Pfn)> {
+        let r = self.resolve_page(who, va, write);
+        if let (Err(_), Who::Kernel) = (&r, who) {
+            let space = match (va.is_system(), self.current_process()) {
+                (false, Some(p)) => SpaceId::Process(p),
+                _ => SpaceId::System,
+            };
+            self.note_kernel_fault(space, va, write);
+        }
+        r
+    }
+
+    fn resolve_page(&mut self, who: Who, va: Va, write: bool) -> Result<(SpaceId, Pfn)> {
         let space_id = match who {
             Who::User(pid) => {
                 if !va.is_user() {

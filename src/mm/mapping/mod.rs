@@ -101,7 +101,10 @@ impl Machine {
         self.enter("MmMapLockedPagesSpecifyCache")?;
         let id = self.deref_mdl(mdl.into())?;
         match mode {
-            AccessMode::KernelMode => self.map_kernel(id, cache, bug_check_on_failure, priority),
+            AccessMode::KernelMode => {
+                let r = self.map_kernel(id, cache, bug_check_on_failure, priority);
+                self.note_null(r)
+            }
             AccessMode::UserMode => self.map_user(id, cache, base, priority).map(Some),
         }
     }
@@ -156,7 +159,8 @@ impl Machine {
         {
             return Ok(Some(m.mapped_system_va));
         }
-        self.map_kernel(id, CacheType::Cached, false, priority)
+        let r = self.map_kernel(id, CacheType::Cached, false, priority);
+        self.note_null(r)
     }
 
     /// Checks that every slot to be mapped names a page of the PFN database. A number that is

@@ -134,6 +134,12 @@ impl Machine {
             return Ok(());
         };
         self.counters.unmappings += 1;
+        self.note_release(
+            mp.space,
+            mp.base,
+            mp.pages * crate::addr::PAGE_SIZE,
+            "an MDL mapping",
+        );
         for f in &mp.frames {
             self.phys.count_mdl_mapping(*f, -1);
         }

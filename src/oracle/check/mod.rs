@@ -306,12 +306,7 @@ pub fn delivery_read(
             d,
         ))
     };
-    if info > s.length {
-        return fail(format!(
-            "Information {info} exceeds the request's length {}",
-            s.length
-        ));
-    }
+    let info = info.min(s.length); // a larger count is `completion_count`'s finding
     if info == 0 {
         return None;
     }
@@ -326,6 +321,7 @@ pub fn delivery_read(
     };
     if labels != [want] {
         let first_bad = diff_spans(&[want], &labels).first().copied();
+        let shifted = first_bad.and_then(|(off, _, l)| shift(l, s.server, view, off, s.length));
         let mut f = Finding::new(
             BugClass::CopyBackError,
             Rule::Delivery,
@@ -334,6 +330,12 @@ pub fn delivery_read(
                 "after the READ the client's first {info} bytes are not the server's data at the same offsets"
             ),
         );
+        if let Some(d) = shifted {
+            f.kind = BugClass::SpanArithmetic;
+            f.detail = format!(
+                "after the READ the client's bytes are the server's data shifted by {d:+} byte(s): the right bytes at the wrong offset"
+            );
+        }
         if let Some((off, _, l)) = first_bad {
             f.addresses.push((space, s.buffer.wrapping_add(off)));
             f.provenance.push(l);
@@ -345,6 +347,24 @@ pub fn delivery_read(
         return fail("the client's bytes carry the server's labels but not its values".into());
     }
     None
+}
+
+/// The count the client is told: `IoStatus.Information` of a completed READ or WRITE
+/// never exceeds the request's length, whatever the server claimed (a driver that passes
+/// an over-reporting server's count through tells the client it has bytes it has not —
+/// and a caller that trusts the count reads past its buffer).
+pub fn completion_count(s: &Subject, information: u64, step: u64) -> Option<Finding> {
+    (information > s.length).then(|| {
+        Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            format!(
+                "the client is told Information {information:#x} for a {}-byte request (a count the driver did not clamp)",
+                s.length
+            ),
+        )
+    })
 }
 
 /// Delivery for a WRITE: what the server saw right after `expose` (`view_labels`,
@@ -366,9 +386,14 @@ pub fn delivery_write(
         ))
     };
     if view_len != s.length {
-        return fail(format!(
-            "the server was shown {view_len} bytes of a {}-byte WRITE",
-            s.length
+        return Some(Finding::new(
+            BugClass::CopyInError,
+            Rule::Delivery,
+            Some(step),
+            format!(
+                "the server was shown {view_len} bytes of a {}-byte WRITE",
+                s.length
+            ),
         ));
     }
     if s.length == 0 {
@@ -385,14 +410,21 @@ pub fn delivery_write(
         },
     };
     if labels != [want] {
+        let first_bad = diff_spans(&[want], labels).first().copied();
         let mut f = Finding::new(
-            BugClass::CopyBackError,
+            BugClass::CopyInError,
             Rule::Delivery,
             Some(step),
-            "the server's view of the WRITE is not exactly the client's bytes",
+            "the server's view of the WRITE is not the client's bytes: they were not copied in",
         );
-        if let Some((_, _, l)) = diff_spans(&[want], labels).first() {
-            f.provenance.push(*l);
+        if let Some((off, _, l)) = first_bad {
+            if let Some(d) = shift(l, s.client, s.buffer, off, s.length) {
+                f.kind = BugClass::SpanArithmetic;
+                f.detail = format!(
+                    "the server's view of the WRITE holds the client's bytes shifted by {d:+} byte(s): the right bytes at the wrong offset"
+                );
+            }
+            f.provenance.push(l);
         }
         return Some(f);
     }
@@ -400,6 +432,24 @@ pub fn delivery_write(
         return fail("the server's view carries the client's labels but not its values".into());
     }
     None
+}
+
+/// Whether a byte expected at `base + off` of `owner`'s space, labelled `l`, is `owner`'s
+/// byte from another offset of the same buffer (within a page of its ends): the shift
+/// `origin - expected`, the mark of span arithmetic.
+fn shift(l: Label, owner: Pid, base: Va, off: u64, len: u64) -> Option<i64> {
+    let Label::Origin {
+        space: SpaceId::Process(p),
+        va,
+    } = l
+    else {
+        return None;
+    };
+    let lo = base.raw().saturating_sub(crate::addr::PAGE_SIZE);
+    let hi = base.raw().saturating_add(len + crate::addr::PAGE_SIZE);
+    let expected = base.raw().wrapping_add(off);
+    (p == owner && (lo..hi).contains(&va.raw()) && va.raw() != expected)
+        .then(|| va.raw().wrapping_sub(expected) as i64)
 }
 
 /// Frames some user PTE of `pids` maps writable (what another thread could change).

@@ -8,7 +8,7 @@ use crate::io::IrpId;
 use crate::space::Tid;
 use crate::strategy::ProxyStrategy;
 use crate::verify::case::InjectedFault;
-use crate::verify::server::run_server;
+use crate::verify::server::{run_server, write_after_reply};
 use crate::vm::{MEM_DECOMMIT, MEM_RELEASE};
 
 impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
@@ -62,8 +62,12 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                     case.seed,
                 )?;
                 let step = self.m.step();
-                self.trace()
-                    .line(|| format!("step {step}: server ({}) replies {}", case.server, r.reply));
+                self.trace().line(|| {
+                    format!(
+                        "step {step}: server ({}) replies {}, Information {:#x}",
+                        case.server, r.reply.status, r.reply.information
+                    )
+                });
                 if r.crashed {
                     self.trace()
                         .line(|| "the server crashes; its cleanup retires the request".into());
@@ -73,9 +77,15 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                 } else {
                     self.client_releases_buffer(inj)?;
                     self.m.switch_to(Some(a.server))?;
-                    self.driver
-                        .reply(&mut self.m.kernel(), irp, r.reply)
-                        .map(|_| ())
+                    let replied = self.driver.reply(&mut self.m.kernel(), irp, r.reply);
+                    if r.writes_after_reply && self.m.crashed().is_none() {
+                        write_after_reply(self.m, a.server, va, len)?;
+                        let step = self.m.step();
+                        self.trace().line(|| {
+                            format!("step {step}: the server writes its view again after its reply")
+                        });
+                    }
+                    replied.map(|_| ())
                 }
             }
         })

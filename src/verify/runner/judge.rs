@@ -60,6 +60,11 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
         let client_space = SpaceId::Process(a.client);
         let client_intact = !inj.client_exits && !inj.freed;
         let ok = nt_success(completion.status);
+        findings.extend(check::completion_count(
+            &self.s,
+            completion.information,
+            step,
+        ));
         if case.direction == Direction::Read && client_intact {
             let delivered = if ok {
                 completion.information.min(len)

@@ -16,10 +16,11 @@ use crate::fault::{Fault, ModelError, Result};
 use crate::io::{DeviceId, IrpId};
 use crate::log::Access;
 use crate::machine::{Machine, ScheduledWrite};
+use crate::oracle::blame::fault_finding_in;
 use crate::oracle::check::{self, Subject};
 use crate::oracle::double_fetch;
 use crate::oracle::hygiene::{self, Books};
-use crate::oracle::{BugClass, Finding, Rule, fault_finding};
+use crate::oracle::{BugClass, Finding, Rule};
 use crate::shadow::LabelSpan;
 use crate::space::{Pid, SpaceId, Tid};
 use crate::status::NtStatus;
@@ -287,7 +288,9 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
                     .line(|| format!("steps {e0}..{e1}: expose faulted: {e}"));
                 self.trace_calls((e0, e1));
                 let step = self.m.step();
-                self.run.findings.push(fault_finding(&e, step, "expose"));
+                self.run
+                    .findings
+                    .push(fault_finding_in(self.m, &e, step, e0, "expose"));
                 self.finish_double_fetch();
                 return Ok(None);
             }

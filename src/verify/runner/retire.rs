@@ -4,7 +4,8 @@
 use super::CaseRunner;
 use crate::fault::Result;
 use crate::io::IrpId;
-use crate::oracle::{BugClass, Finding, Rule, fault_finding};
+use crate::oracle::blame::fault_finding_in;
+use crate::oracle::{BugClass, Finding, Rule};
 use crate::status::NtStatus;
 use crate::strategy::{Completion, ProxyStrategy};
 use crate::verify::case::CANCELLED_REPLY;
@@ -42,7 +43,9 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                 let step = self.m.step();
                 let found = std::mem::take(&mut self.findings);
                 self.run.findings.extend(found);
-                self.run.findings.push(fault_finding(&e, step, "retire"));
+                self.run
+                    .findings
+                    .push(fault_finding_in(self.m, &e, step, r0, "retire"));
                 self.finish_double_fetch();
                 return Ok(None);
             }

@@ -105,7 +105,7 @@ fn pool_freed_before_the_servers_view_is_unmapped_is_free_while_mapped() {
         free_first: true,
         ..Default::default()
     };
-    let cx = verify::verify(&bad, &Config::default().cases(200)).unwrap_err();
+    let cx = verify::verify(&bad, &Config::default().seed(SEED).cases(200)).unwrap_err();
     assert!(cx.has(BugClass::FreeWhileMapped), "{cx}");
 }
 
@@ -113,7 +113,7 @@ fn pool_freed_before_the_servers_view_is_unmapped_is_free_while_mapped() {
 #[test]
 fn pool_freed_after_the_servers_view_is_unmapped_passes() {
     let good = PoolBounce::default();
-    let report = verify::verify(&good, &Config::default().cases(500)).unwrap();
+    let report = verify::verify(&good, &Config::default().seed(SEED).cases(500)).unwrap();
     assert_eq!(report.cases, 500);
 }
 
@@ -156,3 +156,7 @@ fn the_event_is_recorded_at_the_step_of_the_free() {
     assert_eq!(m.user_read(server, view, 6).unwrap(), b"SECRET");
     assert_eq!(m.events().len(), 1, "one event, at the free");
 }
+
+/// The seed these tests were written against (the library's default draws a fresh one per
+/// run; the results asserted here are those of this seed).
+const SEED: u64 = 0x6d64_6c73_696d;

@@ -37,7 +37,7 @@ fn broken() -> Vec<Box<dyn ProxyStrategyClone>> {
 fn correct_strategies_pass_2000_cases_per_direction() {
     for s in correct() {
         for d in [Direction::Read, Direction::Write] {
-            let cfg = Config::default().direction(d);
+            let cfg = Config::default().seed(SEED).direction(d);
             match verify::verify(&s, &cfg) {
                 Ok(r) => {
                     assert!(r.cases >= 2000 || std::env::var("MDLSIM_CASES").is_ok());
@@ -56,7 +56,7 @@ fn broken_strategies_are_caught_with_their_class_and_a_small_counterexample() {
     let mut caught = Vec::new();
     for s in broken() {
         let want = s.expected().unwrap_or(BugClass::Crash);
-        let cx = verify::verify(&s, &Config::default().focus(&[want]))
+        let cx = verify::verify(&s, &Config::default().seed(SEED).focus(&[want]))
             .expect_err(&format!("{} must be caught", s.name()));
         assert!(cx.has(want), "{}: {want} expected in\n{cx}", s.name());
         assert!(
@@ -67,12 +67,9 @@ fn broken_strategies_are_caught_with_their_class_and_a_small_counterexample() {
         );
         assert_eq!(cx.case.offset, 0, "{}", s.name());
         assert_eq!(cx.case.fault, InjectedFault::None, "{}", s.name());
-        assert!(
-            cx.trace.len() <= 8,
-            "{}: {} trace lines",
-            s.name(),
-            cx.trace.len()
-        );
+        // The phase lines (the driver's DDI calls are indented under them).
+        let phases = cx.trace.iter().filter(|t| !t.starts_with(' ')).count();
+        assert!(phases <= 8, "{}: {} trace lines", s.name(), phases);
         caught.push(want);
     }
     for k in [
@@ -94,7 +91,7 @@ fn broken_strategies_are_caught_with_their_class_and_a_small_counterexample() {
 fn broken_strategies_fail_the_default_configuration_too() {
     for s in broken() {
         assert!(
-            verify::verify(&s, &Config::default()).is_err(),
+            verify::verify(&s, &Config::default().seed(SEED)).is_err(),
             "{} passed without focus",
             s.name()
         );
@@ -105,7 +102,7 @@ fn broken_strategies_fail_the_default_configuration_too() {
 fn every_generator_dimension_is_reached() {
     let r = verify::verify(
         &strategy::BounceCopy::default(),
-        &Config::default().cases(4000),
+        &Config::default().seed(SEED).cases(4000),
     )
     .expect("BounceCopy passes");
     let c = &r.coverage;
@@ -172,7 +169,7 @@ fn every_generator_dimension_is_reached() {
 #[test]
 fn counterexample_json_replays_to_the_same_findings() {
     let s = strategy::broken::DirectMap::default();
-    let cx = verify::verify(&s, &Config::default()).unwrap_err();
+    let cx = verify::verify(&s, &Config::default().seed(SEED)).unwrap_err();
     let json = cx.to_json();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let case = Case::from_json(&v["case"].to_string()).unwrap();
@@ -185,13 +182,17 @@ fn counterexample_json_replays_to_the_same_findings() {
 #[test]
 fn env_overrides_case_count_and_seed_unless_ignored() {
     let c = Config::default().cases(7).seed(3).ignore_env();
-    assert_eq!((c.effective().cases, c.effective().seed), (7, 3));
+    assert_eq!((c.effective().cases, c.effective().seed), (7, Some(3)));
 }
 
 #[test]
 fn double_fetch_is_proved_by_an_interleaving_that_changes_the_outcome() {
     let s = strategy::portname::PortNameInPlace::default();
-    let cx = verify::verify(&s, &Config::default().focus(&[BugClass::DoubleFetch])).unwrap_err();
+    let cx = verify::verify(
+        &s,
+        &Config::default().seed(SEED).focus(&[BugClass::DoubleFetch]),
+    )
+    .unwrap_err();
     let i = cx.interleaving.as_ref().expect("an interleaving");
     assert!(i.fetches.first < i.write.before_step && i.write.before_step <= i.fetches.second);
     assert!(i.outcome_differs, "{cx}");
@@ -563,7 +564,10 @@ fn the_irp_and_its_mdl_are_in_the_hygiene_books() {
         .unwrap();
     let irp = r.irp.unwrap();
     let mid = Books::take(&m, &[client, server]);
-    assert_eq!((mid.irps, mid.mdls), (before.irps + 1, before.mdls + 1));
+    assert_eq!(
+        (mid.irps, mid.mdls.len()),
+        (before.irps + 1, before.mdls.len() + 1)
+    );
     let leaks: Vec<BugClass> = mid
         .compare(&before, 0, "pending")
         .iter()
@@ -683,7 +687,7 @@ fn a_strategy_re_entering_the_proxy_driver_is_a_finding_not_a_deadlock() {
 fn a_counterexample_is_an_error_that_prints_its_report_when_unwrapped() {
     let cx = verify::verify(
         &mdlsim::strategy::broken::DirectMap::default(),
-        &Config::default().cases(200),
+        &Config::default().seed(SEED).cases(200),
     )
     .unwrap_err();
     let shown = format!("{cx}");
@@ -695,3 +699,7 @@ fn a_counterexample_is_an_error_that_prints_its_report_when_unwrapped() {
     let as_error: Box<dyn std::error::Error> = Box::new(cx);
     assert_eq!(as_error.to_string(), shown);
 }
+
+/// The seed these tests were written against (the library's default draws a fresh one per
+/// run; the results asserted here are those of this seed).
+const SEED: u64 = 0x6d64_6c73_696d;

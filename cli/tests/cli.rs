@@ -86,7 +86,7 @@ fn audit_of_a_broken_strategy_shows_fail_and_a_one_line_counterexample() {
     // Broken as documented: exit status 0.
     assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
     assert!(out.contains("FAIL"), "{out}");
-    assert!(out.contains("DirectMap Read: "), "{out}");
+    assert!(out.contains("DirectMap READ: "), "{out}");
     assert!(out.contains("PartialPageExposure"), "{out}");
     assert!(
         out.contains("broken, caught as PartialPageExposure"),

@@ -209,6 +209,15 @@ pub enum Direction {
     Write,
 }
 
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Read => "READ",
+            Direction::Write => "WRITE",
+        })
+    }
+}
+
 /// The largest stack an IRP can have: `IRP::StackCount`, `IRP::CurrentLocation` and
 /// `DEVICE_OBJECT::StackSize` are `CHAR`s (signed 8-bit), and a new IRP starts at
 /// `CurrentLocation = StackCount + 1`, which must still fit (127): so 126 locations.

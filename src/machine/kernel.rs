@@ -52,6 +52,7 @@
 //! }
 //! ```
 
+use super::calls::MdlArg;
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::io::fltmgr::{CallbackData, MiniFilter};
@@ -120,6 +121,22 @@ macro_rules! ddis {
     () => {};
     (
         $(#[doc = $doc:literal])*
+        $alias:literal => unrecorded fn $name:ident(&mut self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty;
+        $($rest:tt)*
+    ) => {
+        impl Kernel<'_> {
+            $(#[doc = $doc])*
+            #[doc = ""]
+            #[doc = concat!("The machine's [`Machine::", stringify!($name), "`], in the current context (its rules, faults and example are there). A field access, not a call: not in the DDI call log.")]
+            #[doc(alias = $alias)]
+            pub fn $name(&mut self $(, $arg: $ty)*) -> $ret {
+                self.m.$name($($arg),*)
+            }
+        }
+        ddis! { $($rest)* }
+    };
+    (
+        $(#[doc = $doc:literal])*
         $alias:literal => fn $name:ident(&mut self $(, $arg:ident : $ty:ty)* $(,)?) -> $ret:ty;
         $($rest:tt)*
     ) => {
@@ -130,7 +147,13 @@ macro_rules! ddis {
             #[doc(alias = $alias)]
             #[allow(clippy::too_many_arguments)]
             pub fn $name(&mut self $(, $arg: $ty)*) -> $ret {
-                self.m.$name($($arg),*)
+                let args = || super::calls::show_args(&[$((stringify!($arg), super::calls::DdiArg::show(&$arg, stringify!($arg)))),*]);
+                let Some(i) = self.m.ddi_call_begin($alias, args) else {
+                    return self.m.$name($($arg),*);
+                };
+                let r = self.m.$name($($arg),*);
+                self.m.ddi_call_end(i, super::calls::show_result(&r));
+                r
             }
         }
         ddis! { $($rest)* }
@@ -158,47 +181,47 @@ ddis! {
     /// `IoAllocateMdl`.
     "IoAllocateMdl" => fn io_allocate_mdl(&mut self, va: Va, length: u32, secondary_buffer: bool, charge_quota: bool, irp: Option<IrpId>) -> Result<Option<MdlId>>;
     /// `IoFreeMdl`.
-    "IoFreeMdl" => fn io_free_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()>;
+    "IoFreeMdl" => fn io_free_mdl(&mut self, mdl: impl MdlArg) -> Result<()>;
     /// `IoBuildPartialMdl`.
-    "IoBuildPartialMdl" => fn io_build_partial_mdl(&mut self, source: impl Into<Option<MdlId>>, target: impl Into<Option<MdlId>>, va: Va, length: u32) -> Result<()>;
+    "IoBuildPartialMdl" => fn io_build_partial_mdl(&mut self, source: impl MdlArg, target: impl MdlArg, va: Va, length: u32) -> Result<()>;
     /// `MmCreateMdl`.
     "MmCreateMdl" => fn mm_create_mdl(&mut self, base: Va, length: u32) -> Result<Option<MdlId>>;
     /// `MmInitializeMdl`.
-    "MmInitializeMdl" => fn mm_initialize_mdl(&mut self, mdl: impl Into<Option<MdlId>>, base: Va, length: u32) -> Result<()>;
+    "MmInitializeMdl" => fn mm_initialize_mdl(&mut self, mdl: impl MdlArg, base: Va, length: u32) -> Result<()>;
     /// `MmPrepareMdlForReuse`.
-    "MmPrepareMdlForReuse" => fn mm_prepare_mdl_for_reuse(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()>;
+    "MmPrepareMdlForReuse" => fn mm_prepare_mdl_for_reuse(&mut self, mdl: impl MdlArg) -> Result<()>;
     /// `MmBuildMdlForNonPagedPool`.
-    "MmBuildMdlForNonPagedPool" => fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()>;
+    "MmBuildMdlForNonPagedPool" => fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl MdlArg) -> Result<()>;
     /// `MmProbeAndLockPages`.
-    "MmProbeAndLockPages" => fn mm_probe_and_lock_pages(&mut self, mdl: impl Into<Option<MdlId>>, mode: AccessMode, operation: LockOperation) -> Result<()>;
+    "MmProbeAndLockPages" => fn mm_probe_and_lock_pages(&mut self, mdl: impl MdlArg, mode: AccessMode, operation: LockOperation) -> Result<()>;
     /// `MmProbeAndLockProcessPages`.
-    "MmProbeAndLockProcessPages" => fn mm_probe_and_lock_process_pages(&mut self, mdl: impl Into<Option<MdlId>>, process: Pid, mode: AccessMode, operation: LockOperation) -> Result<()>;
+    "MmProbeAndLockProcessPages" => fn mm_probe_and_lock_process_pages(&mut self, mdl: impl MdlArg, process: Pid, mode: AccessMode, operation: LockOperation) -> Result<()>;
     /// `MmUnlockPages`.
-    "MmUnlockPages" => fn mm_unlock_pages(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()>;
+    "MmUnlockPages" => fn mm_unlock_pages(&mut self, mdl: impl MdlArg) -> Result<()>;
     /// `MmGetSystemAddressForMdlSafe`.
-    "MmGetSystemAddressForMdlSafe" => fn mm_get_system_address_for_mdl_safe(&mut self, mdl: impl Into<Option<MdlId>>, priority: u32) -> Result<Option<Va>>;
+    "MmGetSystemAddressForMdlSafe" => fn mm_get_system_address_for_mdl_safe(&mut self, mdl: impl MdlArg, priority: u32) -> Result<Option<Va>>;
     /// `MmMapLockedPages`.
-    "MmMapLockedPages" => fn mm_map_locked_pages(&mut self, mdl: impl Into<Option<MdlId>>, mode: AccessMode) -> Result<Option<Va>>;
+    "MmMapLockedPages" => fn mm_map_locked_pages(&mut self, mdl: impl MdlArg, mode: AccessMode) -> Result<Option<Va>>;
     /// `MmMapLockedPagesSpecifyCache`.
-    "MmMapLockedPagesSpecifyCache" => fn mm_map_locked_pages_specify_cache(&mut self, mdl: impl Into<Option<MdlId>>, mode: AccessMode, cache: CacheType, base: Option<Va>, bug_check_on_failure: bool, priority: u32) -> Result<Option<Va>>;
+    "MmMapLockedPagesSpecifyCache" => fn mm_map_locked_pages_specify_cache(&mut self, mdl: impl MdlArg, mode: AccessMode, cache: CacheType, base: Option<Va>, bug_check_on_failure: bool, priority: u32) -> Result<Option<Va>>;
     /// `MmProtectMdlSystemAddress`.
-    "MmProtectMdlSystemAddress" => fn mm_protect_mdl_system_address(&mut self, mdl: impl Into<Option<MdlId>>, protect: u32) -> Result<()>;
+    "MmProtectMdlSystemAddress" => fn mm_protect_mdl_system_address(&mut self, mdl: impl MdlArg, protect: u32) -> Result<()>;
     /// `MmUnmapLockedPages`.
-    "MmUnmapLockedPages" => fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl Into<Option<MdlId>>) -> Result<()>;
+    "MmUnmapLockedPages" => fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl MdlArg) -> Result<()>;
     /// `MmAllocatePagesForMdlEx`.
     "MmAllocatePagesForMdlEx" => fn mm_allocate_pages_for_mdl_ex(&mut self, low: u64, high: u64, skip: u64, total_bytes: u64, cache: CacheType, flags: u32) -> Result<Option<MdlId>>;
     /// `MmFreePagesFromMdl`.
-    "MmFreePagesFromMdl" => fn mm_free_pages_from_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()>;
+    "MmFreePagesFromMdl" => fn mm_free_pages_from_mdl(&mut self, mdl: impl MdlArg) -> Result<()>;
     /// Reading an MDL's header and PFN array (`Mdl->ByteCount`, `MmGetMdlPfnArray`, ...).
     "MmGetMdlPfnArray" => fn mdl(&self, mdl: MdlId) -> Result<&Mdl>;
     /// A driver writing `MmGetMdlPfnArray(Mdl)[index] = value`.
-    "MmGetMdlPfnArray" => fn mdl_set_pfn(&mut self, mdl: impl Into<Option<MdlId>>, index: u32, value: u64) -> Result<()>;
+    "MmGetMdlPfnArray" => fn mdl_set_pfn(&mut self, mdl: impl MdlArg, index: u32, value: u64) -> Result<()>;
     /// A driver copying entries between two MDLs' PFN arrays (`RtlCopyMemory`).
-    "MmGetMdlPfnArray" => fn mdl_copy_pfns(&mut self, src: impl Into<Option<MdlId>>, src_index: u32, dst: impl Into<Option<MdlId>>, dst_index: u32, count: u32) -> Result<()>;
+    "MmGetMdlPfnArray" => fn mdl_copy_pfns(&mut self, src: impl MdlArg, src_index: u32, dst: impl MdlArg, dst_index: u32, count: u32) -> Result<()>;
     /// A driver writing `Mdl->MdlFlags = flags`.
-    "MdlFlags" => fn mdl_set_flags(&mut self, mdl: impl Into<Option<MdlId>>, flags: MdlFlags) -> Result<()>;
+    "MdlFlags" => fn mdl_set_flags(&mut self, mdl: impl MdlArg, flags: MdlFlags) -> Result<()>;
     /// A driver writing `Mdl->Next = next`.
-    "MDL" => fn mdl_set_next(&mut self, mdl: impl Into<Option<MdlId>>, next: Option<MdlId>) -> Result<()>;
+    "MDL" => fn mdl_set_next(&mut self, mdl: impl MdlArg, next: Option<MdlId>) -> Result<()>;
 
     // ----- pool -------------------------------------------------------------------------
     /// `ExAllocatePool2`.
@@ -254,7 +277,7 @@ ddis! {
     /// Reading an IRP's fields.
     "IRP" => fn irp(&self, irp: IrpId) -> Result<&Irp>;
     /// Writing an IRP's fields (`Irp->IoStatus`, `Irp->MdlAddress`, ...).
-    "IRP" => fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp>;
+    "IRP" => unrecorded fn irp_mut(&mut self, irp: IrpId) -> Result<&mut Irp>;
     /// `IoBuildDeviceIoControlRequest`.
     "IoBuildDeviceIoControlRequest" => fn io_build_device_io_control_request(&mut self, io_control_code: u32, device: DeviceId, input: Option<Va>, input_length: u32, output: Option<Va>, output_length: u32, internal: bool, iosb: Option<Va>) -> Result<Option<IrpId>>;
     /// `IoBuildSynchronousFsdRequest`.
@@ -294,7 +317,7 @@ ddis! {
     /// Reading a device object's fields (`DeviceObject->Flags`, `StackSize`, ...).
     "DEVICE_OBJECT" => fn device(&self, device: DeviceId) -> Result<&Device>;
     /// Writing a device object's fields.
-    "DEVICE_OBJECT" => fn device_mut(&mut self, device: DeviceId) -> Result<&mut Device>;
+    "DEVICE_OBJECT" => unrecorded fn device_mut(&mut self, device: DeviceId) -> Result<&mut Device>;
     /// `KeSetTimer` (with a DPC calling the device's driver's timer routine).
     "KeSetTimer" => fn ke_set_timer(&mut self, device: DeviceId, due_in_ms: u64, context: u64) -> Result<()>;
     /// `FsRtlNotifyFullReportChange`.

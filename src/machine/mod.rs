@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 mod audit;
 mod blame;
+pub mod calls;
 pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
 mod kernel;
 mod lifecycle;
@@ -160,6 +161,8 @@ pub struct Machine {
     pub(crate) scheduled: Vec<ScheduledWrite>,
     /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
     pub(crate) io: crate::io::IoState,
+    /// The DDI call log, while recording ([`Machine::record_ddi_calls`]).
+    pub(crate) ddi_log: Option<Box<calls::DdiLog>>,
     /// What names a crash's cause: NULL returns, the last kernel fault, released ranges.
     pub(crate) blame: Blame,
 }
@@ -227,6 +230,7 @@ impl Machine {
             io: crate::io::IoState::default(),
             blame: Blame::default(),
             crashed: None,
+            ddi_log: None,
             step: 0,
             routine: "",
             config,

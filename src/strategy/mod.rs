@@ -261,3 +261,24 @@ impl Clone for Box<dyn ProxyStrategyClone> {
         (**self).clone_box()
     }
 }
+
+impl std::fmt::Display for Exposure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exposure::Mapped { va, len } => write!(f, "mapped {len} byte(s) at {va}"),
+            Exposure::Refused(s) => write!(f, "refused with {s}"),
+        }
+    }
+}
+
+impl std::fmt::Display for Completion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, Information {}", self.status, self.information)
+    }
+}
+
+impl std::fmt::Display for ServerReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}, Information {}", self.status, self.information)
+    }
+}

@@ -22,9 +22,11 @@ pub struct Interleaving {
 /// A failing case, shrunk.
 ///
 /// An error (`std::error::Error`) whose `Debug` is its `Display`: `verify(..).unwrap()`
-/// in a user's test prints the readable report (findings, trace, the replayable case),
-/// not a one-line dump of the struct.
-#[derive(Clone, Serialize, Deserialize)]
+/// in a user's test prints the readable report (the seed, every bug class the search
+/// met, findings, the trace with the driver's DDI calls, the replayable case), not a
+/// one-line dump of the struct. Its lines are at most [`WIDTH`] characters (longer ones
+/// wrap; the JSON, [`Counterexample::to_json`], has every field in full).
+#[derive(Clone)]
 pub struct Counterexample {
     /// The strategy's name.
     pub strategy: String,
@@ -36,8 +38,14 @@ pub struct Counterexample {
     pub trace: Vec<String>,
     /// For a double fetch, the interleaving that proves it.
     pub interleaving: Option<Box<Interleaving>>,
-    /// The generator's seed.
+    /// The generator's seed (the same seed and configuration find the same case).
     pub seed: u64,
+    /// Every bug class met across the whole search, with the number of failing cases
+    /// (generated, replayed from the regressions file, or tried while shrinking) that
+    /// showed it.
+    pub classes_seen: BTreeMap<BugClass, u32>,
+    /// The regressions file the case was appended to, if any.
+    pub saved_to: Option<std::path::PathBuf>,
 }
 
 impl Counterexample {
@@ -46,9 +54,10 @@ impl Counterexample {
         self.findings.iter().any(|f| f.kind == k)
     }
 
-    /// The whole counter-example as JSON (its `case` field replays it).
+    /// The whole counter-example as JSON (its `case` field replays it): addresses in hex,
+    /// with the space they are in (`"pid8 0x10000"`), provenance as `"pid4@0x11000"`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        serde_json::to_string_pretty(&super::display::Json::of(self)).unwrap_or_default()
     }
 }
 
@@ -59,41 +68,6 @@ impl fmt::Debug for Counterexample {
 }
 
 impl std::error::Error for Counterexample {}
-
-impl fmt::Display for Counterexample {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} fails on {:?}", self.strategy, self.case)?;
-        writeln!(f, "replay: {}", self.case.to_json())?;
-        writeln!(f, "findings:")?;
-        for x in &self.findings {
-            writeln!(f, "  - {x}")?;
-        }
-        writeln!(f, "trace:")?;
-        for t in &self.trace {
-            writeln!(f, "  {t}")?;
-        }
-        if let Some(i) = &self.interleaving {
-            writeln!(
-                f,
-                "interleaving: thread {:?} writes {:?} at {} before step {} (fetches at steps {} and {}); outcome {}",
-                i.write.tid,
-                i.write.data,
-                i.write.va,
-                i.write.before_step,
-                i.fetches.first,
-                i.fetches.second,
-                if i.outcome_differs {
-                    "differs"
-                } else {
-                    "is the same"
-                }
-            )?;
-            writeln!(f, "  without: {:?}", i.original)?;
-            writeln!(f, "  with:    {:?}", i.interleaved)?;
-        }
-        Ok(())
-    }
-}
 
 /// Plays one case again (e.g. from a counter-example's JSON) and returns what the oracle found.
 pub fn replay<S: ProxyStrategy + Clone + Send + 'static>(
@@ -236,6 +210,8 @@ pub fn counterexample<S: ProxyStrategy + Clone + Send + 'static>(
         findings: run.findings,
         trace: run.trace,
         interleaving,
-        seed: cfg.seed,
+        seed: cfg.seed.unwrap_or_default(),
+        classes_seen: BTreeMap::new(),
+        saved_to: None,
     }
 }

@@ -52,11 +52,15 @@
 
 pub mod case;
 mod counterexample;
+mod display;
 #[cfg(feature = "proptest")]
 pub mod generators;
 pub mod proxy;
+pub mod regressions;
 pub mod request;
 mod runner;
+#[cfg(feature = "proptest")]
+mod search;
 pub mod server;
 
 pub use case::{
@@ -66,8 +70,12 @@ pub use case::{
 pub use counterexample::{
     Counterexample, Interleaving, counterexample, demonstrate_double_fetch, minimize, replay,
 };
+pub use display::WIDTH;
 pub use proxy::{ProxyDriver, ProxyDriverBug};
+pub use regressions::Regressions;
 pub use request::Request;
+#[cfg(feature = "proptest")]
+pub use search::verify;
 pub use server::ServerBehaviour;
 
 use crate::addr::PAGE_SIZE;
@@ -81,14 +89,24 @@ use std::fmt;
 
 /// The harness configuration (a `#[non_exhaustive]` builder). `MDLSIM_CASES` and
 /// `MDLSIM_SEED` override `cases` and `seed` unless [`Config::ignore_env`] is set.
+///
+/// The seed: unless fixed (by [`Config::seed`] or `MDLSIM_SEED`), every run draws a fresh
+/// one, and prints it (a counter-example's first lines and JSON, a passing [`Report`]);
+/// the same seed, configuration and regressions file give the same result. Failing cases
+/// are appended to a regressions file and replayed first by the next run
+/// ([`regressions`]).
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Cases to run (default 2,000).
     pub cases: u32,
-    /// Seed of the case generator (default fixed: runs are reproducible).
-    pub seed: u64,
-    /// Largest request length (default 256 KiB).
+    /// Seed of the case generator (default `None`: a fresh seed each run, printed; fix it
+    /// with [`Config::seed`] or `MDLSIM_SEED` to reproduce a run).
+    pub seed: Option<u64>,
+    /// Where failing cases are kept and replayed from (default: the [`regressions`]
+    /// module's rules).
+    pub regressions: Regressions,
+    /// Largest request length (default 256 KiB, `256 * 1024`).
     pub max_length: u32,
     /// Directions to try (default both).
     pub directions: Vec<Direction>,
@@ -110,7 +128,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             cases: 2000,
-            seed: 0x6d64_6c73_696d,
+            seed: None,
+            regressions: Regressions::Default,
             max_length: 256 * 1024,
             directions: vec![Direction::Read, Direction::Write],
             servers: ServerBehaviour::ALL.to_vec(),
@@ -129,9 +148,19 @@ impl Config {
         self.cases = n;
         self
     }
-    /// Sets the seed.
+    /// Fixes the seed (the same seed finds the same case).
     pub fn seed(mut self, s: u64) -> Self {
-        self.seed = s;
+        self.seed = Some(s);
+        self
+    }
+    /// Keeps failing cases in `path` (JSON) and replays them first.
+    pub fn regressions(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.regressions = Regressions::File(path.into());
+        self
+    }
+    /// No regressions file: nothing is replayed first, nothing is written.
+    pub fn no_regressions(mut self) -> Self {
+        self.regressions = Regressions::Off;
         self
     }
     /// Sets the largest length.
@@ -170,7 +199,9 @@ impl Config {
         self
     }
 
-    /// The configuration with the environment's overrides applied.
+    /// The configuration with the environment's overrides applied and the seed chosen:
+    /// `MDLSIM_SEED` (unless [`Config::ignore_env`]), else [`Config::seed`], else a fresh
+    /// seed (so `effective().seed` is always `Some`).
     pub fn effective(&self) -> Config {
         let mut c = self.clone();
         if c.use_env {
@@ -184,9 +215,10 @@ impl Config {
                 .ok()
                 .and_then(|v| v.parse().ok())
             {
-                c.seed = s;
+                c.seed = Some(s);
             }
         }
+        c.seed = Some(c.seed.unwrap_or_else(fresh_seed));
         c
     }
 
@@ -313,63 +345,25 @@ pub struct Report {
     pub coverage: Coverage,
 }
 
-/// Runs `config.cases` generated cases of `strategy` through the oracle.
-///
-/// # Errors
-/// The first failing case (a finding, or one in `config.focus`), shrunk, as a
-/// [`Counterexample`].
-#[cfg(feature = "proptest")]
-pub fn verify<S: ProxyStrategy + Clone + Send + 'static>(
-    strategy: &S,
-    config: &Config,
-) -> Result<Report, Counterexample> {
-    use proptest::test_runner::{RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-    use std::cell::RefCell;
-    let cfg = config.effective();
-    let mut pc = proptest::test_runner::Config::with_cases(cfg.cases);
-    pc.failure_persistence = None;
-    pc.max_shrink_iters = cfg.max_shrink_iters;
-    let mut seed = [0u8; 32];
-    seed[..8].copy_from_slice(&cfg.seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(pc, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
-    let cov = RefCell::new(Coverage::default());
-    let result = runner.run(&generators::arb_case(&cfg), |case| {
-        let run = case::run_case_quiet(&mut strategy.clone(), &case, &cfg.machine);
-        if cfg.fails(&run.findings) {
-            let kinds: Vec<String> = run.findings.iter().map(|f| f.kind.to_string()).collect();
-            return Err(TestCaseError::fail(kinds.join(", ")));
-        }
-        cov.borrow_mut().add(&case);
-        Ok(())
-    });
-    match result {
-        Ok(()) => Ok(Report {
-            strategy: strategy.name(),
-            cases: cfg.cases,
-            seed: cfg.seed,
-            coverage: cov.into_inner(),
-        }),
-        Err(TestError::Fail(_, case)) => {
-            let case = minimize(strategy, case, &cfg);
-            Err(counterexample(strategy, &case, &cfg))
-        }
-        Err(TestError::Abort(why)) => {
-            let case = Case {
-                offset: 0,
-                length: 0,
-                direction: Direction::Read,
-                server: ServerBehaviour::Honest,
-                fault: InjectedFault::None,
-                seed: 0,
-            };
-            let mut cx = counterexample(strategy, &case, &cfg);
-            cx.findings.push(Finding::new(
-                BugClass::Crash,
-                crate::oracle::Rule::Protocol,
-                None,
-                format!("harness aborted: {why}"),
-            ));
-            Err(cx)
-        }
+/// A seed that differs between runs (time, process id and the standard library's
+/// per-process random hash keys).
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    h.write_u128(now);
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} passes {} case(s), seed {} (MDLSIM_SEED={} runs them again)",
+            self.strategy, self.cases, self.seed, self.seed
+        )
     }
 }

@@ -69,7 +69,8 @@ impl Request {
         };
         if QueueDriver::claim(&mut m.kernel(), dev, bug)? != Some(irp) {
             return Err(Fault::Model(ModelError::Unsupported(format!(
-                "{irp} was not pending on {dev:?}"
+                "{irp} was not pending on device {}",
+                dev.0
             ))));
         }
         m.switch_to(Some(client))?;

@@ -26,13 +26,6 @@ pub struct Subject {
 }
 
 impl Subject {
-    fn in_range(&self, va: Va, len: u64) -> bool {
-        va >= self.buffer
-            && va
-                .checked_add(len)
-                .is_some_and(|e| e <= self.buffer.wrapping_add(self.length))
-    }
-
     fn is_server(&self, l: Label) -> bool {
         matches!(l, Label::Origin { space: SpaceId::Process(p), .. } if p == self.server)
     }
@@ -72,10 +65,13 @@ pub fn diff_spans(before: &[LabelSpan], after: &[LabelSpan]) -> Vec<(u64, u64, L
     out
 }
 
-/// Collects offending bytes into one finding per class.
+/// Collects offending bytes into one finding per class: the first offending byte (its
+/// address and provenance), the length of the run it starts, and the total count.
 #[derive(Default)]
 struct Collector {
     found: Vec<Finding>,
+    /// Per finding: the first run's length, the total, and what happened.
+    counts: Vec<(u64, u64, &'static str)>,
 }
 
 impl Collector {
@@ -88,13 +84,14 @@ impl Collector {
         at: (SpaceId, Va),
         label: Option<Label>,
         bytes: u64,
-        what: &str,
+        what: &'static str,
     ) {
-        if let Some(f) = self
+        if let Some(i) = self
             .found
-            .iter_mut()
-            .find(|f| f.kind == kind && f.rule == rule)
+            .iter()
+            .position(|f| f.kind == kind && f.rule == rule)
         {
+            let f = &mut self.found[i];
             if f.addresses.len() < 4 {
                 f.addresses.push(at);
             }
@@ -103,13 +100,42 @@ impl Collector {
                     f.provenance.push(l);
                 }
             }
+            self.counts[i].1 += bytes;
             return;
         }
-        let mut f = Finding::new(kind, rule, step, format!("{what} ({bytes} byte(s) first)"));
+        let mut f = Finding::new(kind, rule, step, what);
         f.addresses.push(at);
         f.provenance.extend(label);
         self.found.push(f);
+        self.counts.push((bytes, bytes, what));
     }
+
+    /// The findings, each detail naming the first offending byte and the counts.
+    fn finish(mut self) -> Vec<Finding> {
+        for (f, (first, total, what)) in self.found.iter_mut().zip(&self.counts) {
+            let (sp, va) = f.addresses[0];
+            f.detail = format!(
+                "{what}: {total} byte(s), the first offending one at {sp} {va} (in a run of {first})"
+            );
+        }
+        self.found
+    }
+}
+
+/// The parts of a run of `len` client bytes whose origin starts at `origin` that lie
+/// outside the request's range: `(offset in the run, length)`.
+fn outside_range(s: &Subject, origin: Va, len: u64) -> Vec<(u64, u64)> {
+    let (o, end) = (origin.raw(), origin.raw().saturating_add(len));
+    let (b, e) = (s.buffer.raw(), s.buffer.raw().saturating_add(s.length));
+    let mut out = Vec::new();
+    if o < b {
+        out.push((0, end.min(b) - o));
+    }
+    if end > e {
+        let from = o.max(e);
+        out.push((from - o, end - from));
+    }
+    out
 }
 
 /// Confidentiality towards the server: every byte the server read (from the access log)
@@ -126,15 +152,16 @@ pub fn server_reads(log: &[Access], s: &Subject) -> Vec<Finding> {
         for sp in &r.labels {
             let at = r.va.wrapping_add(pos);
             pos += sp.len;
-            let ok = match sp.label {
-                Label::Zero => true,
+            // The offending parts of the span: (offset in it, length).
+            let bad = match sp.label {
+                Label::Zero => Vec::new(),
                 Label::Origin { space, va } => match space {
-                    SpaceId::Process(p) if p == s.server => true,
-                    SpaceId::Process(p) if p == s.client => s.in_range(va, sp.len),
-                    _ => false,
+                    SpaceId::Process(p) if p == s.server => Vec::new(),
+                    SpaceId::Process(p) if p == s.client => outside_range(s, va, sp.len),
+                    _ => vec![(0, sp.len)],
                 },
             };
-            if ok {
+            if bad.is_empty() {
                 continue;
             }
             let client_outside = matches!(sp.label,
@@ -150,18 +177,20 @@ pub fn server_reads(log: &[Access], s: &Subject) -> Vec<Finding> {
                     "the server read bytes that are neither zero, its own nor the client's range (stale pool, kernel or third-party bytes)",
                 )
             };
-            c.add(
-                kind,
-                Rule::ConfidentialityToServer,
-                Some(r.step),
-                (r.space, at),
-                Some(sp.label),
-                sp.len,
-                what,
-            );
+            for (d, n) in bad {
+                c.add(
+                    kind,
+                    Rule::ConfidentialityToServer,
+                    Some(r.step),
+                    (r.space, at.wrapping_add(d)),
+                    Some(sp.label.advance(d)),
+                    n,
+                    what,
+                );
+            }
         }
     }
-    c.found
+    c.finish()
 }
 
 /// Integrity and confidentiality towards the client, from its allocation's labels before
@@ -203,7 +232,7 @@ pub fn client_after(
             }
         }
     }
-    c.found
+    c.finish()
 }
 
 /// The request's range in the client's allocation (offsets from its start), and the end

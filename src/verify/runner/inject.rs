@@ -28,7 +28,7 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
         Ok(match case.fault {
             InjectedFault::ClientExits => {
                 self.trace().line(|| format!(
-                    "the client thread {tid:?} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
+                    "the client thread {tid} exits while the server holds {irp}: IoCancelThreadIo runs the cancel routine, retire runs in the client's context"
                 ));
                 inj.client_exits = true;
                 inj.cancel_attempt = true;

@@ -114,6 +114,7 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
         run: &'a mut CaseRun,
         quiet: bool,
     ) -> Result<Self> {
+        m.record_ddi_calls(!quiet);
         let drv = m.io_register_driver("proxyfs", driver.clone())?;
         let dev = m.io_create_device(drv, "\\Device\\ProxyFs", crate::io::DO_DIRECT_IO)?;
         let len = case.length as u64;
@@ -165,14 +166,17 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
     pub(super) fn play(mut self, interleave: Option<ScheduledWrite>) -> Result<()> {
         let (a, case) = (self.a.clone(), self.case);
         self.trace().line(|| format!(
-            "setup: client {} buffer {} ({} bytes, offset {:#x}) in a {}-page allocation at {}; server {}; third party exited; pool secrets freed",
+            "setup: client {} buffer {} ({} byte(s), offset {:#x}) in a {}-page allocation at {}; server {}; third party exited; pool secrets freed",
             a.client, a.buffer, case.length, case.offset, a.alloc_len / PAGE_SIZE, a.alloc, a.server
         ));
         if let Some(w) = interleave {
             self.trace().line(|| {
                 format!(
-                    "interleave: thread {:?} writes {:?} at {} before step {}",
-                    w.tid, w.data, w.va, w.before_step
+                    "interleave: {} writes {} at {} before step {}",
+                    w.tid,
+                    super::display::hex_bytes(&w.data),
+                    w.va,
+                    w.before_step
                 )
             });
             self.m.schedule_user_write(w)?;
@@ -262,8 +266,8 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
         };
         let step = self.m.step();
         self.trace().line(|| format!(
-            "step {step}: client thread {tid:?} issues {:?} of {} bytes at {} ({irp}, MdlAddress {:?}); the driver pends it; the server fetches it",
-            case.direction, case.length, a.buffer, io.mdl
+            "step {step}: client thread ({tid}) issues a {} of {} byte(s) at {} ({irp}, MdlAddress {}); the driver pends it; the server fetches it",
+            case.direction, case.length, a.buffer, io.mdl.map_or("NULL".to_string(), |m| m.to_string())
         ));
         Ok(Some((irp, io, tid)))
     }
@@ -282,6 +286,7 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
             Err(e) => {
                 self.trace()
                     .line(|| format!("steps {e0}..{e1}: expose faulted: {e}"));
+                self.trace_calls((e0, e1));
                 let step = self.m.step();
                 self.run
                     .findings
@@ -307,7 +312,8 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
             ));
         }
         self.trace()
-            .line(|| format!("steps {e0}..{e1}: expose -> {exposure:?}"));
+            .line(|| format!("steps {e0}..{e1}: expose -> {exposure}"));
+        self.trace_calls((e0, e1));
         self.findings
             .extend(check::writable_client_frames_in_server(
                 self.m,
@@ -361,9 +367,12 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
         let step = self.m.step();
         self.trace().line(|| {
             format!(
-                "step {step}: {irp} completed {} time(s) by IoCompleteRequest: {:?}",
+                "step {step}: {irp} completed {} time(s) by IoCompleteRequest{}",
                 completions.len(),
-                completions.last().map(|c| (c.status, c.information))
+                completions.last().map_or(String::new(), |c| format!(
+                    ", last with {}, Information {}",
+                    c.status, c.information
+                ))
             )
         });
         if completions.is_empty() && self.m.crashed().is_none() {
@@ -406,6 +415,25 @@ impl<'a, S: ProxyStrategy + Send + 'static> CaseRunner<'a, S> {
             }
         }
         Ok(())
+    }
+
+    /// The driver's DDI calls whose first step is in `window`, one trace line each (in
+    /// call order, a nested call indented under the call it is inside).
+    fn trace_calls(&mut self, (s0, s1): (u64, u64)) {
+        if self.quiet {
+            return;
+        }
+        let calls: Vec<_> = self
+            .m
+            .ddi_calls()
+            .iter()
+            .filter(|c| c.first_step >= s0 && c.first_step <= s1)
+            .collect();
+        let top = calls.iter().map(|c| c.depth).min().unwrap_or(0);
+        for c in calls {
+            let pad = "  ".repeat((c.depth - top) as usize);
+            self.run.trace.push(format!("  {pad}{c}"));
+        }
     }
 
     /// Moves the machine's access log into ours (recording continues).

@@ -32,12 +32,14 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
         let completion = match retired.map(|r| (r.steps, r.by, r.result)) {
             Some(((r0, r1), by, Ok(c))) => {
                 self.trace()
-                    .line(|| format!("steps {r0}..{r1}: retire ({by}) -> {c:?}"));
+                    .line(|| format!("steps {r0}..{r1}: retire ({by}) -> {c}"));
+                self.trace_calls((r0, r1));
                 Some(c)
             }
             Some(((r0, r1), by, Err(e))) => {
                 self.trace()
                     .line(|| format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
+                self.trace_calls((r0, r1));
                 let step = self.m.step();
                 let found = std::mem::take(&mut self.findings);
                 self.run.findings.extend(found);

@@ -117,6 +117,7 @@ impl ProxyStrategy for TrustingBounce {
 
 fn hostile(cases: u32) -> Config {
     Config::default()
+        .seed(2)
         .cases(cases)
         .servers(&HOSTILE)
         .ignore_env()

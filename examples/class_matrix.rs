@@ -6,7 +6,11 @@
 //!
 //! ```text
 //! cargo run --release --example class_matrix [CASES] [SEED]
+//! MDLSIM_SHOW=UncheckedSystemAddress cargo run --release --example class_matrix
 //! ```
+//!
+//! With `MDLSIM_SHOW` set to a strategy's name, the counter-examples of that strategy
+//! are printed in full, as a user sees them.
 
 use mdlsim::strategy::{self, Direction, ProxyStrategyClone, zoo};
 use mdlsim::verify::{self, Config};
@@ -37,8 +41,13 @@ fn main() {
             match verify::verify(s, &cfg) {
                 Ok(_) => cells.push("pass".to_string()),
                 Err(cx) => {
+                    if std::env::var("MDLSIM_SHOW").is_ok_and(|n| n == s.name()) {
+                        println!("{cx}");
+                    }
                     clean = false;
-                    if s.expected().is_some_and(|e| cx.classes_seen.contains_key(&e)) {
+                    if s.expected()
+                        .is_some_and(|e| cx.classes_seen.contains_key(&e))
+                    {
                         caught = true;
                     }
                     let seen: Vec<String> = cx

@@ -260,7 +260,14 @@ fn case(direction: Direction, fault: InjectedFault) -> Case {
 }
 
 /// The bug, the case it is shown on, and the class that names it.
-const CAUSES: [(Bug, Direction, InjectedFault, BugClass); 14] = [
+const CAUSES: [(Bug, Direction, InjectedFault, BugClass); 15] = [
+    // The NULL from `expose`, used in `retire`: the request's whole life counts.
+    (
+        Bug::UseNullMapping,
+        Direction::Read,
+        InjectedFault::SystemPtesExhausted,
+        BugClass::ResourceFailureUnhandled,
+    ),
     (
         Bug::UseNullMapping,
         Direction::Write,

@@ -37,6 +37,8 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                 Some(c)
             }
             Some(((r0, r1), by, Err(e))) => {
+                // A NULL `expose` got and kept is used here: the request's whole life counts.
+                let since = self.windows.first().map_or(r0, |w| w.0);
                 self.trace()
                     .line(|| format!("steps {r0}..{r1}: retire ({by}) faulted: {e}"));
                 self.trace_calls((r0, r1));
@@ -45,7 +47,7 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                 self.run.findings.extend(found);
                 self.run
                     .findings
-                    .push(fault_finding_in(self.m, &e, step, r0, "retire"));
+                    .push(fault_finding_in(self.m, &e, step, since, "retire"));
                 self.finish_double_fetch();
                 return Ok(None);
             }

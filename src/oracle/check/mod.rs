@@ -370,6 +370,24 @@ pub fn completion_count(s: &Subject, information: u64, step: u64) -> Option<Find
     })
 }
 
+/// The status the client is told: a request the server failed is not completed as a
+/// success (the client would take the server's partial or garbage bytes as its data).
+/// A driver may fail a request the server completed (its own failure), not the reverse.
+pub fn completion_status(
+    server: crate::status::NtStatus,
+    client: crate::status::NtStatus,
+    step: u64,
+) -> Option<Finding> {
+    (!server.is_success() && client.is_success()).then(|| {
+        Finding::new(
+            BugClass::CopyBackError,
+            Rule::Delivery,
+            Some(step),
+            format!("the server failed the request with {server} and the client is told {client}"),
+        )
+    })
+}
+
 /// Delivery for a WRITE: what the server saw right after `expose` (`view_labels`,
 /// `view_bytes` over `view_len` bytes) is exactly the client's range.
 pub fn delivery_write(

@@ -77,6 +77,7 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                 } else {
                     self.client_releases_buffer(inj)?;
                     self.m.switch_to(Some(a.server))?;
+                    inj.replied = Some(r.reply);
                     let replied = self.driver.reply(&mut self.m.kernel(), irp, r.reply);
                     if r.writes_after_reply && self.m.crashed().is_none() {
                         write_after_reply(self.m, a.server, va, len)?;

@@ -60,6 +60,13 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
         let client_space = SpaceId::Process(a.client);
         let client_intact = !inj.client_exits && !inj.freed;
         let ok = nt_success(completion.status);
+        if let Some(reply) = inj.replied.filter(|_| !inj.cancel_attempt) {
+            findings.extend(check::completion_status(
+                reply.status,
+                completion.status,
+                step,
+            ));
+        }
         findings.extend(check::completion_count(
             &self.s,
             completion.information,

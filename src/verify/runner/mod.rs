@@ -79,6 +79,8 @@ struct Injected {
     client_exits: bool,
     freed: bool,
     cancel_attempt: bool,
+    /// The server's reply, when it replied (not crashed, exited or cancelled).
+    replied: Option<crate::strategy::ServerReply>,
 }
 
 /// The state the phases of one case share.

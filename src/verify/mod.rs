@@ -1,6 +1,8 @@
 //! The harness: `verify(strategy, config)` plays thousands of cases — buffer offsets and
 //! lengths where span bugs live, both directions, honest, adversarial, short and
-//! crashing servers, injected faults — and runs the oracle ([`crate::oracle`]) over each.
+//! crashing servers, hostile ones that lie about `Information` (up to `u64::MAX`),
+//! succeed with nothing, fail with a count or write after their reply
+//! ([`ServerBehaviour`]), injected faults — and runs the oracle ([`crate::oracle`]) over each.
 //! A failure is shrunk by proptest and returned as a [`Counterexample`]: the findings,
 //! a readable step trace, and the [`Case`] as JSON, replayable with [`replay`].
 //!

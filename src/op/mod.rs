@@ -89,6 +89,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "proptest")]
 pub(crate) mod arb;
+mod flags;
 pub(crate) mod io;
 pub(crate) mod mdl;
 pub(crate) mod pool;

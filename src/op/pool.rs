@@ -24,7 +24,8 @@ pub enum PoolOp {
     },
     /// [`Machine::ex_allocate_pool2`].
     ExAllocatePool2 {
-        /// `POOL_FLAG_*`.
+        /// `POOL_FLAG_*` (by name in JSON).
+        #[serde(with = "super::flags::pool")]
         flags: u64,
         /// Bytes.
         size: u64,

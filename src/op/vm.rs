@@ -21,7 +21,8 @@ pub enum VmOp {
         base: Option<Addr>,
         /// Bytes.
         size: u64,
-        /// `MEM_COMMIT` / `MEM_RESERVE` bits.
+        /// `MEM_COMMIT` / `MEM_RESERVE` bits (by name in JSON).
+        #[serde(with = "super::flags::mem")]
         alloc_type: u32,
         /// Page protection.
         protect: Protection,
@@ -34,7 +35,8 @@ pub enum VmOp {
         base: Addr,
         /// Bytes (0 with `MEM_RELEASE`: the whole reservation).
         size: u64,
-        /// `MEM_DECOMMIT` / `MEM_RELEASE`.
+        /// `MEM_DECOMMIT` / `MEM_RELEASE` (by name in JSON).
+        #[serde(with = "super::flags::mem")]
         free_type: u32,
     },
     /// [`Machine::virtual_protect`].

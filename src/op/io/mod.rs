@@ -69,7 +69,9 @@ pub enum IoOp {
     CreateDevice {
         /// Which registered driver.
         driver: Ix,
-        /// `DO_BUFFERED_IO` (0x4), `DO_DIRECT_IO` (0x10), neither, or (misuse) both.
+        /// `DO_BUFFERED_IO` (0x4), `DO_DIRECT_IO` (0x10), neither, or (misuse) both (by
+        /// name in JSON).
+        #[serde(with = "crate::op::flags::device")]
         flags: u32,
     },
     /// [`Machine::io_attach_device_to_device_stack`].

@@ -1,0 +1,140 @@
+//! Issue 17's two scaling figures, measured side by side in one run:
+//!
+//! * **map scale**: one-page kernel map + unmap (`MmMapLockedPagesSpecifyCache` +
+//!   `MmUnmapLockedPages`) with 0, 1k, 10k and 60k other live MDL mappings (user mappings
+//!   of another locked page), per call pair and as a ratio to the figure with none. The
+//!   cache-conflict check once scanned every live mapping, so this grew linearly.
+//! * **bounce sweep**: a whole BounceCopy READ request (machine cloned outside the timing)
+//!   of 16 to 128 pages, in ns per page: a request whose frames come from fresh host
+//!   memory pays a host page fault per 4 KiB.
+//!
+//! Run: `cargo run --release --example map_scale` (about 20 s; `-- quick` for fewer rounds).
+
+use mdlsim::addr::PAGE_SIZE;
+use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlId, priority};
+use mdlsim::space::Protection;
+use mdlsim::strategy::{BounceCopy, Direction};
+use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
+use mdlsim::workload::Prepared;
+use mdlsim::{Config, Fault, Machine, ModelError};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// A locked one-page MDL over a fresh page of the current process `m` runs in.
+fn locked_page(m: &mut Machine, app: mdlsim::space::Pid) -> Result<MdlId, Fault> {
+    let buf = m.virtual_alloc(
+        app,
+        None,
+        PAGE_SIZE,
+        MEM_COMMIT | MEM_RESERVE,
+        Protection::ReadWrite,
+    )?;
+    m.user_write(app, buf, &[1])?;
+    let Some(mdl) = m.io_allocate_mdl(buf, PAGE_SIZE as u32, false, false, None)? else {
+        return Err(Fault::Model(ModelError::InvalidConfig(
+            "IoAllocateMdl returned NULL".into(),
+        )));
+    };
+    m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
+    Ok(mdl)
+}
+
+/// A machine with `live` user mappings of one locked page, and a second locked page to time.
+fn machine_with(live: usize) -> Result<(Machine, MdlId), Fault> {
+    let mut m = Machine::new(Config::default())?;
+    let app = m.create_process("app")?;
+    m.switch_to(Some(app))?;
+    let held = locked_page(&mut m, app)?;
+    let timed = locked_page(&mut m, app)?;
+    for _ in 0..live {
+        m.mm_map_locked_pages_specify_cache(
+            held,
+            AccessMode::UserMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )?;
+    }
+    Ok((m, timed))
+}
+
+/// Seconds per map + unmap pair of `mdl`, over `reps` pairs.
+fn map_unmap(m: &mut Machine, mdl: MdlId, reps: usize) -> Result<f64, Fault> {
+    let t = Instant::now();
+    for _ in 0..reps {
+        let va = m.mm_map_locked_pages_specify_cache(
+            mdl,
+            AccessMode::KernelMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )?;
+        if let Some(va) = va {
+            m.mm_unmap_locked_pages(black_box(va), mdl)?;
+        }
+    }
+    Ok(t.elapsed().as_secs_f64() / reps as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn map_scale(rounds: usize) -> Result<(), Fault> {
+    const LIVE: [usize; 4] = [0, 1_000, 10_000, 60_000];
+    let mut machines = LIVE
+        .iter()
+        .map(|&n| machine_with(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Rounds interleave the machines, so each ratio's two sides see the same load.
+    let mut times = vec![Vec::new(); LIVE.len()];
+    for _ in 0..rounds {
+        for (i, (m, mdl)) in machines.iter_mut().enumerate() {
+            times[i].push(map_unmap(m, *mdl, 200)?);
+        }
+    }
+    let base = median(times[0].clone());
+    println!("| live mappings | one-page map + unmap | ÷ with none |\n|---|---|---|");
+    for (n, t) in LIVE.iter().zip(times) {
+        let t = median(t);
+        println!("| {n} | {:.2} µs | {:.2}× |", t * 1e6, t / base);
+    }
+    Ok(())
+}
+
+fn bounce_sweep(rounds: usize) -> Result<(), Fault> {
+    println!("\n| BounceCopy READ pages | ns per page (median) | fastest |\n|---|---|---|");
+    for pages in [16u64, 32, 48, 64, 96, 128] {
+        let proto = Prepared::new(Direction::Read, pages * PAGE_SIZE, 0, false)?;
+        let mut t = Vec::new();
+        for round in 0..rounds + 3 {
+            let mut p = proto.clone();
+            let mut s = BounceCopy::default();
+            let start = Instant::now();
+            black_box(p.run(&mut s)?);
+            let secs = start.elapsed().as_secs_f64();
+            drop(p);
+            if round >= 3 {
+                t.push(secs * 1e9 / pages as f64);
+            }
+        }
+        let min = t.iter().copied().fold(f64::MAX, f64::min);
+        println!("| {pages} | {:.0} | {min:.0} |", median(t));
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), Fault> {
+    let quick = std::env::args().any(|a| a == "quick");
+    map_scale(if quick { 5 } else { 15 })?;
+    // On a thread of its own, as `cargo test` and a parallel campaign run it (a thread's
+    // heap returns freed slabs to the system more readily than the main one).
+    let rounds = if quick { 50 } else { 300 };
+    match std::thread::spawn(move || bounce_sweep(rounds)).join() {
+        Ok(r) => r,
+        Err(_) => Err(Fault::Model(ModelError::InvalidConfig("sweep thread panicked".into()))),
+    }
+}

@@ -135,6 +135,8 @@ fn main() -> Result<(), Fault> {
     let rounds = if quick { 50 } else { 300 };
     match std::thread::spawn(move || bounce_sweep(rounds)).join() {
         Ok(r) => r,
-        Err(_) => Err(Fault::Model(ModelError::InvalidConfig("sweep thread panicked".into()))),
+        Err(_) => Err(Fault::Model(ModelError::InvalidConfig(
+            "sweep thread panicked".into(),
+        ))),
     }
 }

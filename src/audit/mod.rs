@@ -70,6 +70,9 @@ named_enum! {
         PfnState => "pfn.state",
         /// The free list is not exactly the free frames, once each.
         PfnFreeList => "pfn.free_list",
+        /// A frame's MDL-mapping counts (in all, and per cache type) are not the PTEs of
+        /// the live MDL mappings that name it.
+        PfnMdlMapped => "pfn.mdl_mapped",
         /// `NumberOfLockedPages` is not what the process's locks charged.
         ProcessLockedPages => "process.locked_pages",
         /// System PTEs in use are not the pages of system mappings.

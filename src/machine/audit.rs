@@ -28,7 +28,9 @@ impl Machine {
     /// `pfn.share_count` (owning PTEs, plus one for an `MmAllocatePagesForMdl` page),
     /// `pfn.reference_count` (valid reference + known locks), `pfn.state`
     /// (free ⇔ unreferenced, active ⇔ shared, transition ⇔ locked only),
-    /// `pfn.free_list` (exactly the free frames, once each), `process.locked_pages`
+    /// `pfn.free_list` (exactly the free frames, once each), `pfn.mdl_mapped` (a frame's
+    /// MDL-mapping counts, per cache type, are the live mappings' PTEs naming it: the
+    /// index the cache-conflict check reads), `process.locked_pages`
     /// (`NumberOfLockedPages` = pages charged by its locks), `syspte.accounting`
     /// (PTEs in use = pages of system mappings), `mapping.ptes` (each mapping's PTEs
     /// present and pointing at its frames; no MDL PTE without a mapping),
@@ -41,6 +43,11 @@ impl Machine {
         let mut expected = Expected::new(self.phys.materialised() as usize);
         let walk = self.audit_page_tables(&mut expected, &mut out);
         self.expect_known_locks(&mut expected);
+        for (_, mp) in self.mappings.iter() {
+            for f in &mp.frames {
+                expected.mdl_mapping(*f, mp.cache);
+            }
+        }
         self.phys.audit_frames(&expected, &mut out);
         self.phys.audit_free_list(&mut out);
         self.audit_locked_pages(&mut out);

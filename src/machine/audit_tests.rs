@@ -275,3 +275,26 @@ fn partial_mapping_outliving_its_source_is_a_dangling_pte_hazard() {
     m.mm_prepare_mdl_for_reuse(part).unwrap();
     assert!(m.hazards().is_empty());
 }
+
+/// Negative control for `pfn.mdl_mapped`: a mapping's PTE moved to another cache type's
+/// count (the total unchanged) — the cache-conflict index no longer matches the mappings.
+#[test]
+fn mdl_mapping_count_under_the_wrong_cache_type_is_named() {
+    let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
+    let f = frame_of(&m, SpaceId::System, sys);
+    let e = m.phys.entry_mut(f).unwrap();
+    e.mdl_mapped_by_cache[crate::mdl::CacheType::Cached as usize] -= 1;
+    e.mdl_mapped_by_cache[crate::mdl::CacheType::NonCached as usize] += 1;
+    let v = m.audit();
+    assert_eq!(names(&m), vec![Invariant::PfnMdlMapped], "{v:?}");
+    assert_eq!(v[0].object, f.to_string());
+}
+
+/// Negative control for `pfn.mdl_mapped`: the total no longer the sum of the per-cache counts.
+#[test]
+fn mdl_mapped_total_off_its_cache_counts_is_named() {
+    let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
+    let f = frame_of(&m, SpaceId::System, sys);
+    m.phys.entry_mut(f).unwrap().mdl_mapped += 1;
+    assert_eq!(names(&m), vec![Invariant::PfnMdlMapped]);
+}

@@ -5,7 +5,7 @@
 //!
 //! [decisions]: https://github.com/mdlsim/mdlsim/blob/main/docs/architecture.md#decisions
 
-use super::{PageState, PhysicalMemory};
+use super::{CACHE_TYPES, PageState, PfnEntry, PhysicalMemory};
 use crate::addr::Pfn;
 use crate::audit::{Invariant, Violation};
 use crate::ids::Birth;
@@ -24,6 +24,8 @@ pub(crate) struct Expected {
     pub(crate) shares: Vec<u32>,
     /// Known lock references of frame `i`.
     refs: Vec<u32>,
+    /// PTEs of live MDL mappings naming frame `i`, per cache type.
+    mapped: Vec<[u32; CACHE_TYPES]>,
     /// 1 + the index in `births` of the first lock naming frame `i` (0: none).
     first: Vec<u32>,
     births: Vec<Birth>,
@@ -35,6 +37,7 @@ impl Expected {
         Expected {
             shares: vec![0; n],
             refs: vec![0; n],
+            mapped: vec![[0; CACHE_TYPES]; n],
             first: vec![0; n],
             births: Vec::new(),
         }
@@ -45,6 +48,13 @@ impl Expected {
     pub(crate) fn share(&mut self, pfn: Pfn) {
         if let Some(i) = frame_index(pfn, self.shares.len()) {
             self.shares[i] += 1;
+        }
+    }
+
+    /// One PTE of a live MDL mapping with cache type `cache` naming `pfn`.
+    pub(crate) fn mdl_mapping(&mut self, pfn: Pfn, cache: crate::mdl::CacheType) {
+        if let Some(i) = frame_index(pfn, self.mapped.len()) {
+            self.mapped[i][cache as usize] += 1;
         }
     }
 
@@ -81,9 +91,32 @@ impl Expected {
     }
 }
 
+/// `pfn.mdl_mapped`: the frame's per-cache-type MDL-mapping counts are `expected` (the
+/// live mappings' PTEs naming it) and sum to `mdl_mapped`.
+fn check_mdl_mapped(
+    pfn: Pfn,
+    e: &PfnEntry,
+    expected: &[u32; CACHE_TYPES],
+    out: &mut Vec<Violation>,
+) {
+    let sum: u64 = e.mdl_mapped_by_cache.iter().map(|&c| u64::from(c)).sum();
+    if e.mdl_mapped_by_cache != *expected || sum != u64::from(e.mdl_mapped) {
+        out.push(Violation::new(
+            Invariant::PfnMdlMapped,
+            pfn.to_string(),
+            None,
+            format!(
+                "MDL-mapping PTEs {} by cache type {:?} but live mappings name it {:?}",
+                e.mdl_mapped, e.mdl_mapped_by_cache, expected
+            ),
+        ));
+    }
+}
+
 impl PhysicalMemory {
     /// Checks each materialised frame against `expected`: share count = owning PTEs (+1
     /// for an `MmAllocatePagesForMdl` page), reference count = valid share + known locks,
+    /// the MDL-mapping counts (`pfn.mdl_mapped`: per cache type, the live mappings' PTEs),
     /// and the state (free ⇔ unreferenced, active ⇔ shared, transition ⇔ locked only).
     pub(crate) fn audit_frames(&self, expected: &Expected, out: &mut Vec<Violation>) {
         for (pfn, e) in self.entries() {
@@ -113,6 +146,7 @@ impl PhysicalMemory {
                     ),
                 ));
             }
+            check_mdl_mapped(pfn, e, &expected.mapped[i], out);
             let state_ok = match e.state {
                 PageState::Free | PageState::Zeroed => e.reference_count == 0 && e.share_count == 0,
                 PageState::Active => e.share_count > 0 && e.reference_count > 0,

@@ -17,6 +17,7 @@
 
 use crate::addr::{PAGE_BYTES, Pfn};
 use crate::ids::Pid;
+use crate::mdl::CacheType;
 use crate::shadow::{FrameLabels, LabelSpan, Run};
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,10 @@ mod frames;
 pub(crate) use audit::Expected;
 pub(crate) use frames::FrameRun;
 use frames::FrameStore;
+
+/// Number of [`CacheType`]s (`MEMORY_CACHING_TYPE` values the model accepts).
+pub const CACHE_TYPES: usize = 6;
+const _: () = assert!(CacheType::UswcCached as usize + 1 == CACHE_TYPES);
 
 /// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, [semantics §2]).
 ///
@@ -88,6 +93,12 @@ pub struct PfnEntry {
     ///
     /// [decisions]: https://github.com/mdlsim/mdlsim/blob/main/docs/architecture.md#decisions
     pub mdl_mapped: u32,
+    /// Of `mdl_mapped`, the PTEs of live MDL mappings made with each cache type (indexed by
+    /// `CacheType as usize`). Invariant (checked by `Machine::audit`, `pfn.mdl_mapped`):
+    /// entry `c` is the number of PTEs of live mappings with cache type `c` naming this
+    /// frame, and the entries sum to `mdl_mapped`. Lets the cache-conflict check of a new
+    /// mapping look at its own frames only, not at every live mapping.
+    pub mdl_mapped_by_cache: [u32; CACHE_TYPES],
 }
 
 impl PfnEntry {
@@ -100,6 +111,7 @@ impl PfnEntry {
             deleted: false,
             mdl_allocation: false,
             mdl_mapped: 0,
+            mdl_mapped_by_cache: [0; CACHE_TYPES],
         }
     }
 }
@@ -239,6 +251,7 @@ impl PhysicalMemory {
             mdl_allocation: false,
             // A stale MDL mapping of the frame's previous life still names it.
             mdl_mapped: e.mdl_mapped,
+            mdl_mapped_by_cache: e.mdl_mapped_by_cache,
         };
         self.in_use += 1;
         Ok(pfn)
@@ -259,11 +272,21 @@ impl PhysicalMemory {
         self.free.push(pfn);
     }
 
-    /// One more (`delta = 1`) or one fewer (`delta = -1`) MDL-mapping PTE names `pfn`.
-    pub(crate) fn count_mdl_mapping(&mut self, pfn: Pfn, delta: i32) {
+    /// One more (`delta = 1`) or one fewer (`delta = -1`) MDL-mapping PTE with cache type
+    /// `cache` names `pfn` (both `mdl_mapped` and its per-cache-type count).
+    pub(crate) fn count_mdl_mapping(&mut self, pfn: Pfn, cache: CacheType, delta: i32) {
         if let Some(e) = self.entries.get_mut(pfn.0 as usize) {
             e.mdl_mapped = e.mdl_mapped.saturating_add_signed(delta);
+            let c = &mut e.mdl_mapped_by_cache[cache as usize];
+            *c = c.saturating_add_signed(delta);
         }
+    }
+
+    /// True when a live MDL mapping with a cache type other than `cache` names `pfn`.
+    pub(crate) fn mapped_with_other_cache(&self, pfn: Pfn, cache: CacheType) -> bool {
+        self.entries
+            .get(pfn.0 as usize)
+            .is_some_and(|e| e.mdl_mapped > e.mdl_mapped_by_cache[cache as usize])
     }
 
     /// The frames released while still MDL-mapped since the last call.

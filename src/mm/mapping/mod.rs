@@ -228,11 +228,30 @@ impl Machine {
             .collect())
     }
 
+    /// Records [`EventKind::CacheAttributeConflict`] when a live mapping with another cache
+    /// type names one of `frames`, naming the first such mapping in the mapping table.
+    ///
+    /// Cost: the PFN entries' per-cache-type counts answer "is there a conflict" in
+    /// O(`frames`) ([`crate::pfn::PfnEntry::mdl_mapped_by_cache`]); only when there is one
+    /// (the rare path) are the live mappings scanned to name it, each frame looked up in a
+    /// sorted list of the conflicting frames.
     fn note_cache_conflicts(&mut self, id: MdlId, frames: &[Pfn], cache: CacheType) {
+        let mut clashing: Vec<Pfn> = frames
+            .iter()
+            .copied()
+            .filter(|&f| self.phys.mapped_with_other_cache(f, cache))
+            .collect();
+        if clashing.is_empty() {
+            return;
+        }
+        clashing.sort_unstable();
+        clashing.dedup();
         let conflict = self
             .mappings
             .iter()
-            .find(|(_, mp)| mp.cache != cache && mp.frames.iter().any(|f| frames.contains(f)))
+            .find(|(_, mp)| {
+                mp.cache != cache && mp.frames.iter().any(|f| clashing.binary_search(f).is_ok())
+            })
             .map(|(_, mp)| mp.mdl);
         if let Some(other) = conflict {
             self.event(
@@ -454,7 +473,7 @@ impl Machine {
             );
         }
         for f in &frames {
-            self.phys.count_mdl_mapping(*f, 1);
+            self.phys.count_mdl_mapping(*f, cache, 1);
         }
         Ok((mid, returned))
     }
@@ -565,3 +584,6 @@ impl Machine {
             .is_some_and(|l| l.operation == LockOperation::IoReadAccess)
     }
 }
+
+#[cfg(test)]
+mod cache_tests;

@@ -5,10 +5,11 @@
 //!   of another locked page), per call pair and as a ratio to the figure with none. The
 //!   cache-conflict check once scanned every live mapping, so this grew linearly.
 //! * **bounce sweep**: a whole BounceCopy READ request (machine cloned outside the timing)
-//!   of 16 to 128 pages, in ns per page: a request whose frames come from fresh host
+//!   of 16 to 128 pages (and 4 and 16 MiB), in ns per page: a request whose frames come from fresh host
 //!   memory pays a host page fault per 4 KiB.
 //!
-//! Run: `cargo run --release --example map_scale` (about 20 s; `-- quick` for fewer rounds).
+//! Run: `cargo run --release --example map_scale` (about 20 s; `-- quick` for fewer rounds; each bounce
+//! size runs in a process of its own, this program run again with `-- pages N`).
 
 use mdlsim::addr::PAGE_SIZE;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlId, priority};
@@ -105,38 +106,60 @@ fn map_scale(rounds: usize) -> Result<(), Fault> {
     Ok(())
 }
 
-fn bounce_sweep(rounds: usize) -> Result<(), Fault> {
-    println!("\n| BounceCopy READ pages | ns per page (median) | fastest |\n|---|---|---|");
-    for pages in [16u64, 32, 48, 64, 96, 128] {
-        let proto = Prepared::new(Direction::Read, pages * PAGE_SIZE, 0, false)?;
-        let mut t = Vec::new();
-        for round in 0..rounds + 3 {
-            let mut p = proto.clone();
-            let mut s = BounceCopy::default();
-            let start = Instant::now();
-            black_box(p.run(&mut s)?);
-            let secs = start.elapsed().as_secs_f64();
-            drop(p);
-            if round >= 3 {
-                t.push(secs * 1e9 / pages as f64);
-            }
+/// Nanoseconds per page of a BounceCopy READ of `pages` pages: (median, fastest) over
+/// `rounds` requests, each on a clone of one prepared machine (cloned outside the timing).
+fn bounce(pages: u64, rounds: usize) -> Result<(f64, f64), Fault> {
+    let proto = Prepared::new(Direction::Read, pages * PAGE_SIZE, 0, false)?;
+    let mut t = Vec::new();
+    for round in 0..rounds + 3 {
+        let mut p = proto.clone();
+        let mut s = BounceCopy::default();
+        let start = Instant::now();
+        black_box(p.run(&mut s)?);
+        let secs = start.elapsed().as_secs_f64();
+        drop(p);
+        if round >= 3 {
+            t.push(secs * 1e9 / pages as f64);
         }
-        let min = t.iter().copied().fold(f64::MAX, f64::min);
-        println!("| {pages} | {:.0} | {min:.0} |", median(t));
+    }
+    let min = t.iter().copied().fold(f64::MAX, f64::min);
+    Ok((median(t), min))
+}
+
+/// Each size in a process of its own (this program run again with `pages N`), as a test
+/// binary or a campaign meets it: the host heap has seen no larger request before.
+fn bounce_sweep(quick: bool) -> Result<(), Fault> {
+    println!("\n| BounceCopy READ pages | ns per page (median) | fastest |\n|---|---|---|");
+    let exe = std::env::current_exe().map_err(|e| invalid(e.to_string()))?;
+    for pages in [16u64, 32, 48, 64, 96, 128, 1024, 4096] {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["pages", &pages.to_string()]);
+        if quick {
+            cmd.arg("quick");
+        }
+        let out = cmd.output().map_err(|e| invalid(e.to_string()))?;
+        print!("{}", String::from_utf8_lossy(&out.stdout));
     }
     Ok(())
 }
 
+fn invalid(why: String) -> Fault {
+    Fault::Model(ModelError::InvalidConfig(why))
+}
+
 fn main() -> Result<(), Fault> {
-    let quick = std::env::args().any(|a| a == "quick");
-    map_scale(if quick { 5 } else { 15 })?;
-    // On a thread of its own, as `cargo test` and a parallel campaign run it (a thread's
-    // heap returns freed slabs to the system more readily than the main one).
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "quick");
     let rounds = if quick { 50 } else { 300 };
-    match std::thread::spawn(move || bounce_sweep(rounds)).join() {
-        Ok(r) => r,
-        Err(_) => Err(Fault::Model(ModelError::InvalidConfig(
-            "sweep thread panicked".into(),
-        ))),
+    if let Some(i) = args.iter().position(|a| a == "pages") {
+        let pages: u64 = args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| invalid("pages N".into()))?;
+        let (med, min) = bounce(pages, rounds)?;
+        println!("| {pages} | {med:.0} | {min:.0} |");
+        return Ok(());
     }
+    map_scale(if quick { 5 } else { 15 })?;
+    bounce_sweep(quick)
 }

@@ -181,7 +181,8 @@ impl Cli {
     /// Runs the command line of this process: its arguments, standard output and error,
     /// a progress bar and colour on a terminal (none when `NO_COLOR` is set).
     pub fn run_from_env(&self) -> ExitCode {
-        let colour = std::io::stdout().is_terminal() && !no_color();
+        let no_color = std::env::var_os("NO_COLOR");
+        let colour = use_colour(std::io::stdout().is_terminal(), no_color.as_deref());
         let progress = std::io::stderr().is_terminal();
         let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
         let mut io = Io {
@@ -405,9 +406,14 @@ pub(crate) fn default_criterion_dir() -> PathBuf {
     }
 }
 
-/// Whether `NO_COLOR` asks for no colour (set and not empty, no-color.org).
-fn no_color() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+/// Whether output to a `terminal` (or not) gets colour given `NO_COLOR`'s value: only on
+/// a terminal, and not when `NO_COLOR` is set and not empty (no-color.org).
+///
+/// ```
+/// assert!(!mdlsim_cli::use_colour(true, Some("1".as_ref())));
+/// ```
+pub fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// `mdlsim bench-report`: the performance report from criterion's estimates, refused

@@ -22,7 +22,7 @@ mod explain;
 mod progress;
 mod registry;
 
-pub use app::Cli;
+pub use app::{Cli, use_colour};
 pub use registry::{Origin, Registry};
 
 pub use args::{

@@ -95,7 +95,7 @@ const AUDIT_AFTER_HELP: &str = "\
 --cases is at most 1000000 (500 times the default): about five minutes for every strategy
 on two cores, where the default takes about a second. More cases of one seed add little;
 search longer with several runs of different --seed values, each of which stays
-reproducible. On a terminal a progress bar (runs finished, elapsed time) is drawn on
+reproducible. On a terminal a progress bar (cases run, their rate, the time left) is drawn on
 stderr from the start.";
 
 /// The `mdlsim` command line over a set of strategies: the built-ins, the zoo, and the
@@ -294,20 +294,23 @@ impl Cli {
     /// `mdlsim audit`: the matrix (or its JSON), with a progress bar on a terminal; exit
     /// status 1 unless every strategy behaved as documented.
     fn audit(&self, opts: &AuditOptions, json: bool, io: &mut Io<'_>) -> Result<u8, CliError> {
-        let n = self
+        let runs = self
             .registry
             .select(opts.strategy.as_deref(), opts.zoo)?
             .len() as u64
             * 2;
-        let bar = if io.progress {
-            crate::progress::bar(n, opts.cases)
-        } else {
-            None
-        };
-        let progress = |what: &str| {
+        let cases = opts
+            .cases
+            .unwrap_or(mdlsim::verify::Config::default().cases);
+        let bar = io
+            .progress
+            .then(|| crate::progress::bar(runs * u64::from(cases)));
+        let progress = |p: cli::Progress<'_>| {
             if let Some(b) = &bar {
-                b.set_message(what.to_string());
-                b.inc(1);
+                match p {
+                    cli::Progress::Cases(n) => b.set_position(n),
+                    cli::Progress::Finished(name, d) => b.set_message(format!("{name} {d}")),
+                }
             }
         };
         let report = cli::audit_using(opts, &self.registry, &progress)?;

@@ -23,6 +23,7 @@ mod progress;
 mod registry;
 
 pub use app::{Cli, use_colour};
+pub use progress::Progress;
 pub use registry::{Origin, Registry};
 
 pub use args::{
@@ -39,8 +40,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A user error: one line, exit status 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -207,20 +208,20 @@ pub fn select(strategy: Option<&str>) -> Result<Vec<Box<dyn ProxyStrategyClone>>
 /// One finished job: its row and, for a failure, the counter-example.
 type Slot = Option<(AuditRow, Option<verify::Counterexample>)>;
 
-/// Runs the audit of [`Registry::standard`]'s strategies; `progress` is called once per
-/// finished (strategy, direction).
+/// Runs the audit of [`Registry::standard`]'s strategies, reporting its [`Progress`].
 ///
 /// # Errors
 /// As [`audit_using`].
 pub fn audit(
     opts: &AuditOptions,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<AuditReport, CliError> {
     audit_using(opts, &Registry::standard(), progress)
 }
 
-/// Runs the audit of `registry`'s strategies ([`Registry::select`]); `progress` is called
-/// once per finished (strategy, direction).
+/// Runs the audit of `registry`'s strategies ([`Registry::select`]); `progress` hears
+/// the cases run (from the calling thread, about every 50 ms and once at the end) and
+/// every finished (strategy, direction) (from a worker).
 ///
 /// # Errors
 /// An unknown strategy; a number of cases outside 1..=[`MAX_CASES`] (from the options
@@ -229,7 +230,7 @@ pub fn audit(
 pub fn audit_using(
     opts: &AuditOptions,
     registry: &Registry,
-    progress: &(dyn Fn(&str) + Sync),
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<AuditReport, CliError> {
     let names = registry.select(opts.strategy.as_deref(), opts.zoo)?;
     let base = audit_config(opts)?;
@@ -245,6 +246,8 @@ pub fn audit_using(
     }
     .min(jobs.len())
     .max(1);
+    let total = Arc::new(AtomicU64::new(0));
+    let live = AtomicUsize::new(workers);
     std::thread::scope(|sc| {
         for _ in 0..workers {
             sc.spawn(|| {
@@ -255,16 +258,24 @@ pub fn audit_using(
                     let Some(s) = registry.fresh(&names[si]) else {
                         continue;
                     };
-                    let row = audit_one(s, d, &base);
+                    let counter = progress::Counter::new(base.cases.into(), Arc::clone(&total));
+                    let row = audit_one(progress::ticking(s, Arc::clone(&counter)), d, &base);
+                    counter.finish();
                     let name = row.0.strategy.clone();
                     if let Ok(mut r) = results.lock() {
                         r[j] = Some(row);
                     }
-                    progress(&format!("{name} {d}"));
+                    progress(Progress::Finished(&name, d));
                 }
+                live.fetch_sub(1, Ordering::SeqCst);
             });
         }
+        while live.load(Ordering::SeqCst) > 0 {
+            progress(Progress::Cases(total.load(Ordering::Relaxed)));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     });
+    progress(Progress::Cases(total.load(Ordering::Relaxed)));
     let results = results.into_inner().unwrap_or_default();
     let mut rows = Vec::new();
     for (row, cx) in results.into_iter().flatten() {

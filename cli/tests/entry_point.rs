@@ -299,3 +299,31 @@ fn the_example_main_builds_the_whole_command() {
             .unwrap();
     assert!(src.contains("mdlsim_cli::Cli::new()") && src.contains(".run_from_env()"));
 }
+
+#[test]
+fn progress_counts_cases_not_strategy_direction_runs() {
+    use mdlsim_cli::Progress;
+    use std::sync::Mutex;
+    let seen: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    let finished = Mutex::new(0);
+    let opts = mdlsim_cli::AuditOptions {
+        cases: Some(40),
+        strategy: None,
+        jobs: 2,
+        ..Default::default()
+    };
+    let mut r = mdlsim_cli::Registry::empty();
+    r.add(good()).unwrap();
+    r.add(bad()).unwrap();
+    mdlsim_cli::audit_using(&opts, &r, &|p| match p {
+        Progress::Cases(n) => seen.lock().unwrap().push(n),
+        Progress::Finished(..) => *finished.lock().unwrap() += 1,
+    })
+    .unwrap();
+    let seen = seen.into_inner().unwrap();
+    // Never backwards, and all 2 strategies x 2 directions x 40 cases at the end, the
+    // failing runs' unrun cases included.
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(seen.last(), Some(&160));
+    assert_eq!(finished.into_inner().unwrap(), 4);
+}

@@ -19,7 +19,8 @@
 //!
 //! `scenario.kind` says what is played. Version 1 has two kinds:
 //!
-//! * `"case"`: a built-in strategy ([`crate::strategy::builtins`], by name) played on one
+//! * `"case"`: a strategy by name (a built-in, [`crate::strategy::builtins`], unless the
+//!   player looks names up elsewhere: [`StrategyLookup`], [`Scenario::parse_using`]) played on one
 //!   [`crate::verify::Case`] by the harness's scenario runner. `expect.findings` is the
 //!   exact **set** of bug classes the oracle must report (empty: the scenario must pass).
 //! * `"ops"`: a raw sequence of kernel operations ([`crate::op::Op`], played by the

@@ -1,9 +1,12 @@
-//! The `mdlsim` command line (package `mdlsim-cli`): what the command does that is
-//! application, not model, as library functions (the binary, `src/main.rs`, only parses
-//! arguments, draws the progress bar and sets the exit status). The model, the oracle,
-//! `verify`, scenario files and their replay are the `mdlsim` library.
+//! The `mdlsim` command line (package `mdlsim-cli`) as a library: [`Cli`] is the whole
+//! command over a [`Registry`] of strategies (the built-ins, the zoo, and a program's own:
+//! `Cli::new().strategy(MySplice::default()).run_from_env()` in a program's `main` gives
+//! it `audit`, `replay`, `explain` and `bench-report` over its code; the `mdlsim`
+//! binary is `Cli::new().run_from_env()`). The model, the oracle, `verify`, scenario
+//! files and their replay are the `mdlsim` library.
 //!
-//! * [`audit`]: every built-in strategy, both directions, through [`mdlsim::verify`]; the
+//! * [`audit`] / [`audit_using`]: the built-ins (and a registry's own strategies, with
+//!   the zoo's on request), both directions, through [`mdlsim::verify`]; the
 //!   matrix strategy × rule ([`render_matrix`]), a one-line counter-example per failure,
 //!   failing cases written as scenario files ([`mdlsim::scenario`]);
 //! * `replay` is [`mdlsim::replay`]: one scenario file, step by step, with its findings

@@ -187,12 +187,21 @@ fn one_line(cx: &verify::Counterexample, prefer: Option<BugClass>) -> String {
     )
 }
 
+/// The scenario file's name for `strategy` in direction `d`: a program's strategy may be
+/// called anything, so only letters, digits and `()+-_` are kept (others become `_`).
 fn file_stem(strategy: &str, d: Direction) -> String {
     let d = match d {
         Direction::Read => "read",
         Direction::Write => "write",
     };
-    format!("{strategy}-{d}")
+    let safe: String = strategy
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || "()+-_".contains(c) => c,
+            _ => '_',
+        })
+        .collect();
+    format!("{safe}-{d}")
 }
 
 /// The strategies an audit runs: the built-ins, or the one named (through

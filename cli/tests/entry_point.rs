@@ -327,3 +327,30 @@ fn progress_counts_cases_not_strategy_direction_runs() {
     assert_eq!(seen.last(), Some(&160));
     assert_eq!(finished.into_inner().unwrap(), 4);
 }
+
+#[test]
+fn a_programs_strategy_name_cannot_write_outside_the_out_folder() {
+    let cli = Cli::new().strategy(Local {
+        name: "../escape/Direct Map",
+        inner: broken::DirectMap::default(),
+    });
+    let dir = tmp("escape").join("out");
+    let d = dir.display().to_string();
+    let (code, out, _) = run(
+        &cli,
+        &[
+            "audit",
+            "--strategy",
+            "../escape/direct map",
+            "--cases",
+            "50",
+            "--out",
+            &d,
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        dir.join("___escape_Direct_Map-read.json").is_file(),
+        "{out}"
+    );
+}

@@ -268,12 +268,9 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
                     let _ = writeln!(s, "  {} kernel operations: {}", ops.len(), names.join(", "));
                 }
             }
-            let _ = writeln!(
-                s,
-                "\nReplay it:\n  cargo run --release -- replay examples/scenarios/{file}"
-            );
+            let _ = writeln!(s, "\nReplay it:\n  mdlsim replay --example {}", stem(file));
             for (f, _) in shows.iter().skip(1) {
-                let _ = writeln!(s, "  cargo run --release -- replay examples/scenarios/{f}");
+                let _ = writeln!(s, "  mdlsim replay --example {}", stem(f));
             }
         }
         None => {
@@ -289,17 +286,48 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
         let _ = writeln!(s, "\nThe mechanism behind it, with no bug (kind \"ops\"):");
         for (_, f, why) in related {
             let _ = writeln!(s, "  {why}");
-            let _ = writeln!(s, "  cargo run --release -- replay examples/scenarios/{f}");
+            let _ = writeln!(s, "  mdlsim replay --example {}", stem(f));
         }
     }
     if !broken.is_empty() {
         let _ = writeln!(s, "\nFind it afresh:");
         for b in broken {
-            let _ = writeln!(
-                s,
-                "  cargo run --release -- audit --strategy {b} --out counterexamples/"
-            );
+            let _ = writeln!(s, "  mdlsim audit --strategy {b} --out counterexamples/");
         }
     }
     Ok(s)
+}
+
+/// A shipped example's name without `.json`: what `replay --example` takes.
+fn stem(file: &str) -> &str {
+    file.strip_suffix(".json").unwrap_or(file)
+}
+
+/// The shipped example scenario called `name` ([`EXAMPLES`]; `.json` and case optional):
+/// its file name and text, what `mdlsim replay --example NAME` plays.
+///
+/// # Errors
+/// No example is called that; the message lists them.
+///
+/// ```
+/// let (file, text) = mdlsim_cli::example("Seed000-DirectMap-Read").unwrap();
+/// assert_eq!(file, "seed000-directmap-read.json");
+/// assert!(text.contains("DirectMap"));
+/// ```
+pub fn example(name: &str) -> Result<(&'static str, &'static str), CliError> {
+    let want = stem(name.trim());
+    EXAMPLES
+        .iter()
+        .find(|(f, _)| stem(f).eq_ignore_ascii_case(want))
+        .copied()
+        .ok_or_else(|| {
+            CliError(format!(
+                "no shipped example `{name}`; expected one of {}",
+                EXAMPLES
+                    .iter()
+                    .map(|(f, _)| stem(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
 }

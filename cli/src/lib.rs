@@ -1,9 +1,12 @@
-//! The `mdlsim` command line (package `mdlsim-cli`): what the command does that is
-//! application, not model, as library functions (the binary, `src/main.rs`, only parses
-//! arguments, draws the progress bar and sets the exit status). The model, the oracle,
-//! `verify`, scenario files and their replay are the `mdlsim` library.
+//! The `mdlsim` command line (package `mdlsim-cli`) as a library: [`Cli`] is the whole
+//! command over a [`Registry`] of strategies (the built-ins, the zoo, and a program's own:
+//! `Cli::new().strategy(MySplice::default()).run_from_env()` in a program's `main` gives
+//! it `audit`, `replay`, `explain` and `bench-report` over its code; the `mdlsim`
+//! binary is `Cli::new().run_from_env()`). The model, the oracle, `verify`, scenario
+//! files and their replay are the `mdlsim` library.
 //!
-//! * [`audit`]: every built-in strategy, both directions, through [`mdlsim::verify`]; the
+//! * [`audit`] / [`audit_using`]: the built-ins (and a registry's own strategies, with
+//!   the zoo's on request), both directions, through [`mdlsim::verify`]; the
 //!   matrix strategy × rule ([`render_matrix`]), a one-line counter-example per failure,
 //!   failing cases written as scenario files ([`mdlsim::scenario`]);
 //! * `replay` is [`mdlsim::replay`]: one scenario file, step by step, with its findings
@@ -15,26 +18,33 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod app;
 mod args;
 pub mod bench_report;
 mod explain;
+mod progress;
+mod registry;
+
+pub use app::{Cli, use_colour};
+pub use progress::Progress;
+pub use registry::{Origin, Registry};
 
 pub use args::{
     MAX_CASES, MIN_MEMORY_LIMIT, check_cases, parse_cases, parse_jobs, parse_memory_limit,
     parse_seed,
 };
-pub use explain::{EXAMPLES, RELATED, explain, explain_all_classes};
+pub use explain::{EXAMPLES, RELATED, example, explain, explain_all_classes};
 
 use mdlsim::oracle::{BugClass, Rule};
-use mdlsim::scenario::{Scenario, ScenarioError, find_strategy, strategy_names};
-use mdlsim::strategy::{Direction, ProxyStrategyClone, builtins};
+use mdlsim::scenario::{Scenario, ScenarioError};
+use mdlsim::strategy::{Direction, ProxyStrategyClone};
 use mdlsim::verify::{self, Case};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// A user error: one line, exit status 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,8 +93,10 @@ pub struct AuditOptions {
     pub cases: Option<u32>,
     /// Generator seed (default: the harness's fixed seed, or `MDLSIM_SEED`).
     pub seed: Option<u64>,
-    /// Only this strategy.
+    /// Only this strategy (any spelling [`Registry::resolve`] accepts).
     pub strategy: Option<String>,
+    /// Also the zoo's strategies ([`Origin::Zoo`]) when no strategy is named.
+    pub zoo: bool,
     /// Where to write failing cases as scenario files.
     pub out: Option<PathBuf>,
     /// Worker threads (0: the machine's parallelism).
@@ -103,16 +115,23 @@ pub struct AuditRow {
     pub direction: Direction,
     /// Whether every case passed.
     pub passed: bool,
-    /// Cases run (when it passed).
-    pub cases: u32,
+    /// Cases run, when it passed (a failing run stops at its first counter-example and
+    /// has none: the field is left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cases: Option<u32>,
     /// The rules the counter-example breaks.
     pub failed_rules: Vec<Rule>,
     /// The bug classes it shows.
     pub classes: Vec<BugClass>,
     /// The shrunk case.
     pub case: Option<Case>,
-    /// The counter-example in one line.
-    pub counterexample: Option<String>,
+    /// The counter-example as a scenario (the scenario file's schema, docs/scenarios.md):
+    /// what `--out` writes, replayable once saved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterexample: Option<Scenario>,
+    /// The counter-example in one line (the case and its first finding, in full).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
     /// The scenario file written for it.
     pub scenario_file: Option<String>,
 }
@@ -139,7 +158,7 @@ pub struct AuditReport {
     pub cases: u32,
     /// The generator's seed.
     pub seed: u64,
-    /// Strategy × direction, in [`builtins`] order, Read first.
+    /// Strategy × direction, in [`Registry`] order, Read first.
     pub rows: Vec<AuditRow>,
     /// One per strategy.
     pub verdicts: Vec<Verdict>,
@@ -160,13 +179,7 @@ fn one_line(cx: &verify::Counterexample, prefer: Option<BugClass>) -> String {
         .iter()
         .find(|f| Some(f.kind) == prefer)
         .or(cx.findings.first())
-        .map(|f| {
-            let mut d = f.detail.clone();
-            if d.chars().count() > 110 {
-                d = d.chars().take(107).collect::<String>() + "...";
-            }
-            format!("{}: {d}", f.kind)
-        })
+        .map(|f| format!("{}: {}", f.kind, f.detail))
         .unwrap_or_default();
     format!(
         "{} offset {:#x} length {:#x} server {} fault {}: {first}",
@@ -174,47 +187,66 @@ fn one_line(cx: &verify::Counterexample, prefer: Option<BugClass>) -> String {
     )
 }
 
+/// The scenario file's name for `strategy` in direction `d`: a program's strategy may be
+/// called anything, so only letters, digits and `()+-_` are kept (others become `_`).
 fn file_stem(strategy: &str, d: Direction) -> String {
     let d = match d {
         Direction::Read => "read",
         Direction::Write => "write",
     };
-    format!("{strategy}-{d}")
+    let safe: String = strategy
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || "()+-_".contains(c) => c,
+            _ => '_',
+        })
+        .collect();
+    format!("{safe}-{d}")
 }
 
-/// The strategies an audit runs: all built-ins, or the one named.
+/// The strategies an audit runs: the built-ins, or the one named (through
+/// [`Registry::standard`]; [`Registry::select`] for another registry).
 ///
 /// # Errors
 /// An unknown name, listing the known ones.
 pub fn select(strategy: Option<&str>) -> Result<Vec<Box<dyn ProxyStrategyClone>>, CliError> {
-    match strategy {
-        None => Ok(builtins()),
-        Some(n) => find_strategy(n).map(|s| vec![s]).ok_or_else(|| {
-            CliError(format!(
-                "unknown strategy `{n}`; expected one of {}",
-                strategy_names().join(", ")
-            ))
-        }),
-    }
+    let r = Registry::standard();
+    Ok(r.select(strategy, false)?
+        .iter()
+        .filter_map(|n| r.fresh(n))
+        .collect())
 }
 
 /// One finished job: its row and, for a failure, the counter-example.
 type Slot = Option<(AuditRow, Option<verify::Counterexample>)>;
 
-/// Runs the audit; `progress` is called once per finished (strategy, direction).
+/// Runs the audit of [`Registry::standard`]'s strategies, reporting its [`Progress`].
+///
+/// # Errors
+/// As [`audit_using`].
+pub fn audit(
+    opts: &AuditOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<AuditReport, CliError> {
+    audit_using(opts, &Registry::standard(), progress)
+}
+
+/// Runs the audit of `registry`'s strategies ([`Registry::select`]); `progress` hears
+/// the cases run (from the calling thread, about every 50 ms and once at the end) and
+/// every finished (strategy, direction) (from a worker).
 ///
 /// # Errors
 /// An unknown strategy; a number of cases outside 1..=[`MAX_CASES`] (from the options
 /// or `MDLSIM_CASES`: no cases would prove nothing, and every broken strategy would
 /// "pass"); an output folder that cannot be written.
-pub fn audit(
+pub fn audit_using(
     opts: &AuditOptions,
-    progress: &(dyn Fn(&str) + Sync),
+    registry: &Registry,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<AuditReport, CliError> {
-    let strategies = select(opts.strategy.as_deref())?;
+    let names = registry.select(opts.strategy.as_deref(), opts.zoo)?;
     let base = audit_config(opts)?;
-    let names: Vec<String> = strategies.iter().map(|s| s.name()).collect();
-    let jobs: Vec<(usize, Direction)> = (0..strategies.len())
+    let jobs: Vec<(usize, Direction)> = (0..names.len())
         .flat_map(|i| [(i, Direction::Read), (i, Direction::Write)])
         .collect();
     let results: Mutex<Vec<Slot>> = Mutex::new(vec![None; jobs.len()]);
@@ -226,6 +258,8 @@ pub fn audit(
     }
     .min(jobs.len())
     .max(1);
+    let total = Arc::new(AtomicU64::new(0));
+    let live = AtomicUsize::new(workers);
     std::thread::scope(|sc| {
         for _ in 0..workers {
             sc.spawn(|| {
@@ -233,30 +267,43 @@ pub fn audit(
                     let j = next.fetch_add(1, Ordering::SeqCst);
                     let Some(&(si, d)) = jobs.get(j) else { break };
                     // Strategies are not `Sync`: each worker makes its own.
-                    let Some(s) = find_strategy(&names[si]) else {
+                    let Some(s) = registry.fresh(&names[si]) else {
                         continue;
                     };
-                    let row = audit_one(s, d, &base);
+                    let counter = progress::Counter::new(base.cases.into(), Arc::clone(&total));
+                    let row = audit_one(progress::ticking(s, Arc::clone(&counter)), d, &base);
+                    counter.finish();
                     let name = row.0.strategy.clone();
                     if let Ok(mut r) = results.lock() {
                         r[j] = Some(row);
                     }
-                    progress(&format!("{name} {d}"));
+                    progress(Progress::Finished(&name, d));
                 }
+                live.fetch_sub(1, Ordering::SeqCst);
             });
         }
+        while live.load(Ordering::SeqCst) > 0 {
+            progress(Progress::Cases(total.load(Ordering::Relaxed)));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
     });
+    progress(Progress::Cases(total.load(Ordering::Relaxed)));
     let results = results.into_inner().unwrap_or_default();
     let mut rows = Vec::new();
     for (row, cx) in results.into_iter().flatten() {
         let mut row = row;
-        if let (Some(dir), Some(cx)) = (&opts.out, cx) {
-            row.scenario_file = Some(write_counterexample(dir, &row, cx, &base)?);
+        if let Some(cx) = cx {
+            let sc = counterexample_scenario(&row, cx, &base);
+            if let Some(dir) = &opts.out {
+                row.scenario_file = Some(write_counterexample(dir, &row, &sc)?);
+            }
+            row.counterexample = Some(sc);
         }
         rows.push(row);
     }
-    let verdicts = strategies
+    let verdicts = names
         .iter()
+        .filter_map(|n| registry.fresh(n))
         .map(|s| verdict(s.as_ref(), &rows))
         .collect();
     Ok(AuditReport {
@@ -323,11 +370,12 @@ fn audit_one(
                 strategy: name,
                 direction: d,
                 passed: true,
-                cases: r.cases,
+                cases: Some(r.cases),
                 failed_rules: Vec::new(),
                 classes: Vec::new(),
                 case: None,
                 counterexample: None,
+                summary: None,
                 scenario_file: None,
             },
             None,
@@ -348,11 +396,12 @@ fn audit_one(
                     strategy: name,
                     direction: d,
                     passed: false,
-                    cases: 0,
+                    cases: None,
                     failed_rules: rules.into_iter().collect(),
                     classes: classes.into_iter().collect(),
                     case: Some(cx.case),
-                    counterexample: Some(one_line(&cx, s.expected())),
+                    counterexample: None,
+                    summary: Some(one_line(&cx, s.expected())),
                     scenario_file: None,
                 },
                 Some(cx),
@@ -361,13 +410,12 @@ fn audit_one(
     }
 }
 
-/// Writes `row`'s counter-example as a scenario file in `dir`; returns its path.
-fn write_counterexample(
-    dir: &std::path::Path,
+/// `row`'s counter-example as a scenario: the case, the classes found, how it was found.
+fn counterexample_scenario(
     row: &AuditRow,
     cx: verify::Counterexample,
     base: &verify::Config,
-) -> Result<String, CliError> {
+) -> Scenario {
     let mut sc = Scenario::case(
         &format!("{} fails ({})", row.strategy, row.direction),
         &row.strategy,
@@ -378,8 +426,17 @@ fn write_counterexample(
         "Counter-example found by `mdlsim audit --seed {} --cases {}`: {}",
         base.seed.unwrap_or(AUDIT_SEED),
         base.cases,
-        row.counterexample.clone().unwrap_or_default()
+        row.summary.clone().unwrap_or_default()
     );
+    sc
+}
+
+/// Writes scenario `sc` of `row` as a file in `dir`; returns its path.
+fn write_counterexample(
+    dir: &std::path::Path,
+    row: &AuditRow,
+    sc: &Scenario,
+) -> Result<String, CliError> {
     let path = dir.join(format!("{}.json", file_stem(&row.strategy, row.direction)));
     std::fs::write(&path, sc.to_json() + "\n").map_err(|e| {
         CliError(format!(
@@ -491,7 +548,7 @@ pub fn render_matrix(r: &AuditReport) -> String {
                 "  {} {}: {}",
                 row.strategy,
                 row.direction,
-                row.counterexample.as_deref().unwrap_or("")
+                row.summary.as_deref().unwrap_or("")
             );
             if let Some(f) = &row.scenario_file {
                 let _ = writeln!(s, "    replay: mdlsim replay {f}");

@@ -602,22 +602,19 @@ fn explain_names_the_class_its_seeds_and_a_replay_command() {
     assert!(out.contains("a proxy file system that maps"), "{out}");
     // The situation is described, not named by a document users do not have.
     assert!(!out.contains("seed 0"), "{out}");
-    assert!(
-        out.contains("replay examples/scenarios/seed000-directmap"),
-        "{out}"
-    );
+    assert!(out.contains("replay --example seed000-directmap"), "{out}");
     // Classes shown by "ops" scenarios point to them.
     let out = stdout(&mdlsim(&["explain", "LockLeak"]));
     assert!(
-        out.contains("replay examples/scenarios/seed004-exit-with-locked-pages.json"),
+        out.contains("replay --example seed004-exit-with-locked-pages"),
         "{out}"
     );
-    assert!(out.contains("seed004-rundown-stuck-irp.json"), "{out}");
+    assert!(out.contains("--example seed004-rundown-stuck-irp"), "{out}");
     let out = stdout(&mdlsim(&["explain", "ResourceLeak"]));
     assert!(out.contains("kernel operations: DriverEntry"), "{out}");
     let out = stdout(&mdlsim(&["explain", "DoubleFetch"]));
     assert!(
-        out.contains("seed004-app-changes-direct-buffer.json"),
+        out.contains("--example seed004-app-changes-direct-buffer"),
         "{out}"
     );
     // Every related scenario is shipped.

@@ -115,11 +115,17 @@ impl Machine {
     }
 
     /// Stage 1's walk up the stack ([semantics §5.7]): each location's completion routine
-    /// runs when its `SL_INVOKE_ON_*` bits match the status; without one, a pending return
+    /// runs when its `SL_INVOKE_ON_*` bits match the status — `SL_INVOKE_ON_SUCCESS` for
+    /// `NT_SUCCESS(status)`, `SL_INVOKE_ON_ERROR` for `!NT_SUCCESS(status)` (so a warning
+    /// such as `STATUS_BUFFER_OVERFLOW` runs the error routines, as
+    /// [`IoSetCompletionRoutine`]'s `InvokeOnSuccess` / `InvokeOnError` are documented:
+    /// "based on the NT_SUCCESS macro"), `SL_INVOKE_ON_CANCEL` when `Irp->Cancel`; without
+    /// one, a pending return
     /// propagates to the location above. `false`: a routine returned
     /// `STATUS_MORE_PROCESSING_REQUIRED` and the IRP belongs to its driver again.
     ///
     /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    /// [`IoSetCompletionRoutine`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iosetcompletionroutine
     fn run_completion_routines(&mut self, irp: IrpId) -> Result<bool> {
         // Walk the stack upward.
         loop {
@@ -146,8 +152,8 @@ impl Machine {
             let cancel = i.cancel;
             let has_upper = (i.current_location as usize) <= i.stack.len();
             let invoke = loc.completion.filter(|_| {
-                (status.is_error() && loc.control & SL_INVOKE_ON_ERROR != 0)
-                    || (!status.is_error() && loc.control & SL_INVOKE_ON_SUCCESS != 0)
+                (!status.is_success() && loc.control & SL_INVOKE_ON_ERROR != 0)
+                    || (status.is_success() && loc.control & SL_INVOKE_ON_SUCCESS != 0)
                     || (cancel && loc.control & SL_INVOKE_ON_CANCEL != 0)
             });
             match invoke {

@@ -23,7 +23,7 @@ mod ops;
 pub use ops::{OpStep, OpsRun, outcome_text, play_ops, render_ops};
 
 use crate::oracle::BugClass;
-use crate::scenario::{Body, Scenario, ScenarioError, find_strategy};
+use crate::scenario::{Body, Builtins, Scenario, ScenarioError, StrategyLookup};
 use crate::verify;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -143,7 +143,21 @@ pub fn replay(path: &Path) -> Result<Replayed, ScenarioError> {
 /// # Errors
 /// As [`replay`].
 pub fn replay_with(path: &Path, opts: &ReplayOptions) -> Result<Replayed, ScenarioError> {
-    play_with(Scenario::load(path)?, &path.display().to_string(), opts)
+    replay_using(path, opts, &Builtins)
+}
+
+/// [`replay_with`] with a `"case"`'s strategy looked up in `strategies` (a program's own
+/// strategies, [`StrategyLookup`]) rather than among the built-ins.
+///
+/// # Errors
+/// As [`replay`]; an unknown strategy lists `strategies.names()`.
+pub fn replay_using(
+    path: &Path,
+    opts: &ReplayOptions,
+    strategies: &dyn StrategyLookup,
+) -> Result<Replayed, ScenarioError> {
+    let sc = Scenario::load_using(path, strategies)?;
+    play_using(sc, &path.display().to_string(), opts, strategies)
 }
 
 /// Plays a parsed scenario (`file` names it in errors): what [`replay`] does once the
@@ -165,10 +179,30 @@ pub fn play_with(
     file: &str,
     opts: &ReplayOptions,
 ) -> Result<Replayed, ScenarioError> {
+    play_using(scenario, file, opts, &Builtins)
+}
+
+/// [`play_with`] with a `"case"`'s strategy looked up in `strategies`.
+///
+/// # Errors
+/// As [`play`]; an unknown strategy lists `strategies.names()`.
+pub fn play_using(
+    scenario: Scenario,
+    file: &str,
+    opts: &ReplayOptions,
+    strategies: &dyn StrategyLookup,
+) -> Result<Replayed, ScenarioError> {
     let run = match &scenario.scenario {
         Body::Case { strategy, case } => {
-            let mut s = find_strategy(strategy)
-                .ok_or_else(|| refused(file, format!("unknown strategy `{strategy}`")))?;
+            let mut s = strategies.find(strategy).ok_or_else(|| {
+                refused(
+                    file,
+                    format!(
+                        "unknown strategy `{strategy}`; expected one of {}",
+                        strategies.names().join(", ")
+                    ),
+                )
+            })?;
             let config = crate::Config::default().host_memory_limit(opts.host_memory_limit);
             Run::Case(verify::run_case_mapped(&mut s, case, &config))
         }

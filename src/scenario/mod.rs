@@ -19,7 +19,8 @@
 //!
 //! `scenario.kind` says what is played. Version 1 has two kinds:
 //!
-//! * `"case"`: a built-in strategy ([`crate::strategy::builtins`], by name) played on one
+//! * `"case"`: a strategy by name (a built-in, [`crate::strategy::builtins`], unless the
+//!   player looks names up elsewhere: [`StrategyLookup`], [`Scenario::parse_using`]) played on one
 //!   [`crate::verify::Case`] by the harness's scenario runner. `expect.findings` is the
 //!   exact **set** of bug classes the oracle must report (empty: the scenario must pass).
 //! * `"ops"`: a raw sequence of kernel operations ([`crate::op::Op`], played by the
@@ -339,7 +340,34 @@ impl Scenario {
     /// Malformed JSON, a missing or unknown field, a schema version other than
     /// [`SCHEMA_VERSION`], an unknown strategy.
     pub fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let p = parse::Parse { file, text };
+        Scenario::parse_using(file, text, &Builtins)
+    }
+
+    /// [`Scenario::parse`] with a `"case"` scenario's strategy name looked up in
+    /// `strategies` rather than among the built-ins (a program's own strategies,
+    /// registered by `mdlsim_cli::Cli`).
+    ///
+    /// # Errors
+    /// As [`Scenario::parse`]; an unknown strategy lists `strategies.names()`.
+    ///
+    /// ```
+    /// use mdlsim::scenario::{Builtins, Scenario};
+    /// let text = r#"{"schema_version": 1, "name": "n", "scenario": {"kind": "case",
+    ///   "strategy": "Nope", "case": {"offset": 0, "length": 1, "direction": "Read",
+    ///   "server": "Honest", "fault": "None", "seed": 0}}, "expect": {"findings": []}}"#;
+    /// let e = Scenario::parse_using("f.json", text, &Builtins).unwrap_err();
+    /// assert!(e.message.contains("unknown strategy `Nope`; expected one of BounceCopy"));
+    /// ```
+    pub fn parse_using(
+        file: &str,
+        text: &str,
+        strategies: &dyn StrategyLookup,
+    ) -> Result<Scenario, ScenarioError> {
+        let p = parse::Parse {
+            file,
+            text,
+            strategies,
+        };
         p.within_size()?;
         let head = p.header()?;
         let s = p.typed(&head)?;
@@ -352,6 +380,18 @@ impl Scenario {
     /// # Errors
     /// The file cannot be read, or [`Scenario::parse`] refuses it.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        Scenario::load_using(path, &Builtins)
+    }
+
+    /// [`Scenario::load`] with strategy names looked up in `strategies`
+    /// ([`Scenario::parse_using`]).
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`Scenario::parse_using`] refuses it.
+    pub fn load_using(
+        path: &Path,
+        strategies: &dyn StrategyLookup,
+    ) -> Result<Scenario, ScenarioError> {
         use std::io::Read;
         let file = path.display().to_string();
         let err = |message: String| ScenarioError {
@@ -374,7 +414,31 @@ impl Scenario {
         f.take(MAX_FILE_BYTES + 1)
             .read_to_string(&mut text)
             .map_err(|e| err(format!("cannot read the scenario file: {e}")))?;
-        Scenario::parse(&file, &text)
+        Scenario::parse_using(&file, &text, strategies)
+    }
+}
+
+/// Where a `"case"` scenario's strategy is found by name: [`Builtins`] (what
+/// [`Scenario::parse`] and [`crate::replay::replay`] use), or a program's own set (the
+/// `mdlsim_cli::Registry`). `find(n)` is `Some` exactly for the names `names()` lists
+/// (a lookup may also accept spellings of them, e.g. in another case).
+pub trait StrategyLookup {
+    /// A fresh strategy called `name`, if known.
+    fn find(&self, name: &str) -> Option<Box<dyn ProxyStrategyClone>>;
+    /// The names known, for an error listing them.
+    fn names(&self) -> Vec<String>;
+}
+
+/// The built-in strategies ([`builtins`]), by exact name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Builtins;
+
+impl StrategyLookup for Builtins {
+    fn find(&self, name: &str) -> Option<Box<dyn ProxyStrategyClone>> {
+        find_strategy(name)
+    }
+    fn names(&self) -> Vec<String> {
+        strategy_names()
     }
 }
 

@@ -1,11 +1,11 @@
 //! The phases of [`Scenario::parse`]: the size, the schema version, the typed reading (with
 //! a precise position for an error inside the body), and the body's consistency.
 
+use super::StrategyLookup;
 use super::check::check_ops;
 use super::{
     Body, MAX_FILE_BYTES, MAX_LENGTH, MachineConfig, SCHEMA_VERSION, Scenario, ScenarioError,
 };
-use super::{find_strategy, strategy_names};
 use crate::op::Op;
 use crate::verify::Case;
 use serde::Deserialize;
@@ -16,6 +16,8 @@ pub(super) struct Parse<'a> {
     pub(super) file: &'a str,
     /// Its text.
     pub(super) text: &'a str,
+    /// Where a `"case"`'s strategy name is looked up.
+    pub(super) strategies: &'a dyn StrategyLookup,
 }
 
 /// What the untyped reading learnt before the typed one: the body's kind, and whether
@@ -165,14 +167,14 @@ impl Parse<'_> {
         }
     }
 
-    /// A `"case"` body names a built-in strategy and expects `findings` only.
+    /// A `"case"` body names a known strategy and expects `findings` only.
     fn case_strategy(&self, strategy: &str, s: &Scenario) -> Result<(), ScenarioError> {
-        if find_strategy(strategy).is_none() {
+        if self.strategies.find(strategy).is_none() {
             return Err(self.err_at(
                 &format!("\"{strategy}\""),
                 format!(
                     "unknown strategy `{strategy}`; expected one of {}",
-                    strategy_names().join(", ")
+                    self.strategies.names().join(", ")
                 ),
             ));
         }

@@ -40,8 +40,10 @@ use crate::vm::Who;
 /// What a system service returned to user mode.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct IoRequest {
-    /// The service's return value: `STATUS_PENDING`, the final status of a request that
-    /// finished, or the exception code of a failed build.
+    /// The service's return value: what the driver stack's `IoCallDriver` returned
+    /// (`STATUS_PENDING`, or the dispatch routine's own status for a request it finished,
+    /// which need not equal the `IoStatus.Status` it completed with), or the exception
+    /// code of a failed build.
     pub status: NtStatus,
     /// The IRP that was sent (freed by now if the request finished); `None` if the
     /// build failed before anything was sent.
@@ -184,11 +186,10 @@ impl Machine {
             self.complete_stage2(irp)?;
         }
         self.deliver_apcs(tid)?;
-        let status = if status == NtStatus::PENDING {
-            status
-        } else {
-            self.io_completion_of(irp).map_or(status, |c| c.status)
-        };
+        // `IopSynchronousServiceTail`: the service returns what `IoCallDriver` returned;
+        // the final `IoStatus` reaches the caller through its IO_STATUS_BLOCK. A driver
+        // whose return value and `IoStatus.Status` disagree is seen as Windows shows it
+        // (Wine, dlls/ntoskrnl.exe/tests/ntoskrnl.c `do_return_status`, which runs on Windows).
         Ok(IoRequest {
             status,
             irp: Some(irp),

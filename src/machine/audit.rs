@@ -45,7 +45,7 @@ impl Machine {
         self.expect_known_locks(&mut expected);
         for (_, mp) in self.mappings.iter() {
             for f in &mp.frames {
-                expected.mdl_mapping(*f, mp.cache);
+                expected.mdl_mapping(*f, mp.cache as usize);
             }
         }
         self.phys.audit_frames(&expected, &mut out);

@@ -51,10 +51,12 @@ impl Expected {
         }
     }
 
-    /// One PTE of a live MDL mapping with cache type `cache` naming `pfn`.
-    pub(crate) fn mdl_mapping(&mut self, pfn: Pfn, cache: crate::mdl::CacheType) {
+    /// One PTE of a live MDL mapping with cache type `cache` (its value) naming `pfn`.
+    pub(crate) fn mdl_mapping(&mut self, pfn: Pfn, cache: usize) {
         if let Some(i) = frame_index(pfn, self.mapped.len()) {
-            self.mapped[i][cache as usize] += 1;
+            if let Some(c) = self.mapped[i].get_mut(cache) {
+                *c += 1;
+            }
         }
     }
 

@@ -17,7 +17,6 @@
 
 use crate::addr::{PAGE_BYTES, Pfn};
 use crate::ids::Pid;
-use crate::mdl::CacheType;
 use crate::shadow::{FrameLabels, LabelSpan, Run};
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +26,10 @@ pub(crate) use audit::Expected;
 pub(crate) use frames::FrameRun;
 use frames::FrameStore;
 
-/// Number of [`CacheType`]s (`MEMORY_CACHING_TYPE` values the model accepts).
+/// Number of cache types (`MEMORY_CACHING_TYPE` values the model accepts, `mdl::CacheType`;
+/// the mapping layer checks the two agree). The PFN database is below the MDL layer, so it
+/// counts cache types by their value.
 pub const CACHE_TYPES: usize = 6;
-const _: () = assert!(CacheType::UswcCached as usize + 1 == CACHE_TYPES);
 
 /// ARM3's assertion bound on references per page (`MiReferenceProbedPageAndBumpLockCount`, [semantics §2]).
 ///
@@ -94,7 +94,7 @@ pub struct PfnEntry {
     /// [decisions]: https://github.com/mdlsim/mdlsim/blob/main/docs/architecture.md#decisions
     pub mdl_mapped: u32,
     /// Of `mdl_mapped`, the PTEs of live MDL mappings made with each cache type (indexed by
-    /// `CacheType as usize`). Invariant (checked by `Machine::audit`, `pfn.mdl_mapped`):
+    /// `mdl::CacheType as usize`). Invariant (checked by `Machine::audit`, `pfn.mdl_mapped`):
     /// entry `c` is the number of PTEs of live mappings with cache type `c` naming this
     /// frame, and the entries sum to `mdl_mapped`. Lets the cache-conflict check of a new
     /// mapping look at its own frames only, not at every live mapping.
@@ -273,20 +273,22 @@ impl PhysicalMemory {
     }
 
     /// One more (`delta = 1`) or one fewer (`delta = -1`) MDL-mapping PTE with cache type
-    /// `cache` names `pfn` (both `mdl_mapped` and its per-cache-type count).
-    pub(crate) fn count_mdl_mapping(&mut self, pfn: Pfn, cache: CacheType, delta: i32) {
+    /// `cache` (a value below [`CACHE_TYPES`]) names `pfn` (both `mdl_mapped` and its
+    /// per-cache-type count).
+    pub(crate) fn count_mdl_mapping(&mut self, pfn: Pfn, cache: usize, delta: i32) {
         if let Some(e) = self.entries.get_mut(pfn.0 as usize) {
             e.mdl_mapped = e.mdl_mapped.saturating_add_signed(delta);
-            let c = &mut e.mdl_mapped_by_cache[cache as usize];
-            *c = c.saturating_add_signed(delta);
+            if let Some(c) = e.mdl_mapped_by_cache.get_mut(cache) {
+                *c = c.saturating_add_signed(delta);
+            }
         }
     }
 
     /// True when a live MDL mapping with a cache type other than `cache` names `pfn`.
-    pub(crate) fn mapped_with_other_cache(&self, pfn: Pfn, cache: CacheType) -> bool {
+    pub(crate) fn mapped_with_other_cache(&self, pfn: Pfn, cache: usize) -> bool {
         self.entries
             .get(pfn.0 as usize)
-            .is_some_and(|e| e.mdl_mapped > e.mdl_mapped_by_cache[cache as usize])
+            .is_some_and(|e| e.mdl_mapped > e.mdl_mapped_by_cache.get(cache).copied().unwrap_or(0))
     }
 
     /// The frames released while still MDL-mapped since the last call.

@@ -54,6 +54,9 @@ impl Mapping {
     }
 }
 
+// The PFN entries count mappings per cache type by value, one slot per `CacheType`.
+const _: () = assert!(CacheType::UswcCached as usize + 1 == crate::pfn::CACHE_TYPES);
+
 impl Machine {
     /// [`MmMapLockedPagesSpecifyCache`]: maps the MDL's pages into system space
     /// (`KernelMode`) or into the current process (`UserMode`) ([semantics §3.7]).
@@ -239,7 +242,7 @@ impl Machine {
         let mut clashing: Vec<Pfn> = frames
             .iter()
             .copied()
-            .filter(|&f| self.phys.mapped_with_other_cache(f, cache))
+            .filter(|&f| self.phys.mapped_with_other_cache(f, cache as usize))
             .collect();
         if clashing.is_empty() {
             return;
@@ -473,7 +476,7 @@ impl Machine {
             );
         }
         for f in &frames {
-            self.phys.count_mdl_mapping(*f, cache, 1);
+            self.phys.count_mdl_mapping(*f, cache as usize, 1);
         }
         Ok((mid, returned))
     }

@@ -141,7 +141,7 @@ impl Machine {
             "an MDL mapping",
         );
         for f in &mp.frames {
-            self.phys.count_mdl_mapping(*f, mp.cache, -1);
+            self.phys.count_mdl_mapping(*f, mp.cache as usize, -1);
         }
         match mp.space {
             SpaceId::System => {

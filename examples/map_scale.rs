@@ -50,14 +50,7 @@ fn machine_with(live: usize) -> Result<(Machine, MdlId), Fault> {
     let held = locked_page(&mut m, app)?;
     let timed = locked_page(&mut m, app)?;
     for _ in 0..live {
-        m.mm_map_locked_pages_specify_cache(
-            held,
-            AccessMode::UserMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )?;
+        map(&mut m, held, AccessMode::UserMode, CacheType::Cached)?;
     }
     Ok((m, timed))
 }
@@ -66,15 +59,7 @@ fn machine_with(live: usize) -> Result<(Machine, MdlId), Fault> {
 fn map_unmap(m: &mut Machine, mdl: MdlId, reps: usize) -> Result<f64, Fault> {
     let t = Instant::now();
     for _ in 0..reps {
-        let va = m.mm_map_locked_pages_specify_cache(
-            mdl,
-            AccessMode::KernelMode,
-            CacheType::Cached,
-            None,
-            false,
-            priority::NORMAL,
-        )?;
-        if let Some(va) = va {
+        if let Some(va) = map(m, mdl, AccessMode::KernelMode, CacheType::Cached)? {
             m.mm_unmap_locked_pages(black_box(va), mdl)?;
         }
     }
@@ -133,7 +118,7 @@ fn conflict_scale(rounds: usize) -> Result<(), Fault> {
         m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)?;
         mdls.push(mdl);
     }
-    kernel_map(&mut m, mdls[0], CacheType::Cached)?;
+    map(&mut m, mdls[0], AccessMode::KernelMode, CacheType::Cached)?;
     let mut pairs = Vec::new();
     for _ in 0..rounds {
         let mut t = [0.0; 2];
@@ -142,7 +127,7 @@ fn conflict_scale(rounds: usize) -> Result<(), Fault> {
             .enumerate()
         {
             let start = Instant::now();
-            if let Some(va) = kernel_map(&mut m, mdls[1], cache)? {
+            if let Some(va) = map(&mut m, mdls[1], AccessMode::KernelMode, cache)? {
                 m.mm_unmap_locked_pages(va, mdls[1])?;
             }
             t[i] = start.elapsed().as_secs_f64();
@@ -156,19 +141,14 @@ fn conflict_scale(rounds: usize) -> Result<(), Fault> {
     Ok(())
 }
 
-fn kernel_map(
+/// `MmMapLockedPagesSpecifyCache(mdl, mode, cache, NULL, FALSE, NormalPagePriority)`.
+fn map(
     m: &mut Machine,
     mdl: MdlId,
+    mode: AccessMode,
     cache: CacheType,
 ) -> Result<Option<mdlsim::addr::Va>, Fault> {
-    m.mm_map_locked_pages_specify_cache(
-        mdl,
-        AccessMode::KernelMode,
-        cache,
-        None,
-        false,
-        priority::NORMAL,
-    )
+    m.mm_map_locked_pages_specify_cache(mdl, mode, cache, None, false, priority::NORMAL)
 }
 
 /// Nanoseconds per page of a BounceCopy READ of `pages` pages: (median, fastest) over

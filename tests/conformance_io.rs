@@ -87,25 +87,6 @@ impl Driver for Completes {
     }
 }
 
-#[derive(Debug)]
-struct Watcher;
-
-impl Driver for Watcher {
-    fn dispatch(&self, _k: &mut Kernel<'_>, _d: DeviceId, _irp: IrpId) -> Result<NtStatus> {
-        Ok(NtStatus::INVALID_DEVICE_REQUEST)
-    }
-    fn completion(
-        &self,
-        k: &mut Kernel<'_>,
-        d: DeviceId,
-        _irp: IrpId,
-        _c: u64,
-    ) -> Result<NtStatus> {
-        k.device_mut(d)?.extension.counters.insert("ran".into(), 1);
-        Ok(NtStatus::MORE_PROCESSING_REQUIRED)
-    }
-}
-
 /// `IoSetCompletionRoutine`: a success routine runs for `NT_SUCCESS` statuses
 /// (success and informational), an error routine for every other (warnings included).
 #[test]
@@ -124,7 +105,9 @@ fn completion_routines_are_chosen_by_nt_success() {
                 .io_register_driver("completes", Arc::new(Completes(status)))
                 .unwrap();
             let target = m.io_create_device(low, "\\Device\\Low", 0).unwrap();
-            let up = m.io_register_driver("watcher", Arc::new(Watcher)).unwrap();
+            let up = m
+                .io_register_driver("originator", Arc::new(Originator))
+                .unwrap();
             let me = m.io_create_device(up, "\\Device\\Up", 0).unwrap();
             let irp = m.io_allocate_irp(1).unwrap();
             m.io_set_next_irp_stack_location(
@@ -142,7 +125,12 @@ fn completion_routines_are_chosen_by_nt_success() {
             m.io_set_completion_routine(irp, me, 0, on_success, on_error, false)
                 .unwrap();
             m.io_call_driver(target, irp).unwrap();
-            let ran = m.device(me).unwrap().extension.counters.contains_key("ran");
+            let ran = m
+                .device(me)
+                .unwrap()
+                .extension
+                .counters
+                .contains_key("done");
             let want = if success { on_success } else { on_error };
             assert_eq!(
                 ran, want,

@@ -507,28 +507,6 @@ fn freeing_an_irp_still_queued_to_its_thread_is_a_verifier_violation() {
     );
 }
 
-/// A driver that builds its own IRP, sends it down with a completion routine that reclaims
-/// it, and frees it itself: the documented pattern for driver-allocated IRPs.
-#[derive(Debug)]
-struct Originator;
-
-impl Driver for Originator {
-    fn dispatch(&self, _m: &mut Kernel<'_>, _d: DeviceId, _irp: IrpId) -> Result<NtStatus> {
-        Ok(NtStatus::INVALID_DEVICE_REQUEST)
-    }
-
-    fn completion(
-        &self,
-        k: &mut Kernel<'_>,
-        d: DeviceId,
-        _irp: IrpId,
-        _c: u64,
-    ) -> Result<NtStatus> {
-        k.device_mut(d)?.extension.counters.insert("done".into(), 1);
-        Ok(NtStatus::MORE_PROCESSING_REQUIRED)
-    }
-}
-
 #[test]
 fn a_driver_allocated_irp_is_reclaimed_by_its_completion_routine_and_freed_by_its_owner() {
     use mdlsim::io::{IRP_MJ_WRITE, Parameters, StackLocation};

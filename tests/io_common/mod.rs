@@ -9,6 +9,34 @@ use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
 use mdlsim::{Config, Machine};
 use std::sync::Arc;
 
+/// A driver that owns an IRP it built: its dispatch refuses everything, its completion
+/// routine records that it ran (`counters["done"]`) and reclaims the IRP
+/// (`STATUS_MORE_PROCESSING_REQUIRED`); the test frees it, as its owner would.
+#[derive(Debug)]
+pub struct Originator;
+
+impl mdlsim::io::Driver for Originator {
+    fn dispatch(
+        &self,
+        _k: &mut mdlsim::Kernel<'_>,
+        _d: DeviceId,
+        _irp: mdlsim::io::IrpId,
+    ) -> mdlsim::fault::Result<mdlsim::status::NtStatus> {
+        Ok(mdlsim::status::NtStatus::INVALID_DEVICE_REQUEST)
+    }
+
+    fn completion(
+        &self,
+        k: &mut mdlsim::Kernel<'_>,
+        d: DeviceId,
+        _irp: mdlsim::io::IrpId,
+        _c: u64,
+    ) -> mdlsim::fault::Result<mdlsim::status::NtStatus> {
+        k.device_mut(d)?.extension.counters.insert("done".into(), 1);
+        Ok(mdlsim::status::NtStatus::MORE_PROCESSING_REQUIRED)
+    }
+}
+
 pub fn machine() -> Machine {
     Machine::new(Config::default()).unwrap()
 }

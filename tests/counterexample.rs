@@ -278,3 +278,22 @@ fn counterexample_lines_are_at_most_the_width() {
         }
     }
 }
+
+/// A counter-example is a `std::error::Error` whose `Debug` is its readable `Display`:
+/// `verify(..).unwrap()` and `?` in a user's test print the report, not a struct dump.
+#[test]
+fn a_counterexample_is_an_error_that_prints_its_report_when_unwrapped() {
+    let cx = verify::verify(
+        &mdlsim::strategy::broken::DirectMap::default(),
+        &cfg().cases(200),
+    )
+    .unwrap_err();
+    let shown = format!("{cx}");
+    assert_eq!(format!("{cx:?}"), shown);
+    assert!(
+        shown.lines().count() > 2 && shown.contains("replay: "),
+        "{shown}"
+    );
+    let as_error: Box<dyn std::error::Error> = Box::new(cx);
+    assert_eq!(as_error.to_string(), shown);
+}

@@ -91,7 +91,8 @@ fn faulting_access(m: &Machine, f: &Fault, since: u64) -> Option<KernelFault> {
 
 fn cause(m: &Machine, f: &Fault, since: u64) -> Option<Cause> {
     if let (Fault::BugCheck(b), Some((step, mdl))) = (f, m.blame().last_locked_array_write()) {
-        if b.code == BugCheckCode::PFN_LIST_CORRUPT {
+        // The corruption is that MDL's own unlock (the bug check names it), not another's.
+        if b.code == BugCheckCode::PFN_LIST_CORRUPT && b.detail.contains(&mdl.to_string()) {
             return Some(Cause {
                 class: BugClass::MdlMutatedWhileMapped,
                 why: format!(

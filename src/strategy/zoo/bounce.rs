@@ -1,7 +1,7 @@
 //! Broken bounce buffers from the field: what is copied in, what is copied back, and what
 //! the client is told.
 
-use super::{NO_RESOURCES, PoolView, begin, clamped, read_back};
+use super::{NO_RESOURCES, PoolView, begin, clamped, read_back, retire_bounce};
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::machine::Kernel;
@@ -129,10 +129,7 @@ impl ProxyStrategy for SwiotlbDroppedOffset {
         _why: RetireReason,
     ) -> Result<Completion> {
         let done = clamped(io, reply);
-        if let Some((pv, client)) = self.held.take() {
-            pv.finish(k, io, client, 0, read_back(io, &done))?;
-        }
-        Ok(done)
+        retire_bounce(k, io, &mut self.held, done)
     }
 
     fn expected(&self) -> Option<BugClass> {
@@ -178,10 +175,7 @@ impl ProxyStrategy for OverReportedInformation {
             status: reply.status,
             information: if ok { len } else { 0 },
         };
-        if let Some((pv, client)) = self.held.take() {
-            pv.finish(k, io, client, 0, read_back(io, &done))?;
-        }
-        Ok(done)
+        retire_bounce(k, io, &mut self.held, done)
     }
 
     fn expected(&self) -> Option<BugClass> {
@@ -225,10 +219,7 @@ impl ProxyStrategy for InformationUnclamped {
             status: reply.status,
             information: if ok { reply.information } else { 0 },
         };
-        if let Some((pv, client)) = self.held.take() {
-            pv.finish(k, io, client, 0, read_back(io, &done))?;
-        }
-        Ok(done)
+        retire_bounce(k, io, &mut self.held, done)
     }
 
     fn expected(&self) -> Option<BugClass> {
@@ -283,10 +274,7 @@ impl ProxyStrategy for ValidateThenCopy {
         _why: RetireReason,
     ) -> Result<Completion> {
         let done = clamped(io, reply);
-        if let Some((pv, client)) = self.held.take() {
-            pv.finish(k, io, client, 0, read_back(io, &done))?;
-        }
-        Ok(done)
+        retire_bounce(k, io, &mut self.held, done)
     }
 
     fn expected(&self) -> Option<BugClass> {

@@ -2,7 +2,8 @@
 //! locks, mappings and pages released the wrong way, in the wrong place, or never.
 
 use super::{
-    NO_RESOURCES, PagesView, PoolView, begin, clamped, client_system_address, read_back, trivial,
+    NO_RESOURCES, PagesView, PoolView, begin, clamped, client_system_address, read_back,
+    retire_bounce, trivial,
 };
 use crate::addr::Va;
 use crate::fault::{Fault, Result};
@@ -53,10 +54,7 @@ impl ProxyStrategy for UncheckedSystemAddress {
         _why: RetireReason,
     ) -> Result<Completion> {
         let done = clamped(io, reply);
-        if let Some((pv, client)) = self.held.take() {
-            pv.finish(k, io, client, 0, read_back(io, &done))?;
-        }
-        Ok(done)
+        retire_bounce(k, io, &mut self.held, done)
     }
 
     fn expected(&self) -> Option<BugClass> {

@@ -213,6 +213,21 @@ impl PoolView {
     }
 }
 
+/// The retire of a plain pool bounce: copies back what `done` delivers (a READ), gives
+/// the bounce and its server view back, and completes with `done` (each strategy decides
+/// `done`, which is where its bug lives).
+fn retire_bounce(
+    k: &mut Kernel<'_>,
+    io: &Io,
+    held: &mut Option<(PoolView, Va)>,
+    done: Completion,
+) -> Result<Completion> {
+    if let Some((pv, client)) = held.take() {
+        pv.finish(k, io, client, 0, read_back(io, &done))?;
+    }
+    Ok(done)
+}
+
 /// For a successful READ, the bytes a careful driver copies back (`Information`, clamped).
 fn read_back(io: &Io, done: &Completion) -> Option<u64> {
     (io.direction == Direction::Read && nt_success(done.status)).then_some(done.information)

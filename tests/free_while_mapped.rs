@@ -3,108 +3,25 @@
 //! with `ExFreePoolWithTag` before the server's view of it is unmapped), with its
 //! positive control (the same strategy in the right order passes).
 
-use mdlsim::Kernel;
-use mdlsim::addr::{PAGE_SIZE, Va, round_to_pages};
+mod bounce;
+
+use bounce::{Bounce, Bug};
+use mdlsim::addr::PAGE_SIZE;
 use mdlsim::events::EventKind;
-use mdlsim::fault::Result;
-use mdlsim::mdl::priority;
 use mdlsim::oracle::BugClass;
 use mdlsim::pool::{POOL_FLAG_NON_PAGED, tag};
-use mdlsim::status::NtStatus;
-use mdlsim::strategy::{
-    Completion, Direction, Exposure, Io, ProxyStrategy, RetireReason, ServerReply, map_into,
-    nt_success, unmap_from,
-};
+use mdlsim::strategy::map_into;
 use mdlsim::verify::{self, Config};
 use mdlsim::{Config as MachineConfig, Machine};
 
 const TAG: u32 = tag(b"FwmT");
-
-/// A bounce buffer in pool, mapped into the server; `free_first` frees the pool before
-/// unmapping the server's view (the bug), otherwise after (correct).
-#[derive(Clone, Default)]
-struct PoolBounce {
-    free_first: bool,
-    held: Option<(Va, mdlsim::MdlId, Va, Va)>, // pool, its MDL, server view, client system VA
-}
-
-impl ProxyStrategy for PoolBounce {
-    fn name(&self) -> String {
-        format!("PoolBounce(free_first: {})", self.free_first)
-    }
-
-    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let len = io.length as u64;
-        if io.mdl.is_none() {
-            return Ok(Exposure::Mapped {
-                va: Va::NULL,
-                len: 0,
-            });
-        }
-        let refused = Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
-        let Some(sys) = k.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
-            return refused;
-        };
-        let size = round_to_pages(len).unwrap_or(PAGE_SIZE);
-        let Some(pool) = k.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, TAG)? else {
-            return refused;
-        };
-        let Some(bmdl) = k.io_allocate_mdl(pool, len as u32, false, false, None)? else {
-            k.ex_free_pool_with_tag(pool, TAG)?;
-            return refused;
-        };
-        k.mm_build_mdl_for_non_paged_pool(bmdl)?;
-        if io.direction == Direction::Write {
-            k.kernel_copy(pool, sys, len)?;
-        }
-        let writable = io.direction == Direction::Read;
-        let Some(view) = map_into(k, io.server, bmdl, None, writable)? else {
-            k.io_free_mdl(bmdl)?;
-            k.ex_free_pool_with_tag(pool, TAG)?;
-            return refused;
-        };
-        self.held = Some((pool, bmdl, view, sys));
-        Ok(Exposure::Mapped { va: view, len })
-    }
-
-    fn retire(
-        &mut self,
-        k: &mut Kernel<'_>,
-        io: &Io,
-        reply: ServerReply,
-        _why: RetireReason,
-    ) -> Result<Completion> {
-        let ok = nt_success(reply.status);
-        let n = reply.information.min(io.length as u64);
-        if let Some((pool, bmdl, view, sys)) = self.held.take() {
-            if io.direction == Direction::Read && ok {
-                k.kernel_copy(sys, pool, n)?;
-            }
-            if self.free_first {
-                k.ex_free_pool_with_tag(pool, TAG)?;
-            }
-            unmap_from(k, io.server, view, bmdl)?;
-            k.io_free_mdl(bmdl)?;
-            if !self.free_first {
-                k.ex_free_pool_with_tag(pool, TAG)?;
-            }
-        }
-        Ok(Completion {
-            status: reply.status,
-            information: if ok { n } else { 0 },
-        })
-    }
-}
 
 /// Negative control: freeing the bounce buffer before unmapping the server's view is
 /// caught as `FreeWhileMapped` (it passed 2,000 cases before the rule was checked at the
 /// step of every free).
 #[test]
 fn pool_freed_before_the_servers_view_is_unmapped_is_free_while_mapped() {
-    let bad = PoolBounce {
-        free_first: true,
-        ..Default::default()
-    };
+    let bad = Bounce::with(Bug::FreeBeforeUnmap);
     let cx = verify::verify(&bad, &Config::default().seed(SEED).cases(200)).unwrap_err();
     assert!(cx.has(BugClass::FreeWhileMapped), "{cx}");
 }
@@ -112,7 +29,7 @@ fn pool_freed_before_the_servers_view_is_unmapped_is_free_while_mapped() {
 /// Positive control: the same strategy unmapping first passes.
 #[test]
 fn pool_freed_after_the_servers_view_is_unmapped_passes() {
-    let good = PoolBounce::default();
+    let good = Bounce::default();
     let report = verify::verify(&good, &Config::default().seed(SEED).cases(500)).unwrap();
     assert_eq!(report.cases, 500);
 }

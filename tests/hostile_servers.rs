@@ -3,21 +3,14 @@
 //! trusts the server's `Information` is caught, with the class that names what it did;
 //! every correct built-in clamps and passes against every hostile server.
 
-use mdlsim::Kernel;
-use mdlsim::addr::{PAGE_SIZE, Va, round_to_pages};
-use mdlsim::fault::Result;
-use mdlsim::mdl::priority;
+mod bounce;
+
+use bounce::{Bounce, Bug};
+use mdlsim::addr::PAGE_SIZE;
 use mdlsim::oracle::{BugClass, Rule};
-use mdlsim::pool::{POOL_FLAG_NON_PAGED, tag};
-use mdlsim::status::NtStatus;
-use mdlsim::strategy::{
-    BounceCopy, Completion, CopySmallMapLarge, Direction, Exposure, HeadTailSplice, Io,
-    PartialMdlSplit, ProxyStrategy, RetireReason, ServerReply, map_into, nt_success, unmap_from,
-};
+use mdlsim::strategy::{BounceCopy, CopySmallMapLarge, Direction, HeadTailSplice, PartialMdlSplit};
 use mdlsim::verify::server::over_reported;
 use mdlsim::verify::{self, Case, Config, InjectedFault, ServerBehaviour, replay};
-
-const TAG: u32 = tag(b"HosT");
 
 const HOSTILE: [ServerBehaviour; 4] = [
     ServerBehaviour::OverReporting,
@@ -25,95 +18,6 @@ const HOSTILE: [ServerBehaviour; 4] = [
     ServerBehaviour::FailsWithInformation,
     ServerBehaviour::WritesAfterReply,
 ];
-
-/// A pool bounce buffer that trusts the server's count: `trust_copy` copies back
-/// `Information` bytes (not `min(Information, length)`), `trust_count` completes with
-/// the server's `Information` as it came.
-#[derive(Clone, Default)]
-struct TrustingBounce {
-    trust_copy: bool,
-    trust_count: bool,
-    held: Option<(Va, mdlsim::MdlId, Va, Va)>, // pool, its MDL, server view, client system VA
-}
-
-impl ProxyStrategy for TrustingBounce {
-    fn name(&self) -> String {
-        format!(
-            "TrustingBounce(copy: {}, count: {})",
-            self.trust_copy, self.trust_count
-        )
-    }
-
-    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> Result<Exposure> {
-        let len = io.length as u64;
-        if io.mdl.is_none() {
-            return Ok(Exposure::Mapped {
-                va: Va::NULL,
-                len: 0,
-            });
-        }
-        let refused = Ok(Exposure::Refused(NtStatus::INSUFFICIENT_RESOURCES));
-        let Some(sys) = k.mm_get_system_address_for_mdl_safe(io.mdl, priority::NORMAL)? else {
-            return refused;
-        };
-        let size = round_to_pages(len).unwrap_or(PAGE_SIZE);
-        let Some(pool) = k.ex_allocate_pool2(POOL_FLAG_NON_PAGED, size, TAG)? else {
-            return refused;
-        };
-        let Some(bmdl) = k.io_allocate_mdl(pool, size as u32, false, false, None)? else {
-            k.ex_free_pool_with_tag(pool, TAG)?;
-            return refused;
-        };
-        k.mm_build_mdl_for_non_paged_pool(bmdl)?;
-        if io.direction == Direction::Write {
-            k.kernel_copy(pool, sys, len)?;
-        }
-        let writable = io.direction == Direction::Read;
-        let Some(view) = map_into(k, io.server, bmdl, None, writable)? else {
-            k.io_free_mdl(bmdl)?;
-            k.ex_free_pool_with_tag(pool, TAG)?;
-            return refused;
-        };
-        self.held = Some((pool, bmdl, view, sys));
-        Ok(Exposure::Mapped { va: view, len })
-    }
-
-    fn retire(
-        &mut self,
-        k: &mut Kernel<'_>,
-        io: &Io,
-        reply: ServerReply,
-        _why: RetireReason,
-    ) -> Result<Completion> {
-        let ok = nt_success(reply.status);
-        let clamped = reply.information.min(io.length as u64);
-        if let Some((pool, bmdl, view, sys)) = self.held.take() {
-            unmap_from(k, io.server, view, bmdl)?;
-            let copy = if self.trust_copy {
-                reply.information
-            } else {
-                clamped
-            };
-            let copied = if io.direction == Direction::Read && ok {
-                k.kernel_copy(sys, pool, copy)
-            } else {
-                Ok(())
-            };
-            k.io_free_mdl(bmdl)?;
-            k.ex_free_pool_with_tag(pool, TAG)?;
-            copied?;
-        }
-        let count = if self.trust_count {
-            reply.information
-        } else {
-            clamped
-        };
-        Ok(Completion {
-            status: reply.status,
-            information: if ok { count } else { 0 },
-        })
-    }
-}
 
 fn hostile(cases: u32) -> Config {
     Config::default()
@@ -132,17 +36,14 @@ fn correct_builtins_pass_against_every_hostile_server() {
     verify::verify(&HeadTailSplice::default(), &cfg).unwrap();
     verify::verify(&PartialMdlSplit::default(), &cfg).unwrap();
     verify::verify(&CopySmallMapLarge::default(), &cfg).unwrap();
-    verify::verify(&TrustingBounce::default(), &cfg).unwrap();
+    verify::verify(&Bounce::default(), &cfg).unwrap();
 }
 
 /// Negative control: passing an over-reporting server's count to the client is a
 /// CopyBackError under the delivery rule, naming the count.
 #[test]
 fn an_unclamped_count_handed_to_the_client_is_caught() {
-    let bad = TrustingBounce {
-        trust_count: true,
-        ..Default::default()
-    };
+    let bad = Bounce::with(Bug::TrustCount);
     let cx = verify::verify(&bad, &hostile(300)).unwrap_err();
     let f = cx
         .findings
@@ -158,10 +59,7 @@ fn an_unclamped_count_handed_to_the_client_is_caught() {
 /// copy runs off the end of a mapping (OutOfBounds).
 #[test]
 fn an_unclamped_copy_back_runs_past_the_clients_buffer() {
-    let bad = TrustingBounce {
-        trust_copy: true,
-        ..Default::default()
-    };
+    let bad = Bounce::with(Bug::TrustCopy);
     let cx = verify::verify(&bad, &hostile(300).direction(Direction::Read)).unwrap_err();
     assert!(
         cx.has(BugClass::CopyBackError) || cx.has(BugClass::OutOfBounds),

@@ -323,11 +323,15 @@ fn audit_config(opts: &AuditOptions) -> Result<verify::Config, CliError> {
     // The audit's default seed is fixed (a report is reproducible without `--seed`; the
     // library's default draws a fresh one per run), and it writes no regressions file
     // (its counter-examples go to `--out`).
+    // Its workers run one strategy and direction each, so each run keeps to one thread;
+    // and it plays whole campaigns (no `MDLSIM_SHARD`).
     let mut base = verify::Config::default()
         .seed(AUDIT_SEED)
         .effective()
         .ignore_env()
-        .no_regressions();
+        .no_regressions()
+        .threads(1);
+    base.shard = None;
     if let Some(n) = opts.cases {
         base = base.cases(n);
     }

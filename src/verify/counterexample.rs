@@ -46,6 +46,13 @@ pub struct Counterexample {
     pub classes_seen: BTreeMap<BugClass, u32>,
     /// The regressions file the case was appended to, if any.
     pub saved_to: Option<std::path::PathBuf>,
+    /// The campaign index of the generated case this one was shrunk from (the lowest
+    /// failing index of the run, whatever its threads); `None` for a case replayed from
+    /// the regressions file.
+    pub case_index: Option<u32>,
+    /// The slice of the campaign the run played ([`Config::shard`]); [`Counterexample::case`]
+    /// replays without it.
+    pub shard: Option<Shard>,
 }
 
 impl Counterexample {
@@ -213,5 +220,7 @@ pub fn counterexample<S: ProxyStrategy + Clone + Send + 'static>(
         seed: cfg.seed.unwrap_or_default(),
         classes_seen: BTreeMap::new(),
         saved_to: None,
+        case_index: None,
+        shard: cfg.shard,
     }
 }

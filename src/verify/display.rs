@@ -79,14 +79,7 @@ fn wrapped(f: &mut fmt::Formatter<'_>, indent: &str, line: &str) -> fmt::Result 
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         wrapped(f, "", &format!("{} fails on {}", self.strategy, self.case))?;
-        wrapped(
-            f,
-            "",
-            &format!(
-                "seed: {} (the same seed finds the same case: MDLSIM_SEED={} or Config::seed)",
-                self.seed, self.seed
-            ),
-        )?;
+        wrapped(f, "", &self.seed_line())?;
         if !self.classes_seen.is_empty() {
             let seen: Vec<String> = self
                 .classes_seen
@@ -168,11 +161,35 @@ struct InterleavingJson {
     outcome_differs: bool,
 }
 
+impl Counterexample {
+    /// Where the search found the case, and how to find it again.
+    fn seed_line(&self) -> String {
+        let found = match self.case_index {
+            Some(i) => format!(", generated case {i}"),
+            None => String::new(),
+        };
+        match self.shard {
+            None => format!(
+                "seed: {}{found} (the same seed finds the same case: MDLSIM_SEED={} or Config::seed)",
+                self.seed, self.seed
+            ),
+            Some(s) => format!(
+                "seed: {}{found} of shard {s} (the same seed and shard find the same case: MDLSIM_SEED={} MDLSIM_SHARD={s}; the replay line needs neither)",
+                self.seed, self.seed
+            ),
+        }
+    }
+}
+
 /// A counter-example as JSON ([`Counterexample::to_json`]).
 #[derive(Serialize)]
 pub(crate) struct Json<'a> {
     strategy: &'a str,
     seed: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
     classes_seen: &'a BTreeMap<BugClass, u32>,
     case: &'a Case,
     saved_to: Option<String>,
@@ -186,6 +203,8 @@ impl<'a> Json<'a> {
         Json {
             strategy: &cx.strategy,
             seed: cx.seed,
+            case_index: cx.case_index,
+            shard: cx.shard.map(|s| s.to_string()),
             classes_seen: &cx.classes_seen,
             case: &cx.case,
             saved_to: cx.saved_to.as_ref().map(|p| p.display().to_string()),

@@ -78,7 +78,7 @@ pub fn arb_fault(faults: Vec<InjectedFault>) -> BoxedStrategy<InjectedFault> {
 }
 
 /// A whole case within `config`'s dimensions.
-pub fn arb_case(config: &Config) -> impl Strategy<Value = Case> {
+pub fn arb_case(config: &Config) -> impl Strategy<Value = Case> + use<> {
     (
         arb_offset(),
         arb_length(config.max_length),

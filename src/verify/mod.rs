@@ -53,6 +53,7 @@
 //! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 
 pub mod case;
+mod config;
 mod counterexample;
 mod display;
 #[cfg(feature = "proptest")]
@@ -62,6 +63,8 @@ pub mod regressions;
 pub mod request;
 mod runner;
 #[cfg(feature = "proptest")]
+mod parallel;
+#[cfg(feature = "proptest")]
 mod search;
 pub mod server;
 
@@ -69,6 +72,7 @@ pub use case::{
     Case, CaseRun, InjectedFault, IoTrace, Outcome, Writer, run_case, run_case_mapped,
     run_case_with_driver,
 };
+pub use config::{Config, Shard};
 pub use counterexample::{
     Counterexample, Interleaving, counterexample, demonstrate_double_fetch, minimize, replay,
 };
@@ -77,7 +81,7 @@ pub use proxy::{ProxyDriver, ProxyDriverBug};
 pub use regressions::Regressions;
 pub use request::Request;
 #[cfg(feature = "proptest")]
-pub use search::verify;
+pub use search::{generated_cases, verify};
 pub use server::ServerBehaviour;
 
 use crate::addr::PAGE_SIZE;
@@ -88,149 +92,6 @@ use crate::strategy::{Direction, ProxyStrategy};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-
-/// The harness configuration (a `#[non_exhaustive]` builder). `MDLSIM_CASES` and
-/// `MDLSIM_SEED` override `cases` and `seed` unless [`Config::ignore_env`] is set.
-///
-/// The seed: unless fixed (by [`Config::seed`] or `MDLSIM_SEED`), every run draws a fresh
-/// one, and prints it (a counter-example's first lines and JSON, a passing [`Report`]);
-/// the same seed, configuration and regressions file give the same result. Failing cases
-/// are appended to a regressions file and replayed first by the next run
-/// ([`regressions`]).
-#[non_exhaustive]
-#[derive(Clone, Debug, PartialEq)]
-pub struct Config {
-    /// Cases to run (default 2,000).
-    pub cases: u32,
-    /// Seed of the case generator (default `None`: a fresh seed each run, printed; fix it
-    /// with [`Config::seed`] or `MDLSIM_SEED` to reproduce a run).
-    pub seed: Option<u64>,
-    /// Where failing cases are kept and replayed from (default: the [`regressions`]
-    /// module's rules).
-    pub regressions: Regressions,
-    /// Largest request length (default 256 KiB, `256 * 1024`).
-    pub max_length: u32,
-    /// Directions to try (default both).
-    pub directions: Vec<Direction>,
-    /// Server behaviours to try (default all eight: [`ServerBehaviour::ALL`]).
-    pub servers: Vec<ServerBehaviour>,
-    /// Faults to inject (default all; none half the time).
-    pub faults: Vec<InjectedFault>,
-    /// When non-empty, only findings of these classes fail a case (others are still reported).
-    pub focus: Vec<BugClass>,
-    /// The machine each case runs on (faults may lower its PTEs or pool).
-    pub machine: crate::Config,
-    /// Whether `MDLSIM_CASES` / `MDLSIM_SEED` apply.
-    pub use_env: bool,
-    /// Upper bound on shrinking steps.
-    pub max_shrink_iters: u32,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            cases: 2000,
-            seed: None,
-            regressions: Regressions::Default,
-            max_length: 256 * 1024,
-            directions: vec![Direction::Read, Direction::Write],
-            servers: ServerBehaviour::ALL.to_vec(),
-            faults: InjectedFault::ALL.to_vec(),
-            focus: Vec::new(),
-            machine: crate::Config::default(),
-            use_env: true,
-            max_shrink_iters: 2048,
-        }
-    }
-}
-
-impl Config {
-    /// Sets the number of cases.
-    pub fn cases(mut self, n: u32) -> Self {
-        self.cases = n;
-        self
-    }
-    /// Fixes the seed (the same seed finds the same case).
-    pub fn seed(mut self, s: u64) -> Self {
-        self.seed = Some(s);
-        self
-    }
-    /// Keeps failing cases in `path` (JSON) and replays them first.
-    pub fn regressions(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.regressions = Regressions::File(path.into());
-        self
-    }
-    /// No regressions file: nothing is replayed first, nothing is written.
-    pub fn no_regressions(mut self) -> Self {
-        self.regressions = Regressions::Off;
-        self
-    }
-    /// Sets the largest length.
-    pub fn max_length(mut self, n: u32) -> Self {
-        self.max_length = n;
-        self
-    }
-    /// Only this direction.
-    pub fn direction(mut self, d: Direction) -> Self {
-        self.directions = vec![d];
-        self
-    }
-    /// Only these server behaviours.
-    pub fn servers(mut self, s: &[ServerBehaviour]) -> Self {
-        self.servers = s.to_vec();
-        self
-    }
-    /// Only these faults (`&[]` or `&[InjectedFault::None]`: no faults).
-    pub fn faults(mut self, f: &[InjectedFault]) -> Self {
-        self.faults = f.to_vec();
-        self
-    }
-    /// Only findings of these classes fail a case.
-    pub fn focus(mut self, k: &[BugClass]) -> Self {
-        self.focus = k.to_vec();
-        self
-    }
-    /// The machine configuration.
-    pub fn machine(mut self, c: crate::Config) -> Self {
-        self.machine = c;
-        self
-    }
-    /// Ignore `MDLSIM_CASES` / `MDLSIM_SEED`.
-    pub fn ignore_env(mut self) -> Self {
-        self.use_env = false;
-        self
-    }
-
-    /// The configuration with the environment's overrides applied and the seed chosen:
-    /// `MDLSIM_SEED` (unless [`Config::ignore_env`]), else [`Config::seed`], else a fresh
-    /// seed (so `effective().seed` is always `Some`).
-    pub fn effective(&self) -> Config {
-        let mut c = self.clone();
-        if c.use_env {
-            if let Some(n) = std::env::var("MDLSIM_CASES")
-                .ok()
-                .and_then(|v| v.parse().ok())
-            {
-                c.cases = n;
-            }
-            if let Some(s) = std::env::var("MDLSIM_SEED")
-                .ok()
-                .and_then(|v| v.parse().ok())
-            {
-                c.seed = Some(s);
-            }
-        }
-        c.seed = Some(c.seed.unwrap_or_else(fresh_seed));
-        c
-    }
-
-    /// Whether `findings` fail a case under this configuration.
-    pub fn fails(&self, findings: &[Finding]) -> bool {
-        findings
-            .iter()
-            .any(|f| self.focus.is_empty() || self.focus.contains(&f.kind))
-    }
-}
 
 /// Length classes, for coverage.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord, Serialize, Deserialize)]
@@ -332,6 +193,23 @@ impl Coverage {
         self.combos.insert((l, o, c.direction));
         self.max_length = self.max_length.max(c.length);
     }
+
+    /// Adds another part of the run's coverage (the same whatever the order of parts).
+    pub fn merge(&mut self, other: Coverage) {
+        fn sum<K: Ord>(into: &mut BTreeMap<K, u32>, from: BTreeMap<K, u32>) {
+            for (k, n) in from {
+                let e = into.entry(k).or_default();
+                *e = e.saturating_add(n);
+            }
+        }
+        sum(&mut self.lengths, other.lengths);
+        sum(&mut self.offsets, other.offsets);
+        sum(&mut self.directions, other.directions);
+        sum(&mut self.servers, other.servers);
+        sum(&mut self.faults, other.faults);
+        self.combos.extend(other.combos);
+        self.max_length = self.max_length.max(other.max_length);
+    }
 }
 
 /// A passing run.
@@ -339,33 +217,30 @@ impl Coverage {
 pub struct Report {
     /// The strategy's name.
     pub strategy: String,
-    /// Cases run.
+    /// Cases run (generated ones: with a shard, the shard's).
     pub cases: u32,
     /// The generator's seed.
     pub seed: u64,
     /// What was reached.
     pub coverage: Coverage,
-}
-
-/// A seed that differs between runs (time, process id and the standard library's
-/// per-process random hash keys).
-fn fresh_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    h.write_u128(now);
-    h.write_u32(std::process::id());
-    h.finish()
+    /// The slice of the campaign played, if not all of it ([`Config::shard`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} passes {} case(s), seed {} (MDLSIM_SEED={} runs them again)",
-            self.strategy, self.cases, self.seed, self.seed
-        )
+        match self.shard {
+            None => write!(
+                f,
+                "{} passes {} case(s), seed {} (MDLSIM_SEED={} runs them again)",
+                self.strategy, self.cases, self.seed, self.seed
+            ),
+            Some(s) => write!(
+                f,
+                "{} passes {} case(s) of shard {s}, seed {} (MDLSIM_SEED={} MDLSIM_SHARD={s} runs them again)",
+                self.strategy, self.cases, self.seed, self.seed
+            ),
+        }
     }
 }

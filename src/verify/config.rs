@@ -211,7 +211,6 @@ impl Config {
     }
 }
 
-
 /// A seed that differs between runs (time, process id and the standard library's
 /// per-process random hash keys).
 fn fresh_seed() -> u64 {

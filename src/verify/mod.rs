@@ -58,12 +58,12 @@ mod counterexample;
 mod display;
 #[cfg(feature = "proptest")]
 pub mod generators;
+#[cfg(feature = "proptest")]
+mod parallel;
 pub mod proxy;
 pub mod regressions;
 pub mod request;
 mod runner;
-#[cfg(feature = "proptest")]
-mod parallel;
 #[cfg(feature = "proptest")]
 mod search;
 pub mod server;

@@ -27,7 +27,9 @@ impl Campaign {
     /// The campaign `cfg` (effective: seed chosen) describes, or why its shard is invalid.
     pub fn of(cfg: &Config) -> Result<Campaign, String> {
         let shard = cfg.shard.unwrap_or(Shard { index: 1, count: 1 });
-        shard.check().map_err(|why| format!("shard {shard}: {why}"))?;
+        shard
+            .check()
+            .map_err(|why| format!("shard {shard}: {why}"))?;
         Ok(Campaign {
             seed: cfg.seed.unwrap_or_default(),
             shard,

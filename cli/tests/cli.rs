@@ -319,12 +319,12 @@ fn audit_json_parses_back_into_the_report() {
         "--cases",
         "30",
         "--seed",
-        "7",
+        "8",
         "--json",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let r: mdlsim_cli::AuditReport = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!((r.cases, r.seed), (30, 7));
+    assert_eq!((r.cases, r.seed), (30, 8));
     assert_eq!(r.rows.len(), 2);
     assert!(r.rows.iter().all(|x| !x.passed));
     assert!(r.rows.iter().all(|x| {

@@ -128,25 +128,34 @@ fn a_correct_strategy_gives_the_same_report_on_1_2_and_4_threads() {
     }
 }
 
+/// What [`Rendezvous`] clones share: `expose` calls in progress, whether the first has
+/// waited, whether two were in progress at once.
+#[derive(Default)]
+struct Meeting {
+    inside: u32,
+    waited: bool,
+    met: bool,
+}
+
 /// Refuses every request; the first `expose` to arrive waits (up to `patience`) for a
 /// second one to be inside `expose` at the same time, and records whether it came.
 #[derive(Clone)]
 struct Rendezvous {
-    state: Arc<(Mutex<(u32, bool, bool)>, Condvar)>,
+    state: Arc<(Mutex<Meeting>, Condvar)>,
     patience: Duration,
 }
 
 impl Rendezvous {
     fn new(patience: Duration) -> Self {
         Rendezvous {
-            state: Arc::new((Mutex::new((0, false, false)), Condvar::new())),
+            state: Arc::new((Mutex::new(Meeting::default()), Condvar::new())),
             patience,
         }
     }
 
     /// Whether two `expose` calls were ever in progress at once.
     fn met(&self) -> bool {
-        self.state.0.lock().unwrap().2
+        self.state.0.lock().unwrap().met
     }
 }
 
@@ -157,16 +166,15 @@ impl ProxyStrategy for Rendezvous {
     fn expose(&mut self, _k: &mut Kernel<'_>, _io: &Io) -> Result<Exposure> {
         let (lock, cv) = &*self.state;
         let mut g = lock.lock().unwrap();
-        // (inside expose now, the first has waited, two were inside at once)
-        g.0 += 1;
-        if g.0 >= 2 {
-            g.2 = true;
+        g.inside += 1;
+        if g.inside >= 2 {
+            g.met = true;
             cv.notify_all();
-        } else if !g.1 {
-            g.1 = true;
-            g = cv.wait_timeout_while(g, self.patience, |s| !s.2).unwrap().0;
+        } else if !g.waited {
+            g.waited = true;
+            g = cv.wait_timeout_while(g, self.patience, |m| !m.met).unwrap().0;
         }
-        g.0 -= 1;
+        g.inside -= 1;
         Ok(Exposure::Refused(NtStatus::NOT_SUPPORTED))
     }
     fn retire(

@@ -152,7 +152,7 @@ fn a_registry_of_only_the_programs_strategies_audits_only_them() {
     let boxed: Box<dyn mdlsim::strategy::ProxyStrategyClone> = Box::new(bad());
     r.add(boxed).unwrap();
     assert_eq!(r.names(), ["MySplice", "MyDirectMap"]);
-    let (code, out, _) = run(&Cli::with_registry(r), &["audit", "--cases", "20"]);
+    let (code, out, _) = run(&Cli::with_registry(r), &["audit", "--cases", "60"]);
     assert_eq!(code, 1);
     assert!(
         !out.contains("BounceCopy") && out.contains("MyDirectMap (W)"),

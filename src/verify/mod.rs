@@ -6,6 +6,10 @@
 //! A failure is shrunk by proptest and returned as a [`Counterexample`]: the findings,
 //! a readable step trace, and the [`Case`] as JSON, replayable with [`replay`].
 //!
+//! The cases run on every core ([`Config::threads`]) and a campaign splits across
+//! machines ([`Config::shard`]); neither changes the cases or the result (the lowest
+//! failing case is reported, shrunk on one thread).
+//!
 //! Each case runs on a fresh machine: a client process with its buffer at the requested
 //! offset inside an allocation with a guard page each side (every byte of it labelled as
 //! the client's own), a server process, a bystander process, a third party that filled

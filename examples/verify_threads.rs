@@ -2,19 +2,37 @@
 //! one core, same cases, same result ≥ 0.9 × N"), side by side in one run.
 //!
 //! Each round runs the same campaign (BounceCopy, requests ≤ 64 KiB, a fixed seed, no
-//! regressions file) on 1 thread and on 2, alternating which goes first, by wall time
-//! (several threads' work is not one thread's CPU time); the reports must be equal.
-//! Prints each round's ratio and their spread (min / median / max). On a machine shared
-//! with other builds the ratio is the figure to read, not the rates.
+//! regressions file) on 1 thread and on 2, alternating which goes first; the reports
+//! must be equal. Two figures per run: cases per second of wall time (the speed-up a
+//! user sees, when the cores are free) and per second of the process's CPU time (user +
+//! system over all its threads, `/proc/self/stat`: what parallelism costs, whatever
+//! else runs on the machine), and the cores the run obtained (CPU ÷ wall). Prints each
+//! round's ratios and their spread (min / median / max).
 //!
-//! Run: `cargo run --release --example verify_threads [CASES] [ROUNDS]` (default 4000, 5).
+//! Run: `cargo run --release --example verify_threads [CASES] [ROUNDS]` (default 20000, 5).
 
 use mdlsim::strategy::BounceCopy;
 use mdlsim::verify::{self, Config, Report};
 use std::time::Instant;
 
-/// One run's report and cases per second.
-fn run(threads: usize, cases: u32) -> (Report, f64) {
+/// This process's CPU time (all threads), in seconds.
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name's closing parenthesis; utime and stime are 14 and 15.
+    let rest = s.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// One run: its report, cases per second of wall time and of CPU time.
+struct Run {
+    report: Report,
+    wall: f64,
+    cpu: f64,
+}
+
+fn run(threads: usize, cases: u32) -> Run {
     let cfg = Config::default()
         .cases(cases)
         .seed(0x7468_7265_6164)
@@ -22,11 +40,16 @@ fn run(threads: usize, cases: u32) -> (Report, f64) {
         .ignore_env()
         .no_regressions()
         .threads(threads);
-    let t0 = Instant::now();
+    let (c0, t0) = (cpu_seconds(), Instant::now());
     let report = verify::verify(&BounceCopy::default(), &cfg);
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(c0).map_or(secs, |(a, b)| a - b);
     match report {
-        Ok(r) => (r, f64::from(cases) / secs),
+        Ok(report) => Run {
+            report,
+            wall: f64::from(cases) / secs,
+            cpu: f64::from(cases) / cpu.max(0.01),
+        },
         Err(cx) => {
             eprintln!("BounceCopy failed: {cx}");
             std::process::exit(1);
@@ -34,46 +57,56 @@ fn run(threads: usize, cases: u32) -> (Report, f64) {
     }
 }
 
+/// min, median, max.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |i: usize| v.get(i).copied().unwrap_or(f64::NAN);
+    (at(0), at(v.len() / 2), at(v.len().saturating_sub(1)))
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let cases: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(4000);
+    let cases: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("verify, BounceCopy, {cases} cases ≤ 64 KiB, {cores} core(s), wall time");
-    let _ = run(1, cases.min(200)); // warm up: allocator, slab pool
-    let mut ratios = Vec::new();
+    println!("verify, BounceCopy, {cases} cases ≤ 64 KiB, {cores} core(s)");
+    let _ = run(1, cases.min(500)); // warm up: allocator, slab pool
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let order: [usize; 2] = if round % 2 == 0 { [1, 2] } else { [2, 1] };
-        let mut rate = [0.0; 3];
-        let mut reports = Vec::new();
-        for t in order {
-            let (r, per_s) = run(t, cases);
-            rate[t] = per_s;
-            reports.push(r);
-        }
-        if reports[0] != reports[1] {
+        let mut runs: Vec<(usize, Run)> = order.iter().map(|&t| (t, run(t, cases))).collect();
+        runs.sort_by_key(|(t, _)| *t);
+        let (one, two) = (&runs[0].1, &runs[1].1);
+        if one.report != two.report {
             eprintln!("round {round}: 1 and 2 threads gave different reports");
             std::process::exit(1);
         }
-        let ratio = rate[2] / rate[1];
+        let line = |r: &Run| {
+            format!(
+                "{:>7.0}/s wall, {:>7.0}/s CPU, {:.2} cores",
+                r.wall,
+                r.cpu,
+                r.wall / r.cpu
+            )
+        };
         println!(
-            "round {round} ({} first): 1 thread {:>8.0} cases/s, 2 threads {:>8.0} cases/s, ratio {ratio:.2}",
-            if order[0] == 1 {
-                "1 thread"
-            } else {
-                "2 threads"
-            },
-            rate[1],
-            rate[2]
+            "round {round} ({} thread(s) first): 1 thread {}; 2 threads {}; ratio wall {:.2}, CPU {:.2}",
+            order[0],
+            line(one),
+            line(two),
+            two.wall / one.wall,
+            two.cpu / one.cpu
         );
-        ratios.push(ratio);
+        walls.push(two.wall / one.wall);
+        cpus.push(two.cpu / one.cpu);
     }
-    ratios.sort_by(f64::total_cmp);
-    if let (Some(lo), Some(hi)) = (ratios.first(), ratios.last()) {
-        let med = ratios[ratios.len() / 2];
-        println!(
-            "2 threads ÷ 1 thread: median {med:.2} (min {lo:.2}, max {hi:.2}) = {:.2} × 2; same reports",
-            med / 2.0
-        );
-    }
+    let (lo, med, hi) = spread(walls);
+    println!(
+        "2 threads ÷ 1 thread, wall: median {med:.2} (min {lo:.2}, max {hi:.2}) = {:.2} × 2",
+        med / 2.0
+    );
+    let (lo, med, hi) = spread(cpus);
+    println!(
+        "2 threads ÷ 1 thread, per CPU second: median {med:.2} (min {lo:.2}, max {hi:.2}); same reports"
+    );
 }

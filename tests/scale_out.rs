@@ -172,7 +172,10 @@ impl ProxyStrategy for Rendezvous {
             cv.notify_all();
         } else if !g.waited {
             g.waited = true;
-            g = cv.wait_timeout_while(g, self.patience, |m| !m.met).unwrap().0;
+            g = cv
+                .wait_timeout_while(g, self.patience, |m| !m.met)
+                .unwrap()
+                .0;
         }
         g.inside -= 1;
         Ok(Exposure::Refused(NtStatus::NOT_SUPPORTED))

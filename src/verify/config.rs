@@ -50,7 +50,8 @@ pub struct Config {
     /// Upper bound on shrinking steps.
     pub max_shrink_iters: u32,
     /// Worker threads playing the cases (default 0: `MDLSIM_THREADS`, else one per core,
-    /// [`std::thread::available_parallelism`]). Any number gives the same result.
+    /// [`std::thread::available_parallelism`]). Any number gives the same result; each
+    /// thread holds one case's machine at a time.
     pub threads: usize,
     /// The slice of the campaign this run plays (default `None`: all of it; see
     /// [`Config::shard`]).

@@ -91,9 +91,15 @@ pub(super) fn search<S: ProxyStrategy + Clone + Send + 'static>(
     let mut lost = false;
     std::thread::scope(|sc| {
         let (next, first) = (&next, &first);
+        // A clone that panics, or a thread the system refuses, is one worker fewer.
         let handles: Vec<_> = (1..workers)
             .filter_map(|_| catch_unwind(AssertUnwindSafe(|| strategy.clone())).ok())
-            .map(|s| sc.spawn(move || worker(&s, cfg, camp, next, first)))
+            .filter_map(|s| {
+                std::thread::Builder::new()
+                    .name("mdlsim-verify".into())
+                    .spawn_scoped(sc, move || worker(&s, cfg, camp, next, first))
+                    .ok()
+            })
             .collect();
         cov = worker(strategy, cfg, camp, next, first);
         for h in handles {

@@ -74,7 +74,8 @@ pub fn bench(c: &mut Criterion) {
     let cfg = verify::Config::default()
         .cases(n)
         .max_length(64 << 10)
-        .ignore_env();
+        .ignore_env()
+        .threads(1); // one core, as the run_case rows (examples/verify_threads: several)
     let s = BounceCopy::default();
     g.bench_function(BenchmarkId::new("verify", s.name()), |b| {
         b.iter(|| black_box(verify::verify(&s, &cfg).expect("passes")))

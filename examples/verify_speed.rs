@@ -87,7 +87,8 @@ fn main() {
     let cfg = verify::Config::default()
         .cases(n as u32)
         .max_length(64 << 10)
-        .ignore_env();
+        .ignore_env()
+        .threads(1); // this thread's CPU time is the whole run's (examples/verify_threads: several)
     let (c0, w0) = (cpu_seconds(), Instant::now());
     verify::verify(&BounceCopy::default(), &cfg).expect("BounceCopy passes");
     let wall = w0.elapsed().as_secs_f64();

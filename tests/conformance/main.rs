@@ -14,3 +14,4 @@ mod io_common;
 mod reactos_io_mdl;
 mod reactos_mm_mdl;
 mod wine_io;
+mod wine_mdl;

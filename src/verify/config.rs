@@ -12,7 +12,7 @@ use std::fmt;
 /// and `shard` unless [`Config::ignore_env`] is set.
 ///
 /// The seed: unless fixed (by [`Config::seed`] or `MDLSIM_SEED`), every run draws a fresh
-/// one, and prints it (a counter-example's first lines and JSON, a passing [`Report`]);
+/// one, and prints it (a counter-example's first lines and JSON, a passing [`Report`](super::Report));
 /// the same seed, configuration and regressions file give the same result. Failing cases
 /// are appended to a regressions file and replayed first by the next run
 /// ([`regressions`](super::regressions)).

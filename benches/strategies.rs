@@ -21,9 +21,9 @@ pub const SIZES: [(u64, &str); 6] = [
     (64 << 10, "64KiB"),
     (1 << 20, "1MiB"),
     (16 << 20, "16MiB"),
-    // 64 MiB cannot be one direct-I/O request: an MDL's `Size` is a 16-bit field, so
-    // `IoAllocateMdl` describes at most (0xFFFF - 48) / 8 = 8185 pages (~32 MiB on x64).
-    // 31 MiB is the largest size here that fits, aligned or not.
+    // 31 MiB: the largest request Server 2003's `IoAllocateMdl` describes (its 16-bit
+    // `Size` allows (0xFFFF - 48) / 8 = 8185 pages, ~32 MiB on x64), kept so figures stay
+    // comparable with earlier runs (Windows 7 and later go up to 4 GiB - PAGE_SIZE).
     (31 << 20, "31MiB"),
 ];
 

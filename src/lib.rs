@@ -125,6 +125,7 @@ mod syspte;
 mod trail;
 pub mod verify;
 pub mod vm;
+pub mod windows;
 pub mod workload;
 
 pub use arena::Handle;

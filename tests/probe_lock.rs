@@ -13,6 +13,7 @@ use mdlsim::pfn::PageState;
 use mdlsim::pool::tag;
 use mdlsim::space::Protection;
 use mdlsim::vm::{MEM_RELEASE, MEM_RESERVE};
+use mdlsim::windows::WindowsVersion;
 use mdlsim::{Config, Machine, NtStatus};
 
 use AccessMode::{KernelMode, UserMode};
@@ -266,13 +267,23 @@ fn user_probe_of_u64_max_raises() {
         assert_eq!(m.mdl(mdl).unwrap().pfn_array()[0], LIST_HEAD);
         m.io_free_mdl(mdl).unwrap();
     }
-    // Invariant 2: a descriptor that would not fit 0xFFFF bytes is a NULL return.
+    // Windows 7 and later describe 2 GiB there (the span wraps past the top): the probe
+    // raises at the first page.
+    let mdl = new_mdl(&mut m, Va::new(u64::MAX), 0x7FFF_FFFF);
+    expect_raise(
+        m.mm_probe_and_lock_pages(mdl, UserMode, IoWriteAccess),
+        NtStatus::ACCESS_VIOLATION,
+    );
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+    // Invariant 2 on Server 2003: a descriptor that would not fit 0xFFFF bytes is a NULL
+    // return.
+    let mut old = Machine::new(Config::default().windows(WindowsVersion::Server2003)).unwrap();
     assert_eq!(
-        m.io_allocate_mdl(Va::new(u64::MAX), 0x7FFF_FFFF, false, false, None)
+        old.io_allocate_mdl(Va::new(u64::MAX), 0x7FFF_FFFF, false, false, None)
             .unwrap(),
         None
     );
-    assert_audit_clean(&m);
 }
 
 /// §3.4 (KernelMode has no range check): a kernel-mode probe at u64::MAX touches that

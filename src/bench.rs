@@ -24,10 +24,7 @@
 
 pub use criterion;
 
-use crate::strategy::{
-    BounceCopy, CopySmallMapLarge, Direction, HeadTailSplice, PartialMdlSplit, ProxyStrategy,
-    ProxyStrategyClone,
-};
+use crate::strategy::{Direction, ProxyStrategy, ProxyStrategyClone};
 use crate::workload::Prepared;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -47,15 +44,7 @@ pub const SIZES: [(u64, &str); 6] = [
     (31 << 20, "31MiB"),
 ];
 
-/// The built-in strategies documented as correct, in report order.
-pub fn correct_builtins() -> Vec<Box<dyn ProxyStrategyClone>> {
-    vec![
-        Box::new(BounceCopy::default()),
-        Box::new(HeadTailSplice::default()),
-        Box::new(PartialMdlSplit::default()),
-        Box::new(CopySmallMapLarge::default()),
-    ]
-}
+pub use crate::strategy::correct_builtins;
 
 /// A strategy's name without its parameter, as benchmark ids and reports show it
 /// (`CopySmallMapLarge(65536)` is `CopySmallMapLarge`).

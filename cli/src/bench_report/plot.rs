@@ -270,7 +270,7 @@ pub fn svg(est: &[Estimate], first: &[String]) -> String {
             .collect();
         let _ = writeln!(
             s,
-            r#"<polyline fill="none" stroke="{}" stroke-width="{wd}" stroke-opacity="0.9"{dash} points="{}"><title>{}</title></polyline>"#,
+            r#"<polyline fill="none" stroke="{}" stroke-width="{wd}"{dash} points="{}"><title>{}</title></polyline>"#,
             colour(x),
             pts.join(" "),
             x.name

@@ -77,16 +77,18 @@ impl Default for StrategyBench {
 
 impl StrategyBench {
     /// The correct built-ins ([`correct_builtins`]) at every size of [`SIZES`] up to
-    /// `MDLSIM_BENCH_MAX` bytes when that is set.
+    /// `MDLSIM_BENCH_MAX` bytes when that is set, [quick](StrategyBench::quick) when
+    /// `MDLSIM_BENCH_QUICK` is set (and not `0`).
     pub fn new() -> StrategyBench {
         let max = std::env::var("MDLSIM_BENCH_MAX")
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
             .unwrap_or(u64::MAX);
+        let quick = std::env::var("MDLSIM_BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
         StrategyBench {
             strategies: correct_builtins(),
             max_size: max,
-            quick: false,
+            quick,
         }
     }
 

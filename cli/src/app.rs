@@ -77,8 +77,8 @@ enum Command {
     /// Write docs/performance.md and its SVG plot from criterion's estimates
     /// (run `cargo bench` first) and the cost model.
     BenchReport {
-        /// Where criterion left its estimates (default: $CARGO_TARGET_DIR/criterion,
-        /// else target/criterion).
+        /// Where criterion left its estimates (default: $CRITERION_HOME, else
+        /// $CARGO_TARGET_DIR/criterion, else target/criterion).
         #[arg(long)]
         criterion: Option<PathBuf>,
         /// The Markdown page to (re)write below its "generated" marker.
@@ -463,12 +463,18 @@ fn explain(class: &str, io: &mut Io<'_>) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// Where `cargo bench` leaves criterion's estimates: `$CARGO_TARGET_DIR/criterion`, else
-/// `target/criterion`.
+/// Where `cargo bench` leaves criterion's estimates: `$CRITERION_HOME` (criterion's own
+/// override), else `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
 pub(crate) fn default_criterion_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("criterion"),
-        _ => PathBuf::from("target/criterion"),
+    let set = |name: &str| {
+        std::env::var_os(name)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    match (set("CRITERION_HOME"), set("CARGO_TARGET_DIR")) {
+        (Some(home), _) => home,
+        (None, Some(target)) => target.join("criterion"),
+        (None, None) => PathBuf::from("target/criterion"),
     }
 }
 

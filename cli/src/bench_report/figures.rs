@@ -26,20 +26,36 @@ pub(super) fn ratio(est: &[Estimate], g: &str, a: &str, b: &str) -> Option<f64> 
     Some(find(est, g, a)?.median_ns / find(est, g, b)?.median_ns)
 }
 
-/// The figures that the estimates contain (a figure is left out when one of its
-/// benchmarks did not run).
-pub fn figures(est: &[Estimate]) -> Vec<Figure> {
-    let mut f = Vec::new();
-    let mut push = |name: String, v: Option<f64>, goal: &str, met: fn(f64) -> bool| {
+/// The figures being collected.
+struct Out(Vec<Figure>);
+
+impl Out {
+    /// Adds a figure whose value `v` was measured (`None`: a benchmark did not run).
+    fn push(&mut self, name: String, v: Option<f64>, goal: &str, met: fn(f64) -> bool) {
         if let Some(v) = v {
-            f.push(Figure {
+            self.0.push(Figure {
                 name,
                 value: v,
                 goal: goal.into(),
                 met: met(v),
             });
         }
-    };
+    }
+}
+
+/// The figures that the estimates contain (a figure is left out when one of its
+/// benchmarks did not run).
+pub fn figures(est: &[Estimate]) -> Vec<Figure> {
+    let mut f = Out(Vec::new());
+    bounce_figures(est, &mut f);
+    model_figures(est, &mut f);
+    splice_figures(est, &mut f);
+    harness_figures(est, &mut f);
+    f.0
+}
+
+/// BounceCopy's time per byte against raw copies (16 MiB).
+fn bounce_figures(est: &[Estimate], f: &mut Out) {
     for d in ["read", "write"] {
         let g = format!("strategies_{d}_16MiB");
         for sh in ["off", "on"] {
@@ -49,7 +65,7 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
             } else {
                 ("≤ 2.0×", |v| v <= 2.0)
             };
-            push(
+            f.push(
                 format!(
                     "BounceCopy 16 MiB {d}, shadow {sh}, per byte moved: ÷ `raw_passes` (the same three passes done raw: memset + 2 × memcpy of 16 MiB)"
                 ),
@@ -57,7 +73,7 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
                 goal,
                 met,
             );
-            push(
+            f.push(
                 format!(
                     "BounceCopy 16 MiB {d}, shadow {sh}, per request: ÷ one memcpy of 16 MiB (the goal as written; three passes vs one)"
                 ),
@@ -67,12 +83,16 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
             );
         }
     }
+}
+
+/// The model's reads and writes by VA against vm-memory's.
+fn model_figures(est: &[Estimate], f: &mut Out) {
     for (op, peer) in [
         ("write", "vm_memory_write_slice"),
         ("read", "vm_memory_read_slice"),
     ] {
         for sh in ["off", "on"] {
-            push(
+            f.push(
                 format!("model {op} of 64 KiB by VA (shadow {sh}) ÷ vm-memory {peer}"),
                 ratio(
                     est,
@@ -89,9 +109,13 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
             );
         }
     }
+}
+
+/// HeadTailSplice's speed-up over BounceCopy (31 MiB).
+fn splice_figures(est: &[Estimate], f: &mut Out) {
     for d in ["read", "write"] {
         let g = format!("strategies_{d}_31MiB");
-        push(
+        f.push(
             format!(
                 "HeadTailSplice speed-up over BounceCopy, 31 MiB {d}, driver's work only (server idle)"
             ),
@@ -104,7 +128,7 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
             "≥ 20×",
             |v| v >= 20.0,
         );
-        push(
+        f.push(
             format!(
                 "HeadTailSplice speed-up over BounceCopy, 31 MiB {d}, whole request (server touches every byte)"
             ),
@@ -118,7 +142,11 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
             |v| v >= 20.0,
         );
     }
-    push(
+}
+
+/// Per-page primitives against a page copy; the harness's cases per second.
+fn harness_figures(est: &[Estimate], f: &mut Out) {
+    f.push(
         "per page: lock + map + unmap + unlock ÷ memcpy of a 4 KiB page".into(),
         ratio(
             est,
@@ -132,7 +160,7 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
     for s in ["BounceCopy", "HeadTailSplice"] {
         let v = find(est, "verify", &format!("run_case/{s}"))
             .and_then(|e| Some(e.elements? as f64 / (e.median_ns / 1e9)));
-        push(
+        f.push(
             format!("run_case, requests ≤ 64 KiB, {s} (cases/s)"),
             v,
             "≥ 10,000",
@@ -141,13 +169,12 @@ pub fn figures(est: &[Estimate]) -> Vec<Figure> {
     }
     let v = find(est, "verify", "verify/BounceCopy")
         .and_then(|e| Some(e.elements? as f64 / (e.median_ns / 1e9)));
-    push(
+    f.push(
         "verify(), requests ≤ 64 KiB, BounceCopy (cases/s)".into(),
         v,
         "≥ 10,000",
         |v| v >= 10_000.0,
     );
-    f
 }
 
 /// The "per byte copied" rows of the figures table: BounceCopy against one memcpy of the

@@ -24,7 +24,7 @@
 
 pub use criterion;
 
-use crate::strategy::{Direction, ProxyStrategy, ProxyStrategyClone};
+use crate::strategy::{Completion, Direction, ProxyStrategy, ProxyStrategyClone};
 use crate::workload::Prepared;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
@@ -226,9 +226,10 @@ fn prepare(d: Direction, size: u64, offset: u64, shadow: bool) -> Prepared {
         .unwrap_or_else(|e| panic!("preparing a {size}-byte request: {e}"))
 }
 
-fn request(p: &mut Prepared, s: &mut Box<dyn ProxyStrategyClone>, touch: bool) {
-    if let Err(e) = p.run_with(s, touch) {
-        panic!("{}: a plain request faulted: {e}", s.name());
+fn request(p: &mut Prepared, s: &mut Box<dyn ProxyStrategyClone>, touch: bool) -> Completion {
+    match p.run_with(s, touch) {
+        Ok(done) => done,
+        Err(e) => panic!("{}: a plain request faulted: {e}", s.name()),
     }
 }
 

@@ -123,6 +123,7 @@ pub mod space;
 pub mod status;
 pub mod strategy;
 mod syspte;
+mod trail;
 pub mod verify;
 pub mod vm;
 pub mod workload;

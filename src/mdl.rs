@@ -14,7 +14,7 @@
 use crate::addr::{LIST_HEAD, Pfn, Va, span_pages};
 use crate::arena::Handle;
 use crate::ids::Birth;
-use crate::space::{MappingId, Pid};
+use crate::space::{MappingId, Pid, Protection, SpaceId};
 use bitflags::bitflags;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -271,4 +271,40 @@ pub(crate) struct MdlSlot {
     pub(crate) lock: Option<LockRecord>,
     /// The system mapping made through this MDL, if any.
     pub(crate) system_mapping: Option<MappingId>,
+}
+
+/// One mapping made through an MDL: a system-PTE range or a user "physical" VAD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The MDL it was made through.
+    pub mdl: MdlId,
+    /// For a partial MDL's own mapping, the source it borrowed pages from (unknown: `None`).
+    pub source: Option<MdlId>,
+    /// System space, or the process it was mapped into.
+    pub space: SpaceId,
+    /// First page of the mapping.
+    pub base: Va,
+    /// Pages reserved (the MDL's span).
+    pub pages: u64,
+    /// Frames actually mapped (PTEs written up to the first `LIST_HEAD`).
+    pub frames: Vec<Pfn>,
+    /// Protection of the PTEs.
+    pub protection: Protection,
+    /// Cache attribute.
+    pub cache: CacheType,
+    /// The MDL's first PFN and StartVa when mapped (PTE tracking compares them at unmap).
+    pub first_pfn: u64,
+    /// See `first_pfn`.
+    pub start_va: Va,
+    /// The address returned to the caller (`base + ByteOffset`).
+    pub returned: Va,
+    /// When it was made.
+    pub birth: Birth,
+}
+
+impl Mapping {
+    /// True for a user-mode mapping.
+    pub fn is_user(&self) -> bool {
+        matches!(self.space, SpaceId::Process(_))
+    }
 }

@@ -13,11 +13,11 @@ use crate::addr::{PAGE_SIZE, Va, bytes_to_pages};
 use crate::audit::{Invariant, Violation};
 use crate::bugcheck::BugCheckCode;
 use crate::fault::Result;
-use crate::machine::{Birth, Machine};
+use crate::ids::Birth;
 use crate::pfn::{FrameOwner, NoFrame};
 use crate::ranges::RangeAllocator;
 use crate::space::{AddressSpace, Protection, Pte, PteKind};
-use crate::vm::Who;
+use crate::vm::{Vm, Who};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,13 +136,21 @@ pub const fn tag(s: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*s)
 }
 
-impl Machine {
+/// What a pool routine works with, for one call: the pool's own state and the
+/// virtual-memory context it maps pool pages and writes headers through (borrowed by
+/// `Machine::pool_ctx` after the facade has entered the call).
+pub(crate) struct PoolCtx<'a> {
+    pub(crate) pool: &'a mut Pool,
+    pub(crate) vm: Vm<'a>,
+}
+
+impl PoolCtx<'_> {
     /// Maps `n` fresh pool pages at pool VA page `first_vpn`; `Err` on frame exhaustion
     /// (or the host budget), with the pages mapped so far undone (the caller releases the
     /// VA range).
     fn map_pool_pages(&mut self, va: Va, n: u64, zero: bool) -> Result<(), NoFrame> {
         for i in 0..n {
-            let pfn = match self.phys.allocate(FrameOwner::Pool, zero) {
+            let pfn = match self.vm.phys.allocate(FrameOwner::Pool, zero) {
                 Ok(pfn) => pfn,
                 Err(why) => {
                     // Undo only the PTEs and frames taken so far: the page count was not
@@ -151,7 +159,7 @@ impl Machine {
                     return Err(why);
                 }
             };
-            self.system.ptes.insert(
+            self.vm.system.ptes.insert(
                 va.vpn() + i,
                 Pte {
                     pfn,
@@ -161,9 +169,9 @@ impl Machine {
             );
         }
         self.pool.pages_in_use += n;
-        self.counters.pool_pages_allocated += n;
+        self.vm.counters.pool_pages_allocated += n;
         if zero {
-            self.counters.pages_zero_filled += n;
+            self.vm.counters.pages_zero_filled += n;
         }
         Ok(())
     }
@@ -172,20 +180,22 @@ impl Machine {
     /// it keeps it in Transition).
     fn drop_pool_ptes(&mut self, va: Va, n: u64) {
         for i in 0..n {
-            if let Some(pte) = self.system.ptes.remove(&(va.vpn() + i)) {
-                let _ = self.phys.drop_share(pte.pfn);
+            if let Some(pte) = self.vm.system.ptes.remove(&(va.vpn() + i)) {
+                let _ = self.vm.phys.drop_share(pte.pfn);
             }
         }
-        self.report_frames_freed_while_mapped();
+        self.vm.report_frames_freed_while_mapped();
     }
 
     fn unmap_pool_pages(&mut self, va: Va, n: u64) {
-        self.note_release(
-            crate::space::SpaceId::System,
-            va.page_align(),
-            n * PAGE_SIZE,
-            "a pool allocation",
-        );
+        let step = self.vm.step;
+        self.vm.blame.record_release(crate::trail::Released {
+            space: crate::space::SpaceId::System,
+            start: va.page_align(),
+            len: n * PAGE_SIZE,
+            step,
+            what: "a pool allocation",
+        });
         self.drop_pool_ptes(va, n);
         self.pool.pages_in_use = self.pool.pages_in_use.saturating_sub(n);
         let _ = self
@@ -194,9 +204,11 @@ impl Machine {
             .release(va.0.wrapping_sub(POOL_BASE.0) / PAGE_SIZE, n);
     }
 
-    pub(crate) fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
-        let birth = self.birth();
-        self.counters.pool_allocations += 1;
+    /// Allocates `size` bytes tagged `tag` (zeroed with `zero`): `Ok(None)` is the NULL
+    /// return of the pool limit or exhausted frames.
+    pub(crate) fn alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+        let birth = self.vm.birth();
+        self.vm.counters.pool_allocations += 1;
         if size > PAGE_SIZE - POOL_HEADER_SIZE {
             let n = bytes_to_pages(size);
             if self.pool.pages_in_use + n > self.pool.limit_pages {
@@ -208,7 +220,7 @@ impl Machine {
             let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
             if let Err(why) = self.map_pool_pages(va, n, zero) {
                 let _ = self.pool.va.release(i, n);
-                return self.no_frame(why).map(|()| None);
+                return self.vm.no_frame(why).map(|()| None);
             }
             self.pool.freed.remove(&va.0);
             self.pool.allocs.insert(
@@ -253,7 +265,7 @@ impl Machine {
                 let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
                 if let Err(why) = self.map_pool_pages(va, 1, false) {
                     let _ = self.pool.va.release(i, 1);
-                    return self.no_frame(why).map(|()| None);
+                    return self.vm.no_frame(why).map(|()| None);
                 }
                 self.pool.small_pages.insert(va.vpn(), SmallPage::default());
                 (va.vpn(), 0)
@@ -268,10 +280,10 @@ impl Machine {
         let mut h = [0u8; POOL_HEADER_SIZE as usize];
         h[0..4].copy_from_slice(&((need / POOL_BLOCK_GRANULARITY) as u32).to_le_bytes());
         h[4..8].copy_from_slice(&tag.to_le_bytes());
-        self.write_as(Who::Kernel, header, &h, false)?;
+        self.vm.write_as(Who::Kernel, header, &h, false)?;
         if zero {
             let z = vec![0u8; (need - POOL_HEADER_SIZE) as usize];
-            self.write_as(Who::Kernel, va, &z, true)?;
+            self.vm.write_as(Who::Kernel, va, &z, true)?;
         }
         self.pool.freed.remove(&va.0);
         self.pool.allocs.insert(
@@ -287,81 +299,17 @@ impl Machine {
         Ok(Some(va))
     }
 
-    /// [`ExAllocatePoolWithTag`]: non-paged pool, **not zeroed** — the block holds
-    /// the stale bytes of the frame's or block's previous owner. `Ok(None)` is
-    /// the NULL return (pool limit or physical memory exhausted).
-    ///
-    /// A request of `PAGE_SIZE - 16` bytes or less is a block of a shared pool
-    /// page after a 16-byte header; a larger one is whole, page-aligned pages.
-    /// (A zero-byte request gets a minimal block, as on Windows without Verifier.)
-    ///
-    /// # Examples
-    /// ```
-    /// use mdlsim::{Config, Machine, pool::{PoolType, tag}};
-    /// let mut m = Machine::new(Config::default()).unwrap();
-    /// let va = m.ex_allocate_pool_with_tag(PoolType::NonPaged, 8192, tag(b"Test")).unwrap().unwrap();
-    /// assert!(va.is_page_aligned());
-    /// m.ex_free_pool_with_tag(va, tag(b"Test")).unwrap();
-    /// ```
-    ///
-    /// [`ExAllocatePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepoolwithtag
-    #[doc(alias = "ExAllocatePoolWithTag")]
-    pub fn ex_allocate_pool_with_tag(
-        &mut self,
-        _pool_type: PoolType,
-        size: u64,
-        tag: u32,
-    ) -> Result<Option<Va>> {
-        self.enter("ExAllocatePoolWithTag")?;
-        let r = self.pool_alloc(size, tag, false);
-        self.note_null(r)
-    }
-
-    /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
-    /// `Ok(None)` is the NULL return.
-    ///
-    /// [`ExAllocatePool2`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepool2
-    #[doc(alias = "ExAllocatePool2")]
-    pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
-        self.enter("ExAllocatePool2")?;
-        let r = self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0);
-        self.note_null(r)
-    }
-
-    /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
-    /// (a later non-zeroing allocation sees them).
-    ///
-    /// # Errors
-    /// `BAD_POOL_CALLER (0xC2)`: P1 0x07 for a block already freed, 0x0A when
-    /// `tag` differs from the allocation's, 0x46 for an address that is not a
-    /// pool allocation.
-    ///
-    /// [`ExFreePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepoolwithtag
-    #[doc(alias = "ExFreePoolWithTag")]
-    pub fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()> {
-        self.enter("ExFreePoolWithTag")?;
-        self.pool_free(va, Some(tag))
-    }
-
-    /// [`ExFreePool`]: like [`Machine::ex_free_pool_with_tag`] without the tag check.
-    ///
-    /// [`ExFreePool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepool
-    #[doc(alias = "ExFreePool")]
-    pub fn ex_free_pool(&mut self, va: Va) -> Result<()> {
-        self.enter("ExFreePool")?;
-        self.pool_free(va, None)
-    }
-
-    pub(crate) fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
+    /// Frees the allocation at `va`, checking `tag` when given (`BAD_POOL_CALLER` otherwise).
+    pub(crate) fn free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
         let Some(a) = self.pool.allocs.get(&va.0).cloned() else {
             if self.pool.freed.contains(&va.0) {
-                return Err(self.bug_check(
+                return Err(self.vm.bug_check(
                     BugCheckCode::BAD_POOL_CALLER,
                     [0x07, 0, 0, va.0],
                     format!("ExFreePool of {va}, which was already freed"),
                 ));
             }
-            return Err(self.bug_check(
+            return Err(self.vm.bug_check(
                 BugCheckCode::BAD_POOL_CALLER,
                 [0x46, va.0, 0, 0],
                 format!("ExFreePool of {va}, which is not a pool allocation"),
@@ -369,7 +317,7 @@ impl Machine {
         };
         if let Some(t) = tag {
             if t != a.tag {
-                return Err(self.bug_check(
+                return Err(self.vm.bug_check(
                     BugCheckCode::BAD_POOL_CALLER,
                     [0x0A, va.0, a.tag as u64, t as u64],
                     format!("ExFreePoolWithTag of {va} with the wrong tag"),
@@ -397,37 +345,12 @@ impl Machine {
         }
         Ok(())
     }
-
-    /// Outstanding pool allocations, in address order.
-    pub fn pool_allocations(&self) -> impl Iterator<Item = &PoolAllocation> {
-        self.pool.allocations()
-    }
-
-    /// Outstanding pool allocations with this tag.
-    pub fn pool_allocations_with_tag(&self, tag: u32) -> impl Iterator<Item = &PoolAllocation> {
-        self.pool.allocations().filter(move |a| a.tag == tag)
-    }
-
-    /// Pool pages in use.
-    pub fn pool_pages_in_use(&self) -> u64 {
-        self.pool.pages_in_use()
-    }
-
-    /// System PTEs in use by kernel-mode MDL mappings.
-    pub fn system_ptes_in_use(&self) -> u64 {
-        self.sysptes.used()
-    }
-
-    /// System PTEs still free.
-    pub fn system_ptes_available(&self) -> u64 {
-        self.sysptes.available()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Config;
+    use crate::{Config, Machine};
 
     #[test]
     fn small_allocations_share_a_page_and_carry_headers() {

@@ -63,3 +63,24 @@ pub struct Thread {
     /// Its exit has begun (`PspExitThread` runs its I/O down before it is gone).
     pub terminating: bool,
 }
+
+/// The process `pid` of a process table, live or not (an unknown id is
+/// [`ModelError::NoSuchProcess`](crate::fault::ModelError::NoSuchProcess)).
+pub(crate) fn lookup(
+    processes: &std::collections::BTreeMap<Pid, Process>,
+    pid: Pid,
+) -> crate::fault::Result<&Process> {
+    processes.get(&pid).ok_or(crate::fault::Fault::Model(
+        crate::fault::ModelError::NoSuchProcess(pid.0),
+    ))
+}
+
+/// [`lookup`], for a change.
+pub(crate) fn lookup_mut(
+    processes: &mut std::collections::BTreeMap<Pid, Process>,
+    pid: Pid,
+) -> crate::fault::Result<&mut Process> {
+    processes.get_mut(&pid).ok_or(crate::fault::Fault::Model(
+        crate::fault::ModelError::NoSuchProcess(pid.0),
+    ))
+}

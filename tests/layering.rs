@@ -19,7 +19,9 @@ const LAYERS: &[&[&str]] = &[
     // Address spaces, processes, system PTEs.
     &["space", "process", "syspte"],
     // The kernel behind the `Machine` facade: memory manager, pool, MDLs, I/O manager.
-    &["machine", "vm", "pool", "mdl", "mm", "io", "events"],
+    &[
+        "machine", "vm", "pool", "mdl", "mm", "io", "events", "trail",
+    ],
     // One operation vocabulary, generators, page maps.
     &["op", "generators", "pagemap"],
     // The oracle, strategies, the harness, workloads and their cost.
@@ -32,7 +34,7 @@ const LAYERS: &[&[&str]] = &[
 /// of the architecture issue: the kernel is still one `Machine` whose `impl` blocks live in
 /// every subsystem, and the harness's modules share types both ways. A cycle that grows,
 /// or a new one, fails the test; one that shrinks must be recorded smaller here.
-const CYCLE_DEBT: &[&[&str]] = &[&["io", "machine", "mm", "pool", "vm"]];
+const CYCLE_DEBT: &[&[&str]] = &[&["io", "machine"]];
 
 #[test]
 fn no_module_uses_a_higher_layer() {

@@ -159,7 +159,13 @@ impl Machine {
                     if l > 0 {
                         let sb = self.kernel_system_buffer(irp, l)?;
                         if let Some(i) = input {
-                            self.copy_as(Who::Kernel, sb, Who::Kernel, i, input_length as u64)?;
+                            self.vm().copy_as(
+                                Who::Kernel,
+                                sb,
+                                Who::Kernel,
+                                i,
+                                input_length as u64,
+                            )?;
                         }
                         self.irp_entry_mut(irp)?
                             .set_ioctl_output(output, output_length, true);
@@ -172,7 +178,13 @@ impl Machine {
                 _ => {
                     if let Some(inp) = input {
                         let sb = self.kernel_system_buffer(irp, input_length as u64)?;
-                        self.copy_as(Who::Kernel, sb, Who::Kernel, inp, input_length as u64)?;
+                        self.vm().copy_as(
+                            Who::Kernel,
+                            sb,
+                            Who::Kernel,
+                            inp,
+                            input_length as u64,
+                        )?;
                         self.irp_entry_mut(irp)?.flags |=
                             IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                     }
@@ -251,7 +263,8 @@ impl Machine {
                     i.user_buffer = Some(buffer);
                     i.user_buffer_length = length as u64;
                 } else {
-                    self.copy_as(Who::Kernel, sb, Who::Kernel, buffer, length as u64)?;
+                    self.vm()
+                        .copy_as(Who::Kernel, sb, Who::Kernel, buffer, length as u64)?;
                 }
                 self.irp_entry_mut(irp)?.flags |= f;
             } else if flags & DO_DIRECT_IO != 0 {

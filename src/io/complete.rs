@@ -191,7 +191,7 @@ impl Machine {
     fn finish_stage1(&mut self, irp: IrpId) -> Result<()> {
         // Stage 1, step 5: unlock every MDL of the chain.
         for mdl in self.mdl_chain(irp)? {
-            self.unlock_pages(mdl)?;
+            self.mm().unlock_pages(mdl)?;
         }
         let i = self.irp(irp)?;
         if i.flags.contains(IrpFlags::DEFER_IO_COMPLETION)
@@ -293,7 +293,7 @@ impl Machine {
                 }
                 let dst = i.user_buffer.unwrap_or(crate::addr::Va::NULL);
                 let src = i.system_buffer.unwrap_or(crate::addr::Va::NULL);
-                match self.copy_as(Who::Kernel, dst, Who::Kernel, src, info) {
+                match self.vm().copy_as(Who::Kernel, dst, Who::Kernel, src, info) {
                     Ok(()) => copied = info,
                     Err(Fault::Raise(code)) => {
                         self.event(
@@ -316,7 +316,7 @@ impl Machine {
             }
         }
         for m in self.mdl_chain(irp)? {
-            self.free_mdl(m)?;
+            self.mm().free_mdl(m)?;
         }
         let mut iosb_written = false;
         // Semantics §5.7 stage 2 step 3: success/warning, or an error reported
@@ -326,7 +326,7 @@ impl Machine {
                 let mut b = [0u8; IO_STATUS_BLOCK_SIZE as usize];
                 b[..4].copy_from_slice(&status.0.to_le_bytes());
                 b[8..].copy_from_slice(&info.to_le_bytes());
-                iosb_written = self.write_as(Who::Kernel, iosb, &b, false).is_ok();
+                iosb_written = self.vm().write_as(Who::Kernel, iosb, &b, false).is_ok();
             }
         }
         self.finish_irp(irp, i, status, copied, iosb_written, false);
@@ -342,7 +342,7 @@ impl Machine {
             }
         }
         for m in self.mdl_chain(irp)? {
-            self.free_mdl(m)?;
+            self.mm().free_mdl(m)?;
         }
         self.finish_irp(irp, &i, i.io_status.status, 0, false, true);
         if let Some(Some(pid)) = self.io.disassociated.remove(&irp) {
@@ -391,7 +391,7 @@ impl Machine {
             }
         }
         for m in self.mdl_chain(irp)? {
-            self.free_mdl(m)?;
+            self.mm().free_mdl(m)?;
         }
         self.unqueue_irp_from_thread(irp);
         self.irps.remove(irp.0);

@@ -130,7 +130,7 @@ impl Machine {
         self.process_mut(pid)?.state = ProcessState::Terminating;
         let rundown_failed = self.rundown_process_io(pid)?;
         if rundown_failed {
-            self.clean_address_space(pid)?;
+            self.mm().clean_address_space(pid)?;
             return self.end_process(pid, ProcessState::RundownFailed);
         }
         self.teardown_process(pid)
@@ -138,7 +138,7 @@ impl Machine {
 
     /// Tears down the address space of a terminating process and deletes it.
     pub(crate) fn teardown_process(&mut self, pid: Pid) -> Result<()> {
-        self.clean_address_space(pid)?;
+        self.mm().clean_address_space(pid)?;
         self.delete_process_checked(pid)
     }
 

@@ -25,6 +25,11 @@ pub mod calls;
 pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
 mod kernel;
 mod lifecycle;
+mod mdl;
+mod mm;
+mod observe;
+mod pool;
+mod vm;
 pub use kernel::Kernel;
 use std::collections::BTreeMap;
 
@@ -286,19 +291,7 @@ impl Machine {
 
     /// The fault of work refused for the host-memory budget.
     pub(crate) fn host_budget_fault(&self) -> Fault {
-        Fault::Model(ModelError::HostMemoryLimit {
-            limit: self.phys.host_limit(),
-            used: self.phys.host_bytes(),
-        })
-    }
-
-    /// Turns a frame shortage into what the caller returns: `Ok` for exhausted simulated
-    /// RAM (the routine fails as Windows' does), the host-budget fault otherwise.
-    pub(crate) fn no_frame(&self, why: crate::pfn::NoFrame) -> Result<()> {
-        match why {
-            crate::pfn::NoFrame::Exhausted => Ok(()),
-            crate::pfn::NoFrame::HostBudget => Err(self.host_budget_fault()),
-        }
+        self.phys.budget_fault()
     }
 
     /// Schedules a user-mode write by thread `tid` just before the call numbered
@@ -327,7 +320,9 @@ impl Machine {
                 continue;
             };
             if self.processes.get(&pid).is_some_and(|p| p.is_alive()) {
-                let _ = self.write_as(crate::vm::Who::User(pid), w.va, &w.data, false);
+                let _ = self
+                    .vm()
+                    .write_as(crate::vm::Who::User(pid), w.va, &w.data, false);
             }
         }
     }
@@ -347,9 +342,7 @@ impl Machine {
         params: [u64; 4],
         detail: impl Into<String>,
     ) -> Fault {
-        let b = BugCheck::new(code, params, detail);
-        self.crashed = Some(b.clone());
-        Fault::BugCheck(b)
+        BugCheck::raise(&mut self.crashed, code, params, detail)
     }
 
     // ----- processes and threads -------------------------------------------------------
@@ -371,9 +364,7 @@ impl Machine {
 
     /// A process, live or not.
     pub fn process(&self, pid: Pid) -> Result<&Process> {
-        self.processes
-            .get(&pid)
-            .ok_or(Fault::Model(ModelError::NoSuchProcess(pid.0)))
+        crate::process::lookup(&self.processes, pid)
     }
 
     /// All processes ever created, in creation order.
@@ -400,9 +391,7 @@ impl Machine {
     }
 
     pub(crate) fn process_mut(&mut self, pid: Pid) -> Result<&mut Process> {
-        self.processes
-            .get_mut(&pid)
-            .ok_or(Fault::Model(ModelError::NoSuchProcess(pid.0)))
+        crate::process::lookup_mut(&mut self.processes, pid)
     }
 
     // ----- context ---------------------------------------------------------------------
@@ -458,15 +447,6 @@ impl Machine {
         match self.attached.last() {
             Some(p) => *p,
             None => self.running,
-        }
-    }
-
-    /// The address space an address resolves in from the current context.
-    pub(crate) fn space_of(&self, va: Va) -> Option<SpaceId> {
-        if va.is_system() {
-            Some(SpaceId::System)
-        } else {
-            self.current_process().map(SpaceId::Process)
         }
     }
 

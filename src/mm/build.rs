@@ -9,41 +9,19 @@ use crate::addr::{LIST_HEAD, PAGE_SIZE, Va, span_pages};
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
 use crate::fault::Result;
-use crate::machine::Machine;
 use crate::mdl::{Mdl, MdlFlags, MdlId};
+use crate::mm::Mm;
 
-impl Machine {
-    /// [`IoBuildPartialMdl`]: makes `target` describe `[va, va+length)` of `source`'s pages,
-    /// borrowing `source`'s locks (no reference changes, nothing mapped; [semantics §4]).
-    ///
-    /// `length == 0` means "the rest of the source". Flags: the target keeps only its
-    /// `ALLOCATED_FIXED_SIZE | ALLOCATED_MUST_SUCCEED`, inherits the source's
-    /// `IO_PAGE_READ | SOURCE_IS_NONPAGED_POOL | MAPPED_TO_SYSTEM_VA | IO_SPACE`, and
-    /// gets `PARTIAL`; `MappedSystemVa = source.MappedSystemVa + offset`.
-    ///
-    /// Windows, not ReactOS ([semantics §9]): the sub-range must lie inside the source, else
-    /// `INVALID_MDL_RANGE (0x12E)` with (SourceMdl, TargetMdl, VirtualAddress, Length); and the
-    /// target must have room for its span, else `TARGET_MDL_TOO_SMALL (0x40)`, which has no
-    /// parameters. ([semantics §9] names only 0x40 for both; Microsoft's bug check reference
-    /// documents 0x12E for the out-of-range case, so the model follows it.)
-    ///
-    /// # Errors
-    /// 0x12E and 0x40 as above; a source that is neither locked, non-paged nor allocated is an
-    /// ASSERT ([invariant 22]).
-    ///
-    /// [semantics §4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s4
-    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
-    /// [invariant 22]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-22
-    /// [`IoBuildPartialMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iobuildpartialmdl
-    #[doc(alias = "IoBuildPartialMdl")]
-    pub fn io_build_partial_mdl(
+impl Mm<'_> {
+    /// The work of [`Machine::io_build_partial_mdl`](crate::Machine::io_build_partial_mdl) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn io_build_partial_mdl(
         &mut self,
         source: impl Into<Option<MdlId>>,
         target: impl Into<Option<MdlId>>,
         va: Va,
         length: u32,
     ) -> Result<()> {
-        self.enter("IoBuildPartialMdl")?;
         let src = self.deref_mdl(source.into())?;
         let tgt = self.deref_mdl(target.into())?;
         let s = self.slot(src)?.mdl.clone();
@@ -166,21 +144,12 @@ impl Machine {
         Ok(())
     }
 
-    /// [`MmBuildMdlForNonPagedPool`]: fills the PFN array straight from the current PTEs
-    /// of a resident, non-paged buffer; sets `SOURCE_IS_NONPAGED_POOL` and
-    /// `MappedSystemVa = StartVa + ByteOffset`; takes no reference and does **not** set
-    /// `MDL_PAGES_LOCKED` ([semantics §3.6], [invariant 19]).
-    ///
-    /// # Errors
-    /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`. `ByteCount == 0` or a
-    /// locked / mapped / partial / already-built MDL: ASSERT.
-    ///
-    /// [semantics §3.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.6
-    /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
-    /// [`MmBuildMdlForNonPagedPool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmbuildmdlfornonpagedpool
-    #[doc(alias = "MmBuildMdlForNonPagedPool")]
-    pub fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("MmBuildMdlForNonPagedPool")?;
+    /// The work of [`Machine::mm_build_mdl_for_non_paged_pool`](crate::Machine::mm_build_mdl_for_non_paged_pool) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_build_mdl_for_non_paged_pool(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+    ) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         let m = self.slot(id)?.mdl.clone();
         if m.byte_count == 0 {

@@ -6,10 +6,10 @@
 
 use crate::events::EventKind;
 use crate::fault::Result;
-use crate::machine::Machine;
+use crate::mm::Mm;
 use crate::space::{Pid, VadKind};
 
-impl Machine {
+impl Mm<'_> {
     /// `MmCleanProcessAddressSpace`: removes every VAD (locked pages survive in Transition).
     pub(crate) fn clean_address_space(&mut self, pid: Pid) -> Result<()> {
         let vads: Vec<(u64, Option<crate::space::MappingId>)> = self
@@ -47,7 +47,7 @@ impl Machine {
                         .vads
                         .get(&vpn)
                         .map_or(0, |v| v.pages);
-                    self.drop_user_ptes(pid, vpn, pages)?;
+                    self.vm().drop_user_ptes(pid, vpn, pages)?;
                     self.process_mut(pid)?.space.remove_vad(vpn);
                 }
             }

@@ -8,8 +8,8 @@ use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, MM_USER_PROBE_ADDRESS, PAG
 use crate::bugcheck::{BugCheckCode, process_has_locked_pages, verifier};
 use crate::events::EventKind;
 use crate::fault::{Fault, Result};
-use crate::machine::Machine;
 use crate::mdl::{AccessMode, LockOperation, LockRecord, Mdl, MdlFlags, MdlId};
+use crate::mm::Mm;
 use crate::pfn::MAX_LOCKS_PER_PAGE;
 use crate::space::Pid;
 use crate::status::NtStatus;
@@ -21,92 +21,39 @@ use crate::vm::Who;
 /// [semantics §3.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.5
 pub const POISON_PFN: u64 = 0x000D_EAD0_0000_0000;
 
-impl Machine {
-    /// [`MmProbeAndLockPages`]: probes every page of the MDL's range for `operation` in
-    /// `mode`, then locks each (one extra reference per page) and fills the PFN array
-    /// ([semantics §3.4]).
-    ///
-    /// On success: `MDL_PAGES_LOCKED` set, `MDL_WRITE_OPERATION` set iff the operation
-    /// writes, `Process` = the current process for user addresses (whose
-    /// `NumberOfLockedPages` grows by the span) or `None` for kernel addresses.
-    ///
-    /// # Errors
-    /// * `Raise(STATUS_ACCESS_VIOLATION)` — user mode and the range ends above
-    ///   `MM_USER_PROBE_ADDRESS` or wraps ([invariant 5]); or any page is not accessible
-    ///   for the operation (the fault's status is raised). Nothing stays locked, the
-    ///   MDL is not marked locked and may simply be freed ([invariant 6]).
-    /// * `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0xB0)` — the MDL is already locked,
-    ///   mapped, built for non-paged pool, partial or I/O space ([invariant 4]).
-    /// * ASSERT — `ByteCount == 0`, `ByteOffset >= PAGE_SIZE`, unaligned `StartVa`
-    ///   ([invariant 1]), or a page locked 2500 times ([invariant 7]).
-    ///
-    /// # Examples
-    /// ```
-    /// use mdlsim::{Config, Machine, mdl::{AccessMode, LockOperation, MdlFlags}};
-    /// use mdlsim::{space::Protection, vm::{MEM_COMMIT, MEM_RESERVE}};
-    /// let mut m = Machine::new(Config::default()).unwrap();
-    /// let app = m.create_process("app").unwrap();
-    /// let buf = m.virtual_alloc(app, None, 0x2000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
-    /// m.switch_to(Some(app)).unwrap();
-    /// let mdl = m.io_allocate_mdl(buf, 0x2000, false, false, None).unwrap().unwrap();
-    /// m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess).unwrap();
-    /// assert!(m.mdl(mdl).unwrap().flags.contains(MdlFlags::PAGES_LOCKED | MdlFlags::WRITE_OPERATION));
-    /// assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
-    /// m.mm_unlock_pages(mdl).unwrap();
-    /// m.io_free_mdl(mdl).unwrap();
-    /// ```
-    ///
-    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
-    /// [invariant 5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-5
-    /// [invariant 6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-6
-    /// [invariant 4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-4
-    /// [invariant 1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-1
-    /// [invariant 7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-7
-    /// [`MmProbeAndLockPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmprobeandlockpages
-    #[doc(alias = "MmProbeAndLockPages")]
-    pub fn mm_probe_and_lock_pages(
+impl Mm<'_> {
+    /// The work of [`Machine::mm_probe_and_lock_pages`](crate::Machine::mm_probe_and_lock_pages) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_probe_and_lock_pages(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         mode: AccessMode,
         operation: LockOperation,
     ) -> Result<()> {
-        self.enter("MmProbeAndLockPages")?;
         let id = self.deref_mdl(mdl.into())?;
         self.probe_and_lock(id, mode, operation, verifier::PROBE_AND_LOCK_BAD_MDL_FLAGS)
     }
 
-    /// `MmProbeAndLockProcessPages`: attaches to `process` if it is not current, probes
-    /// and locks as [`Machine::mm_probe_and_lock_pages`], and detaches even when the
-    /// probe raises ([semantics §3.4]).
-    ///
-    /// # Errors
-    /// As `mm_probe_and_lock_pages`, with Verifier sub-code 0xB1 for bad flags.
-    ///
-    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
-    #[doc(alias = "MmProbeAndLockProcessPages")]
-    pub fn mm_probe_and_lock_process_pages(
+    /// The work of [`Machine::mm_probe_and_lock_process_pages`](crate::Machine::mm_probe_and_lock_process_pages) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_probe_and_lock_process_pages(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         process: Pid,
         mode: AccessMode,
         operation: LockOperation,
     ) -> Result<()> {
-        self.enter("MmProbeAndLockProcessPages")?;
         let id = self.deref_mdl(mdl.into())?;
         self.process(process)?;
-        let attach = self.current_process() != Some(process);
-        if attach {
-            self.attached.push(Some(process));
-        }
+        // The attach: the probe runs in `process`'s context, then the caller's again.
+        let saved = self.current.replace(process);
         let r = self.probe_and_lock(
             id,
             mode,
             operation,
             verifier::PROBE_AND_LOCK_PROCESS_PAGES_BAD_MDL_FLAGS,
         );
-        if attach {
-            self.attached.pop();
-        }
+        self.current = saved;
         r
     }
 
@@ -244,7 +191,7 @@ impl Machine {
             // the next page (address 0, never mapped): an access violation.
             self.slot_mut(id)?.mdl.pfns[0] = LIST_HEAD;
             let mut byte = [0u8; 1];
-            self.read_as(Who::Kernel, a, &mut byte)?;
+            self.vm().read_as(Who::Kernel, a, &mut byte)?;
             return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION));
         }
         Ok(())
@@ -275,7 +222,7 @@ impl Machine {
         // resolved are the ones locked: probing later pages (a demand-zero fault of an invalid
         // page) changes no valid PTE, so they are what a second walk would find (6a).
         let mut frames = Vec::with_capacity(n);
-        let probed = self.probe_pages(who, a, n, write_user, &mut frames);
+        let probed = self.vm().probe_pages(who, a, n, write_user, &mut frames);
         let poisoned = match probed {
             Ok(()) => n,
             Err((i, _)) => i + 1,
@@ -326,25 +273,9 @@ impl Machine {
         )
     }
 
-    /// [`MmUnlockPages`]: removes the kernel mapping if any, drops one reference on every
-    /// page in the PFN array up to the first `LIST_HEAD`, un-charges the process, clears
-    /// `MDL_PAGES_LOCKED` and poisons the PFN array ([semantics §3.5]). User-mode mappings
-    /// are **not** removed. Runs in any context.
-    ///
-    /// # Errors
-    /// * Not locked: `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0x7C)`, or with
-    ///   `track_locked_pages` `PROCESS_HAS_LOCKED_PAGES (0x76, 1)` ([semantics §6]).
-    /// * A non-paged-pool MDL: 0xC4/0x7D; a partial MDL: 0xC4/0xB4 (invariants [8][invariant 8], [24][invariant 24]).
-    /// * A page whose reference would underflow: `PFN_LIST_CORRUPT (0x4E, 7)`.
-    ///
-    /// [semantics §3.5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.5
-    /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
-    /// [invariant 8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-8
-    /// [invariant 24]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-24
-    /// [`MmUnlockPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmunlockpages
-    #[doc(alias = "MmUnlockPages")]
-    pub fn mm_unlock_pages(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("MmUnlockPages")?;
+    /// The work of [`Machine::mm_unlock_pages`](crate::Machine::mm_unlock_pages) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_unlock_pages(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         self.unlock_pages(id)
     }
@@ -419,7 +350,7 @@ impl Machine {
             ));
         }
         if !m.flags.contains(MdlFlags::PAGES_LOCKED) {
-            if self.config.track_locked_pages {
+            if self.track_locked_pages {
                 let count = m
                     .process
                     .and_then(|p| self.processes.get(&p))
@@ -549,22 +480,5 @@ impl Machine {
             self.locked_pages_adjust.retain(|_, v| *v != 0);
         }
         Ok(())
-    }
-}
-
-impl Machine {
-    /// Fails like a write fault would if `va` is not writable by `who` (no bytes change).
-    pub(crate) fn check_writable(&mut self, who: Who, va: Va) -> Result<()> {
-        let space = match who {
-            Who::User(p) => crate::space::SpaceId::Process(p),
-            Who::Kernel => match self.space_of(va) {
-                Some(s) => s,
-                None => return Err(Fault::Raise(NtStatus::ACCESS_VIOLATION)),
-            },
-        };
-        match self.pte(space, va) {
-            Some(p) if p.protection.can_write() => Ok(()),
-            _ => Err(Fault::Raise(NtStatus::ACCESS_VIOLATION)),
-        }
     }
 }

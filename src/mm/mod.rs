@@ -16,6 +16,8 @@
 //! [§8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s8
 
 mod build;
+mod ctx;
+pub(crate) use ctx::Mm;
 pub(crate) mod exit;
 pub(crate) mod lock;
 pub mod mapping;
@@ -27,8 +29,7 @@ use crate::addr::{MDL_HEADER_SIZE, PFN_NUMBER_SIZE, Va, span_pages};
 use crate::bugcheck::{BugCheckCode, verifier};
 use crate::events::{Event, EventKind};
 use crate::fault::{Fault, ModelError, Result};
-use crate::io::IrpId;
-use crate::machine::{Birth, Machine};
+use crate::ids::Birth;
 use crate::mdl::{LockRecord, MDL_FIXED_SIZE_PAGES, Mdl, MdlFlags, MdlId, MdlSlot, MdlStorage};
 use crate::status::NtStatus;
 
@@ -46,7 +47,7 @@ pub struct LeakedLock {
     pub freed_at: Birth,
 }
 
-impl Machine {
+impl Mm<'_> {
     // ----- shared checks -----------------------------------------------------------------
 
     /// A checked-build ASSERT failure (semantics: "ASSERT"): bug check 0x1E with STATUS_BREAKPOINT.
@@ -188,42 +189,16 @@ impl Machine {
 
     // ----- allocation and initialisation -------------------------------------------------
 
-    /// [`IoAllocateMdl`]: allocates an MDL describing `[va, va+length)`; nothing is probed or locked.
-    ///
-    /// Returns `Ok(None)` (NULL) for `length >= 2 GiB` or a descriptor over 0xFFFF bytes
-    /// ([invariant 2]). Spans up to 23 pages use the fixed-size block and set
-    /// `MDL_ALLOCATED_FIXED_SIZE`. With `irp`, the MDL becomes `Irp->MdlAddress`
-    /// (`secondary_buffer == false`, overwriting) or is appended to the chain's tail.
-    /// `charge_quota` is accepted and not modelled. ([semantics §3.2])
-    ///
-    /// # Errors
-    /// `length == 0` is the [§3.2] ASSERT (0x1E, STATUS_BREAKPOINT). A secondary
-    /// buffer for an IRP without a chain is the same kind of ASSERT.
-    ///
-    /// # Examples
-    /// ```
-    /// use mdlsim::{Config, Machine, addr::Va, mdl::MdlFlags};
-    /// let mut m = Machine::new(Config::default()).unwrap();
-    /// let mdl = m.io_allocate_mdl(Va::new(0x10200), 0x1000, false, false, None).unwrap().unwrap();
-    /// let d = m.mdl(mdl).unwrap();
-    /// assert_eq!((d.start_va, d.byte_offset, d.page_count()), (Va::new(0x10000), 0x200, 2));
-    /// assert!(d.flags.contains(MdlFlags::ALLOCATED_FIXED_SIZE));
-    /// ```
-    ///
-    /// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
-    /// [semantics §3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
-    /// [§3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
-    /// [`IoAllocateMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocatemdl
-    #[doc(alias = "IoAllocateMdl")]
-    pub fn io_allocate_mdl(
+    /// The work of [`Machine::io_allocate_mdl`](crate::Machine::io_allocate_mdl) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn io_allocate_mdl(
         &mut self,
         va: Va,
         length: u32,
         secondary_buffer: bool,
         charge_quota: bool,
-        irp: Option<IrpId>,
+        irp: Option<Result<Option<MdlId>>>,
     ) -> Result<Option<MdlId>> {
-        self.enter("IoAllocateMdl")?;
         let _ = charge_quota;
         if length == 0 {
             return Err(self.assert_failed("Length != 0 (semantics §3.2, invariant 1)"));
@@ -243,8 +218,8 @@ impl Machine {
         // Validate the IRP and walk its chain before allocating, so a failure leaks nothing.
         // A chain member that was freed is touched as in C: special pool catches it (0x50).
         let mut tail = None;
-        if let Some(irp) = irp {
-            let head = self.irp(irp)?.mdl_address;
+        if let Some(head) = irp {
+            let head = head?;
             if secondary_buffer {
                 if head.is_none() {
                     return Err(self.assert_failed(
@@ -265,22 +240,15 @@ impl Machine {
             }
         }
         let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
-        if let Some(irp) = irp {
-            match tail {
-                Some(t) if secondary_buffer => self.slot_mut(t)?.mdl.next = Some(id),
-                _ => self.irp_entry_mut(irp)?.mdl_address = Some(id),
-            }
+        if let (Some(t), true) = (tail, secondary_buffer) {
+            self.slot_mut(t)?.mdl.next = Some(id);
         }
         Ok(Some(id))
     }
 
-    /// `MmCreateMdl` (obsolete): allocates an MDL of exactly `MmSizeOfMdl(base, length)` bytes
-    /// from pool and initialises it; no flags ([semantics §3.1]). `Ok(None)` if the span does not fit.
-    ///
-    /// [semantics §3.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.1
-    #[doc(alias = "MmCreateMdl")]
-    pub fn mm_create_mdl(&mut self, base: Va, length: u32) -> Result<Option<MdlId>> {
-        self.enter("MmCreateMdl")?;
+    /// The work of [`Machine::mm_create_mdl`](crate::Machine::mm_create_mdl) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_create_mdl(&mut self, base: Va, length: u32) -> Result<Option<MdlId>> {
         let span = span_pages(base, length as u64);
         if crate::addr::size_of_mdl(base, length as u64) > 0xFFFF {
             return self.note_null(Ok(None));
@@ -294,35 +262,14 @@ impl Machine {
         )))
     }
 
-    /// [`MmSizeOfMdl`]: `48 + 8 × SPAN(base, length)` bytes on amd64 ([semantics §1.3]).
-    ///
-    /// [`MmSizeOfMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmsizeofmdl
-    /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
-    #[doc(alias = "MmSizeOfMdl")]
-    pub fn mm_size_of_mdl(base: Va, length: u64) -> u64 {
-        crate::addr::size_of_mdl(base, length)
-    }
-
-    /// [`MmInitializeMdl`]: re-initialises an MDL's header for `[base, base+length)`:
-    /// `Next = NULL`, `Size`, `MdlFlags = 0`, `StartVa`, `ByteOffset`, `ByteCount`.
-    /// `Process` and `MappedSystemVa` keep their old values ([semantics §1.3]). The PFN
-    /// array is not written, so a span larger than the storage is caught by the
-    /// first routine that fills it ([invariant 3]).
-    ///
-    /// Reinitialising an MDL that still holds locks or a mapping loses track of them,
-    /// as in C; the locks are then leaked.
-    ///
-    /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
-    /// [invariant 3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-3
-    /// [`MmInitializeMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mminitializemdl
-    #[doc(alias = "MmInitializeMdl")]
-    pub fn mm_initialize_mdl(
+    /// The work of [`Machine::mm_initialize_mdl`](crate::Machine::mm_initialize_mdl) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_initialize_mdl(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         base: Va,
         length: u32,
     ) -> Result<()> {
-        self.enter("MmInitializeMdl")?;
         let id = self.deref_mdl(mdl.into())?;
         self.forget_lock(id)?;
         let s = self.slot_mut(id)?;
@@ -357,18 +304,9 @@ impl Machine {
         Ok(())
     }
 
-    /// [`MmPrepareMdlForReuse`]: releases a partial MDL's own mapping; for a full MDL,
-    /// asserts it is not mapped ([semantics §3.3]).
-    ///
-    /// # Errors
-    /// A non-partial MDL still mapped to system VA: `DRIVER_VERIFIER_DETECTED_VIOLATION`
-    /// (0xC4, 0xB8) — the mapping would otherwise leak.
-    ///
-    /// [semantics §3.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.3
-    /// [`MmPrepareMdlForReuse`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmpreparemdlforreuse
-    #[doc(alias = "MmPrepareMdlForReuse")]
-    pub fn mm_prepare_mdl_for_reuse(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("MmPrepareMdlForReuse")?;
+    /// The work of [`Machine::mm_prepare_mdl_for_reuse`](crate::Machine::mm_prepare_mdl_for_reuse) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_prepare_mdl_for_reuse(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         self.prepare_for_reuse(id)
     }
@@ -397,18 +335,9 @@ impl Machine {
         Ok(())
     }
 
-    /// [`IoFreeMdl`]: `MmPrepareMdlForReuse`, then frees the MDL. It **never unlocks**:
-    /// freeing a locked MDL leaks its page references and the process's
-    /// `NumberOfLockedPages` (surfacing at process exit as 0x76 / 0xCB) ([semantics §3.3]).
-    ///
-    /// # Errors
-    /// As [`Machine::mm_prepare_mdl_for_reuse`]; a NULL or freed MDL crashes.
-    ///
-    /// [semantics §3.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.3
-    /// [`IoFreeMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iofreemdl
-    #[doc(alias = "IoFreeMdl")]
-    pub fn io_free_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("IoFreeMdl")?;
+    /// The work of [`Machine::io_free_mdl`](crate::Machine::io_free_mdl) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn io_free_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         self.free_mdl(id)
     }
@@ -423,50 +352,14 @@ impl Machine {
 
     // ----- driver access to MDL fields ---------------------------------------------------
 
-    /// The MDL behind a handle (header and PFN array), as a driver reads it.
-    pub fn mdl(&self, mdl: MdlId) -> Result<&Mdl> {
-        Ok(&self.slot(mdl)?.mdl)
-    }
-
-    /// Every live MDL, in arena order.
-    pub fn mdls(&self) -> impl Iterator<Item = (MdlId, &Mdl)> {
-        self.mdls.iter().map(|(h, s)| (MdlId(h), &s.mdl))
-    }
-
-    /// The PFN-array capacity of an MDL's storage (23 for fixed-size `IoAllocateMdl` blocks).
-    pub fn mdl_capacity(&self, mdl: MdlId) -> Result<u32> {
-        Ok(self.slot(mdl)?.capacity)
-    }
-
-    /// Where an MDL was created (step and routine), for reports.
-    pub fn mdl_birth(&self, mdl: MdlId) -> Result<Birth> {
-        Ok(self.slot(mdl)?.birth)
-    }
-
-    /// How an MDL's storage was obtained.
-    pub fn mdl_storage(&self, mdl: MdlId) -> Result<MdlStorage> {
-        Ok(self.slot(mdl)?.storage)
-    }
-
-    /// Whether the model holds a lock record for this MDL (its pages are referenced by it).
-    pub fn mdl_lock(&self, mdl: MdlId) -> Result<Option<&LockRecord>> {
-        Ok(self.slot(mdl)?.lock.as_ref())
-    }
-
-    /// A driver writing `MmGetMdlPfnArray(mdl)[index] = value` (step 5 of the [proxy file system's head/tail substitution][design-proxy]).
-    ///
-    /// # Errors
-    /// Writing past the storage is the overrun of [invariant 3] (0x50).
-    ///
-    /// [invariant 3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-3
-    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
-    pub fn mdl_set_pfn(
+    /// The work of [`Machine::mdl_set_pfn`](crate::Machine::mdl_set_pfn) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mdl_set_pfn(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         index: u32,
         value: u64,
     ) -> Result<()> {
-        self.enter("MmGetMdlPfnArray write")?;
         let id = self.deref_mdl(mdl.into())?;
         self.check_capacity(id, index.saturating_add(1))?;
         self.note_locked_array_write(id)?;
@@ -474,11 +367,9 @@ impl Machine {
         Ok(())
     }
 
-    /// A driver copying `count` PFN entries from `src[src_index..]` to `dst[dst_index..]`
-    /// (`RtlCopyMemory` between PFN arrays, step 2 of the [proxy file system's head/tail substitution][design-proxy]).
-    ///
-    /// [design-proxy]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#proxy-file-system
-    pub fn mdl_copy_pfns(
+    /// The work of [`Machine::mdl_copy_pfns`](crate::Machine::mdl_copy_pfns) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mdl_copy_pfns(
         &mut self,
         src: impl Into<Option<MdlId>>,
         src_index: u32,
@@ -486,7 +377,6 @@ impl Machine {
         dst_index: u32,
         count: u32,
     ) -> Result<()> {
-        self.enter("RtlCopyMemory (PFN array)")?;
         let s = self.deref_mdl(src.into())?;
         let d = self.deref_mdl(dst.into())?;
         let scap = self.slot(s)?.capacity;
@@ -521,33 +411,27 @@ impl Machine {
         Ok(())
     }
 
-    /// A driver writing `Mdl->MdlFlags = flags` directly.
-    pub fn mdl_set_flags(&mut self, mdl: impl Into<Option<MdlId>>, flags: MdlFlags) -> Result<()> {
-        self.enter("MdlFlags write")?;
+    /// The work of [`Machine::mdl_set_flags`](crate::Machine::mdl_set_flags) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mdl_set_flags(
+        &mut self,
+        mdl: impl Into<Option<MdlId>>,
+        flags: MdlFlags,
+    ) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         self.slot_mut(id)?.mdl.flags = flags;
         Ok(())
     }
 
-    /// A driver writing `Mdl->Next = next` (chaining MDLs).
-    pub fn mdl_set_next(
+    /// The work of [`Machine::mdl_set_next`](crate::Machine::mdl_set_next) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mdl_set_next(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         next: Option<MdlId>,
     ) -> Result<()> {
-        self.enter("Mdl->Next write")?;
         let id = self.deref_mdl(mdl.into())?;
         self.slot_mut(id)?.mdl.next = next;
         Ok(())
-    }
-
-    /// Locks leaked by freeing or reinitialising a locked MDL.
-    pub fn leaked_locks(&self) -> &[LeakedLock] {
-        &self.leaked_locks
-    }
-
-    /// Protocol events seen so far (see [`crate::events`]).
-    pub fn events(&self) -> &[Event] {
-        &self.events
     }
 }

@@ -9,8 +9,8 @@ use crate::addr::{LIST_HEAD, PAGE_SHIFT, PAGE_SIZE, Pfn, Va, bytes_to_pages};
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
 use crate::fault::Result;
-use crate::machine::Machine;
 use crate::mdl::{CacheType, MdlFlags, MdlId, MdlStorage, alloc_flags};
+use crate::mm::Mm;
 use crate::pfn::FrameOwner;
 
 /// The pages `MiAllocatePagesForMdl` asks for: `PageCount = SPAN(0, TotalBytes)`, then
@@ -37,24 +37,10 @@ fn pages_for_mdl_request(total_bytes: u64) -> u64 {
     pages
 }
 
-impl Machine {
-    /// [`MmAllocatePagesForMdlEx`]: allocates physical pages (not mapped) and an MDL
-    /// describing them (`StartVa = 0`, `ByteOffset = 0`, `MDL_PAGES_LOCKED`, no
-    /// `Process`). Each page has reference 1 and share 1 and is marked as an MDL
-    /// allocation. Fewer pages than asked is success: read `ByteCount` ([invariant 21]);
-    /// zero pages is `Ok(None)`.
-    ///
-    /// Windows, not ReactOS ([semantics §9]): `MM_DONT_ZERO_ALLOCATION` is honoured (the
-    /// pages keep their previous owner's bytes) and `MM_ALLOCATE_FULLY_REQUIRED` returns
-    /// NULL rather than a short MDL. The physical-address bounds and `skip` are accepted
-    /// but every frame qualifies (the model has one memory node); a `skip` that is not
-    /// page-aligned returns NULL, as on both systems.
-    ///
-    /// [invariant 21]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-21
-    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
-    /// [`MmAllocatePagesForMdlEx`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmallocatepagesformdlex
-    #[doc(alias = "MmAllocatePagesForMdlEx")]
-    pub fn mm_allocate_pages_for_mdl_ex(
+impl Mm<'_> {
+    /// The work of [`Machine::mm_allocate_pages_for_mdl_ex`](crate::Machine::mm_allocate_pages_for_mdl_ex) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_allocate_pages_for_mdl_ex(
         &mut self,
         low: u64,
         high: u64,
@@ -63,7 +49,6 @@ impl Machine {
         cache: CacheType,
         flags: u32,
     ) -> Result<Option<MdlId>> {
-        self.enter("MmAllocatePagesForMdlEx")?;
         let _ = (low, high, cache);
         if skip % PAGE_SIZE != 0 || flags & !0x3F != 0 {
             return self.note_null(Ok(None));
@@ -88,7 +73,7 @@ impl Machine {
             for f in frames {
                 let _ = self.phys.drop_share(f);
             }
-            return Err(self.host_budget_fault());
+            return Err(self.phys.budget_fault());
         }
         let give_back = frames.is_empty()
             || (flags & alloc_flags::MM_ALLOCATE_FULLY_REQUIRED != 0
@@ -135,20 +120,9 @@ impl Machine {
         }))
     }
 
-    /// [`MmFreePagesFromMdl`]: returns the pages of an `MmAllocatePagesForMdl(Ex)` MDL to
-    /// the free list (a page someone else still has locked stays until unlocked),
-    /// overwrites each slot with `LIST_HEAD` and clears `MDL_PAGES_LOCKED`. It does not
-    /// unmap and does not free the MDL itself (`io_free_mdl` / `ExFreePool` it after).
-    ///
-    /// # Errors
-    /// A page that is not from `MmAllocatePagesForMdl`: `MEMORY_MANAGEMENT (0x1A, 0x1236)`
-    /// ([invariant 20]). An I/O-space MDL: ASSERT.
-    ///
-    /// [invariant 20]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-20
-    /// [`MmFreePagesFromMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmfreepagesfrommdl
-    #[doc(alias = "MmFreePagesFromMdl")]
-    pub fn mm_free_pages_from_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("MmFreePagesFromMdl")?;
+    /// The work of [`Machine::mm_free_pages_from_mdl`](crate::Machine::mm_free_pages_from_mdl) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_free_pages_from_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         let m = self.slot(id)?.mdl.clone();
         if m.flags.contains(MdlFlags::IO_SPACE) || !m.start_va.is_page_aligned() {

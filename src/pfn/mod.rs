@@ -432,6 +432,15 @@ impl PhysicalMemory {
     pub(crate) fn host_limit(&self) -> u64 {
         self.host_limit
     }
+
+    /// The fault of work refused for the host-memory budget
+    /// ([`crate::ModelError::HostMemoryLimit`]: a limit of the simulator, not of Windows).
+    pub(crate) fn budget_fault(&self) -> crate::fault::Fault {
+        crate::fault::Fault::Model(crate::fault::ModelError::HostMemoryLimit {
+            limit: self.host_limit,
+            used: self.host_bytes(),
+        })
+    }
 }
 
 #[cfg(test)]

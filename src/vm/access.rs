@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Machine {
+impl Vm<'_> {
     // ----- reads, writes, copies ---------------------------------------------------------
 
     /// Records one page's access in the access log when the log is on (the check is
@@ -39,7 +39,7 @@ impl Machine {
         write: bool,
     ) {
         let mut labels = Vec::new();
-        if self.config.shadow {
+        if self.shadow {
             self.phys.labels(pfn).spans(off, len, &mut labels);
         }
         self.log.records.push(Access {
@@ -67,7 +67,7 @@ impl Machine {
             // host-memory budget (the same frames mapped many times over can make a
             // range of virtual memory far larger than the frames behind it).
             if (out.len() + r.len) as u64 > self.phys.host_limit() {
-                return Err(self.host_budget_fault());
+                return Err(self.phys.budget_fault());
             }
             self.log_run(who, space, at, &r, false);
             out.extend_from_slice(self.phys.run_bytes(r.first, r.at, r.len));
@@ -93,7 +93,7 @@ impl Machine {
 
     /// The probe phase of `MmProbeAndLockPages` over `n` pages from `a` ([semantics §3.4]
     /// steps 2–3): reads the first byte of each page (`a` itself for the first, the page's
-    /// start after), demand-faulting and logging it exactly as [`Machine::read_as`] of one
+    /// start after), demand-faulting and logging it exactly as [`Vm::read_as`] of one
     /// byte would, then with `write` checks the page's PTE is writable; collects each page's
     /// frame into `frames`. The pages are translated a batch at a time ([`Pages`]), so a
     /// probe costs one page-table walk per batch rather than per page.
@@ -143,9 +143,9 @@ impl Machine {
             self.phys
                 .run_bytes_mut(r.first, r.at, r.len)
                 .copy_from_slice(&data[done..done + r.len]);
-            if self.config.shadow || self.log.enabled {
+            if self.shadow || self.log.enabled {
                 for (page_va, pfn, off, n) in r.pages(at) {
-                    if self.config.shadow {
+                    if self.shadow {
                         let label = if zero {
                             Label::Zero
                         } else {
@@ -230,7 +230,7 @@ impl Machine {
             if spfn == dpfn {
                 self.flush_copy_run(run.take());
                 self.phys.bytes_mut(spfn).copy_within(so..so + n, doff);
-                if self.config.shadow {
+                if self.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
                     self.phys.splice_labels(dpfn, doff, n, &spans);
@@ -255,7 +255,7 @@ impl Machine {
                         run.replace((FrameRun::new(spfn, so, n), FrameRun::new(dpfn, doff, n))),
                     );
                 }
-                if self.config.shadow {
+                if self.shadow {
                     spans.clear();
                     self.phys.labels(spfn).spans(so, n, &mut spans);
                     self.phys.splice_labels(dpfn, doff, n, &spans);
@@ -271,7 +271,7 @@ impl Machine {
         Ok(())
     }
 
-    /// Copies a gathered (source, destination) run pair of [`Machine::copy_as`].
+    /// Copies a gathered (source, destination) run pair of [`Vm::copy_as`].
     pub(super) fn flush_copy_run(&mut self, run: Option<(FrameRun, FrameRun)>) {
         if let Some((s, d)) = run {
             // Disjoint by construction (a single chunk of two distinct frames, or
@@ -281,90 +281,69 @@ impl Machine {
         }
     }
 
-    /// A user-mode read by a thread of `pid` (it faults where the process's own access would).
-    ///
-    /// # Errors
-    /// `Raise(STATUS_ACCESS_VIOLATION)` on the first inaccessible byte; bytes
-    /// before it are not returned.
-    pub fn user_read(&mut self, pid: Pid, va: Va, len: u64) -> Result<Vec<u8>> {
-        self.enter("user read")?;
-        self.live_process(pid)?;
+    /// The work of [`Machine::user_read`](crate::Machine::user_read) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn user_read(&mut self, pid: Pid, va: Va, len: u64) -> Result<Vec<u8>> {
         if wraps(va, len) {
             return Err(AV);
         }
         self.read_vec_as(Who::User(pid), va, len)
     }
 
-    /// Like [`Machine::user_read`], into a caller's buffer (no allocation).
-    ///
-    /// # Errors
-    /// `Raise(STATUS_ACCESS_VIOLATION)` on the first inaccessible byte.
-    pub fn user_read_into(&mut self, pid: Pid, va: Va, buf: &mut [u8]) -> Result<()> {
-        self.enter("user read")?;
-        self.live_process(pid)?;
+    /// The work of [`Machine::user_read_into`](crate::Machine::user_read_into) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn user_read_into(&mut self, pid: Pid, va: Va, buf: &mut [u8]) -> Result<()> {
         if va.checked_add(buf.len() as u64).is_none() {
             return Err(AV);
         }
         self.read_as(Who::User(pid), va, buf)
     }
 
-    /// Like [`Machine::kernel_read`], into a caller's buffer (no allocation).
-    ///
-    /// # Errors
-    /// As `kernel_read`.
-    pub fn kernel_read_into(&mut self, va: Va, buf: &mut [u8]) -> Result<()> {
-        self.enter("kernel read")?;
+    /// The work of [`Machine::kernel_read_into`](crate::Machine::kernel_read_into) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn kernel_read_into(&mut self, va: Va, buf: &mut [u8]) -> Result<()> {
         if va.checked_add(buf.len() as u64).is_none() {
             return Err(AV);
         }
         self.read_as(Who::Kernel, va, buf)
     }
 
-    /// A user-mode write by a thread of `pid`; the bytes are labelled with their own addresses.
-    ///
-    /// # Errors
-    /// `Raise(STATUS_ACCESS_VIOLATION)` at the first inaccessible byte (earlier bytes stay written).
-    pub fn user_write(&mut self, pid: Pid, va: Va, data: &[u8]) -> Result<()> {
-        self.enter("user write")?;
-        self.live_process(pid)?;
+    /// The work of [`Machine::user_write`](crate::Machine::user_write) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn user_write(&mut self, pid: Pid, va: Va, data: &[u8]) -> Result<()> {
         if wraps(va, data.len() as u64) {
             return Err(AV);
         }
         self.write_as(Who::User(pid), va, data, false)
     }
 
-    /// `memcpy` inside `pid`'s user space; labels travel with the bytes.
-    pub fn user_copy(&mut self, pid: Pid, dst: Va, src: Va, len: u64) -> Result<()> {
-        self.enter("user memcpy")?;
-        self.live_process(pid)?;
+    /// The work of [`Machine::user_copy`](crate::Machine::user_copy) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn user_copy(&mut self, pid: Pid, dst: Va, src: Va, len: u64) -> Result<()> {
         self.copy_as(Who::User(pid), dst, Who::User(pid), src, len)
     }
 
-    /// A kernel-mode read at `va` in the current context (system VAs valid everywhere;
-    /// user VAs resolve in the current process).
-    pub fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
-        self.enter("kernel read")?;
+    /// The work of [`Machine::kernel_read`](crate::Machine::kernel_read) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
         if wraps(va, len) {
             return Err(AV);
         }
         self.read_vec_as(Who::Kernel, va, len)
     }
 
-    /// A kernel-mode write of fresh data (labelled as written by the kernel at `va`).
-    pub fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
-        self.enter("kernel write")?;
+    /// The work of [`Machine::kernel_write`](crate::Machine::kernel_write) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
         if wraps(va, data.len() as u64) {
             return Err(AV);
         }
         self.write_as(Who::Kernel, va, data, false)
     }
 
-    /// [`RtlZeroMemory`] in the current context: the bytes become zero and labelled [`Label::Zero`].
-    ///
-    /// [`RtlZeroMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlzeromemory
-    #[doc(alias = "RtlZeroMemory")]
-    pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
-        self.enter("RtlZeroMemory")?;
+    /// The work of [`Machine::kernel_zero`](crate::Machine::kernel_zero) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
         if wraps(va, len) {
             return Err(AV);
         }
@@ -381,12 +360,9 @@ impl Machine {
         Ok(())
     }
 
-    /// [`RtlCopyMemory`] in the current context; labels travel with the bytes.
-    ///
-    /// [`RtlCopyMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlcopymemory
-    #[doc(alias = "RtlCopyMemory")]
-    pub fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
-        self.enter("RtlCopyMemory")?;
+    /// The work of [`Machine::kernel_copy`](crate::Machine::kernel_copy) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
         self.copy_as(Who::Kernel, dst, Who::Kernel, src, len)
     }
 }

@@ -18,20 +18,198 @@
 use crate::addr::{
     MM_HIGHEST_USER_ADDRESS, MM_LOWEST_USER_ADDRESS, PAGE_BYTES, PAGE_SIZE, Pfn, Va,
 };
-use crate::bugcheck::BugCheckCode;
+use crate::arena::Arena;
+use crate::bugcheck::{BugCheck, BugCheckCode};
+use crate::counters::Counters;
+use crate::events::{Event, EventKind};
 use crate::fault::{Fault, Result};
-use crate::log::{Access, Actor};
-use crate::machine::Machine;
-use crate::pfn::{FrameOwner, FrameRun, NoFrame};
+use crate::ids::Birth;
+use crate::log::{Access, AccessLog, Actor};
+use crate::mdl::{LockOperation, Mapping, MdlId, MdlSlot};
+use crate::pfn::{FrameOwner, FrameRun, NoFrame, PhysicalMemory};
+use crate::process::Process;
 use crate::shadow::{Label, LabelSpan};
-use crate::space::{PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
+use crate::space::{
+    AddressSpace, MappingId, PageDesc, PageDescs, Pid, Protection, Pte, PteKind, SpaceId, Vad,
+    VadKind,
+};
 use crate::status::NtStatus;
+use crate::trail::{Blame, KernelFault};
+use std::collections::BTreeMap;
 
-/// Pages translated per [`Machine::resolve_valid`] call.
+/// Pages translated per [`Vm::resolve_valid`] call.
 const BATCH: usize = 32;
 
-/// The translations of one access's pages, a batch at a time: [`Machine::resolve_valid`]
-/// for the stretch of pages that resolve with no side effect, [`Machine::resolve`] (one
+/// What a virtual-memory routine works with, for one call: the frames and address
+/// spaces it reads and changes, and the records it writes (the bug check, protocol
+/// events, the access log, work counters, the blame trail), borrowed field by field from
+/// the machine by `Machine::vm` after the facade has entered the call (crash check,
+/// step). It reads MDLs and their mappings only to tell whether a write through an MDL
+/// mapping goes through an MDL probed for `IoReadAccess`.
+pub(crate) struct Vm<'a> {
+    pub(crate) phys: &'a mut PhysicalMemory,
+    pub(crate) system: &'a mut AddressSpace,
+    pub(crate) processes: &'a mut BTreeMap<Pid, Process>,
+    pub(crate) log: &'a mut AccessLog,
+    pub(crate) counters: &'a mut Counters,
+    pub(crate) events: &'a mut Vec<Event>,
+    pub(crate) blame: &'a mut Blame,
+    pub(crate) crashed: &'a mut Option<BugCheck>,
+    pub(crate) mdls: &'a Arena<MdlSlot>,
+    pub(crate) mappings: &'a Arena<Mapping>,
+    /// The process whose user half is current (`PsGetCurrentProcess` after attaches).
+    pub(crate) current: Option<Pid>,
+    /// The step of the call.
+    pub(crate) step: u64,
+    /// The DDI being run (what a new object's [`Birth`] names).
+    pub(crate) routine: &'static str,
+    /// Whether shadow memory (byte provenance) is kept.
+    pub(crate) shadow: bool,
+}
+
+impl Vm<'_> {
+    /// The current step and routine, to stamp on a new object.
+    pub(crate) fn birth(&self) -> Birth {
+        Birth {
+            step: self.step,
+            routine: self.routine,
+        }
+    }
+
+    /// Turns a frame shortage into what the caller returns: `Ok` for exhausted simulated
+    /// RAM (the routine fails as Windows' does), the host-budget fault otherwise.
+    pub(crate) fn no_frame(&self, why: NoFrame) -> Result<()> {
+        match why {
+            NoFrame::Exhausted => Ok(()),
+            NoFrame::HostBudget => Err(self.phys.budget_fault()),
+        }
+    }
+
+    /// Bug-checks the machine: records it and returns it as a fault.
+    pub(crate) fn bug_check(
+        &mut self,
+        code: BugCheckCode,
+        params: [u64; 4],
+        detail: impl Into<String>,
+    ) -> Fault {
+        BugCheck::raise(self.crashed, code, params, detail)
+    }
+
+    fn process(&self, pid: Pid) -> Result<&Process> {
+        crate::process::lookup(&*self.processes, pid)
+    }
+
+    fn process_mut(&mut self, pid: Pid) -> Result<&mut Process> {
+        crate::process::lookup_mut(self.processes, pid)
+    }
+
+    fn space(&self, id: SpaceId) -> Option<&AddressSpace> {
+        match id {
+            SpaceId::System => Some(&*self.system),
+            SpaceId::Process(p) => self.processes.get(&p).map(|p| &p.space),
+        }
+    }
+
+    /// Records a write at `va` through mapping `mid` when its MDL is locked for
+    /// `IoReadAccess` ([`EventKind::WriteThroughReadProbedMdl`]).
+    fn note_mdl_write(&mut self, mid: MappingId, va: Va) {
+        let Some(mdl) = self.read_probed_mdl(mid) else {
+            return;
+        };
+        self.events.push(Event {
+            step: self.step,
+            kind: EventKind::WriteThroughReadProbedMdl,
+            mdl: Some(mdl),
+            va: Some(va),
+            detail: format!("write at {va} through a mapping of {mdl}, probed for IoReadAccess"),
+        });
+    }
+
+    /// The MDL of mapping `mid` when it is locked for `IoReadAccess` (a write through the
+    /// mapping is recorded by [`Vm::note_mdl_write`]); `None` makes that note a no-op.
+    fn read_probed_mdl(&self, mid: MappingId) -> Option<MdlId> {
+        let mdl = self.mappings.get(mid.0)?.mdl;
+        self.mdls
+            .get(mdl.0)
+            .and_then(|s| s.lock.as_ref())
+            .is_some_and(|l| l.operation == LockOperation::IoReadAccess)
+            .then_some(mdl)
+    }
+
+    /// Reports each frame released since the last call while an MDL mapping still named
+    /// it ([`EventKind::FrameFreedWhileMapped`]): from now on the frame may be handed to
+    /// anyone, and the mapping's holder reads and writes the new owner's bytes. Reported
+    /// at the step of the free, whatever freed it (`ExFreePool`, `VirtualFree`, the last
+    /// `MmUnlockPages`, process exit); a free `MmFreePagesFromMdl` already reported at
+    /// this step (`FreePagesWhileMapped`) is not reported twice.
+    pub(crate) fn report_frames_freed_while_mapped(&mut self) {
+        let freed = self.phys.take_freed_while_mapped();
+        if freed.is_empty() {
+            return;
+        }
+        let reported = self
+            .events
+            .last()
+            .is_some_and(|e| e.step == self.step && e.kind == EventKind::FreePagesWhileMapped);
+        if reported {
+            return;
+        }
+        for pfn in freed {
+            let holder = self.mappings.iter().find_map(|(_, mp)| {
+                let i = mp.frames.iter().position(|f| *f == pfn)?;
+                Some((
+                    mp.mdl,
+                    mp.base.wrapping_add(i as u64 * crate::addr::PAGE_SIZE),
+                    mp.space,
+                ))
+            });
+            let Some((mdl, va, space)) = holder else {
+                continue;
+            };
+            self.events.push(Event {
+                step: self.step,
+                kind: EventKind::FrameFreedWhileMapped,
+                mdl: Some(mdl),
+                va: Some(va),
+                detail: format!(
+                    "{pfn} was freed while {mdl}'s mapping at {space} {va} still maps it: its next owner's bytes show through the mapping"
+                ),
+            });
+        }
+    }
+
+    /// Records a kernel access that faulted at `va` ([`crate::trail`]).
+    fn note_kernel_fault(&mut self, space: SpaceId, va: Va, write: bool) {
+        self.blame.record_fault(KernelFault {
+            step: self.step,
+            va,
+            space,
+            write,
+        });
+    }
+
+    /// Checks that `va`'s PTE allows a write (the write check of a probe for
+    /// `IoWriteAccess`, [semantics §3.4] step 3).
+    ///
+    /// [semantics §3.4]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.4
+    pub(crate) fn check_writable(&self, who: Who, va: Va) -> Result<()> {
+        let space = match who {
+            Who::User(p) => SpaceId::Process(p),
+            Who::Kernel if va.is_system() => SpaceId::System,
+            Who::Kernel => match self.current {
+                Some(p) => SpaceId::Process(p),
+                None => return Err(AV),
+            },
+        };
+        match self.space(space).and_then(|s| s.pte(va)) {
+            Some(p) if p.protection.can_write() => Ok(()),
+            _ => Err(AV),
+        }
+    }
+}
+
+/// The translations of one access's pages, a batch at a time: [`Vm::resolve_valid`]
+/// for the stretch of pages that resolve with no side effect, [`Vm::resolve`] (one
 /// page, demand-zero faults, events, faults) where a stretch stops. Every page gets the
 /// result `resolve` would give at that point: nothing an access does between two pages
 /// (copying bytes, splicing labels, logging, a demand-zero fault of an *invalid* page,
@@ -60,7 +238,7 @@ impl Pages {
     /// `m.resolve(who, at, write)`; `bytes_left` counts the access's bytes from `at` on
     /// (how far a batch may look ahead).
     #[inline]
-    fn resolve(&mut self, m: &mut Machine, at: Va, bytes_left: u64) -> Result<(SpaceId, Pfn)> {
+    fn resolve(&mut self, m: &mut Vm<'_>, at: Va, bytes_left: u64) -> Result<(SpaceId, Pfn)> {
         let vpn = at.vpn();
         if let Some(i) = vpn.checked_sub(self.base).filter(|&i| i < self.len as u64) {
             return Ok((self.space, self.frames[i as usize]));
@@ -83,7 +261,7 @@ impl Pages {
     /// The run's pages are the access's next pages, in order, each with the frame
     /// `resolve` gives it.
     #[inline]
-    fn run(&mut self, m: &mut Machine, at: Va, bytes_left: u64) -> Result<(SpaceId, FrameRun)> {
+    fn run(&mut self, m: &mut Vm<'_>, at: Va, bytes_left: u64) -> Result<(SpaceId, FrameRun)> {
         let (space, pfn) = self.resolve(m, at, bytes_left)?;
         let off = at.byte_offset() as usize;
         let left = usize::try_from(bytes_left).unwrap_or(usize::MAX);
@@ -114,9 +292,9 @@ pub const MEM_RELEASE: u32 = 0x8000;
 pub use crate::addr::ALLOCATION_GRANULARITY;
 
 mod access;
-mod observe;
 mod query;
 mod translate;
+pub(crate) use query::basic_information;
 pub use query::{MEM_FREE, MemoryBasicInformation};
 
 /// Who is accessing memory.
@@ -143,38 +321,12 @@ fn wraps(va: Va, len: u64) -> bool {
     len != 0 && va.0.checked_add(len - 1).is_none()
 }
 
-impl Machine {
+impl Vm<'_> {
     // ----- VirtualAlloc / VirtualFree / VirtualProtect ---------------------------------
 
-    /// [`NtAllocateVirtualMemory`]: reserves and/or commits private memory in `pid`.
-    ///
-    /// User mode calls it through [`VirtualAlloc`].
-    ///
-    /// `base = None` picks the lowest free range at 64 KiB granularity. With
-    /// `MEM_RESERVE` a new VAD is created (its base rounded down to 64 KiB);
-    /// `MEM_COMMIT` alone commits pages of an existing reservation. Committed
-    /// pages are demand-zero.
-    ///
-    /// # Errors
-    /// `Status`: `STATUS_INVALID_PARAMETER` (size 0, bad flags, range outside
-    /// user space), `STATUS_INVALID_PAGE_PROTECTION`, `STATUS_CONFLICTING_ADDRESSES`,
-    /// `STATUS_NO_MEMORY` (no free range), `STATUS_MEMORY_NOT_ALLOCATED` (commit
-    /// outside a reservation), `STATUS_PROCESS_IS_TERMINATING`.
-    ///
-    /// # Examples
-    /// ```
-    /// use mdlsim::{Config, Machine, vm::{MEM_COMMIT, MEM_RESERVE}, space::Protection};
-    /// let mut m = Machine::new(Config::default()).unwrap();
-    /// let p = m.create_process("app").unwrap();
-    /// let va = m.virtual_alloc(p, None, 0x3000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
-    /// assert_eq!(m.user_read(p, va, 4).unwrap(), vec![0; 4]); // demand-zero
-    /// ```
-    ///
-    /// [`VirtualAlloc`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualalloc
-    /// [`NtAllocateVirtualMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntallocatevirtualmemory
-    #[doc(alias = "NtAllocateVirtualMemory")]
-    #[doc(alias = "VirtualAlloc")]
-    pub fn virtual_alloc(
+    /// The work of [`Machine::virtual_alloc`](crate::Machine::virtual_alloc) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn virtual_alloc(
         &mut self,
         pid: Pid,
         base: Option<Va>,
@@ -182,8 +334,6 @@ impl Machine {
         alloc_type: u32,
         protect: Protection,
     ) -> Result<Va> {
-        self.enter("NtAllocateVirtualMemory")?;
-        self.live_process(pid)?;
         let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
         if size == 0 || alloc_type & !(MEM_COMMIT | MEM_RESERVE) != 0 || alloc_type == 0 {
             return Err(bad);
@@ -252,29 +402,15 @@ impl Machine {
         Ok(start)
     }
 
-    /// [`NtFreeVirtualMemory`]: `MEM_RELEASE` frees a whole reservation (`base` its
-    /// start, `size` 0); `MEM_DECOMMIT` decommits the pages of `[base, base+size)`.
-    ///
-    /// User mode calls it through [`VirtualFree`].
-    ///
-    /// Freed pages drop their share: a page that is locked by an MDL stays
-    /// allocated (Transition) and goes to nobody else until its last unlock
-    /// ([semantics §2], [invariant 12]).
-    ///
-    /// # Errors
-    /// `Status`: `STATUS_FREE_VM_NOT_AT_BASE`, `STATUS_MEMORY_NOT_ALLOCATED`,
-    /// `STATUS_INVALID_PARAMETER`, `STATUS_UNABLE_TO_DELETE_SECTION` for an MDL
-    /// mapping (only `MmUnmapLockedPages` removes it).
-    ///
-    /// [`VirtualFree`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualfree
-    /// [semantics §2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s2
-    /// [invariant 12]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-12
-    /// [`NtFreeVirtualMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-ntfreevirtualmemory
-    #[doc(alias = "NtFreeVirtualMemory")]
-    #[doc(alias = "VirtualFree")]
-    pub fn virtual_free(&mut self, pid: Pid, base: Va, size: u64, free_type: u32) -> Result<()> {
-        self.enter("NtFreeVirtualMemory")?;
-        self.live_process(pid)?;
+    /// The work of [`Machine::virtual_free`](crate::Machine::virtual_free) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn virtual_free(
+        &mut self,
+        pid: Pid,
+        base: Va,
+        size: u64,
+        free_type: u32,
+    ) -> Result<()> {
         let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
         let space = &self.process(pid)?.space;
         let vad = space
@@ -346,27 +482,15 @@ impl Machine {
         Ok(())
     }
 
-    /// `NtProtectVirtualMemory`: changes the protection of committed pages; returns the old
-    /// protection of the first page.
-    ///
-    /// User mode calls it through [`VirtualProtect`].
-    ///
-    /// # Errors
-    /// `Status(STATUS_NOT_COMMITTED)` if a page is not committed;
-    /// `STATUS_INVALID_PARAMETER` for an empty or foreign range.
-    ///
-    /// [`VirtualProtect`]: https://learn.microsoft.com/en-us/windows/win32/api/memoryapi/nf-memoryapi-virtualprotect
-    #[doc(alias = "NtProtectVirtualMemory")]
-    #[doc(alias = "VirtualProtect")]
-    pub fn virtual_protect(
+    /// The work of [`Machine::virtual_protect`](crate::Machine::virtual_protect) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn virtual_protect(
         &mut self,
         pid: Pid,
         base: Va,
         size: u64,
         protect: Protection,
     ) -> Result<Protection> {
-        self.enter("NtProtectVirtualMemory")?;
-        self.live_process(pid)?;
         let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
         let end = base.checked_add(size.max(1)).ok_or(bad.clone())?;
         let start = base.page_align();

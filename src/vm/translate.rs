@@ -3,16 +3,16 @@
 
 use super::*;
 
-impl Machine {
+impl Vm<'_> {
     // ----- translation -------------------------------------------------------------------
 
     /// Resolves one page for an access, demand-faulting private pages in. A kernel access
-    /// that faults is recorded ([`Machine::blame`]) with its address: what the oracle
+    /// that faults is recorded ([`Machine::blame`](crate::Machine::blame)) with its address: what the oracle
     /// names the crash by.
     pub(super) fn resolve(&mut self, who: Who, va: Va, write: bool) -> Result<(SpaceId, Pfn)> {
         let r = self.resolve_page(who, va, write);
         if let (Err(_), Who::Kernel) = (&r, who) {
-            let space = match (va.is_system(), self.current_process()) {
+            let space = match (va.is_system(), self.current) {
                 (false, Some(p)) => SpaceId::Process(p),
                 _ => SpaceId::System,
             };
@@ -36,7 +36,7 @@ impl Machine {
                 if !va.is_user() {
                     return Err(AV); // non-canonical: #GP, delivered as an access violation
                 }
-                match self.current_process() {
+                match self.current {
                     Some(p) => SpaceId::Process(p),
                     None => return Err(AV),
                 }
@@ -82,7 +82,7 @@ impl Machine {
         let pfn = match self.phys.allocate(FrameOwner::Process(pid), true) {
             Ok(pfn) => pfn,
             Err(NoFrame::Exhausted) => return Err(Fault::Raise(NtStatus::NO_MEMORY)),
-            Err(NoFrame::HostBudget) => return Err(self.host_budget_fault()),
+            Err(NoFrame::HostBudget) => return Err(self.phys.budget_fault()),
         };
         self.counters.pages_zero_filled += 1;
         if let Some(p) = self.processes.get_mut(&pid) {
@@ -98,7 +98,7 @@ impl Machine {
         Ok((space_id, pfn))
     }
 
-    /// The fast path of [`Machine::resolve`] over a stretch of pages: fills `out` with the
+    /// The fast path of [`Vm::resolve`] over a stretch of pages: fills `out` with the
     /// frames of the pages from `page` on (at most `out.len()`) for which `resolve(who, _,
     /// write)` would return `Ok` at once with no side effect — a valid PTE allowing the
     /// access, and for a write not an MDL mapping whose MDL was probed for
@@ -121,9 +121,9 @@ impl Machine {
                 Some(p) if page.is_user() => (SpaceId::Process(pid), &p.space),
                 _ => return (SpaceId::System, 0),
             },
-            Who::Kernel if page.is_system() => (SpaceId::System, &self.system),
+            Who::Kernel if page.is_system() => (SpaceId::System, &*self.system),
             Who::Kernel => match self
-                .current_process()
+                .current
                 .and_then(|pid| Some((pid, self.processes.get(&pid)?)))
             {
                 Some((pid, p)) if page.is_user() => (SpaceId::Process(pid), &p.space),
@@ -160,7 +160,7 @@ impl Machine {
                 }
                 if let (true, PteKind::Mdl(mid)) = (write, pte.kind) {
                     if quiet_mid != Some(mid) {
-                        if self.mdl_write_noted(mid) {
+                        if self.read_probed_mdl(mid).is_some() {
                             break 'chunks;
                         }
                         quiet_mid = Some(mid);

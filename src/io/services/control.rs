@@ -218,7 +218,8 @@ impl Machine {
                 if l > 0 {
                     let sb = self.system_buffer(irp, l)?;
                     if let Some(inp) = input.filter(|_| in_len > 0) {
-                        self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
+                        self.vm()
+                            .copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
                     }
                     self.irp_entry_mut(irp)?
                         .set_ioctl_output(output, out_len, true);
@@ -231,7 +232,8 @@ impl Machine {
             _ => {
                 if let Some(inp) = input.filter(|_| in_len > 0) {
                     let sb = self.system_buffer(irp, in_len as u64)?;
-                    self.copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
+                    self.vm()
+                        .copy_as(Who::Kernel, sb, Who::Kernel, inp, in_len as u64)?;
                     self.irp_entry_mut(irp)?.flags |=
                         IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
                 }

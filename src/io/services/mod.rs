@@ -275,7 +275,7 @@ impl Machine {
             if let Some(sys) =
                 self.mm_get_system_address_for_mdl_safe(mdl, crate::mdl::priority::NORMAL)?
             {
-                self.write_as(Who::Kernel, sys, record, false)?;
+                self.vm().write_as(Who::Kernel, sys, record, false)?;
             }
         } else {
             let sb = match i.system_buffer {
@@ -293,7 +293,7 @@ impl Machine {
                     sb
                 }
             };
-            self.write_as(Who::Kernel, sb, record, false)?;
+            self.vm().write_as(Who::Kernel, sb, record, false)?;
         }
         self.irp_entry_mut(irp)?.io_status = super::IoStatusBlock {
             status: NtStatus::SUCCESS,

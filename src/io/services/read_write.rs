@@ -157,7 +157,8 @@ impl Machine {
                     i.user_buffer = Some(buffer);
                     i.user_buffer_length = length as u64;
                 } else {
-                    self.copy_as(Who::Kernel, sb, Who::Kernel, buffer, length as u64)?;
+                    self.vm()
+                        .copy_as(Who::Kernel, sb, Who::Kernel, buffer, length as u64)?;
                 }
             }
         } else if dflags & DO_DIRECT_IO != 0 {

@@ -3,8 +3,9 @@
 //! naming the same mapping, in the same order), and the index stays balanced (`audit()`).
 
 use super::*;
-use crate::Config;
+use crate::mdl::LockOperation;
 use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+use crate::{Config, Machine};
 
 /// The former check: the first live mapping, in table order, with another cache type that
 /// names one of `frames`.
@@ -65,11 +66,12 @@ fn indexed_conflict_check_matches_the_full_scan() {
         let id = mdls[(r % 6) as usize];
         let cache = caches[((r >> 8) % 3) as usize];
         let events = m.events().len();
-        let expected = reference(&m, &m.mapped_frames(id).unwrap(), cache);
+        let frames = m.mm().mapped_frames(id).unwrap();
+        let expected = reference(&m, &frames, cache);
         let mapped_before = m.mappings.len();
         match (r >> 16) % 4 {
-            0 if m.slot(id).unwrap().system_mapping.is_some() => {
-                let va = m.slot(id).unwrap().mdl.mapped_system_va;
+            0 if m.mdl_slot(id).unwrap().system_mapping.is_some() => {
+                let va = m.mdl_slot(id).unwrap().mdl.mapped_system_va;
                 m.mm_unmap_locked_pages(va, id).unwrap();
             }
             1 if !user.is_empty() => {
@@ -77,7 +79,7 @@ fn indexed_conflict_check_matches_the_full_scan() {
                 m.mm_unmap_locked_pages(va, owner).unwrap();
             }
             0 | 1 => {}
-            2 if m.slot(id).unwrap().system_mapping.is_none() => {
+            2 if m.mdl_slot(id).unwrap().system_mapping.is_none() => {
                 map_kernel_or_user(&mut m, id, cache, AccessMode::KernelMode);
             }
             _ => {

@@ -13,86 +13,20 @@ use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Pfn, Va};
 use crate::bugcheck::{BugCheckCode, verifier};
 use crate::events::EventKind;
 use crate::fault::{Fault, Result};
-use crate::machine::{Birth, Machine};
-use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId, priority};
+use crate::mdl::{AccessMode, CacheType, MdlFlags, MdlId, priority};
+use crate::mm::Mm;
 use crate::space::{MappingId, Protection, Pte, PteKind, SpaceId, Vad, VadKind};
 use crate::status::NtStatus;
 
-/// One mapping made through an MDL: a system-PTE range or a user "physical" VAD.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mapping {
-    /// The MDL it was made through.
-    pub mdl: MdlId,
-    /// For a partial MDL's own mapping, the source it borrowed pages from (unknown: `None`).
-    pub source: Option<MdlId>,
-    /// System space, or the process it was mapped into.
-    pub space: SpaceId,
-    /// First page of the mapping.
-    pub base: Va,
-    /// Pages reserved (the MDL's span).
-    pub pages: u64,
-    /// Frames actually mapped (PTEs written up to the first `LIST_HEAD`).
-    pub frames: Vec<Pfn>,
-    /// Protection of the PTEs.
-    pub protection: Protection,
-    /// Cache attribute.
-    pub cache: CacheType,
-    /// The MDL's first PFN and StartVa when mapped (PTE tracking compares them at unmap).
-    pub first_pfn: u64,
-    /// See `first_pfn`.
-    pub start_va: Va,
-    /// The address returned to the caller (`base + ByteOffset`).
-    pub returned: Va,
-    /// When it was made.
-    pub birth: Birth,
-}
-
-impl Mapping {
-    /// True for a user-mode mapping.
-    pub fn is_user(&self) -> bool {
-        matches!(self.space, SpaceId::Process(_))
-    }
-}
+pub use crate::mdl::Mapping;
 
 // The PFN entries count mappings per cache type by value, one slot per `CacheType`.
 const _: () = assert!(CacheType::UswcCached as usize + 1 == crate::pfn::CACHE_TYPES);
 
-impl Machine {
-    /// [`MmMapLockedPagesSpecifyCache`]: maps the MDL's pages into system space
-    /// (`KernelMode`) or into the current process (`UserMode`) ([semantics §3.7]).
-    ///
-    /// Kernel mode: reserves `SPAN` system PTEs, writes one per slot up to `LIST_HEAD`,
-    /// sets `MappedSystemVa` and `MDL_MAPPED_TO_SYSTEM_VA` (plus
-    /// `MDL_PARTIAL_HAS_BEEN_MAPPED` for a partial), returns `MappedSystemVa`. PTE
-    /// exhaustion returns `Ok(None)` with `MDL_MAPPING_CAN_FAIL` or
-    /// `bug_check_on_failure == false` ([invariant 15]).
-    ///
-    /// User mode: inserts a "device physical memory" VAD at `base` or at a free 64 KiB-
-    /// aligned range and returns its start plus `ByteOffset`; the MDL is not modified.
-    ///
-    /// Windows, not ReactOS: `priority` is honoured — `MdlMappingNoWrite` makes the
-    /// PTEs read-only ([semantics §9]).
-    ///
-    /// # Errors
-    /// * Kernel mode: `0xC4/0xB2` if already mapped, built for non-paged pool or a
-    ///   mapped partial; `0xC4/0xB3` if neither locked nor partial ([invariant 13]);
-    ///   `0xC4/0x85` if a page is not locked ([invariant 14]); `NO_MORE_SYSTEM_PTES (0x3F)`
-    ///   on exhaustion with bug-check-on-failure.
-    /// * User mode: errors are raised, never NULL ([invariant 16]):
-    ///   `STATUS_PROCESS_IS_TERMINATING`, `STATUS_INVALID_ADDRESS` (an explicit base that is
-    ///   unaligned, below `MM_LOWEST_USER_ADDRESS` — the NULL-page region Windows never lets a
-    ///   VAD cover, a detail [semantics §3.7] leaves out — or whose range leaves user space),
-    ///   `STATUS_CONFLICTING_ADDRESSES`, `STATUS_NO_MEMORY`.
-    ///
-    /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
-    /// [invariant 15]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-15
-    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
-    /// [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
-    /// [invariant 14]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-14
-    /// [invariant 16]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-16
-    /// [`MmMapLockedPagesSpecifyCache`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmmaplockedpagesspecifycache
-    #[doc(alias = "MmMapLockedPagesSpecifyCache")]
-    pub fn mm_map_locked_pages_specify_cache(
+impl Mm<'_> {
+    /// The work of [`Machine::mm_map_locked_pages_specify_cache`](crate::Machine::mm_map_locked_pages_specify_cache) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_map_locked_pages_specify_cache(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         mode: AccessMode,
@@ -101,7 +35,6 @@ impl Machine {
         bug_check_on_failure: bool,
         priority: u32,
     ) -> Result<Option<Va>> {
-        self.enter("MmMapLockedPagesSpecifyCache")?;
         let id = self.deref_mdl(mdl.into())?;
         match mode {
             AccessMode::KernelMode => {
@@ -112,17 +45,13 @@ impl Machine {
         }
     }
 
-    /// [`MmMapLockedPages`]`(Mdl, Mode)`: `SpecifyCache(MmCached, NULL, TRUE, HighPagePriority)`.
-    /// Driver Verifier flags every call (0xC4, 0x81): use the Safe variant.
-    ///
-    /// [`MmMapLockedPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmmaplockedpages
-    #[doc(alias = "MmMapLockedPages")]
-    pub fn mm_map_locked_pages(
+    /// The work of [`Machine::mm_map_locked_pages`](crate::Machine::mm_map_locked_pages) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_map_locked_pages(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         mode: AccessMode,
     ) -> Result<Option<Va>> {
-        self.enter("MmMapLockedPages")?;
         let id = self.deref_mdl(mdl.into())?;
         let flags = self.slot(id)?.mdl.flags.bits() as u64;
         Err(self.verifier_violation(
@@ -136,25 +65,13 @@ impl Machine {
         ))
     }
 
-    /// [`MmGetSystemAddressForMdlSafe`]: `MappedSystemVa` if the MDL is already mapped or
-    /// built for non-paged pool, else a kernel mapping that returns NULL (`Ok(None)`)
-    /// on PTE exhaustion ([semantics §3.7], [invariant 13]).
-    ///
-    /// Note on Microsoft's ["Errors in Direct I/O"][design-direct-io]: it says the macro
-    /// returns NULL for a NULL `MdlAddress`. The macro reads `Mdl->MdlFlags` first, so a NULL MDL is a NULL
-    /// dereference; the model crashes there (0x1E, `STATUS_ACCESS_VIOLATION`, address 0xA).
-    ///
-    /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
-    /// [invariant 13]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-13
-    /// [`MmGetSystemAddressForMdlSafe`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmgetsystemaddressformdlsafe
-    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
-    #[doc(alias = "MmGetSystemAddressForMdlSafe")]
-    pub fn mm_get_system_address_for_mdl_safe(
+    /// The work of [`Machine::mm_get_system_address_for_mdl_safe`](crate::Machine::mm_get_system_address_for_mdl_safe) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_get_system_address_for_mdl_safe(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         priority: u32,
     ) -> Result<Option<Va>> {
-        self.enter("MmGetSystemAddressForMdlSafe")?;
         let id = self.deref_mdl(mdl.into())?;
         let m = &self.slot(id)?.mdl;
         if m.flags
@@ -481,22 +398,13 @@ impl Machine {
         Ok((mid, returned))
     }
 
-    /// [`MmProtectMdlSystemAddress`]: changes the protection of the MDL's system mapping
-    /// (`PAGE_NOACCESS`, `PAGE_READONLY`, `PAGE_READWRITE`) ([semantics §9]: Windows only).
-    ///
-    /// # Errors
-    /// `Status(STATUS_NOT_MAPPED_VIEW)` if the MDL has no system mapping of its own;
-    /// `Status(STATUS_INVALID_PAGE_PROTECTION)` for other protections.
-    ///
-    /// [semantics §9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
-    /// [`MmProtectMdlSystemAddress`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmprotectmdlsystemaddress
-    #[doc(alias = "MmProtectMdlSystemAddress")]
-    pub fn mm_protect_mdl_system_address(
+    /// The work of [`Machine::mm_protect_mdl_system_address`](crate::Machine::mm_protect_mdl_system_address) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_protect_mdl_system_address(
         &mut self,
         mdl: impl Into<Option<MdlId>>,
         protect: u32,
     ) -> Result<()> {
-        self.enter("MmProtectMdlSystemAddress")?;
         let id = self.deref_mdl(mdl.into())?;
         let Some(protection) = Protection::from_win32(protect) else {
             return Err(Fault::Status(NtStatus::INVALID_PAGE_PROTECTION));
@@ -513,78 +421,6 @@ impl Machine {
             pte.protection = protection;
         }
         Ok(())
-    }
-
-    /// Reports each frame released since the last call while an MDL mapping still named
-    /// it ([`EventKind::FrameFreedWhileMapped`]): from now on the frame may be handed to
-    /// anyone, and the mapping's holder reads and writes the new owner's bytes. Reported
-    /// at the step of the free, whatever freed it (`ExFreePool`, `VirtualFree`, the last
-    /// `MmUnlockPages`, process exit); a free `MmFreePagesFromMdl` already reported at
-    /// this step (`FreePagesWhileMapped`) is not reported twice.
-    pub(crate) fn report_frames_freed_while_mapped(&mut self) {
-        let freed = self.phys.take_freed_while_mapped();
-        if freed.is_empty() {
-            return;
-        }
-        let reported = self
-            .events
-            .last()
-            .is_some_and(|e| e.step == self.step && e.kind == EventKind::FreePagesWhileMapped);
-        if reported {
-            return;
-        }
-        for pfn in freed {
-            let holder = self.mappings.iter().find_map(|(_, mp)| {
-                let i = mp.frames.iter().position(|f| *f == pfn)?;
-                Some((
-                    mp.mdl,
-                    mp.base.wrapping_add(i as u64 * crate::addr::PAGE_SIZE),
-                    mp.space,
-                ))
-            });
-            let Some((mdl, va, space)) = holder else {
-                continue;
-            };
-            self.event(
-                EventKind::FrameFreedWhileMapped,
-                Some(mdl),
-                Some(va),
-                format!(
-                    "{pfn} was freed while {mdl}'s mapping at {space} {va} still maps it: its next owner's bytes show through the mapping"
-                ),
-            );
-        }
-    }
-
-    /// Live mappings made through MDLs.
-    pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
-        self.mappings.iter().map(|(_, m)| m)
-    }
-
-    /// Records a write through an MDL mapping if the MDL was probed for read (["Errors in Direct I/O"][design-direct-io]).
-    ///
-    /// [design-direct-io]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#direct-io-errors
-    pub(crate) fn note_mdl_write(&mut self, mid: MappingId, va: Va) {
-        let Some(mdl) = self.mapping(mid).map(|m| m.mdl) else {
-            return;
-        };
-        if self.mdl_write_noted(mid) {
-            self.event(
-                EventKind::WriteThroughReadProbedMdl,
-                Some(mdl),
-                Some(va),
-                format!("write at {va} through a mapping of {mdl}, probed for IoReadAccess"),
-            );
-        }
-    }
-
-    /// True when a write through mapping `mid` is recorded by [`Machine::note_mdl_write`]
-    /// (its MDL is locked for `IoReadAccess`); false makes that note a no-op.
-    pub(crate) fn mdl_write_noted(&self, mid: MappingId) -> bool {
-        self.mapping(mid)
-            .and_then(|m| self.mdls.get(m.mdl.0))
-            .and_then(|s| s.lock.as_ref())
-            .is_some_and(|l| l.operation == LockOperation::IoReadAccess)
     }
 }
 

@@ -8,29 +8,18 @@ use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, Va};
 use crate::bugcheck::{BugCheckCode, system_pte_misuse};
 use crate::events::EventKind;
 use crate::fault::Result;
-use crate::machine::Machine;
 use crate::mdl::{MdlFlags, MdlId};
+use crate::mm::Mm;
 use crate::space::{MappingId, SpaceId, VadKind};
 
-impl Machine {
-    /// [`MmUnmapLockedPages`]: kernel or user is decided by `base` ([semantics §3.8]).
-    ///
-    /// Kernel: the MDL must be mapped (`SYSTEM_PTE_MISUSE (0xDA, 0x06)` otherwise — a
-    /// double unmap), `base` must be the address the map returned (0xDA/0x03), and the
-    /// MDL's first PFN and StartVa must not have changed since (0xDA/0x04, 0x05): the
-    /// checks Windows makes with PTE tracking (invariants [17][invariant 17], [18][invariant 18]). Clears
-    /// `MAPPED_TO_SYSTEM_VA | PARTIAL_HAS_BEEN_MAPPED | FREE_EXTRA_PTES`.
-    ///
-    /// User: must run in the process that holds the mapping; an address that is no
-    /// MDL mapping there is silently ignored (and recorded as an event).
-    ///
-    /// [invariant 17]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-17
-    /// [invariant 18]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-18
-    /// [`MmUnmapLockedPages`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmunmaplockedpages
-    /// [semantics §3.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.8
-    #[doc(alias = "MmUnmapLockedPages")]
-    pub fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl Into<Option<MdlId>>) -> Result<()> {
-        self.enter("MmUnmapLockedPages")?;
+impl Mm<'_> {
+    /// The work of [`Machine::mm_unmap_locked_pages`](crate::Machine::mm_unmap_locked_pages) once the facade has entered
+    /// the call (its docs state the rule).
+    pub(crate) fn mm_unmap_locked_pages(
+        &mut self,
+        base: Va,
+        mdl: impl Into<Option<MdlId>>,
+    ) -> Result<()> {
         let id = self.deref_mdl(mdl.into())?;
         if self.slot(id)?.mdl.byte_count == 0 {
             return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));

@@ -1,6 +1,11 @@
 //! Observation for the oracle and tests: no side effects, no step, works after a crash.
 
-use super::*;
+use super::Machine;
+use crate::addr::{PAGE_BYTES, Pfn, Va};
+use crate::fault::Result;
+use crate::log::Access;
+use crate::shadow::{Label, LabelSpan};
+use crate::space::{PageDesc, Pte, SpaceId, VadKind};
 
 impl Machine {
     // ----- observation (no side effects, no step, works after a crash) -----------------
@@ -56,7 +61,7 @@ impl Machine {
     }
 
     /// `Some(Some(pfn))` for a valid page, `Some(None)` for committed demand-zero, `None` otherwise.
-    pub(super) fn peek_frame(&self, space: SpaceId, page: Va) -> Option<Option<Pfn>> {
+    fn peek_frame(&self, space: SpaceId, page: Va) -> Option<Option<Pfn>> {
         let s = self.space(space)?;
         if let Some(p) = s.pte(page) {
             return Some(Some(p.pfn));

@@ -130,3 +130,16 @@ pub enum ModelError {
         used: u64,
     },
 }
+
+/// Stops the machine whose crash slot is `crashed`: records the bug check there and
+/// returns it as the fault every caller propagates (`KeBugCheckEx` does not return).
+pub(crate) fn bug_check(
+    crashed: &mut Option<BugCheck>,
+    code: crate::bugcheck::BugCheckCode,
+    params: [u64; 4],
+    detail: impl Into<String>,
+) -> Fault {
+    let b = BugCheck::new(code, params, detail);
+    *crashed = Some(b.clone());
+    Fault::BugCheck(b)
+}

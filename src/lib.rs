@@ -105,6 +105,7 @@ pub mod generators;
 pub mod guide;
 pub mod ids;
 pub mod io;
+mod iostate;
 pub mod log;
 pub mod machine;
 pub mod mdl;

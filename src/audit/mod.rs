@@ -59,7 +59,7 @@ macro_rules! named_enum {
 
 named_enum! {
     /// Which of the model's books a [`Violation`] found out of balance (see
-    /// [`Machine::audit`] for each one's rule).
+    /// [`Machine::audit`](crate::Machine::audit) for each one's rule).
     pub enum Invariant {
         /// A frame's share count is not its owning PTEs (plus one for an
         /// `MmAllocatePagesForMdl` page).

@@ -238,19 +238,6 @@ impl BugCheck {
         }
     }
 
-    /// Stops the machine whose crash slot is `crashed`: records the bug check there and
-    /// returns it as the fault every caller propagates (`KeBugCheckEx` does not return).
-    pub(crate) fn raise(
-        crashed: &mut Option<BugCheck>,
-        code: BugCheckCode,
-        params: [u64; 4],
-        detail: impl Into<String>,
-    ) -> crate::fault::Fault {
-        let b = BugCheck::new(code, params, detail);
-        *crashed = Some(b.clone());
-        crate::fault::Fault::BugCheck(b)
-    }
-
     /// The name of parameter 1 in `code`'s sub-code table, if this module has one and lists it.
     pub fn subcode_name(&self) -> Option<&'static str> {
         self.code.subcode_name(self.params[0])

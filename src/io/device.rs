@@ -11,169 +11,18 @@
 //!
 //! [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
 
-use super::irp::IrpId;
-use crate::addr::Va;
 use crate::fault::{Fault, ModelError, Result};
-use crate::machine::{Kernel, Machine};
-use crate::mdl::MdlId;
-use crate::status::NtStatus;
-use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
-use std::fmt;
+pub use crate::iostate::device::{Device, DeviceExtension, DeviceId, DispatchRecord, DriverId};
+use crate::iostate::irp::IrpId;
+use crate::machine::Machine;
+pub use crate::machine::driver::Driver;
+use crate::machine::driver::DriverEntry;
 use std::sync::Arc;
 
 /// `DO_BUFFERED_IO` (0x4).
 pub const DO_BUFFERED_IO: u32 = 0x4;
 /// `DO_DIRECT_IO` (0x10).
 pub const DO_DIRECT_IO: u32 = 0x10;
-
-/// A device object handle.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct DeviceId(pub(crate) u32);
-
-impl DeviceId {
-    /// A fake `PDEVICE_OBJECT` for reports.
-    pub const fn address(self) -> u64 {
-        0xFFFF_D800_0000_0000 + (self.0 as u64) * 0x400
-    }
-}
-
-impl fmt::Debug for DeviceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Dev#{}", self.0)
-    }
-}
-
-/// A driver handle.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
-pub struct DriverId(pub(crate) u32);
-
-impl DriverId {
-    /// A fake `PDRIVER_OBJECT` for reports.
-    pub const fn address(self) -> u64 {
-        0xFFFF_D000_0000_0000 + (self.0 as u64) * 0x200
-    }
-}
-
-/// Driver code: dispatch, completion, cancel and timer routines.
-///
-/// Every routine gets the [`Kernel`] (the DDIs driver code may call, in the context the
-/// routine runs in) and the device it runs for. Faults it
-/// returns (a bug check, say) propagate to whoever called into the driver.
-pub trait Driver: fmt::Debug + Send + Sync {
-    /// The dispatch routine (`DriverObject->MajorFunction[...]`) for `irp`, whose current
-    /// stack location is this device's. Returns what the dispatch routine returns:
-    /// `STATUS_PENDING` after `IoMarkIrpPending`, or the status it completed the IRP with.
-    ///
-    /// # Errors
-    /// Faults raised by the routines it calls.
-    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus>;
-
-    /// A completion routine set with [`Machine::io_set_completion_routine`]; returning
-    /// `STATUS_MORE_PROCESSING_REQUIRED` stops completion (the driver owns the IRP again).
-    /// The default continues completion and propagates `PendingReturned` as Microsoft's
-    /// documentation requires.
-    ///
-    /// # Errors
-    /// Faults raised by the routines it calls.
-    fn completion(
-        &self,
-        k: &mut Kernel<'_>,
-        device: DeviceId,
-        irp: IrpId,
-        context: u64,
-    ) -> Result<NtStatus> {
-        let _ = (device, context);
-        if k.irp(irp)?.pending_returned {
-            k.io_mark_irp_pending(irp)?;
-        }
-        Ok(NtStatus::SUCCESS)
-    }
-
-    /// The cancel routine set with [`Machine::io_set_cancel_routine`]. The default is the
-    /// cancel-safe-queue pattern: if the IRP is still in this device's queue, remove it and
-    /// complete it with `STATUS_CANCELLED`; otherwise the completion path owns it.
-    ///
-    /// # Errors
-    /// Faults raised by the routines it calls.
-    fn cancel(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<()> {
-        if !k.io_queue_remove(device, irp)? {
-            return Ok(());
-        }
-        k.irp_mut(irp)?.io_status = super::IoStatusBlock {
-            status: NtStatus::CANCELLED,
-            information: 0,
-        };
-        k.io_complete_request(irp)
-    }
-
-    /// A timer set with [`Machine::ke_set_timer`] expired (a timer DPC).
-    ///
-    /// # Errors
-    /// Faults raised by the routines it calls.
-    fn timer(&self, k: &mut Kernel<'_>, device: DeviceId, context: u64) -> Result<()> {
-        let _ = (k, device, context);
-        Ok(())
-    }
-}
-
-/// What a driver saw in one dispatch, recorded by drivers that want tests to see it.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct DispatchRecord {
-    /// The IRP.
-    pub irp: IrpId,
-    /// `MajorFunction`.
-    pub major: u8,
-    /// `Flags` when dispatched.
-    pub flags: super::IrpFlags,
-    /// `AssociatedIrp.SystemBuffer`.
-    pub system_buffer: Option<Va>,
-    /// `MdlAddress`.
-    pub mdl: Option<MdlId>,
-    /// `UserBuffer`.
-    pub user_buffer: Option<Va>,
-    /// Bytes of input the driver received.
-    pub input: Vec<u8>,
-}
-
-/// The device extension: per-device mutable driver state owned by the machine.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DeviceExtension {
-    /// A cancel-safe IRP queue (see [`Machine::io_queue_push`]).
-    pub queue: VecDeque<IrpId>,
-    /// What the driver chose to record of its dispatches.
-    pub records: Vec<DispatchRecord>,
-    /// Bytes the device stores (a file's contents, say).
-    pub data: Vec<u8>,
-    /// Free-form counters.
-    pub counters: std::collections::BTreeMap<String, u64>,
-}
-
-/// A device object.
-#[derive(Clone, Debug)]
-pub struct Device {
-    /// A name for reports.
-    pub name: String,
-    /// Its driver.
-    pub driver: DriverId,
-    /// `Flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`).
-    pub flags: u32,
-    /// `StackSize`: locations an IRP sent here needs.
-    pub stack_size: u8,
-    /// The device below it (`AttachedTo`), if it is a filter.
-    pub lower: Option<DeviceId>,
-    /// The device attached above it (`AttachedDevice`).
-    pub upper: Option<DeviceId>,
-    /// Its extension.
-    pub extension: DeviceExtension,
-}
-
-/// A registered driver.
-#[derive(Clone, Debug)]
-pub(crate) struct DriverEntry {
-    pub(crate) name: String,
-    pub(crate) code: Arc<dyn Driver>,
-}
 
 impl Machine {
     /// Registers driver code (`DriverEntry` ran); returns its handle.
@@ -182,8 +31,8 @@ impl Machine {
     /// A crashed machine.
     pub fn io_register_driver(&mut self, name: &str, code: Arc<dyn Driver>) -> Result<DriverId> {
         self.enter("DriverEntry")?;
-        let id = DriverId(self.io.drivers.len() as u32);
-        self.io.drivers.push(DriverEntry {
+        let id = DriverId(self.drivers.len() as u32);
+        self.drivers.push(DriverEntry {
             name: name.to_string(),
             code,
         });
@@ -207,7 +56,7 @@ impl Machine {
         flags: u32,
     ) -> Result<DeviceId> {
         self.enter("IoCreateDevice")?;
-        if driver.0 as usize >= self.io.drivers.len() {
+        if driver.0 as usize >= self.drivers.len() {
             return Err(ModelError::StaleHandle {
                 kind: crate::fault::HandleKind::Driver,
                 address: driver.address(),
@@ -348,16 +197,12 @@ impl Machine {
 
     /// The name a driver was registered with.
     pub fn driver_name(&self, driver: DriverId) -> Option<&str> {
-        self.io
-            .drivers
-            .get(driver.0 as usize)
-            .map(|d| d.name.as_str())
+        self.drivers.get(driver.0 as usize).map(|d| d.name.as_str())
     }
 
     pub(crate) fn driver_code(&self, device: DeviceId) -> Result<Arc<dyn Driver>> {
         let d = self.device(device)?.driver;
-        self.io
-            .drivers
+        self.drivers
             .get(d.0 as usize)
             .map(|e| e.code.clone())
             .ok_or_else(|| {

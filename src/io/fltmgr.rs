@@ -22,168 +22,12 @@ use super::device::{DeviceId, Driver};
 use super::irp::{IrpFlags, IrpId, Parameters};
 use crate::addr::Va;
 use crate::fault::Result;
+pub use crate::iostate::flt::*;
+use crate::machine::driver::FilterEntry;
+pub use crate::machine::driver::MiniFilter;
 use crate::machine::{Kernel, Machine};
-use crate::mdl::{AccessMode, MdlId};
-use crate::space::Tid;
 use crate::status::NtStatus;
-use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
-
-/// `FLTFL_CALLBACK_DATA_IRP_OPERATION` (0x00000001).
-pub const FLTFL_CALLBACK_DATA_IRP_OPERATION: u32 = 0x0000_0001;
-/// `FLTFL_CALLBACK_DATA_FAST_IO_OPERATION` (0x00000002).
-pub const FLTFL_CALLBACK_DATA_FAST_IO_OPERATION: u32 = 0x0000_0002;
-/// `FLTFL_CALLBACK_DATA_FS_FILTER_OPERATION` (0x00000004).
-pub const FLTFL_CALLBACK_DATA_FS_FILTER_OPERATION: u32 = 0x0000_0004;
-/// `FLTFL_CALLBACK_DATA_SYSTEM_BUFFER` (0x00000008): the buffer is non-paged pool.
-pub const FLTFL_CALLBACK_DATA_SYSTEM_BUFFER: u32 = 0x0000_0008;
-/// `FLTFL_CALLBACK_DATA_GENERATED_IO` (0x00010000).
-pub const FLTFL_CALLBACK_DATA_GENERATED_IO: u32 = 0x0001_0000;
-/// `FLTFL_CALLBACK_DATA_REISSUED_IO` (0x00020000).
-pub const FLTFL_CALLBACK_DATA_REISSUED_IO: u32 = 0x0002_0000;
-/// `FLTFL_CALLBACK_DATA_DRAINING_IO` (0x00040000).
-pub const FLTFL_CALLBACK_DATA_DRAINING_IO: u32 = 0x0004_0000;
-/// `FLTFL_CALLBACK_DATA_POST_OPERATION` (0x00080000).
-pub const FLTFL_CALLBACK_DATA_POST_OPERATION: u32 = 0x0008_0000;
-/// `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` (0x00100000): the file system allocated a
-/// new `AssociatedIrp.SystemBuffer` (Windows 7 and later; the [directory change notification][design-notification]).
-///
-/// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
-pub const FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER: u32 = 0x0010_0000;
-/// `FLTFL_CALLBACK_DATA_DIRTY` (0x80000000).
-pub const FLTFL_CALLBACK_DATA_DIRTY: u32 = 0x8000_0000;
-
-/// `FLT_PREOP_CALLBACK_STATUS`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum PreOpStatus {
-    /// `FLT_PREOP_SUCCESS_WITH_CALLBACK` (0): call my post callback.
-    SuccessWithCallback = 0,
-    /// `FLT_PREOP_SUCCESS_NO_CALLBACK` (1).
-    SuccessNoCallback = 1,
-    /// `FLT_PREOP_COMPLETE` (4): the filter completed the operation with `IoStatus`.
-    Complete = 4,
-}
-
-/// `FLT_POSTOP_CALLBACK_STATUS`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub enum PostOpStatus {
-    /// `FLT_POSTOP_FINISHED_PROCESSING` (0).
-    FinishedProcessing = 0,
-}
-
-/// `FLT_PARAMETERS` as a minifilter sees them, buffers included.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum FltParameters {
-    /// `Parameters.Read`.
-    Read {
-        /// `Length`.
-        length: u32,
-        /// `ReadBuffer`.
-        read_buffer: Option<Va>,
-        /// `MdlAddress`.
-        mdl_address: Option<MdlId>,
-    },
-    /// `Parameters.Write`.
-    Write {
-        /// `Length`.
-        length: u32,
-        /// `WriteBuffer`.
-        write_buffer: Option<Va>,
-        /// `MdlAddress`.
-        mdl_address: Option<MdlId>,
-    },
-    /// `Parameters.DeviceIoControl`.
-    DeviceIoControl {
-        /// `IoControlCode`.
-        io_control_code: u32,
-        /// `InputBufferLength`.
-        input_buffer_length: u32,
-        /// `OutputBufferLength`.
-        output_buffer_length: u32,
-    },
-    /// `Parameters.DirectoryControl.NotifyDirectory`.
-    NotifyDirectory {
-        /// `Length`.
-        length: u32,
-        /// `CompletionFilter`.
-        completion_filter: u32,
-        /// `DirectoryBuffer`: the caller's **user-mode** address.
-        directory_buffer: Option<Va>,
-        /// `MdlAddress`.
-        mdl_address: Option<MdlId>,
-    },
-    /// Anything else.
-    Other,
-}
-
-/// `FLT_CALLBACK_DATA` (with its `FLT_IO_PARAMETER_BLOCK`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallbackData {
-    /// The IRP underneath.
-    pub irp: IrpId,
-    /// `Flags` (`FLTFL_CALLBACK_DATA_*`).
-    pub flags: u32,
-    /// `Thread`: the requesting thread.
-    pub thread: Option<Tid>,
-    /// `RequestorMode`.
-    pub requestor_mode: AccessMode,
-    /// `Iopb->MajorFunction`.
-    pub major_function: u8,
-    /// `Iopb->MinorFunction`.
-    pub minor_function: u8,
-    /// `Iopb->IrpFlags`.
-    pub irp_flags: IrpFlags,
-    /// `Iopb->Parameters`: in the post callback, still the pre-operation snapshot.
-    pub parameters: FltParameters,
-    /// `IoStatus` (valid in the post callback, or set by a pre callback that completes).
-    pub io_status: IoStatusBlock,
-    /// The SystemBuffer the IRP was sent down with.
-    pub(crate) sent_system_buffer: Option<Va>,
-    /// The new SystemBuffer the file system put in, if any.
-    pub(crate) new_system_buffer: Option<Va>,
-    /// Filters whose post callback is due (indices into the registration list).
-    pub(crate) post_due: Vec<usize>,
-}
-
-/// A minifilter's callbacks: driver code, given the [`Kernel`].
-pub trait MiniFilter: fmt::Debug + Send + Sync {
-    /// The pre-operation callback. Default: pass, with a post callback.
-    ///
-    /// # Errors
-    /// Faults of the routines it calls.
-    fn pre_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PreOpStatus> {
-        let _ = (k, data);
-        Ok(PreOpStatus::SuccessWithCallback)
-    }
-
-    /// The post-operation callback. Default: nothing.
-    ///
-    /// # Errors
-    /// Faults of the routines it calls.
-    fn post_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PostOpStatus> {
-        let _ = (k, data);
-        Ok(PostOpStatus::FinishedProcessing)
-    }
-}
-
-/// A registered minifilter.
-#[derive(Clone, Debug)]
-pub(crate) struct FilterEntry {
-    pub(crate) name: String,
-    pub(crate) altitude: u32,
-    pub(crate) code: Arc<dyn MiniFilter>,
-}
-
-/// Filter-manager state.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FltState {
-    pub(crate) filters: Vec<FilterEntry>,
-    pub(crate) data: BTreeMap<IrpId, CallbackData>,
-    pub(crate) driver: Option<super::DriverId>,
-    /// Callback data as each post-operation callback round finished, in order.
-    pub(crate) finished: Vec<CallbackData>,
-}
 
 /// The filter manager's own (legacy filter) driver.
 #[derive(Clone, Copy, Debug, Default)]
@@ -249,10 +93,10 @@ impl Driver for FltMgr {
         // The filter manager is a system component: it reads its own registrations.
         let m = k.system();
         let mut data = snapshot(m, irp)?;
-        let mut order: Vec<usize> = (0..m.io.flt.filters.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(m.io.flt.filters[i].altitude));
+        let mut order: Vec<usize> = (0..m.filters.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(m.filters[i].altitude));
         for idx in order {
-            let code = m.io.flt.filters[idx].code.clone();
+            let code = m.filters[idx].code.clone();
             match code.pre_operation(&mut m.kernel(), &mut data)? {
                 PreOpStatus::SuccessWithCallback => data.post_due.push(idx),
                 PreOpStatus::SuccessNoCallback => {}
@@ -301,7 +145,7 @@ impl Driver for FltMgr {
         }
         let due: Vec<usize> = data.post_due.iter().rev().copied().collect();
         for idx in due {
-            let code = m.io.flt.filters[idx].code.clone();
+            let code = m.filters[idx].code.clone();
             code.post_operation(&mut m.kernel(), &mut data)?;
         }
         m.io.flt.finished.push(data);
@@ -325,7 +169,7 @@ impl Machine {
         code: Arc<dyn MiniFilter>,
     ) -> Result<()> {
         self.enter("FltRegisterFilter")?;
-        self.io.flt.filters.push(FilterEntry {
+        self.filters.push(FilterEntry {
             name: name.to_string(),
             altitude,
             code,
@@ -376,9 +220,7 @@ impl Machine {
 
     /// Names of the registered minifilters, in registration order.
     pub fn flt_filters(&self) -> Vec<(String, u32)> {
-        self.io
-            .flt
-            .filters
+        self.filters
             .iter()
             .map(|f| (f.name.clone(), f.altitude))
             .collect()

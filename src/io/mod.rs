@@ -97,81 +97,16 @@ pub use irp::{
 };
 pub use services::IoRequest;
 
+pub(crate) use crate::iostate::Timer;
+pub use crate::iostate::{ApcDelivery, IoCompletion, IoState};
+
 use crate::audit::HazardKind;
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::Machine;
-use crate::space::{Pid, Tid};
-use crate::status::NtStatus;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::space::Tid;
 
 /// Pool tag of I/O-manager system buffers (`'Io  '`).
 pub const IO_SYSTEM_BUFFER_TAG: u32 = crate::pool::tag(b"Io  ");
-
-/// When the stage-2 completion APC runs.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default)]
-pub enum ApcDelivery {
-    /// At once, when stage 1 queues it (the thread is assumed ready to run).
-    #[default]
-    Immediate,
-    /// Only when the thread returns from a system service, waits during rundown, or
-    /// [`Machine::ke_deliver_apcs`] is called — so races with stage 2 can be interleaved.
-    Deferred,
-}
-
-/// What stage 2 (or the cleanup of a thread-less IRP) did with a request.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct IoCompletion {
-    /// The IRP (freed now).
-    pub irp: IrpId,
-    /// Its owning thread, `None` if it had none (disassociated or kernel-built).
-    pub thread: Option<Tid>,
-    /// The requesting process.
-    pub process: Option<Pid>,
-    /// Final `IoStatus.Status` (after a faulting copy-back, the exception code).
-    pub status: NtStatus,
-    /// Final `IoStatus.Information`.
-    pub information: u64,
-    /// Bytes copied back from the SystemBuffer to `UserBuffer`.
-    pub copied_back: u64,
-    /// Whether the IOSB was written.
-    pub iosb_written: bool,
-    /// Cleaned up without copy-back or IOSB (`IopCleanupIrp`: cancelled and thread-less).
-    pub cleaned_up: bool,
-    /// Machine step.
-    pub step: u64,
-}
-
-/// A pending timer (`KeSetTimer` with a DPC).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct Timer {
-    pub(crate) due_ms: u64,
-    pub(crate) seq: u64,
-    pub(crate) device: DeviceId,
-    pub(crate) context: u64,
-}
-
-/// The I/O manager's state inside the machine.
-#[derive(Clone, Debug, Default)]
-pub struct IoState {
-    pub(crate) drivers: Vec<device::DriverEntry>,
-    pub(crate) devices: Vec<Device>,
-    /// Each thread's IRP list (`ETHREAD.IrpList`), in issue order.
-    pub(crate) thread_irps: BTreeMap<Tid, Vec<IrpId>>,
-    /// Stage-2 APCs queued per thread.
-    pub(crate) apcs: BTreeMap<Tid, VecDeque<IrpId>>,
-    pub(crate) apc_delivery: ApcDelivery,
-    pub(crate) clock_ms: u64,
-    pub(crate) timers: Vec<Timer>,
-    pub(crate) timer_seq: u64,
-    pub(crate) completions: Vec<IoCompletion>,
-    /// IRPs freed after completion (to tell a second completion from a wild handle).
-    pub(crate) freed: BTreeSet<IrpId>,
-    /// IRPs disassociated from their thread at rundown, with their process.
-    pub(crate) disassociated: BTreeMap<IrpId, Option<Pid>>,
-    pub(crate) flt: fltmgr::FltState,
-    /// The thread that last entered a system service.
-    pub(crate) current_thread: Option<Tid>,
-}
 
 impl Machine {
     /// [`IoAllocateIrp`]: a zero-filled IRP with `stack_size` stack locations, owned by no

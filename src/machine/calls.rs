@@ -14,9 +14,11 @@
 //! ```
 
 use super::Machine;
+use super::driver::MiniFilter;
 use crate::addr::Va;
-use crate::io::fltmgr::{CallbackData, MiniFilter};
-use crate::io::{DeviceId, DriverId, IrpId, StackLocation};
+use crate::iostate::device::{DeviceId, DriverId};
+use crate::iostate::flt::CallbackData;
+use crate::iostate::irp::{IrpId, StackLocation};
 use crate::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId};
 use crate::pool::PoolType;
 use crate::space::{Pid, Protection, Tid};

@@ -1,62 +1,12 @@
 //! [`Kernel`]: what driver code sees of the machine.
-//!
-//! Strategies ([`crate::strategy::ProxyStrategy`]), drivers ([`crate::io::Driver`]) and
-//! minifilters ([`crate::io::fltmgr::MiniFilter`]) are handed a `&mut Kernel<'_>`, not the
-//! [`Machine`]. It exposes the DDIs a driver can call and the memory accesses it can
-//! make, in the current context (the running thread, after any `KeStackAttachProcess`),
-//! and nothing else: the oracle's inspection (`peek`, provenance labels, frame bytes,
-//! `audit`, `hazards`, the access log), the harness's controls (creating and switching
-//! processes, scheduling other threads' writes, the clock) and user-mode actions (a
-//! process's own reads and writes, system services) stay on [`Machine`], for tests and
-//! the oracle.
-//!
-//! Every method is the [`Machine`] method of the same name (same checks, same faults,
-//! same step count): the DDI's code lives in one place, its subsystem's module, and the
-//! `Kernel` only narrows who may call what. The writes a C driver can make to the
-//! structures it holds — `Irp->IoStatus`, `Mdl->MdlFlags`, an entry of
-//! `MmGetMdlPfnArray(Mdl)` — are here too, named after what they model; the model
-//! records the ones that break a rule as events ([`Machine::events`]).
-//!
-//! ```
-//! use mdlsim::{Config, Kernel, Machine};
-//! use mdlsim::mdl::{AccessMode, LockOperation};
-//! use mdlsim::{space::Protection, vm::{MEM_COMMIT, MEM_RESERVE}};
-//!
-//! // Driver code: written against the Kernel only.
-//! fn lock_and_map(k: &mut Kernel<'_>, va: mdlsim::addr::Va, len: u32) -> mdlsim::Result<u8> {
-//!     let mdl = k.io_allocate_mdl(va, len, false, false, None)?.expect("an MDL");
-//!     k.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)?;
-//!     let sys = k.mm_get_system_address_for_mdl_safe(mdl, 16)?.expect("mapped");
-//!     let first = k.kernel_read(sys, 1)?[0];
-//!     k.mm_unlock_pages(mdl)?;
-//!     k.io_free_mdl(mdl)?;
-//!     Ok(first)
-//! }
-//!
-//! // The test: sets the scene on the Machine, runs the driver in the app's context.
-//! let mut m = Machine::new(Config::default()).unwrap();
-//! let app = m.create_process("app").unwrap();
-//! let va = m.virtual_alloc(app, None, 0x1000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
-//! m.user_write(app, va, b"x").unwrap();
-//! m.switch_to(Some(app)).unwrap();
-//! assert_eq!(lock_and_map(&mut m.kernel(), va, 1).unwrap(), b'x');
-//! assert!(m.audit().is_empty());
-//! ```
-//!
-//! The oracle's view is not there: driver code cannot look at provenance, so it cannot
-//! depend on it.
-//!
-//! ```compile_fail
-//! fn cheat(k: &mut mdlsim::Kernel<'_>, va: mdlsim::addr::Va) {
-//!     let _ = k.labels(mdlsim::space::SpaceId::System, va, 1); // no such method
-//! }
-//! ```
 
 use super::calls::MdlArg;
+use super::driver::MiniFilter;
 use crate::addr::Va;
 use crate::fault::Result;
-use crate::io::fltmgr::{CallbackData, MiniFilter};
-use crate::io::{Device, DeviceId, DriverId, Irp, IrpId, StackLocation};
+use crate::iostate::device::{Device, DeviceId, DriverId};
+use crate::iostate::flt::CallbackData;
+use crate::iostate::irp::{Irp, IrpId, StackLocation};
 use crate::machine::Machine;
 use crate::mdl::{AccessMode, CacheType, LockOperation, Mdl, MdlFlags, MdlId};
 use crate::pool::PoolType;
@@ -65,9 +15,60 @@ use crate::status::NtStatus;
 use crate::vm::MemoryBasicInformation;
 use std::sync::Arc;
 
-/// The DDI-only view of a [`Machine`] that driver code receives (see the [module
-/// documentation](self)). Obtained with [`Machine::kernel`]; the harness creates one for
-/// every call into a driver.
+/// The DDI-only view of a [`Machine`] that driver code receives. Obtained with
+/// [`Machine::kernel`]; the harness creates one for every call into a driver.
+///
+/// Strategies ([`crate::strategy::ProxyStrategy`]), drivers ([`crate::io::Driver`]) and
+/// minifilters ([`crate::io::fltmgr::MiniFilter`]) are handed a `&mut Kernel<'_>`, not the
+/// [`Machine`]. It exposes the DDIs a driver can call and the memory accesses it can
+/// make, in the current context (the running thread, after any `KeStackAttachProcess`),
+/// and nothing else: the oracle's inspection (`peek`, provenance labels, frame bytes,
+/// `audit`, `hazards`, the access log), the harness's controls (creating and switching
+/// processes, scheduling other threads' writes, the clock) and user-mode actions (a
+/// process's own reads and writes, system services) stay on [`Machine`], for tests and
+/// the oracle.
+///
+/// Every method is the [`Machine`] method of the same name (same checks, same faults,
+/// same step count): the DDI's code lives in one place, its subsystem's module, and the
+/// `Kernel` only narrows who may call what. The writes a C driver can make to the
+/// structures it holds — `Irp->IoStatus`, `Mdl->MdlFlags`, an entry of
+/// `MmGetMdlPfnArray(Mdl)` — are here too, named after what they model; the model
+/// records the ones that break a rule as events ([`Machine::events`]).
+///
+/// ```
+/// use mdlsim::{Config, Kernel, Machine};
+/// use mdlsim::mdl::{AccessMode, LockOperation};
+/// use mdlsim::{space::Protection, vm::{MEM_COMMIT, MEM_RESERVE}};
+///
+/// // Driver code: written against the Kernel only.
+/// fn lock_and_map(k: &mut Kernel<'_>, va: mdlsim::addr::Va, len: u32) -> mdlsim::Result<u8> {
+///     let mdl = k.io_allocate_mdl(va, len, false, false, None)?.expect("an MDL");
+///     k.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)?;
+///     let sys = k.mm_get_system_address_for_mdl_safe(mdl, 16)?.expect("mapped");
+///     let first = k.kernel_read(sys, 1)?[0];
+///     k.mm_unlock_pages(mdl)?;
+///     k.io_free_mdl(mdl)?;
+///     Ok(first)
+/// }
+///
+/// // The test: sets the scene on the Machine, runs the driver in the app's context.
+/// let mut m = Machine::new(Config::default()).unwrap();
+/// let app = m.create_process("app").unwrap();
+/// let va = m.virtual_alloc(app, None, 0x1000, MEM_COMMIT | MEM_RESERVE, Protection::ReadWrite).unwrap();
+/// m.user_write(app, va, b"x").unwrap();
+/// m.switch_to(Some(app)).unwrap();
+/// assert_eq!(lock_and_map(&mut m.kernel(), va, 1).unwrap(), b'x');
+/// assert!(m.audit().is_empty());
+/// ```
+///
+/// The oracle's view is not there: driver code cannot look at provenance, so it cannot
+/// depend on it.
+///
+/// ```compile_fail
+/// fn cheat(k: &mut mdlsim::Kernel<'_>, va: mdlsim::addr::Va) {
+///     let _ = k.labels(mdlsim::space::SpaceId::System, va, 1); // no such method
+/// }
+/// ```
 #[derive(Debug)]
 pub struct Kernel<'m> {
     m: &'m mut Machine,

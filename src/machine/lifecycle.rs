@@ -66,7 +66,7 @@ impl Machine {
     /// every user mapping in it, goes at exit). A query: it takes no step.
     ///
     /// # Errors
-    /// [`ModelError::NoSuchProcess`].
+    /// [`ModelError::NoSuchProcess`](crate::ModelError::NoSuchProcess).
     #[doc(alias = "PsGetProcessExitStatus")]
     pub fn ps_get_process_exit_status(&self, pid: Pid) -> Result<crate::status::NtStatus> {
         self.alive()?;
@@ -82,7 +82,7 @@ impl Machine {
     /// query: it takes no step.
     ///
     /// # Errors
-    /// [`ModelError::NoSuchThread`].
+    /// [`ModelError::NoSuchThread`](crate::ModelError::NoSuchThread).
     #[doc(alias = "PsIsThreadTerminating")]
     pub fn ps_is_thread_terminating(&self, tid: Tid) -> Result<bool> {
         self.alive()?;

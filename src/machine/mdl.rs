@@ -9,7 +9,7 @@ use crate::addr::Va;
 use crate::events::Event;
 use crate::fault::{Fault, ModelError, Result};
 use crate::ids::Birth;
-use crate::io::IrpId;
+use crate::iostate::irp::IrpId;
 use crate::mdl::{LockRecord, Mdl, MdlFlags, MdlId, MdlSlot, MdlStorage};
 use crate::mm::{LeakedLock, Mm};
 

@@ -23,6 +23,7 @@ mod audit;
 mod blame;
 pub mod calls;
 pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
+pub(crate) mod driver;
 mod kernel;
 mod lifecycle;
 mod mdl;
@@ -155,7 +156,7 @@ pub struct Machine {
     pub(crate) mappings: Arena<Mapping>,
     pub(crate) log: AccessLog,
     pub(crate) counters: crate::counters::Counters,
-    pub(crate) irps: Arena<crate::io::Irp>,
+    pub(crate) irps: Arena<crate::iostate::irp::Irp>,
     pub(crate) events: Vec<crate::events::Event>,
     pub(crate) leaked_locks: Vec<crate::mm::LeakedLock>,
     /// Lock references a driver moved between frames by changing a locked MDL's PFN array.
@@ -165,7 +166,11 @@ pub struct Machine {
     /// User-mode writes other threads make just before given steps (double-fetch interleavings).
     pub(crate) scheduled: Vec<ScheduledWrite>,
     /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
-    pub(crate) io: crate::io::IoState,
+    pub(crate) io: crate::iostate::IoState,
+    /// Registered drivers (`DriverObject`s), by [`crate::io::DriverId`].
+    pub(crate) drivers: Vec<driver::DriverEntry>,
+    /// Registered minifilters, in registration order.
+    pub(crate) filters: Vec<driver::FilterEntry>,
     /// The DDI call log, while recording ([`Machine::record_ddi_calls`]).
     pub(crate) ddi_log: Option<Box<calls::DdiLog>>,
     /// What names a crash's cause: NULL returns, the last kernel fault, released ranges.
@@ -232,7 +237,9 @@ impl Machine {
             ref_adjust: BTreeMap::new(),
             locked_pages_adjust: BTreeMap::new(),
             scheduled: Vec::new(),
-            io: crate::io::IoState::default(),
+            io: crate::iostate::IoState::default(),
+            drivers: Vec::new(),
+            filters: Vec::new(),
             blame: Blame::default(),
             crashed: None,
             ddi_log: None,
@@ -342,7 +349,7 @@ impl Machine {
         params: [u64; 4],
         detail: impl Into<String>,
     ) -> Fault {
-        BugCheck::raise(&mut self.crashed, code, params, detail)
+        crate::fault::bug_check(&mut self.crashed, code, params, detail)
     }
 
     // ----- processes and threads -------------------------------------------------------

@@ -196,7 +196,7 @@ impl Machine {
         self.vm().kernel_write(va, data)
     }
 
-    /// [`RtlZeroMemory`] in the current context: the bytes become zero and labelled [`Label::Zero`].
+    /// [`RtlZeroMemory`] in the current context: the bytes become zero and labelled [`Label::Zero`](crate::shadow::Label::Zero).
     ///
     /// [`RtlZeroMemory`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-rtlzeromemory
     #[doc(alias = "RtlZeroMemory")]
@@ -219,7 +219,7 @@ impl Machine {
     /// [`ZwQueryVirtualMemory`] with `MemoryBasicInformation`: the state of the pages
     /// around `va` in `pid`'s user space. A free address reports the free run up to the
     /// next VAD (or the end of user space); a `VirtualAlloc` region the run of pages with
-    /// `va`'s state; a user-mode MDL mapping ([`VadKind::MdlMapping`]) the whole mapping,
+    /// `va`'s state; a user-mode MDL mapping ([`VadKind::MdlMapping`](crate::space::VadKind::MdlMapping)) the whole mapping,
     /// committed, with the protection of its PTE at `va`. A query changes nothing, so
     /// like a driver's read of an object's fields it takes no step (adding queries to a
     /// driver moves no step number in its reports).

@@ -83,7 +83,7 @@ impl Mm<'_> {
         params: [u64; 4],
         detail: impl Into<String>,
     ) -> Fault {
-        BugCheck::raise(self.crashed, code, params, detail)
+        crate::fault::bug_check(self.crashed, code, params, detail)
     }
 
     /// The current step and routine, to stamp on a new object.

@@ -190,7 +190,7 @@ pub struct Expect {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventKind>>,
     /// The exact set of hazard kinds left ([`crate::Machine::hazards`], by the names of
-    /// [`HazardKind`]).
+    /// [`HazardKind`](crate::audit::HazardKind)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hazards: Option<Vec<String>>,
     /// Whether [`crate::Machine::audit`] must be clean at the end (default `true`).

@@ -87,7 +87,7 @@ struct State<S> {
 }
 
 /// The proxy file-system driver, generic over the exposure strategy it runs
-/// (module docs). Register it with [`Machine::io_register_driver`] (keeping an `Arc` of
+/// (module docs). Register it with [`Machine::io_register_driver`](crate::Machine::io_register_driver) (keeping an `Arc` of
 /// your own to drive the server's side) and create a `DO_DIRECT_IO` device for it.
 pub struct ProxyDriver<S> {
     bug: ProxyDriverBug,

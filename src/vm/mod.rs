@@ -6,7 +6,7 @@
 //!   uncommitted or no-access page, or a write to a read-only page raises
 //!   `STATUS_ACCESS_VIOLATION`.
 //! * Kernel code reaches system space in every context and the user half of
-//!   the *current* process ([`Machine::attach`]). A bad user address raises
+//!   the *current* process ([`Machine::attach`](crate::Machine::attach)). A bad user address raises
 //!   `STATUS_ACCESS_VIOLATION` (a driver catches it in `__try`); an invalid
 //!   system address is `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`; a write through
 //!   a read-only system mapping is `ATTEMPTED_WRITE_TO_READONLY_MEMORY (0xBE)`.
@@ -92,7 +92,7 @@ impl Vm<'_> {
         params: [u64; 4],
         detail: impl Into<String>,
     ) -> Fault {
-        BugCheck::raise(self.crashed, code, params, detail)
+        crate::fault::bug_check(self.crashed, code, params, detail)
     }
 
     fn process(&self, pid: Pid) -> Result<&Process> {

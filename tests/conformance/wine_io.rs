@@ -1,5 +1,4 @@
-//! Conformance with Windows' I/O manager, translated assertion by assertion from public
-//! test suites that ran on Windows (facts only, no code): each test names its source.
+//! The I/O manager: return status and completion routines.
 //!
 //! * Wine, `dlls/ntoskrnl.exe/tests/ntoskrnl.c`, `do_return_status`: for a request the
 //!   dispatch routine finished (did not pend), the system service returns the dispatch
@@ -8,9 +7,7 @@
 //! * Microsoft, `IoSetCompletionRoutine`: `InvokeOnSuccess` / `InvokeOnError` are decided
 //!   "based on the NT_SUCCESS macro", so a warning runs the error routines.
 
-mod io_common;
-
-use io_common::*;
+use crate::io_common::*;
 use mdlsim::Kernel;
 use mdlsim::fault::Result;
 use mdlsim::io::{DO_BUFFERED_IO, DeviceId, Driver, IrpId};

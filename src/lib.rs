@@ -91,6 +91,8 @@
 pub mod addr;
 mod arena;
 pub mod audit;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod bugcheck;
 pub mod cost;
 pub mod counters;

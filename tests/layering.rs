@@ -35,8 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["op", "generators", "pagemap"],
     // The oracle, strategies, the harness, workloads and their cost.
     &["oracle", "strategy", "verify", "workload", "cost"],
-    // Scenario files, replay, fuzz targets.
-    &["scenario", "replay", "fuzzing"],
+    // Scenario files, replay, fuzz targets, benchmarks of strategies.
+    &["scenario", "replay", "fuzzing", "bench"],
 ];
 
 /// Cycles that exist today (each a set of modules that use one another), recorded as

@@ -251,7 +251,7 @@ impl<S: ProxyStrategy> ProxyStrategy for Audited<S> {
     }
 }
 
-fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
+pub(super) fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: S,
     case: &Case,
     problems: &mut Vec<String>,

@@ -1,6 +1,6 @@
 //! The guide, chapter by chapter (the same Markdown as `docs/guide/`; every Rust example
 //! is a doctest, and every `cargo run --release -- ...` command in it is run by
-//! `cli/tests/cli.rs`).
+//! `cli/tests/documented_commands.rs`).
 
 #[doc = include_str!("../docs/guide/01-concepts.md")]
 pub mod concepts {}

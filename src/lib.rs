@@ -91,6 +91,8 @@
 pub mod addr;
 mod arena;
 pub mod audit;
+#[cfg(feature = "bench")]
+pub mod bench;
 pub mod bugcheck;
 pub mod cost;
 pub mod counters;
@@ -125,6 +127,7 @@ mod syspte;
 mod trail;
 pub mod verify;
 pub mod vm;
+pub mod windows;
 pub mod workload;
 
 pub use arena::Handle;

@@ -210,63 +210,22 @@ impl PoolCtx<'_> {
         let birth = self.vm.birth();
         self.vm.counters.pool_allocations += 1;
         if size > PAGE_SIZE - POOL_HEADER_SIZE {
-            let n = bytes_to_pages(size);
-            if self.pool.pages_in_use + n > self.pool.limit_pages {
-                return Ok(None);
-            }
-            let Some(i) = self.pool.va.alloc(n) else {
+            let Some(va) = self.take_pool_pages(bytes_to_pages(size), zero)? else {
                 return Ok(None);
             };
-            let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
-            if let Err(why) = self.map_pool_pages(va, n, zero) {
-                let _ = self.pool.va.release(i, n);
-                return self.vm.no_frame(why).map(|()| None);
-            }
-            self.pool.freed.remove(&va.0);
-            self.pool.allocs.insert(
-                va.0,
-                PoolAllocation {
-                    va,
-                    size,
-                    tag,
-                    whole_pages: true,
-                    birth,
-                },
-            );
+            self.record_alloc(va, size, tag, true, birth);
             return Ok(Some(va));
         }
         // A block of a shared page: header + data rounded to the granularity.
         let need = (POOL_HEADER_SIZE
             + size.div_ceil(POOL_BLOCK_GRANULARITY) * POOL_BLOCK_GRANULARITY)
             .max(POOL_HEADER_SIZE + POOL_BLOCK_GRANULARITY);
-        let mut slot = None;
-        for (&vpn, page) in &self.pool.small_pages {
-            let mut cur = 0u64;
-            for (&off, &len) in &page.used {
-                if off as u64 - cur >= need {
-                    break;
-                }
-                cur = off as u64 + len as u64;
-            }
-            if PAGE_SIZE - cur >= need {
-                slot = Some((vpn, cur));
-                break;
-            }
-        }
-        let (vpn, off) = match slot {
+        let (vpn, off) = match self.find_small_slot(need) {
             Some(s) => s,
             None => {
-                if self.pool.pages_in_use + 1 > self.pool.limit_pages {
-                    return Ok(None);
-                }
-                let Some(i) = self.pool.va.alloc(1) else {
+                let Some(va) = self.take_pool_pages(1, false)? else {
                     return Ok(None);
                 };
-                let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
-                if let Err(why) = self.map_pool_pages(va, 1, false) {
-                    let _ = self.pool.va.release(i, 1);
-                    return self.vm.no_frame(why).map(|()| None);
-                }
                 self.pool.small_pages.insert(va.vpn(), SmallPage::default());
                 (va.vpn(), 0)
             }
@@ -276,15 +235,64 @@ impl PoolCtx<'_> {
         }
         let header = Va((vpn << 12) + off);
         let va = Va(header.0 + POOL_HEADER_SIZE);
-        // POOL_HEADER: BlockSize/PoolType word, then the tag, then ProcessBilled.
-        let mut h = [0u8; POOL_HEADER_SIZE as usize];
-        h[0..4].copy_from_slice(&((need / POOL_BLOCK_GRANULARITY) as u32).to_le_bytes());
-        h[4..8].copy_from_slice(&tag.to_le_bytes());
-        self.vm.write_as(Who::Kernel, header, &h, false)?;
+        self.write_block_header(header, need, tag)?;
         if zero {
             let z = vec![0u8; (need - POOL_HEADER_SIZE) as usize];
             self.vm.write_as(Who::Kernel, va, &z, true)?;
         }
+        self.record_alloc(va, size, tag, false, birth);
+        Ok(Some(va))
+    }
+
+    /// Takes `n` fresh pool pages (zeroed with `zero`) from the pool's VA range and maps
+    /// them: `Ok(None)` at the pool limit or when the range is full, the NULL return of
+    /// `Vm::no_frame` when frames run out (the range taken is released again).
+    #[inline]
+    fn take_pool_pages(&mut self, n: u64, zero: bool) -> Result<Option<Va>> {
+        if self.pool.pages_in_use + n > self.pool.limit_pages {
+            return Ok(None);
+        }
+        let Some(i) = self.pool.va.alloc(n) else {
+            return Ok(None);
+        };
+        let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
+        if let Err(why) = self.map_pool_pages(va, n, zero) {
+            let _ = self.pool.va.release(i, n);
+            return self.vm.no_frame(why).map(|()| None);
+        }
+        Ok(Some(va))
+    }
+
+    /// The first gap of `need` bytes in a shared pool page, first fit in page order:
+    /// `(page's VPN, offset of the block's header)`.
+    #[inline]
+    fn find_small_slot(&self, need: u64) -> Option<(u64, u64)> {
+        for (&vpn, page) in &self.pool.small_pages {
+            let mut cur = 0u64;
+            for (&off, &len) in &page.used {
+                if off as u64 - cur >= need {
+                    break;
+                }
+                cur = off as u64 + len as u64;
+            }
+            if PAGE_SIZE - cur >= need {
+                return Some((vpn, cur));
+            }
+        }
+        None
+    }
+
+    /// Writes a small block's `POOL_HEADER` at `header`: the BlockSize/PoolType word, then
+    /// the tag, then ProcessBilled (zero).
+    fn write_block_header(&mut self, header: Va, need: u64, tag: u32) -> Result<()> {
+        let mut h = [0u8; POOL_HEADER_SIZE as usize];
+        h[0..4].copy_from_slice(&((need / POOL_BLOCK_GRANULARITY) as u32).to_le_bytes());
+        h[4..8].copy_from_slice(&tag.to_le_bytes());
+        self.vm.write_as(Who::Kernel, header, &h, false)
+    }
+
+    /// Records a new allocation at `va` (no longer a freed address).
+    fn record_alloc(&mut self, va: Va, size: u64, tag: u32, whole_pages: bool, birth: Birth) {
         self.pool.freed.remove(&va.0);
         self.pool.allocs.insert(
             va.0,
@@ -292,11 +300,10 @@ impl PoolCtx<'_> {
                 va,
                 size,
                 tag,
-                whole_pages: false,
+                whole_pages,
                 birth,
             },
         );
-        Ok(Some(va))
     }
 
     /// Frees the allocation at `va`, checking `tag` when given (`BAD_POOL_CALLER` otherwise).

@@ -24,7 +24,7 @@
 //! [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
 
 use crate::addr::{PAGE_SIZE, Va, span_pages};
-use crate::cost::Cost;
+use crate::cost::{Cost, CostModel, Temperature};
 use crate::counters::Counters;
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::{Config, Machine};
@@ -185,4 +185,50 @@ pub fn request_cost<S: ProxyStrategy + Clone>(
     let mut s = strategy.clone();
     p.run(&mut s)?;
     Ok(Cost::from_counters(&p.machine.counters().since(&before)))
+}
+
+/// The sizes a crossover search walks: one page, doubling to 16 MiB, then 31 MiB (the
+/// largest request the benches run: an MDL describes at most 8,185 pages).
+pub fn crossover_sizes() -> Vec<u64> {
+    let mut v: Vec<u64> = (0..=12).map(|k| PAGE_SIZE << k).collect();
+    v.push(31 << 20);
+    v
+}
+
+/// The smallest size of [`crossover_sizes`] from which strategy `a` is projected faster
+/// than `b` by `model` (one request each, shadow off, the buffer at byte `offset` of its
+/// first page), `None` when `a` never wins up to 31 MiB: where your strategy starts to
+/// beat, say, `BounceCopy`.
+///
+/// ```
+/// use mdlsim::cost::{CostModel, Temperature};
+/// use mdlsim::strategy::{BounceCopy, Direction, HeadTailSplice};
+/// use mdlsim::workload::crossover;
+/// let (splice, bounce, m) = (HeadTailSplice::default(), BounceCopy::default(), CostModel::default());
+/// let cold = crossover(&splice, &bounce, Direction::Read, 0, &m, Temperature::Cold).unwrap();
+/// assert!(cold.is_some_and(|size| size <= 1 << 20)); // mapping wins over copying cold data
+/// ```
+///
+/// # Errors
+/// As [`request_cost`].
+pub fn crossover<A, B>(
+    a: &A,
+    b: &B,
+    direction: Direction,
+    offset: u64,
+    model: &CostModel,
+    t: Temperature,
+) -> Result<Option<u64>>
+where
+    A: ProxyStrategy + Clone,
+    B: ProxyStrategy + Clone,
+{
+    for size in crossover_sizes() {
+        let ca = request_cost(a, direction, size, offset, false)?;
+        let cb = request_cost(b, direction, size, offset, false)?;
+        if ca.project_us(model, t) < cb.project_us(model, t) {
+            return Ok(Some(size));
+        }
+    }
+    Ok(None)
 }

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     // Values and identities: no state.
     &[
         "addr", "status", "bugcheck", "fault", "arena", "ranges", "counters", "ids", "guide",
-        "audit",
+        "windows", "audit",
     ],
     // Physical memory: frames, the PFN database, byte provenance, the access log.
     &["shadow", "pfn", "log"],
@@ -35,8 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["op", "generators", "pagemap"],
     // The oracle, strategies, the harness, workloads and their cost.
     &["oracle", "strategy", "verify", "workload", "cost"],
-    // Scenario files, replay, fuzz targets.
-    &["scenario", "replay", "fuzzing"],
+    // Scenario files, replay, fuzz targets, benchmarks of strategies.
+    &["scenario", "replay", "fuzzing", "bench"],
 ];
 
 /// Cycles that exist today (each a set of modules that use one another), recorded as

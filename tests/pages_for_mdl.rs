@@ -12,6 +12,7 @@ use mdlsim::pfn::{FrameOwner, PageState};
 use mdlsim::shadow::Label;
 use mdlsim::space::SpaceId;
 use mdlsim::vm::MEM_RELEASE;
+use mdlsim::windows::WindowsVersion;
 use mdlsim::{Config, Machine, MdlId};
 
 fn alloc(m: &mut Machine, bytes: u64, flags: u32) -> Option<MdlId> {
@@ -349,9 +350,10 @@ fn free_pages_through_a_probing_mdl_leaks_its_lock() {
 /// machine — seconds and gigabytes of host memory per call. §3.9: the MDL comes from
 /// `MmCreateMdl(NULL, NULL, PageCount << PAGE_SHIFT)`, which refuses a descriptor over
 /// 0xFFFF bytes (§3.1), and `PageCount -= PageCount / 16` until it fits.
+/// Server 2003's rule (ReactOS's, which the fuzz finding was made on).
 #[test]
 fn allocate_pages_for_mdl_shrinks_a_huge_request_until_mmcreatemdl_can_describe_it() {
-    let mut m = Machine::new(Config::default()).unwrap();
+    let mut m = Machine::new(Config::default().windows(WindowsVersion::Server2003)).unwrap();
     for (total, pages) in [
         (8185 * PAGE_SIZE, 8185u64), // the largest descriptor: as asked
         (8186 * PAGE_SIZE, 7675),    // one page more: 8186 - 8186/16
@@ -375,4 +377,34 @@ fn allocate_pages_for_mdl_shrinks_a_huge_request_until_mmcreatemdl_can_describe_
         m.io_free_mdl(mdl).unwrap();
     }
     assert!(m.audit().is_empty());
+}
+
+/// Windows 7 and later (Microsoft, `MmAllocatePagesForMdlEx`: at most 4 GiB − PAGE_SIZE
+/// in one call): a 32 MiB request is served whole (Server 2003 shrinks it to 7,680
+/// pages), and a huge one is capped at 1,048,575 pages and gets what RAM there is — here
+/// every frame of a 64 MiB machine, the MDL saying so in `ByteCount` while its array
+/// (and 16-bit `Size`, wrapped) covers the pages asked for. No NULL: a partial allocation
+/// is a success unless `MM_ALLOCATE_FULLY_REQUIRED`.
+#[test]
+fn allocate_pages_for_mdl_takes_up_to_4_gib_less_a_page_on_windows_10() {
+    let mut m = Machine::new(Config::default()).unwrap();
+    let mdl = alloc(&mut m, 32 << 20, 0).unwrap();
+    assert_eq!(m.mdl(mdl).unwrap().byte_count, 32 << 20);
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    let mut small = Machine::new(Config::default().physical_memory(64 << 20)).unwrap();
+    let mdl = alloc(&mut small, u64::MAX, 0).unwrap();
+    let d = small.mdl(mdl).unwrap().clone();
+    let wanted = (1u64 << 32) / PAGE_SIZE - 1;
+    assert_eq!(d.pfn_array().len() as u64, wanted);
+    assert_eq!(d.size as u64, (48 + 8 * wanted) & 0xFFFF);
+    assert_eq!(d.byte_count as u64, (64 << 20) as u64);
+    assert_eq!(
+        alloc(&mut small, 1 << 20, alloc_flags::MM_ALLOCATE_FULLY_REQUIRED),
+        None,
+        "no frame left"
+    );
+    small.mm_free_pages_from_mdl(mdl).unwrap();
+    small.io_free_mdl(mdl).unwrap();
+    assert!(small.audit().is_empty() && m.audit().is_empty());
 }

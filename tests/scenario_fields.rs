@@ -89,3 +89,34 @@ fn an_unknown_field_in_any_object_of_a_scenario_is_refused_at_its_position() {
     assert!(kinds.contains("case") && kinds.contains("ops"), "{kinds:?}");
     assert!(checked > 200, "{checked}");
 }
+
+/// `scenario.machine.windows` picks the Windows whose rules apply: the same 64 MiB
+/// `IoAllocateMdl` is NULL on Server 2003 and an MDL on Windows 10 (the default); an
+/// unknown version is refused.
+#[test]
+fn a_scenario_machine_names_its_windows_version() {
+    use mdlsim::scenario::Body;
+    use mdlsim::windows::WindowsVersion;
+    let text = |windows: &str| {
+        format!(
+            r#"{{"schema_version": 1, "name": "w", "scenario": {{"kind": "ops", "machine": {{"windows": "{windows}"}}, "ops": []}}}}"#
+        )
+    };
+    for (name, v) in [
+        ("Server2003", WindowsVersion::Server2003),
+        ("Windows10", WindowsVersion::Windows10),
+    ] {
+        let s = Scenario::parse("w.json", &text(name)).unwrap();
+        let Body::Ops { machine, .. } = s.scenario else {
+            panic!("ops")
+        };
+        let config = machine.config();
+        assert_eq!(config.windows, v);
+        let mut m = mdlsim::Machine::new(config).unwrap();
+        let mdl = m
+            .io_allocate_mdl(mdlsim::addr::Va::new(0x10000), 64 << 20, false, false, None)
+            .unwrap();
+        assert_eq!(mdl.is_some(), v == WindowsVersion::Windows10, "{name}");
+    }
+    assert!(Scenario::parse("w.json", &text("Windows95")).is_err());
+}

@@ -77,8 +77,8 @@ enum Command {
     /// Write docs/performance.md and its SVG plot from criterion's estimates
     /// (run `cargo bench` first) and the cost model.
     BenchReport {
-        /// Where criterion left its estimates (default: $CARGO_TARGET_DIR/criterion,
-        /// else target/criterion).
+        /// Where criterion left its estimates (default: $CRITERION_HOME, else
+        /// $CARGO_TARGET_DIR/criterion, else target/criterion).
         #[arg(long)]
         criterion: Option<PathBuf>,
         /// The Markdown page to (re)write below its "generated" marker.
@@ -87,6 +87,21 @@ enum Command {
         /// The SVG plot the page embeds.
         #[arg(long, default_value = "docs/performance.svg")]
         svg: PathBuf,
+    },
+    /// Write a cargo-fuzz target over one of your strategies into your crate: fuzz/
+    /// (manifest, target, dictionary, seed corpus) and tests/<target>_corpus.rs, which
+    /// replays the corpus in `cargo test`.
+    NewFuzzTarget {
+        /// The strategy: a registered name (yours), case ignored.
+        #[arg(long)]
+        strategy: String,
+        /// The Rust expression that builds it in the fuzz crate (default
+        /// CRATE::TYPE::default(): your package's name, the strategy's without its parameter).
+        #[arg(long, value_name = "RUST")]
+        expr: Option<String>,
+        /// Your crate's directory, where its Cargo.toml is.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
 }
 
@@ -286,7 +301,17 @@ impl Cli {
                 svg,
             } => {
                 let criterion = criterion.unwrap_or_else(default_criterion_dir);
-                bench_report(&criterion, &md, &svg, io)
+                self.bench_report(&criterion, &md, &svg, io)
+            }
+            Command::NewFuzzTarget {
+                strategy,
+                expr,
+                dir,
+            } => {
+                let name = self.registry.resolve(&strategy)?;
+                let done = cli::template::write_fuzz_target(&dir, &name, expr.as_deref())?;
+                io.out(&done);
+                Ok(0)
             }
         }
     }
@@ -363,6 +388,44 @@ impl Cli {
         }
         Ok(if r.as_expected { 0 } else { 1 })
     }
+
+    /// `mdlsim bench-report`: the performance report from criterion's estimates over the
+    /// correct built-ins and the program's own strategies, refused before anything is
+    /// written when there are none.
+    fn bench_report(
+        &self,
+        criterion: &Path,
+        md: &Path,
+        svg: &Path,
+        io: &mut Io<'_>,
+    ) -> Result<u8, CliError> {
+        let none = || {
+            CliError(format!(
+                "{}: no criterion estimates there (run `cargo bench` first)",
+                criterion.display()
+            ))
+        };
+        if !criterion.is_dir() {
+            return Err(none());
+        }
+        // No estimates (an empty or foreign folder) would replace the report with an
+        // empty one: refused before anything is written.
+        let est = cli::bench_report::read_estimates(criterion).map_err(|e| {
+            CliError(format!(
+                "{}: cannot read criterion's estimates: {e}",
+                criterion.display()
+            ))
+        })?;
+        if est.is_empty() {
+            return Err(none());
+        }
+        let mut compared = mdlsim::strategy::correct_builtins();
+        compared.extend(self.registry.own());
+        cli::bench_report::run_with(criterion, md, svg, &compared)
+            .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;
+        io.out(&format!("wrote {} and {}\n", md.display(), svg.display()));
+        Ok(0)
+    }
 }
 
 /// Writes `r`'s page map to `path` as SVG (an `"ops"` scenario has none: said so).
@@ -400,12 +463,18 @@ fn explain(class: &str, io: &mut Io<'_>) -> Result<u8, CliError> {
     Ok(0)
 }
 
-/// Where `cargo bench` leaves criterion's estimates: `$CARGO_TARGET_DIR/criterion`, else
-/// `target/criterion`.
+/// Where `cargo bench` leaves criterion's estimates: `$CRITERION_HOME` (criterion's own
+/// override), else `$CARGO_TARGET_DIR/criterion`, else `target/criterion`.
 pub(crate) fn default_criterion_dir() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d).join("criterion"),
-        _ => PathBuf::from("target/criterion"),
+    let set = |name: &str| {
+        std::env::var_os(name)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    match (set("CRITERION_HOME"), set("CARGO_TARGET_DIR")) {
+        (Some(home), _) => home,
+        (None, Some(target)) => target.join("criterion"),
+        (None, None) => PathBuf::from("target/criterion"),
     }
 }
 
@@ -417,35 +486,6 @@ pub(crate) fn default_criterion_dir() -> PathBuf {
 /// ```
 pub fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
     terminal && no_color.is_none_or(|v| v.is_empty())
-}
-
-/// `mdlsim bench-report`: the performance report from criterion's estimates, refused
-/// before anything is written when there are none.
-fn bench_report(criterion: &Path, md: &Path, svg: &Path, io: &mut Io<'_>) -> Result<u8, CliError> {
-    let none = || {
-        CliError(format!(
-            "{}: no criterion estimates there (run `cargo bench` first)",
-            criterion.display()
-        ))
-    };
-    if !criterion.is_dir() {
-        return Err(none());
-    }
-    // No estimates (an empty or foreign folder) would replace the report with an
-    // empty one: refused before anything is written.
-    let est = cli::bench_report::read_estimates(criterion).map_err(|e| {
-        CliError(format!(
-            "{}: cannot read criterion's estimates: {e}",
-            criterion.display()
-        ))
-    })?;
-    if est.is_empty() {
-        return Err(none());
-    }
-    cli::bench_report::run(criterion, md, svg)
-        .map_err(|e| CliError(format!("{}: cannot write the report: {e}", md.display())))?;
-    io.out(&format!("wrote {} and {}\n", md.display(), svg.display()));
-    Ok(0)
 }
 
 /// `name`'s value parsed by `parse`, `None` when it is not set (or set empty).

@@ -127,107 +127,147 @@ pub fn explain_all_classes() -> Vec<BugClass> {
     BugClass::ALL.to_vec()
 }
 
+/// Every class with what it is and the real-world cases behind it, in the order of
+/// [`BugClass::ALL`] (one entry each: the length and the order are checked at compile time).
+const TEXT: [(BugClass, &str, &str); BugClass::ALL.len()] = [
+    (
+        BugClass::PartialPageExposure,
+        "A mapping exposes whole pages. A client buffer that starts or ends inside a page, mapped directly into another process, lets that process read (and for a writable mapping, change) the client's bytes on either side of the I/O range.",
+        "a proxy file system that maps its clients' ReadFile/WriteFile buffers straight into its user-mode server (\"the user-mode file system will be able to read and/or modify content outside the bounds of the I/O buffer\"); Microsoft's \"Errors in Direct I/O\" (the in-page offset of the user address becomes the offset in the system page).",
+    ),
+    (
+        BugClass::UnsanitizedSubstitute,
+        "A substitute or bounce page spliced in for the head and tail of an unaligned buffer still holds what its previous owner left there (pool allocations and MM_DONT_ZERO_ALLOCATION frames are not zeroed), and the server reads it.",
+        "the proxy file system's head/tail substitution: fresh pages stand in for the partial first and last pages, with only the in-range bytes copied in, and they must be zeroed first (pool allocations and MM_DONT_ZERO_ALLOCATION pages are not).",
+    ),
+    (
+        BugClass::CopyBackError,
+        "For a READ, the data the server produced is not copied back into the client's buffer, is copied to the wrong offset, or bytes the server never wrote (stale or zero) are copied over the client's.",
+        "the proxy file system's head/tail substitution (after the server fills the substitute head/tail pages, the driver must copy exactly the in-range bytes back, and only Information bytes).",
+    ),
+    (
+        BugClass::SpanArithmetic,
+        "Page-count and offset arithmetic gone wrong: the head and tail fall in one page, the buffer ends exactly on a page boundary, the byte offset counted twice, ADDRESS_AND_SIZE_TO_SPAN_PAGES guessed instead of computed.",
+        "the proxy file system (the head and tail pages of an unaligned buffer); Microsoft's \"Errors in Direct I/O\" (\"the offset into the virtual page of the user's address becomes the offset into the system page\").",
+    ),
+    (
+        BugClass::CopyInError,
+        "A WRITE's data not copied into what the server is shown: the server reads zeros, stale bytes or the wrong offset instead of the client's bytes.",
+        "the proxy file system (a bounce or substitute page of a WRITE must be filled from the client's buffer before the server runs).",
+    ),
+    (
+        BugClass::OutOfBounds,
+        "The driver touched an address outside every live mapping or allocation it was given (bug check 0x50 on an address that was never mapped to it), typically from span arithmetic that ran past the end of a mapping.",
+        "Microsoft's \"Errors in Direct I/O\" (a buffer's length and offset must be computed from the MDL); the proxy file system's head/tail substitution (the last page's offset).",
+    ),
+    (
+        BugClass::MapUnlocked,
+        "An MDL is mapped (MmMapLockedPagesSpecifyCache, MmGetSystemAddressForMdlSafe) whose pages are not locked, or that lacks MDL_PAGES_LOCKED / MDL_SOURCE_IS_NONPAGED_POOL.",
+        "sharing memory between user and kernel through an MDL (lock first, then map).",
+    ),
+    (
+        BugClass::UnlockMisuse,
+        "MmUnlockPages on an MDL that was never locked: a partial MDL (IoBuildPartialMdl), one built by MmBuildMdlForNonPagedPool, a substitute, or a second unlock.",
+        "the proxy file system's head/tail substitution (partial MDLs and spliced MDLs are described, not locked; only the original is unlocked).",
+    ),
+    (
+        BugClass::LockLeak,
+        "Pages still locked after the request completed or when the process exits (PROCESS_HAS_LOCKED_PAGES, 0x76).",
+        "the proxy file system (every lock the driver takes must be undone on every path: reply, cancel, exit); sharing memory between user and kernel through an MDL (unlock and free before the driver unloads); who owns a buffer during direct I/O (a process that exits with pages a driver left locked bug-checks 0x76; an IRP stuck past the five-minute rundown keeps its pages locked \"forever\").",
+    ),
+    (
+        BugClass::UnmapMismatch,
+        "MmUnmapLockedPages with another MDL, address or size than the mapping, or a user mapping unmapped outside the process that owns it.",
+        "the proxy file system (the server mapping must be undone in the server's context, also when completion runs elsewhere); sharing memory between user and kernel through an MDL.",
+    ),
+    (
+        BugClass::MdlMutatedWhileMapped,
+        "An MDL's PFN array, StartVa or ByteCount changed between map and unmap (the splice rewrites the PFN array of a mapped MDL).",
+        "the proxy file system's head/tail substitution (splicing substitute frames into the PFN array: do it before mapping, never while mapped).",
+    ),
+    (
+        BugClass::FreeWhileMapped,
+        "An MDL, or a substitute page, freed while still mapped.",
+        "the proxy file system's head/tail substitution (the substitute head/tail pages live as long as the server's mapping); sharing memory between user and kernel through an MDL.",
+    ),
+    (
+        BugClass::UseAfterComplete,
+        "An MDL or a page used after the request completed (the I/O manager unlocked and freed the MDL at completion).",
+        "who owns a buffer and its MDL once a direct-I/O IRP completes; the directory change notification (the new SystemBuffer the file system puts into the pended IRP is the I/O manager's to copy back and free at completion).",
+    ),
+    (
+        BugClass::MappingOutlivesProcess,
+        "A user-mode mapping left in a process that exits (PROCESS_HAS_LOCKED_PAGES / the mapping is torn down underneath the driver), or a mapping made into a terminating process.",
+        "the proxy file system (the server may crash or exit with the client's pages mapped); sharing memory between user and kernel through an MDL (kernel memory mapped into a user process must be unmapped before that process goes away).",
+    ),
+    (
+        BugClass::DoubleFetch,
+        "The kernel reads the same user-writable bytes twice in one operation (validates, then uses): another thread can change them in between.",
+        "Microsoft's \"Errors in Direct I/O\" (\"if the calling process has another thread that modifies the user's mapping of the memory\" between the driver's check and its use; the PortName example).",
+    ),
+    (
+        BugClass::AccessModeMismatch,
+        "Written through an MDL probed for read (IoReadAccess), or a WRITE's buffer mapped writable into the server, which can then change the client's data.",
+        "the proxy file system (a WRITE's buffer mapped into the server must be read-only); Microsoft's \"Errors in Direct I/O\" (an MDL probed for IoReadAccess must not be written through); sharing memory between user and kernel through an MDL.",
+    ),
+    (
+        BugClass::ZeroLengthOrNullMdl,
+        "A zero-length direct-I/O request has Irp->MdlAddress == NULL; a driver that maps it without checking (or passes ByteCount 0 to an MDL routine) crashes.",
+        "Microsoft's \"Errors in Direct I/O\" (\"the most common direct I/O problem is failing to handle zero-length buffers correctly\").",
+    ),
+    (
+        BugClass::DuplicateSystemMapping,
+        "A second system mapping of one MDL (MmMapLockedPages on an MDL already carrying MDL_MAPPED_TO_SYSTEM_VA).",
+        "the directory change notification (a filter mapping the caller's buffer while the file system maps it too; FltGetNewSystemBufferAddress).",
+    ),
+    (
+        BugClass::CacheAttributeConflict,
+        "One frame mapped with two cache types (MmCached and MmNonCached): undefined behaviour on real hardware.",
+        "sharing memory between user and kernel through an MDL (mapping shared memory with MmMapLockedPagesSpecifyCache: the cache type must agree).",
+    ),
+    (
+        BugClass::NestedMappingHazard,
+        "A virtual address that is itself an MDL user mapping handed to another probe/lock (the mapping can vanish underneath the second lock).",
+        "who owns a buffer during direct I/O (buffers handed from one driver to another; ownership of MDL-mapped memory).",
+    ),
+    (
+        BugClass::ResourceFailureUnhandled,
+        "System PTE or pool exhaustion, or a raised failure of a user-mode map, not handled: MmGetSystemAddressForMdlSafe returned NULL and the driver used it.",
+        "Microsoft's \"Errors in Direct I/O\" (\"drivers should always check for a NULL return\"); sharing memory between user and kernel through an MDL (MmMapLockedPagesSpecifyCache raises in user mode).",
+    ),
+    (
+        BugClass::ResourceLeak,
+        "Something the driver allocated (pool, an MDL, system PTEs, a mapping) is not given back when the request is done.",
+        "the proxy file system and sharing memory between user and kernel through an MDL (every allocation on every path: reply, cancel, exit); who owns a buffer during direct I/O (an IRP that outlives the five-minute I/O rundown is never freed: an I/O rundown failure).",
+    ),
+    (
+        BugClass::Crash,
+        "Any other bug check or unhandled exception the strategy caused.",
+        "every situation above: the model turns misuse into the real bug check.",
+    ),
+    (
+        BugClass::ModelInvariant,
+        "The model's own books do not balance (Machine::audit()): a model bug, or PFN corruption by the strategy.",
+        "none: this is the model checking itself.",
+    ),
+];
+
+// TEXT names the classes of BugClass::ALL, in its order.
+const _: () = {
+    let mut i = 0;
+    while i < TEXT.len() {
+        assert!(TEXT[i].0 as u8 == BugClass::ALL[i] as u8);
+        i += 1;
+    }
+};
+
 /// (what it is, the real-world cases behind it).
 fn text(c: BugClass) -> (&'static str, &'static str) {
-    use BugClass::*;
-    match c {
-        PartialPageExposure => (
-            "A mapping exposes whole pages. A client buffer that starts or ends inside a page, mapped directly into another process, lets that process read (and for a writable mapping, change) the client's bytes on either side of the I/O range.",
-            "a proxy file system that maps its clients' ReadFile/WriteFile buffers straight into its user-mode server (\"the user-mode file system will be able to read and/or modify content outside the bounds of the I/O buffer\"); Microsoft's \"Errors in Direct I/O\" (the in-page offset of the user address becomes the offset in the system page).",
-        ),
-        UnsanitizedSubstitute => (
-            "A substitute or bounce page spliced in for the head and tail of an unaligned buffer still holds what its previous owner left there (pool allocations and MM_DONT_ZERO_ALLOCATION frames are not zeroed), and the server reads it.",
-            "the proxy file system's head/tail substitution: fresh pages stand in for the partial first and last pages, with only the in-range bytes copied in, and they must be zeroed first (pool allocations and MM_DONT_ZERO_ALLOCATION pages are not).",
-        ),
-        CopyBackError => (
-            "For a READ, the data the server produced is not copied back into the client's buffer, is copied to the wrong offset, or bytes the server never wrote (stale or zero) are copied over the client's.",
-            "the proxy file system's head/tail substitution (after the server fills the substitute head/tail pages, the driver must copy exactly the in-range bytes back, and only Information bytes).",
-        ),
-        SpanArithmetic => (
-            "Page-count and offset arithmetic gone wrong: the head and tail fall in one page, the buffer ends exactly on a page boundary, the byte offset counted twice, ADDRESS_AND_SIZE_TO_SPAN_PAGES guessed instead of computed.",
-            "the proxy file system (the head and tail pages of an unaligned buffer); Microsoft's \"Errors in Direct I/O\" (\"the offset into the virtual page of the user's address becomes the offset into the system page\").",
-        ),
-        CopyInError => (
-            "A WRITE's data not copied into what the server is shown: the server reads zeros, stale bytes or the wrong offset instead of the client's bytes.",
-            "the proxy file system (a bounce or substitute page of a WRITE must be filled from the client's buffer before the server runs).",
-        ),
-        OutOfBounds => (
-            "The driver touched an address outside every live mapping or allocation it was given (bug check 0x50 on an address that was never mapped to it), typically from span arithmetic that ran past the end of a mapping.",
-            "Microsoft's \"Errors in Direct I/O\" (a buffer's length and offset must be computed from the MDL); the proxy file system's head/tail substitution (the last page's offset).",
-        ),
-        MapUnlocked => (
-            "An MDL is mapped (MmMapLockedPagesSpecifyCache, MmGetSystemAddressForMdlSafe) whose pages are not locked, or that lacks MDL_PAGES_LOCKED / MDL_SOURCE_IS_NONPAGED_POOL.",
-            "sharing memory between user and kernel through an MDL (lock first, then map).",
-        ),
-        UnlockMisuse => (
-            "MmUnlockPages on an MDL that was never locked: a partial MDL (IoBuildPartialMdl), one built by MmBuildMdlForNonPagedPool, a substitute, or a second unlock.",
-            "the proxy file system's head/tail substitution (partial MDLs and spliced MDLs are described, not locked; only the original is unlocked).",
-        ),
-        LockLeak => (
-            "Pages still locked after the request completed or when the process exits (PROCESS_HAS_LOCKED_PAGES, 0x76).",
-            "the proxy file system (every lock the driver takes must be undone on every path: reply, cancel, exit); sharing memory between user and kernel through an MDL (unlock and free before the driver unloads); who owns a buffer during direct I/O (a process that exits with pages a driver left locked bug-checks 0x76; an IRP stuck past the five-minute rundown keeps its pages locked \"forever\").",
-        ),
-        UnmapMismatch => (
-            "MmUnmapLockedPages with another MDL, address or size than the mapping, or a user mapping unmapped outside the process that owns it.",
-            "the proxy file system (the server mapping must be undone in the server's context, also when completion runs elsewhere); sharing memory between user and kernel through an MDL.",
-        ),
-        MdlMutatedWhileMapped => (
-            "An MDL's PFN array, StartVa or ByteCount changed between map and unmap (the splice rewrites the PFN array of a mapped MDL).",
-            "the proxy file system's head/tail substitution (splicing substitute frames into the PFN array: do it before mapping, never while mapped).",
-        ),
-        FreeWhileMapped => (
-            "An MDL, or a substitute page, freed while still mapped.",
-            "the proxy file system's head/tail substitution (the substitute head/tail pages live as long as the server's mapping); sharing memory between user and kernel through an MDL.",
-        ),
-        UseAfterComplete => (
-            "An MDL or a page used after the request completed (the I/O manager unlocked and freed the MDL at completion).",
-            "who owns a buffer and its MDL once a direct-I/O IRP completes; the directory change notification (the new SystemBuffer the file system puts into the pended IRP is the I/O manager's to copy back and free at completion).",
-        ),
-        MappingOutlivesProcess => (
-            "A user-mode mapping left in a process that exits (PROCESS_HAS_LOCKED_PAGES / the mapping is torn down underneath the driver), or a mapping made into a terminating process.",
-            "the proxy file system (the server may crash or exit with the client's pages mapped); sharing memory between user and kernel through an MDL (kernel memory mapped into a user process must be unmapped before that process goes away).",
-        ),
-        DoubleFetch => (
-            "The kernel reads the same user-writable bytes twice in one operation (validates, then uses): another thread can change them in between.",
-            "Microsoft's \"Errors in Direct I/O\" (\"if the calling process has another thread that modifies the user's mapping of the memory\" between the driver's check and its use; the PortName example).",
-        ),
-        AccessModeMismatch => (
-            "Written through an MDL probed for read (IoReadAccess), or a WRITE's buffer mapped writable into the server, which can then change the client's data.",
-            "the proxy file system (a WRITE's buffer mapped into the server must be read-only); Microsoft's \"Errors in Direct I/O\" (an MDL probed for IoReadAccess must not be written through); sharing memory between user and kernel through an MDL.",
-        ),
-        ZeroLengthOrNullMdl => (
-            "A zero-length direct-I/O request has Irp->MdlAddress == NULL; a driver that maps it without checking (or passes ByteCount 0 to an MDL routine) crashes.",
-            "Microsoft's \"Errors in Direct I/O\" (\"the most common direct I/O problem is failing to handle zero-length buffers correctly\").",
-        ),
-        DuplicateSystemMapping => (
-            "A second system mapping of one MDL (MmMapLockedPages on an MDL already carrying MDL_MAPPED_TO_SYSTEM_VA).",
-            "the directory change notification (a filter mapping the caller's buffer while the file system maps it too; FltGetNewSystemBufferAddress).",
-        ),
-        CacheAttributeConflict => (
-            "One frame mapped with two cache types (MmCached and MmNonCached): undefined behaviour on real hardware.",
-            "sharing memory between user and kernel through an MDL (mapping shared memory with MmMapLockedPagesSpecifyCache: the cache type must agree).",
-        ),
-        NestedMappingHazard => (
-            "A virtual address that is itself an MDL user mapping handed to another probe/lock (the mapping can vanish underneath the second lock).",
-            "who owns a buffer during direct I/O (buffers handed from one driver to another; ownership of MDL-mapped memory).",
-        ),
-        ResourceFailureUnhandled => (
-            "System PTE or pool exhaustion, or a raised failure of a user-mode map, not handled: MmGetSystemAddressForMdlSafe returned NULL and the driver used it.",
-            "Microsoft's \"Errors in Direct I/O\" (\"drivers should always check for a NULL return\"); sharing memory between user and kernel through an MDL (MmMapLockedPagesSpecifyCache raises in user mode).",
-        ),
-        ResourceLeak => (
-            "Something the driver allocated (pool, an MDL, system PTEs, a mapping) is not given back when the request is done.",
-            "the proxy file system and sharing memory between user and kernel through an MDL (every allocation on every path: reply, cancel, exit); who owns a buffer during direct I/O (an IRP that outlives the five-minute I/O rundown is never freed: an I/O rundown failure).",
-        ),
-        Crash => (
-            "Any other bug check or unhandled exception the strategy caused.",
-            "every situation above: the model turns misuse into the real bug check.",
-        ),
-        ModelInvariant => (
-            "The model's own books do not balance (Machine::audit()): a model bug, or PFN corruption by the strategy.",
-            "none: this is the model checking itself.",
-        ),
-    }
+    let (_, what, seeds) = TEXT
+        .iter()
+        .find(|(k, ..)| *k == c)
+        .expect("TEXT has an entry for every class");
+    (what, seeds)
 }
 
 /// The explanation of `class`: what it is, the real-world situations behind it, the

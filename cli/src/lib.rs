@@ -24,6 +24,7 @@ pub mod bench_report;
 mod explain;
 mod progress;
 mod registry;
+pub mod template;
 
 pub use app::{Cli, use_colour};
 pub use progress::Progress;

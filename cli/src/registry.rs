@@ -137,6 +137,15 @@ impl Registry {
             .collect()
     }
 
+    /// Fresh copies of the program's own strategies ([`Origin::User`]), in registration
+    /// order: what `bench-report` compares beside the correct built-ins.
+    pub fn own(&self) -> Vec<Box<dyn ProxyStrategyClone>> {
+        self.names_from(Origin::User)
+            .iter()
+            .filter_map(|n| self.fresh(n))
+            .collect()
+    }
+
     /// The registered name `name` designates (see [`Registry`] for the spellings).
     ///
     /// # Errors

@@ -272,6 +272,7 @@ fn bench_report_default_criterion_dir_honours_cargo_target_dir() {
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_mdlsim"))
         .arg("bench-report")
         .env("CARGO_TARGET_DIR", &dir)
+        .env_remove("CRITERION_HOME")
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -281,6 +282,24 @@ fn bench_report_default_criterion_dir_honours_cargo_target_dir() {
         "{}: no criterion estimates there",
         dir.join("criterion").display()
     );
+    assert!(err.contains(&want), "{err}");
+}
+
+/// Criterion's own override, `CRITERION_HOME`, wins over `CARGO_TARGET_DIR`.
+#[test]
+fn bench_report_default_criterion_dir_honours_criterion_home() {
+    let dir = tmp("criterion-home");
+    let home = dir.join("estimates");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mdlsim"))
+        .arg("bench-report")
+        .env("CARGO_TARGET_DIR", dir.join("target"))
+        .env("CRITERION_HOME", &home)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let want = format!("{}: no criterion estimates there", home.display());
     assert!(err.contains(&want), "{err}");
 }
 

@@ -15,6 +15,7 @@ mod irp;
 mod ops;
 mod scenario;
 mod splice;
+mod user;
 
 pub use irp::{irp, irp_ops, irp_workload};
 pub use ops::{HOST_MEMORY_LIMIT, MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
@@ -22,6 +23,9 @@ pub use scenario::scenario;
 pub use splice::{
     AT_LIMIT_KIND, Length, MAX_MDL_SPAN, MAX_PAGES_SPAN, SpliceInput, SpliceStrategy, splice,
     splice_input, splice_keeps,
+};
+pub use user::{
+    CorpusError, SPLICE_DICTIONARY, fuzz_strategy, fuzz_strategy_input, replay_corpus, seed_corpus,
 };
 
 /// Something a target must never see: a finding on a correct strategy, an `audit()`

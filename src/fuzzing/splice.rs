@@ -11,8 +11,11 @@ use crate::strategy::{
 use crate::verify::{Case, InjectedFault, ServerBehaviour};
 use arbitrary::{Arbitrary, Unstructured};
 
-/// The largest page span an MDL can describe: `MmSizeOfMdl` must fit the 16-bit
-/// `MDL.Size` ([semantics §1.3]), so `48 + 8 × span ≤ 0xFFFF`: 8,185 pages.
+/// The largest page span an MDL can describe on Server 2003 (NT 5.2), the Windows this
+/// target's machine is configured as: `MmSizeOfMdl` must fit the 16-bit `MDL.Size`
+/// ([semantics §1.3]), so `48 + 8 × span ≤ 0xFFFF`: 8,185 pages. (Windows 7 and later
+/// describe up to 4 GiB − PAGE_SIZE, a boundary no fuzz loop can afford to build; the
+/// verify harness refuses such cases as a host limit.)
 ///
 /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
 pub const MAX_MDL_SPAN: u32 = ((0xFFFF - MDL_HEADER_SIZE) / PFN_NUMBER_SIZE) as u32;
@@ -248,7 +251,7 @@ impl<S: ProxyStrategy> ProxyStrategy for Audited<S> {
     }
 }
 
-fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
+pub(super) fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
     strategy: S,
     case: &Case,
     problems: &mut Vec<String>,
@@ -261,7 +264,8 @@ fn splice_one<S: ProxyStrategy + Clone + Send + 'static>(
     // Without the step trace (a human's account of the case, not checked): the same
     // run, oracle and findings as `run_case`; a failure prints the case as JSON, which
     // replays with its trace.
-    let run = crate::verify::case::run_case_quiet(&mut s, case, &crate::Config::default());
+    let config = crate::Config::default().windows(crate::windows::WindowsVersion::Server2003);
+    let run = crate::verify::case::run_case_quiet(&mut s, case, &config);
     problems.extend(s.problems.into_iter().map(|p| format!("{name}: {p}")));
     for f in run.findings {
         problems.push(format!("{name}: {f}"));

@@ -2,7 +2,8 @@
 //! misuse of a locked buffer, a request through the I/O manager, the access log.
 
 use super::{
-    LIVE0, LIVE1, alloc_user, arb_mask, arb_nonempty_layout, lock_user, m, masked, p, recent, v,
+    LIVE0, LIVE1, Layout, alloc_user, arb_mask, arb_nonempty_layout, lock_user, m, masked, p,
+    recent, v,
 };
 use super::{
     arb_addr, arb_builtin_driver, arb_device_flags, arb_io_request, arb_length, arb_process,
@@ -105,79 +106,119 @@ pub(super) fn driver_misuse() -> impl Strategy<Value = Vec<Op>> {
         prop_oneof![0u64..64, Just(LIST_HEAD)],
         any::<u16>(),
     )
-        .prop_map(|(process, other, l, misuse, index, value, flags)| {
-            let mut ops = lock_user(process, l, LockOperation::IoModifyAccess);
-            ops.push(m(MdlOp::MmGetSystemAddressForMdlSafe {
-                mdl: LIVE0,
-                priority: priority::NORMAL,
-            }));
-            let unmap = m(MdlOp::MmUnmapLockedPages {
-                base: recent(0, 0),
-                mdl: LIVE0,
-            });
-            ops.extend(match misuse {
-                0 => vec![m(MdlOp::MdlSetPfn {
-                    mdl: LIVE0,
-                    index,
-                    value,
-                })],
-                1 => vec![m(MdlOp::MdlSetFlags { mdl: LIVE0, flags })],
-                2 => vec![m(MdlOp::MdlSetNext {
-                    mdl: LIVE0,
-                    next: LIVE1,
-                })],
-                3 => vec![m(MdlOp::IoFreeMdl { mdl: LIVE0 })],
-                4 => vec![p(ProcessOp::TerminateProcess { process })],
-                5 => vec![
-                    v(VmOp::VirtualFree {
-                        process,
-                        base: recent(1, 0),
-                        size: 0,
-                        free_type: MEM_RELEASE,
-                    }),
-                    v(VmOp::UserRead {
-                        process,
-                        va: recent(1, l.offset),
-                        len: 1,
-                    }),
-                ],
-                6 => vec![unmap, unmap],
-                7 => vec![m(MdlOp::MmInitializeMdl {
-                    mdl: LIVE0,
-                    va: recent(1, l.offset),
-                    length: l.length as u32,
-                })],
-                8 => vec![m(MdlOp::MmPrepareMdlForReuse { mdl: LIVE0 })],
-                9 => vec![m(MdlOp::MmProbeAndLockPages {
-                    mdl: LIVE0,
-                    mode: AccessMode::KernelMode,
-                    operation: LockOperation::IoReadAccess,
-                })],
-                _ => vec![
-                    p(ProcessOp::SwitchTo {
-                        process: Some(other),
-                    }),
-                    m(MdlOp::MmMapLockedPagesSpecifyCache {
-                        mdl: LIVE0,
-                        mode: AccessMode::UserMode,
-                        cache: CacheType::Cached,
-                        base: None,
-                        bug_check_on_failure: false,
-                        priority: priority::NORMAL,
-                    }),
-                    p(ProcessOp::TerminateProcess { process: other }),
-                ],
-            });
-            ops.extend([
-                v(VmOp::KernelRead {
-                    va: recent(0, 0),
-                    len: l.length,
-                }),
-                m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
-                m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
-            ]);
-            ops
+        .prop_map(|(process, other, l, kind, index, value, flags)| {
+            Misuse {
+                process,
+                other,
+                l,
+                kind,
+                index,
+                value,
+                flags,
+            }
+            .ops()
         })
+}
+
+/// One drawn [`driver_misuse`] episode: whose buffer, which misuse (`kind`, `0..11`), and
+/// the values a misuse writes (a PFN-array `index` and `value`, `flags`).
+struct Misuse {
+    process: Ix,
+    other: Ix,
+    l: Layout,
+    kind: u8,
+    index: u32,
+    value: u64,
+    flags: u16,
+}
+
+impl Misuse {
+    /// Lock and map the buffer, the misuse, then the usual read, unlock and free.
+    fn ops(&self) -> Vec<Op> {
+        let mut ops = lock_user(self.process, self.l, LockOperation::IoModifyAccess);
+        ops.push(m(MdlOp::MmGetSystemAddressForMdlSafe {
+            mdl: LIVE0,
+            priority: priority::NORMAL,
+        }));
+        ops.extend(self.misuse());
+        ops.extend([
+            v(VmOp::KernelRead {
+                va: recent(0, 0),
+                len: self.l.length,
+            }),
+            m(MdlOp::MmUnlockPages { mdl: LIVE0 }),
+            m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+        ]);
+        ops
+    }
+
+    /// The misuse itself.
+    fn misuse(&self) -> Vec<Op> {
+        let unmap = m(MdlOp::MmUnmapLockedPages {
+            base: recent(0, 0),
+            mdl: LIVE0,
+        });
+        match self.kind {
+            0 => vec![m(MdlOp::MdlSetPfn {
+                mdl: LIVE0,
+                index: self.index,
+                value: self.value,
+            })],
+            1 => vec![m(MdlOp::MdlSetFlags {
+                mdl: LIVE0,
+                flags: self.flags,
+            })],
+            2 => vec![m(MdlOp::MdlSetNext {
+                mdl: LIVE0,
+                next: LIVE1,
+            })],
+            3 => vec![m(MdlOp::IoFreeMdl { mdl: LIVE0 })],
+            4 => vec![p(ProcessOp::TerminateProcess {
+                process: self.process,
+            })],
+            5 => vec![
+                v(VmOp::VirtualFree {
+                    process: self.process,
+                    base: recent(1, 0),
+                    size: 0,
+                    free_type: MEM_RELEASE,
+                }),
+                v(VmOp::UserRead {
+                    process: self.process,
+                    va: recent(1, self.l.offset),
+                    len: 1,
+                }),
+            ],
+            6 => vec![unmap, unmap],
+            7 => vec![m(MdlOp::MmInitializeMdl {
+                mdl: LIVE0,
+                va: recent(1, self.l.offset),
+                length: self.l.length as u32,
+            })],
+            8 => vec![m(MdlOp::MmPrepareMdlForReuse { mdl: LIVE0 })],
+            9 => vec![m(MdlOp::MmProbeAndLockPages {
+                mdl: LIVE0,
+                mode: AccessMode::KernelMode,
+                operation: LockOperation::IoReadAccess,
+            })],
+            _ => vec![
+                p(ProcessOp::SwitchTo {
+                    process: Some(self.other),
+                }),
+                m(MdlOp::MmMapLockedPagesSpecifyCache {
+                    mdl: LIVE0,
+                    mode: AccessMode::UserMode,
+                    cache: CacheType::Cached,
+                    base: None,
+                    bug_check_on_failure: false,
+                    priority: priority::NORMAL,
+                }),
+                p(ProcessOp::TerminateProcess {
+                    process: self.other,
+                }),
+            ],
+        }
+    }
 }
 
 pub(super) fn io(op: IoOp) -> Op {
@@ -211,97 +252,146 @@ pub(super) fn io_episode() -> impl Strategy<Value = Vec<Op>> {
     )
         .prop_map(
             |(driver, flags, stack, l, request, (rec, seed, due), ms, keep, defer)| {
-                let process = Ix::Recent(0);
-                let mut ops = Vec::new();
-                if defer {
-                    ops.push(io(IoOp::SetApcDelivery { deferred: true }));
+                IoEpisode {
+                    driver,
+                    flags,
+                    stack,
+                    l,
+                    request,
+                    rec,
+                    seed,
+                    due,
+                    ms,
                 }
-                ops.extend([
-                    io(IoOp::RegisterDriver { driver }),
-                    io(IoOp::CreateDevice {
-                        driver: Ix::Recent(0),
-                        flags,
-                    }),
-                ]);
-                match stack {
-                    1 => ops.extend([
-                        io(IoOp::RegisterDriver {
-                            driver: BuiltinDriver::PassThrough,
-                        }),
-                        io(IoOp::CreateDevice {
-                            driver: Ix::Recent(0),
-                            flags: 0,
-                        }),
-                        io(IoOp::AttachDevice {
-                            source: Ix::Recent(0),
-                            target: Ix::Recent(1),
-                        }),
-                    ]),
-                    2 => ops.extend([
-                        io(IoOp::FltRegisterFilter { altitude: 320_000 }),
-                        io(IoOp::FltAttachVolume {
-                            volume: Ix::Recent(0),
-                        }),
-                    ]),
-                    _ => {}
-                }
-                let tail = vec![
-                    p(ProcessOp::CreateProcess),
-                    alloc_user(process, l),
-                    p(ProcessOp::CreateThread { process }),
-                    io(IoOp::KeSetTimer {
-                        device: Ix::Recent(0),
-                        due_ms: due,
-                    }),
-                    Op::Io(request),
-                    // The driver reads Irp->MdlAddress (appended to the MDL table).
-                    io(IoOp::IrpMdlAddress { irp: Ix::Live(0) }),
-                    v(VmOp::UserWrite {
-                        process,
-                        va: recent(0, l.offset),
-                        len: l.length.min(PAGE_SIZE),
-                        seed,
-                    }),
-                    io(IoOp::QueueCompleteNext {
-                        device: Ix::Recent(0),
-                    }),
-                    io(IoOp::QueueCompleteNext {
-                        device: Ix::Recent(1),
-                    }),
-                    io(IoOp::FsRtlNotifyFullReportChange {
-                        irp: Ix::Live(0),
-                        len: rec,
-                        seed,
-                    }),
-                    io(IoOp::IoCancelIrp { irp: Ix::Live(0) }),
-                    io(IoOp::CancelThreadIrp {
-                        thread: Ix::Live(0),
-                        k: 0,
-                    }),
-                    io(IoOp::KeDeliverApc {
-                        thread: Ix::Live(0),
-                    }),
-                    v(VmOp::VirtualFree {
-                        process,
-                        base: recent(0, 0),
-                        size: 0,
-                        free_type: MEM_RELEASE,
-                    }),
-                    io(IoOp::KeAdvanceClock { ms }),
-                    io(IoOp::TerminateThread {
-                        thread: Ix::Live(0),
-                    }),
-                    p(ProcessOp::TerminateProcess { process }),
-                ];
-                let mut keep = keep;
-                // The process, its buffer and the request are always there.
-                for i in [0, 1, 4] {
-                    keep[i] = true;
-                }
-                ops.extend(masked(tail, &keep));
-                ops
+                .ops(keep, defer)
             },
         )
+}
+
+/// One drawn [`io_episode`]: the driver and its device's flags, the device stack (`stack`:
+/// 1 a pass-through filter above, 2 the filter manager, otherwise the device alone), the
+/// buffer and the request, and the values of what happens while it is outstanding (a
+/// change record's length `rec`, the bytes' `seed`, the timer's `due` time, the clock's
+/// advance `ms`).
+struct IoEpisode {
+    driver: BuiltinDriver,
+    flags: u32,
+    stack: u8,
+    l: Layout,
+    request: IoOp,
+    rec: u16,
+    seed: u8,
+    due: u32,
+    ms: u64,
+}
+
+impl IoEpisode {
+    /// The device stack, then the request and its races, kept where `keep` says (the
+    /// process, its buffer and the request always); `defer` defers stage-2 APCs first.
+    fn ops(&self, keep: Vec<bool>, defer: bool) -> Vec<Op> {
+        let mut ops = Vec::new();
+        if defer {
+            ops.push(io(IoOp::SetApcDelivery { deferred: true }));
+        }
+        ops.extend(self.device_stack());
+        let mut keep = keep;
+        // The process, its buffer and the request are always there.
+        for i in [0, 1, 4] {
+            keep[i] = true;
+        }
+        ops.extend(masked(self.request_and_races(), &keep));
+        ops
+    }
+
+    /// The driver's device, maybe under a pass-through filter or the filter manager.
+    fn device_stack(&self) -> Vec<Op> {
+        let mut ops = vec![
+            io(IoOp::RegisterDriver {
+                driver: self.driver,
+            }),
+            io(IoOp::CreateDevice {
+                driver: Ix::Recent(0),
+                flags: self.flags,
+            }),
+        ];
+        match self.stack {
+            1 => ops.extend([
+                io(IoOp::RegisterDriver {
+                    driver: BuiltinDriver::PassThrough,
+                }),
+                io(IoOp::CreateDevice {
+                    driver: Ix::Recent(0),
+                    flags: 0,
+                }),
+                io(IoOp::AttachDevice {
+                    source: Ix::Recent(0),
+                    target: Ix::Recent(1),
+                }),
+            ]),
+            2 => ops.extend([
+                io(IoOp::FltRegisterFilter { altitude: 320_000 }),
+                io(IoOp::FltAttachVolume {
+                    volume: Ix::Recent(0),
+                }),
+            ]),
+            _ => {}
+        }
+        ops
+    }
+
+    /// A process, its buffer and a thread, a timer, the request, then what may happen while
+    /// it is outstanding, in order.
+    fn request_and_races(&self) -> Vec<Op> {
+        let process = Ix::Recent(0);
+        vec![
+            p(ProcessOp::CreateProcess),
+            alloc_user(process, self.l),
+            p(ProcessOp::CreateThread { process }),
+            io(IoOp::KeSetTimer {
+                device: Ix::Recent(0),
+                due_ms: self.due,
+            }),
+            Op::Io(self.request),
+            // The driver reads Irp->MdlAddress (appended to the MDL table).
+            io(IoOp::IrpMdlAddress { irp: Ix::Live(0) }),
+            v(VmOp::UserWrite {
+                process,
+                va: recent(0, self.l.offset),
+                len: self.l.length.min(PAGE_SIZE),
+                seed: self.seed,
+            }),
+            io(IoOp::QueueCompleteNext {
+                device: Ix::Recent(0),
+            }),
+            io(IoOp::QueueCompleteNext {
+                device: Ix::Recent(1),
+            }),
+            io(IoOp::FsRtlNotifyFullReportChange {
+                irp: Ix::Live(0),
+                len: self.rec,
+                seed: self.seed,
+            }),
+            io(IoOp::IoCancelIrp { irp: Ix::Live(0) }),
+            io(IoOp::CancelThreadIrp {
+                thread: Ix::Live(0),
+                k: 0,
+            }),
+            io(IoOp::KeDeliverApc {
+                thread: Ix::Live(0),
+            }),
+            v(VmOp::VirtualFree {
+                process,
+                base: recent(0, 0),
+                size: 0,
+                free_type: MEM_RELEASE,
+            }),
+            io(IoOp::KeAdvanceClock { ms: self.ms }),
+            io(IoOp::TerminateThread {
+                thread: Ix::Live(0),
+            }),
+            p(ProcessOp::TerminateProcess { process }),
+        ]
+    }
 }
 
 /// The access log around a kernel read of a returned VA.

@@ -2,8 +2,8 @@
 //! down, in the shapes drivers use.
 
 use super::{
-    LIVE0, LIVE1, alloc_user, arb_mask, arb_nonempty_layout, io_allocate_mdl, lock_user, m, masked,
-    p, recent, v,
+    LIVE0, LIVE1, Layout, alloc_user, arb_mask, arb_nonempty_layout, io_allocate_mdl, lock_user, m,
+    masked, p, recent, v,
 };
 use super::{arb_alloc_flags, arb_lock_operation, arb_mode, arb_priority, arb_process};
 use crate::addr::PAGE_SIZE;
@@ -53,31 +53,7 @@ pub(super) fn user_to_system() -> impl Strategy<Value = Vec<Op>> {
                     operation,
                 }),
             ];
-            ops.push(match app {
-                Some(0) => v(VmOp::VirtualFree {
-                    process,
-                    base: recent(0, 0),
-                    size: 0,
-                    free_type: MEM_RELEASE,
-                }),
-                Some(1) => v(VmOp::UserWrite {
-                    process,
-                    va: recent(0, l.offset),
-                    len: l.length.min(64),
-                    seed: seed ^ 0x55,
-                }),
-                Some(_) => v(VmOp::VirtualProtect {
-                    process,
-                    base: recent(0, 0),
-                    size: l.length,
-                    protect: Protection::ReadOnly,
-                }),
-                None => v(VmOp::UserRead {
-                    process,
-                    va: recent(0, l.offset),
-                    len: l.length,
-                }),
-            });
+            ops.push(app_while_locked(app, process, l, seed));
             ops.extend([
                 m(MdlOp::MmGetSystemAddressForMdlSafe {
                     mdl: LIVE0,
@@ -103,6 +79,37 @@ pub(super) fn user_to_system() -> impl Strategy<Value = Vec<Op>> {
             ]);
             masked(ops, &keep)
         })
+}
+
+/// What the app of [`user_to_system`] does with its buffer while it is locked: frees it
+/// (`Some(0)`), writes it (`Some(1)`), makes it read-only (`Some(_)`) or only reads it
+/// (`None`).
+fn app_while_locked(app: Option<u8>, process: Ix, l: Layout, seed: u8) -> Op {
+    match app {
+        Some(0) => v(VmOp::VirtualFree {
+            process,
+            base: recent(0, 0),
+            size: 0,
+            free_type: MEM_RELEASE,
+        }),
+        Some(1) => v(VmOp::UserWrite {
+            process,
+            va: recent(0, l.offset),
+            len: l.length.min(64),
+            seed: seed ^ 0x55,
+        }),
+        Some(_) => v(VmOp::VirtualProtect {
+            process,
+            base: recent(0, 0),
+            size: l.length,
+            protect: Protection::ReadOnly,
+        }),
+        None => v(VmOp::UserRead {
+            process,
+            va: recent(0, l.offset),
+            len: l.length,
+        }),
+    }
 }
 
 /// The second direction of [user/kernel shared memory][design-shared-memory]: pool described by `MmBuildMdlForNonPagedPool`, mapped into a process.

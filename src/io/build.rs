@@ -152,55 +152,58 @@ impl Machine {
             ..StackLocation::default()
         };
         let irp = self.kernel_irp(device, iosb, loc)?;
-        let r = (|| -> Result<()> {
-            match method {
-                METHOD_BUFFERED => {
-                    let l = input_length.max(output_length) as u64;
-                    if l > 0 {
-                        let sb = self.kernel_system_buffer(irp, l)?;
-                        if let Some(i) = input {
-                            self.vm().copy_as(
-                                Who::Kernel,
-                                sb,
-                                Who::Kernel,
-                                i,
-                                input_length as u64,
-                            )?;
-                        }
-                        self.irp_entry_mut(irp)?
-                            .set_ioctl_output(output, output_length, true);
+        let r = self.ioctl_buffers(irp, method, input, input_length, output, output_length);
+        self.finish_build(irp, r)
+    }
+
+    /// The buffers of [`Machine::io_build_device_io_control_request`] by transfer method:
+    /// a system buffer for both directions (buffered), the input buffered and the output
+    /// locked in an MDL (direct), or the pointers as given (neither).
+    fn ioctl_buffers(
+        &mut self,
+        irp: IrpId,
+        method: u32,
+        input: Option<Va>,
+        input_length: u32,
+        output: Option<Va>,
+        output_length: u32,
+    ) -> Result<()> {
+        match method {
+            METHOD_BUFFERED => {
+                let l = input_length.max(output_length) as u64;
+                if l > 0 {
+                    let sb = self.kernel_system_buffer(irp, l)?;
+                    if let Some(i) = input {
+                        self.vm()
+                            .copy_as(Who::Kernel, sb, Who::Kernel, i, input_length as u64)?;
                     }
-                }
-                METHOD_NEITHER => {
                     self.irp_entry_mut(irp)?
-                        .set_ioctl_output(output, output_length, false);
-                }
-                _ => {
-                    if let Some(inp) = input {
-                        let sb = self.kernel_system_buffer(irp, input_length as u64)?;
-                        self.vm().copy_as(
-                            Who::Kernel,
-                            sb,
-                            Who::Kernel,
-                            inp,
-                            input_length as u64,
-                        )?;
-                        self.irp_entry_mut(irp)?.flags |=
-                            IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
-                    }
-                    if let Some(out) = output {
-                        let op = if method == METHOD_IN_DIRECT {
-                            LockOperation::IoReadAccess
-                        } else {
-                            LockOperation::IoWriteAccess
-                        };
-                        self.kernel_lock(irp, out, output_length, op)?;
-                    }
+                        .set_ioctl_output(output, output_length, true);
                 }
             }
-            Ok(())
-        })();
-        self.finish_build(irp, r)
+            METHOD_NEITHER => {
+                self.irp_entry_mut(irp)?
+                    .set_ioctl_output(output, output_length, false);
+            }
+            _ => {
+                if let Some(inp) = input {
+                    let sb = self.kernel_system_buffer(irp, input_length as u64)?;
+                    self.vm()
+                        .copy_as(Who::Kernel, sb, Who::Kernel, inp, input_length as u64)?;
+                    self.irp_entry_mut(irp)?.flags |=
+                        IrpFlags::BUFFERED_IO | IrpFlags::DEALLOCATE_BUFFER;
+                }
+                if let Some(out) = output {
+                    let op = if method == METHOD_IN_DIRECT {
+                        LockOperation::IoReadAccess
+                    } else {
+                        LockOperation::IoWriteAccess
+                    };
+                    self.kernel_lock(irp, out, output_length, op)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// [`IoBuildSynchronousFsdRequest`] for `IRP_MJ_READ` / `IRP_MJ_WRITE`: buffered target →

@@ -15,6 +15,7 @@ use super::drivers::{QueueDriver, QueueDriverBug};
 use super::irp::IrpId;
 use crate::bugcheck::BugCheckCode;
 use crate::fault::{Fault, Result};
+use crate::ids::{Pid, Tid};
 use crate::machine::{Config, Machine};
 use crate::space::Protection;
 use crate::status::NtStatus;
@@ -145,39 +146,79 @@ pub struct RaceOutcome {
 /// Model errors setting up the scenario (never the race's own faults, which are
 /// reported in the outcome).
 pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<RaceOutcome> {
-    let mut m = Machine::new(Config::default())?;
-    m.io_set_apc_delivery(ApcDelivery::Deferred)?;
-    let drv = m.io_register_driver("queue", Arc::new(QueueDriver { bug }))?;
-    let dev = m.io_create_device(drv, "\\Device\\Queue", super::DO_DIRECT_IO)?;
-    let app = m.create_process("app")?;
-    let tid = m.process(app)?.threads[0];
-    let buf = m.virtual_alloc(
-        app,
-        None,
-        0x3000,
-        MEM_COMMIT | MEM_RESERVE,
-        Protection::ReadWrite,
-    )?;
-    let r = m.nt_read_file(
-        tid,
-        dev,
-        None,
-        crate::addr::Va::new(buf.raw() + 0x80),
-        0x2000,
-        0,
-    )?;
-    let irp = r.irp.ok_or(Fault::Status(r.status))?;
-    let mut claimed: Option<Option<IrpId>> = None;
+    let mut race = CancelRace::set_up(bug)?;
     let mut result: Result<()> = Ok(());
     for step in ordering {
         if result.is_err() {
             break;
         }
-        result = match step {
+        result = race.step(step);
+    }
+    // Whatever happened, let the thread run its APCs at the end (it returns to user mode).
+    if result.is_ok() {
+        result = race.m.ke_deliver_apcs(race.tid);
+    }
+    race.outcome(ordering, &result)
+}
+
+/// One run of [`run_cancel_race`]: the machine, the queueing device, the requesting
+/// process and thread, the pended IRP, and what the completer claimed so far.
+struct CancelRace {
+    m: Machine,
+    bug: QueueDriverBug,
+    dev: DeviceId,
+    app: Pid,
+    tid: Tid,
+    irp: IrpId,
+    /// `None` before `Claim`; then the IRP the completer took off the queue, if any.
+    claimed: Option<Option<IrpId>>,
+}
+
+impl CancelRace {
+    /// A user thread's direct-I/O read pended by a [`QueueDriver`] with `bug`, stage-2
+    /// APCs deferred.
+    fn set_up(bug: QueueDriverBug) -> Result<CancelRace> {
+        let mut m = Machine::new(Config::default())?;
+        m.io_set_apc_delivery(ApcDelivery::Deferred)?;
+        let drv = m.io_register_driver("queue", Arc::new(QueueDriver { bug }))?;
+        let dev = m.io_create_device(drv, "\\Device\\Queue", super::DO_DIRECT_IO)?;
+        let app = m.create_process("app")?;
+        let tid = m.process(app)?.threads[0];
+        let buf = m.virtual_alloc(
+            app,
+            None,
+            0x3000,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )?;
+        let r = m.nt_read_file(
+            tid,
+            dev,
+            None,
+            crate::addr::Va::new(buf.raw() + 0x80),
+            0x2000,
+            0,
+        )?;
+        let irp = r.irp.ok_or(Fault::Status(r.status))?;
+        Ok(CancelRace {
+            m,
+            bug,
+            dev,
+            app,
+            tid,
+            irp,
+            claimed: None,
+        })
+    }
+
+    /// Runs one step of the ordering.
+    fn step(&mut self, step: RaceStep) -> Result<()> {
+        let (m, bug, irp, tid) = (&mut self.m, self.bug, self.irp, self.tid);
+        match step {
             RaceStep::Claim => {
-                QueueDriver::claim(&mut m.kernel(), dev, bug).map(|c| claimed = Some(c))
+                QueueDriver::claim(&mut m.kernel(), self.dev, bug).map(|c| self.claimed = Some(c))
             }
-            RaceStep::Complete => match claimed {
+            RaceStep::Complete => match self.claimed {
                 Some(Some(i)) => QueueDriver::finish(&mut m.kernel(), i, bug),
                 _ => Ok(()),
             },
@@ -189,19 +230,44 @@ pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<R
                 }
             }
             RaceStep::DeliverApc => m.ke_deliver_apcs(tid),
+        }
+    }
+
+    /// What the run produced, `result` being how its steps ended.
+    fn outcome(&self, ordering: [RaceStep; 4], result: &Result<()>) -> Result<RaceOutcome> {
+        let m = &self.m;
+        let bug_check = match result {
+            Err(Fault::BugCheck(b)) => Some(b.code),
+            _ => None,
         };
+        let completions: Vec<_> = m
+            .io_completions()
+            .iter()
+            .filter(|c| c.irp == self.irp)
+            .collect();
+        let (audit, final_status, leaks) = if bug_check.is_none() {
+            (
+                m.audit().iter().map(|v| v.to_string()).collect(),
+                completions.last().map(|c| c.status),
+                self.leaks()?,
+            )
+        } else {
+            (Vec::new(), None, Vec::new())
+        };
+        Ok(RaceOutcome {
+            ordering,
+            bug_check,
+            final_status,
+            completions: completions.len(),
+            audit,
+            leaks,
+        })
     }
-    // Whatever happened, let the thread run its APCs at the end (it returns to user mode).
-    if result.is_ok() {
-        result = m.ke_deliver_apcs(tid);
-    }
-    let bug_check = match &result {
-        Err(Fault::BugCheck(b)) => Some(b.code),
-        _ => None,
-    };
-    let completions: Vec<_> = m.io_completions().iter().filter(|c| c.irp == irp).collect();
-    let mut leaks = Vec::new();
-    let (audit, final_status) = if bug_check.is_none() {
+
+    /// IRPs, MDLs, pool blocks or locked pages left behind by a run that did not crash.
+    fn leaks(&self) -> Result<Vec<String>> {
+        let m = &self.m;
+        let mut leaks = Vec::new();
         if m.irps_outstanding() != 0 {
             leaks.push(format!("{} IRP(s) outstanding", m.irps_outstanding()));
         }
@@ -214,24 +280,11 @@ pub fn run_cancel_race(bug: QueueDriverBug, ordering: [RaceStep; 4]) -> Result<R
                 m.pool_allocations().count()
             ));
         }
-        if m.process(app)?.number_of_locked_pages != 0 {
+        if m.process(self.app)?.number_of_locked_pages != 0 {
             leaks.push("locked pages left".into());
         }
-        (
-            m.audit().iter().map(|v| v.to_string()).collect(),
-            completions.last().map(|c| c.status),
-        )
-    } else {
-        (Vec::new(), None)
-    };
-    Ok(RaceOutcome {
-        ordering,
-        bug_check,
-        final_status,
-        completions: completions.len(),
-        audit,
-        leaks,
-    })
+        Ok(leaks)
+    }
 }
 
 /// Runs [`run_cancel_race`] for `bug` under every ordering of [`orderings`], in order.

@@ -5,7 +5,10 @@
 use super::IoStatusBlock;
 use super::device::{DeviceId, DispatchRecord, Driver};
 use super::ioctl::{METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, method_from_ctl_code};
-use super::irp::{IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IrpFlags, IrpId, Parameters};
+use super::irp::{
+    IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, Irp, IrpFlags, IrpId, Parameters,
+    StackLocation,
+};
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::machine::Kernel;
@@ -59,89 +62,8 @@ impl Driver for PatternDriver {
         let i = k.irp(irp)?.clone();
         let loc = k.io_get_current_irp_stack_location(irp)?;
         let dflags = k.device(device)?.flags;
-        let body = |k: &mut Kernel<'_>| -> Result<(Vec<u8>, u64)> {
-            let mut input = Vec::new();
-            let mut info = 0u64;
-            match (loc.major_function, loc.parameters) {
-                (IRP_MJ_READ, Parameters::Read { length, .. }) => {
-                    let l = length as u64;
-                    let dst = if dflags & super::DO_BUFFERED_IO != 0 {
-                        i.system_buffer
-                    } else if dflags & super::DO_DIRECT_IO != 0 {
-                        mdl_va(k, i.mdl_address)?
-                    } else {
-                        i.user_buffer
-                    };
-                    if let (Some(d), true) = (dst, l > 0) {
-                        write_pattern(k, d, l)?;
-                    }
-                    info = l;
-                }
-                (IRP_MJ_WRITE, Parameters::Write { length, .. }) => {
-                    let l = length as u64;
-                    let src = if dflags & super::DO_BUFFERED_IO != 0 {
-                        i.system_buffer
-                    } else if dflags & super::DO_DIRECT_IO != 0 {
-                        mdl_va(k, i.mdl_address)?
-                    } else {
-                        i.user_buffer
-                    };
-                    if let (Some(s), true) = (src, l > 0) {
-                        input = k.kernel_read(s, l)?;
-                    }
-                    info = l;
-                }
-                (
-                    IRP_MJ_DEVICE_CONTROL | super::IRP_MJ_FILE_SYSTEM_CONTROL,
-                    Parameters::DeviceIoControl {
-                        output_buffer_length,
-                        input_buffer_length,
-                        io_control_code,
-                        type3_input_buffer,
-                    },
-                ) => {
-                    let (il, ol) = (input_buffer_length as u64, output_buffer_length as u64);
-                    let method = method_from_ctl_code(io_control_code);
-                    let in_src = if method == METHOD_NEITHER {
-                        type3_input_buffer
-                    } else {
-                        i.system_buffer
-                    };
-                    if let (Some(s), true) = (in_src, il > 0) {
-                        input = k.kernel_read(s, il)?;
-                    }
-                    match method {
-                        METHOD_BUFFERED => {
-                            if let (Some(d), true) = (i.system_buffer, ol > 0) {
-                                write_pattern(k, d, ol)?;
-                                info = ol;
-                            }
-                        }
-                        METHOD_IN_DIRECT => {
-                            if let Some(s) = mdl_va(k, i.mdl_address)? {
-                                input.extend(k.kernel_read(s, ol)?);
-                            }
-                        }
-                        METHOD_NEITHER => {
-                            if let (Some(d), true) = (i.user_buffer, ol > 0) {
-                                write_pattern(k, d, ol)?;
-                                info = ol;
-                            }
-                        }
-                        _ => {
-                            if let Some(d) = mdl_va(k, i.mdl_address)? {
-                                write_pattern(k, d, ol)?;
-                                info = ol;
-                            }
-                        }
-                    }
-                }
-                _ => {}
-            }
-            Ok((input, info))
-        };
         // Buffer accesses run inside __try/__except: a neither-I/O user pointer may be bad.
-        let (input, info, status) = match body(k) {
+        let (input, info, status) = match serve(k, &i, loc, dflags) {
             Ok((input, info)) => (input, info, NtStatus::SUCCESS),
             Err(crate::fault::Fault::Raise(code)) => (Vec::new(), 0, code),
             Err(e) => return Err(e),
@@ -154,6 +76,105 @@ impl Driver for PatternDriver {
         k.io_complete_request(irp)?;
         Ok(status)
     }
+}
+
+/// What a [`PatternDriver`] does with a request's buffers: the input it read and the
+/// `Information` it reports. A fault is returned to the dispatch routine's `__except`.
+fn serve(k: &mut Kernel<'_>, i: &Irp, loc: StackLocation, dflags: u32) -> Result<(Vec<u8>, u64)> {
+    let mut input = Vec::new();
+    let mut info = 0u64;
+    match (loc.major_function, loc.parameters) {
+        (IRP_MJ_READ, Parameters::Read { length, .. }) => {
+            let l = length as u64;
+            if let (Some(d), true) = (transfer_buffer(k, i, dflags)?, l > 0) {
+                write_pattern(k, d, l)?;
+            }
+            info = l;
+        }
+        (IRP_MJ_WRITE, Parameters::Write { length, .. }) => {
+            let l = length as u64;
+            if let (Some(s), true) = (transfer_buffer(k, i, dflags)?, l > 0) {
+                input = k.kernel_read(s, l)?;
+            }
+            info = l;
+        }
+        (
+            IRP_MJ_DEVICE_CONTROL | super::IRP_MJ_FILE_SYSTEM_CONTROL,
+            Parameters::DeviceIoControl {
+                output_buffer_length,
+                input_buffer_length,
+                io_control_code,
+                type3_input_buffer,
+            },
+        ) => {
+            let (il, ol) = (input_buffer_length as u64, output_buffer_length as u64);
+            (input, info) = serve_ioctl(k, i, io_control_code, type3_input_buffer, il, ol)?;
+        }
+        _ => {}
+    }
+    Ok((input, info))
+}
+
+/// The buffer of a read or write as the device's flags say the I/O manager built it: the
+/// system buffer (buffered I/O), the MDL mapped to system space (direct I/O), or the
+/// user's pointer (neither).
+fn transfer_buffer(k: &mut Kernel<'_>, i: &Irp, dflags: u32) -> Result<Option<Va>> {
+    if dflags & super::DO_BUFFERED_IO != 0 {
+        Ok(i.system_buffer)
+    } else if dflags & super::DO_DIRECT_IO != 0 {
+        mdl_va(k, i.mdl_address)
+    } else {
+        Ok(i.user_buffer)
+    }
+}
+
+/// An IOCTL (or FSCTL) by its transfer method: the input read (`il` bytes), the output
+/// (`ol` bytes) written with the pattern or, for `METHOD_IN_DIRECT`, read as input too.
+fn serve_ioctl(
+    k: &mut Kernel<'_>,
+    i: &Irp,
+    io_control_code: u32,
+    type3_input_buffer: Option<Va>,
+    il: u64,
+    ol: u64,
+) -> Result<(Vec<u8>, u64)> {
+    let mut input = Vec::new();
+    let mut info = 0u64;
+    let method = method_from_ctl_code(io_control_code);
+    let in_src = if method == METHOD_NEITHER {
+        type3_input_buffer
+    } else {
+        i.system_buffer
+    };
+    if let (Some(s), true) = (in_src, il > 0) {
+        input = k.kernel_read(s, il)?;
+    }
+    match method {
+        METHOD_BUFFERED => {
+            if let (Some(d), true) = (i.system_buffer, ol > 0) {
+                write_pattern(k, d, ol)?;
+                info = ol;
+            }
+        }
+        METHOD_IN_DIRECT => {
+            if let Some(s) = mdl_va(k, i.mdl_address)? {
+                input.extend(k.kernel_read(s, ol)?);
+            }
+        }
+        METHOD_NEITHER => {
+            if let (Some(d), true) = (i.user_buffer, ol > 0) {
+                write_pattern(k, d, ol)?;
+                info = ol;
+            }
+        }
+        _ => {
+            if let Some(d) = mdl_va(k, i.mdl_address)? {
+                write_pattern(k, d, ol)?;
+                info = ol;
+            }
+        }
+    }
+    Ok((input, info))
 }
 
 /// A deliberate bug for [`QueueDriver`] (negative controls for the race harness).

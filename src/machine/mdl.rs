@@ -37,6 +37,7 @@ impl Machine {
             routine: self.routine,
             shadow: self.config.shadow,
             track_locked_pages: self.config.track_locked_pages,
+            windows: self.config.windows,
         }
     }
 

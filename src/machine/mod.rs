@@ -17,6 +17,7 @@ use crate::pool::Pool;
 use crate::process::{Process, Thread};
 use crate::space::{AddressSpace, Pid, SpaceId, Tid};
 use crate::syspte::SystemPtes;
+use crate::windows::WindowsVersion;
 use serde::{Deserialize, Serialize};
 
 mod audit;
@@ -64,6 +65,10 @@ pub struct Config {
     /// nothing, so this bounds what a hostile scenario can make the host allocate, not
     /// the simulated RAM size. Default [`DEFAULT_HOST_MEMORY_LIMIT`] (1 GiB).
     pub host_memory_limit_bytes: u64,
+    /// The Windows whose rules apply where versions differ ([`crate::windows`]). Default
+    /// [`WindowsVersion::Windows10`] (Windows 10 and 11).
+    #[serde(default)]
+    pub windows: WindowsVersion,
 }
 
 /// The default [`Config::host_memory_limit_bytes`]: 1 GiB, room for about 250,000
@@ -79,6 +84,7 @@ impl Default for Config {
             shadow: true,
             track_locked_pages: false,
             host_memory_limit_bytes: DEFAULT_HOST_MEMORY_LIMIT,
+            windows: WindowsVersion::default(),
         }
     }
 }
@@ -111,6 +117,12 @@ impl Config {
     /// Turns `TrackLockedPages` on or off.
     pub fn track_locked_pages(mut self, on: bool) -> Self {
         self.track_locked_pages = on;
+        self
+    }
+
+    /// Sets the Windows whose rules apply where versions differ.
+    pub fn windows(mut self, v: WindowsVersion) -> Self {
+        self.windows = v;
         self
     }
 

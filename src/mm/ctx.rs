@@ -53,6 +53,8 @@ pub(crate) struct Mm<'a> {
     pub(crate) shadow: bool,
     /// `TrackLockedPages` ([`crate::Config::track_locked_pages`]).
     pub(crate) track_locked_pages: bool,
+    /// The Windows whose rules apply where versions differ.
+    pub(crate) windows: crate::windows::WindowsVersion,
 }
 
 impl Mm<'_> {

@@ -164,7 +164,8 @@ impl Mm<'_> {
         capacity: u32,
         storage: MdlStorage,
         flags: MdlFlags,
-    ) -> MdlId {
+    ) -> Result<MdlId> {
+        self.phys.charge_descriptor(capacity as u64)?;
         let birth = self.birth();
         let mdl = Mdl {
             next: None,
@@ -177,14 +178,14 @@ impl Mm<'_> {
             byte_offset: va.byte_offset(),
             pfns: vec![0; capacity as usize],
         };
-        MdlId(self.mdls.insert(MdlSlot {
+        Ok(MdlId(self.mdls.insert(MdlSlot {
             mdl,
             capacity,
             storage,
             birth,
             lock: None,
             system_mapping: None,
-        }))
+        })))
     }
 
     // ----- allocation and initialisation -------------------------------------------------
@@ -203,16 +204,13 @@ impl Mm<'_> {
         if length == 0 {
             return Err(self.assert_failed("Length != 0 (semantics §3.2, invariant 1)"));
         }
-        if length >= 0x8000_0000 {
+        if !self.windows.io_allocate_mdl_fits(va, length) {
             return self.note_null(Ok(None));
         }
         let span = span_pages(va, length as u64);
         let (capacity, flags) = if span <= MDL_FIXED_SIZE_PAGES {
             (MDL_FIXED_SIZE_PAGES, MdlFlags::ALLOCATED_FIXED_SIZE)
         } else {
-            if crate::addr::size_of_mdl(va, length as u64) > 0xFFFF {
-                return self.note_null(Ok(None));
-            }
             (span, MdlFlags::empty())
         };
         // Validate the IRP and walk its chain before allocating, so a failure leaks nothing.
@@ -239,7 +237,7 @@ impl Mm<'_> {
                 }
             }
         }
-        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags);
+        let id = self.new_mdl(va, length, capacity, MdlStorage::IoAllocateMdl, flags)?;
         if let (Some(t), true) = (tail, secondary_buffer) {
             self.slot_mut(t)?.mdl.next = Some(id);
         }
@@ -259,7 +257,7 @@ impl Mm<'_> {
             span,
             MdlStorage::Pool,
             MdlFlags::empty(),
-        )))
+        )?))
     }
 
     /// The work of [`Machine::mm_initialize_mdl`](crate::Machine::mm_initialize_mdl) once the facade has entered
@@ -346,7 +344,9 @@ impl Mm<'_> {
         self.prepare_for_reuse(id)?;
         self.forget_lock(id)?;
         // A partial that inherited a mapping leaves it to its source; its record is not its own.
-        self.mdls.remove(id.0);
+        if let Some(s) = self.mdls.remove(id.0) {
+            self.phys.release_descriptor(s.capacity as u64);
+        }
         Ok(())
     }
 

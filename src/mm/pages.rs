@@ -5,37 +5,13 @@
 //! [invariant 20]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-20
 //! [invariant 21]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-21
 
-use crate::addr::{LIST_HEAD, PAGE_SHIFT, PAGE_SIZE, Pfn, Va, bytes_to_pages};
+use crate::addr::{LIST_HEAD, PAGE_SHIFT, PAGE_SIZE, Pfn, Va};
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
 use crate::fault::Result;
 use crate::mdl::{CacheType, MdlFlags, MdlId, MdlStorage, alloc_flags};
 use crate::mm::Mm;
 use crate::pfn::FrameOwner;
-
-/// The pages `MiAllocatePagesForMdl` asks for: `PageCount = SPAN(0, TotalBytes)`, then
-/// `MmCreateMdl(NULL, NULL, PageCount << PAGE_SHIFT)`, which refuses 2 GiB or more and a
-/// descriptor over 0xFFFF bytes ([semantics §3.1], [§1.3]), and on failure
-/// `PageCount -= PageCount / 16` until it fits or is 0 ([semantics §3.9]). At most 8,185
-/// pages on amd64; 0 for a zero request.
-///
-/// [semantics §3.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.1
-/// [§1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
-/// [semantics §3.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.9
-fn pages_for_mdl_request(total_bytes: u64) -> u64 {
-    let mut pages = bytes_to_pages(total_bytes);
-    while pages != 0 {
-        let fits = pages
-            .checked_mul(PAGE_SIZE)
-            .is_some_and(|b| b < 0x8000_0000 && crate::addr::size_of_mdl(Va::NULL, b) <= 0xFFFF);
-        if fits {
-            break;
-        }
-        // Only counts above 8,185 fail, so `pages / 16` is never 0 here.
-        pages -= pages / 16;
-    }
-    pages
-}
 
 impl Mm<'_> {
     /// The work of [`Machine::mm_allocate_pages_for_mdl_ex`](crate::Machine::mm_allocate_pages_for_mdl_ex) once the facade has entered
@@ -53,7 +29,7 @@ impl Mm<'_> {
         if skip % PAGE_SIZE != 0 || flags & !0x3F != 0 {
             return self.note_null(Ok(None));
         }
-        let wanted = pages_for_mdl_request(total_bytes);
+        let wanted = self.windows.pages_for_mdl_request(total_bytes);
         if wanted == 0 {
             return self.note_null(Ok(None));
         }
@@ -91,11 +67,20 @@ impl Mm<'_> {
         }
         let found = frames.len() as u64;
         self.counters.pages_allocated_for_mdl += found;
-        let id = self.new_pages_mdl(wanted, found, &frames);
+        let id = match self.new_pages_mdl(wanted, found, &frames) {
+            Ok(id) => id,
+            Err(e) => {
+                for f in frames {
+                    let _ = self.phys.drop_share(f);
+                }
+                return Err(e);
+            }
+        };
         Ok(Some(id))
     }
 
-    fn new_pages_mdl(&mut self, wanted: u64, found: u64, frames: &[Pfn]) -> MdlId {
+    fn new_pages_mdl(&mut self, wanted: u64, found: u64, frames: &[Pfn]) -> Result<MdlId> {
+        self.phys.charge_descriptor(wanted)?;
         let birth = self.birth();
         let mut pfns: Vec<u64> = frames.iter().map(|f| f.0).collect();
         pfns.resize(wanted as usize, LIST_HEAD);
@@ -110,14 +95,14 @@ impl Mm<'_> {
             byte_offset: 0,
             pfns,
         };
-        MdlId(self.mdls.insert(crate::mdl::MdlSlot {
+        Ok(MdlId(self.mdls.insert(crate::mdl::MdlSlot {
             mdl,
             capacity: wanted as u32,
             storage: MdlStorage::Pool,
             birth,
             lock: None,
             system_mapping: None,
-        }))
+        })))
     }
 
     /// The work of [`Machine::mm_free_pages_from_mdl`](crate::Machine::mm_free_pages_from_mdl) once the facade has entered

@@ -121,7 +121,26 @@ pub enum VmOp {
 }
 
 impl Interpreter {
+    /// Runs a virtual-memory op: each family has its own interpreter below.
     pub(super) fn apply_vm(&mut self, op: &VmOp) -> Result<Value> {
+        match op {
+            VmOp::VirtualAlloc { .. } | VmOp::VirtualFree { .. } | VmOp::VirtualProtect { .. } => {
+                self.apply_address_space_op(op)
+            }
+            VmOp::UserRead { .. } | VmOp::UserWrite { .. } | VmOp::UserCopy { .. } => {
+                self.apply_user_access(op)
+            }
+            VmOp::KernelRead { .. }
+            | VmOp::KernelWrite { .. }
+            | VmOp::KernelZero { .. }
+            | VmOp::KernelCopy { .. }
+            | VmOp::StartAccessLog
+            | VmOp::TakeAccessLog => self.apply_kernel_access(op),
+        }
+    }
+
+    /// `VirtualAlloc`, `VirtualFree`, `VirtualProtect` in a process.
+    fn apply_address_space_op(&mut self, op: &VmOp) -> Result<Value> {
         match *op {
             VmOp::VirtualAlloc {
                 process,
@@ -156,6 +175,13 @@ impl Interpreter {
                 let old = self.machine.virtual_protect(pid, base, size, protect)?;
                 Ok(Value::Protection(old))
             }
+            _ => unreachable!("{} is not an address-space op", op.name()),
+        }
+    }
+
+    /// A process's own reads, writes and copies.
+    fn apply_user_access(&mut self, op: &VmOp) -> Result<Value> {
+        match *op {
             VmOp::UserRead { process, va, len } => {
                 let (pid, va) = (self.process(process), self.addr(va));
                 Ok(Self::bytes(&self.machine.user_read(pid, va, len)?))
@@ -181,6 +207,13 @@ impl Interpreter {
                 self.machine.user_copy(pid, dst, src, len)?;
                 Ok(Value::Unit)
             }
+            _ => unreachable!("{} is not a user-mode access", op.name()),
+        }
+    }
+
+    /// Kernel-mode reads, writes, zeroing and copies, and the access log.
+    fn apply_kernel_access(&mut self, op: &VmOp) -> Result<Value> {
+        match *op {
             VmOp::KernelRead { va, len } => {
                 let va = self.addr(va);
                 Ok(Self::bytes(&self.machine.kernel_read(va, len)?))
@@ -211,6 +244,7 @@ impl Interpreter {
                     hash: fnv1a(format!("{log:?}").as_bytes()),
                 })
             }
+            _ => unreachable!("{} is not a kernel access or access-log op", op.name()),
         }
     }
 }
@@ -289,8 +323,18 @@ impl VmOp {
 /// Any virtual-memory, access or access-log op (feature `proptest`).
 #[cfg(feature = "proptest")]
 pub fn arb_vm_op() -> BoxedStrategy<VmOp> {
+    // One list in a fixed order: the order and weights decide which op a seed draws.
+    let mut arms = arb_address_space_ops();
+    arms.extend(arb_user_accesses());
+    arms.extend(arb_kernel_accesses());
+    weighted(arms)
+}
+
+/// `VirtualAlloc`, `VirtualFree`, `VirtualProtect`, with their weights.
+#[cfg(feature = "proptest")]
+fn arb_address_space_ops() -> Vec<(u32, BoxedStrategy<VmOp>)> {
     let p = arb_process;
-    weighted(vec![
+    vec![
         (
             3,
             (
@@ -342,6 +386,14 @@ pub fn arb_vm_op() -> BoxedStrategy<VmOp> {
                 })
                 .boxed(),
         ),
+    ]
+}
+
+/// A process's own reads, writes and copies, with their weights.
+#[cfg(feature = "proptest")]
+fn arb_user_accesses() -> Vec<(u32, BoxedStrategy<VmOp>)> {
+    let p = arb_process;
+    vec![
         (
             2,
             (p(), arb_addr(), arb_access_len())
@@ -370,6 +422,13 @@ pub fn arb_vm_op() -> BoxedStrategy<VmOp> {
                 })
                 .boxed(),
         ),
+    ]
+}
+
+/// Kernel-mode accesses and the access log, with their weights.
+#[cfg(feature = "proptest")]
+fn arb_kernel_accesses() -> Vec<(u32, BoxedStrategy<VmOp>)> {
+    vec![
         (
             2,
             (arb_addr(), arb_access_len())
@@ -396,5 +455,5 @@ pub fn arb_vm_op() -> BoxedStrategy<VmOp> {
         ),
         (1, Just(VmOp::StartAccessLog).boxed()),
         (1, Just(VmOp::TakeAccessLog).boxed()),
-    ])
+    ]
 }

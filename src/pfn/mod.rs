@@ -136,6 +136,9 @@ pub(crate) struct PhysicalMemory {
     host_limit: u64,
     /// Label runs the host holds for all frames (fragmented provenance costs many).
     label_runs: u64,
+    /// PFN-array slots of live MDLs: their arrays are host memory too (8 bytes a slot; a
+    /// Windows 7+ MDL of 4 GiB has a million), charged to the same budget.
+    descriptor_slots: u64,
     /// Frames released while an MDL mapping still named them, not yet reported (the
     /// machine turns each into an event at the step that freed it).
     freed_while_mapped: Vec<Pfn>,
@@ -170,6 +173,7 @@ impl PhysicalMemory {
             in_use: 0,
             host_limit,
             label_runs: 0,
+            descriptor_slots: 0,
             freed_while_mapped: Vec::new(),
         }
     }
@@ -426,11 +430,28 @@ impl PhysicalMemory {
         (self.entries.len() as u64)
             .saturating_mul(FRAME_HOST_BYTES)
             .saturating_add(self.label_runs.saturating_mul(RUN_HOST_BYTES))
+            .saturating_add(self.descriptor_slots.saturating_mul(8))
     }
 
     /// The host-memory budget in bytes.
     pub(crate) fn host_limit(&self) -> u64 {
         self.host_limit
+    }
+
+    /// Charges an MDL's PFN array of `slots` entries to the host budget: the
+    /// [`Self::budget_fault`] when it does not fit (a limit of the simulator: Windows
+    /// would have allocated the MDL).
+    pub(crate) fn charge_descriptor(&mut self, slots: u64) -> crate::fault::Result<()> {
+        if self.host_bytes().saturating_add(slots.saturating_mul(8)) > self.host_limit {
+            return Err(self.budget_fault());
+        }
+        self.descriptor_slots += slots;
+        Ok(())
+    }
+
+    /// Returns a freed MDL's PFN array of `slots` entries to the host budget.
+    pub(crate) fn release_descriptor(&mut self, slots: u64) {
+        self.descriptor_slots = self.descriptor_slots.saturating_sub(slots);
     }
 
     /// The fault of work refused for the host-memory budget

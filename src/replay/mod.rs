@@ -290,6 +290,14 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
         }
     };
     let _ = writeln!(s, "strategy {strategy}, case {}", case.to_json());
+    render_trace(&mut s, run);
+    render_verdict(&mut s, r, run, colour);
+    s
+}
+
+/// A case's trace, each finding under the line of the step it was made at (findings
+/// with no step last).
+fn render_trace(s: &mut String, run: &verify::CaseRun) {
     let mut shown = vec![false; run.findings.len()];
     let steps: Vec<Option<u64>> = run.trace.iter().map(|t| trace_step(t)).collect();
     for (i, t) in run.trace.iter().enumerate() {
@@ -313,6 +321,10 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
             let _ = writeln!(s, "    -> finding {f}");
         }
     }
+}
+
+/// A case's findings against the expected ones, then its page map.
+fn render_verdict(s: &mut String, r: &Replayed, run: &verify::CaseRun, colour: bool) {
     let list = class_list;
     let mut exp = r.scenario.expect.findings.clone();
     exp.sort();
@@ -337,5 +349,4 @@ pub fn render_replay(r: &Replayed, colour: bool) -> String {
             let _ = writeln!(s, "\n(no page map: the request never reached expose)");
         }
     }
-    s
 }

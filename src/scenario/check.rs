@@ -11,6 +11,14 @@ pub(super) fn check_ops(
     ops: &[Op],
     expect: &Expect,
 ) -> Option<(String, String)> {
+    check_limits(machine, ops)
+        .or_else(|| check_expected_values(expect))
+        .or_else(|| check_step_checks(ops, expect))
+}
+
+/// The first limit the body or its machine exceeds: the op count, the physical memory, the
+/// system PTEs.
+fn check_limits(machine: &MachineConfig, ops: &[Op]) -> Option<(String, String)> {
     if ops.len() > MAX_OPS {
         return Some((
             "\"ops\"".into(),
@@ -33,6 +41,12 @@ pub(super) fn check_ops(
             ));
         }
     }
+    None
+}
+
+/// The first value in `expect` no outcome can have: more than 4 bug check parameters, an
+/// unknown hazard kind.
+fn check_expected_values(expect: &Expect) -> Option<(String, String)> {
     if let Some(Final::BugCheck { params, .. }) = &expect.end {
         if params.len() > 4 {
             return Some((
@@ -56,6 +70,12 @@ pub(super) fn check_ops(
             ));
         }
     }
+    None
+}
+
+/// The first step check of `expect` that names no op of `ops`, or checks `reads` of an op
+/// that reads nothing.
+fn check_step_checks(ops: &[Op], expect: &Expect) -> Option<(String, String)> {
     for (i, st) in expect.steps.iter().enumerate() {
         let needle = format!("\"op\": {}", st.op);
         let Some(op) = ops.get(st.op) else {

@@ -149,6 +149,10 @@ pub struct MachineConfig {
     /// `TrackLockedPages` (exit with locked pages is 0xCB instead of 0x76).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_locked_pages: Option<bool>,
+    /// The Windows whose rules apply where versions differ (`"Server2003"`, `"Vista"`,
+    /// `"Windows7"`, `"Windows10"`; [`crate::windows`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub windows: Option<crate::windows::WindowsVersion>,
 }
 
 impl MachineConfig {
@@ -169,6 +173,7 @@ impl MachineConfig {
             .pool_limit(self.pool_limit_bytes.unwrap_or(d.pool_limit_bytes))
             .shadow(self.shadow.unwrap_or(d.shadow))
             .track_locked_pages(self.track_locked_pages.unwrap_or(d.track_locked_pages))
+            .windows(self.windows.unwrap_or(d.windows))
     }
 }
 

@@ -244,6 +244,18 @@ pub fn builtins() -> Vec<Box<dyn ProxyStrategyClone>> {
     ]
 }
 
+/// The built-in strategies documented as correct that the benchmarks and the
+/// performance report compare (`BounceCopy`, `HeadTailSplice`, `PartialMdlSplit`,
+/// `CopySmallMapLarge`), in report order.
+pub fn correct_builtins() -> Vec<Box<dyn ProxyStrategyClone>> {
+    vec![
+        Box::new(BounceCopy::default()),
+        Box::new(HeadTailSplice::default()),
+        Box::new(PartialMdlSplit::default()),
+        Box::new(CopySmallMapLarge::default()),
+    ]
+}
+
 /// A [`ProxyStrategy`] that can be cloned behind a `Box` (what [`builtins`] returns).
 pub trait ProxyStrategyClone: ProxyStrategy + Send {
     /// A fresh boxed copy.

@@ -16,6 +16,7 @@ use crate::status::NtStatus;
 use crate::strategy::RetireReason;
 use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, ServerReply};
 use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+use crate::windows::WindowsVersion;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -289,7 +290,7 @@ fn run_case_inner<S: ProxyStrategy + Clone + Send + 'static>(
             CaseRunner::new(&mut m, a, driver, case, &mut run, quiet)?.play(interleave)
         }
         None => {
-            not_describable(case, &mut run);
+            not_played(case, m.config(), &mut run);
             Ok(())
         }
     });
@@ -449,7 +450,7 @@ const MAX_TEMPLATE_FRAMES: u64 = 1 << 16;
 /// does not depend on the case's offset or seed). `Ok(None)` actors for a case no MDL
 /// can describe (nothing is set up). The inner error is a setup failure.
 fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<Actors>>)> {
-    if !describable(case) {
+    if !describable(case, cfg.windows) || !fits_host(case, cfg) {
         return Ok((Machine::new(cfg.clone())?, Ok(None)));
     }
     let pages = (span_pages(Va::new(case.offset as u64), case.length as u64) as u64).max(1);
@@ -476,38 +477,54 @@ fn prepared(cfg: &crate::Config, case: &Case) -> Result<(Machine, Result<Option<
     Ok((m, r))
 }
 
-/// No request can be built: `IoAllocateMdl` returns NULL for ≥ 2 GiB or a descriptor
-/// over 0xFFFF bytes ([semantics §1.3], [invariant 2]), so the I/O manager fails the call
-/// with STATUS_INSUFFICIENT_RESOURCES before any driver runs. The client's buffer is not
-/// built: filling a multi-GiB allocation would exhaust the machine's RAM (a spurious
-/// finding) and the host's.
+/// A case the harness does not play, and why (its trace says it; there is no finding).
+///
+/// * No request can be built: `IoAllocateMdl` returns NULL for the buffer on the
+///   configured Windows ([`WindowsVersion::io_allocate_mdl_fits`]: NT 5.2 refuses 2 GiB
+///   or a descriptor over 0xFFFF bytes, Windows 7 and later 4 GiB − `PAGE_SIZE` or more;
+///   [semantics §1.3], [invariant 2]), so the I/O manager fails the call with
+///   STATUS_INSUFFICIENT_RESOURCES before any driver runs. The client's buffer is not
+///   built: filling a multi-GiB allocation would exhaust the machine's RAM (a spurious
+///   finding) and the host's.
+/// * The buffer can be described but not built on this host: the client's allocation,
+///   its fill and the template's copy would take more than the host-memory budget
+///   ([`crate::Config::host_memory_limit_bytes`]; see [`fits_host`]). A limit of the
+///   simulator, not of Windows: raise the budget to play such a case.
 ///
 /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
 /// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
-fn not_describable(case: &Case, run: &mut CaseRun) {
-    run.trace.push(format!(
-        "issue failed: returned {} (IoAllocateMdl cannot describe {} bytes at offset {:#x}: {} pages)",
-        NtStatus::INSUFFICIENT_RESOURCES,
-        case.length,
-        case.offset,
-        span_pages(Va::new(case.offset as u64), case.length as u64)
-    ));
+fn not_played(case: &Case, cfg: &crate::Config, run: &mut CaseRun) {
+    let pages = span_pages(Va::new(case.offset as u64), case.length as u64);
+    if !describable(case, cfg.windows) {
+        run.trace.push(format!(
+            "issue failed: returned {} (IoAllocateMdl on {:?} cannot describe {} bytes at offset {:#x}: {} pages)",
+            NtStatus::INSUFFICIENT_RESOURCES,
+            cfg.windows,
+            case.length,
+            case.offset,
+            pages
+        ));
+    } else {
+        run.trace.push(format!(
+            "not played: a client buffer of {} bytes ({pages} pages) needs more host memory than the budget of {} bytes allows (a limit of the simulator: raise Config::host_memory_limit_bytes to play it)",
+            case.length, cfg.host_memory_limit_bytes
+        ));
+    }
 }
 
-/// Whether `IoAllocateMdl` can describe the case's buffer: a zero-length request needs
-/// no MDL; otherwise the length must be below 2 GiB and, past the fixed-size 23-page
-/// block, `MmSizeOfMdl` must fit in 0xFFFF bytes ([semantics §1.3], [invariant 2]). The
-/// buffer's page offset is the case's offset modulo the page size (its allocation is
-/// page-aligned).
-///
-/// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
-/// [invariant 2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-2
-fn describable(case: &Case) -> bool {
-    let (va, len) = (Va::new(case.offset as u64), case.length as u64);
-    len == 0
-        || (len < 0x8000_0000
-            && (span_pages(va, len) <= crate::mdl::MDL_FIXED_SIZE_PAGES
-                || crate::addr::size_of_mdl(va, len) <= 0xFFFF))
+/// Whether `IoAllocateMdl` can describe the case's buffer on `windows`: a zero-length
+/// request needs no MDL ([`WindowsVersion::io_allocate_mdl_fits`]). The buffer's page
+/// offset is the case's offset modulo the page size (its allocation is page-aligned).
+fn describable(case: &Case, windows: WindowsVersion) -> bool {
+    case.length == 0 || windows.io_allocate_mdl_fits(Va::new(case.offset as u64), case.length)
+}
+
+/// Whether the case's client allocation can be built within the host-memory budget: its
+/// frames, the fill written into them and the prepared template it is cloned from take
+/// about four times its size.
+fn fits_host(case: &Case, cfg: &crate::Config) -> bool {
+    let pages = span_pages(Va::new(case.offset as u64), case.length as u64) as u64 + 2;
+    pages.saturating_mul(PAGE_SIZE).saturating_mul(4) <= cfg.host_memory_limit_bytes
 }
 
 /// A stable digest of bytes for outcome comparison: FNV-1a's step over little-endian

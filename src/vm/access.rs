@@ -230,37 +230,12 @@ impl Vm<'_> {
             if spfn == dpfn {
                 self.flush_copy_run(run.take());
                 self.phys.bytes_mut(spfn).copy_within(so..so + n, doff);
-                if self.shadow {
-                    spans.clear();
-                    self.phys.labels(spfn).spans(so, n, &mut spans);
-                    self.phys.splice_labels(dpfn, doff, n, &spans);
-                }
-            } else {
-                let extended = match &mut run {
-                    Some((rs, rd)) if rs.continues_at(spfn, so) && rd.continues_at(dpfn, doff) => {
-                        let (mut s2, mut d2) = (*rs, *rd);
-                        s2.len += n;
-                        d2.len += n;
-                        if FrameRun::disjoint(&s2, &d2) {
-                            (*rs, *rd) = (s2, d2);
-                            true
-                        } else {
-                            false
-                        }
-                    }
-                    _ => false,
-                };
-                if !extended {
-                    self.flush_copy_run(
-                        run.replace((FrameRun::new(spfn, so, n), FrameRun::new(dpfn, doff, n))),
-                    );
-                }
-                if self.shadow {
-                    spans.clear();
-                    self.phys.labels(spfn).spans(so, n, &mut spans);
-                    self.phys.splice_labels(dpfn, doff, n, &spans);
-                }
+            } else if !extend_copy_run(&mut run, (spfn, so), (dpfn, doff), n) {
+                self.flush_copy_run(
+                    run.replace((FrameRun::new(spfn, so, n), FrameRun::new(dpfn, doff, n))),
+                );
             }
+            self.copy_chunk_labels(&mut spans, (spfn, so), (dpfn, doff), n);
             self.log_access(dst_who, dspace, d, dpfn, doff, n, true);
             if src_who == Who::Kernel || dst_who == Who::Kernel {
                 self.counters.bytes_copied += n as u64;
@@ -269,6 +244,23 @@ impl Vm<'_> {
         }
         self.flush_copy_run(run);
         Ok(())
+    }
+
+    /// Carries the provenance labels of one chunk of [`Vm::copy_as`] from `(frame, offset)`
+    /// `src` to `dst` (`spans` is the copy's scratch buffer, reused chunk after chunk).
+    #[inline]
+    fn copy_chunk_labels(
+        &mut self,
+        spans: &mut Vec<LabelSpan>,
+        (spfn, so): (Pfn, usize),
+        (dpfn, doff): (Pfn, usize),
+        n: usize,
+    ) {
+        if self.shadow {
+            spans.clear();
+            self.phys.labels(spfn).spans(so, n, spans);
+            self.phys.splice_labels(dpfn, doff, n, spans);
+        }
     }
 
     /// Copies a gathered (source, destination) run pair of [`Vm::copy_as`].
@@ -364,5 +356,31 @@ impl Vm<'_> {
     /// the call (its docs state the rule).
     pub(crate) fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
         self.copy_as(Who::Kernel, dst, Who::Kernel, src, len)
+    }
+}
+
+/// Extends the gathered run pair of [`Vm::copy_as`] by the chunk of `n` bytes at source and
+/// destination `(frame, offset)`, when both runs continue there in host memory and the two
+/// stay disjoint; false (the pair unchanged) when the chunk must start a new pair.
+#[inline]
+fn extend_copy_run(
+    run: &mut Option<(FrameRun, FrameRun)>,
+    (spfn, so): (Pfn, usize),
+    (dpfn, doff): (Pfn, usize),
+    n: usize,
+) -> bool {
+    match run {
+        Some((rs, rd)) if rs.continues_at(spfn, so) && rd.continues_at(dpfn, doff) => {
+            let (mut s2, mut d2) = (*rs, *rd);
+            s2.len += n;
+            d2.len += n;
+            if FrameRun::disjoint(&s2, &d2) {
+                (*rs, *rd) = (s2, d2);
+                true
+            } else {
+                false
+            }
+        }
+        _ => false,
     }
 }

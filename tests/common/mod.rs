@@ -185,3 +185,48 @@ pub fn null_mdl_params() -> [u64; 4] {
 pub fn page(va: Va, i: u64) -> Va {
     at(va.page_align(), i * PAGE_SIZE)
 }
+
+/// `MmMapLockedPagesSpecifyCache` to a kernel address with the given cache type, `bcof`
+/// (BugCheckOnFailure) and priority.
+pub fn map_k(
+    m: &mut Machine,
+    mdl: MdlId,
+    cache: CacheType,
+    bcof: bool,
+    prio: u32,
+) -> mdlsim::Result<Option<Va>> {
+    m.mm_map_locked_pages_specify_cache(mdl, AccessMode::KernelMode, cache, None, bcof, prio)
+}
+
+/// `MmMapLockedPagesSpecifyCache` to a user address (cached, no bug check on failure).
+pub fn map_u(
+    m: &mut Machine,
+    mdl: MdlId,
+    base: Option<Va>,
+    prio: u32,
+) -> mdlsim::Result<Option<Va>> {
+    m.mm_map_locked_pages_specify_cache(
+        mdl,
+        AccessMode::UserMode,
+        CacheType::Cached,
+        base,
+        false,
+        prio,
+    )
+}
+
+/// A process with a 3-page buffer holding `0..` bytes, locked from offset 0x123 for 0x2000 bytes.
+pub fn locked() -> (Machine, Pid, Va, MdlId) {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x3000);
+    let data: Vec<u8> = (0..0x3000u32).map(|i| (i % 251) as u8).collect();
+    m.user_write(app, buf, &data).unwrap();
+    let mdl = lock_user(
+        &mut m,
+        app,
+        at(buf, 0x123),
+        0x2000,
+        LockOperation::IoWriteAccess,
+    );
+    (m, app, buf, mdl)
+}

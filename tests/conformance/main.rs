@@ -14,4 +14,5 @@ mod io_common;
 mod reactos_io_mdl;
 mod reactos_mm_mdl;
 mod wine_io;
+mod wine_ioctl;
 mod wine_mdl;

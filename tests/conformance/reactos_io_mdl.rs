@@ -4,12 +4,19 @@
 //! targets: `IoAllocateMdl` refuses 2 GiB and any length whose descriptor would exceed
 //! 0xFFFF bytes (`(0x10000 - sizeof(MDL)) / sizeof(ULONG_PTR)` pages and more).
 //! Microsoft's `IoAllocateMdl` page gives the later limits (Vista: 2 GiB − PAGE_SIZE;
-//! Windows 7 and later: 4 GiB − PAGE_SIZE); the model implements NT 5.2's, so these
-//! rows hold and the Windows 7+ rows are the backlog (README.md).
+//! Windows 7 and later: 4 GiB − PAGE_SIZE), so the tests run on a machine configured as
+//! Server 2003, and `microsoft_io_allocate_mdl` checks the later versions.
 
-use crate::common::*;
+use crate::common::assert_audit_clean;
 use mdlsim::addr::{PAGE_SIZE, Va};
 use mdlsim::pool::{PoolType, tag};
+use mdlsim::windows::WindowsVersion;
+use mdlsim::{Config, Machine};
+
+/// The Windows the test describes.
+fn machine() -> Machine {
+    Machine::new(Config::default().windows(WindowsVersion::Server2003)).unwrap()
+}
 
 /// `sizeof(MDL)` on amd64.
 const MDL_HEADER: u64 = 48;
@@ -95,4 +102,34 @@ fn io_allocate_mdl_with_an_irp_sets_its_mdl_address() {
     m.io_free_irp(irp).unwrap();
     m.ex_free_pool(va).unwrap();
     assert_audit_clean(&m);
+}
+
+/// Microsoft, [`IoAllocateMdl`] Remarks: the largest buffer is (2 GiB − PAGE_SIZE) on
+/// Vista and (4 GiB − PAGE_SIZE) on Windows 7 and later; one byte more is NULL. (The MDL
+/// of a 4 GiB buffer has a million PFN slots: the model charges them to the host budget.)
+///
+/// [`IoAllocateMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocatemdl
+#[test]
+fn microsoft_io_allocate_mdl_largest_buffer_per_version() {
+    let gib = 1u64 << 30;
+    for (windows, largest) in [
+        (WindowsVersion::Vista, 2 * gib - PAGE_SIZE),
+        (WindowsVersion::Windows7, 4 * gib - PAGE_SIZE),
+        (WindowsVersion::Windows10, 4 * gib - PAGE_SIZE),
+    ] {
+        let mut m = Machine::new(Config::default().windows(windows)).unwrap();
+        let mdl = m
+            .io_allocate_mdl(Va::NULL, largest as u32, false, false, None)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{windows:?}: {largest:#x} bytes"));
+        assert_eq!(m.mdl(mdl).unwrap().byte_count as u64, largest);
+        assert_eq!(
+            m.io_allocate_mdl(Va::NULL, (largest + 1) as u32, false, false, None)
+                .unwrap(),
+            None,
+            "{windows:?}: one byte more"
+        );
+        m.io_free_mdl(mdl).unwrap();
+        assert_audit_clean(&m);
+    }
 }

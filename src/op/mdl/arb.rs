@@ -12,8 +12,21 @@ use proptest::prelude::*;
 
 /// Any MDL routine or MDL field write.
 pub fn arb_mdl_op() -> BoxedStrategy<MdlOp> {
+    // One list in a fixed order: the order and weights decide which op a seed draws.
+    let mut arms = arb_descriptor_ops();
+    arms.extend(arb_lock_ops());
+    arms.extend(arb_mapping_ops());
+    arms.extend(arb_pages_ops());
+    arms.extend(arb_field_writes());
+    weighted(arms)
+}
+
+/// Allocating, initialising, building and freeing MDLs: `IoAllocateMdl`, `MmCreateMdl`,
+/// `MmSizeOfMdl`, `MmInitializeMdl`, `MmPrepareMdlForReuse`, `IoFreeMdl`, `IoBuildPartialMdl`,
+/// `MmBuildMdlForNonPagedPool`, with their weights.
+fn arb_descriptor_ops() -> Vec<(u32, BoxedStrategy<MdlOp>)> {
     let m = arb_mdl_ref;
-    weighted(vec![
+    vec![
         (
             4,
             (
@@ -74,6 +87,14 @@ pub fn arb_mdl_op() -> BoxedStrategy<MdlOp> {
             m().prop_map(|mdl| MdlOp::MmBuildMdlForNonPagedPool { mdl })
                 .boxed(),
         ),
+    ]
+}
+
+/// Probing, locking and unlocking: `MmProbeAndLockPages`, `MmProbeAndLockProcessPages`,
+/// `MmUnlockPages`, with their weights.
+fn arb_lock_ops() -> Vec<(u32, BoxedStrategy<MdlOp>)> {
+    let m = arb_mdl_ref;
+    vec![
         (
             3,
             (m(), arb_mode(), arb_lock_operation())
@@ -98,6 +119,15 @@ pub fn arb_mdl_op() -> BoxedStrategy<MdlOp> {
                 .boxed(),
         ),
         (2, m().prop_map(|mdl| MdlOp::MmUnlockPages { mdl }).boxed()),
+    ]
+}
+
+/// Mapping and unmapping: `MmMapLockedPagesSpecifyCache`, `MmMapLockedPages`,
+/// `MmGetSystemAddressForMdlSafe`, `MmUnmapLockedPages`, `MmProtectMdlSystemAddress`, with
+/// their weights.
+fn arb_mapping_ops() -> Vec<(u32, BoxedStrategy<MdlOp>)> {
+    let m = arb_mdl_ref;
+    vec![
         (
             2,
             (
@@ -147,6 +177,14 @@ pub fn arb_mdl_op() -> BoxedStrategy<MdlOp> {
                 .prop_map(|(mdl, protect)| MdlOp::MmProtectMdlSystemAddress { mdl, protect })
                 .boxed(),
         ),
+    ]
+}
+
+/// MDLs of physical pages: `MmAllocatePagesForMdlEx`, `MmFreePagesFromMdl`, with their
+/// weights.
+fn arb_pages_ops() -> Vec<(u32, BoxedStrategy<MdlOp>)> {
+    let m = arb_mdl_ref;
+    vec![
         (
             2,
             (
@@ -171,6 +209,14 @@ pub fn arb_mdl_op() -> BoxedStrategy<MdlOp> {
             m().prop_map(|mdl| MdlOp::MmFreePagesFromMdl { mdl })
                 .boxed(),
         ),
+    ]
+}
+
+/// A driver's direct writes to MDL fields: a PFN, a run of PFNs, the flags, `Next`, with
+/// their weights.
+fn arb_field_writes() -> Vec<(u32, BoxedStrategy<MdlOp>)> {
+    let m = arb_mdl_ref;
+    vec![
         (
             1,
             (
@@ -207,7 +253,7 @@ pub fn arb_mdl_op() -> BoxedStrategy<MdlOp> {
                 .prop_map(|(mdl, next)| MdlOp::MdlSetNext { mdl, next })
                 .boxed(),
         ),
-    ])
+    ]
 }
 
 /// `MmAllocatePagesForMdlEx` flags: none, `MM_DONT_ZERO_ALLOCATION`,

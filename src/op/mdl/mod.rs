@@ -201,7 +201,37 @@ pub enum MdlOp {
 }
 
 impl Interpreter {
+    /// Runs an MDL op: each family of routines has its own interpreter below.
     pub(super) fn apply_mdl(&mut self, op: &MdlOp) -> Result<Value> {
+        match op {
+            MdlOp::IoAllocateMdl { .. }
+            | MdlOp::MmCreateMdl { .. }
+            | MdlOp::MmSizeOfMdl { .. }
+            | MdlOp::MmInitializeMdl { .. }
+            | MdlOp::MmPrepareMdlForReuse { .. }
+            | MdlOp::IoFreeMdl { .. }
+            | MdlOp::IoBuildPartialMdl { .. }
+            | MdlOp::MmBuildMdlForNonPagedPool { .. } => self.apply_mdl_descriptor_op(op),
+            MdlOp::MmProbeAndLockPages { .. }
+            | MdlOp::MmProbeAndLockProcessPages { .. }
+            | MdlOp::MmUnlockPages { .. } => self.apply_mdl_lock_op(op),
+            MdlOp::MmMapLockedPagesSpecifyCache { .. }
+            | MdlOp::MmMapLockedPages { .. }
+            | MdlOp::MmGetSystemAddressForMdlSafe { .. }
+            | MdlOp::MmUnmapLockedPages { .. }
+            | MdlOp::MmProtectMdlSystemAddress { .. } => self.apply_mdl_mapping_op(op),
+            MdlOp::MmAllocatePagesForMdlEx { .. } | MdlOp::MmFreePagesFromMdl { .. } => {
+                self.apply_mdl_pages_op(op)
+            }
+            MdlOp::MdlSetPfn { .. }
+            | MdlOp::MdlCopyPfns { .. }
+            | MdlOp::MdlSetFlags { .. }
+            | MdlOp::MdlSetNext { .. } => self.apply_mdl_field_write(op),
+        }
+    }
+
+    /// Allocating, initialising, building and freeing MDLs.
+    fn apply_mdl_descriptor_op(&mut self, op: &MdlOp) -> Result<Value> {
         match *op {
             MdlOp::IoAllocateMdl {
                 va,
@@ -260,6 +290,16 @@ impl Interpreter {
                 self.machine.mm_build_mdl_for_non_paged_pool(mdl)?;
                 Ok(Value::Unit)
             }
+            _ => unreachable!(
+                "{} is not an MDL's allocation, initialisation, building or freeing",
+                op.name()
+            ),
+        }
+    }
+
+    /// Probing, locking and unlocking.
+    fn apply_mdl_lock_op(&mut self, op: &MdlOp) -> Result<Value> {
+        match *op {
             MdlOp::MmProbeAndLockPages {
                 mdl,
                 mode,
@@ -285,6 +325,13 @@ impl Interpreter {
                 self.machine.mm_unlock_pages(mdl)?;
                 Ok(Value::Unit)
             }
+            _ => unreachable!("{} is not a probe, lock or unlock", op.name()),
+        }
+    }
+
+    /// Mapping and unmapping, and the mappings' protection.
+    fn apply_mdl_mapping_op(&mut self, op: &MdlOp) -> Result<Value> {
+        match *op {
             MdlOp::MmMapLockedPagesSpecifyCache {
                 mdl,
                 mode,
@@ -326,6 +373,13 @@ impl Interpreter {
                 self.machine.mm_protect_mdl_system_address(mdl, protect)?;
                 Ok(Value::Unit)
             }
+            _ => unreachable!("{} is not a mapping routine", op.name()),
+        }
+    }
+
+    /// MDLs of physical pages: allocating and freeing them.
+    fn apply_mdl_pages_op(&mut self, op: &MdlOp) -> Result<Value> {
+        match *op {
             MdlOp::MmAllocatePagesForMdlEx {
                 low,
                 high,
@@ -349,6 +403,13 @@ impl Interpreter {
                 self.machine.mm_free_pages_from_mdl(mdl)?;
                 Ok(Value::Unit)
             }
+            _ => unreachable!("{} is not an MDL-of-pages routine", op.name()),
+        }
+    }
+
+    /// A driver's direct writes to MDL fields.
+    fn apply_mdl_field_write(&mut self, op: &MdlOp) -> Result<Value> {
+        match *op {
             MdlOp::MdlSetPfn { mdl, index, value } => {
                 let mdl = self.mdl(mdl);
                 self.machine.mdl_set_pfn(mdl, index, value)?;
@@ -377,6 +438,7 @@ impl Interpreter {
                 self.machine.mdl_set_next(mdl, next)?;
                 Ok(Value::Unit)
             }
+            _ => unreachable!("{} is not an MDL field write", op.name()),
         }
     }
 }
@@ -413,6 +475,13 @@ impl MdlOp {
     /// One op of every variant ([`super::examples`]), in an order a driver could call
     /// them on a buffer at the most recent VA.
     pub fn examples() -> Vec<MdlOp> {
+        let mut ops = Self::build_lock_and_map_examples();
+        ops.extend(Self::rebuild_write_and_free_examples());
+        ops
+    }
+
+    /// The first half of [`MdlOp::examples`]: describe a buffer, lock it, map it and unmap it.
+    fn build_lock_and_map_examples() -> Vec<MdlOp> {
         let (mdl, va) = (Some(Ix::Recent(0)), Addr::at(Ix::Recent(0), 0));
         let (mode, operation) = (AccessMode::KernelMode, LockOperation::IoReadAccess);
         vec![
@@ -456,6 +525,14 @@ impl MdlOp {
             },
             MdlOp::MmProtectMdlSystemAddress { mdl, protect: 0x02 },
             MdlOp::MmUnmapLockedPages { base: va, mdl },
+        ]
+    }
+
+    /// The second half of [`MdlOp::examples`]: build a partial MDL, reuse, write the fields a
+    /// driver can write, unlock, rebuild for non-paged pool, free; then an MDL of pages.
+    fn rebuild_write_and_free_examples() -> Vec<MdlOp> {
+        let mdl = Some(Ix::Recent(0));
+        vec![
             MdlOp::IoBuildPartialMdl {
                 source: Some(Ix::Recent(1)),
                 target: mdl,

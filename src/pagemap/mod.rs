@@ -21,6 +21,10 @@ use crate::space::{Pid, SpaceId};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
+mod svg;
+
+pub use svg::MARKS;
+
 /// Where a byte's value came from, from the point of view of one request.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum Source {
@@ -89,7 +93,7 @@ impl Source {
         }
     }
 
-    fn svg_fill(self) -> &'static str {
+    pub(crate) fn svg_fill(self) -> &'static str {
         match self {
             Source::ClientInRange => "#4caf50",
             Source::ClientOutOfRange => "#e53935",
@@ -435,104 +439,6 @@ impl PageMap {
             }
         }
         s.push('\n');
-        s
-    }
-
-    /// The map as a standalone SVG document (well-formed XML): one bar per page, 4,096
-    /// bytes drawn 1:8, coloured by source, hidden client pages faded, the request's
-    /// bytes outlined, the bytes the server read underlined.
-    pub fn render_svg(&self, title: &str) -> String {
-        const X0: u32 = 250;
-        const W: u32 = 512;
-        const ROW: u32 = 34;
-        let h = 70 + ROW * self.rows.len() as u32 + 30 * Source::ALL.len().div_ceil(3) as u32;
-        let mut s = String::new();
-        let _ = writeln!(s, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{h}" viewBox="0 0 {} {h}" font-family="monospace" font-size="12">"#,
-            X0 + W + 20,
-            X0 + W + 20
-        );
-        let _ = writeln!(s, r#"<title>{}</title>"#, xml_escape(title));
-        let _ = writeln!(s, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-        let _ = writeln!(
-            s,
-            r#"<text x="10" y="20" font-size="14">{}</text>"#,
-            xml_escape(title)
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="10" y="40">client buffer {} ({} bytes){}</text>"#,
-            self.buffer,
-            self.length,
-            xml_escape(&match self.view {
-                Some((va, l)) => format!(", server view {va} ({l} bytes)"),
-                None => ", no server view".into(),
-            })
-        );
-        for (i, row) in self.rows.iter().enumerate() {
-            let y = 60 + ROW * i as u32;
-            let side = match row.side {
-                Side::Client => "client",
-                Side::Server => "server",
-            };
-            let vis = if row.visible { "visible" } else { "hidden" };
-            let _ = writeln!(
-                s,
-                r#"<text x="10" y="{}">{side} {} {vis}</text>"#,
-                y + 14,
-                row.va
-            );
-            let opacity = if row.visible { "1" } else { "0.35" };
-            let _ = writeln!(s, r#"<g opacity="{opacity}">"#);
-            for sp in &row.spans {
-                let x = X0 + sp.start as u32 / 8;
-                let w = (sp.len as u32).div_ceil(8).max(1);
-                let _ = writeln!(
-                    s,
-                    r#"<rect x="{x}" y="{y}" width="{w}" height="20" fill="{}"><title>{:#x}+{:#x}: {}</title></rect>"#,
-                    sp.source.svg_fill(),
-                    sp.start,
-                    sp.len,
-                    xml_escape(sp.source.describe())
-                );
-            }
-            let _ = writeln!(s, "</g>");
-            if let Some((a, l)) = row.request {
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{}" y="{}" width="{}" height="22" fill="none" stroke="#000000" stroke-width="1.5"/>"##,
-                    X0 + a as u32 / 8,
-                    y - 1,
-                    (l as u32).div_ceil(8).max(1)
-                );
-            }
-            for (a, l) in &row.read {
-                let _ = writeln!(
-                    s,
-                    r##"<rect x="{}" y="{}" width="{}" height="3" fill="#000000"/>"##,
-                    X0 + *a as u32 / 8,
-                    y + 23,
-                    (*l as u32).div_ceil(8).max(1)
-                );
-            }
-        }
-        let ly = 70 + ROW * self.rows.len() as u32;
-        for (i, src) in Source::ALL.iter().enumerate() {
-            let x = 10 + 250 * (i as u32 % 3);
-            let y = ly + 30 * (i as u32 / 3);
-            let _ = writeln!(
-                s,
-                r#"<rect x="{x}" y="{}" width="14" height="14" fill="{}"/><text x="{}" y="{}">{}</text>"#,
-                y - 11,
-                src.svg_fill(),
-                x + 20,
-                y,
-                xml_escape(src.describe())
-            );
-        }
-        let _ = writeln!(s, "</svg>");
         s
     }
 }

@@ -1,0 +1,103 @@
+//! The Windows being modelled. Where versions differ in a rule the model enforces, the
+//! machine's [`WindowsVersion`] ([`crate::Config::windows`]) picks the behaviour, and
+//! the routine's rustdoc says which version does what. The default is Windows 10/11.
+//!
+//! What differs today:
+//!
+//! | rule | Server 2003 (NT 5.2) | Vista | Windows 7 – 11 |
+//! |---|---|---|---|
+//! | largest `IoAllocateMdl` `Length` | the descriptor fits 0xFFFF bytes: `PAGE_SIZE × (65535 − sizeof(MDL)) / sizeof(ULONG_PTR)` (8,185 pages on amd64) | 2 GiB − `PAGE_SIZE` | 4 GiB − `PAGE_SIZE` |
+//! | largest `MmAllocatePagesForMdl(Ex)` allocation | 8,185 pages, a larger request shrunk by sixteenths until it fits | as Windows 7 (not documented separately) | 4 GiB − `PAGE_SIZE` |
+//!
+//! Sources: Microsoft, [`IoAllocateMdl`] (Remarks: the maximum buffer size per version)
+//! and [`MmAllocatePagesForMdlEx`] (the maximum of one call); ReactOS's kmtests
+//! `IoMdl.c` and `MmMdl.c`, which assert NT 5.2's limits (tests/conformance/).
+//!
+//! [`IoAllocateMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocatemdl
+//! [`MmAllocatePagesForMdlEx`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmallocatepagesformdlex
+
+use crate::addr::{PAGE_SIZE, Va, bytes_to_pages, size_of_mdl};
+use serde::{Deserialize, Serialize};
+
+/// A Windows release, where the model's rules differ between releases (module docs).
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum WindowsVersion {
+    /// Windows Server 2003 and XP (NT 5.2 / 5.1): what ReactOS implements and its kmtests
+    /// assert.
+    Server2003,
+    /// Windows Vista and Server 2008.
+    Vista,
+    /// Windows 7, 8 and 8.1 (Server 2008 R2 – 2012 R2).
+    Windows7,
+    /// Windows 10 and 11: the default.
+    #[default]
+    Windows10,
+}
+
+/// `4 GiB − PAGE_SIZE`: the largest MDL of Windows 7 and later.
+const MAX_MDL_BYTES_WIN7: u64 = (1 << 32) - PAGE_SIZE;
+/// `2 GiB − PAGE_SIZE`: the largest MDL of Vista.
+const MAX_MDL_BYTES_VISTA: u64 = (1 << 31) - PAGE_SIZE;
+
+impl WindowsVersion {
+    /// Every version, oldest first.
+    pub const ALL: [WindowsVersion; 4] = [
+        WindowsVersion::Server2003,
+        WindowsVersion::Vista,
+        WindowsVersion::Windows7,
+        WindowsVersion::Windows10,
+    ];
+
+    /// Whether `IoAllocateMdl(va, length)` can allocate the MDL (else it returns NULL):
+    /// on NT 5.2 the descriptor (`MmSizeOfMdl`) must fit its 16-bit `Size`, and a length
+    /// of 2 GiB or more is refused; Vista accepts up to 2 GiB − `PAGE_SIZE`; Windows 7
+    /// and later up to 4 GiB − `PAGE_SIZE` (the `Size` field then wraps, as it does on
+    /// Windows).
+    ///
+    /// ```
+    /// use mdlsim::{addr::Va, windows::WindowsVersion};
+    /// let at = Va::new(0x10000);
+    /// assert!(!WindowsVersion::Server2003.io_allocate_mdl_fits(at, 64 << 20));
+    /// assert!(WindowsVersion::Windows10.io_allocate_mdl_fits(at, 64 << 20));
+    /// assert!(!WindowsVersion::Windows10.io_allocate_mdl_fits(at, u32::MAX));
+    /// ```
+    pub fn io_allocate_mdl_fits(self, va: Va, length: u32) -> bool {
+        let len = length as u64;
+        match self {
+            WindowsVersion::Server2003 => len < 0x8000_0000 && size_of_mdl(va, len) <= 0xFFFF,
+            WindowsVersion::Vista => len <= MAX_MDL_BYTES_VISTA,
+            WindowsVersion::Windows7 | WindowsVersion::Windows10 => len <= MAX_MDL_BYTES_WIN7,
+        }
+    }
+
+    /// The pages `MmAllocatePagesForMdl(Ex)` asks for, for `total_bytes`: `SPAN(0,
+    /// TotalBytes)`, at most the version's largest allocation. On NT 5.2 the MDL is made
+    /// by `MmCreateMdl`, which refuses 2 GiB or more and a descriptor over 0xFFFF bytes,
+    /// and `MiAllocatePagesForMdl` retries with `PageCount -= PageCount / 16` until it
+    /// fits ([semantics §3.9]); Vista and later allocate up to 4 GiB − `PAGE_SIZE` in one
+    /// call (Microsoft's page), a larger request getting that maximum (the call may return
+    /// fewer pages than asked: "the MDL describes as much physical memory as is
+    /// available"). 0 for a zero request.
+    ///
+    /// [semantics §3.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.9
+    pub fn pages_for_mdl_request(self, total_bytes: u64) -> u64 {
+        let mut pages = bytes_to_pages(total_bytes);
+        if self != WindowsVersion::Server2003 {
+            return pages.min(MAX_MDL_BYTES_WIN7 / PAGE_SIZE);
+        }
+        while pages != 0 {
+            let fits = pages
+                .checked_mul(PAGE_SIZE)
+                .is_some_and(|b| b < 0x8000_0000 && size_of_mdl(Va::NULL, b) <= 0xFFFF);
+            if fits {
+                break;
+            }
+            // Only counts above 8,185 fail, so `pages / 16` is never 0 here.
+            pages -= pages / 16;
+        }
+        pages
+    }
+}

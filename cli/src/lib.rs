@@ -510,56 +510,71 @@ pub fn render_matrix(r: &AuditReport) -> String {
     }
     let _ = writeln!(s, "  verdict");
     for row in &r.rows {
-        let label = format!(
-            "{} ({})",
-            row.strategy,
-            match row.direction {
-                Direction::Read => "R",
-                Direction::Write => "W",
-            }
-        );
-        let _ = write!(s, "{label:w$}");
-        for rule in RULES {
-            let cell = if row.passed {
-                "PASS"
-            } else if row.failed_rules.contains(&rule) {
-                "FAIL"
-            } else {
-                "-"
-            };
-            let _ = write!(s, " {cell:>9}");
-        }
-        let v = if row.passed {
-            "pass".to_string()
-        } else {
-            row.classes
-                .iter()
-                .map(|c| c.to_string())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        let _ = writeln!(s, "  {v}");
+        render_row(&mut s, row, w);
     }
     let _ = writeln!(
         s,
         "(a failing run stops at its first counter-example, shrunk: `-` = not established by it)"
     );
+    render_counterexamples(&mut s, r);
+    render_verdicts(&mut s, r, w);
+    s
+}
+
+/// One strategy and direction: a cell per rule (`PASS`, `FAIL`, or `-` for a rule the
+/// failing run's counter-example did not establish), then the classes found.
+fn render_row(s: &mut String, row: &AuditRow, w: usize) {
+    let dir = match row.direction {
+        Direction::Read => "R",
+        Direction::Write => "W",
+    };
+    let label = format!("{} ({dir})", row.strategy);
+    let _ = write!(s, "{label:w$}");
+    for rule in RULES {
+        let cell = if row.passed {
+            "PASS"
+        } else if row.failed_rules.contains(&rule) {
+            "FAIL"
+        } else {
+            "-"
+        };
+        let _ = write!(s, " {cell:>9}");
+    }
+    let v = if row.passed {
+        "pass".to_string()
+    } else {
+        row.classes
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let _ = writeln!(s, "  {v}");
+}
+
+/// The failing rows' shrunk counter-examples, with the command that replays each.
+fn render_counterexamples(s: &mut String, r: &AuditReport) {
     let fails: Vec<&AuditRow> = r.rows.iter().filter(|x| !x.passed).collect();
-    if !fails.is_empty() {
-        let _ = writeln!(s, "\ncounter-examples:");
-        for row in fails {
-            let _ = writeln!(
-                s,
-                "  {} {}: {}",
-                row.strategy,
-                row.direction,
-                row.summary.as_deref().unwrap_or("")
-            );
-            if let Some(f) = &row.scenario_file {
-                let _ = writeln!(s, "    replay: mdlsim replay {f}");
-            }
+    if fails.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\ncounter-examples:");
+    for row in fails {
+        let _ = writeln!(
+            s,
+            "  {} {}: {}",
+            row.strategy,
+            row.direction,
+            row.summary.as_deref().unwrap_or("")
+        );
+        if let Some(f) = &row.scenario_file {
+            let _ = writeln!(s, "    replay: mdlsim replay {f}");
         }
     }
+}
+
+/// Each strategy's verdict against what it documents, and the summary line.
+fn render_verdicts(s: &mut String, r: &AuditReport, w: usize) {
     let _ = writeln!(s, "\nverdicts:");
     for v in &r.verdicts {
         let _ = writeln!(
@@ -576,7 +591,6 @@ pub fn render_matrix(r: &AuditReport) -> String {
     } else {
         let _ = writeln!(s, "{bad} strategies do NOT behave as documented");
     }
-    s
 }
 
 /// Parses a bug class name (case-insensitive).

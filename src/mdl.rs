@@ -26,36 +26,52 @@ bitflags! {
     #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
     pub struct MdlFlags: u16 {
         /// Kernel-mode map succeeded; `MappedSystemVa` is a system-PTE mapping.
+        #[doc(alias = "MDL_MAPPED_TO_SYSTEM_VA")]
         const MAPPED_TO_SYSTEM_VA = 0x0001;
         /// Probe-and-lock succeeded, or pages from `MmAllocatePagesForMdl`.
+        #[doc(alias = "MDL_PAGES_LOCKED")]
         const PAGES_LOCKED = 0x0002;
         /// Built by `MmBuildMdlForNonPagedPool`; `MappedSystemVa` is the pool address.
+        #[doc(alias = "MDL_SOURCE_IS_NONPAGED_POOL")]
         const SOURCE_IS_NONPAGED_POOL = 0x0004;
         /// `IoAllocateMdl` used the fixed 23-PFN block.
+        #[doc(alias = "MDL_ALLOCATED_FIXED_SIZE")]
         const ALLOCATED_FIXED_SIZE = 0x0008;
         /// Built by `IoBuildPartialMdl`.
+        #[doc(alias = "MDL_PARTIAL")]
         const PARTIAL = 0x0010;
         /// A partial MDL got its own system mapping.
+        #[doc(alias = "MDL_PARTIAL_HAS_BEEN_MAPPED")]
         const PARTIAL_HAS_BEEN_MAPPED = 0x0020;
         /// Paging-read MDL.
+        #[doc(alias = "MDL_IO_PAGE_READ")]
         const IO_PAGE_READ = 0x0040;
         /// Last probe was for `IoWriteAccess`/`IoModifyAccess`.
+        #[doc(alias = "MDL_WRITE_OPERATION")]
         const WRITE_OPERATION = 0x0080;
         /// Set by none of the routines modelled; kernel unmap asserts it clear.
+        #[doc(alias = "MDL_PARENT_MAPPED_SYSTEM_VA")]
         const PARENT_MAPPED_SYSTEM_VA = 0x0100;
         /// Unmap also releases extra PTEs.
+        #[doc(alias = "MDL_FREE_EXTRA_PTES")]
         const FREE_EXTRA_PTES = 0x0200;
         /// AWE (unsupported).
+        #[doc(alias = "MDL_DESCRIBES_AWE")]
         const DESCRIBES_AWE = 0x0400;
         /// At least one page is not in the PFN database.
+        #[doc(alias = "MDL_IO_SPACE")]
         const IO_SPACE = 0x0800;
         /// Informational.
+        #[doc(alias = "MDL_NETWORK_HEADER")]
         const NETWORK_HEADER = 0x1000;
         /// Kernel map returns NULL instead of bug-checking.
+        #[doc(alias = "MDL_MAPPING_CAN_FAIL")]
         const MAPPING_CAN_FAIL = 0x2000;
         /// Allocation flag, preserved by `IoBuildPartialMdl`.
+        #[doc(alias = "MDL_ALLOCATED_MUST_SUCCEED")]
         const ALLOCATED_MUST_SUCCEED = 0x4000;
         /// Reserved.
+        #[doc(alias = "MDL_INTERNAL")]
         const INTERNAL = 0x8000;
     }
 }
@@ -201,9 +217,11 @@ pub struct Mdl {
     pub mapped_system_va: Va,
     /// `StartVa`: page-aligned.
     pub start_va: Va,
-    /// `ByteCount`.
+    /// `ByteCount` (`MmGetMdlByteCount`).
+    #[doc(alias = "MmGetMdlByteCount")]
     pub byte_count: u32,
-    /// `ByteOffset`: offset of the first byte in the first page.
+    /// `ByteOffset`: offset of the first byte in the first page (`MmGetMdlByteOffset`).
+    #[doc(alias = "MmGetMdlByteOffset")]
     pub byte_offset: u32,
     /// The PFN array (`PFN_NUMBER`s; [`LIST_HEAD`] is "no page here"), at full capacity.
     pub(crate) pfns: Vec<u64>,
@@ -211,6 +229,7 @@ pub struct Mdl {
 
 impl Mdl {
     /// `MmGetMdlVirtualAddress`: `StartVa + ByteOffset`.
+    #[doc(alias = "MmGetMdlVirtualAddress")]
     pub fn virtual_address(&self) -> Va {
         self.start_va.wrapping_add(self.byte_offset as u64)
     }
@@ -221,6 +240,7 @@ impl Mdl {
     }
 
     /// The PFN array up to its capacity (`MmGetMdlPfnArray`).
+    #[doc(alias = "MmGetMdlPfnArray")]
     pub fn pfn_array(&self) -> &[u64] {
         &self.pfns
     }

@@ -55,136 +55,184 @@ macro_rules! ntstatus_table {
 ntstatus_table! {
     // ---- Severity 0: success -------------------------------------------------------------
     /// `STATUS_SUCCESS` (0x00000000): the operation completed successfully (ntstatus.h).
+    #[doc(alias = "STATUS_SUCCESS")]
     SUCCESS = 0x0000_0000;
     /// `STATUS_USER_APC` (0x000000C0): an alertable wait was ended by a user-mode APC (ntstatus.h).
+    #[doc(alias = "STATUS_USER_APC")]
     USER_APC = 0x0000_00C0;
     /// `STATUS_ALERTED` (0x00000101): an alertable wait was ended by an alert (ntstatus.h).
+    #[doc(alias = "STATUS_ALERTED")]
     ALERTED = 0x0000_0101;
     /// `STATUS_TIMEOUT` (0x00000102): a wait's timeout expired; a success code (ntstatus.h).
+    #[doc(alias = "STATUS_TIMEOUT")]
     TIMEOUT = 0x0000_0102;
     /// `STATUS_PENDING` (0x00000103): the operation will complete later; success by `NT_SUCCESS`,
     /// never a legal completion status (ntstatus.h; [semantics §5.7], [invariant 27]).
     ///
     /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
     /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
+    #[doc(alias = "STATUS_PENDING")]
     PENDING = 0x0000_0103;
     /// `STATUS_NOTIFY_ENUM_DIR` (0x0000010C): a directory-change notification overflowed the
     /// caller's buffer; the caller must enumerate (ntstatus.h).
+    #[doc(alias = "STATUS_NOTIFY_ENUM_DIR")]
     NOTIFY_ENUM_DIR = 0x0000_010C;
 
     // ---- Severity 2: warning -------------------------------------------------------------
     /// `STATUS_GUARD_PAGE_VIOLATION` (0x80000001): a guard page was touched (ntstatus.h).
+    #[doc(alias = "STATUS_GUARD_PAGE_VIOLATION")]
     GUARD_PAGE_VIOLATION = 0x8000_0001;
     /// `STATUS_DATATYPE_MISALIGNMENT` (0x80000002): a misaligned data reference (ntstatus.h).
+    #[doc(alias = "STATUS_DATATYPE_MISALIGNMENT")]
     DATATYPE_MISALIGNMENT = 0x8000_0002;
     /// `STATUS_BREAKPOINT` (0x80000003): a breakpoint was reached (ntstatus.h).
+    #[doc(alias = "STATUS_BREAKPOINT")]
     BREAKPOINT = 0x8000_0003;
     /// `STATUS_BUFFER_OVERFLOW` (0x80000005): data did not fit; a *warning*, so buffered
     /// copy-back still happens (ntstatus.h; [semantics §5.7] stage 2).
     ///
     /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    #[doc(alias = "STATUS_BUFFER_OVERFLOW")]
     BUFFER_OVERFLOW = 0x8000_0005;
     /// `STATUS_PARTIAL_COPY` (0x8000000D): only part of a read/write request completed (ntstatus.h).
+    #[doc(alias = "STATUS_PARTIAL_COPY")]
     PARTIAL_COPY = 0x8000_000D;
     /// `STATUS_VERIFY_REQUIRED` (0x80000016): the media changed; blocks buffered copy-back
     /// (ntstatus.h; [semantics §5.7] stage 2, [invariant 28]).
     ///
     /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
     /// [invariant 28]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-28
+    #[doc(alias = "STATUS_VERIFY_REQUIRED")]
     VERIFY_REQUIRED = 0x8000_0016;
 
     // ---- Severity 3: error ---------------------------------------------------------------
     /// `STATUS_UNSUCCESSFUL` (0xC0000001): the requested operation was unsuccessful (ntstatus.h).
+    #[doc(alias = "STATUS_UNSUCCESSFUL")]
     UNSUCCESSFUL = 0xC000_0001;
     /// `STATUS_NOT_IMPLEMENTED` (0xC0000002): the requested operation is not implemented (ntstatus.h).
+    #[doc(alias = "STATUS_NOT_IMPLEMENTED")]
     NOT_IMPLEMENTED = 0xC000_0002;
     /// `STATUS_ACCESS_VIOLATION` (0xC0000005): an invalid memory reference; raised by failed
     /// probes (ntstatus.h; [invariant 5]).
     ///
     /// [invariant 5]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-5
+    #[doc(alias = "STATUS_ACCESS_VIOLATION")]
     ACCESS_VIOLATION = 0xC000_0005;
     /// `STATUS_IN_PAGE_ERROR` (0xC0000006): a page could not be read in (ntstatus.h).
+    #[doc(alias = "STATUS_IN_PAGE_ERROR")]
     IN_PAGE_ERROR = 0xC000_0006;
     /// `STATUS_INVALID_HANDLE` (0xC0000008): an invalid handle was specified (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_HANDLE")]
     INVALID_HANDLE = 0xC000_0008;
     /// `STATUS_INVALID_PARAMETER` (0xC000000D): an invalid parameter was passed (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PARAMETER")]
     INVALID_PARAMETER = 0xC000_000D;
     /// `STATUS_INVALID_DEVICE_REQUEST` (0xC0000010): the request is not valid for this device (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_DEVICE_REQUEST")]
     INVALID_DEVICE_REQUEST = 0xC000_0010;
     /// `STATUS_END_OF_FILE` (0xC0000011): the end of the file was reached (ntstatus.h).
+    #[doc(alias = "STATUS_END_OF_FILE")]
     END_OF_FILE = 0xC000_0011;
     /// `STATUS_MORE_PROCESSING_REQUIRED` (0xC0000016): returned by a completion routine to stop
     /// completion processing (ntstatus.h; [semantics §5.7] stage 1 step 2).
     ///
     /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    #[doc(alias = "STATUS_MORE_PROCESSING_REQUIRED")]
     MORE_PROCESSING_REQUIRED = 0xC000_0016;
     /// `STATUS_NO_MEMORY` (0xC0000017): not enough virtual memory or paging-file quota (ntstatus.h).
+    #[doc(alias = "STATUS_NO_MEMORY")]
     NO_MEMORY = 0xC000_0017;
     /// `STATUS_CONFLICTING_ADDRESSES` (0xC0000018): the address range conflicts with the address
     /// space (ntstatus.h).
+    #[doc(alias = "STATUS_CONFLICTING_ADDRESSES")]
     CONFLICTING_ADDRESSES = 0xC000_0018;
     /// `STATUS_UNABLE_TO_DELETE_SECTION` (0xC000001B): `NtFreeVirtualMemory` on memory that is
     /// not private (a section view or an MDL user mapping) (ntstatus.h).
+    #[doc(alias = "STATUS_UNABLE_TO_DELETE_SECTION")]
     UNABLE_TO_DELETE_SECTION = 0xC000_001B;
     /// `STATUS_NOT_COMMITTED` (0xC000002D): the pages are reserved but not committed (ntstatus.h).
+    #[doc(alias = "STATUS_NOT_COMMITTED")]
     NOT_COMMITTED = 0xC000_002D;
     /// `STATUS_NOT_MAPPED_VIEW` (0xC0000019): the range to unmap is not a mapped view (ntstatus.h).
+    #[doc(alias = "STATUS_NOT_MAPPED_VIEW")]
     NOT_MAPPED_VIEW = 0xC000_0019;
     /// `STATUS_UNABLE_TO_FREE_VM` (0xC000001A): the virtual memory cannot be freed (ntstatus.h).
+    #[doc(alias = "STATUS_UNABLE_TO_FREE_VM")]
     UNABLE_TO_FREE_VM = 0xC000_001A;
     /// `STATUS_ACCESS_DENIED` (0xC0000022): the caller lacks the required access, e.g. an IOCTL's
     /// required access bits (ntstatus.h; [semantics §5.1]).
     ///
     /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
+    #[doc(alias = "STATUS_ACCESS_DENIED")]
     ACCESS_DENIED = 0xC000_0022;
     /// `STATUS_BUFFER_TOO_SMALL` (0xC0000023): the buffer is too small; nothing was returned (ntstatus.h).
+    #[doc(alias = "STATUS_BUFFER_TOO_SMALL")]
     BUFFER_TOO_SMALL = 0xC000_0023;
     /// `STATUS_NOT_LOCKED` (0xC000002A): the range to unlock was not locked (ntstatus.h).
+    #[doc(alias = "STATUS_NOT_LOCKED")]
     NOT_LOCKED = 0xC000_002A;
     /// `STATUS_SECTION_TOO_BIG` (0xC0000040): the section or view is too big (ntstatus.h).
+    #[doc(alias = "STATUS_SECTION_TOO_BIG")]
     SECTION_TOO_BIG = 0xC000_0040;
     /// `STATUS_QUOTA_EXCEEDED` (0xC0000044): a quota limit was exceeded, e.g. pool quota charged
     /// for a system buffer (ntstatus.h).
+    #[doc(alias = "STATUS_QUOTA_EXCEEDED")]
     QUOTA_EXCEEDED = 0xC000_0044;
     /// `STATUS_INVALID_PAGE_PROTECTION` (0xC0000045): the page protection is invalid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PAGE_PROTECTION")]
     INVALID_PAGE_PROTECTION = 0xC000_0045;
     /// `STATUS_THREAD_IS_TERMINATING` (0xC000004B): the thread is being terminated (ntstatus.h).
+    #[doc(alias = "STATUS_THREAD_IS_TERMINATING")]
     THREAD_IS_TERMINATING = 0xC000_004B;
     /// `STATUS_INSUFFICIENT_RESOURCES` (0xC000009A): insufficient system resources, e.g.
     /// `IoAllocateMdl` returned NULL (ntstatus.h; [semantics §5.2]).
     ///
     /// [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
+    #[doc(alias = "STATUS_INSUFFICIENT_RESOURCES")]
     INSUFFICIENT_RESOURCES = 0xC000_009A;
     /// `STATUS_FREE_VM_NOT_AT_BASE` (0xC000009F): the address to free is not an allocation base (ntstatus.h).
+    #[doc(alias = "STATUS_FREE_VM_NOT_AT_BASE")]
     FREE_VM_NOT_AT_BASE = 0xC000_009F;
     /// `STATUS_MEMORY_NOT_ALLOCATED` (0xC00000A0): the memory to free was not allocated (ntstatus.h).
+    #[doc(alias = "STATUS_MEMORY_NOT_ALLOCATED")]
     MEMORY_NOT_ALLOCATED = 0xC000_00A0;
     /// `STATUS_WORKING_SET_QUOTA` (0xC00000A1): working-set quota too low to lock the pages (ntstatus.h).
+    #[doc(alias = "STATUS_WORKING_SET_QUOTA")]
     WORKING_SET_QUOTA = 0xC000_00A1;
     /// `STATUS_DEVICE_NOT_READY` (0xC00000A3): the device is not ready (ntstatus.h).
+    #[doc(alias = "STATUS_DEVICE_NOT_READY")]
     DEVICE_NOT_READY = 0xC000_00A3;
     /// `STATUS_NOT_SUPPORTED` (0xC00000BB): the request is not supported (ntstatus.h).
+    #[doc(alias = "STATUS_NOT_SUPPORTED")]
     NOT_SUPPORTED = 0xC000_00BB;
     /// `STATUS_INVALID_USER_BUFFER` (0xC00000E8): the user buffer is invalid for this request (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_USER_BUFFER")]
     INVALID_USER_BUFFER = 0xC000_00E8;
     /// `STATUS_INVALID_PARAMETER_1` (0xC00000EF): the first argument is invalid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PARAMETER_1")]
     INVALID_PARAMETER_1 = 0xC000_00EF;
     /// `STATUS_INVALID_PARAMETER_2` (0xC00000F0): the second argument is invalid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PARAMETER_2")]
     INVALID_PARAMETER_2 = 0xC000_00F0;
     /// `STATUS_INVALID_PARAMETER_3` (0xC00000F1): the third argument is invalid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PARAMETER_3")]
     INVALID_PARAMETER_3 = 0xC000_00F1;
     /// `STATUS_INVALID_PARAMETER_4` (0xC00000F2): the fourth argument is invalid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PARAMETER_4")]
     INVALID_PARAMETER_4 = 0xC000_00F2;
     /// `STATUS_PROCESS_IS_TERMINATING` (0xC000010A): the target process is exiting; user-mode
     /// MDL mappings fail with it (ntstatus.h; [invariant 16]).
     ///
     /// [invariant 16]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-16
+    #[doc(alias = "STATUS_PROCESS_IS_TERMINATING")]
     PROCESS_IS_TERMINATING = 0xC000_010A;
     /// `STATUS_CANCELLED` (0xC0000120): the I/O request was cancelled (ntstatus.h; [semantics §6]).
     ///
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
+    #[doc(alias = "STATUS_CANCELLED")]
     CANCELLED = 0xC000_0120;
     /// `STATUS_INVALID_ADDRESS` (0xC0000141): the address is not valid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_ADDRESS")]
     INVALID_ADDRESS = 0xC000_0141;
 }
 

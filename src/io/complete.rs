@@ -146,6 +146,15 @@ impl Machine {
                 }
             }
             let i = self.irp_entry_mut(irp)?;
+            // `ZeroIrpStackLocation` of the completed location before its routine runs:
+            // the routine (and the ones above) see its `Control` 0, `SL_PENDING_RETURNED`
+            // included, and its parameters gone (Wine's driver.c `test_completion`, run
+            // on Windows; tests/conformance/wine_completion.rs). `MajorFunction`, the
+            // device and the routine itself stay.
+            let done = &mut i.stack[n - 1];
+            done.minor_function = 0;
+            done.control = 0;
+            done.parameters = Default::default();
             // Bounded: n <= stack.len() <= MAX_STACK_SIZE < u8::MAX.
             i.current_location = i.current_location.saturating_add(1);
             let status = i.io_status.status;

@@ -462,6 +462,8 @@ impl Machine {
     }
 
     /// The process whose user space is current (`PsGetCurrentProcess` after attaches).
+    #[doc(alias = "PsGetCurrentProcess")]
+    #[doc(alias = "IoGetCurrentProcess")]
     pub fn current_process(&self) -> Option<Pid> {
         match self.attached.last() {
             Some(p) => *p,

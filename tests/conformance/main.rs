@@ -13,6 +13,9 @@ mod io_common;
 
 mod reactos_io_mdl;
 mod reactos_mm_mdl;
+mod wine_cancel;
+mod wine_completion;
+mod wine_device;
 mod wine_io;
 mod wine_ioctl;
 mod wine_mdl;

@@ -148,10 +148,16 @@ fn frame_life_cycle_through_a_lock() {
 #[test]
 fn pfn_queries_never_panic() {
     let m = machine();
-    assert!(m.pfn_entry(Pfn::new(0)).is_none());
+    // Frame 0 is reserved (never handed out): it has an entry, zeroed, owned by no one.
+    let zero = m.pfn_entry(Pfn::new(0)).unwrap();
+    assert_eq!(
+        (zero.state, zero.owner),
+        (PageState::Zeroed, FrameOwner::None)
+    );
+    assert!(m.pfn_entry(Pfn::new(1)).is_none());
     assert!(m.pfn_entry(Pfn::new(u64::MAX)).is_none());
     assert!(m.frame_bytes(Pfn::new(u64::MAX)).is_none());
-    assert!(m.frame_labels(Pfn::new(0), 0, 1).is_none());
+    assert!(m.frame_labels(Pfn::new(1), 0, 1).is_none());
     assert_eq!(m.frames_touched(), 0);
 }
 

@@ -86,7 +86,8 @@ fn dont_zero_allocation_exposes_the_previous_owner() {
 /// instead and gives every page back.
 #[test]
 fn short_allocation_is_success_unless_fully_required() {
-    let mut m = Machine::new(Config::default().physical_memory(8 * PAGE_SIZE)).unwrap();
+    // Nine frames, frame 0 reserved: eight to hand out.
+    let mut m = Machine::new(Config::default().physical_memory(9 * PAGE_SIZE)).unwrap();
     let mut full = m.clone();
     let mdl = alloc(&mut m, 12 * PAGE_SIZE, 0).unwrap();
     let d = m.mdl(mdl).unwrap();
@@ -126,7 +127,8 @@ fn short_allocation_is_success_unless_fully_required() {
 /// bytes is clamped and never panics.
 #[test]
 fn degenerate_requests_return_null_or_clamp() {
-    let mut m = Machine::new(Config::default().physical_memory(4 * PAGE_SIZE)).unwrap();
+    // Five frames, frame 0 reserved: four to hand out.
+    let mut m = Machine::new(Config::default().physical_memory(5 * PAGE_SIZE)).unwrap();
     assert_eq!(alloc(&mut m, 0, 0), None);
     assert_eq!(
         m.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 1, 0x1000, CacheType::Cached, 0)
@@ -398,7 +400,8 @@ fn allocate_pages_for_mdl_takes_up_to_4_gib_less_a_page_on_windows_10() {
     let wanted = (1u64 << 32) / PAGE_SIZE - 1;
     assert_eq!(d.pfn_array().len() as u64, wanted);
     assert_eq!(d.size as u64, (48 + 8 * wanted) & 0xFFFF);
-    assert_eq!(d.byte_count as u64, (64 << 20) as u64);
+    // Every frame but the reserved frame 0.
+    assert_eq!(d.byte_count as u64, (64 << 20) - PAGE_SIZE);
     assert_eq!(
         alloc(&mut small, 1 << 20, alloc_flags::MM_ALLOCATE_FULLY_REQUIRED),
         None,

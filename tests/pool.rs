@@ -189,7 +189,7 @@ fn pool_exhaustion_returns_null() {
     let mut m = Machine::new(
         Config::default()
             .pool_limit(4 * PAGE_SIZE)
-            .physical_memory(3 * PAGE_SIZE),
+            .physical_memory(4 * PAGE_SIZE), // frame 0 reserved: three to hand out
     )
     .unwrap();
     assert_eq!(
@@ -263,7 +263,8 @@ fn reading_freed_pool_is_page_fault() {
 /// its VA range twice (the second release refused, leaking the rest of the range).
 #[test]
 fn pool_allocation_failing_part_way_undoes_exactly_its_work() {
-    let mut m = Machine::new(Config::default().physical_memory(6 * PAGE_SIZE)).unwrap();
+    // Seven frames, frame 0 reserved: six to hand out.
+    let mut m = Machine::new(Config::default().physical_memory(7 * PAGE_SIZE)).unwrap();
     let keep = m
         .ex_allocate_pool_with_tag(NP, PAGE_SIZE, 1)
         .unwrap()

@@ -444,7 +444,7 @@ fn shadow_off_still_moves_bytes() {
 #[test]
 fn large_machine_costs_only_touched_frames() {
     let mut m = mdlsim::Machine::new(mdlsim::Config::default().physical_memory(64 << 30)).unwrap();
-    assert_eq!(m.frames_total(), (64 << 30) / PAGE_SIZE);
+    assert_eq!(m.frames_total(), (64 << 30) / PAGE_SIZE - 1); // frame 0 is reserved
     let app = m.create_process("app").unwrap();
     let buf = user_buf(&mut m, app, 1 << 30);
     m.user_write(app, at(buf, (1 << 30) - 1), b"x").unwrap();
@@ -457,7 +457,8 @@ fn large_machine_costs_only_touched_frames() {
 #[test]
 fn physical_exhaustion_raises_no_memory() {
     let mut m =
-        mdlsim::Machine::new(mdlsim::Config::default().physical_memory(2 * PAGE_SIZE)).unwrap();
+        // Three frames, frame 0 reserved: two to hand out.
+        mdlsim::Machine::new(mdlsim::Config::default().physical_memory(3 * PAGE_SIZE)).unwrap();
     let app = m.create_process("app").unwrap();
     let buf = user_buf(&mut m, app, 0x3000);
     m.user_write(app, buf, &[1; 0x2000]).unwrap();

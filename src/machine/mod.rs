@@ -487,7 +487,7 @@ impl Machine {
 
     /// Frames of simulated RAM ever touched (materialised).
     pub fn frames_touched(&self) -> u64 {
-        self.phys.materialised()
+        self.phys.touched()
     }
 
     /// Frames currently allocated.
@@ -495,9 +495,10 @@ impl Machine {
         self.phys.in_use()
     }
 
-    /// Frames of simulated RAM configured.
+    /// Frames of simulated RAM that can be handed out: the configured RAM's frames less
+    /// frame 0, which is reserved (Windows never hands out physical page 0).
     pub fn frames_total(&self) -> u64 {
-        self.phys.total()
+        self.phys.total().saturating_sub(1)
     }
 
     /// Approximate host memory held by materialised frames, in bytes.

@@ -163,8 +163,12 @@ const FRAME_HOST_BYTES: u64 =
 const RUN_HOST_BYTES: u64 = std::mem::size_of::<Run>() as u64;
 
 impl PhysicalMemory {
+    /// `total_frames` of RAM, frame 0 reserved: Windows never hands out physical page 0
+    /// (it belongs to the firmware and the HAL; ReactOS's kmtest `MmMdl.c` checks that no
+    /// PFN of an `MmAllocatePagesForMdl` allocation is 0, and it holds on Windows). Frame 0
+    /// is materialised as a zeroed frame nobody owns: never free, never allocated.
     pub(crate) fn new(total_frames: u64, host_limit: u64) -> Self {
-        PhysicalMemory {
+        let mut p = PhysicalMemory {
             total: total_frames,
             entries: Vec::new(),
             data: FrameStore::default(),
@@ -175,7 +179,13 @@ impl PhysicalMemory {
             label_runs: 0,
             descriptor_slots: 0,
             freed_while_mapped: Vec::new(),
+        };
+        if total_frames > 0 {
+            p.entries.push(PfnEntry::zeroed());
+            p.data.push_zero();
+            p.labels.push(FrameLabels::zero());
         }
+        p
     }
 
     /// Configured frames.
@@ -183,9 +193,14 @@ impl PhysicalMemory {
         self.total
     }
 
-    /// Frames ever touched.
+    /// Frames in the PFN database (the reserved frame 0 and every frame ever touched).
     pub(crate) fn materialised(&self) -> u64 {
         self.entries.len() as u64
+    }
+
+    /// Frames ever handed out (the reserved frame 0 not counted).
+    pub(crate) fn touched(&self) -> u64 {
+        (self.entries.len() as u64).saturating_sub(1)
     }
 
     /// Frames currently allocated.
@@ -423,11 +438,12 @@ impl PhysicalMemory {
         self.label_runs = (self.label_runs + after).saturating_sub(before);
     }
 
-    /// Host bytes held for simulated memory: materialised frames (bytes, PFN entries,
-    /// label lists) and their label runs. An upper bound of what the frames
+    /// Host bytes held for simulated memory: the frames handed out (bytes, PFN entries,
+    /// label lists; the reserved frame 0 is the machine's fixed cost, not counted) and
+    /// their label runs. An upper bound of what the frames
     /// really cost (a fresh slab is zero pages the host has not yet backed).
     pub(crate) fn host_bytes(&self) -> u64 {
-        (self.entries.len() as u64)
+        self.touched()
             .saturating_mul(FRAME_HOST_BYTES)
             .saturating_add(self.label_runs.saturating_mul(RUN_HOST_BYTES))
             .saturating_add(self.descriptor_slots.saturating_mul(8))
@@ -472,9 +488,10 @@ mod tests {
     #[test]
     fn frames_materialise_lazily() {
         let mut pm = PhysicalMemory::new(16 << 20, u64::MAX); // 64 GiB of frames
-        assert_eq!(pm.materialised(), 0);
+        assert_eq!(pm.touched(), 0);
         let a = pm.allocate(FrameOwner::Pool, false).unwrap();
-        assert_eq!(pm.materialised(), 1);
+        assert_eq!(pm.touched(), 1);
+        assert_ne!(a.0, 0, "frame 0 is reserved");
         assert_eq!(pm.entry(a).unwrap().reference_count, 1);
     }
 
@@ -563,7 +580,7 @@ mod tests {
 
     #[test]
     fn exhaustion_returns_none() {
-        let mut pm = PhysicalMemory::new(1, u64::MAX);
+        let mut pm = PhysicalMemory::new(2, u64::MAX); // frame 0 is reserved
         assert!(pm.allocate(FrameOwner::Pool, false).is_ok());
         assert_eq!(
             pm.allocate(FrameOwner::Pool, false),

@@ -62,10 +62,9 @@ fn allocate_pages_for_mdl_of_2_mib_describes_512_pages() {
     assert_audit_clean(&m);
 }
 
-/// "simple allocate/free", its PFN check: no entry of the array is 0 (Windows never hands
-/// out physical page 0). The model's frame allocator starts at PFN 0.
+/// "simple allocate/free", its PFN check: no entry of the array is 0 — Windows never
+/// hands out physical page 0, and the model keeps frame 0 reserved.
 #[test]
-#[ignore = "backlog: the model hands out PFN 0, which Windows keeps for itself"]
 fn allocate_pages_for_mdl_never_returns_pfn_0() {
     let mut m = machine();
     let mdl = allocate(&mut m, 2 * MIB).unwrap();

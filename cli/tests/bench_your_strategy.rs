@@ -3,37 +3,14 @@
 //! program's `Cli` with its line in the plot, its counts and its crossovers
 //! (docs/guide/05-benchmarks.md).
 
-use mdlsim::Kernel;
+mod common;
+
+use common::MySplice;
 use mdlsim::bench::StrategyBench;
 use mdlsim::bench::criterion::Criterion;
-use mdlsim::strategy::{
-    Completion, Exposure, HeadTailSplice, Io, ProxyStrategy, RetireReason, ServerReply,
-};
 use mdlsim_cli::Cli;
 use std::path::Path;
 use std::time::Duration;
-
-/// A program's strategy: the head/tail splice under another name.
-#[derive(Clone, Default)]
-struct MySplice(HeadTailSplice);
-
-impl ProxyStrategy for MySplice {
-    fn name(&self) -> String {
-        "MySplice".into()
-    }
-    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> mdlsim::Result<Exposure> {
-        self.0.expose(k, io)
-    }
-    fn retire(
-        &mut self,
-        k: &mut Kernel<'_>,
-        io: &Io,
-        reply: ServerReply,
-        why: RetireReason,
-    ) -> mdlsim::Result<Completion> {
-        self.0.retire(k, io, reply, why)
-    }
-}
 
 fn report(cli: &Cli, dir: &Path, tag: &str) -> (String, String) {
     let (md, svg) = (

@@ -2,34 +2,12 @@
 //! into its crate, with dictionary, seed corpus and the corpus-replay test
 //! (docs/guide/04-fuzzing.md; the walk-through, .ci/walkthrough, builds and runs it).
 
-use mdlsim::Kernel;
-use mdlsim::strategy::{
-    Completion, Exposure, HeadTailSplice, Io, ProxyStrategy, RetireReason, ServerReply,
-};
+mod common;
+
+use common::MySplice;
 use mdlsim_cli::Cli;
 use mdlsim_cli::template::{FuzzTemplate, target_name};
 use std::path::{Path, PathBuf};
-
-#[derive(Clone, Default)]
-struct MySplice(HeadTailSplice);
-
-impl ProxyStrategy for MySplice {
-    fn name(&self) -> String {
-        "MySplice".into()
-    }
-    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> mdlsim::Result<Exposure> {
-        self.0.expose(k, io)
-    }
-    fn retire(
-        &mut self,
-        k: &mut Kernel<'_>,
-        io: &Io,
-        reply: ServerReply,
-        why: RetireReason,
-    ) -> mdlsim::Result<Completion> {
-        self.0.retire(k, io, reply, why)
-    }
-}
 
 const MANIFEST: &str = r#"[package]
 name = "my-proxy"

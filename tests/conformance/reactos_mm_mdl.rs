@@ -42,6 +42,16 @@ fn assert_unmapped(m: &Machine, mdl: MdlId, bytes: u64) {
     assert!(!d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
 }
 
+/// The mapped state the test checks after a kernel mapping at `sys`: `ByteCount`
+/// unchanged, `MmGetMdlVirtualAddress` still NULL, `MappedSystemVa` the address returned,
+/// `MDL_MAPPED_TO_SYSTEM_VA` set.
+fn assert_mapped(m: &Machine, mdl: MdlId, bytes: u64, sys: Va) {
+    let d = m.mdl(mdl).unwrap();
+    assert_eq!(d.byte_count as u64, bytes);
+    assert_eq!((d.virtual_address(), d.mapped_system_va), (Va::NULL, sys));
+    assert!(d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
+}
+
 /// "simple allocate/free": 2 MiB gives `ByteCount` 2 MiB, a NULL virtual address, no
 /// system mapping and 512 span pages.
 #[test]
@@ -91,11 +101,7 @@ fn mapping_pages_for_mdl_sets_mapped_system_va_and_unmapping_clears_the_flag() {
     let mdl = allocate(&mut m, 2 * MIB).unwrap();
     assert_unmapped(&m, mdl, 2 * MIB);
     let sys = map(&mut m, mdl).unwrap();
-    let d = m.mdl(mdl).unwrap();
-    assert_eq!(d.byte_count as u64, 2 * MIB);
-    assert_eq!(d.virtual_address(), Va::NULL);
-    assert_eq!(d.mapped_system_va, sys);
-    assert!(d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
+    assert_mapped(&m, mdl, 2 * MIB, sys);
     m.mm_unmap_locked_pages(sys, mdl).unwrap();
     assert_unmapped(&m, mdl, 2 * MIB);
     m.mm_free_pages_from_mdl(mdl).unwrap();
@@ -115,10 +121,7 @@ fn freeing_mapped_pages_for_mdl_does_not_crash_and_is_recorded() {
     let mdl = allocate(&mut m, 2 * MIB).unwrap();
     assert_unmapped(&m, mdl, 2 * MIB);
     let sys = map(&mut m, mdl).unwrap();
-    let d = m.mdl(mdl).unwrap();
-    assert_eq!(d.byte_count as u64, 2 * MIB);
-    assert_eq!((d.virtual_address(), d.mapped_system_va), (Va::NULL, sys));
-    assert!(d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
+    assert_mapped(&m, mdl, 2 * MIB, sys);
     m.mm_free_pages_from_mdl(mdl).unwrap();
     assert!(m.crashed().is_none());
     assert!(
@@ -181,10 +184,7 @@ fn allocate_and_map_32_mib_pages_for_mdl_allocations() {
             live.push((mdl, None));
             break;
         };
-        let d = m.mdl(mdl).unwrap();
-        assert_eq!(d.byte_count as u64, 32 * MIB);
-        assert_eq!((d.virtual_address(), d.mapped_system_va), (Va::NULL, sys));
-        assert!(d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
+        assert_mapped(&m, mdl, 32 * MIB, sys);
         live.push((mdl, Some(sys)));
     }
     assert_eq!(live.len(), 2, "one mapped, the second refused");

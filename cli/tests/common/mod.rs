@@ -3,6 +3,10 @@
 //! hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+use mdlsim::Kernel;
+use mdlsim::strategy::{
+    Completion, Exposure, HeadTailSplice, Io, ProxyStrategy, RetireReason, ServerReply,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -90,4 +94,27 @@ pub fn assert_well_formed(svg: &str) -> usize {
     }
     assert_eq!((depth, root), (0, 1));
     elements
+}
+
+/// A program's strategy: the head/tail splice under another name (what a user's crate
+/// registers with its own `Cli`).
+#[derive(Clone, Default)]
+pub struct MySplice(pub HeadTailSplice);
+
+impl ProxyStrategy for MySplice {
+    fn name(&self) -> String {
+        "MySplice".into()
+    }
+    fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> mdlsim::Result<Exposure> {
+        self.0.expose(k, io)
+    }
+    fn retire(
+        &mut self,
+        k: &mut Kernel<'_>,
+        io: &Io,
+        reply: ServerReply,
+        why: RetireReason,
+    ) -> mdlsim::Result<Completion> {
+        self.0.retire(k, io, reply, why)
+    }
 }

@@ -87,6 +87,21 @@ pub enum EventKind {
     /// belongs to the first MDL's owner and can be unmapped underneath it (design.md,
     /// "who owns a buffer during direct I/O"). Windows allows it; the model records it.
     ProbedMdlUserMapping,
+    /// Driver code dereferenced a user-mode address outside every `__try` block: if the
+    /// app frees or protects the page, the exception is unhandled and the system bug
+    /// checks (Microsoft, "Handling Exceptions": "drivers must access user-mode buffers
+    /// within a try/except block"; [`crate::user_pointers`]).
+    UserAccessOutsideTry,
+    /// Driver code dereferenced a user-mode address it had not probed in this request
+    /// (`ProbeForRead`, or `ProbeForWrite` for a write): a hostile caller's kernel address
+    /// would have been read or written the same way ([`crate::user_pointers`]).
+    UnprobedUserAccess,
+    /// A dispatch routine marked the IRP pending (`IoMarkIrpPending`) and returned a
+    /// status other than `STATUS_PENDING` (Microsoft, [`IoMarkIrpPending`]: "the dispatch
+    /// routine must return STATUS_PENDING"): the I/O manager runs the completion both ways.
+    ///
+    /// [`IoMarkIrpPending`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iomarkirppending
+    MarkedPendingReturnedOther,
 }
 
 /// One event.

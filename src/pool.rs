@@ -76,6 +76,8 @@ pub(crate) struct Pool {
     small_pages: BTreeMap<u64, SmallPage>,
     /// Freed block addresses not reused since (to tell a double free from a wild pointer).
     freed: BTreeSet<u64>,
+    /// The pool DDIs return NULL ([`crate::Machine::exhaust_pool`]).
+    exhausted: bool,
 }
 
 impl Pool {
@@ -87,7 +89,18 @@ impl Pool {
             allocs: BTreeMap::new(),
             small_pages: BTreeMap::new(),
             freed: BTreeSet::new(),
+            exhausted: false,
         }
+    }
+
+    /// Makes the pool DDIs return NULL while `on` ([`crate::Machine::exhaust_pool`]).
+    pub(crate) fn set_exhausted(&mut self, on: bool) {
+        self.exhausted = on;
+    }
+
+    /// Whether the pool DDIs return NULL.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.exhausted
     }
 
     pub(crate) fn pages_in_use(&self) -> u64 {

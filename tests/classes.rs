@@ -228,6 +228,12 @@ fn findings_name_the_cause() {
 fn every_class_has_a_negative_control() {
     let mut covered: Vec<BugClass> = CAUSES.iter().map(|c| c.3).collect();
     covered.extend(strategy::builtins().iter().filter_map(|s| s.expected()));
+    // The driver harness's sample driver, one bug at a time (tests/verify_driver.rs).
+    covered.extend(
+        mdlsim::verify_driver::sample::DriverBug::ALL
+            .iter()
+            .filter_map(|b| b.expected()),
+    );
     // The model checking itself: tests/audit.rs corrupts the books by hand.
     covered.push(BugClass::ModelInvariant);
     for c in BugClass::ALL {

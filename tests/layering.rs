@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["space", "process", "syspte"],
     // The kernel's objects as records: MDLs and their mappings, protocol events, the
     // blame trail, IRPs, devices and the I/O manager's state.
-    &["mdl", "events", "trail", "iostate"],
+    &["mdl", "events", "trail", "iostate", "user_pointers"],
     // The subsystems, each on a context borrowed from the machine: virtual memory,
     // then the pool (which maps pages through it), then the memory manager.
     &["vm"],
@@ -35,6 +35,8 @@ const LAYERS: &[&[&str]] = &[
     &["op", "generators", "pagemap"],
     // The oracle, strategies, the harness, workloads and their cost.
     &["oracle", "strategy", "verify", "workload", "cost"],
+    // The driver harness stands on verify's configuration and campaign.
+    &["verify_driver"],
     // Scenario files, replay, fuzz targets, benchmarks of strategies.
     &["scenario", "replay", "fuzzing", "bench"],
 ];

@@ -206,6 +206,16 @@ const TEXT: [(BugClass, &str, &str); BugClass::ALL.len()] = [
         "Microsoft's \"Errors in Direct I/O\" (\"if the calling process has another thread that modifies the user's mapping of the memory\" between the driver's check and its use; the PortName example).",
     ),
     (
+        BugClass::UnprobedUserAccess,
+        "A driver dereferenced a user-supplied address (METHOD_NEITHER's Type3InputBuffer or UserBuffer) without ProbeForRead/ProbeForWrite, or outside __try/__except: a kernel address passed by a hostile app is read or written, a freed page bug checks.",
+        "Microsoft's \"Handling Exceptions\" and the ProbeForRead/ProbeForWrite pages; IOCTL handlers under METHOD_NEITHER (the IOCTL buffers the app frees, rewrites or abandons).",
+    ),
+    (
+        BugClass::KernelBytesToUser,
+        "Kernel bytes the driver did not write reached user mode: Information larger than what the driver wrote makes the I/O manager copy an uninitialised SystemBuffer's stale pool bytes back to the app.",
+        "IOCTL handlers under METHOD_BUFFERED (the Bochspwn Reloaded class: uninitialised pool and stack bytes disclosed to user mode).",
+    ),
+    (
         BugClass::AccessModeMismatch,
         "Written through an MDL probed for read (IoReadAccess), or a WRITE's buffer mapped writable into the server, which can then change the client's data.",
         "the proxy file system (a WRITE's buffer mapped into the server must be read-only); Microsoft's \"Errors in Direct I/O\" (an MDL probed for IoReadAccess must not be written through); sharing memory between user and kernel through an MDL.",
@@ -214,6 +224,11 @@ const TEXT: [(BugClass, &str, &str); BugClass::ALL.len()] = [
         BugClass::ZeroLengthOrNullMdl,
         "A zero-length direct-I/O request has Irp->MdlAddress == NULL; a driver that maps it without checking (or passes ByteCount 0 to an MDL routine) crashes.",
         "Microsoft's \"Errors in Direct I/O\" (\"the most common direct I/O problem is failing to handle zero-length buffers correctly\").",
+    ),
+    (
+        BugClass::StatusInconsistent,
+        "The dispatch routine's return value and the IRP disagree: it returned a status other than the IoStatus.Status it completed with, STATUS_PENDING for a request it never pended, a non-pending status after IoMarkIrpPending, or the request was never completed.",
+        "Microsoft's \"Completing IRPs\" and IoMarkIrpPending; who owns a buffer during direct I/O (a pended IRP the driver forgets).",
     ),
     (
         BugClass::DuplicateSystemMapping,

@@ -81,6 +81,14 @@ impl Machine {
         let code = self.driver_code(device)?;
         let status = code.dispatch(&mut self.kernel(), device, irp);
         let status = self.unhandled_in_driver(status, "dispatch", device)?;
+        if status != NtStatus::PENDING && self.marked_pending_at(irp, loc) {
+            self.event(
+                EventKind::MarkedPendingReturnedOther,
+                None,
+                None,
+                format!("{device:?} marked {irp} pending and returned {status}"),
+            );
+        }
         if status == NtStatus::PENDING {
             let marked = self.irps.get(irp.0).is_some_and(|i| {
                 i.stack
@@ -102,6 +110,21 @@ impl Machine {
             }
         }
         Ok(status)
+    }
+
+    /// Whether stack location `loc` of `irp` is marked pending after its dispatch
+    /// routine returned: its `SL_PENDING_RETURNED`, or, once the IRP completed, the
+    /// `PendingReturned` that completion left (the top location's, unwound last).
+    fn marked_pending_at(&self, irp: IrpId, loc: usize) -> bool {
+        self.irps.get(irp.0).is_some_and(|i| {
+            if i.completed {
+                loc + 1 == i.stack.len() && i.pending_returned
+            } else {
+                i.stack
+                    .get(loc)
+                    .is_some_and(|l| l.control & SL_PENDING_RETURNED != 0)
+            }
+        })
     }
 
     /// Records [`EventKind::PendingNotMarked`] for `device`'s location of `irp`.

@@ -63,10 +63,9 @@ impl Driver for PatternDriver {
         let loc = k.io_get_current_irp_stack_location(irp)?;
         let dflags = k.device(device)?.flags;
         // Buffer accesses run inside __try/__except: a neither-I/O user pointer may be bad.
-        let (input, info, status) = match serve(k, &i, loc, dflags) {
+        let (input, info, status) = match k.try_except(|k| serve(k, &i, loc, dflags))? {
             Ok((input, info)) => (input, info, NtStatus::SUCCESS),
-            Err(crate::fault::Fault::Raise(code)) => (Vec::new(), 0, code),
-            Err(e) => return Err(e),
+            Err(code) => (Vec::new(), 0, code),
         };
         record_dispatch(k, device, irp, input)?;
         k.irp_mut(irp)?.io_status = IoStatusBlock {
@@ -87,6 +86,9 @@ fn serve(k: &mut Kernel<'_>, i: &Irp, loc: StackLocation, dflags: u32) -> Result
         (IRP_MJ_READ, Parameters::Read { length, .. }) => {
             let l = length as u64;
             if let (Some(d), true) = (transfer_buffer(k, i, dflags)?, l > 0) {
+                if neither(dflags) && from_user(i) {
+                    k.probe_for_write(d, l, 1)?;
+                }
                 write_pattern(k, d, l)?;
             }
             info = l;
@@ -94,6 +96,9 @@ fn serve(k: &mut Kernel<'_>, i: &Irp, loc: StackLocation, dflags: u32) -> Result
         (IRP_MJ_WRITE, Parameters::Write { length, .. }) => {
             let l = length as u64;
             if let (Some(s), true) = (transfer_buffer(k, i, dflags)?, l > 0) {
+                if neither(dflags) && from_user(i) {
+                    k.probe_for_read(s, l, 1)?;
+                }
                 input = k.kernel_read(s, l)?;
             }
             info = l;
@@ -113,6 +118,18 @@ fn serve(k: &mut Kernel<'_>, i: &Irp, loc: StackLocation, dflags: u32) -> Result
         _ => {}
     }
     Ok((input, info))
+}
+
+/// Neither buffered nor direct: the IRP carries the caller's own pointer, which the
+/// driver must probe before it touches it ([`crate::user_pointers`]).
+fn neither(dflags: u32) -> bool {
+    dflags & (super::DO_BUFFERED_IO | super::DO_DIRECT_IO) == 0
+}
+
+/// A request from user mode (`Irp->RequestorMode != KernelMode`): its neither-I/O
+/// pointers are the caller's and must be probed; a kernel-mode caller's are trusted.
+fn from_user(i: &Irp) -> bool {
+    i.requestor_mode == crate::mdl::AccessMode::UserMode
 }
 
 /// The buffer of a read or write as the device's flags say the I/O manager built it: the
@@ -147,6 +164,9 @@ fn serve_ioctl(
         i.system_buffer
     };
     if let (Some(s), true) = (in_src, il > 0) {
+        if method == METHOD_NEITHER && from_user(i) {
+            k.probe_for_read(s, il, 1)?;
+        }
         input = k.kernel_read(s, il)?;
     }
     match method {
@@ -163,6 +183,9 @@ fn serve_ioctl(
         }
         METHOD_NEITHER => {
             if let (Some(d), true) = (i.user_buffer, ol > 0) {
+                if from_user(i) {
+                    k.probe_for_write(d, ol, 1)?;
+                }
                 write_pattern(k, d, ol)?;
                 info = ol;
             }

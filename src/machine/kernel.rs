@@ -71,7 +71,7 @@ use std::sync::Arc;
 /// ```
 #[derive(Debug)]
 pub struct Kernel<'m> {
-    m: &'m mut Machine,
+    pub(super) m: &'m mut Machine,
 }
 
 impl Machine {
@@ -234,17 +234,11 @@ ddis! {
     /// `ExFreePoolWithTag`.
     "ExFreePoolWithTag" => fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()>;
 
-    // ----- memory accesses in the current context ---------------------------------------
-    /// A kernel-mode read (a driver dereferencing `va`).
-    "RtlCopyMemory" => fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>>;
-    /// A kernel-mode read into the driver's buffer.
-    "RtlCopyMemory" => fn kernel_read_into(&mut self, va: Va, buf: &mut [u8]) -> Result<()>;
-    /// A kernel-mode write of fresh data.
-    "RtlCopyMemory" => fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()>;
-    /// `RtlCopyMemory` between two addresses.
-    "RtlCopyMemory" => fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()>;
-    /// `RtlZeroMemory`.
-    "RtlZeroMemory" => fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()>;
+    // ----- user-supplied addresses -----------------------------------------------------
+    /// `ProbeForRead`.
+    "ProbeForRead" => fn probe_for_read(&mut self, va: Va, len: u64, alignment: u32) -> Result<()>;
+    /// `ProbeForWrite`.
+    "ProbeForWrite" => fn probe_for_write(&mut self, va: Va, len: u64, alignment: u32) -> Result<()>;
 
     // ----- virtual memory and processes -------------------------------------------------
     /// `ZwAllocateVirtualMemory`.

@@ -26,11 +26,13 @@ pub mod calls;
 pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
 pub(crate) mod driver;
 mod kernel;
+mod kernel_memory;
 mod lifecycle;
 mod mdl;
 mod mm;
 mod observe;
 mod pool;
+mod user_pointers;
 mod vm;
 pub use kernel::Kernel;
 use std::collections::BTreeMap;
@@ -187,6 +189,8 @@ pub struct Machine {
     pub(crate) ddi_log: Option<Box<calls::DdiLog>>,
     /// What names a crash's cause: NULL returns, the last kernel fault, released ranges.
     pub(crate) blame: Blame,
+    /// Driver code's `__try` depth and the current service's probes of user ranges.
+    pub(crate) user_pointers: crate::user_pointers::UserPointers,
 }
 
 /// A user-mode write by another thread, performed just before the public call numbered
@@ -253,6 +257,7 @@ impl Machine {
             drivers: Vec::new(),
             filters: Vec::new(),
             blame: Blame::default(),
+            user_pointers: Default::default(),
             crashed: None,
             ddi_log: None,
             step: 0,

@@ -51,7 +51,11 @@ impl Machine {
         tag: u32,
     ) -> Result<Option<Va>> {
         self.enter("ExAllocatePoolWithTag")?;
-        let r = self.pool_alloc(size, tag, false);
+        let r = if self.pool.exhausted() {
+            Ok(None)
+        } else {
+            self.pool_alloc(size, tag, false)
+        };
         self.note_null(r)
     }
     /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
@@ -61,7 +65,11 @@ impl Machine {
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
-        let r = self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0);
+        let r = if self.pool.exhausted() {
+            Ok(None)
+        } else {
+            self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
+        };
         self.note_null(r)
     }
     /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
@@ -93,6 +101,18 @@ impl Machine {
     /// Outstanding pool allocations with this tag.
     pub fn pool_allocations_with_tag(&self, tag: u32) -> impl Iterator<Item = &PoolAllocation> {
         self.pool.allocations().filter(move |a| a.tag == tag)
+    }
+    /// A harness control, not a DDI: while `on`, every `ExAllocatePoolWithTag` and
+    /// `ExAllocatePool2` returns NULL, as at the pool limit, while the I/O manager's
+    /// own buffers are still built: pool exhaustion between the build of a request and
+    /// the driver's own allocations (the worst moment for the driver).
+    ///
+    /// # Errors
+    /// The recorded bug check once the machine crashed.
+    pub fn exhaust_pool(&mut self, on: bool) -> Result<()> {
+        self.alive()?;
+        self.pool.set_exhausted(on);
+        Ok(())
     }
     /// Pool pages in use.
     pub fn pool_pages_in_use(&self) -> u64 {

@@ -83,10 +83,23 @@ pub enum BugClass {
     MappingOutlivesProcess,
     /// The same user-writable bytes fetched twice by the kernel in one operation.
     DoubleFetch,
+    /// A driver dereferenced a user-supplied address it had not probed, or outside
+    /// `__try/__except` (a kernel address passed as a METHOD_NEITHER buffer is read or
+    /// written; a freed page bug checks).
+    UnprobedUserAccess,
+    /// Kernel bytes the driver did not write reached user mode: an uninitialised
+    /// SystemBuffer or pool block copied back (`Information` past what was written),
+    /// stale pool or another process's bytes.
+    KernelBytesToUser,
     /// Written through an MDL probed for read; a write buffer mapped writable into the server.
     AccessModeMismatch,
     /// NULL `MdlAddress`, zero `ByteCount` reaching an MDL routine.
     ZeroLengthOrNullMdl,
+    /// The dispatch routine's return value and the IRP's fate disagree: a status other
+    /// than the `IoStatus.Status` it completed with, `STATUS_PENDING` for a request it
+    /// neither pended nor passed on, a non-pending status after `IoMarkIrpPending`, or a
+    /// request never completed.
+    StatusInconsistent,
     /// A second system mapping of one MDL.
     DuplicateSystemMapping,
     /// One frame mapped with two cache types.
@@ -105,7 +118,7 @@ pub enum BugClass {
 
 impl BugClass {
     /// Every bug class, in declaration order.
-    pub const ALL: [BugClass; 24] = [
+    pub const ALL: [BugClass; 27] = [
         BugClass::PartialPageExposure,
         BugClass::UnsanitizedSubstitute,
         BugClass::CopyBackError,
@@ -121,8 +134,11 @@ impl BugClass {
         BugClass::UseAfterComplete,
         BugClass::MappingOutlivesProcess,
         BugClass::DoubleFetch,
+        BugClass::UnprobedUserAccess,
+        BugClass::KernelBytesToUser,
         BugClass::AccessModeMismatch,
         BugClass::ZeroLengthOrNullMdl,
+        BugClass::StatusInconsistent,
         BugClass::DuplicateSystemMapping,
         BugClass::CacheAttributeConflict,
         BugClass::NestedMappingHazard,
@@ -306,6 +322,10 @@ pub fn classify_event(k: EventKind) -> BugClass {
         // An IRP outlived I/O rundown: its pages stay locked for good (semantics §6).
         EventKind::IrpDisassociated => BugClass::LockLeak,
         EventKind::ProbedMdlUserMapping => BugClass::NestedMappingHazard,
+        EventKind::UserAccessOutsideTry | EventKind::UnprobedUserAccess => {
+            BugClass::UnprobedUserAccess
+        }
+        EventKind::MarkedPendingReturnedOther => BugClass::StatusInconsistent,
     }
 }
 

@@ -63,7 +63,7 @@ mod display;
 #[cfg(feature = "proptest")]
 pub mod generators;
 #[cfg(feature = "proptest")]
-mod parallel;
+pub(crate) mod parallel;
 pub mod proxy;
 pub mod regressions;
 pub mod request;

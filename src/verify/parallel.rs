@@ -60,7 +60,7 @@ impl Campaign {
 }
 
 /// The generator of campaign case `i`: ChaCha keyed by the seed and `i`.
-fn case_rng(seed: u64, i: u32) -> TestRng {
+pub(crate) fn case_rng(seed: u64, i: u32) -> TestRng {
     let mut key = [0u8; 32];
     key[..8].copy_from_slice(&seed.to_le_bytes());
     key[8..12].copy_from_slice(&i.to_le_bytes());

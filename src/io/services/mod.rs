@@ -107,6 +107,7 @@ impl Machine {
         self.live_process(pid)?;
         self.running = Some(pid);
         self.io.current_thread = Some(tid);
+        self.user_pointers.new_service();
         Ok(pid)
     }
 

@@ -1,0 +1,122 @@
+//! Driver code's own memory accesses (`RtlCopyMemory`, `RtlZeroMemory`, a dereference)
+//! and `__try/__except`: each access at a user-mode address is judged against the
+//! rules of [`crate::user_pointers`] before it is made.
+
+use super::Kernel;
+use super::calls::{DdiArg, show_args, show_result};
+use crate::addr::Va;
+use crate::fault::{Fault, Result};
+use crate::machine::Machine;
+use crate::status::NtStatus;
+
+impl Kernel<'_> {
+    /// Runs `f` in the DDI call log as `ddi` with `args`.
+    fn logged<T: DdiArg>(
+        &mut self,
+        ddi: &'static str,
+        args: impl FnOnce() -> String,
+        f: impl FnOnce(&mut Machine) -> Result<T>,
+    ) -> Result<T> {
+        let Some(i) = self.m.ddi_call_begin(ddi, args) else {
+            return f(self.m);
+        };
+        let r = f(self.m);
+        self.m.ddi_call_end(i, show_result(&r));
+        r
+    }
+
+    /// A kernel-mode read (a driver dereferencing `va`): the machine's
+    /// [`Machine::kernel_read`], in the current context. At a user-mode address the
+    /// access must be probed in this request and made inside [`Kernel::try_except`]
+    /// (else an [`crate::events::EventKind::UnprobedUserAccess`] /
+    /// [`crate::events::EventKind::UserAccessOutsideTry`] event).
+    #[doc(alias = "RtlCopyMemory")]
+    pub fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
+        self.m.judge_driver_access(va, len, false);
+        let args = || show_args(&[("va", va.show("va")), ("len", len.show("len"))]);
+        self.logged("RtlCopyMemory", args, |m| m.kernel_read(va, len))
+    }
+
+    /// A kernel-mode read into the driver's buffer: the machine's
+    /// [`Machine::kernel_read_into`], judged as [`Kernel::kernel_read`].
+    #[doc(alias = "RtlCopyMemory")]
+    pub fn kernel_read_into(&mut self, va: Va, buf: &mut [u8]) -> Result<()> {
+        self.m.judge_driver_access(va, buf.len() as u64, false);
+        let len = buf.len() as u64;
+        let args = || show_args(&[("va", va.show("va")), ("len", len.show("len"))]);
+        self.logged("RtlCopyMemory", args, |m| m.kernel_read_into(va, buf))
+    }
+
+    /// A kernel-mode write of fresh data: the machine's [`Machine::kernel_write`],
+    /// judged as [`Kernel::kernel_read`] (a user address must be probed for write).
+    #[doc(alias = "RtlCopyMemory")]
+    pub fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
+        self.m.judge_driver_access(va, data.len() as u64, true);
+        let args = || show_args(&[("va", va.show("va")), ("data", data.show("data"))]);
+        self.logged("RtlCopyMemory", args, |m| m.kernel_write(va, data))
+    }
+
+    /// `RtlCopyMemory` between two addresses: the machine's [`Machine::kernel_copy`],
+    /// the source judged as a read and the destination as a write.
+    #[doc(alias = "RtlCopyMemory")]
+    pub fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
+        self.m.judge_driver_access(src, len, false);
+        self.m.judge_driver_access(dst, len, true);
+        let args = || {
+            show_args(&[
+                ("dst", dst.show("dst")),
+                ("src", src.show("src")),
+                ("len", len.show("len")),
+            ])
+        };
+        self.logged("RtlCopyMemory", args, |m| m.kernel_copy(dst, src, len))
+    }
+
+    /// `RtlZeroMemory`: the machine's [`Machine::kernel_zero`], judged as a write.
+    #[doc(alias = "RtlZeroMemory")]
+    pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
+        self.m.judge_driver_access(va, len, true);
+        let args = || show_args(&[("va", va.show("va")), ("len", len.show("len"))]);
+        self.logged("RtlZeroMemory", args, |m| m.kernel_zero(va, len))
+    }
+
+    /// `__try { f } __except (EXCEPTION_EXECUTE_HANDLER) { ... }`: runs `f`; an
+    /// exception it raises (a fault on a user address, a failed probe, `ExRaiseStatus`)
+    /// is caught and returned as `Ok(Err(code))`, for the `__except` block to handle.
+    /// Accesses to user addresses are only safe in here ([`crate::user_pointers`]).
+    ///
+    /// # Errors
+    /// What `f` returns other than a raised exception (a bug check is not an exception
+    /// `__except` can catch).
+    ///
+    /// ```
+    /// use mdlsim::{Config, Machine, NtStatus, addr::Va};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let app = m.create_process("app").unwrap();
+    /// m.switch_to(Some(app)).unwrap();
+    /// let mut k = m.kernel();
+    /// // A user address with nothing behind it, probed and read inside __try.
+    /// let bad = Va::new(0x7000_0000);
+    /// let r = k.try_except(|k| {
+    ///     k.probe_for_read(bad, 4, 1)?;
+    ///     k.kernel_read(bad, 4)
+    /// });
+    /// assert_eq!(r.unwrap(), Err(NtStatus::ACCESS_VIOLATION));
+    /// assert!(m.events().is_empty(), "probed, and inside __try");
+    /// ```
+    #[doc(alias = "__try")]
+    #[doc(alias = "__except")]
+    pub fn try_except<T>(
+        &mut self,
+        f: impl FnOnce(&mut Kernel<'_>) -> Result<T>,
+    ) -> Result<std::result::Result<T, NtStatus>> {
+        self.m.user_pointers.enter_try();
+        let r = f(&mut self.reborrow());
+        self.m.user_pointers.leave_try();
+        match r {
+            Ok(v) => Ok(Ok(v)),
+            Err(Fault::Raise(code)) => Ok(Err(code)),
+            Err(other) => Err(other),
+        }
+    }
+}

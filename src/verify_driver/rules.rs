@@ -1,0 +1,288 @@
+//! The oracle's rules for a driver's dispatch routine, judged after each case. Each
+//! names the rule it enforces and its source:
+//!
+//! * **faults and protocol events** of the model, classed as everywhere else
+//!   ([`crate::oracle::blame`], [`crate::oracle::classify_event`]): a bug check, an
+//!   unhandled exception, a write through an MDL probed for read, `Information` larger
+//!   than the caller's buffer, pending without `IoMarkIrpPending`, a user address
+//!   touched unprobed or outside `__try` ([`crate::user_pointers`]);
+//! * **a hostile kernel pointer followed**: a driver access to the kernel block the
+//!   caller passed as a buffer (`ProbeForRead`/`ProbeForWrite` would have raised);
+//! * **no kernel byte reaches user mode** unless the driver wrote it: after completion,
+//!   no byte of the caller's memory carries another process's origin (stale pool,
+//!   an uninitialised SystemBuffer, freed frames: the harness fills them with a secrets
+//!   process's bytes before the request; Bochspwn Reloaded's class);
+//! * **the return value and the IRP agree** (Microsoft, "Completing IRPs" and
+//!   `IoMarkIrpPending`): a status other than `STATUS_PENDING` only for a request
+//!   completed with that same `IoStatus.Status`;
+//! * **no double fetch**: the driver reading a byte of a user-writable frame twice in
+//!   one dispatch ([`crate::oracle::double_fetch`]); the search proves it with a second
+//!   thread rewriting the byte in between;
+//! * **hygiene**: locks, MDLs, pool, system PTEs and mappings given back at completion
+//!   ([`Books`]); after the app exits, no bug check, nothing dangling and the model's
+//!   books balanced ([`hygiene::after_exit`]).
+
+use super::case::Place;
+use super::world::{KERNEL_BLOCK, World};
+use crate::addr::{PAGE_SIZE, Pfn, Va};
+use crate::events::EventKind;
+use crate::fault::Fault;
+use crate::io::IoCompletion;
+use crate::log::{Access, Actor};
+use crate::oracle::blame::fault_finding_in;
+use crate::oracle::double_fetch::{self, FetchPair};
+use crate::oracle::hygiene::{self, Books};
+use crate::oracle::{BugClass, Finding, Rule, event_finding};
+use crate::shadow::Label;
+use crate::space::SpaceId;
+use crate::status::NtStatus;
+use std::collections::BTreeSet;
+
+/// What the harness saw of one request, for the rules.
+pub(super) struct Observed {
+    pub start: u64,
+    pub dispatched: u64,
+    events: usize,
+    books: Books,
+    pub returned: Option<NtStatus>,
+    /// The IRP was sent to the driver.
+    pub sent: bool,
+    pub completed_at_return: bool,
+    pub completion: Option<IoCompletion>,
+    faults: Vec<Finding>,
+    /// A double fetch: the second fetch's step, the caller's address of the byte and
+    /// its value then.
+    pub refetch: Option<(u64, Va, u8)>,
+    /// The machine had bug-checked before the app's exit.
+    pub crashed_before_exit: bool,
+}
+
+impl Observed {
+    /// Before the request: the books, the events so far, the access log started.
+    pub(super) fn start(w: &mut World) -> Observed {
+        let books = Books::take(&w.m, &[w.client]);
+        let _ = w.m.start_access_log();
+        Observed {
+            start: w.m.step(),
+            dispatched: w.m.step(),
+            events: w.m.events().len(),
+            books,
+            returned: None,
+            sent: false,
+            completed_at_return: false,
+            completion: None,
+            faults: Vec::new(),
+            refetch: None,
+            crashed_before_exit: false,
+        }
+    }
+
+    /// A fault that escaped while `during`.
+    pub(super) fn fault(&mut self, w: &World, f: &Fault, during: &str) {
+        let step = w.m.step();
+        self.faults
+            .push(fault_finding_in(&w.m, f, step, self.start, during));
+    }
+}
+
+/// The rules judged once the request is over (completed, or given up on), the app
+/// still alive when `alive`.
+pub(super) fn judge(w: &mut World, obs: &mut Observed, alive: bool) -> Vec<Finding> {
+    let mut out: Vec<Finding> = std::mem::take(&mut obs.faults);
+    out.extend(driver_events(w, obs.events));
+    let copy_back_faulted = w.m.events()[obs.events.min(w.m.events().len())..]
+        .iter()
+        .any(|e| e.kind == EventKind::CopyBackFaulted);
+    obs.events = w.m.events().len();
+    out.extend(status(obs, copy_back_faulted));
+    let log = w.m.take_access_log().unwrap_or_default();
+    out.extend(kernel_pointer(w, &log, obs.start));
+    if alive && w.m.crashed().is_none() {
+        if let Some(f) = refetch(w, &log, obs) {
+            out.push(f);
+        }
+        out.extend(leaks(w));
+        if obs.completion.is_some() || !obs.sent {
+            let step = w.m.step();
+            out.extend(Books::take(&w.m, &[w.client]).compare(&obs.books, step, "completion"));
+        }
+    }
+    out
+}
+
+/// After the app's exit: events and faults since, and the machine's state.
+pub(super) fn after_exit(w: &World, obs: &mut Observed) -> Vec<Finding> {
+    let mut out: Vec<Finding> = std::mem::take(&mut obs.faults);
+    out.extend(driver_events(w, obs.events));
+    // A bug check during the request was reported as its cause; the rest is moot.
+    if !obs.crashed_before_exit {
+        out.extend(hygiene::after_exit(&w.m, w.m.step()));
+    }
+    out
+}
+
+/// The protocol events since index `from` that are the driver's doing: a copy-back
+/// that faulted on the app's own read-only or freed buffer is the app's (the request
+/// fails with the exception code, as on Windows).
+fn driver_events(w: &World, from: usize) -> Vec<Finding> {
+    w.m.events()
+        .iter()
+        .skip(from)
+        .filter(|e| e.kind != EventKind::CopyBackFaulted)
+        .map(event_finding)
+        .collect()
+}
+
+/// One finding per class and rule, the first.
+pub(super) fn dedup(findings: Vec<Finding>) -> Vec<Finding> {
+    let mut seen = BTreeSet::new();
+    findings
+        .into_iter()
+        .filter(|f| seen.insert((f.kind, f.rule)))
+        .collect()
+}
+
+/// The return value against the IRP's fate.
+fn status(obs: &Observed, copy_back_faulted: bool) -> Option<Finding> {
+    let ret = obs.returned?;
+    if !obs.sent || ret == NtStatus::PENDING {
+        return None;
+    }
+    let bad = |detail: String| {
+        Some(Finding::new(
+            BugClass::StatusInconsistent,
+            Rule::Protocol,
+            Some(obs.dispatched),
+            detail,
+        ))
+    };
+    if !obs.completed_at_return {
+        return bad(format!(
+            "the dispatch routine returned {ret} without completing the IRP: only STATUS_PENDING may leave it outstanding"
+        ));
+    }
+    match &obs.completion {
+        Some(c) if c.status != ret && !copy_back_faulted => bad(format!(
+            "the dispatch routine returned {ret} but completed the IRP with IoStatus.Status {}: the app sees one, its IO_STATUS_BLOCK the other",
+            c.status
+        )),
+        _ => None,
+    }
+}
+
+/// Driver accesses to the kernel block the caller passed as a buffer.
+fn kernel_pointer(w: &World, log: &[Access], since: u64) -> Option<Finding> {
+    if ![w.input_place, w.output_place].contains(&Some(Place::Kernel)) {
+        return None;
+    }
+    let (lo, hi) = (w.kernel_block.raw(), w.kernel_block.raw() + KERNEL_BLOCK);
+    let a = log.iter().find(|a| {
+        a.actor == Actor::Kernel
+            && a.space == SpaceId::System
+            && a.step >= since
+            && (lo..hi).contains(&a.va.raw())
+    })?;
+    let what = if a.write { "wrote" } else { "read" };
+    let mut f = Finding::new(
+        BugClass::UnprobedUserAccess,
+        Rule::Protocol,
+        Some(a.step),
+        format!(
+            "the driver {what} {} bytes at {}, a kernel address the caller passed as its buffer: ProbeFor{} would have raised STATUS_ACCESS_VIOLATION",
+            a.len,
+            a.va,
+            if a.write { "Write" } else { "Read" }
+        ),
+    );
+    f.addresses.push((SpaceId::System, a.va));
+    Some(f)
+}
+
+/// The first double fetch of the dispatch, on the caller's writable frames.
+fn refetch(w: &World, log: &[Access], obs: &mut Observed) -> Option<Finding> {
+    if !double_fetch::any_refetch(log, (obs.start, obs.dispatched)) {
+        return None;
+    }
+    let frames = writable_frames(w);
+    let writable: BTreeSet<Pfn> = frames.iter().map(|(p, _)| *p).collect();
+    let pair: FetchPair = double_fetch::find(log, (obs.start, obs.dispatched), &writable)?;
+    let (_, page) = frames.iter().find(|(p, _)| *p == pair.pfn)?;
+    let va = page.wrapping_add(pair.offset as u64);
+    let byte =
+        w.m.peek(SpaceId::Process(w.client), va, 1)
+            .and_then(|b| b.first().copied());
+    obs.refetch = byte.map(|b| (pair.second, va, !b));
+    let mut f = Finding::new(
+        BugClass::DoubleFetch,
+        Rule::DoubleFetch,
+        Some(pair.second),
+        format!(
+            "the driver read the caller's byte at {va} at step {} and again at step {}: another thread of the app can change it in between",
+            pair.first, pair.second
+        ),
+    );
+    f.addresses.push((SpaceId::Process(w.client), va));
+    Some(f)
+}
+
+/// The caller's frames its user PTEs map writable, with the page's address.
+fn writable_frames(w: &World) -> Vec<(Pfn, Va)> {
+    let space = SpaceId::Process(w.client);
+    let mut out = Vec::new();
+    for r in &w.regions {
+        for i in 0..r.size / PAGE_SIZE {
+            let va = r.base.wrapping_add(i * PAGE_SIZE);
+            if let Some(p) = w.m.pte(space, va).filter(|p| p.protection.can_write()) {
+                out.push((p.pfn, va));
+            }
+        }
+    }
+    out
+}
+
+/// Bytes of another process's origin in the caller's memory.
+fn leaks(w: &World) -> Option<Finding> {
+    let space = SpaceId::Process(w.client);
+    for r in &w.regions {
+        for i in 0..r.size / PAGE_SIZE {
+            let page = r.base.wrapping_add(i * PAGE_SIZE);
+            let Some(spans) = w.m.labels(space, page, PAGE_SIZE) else {
+                continue;
+            };
+            let mut off = 0u64;
+            for s in spans {
+                if let Label::Origin {
+                    space: SpaceId::Process(p),
+                    ..
+                } = s.label
+                {
+                    if p != w.client {
+                        return Some(leak_finding(w, page.wrapping_add(off), s.len, s.label));
+                    }
+                }
+                off += s.len;
+            }
+        }
+    }
+    None
+}
+
+fn leak_finding(w: &World, va: Va, len: u64, label: Label) -> Finding {
+    let whose = if matches!(label, Label::Origin { space: SpaceId::Process(p), .. } if p == w.secrets)
+    {
+        "kernel secrets (stale pool or freed frames the harness filled before the request)"
+    } else {
+        "another process's bytes"
+    };
+    let mut f = Finding::new(
+        BugClass::KernelBytesToUser,
+        Rule::ConfidentialityToClient,
+        Some(w.m.step()),
+        format!(
+            "{len} bytes at {va} in the caller's memory are {whose}, not bytes the driver wrote: Information covers bytes the driver never initialised"
+        ),
+    );
+    f.addresses.push((SpaceId::Process(w.client), va));
+    f.provenance.push(label);
+    f
+}

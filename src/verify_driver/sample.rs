@@ -1,0 +1,297 @@
+//! [`SampleDriver`]: a small driver with the request handlers real drivers have — a
+//! METHOD_NEITHER setter, a METHOD_BUFFERED getter, a METHOD_IN_DIRECT consumer, a pended
+//! METHOD_BUFFERED wait, direct-I/O reads — correct, or with one chosen bug of the
+//! classic IOCTL classes: the negative controls of the driver harness.
+
+use super::DriverUnderTest;
+use crate::addr::Va;
+use crate::fault::Result;
+use crate::io::ioctl::{
+    FILE_ANY_ACCESS, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, ctl_code,
+};
+use crate::io::{DeviceId, Driver, IRP_MJ_READ, IoStatusBlock, IrpId, Parameters};
+use crate::machine::Kernel;
+use crate::mdl::priority;
+use crate::oracle::BugClass;
+use crate::pool::{PoolType, tag};
+use crate::status::NtStatus;
+use serde::{Deserialize, Serialize};
+
+const DEVICE: u32 = 0x8000;
+/// METHOD_NEITHER: `{ u32 length; u8 data[12] }` from `Type3InputBuffer`.
+pub const IOCTL_SET: u32 = ctl_code(DEVICE, 0x800, METHOD_NEITHER, FILE_ANY_ACCESS);
+/// METHOD_BUFFERED: a 4-byte version into a 16-byte output.
+pub const IOCTL_GET: u32 = ctl_code(DEVICE, 0x801, METHOD_BUFFERED, FILE_ANY_ACCESS);
+/// METHOD_IN_DIRECT: 64 bytes read from the output buffer's MDL.
+pub const IOCTL_CONSUME: u32 = ctl_code(DEVICE, 0x802, METHOD_IN_DIRECT, FILE_ANY_ACCESS);
+/// METHOD_BUFFERED: pended, completed by a timer after 100 ms (or cancelled).
+pub const IOCTL_WAIT: u32 = ctl_code(DEVICE, 0x803, METHOD_BUFFERED, FILE_ANY_ACCESS);
+
+/// The setter's payload bytes at most.
+const SET_MAX: u32 = 12;
+
+/// One deliberate bug (or none) of a [`SampleDriver`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub enum DriverBug {
+    /// None: every handler is correct.
+    None,
+    /// The setter reads `Type3InputBuffer` without `ProbeForRead`.
+    NoProbe,
+    /// The setter probes, but reads outside `__try/__except`.
+    NoTry,
+    /// The setter validates the length it read, then reads the header again to use it.
+    DoubleFetch,
+    /// The getter reports `Information` 16 for the 4 bytes it wrote.
+    InformationPastWritten,
+    /// The consumer writes through its METHOD_IN_DIRECT MDL (probed for read).
+    WritesInDirectBuffer,
+    /// Reads map `Irp->MdlAddress` without checking it (NULL for a zero-length read).
+    NoNullMdlCheck,
+    /// Reads use `MmGetSystemAddressForMdlSafe`'s result without checking it for NULL.
+    NoMapFailureCheck,
+    /// The getter returns `STATUS_SUCCESS` but completes with `STATUS_BUFFER_OVERFLOW`.
+    StatusMismatch,
+    /// The setter allocates a scratch block per request and never frees it.
+    LeaksPool,
+    /// The setter writes to its scratch block without checking the allocation.
+    NoAllocFailureCheck,
+    /// The wait is pended with no cancel routine and no timer: it never completes.
+    PendsForever,
+}
+
+impl DriverBug {
+    /// Every bug, `None` first.
+    pub const ALL: [DriverBug; 12] = [
+        DriverBug::None,
+        DriverBug::NoProbe,
+        DriverBug::NoTry,
+        DriverBug::DoubleFetch,
+        DriverBug::InformationPastWritten,
+        DriverBug::WritesInDirectBuffer,
+        DriverBug::NoNullMdlCheck,
+        DriverBug::NoMapFailureCheck,
+        DriverBug::StatusMismatch,
+        DriverBug::LeaksPool,
+        DriverBug::NoAllocFailureCheck,
+        DriverBug::PendsForever,
+    ];
+
+    /// The class the harness must name for this bug (`None` for the correct driver).
+    pub fn expected(self) -> Option<BugClass> {
+        Some(match self {
+            DriverBug::None => return None,
+            DriverBug::NoProbe | DriverBug::NoTry => BugClass::UnprobedUserAccess,
+            DriverBug::DoubleFetch => BugClass::DoubleFetch,
+            DriverBug::InformationPastWritten => BugClass::KernelBytesToUser,
+            DriverBug::WritesInDirectBuffer => BugClass::AccessModeMismatch,
+            DriverBug::NoNullMdlCheck => BugClass::ZeroLengthOrNullMdl,
+            DriverBug::NoMapFailureCheck | DriverBug::NoAllocFailureCheck => {
+                BugClass::ResourceFailureUnhandled
+            }
+            DriverBug::StatusMismatch => BugClass::StatusInconsistent,
+            DriverBug::LeaksPool => BugClass::ResourceLeak,
+            DriverBug::PendsForever => BugClass::LockLeak,
+        })
+    }
+
+    /// The driver with this bug, its IOCTLs declared, on a `DO_DIRECT_IO` device that
+    /// also serves reads.
+    pub fn under_test(self) -> DriverUnderTest {
+        DriverUnderTest::new(&format!("sample/{self:?}"), SampleDriver { bug: self })
+            .direct_io()
+            .ioctl(IOCTL_SET, 16, 0)
+            .ioctl(IOCTL_GET, 0, 16)
+            .ioctl(IOCTL_CONSUME, 0, 64)
+            .ioctl(IOCTL_WAIT, 0, 8)
+            .read()
+    }
+}
+
+/// The sample driver (module docs).
+#[derive(Clone, Copy, Debug)]
+pub struct SampleDriver {
+    /// Its bug.
+    pub bug: DriverBug,
+}
+
+impl Driver for SampleDriver {
+    fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let loc = k.io_get_current_irp_stack_location(irp)?;
+        let (status, info) = match loc.parameters {
+            Parameters::DeviceIoControl {
+                io_control_code: IOCTL_WAIT,
+                ..
+            } => return self.wait(k, device, irp),
+            Parameters::DeviceIoControl {
+                io_control_code,
+                input_buffer_length: il,
+                output_buffer_length: ol,
+                type3_input_buffer,
+            } => match io_control_code {
+                IOCTL_SET => self.set(k, irp, type3_input_buffer, il)?,
+                IOCTL_GET => self.get(k, irp, ol)?,
+                IOCTL_CONSUME => self.consume(k, irp, ol)?,
+                _ => (NtStatus::INVALID_DEVICE_REQUEST, 0),
+            },
+            Parameters::Read { length, .. } if loc.major_function == IRP_MJ_READ => {
+                self.read(k, irp, length)?
+            }
+            _ => (NtStatus::INVALID_DEVICE_REQUEST, 0),
+        };
+        let completed_with = if self.bug == DriverBug::StatusMismatch && status.is_success() {
+            NtStatus::BUFFER_OVERFLOW
+        } else {
+            status
+        };
+        complete(k, irp, completed_with, info)?;
+        Ok(status)
+    }
+
+    fn timer(&self, k: &mut Kernel<'_>, device: DeviceId, _context: u64) -> Result<()> {
+        while let Some(irp) = k.io_queue_pop(device)? {
+            // The cancel routine owns an IRP whose routine is already gone.
+            if k.io_set_cancel_routine(irp, None)?.is_some() {
+                complete(k, irp, NtStatus::SUCCESS, 0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn complete(k: &mut Kernel<'_>, irp: IrpId, status: NtStatus, information: u64) -> Result<()> {
+    k.irp_mut(irp)?.io_status = IoStatusBlock {
+        status,
+        information,
+    };
+    k.io_complete_request(irp)
+}
+
+impl SampleDriver {
+    /// IOCTL_SET: a header `{ u32 length; data }` from the caller's own pointer.
+    fn set(
+        &self,
+        k: &mut Kernel<'_>,
+        irp: IrpId,
+        input: Option<Va>,
+        il: u32,
+    ) -> Result<(NtStatus, u64)> {
+        let Some(src) = input.filter(|_| il >= 4 + SET_MAX) else {
+            return Ok((NtStatus::INVALID_PARAMETER, 0));
+        };
+        let from_user = k.irp(irp)?.requestor_mode == crate::mdl::AccessMode::UserMode;
+        let bug = self.bug;
+        let body = |k: &mut Kernel<'_>| -> Result<Vec<u8>> {
+            if from_user && bug != DriverBug::NoProbe {
+                k.probe_for_read(src, il as u64, 1)?;
+            }
+            let len = u32::from_le_bytes(header(k.kernel_read(src, 4)?));
+            if len > SET_MAX {
+                return Ok(Vec::new());
+            }
+            let len = if bug == DriverBug::DoubleFetch {
+                u32::from_le_bytes(header(k.kernel_read(src, 4)?))
+            } else {
+                len
+            };
+            k.kernel_read(src.wrapping_add(4), len as u64)
+        };
+        let got = if bug == DriverBug::NoTry {
+            Ok(body(k)?)
+        } else {
+            k.try_except(body)?
+        };
+        let data = match got {
+            Ok(d) => d,
+            Err(code) => return Ok((code, 0)),
+        };
+        if data.is_empty() {
+            return Ok((NtStatus::INVALID_PARAMETER, 0));
+        }
+        self.scratch(k, &data)?;
+        Ok((NtStatus::SUCCESS, 0))
+    }
+
+    /// Keeps a copy of the setter's data in pool (freed at once unless the bug leaks it).
+    fn scratch(&self, k: &mut Kernel<'_>, data: &[u8]) -> Result<()> {
+        let t = tag(b"Smpl");
+        let block = k.ex_allocate_pool_with_tag(PoolType::NonPaged, SET_MAX as u64, t)?;
+        let block = match (block, self.bug) {
+            (Some(b), _) => b,
+            (None, DriverBug::NoAllocFailureCheck) => Va::new(0),
+            (None, _) => return Ok(()),
+        };
+        k.kernel_write(block, data)?;
+        if self.bug != DriverBug::LeaksPool {
+            k.ex_free_pool_with_tag(block, t)?;
+        }
+        Ok(())
+    }
+
+    /// IOCTL_GET: a 4-byte version.
+    fn get(&self, k: &mut Kernel<'_>, irp: IrpId, ol: u32) -> Result<(NtStatus, u64)> {
+        let Some(out) = k.irp(irp)?.system_buffer.filter(|_| ol >= 16) else {
+            return Ok((NtStatus::BUFFER_TOO_SMALL, 0));
+        };
+        k.kernel_write(out, &0x0001_0002u32.to_le_bytes())?;
+        let info = if self.bug == DriverBug::InformationPastWritten {
+            16
+        } else {
+            4
+        };
+        Ok((NtStatus::SUCCESS, info))
+    }
+
+    /// IOCTL_CONSUME: reads 64 bytes of the caller's output buffer through its MDL.
+    fn consume(&self, k: &mut Kernel<'_>, irp: IrpId, ol: u32) -> Result<(NtStatus, u64)> {
+        let mdl = k.irp(irp)?.mdl_address;
+        let (Some(mdl), true) = (mdl, ol >= 64) else {
+            return Ok((NtStatus::BUFFER_TOO_SMALL, 0));
+        };
+        let Some(va) = k.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)? else {
+            return Ok((NtStatus::INSUFFICIENT_RESOURCES, 0));
+        };
+        let data = k.kernel_read(va, 64)?;
+        if self.bug == DriverBug::WritesInDirectBuffer {
+            k.kernel_write(va, &[0; 8])?;
+        }
+        let _ = data;
+        Ok((NtStatus::SUCCESS, 0))
+    }
+
+    /// IRP_MJ_READ on the direct-I/O device: fills the buffer.
+    fn read(&self, k: &mut Kernel<'_>, irp: IrpId, length: u32) -> Result<(NtStatus, u64)> {
+        let mdl = k.irp(irp)?.mdl_address;
+        let mdl = match (mdl, self.bug) {
+            (Some(m), _) => Some(m),
+            (None, DriverBug::NoNullMdlCheck) => None,
+            (None, _) => return Ok((NtStatus::SUCCESS, 0)),
+        };
+        let va = match k.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)? {
+            Some(va) => va,
+            None if self.bug == DriverBug::NoMapFailureCheck => Va::new(0),
+            None => return Ok((NtStatus::INSUFFICIENT_RESOURCES, 0)),
+        };
+        let fill: Vec<u8> = (0..length.min(1 << 20)).map(|i| i as u8 ^ 0x5A).collect();
+        k.kernel_write(va, &fill)?;
+        Ok((NtStatus::SUCCESS, fill.len() as u64))
+    }
+
+    /// IOCTL_WAIT: pended in the device's cancel-safe queue; a timer completes it.
+    fn wait(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        k.io_mark_irp_pending(irp)?;
+        if self.bug != DriverBug::PendsForever {
+            k.io_set_cancel_routine(irp, Some(device))?;
+            k.io_queue_push(device, irp)?;
+            k.ke_set_timer(device, 100, 0)?;
+        }
+        Ok(NtStatus::PENDING)
+    }
+}
+
+fn header(b: Vec<u8>) -> [u8; 4] {
+    let mut h = [0u8; 4];
+    for (d, s) in h.iter_mut().zip(b) {
+        *d = s;
+    }
+    h
+}

@@ -1,0 +1,299 @@
+//! The search: cases generated from the seed and their index alone (as `verify`'s), played
+//! on every core, the lowest failing one shrunk on this thread and proved (a double
+//! fetch replayed with the byte rewritten in between).
+
+use super::case::{Buffer, DriverCase, Hostile, MAX_INPUT_WORDS, Place, Request};
+use super::counterexample::DriverCounterexample;
+use super::run::{DriverRun, run_case, run_with};
+use super::{DriverReport, DriverUnderTest};
+use crate::addr::PAGE_SIZE;
+use crate::verify::Config;
+use crate::verify::parallel::case_rng;
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{TestCaseError, TestError, TestRunner};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The length the harness treats as expected for a READ or WRITE.
+const RW_EXPECTED: u32 = 0x200;
+
+/// Cases for `dut`: one of its requests, two buffers, a hostile action, a seed. Each
+/// choice shrinks towards the benign (the expected length in read-write memory, no
+/// hostile action), so a shrunk case keeps only what makes it fail.
+pub fn arb_case(dut: &DriverUnderTest) -> impl Strategy<Value = DriverCase> + use<> {
+    let requests = dut.requests.clone();
+    let n = requests.len().clamp(1, 256);
+    (0..n).prop_flat_map(move |r| {
+        let (ein, eout) = match requests.get(r) {
+            Some(Request::Ioctl { input, output, .. }) => (*input, *output),
+            _ => (RW_EXPECTED, RW_EXPECTED),
+        };
+        let words = proptest::collection::vec(arb_word(), 0..=MAX_INPUT_WORDS);
+        (
+            arb_buffer(ein),
+            arb_buffer(eout),
+            words,
+            arb_hostile(),
+            any::<u8>(),
+        )
+            .prop_map(
+                move |(input, output, input_words, hostile, seed)| DriverCase {
+                    request: r as u8,
+                    input,
+                    output,
+                    hostile,
+                    input_words,
+                    seed,
+                },
+            )
+    })
+}
+
+fn arb_buffer(expected: u32) -> impl Strategy<Value = Buffer> {
+    let place = prop_oneof![
+        8 => Just(Place::User),
+        1 => Just(Place::Null),
+        1 => Just(Place::ReadOnly),
+        1 => Just(Place::Unmapped),
+        2 => Just(Place::Kernel),
+        1 => Just(Place::TopOfUserSpace),
+    ];
+    let page = PAGE_SIZE as u32;
+    let offset = prop_oneof![Just(0u32), 0..page, Just(page - 1), Just(8u32)];
+    let length = prop_oneof![
+        4 => Just(expected),
+        2 => Just(0u32),
+        1 => Just(1u32),
+        1 => Just(expected.saturating_sub(1)),
+        1 => Just(expected.saturating_add(1)),
+        2 => 0..=4 * page,
+        1 => Just(u32::MAX),
+    ];
+    (place, offset, length).prop_map(|(place, offset, length)| Buffer {
+        place,
+        offset,
+        length,
+    })
+}
+
+/// A word of an input structure: small (a length, a count, an index), a boundary
+/// value, or anything.
+fn arb_word() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        3 => 0..=16u32,
+        1 => prop_oneof![
+            Just(0x7FFF_FFFFu32),
+            Just(0x8000_0000),
+            Just(0xFFFF_FFFF),
+            Just(0x1000),
+            Just(0x10000),
+        ],
+        1 => any::<u32>(),
+    ]
+}
+
+fn arb_hostile() -> impl Strategy<Value = Hostile> {
+    prop_oneof![
+        6 => Just(Hostile::None),
+        1 => Just(Hostile::FreeBuffers),
+        1 => Just(Hostile::Cancel),
+        1 => Just(Hostile::Exit),
+        1 => Just(Hostile::PoolExhausted),
+        1 => Just(Hostile::PtesExhausted),
+    ]
+}
+
+/// The cases a [`verify`] run of `dut` with `config` plays, with their indices (with a
+/// shard, only its slice). Fix the seed to list a run's cases.
+///
+/// # Errors
+/// As [`Config::validate`].
+pub fn generated_cases(
+    dut: &DriverUnderTest,
+    config: &Config,
+) -> Result<Vec<(u32, DriverCase)>, String> {
+    config.validate()?;
+    let cfg = config.effective();
+    let arb = arb_case(dut);
+    let mut runner = runner(0, 0);
+    Ok(indices(&cfg)
+        .filter_map(|i| Some((i, tree(&arb, &mut runner, cfg.seed?, i)?.current())))
+        .collect())
+}
+
+/// Plays `config.cases` generated cases of `dut` (with a shard, its slice) on
+/// `config.threads` threads. The same seed and configuration give the same result,
+/// whatever the number of threads. The proxy-specific fields of [`Config`] (directions,
+/// servers, faults, maximum length, regressions file) do not apply.
+///
+/// # Errors
+/// The failing case of lowest index, shrunk, as a [`DriverCounterexample`] (a
+/// configuration [`Config::validate`] rejects, or a driver that declares no request, is
+/// one with no case, saying why).
+// Returned once per run, and users match on its fields: not boxed.
+#[allow(clippy::result_large_err)]
+pub fn verify(
+    dut: &DriverUnderTest,
+    config: &Config,
+) -> Result<DriverReport, DriverCounterexample> {
+    let cfg = config.effective();
+    let seed = cfg.seed.unwrap_or_default();
+    if let Err(why) = config.validate() {
+        return Err(DriverCounterexample::aborted(dut, seed, why));
+    }
+    if dut.requests.is_empty() {
+        return Err(DriverCounterexample::aborted(
+            dut,
+            seed,
+            "the driver declares no request".into(),
+        ));
+    }
+    let all: Vec<u32> = indices(&cfg).collect();
+    match search(dut, &cfg, seed, &all) {
+        None => Ok(DriverReport {
+            driver: dut.name.clone(),
+            cases: all.len() as u32,
+            seed,
+        }),
+        Some(i) => Err(shrink(dut, &cfg, seed, i)),
+    }
+}
+
+/// The campaign indices of the configuration's shard.
+fn indices(cfg: &Config) -> impl Iterator<Item = u32> + use<> {
+    let shard = cfg.shard;
+    (0..cfg.cases).filter(move |&i| shard.is_none_or(|s| s.contains(i)))
+}
+
+fn runner(shrink_iters: u32, seed: u64) -> TestRunner {
+    let mut pc = proptest::test_runner::Config::with_cases(1);
+    pc.failure_persistence = None;
+    pc.max_shrink_iters = shrink_iters;
+    TestRunner::new_with_rng(pc, case_rng(seed, 0))
+}
+
+fn tree<S: Strategy<Value = DriverCase>>(
+    arb: &S,
+    runner: &mut TestRunner,
+    seed: u64,
+    i: u32,
+) -> Option<S::Tree> {
+    *runner.rng() = case_rng(seed, i);
+    arb.new_tree(runner).ok()
+}
+
+/// The lowest failing campaign index, or `None`: workers take indices in order from one
+/// counter and stop past the lowest failure found, so every lower index was played.
+fn search(dut: &DriverUnderTest, cfg: &Config, seed: u64, all: &[u32]) -> Option<u32> {
+    let next = AtomicU64::new(0);
+    let first = AtomicU64::new(u64::MAX);
+    let workers = cfg.threads.clamp(1, all.len().max(1));
+    let work = || {
+        let arb = arb_case(dut);
+        let mut runner = runner(0, seed);
+        loop {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = all.get(j as usize) else { break };
+            if i as u64 > first.load(Ordering::Relaxed) {
+                break;
+            }
+            let failed = match tree(&arb, &mut runner, seed, i) {
+                Some(t) => fails(cfg, &run_case(dut, &t.current(), &cfg.machine, false)),
+                None => true,
+            };
+            if failed {
+                first.fetch_min(i as u64, Ordering::Relaxed);
+            }
+        }
+    };
+    std::thread::scope(|sc| {
+        for _ in 1..workers {
+            let _ = std::thread::Builder::new()
+                .name("mdlsim-verify-driver".into())
+                .spawn_scoped(sc, work);
+        }
+        work();
+    });
+    match first.into_inner() {
+        u64::MAX => None,
+        i => Some(i as u32),
+    }
+}
+
+fn fails(cfg: &Config, run: &DriverRun) -> bool {
+    cfg.fails(&run.findings)
+}
+
+/// Case `i` shrunk by proptest, replayed with the DDI calls recorded, and proved.
+fn shrink(dut: &DriverUnderTest, cfg: &Config, seed: u64, i: u32) -> DriverCounterexample {
+    let arb = arb_case(dut);
+    let mut runner = runner(cfg.max_shrink_iters, seed);
+    let Some(t) = tree(&arb, &mut runner, seed, i) else {
+        return DriverCounterexample::aborted(
+            dut,
+            seed,
+            format!("case {i} could not be generated"),
+        );
+    };
+    let first = t.current();
+    let result = runner.run_one(t, |case| {
+        let run = run_case(dut, &case, &cfg.machine, false);
+        if fails(cfg, &run) {
+            Err(TestCaseError::fail("fails"))
+        } else {
+            Ok(())
+        }
+    });
+    let case = match result {
+        Err(TestError::Fail(_, c)) => c,
+        _ => first,
+    };
+    let run = run_case(dut, &case, &cfg.machine, true);
+    let proof = run.refetch.map(|r| prove(dut, &case, cfg, &run, r));
+    DriverCounterexample::new(dut, seed, Some(i), case, run, proof)
+}
+
+/// The double fetch replayed with the app's second thread rewriting the byte between
+/// the two fetches: what changed.
+fn prove(
+    dut: &DriverUnderTest,
+    case: &DriverCase,
+    cfg: &Config,
+    run: &DriverRun,
+    (step, va, byte): (u64, crate::addr::Va, u8),
+) -> String {
+    let again = run_with(dut, case, &cfg.machine, false, Some((step, va, byte)));
+    let said = |r: &DriverRun| {
+        format!(
+            "returned {}, IoStatus {}",
+            r.returned.map_or("nothing".into(), |s| s.to_string()),
+            r.io_status
+                .map_or("none".into(), |(s, i)| format!("{s} Information {i:#x}"))
+        )
+    };
+    let new: Vec<String> = again
+        .findings
+        .iter()
+        .filter(|f| !run.findings.iter().any(|g| g.kind == f.kind))
+        .map(|f| f.kind.to_string())
+        .collect();
+    let changed = again.returned != run.returned
+        || again.io_status != run.io_status
+        || again.output != run.output
+        || !new.is_empty();
+    format!(
+        "the app's second thread writes {byte:#04x} at {va} just before step {step}: {} (before: {}; after: {}{})",
+        if changed {
+            "the outcome changes"
+        } else {
+            "the outcome is the same this time, but the driver used bytes it did not validate"
+        },
+        said(run),
+        said(&again),
+        if new.is_empty() {
+            String::new()
+        } else {
+            format!("; new findings: {}", new.join(", "))
+        }
+    )
+}

@@ -8,7 +8,10 @@
 
 fn main() {
     use mdlsim::verify_driver::{self, sample::DriverBug};
-    let cfg = mdlsim::verify::Config::default().cases(400).seed(11).ignore_env();
+    let cfg = mdlsim::verify::Config::default()
+        .cases(400)
+        .seed(11)
+        .ignore_env();
     for b in DriverBug::ALL {
         match verify_driver::verify(&b.under_test(), &cfg) {
             Ok(r) => println!("{b:?}: passed {} cases (seed {})\n", r.cases, r.seed),

@@ -8,6 +8,7 @@ use super::irp::{
 use crate::bugcheck::BugCheckCode;
 use crate::events::EventKind;
 use crate::fault::{ModelError, Result};
+use crate::iostate::Dispatching;
 use crate::machine::Machine;
 use crate::status::NtStatus;
 
@@ -79,9 +80,15 @@ impl Machine {
             l.control &= !SL_PENDING_RETURNED;
         }
         let code = self.driver_code(device)?;
+        self.io.dispatching.push(Dispatching {
+            irp,
+            location: loc,
+            marked: false,
+        });
         let status = code.dispatch(&mut self.kernel(), device, irp);
+        let marked = self.io.dispatching.pop().is_some_and(|d| d.marked);
         let status = self.unhandled_in_driver(status, "dispatch", device)?;
-        if status != NtStatus::PENDING && self.marked_pending_at(irp, loc) {
+        if status != NtStatus::PENDING && marked {
             self.event(
                 EventKind::MarkedPendingReturnedOther,
                 None,
@@ -110,21 +117,6 @@ impl Machine {
             }
         }
         Ok(status)
-    }
-
-    /// Whether stack location `loc` of `irp` is marked pending after its dispatch
-    /// routine returned: its `SL_PENDING_RETURNED`, or, once the IRP completed, the
-    /// `PendingReturned` that completion left (the top location's, unwound last).
-    fn marked_pending_at(&self, irp: IrpId, loc: usize) -> bool {
-        self.irps.get(irp.0).is_some_and(|i| {
-            if i.completed {
-                loc + 1 == i.stack.len() && i.pending_returned
-            } else {
-                i.stack
-                    .get(loc)
-                    .is_some_and(|l| l.control & SL_PENDING_RETURNED != 0)
-            }
-        })
     }
 
     /// Records [`EventKind::PendingNotMarked`] for `device`'s location of `irp`.
@@ -275,6 +267,15 @@ impl Machine {
             return Err(ModelError::Unsupported(format!("{irp:?} has no current location")).into());
         }
         i.stack[n - 1].control |= SL_PENDING_RETURNED;
+        if let Some(d) = self
+            .io
+            .dispatching
+            .iter_mut()
+            .rev()
+            .find(|d| d.irp == irp && d.location == n - 1)
+        {
+            d.marked = true;
+        }
         Ok(())
     }
 }

@@ -80,4 +80,15 @@ pub struct IoState {
     pub(crate) flt: flt::FltState,
     /// The thread that last entered a system service.
     pub(crate) current_thread: Option<Tid>,
+    /// The dispatch routines running, innermost last (nested by `IoCallDriver`).
+    pub(crate) dispatching: Vec<Dispatching>,
+}
+
+/// A dispatch routine running for one stack location of an IRP: whether it called
+/// `IoMarkIrpPending` for that location (checked against what it returns).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Dispatching {
+    pub(crate) irp: IrpId,
+    pub(crate) location: usize,
+    pub(crate) marked: bool,
 }

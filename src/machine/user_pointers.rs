@@ -17,7 +17,7 @@ impl Machine {
     /// (they may be freed or protected a moment later: every access must still be made
     /// inside `__try`, [`crate::Kernel::try_except`]). A length of 0 checks nothing.
     /// A successful probe is remembered for the current system service: driver accesses
-    /// to the range are then not [`EventKind::UnprobedUserAccess`].
+    /// to the range are then not [`EventKind::UnprobedUserAccess`] ([semantics §5.8]).
     ///
     /// # Errors
     /// Raises `STATUS_DATATYPE_MISALIGNMENT` when `va` is not a multiple of `alignment`,
@@ -35,6 +35,7 @@ impl Machine {
     /// ```
     ///
     /// [`ProbeForRead`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-probeforread
+    /// [semantics §5.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.8
     #[doc(alias = "ProbeForRead")]
     pub fn probe_for_read(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForRead")?;
@@ -47,7 +48,8 @@ impl Machine {
     /// [`ProbeForWrite`]: as [`Machine::probe_for_read`], and then each page of the
     /// range must be writable in the current process (Windows touches one byte of every
     /// page for write). A length of 0 checks nothing. A successful probe is remembered
-    /// for the current system service (reads and writes of the range are then probed).
+    /// for the current system service (reads and writes of the range are then probed,
+    /// [semantics §5.8]).
     ///
     /// # Errors
     /// As [`Machine::probe_for_read`]; a page that is not committed and writable raises
@@ -64,6 +66,7 @@ impl Machine {
     /// ```
     ///
     /// [`ProbeForWrite`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-probeforwrite
+    /// [semantics §5.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.8
     #[doc(alias = "ProbeForWrite")]
     pub fn probe_for_write(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForWrite")?;

@@ -97,6 +97,7 @@ pub(super) fn judge(w: &mut World, obs: &mut Observed, alive: bool) -> Vec<Findi
     out.extend(status(obs, copy_back_faulted));
     let log = w.m.take_access_log().unwrap_or_default();
     out.extend(kernel_pointer(w, &log, obs.start));
+    out.extend(outside_buffers(w, &log, obs));
     if alive && w.m.crashed().is_none() {
         if let Some(f) = refetch(w, &log, obs) {
             out.push(f);
@@ -195,6 +196,37 @@ fn kernel_pointer(w: &World, log: &[Access], since: u64) -> Option<Finding> {
         ),
     );
     f.addresses.push((SpaceId::System, a.va));
+    Some(f)
+}
+
+/// Kernel accesses to the caller's memory outside the buffers the request described
+/// (and its IO_STATUS_BLOCK): a driver that trusts a length or offset of its own
+/// reading past what the caller passed. The I/O manager's own copies stay inside them.
+fn outside_buffers(w: &World, log: &[Access], obs: &Observed) -> Option<Finding> {
+    let space = SpaceId::Process(w.client);
+    let inside = |va: u64, len: u64| {
+        w.described
+            .iter()
+            .any(|&(b, l)| b.raw() <= va && va.saturating_add(len) <= b.raw().saturating_add(l))
+            || va >> 12 == w.iosb.raw() >> 12
+    };
+    let a = log.iter().find(|a| {
+        a.actor == Actor::Kernel
+            && a.space == space
+            && a.step >= obs.start
+            && !inside(a.va.raw(), a.len as u64)
+    })?;
+    let what = if a.write { "wrote" } else { "read" };
+    let mut f = Finding::new(
+        BugClass::OutOfBounds,
+        Rule::Integrity,
+        Some(a.step),
+        format!(
+            "the kernel {what} {} bytes at {} in the caller's memory, outside the buffers the request described",
+            a.len, a.va
+        ),
+    );
+    f.addresses.push((space, a.va));
     Some(f)
 }
 

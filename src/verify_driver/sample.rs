@@ -51,17 +51,22 @@ pub enum DriverBug {
     NoMapFailureCheck,
     /// The getter returns `STATUS_SUCCESS` but completes with `STATUS_BUFFER_OVERFLOW`.
     StatusMismatch,
+    /// The setter checks only that there is some input, not that it holds a header and
+    /// its data: it reads past the input length the caller passed.
+    IgnoresInputLength,
     /// The setter allocates a scratch block per request and never frees it.
     LeaksPool,
     /// The setter writes to its scratch block without checking the allocation.
     NoAllocFailureCheck,
+    /// The wait is marked pending, completed at once, and `STATUS_SUCCESS` returned.
+    MarksPendingReturnsSuccess,
     /// The wait is pended with no cancel routine and no timer: it never completes.
     PendsForever,
 }
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 12] = [
+    pub const ALL: [DriverBug; 14] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -71,8 +76,10 @@ impl DriverBug {
         DriverBug::NoNullMdlCheck,
         DriverBug::NoMapFailureCheck,
         DriverBug::StatusMismatch,
+        DriverBug::IgnoresInputLength,
         DriverBug::LeaksPool,
         DriverBug::NoAllocFailureCheck,
+        DriverBug::MarksPendingReturnsSuccess,
         DriverBug::PendsForever,
     ];
 
@@ -88,7 +95,10 @@ impl DriverBug {
             DriverBug::NoMapFailureCheck | DriverBug::NoAllocFailureCheck => {
                 BugClass::ResourceFailureUnhandled
             }
-            DriverBug::StatusMismatch => BugClass::StatusInconsistent,
+            DriverBug::StatusMismatch | DriverBug::MarksPendingReturnsSuccess => {
+                BugClass::StatusInconsistent
+            }
+            DriverBug::IgnoresInputLength => BugClass::OutOfBounds,
             DriverBug::LeaksPool => BugClass::ResourceLeak,
             DriverBug::PendsForever => BugClass::LockLeak,
         })
@@ -175,7 +185,8 @@ impl SampleDriver {
         input: Option<Va>,
         il: u32,
     ) -> Result<(NtStatus, u64)> {
-        let Some(src) = input.filter(|_| il >= 4 + SET_MAX) else {
+        let enough = il >= 4 + SET_MAX || (self.bug == DriverBug::IgnoresInputLength && il > 0);
+        let Some(src) = input.filter(|_| enough) else {
             return Ok((NtStatus::INVALID_PARAMETER, 0));
         };
         let from_user = k.irp(irp)?.requestor_mode == crate::mdl::AccessMode::UserMode;
@@ -279,6 +290,10 @@ impl SampleDriver {
     /// IOCTL_WAIT: pended in the device's cancel-safe queue; a timer completes it.
     fn wait(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
         k.io_mark_irp_pending(irp)?;
+        if self.bug == DriverBug::MarksPendingReturnsSuccess {
+            complete(k, irp, NtStatus::SUCCESS, 0)?;
+            return Ok(NtStatus::SUCCESS);
+        }
         if self.bug != DriverBug::PendsForever {
             k.io_set_cancel_routine(irp, Some(device))?;
             k.io_queue_push(device, irp)?;

@@ -59,6 +59,8 @@ pub(super) struct World {
     pub input_place: Option<Place>,
     pub output_place: Option<Place>,
     pub regions: Vec<Region>,
+    /// The buffers the request describes: (address, length) of each it uses.
+    pub described: Vec<(Va, u64)>,
 }
 
 impl World {
@@ -95,10 +97,25 @@ impl World {
             input_place: Some(case.input.place),
             output_place: Some(case.output.place),
             regions: Vec::new(),
+            described: Vec::new(),
         };
         w.input = w.place(&case.input, case.seed)?;
         w.write_words(case)?;
         w.output = w.place(&case.output, case.seed.wrapping_add(1))?;
+        let request = dut.requests.get(case.request as usize).copied();
+        let (uses_in, uses_out) = match request {
+            Some(super::Request::Read) => (false, true),
+            Some(super::Request::Write) => (true, false),
+            _ => (true, true),
+        };
+        for (used, va, b) in [
+            (uses_in, w.input, case.input),
+            (uses_out, w.output, case.output),
+        ] {
+            if let (true, Some(va)) = (used, va) {
+                w.described.push((va, b.length as u64));
+            }
+        }
         Ok(w)
     }
 

@@ -123,3 +123,22 @@ fn the_same_seed_finds_the_same_case_on_any_number_of_threads() {
     assert_eq!(one.case_index, two.case_index);
     assert_eq!(one.case, two.case);
 }
+
+#[test]
+fn the_correct_buffer_swapping_minifilter_passes() {
+    use mdlsim::verify_driver::filter::FilterBug;
+    if let Err(cx) = verify_driver::verify(&FilterBug::None.under_test(), &config(400)) {
+        panic!("{cx}");
+    }
+}
+
+#[test]
+fn each_minifilter_bug_is_caught_with_its_class() {
+    use mdlsim::verify_driver::filter::FilterBug;
+    for bug in FilterBug::ALL.into_iter().skip(1) {
+        let expected = bug.expected().unwrap();
+        let cx = verify_driver::verify(&bug.under_test(), &config(400))
+            .expect_err(&format!("{bug:?} was not caught"));
+        assert!(cx.has(expected), "{bug:?}: expected {expected}, got\n{cx}");
+    }
+}

@@ -11,6 +11,11 @@
 //! does: the [directory change notification][design-notification]), the post callback sees `FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER` and
 //! [`Machine::flt_get_new_system_buffer_address`] returns that buffer.
 //!
+//! A pre callback that swaps a read's or write's buffer (a new `ReadBuffer` and
+//! `MdlAddress` in the parameters, then [`Machine::flt_set_callback_data_dirty`]) has the
+//! IRP sent down with them; its post callback sees the original parameters again, and
+//! the filter manager then frees the filter's MDL and restores the IRP's own.
+//!
 //! Post callbacks run in the completing thread's context, which for a long-pending
 //! request is usually some other process: a post callback that dereferences the user
 //! `DirectoryBuffer` reads **that** process's memory, and byte provenance shows it.
@@ -84,7 +89,9 @@ fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
         io_status: i.io_status,
         sent_system_buffer: i.system_buffer,
         new_system_buffer: None,
+        completion_context: 0,
         post_due: Vec::new(),
+        swap: None,
     })
 }
 
@@ -93,12 +100,16 @@ impl Driver for FltMgr {
         // The filter manager is a system component: it reads its own registrations.
         let m = k.system();
         let mut data = snapshot(m, irp)?;
+        let original = data.parameters;
         let mut order: Vec<usize> = (0..m.filters.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(m.filters[i].altitude));
         for idx in order {
             let code = m.filters[idx].code.clone();
+            data.completion_context = 0;
             match code.pre_operation(&mut m.kernel(), &mut data)? {
-                PreOpStatus::SuccessWithCallback => data.post_due.push(idx),
+                PreOpStatus::SuccessWithCallback => {
+                    data.post_due.push((idx, data.completion_context));
+                }
                 PreOpStatus::SuccessNoCallback => {}
                 PreOpStatus::Complete => {
                     let st = data.io_status;
@@ -116,6 +127,7 @@ impl Driver for FltMgr {
             m.io_complete_request(irp)?;
             return Ok(NtStatus::INVALID_DEVICE_REQUEST);
         };
+        apply_swap(m, irp, &mut data, original)?;
         m.io.flt.data.insert(irp, data);
         m.io_copy_current_irp_stack_location_to_next(irp)?;
         m.io_set_completion_routine(irp, device, 0, true, true, true)?;
@@ -143,17 +155,96 @@ impl Driver for FltMgr {
             data.new_system_buffer = i.system_buffer;
             data.flags |= FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER;
         }
-        let due: Vec<usize> = data.post_due.iter().rev().copied().collect();
-        for idx in due {
+        if let Some(swap) = data.swap {
+            data.parameters = swap.original;
+        }
+        let due: Vec<(usize, u64)> = data.post_due.iter().rev().copied().collect();
+        for (idx, context) in due {
             let code = m.filters[idx].code.clone();
+            data.completion_context = context;
             code.post_operation(&mut m.kernel(), &mut data)?;
+        }
+        if let Some(swap) = data.swap {
+            undo_swap(m, irp, swap)?;
         }
         m.io.flt.finished.push(data);
         Ok(NtStatus::SUCCESS)
     }
 }
 
+/// A pre callback changed the buffer of a read or write and called
+/// `FltSetCallbackDataDirty`: the IRP goes down with the new `UserBuffer` and
+/// `MdlAddress` (the filter manager remembers the old ones).
+fn apply_swap(
+    m: &mut Machine,
+    irp: IrpId,
+    data: &mut CallbackData,
+    original: FltParameters,
+) -> Result<()> {
+    if data.flags & FLTFL_CALLBACK_DATA_DIRTY == 0 {
+        return Ok(());
+    }
+    data.flags &= !FLTFL_CALLBACK_DATA_DIRTY;
+    let (buffer, mdl) = match data.parameters {
+        FltParameters::Read {
+            read_buffer: b,
+            mdl_address: d,
+            ..
+        }
+        | FltParameters::Write {
+            write_buffer: b,
+            mdl_address: d,
+            ..
+        } => (b, d),
+        _ => return Ok(()),
+    };
+    let i = m.irp_entry_mut(irp)?;
+    let swap = Swap {
+        original,
+        user_buffer: i.user_buffer,
+        mdl_address: i.mdl_address,
+        swapped_mdl: mdl.filter(|d| Some(*d) != i.mdl_address),
+    };
+    i.user_buffer = buffer;
+    i.mdl_address = mdl;
+    data.swap = Some(swap);
+    Ok(())
+}
+
+/// After the post callbacks of a swapped operation: "Filter Manager will free the MDL
+/// stored in MdlAddress and restore MdlAddress to its previous value" (Microsoft,
+/// `FLT_PARAMETERS for IRP_MJ_READ`), and `UserBuffer` with it.
+fn undo_swap(m: &mut Machine, irp: IrpId, swap: Swap) -> Result<()> {
+    let i = m.irp_entry_mut(irp)?;
+    i.user_buffer = swap.user_buffer;
+    i.mdl_address = swap.mdl_address;
+    match swap.swapped_mdl {
+        Some(d) => m.io_free_mdl(d),
+        None => Ok(()),
+    }
+}
+
 impl Machine {
+    /// [`FltSetCallbackDataDirty`]: a pre-operation callback changed `data`'s parameters.
+    /// For a read or write whose `ReadBuffer`/`WriteBuffer` and `MdlAddress` it replaced
+    /// (a buffer swap), the filter manager sends the IRP down with the new buffer and
+    /// MDL; the post-operation callbacks see the original parameters; after them the
+    /// filter manager frees the filter's MDL and restores the IRP's own
+    /// ([`FLT_PARAMETERS for IRP_MJ_READ`]: "Filter Manager will free the MDL stored in
+    /// MdlAddress and restore MdlAddress to its previous value").
+    ///
+    /// # Errors
+    /// A crashed machine.
+    ///
+    /// [`FltSetCallbackDataDirty`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltsetcallbackdatadirty
+    /// [`FLT_PARAMETERS for IRP_MJ_READ`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ifs/flt-parameters-for-irp-mj-read
+    #[doc(alias = "FltSetCallbackDataDirty")]
+    pub fn flt_set_callback_data_dirty(&mut self, data: &mut CallbackData) -> Result<()> {
+        self.enter("FltSetCallbackDataDirty")?;
+        data.flags |= FLTFL_CALLBACK_DATA_DIRTY;
+        Ok(())
+    }
+
     /// [`FltRegisterFilter`] + `FltStartFiltering`: registers a minifilter at `altitude`
     /// (higher altitudes see pre-operations first and post-operations last).
     ///

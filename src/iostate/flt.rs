@@ -120,8 +120,27 @@ pub struct CallbackData {
     pub(crate) sent_system_buffer: Option<Va>,
     /// The new SystemBuffer the file system put in, if any.
     pub(crate) new_system_buffer: Option<Va>,
-    /// Filters whose post callback is due (indices into the registration list).
-    pub(crate) post_due: Vec<usize>,
+    /// The `CompletionContext` a pre-operation callback hands its post-operation
+    /// callback: set it in the pre callback, read it in the post callback (the filter
+    /// manager keeps one per filter).
+    pub completion_context: u64,
+    /// Filters whose post callback is due (indices into the registration list), with
+    /// the completion context each set.
+    pub(crate) post_due: Vec<(usize, u64)>,
+    /// A buffer swap applied to the IRP (`FltSetCallbackDataDirty` after a pre callback
+    /// changed the buffer or MDL): what to restore.
+    pub(crate) swap: Option<Swap>,
+}
+
+/// A minifilter's buffer swap, applied to the IRP: the original parameters (what the
+/// post callbacks see) and the IRP's fields the filter manager restores after them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Swap {
+    pub(crate) original: FltParameters,
+    pub(crate) user_buffer: Option<Va>,
+    pub(crate) mdl_address: Option<MdlId>,
+    /// The MDL the filter put in (freed by the filter manager after the post callbacks).
+    pub(crate) swapped_mdl: Option<MdlId>,
 }
 
 /// Filter-manager state.

@@ -295,6 +295,12 @@ impl DdiArg for &CallbackData {
     }
 }
 
+impl DdiArg for &mut CallbackData {
+    fn show(&self, _: &str) -> String {
+        "FLT_CALLBACK_DATA".into()
+    }
+}
+
 impl DdiArg for Arc<dyn MiniFilter> {
     fn show(&self, _: &str) -> String {
         "FLT_REGISTRATION".into()

@@ -323,4 +323,6 @@ ddis! {
     "FltRegisterFilter" => fn flt_register_filter(&mut self, name: &str, altitude: u32, code: Arc<dyn MiniFilter>) -> Result<()>;
     /// `FltGetNewSystemBufferAddress`.
     "FltGetNewSystemBufferAddress" => fn flt_get_new_system_buffer_address(&mut self, data: &CallbackData) -> Result<Option<Va>>;
+    /// `FltSetCallbackDataDirty`.
+    "FltSetCallbackDataDirty" => fn flt_set_callback_data_dirty(&mut self, data: &mut CallbackData) -> Result<()>;
 }

@@ -125,7 +125,12 @@ impl Machine {
         }
         let pid = self.current_process();
         let v = self.user_pointers.judge(pid, va, len, write);
-        let what = if write { "wrote" } else { "read" };
+        let what = match (write, pid) {
+            (true, Some(p)) => format!("wrote (in {p})"),
+            (false, Some(p)) => format!("read (in {p})"),
+            (true, None) => "wrote (in the system process, which has no user space)".into(),
+            (false, None) => "read (in the system process, which has no user space)".into(),
+        };
         if v.outside_try {
             self.event(
                 EventKind::UserAccessOutsideTry,

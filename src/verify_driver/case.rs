@@ -23,6 +23,13 @@ pub enum Request {
         /// The output size the driver expects.
         output: u32,
     },
+    /// `IRP_MJ_DIRECTORY_CONTROL / IRP_MN_NOTIFY_CHANGE_DIRECTORY`
+    /// (`NtNotifyChangeDirectoryFile`): the caller's buffer is the output, of the length
+    /// given here as the one the driver expects.
+    NotifyDirectory {
+        /// The buffer size the driver expects.
+        length: u32,
+    },
 }
 
 /// Where a buffer the caller passes lies.

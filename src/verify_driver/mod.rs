@@ -78,6 +78,7 @@
 
 pub mod case;
 mod counterexample;
+pub mod filter;
 pub mod rules;
 mod run;
 pub mod sample;
@@ -91,6 +92,7 @@ pub use run::{DriverRun, run_case};
 #[cfg(feature = "proptest")]
 pub use search::{arb_case, generated_cases, verify};
 
+use crate::io::fltmgr::MiniFilter;
 use crate::io::{DO_BUFFERED_IO, DO_DIRECT_IO, Driver};
 use std::sync::Arc;
 
@@ -106,6 +108,9 @@ pub struct DriverUnderTest {
     pub device_flags: u32,
     /// The requests the harness sends (at least one).
     pub requests: Vec<Request>,
+    /// A minifilter above the driver (then `code` is the file system below the filter
+    /// manager, and the filter is what is verified).
+    pub filter: Option<Arc<dyn MiniFilter>>,
 }
 
 impl DriverUnderTest {
@@ -116,7 +121,27 @@ impl DriverUnderTest {
             code: Arc::new(code),
             device_flags: 0,
             requests: Vec::new(),
+            filter: None,
         }
+    }
+
+    /// The minifilter `filter`, registered with the filter manager above a
+    /// [`filter::SimpleFs`] volume (a file system that reads and writes through the
+    /// caller's buffer and completes directory notifications from a timer through the
+    /// FsRtl package), serving no request yet.
+    pub fn minifilter(name: &str, filter: impl MiniFilter + 'static) -> Self {
+        DriverUnderTest {
+            filter: Some(Arc::new(filter)),
+            ..DriverUnderTest::new(name, filter::SimpleFs)
+        }
+    }
+
+    /// The driver serves directory change notifications with a buffer of `length`
+    /// bytes (the directory change notification: the file system completes them later,
+    /// from another context).
+    pub fn notify(mut self, length: u32) -> Self {
+        self.requests.push(Request::NotifyDirectory { length });
+        self
     }
 
     /// The device is `DO_BUFFERED_IO`: reads and writes use a SystemBuffer.

@@ -245,6 +245,13 @@ impl Play<'_> {
                 self.run.trace.push(format!("NtWriteFile({i})"));
                 w.m.nt_write_file(tid, dev, iosb, b, i.length, 0)
             }
+            Request::NotifyDirectory { .. } => {
+                let b = w.output.unwrap_or(null);
+                self.run
+                    .trace
+                    .push(format!("NtNotifyChangeDirectoryFile({o})"));
+                w.m.nt_notify_change_directory_file(tid, dev, iosb, b, o.length, 0x1)
+            }
             Request::Ioctl { code, .. } => {
                 self.run.trace.push(format!(
                     "NtDeviceIoControlFile({code:#x}, input {i}, output {o})"

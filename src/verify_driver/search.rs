@@ -26,6 +26,7 @@ pub fn arb_case(dut: &DriverUnderTest) -> impl Strategy<Value = DriverCase> + us
     (0..n).prop_flat_map(move |r| {
         let (ein, eout) = match requests.get(r) {
             Some(Request::Ioctl { input, output, .. }) => (*input, *output),
+            Some(Request::NotifyDirectory { length }) => (0, *length),
             _ => (RW_EXPECTED, RW_EXPECTED),
         };
         let words = proptest::collection::vec(arb_word(), 0..=MAX_INPUT_WORDS);

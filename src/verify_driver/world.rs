@@ -78,6 +78,10 @@ impl World {
         let (secrets, kernel_block) = plant_secrets(&mut m)?;
         let driver = m.io_register_driver(&dut.name, dut.code.clone())?;
         let device = m.io_create_device(driver, "\\Device\\UnderTest", dut.device_flags)?;
+        if let Some(f) = &dut.filter {
+            m.flt_register_filter(&dut.name, 320_000, f.clone())?;
+            m.flt_attach_volume(device)?;
+        }
         let client = m.create_process("client")?;
         let tid = m.process(client)?.threads[0];
         let writer = m.create_thread(client)?;
@@ -104,7 +108,7 @@ impl World {
         w.output = w.place(&case.output, case.seed.wrapping_add(1))?;
         let request = dut.requests.get(case.request as usize).copied();
         let (uses_in, uses_out) = match request {
-            Some(super::Request::Read) => (false, true),
+            Some(super::Request::Read | super::Request::NotifyDirectory { .. }) => (false, true),
             Some(super::Request::Write) => (true, false),
             _ => (true, true),
         };

@@ -251,8 +251,10 @@ impl Machine {
     /// With an MDL, the record is written through the MDL's system mapping instead.
     ///
     /// # Errors
-    /// A record longer than the request's buffer is `STATUS_NOTIFY_ENUM_DIR` completion
-    /// (not an error); faults of the routines it calls propagate.
+    /// A record longer than the request's buffer, or a buffer that cannot be allocated
+    /// (ReactOS `ntoskrnl/fsrtl/notify.c`: the notification then completes with no
+    /// data), is `STATUS_NOTIFY_ENUM_DIR` completion (not an error); faults of the
+    /// routines it calls propagate.
     ///
     /// [`FsRtlNotifyFullReportChange`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/ntifs/nf-ntifs-_fsrtl_advanced_fcb_header-fsrtlnotifyfullreportchange
     /// [design-notification]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#change-notification
@@ -284,7 +286,14 @@ impl Machine {
                 None => {
                     let Some(sb) = self.pool_alloc(length.max(1), IO_SYSTEM_BUFFER_TAG, false)?
                     else {
-                        return Err(Fault::Status(NtStatus::INSUFFICIENT_RESOURCES));
+                        // ReactOS notify.c: a failed allocation of the notification's
+                        // buffer makes it "notify immediately" with no data, which
+                        // completes STATUS_NOTIFY_ENUM_DIR (the app re-enumerates).
+                        self.irp_entry_mut(irp)?.io_status = super::IoStatusBlock {
+                            status: NtStatus::NOTIFY_ENUM_DIR,
+                            information: 0,
+                        };
+                        return self.io_complete_request(irp);
                     };
                     let ii = self.irp_entry_mut(irp)?;
                     ii.system_buffer = Some(sb);

@@ -14,8 +14,8 @@ fn config(cases: u32) -> Config {
 #[test]
 fn the_correct_sample_driver_passes_every_hostile_case() {
     let dut = DriverBug::None.under_test();
-    match verify_driver::verify(&dut, &config(400)) {
-        Ok(r) => assert_eq!(r.cases, 400),
+    match verify_driver::verify(&dut, &config(10_000)) {
+        Ok(r) => assert_eq!(r.cases, 10_000),
         Err(cx) => panic!("{cx}"),
     }
 }
@@ -127,8 +127,9 @@ fn the_same_seed_finds_the_same_case_on_any_number_of_threads() {
 #[test]
 fn the_correct_buffer_swapping_minifilter_passes() {
     use mdlsim::verify_driver::filter::FilterBug;
-    if let Err(cx) = verify_driver::verify(&FilterBug::None.under_test(), &config(400)) {
-        panic!("{cx}");
+    match verify_driver::verify(&FilterBug::None.under_test(), &config(10_000)) {
+        Ok(r) => assert_eq!(r.cases, 10_000),
+        Err(cx) => panic!("{cx}"),
     }
 }
 

@@ -298,10 +298,12 @@ impl Machine {
     #[doc(alias = "FltGetNewSystemBufferAddress")]
     pub fn flt_get_new_system_buffer_address(&mut self, data: &CallbackData) -> Result<Option<Va>> {
         self.enter("FltGetNewSystemBufferAddress")?;
-        if data.flags & FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER == 0 {
-            return Ok(None);
-        }
-        Ok(data.new_system_buffer)
+        let r = if data.flags & FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER == 0 {
+            None
+        } else {
+            data.new_system_buffer
+        };
+        self.note_null(Ok(r))
     }
 
     /// Callback data as each operation's post-callback round left it, in order.

@@ -19,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 /// The file's size: reads past it are short (`Information` < `Length`).
 pub const FILE_SIZE: u64 = 3000;
+/// Bytes of a write the file keeps at most.
+const MAX_FILE: u64 = 1 << 20;
 /// The change record a notification carries.
 const RECORD: &[u8] = b"\x00\x00\x00\x00\x01\x00\x00\x00\x08\x00\x00\x00f\x00i\x00l\x00e\x00";
 
@@ -44,7 +46,7 @@ impl Driver for SimpleFs {
             }
             Parameters::Read { length, .. } | Parameters::Write { length, .. } => {
                 let read = loc.major_function == IRP_MJ_READ;
-                match k.try_except(|k| transfer(k, irp, length, read))? {
+                match k.try_except(|k| transfer(k, device, irp, length, read))? {
                     Ok(n) => (NtStatus::SUCCESS, n),
                     Err(code) => (code, 0),
                 }
@@ -73,8 +75,15 @@ impl Driver for SimpleFs {
 
 /// A read or write of `length` bytes at file offset 0: through `Irp->MdlAddress` when
 /// there is one, else the caller's buffer is locked first (an MDL put in
-/// `Irp->MdlAddress`, as FastFat's `FatLockUserBuffer`); returns the bytes moved.
-fn transfer(k: &mut Kernel<'_>, irp: IrpId, length: u32, read: bool) -> Result<u64> {
+/// `Irp->MdlAddress`, as FastFat's `FatLockUserBuffer`); returns the bytes moved. What
+/// a write brings becomes the file's contents (the device extension's `data`).
+fn transfer(
+    k: &mut Kernel<'_>,
+    device: DeviceId,
+    irp: IrpId,
+    length: u32,
+    read: bool,
+) -> Result<u64> {
     let n = if read {
         (length as u64).min(FILE_SIZE)
     } else {
@@ -113,7 +122,8 @@ fn transfer(k: &mut Kernel<'_>, irp: IrpId, length: u32, read: bool) -> Result<u
         let data: Vec<u8> = (0..n).map(file_byte).collect();
         k.kernel_write(va, &data)?;
     } else {
-        k.kernel_read(va, n)?;
+        let data = k.kernel_read(va, n.min(MAX_FILE))?;
+        k.device_mut(device)?.extension.data = data;
     }
     Ok(n)
 }
@@ -133,15 +143,23 @@ pub enum FilterBug {
     /// user address, in whatever process completes the request) instead of the new
     /// system buffer.
     ReadsDirectoryBuffer,
+    /// The post callback of a successful notification (`NT_SUCCESS`, which
+    /// `STATUS_NOTIFY_ENUM_DIR` is) reads the new system buffer without checking that
+    /// there is one.
+    AssumesNewSystemBuffer,
+    /// A write's swap buffer is handed down without the caller's bytes copied into it.
+    SwapsWriteUncopied,
 }
 
 impl FilterBug {
     /// Every bug, `None` first.
-    pub const ALL: [FilterBug; 4] = [
+    pub const ALL: [FilterBug; 6] = [
         FilterBug::None,
         FilterBug::CopiesWholeLength,
         FilterBug::LeaksSwapBuffer,
         FilterBug::ReadsDirectoryBuffer,
+        FilterBug::AssumesNewSystemBuffer,
+        FilterBug::SwapsWriteUncopied,
     ];
 
     /// The class the harness must name for this bug (`None` for the correct filter).
@@ -151,6 +169,8 @@ impl FilterBug {
             FilterBug::CopiesWholeLength => Some(BugClass::KernelBytesToUser),
             FilterBug::LeaksSwapBuffer => Some(BugClass::ResourceLeak),
             FilterBug::ReadsDirectoryBuffer => Some(BugClass::UnprobedUserAccess),
+            FilterBug::AssumesNewSystemBuffer => Some(BugClass::ResourceFailureUnhandled),
+            FilterBug::SwapsWriteUncopied => Some(BugClass::CopyInError),
         }
     }
 
@@ -175,8 +195,14 @@ const SWAP_TAG: u32 = tag(b"Swap");
 
 impl MiniFilter for SwapFilter {
     fn pre_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PreOpStatus> {
-        let FltParameters::Read { length, .. } = data.parameters else {
-            return Ok(PreOpStatus::SuccessWithCallback);
+        let (length, write, original) = match data.parameters {
+            FltParameters::Read { length, .. } => (length, false, None),
+            FltParameters::Write {
+                length,
+                write_buffer,
+                mdl_address,
+            } => (length, true, Some((write_buffer, mdl_address))),
+            _ => return Ok(PreOpStatus::SuccessWithCallback),
         };
         if length == 0 {
             return Ok(PreOpStatus::SuccessNoCallback);
@@ -185,15 +211,29 @@ impl MiniFilter for SwapFilter {
         else {
             return Ok(PreOpStatus::SuccessNoCallback);
         };
+        if let Some((src, mdl)) = original.filter(|_| self.bug != FilterBug::SwapsWriteUncopied) {
+            if !self.copy_in(k, data, buf, length, src, mdl)? {
+                k.ex_free_pool_with_tag(buf, SWAP_TAG)?;
+                return Ok(PreOpStatus::SuccessNoCallback);
+            }
+        }
         let Some(mdl) = k.io_allocate_mdl(buf, length, false, false, None)? else {
             k.ex_free_pool_with_tag(buf, SWAP_TAG)?;
             return Ok(PreOpStatus::SuccessNoCallback);
         };
         k.mm_build_mdl_for_non_paged_pool(mdl)?;
-        data.parameters = FltParameters::Read {
-            length,
-            read_buffer: Some(buf),
-            mdl_address: Some(mdl),
+        data.parameters = if write {
+            FltParameters::Write {
+                length,
+                write_buffer: Some(buf),
+                mdl_address: Some(mdl),
+            }
+        } else {
+            FltParameters::Read {
+                length,
+                read_buffer: Some(buf),
+                mdl_address: Some(mdl),
+            }
         };
         k.flt_set_callback_data_dirty(data)?;
         data.completion_context = buf.raw();
@@ -204,6 +244,16 @@ impl MiniFilter for SwapFilter {
         match data.parameters {
             FltParameters::Read { length, .. } if data.completion_context != 0 => {
                 self.post_read(k, data, length)?;
+            }
+            FltParameters::Write { .. } if data.completion_context != 0 => {
+                k.ex_free_pool_with_tag(Va::new(data.completion_context), SWAP_TAG)?;
+            }
+            FltParameters::NotifyDirectory { .. }
+                if self.bug == FilterBug::AssumesNewSystemBuffer
+                    && data.io_status.status.is_success() =>
+            {
+                let sb = k.flt_get_new_system_buffer_address(data)?;
+                k.kernel_read(sb.unwrap_or(Va::new(0)), 4)?;
             }
             FltParameters::NotifyDirectory {
                 directory_buffer, ..
@@ -224,6 +274,33 @@ impl MiniFilter for SwapFilter {
 }
 
 impl SwapFilter {
+    /// Copies a write's `length` bytes from the caller's buffer (its MDL, else its
+    /// address, probed, inside `__try`) into the swap buffer; `false` if it faulted.
+    fn copy_in(
+        &self,
+        k: &mut Kernel<'_>,
+        data: &CallbackData,
+        buf: Va,
+        length: u32,
+        src: Option<Va>,
+        mdl: Option<crate::MdlId>,
+    ) -> Result<bool> {
+        let n = length as u64;
+        let src = match mdl {
+            Some(d) => k.mm_get_system_address_for_mdl_safe(d, priority::NORMAL)?,
+            None => src,
+        };
+        let Some(src) = src else { return Ok(false) };
+        let user = mdl.is_none() && data.requestor_mode == AccessMode::UserMode;
+        let r = k.try_except(|k| {
+            if user {
+                k.probe_for_read(src, n, 1)?;
+            }
+            k.kernel_copy(buf, src, n)
+        })?;
+        Ok(r.is_ok())
+    }
+
     /// Copies what the file system read from the swap buffer to the caller's buffer
     /// (the original parameters: its MDL, else its address inside `__try`), then frees
     /// the swap buffer; the filter manager frees the swap MDL.

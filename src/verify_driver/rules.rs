@@ -103,6 +103,7 @@ pub(super) fn judge(w: &mut World, obs: &mut Observed, alive: bool) -> Vec<Findi
             out.push(f);
         }
         out.extend(leaks(w));
+        out.extend(delivered(w, obs));
         if obs.completion.is_some() || !obs.sent {
             let step = w.m.step();
             out.extend(Books::take(&w.m, &[w.client]).compare(&obs.books, step, "completion"));
@@ -270,6 +271,33 @@ fn writable_frames(w: &World) -> Vec<(Pfn, Va)> {
         }
     }
     out
+}
+
+/// Under a minifilter, a successful write delivers the caller's bytes to the file
+/// system below, unchanged (as `verify`'s delivery rule for a WRITE).
+fn delivered(w: &World, obs: &Observed) -> Option<Finding> {
+    let c = obs.completion.as_ref()?;
+    if !w.own_fs || !c.status.is_success() || c.information == 0 || w.input_bytes.is_empty() {
+        return None;
+    }
+    let file = &w.m.device(w.device).ok()?.extension.data;
+    let n = (c.information as usize)
+        .min(w.input_bytes.len())
+        .min(file.len());
+    let first = (0..n).find(|&i| file.get(i) != w.input_bytes.get(i))?;
+    let va = w.input?.wrapping_add(first as u64);
+    let mut f = Finding::new(
+        BugClass::CopyInError,
+        Rule::Delivery,
+        Some(c.step),
+        format!(
+            "the file system below received byte {first} of the write as {:#04x}, not the caller's {:#04x} at {va}",
+            file.get(first).copied().unwrap_or(0),
+            w.input_bytes.get(first).copied().unwrap_or(0)
+        ),
+    );
+    f.addresses.push((SpaceId::Process(w.client), va));
+    Some(f)
 }
 
 /// Bytes of another process's origin in the caller's memory.

@@ -61,6 +61,12 @@ pub(super) struct World {
     pub regions: Vec<Region>,
     /// The buffers the request describes: (address, length) of each it uses.
     pub described: Vec<(Va, u64)>,
+    /// The caller's input bytes before the request (at most 16 pages; what a write
+    /// must deliver).
+    pub input_bytes: Vec<u8>,
+    /// The bottom driver is the harness's own file system (a minifilter is verified):
+    /// what a write delivered is checked.
+    pub own_fs: bool,
 }
 
 impl World {
@@ -102,9 +108,17 @@ impl World {
             output_place: Some(case.output.place),
             regions: Vec::new(),
             described: Vec::new(),
+            input_bytes: Vec::new(),
+            own_fs: dut.filter.is_some(),
         };
         w.input = w.place(&case.input, case.seed)?;
         w.write_words(case)?;
+        if let Some(va) = w.input {
+            let n = (case.input.length as u64).min(MAX_COMMITTED_PAGES * PAGE_SIZE);
+            w.input_bytes =
+                w.m.peek(crate::space::SpaceId::Process(w.client), va, n)
+                    .unwrap_or_default();
+        }
         w.output = w.place(&case.output, case.seed.wrapping_add(1))?;
         let request = dut.requests.get(case.request as usize).copied();
         let (uses_in, uses_out) = match request {

@@ -21,6 +21,7 @@
 mod app;
 mod args;
 pub mod bench_report;
+pub mod drivers;
 mod explain;
 mod matrix;
 mod progress;
@@ -165,12 +166,16 @@ pub struct AuditReport {
     pub rows: Vec<AuditRow>,
     /// One per strategy.
     pub verdicts: Vec<Verdict>,
+    /// The driver zoo through the driver harness (when no strategy is named).
+    #[serde(default)]
+    pub drivers: Vec<drivers::DriverVerdict>,
 }
 
 impl AuditReport {
     /// Whether every strategy behaved as documented (the exit status).
     pub fn all_as_documented(&self) -> bool {
         self.verdicts.iter().all(|v| v.as_documented)
+            && self.drivers.iter().all(|d| d.as_documented)
     }
 }
 
@@ -309,11 +314,17 @@ pub fn audit_using(
         .filter_map(|n| registry.fresh(n))
         .map(|s| verdict(s.as_ref(), &rows))
         .collect();
+    let drivers = if opts.strategy.is_none() {
+        drivers::audit_drivers(&base)
+    } else {
+        Vec::new()
+    };
     Ok(AuditReport {
         cases: base.cases,
         seed: base.seed.unwrap_or(AUDIT_SEED),
         rows,
         verdicts,
+        drivers,
     })
 }
 

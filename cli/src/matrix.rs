@@ -34,6 +34,7 @@ pub fn render_matrix(r: &AuditReport) -> String {
         "(a failing run stops at its first counter-example, shrunk: `-` = not established by it)"
     );
     render_counterexamples(&mut s, r);
+    crate::drivers::render_drivers(&mut s, &r.drivers);
     render_verdicts(&mut s, r, w);
     s
 }
@@ -103,9 +104,18 @@ fn render_verdicts(s: &mut String, r: &AuditReport, w: usize) {
         );
     }
     let bad = r.verdicts.iter().filter(|v| !v.as_documented).count();
-    if bad == 0 {
-        let _ = writeln!(s, "every strategy behaves as documented");
+    let bad_drivers = r.drivers.iter().filter(|d| !d.as_documented).count();
+    let and_drivers = if r.drivers.is_empty() {
+        ""
     } else {
-        let _ = writeln!(s, "{bad} strategies do NOT behave as documented");
+        " and driver"
+    };
+    if bad == 0 && bad_drivers == 0 {
+        let _ = writeln!(s, "every strategy{and_drivers} behaves as documented");
+    } else {
+        let _ = writeln!(
+            s,
+            "{bad} strategies and {bad_drivers} drivers do NOT behave as documented"
+        );
     }
 }

@@ -183,9 +183,51 @@ fn audit_exit_status_is_nonzero_when_a_documented_correct_strategy_fails() {
             as_documented: false,
             note: "documented correct, but FAILS".into(),
         }],
+        drivers: Vec::new(),
     };
     assert!(!r.all_as_documented());
     assert!(mdlsim_cli::render_matrix(&r).contains("BAD"));
+}
+
+#[test]
+fn audit_exit_status_is_nonzero_when_a_zoo_driver_misbehaves() {
+    use mdlsim_cli::AuditReport;
+    use mdlsim_cli::drivers::DriverVerdict;
+    let r = AuditReport {
+        cases: 1,
+        seed: 0,
+        rows: Vec::new(),
+        verdicts: Vec::new(),
+        drivers: vec![DriverVerdict {
+            driver: "sample/NoProbe".into(),
+            documented: Some(mdlsim::oracle::BugClass::UnprobedUserAccess),
+            found: Vec::new(),
+            as_documented: false,
+            note: "passed 1 cases".into(),
+            pattern: String::new(),
+        }],
+    };
+    assert!(!r.all_as_documented());
+    let text = mdlsim_cli::render_matrix(&r);
+    assert!(text.contains("BAD  sample/NoProbe"), "{text}");
+    assert!(
+        text.contains("1 drivers do NOT behave as documented"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_full_audit_runs_the_driver_zoo_beside_the_strategies() {
+    let o = mdlsim(&["audit", "--cases", "60"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}{}", stderr(&o));
+    assert!(out.contains("drivers (verify_driver"), "{out}");
+    assert!(out.contains("sample/NoProbe"), "{out}");
+    assert!(out.contains("swapfilter/CopiesWholeLength"), "{out}");
+    assert!(
+        out.contains("every strategy and driver behaves as documented"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -15,7 +15,8 @@ pub struct DriverCounterexample {
     pub driver: String,
     /// The seed of the run that found it.
     pub seed: u64,
-    /// The campaign index of the case before shrinking (`None`: no case was played).
+    /// The campaign index of the case before shrinking (`None`: a case of the edge
+    /// sweep, or no case was played).
     pub case_index: Option<u32>,
     /// The shrunk case.
     pub case: DriverCase,
@@ -93,7 +94,8 @@ impl fmt::Display for DriverCounterexample {
             "driver `{}` fails (seed {}, case {}):",
             self.driver,
             self.seed,
-            self.case_index.map_or("-".into(), |i| i.to_string())
+            self.case_index
+                .map_or("of the edge sweep".into(), |i| i.to_string())
         )?;
         for x in &self.findings {
             writeln!(f, "  {x}")?;

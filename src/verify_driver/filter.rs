@@ -174,6 +174,30 @@ impl FilterBug {
         }
     }
 
+    /// The real bug pattern this bug reproduces, with its source.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            FilterBug::None => {
+                "correct: Microsoft's SwapBuffers pattern; notifications read through FltGetNewSystemBufferAddress"
+            }
+            FilterBug::CopiesWholeLength => {
+                "a swapped read copied back by Length, not Information (Microsoft's SwapBuffers sample copies Information bytes): stale pool to the app"
+            }
+            FilterBug::LeaksSwapBuffer => {
+                "the swap buffer not freed in the post callback (SwapBuffers frees it there)"
+            }
+            FilterBug::ReadsDirectoryBuffer => {
+                "a notification's user DirectoryBuffer read in the post callback, which runs in the completing thread's context (FltGetNewSystemBufferAddress exists for this)"
+            }
+            FilterBug::AssumesNewSystemBuffer => {
+                "FltGetNewSystemBufferAddress's NULL return used (no new system buffer: STATUS_NOTIFY_ENUM_DIR is a success status)"
+            }
+            FilterBug::SwapsWriteUncopied => {
+                "a swapped write's buffer sent down without the caller's bytes (SwapBuffers copies them in the pre callback)"
+            }
+        }
+    }
+
     /// The filter with this bug above a [`SimpleFs`] volume, serving reads, writes and
     /// directory notifications of 64 bytes.
     pub fn under_test(self) -> DriverUnderTest {

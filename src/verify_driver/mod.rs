@@ -90,7 +90,7 @@ pub use case::{Buffer, DriverCase, Hostile, Place, Request};
 pub use counterexample::DriverCounterexample;
 pub use run::{DriverRun, run_case};
 #[cfg(feature = "proptest")]
-pub use search::{arb_case, generated_cases, verify};
+pub use search::{arb_case, edge_cases, generated_cases, verify};
 
 use crate::io::fltmgr::MiniFilter;
 use crate::io::{DO_BUFFERED_IO, DO_DIRECT_IO, Driver};
@@ -185,13 +185,45 @@ impl DriverUnderTest {
     }
 }
 
+/// A driver of the built-in zoo: the sample driver and the swapping minifilter, correct
+/// and with each of their bugs.
+#[derive(Clone, Debug)]
+pub struct ZooDriver {
+    /// The driver, ready for [`verify`].
+    pub driver: DriverUnderTest,
+    /// The class the harness must name (`None`: it must pass).
+    pub expected: Option<crate::oracle::BugClass>,
+    /// The real bug pattern it reproduces, with its source.
+    pub pattern: &'static str,
+}
+
+/// The built-in zoo of drivers ([`sample::DriverBug`] and [`filter::FilterBug`]), correct
+/// ones first.
+pub fn zoo() -> Vec<ZooDriver> {
+    let drivers = sample::DriverBug::ALL.iter().map(|b| ZooDriver {
+        driver: b.under_test(),
+        expected: b.expected(),
+        pattern: b.pattern(),
+    });
+    let filters = filter::FilterBug::ALL.iter().map(|b| ZooDriver {
+        driver: b.under_test(),
+        expected: b.expected(),
+        pattern: b.pattern(),
+    });
+    let mut all: Vec<ZooDriver> = drivers.chain(filters).collect();
+    all.sort_by_key(|z| z.expected.is_some());
+    all
+}
+
 /// What a run that found nothing played.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriverReport {
     /// The driver's name.
     pub driver: String,
-    /// Cases played.
+    /// Generated cases played.
     pub cases: u32,
+    /// Cases of the edge sweep played before them ([`edge_cases`]).
+    pub edge_cases: u32,
     /// The seed (rerun with it to play the same cases).
     pub seed: u64,
 }

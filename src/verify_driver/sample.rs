@@ -104,6 +104,52 @@ impl DriverBug {
         })
     }
 
+    /// The real bug pattern this bug reproduces, with its source.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            DriverBug::None => "correct: every handler as Microsoft's documentation asks",
+            DriverBug::NoProbe => {
+                "a METHOD_NEITHER handler following the caller's pointer unprobed: the class of CVE-2021-21551 (Dell dbutil_2_3.sys, kernel memory read and written through IOCTL buffers)"
+            }
+            DriverBug::NoTry => {
+                "user memory touched outside __try/__except (Microsoft, \"Handling Exceptions\"): the app frees the page, the system bug checks"
+            }
+            DriverBug::DoubleFetch => {
+                "a length validated, then fetched again from user memory (Jurczyk & Coldwind, \"Identifying and Exploiting Windows Kernel Race Conditions via Memory Access Patterns\", Bochspwn, 2013)"
+            }
+            DriverBug::InformationPastWritten => {
+                "Information past the bytes written: uninitialised pool copied to user mode (Jurczyk, \"Detecting Kernel Memory Disclosure with x86 Emulation and Taint Tracking\", Bochspwn Reloaded, 2018)"
+            }
+            DriverBug::WritesInDirectBuffer => {
+                "a write through a METHOD_IN_DIRECT buffer, which the I/O manager probed for read (Microsoft, \"Buffer Descriptions for I/O Control Codes\")"
+            }
+            DriverBug::NoNullMdlCheck => {
+                "a zero-length direct-I/O request's NULL MdlAddress mapped (Microsoft, \"Errors in Direct I/O\": the most common direct I/O problem)"
+            }
+            DriverBug::NoMapFailureCheck => {
+                "MmGetSystemAddressForMdlSafe's NULL return used (Microsoft: drivers must check it; Driver Verifier's low-resources simulation)"
+            }
+            DriverBug::StatusMismatch => {
+                "a return value other than IoStatus.Status (Microsoft, \"Completing IRPs\"; Wine's ntoskrnl tests show what the app then sees)"
+            }
+            DriverBug::IgnoresInputLength => {
+                "input read past InputBufferLength: the class of CVE-2020-17087 (cng.sys IOCTL handler trusting lengths of its input, exploited in the wild)"
+            }
+            DriverBug::LeaksPool => {
+                "pool allocated per request and never freed (Driver Verifier's pool tracking: 0xC4/0x62 at unload)"
+            }
+            DriverBug::NoAllocFailureCheck => {
+                "ExAllocatePoolWithTag's NULL return used (Driver Verifier's low-resources simulation)"
+            }
+            DriverBug::MarksPendingReturnsSuccess => {
+                "IoMarkIrpPending, then a status other than STATUS_PENDING (Microsoft, IoMarkIrpPending: the routine must return STATUS_PENDING)"
+            }
+            DriverBug::PendsForever => {
+                "a pended IRP neither completed nor cancellable: process exit waits five minutes, then IO_DRIVER_CANCEL_TIMEOUT (who owns a buffer during direct I/O)"
+            }
+        }
+    }
+
     /// The driver with this bug, its IOCTLs declared, on a `DO_DIRECT_IO` device that
     /// also serves reads.
     pub fn under_test(self) -> DriverUnderTest {

@@ -24,11 +24,7 @@ pub fn arb_case(dut: &DriverUnderTest) -> impl Strategy<Value = DriverCase> + us
     let requests = dut.requests.clone();
     let n = requests.len().clamp(1, 256);
     (0..n).prop_flat_map(move |r| {
-        let (ein, eout) = match requests.get(r) {
-            Some(Request::Ioctl { input, output, .. }) => (*input, *output),
-            Some(Request::NotifyDirectory { length }) => (0, *length),
-            _ => (RW_EXPECTED, RW_EXPECTED),
-        };
+        let (ein, eout) = requests.get(r).map_or((RW_EXPECTED, RW_EXPECTED), expected);
         let words = proptest::collection::vec(arb_word(), 0..=MAX_INPUT_WORDS);
         (
             arb_buffer(ein),
@@ -149,14 +145,91 @@ pub fn verify(
             "the driver declares no request".into(),
         ));
     }
+    let edges = edge_cases(dut);
+    if let Some(case) = edges
+        .iter()
+        .find(|c| fails(&cfg, &run_case(dut, c, &cfg.machine, false)))
+    {
+        return Err(explain(dut, &cfg, seed, None, case.clone()));
+    }
     let all: Vec<u32> = indices(&cfg).collect();
     match search(dut, &cfg, seed, &all) {
         None => Ok(DriverReport {
             driver: dut.name.clone(),
             cases: all.len() as u32,
+            edge_cases: edges.len() as u32,
             seed,
         }),
         Some(i) => Err(shrink(dut, &cfg, seed, i)),
+    }
+}
+
+/// The edge sweep every run plays first, per request: the expected lengths in
+/// read-write memory, with a small first input word (a structure's length or count);
+/// each length 0, 1, one less, one more, several pages; both buffers at the end of a page;
+/// each buffer in
+/// each other place; each hostile action. Each is already minimal, so a failure here is
+/// reported as is: a short campaign still meets every edge.
+pub fn edge_cases(dut: &DriverUnderTest) -> Vec<DriverCase> {
+    let mut out = Vec::new();
+    let page = PAGE_SIZE as u32;
+    for (r, req) in dut.requests.iter().enumerate().take(256) {
+        let (ein, eout) = expected(req);
+        let base = DriverCase {
+            request: r as u8,
+            input: Buffer::user(0, ein),
+            output: Buffer::user(0, eout),
+            hostile: Hostile::None,
+            input_words: Vec::new(),
+            seed: 0,
+        };
+        let small = DriverCase {
+            input_words: vec![1, 0, 0, 0],
+            ..base.clone()
+        };
+        let mut with = |f: &dyn Fn(&mut DriverCase)| {
+            let mut c = small.clone();
+            f(&mut c);
+            out.push(c);
+        };
+        with(&|_| {});
+        with(&|c| c.input_words.clear());
+        for (i, o) in [(Some(0), None), (None, Some(0)), (Some(0), Some(0))] {
+            with(&|c| {
+                c.input.length = i.unwrap_or(c.input.length);
+                c.output.length = o.unwrap_or(c.output.length);
+            });
+        }
+        with(&|c| c.input.length = 1);
+        with(&|c| c.output.length = 1);
+        for d in [-1i64, 1] {
+            with(&|c| c.input.length = (ein as i64 + d).clamp(0, u32::MAX as i64) as u32);
+            with(&|c| c.output.length = (eout as i64 + d).clamp(0, u32::MAX as i64) as u32);
+        }
+        with(&|c| {
+            c.input.offset = page - 1;
+            c.output.offset = page - 1;
+        });
+        // Several pages, not a multiple of one (a read past the end of a file is short).
+        with(&|c| c.input.length = 3 * page + 5);
+        with(&|c| c.output.length = 3 * page + 5);
+        for p in Place::ALL.into_iter().skip(1) {
+            with(&|c| c.input.place = p);
+            with(&|c| c.output.place = p);
+        }
+        for h in Hostile::ALL.into_iter().skip(1) {
+            with(&|c| c.hostile = h);
+        }
+    }
+    out
+}
+
+/// The lengths the harness treats as expected for `req`: (input, output).
+fn expected(req: &Request) -> (u32, u32) {
+    match req {
+        Request::Ioctl { input, output, .. } => (*input, *output),
+        Request::NotifyDirectory { length } => (0, *length),
+        Request::Read | Request::Write => (RW_EXPECTED, RW_EXPECTED),
     }
 }
 
@@ -249,9 +322,21 @@ fn shrink(dut: &DriverUnderTest, cfg: &Config, seed: u64, i: u32) -> DriverCount
         Err(TestError::Fail(_, c)) => c,
         _ => first,
     };
+    explain(dut, cfg, seed, Some(i), case)
+}
+
+/// The counter-example of a failing `case`: replayed with the DDI calls recorded, and a
+/// double fetch proved.
+fn explain(
+    dut: &DriverUnderTest,
+    cfg: &Config,
+    seed: u64,
+    index: Option<u32>,
+    case: DriverCase,
+) -> DriverCounterexample {
     let run = run_case(dut, &case, &cfg.machine, true);
     let proof = run.refetch.map(|r| prove(dut, &case, cfg, &run, r));
-    DriverCounterexample::new(dut, seed, Some(i), case, run, proof)
+    DriverCounterexample::new(dut, seed, index, case, run, proof)
 }
 
 /// The double fetch replayed with the app's second thread rewriting the byte between

@@ -16,3 +16,6 @@ pub mod fuzzing {}
 
 #[doc = include_str!("../docs/guide/05-benchmarks.md")]
 pub mod benchmarks {}
+
+#[doc = include_str!("../docs/guide/06-your-driver.md")]
+pub mod your_driver {}

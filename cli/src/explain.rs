@@ -344,6 +344,19 @@ pub fn explain(class: BugClass) -> Result<String, CliError> {
             let _ = writeln!(s, "  mdlsim replay --example {}", stem(f));
         }
     }
+    let drivers: Vec<mdlsim::verify_driver::ZooDriver> = mdlsim::verify_driver::zoo()
+        .into_iter()
+        .filter(|z| z.expected == Some(class))
+        .collect();
+    if !drivers.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nThe driver zoo shows it (`mdlsim audit` runs it through the driver harness):"
+        );
+        for z in drivers {
+            let _ = writeln!(s, "  {}: {}", z.driver.name, z.pattern);
+        }
+    }
     if !broken.is_empty() {
         let _ = writeln!(s, "\nFind it afresh:");
         for b in broken {

@@ -97,8 +97,8 @@ pub enum BugClass {
     ZeroLengthOrNullMdl,
     /// The dispatch routine's return value and the IRP's fate disagree: a status other
     /// than the `IoStatus.Status` it completed with, `STATUS_PENDING` for a request it
-    /// neither pended nor passed on, a non-pending status after `IoMarkIrpPending`, or a
-    /// request never completed.
+    /// neither pended nor passed on, a non-pending status after `IoMarkIrpPending`, a
+    /// request never completed, or completed twice (0x44).
     StatusInconsistent,
     /// A second system mapping of one MDL.
     DuplicateSystemMapping,
@@ -267,6 +267,7 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                 BugCheckCode::ATTEMPTED_WRITE_TO_READONLY_MEMORY => BugClass::AccessModeMismatch,
                 BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA => BugClass::UseAfterComplete,
                 BugCheckCode::TARGET_MDL_TOO_SMALL => BugClass::SpanArithmetic,
+                BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS => BugClass::StatusInconsistent,
                 _ => BugClass::Crash,
             }
         }
@@ -507,7 +508,12 @@ mod tests {
                 BugClass::UseAfterComplete,
             ),
             (C::TARGET_MDL_TOO_SMALL, 0, "", BugClass::SpanArithmetic),
-            (C::MULTIPLE_IRP_COMPLETE_REQUESTS, 0, "", BugClass::Crash),
+            (
+                C::MULTIPLE_IRP_COMPLETE_REQUESTS,
+                0,
+                "",
+                BugClass::StatusInconsistent,
+            ),
         ];
         for (code, p1, detail, want) in table {
             assert_eq!(

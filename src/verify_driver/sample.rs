@@ -62,11 +62,15 @@ pub enum DriverBug {
     MarksPendingReturnsSuccess,
     /// The wait is pended with no cancel routine and no timer: it never completes.
     PendsForever,
+    /// Reads are completed twice (`IoCompleteRequest` once more after completing).
+    CompletesTwice,
+    /// The setter locks the caller's buffer in an MDL to read it, and never unlocks it.
+    LeaksLockedMdl,
 }
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 14] = [
+    pub const ALL: [DriverBug; 16] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -81,6 +85,8 @@ impl DriverBug {
         DriverBug::NoAllocFailureCheck,
         DriverBug::MarksPendingReturnsSuccess,
         DriverBug::PendsForever,
+        DriverBug::CompletesTwice,
+        DriverBug::LeaksLockedMdl,
     ];
 
     /// The class the harness must name for this bug (`None` for the correct driver).
@@ -100,7 +106,8 @@ impl DriverBug {
             }
             DriverBug::IgnoresInputLength => BugClass::OutOfBounds,
             DriverBug::LeaksPool => BugClass::ResourceLeak,
-            DriverBug::PendsForever => BugClass::LockLeak,
+            DriverBug::PendsForever | DriverBug::LeaksLockedMdl => BugClass::LockLeak,
+            DriverBug::CompletesTwice => BugClass::StatusInconsistent,
         })
     }
 
@@ -146,6 +153,12 @@ impl DriverBug {
             }
             DriverBug::PendsForever => {
                 "a pended IRP neither completed nor cancellable: process exit waits five minutes, then IO_DRIVER_CANCEL_TIMEOUT (who owns a buffer during direct I/O)"
+            }
+            DriverBug::CompletesTwice => {
+                "an IRP completed twice: bug check 0x44 MULTIPLE_IRP_COMPLETE_REQUESTS (Microsoft's bug-check reference)"
+            }
+            DriverBug::LeaksLockedMdl => {
+                "a caller's buffer locked with MmProbeAndLockPages and never unlocked: 0x76 PROCESS_HAS_LOCKED_PAGES at the app's exit (Microsoft's bug-check reference)"
             }
         }
     }
@@ -200,6 +213,9 @@ impl Driver for SampleDriver {
             status
         };
         complete(k, irp, completed_with, info)?;
+        if self.bug == DriverBug::CompletesTwice && loc.major_function == IRP_MJ_READ {
+            k.io_complete_request(irp)?;
+        }
         Ok(status)
     }
 
@@ -252,6 +268,14 @@ impl SampleDriver {
             };
             k.kernel_read(src.wrapping_add(4), len as u64)
         };
+        if bug == DriverBug::LeaksLockedMdl {
+            if let Some(mdl) = k.io_allocate_mdl(src, il, false, false, None)? {
+                let mode = crate::mdl::AccessMode::UserMode;
+                let _ = k.try_except(|k| {
+                    k.mm_probe_and_lock_pages(mdl, mode, crate::mdl::LockOperation::IoReadAccess)
+                })?;
+            }
+        }
         let got = if bug == DriverBug::NoTry {
             Ok(body(k)?)
         } else {

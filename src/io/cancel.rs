@@ -306,3 +306,32 @@ pub fn run_cancel_race_everywhere(bug: QueueDriverBug) -> Result<Vec<RaceOutcome
         .map(|o| run_cancel_race(bug, o))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_race_scene_with_its_irp_still_queued_reports_what_it_holds() {
+        let r = CancelRace::set_up(QueueDriverBug::None).unwrap();
+        let leaks = r.leaks().unwrap();
+        assert!(
+            leaks.iter().any(|l| l.contains("IRP(s) outstanding")),
+            "{leaks:?}"
+        );
+        assert!(leaks.iter().any(|l| l.contains("MDL(s) left")), "{leaks:?}");
+        assert!(
+            leaks.iter().any(|l| l.contains("locked pages")),
+            "{leaks:?}"
+        );
+    }
+
+    #[test]
+    fn every_ordering_is_played_once() {
+        let all = run_cancel_race_everywhere(QueueDriverBug::None).unwrap();
+        assert_eq!(all.len(), orderings().len());
+        assert_eq!(all.len(), 12, "Claim before Complete: 4! / 2");
+        let played: Vec<_> = all.iter().map(|o| o.ordering).collect();
+        assert_eq!(played, orderings());
+    }
+}

@@ -115,13 +115,85 @@ fn a_double_fetch_counterexample_carries_its_proof_and_replays() {
     let _ = IOCTL_SET;
 }
 
+/// Completes a read with `STATUS_UNSUCCESSFUL` but returns `STATUS_SUCCESS` for lengths
+/// of 100..4096 bytes that are 7 modulo 19: no length of the edge sweep, so only the
+/// generated cases (and the search that plays them on several threads) can find it.
+#[derive(Debug)]
+struct OddLengths;
+
+impl mdlsim::io::Driver for OddLengths {
+    fn dispatch(
+        &self,
+        k: &mut mdlsim::Kernel<'_>,
+        _d: mdlsim::io::DeviceId,
+        irp: mdlsim::io::IrpId,
+    ) -> mdlsim::Result<mdlsim::NtStatus> {
+        use mdlsim::NtStatus;
+        let len = match k.io_get_current_irp_stack_location(irp)?.parameters {
+            mdlsim::io::Parameters::Read { length, .. } => length,
+            _ => 0,
+        };
+        let odd = (100..4096).contains(&len) && len % 19 == 7;
+        k.irp_mut(irp)?.io_status = mdlsim::io::IoStatusBlock {
+            status: if odd {
+                NtStatus::UNSUCCESSFUL
+            } else {
+                NtStatus::SUCCESS
+            },
+            information: 0,
+        };
+        k.io_complete_request(irp)?;
+        Ok(NtStatus::SUCCESS)
+    }
+}
+
 #[test]
 fn the_same_seed_finds_the_same_case_on_any_number_of_threads() {
-    let dut = DriverBug::LeaksPool.under_test();
-    let one = verify_driver::verify(&dut, &config(300).threads(1)).unwrap_err();
-    let two = verify_driver::verify(&dut, &config(300).threads(2)).unwrap_err();
+    let dut = verify_driver::DriverUnderTest::new("odd", OddLengths)
+        .buffered_io()
+        .read();
+    assert!(
+        verify_driver::edge_cases(&dut)
+            .iter()
+            .all(
+                |c| !verify_driver::run_case(&dut, c, &mdlsim::Config::default(), false)
+                    .findings
+                    .iter()
+                    .any(|f| f.kind == BugClass::StatusInconsistent)
+            ),
+        "the edge sweep must not find it, or this test proves nothing about the search"
+    );
+    let one = verify_driver::verify(&dut, &config(2000).threads(1)).unwrap_err();
+    let two = verify_driver::verify(&dut, &config(2000).threads(2)).unwrap_err();
+    assert!(one.case_index.is_some() && !one.edge_sweep, "{one}");
+    assert!(one.has(BugClass::StatusInconsistent), "{one}");
     assert_eq!(one.case_index, two.case_index);
     assert_eq!(one.case, two.case);
+}
+
+#[test]
+fn both_buffers_at_the_top_of_user_space_are_played() {
+    let top = Buffer {
+        place: Place::TopOfUserSpace,
+        offset: 0x800,
+        length: 0x1000,
+    };
+    let case = DriverCase {
+        request: 1,
+        input: top,
+        output: top,
+        hostile: Hostile::None,
+        input_words: Vec::new(),
+        seed: 0,
+    };
+    let run = verify_driver::run_case(
+        &DriverBug::None.under_test(),
+        &case,
+        &mdlsim::Config::default(),
+        false,
+    );
+    assert!(run.returned.is_some(), "{:?}", run.trace);
+    assert!(run.findings.is_empty(), "{:?}", run.findings);
 }
 
 #[test]

@@ -86,9 +86,11 @@ impl Machine {
             marked: false,
         });
         let status = code.dispatch(&mut self.kernel(), device, irp);
-        let marked = self.io.dispatching.pop().is_some_and(|d| d.marked);
+        // Whether the routine itself called IoMarkIrpPending (the location's bit may also
+        // come from completion propagating a lower driver's pending return).
+        let called_mark = self.io.dispatching.pop().is_some_and(|d| d.marked);
         let status = self.unhandled_in_driver(status, "dispatch", device)?;
-        if status != NtStatus::PENDING && marked {
+        if status != NtStatus::PENDING && called_mark {
             self.event(
                 EventKind::MarkedPendingReturnedOther,
                 None,

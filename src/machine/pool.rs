@@ -20,6 +20,18 @@ impl Machine {
         self.pool_ctx().alloc(size, tag, zero)
     }
 
+    /// What the pool DDIs allocate: NULL while the harness exhausts the pool
+    /// ([`Machine::exhaust_pool`]), else [`Machine::pool_alloc`]; a NULL return is
+    /// remembered for blame.
+    fn pool_ddi_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+        let r = if self.pool.exhausted() {
+            Ok(None)
+        } else {
+            self.pool_alloc(size, tag, zero)
+        };
+        self.note_null(r)
+    }
+
     /// Frees a pool allocation for the kernel: [`PoolCtx::free`].
     pub(crate) fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
         self.pool_ctx().free(va, tag)
@@ -51,12 +63,7 @@ impl Machine {
         tag: u32,
     ) -> Result<Option<Va>> {
         self.enter("ExAllocatePoolWithTag")?;
-        let r = if self.pool.exhausted() {
-            Ok(None)
-        } else {
-            self.pool_alloc(size, tag, false)
-        };
-        self.note_null(r)
+        self.pool_ddi_alloc(size, tag, false)
     }
     /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
     /// `Ok(None)` is the NULL return.
@@ -65,12 +72,7 @@ impl Machine {
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
-        let r = if self.pool.exhausted() {
-            Ok(None)
-        } else {
-            self.pool_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
-        };
-        self.note_null(r)
+        self.pool_ddi_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
     }
     /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
     /// (a later non-zeroing allocation sees them).

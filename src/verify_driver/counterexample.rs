@@ -18,6 +18,8 @@ pub struct DriverCounterexample {
     /// The campaign index of the case before shrinking (`None`: a case of the edge
     /// sweep, or no case was played).
     pub case_index: Option<u32>,
+    /// The case is one of the edge sweep's ([`super::edge_cases`]), reported unshrunk.
+    pub edge_sweep: bool,
     /// The shrunk case.
     pub case: DriverCase,
     /// The request the case sent.
@@ -45,6 +47,7 @@ impl DriverCounterexample {
             driver: dut.name.clone(),
             seed,
             case_index,
+            edge_sweep: false,
             request: dut.requests.get(case.request as usize).copied(),
             case,
             findings: run.findings,
@@ -94,8 +97,11 @@ impl fmt::Display for DriverCounterexample {
             "driver `{}` fails (seed {}, case {}):",
             self.driver,
             self.seed,
-            self.case_index
-                .map_or("of the edge sweep".into(), |i| i.to_string())
+            match (self.case_index, self.edge_sweep) {
+                (Some(i), _) => i.to_string(),
+                (None, true) => "of the edge sweep".into(),
+                (None, false) => "none".into(),
+            }
         )?;
         for x in &self.findings {
             writeln!(f, "  {x}")?;

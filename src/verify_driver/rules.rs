@@ -178,57 +178,63 @@ fn kernel_pointer(w: &World, log: &[Access], since: u64) -> Option<Finding> {
         return None;
     }
     let (lo, hi) = (w.kernel_block.raw(), w.kernel_block.raw() + KERNEL_BLOCK);
-    let a = log.iter().find(|a| {
-        a.actor == Actor::Kernel
-            && a.space == SpaceId::System
-            && a.step >= since
-            && (lo..hi).contains(&a.va.raw())
+    let a = kernel_access(log, SpaceId::System, since, |a| {
+        (lo..hi).contains(&a.va.raw())
     })?;
-    let what = if a.write { "wrote" } else { "read" };
-    let mut f = Finding::new(
+    let probe = if a.write { "Write" } else { "Read" };
+    Some(access_finding(
         BugClass::UnprobedUserAccess,
         Rule::Protocol,
-        Some(a.step),
+        a,
         format!(
-            "the driver {what} {} bytes at {}, a kernel address the caller passed as its buffer: ProbeFor{} would have raised STATUS_ACCESS_VIOLATION",
-            a.len,
-            a.va,
-            if a.write { "Write" } else { "Read" }
+            "a kernel address the caller passed as its buffer: ProbeFor{probe} would have raised STATUS_ACCESS_VIOLATION"
         ),
-    );
-    f.addresses.push((SpaceId::System, a.va));
-    Some(f)
+    ))
 }
 
 /// Kernel accesses to the caller's memory outside the buffers the request described
 /// (and its IO_STATUS_BLOCK): a driver that trusts a length or offset of its own
 /// reading past what the caller passed. The I/O manager's own copies stay inside them.
 fn outside_buffers(w: &World, log: &[Access], obs: &Observed) -> Option<Finding> {
-    let space = SpaceId::Process(w.client);
     let inside = |va: u64, len: u64| {
         w.described
             .iter()
             .any(|&(b, l)| b.raw() <= va && va.saturating_add(len) <= b.raw().saturating_add(l))
             || va >> 12 == w.iosb.raw() >> 12
     };
-    let a = log.iter().find(|a| {
-        a.actor == Actor::Kernel
-            && a.space == space
-            && a.step >= obs.start
-            && !inside(a.va.raw(), a.len as u64)
+    let a = kernel_access(log, SpaceId::Process(w.client), obs.start, |a| {
+        !inside(a.va.raw(), a.len as u64)
     })?;
-    let what = if a.write { "wrote" } else { "read" };
-    let mut f = Finding::new(
+    Some(access_finding(
         BugClass::OutOfBounds,
         Rule::Integrity,
+        a,
+        "in the caller's memory, outside the buffers the request described".into(),
+    ))
+}
+
+/// The first kernel access in `space` from step `since` on that `pick` selects.
+fn kernel_access(
+    log: &[Access],
+    space: SpaceId,
+    since: u64,
+    pick: impl Fn(&Access) -> bool,
+) -> Option<&Access> {
+    log.iter()
+        .find(|a| a.actor == Actor::Kernel && a.space == space && a.step >= since && pick(a))
+}
+
+/// The finding of one access: "the kernel read N bytes at VA, `what`".
+fn access_finding(kind: BugClass, rule: Rule, a: &Access, what: String) -> Finding {
+    let verb = if a.write { "wrote" } else { "read" };
+    let mut f = Finding::new(
+        kind,
+        rule,
         Some(a.step),
-        format!(
-            "the kernel {what} {} bytes at {} in the caller's memory, outside the buffers the request described",
-            a.len, a.va
-        ),
+        format!("the kernel {verb} {} bytes at {}, {what}", a.len, a.va),
     );
-    f.addresses.push((space, a.va));
-    Some(f)
+    f.addresses.push((a.space, a.va));
+    f
 }
 
 /// The first double fetch of the dispatch, on the caller's writable frames.

@@ -62,6 +62,8 @@ pub enum DriverBug {
     MarksPendingReturnsSuccess,
     /// The wait is pended with no cancel routine and no timer: it never completes.
     PendsForever,
+    /// The wait returns `STATUS_SUCCESS` without pending, queuing or completing the IRP.
+    ForgetsToComplete,
     /// Reads are completed twice (`IoCompleteRequest` once more after completing).
     CompletesTwice,
     /// The setter locks the caller's buffer in an MDL to read it, and never unlocks it.
@@ -70,7 +72,7 @@ pub enum DriverBug {
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 16] = [
+    pub const ALL: [DriverBug; 17] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -85,6 +87,7 @@ impl DriverBug {
         DriverBug::NoAllocFailureCheck,
         DriverBug::MarksPendingReturnsSuccess,
         DriverBug::PendsForever,
+        DriverBug::ForgetsToComplete,
         DriverBug::CompletesTwice,
         DriverBug::LeaksLockedMdl,
     ];
@@ -107,7 +110,9 @@ impl DriverBug {
             DriverBug::IgnoresInputLength => BugClass::OutOfBounds,
             DriverBug::LeaksPool => BugClass::ResourceLeak,
             DriverBug::PendsForever | DriverBug::LeaksLockedMdl => BugClass::LockLeak,
-            DriverBug::CompletesTwice => BugClass::StatusInconsistent,
+            DriverBug::CompletesTwice | DriverBug::ForgetsToComplete => {
+                BugClass::StatusInconsistent
+            }
         })
     }
 
@@ -153,6 +158,9 @@ impl DriverBug {
             }
             DriverBug::PendsForever => {
                 "a pended IRP neither completed nor cancellable: process exit waits five minutes, then IO_DRIVER_CANCEL_TIMEOUT (who owns a buffer during direct I/O)"
+            }
+            DriverBug::ForgetsToComplete => {
+                "a dispatch routine returning a final status for an IRP it never completed: the app's I/O never finishes (Microsoft, \"Completing IRPs\")"
             }
             DriverBug::CompletesTwice => {
                 "an IRP completed twice: bug check 0x44 MULTIPLE_IRP_COMPLETE_REQUESTS (Microsoft's bug-check reference)"
@@ -359,6 +367,9 @@ impl SampleDriver {
 
     /// IOCTL_WAIT: pended in the device's cancel-safe queue; a timer completes it.
     fn wait(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        if self.bug == DriverBug::ForgetsToComplete {
+            return Ok(NtStatus::SUCCESS);
+        }
         k.io_mark_irp_pending(irp)?;
         if self.bug == DriverBug::MarksPendingReturnsSuccess {
             complete(k, irp, NtStatus::SUCCESS, 0)?;

@@ -100,8 +100,9 @@ fn arb_hostile() -> impl Strategy<Value = Hostile> {
     ]
 }
 
-/// The cases a [`verify`] run of `dut` with `config` plays, with their indices (with a
-/// shard, only its slice). Fix the seed to list a run's cases.
+/// The generated cases a [`verify`] run of `dut` with `config` plays after the edge sweep
+/// ([`edge_cases`]), with their indices (with a shard, only its slice). Fix the seed to
+/// list a run's cases.
 ///
 /// # Errors
 /// As [`Config::validate`].
@@ -150,7 +151,9 @@ pub fn verify(
         .iter()
         .find(|c| fails(&cfg, &run_case(dut, c, &cfg.machine, false)))
     {
-        return Err(explain(dut, &cfg, seed, None, case.clone()));
+        let mut cx = explain(dut, &cfg, seed, None, case.clone());
+        cx.edge_sweep = true;
+        return Err(cx);
     }
     let all: Vec<u32> = indices(&cfg).collect();
     match search(dut, &cfg, seed, &all) {

@@ -159,12 +159,14 @@ impl World {
             Place::TopOfUserSpace => {
                 let size = 16 * PAGE_SIZE;
                 let base = Va::new(MM_USER_PROBE_ADDRESS.raw() - size);
-                let rw = Protection::ReadWrite;
-                let got = self
-                    .m
-                    .virtual_alloc(self.client, Some(base), size, MEM_RESERVE, rw)?;
-                self.regions.push(Region { base: got, size });
-                self.commit(got, size / PAGE_SIZE, seed, false)?;
+                // Both buffers may lie there: the second shares the first's region.
+                if !self.regions.iter().any(|r| r.base == base) {
+                    let rw = Protection::ReadWrite;
+                    self.m
+                        .virtual_alloc(self.client, Some(base), size, MEM_RESERVE, rw)?;
+                    self.regions.push(Region { base, size });
+                    self.commit(base, size / PAGE_SIZE, seed, false)?;
+                }
                 Ok(Some(Va::new(MM_USER_PROBE_ADDRESS.raw() - PAGE_SIZE + off)))
             }
         }

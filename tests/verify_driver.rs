@@ -99,6 +99,7 @@ fn a_double_fetch_counterexample_carries_its_proof_and_replays() {
     assert!(cx.has(BugClass::DoubleFetch), "{cx}");
     let proof = cx.proof.as_deref().expect("a proof");
     assert!(proof.contains("second thread writes"), "{proof}");
+    assert!(proof.contains("neither value gives"), "{proof}");
     assert!(!cx.calls.is_empty(), "the DDI calls are listed");
     let text = cx.to_string();
     assert!(
@@ -214,4 +215,101 @@ fn each_minifilter_bug_is_caught_with_its_class() {
             .expect_err(&format!("{bug:?} was not caught"));
         assert!(cx.has(expected), "{bug:?}: expected {expected}, got\n{cx}");
     }
+}
+
+/// A METHOD_IN_DIRECT checksum: reads the caller's buffer through its MDL once
+/// (`twice`: once for a length byte, then the whole buffer — a double fetch).
+#[derive(Debug)]
+struct Checksum {
+    twice: bool,
+}
+
+const IOCTL_CHECKSUM: u32 = mdlsim::io::ioctl::ctl_code(
+    0x8000,
+    0x901,
+    mdlsim::io::ioctl::METHOD_IN_DIRECT,
+    mdlsim::io::ioctl::FILE_ANY_ACCESS,
+);
+
+impl mdlsim::io::Driver for Checksum {
+    fn dispatch(
+        &self,
+        k: &mut mdlsim::Kernel<'_>,
+        _d: mdlsim::io::DeviceId,
+        irp: mdlsim::io::IrpId,
+    ) -> mdlsim::Result<mdlsim::NtStatus> {
+        use mdlsim::NtStatus;
+        let mut info = 0;
+        if let Some(mdl) = k.irp(irp)?.mdl_address {
+            let len = k.mdl(mdl)?.byte_count as u64;
+            if let Some(va) =
+                k.mm_get_system_address_for_mdl_safe(mdl, mdlsim::mdl::priority::NORMAL)?
+            {
+                let n = if self.twice {
+                    (k.kernel_read(va, 1)?[0] as u64).min(len)
+                } else {
+                    len
+                };
+                let sum: u64 = k.kernel_read(va, n)?.iter().map(|&b| b as u64).sum();
+                info = (n * 7 + sum) % (len + 1);
+            }
+        }
+        k.irp_mut(irp)?.io_status = mdlsim::io::IoStatusBlock {
+            status: NtStatus::SUCCESS,
+            information: info,
+        };
+        k.io_complete_request(irp)?;
+        Ok(NtStatus::SUCCESS)
+    }
+}
+
+/// The case CI's random seed found (2026-12-05): input and output of a METHOD_IN_DIRECT
+/// request on the same caller byte. The I/O manager copies the input into the
+/// SystemBuffer, then the driver reads the output's MDL once: not a double fetch.
+fn overlapping_in_direct() -> DriverCase {
+    let top = |length| Buffer {
+        place: Place::TopOfUserSpace,
+        offset: 8,
+        length,
+    };
+    DriverCase {
+        request: 0,
+        input: top(1),
+        output: top(64),
+        hostile: Hostile::None,
+        input_words: Vec::new(),
+        seed: 0,
+    }
+}
+
+/// The checksum device, and its run of [`overlapping_in_direct`].
+fn checksum_overlapping(twice: bool) -> (verify_driver::DriverUnderTest, verify_driver::DriverRun) {
+    let dut = verify_driver::DriverUnderTest::new("checksum", Checksum { twice })
+        .direct_io()
+        .ioctl(IOCTL_CHECKSUM, 1, 64);
+    let case = overlapping_in_direct();
+    let run = verify_driver::run_case(&dut, &case, &mdlsim::Config::default(), false);
+    (dut, run)
+}
+
+#[test]
+fn the_io_managers_capture_of_an_overlapping_input_is_not_the_drivers_first_fetch() {
+    let (dut, run) = checksum_overlapping(false);
+    assert!(run.returned.is_some(), "{:?}", run.trace);
+    assert!(run.findings.is_empty(), "{:?}", run.findings);
+    assert!(verify_driver::verify(&dut, &config(3000)).is_ok());
+}
+
+#[test]
+fn a_driver_reading_its_mdl_twice_is_a_double_fetch_with_a_proof() {
+    let (dut, run) = checksum_overlapping(true);
+    assert!(
+        run.findings.iter().any(|f| f.kind == BugClass::DoubleFetch),
+        "{:?}",
+        run.findings
+    );
+    let cx = verify_driver::verify(&dut, &config(400)).unwrap_err();
+    assert!(cx.has(BugClass::DoubleFetch), "{cx}");
+    let proof = cx.proof.as_deref().expect("a proof");
+    assert!(proof.contains("neither value gives"), "{proof}");
 }

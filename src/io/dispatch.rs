@@ -80,6 +80,8 @@ impl Machine {
             l.control &= !SL_PENDING_RETURNED;
         }
         let code = self.driver_code(device)?;
+        let now = self.step();
+        self.io.first_dispatch_step.get_or_insert(now);
         self.io.dispatching.push(Dispatching {
             irp,
             location: loc,

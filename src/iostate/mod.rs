@@ -82,6 +82,10 @@ pub struct IoState {
     pub(crate) current_thread: Option<Tid>,
     /// The dispatch routines running, innermost last (nested by `IoCallDriver`).
     pub(crate) dispatching: Vec<Dispatching>,
+    /// The step at which `IoCallDriver` first entered a driver since this was last
+    /// cleared (the driver harness tells the I/O manager's own capture of a caller's
+    /// buffer from the driver's fetches by it).
+    pub(crate) first_dispatch_step: Option<u64>,
 }
 
 /// A dispatch routine running for one stack location of an IRP: whether it called

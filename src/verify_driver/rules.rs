@@ -50,9 +50,8 @@ pub(super) struct Observed {
     pub completed_at_return: bool,
     pub completion: Option<IoCompletion>,
     faults: Vec<Finding>,
-    /// A double fetch: the second fetch's step, the caller's address of the byte and
-    /// its value then.
-    pub refetch: Option<(u64, Va, u8)>,
+    /// A double fetch seen ([`Refetch`]).
+    pub refetch: Option<Refetch>,
     /// The machine had bug-checked before the app's exit.
     pub crashed_before_exit: bool,
 }
@@ -62,6 +61,7 @@ impl Observed {
     pub(super) fn start(w: &mut World) -> Observed {
         let books = Books::take(&w.m, &[w.client]);
         let _ = w.m.start_access_log();
+        w.m.io.first_dispatch_step = None;
         Observed {
             start: w.m.step(),
             dispatched: w.m.step(),
@@ -237,20 +237,49 @@ fn access_finding(kind: BugClass, rule: Rule, a: &Access, what: String) -> Findi
     f
 }
 
+/// A double fetch seen: the steps of the two fetches, the caller's address of the byte
+/// and a value different from the one fetched (what a proof writes there).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Refetch {
+    /// The step of the first fetch.
+    pub first: u64,
+    /// The step of the second fetch.
+    pub second: u64,
+    /// The byte's address in the caller's space.
+    pub va: Va,
+    /// A value the byte did not hold.
+    pub other: u8,
+}
+
 /// The first double fetch of the dispatch, on the caller's writable frames.
+///
+/// Both fetches are the driver's: the window opens when `IoCallDriver` first enters a
+/// driver, so the I/O manager's own capture of a buffer (`METHOD_BUFFERED`'s input, a
+/// buffered WRITE) is not a first fetch. That capture is the single fetch the
+/// buffering methods exist to make ([semantics §5.8]); a driver that then reads the
+/// same user bytes through an MDL of an overlapping buffer fetches them once itself.
+///
+/// [semantics §5.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.8
 fn refetch(w: &World, log: &[Access], obs: &mut Observed) -> Option<Finding> {
-    if !double_fetch::any_refetch(log, (obs.start, obs.dispatched)) {
+    let opened = w.m.io.first_dispatch_step?.max(obs.start);
+    let window = (opened, obs.dispatched);
+    if !double_fetch::any_refetch(log, window) {
         return None;
     }
     let frames = writable_frames(w);
     let writable: BTreeSet<Pfn> = frames.iter().map(|(p, _)| *p).collect();
-    let pair: FetchPair = double_fetch::find(log, (obs.start, obs.dispatched), &writable)?;
+    let pair: FetchPair = double_fetch::find(log, window, &writable)?;
     let (_, page) = frames.iter().find(|(p, _)| *p == pair.pfn)?;
     let va = page.wrapping_add(pair.offset as u64);
     let byte =
         w.m.peek(SpaceId::Process(w.client), va, 1)
             .and_then(|b| b.first().copied());
-    obs.refetch = byte.map(|b| (pair.second, va, !b));
+    obs.refetch = byte.map(|b| Refetch {
+        first: pair.first,
+        second: pair.second,
+        va,
+        other: !b,
+    });
     let mut f = Finding::new(
         BugClass::DoubleFetch,
         Rule::DoubleFetch,

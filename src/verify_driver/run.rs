@@ -38,9 +38,8 @@ pub struct DriverRun {
     pub calls: Vec<DdiCall>,
     /// The caller's output bytes after completion (what a double-fetch proof compares).
     pub output: Vec<u8>,
-    /// A double fetch seen: the second fetch's step, the caller's address of the byte
-    /// and a different value for it (what the proof writes there).
-    pub(crate) refetch: Option<(u64, Va, u8)>,
+    /// A double fetch seen (what the proof replays).
+    pub(crate) refetch: Option<super::rules::Refetch>,
 }
 
 /// Plays `case` of `dut` on a machine of `config`; `record` keeps the DDI calls.

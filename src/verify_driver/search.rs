@@ -4,6 +4,7 @@
 
 use super::case::{Buffer, DriverCase, Hostile, MAX_INPUT_WORDS, Place, Request};
 use super::counterexample::DriverCounterexample;
+use super::rules::Refetch;
 use super::run::{DriverRun, run_case, run_with};
 use super::{DriverReport, DriverUnderTest};
 use crate::addr::PAGE_SIZE;
@@ -343,15 +344,22 @@ fn explain(
 }
 
 /// The double fetch replayed with the app's second thread rewriting the byte between
-/// the two fetches: what changed.
+/// the two fetches, against the same rewrite made before the first fetch (both
+/// fetches then see the new value): the race matters when its outcome is neither the
+/// old value's nor the new one's ([semantics §5.8]).
+///
+/// [semantics §5.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.8
 fn prove(
     dut: &DriverUnderTest,
     case: &DriverCase,
     cfg: &Config,
     run: &DriverRun,
-    (step, va, byte): (u64, crate::addr::Va, u8),
+    r: Refetch,
 ) -> String {
-    let again = run_with(dut, case, &cfg.machine, false, Some((step, va, byte)));
+    let rewritten_before =
+        |step: u64| run_with(dut, case, &cfg.machine, false, Some((step, r.va, r.other)));
+    let racy = rewritten_before(r.second);
+    let consistent = rewritten_before(r.first);
     let said = |r: &DriverRun| {
         format!(
             "returned {}, IoStatus {}",
@@ -360,25 +368,32 @@ fn prove(
                 .map_or("none".into(), |(s, i)| format!("{s} Information {i:#x}"))
         )
     };
-    let new: Vec<String> = again
+    let new: Vec<String> = racy
         .findings
         .iter()
-        .filter(|f| !run.findings.iter().any(|g| g.kind == f.kind))
+        .filter(|f| {
+            !run.findings.iter().any(|g| g.kind == f.kind)
+                && !consistent.findings.iter().any(|g| g.kind == f.kind)
+        })
         .map(|f| f.kind.to_string())
         .collect();
-    let changed = again.returned != run.returned
-        || again.io_status != run.io_status
-        || again.output != run.output
-        || !new.is_empty();
+    let differs = |a: &DriverRun| {
+        racy.returned != a.returned || racy.io_status != a.io_status || racy.output != a.output
+    };
+    let changed = (differs(run) && differs(&consistent)) || !new.is_empty();
     format!(
-        "the app's second thread writes {byte:#04x} at {va} just before step {step}: {} (before: {}; after: {}{})",
+        "the app's second thread writes {:#04x} at {} just before step {}: {} (old value: {}; new value from the start: {}; raced: {}{})",
+        r.other,
+        r.va,
+        r.second,
         if changed {
-            "the outcome changes"
+            "the outcome is one neither value gives"
         } else {
-            "the outcome is the same this time, but the driver used bytes it did not validate"
+            "the outcome is one a consistent value gives this time, but the driver used bytes it did not capture"
         },
         said(run),
-        said(&again),
+        said(&consistent),
+        said(&racy),
         if new.is_empty() {
             String::new()
         } else {

@@ -102,6 +102,20 @@ pub enum EventKind {
     ///
     /// [`IoMarkIrpPending`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iomarkirppending
     MarkedPendingReturnedOther,
+    /// A free build's `IoAllocateMdl` with `Length` 0: the checked build's `ASSERT`
+    /// (0x1E) is compiled out and a fixed-size MDL with `ByteCount` 0 comes back
+    /// ([`crate::windows::KernelBuild`], [semantics §3.2]); the next MDL routine that
+    /// `ASSERT`s a non-zero `ByteCount` meets it.
+    ///
+    /// [semantics §3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
+    ZeroLengthMdlAllocated,
+    /// A free build's `IoCompleteRequest` of an IRP whose `IoStatus.Status` is
+    /// `STATUS_PENDING`: the checked build's `ASSERT` (0x1E) is compiled out and the IRP
+    /// completes, the caller reading `STATUS_PENDING` as its final status
+    /// ([`crate::windows::KernelBuild`], [semantics §5.7]).
+    ///
+    /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
+    CompletedWithStatusPending,
 }
 
 /// One event.

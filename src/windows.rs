@@ -101,3 +101,66 @@ impl WindowsVersion {
         pages
     }
 }
+
+/// Free or checked build of the kernel: what happens at a failed `ASSERT`.
+///
+/// The checked ("debug") builds of Windows carried the kernel's `ASSERT`s; the free
+/// ("retail") builds, what every customer runs, compile them out and carry on. Checked
+/// builds "were available on older versions of Windows, before Windows 10 version 1803"
+/// (Microsoft, [Checked Build of Windows]); the default is [`KernelBuild::Free`].
+///
+/// Either way a failed `ASSERT` is a misuse the oracle reports: in a checked build as
+/// the bug check the `ASSERT` raises (`KMODE_EXCEPTION_NOT_HANDLED (0x1E)` with
+/// `STATUS_BREAKPOINT`), in a free build as an event the oracle turns into a finding,
+/// after which the routine goes on as the free build does, so what happens next on a
+/// customer's machine can be observed. Where the free build's continuation is not
+/// modelled (its next steps are undefined behaviour in the kernel, and neither Microsoft
+/// nor a test run on Windows says what they are), the model stops at the `ASSERT` in both
+/// builds; [`KernelBuild::continues_after`] and the conformance suite's backlog list
+/// which routines go on.
+///
+/// | `ASSERT` | checked | free |
+/// |---|---|---|
+/// | `IoAllocateMdl`: `Length != 0` | 0x1E | a fixed-size MDL with `ByteCount` 0 ([semantics §3.2]; ReactOS's kmtest `IoMdl`, Windows rows), event `ZeroLengthMdlAllocated` |
+/// | `IoCompleteRequest`: `IoStatus.Status != STATUS_PENDING` | 0x1E | the IRP completes with `STATUS_PENDING` in the caller's IOSB (Wine's `do_return_status`, run on Windows), event `CompletedWithStatusPending` |
+/// | the others (`MmProbeAndLockPages`, `MmUnlockPages`, `MmMapLockedPagesSpecifyCache`, `MmBuildMdlForNonPagedPool` of a zero `ByteCount`, …) | 0x1E | 0x1E: not modelled |
+///
+/// [semantics §3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
+/// [Checked Build of Windows]: https://learn.microsoft.com/en-us/windows-hardware/drivers/devtest/checked-build-of-windows
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default, Serialize, Deserialize,
+)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
+pub enum KernelBuild {
+    /// The retail build: `ASSERT`s compiled out. The default.
+    #[default]
+    Free,
+    /// The debug build (Windows before Windows 10, version 1803): every `ASSERT` checked.
+    Checked,
+}
+
+/// An `ASSERT` whose free-build continuation the model plays (see [`KernelBuild`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum AssertSite {
+    /// `IoAllocateMdl`'s `Length != 0`.
+    IoAllocateMdlLength,
+    /// `IofCompleteRequest`'s `IoStatus.Status != STATUS_PENDING`.
+    CompleteRequestPending,
+}
+
+impl KernelBuild {
+    /// Whether a failed `ASSERT` at `site` lets the routine go on: only in a free build.
+    ///
+    /// ```
+    /// use mdlsim::windows::{AssertSite, KernelBuild};
+    /// assert!(KernelBuild::Free.continues_after(AssertSite::CompleteRequestPending));
+    /// assert!(!KernelBuild::Checked.continues_after(AssertSite::IoAllocateMdlLength));
+    /// ```
+    pub fn continues_after(self, site: AssertSite) -> bool {
+        match site {
+            AssertSite::IoAllocateMdlLength | AssertSite::CompleteRequestPending => {
+                self == KernelBuild::Free
+            }
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod io_common;
 use io_common::*;
+use mdlsim::Config;
 use mdlsim::Kernel;
 use mdlsim::bugcheck::BugCheckCode;
 use mdlsim::events::EventKind;
@@ -13,6 +14,7 @@ use mdlsim::machine::Machine;
 use mdlsim::space::{Protection, SpaceId};
 use mdlsim::status::NtStatus;
 use mdlsim::vm::MEM_RELEASE;
+use mdlsim::windows::KernelBuild;
 use std::sync::Arc;
 
 /// Completes with a chosen status and Information, optionally twice.
@@ -258,10 +260,10 @@ fn forwarding_past_the_last_stack_location_bug_checks_0x35() {
     );
 }
 
-/// Invariant 27: completing with STATUS_PENDING is the checked-build ASSERT.
+/// Invariant 27: completing with STATUS_PENDING is the checked build's ASSERT.
 #[test]
-fn completing_with_status_pending_is_an_assert() {
-    let mut m = machine();
+fn completing_with_status_pending_is_an_assert_in_a_checked_build() {
+    let mut m = Machine::new(Config::default().kernel_build(KernelBuild::Checked)).unwrap();
     let dev = completer_device(&mut m, NtStatus::PENDING, 0, false);
     let (app, tid) = app(&mut m, "app");
     let out = alloc(&mut m, app, 0x1000);
@@ -269,6 +271,25 @@ fn completing_with_status_pending_is_an_assert() {
     let b = e.bug_check().unwrap();
     assert_eq!(b.code, BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED);
     assert!(b.detail.contains("STATUS_PENDING"));
+}
+
+/// Invariant 27 in a free build (the default): the IRP completes, the caller's IOSB
+/// reads STATUS_PENDING, and the misuse is the event `CompletedWithStatusPending`.
+#[test]
+fn completing_with_status_pending_in_a_free_build_completes_and_is_an_event() {
+    let mut m = machine();
+    let dev = completer_device(&mut m, NtStatus::PENDING, 0, false);
+    let (app, tid) = app(&mut m, "app");
+    let out = alloc(&mut m, app, 0x1000);
+    let r = m.nt_read_file(tid, dev, None, out, 16, 0).unwrap();
+    assert_eq!(r.status, NtStatus::PENDING);
+    assert!(m.crashed().is_none());
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::CompletedWithStatusPending)
+    );
+    assert_eq!(m.irps().count(), 0, "the IRP was completed and freed");
 }
 
 /// Returns STATUS_PENDING without IoMarkIrpPending, completing later.

@@ -11,7 +11,8 @@ use mdlsim::bugcheck::{BugCheckCode, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, LockOperation, MdlFlags, MdlStorage, priority};
 use mdlsim::pool::tag;
-use mdlsim::{Fault, Machine, ModelError};
+use mdlsim::windows::KernelBuild;
+use mdlsim::{Config, Fault, Machine, ModelError};
 
 /// §3.2 / §1.3: a span of at most 23 pages uses the fixed-size block (capacity 23,
 /// MDL_ALLOCATED_FIXED_SIZE) but `Size` reflects the real span; the header is initialised as
@@ -54,10 +55,11 @@ fn io_allocate_mdl_small_span_uses_the_fixed_size_block() {
     assert_audit_clean(&m);
 }
 
-/// Invariant 1 / §3.2: `Length == 0` is the IoAllocateMdl ASSERT (0x1E, STATUS_BREAKPOINT).
+/// Invariant 1 / §3.2: `Length == 0` is the IoAllocateMdl ASSERT (0x1E, STATUS_BREAKPOINT)
+/// in a checked build.
 #[test]
-fn io_allocate_mdl_of_zero_length_asserts() {
-    let mut m = machine();
+fn io_allocate_mdl_of_zero_length_asserts_in_a_checked_build() {
+    let mut m = Machine::new(Config::default().kernel_build(KernelBuild::Checked)).unwrap();
     let r = m.io_allocate_mdl(Va::new(0x10000), 0, false, false, None);
     expect_bug_check(
         &mut m,
@@ -65,6 +67,28 @@ fn io_allocate_mdl_of_zero_length_asserts() {
         BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
         assert_params(),
     );
+}
+
+/// §3.2: a free build (the default) skips the ASSERT and returns a fixed-size MDL with
+/// `ByteCount` 0; the misuse is the event `ZeroLengthMdlAllocated`, and the MDL frees
+/// cleanly.
+#[test]
+fn io_allocate_mdl_of_zero_length_in_a_free_build_is_a_fixed_size_mdl_and_an_event() {
+    let mut m = machine();
+    let mdl = m
+        .io_allocate_mdl(Va::new(0x10123), 0, false, false, None)
+        .unwrap()
+        .expect("an MDL");
+    let d = m.mdl(mdl).unwrap();
+    assert_eq!((d.byte_count, d.byte_offset), (0, 0x123));
+    assert!(d.flags.contains(MdlFlags::ALLOCATED_FIXED_SIZE));
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::ZeroLengthMdlAllocated)
+    );
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
 }
 
 /// §3.2: with an IRP, SecondaryBuffer FALSE sets (overwrites) `Irp->MdlAddress`; TRUE appends

@@ -16,6 +16,7 @@ use crate::machine::Machine;
 use crate::mdl::MdlId;
 use crate::status::NtStatus;
 use crate::vm::Who;
+use crate::windows::AssertSite;
 
 /// Size of `IO_STATUS_BLOCK` on amd64 (Status padded to 8 bytes, then Information).
 pub const IO_STATUS_BLOCK_SIZE: u64 = 16;
@@ -48,7 +49,9 @@ impl Machine {
     ///
     /// # Errors
     /// * A second completion: `MULTIPLE_IRP_COMPLETE_REQUESTS (0x44)`, P1 the IRP.
-    /// * Completing with `STATUS_PENDING`: the checked-build ASSERT (0x1E).
+    /// * Completing with `STATUS_PENDING`: the checked build's ASSERT (0x1E); a free build
+    ///   ([`crate::Config::kernel_build`], the default) completes the IRP and records
+    ///   [`EventKind::CompletedWithStatusPending`].
     /// * Stage 1 unlocking a partial, non-paged or unlocked MDL: the `MmUnlockPages`
     ///   checks ([invariant 26]).
     ///
@@ -72,8 +75,8 @@ impl Machine {
     }
 
     /// A request may be completed once, not with `STATUS_PENDING` ([invariant 27]): a
-    /// second completion is 0x44 (also once freed), `STATUS_PENDING` the checked-build
-    /// ASSERT; a cancel routine still set is an event.
+    /// second completion is 0x44 (also once freed), `STATUS_PENDING` the checked build's
+    /// ASSERT (an event in a free build); a cancel routine still set is an event.
     ///
     /// [invariant 27]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-27
     fn check_completable(&mut self, irp: IrpId) -> Result<()> {
@@ -98,12 +101,21 @@ impl Machine {
                 format!("IoCompleteRequest of {irp}, already completed (invariant 27)"),
             ));
         }
-        if i.io_status.status == NtStatus::PENDING {
-            return Err(self.assert_failed(format!(
-                "IoCompleteRequest of {irp} with STATUS_PENDING (invariant 27)"
-            )));
+        let (pending, cancel_routine) = (i.io_status.status == NtStatus::PENDING, i.cancel_routine);
+        if pending {
+            let detail = format!("IoCompleteRequest of {irp} with STATUS_PENDING (invariant 27)");
+            let site = AssertSite::CompleteRequestPending;
+            if !self.config.kernel_build.continues_after(site) {
+                return Err(self.assert_failed(detail));
+            }
+            self.event(
+                EventKind::CompletedWithStatusPending,
+                None,
+                None,
+                format!("{detail}: the free build skips the ASSERT"),
+            );
         }
-        if let Some(d) = i.cancel_routine {
+        if let Some(d) = cancel_routine {
             self.event(
                 EventKind::CompletedWithCancelRoutine,
                 None,

@@ -38,6 +38,7 @@ impl Machine {
             shadow: self.config.shadow,
             track_locked_pages: self.config.track_locked_pages,
             windows: self.config.windows,
+            kernel_build: self.config.kernel_build,
         }
     }
 

@@ -17,7 +17,7 @@ use crate::pool::Pool;
 use crate::process::{Process, Thread};
 use crate::space::{AddressSpace, Pid, SpaceId, Tid};
 use crate::syspte::SystemPtes;
-use crate::windows::WindowsVersion;
+use crate::windows::{KernelBuild, WindowsVersion};
 use serde::{Deserialize, Serialize};
 
 mod audit;
@@ -71,6 +71,11 @@ pub struct Config {
     /// [`WindowsVersion::Windows10`] (Windows 10 and 11).
     #[serde(default)]
     pub windows: WindowsVersion,
+    /// Free or checked build: whether a failed `ASSERT` stops the machine or the routine
+    /// goes on ([`crate::windows::KernelBuild`]). Default [`KernelBuild::Free`], what
+    /// customers run.
+    #[serde(default)]
+    pub kernel_build: KernelBuild,
 }
 
 /// The default [`Config::host_memory_limit_bytes`]: 1 GiB, room for about 250,000
@@ -87,6 +92,7 @@ impl Default for Config {
             track_locked_pages: false,
             host_memory_limit_bytes: DEFAULT_HOST_MEMORY_LIMIT,
             windows: WindowsVersion::default(),
+            kernel_build: KernelBuild::Free,
         }
     }
 }
@@ -125,6 +131,12 @@ impl Config {
     /// Sets the Windows whose rules apply where versions differ.
     pub fn windows(mut self, v: WindowsVersion) -> Self {
         self.windows = v;
+        self
+    }
+
+    /// Sets the kernel build: free (the default) or checked ([`KernelBuild`]).
+    pub fn kernel_build(mut self, b: KernelBuild) -> Self {
+        self.kernel_build = b;
         self
     }
 

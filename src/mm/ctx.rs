@@ -55,6 +55,8 @@ pub(crate) struct Mm<'a> {
     pub(crate) track_locked_pages: bool,
     /// The Windows whose rules apply where versions differ.
     pub(crate) windows: crate::windows::WindowsVersion,
+    /// Free or checked build ([`crate::windows::KernelBuild`]).
+    pub(crate) kernel_build: crate::windows::KernelBuild,
 }
 
 impl Mm<'_> {

@@ -32,6 +32,7 @@ use crate::fault::{Fault, ModelError, Result};
 use crate::ids::Birth;
 use crate::mdl::{LockRecord, MDL_FIXED_SIZE_PAGES, Mdl, MdlFlags, MdlId, MdlSlot, MdlStorage};
 use crate::status::NtStatus;
+use crate::windows::AssertSite;
 
 /// Offset of `MdlFlags` in an amd64 MDL: what a NULL-MDL dereference reads first.
 pub(crate) const MDL_FLAGS_OFFSET: u64 = 0xA;
@@ -202,7 +203,19 @@ impl Mm<'_> {
     ) -> Result<Option<MdlId>> {
         let _ = charge_quota;
         if length == 0 {
-            return Err(self.assert_failed("Length != 0 (semantics §3.2, invariant 1)"));
+            let detail = "Length != 0 (semantics §3.2, invariant 1)";
+            if !self
+                .kernel_build
+                .continues_after(AssertSite::IoAllocateMdlLength)
+            {
+                return Err(self.assert_failed(detail));
+            }
+            self.event(
+                EventKind::ZeroLengthMdlAllocated,
+                None,
+                Some(va),
+                format!("IoAllocateMdl({va}, 0): the free build skips the ASSERT {detail}"),
+            );
         }
         if !self.windows.io_allocate_mdl_fits(va, length) {
             return self.note_null(Ok(None));

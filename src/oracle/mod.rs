@@ -326,7 +326,10 @@ pub fn classify_event(k: EventKind) -> BugClass {
         EventKind::UserAccessOutsideTry | EventKind::UnprobedUserAccess => {
             BugClass::UnprobedUserAccess
         }
-        EventKind::MarkedPendingReturnedOther => BugClass::StatusInconsistent,
+        EventKind::MarkedPendingReturnedOther | EventKind::CompletedWithStatusPending => {
+            BugClass::StatusInconsistent
+        }
+        EventKind::ZeroLengthMdlAllocated => BugClass::ZeroLengthOrNullMdl,
     }
 }
 

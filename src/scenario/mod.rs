@@ -153,6 +153,10 @@ pub struct MachineConfig {
     /// `"Windows7"`, `"Windows10"`; [`crate::windows`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub windows: Option<crate::windows::WindowsVersion>,
+    /// `"Free"` (the default) or `"Checked"`: whether a failed `ASSERT` stops the machine
+    /// ([`crate::windows::KernelBuild`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_build: Option<crate::windows::KernelBuild>,
 }
 
 impl MachineConfig {
@@ -174,6 +178,7 @@ impl MachineConfig {
             .shadow(self.shadow.unwrap_or(d.shadow))
             .track_locked_pages(self.track_locked_pages.unwrap_or(d.track_locked_pages))
             .windows(self.windows.unwrap_or(d.windows))
+            .kernel_build(self.kernel_build.unwrap_or(d.kernel_build))
     }
 }
 

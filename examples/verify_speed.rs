@@ -1,12 +1,18 @@
-//! Cases per second of the harness on one core, by CPU time (issue 7, "verify").
+//! Cases per second of the harness on one core, by CPU time (issue 17's first two
+//! targets: requests ≤ 4 KiB and ≤ 64 KiB).
 //!
 //! Criterion measures wall time, which other processes on a shared machine inflate; this
-//! runs a fixed spread of cases up to 64 KiB (every direction, server behaviour and
-//! fault) through `run_case` and a whole `verify` run, and divides by this thread's own
-//! CPU time (`/proc/thread-self/stat`, utime + stime). Single-threaded, so CPU time is
-//! one core's time.
+//! divides by this thread's own CPU time (`/proc/thread-self/stat`, utime + stime).
+//! Single-threaded, so CPU time is one core's time.
 //!
-//! Run: `cargo run --release --example verify_speed [CASES]` (default 4000).
+//! For each bound it plays **uniformly random** cases — length uniform in `0..=bound`,
+//! page offset uniform in `0..4096`, direction, server behaviour and injected fault
+//! uniform over all of them, from a fixed seed — through `run_case` (BounceCopy and
+//! HeadTailSplice), then a whole `verify` run of BounceCopy with the same bound (its own
+//! generator: proptest's, with its edge-biased lengths). Every case is a fresh one: no
+//! cycling over a small fixed set, whose mean length flatters the figure.
+//!
+//! Run: `cargo run --release --example verify_speed [CASES]` (default 20000 per figure).
 
 use mdlsim::strategy::{BounceCopy, Direction, HeadTailSplice, ProxyStrategyClone};
 use mdlsim::verify::{self, Case, InjectedFault, ServerBehaviour, run_case};
@@ -21,81 +27,81 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
-/// The same spread as benches/verify.rs.
-fn cases(n: usize) -> Vec<Case> {
-    let servers = [
-        ServerBehaviour::Honest,
-        ServerBehaviour::Adversarial,
-        ServerBehaviour::Short,
-        ServerBehaviour::Crashing,
-    ];
-    let lengths = [0u32, 1, 511, 4095, 4096, 4097, 8192, 12_345, 65_536, 30_000];
-    let offsets = [0u32, 1, 512, 4095, 2048];
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+/// `n` uniformly random cases with lengths up to `bound` (xorshift64 from a fixed seed).
+fn random_cases(n: usize, bound: u32) -> Vec<Case> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ bound as u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
     (0..n)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            Case {
-                offset: offsets[(x % offsets.len() as u64) as usize],
-                length: lengths[((x >> 8) % lengths.len() as u64) as usize],
-                direction: if i % 2 == 0 {
-                    Direction::Read
-                } else {
-                    Direction::Write
-                },
-                server: servers[((x >> 16) % 4) as usize],
-                fault: if i % 2 == 0 {
-                    InjectedFault::None
-                } else {
-                    InjectedFault::ALL[((x >> 24) % 8) as usize]
-                },
-                seed: (x >> 32) as u8,
-            }
+        .map(|_| Case {
+            length: (next() % (bound as u64 + 1)) as u32,
+            offset: (next() % 4096) as u32,
+            direction: if next() % 2 == 0 {
+                Direction::Read
+            } else {
+                Direction::Write
+            },
+            server: ServerBehaviour::ALL[(next() % ServerBehaviour::ALL.len() as u64) as usize],
+            fault: InjectedFault::ALL[(next() % InjectedFault::ALL.len() as u64) as usize],
+            seed: next() as u8,
         })
         .collect()
+}
+
+/// Cases/s by CPU time and by wall time of `f` over `n` cases.
+fn rate(n: usize, f: impl FnOnce()) -> (f64, f64) {
+    let (c0, w0) = (cpu_seconds(), Instant::now());
+    f();
+    let wall = w0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(c0).map(|(a, b)| a - b).unwrap_or(wall);
+    (n as f64 / cpu, n as f64 / wall)
 }
 
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
-        .unwrap_or(4000);
-    let list = cases(64);
+        .unwrap_or(20_000);
     let machine = mdlsim::Config::default();
     let strategies: Vec<Box<dyn ProxyStrategyClone>> = vec![
         Box::new(BounceCopy::default()),
         Box::new(HeadTailSplice::default()),
     ];
-    for s in &strategies {
-        let (c0, w0) = (cpu_seconds(), Instant::now());
-        for case in list.iter().cycle().take(n) {
-            let mut st = s.clone();
-            let run = run_case(&mut st, case, &machine, None);
-            assert!(run.findings.is_empty(), "{}: {:?}", s.name(), run.findings);
-        }
-        let wall = w0.elapsed().as_secs_f64();
-        let cpu = cpu_seconds().zip(c0).map(|(a, b)| a - b).unwrap_or(wall);
+    for bound in [4u32 << 10, 64 << 10] {
+        let list = random_cases(n, bound);
+        let mean = list.iter().map(|c| c.length as f64).sum::<f64>() / n as f64;
         println!(
-            "run_case {:<16} {n} cases: {:>8.0} cases/s by CPU time ({cpu:.2} s), {:>8.0} by wall time",
-            s.name(),
-            n as f64 / cpu,
-            n as f64 / wall
+            "requests <= {} KiB (uniform; mean {mean:.0} bytes)",
+            bound >> 10
+        );
+        for s in &strategies {
+            let (cpu, wall) = rate(n, || {
+                for case in &list {
+                    let mut st = s.clone();
+                    let run = run_case(&mut st, case, &machine, None);
+                    assert!(run.findings.is_empty(), "{}: {:?}", s.name(), run.findings);
+                }
+            });
+            println!(
+                "  run_case {:<16} {n} cases: {cpu:>8.0} cases/s by CPU time, {wall:>8.0} by wall time",
+                s.name()
+            );
+        }
+        let cfg = verify::Config::default()
+            .cases(n as u32)
+            .max_length(bound)
+            .seed(7)
+            .ignore_env()
+            .threads(1); // this thread's CPU time is the whole run's (examples/verify_threads: several)
+        let (cpu, wall) = rate(n, || {
+            verify::verify(&BounceCopy::default(), &cfg).expect("BounceCopy passes");
+        });
+        println!(
+            "  verify   BounceCopy       {n} cases: {cpu:>8.0} cases/s by CPU time, {wall:>8.0} by wall time"
         );
     }
-    let cfg = verify::Config::default()
-        .cases(n as u32)
-        .max_length(64 << 10)
-        .ignore_env()
-        .threads(1); // this thread's CPU time is the whole run's (examples/verify_threads: several)
-    let (c0, w0) = (cpu_seconds(), Instant::now());
-    verify::verify(&BounceCopy::default(), &cfg).expect("BounceCopy passes");
-    let wall = w0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().zip(c0).map(|(a, b)| a - b).unwrap_or(wall);
-    println!(
-        "verify   BounceCopy       {n} cases: {:>8.0} cases/s by CPU time ({cpu:.2} s), {:>8.0} by wall time",
-        n as f64 / cpu,
-        n as f64 / wall
-    );
 }

@@ -116,6 +116,14 @@ pub enum EventKind {
     ///
     /// [semantics §5.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.7
     CompletedWithStatusPending,
+    /// Driver code touched a user-mode address (or probed one) at an IRQL above
+    /// `APC_LEVEL`: user memory is pageable, and a page fault at `DISPATCH_LEVEL` is
+    /// `DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)` on Windows whenever the page is not
+    /// resident ([semantics §5.9]). The model keeps pages resident, so the access is
+    /// made and recorded.
+    ///
+    /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
+    UserAccessAtRaisedIrql,
 }
 
 /// One event.

@@ -106,6 +106,7 @@ pub mod guide;
 pub mod ids;
 pub mod io;
 mod iostate;
+pub mod irql;
 pub mod log;
 pub mod machine;
 pub mod mdl;

@@ -386,14 +386,14 @@ fn checker_catches_dangling_anchors() {
                 [design](design.md#shadow-memory) and [§8.27](semantics.md#invariant-27)";
     assert_eq!(check(&docs, "good", good), Vec::<String>::new());
 
-    let bad = "semantics §10.2 and invariant 31 and [x](semantics.md#s5.9) and \
+    let bad = "semantics §10.2 and invariant 31 and [x](semantics.md#s5.99) and \
                [y](design.md#no-such-section)";
     let problems = check(&docs, "bad", bad);
     assert_eq!(problems.len(), 4, "{problems:#?}");
     for a in [
         "#s10.2",
         "#invariant-31",
-        "semantics.md#s5.9",
+        "semantics.md#s5.99",
         "design.md#no-such-section",
     ] {
         assert!(

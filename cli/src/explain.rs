@@ -231,6 +231,11 @@ const TEXT: [(BugClass, &str, &str); BugClass::ALL.len()] = [
         "Microsoft's \"Completing IRPs\" and IoMarkIrpPending; who owns a buffer during direct I/O (a pended IRP the driver forgets).",
     ),
     (
+        BugClass::IrqlViolation,
+        "A DDI called, or user memory touched, at too high an IRQL: MmProbeAndLockPages above DISPATCH_LEVEL, a user-mode mapping above APC_LEVEL, the caller's buffer read while a spin lock is held (a page fault at DISPATCH_LEVEL is bug check 0xD1), KeRaiseIrql/KeLowerIrql/KeReleaseSpinLock misused, a system service returning to user mode at a raised IRQL (0x4A).",
+        "Microsoft's \"Managing Hardware Priorities\" and each DDI's IRQL requirement, checked by Driver Verifier (0xC4 0x30-0x42, 0x70-0x7E); completion routines and DPCs run at DISPATCH_LEVEL.",
+    ),
+    (
         BugClass::DuplicateSystemMapping,
         "A second system mapping of one MDL (MmMapLockedPages on an MDL already carrying MDL_MAPPED_TO_SYSTEM_VA).",
         "the directory change notification (a filter mapping the caller's buffer while the file system maps it too; FltGetNewSystemBufferAddress).",

@@ -107,6 +107,13 @@ bugcheck_table! {
     /// [page 0x48]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x48--cancel-state-in-completed-irp
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     CANCEL_STATE_IN_COMPLETED_IRP = 0x48;
+    /// 0x4A: a thread returned to user mode from a system service at an IRQL above
+    /// `PASSIVE_LEVEL`; P1 the system service's address, P2 the IRQL, P3 0, P4 0
+    /// ([page 0x4A]; [semantics §5.9]).
+    ///
+    /// [page 0x4a]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x4a--irql-gt-zero-at-system-service
+    /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
+    IRQL_GT_ZERO_AT_SYSTEM_SERVICE = 0x4A;
     /// 0x4E: the PFN database is corrupt; P1 is a [`pfn_list_corrupt`] sub-code ([page 0x4E]; [semantics §7], [invariant 8]).
     ///
     /// [page 0x4e]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x4e--pfn-list-corrupt

@@ -25,6 +25,9 @@ macro_rules! subcodes {
 /// [page 0xc4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 pub mod verifier {
     subcodes! {
+        /// Allocating nonpaged pool at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 pool type, P4
+        /// size in bytes.
+        ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL = 0x02;
         /// Freeing an address no allocation returned; P2 bad address, P3 0, P4 0.
         FREE_UNALLOCATED_ADDRESS = 0x10;
         /// Freeing paged pool at IRQL > APC_LEVEL; P2 IRQL, P3 pool type, P4 pool address.
@@ -42,6 +45,18 @@ pub mod verifier {
         /// Driver unloading without freeing its pool (Pool Tracking); P2 driver name, P3 reserved,
         /// P4 outstanding allocation count.
         UNLOAD_WITH_OUTSTANDING_POOL = 0x62;
+        /// `KeRaiseIrql` to an IRQL below the current one or above HIGH_LEVEL; P2 current
+        /// IRQL, P3 requested IRQL, P4 0.
+        RAISE_IRQL_INVALID = 0x30;
+        /// `KeLowerIrql` to an IRQL above the current one or above HIGH_LEVEL; P2 current
+        /// IRQL, P3 requested IRQL, P4 0 (1: inside a DPC routine).
+        LOWER_IRQL_INVALID = 0x31;
+        /// `KeReleaseSpinLock` at an IRQL other than DISPATCH_LEVEL (a double release,
+        /// say); P2 current IRQL, P3 spin lock address, P4 0.
+        RELEASE_SPIN_LOCK_NOT_AT_DISPATCH_LEVEL = 0x32;
+        /// `KeAcquireSpinLock` at IRQL > DISPATCH_LEVEL; P2 current IRQL, P3 spin lock
+        /// address, P4 0.
+        ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH_LEVEL = 0x42;
         /// `MmProbeAndLockPages` at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 MDL, P4 access mode.
         PROBE_AND_LOCK_ABOVE_DISPATCH_LEVEL = 0x70;
         /// `MmMapLockedPages` (kernel mode) at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 MDL, P4 access mode.

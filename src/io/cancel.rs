@@ -73,6 +73,9 @@ impl Machine {
             ));
         }
         let code = self.driver_code(routine)?;
+        // Windows calls the routine holding the cancel spin lock, at DISPATCH_LEVEL; its
+        // first act is `IoReleaseCancelSpinLock(Irp->CancelIrql)`, back to the IRQL of
+        // the `IoCancelIrp` caller, where the model runs it (semantics §5.9).
         let r = code.cancel(&mut self.kernel(), routine, irp);
         self.unhandled_in_driver(r, "cancel", routine)?;
         Ok(true)

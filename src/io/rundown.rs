@@ -7,6 +7,7 @@ use super::Timer;
 use super::device::DeviceId;
 use crate::events::EventKind;
 use crate::fault::Result;
+use crate::irql::Kirql;
 use crate::machine::Machine;
 use crate::space::{Pid, Tid};
 
@@ -91,7 +92,10 @@ impl Machine {
             let saved = (self.running, std::mem::take(&mut self.attached));
             self.running = None;
             let code = self.driver_code(t.device)?;
-            let r = code.timer(&mut self.kernel(), t.device, t.context);
+            // A timer DPC runs at DISPATCH_LEVEL (semantics §5.9).
+            let r = self.at_irql(Kirql::DISPATCH_LEVEL, |m| {
+                code.timer(&mut m.kernel(), t.device, t.context)
+            });
             self.running = saved.0;
             self.attached = saved.1;
             self.unhandled_in_driver(r, "timer", t.device)?;

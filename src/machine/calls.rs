@@ -356,6 +356,12 @@ impl DdiArg for CacheType {
     }
 }
 
+impl DdiArg for crate::irql::Kirql {
+    fn show(&self, _name: &str) -> String {
+        self.to_string()
+    }
+}
+
 impl DdiArg for PoolType {
     fn show(&self, _: &str) -> String {
         match self {

@@ -313,6 +313,14 @@ ddis! {
     "DEVICE_OBJECT" => fn device(&self, device: DeviceId) -> Result<&Device>;
     /// Writing a device object's fields.
     "DEVICE_OBJECT" => unrecorded fn device_mut(&mut self, device: DeviceId) -> Result<&mut Device>;
+    /// `KeRaiseIrql`.
+    "KeRaiseIrql" => fn ke_raise_irql(&mut self, new: crate::irql::Kirql) -> Result<crate::irql::Kirql>;
+    /// `KeLowerIrql`.
+    "KeLowerIrql" => fn ke_lower_irql(&mut self, new: crate::irql::Kirql) -> Result<()>;
+    /// `KeAcquireSpinLock`.
+    "KeAcquireSpinLock" => fn ke_acquire_spin_lock(&mut self, lock: Va) -> Result<crate::irql::Kirql>;
+    /// `KeReleaseSpinLock`.
+    "KeReleaseSpinLock" => fn ke_release_spin_lock(&mut self, lock: Va, old: crate::irql::Kirql) -> Result<()>;
     /// `KeSetTimer` (with a DPC calling the device's driver's timer routine).
     "KeSetTimer" => fn ke_set_timer(&mut self, device: DeviceId, due_in_ms: u64, context: u64) -> Result<()>;
     /// `FsRtlNotifyFullReportChange`.

@@ -10,6 +10,12 @@ use crate::machine::Machine;
 use crate::status::NtStatus;
 
 impl Kernel<'_> {
+    /// `KeGetCurrentIrql`: the machine's [`Machine::ke_get_current_irql`].
+    #[doc(alias = "KeGetCurrentIrql")]
+    pub fn ke_get_current_irql(&self) -> crate::irql::Kirql {
+        self.m.ke_get_current_irql()
+    }
+
     /// Runs `f` in the DDI call log as `ddi` with `args`.
     fn logged<T: DdiArg>(
         &mut self,

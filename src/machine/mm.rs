@@ -5,7 +5,9 @@
 
 use super::Machine;
 use crate::addr::Va;
+use crate::bugcheck::verifier;
 use crate::fault::Result;
+use crate::irql::Kirql;
 use crate::mdl::{AccessMode, CacheType, LockOperation, Mapping, MdlId};
 use crate::space::Pid;
 
@@ -59,6 +61,14 @@ impl Machine {
         operation: LockOperation,
     ) -> Result<()> {
         self.enter("MmProbeAndLockPages")?;
+        let mdl = mdl.into();
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::PROBE_AND_LOCK_ABOVE_DISPATCH_LEVEL,
+            mdl_param(mdl),
+            mode as u64,
+        )?;
+        self.judge_irql_of_mdl_probe(mdl);
         self.mm().mm_probe_and_lock_pages(mdl, mode, operation)
     }
 
@@ -102,6 +112,13 @@ impl Machine {
     #[doc(alias = "MmUnlockPages")]
     pub fn mm_unlock_pages(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmUnlockPages")?;
+        let mdl = mdl.into();
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::UNLOCK_PAGES_ABOVE_DISPATCH_LEVEL,
+            mdl_param(mdl),
+            0,
+        )?;
         self.mm().mm_unlock_pages(mdl)
     }
 
@@ -131,6 +148,7 @@ impl Machine {
         flags: u32,
     ) -> Result<Option<MdlId>> {
         self.enter("MmAllocatePagesForMdlEx")?;
+        self.check_pages_for_mdl_irql()?;
         self.mm()
             .mm_allocate_pages_for_mdl_ex(low, high, skip, total_bytes, cache, flags)
     }
@@ -149,6 +167,7 @@ impl Machine {
     #[doc(alias = "MmFreePagesFromMdl")]
     pub fn mm_free_pages_from_mdl(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmFreePagesFromMdl")?;
+        self.check_pages_for_mdl_irql()?;
         self.mm().mm_free_pages_from_mdl(mdl)
     }
 
@@ -196,6 +215,8 @@ impl Machine {
         priority: u32,
     ) -> Result<Option<Va>> {
         self.enter("MmMapLockedPagesSpecifyCache")?;
+        let mdl = mdl.into();
+        self.check_map_irql(mdl, mode, true)?;
         self.mm().mm_map_locked_pages_specify_cache(
             mdl,
             mode,
@@ -217,6 +238,8 @@ impl Machine {
         mode: AccessMode,
     ) -> Result<Option<Va>> {
         self.enter("MmMapLockedPages")?;
+        let mdl = mdl.into();
+        self.check_map_irql(mdl, mode, false)?;
         self.mm().mm_map_locked_pages(mdl, mode)
     }
 
@@ -239,6 +262,8 @@ impl Machine {
         priority: u32,
     ) -> Result<Option<Va>> {
         self.enter("MmGetSystemAddressForMdlSafe")?;
+        let mdl = mdl.into();
+        self.check_map_irql(mdl, AccessMode::KernelMode, true)?;
         self.mm().mm_get_system_address_for_mdl_safe(mdl, priority)
     }
 
@@ -283,6 +308,81 @@ impl Machine {
     #[doc(alias = "MmUnmapLockedPages")]
     pub fn mm_unmap_locked_pages(&mut self, base: Va, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmUnmapLockedPages")?;
+        let mdl = mdl.into();
+        let (max, subcode) = if base.is_user() {
+            (
+                Kirql::APC_LEVEL,
+                verifier::UNMAP_LOCKED_PAGES_USER_ABOVE_APC_LEVEL,
+            )
+        } else {
+            (
+                Kirql::DISPATCH_LEVEL,
+                verifier::UNMAP_LOCKED_PAGES_KERNEL_ABOVE_DISPATCH_LEVEL,
+            )
+        };
+        self.check_irql(max, subcode, base.raw(), mdl_param(mdl))?;
         self.mm().mm_unmap_locked_pages(base, mdl)
     }
+}
+
+/// Verifier's IRQL limits of the MDL routines (`0xC4` 0x70–0x7E, [semantics §5.9]).
+///
+/// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
+impl Machine {
+    /// A mapping to kernel space above `DISPATCH_LEVEL` or to user space above
+    /// `APC_LEVEL`: `0xC4` 0x76 / 0x77 (`specify_cache`), 0x74 / 0x75 (`MmMapLockedPages`).
+    fn check_map_irql(
+        &mut self,
+        mdl: Option<MdlId>,
+        mode: AccessMode,
+        specify_cache: bool,
+    ) -> Result<()> {
+        let (max, subcode) = match (mode, specify_cache) {
+            (AccessMode::UserMode, true) => (
+                Kirql::APC_LEVEL,
+                verifier::MAP_SPECIFY_CACHE_USER_ABOVE_APC_LEVEL,
+            ),
+            (AccessMode::UserMode, false) => (
+                Kirql::APC_LEVEL,
+                verifier::MAP_LOCKED_PAGES_USER_ABOVE_APC_LEVEL,
+            ),
+            (AccessMode::KernelMode, true) => (
+                Kirql::DISPATCH_LEVEL,
+                verifier::MAP_SPECIFY_CACHE_KERNEL_ABOVE_DISPATCH_LEVEL,
+            ),
+            (AccessMode::KernelMode, false) => (
+                Kirql::DISPATCH_LEVEL,
+                verifier::MAP_LOCKED_PAGES_KERNEL_ABOVE_DISPATCH_LEVEL,
+            ),
+        };
+        self.check_irql(max, subcode, mdl_param(mdl), mode as u64)
+    }
+
+    /// `MmAllocatePagesForMdl(Ex)` and `MmFreePagesFromMdl` above `DISPATCH_LEVEL`: `0xC4`
+    /// 0x7E, P3 `DISPATCH_LEVEL`.
+    fn check_pages_for_mdl_irql(&mut self) -> Result<()> {
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::PAGES_FOR_MDL_ABOVE_DISPATCH_LEVEL,
+            Kirql::DISPATCH_LEVEL.param(),
+            0,
+        )
+    }
+
+    /// `MmProbeAndLockPages` of a user range above `APC_LEVEL` touches pageable memory
+    /// ([`Machine::judge_irql_of_user_access`]).
+    fn judge_irql_of_mdl_probe(&mut self, mdl: Option<MdlId>) {
+        let Some(d) = mdl.and_then(|id| self.mdl(id).ok()) else {
+            return;
+        };
+        let (va, len) = (d.virtual_address(), d.byte_count as u64);
+        if va.is_user() && len != 0 {
+            self.judge_irql_of_user_access(va, len, "probed and locked");
+        }
+    }
+}
+
+/// An MDL as a bug check parameter: its address, 0 for NULL.
+fn mdl_param(mdl: Option<MdlId>) -> u64 {
+    mdl.map_or(0, |m| m.address())
 }

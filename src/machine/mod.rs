@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 mod audit;
 mod blame;
 pub mod calls;
+mod irql;
 pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
 pub(crate) mod driver;
 mod kernel;
@@ -203,6 +204,8 @@ pub struct Machine {
     pub(crate) blame: Blame,
     /// Driver code's `__try` depth and the current service's probes of user ranges.
     pub(crate) user_pointers: crate::user_pointers::UserPointers,
+    /// The processor's IRQL ([`crate::irql`]; one processor).
+    pub(crate) irql: crate::irql::Kirql,
 }
 
 /// A user-mode write by another thread, performed just before the public call numbered
@@ -270,6 +273,7 @@ impl Machine {
             filters: Vec::new(),
             blame: Blame::default(),
             user_pointers: Default::default(),
+            irql: crate::irql::Kirql::PASSIVE_LEVEL,
             crashed: None,
             ddi_log: None,
             step: 0,

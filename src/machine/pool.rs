@@ -4,7 +4,9 @@
 
 use super::Machine;
 use crate::addr::Va;
+use crate::bugcheck::verifier;
 use crate::fault::Result;
+use crate::irql::Kirql;
 use crate::pool::{POOL_FLAG_UNINITIALIZED, PoolAllocation, PoolCtx, PoolType};
 
 impl Machine {
@@ -30,6 +32,19 @@ impl Machine {
             self.pool_alloc(size, tag, zero)
         };
         self.note_null(r)
+    }
+
+    /// Freeing nonpaged pool above `DISPATCH_LEVEL`: Verifier's `0xC4` 0x12, P3 the pool
+    /// type, P4 the address ([semantics §5.9]).
+    ///
+    /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
+    fn check_free_irql(&mut self, va: Va) -> Result<()> {
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+            PoolType::NonPaged as u64,
+            va.raw(),
+        )
     }
 
     /// Frees a pool allocation for the kernel: [`PoolCtx::free`].
@@ -58,11 +73,17 @@ impl Machine {
     #[doc(alias = "ExAllocatePoolWithTag")]
     pub fn ex_allocate_pool_with_tag(
         &mut self,
-        _pool_type: PoolType,
+        pool_type: PoolType,
         size: u64,
         tag: u32,
     ) -> Result<Option<Va>> {
         self.enter("ExAllocatePoolWithTag")?;
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+            pool_type as u64,
+            size,
+        )?;
         self.pool_ddi_alloc(size, tag, false)
     }
     /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
@@ -72,6 +93,12 @@ impl Machine {
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+            PoolType::NonPaged as u64,
+            size,
+        )?;
         self.pool_ddi_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
     }
     /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
@@ -86,6 +113,7 @@ impl Machine {
     #[doc(alias = "ExFreePoolWithTag")]
     pub fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()> {
         self.enter("ExFreePoolWithTag")?;
+        self.check_free_irql(va)?;
         self.pool_free(va, Some(tag))
     }
     /// [`ExFreePool`]: like [`Machine::ex_free_pool_with_tag`] without the tag check.
@@ -94,6 +122,7 @@ impl Machine {
     #[doc(alias = "ExFreePool")]
     pub fn ex_free_pool(&mut self, va: Va) -> Result<()> {
         self.enter("ExFreePool")?;
+        self.check_free_irql(va)?;
         self.pool_free(va, None)
     }
     /// Outstanding pool allocations, in address order.

@@ -39,6 +39,9 @@ impl Machine {
     #[doc(alias = "ProbeForRead")]
     pub fn probe_for_read(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForRead")?;
+        if len != 0 {
+            self.judge_irql_of_user_access(va, len, "probed (with ProbeForRead)");
+        }
         self.probe_user_range(va, len, alignment)?;
         let pid = self.current_process();
         self.user_pointers.record(pid, va, len, false);
@@ -70,6 +73,9 @@ impl Machine {
     #[doc(alias = "ProbeForWrite")]
     pub fn probe_for_write(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForWrite")?;
+        if len != 0 {
+            self.judge_irql_of_user_access(va, len, "probed (with ProbeForWrite)");
+        }
         self.probe_user_range(va, len, alignment)?;
         if len == 0 {
             return Ok(());
@@ -123,6 +129,7 @@ impl Machine {
         if len == 0 || !va.is_user() || va.raw() < MM_LOWEST_USER_ADDRESS.raw() {
             return;
         }
+        self.judge_irql_of_user_access(va, len, if write { "wrote" } else { "read" });
         let pid = self.current_process();
         let v = self.user_pointers.judge(pid, va, len, write);
         let what = match (write, pid) {

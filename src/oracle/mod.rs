@@ -100,6 +100,10 @@ pub enum BugClass {
     /// neither pended nor passed on, a non-pending status after `IoMarkIrpPending`, a
     /// request never completed, or completed twice (0x44).
     StatusInconsistent,
+    /// A DDI called, or user memory touched, at too high an IRQL: Verifier's IRQL checks
+    /// (0xC4 0x30–0x42, 0x70–0x7E), user memory touched at `DISPATCH_LEVEL` (0xD1 when the
+    /// page is not resident), a service returning to user mode at a raised IRQL (0x4A).
+    IrqlViolation,
     /// A second system mapping of one MDL.
     DuplicateSystemMapping,
     /// One frame mapped with two cache types.
@@ -118,7 +122,7 @@ pub enum BugClass {
 
 impl BugClass {
     /// Every bug class, in declaration order.
-    pub const ALL: [BugClass; 27] = [
+    pub const ALL: [BugClass; 28] = [
         BugClass::PartialPageExposure,
         BugClass::UnsanitizedSubstitute,
         BugClass::CopyBackError,
@@ -139,6 +143,7 @@ impl BugClass {
         BugClass::AccessModeMismatch,
         BugClass::ZeroLengthOrNullMdl,
         BugClass::StatusInconsistent,
+        BugClass::IrqlViolation,
         BugClass::DuplicateSystemMapping,
         BugClass::CacheAttributeConflict,
         BugClass::NestedMappingHazard,
@@ -253,6 +258,19 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     | verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS
                     | verifier::MAP_IO_SPACE_PAGES_NOT_LOCKED => BugClass::MapUnlocked,
                     verifier::MAP_LOCKED_PAGES_BAD_MDL_FLAGS => BugClass::DuplicateSystemMapping,
+                    verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL
+                    | verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL
+                    | verifier::RAISE_IRQL_INVALID
+                    | verifier::LOWER_IRQL_INVALID
+                    | verifier::RELEASE_SPIN_LOCK_NOT_AT_DISPATCH_LEVEL
+                    | verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH_LEVEL
+                    | verifier::PROBE_AND_LOCK_ABOVE_DISPATCH_LEVEL
+                    | verifier::MAP_SPECIFY_CACHE_KERNEL_ABOVE_DISPATCH_LEVEL
+                    | verifier::MAP_SPECIFY_CACHE_USER_ABOVE_APC_LEVEL
+                    | verifier::UNLOCK_PAGES_ABOVE_DISPATCH_LEVEL
+                    | verifier::UNMAP_LOCKED_PAGES_KERNEL_ABOVE_DISPATCH_LEVEL
+                    | verifier::UNMAP_LOCKED_PAGES_USER_ABOVE_APC_LEVEL
+                    | verifier::PAGES_FOR_MDL_ABOVE_DISPATCH_LEVEL => BugClass::IrqlViolation,
                     _ => BugClass::Crash,
                 },
                 BugCheckCode::PFN_LIST_CORRUPT => BugClass::UnlockMisuse,
@@ -268,6 +286,9 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                 BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA => BugClass::UseAfterComplete,
                 BugCheckCode::TARGET_MDL_TOO_SMALL => BugClass::SpanArithmetic,
                 BugCheckCode::MULTIPLE_IRP_COMPLETE_REQUESTS => BugClass::StatusInconsistent,
+                BugCheckCode::IRQL_GT_ZERO_AT_SYSTEM_SERVICE
+                | BugCheckCode::IRQL_NOT_LESS_OR_EQUAL
+                | BugCheckCode::DRIVER_IRQL_NOT_LESS_OR_EQUAL => BugClass::IrqlViolation,
                 _ => BugClass::Crash,
             }
         }
@@ -330,6 +351,7 @@ pub fn classify_event(k: EventKind) -> BugClass {
             BugClass::StatusInconsistent
         }
         EventKind::ZeroLengthMdlAllocated => BugClass::ZeroLengthOrNullMdl,
+        EventKind::UserAccessAtRaisedIrql => BugClass::IrqlViolation,
     }
 }
 

@@ -27,6 +27,9 @@ pub const IOCTL_CONSUME: u32 = ctl_code(DEVICE, 0x802, METHOD_IN_DIRECT, FILE_AN
 /// METHOD_BUFFERED: pended, completed by a timer after 100 ms (or cancelled).
 pub const IOCTL_WAIT: u32 = ctl_code(DEVICE, 0x803, METHOD_BUFFERED, FILE_ANY_ACCESS);
 
+/// The address of the driver's spin lock guarding its state (a global of its image).
+const STATE_LOCK: Va = Va::new(0xFFFF_F800_0010_0000);
+
 /// The setter's payload bytes at most.
 const SET_MAX: u32 = 12;
 
@@ -68,11 +71,14 @@ pub enum DriverBug {
     CompletesTwice,
     /// The setter locks the caller's buffer in an MDL to read it, and never unlocks it.
     LeaksLockedMdl,
+    /// The setter reads the caller's buffer while holding its state's spin lock (at
+    /// `DISPATCH_LEVEL`).
+    ReadsUnderSpinLock,
 }
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 17] = [
+    pub const ALL: [DriverBug; 18] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -90,6 +96,7 @@ impl DriverBug {
         DriverBug::ForgetsToComplete,
         DriverBug::CompletesTwice,
         DriverBug::LeaksLockedMdl,
+        DriverBug::ReadsUnderSpinLock,
     ];
 
     /// The class the harness must name for this bug (`None` for the correct driver).
@@ -113,6 +120,7 @@ impl DriverBug {
             DriverBug::CompletesTwice | DriverBug::ForgetsToComplete => {
                 BugClass::StatusInconsistent
             }
+            DriverBug::ReadsUnderSpinLock => BugClass::IrqlViolation,
         })
     }
 
@@ -167,6 +175,9 @@ impl DriverBug {
             }
             DriverBug::LeaksLockedMdl => {
                 "a caller's buffer locked with MmProbeAndLockPages and never unlocked: 0x76 PROCESS_HAS_LOCKED_PAGES at the app's exit (Microsoft's bug-check reference)"
+            }
+            DriverBug::ReadsUnderSpinLock => {
+                "the caller's buffer read while holding a spin lock: a page fault at DISPATCH_LEVEL is bug check 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL (Microsoft, \"Managing Hardware Priorities\"; Driver Verifier's IRQL checking)"
             }
         }
     }
@@ -284,11 +295,19 @@ impl SampleDriver {
                 })?;
             }
         }
+        let locked = if bug == DriverBug::ReadsUnderSpinLock {
+            Some(k.ke_acquire_spin_lock(STATE_LOCK)?)
+        } else {
+            None
+        };
         let got = if bug == DriverBug::NoTry {
             Ok(body(k)?)
         } else {
             k.try_except(body)?
         };
+        if let Some(old) = locked {
+            k.ke_release_spin_lock(STATE_LOCK, old)?;
+        }
         let data = match got {
             Ok(d) => d,
             Err(code) => return Ok((code, 0)),

@@ -190,7 +190,12 @@ impl Machine {
             },
         )?;
         let built = self.control_buffers(irp, b, fsctl);
-        self.send(tid, top, irp, built)
+        let service = if fsctl {
+            "NtFsControlFile"
+        } else {
+            "NtDeviceIoControlFile"
+        };
+        self.send(service, tid, top, irp, built)
     }
 
     /// Describes a control request's buffers as its method says: one SystemBuffer of

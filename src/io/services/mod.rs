@@ -164,6 +164,7 @@ impl Machine {
     /// Sends a built IRP and finishes the service.
     fn send(
         &mut self,
+        service: &'static str,
         tid: Tid,
         top: DeviceId,
         irp: IrpId,
@@ -179,6 +180,7 @@ impl Machine {
         }
         self.queue_irp_to_thread(tid, irp);
         let status = self.io_call_driver(top, irp)?;
+        self.check_irql_at_service_return(service)?;
         if self
             .irps
             .get(irp.0)
@@ -238,7 +240,7 @@ impl Machine {
         let i = self.irp_entry_mut(irp)?;
         i.user_buffer = Some(buffer);
         i.user_buffer_length = length as u64;
-        self.send(tid, top, irp, Ok(()))
+        self.send("NtNotifyChangeDirectoryFile", tid, top, irp, Ok(()))
     }
 
     /// [`FsRtlNotifyFullReportChange`] completing a pended notify IRP with `record` as the

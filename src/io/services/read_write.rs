@@ -127,7 +127,8 @@ impl Machine {
         )?;
         let dflags = self.device(top)?.flags;
         let built = self.read_write_buffer(irp, dflags, buffer, length, read);
-        self.send(tid, top, irp, built)
+        let service = if read { "NtReadFile" } else { "NtWriteFile" };
+        self.send(service, tid, top, irp, built)
     }
 
     /// Describes a read or write's buffer as the top device's flags say, buffered tested

@@ -162,6 +162,31 @@ fn each_mdl_routine_has_verifiers_irql_limit() {
         ]
     );
 
+    // MmProbeAndLockProcessPages above DISPATCH_LEVEL: 0x71.
+    let mut m = machine();
+    let (p, _) = app(&mut m, "app");
+    let va = alloc(&mut m, p, 0x1000);
+    let mdl = m
+        .io_allocate_mdl(va, 16, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.ke_raise_irql(Kirql(3)).unwrap();
+    let r = m.mm_probe_and_lock_process_pages(
+        mdl,
+        p,
+        AccessMode::UserMode,
+        LockOperation::IoReadAccess,
+    );
+    assert_eq!(
+        c4(&m, r),
+        [
+            verifier::PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL,
+            3,
+            mdl.address(),
+            0
+        ]
+    );
+
     // Pool above DISPATCH_LEVEL: 0x02.
     let mut m = machine();
     m.ke_raise_irql(Kirql(3)).unwrap();

@@ -59,6 +59,9 @@ pub mod verifier {
         ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH_LEVEL = 0x42;
         /// `MmProbeAndLockPages` at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 MDL, P4 access mode.
         PROBE_AND_LOCK_ABOVE_DISPATCH_LEVEL = 0x70;
+        /// `MmProbeAndLockProcessPages` at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 MDL, P4 the
+        /// process's address.
+        PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL = 0x71;
         /// `MmMapLockedPages` (kernel mode) at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 MDL, P4 access mode.
         MAP_LOCKED_PAGES_KERNEL_ABOVE_DISPATCH_LEVEL = 0x74;
         /// `MmMapLockedPages` (user mode) at IRQL > APC_LEVEL; P2 IRQL, P3 MDL, P4 access mode.

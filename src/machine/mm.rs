@@ -89,6 +89,14 @@ impl Machine {
         operation: LockOperation,
     ) -> Result<()> {
         self.enter("MmProbeAndLockProcessPages")?;
+        let mdl = mdl.into();
+        // P4 is the process object's address: the model has none, 0 (the detail says which).
+        self.check_irql(
+            Kirql::DISPATCH_LEVEL,
+            verifier::PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL,
+            mdl_param(mdl),
+            0,
+        )?;
         self.mm()
             .mm_probe_and_lock_process_pages(mdl, process, mode, operation)
     }

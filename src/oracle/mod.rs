@@ -265,6 +265,7 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     | verifier::RELEASE_SPIN_LOCK_NOT_AT_DISPATCH_LEVEL
                     | verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH_LEVEL
                     | verifier::PROBE_AND_LOCK_ABOVE_DISPATCH_LEVEL
+                    | verifier::PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL
                     | verifier::MAP_SPECIFY_CACHE_KERNEL_ABOVE_DISPATCH_LEVEL
                     | verifier::MAP_SPECIFY_CACHE_USER_ABOVE_APC_LEVEL
                     | verifier::UNLOCK_PAGES_ABOVE_DISPATCH_LEVEL

@@ -77,3 +77,26 @@ fn filter_forgetting_to_propagate_pending_is_reported_at_completion() {
     assert!(!at_dispatch, "the mark may still come at completion");
     assert!(at_completion);
 }
+
+/// A filter that passes the IRP down with no completion routine and returns the lower
+/// driver's STATUS_PENDING.
+#[derive(Debug)]
+struct NoRoutineFilter;
+
+impl Driver for NoRoutineFilter {
+    fn dispatch(&self, k: &mut Kernel<'_>, d: DeviceId, irp: IrpId) -> Result<NtStatus> {
+        let lower = k.device(d)?.lower.expect("attached in the test");
+        k.io_copy_current_irp_stack_location_to_next(irp)?;
+        k.io_call_driver(lower, irp)
+    }
+}
+
+/// Without a completion routine at the filter's location, `IoCompleteRequest` itself
+/// marks that location pending when the one below returned pending (semantics §5.7): the
+/// filter's STATUS_PENDING is consistent and not reported.
+#[test]
+fn a_filter_without_a_completion_routine_gets_pending_propagated_by_io_complete_request() {
+    let (m, at_dispatch, at_completion) = pended_through(Some(Arc::new(NoRoutineFilter)));
+    assert!(!at_dispatch && !at_completion, "{:?}", m.events());
+    assert_clean(&m);
+}

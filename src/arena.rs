@@ -111,6 +111,20 @@ impl<T> Arena<T> {
         Some(v)
     }
 
+    /// The handle of the live object in slot `index`, if any.
+    pub(crate) fn live_at(&self, index: u32) -> Option<Handle> {
+        let s = self.slots.get(index as usize)?;
+        s.value.as_ref().map(|_| Handle {
+            index,
+            generation: s.generation,
+        })
+    }
+
+    /// Whether slot `index` ever held an object.
+    pub(crate) fn issued(&self, index: u32) -> bool {
+        (index as usize) < self.slots.len()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.live
     }

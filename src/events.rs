@@ -124,6 +124,14 @@ pub enum EventKind {
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     UserAccessAtRaisedIrql,
+    /// Driver code touched paged pool at an IRQL above `APC_LEVEL`: paged pool is
+    /// pageable, so on Windows the access is `DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)`
+    /// whenever the page has been trimmed — which Driver Verifier's IRQL checking forces
+    /// ([semantics §5.9]). The model keeps pages resident, so the access is made and
+    /// recorded.
+    ///
+    /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
+    PagedPoolAccessAtRaisedIrql,
 }
 
 /// One event.

@@ -174,6 +174,11 @@ pub mod alloc_flags {
 /// [semantics §1.3]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s1.3
 pub const MDL_FIXED_SIZE_PAGES: u32 = 23;
 
+/// Where the model's MDL addresses start ([`MdlId::address`]).
+const MDL_ADDRESS_BASE: u64 = 0xFFFF_C000_0000_0000;
+/// Bytes between two MDL addresses.
+const MDL_ADDRESS_STRIDE: u64 = 0x100;
+
 /// A handle to an MDL in the machine's arena (a non-NULL `PMDL`).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -186,7 +191,21 @@ impl MdlId {
 
     /// The address the model reports for this MDL in bug-check parameters (a fake `PMDL`).
     pub const fn address(self) -> u64 {
-        0xFFFF_C000_0000_0000 + (self.0.index as u64) * 0x100
+        MDL_ADDRESS_BASE + (self.0.index as u64) * MDL_ADDRESS_STRIDE
+    }
+
+    /// This MDL's address as a pointer (the `PMDL` a driver passes to `ExFreePool`).
+    pub const fn va(self) -> Va {
+        Va::new(self.address())
+    }
+
+    /// The arena slot whose MDL address `va` is, if it is one.
+    pub(crate) fn slot_of(va: Va) -> Option<u32> {
+        let off = va.raw().checked_sub(MDL_ADDRESS_BASE)?;
+        if off % MDL_ADDRESS_STRIDE != 0 {
+            return None;
+        }
+        u32::try_from(off / MDL_ADDRESS_STRIDE).ok()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Non-paged pool: `ExAllocatePoolWithTag`, `ExAllocatePool2`, `ExFreePoolWithTag`.
+//! Pool: `ExAllocatePoolWithTag`, `ExAllocatePool2`, `ExFreePoolWithTag`, non-paged and
+//! paged.
 //!
 //! Invariants (checked by the audit): every allocation lies in pool pages
 //! that are valid system PTEs of kind `Pool` over frames owned by the pool;
@@ -8,6 +9,17 @@
 //! share the page, exactly what a careless mapping would expose). Memory from
 //! `ExAllocatePoolWithTag` is **not** zeroed: it holds the stale bytes (and
 //! provenance) of whoever used the frame or block before.
+//!
+//! Paged pool has a region of its own ([`PAGED_POOL_BASE`]); its pages and blocks never
+//! share a page with non-paged ones. The model keeps its pages resident (it has no
+//! paging), and enforces what pageability forbids: touching it above `APC_LEVEL`
+//! ([`crate::events::EventKind::PagedPoolAccessAtRaisedIrql`]), allocating or freeing it
+//! above `APC_LEVEL` (Verifier's 0xC4 0x01 / 0x11), describing it with
+//! `MmBuildMdlForNonPagedPool` (0xC4 0x7F). `MmProbeAndLockPages` in kernel mode locks
+//! it, as for any pageable memory ([semantics §3.6], [semantics §5.9]).
+//!
+//! [semantics §3.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.6
+//! [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
 
 use crate::addr::{PAGE_SIZE, Va, bytes_to_pages};
 use crate::audit::{Invariant, Violation};
@@ -23,27 +35,45 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// First virtual address of the non-paged pool region.
 pub const POOL_BASE: Va = Va(0xFFFF_A000_0000_0000);
-/// Pages of virtual space reserved for the pool region (1 TiB).
+/// First virtual address of the paged pool region.
+pub const PAGED_POOL_BASE: Va = Va(0xFFFF_A800_0000_0000);
+/// Pages of virtual space reserved for each pool region (1 TiB).
 const POOL_REGION_PAGES: u64 = 1 << 28;
 /// Size of `POOL_HEADER` on amd64.
 pub const POOL_HEADER_SIZE: u64 = 16;
 /// Granularity of small pool blocks on amd64.
 pub const POOL_BLOCK_GRANULARITY: u64 = 16;
 
-/// `POOL_TYPE` values the model supports (all non-paged: the model has no paging).
+/// `POOL_TYPE` values the model supports (wdm.h's values).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub enum PoolType {
     /// `NonPagedPool` (0).
     NonPaged = 0,
+    /// `PagedPool` (1): pageable; touched, allocated and freed at `APC_LEVEL` or below.
+    Paged = 1,
     /// `NonPagedPoolNx` (512).
     NonPagedNx = 512,
+}
+
+impl PoolType {
+    /// Whether the pool is pageable (`PagedPool`).
+    pub const fn is_paged(self) -> bool {
+        matches!(self, PoolType::Paged)
+    }
+}
+
+/// Whether `va` lies in the paged pool region (allocated or not).
+pub const fn is_paged_pool(va: Va) -> bool {
+    va.0 >= PAGED_POOL_BASE.0 && va.0 - PAGED_POOL_BASE.0 < POOL_REGION_PAGES * PAGE_SIZE
 }
 
 /// `POOL_FLAG_UNINITIALIZED` for `ExAllocatePool2`: do not zero.
 pub const POOL_FLAG_UNINITIALIZED: u64 = 0x0000_0000_0000_0002;
 /// `POOL_FLAG_NON_PAGED` for `ExAllocatePool2`.
 pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
+/// `POOL_FLAG_PAGED` for `ExAllocatePool2`.
+pub const POOL_FLAG_PAGED: u64 = 0x0000_0000_0000_0100;
 
 /// An outstanding pool allocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,6 +88,8 @@ pub struct PoolAllocation {
     pub whole_pages: bool,
     /// Where it was allocated.
     pub birth: Birth,
+    /// The pool it came from.
+    pub pool_type: PoolType,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -71,7 +103,8 @@ struct SmallPage {
 pub(crate) struct Pool {
     limit_pages: u64,
     pages_in_use: u64,
-    va: RangeAllocator,
+    /// The non-paged region's pages, then the paged region's.
+    va: [RangeAllocator; 2],
     allocs: BTreeMap<u64, PoolAllocation>,
     small_pages: BTreeMap<u64, SmallPage>,
     /// Freed block addresses not reused since (to tell a double free from a wild pointer).
@@ -85,7 +118,10 @@ impl Pool {
         Pool {
             limit_pages: limit_bytes / PAGE_SIZE,
             pages_in_use: 0,
-            va: RangeAllocator::new(POOL_REGION_PAGES),
+            va: [
+                RangeAllocator::new(POOL_REGION_PAGES),
+                RangeAllocator::new(POOL_REGION_PAGES),
+            ],
             allocs: BTreeMap::new(),
             small_pages: BTreeMap::new(),
             freed: BTreeSet::new(),
@@ -111,6 +147,11 @@ impl Pool {
         self.allocs.values()
     }
 
+    /// The outstanding allocation starting at `va`.
+    pub(crate) fn allocation_at(&self, va: Va) -> Option<&PoolAllocation> {
+        self.allocs.get(&va.0)
+    }
+
     /// The pool audits itself (`pool.accounting`): the pages it counts are the pool PTEs
     /// of system space (`pool_ptes`, counted in the machine's walk of it), and every
     /// allocation lies in mapped pool pages of `system`.
@@ -118,7 +159,7 @@ impl Pool {
         if pool_ptes != self.pages_in_use() {
             out.push(Violation::new(
                 Invariant::PoolAccounting,
-                "non-paged pool".into(),
+                "pool".into(),
                 None,
                 format!(
                     "{} pool pages counted, {} pool PTEs",
@@ -141,6 +182,15 @@ impl Pool {
                 }
             }
         }
+    }
+}
+
+/// The first address of the non-paged or `paged` region and its index in `Pool::va`.
+const fn region(paged: bool) -> (Va, usize) {
+    if paged {
+        (PAGED_POOL_BASE, 1)
+    } else {
+        (POOL_BASE, 0)
     }
 }
 
@@ -211,32 +261,45 @@ impl PoolCtx<'_> {
         });
         self.drop_pool_ptes(va, n);
         self.pool.pages_in_use = self.pool.pages_in_use.saturating_sub(n);
-        let _ = self
-            .pool
-            .va
-            .release(va.0.wrapping_sub(POOL_BASE.0) / PAGE_SIZE, n);
+        let (base, r) = region(is_paged_pool(va));
+        let _ = self.pool.va[r].release(va.0.wrapping_sub(base.0) / PAGE_SIZE, n);
     }
 
-    /// Allocates `size` bytes tagged `tag` (zeroed with `zero`): `Ok(None)` is the NULL
-    /// return of the pool limit or exhausted frames.
-    pub(crate) fn alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+    /// Allocates `size` bytes tagged `tag` from `pool_type` (zeroed with `zero`):
+    /// `Ok(None)` is the NULL return of the pool limit or exhausted frames.
+    pub(crate) fn alloc(
+        &mut self,
+        pool_type: PoolType,
+        size: u64,
+        tag: u32,
+        zero: bool,
+    ) -> Result<Option<Va>> {
         let birth = self.vm.birth();
         self.vm.counters.pool_allocations += 1;
+        let paged = pool_type.is_paged();
+        let rec = |whole_pages| PoolAllocation {
+            va: Va::NULL,
+            size,
+            tag,
+            whole_pages,
+            birth,
+            pool_type,
+        };
         if size > PAGE_SIZE - POOL_HEADER_SIZE {
-            let Some(va) = self.take_pool_pages(bytes_to_pages(size), zero)? else {
+            let Some(va) = self.take_pool_pages(bytes_to_pages(size), zero, paged)? else {
                 return Ok(None);
             };
-            self.record_alloc(va, size, tag, true, birth);
+            self.record_alloc(PoolAllocation { va, ..rec(true) });
             return Ok(Some(va));
         }
         // A block of a shared page: header + data rounded to the granularity.
         let need = (POOL_HEADER_SIZE
             + size.div_ceil(POOL_BLOCK_GRANULARITY) * POOL_BLOCK_GRANULARITY)
             .max(POOL_HEADER_SIZE + POOL_BLOCK_GRANULARITY);
-        let (vpn, off) = match self.find_small_slot(need) {
+        let (vpn, off) = match self.find_small_slot(need, paged) {
             Some(s) => s,
             None => {
-                let Some(va) = self.take_pool_pages(1, false)? else {
+                let Some(va) = self.take_pool_pages(1, false, paged)? else {
                     return Ok(None);
                 };
                 self.pool.small_pages.insert(va.vpn(), SmallPage::default());
@@ -253,34 +316,41 @@ impl PoolCtx<'_> {
             let z = vec![0u8; (need - POOL_HEADER_SIZE) as usize];
             self.vm.write_as(Who::Kernel, va, &z, true)?;
         }
-        self.record_alloc(va, size, tag, false, birth);
+        self.record_alloc(PoolAllocation { va, ..rec(false) });
         Ok(Some(va))
     }
 
-    /// Takes `n` fresh pool pages (zeroed with `zero`) from the pool's VA range and maps
-    /// them: `Ok(None)` at the pool limit or when the range is full, the NULL return of
-    /// `Vm::no_frame` when frames run out (the range taken is released again).
+    /// Takes `n` fresh pool pages (zeroed with `zero`) from the VA range of the
+    /// non-paged or `paged` region and maps them: `Ok(None)` at the pool limit (shared by
+    /// both pools) or when the range is full, the NULL return of `Vm::no_frame` when
+    /// frames run out (the range taken is released again).
     #[inline]
-    fn take_pool_pages(&mut self, n: u64, zero: bool) -> Result<Option<Va>> {
+    fn take_pool_pages(&mut self, n: u64, zero: bool, paged: bool) -> Result<Option<Va>> {
         if self.pool.pages_in_use + n > self.pool.limit_pages {
             return Ok(None);
         }
-        let Some(i) = self.pool.va.alloc(n) else {
+        let (base, r) = region(paged);
+        let Some(i) = self.pool.va[r].alloc(n) else {
             return Ok(None);
         };
-        let va = Va(POOL_BASE.0 + i * PAGE_SIZE);
+        let va = Va(base.0 + i * PAGE_SIZE);
         if let Err(why) = self.map_pool_pages(va, n, zero) {
-            let _ = self.pool.va.release(i, n);
+            let _ = self.pool.va[r].release(i, n);
             return self.vm.no_frame(why).map(|()| None);
         }
         Ok(Some(va))
     }
 
-    /// The first gap of `need` bytes in a shared pool page, first fit in page order:
-    /// `(page's VPN, offset of the block's header)`.
+    /// The first gap of `need` bytes in a shared page of the non-paged or `paged` pool,
+    /// first fit in page order: `(page's VPN, offset of the block's header)`.
     #[inline]
-    fn find_small_slot(&self, need: u64) -> Option<(u64, u64)> {
-        for (&vpn, page) in &self.pool.small_pages {
+    fn find_small_slot(&self, need: u64, paged: bool) -> Option<(u64, u64)> {
+        let first = region(paged).0.vpn();
+        let pages = self
+            .pool
+            .small_pages
+            .range(first..first + POOL_REGION_PAGES);
+        for (&vpn, page) in pages {
             let mut cur = 0u64;
             for (&off, &len) in &page.used {
                 if off as u64 - cur >= need {
@@ -304,19 +374,10 @@ impl PoolCtx<'_> {
         self.vm.write_as(Who::Kernel, header, &h, false)
     }
 
-    /// Records a new allocation at `va` (no longer a freed address).
-    fn record_alloc(&mut self, va: Va, size: u64, tag: u32, whole_pages: bool, birth: Birth) {
-        self.pool.freed.remove(&va.0);
-        self.pool.allocs.insert(
-            va.0,
-            PoolAllocation {
-                va,
-                size,
-                tag,
-                whole_pages,
-                birth,
-            },
-        );
+    /// Records a new allocation (its address no longer a freed one).
+    fn record_alloc(&mut self, a: PoolAllocation) {
+        self.pool.freed.remove(&a.va.0);
+        self.pool.allocs.insert(a.va.0, a);
     }
 
     /// Frees the allocation at `va`, checking `tag` when given (`BAD_POOL_CALLER` otherwise).

@@ -187,7 +187,8 @@ fn each_mdl_routine_has_verifiers_irql_limit() {
         ]
     );
 
-    // Pool above DISPATCH_LEVEL: 0x02.
+    // Pool above DISPATCH_LEVEL: 0x02 (P3 the pool type: ExAllocatePool2's non-paged
+    // pool is NonPagedPoolNx, 512).
     let mut m = machine();
     m.ke_raise_irql(Kirql(3)).unwrap();
     let r = m.ex_allocate_pool2(0, 64, mdlsim::pool::tag(b"Test"));
@@ -196,7 +197,7 @@ fn each_mdl_routine_has_verifiers_irql_limit() {
         [
             verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
             3,
-            0,
+            512,
             64
         ]
     );

@@ -25,6 +25,9 @@ macro_rules! subcodes {
 /// [page 0xc4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 pub mod verifier {
     subcodes! {
+        /// Allocating paged pool at IRQL > APC_LEVEL; P2 IRQL, P3 pool type, P4 size in
+        /// bytes.
+        ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL = 0x01;
         /// Allocating nonpaged pool at IRQL > DISPATCH_LEVEL; P2 IRQL, P3 pool type, P4
         /// size in bytes.
         ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL = 0x02;

@@ -366,6 +366,7 @@ impl DdiArg for PoolType {
     fn show(&self, _: &str) -> String {
         match self {
             PoolType::NonPaged => "NonPagedPool",
+            PoolType::Paged => "PagedPool",
             PoolType::NonPagedNx => "NonPagedPoolNx",
         }
         .into()

@@ -176,6 +176,27 @@ impl Machine {
         );
     }
 
+    /// Driver code touching paged pool above `APC_LEVEL`: as for user memory, a page
+    /// fault there is `DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)` whenever the page is not
+    /// resident (and Verifier's IRQL checking trims pageable memory when the IRQL is
+    /// raised); the model records the event [`EventKind::PagedPoolAccessAtRaisedIrql`].
+    pub(crate) fn judge_irql_of_paged_pool_access(&mut self, va: Va, len: u64, write: bool) {
+        if self.irql <= Kirql::APC_LEVEL || len == 0 {
+            return;
+        }
+        let last = Va(va.raw().saturating_add(len - 1));
+        if !crate::pool::is_paged_pool(va) && !crate::pool::is_paged_pool(last) {
+            return;
+        }
+        let (irql, what) = (self.irql, if write { "wrote" } else { "read" });
+        self.event(
+            EventKind::PagedPoolAccessAtRaisedIrql,
+            None,
+            Some(va),
+            format!("driver code {what} {len} bytes of paged pool at {va} at {irql}: a page fault there is bug check 0xD1"),
+        );
+    }
+
     /// A system service returning to user mode: at an IRQL above `PASSIVE_LEVEL` it is
     /// `IRQL_GT_ZERO_AT_SYSTEM_SERVICE (0x4A)`, P2 the IRQL; P1, the service's address, is
     /// 0 (the model has no code addresses; the detail names the service).

@@ -314,9 +314,15 @@ impl Machine {
     /// `MappedSystemVa = StartVa + ByteOffset`; takes no reference and does **not** set
     /// `MDL_PAGES_LOCKED` ([semantics §3.6], [invariant 19]).
     ///
+    /// Paged pool is not non-paged: on Windows 10/11 (Verifier) describing it is a bug
+    /// check (below); Windows 7 and earlier build the MDL as for non-paged pool (ReactOS
+    /// `MmMdl.c`, `TestMmBuildMdlForNonPagedPool`, run on those versions), and the model
+    /// records [`crate::events::EventKind::NonPagedBuildOverOtherMemory`].
+    ///
     /// # Errors
     /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`. `ByteCount == 0` or a
-    /// locked / mapped / partial / already-built MDL: ASSERT.
+    /// locked / mapped / partial / already-built MDL: ASSERT. On Windows 10/11, a page of
+    /// paged pool: Verifier's `0xC4` 0x7F (P2 the IRQL, P3 the MDL, P4 its flags).
     ///
     /// [semantics §3.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.6
     /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
@@ -324,6 +330,8 @@ impl Machine {
     #[doc(alias = "MmBuildMdlForNonPagedPool")]
     pub fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {
         self.enter("MmBuildMdlForNonPagedPool")?;
+        let mdl = mdl.into();
+        self.check_build_over_paged_pool(mdl)?;
         self.mm().mm_build_mdl_for_non_paged_pool(mdl)
     }
 }

@@ -1,13 +1,17 @@
-//! The facade of the non-paged pool ([`crate::pool`]): each DDI enters the call and
+//! The facade of the pool ([`crate::pool`]): each DDI enters the call and
 //! delegates to the pool through a [`PoolCtx`] borrowed field by field; the rule each
 //! follows is stated here, its code is in `src/pool.rs`.
 
 use super::Machine;
-use crate::addr::Va;
-use crate::bugcheck::verifier;
+use crate::addr::{PAGE_SIZE, Va};
+use crate::bugcheck::{BugCheckCode, verifier};
 use crate::fault::Result;
 use crate::irql::Kirql;
-use crate::pool::{POOL_FLAG_UNINITIALIZED, PoolAllocation, PoolCtx, PoolType};
+use crate::mdl::MdlId;
+use crate::pool::{
+    POOL_FLAG_PAGED, POOL_FLAG_UNINITIALIZED, PoolAllocation, PoolCtx, PoolType, is_paged_pool,
+};
+use crate::windows::WindowsVersion;
 
 impl Machine {
     /// The pool's context for one call (see [`PoolCtx`]).
@@ -19,32 +23,103 @@ impl Machine {
     /// Allocates from the pool for the kernel's own use (the I/O manager's system
     /// buffers): [`PoolCtx::alloc`].
     pub(crate) fn pool_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
-        self.pool_ctx().alloc(size, tag, zero)
+        self.pool_ctx().alloc(PoolType::NonPaged, size, tag, zero)
     }
 
     /// What the pool DDIs allocate: NULL while the harness exhausts the pool
     /// ([`Machine::exhaust_pool`]), else [`Machine::pool_alloc`]; a NULL return is
     /// remembered for blame.
-    fn pool_ddi_alloc(&mut self, size: u64, tag: u32, zero: bool) -> Result<Option<Va>> {
+    fn pool_ddi_alloc(
+        &mut self,
+        pool_type: PoolType,
+        size: u64,
+        tag: u32,
+        zero: bool,
+    ) -> Result<Option<Va>> {
+        self.check_alloc_irql(pool_type, size)?;
         let r = if self.pool.exhausted() {
             Ok(None)
         } else {
-            self.pool_alloc(size, tag, zero)
+            self.pool_ctx().alloc(pool_type, size, tag, zero)
         };
         self.note_null(r)
     }
 
-    /// Freeing nonpaged pool above `DISPATCH_LEVEL`: Verifier's `0xC4` 0x12, P3 the pool
-    /// type, P4 the address ([semantics §5.9]).
+    /// Allocating paged pool above `APC_LEVEL` is Verifier's `0xC4` 0x01, nonpaged pool
+    /// above `DISPATCH_LEVEL` 0x02; P3 the pool type, P4 the size ([semantics §5.9]).
+    ///
+    /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
+    fn check_alloc_irql(&mut self, pool_type: PoolType, size: u64) -> Result<()> {
+        let (limit, subcode) = if pool_type.is_paged() {
+            (
+                Kirql::APC_LEVEL,
+                verifier::ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL,
+            )
+        } else {
+            (
+                Kirql::DISPATCH_LEVEL,
+                verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+            )
+        };
+        self.check_irql(limit, subcode, pool_type as u64, size)
+    }
+
+    /// Freeing paged pool above `APC_LEVEL` is Verifier's `0xC4` 0x11, nonpaged pool
+    /// above `DISPATCH_LEVEL` 0x12; P3 the pool type, P4 the address (Microsoft,
+    /// `ExFreePoolWithTag` Remarks; [semantics §5.9]).
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     fn check_free_irql(&mut self, va: Va) -> Result<()> {
-        self.check_irql(
-            Kirql::DISPATCH_LEVEL,
-            verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
-            PoolType::NonPaged as u64,
-            va.raw(),
-        )
+        let paged = self
+            .pool
+            .allocation_at(va)
+            .map_or(is_paged_pool(va), |a| a.pool_type.is_paged());
+        let (limit, subcode, pool_type) = if paged {
+            (
+                Kirql::APC_LEVEL,
+                verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL,
+                PoolType::Paged,
+            )
+        } else {
+            (
+                Kirql::DISPATCH_LEVEL,
+                verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+                PoolType::NonPaged,
+            )
+        };
+        self.check_irql(limit, subcode, pool_type as u64, va.raw())
+    }
+
+    /// `MmBuildMdlForNonPagedPool` over paged pool, on Windows 10/11: Verifier's `0xC4`
+    /// 0x7F, P2 the IRQL, P3 the MDL, P4 its flags ([invariant 19]). Earlier versions
+    /// build the MDL (the memory manager records the misuse).
+    ///
+    /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
+    pub(crate) fn check_build_over_paged_pool(&mut self, mdl: Option<MdlId>) -> Result<()> {
+        if self.config.windows < WindowsVersion::Windows10 {
+            return Ok(());
+        }
+        let Some(d) = mdl.and_then(|id| self.mdls.get(id.0)).map(|s| &s.mdl) else {
+            return Ok(());
+        };
+        let start = d.virtual_address().page_align();
+        let pages = d.page_count() as u64;
+        let flags = d.flags.bits() as u64;
+        let paged = (0..pages).any(|i| is_paged_pool(Va(start.0.wrapping_add(i * PAGE_SIZE))));
+        if !paged {
+            return Ok(());
+        }
+        let id = mdl.map_or(0, |m| m.address());
+        Err(self.bug_check(
+            BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [
+                verifier::BUILD_MDL_FOR_NONPAGED_POOL_ON_PAGED_POOL,
+                self.irql.param(),
+                id,
+                flags,
+            ],
+            format!("MmBuildMdlForNonPagedPool over paged pool at {start} (invariant 19)"),
+        ))
     }
 
     /// Frees a pool allocation for the kernel: [`PoolCtx::free`].
@@ -52,13 +127,17 @@ impl Machine {
         self.pool_ctx().free(va, tag)
     }
 
-    /// [`ExAllocatePoolWithTag`]: non-paged pool, **not zeroed** — the block holds
-    /// the stale bytes of the frame's or block's previous owner. `Ok(None)` is
+    /// [`ExAllocatePoolWithTag`]: non-paged or paged pool, **not zeroed** — the block
+    /// holds the stale bytes of the frame's or block's previous owner. `Ok(None)` is
     /// the NULL return (pool limit or physical memory exhausted).
     ///
     /// A request of `PAGE_SIZE - 16` bytes or less is a block of a shared pool
     /// page after a 16-byte header; a larger one is whole, page-aligned pages.
     /// (A zero-byte request gets a minimal block, as on Windows without Verifier.)
+    ///
+    /// # Errors
+    /// Above `APC_LEVEL` for [`PoolType::Paged`], above `DISPATCH_LEVEL` otherwise:
+    /// Verifier's `0xC4` 0x01 / 0x02 (P2 the IRQL, P3 the pool type, P4 the size).
     ///
     /// # Examples
     /// ```
@@ -78,43 +157,82 @@ impl Machine {
         tag: u32,
     ) -> Result<Option<Va>> {
         self.enter("ExAllocatePoolWithTag")?;
-        self.check_irql(
-            Kirql::DISPATCH_LEVEL,
-            verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
-            pool_type as u64,
-            size,
-        )?;
-        self.pool_ddi_alloc(size, tag, false)
+        self.pool_ddi_alloc(pool_type, size, tag, false)
     }
-    /// [`ExAllocatePool2`]: non-paged pool, zeroed unless `POOL_FLAG_UNINITIALIZED` is given.
-    /// `Ok(None)` is the NULL return.
+    /// [`ExAllocatePool2`]: paged pool with `POOL_FLAG_PAGED`, else non-paged (no-execute)
+    /// pool; zeroed unless `POOL_FLAG_UNINITIALIZED` is given. `Ok(None)` is the NULL
+    /// return.
+    ///
+    /// # Errors
+    /// As [`Machine::ex_allocate_pool_with_tag`] for the pool chosen.
     ///
     /// [`ExAllocatePool2`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exallocatepool2
     #[doc(alias = "ExAllocatePool2")]
     pub fn ex_allocate_pool2(&mut self, flags: u64, size: u64, tag: u32) -> Result<Option<Va>> {
         self.enter("ExAllocatePool2")?;
-        self.check_irql(
-            Kirql::DISPATCH_LEVEL,
-            verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
-            PoolType::NonPaged as u64,
-            size,
-        )?;
-        self.pool_ddi_alloc(size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
+        let pool_type = if flags & POOL_FLAG_PAGED != 0 {
+            PoolType::Paged
+        } else {
+            PoolType::NonPagedNx
+        };
+        self.pool_ddi_alloc(pool_type, size, tag, flags & POOL_FLAG_UNINITIALIZED == 0)
     }
-    /// [`ExFreePoolWithTag`]: frees an allocation. Its bytes stay in the frame
-    /// (a later non-zeroing allocation sees them).
+    /// The free of `ExFreePool(WithTag)` once the IRQL is checked: an MDL's address frees
+    /// the MDL's storage ([`Mm::free_mdl_storage`](crate::mm::Mm)); anything else is
+    /// [`PoolCtx::free`], checking `tag` unless it is 0.
+    ///
+    /// The MDLs `MmAllocatePagesForMdl(Ex)` and `MmCreateMdl` return are pool the caller
+    /// frees with `ExFreePool` (Microsoft, `MmAllocatePagesForMdlEx`: "call ExFreePool to
+    /// release the memory allocated for the MDL structure"); ReactOS's `MmMdl.c` does so
+    /// with `ExFreePoolWithTag(Mdl, 0)` on Windows, so a tag of 0 is not checked
+    /// (`ExFreePool` is the same call without a tag). The model does not know the tag
+    /// Windows gives an MDL's storage and checks none for an MDL.
+    fn ddi_free(&mut self, va: Va, tag: u32) -> Result<()> {
+        if let Some(i) = MdlId::slot_of(va) {
+            if let Some(h) = self.mdls.live_at(i) {
+                return self.mm().free_mdl_storage(MdlId(h));
+            }
+            if self.mdls.issued(i) {
+                return Err(self.bug_check(
+                    BugCheckCode::BAD_POOL_CALLER,
+                    [0x07, 0, 0, va.raw()],
+                    format!("ExFreePool of the MDL at {va}, which was already freed"),
+                ));
+            }
+        }
+        self.pool_free(va, (tag != 0).then_some(tag))
+    }
+
+    /// [`ExFreePoolWithTag`]: frees an allocation — or an MDL's storage, given the MDL's
+    /// address ([`MdlId::va`]) — at `DISPATCH_LEVEL` or below for non-paged pool,
+    /// `APC_LEVEL` or below for paged pool. Its bytes stay in the frame (a later
+    /// non-zeroing allocation sees them). An MDL freed this way is not prepared for reuse:
+    /// its lock and its mapping, if any, stay (and leak).
     ///
     /// # Errors
-    /// `BAD_POOL_CALLER (0xC2)`: P1 0x07 for a block already freed, 0x0A when
-    /// `tag` differs from the allocation's, 0x46 for an address that is not a
-    /// pool allocation.
+    /// `BAD_POOL_CALLER (0xC2)`: P1 0x07 for a block (or MDL) already freed, 0x0A when a
+    /// non-zero `tag` differs from the allocation's, 0x46 for an address that is not a
+    /// pool allocation. Above the pool's IRQL: Verifier's `0xC4` 0x11 / 0x12.
+    ///
+    /// # Examples
+    /// ```
+    /// use mdlsim::{Config, Machine, mdl::CacheType};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let mdl = m
+    ///     .mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, 8192, CacheType::Cached, 0)
+    ///     .unwrap()
+    ///     .unwrap();
+    /// m.mm_free_pages_from_mdl(mdl).unwrap();
+    /// m.ex_free_pool_with_tag(mdl.va(), 0).unwrap(); // the MDL itself is pool
+    /// assert!(m.mdl(mdl).is_err());
+    /// ```
     ///
     /// [`ExFreePoolWithTag`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-exfreepoolwithtag
     #[doc(alias = "ExFreePoolWithTag")]
     pub fn ex_free_pool_with_tag(&mut self, va: Va, tag: u32) -> Result<()> {
         self.enter("ExFreePoolWithTag")?;
         self.check_free_irql(va)?;
-        self.pool_free(va, Some(tag))
+        self.ddi_free(va, tag)
     }
     /// [`ExFreePool`]: like [`Machine::ex_free_pool_with_tag`] without the tag check.
     ///
@@ -123,7 +241,7 @@ impl Machine {
     pub fn ex_free_pool(&mut self, va: Va) -> Result<()> {
         self.enter("ExFreePool")?;
         self.check_free_irql(va)?;
-        self.pool_free(va, None)
+        self.ddi_free(va, 0)
     }
     /// Outstanding pool allocations, in address order.
     pub fn pool_allocations(&self) -> impl Iterator<Item = &PoolAllocation> {

@@ -175,7 +175,8 @@ impl Mm<'_> {
             let pte = self.space_of(page).and_then(|sp| self.pte(sp, page));
             match pte {
                 Some(p) => {
-                    foreign |= !matches!(p.kind, crate::space::PteKind::Pool);
+                    foreign |= !matches!(p.kind, crate::space::PteKind::Pool)
+                        || crate::pool::is_paged_pool(page);
                     frames.push(p.pfn.0);
                 }
                 None => {

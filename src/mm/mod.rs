@@ -353,6 +353,17 @@ impl Mm<'_> {
         self.free_mdl(id)
     }
 
+    /// `ExFreePool` of an MDL: its storage goes back to the pool without
+    /// `MmPrepareMdlForReuse` — a lock still held stays held (as [`Mm::forget_lock`]
+    /// records), a mapping still made through it stays mapped and leaks.
+    pub(crate) fn free_mdl_storage(&mut self, id: MdlId) -> Result<()> {
+        self.forget_lock(id)?;
+        if let Some(s) = self.mdls.remove(id.0) {
+            self.phys.release_descriptor(s.capacity as u64);
+        }
+        Ok(())
+    }
+
     pub(crate) fn free_mdl(&mut self, id: MdlId) -> Result<()> {
         self.prepare_for_reuse(id)?;
         self.forget_lock(id)?;

@@ -123,7 +123,11 @@ pub fn arb_pool_op() -> BoxedStrategy<PoolOp> {
         (
             2,
             (
-                prop_oneof![Just(PoolType::NonPaged), Just(PoolType::NonPagedNx)],
+                prop_oneof![
+                    Just(PoolType::NonPaged),
+                    Just(PoolType::Paged),
+                    Just(PoolType::NonPagedNx)
+                ],
                 arb_length(),
                 arb_tag(),
             )

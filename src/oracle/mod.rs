@@ -352,7 +352,9 @@ pub fn classify_event(k: EventKind) -> BugClass {
             BugClass::StatusInconsistent
         }
         EventKind::ZeroLengthMdlAllocated => BugClass::ZeroLengthOrNullMdl,
-        EventKind::UserAccessAtRaisedIrql => BugClass::IrqlViolation,
+        EventKind::UserAccessAtRaisedIrql | EventKind::PagedPoolAccessAtRaisedIrql => {
+            BugClass::IrqlViolation
+        }
     }
 }
 

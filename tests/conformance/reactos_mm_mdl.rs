@@ -1,8 +1,8 @@
 //! ReactOS, `modules/rostests/kmtests/ntos_mm/MmMdl.c`: `TestMmAllocatePagesForMdl` and
 //! `TestMmBuildMdlForNonPagedPool`. `MmAllocatePagesForMdl(Low, High, Skip, Total)` is
 //! `MmAllocatePagesForMdlEx` with `MmCached` and no flags (Microsoft's page for both);
-//! `ExFreePoolWithTag(Mdl, 0)` of the returned MDL is the model's `IoFreeMdl` of it (its
-//! storage is pool).
+//! the returned MDL is freed with `ExFreePoolWithTag(Mdl, 0)` as the source does (its
+//! storage is pool; `free_mdl` below).
 
 use crate::common::*;
 use mdlsim::addr::{PAGE_SIZE, Va, span_pages};
@@ -18,6 +18,11 @@ const MIB: u64 = 1 << 20;
 fn allocate(m: &mut Machine, bytes: u64) -> Option<MdlId> {
     m.mm_allocate_pages_for_mdl_ex(0, u64::MAX, 0, bytes, CacheType::Cached, 0)
         .unwrap()
+}
+
+/// `ExFreePoolWithTag(Mdl, 0)`: the MDL's storage back to the pool.
+fn free_mdl(m: &mut Machine, mdl: MdlId) {
+    m.ex_free_pool_with_tag(mdl.va(), 0).unwrap();
 }
 
 /// `MmMapLockedPagesSpecifyCache(Mdl, KernelMode, MmCached, NULL, FALSE, Normal)`.
@@ -68,7 +73,7 @@ fn allocate_pages_for_mdl_of_2_mib_describes_512_pages() {
             .all(|&p| p != u64::MAX)
     );
     m.mm_free_pages_from_mdl(mdl).unwrap();
-    m.io_free_mdl(mdl).unwrap();
+    free_mdl(&mut m, mdl);
     assert_audit_clean(&m);
 }
 
@@ -88,7 +93,7 @@ fn allocate_pages_for_mdl_never_returns_pfn_0() {
             .all(|&p| p != 0 && p != u64::MAX)
     );
     m.mm_free_pages_from_mdl(mdl).unwrap();
-    m.io_free_mdl(mdl).unwrap();
+    free_mdl(&mut m, mdl);
     assert_audit_clean(&m);
 }
 
@@ -105,16 +110,15 @@ fn mapping_pages_for_mdl_sets_mapped_system_va_and_unmapping_clears_the_flag() {
     m.mm_unmap_locked_pages(sys, mdl).unwrap();
     assert_unmapped(&m, mdl, 2 * MIB);
     m.mm_free_pages_from_mdl(mdl).unwrap();
-    m.io_free_mdl(mdl).unwrap();
+    free_mdl(&mut m, mdl);
     assert_audit_clean(&m);
 }
 
 /// "Now map it, and free without unmapping": `MmFreePagesFromMdl` of a mapped allocation
 /// does not crash. The model lets it happen too, and records the hazard the oracle
 /// reports (the frames go back to the free list while the system mapping still names
-/// them). The test then frees the MDL with `ExFreePoolWithTag`, which the model cannot
-/// express (backlog: only `IoFreeMdl` frees an MDL, and Verifier's check there is 0xC4
-/// 0xB8 for a mapped MDL).
+/// them). The test then frees the MDL with `ExFreePoolWithTag(Mdl, 0)`, still mapped:
+/// no crash either (the storage goes back to the pool; the mapping stays, leaked).
 #[test]
 fn freeing_mapped_pages_for_mdl_does_not_crash_and_is_recorded() {
     let mut m = machine();
@@ -129,6 +133,8 @@ fn freeing_mapped_pages_for_mdl_does_not_crash_and_is_recorded() {
             .iter()
             .any(|e| e.kind == EventKind::FreePagesWhileMapped)
     );
+    free_mdl(&mut m, mdl);
+    assert!(m.crashed().is_none());
 }
 
 /// "try to allocate 2 GB -- should succeed (possibly with fewer pages)": non-NULL, at
@@ -147,7 +153,7 @@ fn allocate_pages_for_mdl_of_2_gib_succeeds_with_at_most_2_gib() {
     assert!(pages as u64 <= 2048 * MIB / PAGE_SIZE);
     assert!(d.pfn_array()[..pages].iter().all(|&p| p != u64::MAX));
     m.mm_free_pages_from_mdl(mdl).unwrap();
-    m.io_free_mdl(mdl).unwrap();
+    free_mdl(&mut m, mdl);
     assert_audit_clean(&m);
 }
 
@@ -193,7 +199,7 @@ fn allocate_and_map_32_mib_pages_for_mdl_allocations() {
             m.mm_unmap_locked_pages(sys, mdl).unwrap();
         }
         m.mm_free_pages_from_mdl(mdl).unwrap();
-        m.io_free_mdl(mdl).unwrap();
+        free_mdl(&mut m, mdl);
     }
     assert_audit_clean(&m);
 }
@@ -201,7 +207,7 @@ fn allocate_and_map_32_mib_pages_for_mdl_allocations() {
 /// `TestMmBuildMdlForNonPagedPool`, non-paged half: a fresh MDL over a pool page has
 /// neither `MDL_PAGES_LOCKED` nor `MDL_SOURCE_IS_NONPAGED_POOL`; after the build it has
 /// `MDL_SOURCE_IS_NONPAGED_POOL` and still not `MDL_PAGES_LOCKED`. (The paged-pool half
-/// needs paged pool: backlog.)
+/// is the two tests below.)
 #[test]
 fn build_mdl_for_non_paged_pool_sets_source_is_nonpaged_pool_not_pages_locked() {
     let mut m = machine();
@@ -223,4 +229,57 @@ fn build_mdl_for_non_paged_pool_sets_source_is_nonpaged_pool_not_pages_locked() 
     m.io_free_mdl(mdl).unwrap();
     m.ex_free_pool_with_tag(page, tag(b"Test")).unwrap();
     assert_audit_clean(&m);
+}
+
+/// The paged-pool half's first four assertions: `ExAllocatePoolWithTag(PagedPool,
+/// PAGE_SIZE)` and `IoAllocateMdl` over it succeed, and the fresh MDL has neither
+/// `MDL_PAGES_LOCKED` nor `MDL_SOURCE_IS_NONPAGED_POOL`.
+fn paged_page_and_fresh_mdl(m: &mut Machine) -> (Va, MdlId) {
+    let page = m
+        .ex_allocate_pool_with_tag(PoolType::Paged, PAGE_SIZE, tag(b"Test"))
+        .unwrap()
+        .expect("ExAllocatePoolWithTag(PagedPool) succeeds");
+    let mdl = m
+        .io_allocate_mdl(page, PAGE_SIZE as u32, false, false, None)
+        .unwrap()
+        .expect("IoAllocateMdl succeeds");
+    let flags = m.mdl(mdl).unwrap().flags;
+    assert!(!flags.contains(MdlFlags::PAGES_LOCKED));
+    assert!(!flags.contains(MdlFlags::SOURCE_IS_NONPAGED_POOL));
+    (page, mdl)
+}
+
+/// The paged-pool half of `TestMmBuildMdlForNonPagedPool`, as far as every Windows runs
+/// it: `ExAllocatePoolWithTag(PagedPool, PAGE_SIZE)` and `IoAllocateMdl` over it succeed,
+/// the fresh MDL has neither `MDL_PAGES_LOCKED` nor `MDL_SOURCE_IS_NONPAGED_POOL`.
+/// Before Windows 8 the source goes on to build the MDL: still not locked, now
+/// `MDL_SOURCE_IS_NONPAGED_POOL` (the model records the misuse as an event).
+#[test]
+fn build_mdl_for_non_paged_pool_over_paged_pool_before_windows_8() {
+    let mut m = Machine::new(Config::default().windows(WindowsVersion::Windows7)).unwrap();
+    let (page, mdl) = paged_page_and_fresh_mdl(&mut m);
+    m.mm_build_mdl_for_non_paged_pool(mdl).unwrap();
+    let after = m.mdl(mdl).unwrap().flags;
+    assert!(!after.contains(MdlFlags::PAGES_LOCKED));
+    assert!(after.contains(MdlFlags::SOURCE_IS_NONPAGED_POOL));
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::NonPagedBuildOverOtherMemory)
+    );
+    m.io_free_mdl(mdl).unwrap();
+    m.ex_free_pool_with_tag(page, tag(b"Test")).unwrap();
+}
+
+/// The same on Windows 10/11, where the source skips the build ("fails an assertion on
+/// Windows 8+ checked and can bugcheck Windows 10+ free"): with Driver Verifier the build
+/// is `DRIVER_VERIFIER_DETECTED_VIOLATION` with Parameter 1 0x7F (Microsoft, bug check
+/// 0xC4's table of Parameter 1 values).
+#[test]
+fn build_mdl_for_non_paged_pool_over_paged_pool_on_windows_10_is_verifier_0x7f() {
+    let mut m = machine();
+    let (_, mdl) = paged_page_and_fresh_mdl(&mut m);
+    let b = m.mm_build_mdl_for_non_paged_pool(mdl).unwrap_err();
+    let b = b.bug_check().unwrap();
+    assert_eq!(b.params[0], 0x7F);
 }

@@ -230,3 +230,23 @@ fn correct_strategies_pass_50000_cases_per_direction() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn docs_zoo_lists_every_driver_of_the_harness_zoo_with_its_class() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/zoo.md"))
+        .expect("docs/zoo.md");
+    let drivers = doc
+        .split("## <a id=\"drivers\"></a>Drivers")
+        .nth(1)
+        .expect("docs/zoo.md has a Drivers section");
+    for z in mdlsim::verify_driver::zoo() {
+        let class = z
+            .expected
+            .map_or("— (passes)".to_string(), |c| format!("`{c}`"));
+        let row = format!("| `{}` | {} |", z.driver.name, class);
+        assert!(
+            drivers.contains(&row),
+            "docs/zoo.md's Drivers table lacks the row starting {row}"
+        );
+    }
+}

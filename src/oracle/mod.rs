@@ -338,19 +338,19 @@ pub fn classify_event(k: EventKind) -> BugClass {
         EventKind::NonPagedBuildOverOtherMemory => BugClass::MapUnlocked,
         // Copy-back not clamped to the caller's buffer, or faulting on it (semantics §5.7).
         EventKind::InformationExceedsBuffer | EventKind::CopyBackFaulted => BugClass::CopyBackError,
-        // IRP protocol: completion with a cancel routine set, pending without marking.
-        EventKind::CompletedWithCancelRoutine | EventKind::PendingNotMarked => {
-            BugClass::UseAfterComplete
-        }
+        // IRP protocol: completion with a cancel routine set.
+        EventKind::CompletedWithCancelRoutine => BugClass::UseAfterComplete,
         // An IRP outlived I/O rundown: its pages stay locked for good (semantics §6).
         EventKind::IrpDisassociated => BugClass::LockLeak,
         EventKind::ProbedMdlUserMapping => BugClass::NestedMappingHazard,
         EventKind::UserAccessOutsideTry | EventKind::UnprobedUserAccess => {
             BugClass::UnprobedUserAccess
         }
-        EventKind::MarkedPendingReturnedOther | EventKind::CompletedWithStatusPending => {
-            BugClass::StatusInconsistent
-        }
+        // The return value against the IRP: STATUS_PENDING without IoMarkIrpPending, or
+        // the reverse; completion with STATUS_PENDING (semantics §5.7).
+        EventKind::PendingNotMarked
+        | EventKind::MarkedPendingReturnedOther
+        | EventKind::CompletedWithStatusPending => BugClass::StatusInconsistent,
         EventKind::ZeroLengthMdlAllocated => BugClass::ZeroLengthOrNullMdl,
         EventKind::UserAccessAtRaisedIrql | EventKind::PagedPoolAccessAtRaisedIrql => {
             BugClass::IrqlViolation

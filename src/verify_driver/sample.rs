@@ -1,16 +1,17 @@
 //! [`SampleDriver`]: a small driver with the request handlers real drivers have — a
-//! METHOD_NEITHER setter, a METHOD_BUFFERED getter, a METHOD_IN_DIRECT consumer, a pended
-//! METHOD_BUFFERED wait, direct-I/O reads — correct, or with one chosen bug of the
+//! METHOD_NEITHER setter, a METHOD_BUFFERED getter, a METHOD_IN_DIRECT consumer, a
+//! METHOD_OUT_DIRECT producer, a pended METHOD_BUFFERED wait, direct-I/O reads — correct, or with one chosen bug of the
 //! classic IOCTL classes: the negative controls of the driver harness.
 
 use super::DriverUnderTest;
 use crate::addr::Va;
 use crate::fault::Result;
 use crate::io::ioctl::{
-    FILE_ANY_ACCESS, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, ctl_code,
+    FILE_ANY_ACCESS, METHOD_BUFFERED, METHOD_IN_DIRECT, METHOD_NEITHER, METHOD_OUT_DIRECT, ctl_code,
 };
 use crate::io::{DeviceId, Driver, IRP_MJ_READ, IoStatusBlock, IrpId, Parameters};
 use crate::machine::Kernel;
+use crate::mdl::MdlId;
 use crate::mdl::priority;
 use crate::oracle::BugClass;
 use crate::pool::{PoolType, tag};
@@ -26,6 +27,8 @@ pub const IOCTL_GET: u32 = ctl_code(DEVICE, 0x801, METHOD_BUFFERED, FILE_ANY_ACC
 pub const IOCTL_CONSUME: u32 = ctl_code(DEVICE, 0x802, METHOD_IN_DIRECT, FILE_ANY_ACCESS);
 /// METHOD_BUFFERED: pended, completed by a timer after 100 ms (or cancelled).
 pub const IOCTL_WAIT: u32 = ctl_code(DEVICE, 0x803, METHOD_BUFFERED, FILE_ANY_ACCESS);
+/// METHOD_OUT_DIRECT: 64 bytes written into the output buffer's MDL.
+pub const IOCTL_PRODUCE: u32 = ctl_code(DEVICE, 0x804, METHOD_OUT_DIRECT, FILE_ANY_ACCESS);
 
 /// The address of the driver's spin lock guarding its state (a global of its image).
 const STATE_LOCK: Va = Va::new(0xFFFF_F800_0010_0000);
@@ -74,11 +77,18 @@ pub enum DriverBug {
     /// The setter reads the caller's buffer while holding its state's spin lock (at
     /// `DISPATCH_LEVEL`).
     ReadsUnderSpinLock,
+    /// The wait is queued and `STATUS_PENDING` returned without `IoMarkIrpPending`.
+    ReturnsPendingUnmarked,
+    /// The setter describes its scratch block with an MDL of its own and never frees it.
+    LeaksMdl,
+    /// Reads map a partial MDL of the IRP's MDL and never free it: the partial MDL and its
+    /// system mapping leak.
+    LeaksPartialMapping,
 }
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 18] = [
+    pub const ALL: [DriverBug; 21] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -97,6 +107,9 @@ impl DriverBug {
         DriverBug::CompletesTwice,
         DriverBug::LeaksLockedMdl,
         DriverBug::ReadsUnderSpinLock,
+        DriverBug::ReturnsPendingUnmarked,
+        DriverBug::LeaksMdl,
+        DriverBug::LeaksPartialMapping,
     ];
 
     /// The class the harness must name for this bug (`None` for the correct driver).
@@ -111,11 +124,13 @@ impl DriverBug {
             DriverBug::NoMapFailureCheck | DriverBug::NoAllocFailureCheck => {
                 BugClass::ResourceFailureUnhandled
             }
-            DriverBug::StatusMismatch | DriverBug::MarksPendingReturnsSuccess => {
-                BugClass::StatusInconsistent
-            }
+            DriverBug::StatusMismatch
+            | DriverBug::MarksPendingReturnsSuccess
+            | DriverBug::ReturnsPendingUnmarked => BugClass::StatusInconsistent,
             DriverBug::IgnoresInputLength => BugClass::OutOfBounds,
-            DriverBug::LeaksPool => BugClass::ResourceLeak,
+            DriverBug::LeaksPool | DriverBug::LeaksMdl | DriverBug::LeaksPartialMapping => {
+                BugClass::ResourceLeak
+            }
             DriverBug::PendsForever | DriverBug::LeaksLockedMdl => BugClass::LockLeak,
             DriverBug::CompletesTwice | DriverBug::ForgetsToComplete => {
                 BugClass::StatusInconsistent
@@ -153,7 +168,7 @@ impl DriverBug {
                 "a return value other than IoStatus.Status (Microsoft, \"Completing IRPs\"; Wine's ntoskrnl tests show what the app then sees)"
             }
             DriverBug::IgnoresInputLength => {
-                "input read past InputBufferLength: the class of CVE-2020-17087 (cng.sys IOCTL handler trusting lengths of its input, exploited in the wild)"
+                "input read past InputBufferLength: a handler trusting a length other than the buffer's (Microsoft, \"Security Issues for I/O Control Codes\": validate buffer sizes; the family of CVE-2020-17087, a cng.sys IOCTL handler whose length arithmetic overran its buffer)"
             }
             DriverBug::LeaksPool => {
                 "pool allocated per request and never freed (Driver Verifier's pool tracking: 0xC4/0x62 at unload)"
@@ -176,6 +191,15 @@ impl DriverBug {
             DriverBug::LeaksLockedMdl => {
                 "a caller's buffer locked with MmProbeAndLockPages and never unlocked: 0x76 PROCESS_HAS_LOCKED_PAGES at the app's exit (Microsoft's bug-check reference)"
             }
+            DriverBug::ReturnsPendingUnmarked => {
+                "STATUS_PENDING returned without IoMarkIrpPending: the I/O manager does not wait for the completion it was told of (Microsoft, IoMarkIrpPending: a dispatch routine that returns STATUS_PENDING must mark the IRP pending first; Driver Verifier 0xC9/0x23D)"
+            }
+            DriverBug::LeaksMdl => {
+                "an MDL allocated per request to describe a driver's buffer and never freed with IoFreeMdl (Driver Verifier's pool tracking: the MDL's pool at unload)"
+            }
+            DriverBug::LeaksPartialMapping => {
+                "a partial MDL built and mapped per request and never freed: each request holds system PTEs for good until they run out (Microsoft, IoBuildPartialMdl: the caller frees the target MDL, IoFreeMdl unmapping it)"
+            }
             DriverBug::ReadsUnderSpinLock => {
                 "the caller's buffer read while holding a spin lock: a page fault at DISPATCH_LEVEL is bug check 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL (Microsoft, \"Managing Hardware Priorities\"; Driver Verifier's IRQL checking)"
             }
@@ -190,6 +214,7 @@ impl DriverBug {
             .ioctl(IOCTL_SET, 16, 0)
             .ioctl(IOCTL_GET, 0, 16)
             .ioctl(IOCTL_CONSUME, 0, 64)
+            .ioctl(IOCTL_PRODUCE, 0, 64)
             .ioctl(IOCTL_WAIT, 0, 8)
             .read()
     }
@@ -219,6 +244,7 @@ impl Driver for SampleDriver {
                 IOCTL_SET => self.set(k, irp, type3_input_buffer, il)?,
                 IOCTL_GET => self.get(k, irp, ol)?,
                 IOCTL_CONSUME => self.consume(k, irp, ol)?,
+                IOCTL_PRODUCE => self.produce(k, irp, ol)?,
                 _ => (NtStatus::INVALID_DEVICE_REQUEST, 0),
             },
             Parameters::Read { length, .. } if loc.major_function == IRP_MJ_READ => {
@@ -329,6 +355,12 @@ impl SampleDriver {
             (None, _) => return Ok(()),
         };
         k.kernel_write(block, data)?;
+        if self.bug == DriverBug::LeaksMdl {
+            // An MDL describing the block, as for a request to a lower driver.
+            if let Some(mdl) = k.io_allocate_mdl(block, SET_MAX, false, false, None)? {
+                k.mm_build_mdl_for_non_paged_pool(mdl)?;
+            }
+        }
         if self.bug != DriverBug::LeaksPool {
             k.ex_free_pool_with_tag(block, t)?;
         }
@@ -366,6 +398,21 @@ impl SampleDriver {
         Ok((NtStatus::SUCCESS, 0))
     }
 
+    /// IOCTL_PRODUCE: writes 64 bytes into the caller's output buffer through its MDL
+    /// (METHOD_OUT_DIRECT: probed for write).
+    fn produce(&self, k: &mut Kernel<'_>, irp: IrpId, ol: u32) -> Result<(NtStatus, u64)> {
+        let mdl = k.irp(irp)?.mdl_address;
+        let (Some(mdl), true) = (mdl, ol >= 64) else {
+            return Ok((NtStatus::BUFFER_TOO_SMALL, 0));
+        };
+        let Some(va) = k.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)? else {
+            return Ok((NtStatus::INSUFFICIENT_RESOURCES, 0));
+        };
+        let data: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(3) ^ 0xA5).collect();
+        k.kernel_write(va, &data)?;
+        Ok((NtStatus::SUCCESS, 64))
+    }
+
     /// IRP_MJ_READ on the direct-I/O device: fills the buffer.
     fn read(&self, k: &mut Kernel<'_>, irp: IrpId, length: u32) -> Result<(NtStatus, u64)> {
         let mdl = k.irp(irp)?.mdl_address;
@@ -373,6 +420,10 @@ impl SampleDriver {
             (Some(m), _) => Some(m),
             (None, DriverBug::NoNullMdlCheck) => None,
             (None, _) => return Ok((NtStatus::SUCCESS, 0)),
+        };
+        let mdl = match (mdl, self.bug) {
+            (Some(m), DriverBug::LeaksPartialMapping) => self.partial_of(k, m, length)?,
+            (m, _) => m,
         };
         let va = match k.mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)? {
             Some(va) => va,
@@ -384,12 +435,25 @@ impl SampleDriver {
         Ok((NtStatus::SUCCESS, fill.len() as u64))
     }
 
+    /// `LeaksPartialMapping`: a partial MDL over all of `mdl` (NULL when it cannot be
+    /// allocated), which the read maps and never frees.
+    fn partial_of(&self, k: &mut Kernel<'_>, mdl: MdlId, length: u32) -> Result<Option<MdlId>> {
+        let va = k.mdl(mdl)?.virtual_address();
+        let Some(partial) = k.io_allocate_mdl(va, length, false, false, None)? else {
+            return Ok(None);
+        };
+        k.io_build_partial_mdl(mdl, partial, va, length)?;
+        Ok(Some(partial))
+    }
+
     /// IOCTL_WAIT: pended in the device's cancel-safe queue; a timer completes it.
     fn wait(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus> {
         if self.bug == DriverBug::ForgetsToComplete {
             return Ok(NtStatus::SUCCESS);
         }
-        k.io_mark_irp_pending(irp)?;
+        if self.bug != DriverBug::ReturnsPendingUnmarked {
+            k.io_mark_irp_pending(irp)?;
+        }
         if self.bug == DriverBug::MarksPendingReturnsSuccess {
             complete(k, irp, NtStatus::SUCCESS, 0)?;
             return Ok(NtStatus::SUCCESS);

@@ -272,9 +272,8 @@ fn adversarial_server_reads_of_a_direct_map_name_the_client_bytes_it_saw() {
     assert!(!f.provenance.is_empty() && !f.addresses.is_empty());
 }
 
-#[test]
-fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
-    use mdlsim::machine::ScheduledWrite;
+/// A machine whose current process has a second thread and a page holding "A".
+fn client_page_holding_a() -> (mdlsim::Machine, mdlsim::space::Tid, mdlsim::addr::Va) {
     use mdlsim::space::Protection;
     use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
     let mut m = mdlsim::Machine::new(mdlsim::Config::default()).unwrap();
@@ -291,6 +290,13 @@ fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
         .unwrap();
     m.user_write(p, va, b"A").unwrap();
     m.switch_to(Some(p)).unwrap();
+    (m, t2, va)
+}
+
+#[test]
+fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
+    use mdlsim::machine::ScheduledWrite;
+    let (mut m, t2, va) = client_page_holding_a();
     let first = m.kernel_read(va, 1).unwrap();
     m.schedule_user_write(ScheduledWrite {
         tid: t2,
@@ -301,6 +307,27 @@ fn a_scheduled_write_lands_exactly_between_two_kernel_fetches() {
     .unwrap();
     let second = m.kernel_read(va, 1).unwrap();
     assert_eq!((first, second), (b"A".to_vec(), b"B".to_vec()));
+}
+
+#[test]
+fn a_scheduled_release_lands_exactly_between_two_kernel_fetches() {
+    use mdlsim::machine::ScheduledRelease;
+    let (mut m, t2, va) = client_page_holding_a();
+    assert_eq!(m.kernel_read(va, 1).unwrap(), b"A".to_vec());
+    m.schedule_user_release(ScheduledRelease {
+        tid: t2,
+        before_step: m.step() + 1,
+        base: va,
+    })
+    .unwrap();
+    let second = m.kernel_read(va, 1).unwrap_err();
+    assert!(
+        matches!(
+            second,
+            mdlsim::Fault::Raise(mdlsim::NtStatus::ACCESS_VIOLATION)
+        ),
+        "{second:?}"
+    );
 }
 
 /// Found while fuzzing (docs/fuzzing.md, scenario target): a case whose buffer no MDL can

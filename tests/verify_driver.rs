@@ -313,3 +313,95 @@ fn a_driver_reading_its_mdl_twice_is_a_double_fetch_with_a_proof() {
     let proof = cx.proof.as_deref().expect("a proof");
     assert!(proof.contains("neither value gives"), "{proof}");
 }
+
+/// The setter's request with a valid header (`{ 12, data }`), the app releasing its
+/// buffer while the driver runs; the seed picks which of the driver's touches the
+/// release precedes.
+fn released_mid_dispatch(seed: u8) -> DriverCase {
+    DriverCase {
+        request: 0,
+        input: Buffer {
+            place: Place::User,
+            offset: 0,
+            length: 16,
+        },
+        output: Buffer::NONE,
+        hostile: Hostile::FreeWhileDispatching,
+        input_words: vec![12],
+        seed,
+    }
+}
+
+#[test]
+fn a_buffer_released_between_two_reads_reaches_the_handlers_exception_path() {
+    let cfg = mdlsim::Config::default();
+    let leaky = DriverBug::LeaksOnException.under_test();
+    // Released before the header read: the first __try fails, nothing was allocated.
+    let early = verify_driver::run_case(&leaky, &released_mid_dispatch(0), &cfg, false);
+    assert!(early.findings.is_empty(), "{:?}", early.findings);
+    assert_eq!(
+        early.io_status.map(|s| s.0),
+        Some(mdlsim::NtStatus::ACCESS_VIOLATION)
+    );
+    // Released between the header and the data: the second __except leaks the block.
+    let late = verify_driver::run_case(&leaky, &released_mid_dispatch(1), &cfg, false);
+    assert!(
+        late.trace
+            .iter()
+            .any(|l| l.contains("releases its buffers")),
+        "{:?}",
+        late.trace
+    );
+    assert!(
+        late.findings
+            .iter()
+            .any(|f| f.kind == BugClass::ResourceLeak),
+        "{:?}",
+        late.findings
+    );
+    // The correct driver reads header and data in one __try before allocating: either
+    // release makes the request fail cleanly.
+    for seed in [0, 1] {
+        let ok = verify_driver::run_case(
+            &DriverBug::None.under_test(),
+            &released_mid_dispatch(seed),
+            &cfg,
+            false,
+        );
+        assert!(ok.findings.is_empty(), "seed {seed}: {:?}", ok.findings);
+        assert_eq!(
+            ok.io_status.map(|s| s.0),
+            Some(mdlsim::NtStatus::ACCESS_VIOLATION),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn without_a_touch_while_dispatching_there_is_nothing_to_release_under_the_driver() {
+    // The getter writes only its SystemBuffer: the caller's pages are never touched.
+    let case = DriverCase {
+        request: 1,
+        input: Buffer::NONE,
+        output: Buffer {
+            place: Place::User,
+            offset: 0,
+            length: 16,
+        },
+        hostile: Hostile::FreeWhileDispatching,
+        input_words: Vec::new(),
+        seed: 0,
+    };
+    let run = verify_driver::run_case(
+        &DriverBug::None.under_test(),
+        &case,
+        &mdlsim::Config::default(),
+        false,
+    );
+    assert!(
+        run.trace.iter().any(|l| l.contains("nothing to release")),
+        "{:?}",
+        run.trace
+    );
+    assert!(run.findings.is_empty(), "{:?}", run.findings);
+}

@@ -291,6 +291,8 @@ impl Machine {
     }
 
     fn stage2_in_context(&mut self, irp: IrpId, i: &super::Irp) -> Result<()> {
+        let now = self.step;
+        self.io.first_stage2_step.get_or_insert(now);
         let mut status = i.io_status.status;
         let info = i.io_status.information;
         let mut copied = 0;

@@ -86,6 +86,10 @@ pub struct IoState {
     /// cleared (the driver harness tells the I/O manager's own capture of a caller's
     /// buffer from the driver's fetches by it).
     pub(crate) first_dispatch_step: Option<u64>,
+    /// The step at which completion's second stage (copy-back, IOSB) first ran since this
+    /// was last cleared (the driver harness tells the I/O manager's writes to a caller's
+    /// buffer from the driver's).
+    pub(crate) first_stage2_step: Option<u64>,
 }
 
 /// A dispatch routine running for one stack location of an IRP: whether it called

@@ -5,7 +5,7 @@
 //! same bug check), then advances the step counter, so every object can name
 //! the step that created it and reports can point at the operation to blame.
 
-use crate::addr::{PAGE_SIZE, Va};
+use crate::addr::PAGE_SIZE;
 use crate::arena::Arena;
 use crate::bugcheck::{BugCheck, BugCheckCode};
 use crate::fault::{Fault, ModelError, Result};
@@ -23,8 +23,10 @@ use serde::{Deserialize, Serialize};
 mod audit;
 mod blame;
 pub mod calls;
+mod interleave;
 mod irql;
 pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
+pub use interleave::{ScheduledRelease, ScheduledWrite};
 pub(crate) mod driver;
 mod kernel;
 mod kernel_memory;
@@ -192,6 +194,8 @@ pub struct Machine {
     pub(crate) locked_pages_adjust: BTreeMap<Pid, i64>,
     /// User-mode writes other threads make just before given steps (double-fetch interleavings).
     pub(crate) scheduled: Vec<ScheduledWrite>,
+    /// Releases by other user threads, due at given steps ([`ScheduledRelease`]).
+    pub(crate) releases: Vec<ScheduledRelease>,
     /// The I/O manager: drivers, devices, thread IRP lists, APCs, clock, filter manager.
     pub(crate) io: crate::iostate::IoState,
     /// Registered drivers (`DriverObject`s), by [`crate::io::DriverId`].
@@ -206,24 +210,6 @@ pub struct Machine {
     pub(crate) user_pointers: crate::user_pointers::UserPointers,
     /// The processor's IRQL ([`crate::irql`]; one processor).
     pub(crate) irql: crate::irql::Kirql,
-}
-
-/// A user-mode write by another thread, performed just before the public call numbered
-/// `before_step` runs: how a test interleaves a second client thread between two kernel
-/// fetches of the same byte ([design.md, "protocol"][design-oracle-rules]). The machine is single-stepped, so
-/// "between step s and s+1" is exact and replayable.
-///
-/// [design-oracle-rules]: https://github.com/mdlsim/mdlsim/blob/main/docs/design.md#oracle-rules
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScheduledWrite {
-    /// The writing thread (its process's user space is written).
-    pub tid: Tid,
-    /// The write happens at the start of the call with this step number.
-    pub before_step: u64,
-    /// Where.
-    pub va: Va,
-    /// What.
-    pub data: Vec<u8>,
 }
 
 impl Machine {
@@ -268,6 +254,7 @@ impl Machine {
             ref_adjust: BTreeMap::new(),
             locked_pages_adjust: BTreeMap::new(),
             scheduled: Vec::new(),
+            releases: Vec::new(),
             io: crate::iostate::IoState::default(),
             drivers: Vec::new(),
             filters: Vec::new(),
@@ -310,8 +297,8 @@ impl Machine {
         self.report_frames_freed_while_mapped();
         self.step += 1;
         self.routine = routine;
-        if !self.scheduled.is_empty() {
-            self.run_scheduled_writes();
+        if !self.scheduled.is_empty() || !self.releases.is_empty() {
+            self.run_scheduled();
         }
         Ok(())
     }
@@ -332,39 +319,6 @@ impl Machine {
     /// The fault of work refused for the host-memory budget.
     pub(crate) fn host_budget_fault(&self) -> Fault {
         self.phys.budget_fault()
-    }
-
-    /// Schedules a user-mode write by thread `tid` just before the call numbered
-    /// `before_step` (see [`ScheduledWrite`]). A write that faults (the page is gone)
-    /// is dropped, as the thread's access violation would be its own business.
-    ///
-    /// # Errors
-    /// A crashed machine (or one over its host-memory budget) says so, as every call does.
-    pub fn schedule_user_write(&mut self, w: ScheduledWrite) -> Result<()> {
-        self.alive()?;
-        self.scheduled.push(w);
-        Ok(())
-    }
-
-    fn run_scheduled_writes(&mut self) {
-        let step = self.step;
-        let due: Vec<ScheduledWrite> = self
-            .scheduled
-            .iter()
-            .filter(|w| w.before_step == step)
-            .cloned()
-            .collect();
-        self.scheduled.retain(|w| w.before_step > step);
-        for w in due {
-            let Some(pid) = self.threads.get(&w.tid).filter(|t| t.alive).map(|t| t.pid) else {
-                continue;
-            };
-            if self.processes.get(&pid).is_some_and(|p| p.is_alive()) {
-                let _ = self
-                    .vm()
-                    .write_as(crate::vm::Who::User(pid), w.va, &w.data, false);
-            }
-        }
     }
 
     /// The current step and routine, to stamp on a new object.

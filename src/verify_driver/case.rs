@@ -107,7 +107,8 @@ impl fmt::Display for Buffer {
     }
 }
 
-/// What the app (or the system) does while the driver holds a request it pended.
+/// What the app (or the system) does while the driver holds a request: while it is
+/// pended, or (`FreeWhileDispatching`) while the dispatch routine runs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub enum Hostile {
     /// Nothing: it waits for completion.
@@ -124,17 +125,25 @@ pub enum Hostile {
     PoolExhausted,
     /// There are no system PTEs: mapping an MDL to system space fails.
     PtesExhausted,
+    /// Another thread of the app releases its buffers (`MEM_RELEASE`) while the dispatch
+    /// routine runs, just before one of the driver's touches of them (the case's seed
+    /// picks which): a pointer probed, or read once, is not a pointer that stays valid
+    /// ([semantics §5.8]).
+    ///
+    /// [semantics §5.8]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.8
+    FreeWhileDispatching,
 }
 
 impl Hostile {
     /// Every action, `None` first.
-    pub const ALL: [Hostile; 6] = [
+    pub const ALL: [Hostile; 7] = [
         Hostile::None,
         Hostile::FreeBuffers,
         Hostile::Cancel,
         Hostile::Exit,
         Hostile::PoolExhausted,
         Hostile::PtesExhausted,
+        Hostile::FreeWhileDispatching,
     ];
 }
 

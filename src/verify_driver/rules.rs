@@ -54,6 +54,8 @@ pub(super) struct Observed {
     pub refetch: Option<Refetch>,
     /// The machine had bug-checked before the app's exit.
     pub crashed_before_exit: bool,
+    /// The steps of the driver's accesses to the caller's buffers while dispatching.
+    pub touches: Vec<u64>,
 }
 
 impl Observed {
@@ -62,6 +64,7 @@ impl Observed {
         let books = Books::take(&w.m, &[w.client]);
         let _ = w.m.start_access_log();
         w.m.io.first_dispatch_step = None;
+        w.m.io.first_stage2_step = None;
         Observed {
             start: w.m.step(),
             dispatched: w.m.step(),
@@ -74,6 +77,7 @@ impl Observed {
             faults: Vec::new(),
             refetch: None,
             crashed_before_exit: false,
+            touches: Vec::new(),
         }
     }
 
@@ -96,6 +100,7 @@ pub(super) fn judge(w: &mut World, obs: &mut Observed, alive: bool) -> Vec<Findi
     obs.events = w.m.events().len();
     out.extend(status(obs, copy_back_faulted));
     let log = w.m.take_access_log().unwrap_or_default();
+    obs.touches = touches(w, &log, obs);
     out.extend(kernel_pointer(w, &log, obs.start));
     out.extend(outside_buffers(w, &log, obs));
     if alive && w.m.crashed().is_none() {
@@ -293,14 +298,44 @@ fn refetch(w: &World, log: &[Access], obs: &mut Observed) -> Option<Finding> {
     Some(f)
 }
 
+/// The steps (in order, each once) of the driver's accesses, while its dispatch routine
+/// runs, to a frame of the caller's buffers — by their user address or through an MDL's
+/// mapping: where [`super::Hostile::FreeWhileDispatching`] can release them. The I/O
+/// manager's completion (its copy-back and IOSB) is not the driver's.
+fn touches(w: &World, log: &[Access], obs: &Observed) -> Vec<u64> {
+    let Some(opened) = w.m.io.first_dispatch_step.map(|s| s.max(obs.start)) else {
+        return Vec::new();
+    };
+    let closed =
+        w.m.io
+            .first_stage2_step
+            .map_or(obs.dispatched, |s| s.saturating_sub(1));
+    let frames: BTreeSet<Pfn> = client_frames(w, false).iter().map(|(p, _)| *p).collect();
+    let mut steps: Vec<u64> = log
+        .iter()
+        .filter(|a| a.actor == Actor::Kernel && (opened..=closed).contains(&a.step))
+        .filter(|a| frames.contains(&a.pfn))
+        .map(|a| a.step)
+        .collect();
+    steps.dedup();
+    steps
+}
+
 /// The caller's frames its user PTEs map writable, with the page's address.
 fn writable_frames(w: &World) -> Vec<(Pfn, Va)> {
+    client_frames(w, true)
+}
+
+/// The frames of the caller's buffers (only those mapped writable with `writable`), with
+/// the page's address.
+fn client_frames(w: &World, writable: bool) -> Vec<(Pfn, Va)> {
     let space = SpaceId::Process(w.client);
     let mut out = Vec::new();
     for r in &w.regions {
         for i in 0..r.size / PAGE_SIZE {
             let va = r.base.wrapping_add(i * PAGE_SIZE);
-            if let Some(p) = w.m.pte(space, va).filter(|p| p.protection.can_write()) {
+            let pte = w.m.pte(space, va);
+            if let Some(p) = pte.filter(|p| !writable || p.protection.can_write()) {
                 out.push((p.pfn, va));
             }
         }

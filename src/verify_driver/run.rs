@@ -9,8 +9,8 @@ use super::world::World;
 use crate::addr::{PAGE_SIZE, Va};
 use crate::fault::{Fault, ModelError, Result};
 use crate::io::{IoRequest, IrpId};
-use crate::machine::ScheduledWrite;
 use crate::machine::calls::DdiCall;
+use crate::machine::{ScheduledRelease, ScheduledWrite};
 use crate::oracle::Finding;
 use crate::status::NtStatus;
 use crate::vm::MEM_RELEASE;
@@ -40,6 +40,9 @@ pub struct DriverRun {
     pub output: Vec<u8>,
     /// A double fetch seen (what the proof replays).
     pub(crate) refetch: Option<super::rules::Refetch>,
+    /// The steps of the driver's touches of the caller's buffers while dispatching
+    /// (where [`Hostile::FreeWhileDispatching`] can release them).
+    pub(crate) touches: Vec<u64>,
 }
 
 /// Plays `case` of `dut` on a machine of `config`; `record` keeps the DDI calls.
@@ -53,13 +56,43 @@ pub fn run_case(
 }
 
 /// As [`run_case`], with a write by the client's second thread scheduled before step
-/// `rewrite.0` at `rewrite.1` (a double-fetch proof).
+/// `rewrite.0` at `rewrite.1` (a double-fetch proof). A case whose app frees its buffers
+/// while the driver dispatches ([`Hostile::FreeWhileDispatching`]) is played twice:
+/// once to find the driver's touches of them, then with their release scheduled just
+/// before one of them — the case's seed picks which, so the search reaches a release
+/// after the driver's first touches succeeded, which no buffer unmapped from the start
+/// gives (the machine is deterministic, so the steps are the same).
 pub(super) fn run_with(
     dut: &DriverUnderTest,
     case: &DriverCase,
     config: &crate::Config,
     record: bool,
     rewrite: Option<(u64, Va, u8)>,
+) -> DriverRun {
+    if case.hostile != Hostile::FreeWhileDispatching {
+        return play(dut, case, config, record, rewrite, None);
+    }
+    let touches = play(dut, case, config, false, rewrite, None).touches;
+    let touch = (!touches.is_empty()).then(|| touches[case.seed as usize % touches.len()]);
+    let mut run = play(dut, case, config, record, rewrite, touch);
+    if touch.is_none() {
+        run.trace.push(
+            "the driver did not touch the caller's buffers while dispatching: nothing to release under it"
+                .into(),
+        );
+    }
+    run
+}
+
+/// One play of `case`, the caller's buffers released just before step `release` when
+/// given.
+fn play(
+    dut: &DriverUnderTest,
+    case: &DriverCase,
+    config: &crate::Config,
+    record: bool,
+    rewrite: Option<(u64, Va, u8)>,
+    release: Option<u64>,
 ) -> DriverRun {
     let mut run = DriverRun::default();
     let Some(&request) = dut.requests.get(case.request as usize) else {
@@ -85,6 +118,18 @@ pub(super) fn run_with(
             va,
             data: vec![byte],
         });
+    }
+    if let Some(step) = release {
+        run.trace.push(format!(
+            "the app's second thread releases its buffers (MEM_RELEASE) just before step {step}, where the driver touches them"
+        ));
+        for r in &w.regions {
+            let _ = w.m.schedule_user_release(ScheduledRelease {
+                tid: w.writer,
+                before_step: step,
+                base: r.base,
+            });
+        }
     }
     let mut p = Play {
         w,
@@ -217,6 +262,7 @@ impl Play<'_> {
         }
         let mut findings = rules::judge(&mut self.w, &mut obs, alive);
         self.run.refetch = obs.refetch;
+        self.run.touches = std::mem::take(&mut obs.touches);
         obs.crashed_before_exit = self.w.m.crashed().is_some();
         if alive && self.w.m.crashed().is_none() {
             if let Err(f) = self.exit("the app exits") {

@@ -84,11 +84,15 @@ pub enum DriverBug {
     /// Reads map a partial MDL of the IRP's MDL and never free it: the partial MDL and its
     /// system mapping leak.
     LeaksPartialMapping,
+    /// The setter reads its header in one `__try`, allocates its scratch block, reads the
+    /// data in a second `__try` — and returns the exception's code from there without
+    /// freeing the block.
+    LeaksOnException,
 }
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 21] = [
+    pub const ALL: [DriverBug; 22] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -110,6 +114,7 @@ impl DriverBug {
         DriverBug::ReturnsPendingUnmarked,
         DriverBug::LeaksMdl,
         DriverBug::LeaksPartialMapping,
+        DriverBug::LeaksOnException,
     ];
 
     /// The class the harness must name for this bug (`None` for the correct driver).
@@ -128,9 +133,10 @@ impl DriverBug {
             | DriverBug::MarksPendingReturnsSuccess
             | DriverBug::ReturnsPendingUnmarked => BugClass::StatusInconsistent,
             DriverBug::IgnoresInputLength => BugClass::OutOfBounds,
-            DriverBug::LeaksPool | DriverBug::LeaksMdl | DriverBug::LeaksPartialMapping => {
-                BugClass::ResourceLeak
-            }
+            DriverBug::LeaksPool
+            | DriverBug::LeaksMdl
+            | DriverBug::LeaksPartialMapping
+            | DriverBug::LeaksOnException => BugClass::ResourceLeak,
             DriverBug::PendsForever | DriverBug::LeaksLockedMdl => BugClass::LockLeak,
             DriverBug::CompletesTwice | DriverBug::ForgetsToComplete => {
                 BugClass::StatusInconsistent
@@ -199,6 +205,9 @@ impl DriverBug {
             }
             DriverBug::LeaksPartialMapping => {
                 "a partial MDL built and mapped per request and never freed: each request holds system PTEs for good until they run out (Microsoft, IoBuildPartialMdl: the caller frees the target MDL, IoFreeMdl unmapping it)"
+            }
+            DriverBug::LeaksOnException => {
+                "an exception path that skips the cleanup: the caller's buffer vanishes between two reads (another thread frees it) and the handler's __except returns without freeing what it allocated in between (Microsoft, \"Handling Exceptions\": the driver must release its resources in the handler)"
             }
             DriverBug::ReadsUnderSpinLock => {
                 "the caller's buffer read while holding a spin lock: a page fault at DISPATCH_LEVEL is bug check 0xD1 DRIVER_IRQL_NOT_LESS_OR_EQUAL (Microsoft, \"Managing Hardware Priorities\"; Driver Verifier's IRQL checking)"
@@ -297,6 +306,9 @@ impl SampleDriver {
             return Ok((NtStatus::INVALID_PARAMETER, 0));
         };
         let from_user = k.irp(irp)?.requestor_mode == crate::mdl::AccessMode::UserMode;
+        if self.bug == DriverBug::LeaksOnException {
+            return self.set_in_two_reads(k, src, il, from_user);
+        }
         let bug = self.bug;
         let body = |k: &mut Kernel<'_>| -> Result<Vec<u8>> {
             if from_user && bug != DriverBug::NoProbe {
@@ -342,6 +354,43 @@ impl SampleDriver {
             return Ok((NtStatus::INVALID_PARAMETER, 0));
         }
         self.scratch(k, &data)?;
+        Ok((NtStatus::SUCCESS, 0))
+    }
+
+    /// `LeaksOnException`'s setter: the header in one `__try`, the scratch block, the data
+    /// in a second `__try` whose handler forgets the block.
+    fn set_in_two_reads(
+        &self,
+        k: &mut Kernel<'_>,
+        src: Va,
+        il: u32,
+        from_user: bool,
+    ) -> Result<(NtStatus, u64)> {
+        let header = k.try_except(|k| {
+            if from_user {
+                k.probe_for_read(src, il as u64, 1)?;
+            }
+            k.kernel_read(src, 4)
+        })?;
+        let len = match header {
+            Ok(h) => u32::from_le_bytes(self::header(h)),
+            Err(code) => return Ok((code, 0)),
+        };
+        if len == 0 || len > SET_MAX {
+            return Ok((NtStatus::INVALID_PARAMETER, 0));
+        }
+        let t = tag(b"Smpl");
+        let Some(block) = k.ex_allocate_pool_with_tag(PoolType::NonPaged, SET_MAX as u64, t)?
+        else {
+            return Ok((NtStatus::INSUFFICIENT_RESOURCES, 0));
+        };
+        let data = k.try_except(|k| k.kernel_read(src.wrapping_add(4), len as u64))?;
+        let data = match data {
+            Ok(d) => d,
+            Err(code) => return Ok((code, 0)),
+        };
+        k.kernel_write(block, &data)?;
+        k.ex_free_pool_with_tag(block, t)?;
         Ok((NtStatus::SUCCESS, 0))
     }
 

@@ -98,6 +98,7 @@ fn arb_hostile() -> impl Strategy<Value = Hostile> {
         1 => Just(Hostile::Exit),
         1 => Just(Hostile::PoolExhausted),
         1 => Just(Hostile::PtesExhausted),
+        1 => Just(Hostile::FreeWhileDispatching),
     ]
 }
 
@@ -223,6 +224,13 @@ pub fn edge_cases(dut: &DriverUnderTest) -> Vec<DriverCase> {
         }
         for h in Hostile::ALL.into_iter().skip(1) {
             with(&|c| c.hostile = h);
+        }
+        // The seed picks the touch the release precedes: the first four.
+        for seed in 1..4 {
+            with(&|c| {
+                c.hostile = Hostile::FreeWhileDispatching;
+                c.seed = seed;
+            });
         }
     }
     out

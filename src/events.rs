@@ -132,6 +132,11 @@ pub enum EventKind {
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     PagedPoolAccessAtRaisedIrql,
+    /// Driver code touched pool outside every allocation: past the end of its block,
+    /// into a neighbour or a freed block (Microsoft, `ExAllocatePoolWithTag` Remarks:
+    /// drivers must access only the bytes they allocated). Windows corrupts the other
+    /// block silently (`BAD_POOL_HEADER` later) or, with special pool, bug-checks.
+    PoolAccessOutsideAllocation,
 }
 
 /// One event.

@@ -63,6 +63,11 @@ impl PoolType {
     }
 }
 
+/// Whether `va` lies in either pool region (allocated or not).
+pub const fn is_pool(va: Va) -> bool {
+    is_paged_pool(va) || (va.0 >= POOL_BASE.0 && va.0 - POOL_BASE.0 < POOL_REGION_PAGES * PAGE_SIZE)
+}
+
 /// Whether `va` lies in the paged pool region (allocated or not).
 pub const fn is_paged_pool(va: Va) -> bool {
     va.0 >= PAGED_POOL_BASE.0 && va.0 - PAGED_POOL_BASE.0 < POOL_REGION_PAGES * PAGE_SIZE
@@ -145,6 +150,12 @@ impl Pool {
 
     pub(crate) fn allocations(&self) -> impl Iterator<Item = &PoolAllocation> {
         self.allocs.values()
+    }
+
+    /// The outstanding allocation with the highest start at or below `va` (the one `va`
+    /// lies in, if any).
+    pub(crate) fn allocation_below(&self, va: Va) -> Option<&PoolAllocation> {
+        self.allocs.range(..=va.0).next_back().map(|(_, a)| a)
     }
 
     /// The outstanding allocation starting at `va`.

@@ -289,3 +289,55 @@ fn pool_allocation_failing_part_way_undoes_exactly_its_work() {
     assert_eq!(m.pool_pages_in_use(), 0);
     assert_audit_clean(&m);
 }
+
+/// Driver code touching pool outside its allocations (Microsoft, ExAllocatePoolWithTag
+/// Remarks: only the bytes allocated): the event PoolAccessOutsideAllocation, class
+/// OutOfBounds; inside the block, nothing.
+#[test]
+fn driver_code_touching_pool_past_its_block_is_recorded() {
+    use mdlsim::events::EventKind;
+    let mut m = machine();
+    let a = m
+        .ex_allocate_pool_with_tag(PoolType::NonPaged, 20, tag(b"Test"))
+        .unwrap()
+        .unwrap();
+    let big = m
+        .ex_allocate_pool_with_tag(PoolType::NonPaged, 5000, tag(b"Test"))
+        .unwrap()
+        .unwrap();
+    let outside = |m: &mdlsim::Machine| {
+        m.events()
+            .iter()
+            .filter(|e| e.kind == EventKind::PoolAccessOutsideAllocation)
+            .count()
+    };
+    let mut k = m.kernel();
+    k.kernel_write(a, &[1; 20]).unwrap();
+    k.kernel_read(big, 5000).unwrap();
+    assert_eq!(outside(&m), 0, "inside the blocks");
+    let mut k = m.kernel();
+    k.kernel_write(a, &[1; 21]).unwrap();
+    assert_eq!(outside(&m), 1, "one byte past a small block");
+    let mut k = m.kernel();
+    k.kernel_read(big.wrapping_add(5000), 8).unwrap();
+    assert_eq!(outside(&m), 2, "the rest of a whole-page block's last page");
+    m.ex_free_pool_with_tag(a, tag(b"Test")).unwrap();
+    let mut k = m.kernel();
+    // Judged before it is made (the access itself may then fault on an unmapped page).
+    let _ = k.kernel_read(a, 4);
+    assert_eq!(outside(&m), 3, "a freed block");
+    let e = m
+        .events()
+        .iter()
+        .find(|e| e.kind == EventKind::PoolAccessOutsideAllocation)
+        .unwrap();
+    assert!(
+        e.detail.contains("runs past the end of the block"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(
+        mdlsim::oracle::classify_event(e.kind),
+        mdlsim::oracle::BugClass::OutOfBounds
+    );
+}

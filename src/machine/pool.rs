@@ -122,6 +122,39 @@ impl Machine {
         ))
     }
 
+    /// Driver code touching pool outside every allocation — past the end of its block
+    /// (into the next block's header, or the rest of a whole-page allocation's last
+    /// page), before it, or in a block already freed: a driver accesses only the storage
+    /// it explicitly allocated (Microsoft, `ExAllocatePoolWithTag` Remarks). On
+    /// Windows the bytes are some other block's (BAD_POOL_HEADER 0x19 later), or, under
+    /// Verifier's special pool, a bug check at the access or at the free (0xCD / 0xC1).
+    /// The model makes the access and records the event
+    /// [`crate::events::EventKind::PoolAccessOutsideAllocation`].
+    pub(crate) fn judge_pool_access(&mut self, va: Va, len: u64, write: bool) {
+        if len == 0 || !crate::pool::is_pool(va) {
+            return;
+        }
+        let end = va.raw().saturating_add(len);
+        let block = self.pool.allocation_below(va).map(|a| (a.va, a.size));
+        let where_ = match block {
+            Some((b, size)) if end <= b.raw().saturating_add(size) => return,
+            Some((b, size)) if va.raw() < b.raw().saturating_add(size) => {
+                format!("runs past the end of the block at {b} of {size:#x} bytes")
+            }
+            Some((b, size)) => {
+                format!("lies in no allocation (the block below: {b}, {size:#x} bytes)")
+            }
+            None => "lies in no allocation".to_string(),
+        };
+        let what = if write { "wrote" } else { "read" };
+        self.event(
+            crate::events::EventKind::PoolAccessOutsideAllocation,
+            None,
+            Some(va),
+            format!("driver code {what} {len} bytes of pool at {va}: the access {where_}"),
+        );
+    }
+
     /// Frees a pool allocation for the kernel: [`PoolCtx::free`].
     pub(crate) fn pool_free(&mut self, va: Va, tag: Option<u32>) -> Result<()> {
         self.pool_ctx().free(va, tag)

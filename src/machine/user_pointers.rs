@@ -122,12 +122,14 @@ impl Machine {
 
     /// Judges one access driver code makes at `va` (`len` bytes): at a user-mode address,
     /// outside `__try` or unprobed, it is recorded as an event. Kernel addresses are
-    /// judged only for paged pool above `APC_LEVEL` (a hostile pointer to one is caught by
-    /// what it reaches), and user ones not in the
+    /// judged only for pool: paged pool above `APC_LEVEL`, and any access outside the
+    /// pool's allocations (a hostile pointer to anything else is caught by what it
+    /// reaches); user ones are not judged in the
     /// first 64 KiB (`MM_LOWEST_USER_ADDRESS`: nothing is ever mapped there, so an
     /// access is a NULL pointer plus an offset, judged by the fault it takes).
     pub(crate) fn judge_driver_access(&mut self, va: Va, len: u64, write: bool) {
         self.judge_irql_of_paged_pool_access(va, len, write);
+        self.judge_pool_access(va, len, write);
         if len == 0 || !va.is_user() || va.raw() < MM_LOWEST_USER_ADDRESS.raw() {
             return;
         }

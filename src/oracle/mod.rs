@@ -352,6 +352,7 @@ pub fn classify_event(k: EventKind) -> BugClass {
         | EventKind::MarkedPendingReturnedOther
         | EventKind::CompletedWithStatusPending => BugClass::StatusInconsistent,
         EventKind::ZeroLengthMdlAllocated => BugClass::ZeroLengthOrNullMdl,
+        EventKind::PoolAccessOutsideAllocation => BugClass::OutOfBounds,
         EventKind::UserAccessAtRaisedIrql | EventKind::PagedPoolAccessAtRaisedIrql => {
             BugClass::IrqlViolation
         }

@@ -88,11 +88,14 @@ pub enum DriverBug {
     /// data in a second `__try` — and returns the exception's code from there without
     /// freeing the block.
     LeaksOnException,
+    /// The getter checks the output length against its 4-byte version but writes its
+    /// whole 16-byte record into the SystemBuffer: past the end of a shorter block.
+    OverrunsSystemBuffer,
 }
 
 impl DriverBug {
     /// Every bug, `None` first.
-    pub const ALL: [DriverBug; 22] = [
+    pub const ALL: [DriverBug; 23] = [
         DriverBug::None,
         DriverBug::NoProbe,
         DriverBug::NoTry,
@@ -115,6 +118,7 @@ impl DriverBug {
         DriverBug::LeaksMdl,
         DriverBug::LeaksPartialMapping,
         DriverBug::LeaksOnException,
+        DriverBug::OverrunsSystemBuffer,
     ];
 
     /// The class the harness must name for this bug (`None` for the correct driver).
@@ -132,7 +136,9 @@ impl DriverBug {
             DriverBug::StatusMismatch
             | DriverBug::MarksPendingReturnsSuccess
             | DriverBug::ReturnsPendingUnmarked => BugClass::StatusInconsistent,
-            DriverBug::IgnoresInputLength => BugClass::OutOfBounds,
+            DriverBug::IgnoresInputLength | DriverBug::OverrunsSystemBuffer => {
+                BugClass::OutOfBounds
+            }
             DriverBug::LeaksPool
             | DriverBug::LeaksMdl
             | DriverBug::LeaksPartialMapping
@@ -174,7 +180,7 @@ impl DriverBug {
                 "a return value other than IoStatus.Status (Microsoft, \"Completing IRPs\"; Wine's ntoskrnl tests show what the app then sees)"
             }
             DriverBug::IgnoresInputLength => {
-                "input read past InputBufferLength: a handler trusting a length other than the buffer's (Microsoft, \"Security Issues for I/O Control Codes\": validate buffer sizes; the family of CVE-2020-17087, a cng.sys IOCTL handler whose length arithmetic overran its buffer)"
+                "input read past InputBufferLength: a handler trusting a length other than the buffer's (Microsoft, \"Security Issues for I/O Control Codes\": validate buffer sizes)"
             }
             DriverBug::LeaksPool => {
                 "pool allocated per request and never freed (Driver Verifier's pool tracking: 0xC4/0x62 at unload)"
@@ -205,6 +211,9 @@ impl DriverBug {
             }
             DriverBug::LeaksPartialMapping => {
                 "a partial MDL built and mapped per request and never freed: each request holds system PTEs for good until they run out (Microsoft, IoBuildPartialMdl: the caller frees the target MDL, IoFreeMdl unmapping it)"
+            }
+            DriverBug::OverrunsSystemBuffer => {
+                "a METHOD_BUFFERED handler writing more than OutputBufferLength into the SystemBuffer: a pool overflow into the next block (Microsoft, \"Buffer Descriptions for I/O Control Codes\": the SystemBuffer holds max(input, output) bytes; the class of CVE-2020-17087, cng.sys)"
             }
             DriverBug::LeaksOnException => {
                 "an exception path that skips the cleanup: the caller's buffer vanishes between two reads (another thread frees it) and the handler's __except returns without freeing what it allocated in between (Microsoft, \"Handling Exceptions\": the driver must release its resources in the handler)"
@@ -418,9 +427,17 @@ impl SampleDriver {
 
     /// IOCTL_GET: a 4-byte version.
     fn get(&self, k: &mut Kernel<'_>, irp: IrpId, ol: u32) -> Result<(NtStatus, u64)> {
-        let Some(out) = k.irp(irp)?.system_buffer.filter(|_| ol >= 16) else {
+        let overrun = self.bug == DriverBug::OverrunsSystemBuffer;
+        let need = if overrun { 4 } else { 16 };
+        let Some(out) = k.irp(irp)?.system_buffer.filter(|_| ol >= need) else {
             return Ok((NtStatus::BUFFER_TOO_SMALL, 0));
         };
+        if overrun {
+            let mut record = [0u8; 16];
+            record[..4].copy_from_slice(&0x0001_0002u32.to_le_bytes());
+            k.kernel_write(out, &record)?;
+            return Ok((NtStatus::SUCCESS, 4));
+        }
         k.kernel_write(out, &0x0001_0002u32.to_le_bytes())?;
         let info = if self.bug == DriverBug::InformationPastWritten {
             16

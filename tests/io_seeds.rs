@@ -323,6 +323,34 @@ fn method_buffered_copy_back_happens_in_the_completion_apc() {
     assert_clean(&m);
 }
 
+/// Each thread's completion APCs wait for that thread: delivering one thread's leaves
+/// another thread's queued, to be delivered when that thread runs.
+#[test]
+fn delivering_one_threads_completion_apcs_leaves_another_threads_queued() {
+    let mut m = machine();
+    m.io_set_apc_delivery(ApcDelivery::Deferred).unwrap();
+    let dev = queue_device(&mut m, mdlsim::io::DO_BUFFERED_IO, QueueDriverBug::None);
+    let (a, ta) = app(&mut m, "a");
+    let (b, tb) = app(&mut m, "b");
+    let (oa, ob) = (alloc(&mut m, a, 0x1000), alloc(&mut m, b, 0x1000));
+    let ra = m.nt_read_file(ta, dev, None, oa, 0x10, 0).unwrap();
+    let rb = m.nt_read_file(tb, dev, None, ob, 0x10, 0).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
+    QueueDriver::complete_next(&mut m.kernel(), dev, QueueDriverBug::None).unwrap();
+    m.ke_deliver_apcs(ta).unwrap();
+    assert_eq!(m.user_read(a, oa, 0x10).unwrap(), pattern(0x10));
+    assert!(m.thread_irps(ta).is_empty(), "{:?}", ra.irp);
+    assert_eq!(
+        m.thread_irps(tb),
+        vec![rb.irp.unwrap()],
+        "b's APC still queued"
+    );
+    assert_eq!(m.user_read(b, ob, 0x10).unwrap(), vec![0; 0x10]);
+    m.ke_deliver_apcs(tb).unwrap();
+    assert_eq!(m.user_read(b, ob, 0x10).unwrap(), pattern(0x10));
+    assert_clean(&m);
+}
+
 /// Seed 004: "If the user has actually deallocated the memory ... the copy-back would raise
 /// an exception ... because it is done in a try/except ... nothing particularly bad would
 /// happen... except the Request gets completed with an error that is basically the

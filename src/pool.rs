@@ -63,6 +63,11 @@ impl PoolType {
     }
 }
 
+/// Whether `[start, end)` overlaps the paged pool region.
+pub(crate) const fn overlaps_paged_pool(start: Va, end: u64) -> bool {
+    start.0 < PAGED_POOL_BASE.0 + POOL_REGION_PAGES * PAGE_SIZE && end > PAGED_POOL_BASE.0
+}
+
 /// Whether `va` lies in either pool region (allocated or not).
 pub const fn is_pool(va: Va) -> bool {
     is_paged_pool(va) || (va.0 >= POOL_BASE.0 && va.0 - POOL_BASE.0 < POOL_REGION_PAGES * PAGE_SIZE)

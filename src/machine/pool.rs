@@ -103,10 +103,11 @@ impl Machine {
             return Ok(());
         };
         let start = d.virtual_address().page_align();
-        let pages = d.page_count() as u64;
+        let end = start
+            .raw()
+            .saturating_add(d.page_count() as u64 * PAGE_SIZE);
         let flags = d.flags.bits() as u64;
-        let paged = (0..pages).any(|i| is_paged_pool(Va(start.0.wrapping_add(i * PAGE_SIZE))));
-        if !paged {
+        if !crate::pool::overlaps_paged_pool(start, end) {
             return Ok(());
         }
         let id = mdl.map_or(0, |m| m.address());

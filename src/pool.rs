@@ -63,19 +63,27 @@ impl PoolType {
     }
 }
 
+/// Bytes of virtual space of each pool region.
+const POOL_REGION_BYTES: u64 = POOL_REGION_PAGES * PAGE_SIZE;
+
+/// Whether `[start, end)` overlaps the region of pool starting at `base`.
+const fn overlaps_region(base: Va, start: u64, end: u64) -> bool {
+    start < base.0 + POOL_REGION_BYTES && end > base.0
+}
+
 /// Whether `[start, end)` overlaps the paged pool region.
 pub(crate) const fn overlaps_paged_pool(start: Va, end: u64) -> bool {
-    start.0 < PAGED_POOL_BASE.0 + POOL_REGION_PAGES * PAGE_SIZE && end > PAGED_POOL_BASE.0
+    overlaps_region(PAGED_POOL_BASE, start.0, end)
 }
 
 /// Whether `va` lies in either pool region (allocated or not).
 pub const fn is_pool(va: Va) -> bool {
-    is_paged_pool(va) || (va.0 >= POOL_BASE.0 && va.0 - POOL_BASE.0 < POOL_REGION_PAGES * PAGE_SIZE)
+    overlaps_region(POOL_BASE, va.0, va.0.saturating_add(1)) || is_paged_pool(va)
 }
 
 /// Whether `va` lies in the paged pool region (allocated or not).
 pub const fn is_paged_pool(va: Va) -> bool {
-    va.0 >= PAGED_POOL_BASE.0 && va.0 - PAGED_POOL_BASE.0 < POOL_REGION_PAGES * PAGE_SIZE
+    overlaps_region(PAGED_POOL_BASE, va.0, va.0.saturating_add(1))
 }
 
 /// `POOL_FLAG_UNINITIALIZED` for `ExAllocatePool2`: do not zero.

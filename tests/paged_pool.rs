@@ -248,3 +248,26 @@ fn a_wrong_non_zero_tag_is_still_bad_pool_caller_0x0a() {
         [0x0A, q.raw(), T as u64, tag(b"Oops") as u64],
     );
 }
+
+#[test]
+fn locking_paged_pool_under_a_spin_lock_is_recorded_like_touching_it() {
+    let mut m = machine();
+    let p = paged(&mut m, PAGE_SIZE);
+    let mdl = new_mdl(&mut m, p, PAGE_SIZE as u32);
+    let old = m
+        .ke_acquire_spin_lock(Va::new(0xFFFF_F800_0030_0000))
+        .unwrap();
+    m.mm_probe_and_lock_pages(mdl, AccessMode::KernelMode, LockOperation::IoReadAccess)
+        .unwrap();
+    assert_eq!(events(&m, EventKind::PagedPoolAccessAtRaisedIrql), 1);
+    m.mm_unlock_pages(mdl).unwrap();
+    m.ke_release_spin_lock(Va::new(0xFFFF_F800_0030_0000), old)
+        .unwrap();
+    // Non-paged pool is not pageable: locking it at DISPATCH_LEVEL records nothing.
+    let n = nonpaged(&mut m, PAGE_SIZE, T);
+    let mdl2 = new_mdl(&mut m, n, PAGE_SIZE as u32);
+    m.ke_raise_irql(Kirql::DISPATCH_LEVEL).unwrap();
+    m.mm_probe_and_lock_pages(mdl2, AccessMode::KernelMode, LockOperation::IoReadAccess)
+        .unwrap();
+    assert_eq!(events(&m, EventKind::PagedPoolAccessAtRaisedIrql), 1);
+}

@@ -57,12 +57,7 @@ fn a_kernel_address_passed_to_an_unprobed_neither_handler_is_named() {
         f.detail
     );
     // The correct driver's probe raises instead: nothing is read, the request fails.
-    let ok = verify_driver::run_case(
-        &DriverBug::None.under_test(),
-        &case,
-        &mdlsim::Config::default(),
-        false,
-    );
+    let ok = run_correct(&case);
     assert!(ok.findings.is_empty(), "{:?}", ok.findings);
     assert_eq!(
         ok.io_status.map(|s| s.0),
@@ -187,12 +182,7 @@ fn both_buffers_at_the_top_of_user_space_are_played() {
         input_words: Vec::new(),
         seed: 0,
     };
-    let run = verify_driver::run_case(
-        &DriverBug::None.under_test(),
-        &case,
-        &mdlsim::Config::default(),
-        false,
-    );
+    let run = run_correct(&case);
     assert!(run.returned.is_some(), "{:?}", run.trace);
     assert!(run.findings.is_empty(), "{:?}", run.findings);
 }
@@ -362,12 +352,7 @@ fn a_buffer_released_between_two_reads_reaches_the_handlers_exception_path() {
     // The correct driver reads header and data in one __try before allocating: either
     // release makes the request fail cleanly.
     for seed in [0, 1] {
-        let ok = verify_driver::run_case(
-            &DriverBug::None.under_test(),
-            &released_mid_dispatch(seed),
-            &cfg,
-            false,
-        );
+        let ok = run_correct(&released_mid_dispatch(seed));
         assert!(ok.findings.is_empty(), "seed {seed}: {:?}", ok.findings);
         assert_eq!(
             ok.io_status.map(|s| s.0),
@@ -392,16 +377,21 @@ fn without_a_touch_while_dispatching_there_is_nothing_to_release_under_the_drive
         input_words: Vec::new(),
         seed: 0,
     };
-    let run = verify_driver::run_case(
-        &DriverBug::None.under_test(),
-        &case,
-        &mdlsim::Config::default(),
-        false,
-    );
+    let run = run_correct(&case);
     assert!(
         run.trace.iter().any(|l| l.contains("nothing to release")),
         "{:?}",
         run.trace
     );
     assert!(run.findings.is_empty(), "{:?}", run.findings);
+}
+
+/// Plays `case` against the correct sample driver on a default machine.
+fn run_correct(case: &DriverCase) -> verify_driver::DriverRun {
+    verify_driver::run_case(
+        &DriverBug::None.under_test(),
+        case,
+        &mdlsim::Config::default(),
+        false,
+    )
 }

@@ -62,14 +62,7 @@ impl Machine {
     }
 
     fn run_scheduled_writes(&mut self) {
-        let step = self.step;
-        let (due, later): (Vec<ScheduledWrite>, Vec<ScheduledWrite>) =
-            std::mem::take(&mut self.scheduled)
-                .into_iter()
-                .partition(|w| w.before_step == step);
-        self.scheduled = later;
-        self.scheduled.retain(|w| w.before_step > step);
-        for w in due {
+        for w in take_due(&mut self.scheduled, self.step, |w| w.before_step) {
             if let Some(pid) = self.live_user_thread(w.tid) {
                 let _ = self
                     .vm()
@@ -100,17 +93,21 @@ impl Machine {
     }
 
     fn run_scheduled_releases(&mut self) {
-        let step = self.step;
-        let (due, later): (Vec<ScheduledRelease>, Vec<ScheduledRelease>) =
-            std::mem::take(&mut self.releases)
-                .into_iter()
-                .partition(|r| r.before_step == step);
-        self.releases = later;
-        self.releases.retain(|r| r.before_step > step);
-        for r in due {
+        for r in take_due(&mut self.releases, self.step, |r| r.before_step) {
             if let Some(pid) = self.live_user_thread(r.tid) {
                 let _ = self.vm().virtual_free(pid, r.base, 0, MEM_RELEASE);
             }
         }
     }
+}
+
+/// Takes the entries of `list` due at `step` (by `due`), in order, and drops those whose
+/// step has passed (a call numbered past them was never made: they can no longer run).
+fn take_due<T>(list: &mut Vec<T>, step: u64, due: impl Fn(&T) -> u64) -> Vec<T> {
+    let (now, later): (Vec<T>, Vec<T>) = std::mem::take(list)
+        .into_iter()
+        .filter(|e| due(e) >= step)
+        .partition(|e| due(e) == step);
+    *list = later;
+    now
 }

@@ -158,42 +158,30 @@ impl Machine {
         )
     }
 
-    /// Driver code touching a user-mode address above `APC_LEVEL`: user memory is
-    /// pageable, and a page fault at `DISPATCH_LEVEL` or above cannot be serviced
-    /// (`DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)` whenever the page is not resident). The
-    /// model keeps every page resident, so the access succeeds and is recorded as the
-    /// event [`EventKind::UserAccessAtRaisedIrql`].
-    pub(crate) fn judge_irql_of_user_access(&mut self, va: Va, len: u64, what: &str) {
-        if self.irql <= Kirql::APC_LEVEL {
-            return;
-        }
-        let irql = self.irql;
-        self.event(
-            EventKind::UserAccessAtRaisedIrql,
-            None,
-            Some(va),
-            format!("driver code {what} {len} bytes at user address {va} at {irql}: a page fault there is bug check 0xD1"),
-        );
-    }
-
-    /// Driver code touching paged pool above `APC_LEVEL`: as for user memory, a page
-    /// fault there is `DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)` whenever the page is not
-    /// resident (and Verifier's IRQL checking trims pageable memory when the IRQL is
-    /// raised); the model records the event [`EventKind::PagedPoolAccessAtRaisedIrql`].
-    pub(crate) fn judge_irql_of_paged_pool_access(&mut self, va: Va, len: u64, write: bool) {
+    /// Driver code touching or probing pageable memory above `APC_LEVEL` — a user-mode
+    /// address, or paged pool: a page fault at `DISPATCH_LEVEL` or above cannot be
+    /// serviced (`DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)` whenever the page is not
+    /// resident, which Verifier's IRQL checking forces by trimming pageable memory when
+    /// the IRQL is raised). The model keeps every page resident, so the access succeeds
+    /// and is recorded as the event [`EventKind::UserAccessAtRaisedIrql`] or
+    /// [`EventKind::PagedPoolAccessAtRaisedIrql`]; other kernel memory is not pageable.
+    pub(crate) fn judge_irql_of_pageable_access(&mut self, va: Va, len: u64, what: &str) {
         if self.irql <= Kirql::APC_LEVEL || len == 0 {
             return;
         }
-        let last = Va(va.raw().saturating_add(len - 1));
-        if !crate::pool::is_paged_pool(va) && !crate::pool::is_paged_pool(last) {
+        let irql = self.irql;
+        let (kind, place) = if va.is_user() {
+            (EventKind::UserAccessAtRaisedIrql, "at user address")
+        } else if crate::pool::overlaps_paged_pool(va, va.raw().saturating_add(len)) {
+            (EventKind::PagedPoolAccessAtRaisedIrql, "of paged pool at")
+        } else {
             return;
-        }
-        let (irql, what) = (self.irql, if write { "wrote" } else { "read" });
+        };
         self.event(
-            EventKind::PagedPoolAccessAtRaisedIrql,
+            kind,
             None,
             Some(va),
-            format!("driver code {what} {len} bytes of paged pool at {va} at {irql}: a page fault there is bug check 0xD1"),
+            format!("driver code {what} {len} bytes {place} {va} at {irql}: a page fault there is bug check 0xD1"),
         );
     }
 

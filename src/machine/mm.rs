@@ -377,16 +377,14 @@ impl Machine {
         )
     }
 
-    /// `MmProbeAndLockPages` of a user range above `APC_LEVEL` touches pageable memory
-    /// ([`Machine::judge_irql_of_user_access`]).
+    /// `MmProbeAndLockPages` above `APC_LEVEL` of a user range or of paged pool touches
+    /// pageable memory ([`Machine::judge_irql_of_pageable_access`]).
     fn judge_irql_of_mdl_probe(&mut self, mdl: Option<MdlId>) {
         let Some(d) = mdl.and_then(|id| self.mdl(id).ok()) else {
             return;
         };
         let (va, len) = (d.virtual_address(), d.byte_count as u64);
-        if va.is_user() && len != 0 {
-            self.judge_irql_of_user_access(va, len, "probed and locked");
-        }
+        self.judge_irql_of_pageable_access(va, len, "probed and locked");
     }
 }
 

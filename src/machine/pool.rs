@@ -50,43 +50,27 @@ impl Machine {
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     fn check_alloc_irql(&mut self, pool_type: PoolType, size: u64) -> Result<()> {
-        let (limit, subcode) = if pool_type.is_paged() {
-            (
-                Kirql::APC_LEVEL,
-                verifier::ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL,
-            )
-        } else {
-            (
-                Kirql::DISPATCH_LEVEL,
-                verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
-            )
-        };
+        let (limit, subcode) = pool_irql_limit(pool_type, false);
         self.check_irql(limit, subcode, pool_type as u64, size)
     }
 
     /// Freeing paged pool above `APC_LEVEL` is Verifier's `0xC4` 0x11, nonpaged pool
-    /// above `DISPATCH_LEVEL` 0x12; P3 the pool type, P4 the address (Microsoft,
-    /// `ExFreePoolWithTag` Remarks; [semantics §5.9]).
+    /// above `DISPATCH_LEVEL` 0x12; P3 the allocation's pool type, P4 the address
+    /// (Microsoft, `ExFreePoolWithTag` Remarks; [semantics §5.9]). An address that is no
+    /// allocation (an MDL's, a wild one) is judged by its region.
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     fn check_free_irql(&mut self, va: Va) -> Result<()> {
-        let paged = self
+        let by_region = if is_paged_pool(va) {
+            PoolType::Paged
+        } else {
+            PoolType::NonPaged
+        };
+        let pool_type = self
             .pool
             .allocation_at(va)
-            .map_or(is_paged_pool(va), |a| a.pool_type.is_paged());
-        let (limit, subcode, pool_type) = if paged {
-            (
-                Kirql::APC_LEVEL,
-                verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL,
-                PoolType::Paged,
-            )
-        } else {
-            (
-                Kirql::DISPATCH_LEVEL,
-                verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
-                PoolType::NonPaged,
-            )
-        };
+            .map_or(by_region, |a| a.pool_type);
+        let (limit, subcode) = pool_irql_limit(pool_type, true);
         self.check_irql(limit, subcode, pool_type as u64, va.raw())
     }
 
@@ -308,5 +292,26 @@ impl Machine {
     /// System PTEs still free.
     pub fn system_ptes_available(&self) -> u64 {
         self.sysptes.available()
+    }
+}
+
+/// The highest IRQL at which a block of `pool_type` may be allocated (or, with `free`,
+/// freed), and Verifier's `0xC4` subcode above it: paged pool `APC_LEVEL` (0x01 / 0x11),
+/// nonpaged pool `DISPATCH_LEVEL` (0x02 / 0x12).
+fn pool_irql_limit(pool_type: PoolType, free: bool) -> (Kirql, u64) {
+    match (pool_type.is_paged(), free) {
+        (true, false) => (
+            Kirql::APC_LEVEL,
+            verifier::ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL,
+        ),
+        (true, true) => (Kirql::APC_LEVEL, verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL),
+        (false, false) => (
+            Kirql::DISPATCH_LEVEL,
+            verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+        ),
+        (false, true) => (
+            Kirql::DISPATCH_LEVEL,
+            verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+        ),
     }
 }

@@ -39,9 +39,7 @@ impl Machine {
     #[doc(alias = "ProbeForRead")]
     pub fn probe_for_read(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForRead")?;
-        if len != 0 {
-            self.judge_irql_of_user_access(va, len, "probed (with ProbeForRead)");
-        }
+        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForRead)");
         self.probe_user_range(va, len, alignment)?;
         let pid = self.current_process();
         self.user_pointers.record(pid, va, len, false);
@@ -73,9 +71,7 @@ impl Machine {
     #[doc(alias = "ProbeForWrite")]
     pub fn probe_for_write(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForWrite")?;
-        if len != 0 {
-            self.judge_irql_of_user_access(va, len, "probed (with ProbeForWrite)");
-        }
+        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForWrite)");
         self.probe_user_range(va, len, alignment)?;
         if len == 0 {
             return Ok(());
@@ -124,16 +120,18 @@ impl Machine {
     /// outside `__try` or unprobed, it is recorded as an event. Kernel addresses are
     /// judged only for pool: paged pool above `APC_LEVEL`, and any access outside the
     /// pool's allocations (a hostile pointer to anything else is caught by what it
-    /// reaches); user ones are not judged in the
-    /// first 64 KiB (`MM_LOWEST_USER_ADDRESS`: nothing is ever mapped there, so an
-    /// access is a NULL pointer plus an offset, judged by the fault it takes).
+    /// reaches). Nothing is judged in the first 64 KiB (`MM_LOWEST_USER_ADDRESS`:
+    /// nothing is ever mapped there, so an access is a NULL pointer plus an offset,
+    /// judged by the fault it takes).
     pub(crate) fn judge_driver_access(&mut self, va: Va, len: u64, write: bool) {
-        self.judge_irql_of_paged_pool_access(va, len, write);
-        self.judge_pool_access(va, len, write);
-        if len == 0 || !va.is_user() || va.raw() < MM_LOWEST_USER_ADDRESS.raw() {
+        if len == 0 || (va.is_user() && va.raw() < MM_LOWEST_USER_ADDRESS.raw()) {
             return;
         }
-        self.judge_irql_of_user_access(va, len, if write { "wrote" } else { "read" });
+        self.judge_pool_access(va, len, write);
+        self.judge_irql_of_pageable_access(va, len, if write { "wrote" } else { "read" });
+        if !va.is_user() {
+            return;
+        }
         let pid = self.current_process();
         let v = self.user_pointers.judge(pid, va, len, write);
         let what = match (write, pid) {

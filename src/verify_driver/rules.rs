@@ -54,8 +54,9 @@ pub(super) struct Observed {
     pub refetch: Option<Refetch>,
     /// The machine had bug-checked before the app's exit.
     pub crashed_before_exit: bool,
-    /// The steps of the driver's accesses to the caller's buffers while dispatching.
-    pub touches: Vec<u64>,
+    /// The steps of the driver's accesses to the caller's buffers while dispatching,
+    /// when asked for (`Some` before the request).
+    pub touches: Option<Vec<u64>>,
 }
 
 impl Observed {
@@ -77,7 +78,7 @@ impl Observed {
             faults: Vec::new(),
             refetch: None,
             crashed_before_exit: false,
-            touches: Vec::new(),
+            touches: None,
         }
     }
 
@@ -100,7 +101,9 @@ pub(super) fn judge(w: &mut World, obs: &mut Observed, alive: bool) -> Vec<Findi
     obs.events = w.m.events().len();
     out.extend(status(obs, copy_back_faulted));
     let log = w.m.take_access_log().unwrap_or_default();
-    obs.touches = touches(w, &log, obs);
+    if obs.touches.is_some() {
+        obs.touches = Some(touches(w, &log, obs));
+    }
     out.extend(kernel_pointer(w, &log, obs.start));
     out.extend(outside_buffers(w, &log, obs));
     if alive && w.m.crashed().is_none() {

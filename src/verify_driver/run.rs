@@ -137,6 +137,7 @@ fn play(
         request,
         run,
         not_played: None,
+        find_touches: case.hostile == Hostile::FreeWhileDispatching && release.is_none(),
     };
     p.play();
     p.run.calls = p.w.m.ddi_calls().to_vec();
@@ -151,11 +152,15 @@ struct Play<'a> {
     run: DriverRun,
     /// The case hit a limit of the host, not of the driver (its findings are dropped).
     not_played: Option<String>,
+    /// Find the driver's touches of the caller's buffers (the first play of a
+    /// [`Hostile::FreeWhileDispatching`] case; no other play needs them).
+    find_touches: bool,
 }
 
 impl Play<'_> {
     fn play(&mut self) {
         let mut obs = Observed::start(&mut self.w);
+        obs.touches = self.find_touches.then(Vec::new);
         if self.case.hostile == Hostile::PoolExhausted {
             let _ = self.w.m.exhaust_pool(true);
             self.line(
@@ -262,7 +267,7 @@ impl Play<'_> {
         }
         let mut findings = rules::judge(&mut self.w, &mut obs, alive);
         self.run.refetch = obs.refetch;
-        self.run.touches = std::mem::take(&mut obs.touches);
+        self.run.touches = obs.touches.take().unwrap_or_default();
         obs.crashed_before_exit = self.w.m.crashed().is_some();
         if alive && self.w.m.crashed().is_none() {
             if let Err(f) = self.exit("the app exits") {

@@ -127,6 +127,7 @@ pub mod strategy;
 mod syspte;
 mod trail;
 pub mod user_pointers;
+pub mod verifier;
 pub mod verify;
 pub mod verify_driver;
 pub mod vm;

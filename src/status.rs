@@ -28,6 +28,7 @@ use core::fmt;
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[serde(transparent)]
+#[cfg_attr(feature = "fuzzing", derive(arbitrary::Arbitrary))]
 pub struct NtStatus(pub u32);
 
 /// Defines the named constants, [`NtStatus::ALL`] and [`NtStatus::name`] from one table, so a

@@ -180,7 +180,15 @@ impl Driver for LockLeaker {
 }
 
 fn leak_then_exit(track: bool) -> (Fault, mdlsim::MdlId) {
-    let mut m = Machine::new(Config::default().track_locked_pages(track)).unwrap();
+    // Without Verifier's Pool Tracking, which would track locked pages too.
+    let verifier = mdlsim::verifier::Verifier {
+        pool_tracking: false,
+        ..mdlsim::verifier::Verifier::STANDARD
+    };
+    let config = Config::default()
+        .track_locked_pages(track)
+        .verifier(verifier);
+    let mut m = Machine::new(config).unwrap();
     let d = m
         .io_register_driver("leaker", Arc::new(LockLeaker))
         .unwrap();

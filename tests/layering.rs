@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     // Values and identities: no state.
     &[
         "addr", "status", "bugcheck", "fault", "arena", "ranges", "counters", "ids", "guide",
-        "windows", "audit", "irql",
+        "windows", "verifier", "audit", "irql",
     ],
     // Physical memory: frames, the PFN database, byte provenance, the access log.
     &["shadow", "pfn", "log"],

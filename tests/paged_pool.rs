@@ -23,6 +23,16 @@ fn paged(m: &mut Machine, size: u64) -> Va {
         .unwrap()
 }
 
+/// Verifier without Force IRQL Checking, which would have trimmed paged pool: the touch
+/// is then an event, not 0xD1 (tests/verifier.rs).
+fn without_force_irql_checking() -> Machine {
+    let v = mdlsim::verifier::Verifier {
+        force_irql_checking: false,
+        ..mdlsim::verifier::Verifier::STANDARD
+    };
+    Machine::new(Config::default().verifier(v)).unwrap()
+}
+
 fn events(m: &Machine, kind: EventKind) -> usize {
     m.events().iter().filter(|e| e.kind == kind).count()
 }
@@ -98,7 +108,7 @@ fn freeing_paged_pool_above_apc_level_is_verifier_0x11() {
 
 #[test]
 fn driver_code_touching_paged_pool_under_a_spin_lock_is_recorded() {
-    let mut m = machine();
+    let mut m = without_force_irql_checking();
     let p = paged(&mut m, 64);
     let n = nonpaged(&mut m, 64, T);
     let lock = Va::new(0xFFFF_F800_0030_0000);
@@ -251,7 +261,7 @@ fn a_wrong_non_zero_tag_is_still_bad_pool_caller_0x0a() {
 
 #[test]
 fn locking_paged_pool_under_a_spin_lock_is_recorded_like_touching_it() {
-    let mut m = machine();
+    let mut m = without_force_irql_checking();
     let p = paged(&mut m, PAGE_SIZE);
     let mdl = new_mdl(&mut m, p, PAGE_SIZE as u32);
     let old = m

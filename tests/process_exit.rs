@@ -41,7 +41,7 @@ fn clean_exit_frees_everything() {
 /// The address space was torn down first: the locked frames sit in Transition.
 #[test]
 fn exit_with_locked_pages_is_0x76() {
-    let (mut m, app) = with_app();
+    let (mut m, app) = untracked_app();
     let buf = user_buf(&mut m, app, 0x3000);
     let mdl = lock_user(
         &mut m,
@@ -92,7 +92,8 @@ fn exit_with_locked_pages_and_tracking_is_0xcb_naming_the_mdl() {
 #[test]
 fn lock_leaked_by_io_free_mdl_surfaces_at_exit() {
     for track in [false, true] {
-        let mut m = Machine::new(Config::default().track_locked_pages(track)).unwrap();
+        let config = Config::default().track_locked_pages(track);
+        let mut m = Machine::new(config.verifier(no_pool_tracking())).unwrap();
         let app = m.create_process("app").unwrap();
         let buf = user_buf(&mut m, app, 0x2000);
         let mdl = lock_user(&mut m, app, buf, 0x2000, LockOperation::IoReadAccess);
@@ -121,7 +122,7 @@ fn lock_leaked_by_io_free_mdl_surfaces_at_exit() {
 /// exit is the one that bug-checks; other processes exit cleanly.
 #[test]
 fn exit_checks_only_the_charged_process() {
-    let (mut m, app) = with_app();
+    let (mut m, app) = untracked_app();
     let drv = m.create_process("driver-host").unwrap();
     let buf = user_buf(&mut m, app, 0x1000);
     m.switch_to(Some(drv)).unwrap();
@@ -189,7 +190,7 @@ fn user_mapping_left_at_exit_is_removed_and_recorded() {
 /// keep anything alive by itself).
 #[test]
 fn exit_with_locked_and_kernel_mapped_pages_is_0x76() {
-    let (mut m, app) = with_app();
+    let (mut m, app) = untracked_app();
     let buf = user_buf(&mut m, app, 0x1000);
     let mdl = lock_user(&mut m, app, buf, 0x1000, LockOperation::IoReadAccess);
     let sys = system_va(&mut m, mdl);

@@ -23,7 +23,9 @@ use std::collections::BTreeSet;
 /// A small machine (so "allocate everything else" is cheap), an app with a 4-page buffer
 /// written with a pattern, locked for write (METHOD_OUT_DIRECT) and mapped to system space.
 fn direct_io(frames_total: u64) -> (Machine, Pid, Va, MdlId, Va, Vec<Pfn>) {
-    let mut m = Machine::new(Config::default().physical_memory(frames_total * PAGE_SIZE)).unwrap();
+    // Verifier without Pool Tracking: exit with locked pages is the field's 0x76.
+    let config = Config::default().physical_memory(frames_total * PAGE_SIZE);
+    let mut m = Machine::new(config.verifier(no_pool_tracking())).unwrap();
     let app = m.create_process("app").unwrap();
     let buf = user_buf(&mut m, app, 0x4000);
     m.user_write(app, buf, &[0x5A; 0x4000]).unwrap();

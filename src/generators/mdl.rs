@@ -320,6 +320,10 @@ pub(super) fn irp_chain() -> impl Strategy<Value = Vec<Op>> {
                     m(MdlOp::MmUnlockPages { mdl: LIVE1 }),
                     m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
                     m(MdlOp::IoFreeMdl { mdl: LIVE0 }),
+                    Op::Irp(IrpOp::IoReuseIrp {
+                        irp: Ix::Live(0),
+                        status: crate::status::NtStatus::SUCCESS,
+                    }),
                     Op::Irp(IrpOp::IoFreeIrp { irp: Ix::Live(0) }),
                 ],
                 &keep,

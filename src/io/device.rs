@@ -23,6 +23,9 @@ use std::sync::Arc;
 pub const DO_BUFFERED_IO: u32 = 0x4;
 /// `DO_DIRECT_IO` (0x10).
 pub const DO_DIRECT_IO: u32 = 0x10;
+/// Offset of `DEVICE_OBJECT.DeviceObjectExtension` on x64 (0x138): what a routine
+/// dereferencing a NULL `PDEVICE_OBJECT` for it reads.
+const DEVICE_OBJECT_EXTENSION_OFFSET: u64 = 0x138;
 
 impl Machine {
     /// Registers driver code (`DriverEntry` ran); returns its handle.
@@ -44,9 +47,12 @@ impl Machine {
     ///
     /// # Errors
     /// An unknown driver is a [`ModelError`]; `DO_BUFFERED_IO | DO_DIRECT_IO` together is
-    /// Driver Verifier's 0xC9/0x245 ([semantics §5.1]).
+    /// Driver Verifier's 0xC9/0x245 under I/O Verification ([semantics §5.1]). Without it
+    /// the device is created with both, and reads and writes to it are buffered (the I/O
+    /// manager tests `DO_BUFFERED_IO` first, [semantics §5.2]; [`crate::verifier`]).
     ///
     /// [semantics §5.1]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.1
+    /// [semantics §5.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.2
     /// [`IoCreateDevice`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iocreatedevice
     #[doc(alias = "IoCreateDevice")]
     pub fn io_create_device(
@@ -63,7 +69,8 @@ impl Machine {
             }
             .into());
         }
-        if flags & DO_BUFFERED_IO != 0 && flags & DO_DIRECT_IO != 0 {
+        let both = flags & DO_BUFFERED_IO != 0 && flags & DO_DIRECT_IO != 0;
+        if both && self.config.verifier.io_verification() {
             return Err(self.bug_check(
                 crate::bugcheck::BugCheckCode::DRIVER_VERIFIER_IOMANAGER_VIOLATION,
                 [
@@ -126,6 +133,57 @@ impl Machine {
         s.flags = (s.flags & !(DO_BUFFERED_IO | DO_DIRECT_IO)) | flags;
         self.device_entry_mut(top)?.upper = Some(source);
         Ok(top)
+    }
+
+    /// [`IoDetachDevice`]: undoes an attachment. `target` is the *lower* device: its
+    /// `AttachedDevice` becomes NULL, and so does the detached device's `AttachedTo`
+    /// (`DEVOBJ_EXTENSION`). Nothing else changes: a device attached above the detached
+    /// one stays attached to it, and every `StackSize` keeps its value (Wine's
+    /// `test_IoAttachDeviceToDeviceStack`, run on Windows; ReactOS `IoDetachDevice`).
+    ///
+    /// A `target` with nothing attached is a NULL dereference, as in the kernel, which
+    /// reads `AttachedDevice->DeviceObjectExtension` without a check:
+    /// `KMODE_EXCEPTION_NOT_HANDLED (0x1E)` with `STATUS_ACCESS_VIOLATION` at the
+    /// field's offset (0x138 on x64).
+    ///
+    /// # Errors
+    /// An unknown device is a [`ModelError`]; a `target` with nothing attached is the
+    /// bug check above.
+    ///
+    /// ```
+    /// use mdlsim::{Config, Machine, io::drivers::PassThroughFilter};
+    /// use std::sync::Arc;
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let drv = m.io_register_driver("filter", Arc::new(PassThroughFilter)).unwrap();
+    /// let (lower, upper) = (m.io_create_device(drv, "lower", 0).unwrap(), m.io_create_device(drv, "upper", 0).unwrap());
+    /// m.io_attach_device_to_device_stack(upper, lower).unwrap();
+    /// m.io_detach_device(lower).unwrap();
+    /// assert_eq!((m.device(lower).unwrap().upper, m.device(upper).unwrap().lower), (None, None));
+    /// assert_eq!(m.device(upper).unwrap().stack_size, 2);
+    /// ```
+    ///
+    /// [`IoDetachDevice`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-iodetachdevice
+    #[doc(alias = "IoDetachDevice")]
+    pub fn io_detach_device(&mut self, target: DeviceId) -> Result<()> {
+        self.enter("IoDetachDevice")?;
+        let Some(above) = self.device(target)?.upper else {
+            return Err(self.bug_check(
+                crate::bugcheck::BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+                [
+                    crate::status::NtStatus::ACCESS_VIOLATION.0 as u64,
+                    0,
+                    0,
+                    DEVICE_OBJECT_EXTENSION_OFFSET,
+                ],
+                format!(
+                    "IoDetachDevice({target:?}) with nothing attached: AttachedDevice is NULL \
+                     (reads DeviceObjectExtension at {DEVICE_OBJECT_EXTENSION_OFFSET:#x})"
+                ),
+            ));
+        };
+        self.device_entry_mut(above)?.lower = None;
+        self.device_entry_mut(target)?.upper = None;
+        Ok(())
     }
 
     /// The `StackSize` of the IRP a request to `device` needs: the device's own, refused

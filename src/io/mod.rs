@@ -91,9 +91,11 @@ pub use device::{
     DriverId,
 };
 pub use irp::{
-    CompletionRoutine, Direction, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL,
+    CompletionRoutine, Direction, IRP_ALLOCATED_FIXED_SIZE, IRP_ALLOCATED_MUST_SUCCEED,
+    IRP_LOOKASIDE_ALLOCATION, IRP_MJ_DEVICE_CONTROL, IRP_MJ_DIRECTORY_CONTROL,
     IRP_MJ_FILE_SYSTEM_CONTROL, IRP_MJ_READ, IRP_MJ_WRITE, IRP_MN_NOTIFY_CHANGE_DIRECTORY,
-    IoStatusBlock, Irp, IrpFlags, IrpId, IrpStage, MAX_STACK_SIZE, Parameters, StackLocation,
+    IRP_QUOTA_CHARGED, IoStatusBlock, Irp, IrpFlags, IrpId, IrpStage, MAX_STACK_SIZE, Parameters,
+    StackLocation,
 };
 pub use services::IoRequest;
 
@@ -104,6 +106,7 @@ use crate::audit::HazardKind;
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::Machine;
 use crate::space::Tid;
+use crate::status::NtStatus;
 
 /// Pool tag of I/O-manager system buffers (`'Io  '`).
 pub const IO_SYSTEM_BUFFER_TAG: u32 = crate::pool::tag(b"Io  ");
@@ -196,6 +199,60 @@ impl Machine {
             }
         }
         self.free_irp_record(irp);
+        Ok(())
+    }
+
+    /// [`IoReuseIrp`]: reinitialises an IRP its driver allocated, for another request.
+    /// The IRP is as `IoInitializeIrp` leaves it — no flags, buffers, MDL, thread or
+    /// cancel state, `CurrentLocation` back at `StackCount + 1` (wherever the previous
+    /// request left it), every stack location zeroed — except that `IoStatus.Status` is
+    /// `status` and `AllocationFlags` is kept (Wine's `test_irp_struct`, run on Windows:
+    /// `CurrentLocation` 2 and `AllocationFlags` `IRP_ALLOCATED_FIXED_SIZE` after reuse;
+    /// ReactOS `IoReuseIrp`). The MDLs and buffers the IRP named are the driver's to free
+    /// first: reuse forgets them.
+    ///
+    /// The routine `ASSERT`s that no cancel routine is set and that the IRP is on no
+    /// thread's list; the model stops there in both builds (the free build would
+    /// reinitialise a list entry still linked, [`crate::windows::KernelBuild`]).
+    ///
+    /// # Errors
+    /// A freed IRP is a [`ModelError::StaleHandle`]; the `ASSERT`s are
+    /// `KMODE_EXCEPTION_NOT_HANDLED (0x1E)` with `STATUS_BREAKPOINT`.
+    ///
+    /// ```
+    /// use mdlsim::{Config, Machine, io::IRP_ALLOCATED_FIXED_SIZE, status::NtStatus};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let irp = m.io_allocate_irp(1).unwrap();
+    /// m.irp_mut(irp).unwrap().current_location = 1; // as a hand-made IoSetNextIrpStackLocation
+    /// m.io_reuse_irp(irp, NtStatus::UNSUCCESSFUL).unwrap();
+    /// let i = m.irp(irp).unwrap();
+    /// assert_eq!((i.current_location, i.allocation_flags), (2, IRP_ALLOCATED_FIXED_SIZE));
+    /// assert_eq!(i.io_status.status, NtStatus::UNSUCCESSFUL);
+    /// ```
+    ///
+    /// [`IoReuseIrp`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioreuseirp
+    #[doc(alias = "IoReuseIrp")]
+    pub fn io_reuse_irp(&mut self, irp: IrpId, status: NtStatus) -> Result<()> {
+        self.enter("IoReuseIrp")?;
+        let i = self.irp(irp)?;
+        if let Some(d) = i.cancel_routine {
+            return Err(self.assert_failed(format!(
+                "IoReuseIrp of {irp} with {d:?}'s cancel routine still set"
+            )));
+        }
+        if let Some(t) = i.thread {
+            if self
+                .io
+                .thread_irps
+                .get(&t)
+                .is_some_and(|l| l.contains(&irp))
+            {
+                return Err(
+                    self.assert_failed(format!("IoReuseIrp of {irp}, still on {t}'s IRP list"))
+                );
+            }
+        }
+        self.irp_entry_mut(irp)?.reinitialize(status);
         Ok(())
     }
 

@@ -28,6 +28,16 @@ pub const IRP_MN_NOTIFY_CHANGE_DIRECTORY: u8 = 0x02;
 
 /// `SL_PENDING_RETURNED` (0x01): `IoMarkIrpPending` was called at this location.
 pub const SL_PENDING_RETURNED: u8 = 0x01;
+/// `IRP_QUOTA_CHARGED` (`AllocationFlags`): the IRP's pool was charged to the caller's
+/// quota.
+pub const IRP_QUOTA_CHARGED: u8 = 0x01;
+/// `IRP_ALLOCATED_MUST_SUCCEED` (`AllocationFlags`).
+pub const IRP_ALLOCATED_MUST_SUCCEED: u8 = 0x02;
+/// `IRP_ALLOCATED_FIXED_SIZE` (`AllocationFlags`): what `IoAllocateIrp(1, FALSE)` sets on
+/// Windows, and keeps across `IoReuseIrp` (Wine's `test_irp_struct`, run on Windows).
+pub const IRP_ALLOCATED_FIXED_SIZE: u8 = 0x04;
+/// `IRP_LOOKASIDE_ALLOCATION` (`AllocationFlags`).
+pub const IRP_LOOKASIDE_ALLOCATION: u8 = 0x08;
 /// `SL_INVOKE_ON_CANCEL` (0x20).
 pub const SL_INVOKE_ON_CANCEL: u8 = 0x20;
 /// `SL_INVOKE_ON_SUCCESS` (0x40).
@@ -262,6 +272,9 @@ pub struct Irp {
     /// Built by a kernel component running in a system thread (`IoBuild...Request` with
     /// no process context): stage 2 runs in system context instead of being skipped.
     pub system_thread: bool,
+    /// `AllocationFlags`: how the IRP was allocated ([`IRP_ALLOCATED_FIXED_SIZE`] for every
+    /// IRP the model makes); `IoReuseIrp` keeps it.
+    pub allocation_flags: u8,
     /// `StackCount` (a `CCHAR`: at most [`MAX_STACK_SIZE`]).
     pub stack_count: u8,
     /// `CurrentLocation` (starts at `StackCount + 1`; `IoCallDriver` decrements it).
@@ -319,6 +332,7 @@ impl Irp {
             thread: None,
             process: None,
             system_thread: false,
+            allocation_flags: IRP_ALLOCATED_FIXED_SIZE,
             stack_count,
             current_location: stack_count + 1,
             stack: vec![StackLocation::default(); stack_count as usize],
@@ -327,6 +341,17 @@ impl Irp {
             completed: false,
             birth,
         }
+    }
+
+    /// `IoReuseIrp`'s reinitialisation: the IRP as `IoInitializeIrp` leaves it (every
+    /// field zero, `CurrentLocation` at `StackCount + 1`, an empty stack), with its
+    /// `AllocationFlags` and where it was allocated kept and `IoStatus.Status` set to
+    /// `status`.
+    pub(crate) fn reinitialize(&mut self, status: NtStatus) {
+        let mut fresh = Irp::new(self.stack_count, self.birth);
+        fresh.allocation_flags = self.allocation_flags;
+        fresh.io_status.status = status;
+        *self = fresh;
     }
 
     /// `IoGetCurrentIrpStackLocation`, if the IRP has been sent to a driver.

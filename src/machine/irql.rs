@@ -162,20 +162,45 @@ impl Machine {
     /// address, or paged pool: a page fault at `DISPATCH_LEVEL` or above cannot be
     /// serviced (`DRIVER_IRQL_NOT_LESS_OR_EQUAL (0xD1)` whenever the page is not
     /// resident, which Verifier's IRQL checking forces by trimming pageable memory when
-    /// the IRQL is raised). The model keeps every page resident, so the access succeeds
-    /// and is recorded as the event [`EventKind::UserAccessAtRaisedIrql`] or
-    /// [`EventKind::PagedPoolAccessAtRaisedIrql`]; other kernel memory is not pageable.
-    pub(crate) fn judge_irql_of_pageable_access(&mut self, va: Va, len: u64, what: &str) {
+    /// the IRQL is raised). Paged pool under Verifier's Force IRQL Checking
+    /// ([`crate::verifier::Verifier::force_irql_checking`]) has been trimmed, so the touch
+    /// is that bug check: P1 the address, P2 the IRQL, P3 0 read / 1 write (the model
+    /// passes 1 for a probe), P4 0 (the model has no code addresses). Otherwise the model
+    /// keeps every page resident, so the access succeeds and is recorded as the event
+    /// [`EventKind::UserAccessAtRaisedIrql`] or [`EventKind::PagedPoolAccessAtRaisedIrql`]
+    /// (user memory is a process's working set, which Force IRQL Checking's trimming of
+    /// "pageable pool, code and data" does not document); other kernel memory is not
+    /// pageable.
+    ///
+    /// # Errors
+    /// The 0xD1 above.
+    pub(crate) fn judge_irql_of_pageable_access(
+        &mut self,
+        va: Va,
+        len: u64,
+        what: &str,
+        write: bool,
+    ) -> Result<()> {
         if self.irql <= Kirql::APC_LEVEL || len == 0 {
-            return;
+            return Ok(());
         }
         let irql = self.irql;
         let (kind, place) = if va.is_user() {
             (EventKind::UserAccessAtRaisedIrql, "at user address")
         } else if crate::pool::overlaps_paged_pool(va, va.raw().saturating_add(len)) {
+            if self.config.verifier.force_irql_checking() {
+                return Err(self.bug_check(
+                    BugCheckCode::DRIVER_IRQL_NOT_LESS_OR_EQUAL,
+                    [va.raw(), irql.param(), u64::from(write), 0],
+                    format!(
+                        "driver code {what} {len} bytes of paged pool at {va} at {irql}, \
+                         trimmed by Verifier's Force IRQL Checking (semantics §5.9)"
+                    ),
+                ));
+            }
             (EventKind::PagedPoolAccessAtRaisedIrql, "of paged pool at")
         } else {
-            return;
+            return Ok(());
         };
         self.event(
             kind,
@@ -183,6 +208,7 @@ impl Machine {
             Some(va),
             format!("driver code {what} {len} bytes {place} {va} at {irql}: a page fault there is bug check 0xD1"),
         );
+        Ok(())
     }
 
     /// A system service returning to user mode: at an IRQL above `PASSIVE_LEVEL` it is

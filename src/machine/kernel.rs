@@ -269,6 +269,8 @@ ddis! {
     "IoAllocateIrp" => fn io_allocate_irp(&mut self, stack_size: u8) -> Result<IrpId>;
     /// `IoFreeIrp`.
     "IoFreeIrp" => fn io_free_irp(&mut self, irp: IrpId) -> Result<()>;
+    /// `IoReuseIrp`.
+    "IoReuseIrp" => fn io_reuse_irp(&mut self, irp: IrpId, status: NtStatus) -> Result<()>;
     /// Reading an IRP's fields.
     "IRP" => fn irp(&self, irp: IrpId) -> Result<&Irp>;
     /// Writing an IRP's fields (`Irp->IoStatus`, `Irp->MdlAddress`, ...).
@@ -307,6 +309,8 @@ ddis! {
     "IoCreateDevice" => fn io_create_device(&mut self, driver: DriverId, name: &str, flags: u32) -> Result<DeviceId>;
     /// `IoAttachDeviceToDeviceStack`.
     "IoAttachDeviceToDeviceStack" => fn io_attach_device_to_device_stack(&mut self, source: DeviceId, target: DeviceId) -> Result<DeviceId>;
+    /// `IoDetachDevice`.
+    "IoDetachDevice" => fn io_detach_device(&mut self, target: DeviceId) -> Result<()>;
     /// `IoGetAttachedDevice`.
     "IoGetAttachedDevice" => fn io_get_attached_device(&self, device: DeviceId) -> Result<DeviceId>;
     /// Reading a device object's fields (`DeviceObject->Flags`, `StackSize`, ...).

@@ -38,36 +38,40 @@ impl Kernel<'_> {
     /// [`crate::events::EventKind::UserAccessOutsideTry`] event).
     #[doc(alias = "RtlCopyMemory")]
     pub fn kernel_read(&mut self, va: Va, len: u64) -> Result<Vec<u8>> {
-        self.m.judge_driver_access(va, len, false);
         let args = || show_args(&[("va", va.show("va")), ("len", len.show("len"))]);
-        self.logged("RtlCopyMemory", args, |m| m.kernel_read(va, len))
+        self.logged("RtlCopyMemory", args, |m| {
+            m.judge_driver_access(va, len, false)?;
+            m.kernel_read(va, len)
+        })
     }
 
     /// A kernel-mode read into the driver's buffer: the machine's
     /// [`Machine::kernel_read_into`], judged as [`Kernel::kernel_read`].
     #[doc(alias = "RtlCopyMemory")]
     pub fn kernel_read_into(&mut self, va: Va, buf: &mut [u8]) -> Result<()> {
-        self.m.judge_driver_access(va, buf.len() as u64, false);
         let len = buf.len() as u64;
         let args = || show_args(&[("va", va.show("va")), ("len", len.show("len"))]);
-        self.logged("RtlCopyMemory", args, |m| m.kernel_read_into(va, buf))
+        self.logged("RtlCopyMemory", args, |m| {
+            m.judge_driver_access(va, len, false)?;
+            m.kernel_read_into(va, buf)
+        })
     }
 
     /// A kernel-mode write of fresh data: the machine's [`Machine::kernel_write`],
     /// judged as [`Kernel::kernel_read`] (a user address must be probed for write).
     #[doc(alias = "RtlCopyMemory")]
     pub fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
-        self.m.judge_driver_access(va, data.len() as u64, true);
         let args = || show_args(&[("va", va.show("va")), ("data", data.show("data"))]);
-        self.logged("RtlCopyMemory", args, |m| m.kernel_write(va, data))
+        self.logged("RtlCopyMemory", args, |m| {
+            m.judge_driver_access(va, data.len() as u64, true)?;
+            m.kernel_write(va, data)
+        })
     }
 
     /// `RtlCopyMemory` between two addresses: the machine's [`Machine::kernel_copy`],
     /// the source judged as a read and the destination as a write.
     #[doc(alias = "RtlCopyMemory")]
     pub fn kernel_copy(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
-        self.m.judge_driver_access(src, len, false);
-        self.m.judge_driver_access(dst, len, true);
         let args = || {
             show_args(&[
                 ("dst", dst.show("dst")),
@@ -75,15 +79,21 @@ impl Kernel<'_> {
                 ("len", len.show("len")),
             ])
         };
-        self.logged("RtlCopyMemory", args, |m| m.kernel_copy(dst, src, len))
+        self.logged("RtlCopyMemory", args, |m| {
+            m.judge_driver_access(src, len, false)?;
+            m.judge_driver_access(dst, len, true)?;
+            m.kernel_copy(dst, src, len)
+        })
     }
 
     /// `RtlZeroMemory`: the machine's [`Machine::kernel_zero`], judged as a write.
     #[doc(alias = "RtlZeroMemory")]
     pub fn kernel_zero(&mut self, va: Va, len: u64) -> Result<()> {
-        self.m.judge_driver_access(va, len, true);
         let args = || show_args(&[("va", va.show("va")), ("len", len.show("len"))]);
-        self.logged("RtlZeroMemory", args, |m| m.kernel_zero(va, len))
+        self.logged("RtlZeroMemory", args, |m| {
+            m.judge_driver_access(va, len, true)?;
+            m.kernel_zero(va, len)
+        })
     }
 
     /// `__try { f } __except (EXCEPTION_EXECUTE_HANDLER) { ... }`: runs `f`; an

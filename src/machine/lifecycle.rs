@@ -98,7 +98,9 @@ impl Machine {
     ///
     /// Windows, not ReactOS ([semantics §6], [§9]): deleting a process whose
     /// `NumberOfLockedPages` is not zero bug-checks `PROCESS_HAS_LOCKED_PAGES (0x76)`
-    /// with P1 0, P2 the process, P3 the count; with `track_locked_pages` it is
+    /// with P1 0, P2 the process, P3 the count; with locked-page tracking
+    /// (`TrackLockedPages`, or Verifier's Pool Tracking on Vista and later:
+    /// [`crate::Config::tracks_locked_pages_at_exit`]) it is
     /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` with P3 the MDL and P4 its pages.
     /// A user-mode MDL mapping still in the process is removed with the address space
     /// and recorded as an event ([invariant 9]).
@@ -146,7 +148,7 @@ impl Machine {
     pub(crate) fn delete_process_checked(&mut self, pid: Pid) -> Result<()> {
         let locked = self.process(pid)?.number_of_locked_pages;
         if locked != 0 {
-            if self.config.track_locked_pages {
+            if self.config.tracks_locked_pages_at_exit() {
                 let (mdl, pages) = self.first_lock_charged_to(pid);
                 return Err(self.bug_check(
                     BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,

@@ -38,6 +38,8 @@ impl Machine {
             shadow: self.config.shadow,
             track_locked_pages: self.config.track_locked_pages,
             windows: self.config.windows,
+            verifier: self.config.verifier,
+            track_ptes: self.config.track_ptes,
             kernel_build: self.config.kernel_build,
         }
     }

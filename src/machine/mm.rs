@@ -68,7 +68,7 @@ impl Machine {
             mdl_param(mdl),
             mode as u64,
         )?;
-        self.judge_irql_of_mdl_probe(mdl);
+        self.judge_irql_of_mdl_probe(mdl, operation != LockOperation::IoReadAccess)?;
         self.mm().mm_probe_and_lock_pages(mdl, mode, operation)
     }
 
@@ -379,12 +379,12 @@ impl Machine {
 
     /// `MmProbeAndLockPages` above `APC_LEVEL` of a user range or of paged pool touches
     /// pageable memory ([`Machine::judge_irql_of_pageable_access`]).
-    fn judge_irql_of_mdl_probe(&mut self, mdl: Option<MdlId>) {
+    fn judge_irql_of_mdl_probe(&mut self, mdl: Option<MdlId>, write: bool) -> Result<()> {
         let Some(d) = mdl.and_then(|id| self.mdl(id).ok()) else {
-            return;
+            return Ok(());
         };
         let (va, len) = (d.virtual_address(), d.byte_count as u64);
-        self.judge_irql_of_pageable_access(va, len, "probed and locked");
+        self.judge_irql_of_pageable_access(va, len, "probed and locked", write)
     }
 }
 

@@ -17,6 +17,7 @@ use crate::pool::Pool;
 use crate::process::{Process, Thread};
 use crate::space::{AddressSpace, Pid, SpaceId, Tid};
 use crate::syspte::SystemPtes;
+use crate::verifier::Verifier;
 use crate::windows::{KernelBuild, WindowsVersion};
 use serde::{Deserialize, Serialize};
 
@@ -79,6 +80,15 @@ pub struct Config {
     /// customers run.
     #[serde(default)]
     pub kernel_build: KernelBuild,
+    /// Driver Verifier for the drivers under test: on or off and its options
+    /// ([`crate::verifier`]). Default [`Verifier::STANDARD`] (`verifier /standard`).
+    #[serde(default)]
+    pub verifier: Verifier,
+    /// `TrackPtes`: running out of system PTEs for a mapping that must not fail is
+    /// `DRIVER_USED_EXCESSIVE_PTES (0xD8)` instead of `NO_MORE_SYSTEM_PTES (0x3F)`
+    /// ([`crate::verifier`]). Default off, as in the registry.
+    #[serde(default)]
+    pub track_ptes: bool,
 }
 
 /// The default [`Config::host_memory_limit_bytes`]: 1 GiB, room for about 250,000
@@ -96,6 +106,8 @@ impl Default for Config {
             host_memory_limit_bytes: DEFAULT_HOST_MEMORY_LIMIT,
             windows: WindowsVersion::default(),
             kernel_build: KernelBuild::Free,
+            verifier: Verifier::STANDARD,
+            track_ptes: false,
         }
     }
 }
@@ -141,6 +153,27 @@ impl Config {
     pub fn kernel_build(mut self, b: KernelBuild) -> Self {
         self.kernel_build = b;
         self
+    }
+
+    /// Sets Driver Verifier's settings ([`Verifier`]; [`Verifier::OFF`] for a machine
+    /// without it).
+    pub fn verifier(mut self, v: Verifier) -> Self {
+        self.verifier = v;
+        self
+    }
+
+    /// Turns `TrackPtes` on or off.
+    pub fn track_ptes(mut self, on: bool) -> Self {
+        self.track_ptes = on;
+        self
+    }
+
+    /// Whether process deletion names the MDL that left pages locked (0xCB): with
+    /// `TrackLockedPages`, or with Verifier's Pool Tracking on Windows Vista and later
+    /// ([`crate::verifier`]).
+    pub fn tracks_locked_pages_at_exit(&self) -> bool {
+        self.track_locked_pages
+            || (self.verifier.pool_tracking() && self.windows >= WindowsVersion::Vista)
     }
 
     /// Sets the host-memory budget in bytes (see [`Config::host_memory_limit_bytes`]).

@@ -4,7 +4,7 @@
 
 use super::Machine;
 use crate::addr::{PAGE_SIZE, Va};
-use crate::bugcheck::{BugCheckCode, verifier};
+use crate::bugcheck::{BugCheckCode, bad_pool_caller, verifier};
 use crate::fault::Result;
 use crate::irql::Kirql;
 use crate::mdl::MdlId;
@@ -47,17 +47,51 @@ impl Machine {
 
     /// Allocating paged pool above `APC_LEVEL` is Verifier's `0xC4` 0x01, nonpaged pool
     /// above `DISPATCH_LEVEL` 0x02; P3 the pool type, P4 the size ([semantics §5.9]).
+    /// Without Verifier the pool's own check: `BAD_POOL_CALLER (0xC2)` 0x08, P2 the IRQL,
+    /// P3 the pool type, P4 the size ([`crate::verifier`]).
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     fn check_alloc_irql(&mut self, pool_type: PoolType, size: u64) -> Result<()> {
         let (limit, subcode) = pool_irql_limit(pool_type, false);
-        self.check_irql(limit, subcode, pool_type as u64, size)
+        self.check_pool_irql(limit, subcode, pool_type, size)
+    }
+
+    /// The IRQL check of a pool allocation or free: Verifier's `0xC4` `subcode`, or
+    /// without Verifier `BAD_POOL_CALLER (0xC2)` 0x08 (allocate) / 0x09 (free) with the
+    /// same parameters (Microsoft's 0xC2 page).
+    fn check_pool_irql(
+        &mut self,
+        limit: Kirql,
+        subcode: u64,
+        pool_type: PoolType,
+        p4: u64,
+    ) -> Result<()> {
+        if self.config.verifier.enabled || self.irql <= limit {
+            return self.check_irql(limit, subcode, pool_type as u64, p4);
+        }
+        let free = matches!(
+            subcode,
+            verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL
+                | verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL
+        );
+        let p1 = if free {
+            bad_pool_caller::FREE_AT_BAD_IRQL
+        } else {
+            bad_pool_caller::ALLOCATE_AT_BAD_IRQL
+        };
+        let (routine, irql) = (self.routine, self.irql);
+        Err(self.bug_check(
+            BugCheckCode::BAD_POOL_CALLER,
+            [p1, irql.param(), pool_type as u64, p4],
+            format!("{routine} at {irql}, above {limit} (semantics §5.9; no Verifier)"),
+        ))
     }
 
     /// Freeing paged pool above `APC_LEVEL` is Verifier's `0xC4` 0x11, nonpaged pool
     /// above `DISPATCH_LEVEL` 0x12; P3 the allocation's pool type, P4 the address
-    /// (Microsoft, `ExFreePoolWithTag` Remarks; [semantics §5.9]). An address that is no
-    /// allocation (an MDL's, a wild one) is judged by its region.
+    /// (Microsoft, `ExFreePoolWithTag` Remarks; [semantics §5.9]); without Verifier
+    /// `BAD_POOL_CALLER (0xC2)` 0x09. An address that is no allocation (an MDL's, a wild
+    /// one) is judged by its region.
     ///
     /// [semantics §5.9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s5.9
     fn check_free_irql(&mut self, va: Va) -> Result<()> {
@@ -71,7 +105,7 @@ impl Machine {
             .allocation_at(va)
             .map_or(by_region, |a| a.pool_type);
         let (limit, subcode) = pool_irql_limit(pool_type, true);
-        self.check_irql(limit, subcode, pool_type as u64, va.raw())
+        self.check_pool_irql(limit, subcode, pool_type, va.raw())
     }
 
     /// `MmBuildMdlForNonPagedPool` over paged pool, on Windows 10/11: Verifier's `0xC4`

@@ -39,7 +39,7 @@ impl Machine {
     #[doc(alias = "ProbeForRead")]
     pub fn probe_for_read(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForRead")?;
-        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForRead)");
+        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForRead)", false)?;
         self.probe_user_range(va, len, alignment)?;
         let pid = self.current_process();
         self.user_pointers.record(pid, va, len, false);
@@ -71,7 +71,7 @@ impl Machine {
     #[doc(alias = "ProbeForWrite")]
     pub fn probe_for_write(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForWrite")?;
-        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForWrite)");
+        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForWrite)", true)?;
         self.probe_user_range(va, len, alignment)?;
         if len == 0 {
             return Ok(());
@@ -123,14 +123,20 @@ impl Machine {
     /// reaches). Nothing is judged in the first 64 KiB (`MM_LOWEST_USER_ADDRESS`:
     /// nothing is ever mapped there, so an access is a NULL pointer plus an offset,
     /// judged by the fault it takes).
-    pub(crate) fn judge_driver_access(&mut self, va: Va, len: u64, write: bool) {
+    ///
+    /// # Errors
+    /// A crashed machine; paged pool touched under Force IRQL Checking
+    /// ([`Machine::judge_irql_of_pageable_access`]).
+    pub(crate) fn judge_driver_access(&mut self, va: Va, len: u64, write: bool) -> Result<()> {
+        self.alive()?;
         if len == 0 || (va.is_user() && va.raw() < MM_LOWEST_USER_ADDRESS.raw()) {
-            return;
+            return Ok(());
         }
         self.judge_pool_access(va, len, write);
-        self.judge_irql_of_pageable_access(va, len, if write { "wrote" } else { "read" });
+        let what = if write { "wrote" } else { "read" };
+        self.judge_irql_of_pageable_access(va, len, what, write)?;
         if !va.is_user() {
-            return;
+            return Ok(());
         }
         let pid = self.current_process();
         let v = self.user_pointers.judge(pid, va, len, write);
@@ -163,5 +169,6 @@ impl Machine {
                 format!("driver code {what} {len} bytes at user address {va} without {probe} of it in this request"),
             );
         }
+        Ok(())
     }
 }

@@ -55,6 +55,10 @@ pub(crate) struct Mm<'a> {
     pub(crate) track_locked_pages: bool,
     /// The Windows whose rules apply where versions differ.
     pub(crate) windows: crate::windows::WindowsVersion,
+    /// Driver Verifier's settings ([`crate::Config::verifier`]).
+    pub(crate) verifier: crate::verifier::Verifier,
+    /// `TrackPtes` ([`crate::Config::track_ptes`]).
+    pub(crate) track_ptes: bool,
     /// Free or checked build ([`crate::windows::KernelBuild`]).
     pub(crate) kernel_build: crate::windows::KernelBuild,
 }

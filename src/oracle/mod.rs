@@ -37,7 +37,9 @@ pub mod double_fetch;
 pub mod hygiene;
 
 use crate::addr::Va;
-use crate::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
+use crate::bugcheck::{
+    BugCheckCode, bad_pool_caller, memory_management, system_pte_misuse, verifier,
+};
 use crate::events::{Event, EventKind};
 use crate::fault::Fault;
 use crate::shadow::Label;
@@ -258,7 +260,9 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     | verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS
                     | verifier::MAP_IO_SPACE_PAGES_NOT_LOCKED => BugClass::MapUnlocked,
                     verifier::MAP_LOCKED_PAGES_BAD_MDL_FLAGS => BugClass::DuplicateSystemMapping,
-                    verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL
+                    verifier::ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL
+                    | verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL
+                    | verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL
                     | verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL
                     | verifier::RAISE_IRQL_INVALID
                     | verifier::LOWER_IRQL_INVALID
@@ -280,7 +284,20 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     | system_pte_misuse::MDL_START_VA_CHANGED => BugClass::MdlMutatedWhileMapped,
                     _ => BugClass::UnmapMismatch,
                 },
-                BugCheckCode::NO_MORE_SYSTEM_PTES => BugClass::ResourceFailureUnhandled,
+                BugCheckCode::NO_MORE_SYSTEM_PTES | BugCheckCode::DRIVER_USED_EXCESSIVE_PTES => {
+                    BugClass::ResourceFailureUnhandled
+                }
+                BugCheckCode::BAD_POOL_CALLER
+                    if matches!(
+                        p1,
+                        bad_pool_caller::ALLOCATE_AT_BAD_IRQL | bad_pool_caller::FREE_AT_BAD_IRQL
+                    ) =>
+                {
+                    BugClass::IrqlViolation
+                }
+                BugCheckCode::MEMORY_MANAGEMENT if p1 == memory_management::MAP_UNLOCKED_PAGE => {
+                    BugClass::MapUnlocked
+                }
                 BugCheckCode::PROCESS_HAS_LOCKED_PAGES
                 | BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS => BugClass::LockLeak,
                 BugCheckCode::ATTEMPTED_WRITE_TO_READONLY_MEMORY => BugClass::AccessModeMismatch,
@@ -517,6 +534,17 @@ mod tests {
                 "",
                 BugClass::ResourceFailureUnhandled,
             ),
+            (
+                C::DRIVER_USED_EXCESSIVE_PTES,
+                0,
+                "",
+                BugClass::ResourceFailureUnhandled,
+            ),
+            (C::BAD_POOL_CALLER, 0x08, "", BugClass::IrqlViolation),
+            (C::BAD_POOL_CALLER, 0x09, "", BugClass::IrqlViolation),
+            (C::BAD_POOL_CALLER, 0x07, "", BugClass::Crash),
+            (C::MEMORY_MANAGEMENT, 0x1233, "", BugClass::MapUnlocked),
+            (C::MEMORY_MANAGEMENT, 0x1236, "", BugClass::Crash),
             (C::PROCESS_HAS_LOCKED_PAGES, 0, "", BugClass::LockLeak),
             (
                 C::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,

@@ -127,7 +127,7 @@ impl Table {
     /// The table a reference held in field `field` of op variant `variant` names.
     fn of(variant: &str, field: &str) -> Option<Table> {
         Some(match (variant, field) {
-            ("AttachDevice", "source" | "target") => Table::Devices,
+            ("AttachDevice", "source" | "target") | ("DetachDevice", "target") => Table::Devices,
             (_, "device" | "volume") => Table::Devices,
             (_, "driver") => Table::Drivers,
             (_, "thread") => Table::Threads,

@@ -157,6 +157,13 @@ pub struct MachineConfig {
     /// ([`crate::windows::KernelBuild`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_build: Option<crate::windows::KernelBuild>,
+    /// Driver Verifier: `{"enabled": true, "force_irql_checking": true, "pool_tracking":
+    /// true, "io_verification": true}` is the default ([`crate::verifier::Verifier`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<crate::verifier::Verifier>,
+    /// `TrackPtes` (out of system PTEs is 0xD8 instead of 0x3F).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_ptes: Option<bool>,
 }
 
 impl MachineConfig {
@@ -179,6 +186,8 @@ impl MachineConfig {
             .track_locked_pages(self.track_locked_pages.unwrap_or(d.track_locked_pages))
             .windows(self.windows.unwrap_or(d.windows))
             .kernel_build(self.kernel_build.unwrap_or(d.kernel_build))
+            .verifier(self.verifier.unwrap_or(d.verifier))
+            .track_ptes(self.track_ptes.unwrap_or(d.track_ptes))
     }
 }
 

@@ -16,6 +16,22 @@ pub fn machine() -> Machine {
     Machine::new(Config::default()).unwrap()
 }
 
+/// Verifier on without Pool Tracking: no locked-page tracking unless `TrackLockedPages`
+/// is set, so a process deleted with locked pages is 0x76, not 0xCB.
+pub fn no_pool_tracking() -> mdlsim::verifier::Verifier {
+    mdlsim::verifier::Verifier {
+        pool_tracking: false,
+        ..mdlsim::verifier::Verifier::STANDARD
+    }
+}
+
+/// [`with_app`] on a machine that does not track locked pages ([`no_pool_tracking`]).
+pub fn untracked_app() -> (Machine, Pid) {
+    let mut m = Machine::new(Config::default().verifier(no_pool_tracking())).unwrap();
+    let app = m.create_process("app").unwrap();
+    (m, app)
+}
+
 /// A machine with one process, `app`.
 pub fn with_app() -> (Machine, Pid) {
     let mut m = machine();

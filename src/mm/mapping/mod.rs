@@ -10,7 +10,7 @@
 mod unmap;
 
 use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Pfn, Va};
-use crate::bugcheck::{BugCheckCode, verifier};
+use crate::bugcheck::{BugCheckCode, memory_management, verifier};
 use crate::events::EventKind;
 use crate::fault::{Fault, Result};
 use crate::mdl::{AccessMode, CacheType, MdlFlags, MdlId, priority};
@@ -83,6 +83,26 @@ impl Mm<'_> {
         self.note_null(r)
     }
 
+    /// No system PTEs for a kernel mapping that may not fail: `NO_MORE_SYSTEM_PTES
+    /// (0x3F)` (P2 the pages asked for), or with `TrackPtes` `DRIVER_USED_EXCESSIVE_PTES
+    /// (0xD8)`: P1 the driver's name (0: the model has one driver), P2 the PTEs it holds,
+    /// P3 the free PTEs, P4 the total (Microsoft's 0x3F and 0xD8 pages; invariant 15).
+    fn no_more_system_ptes(&mut self, id: MdlId, n: u64) -> Fault {
+        if self.track_ptes {
+            let (used, free) = (self.sysptes.used(), self.sysptes.available());
+            return self.bug_check(
+                BugCheckCode::DRIVER_USED_EXCESSIVE_PTES,
+                [0, used, free, used + free],
+                format!("no {n} free system PTEs to map {id}, with TrackPtes (invariant 15)"),
+            );
+        }
+        self.bug_check(
+            BugCheckCode::NO_MORE_SYSTEM_PTES,
+            [0, n, 0, 0],
+            format!("no {n} free system PTEs to map {id} (invariant 15)"),
+        )
+    }
+
     /// Checks that every slot to be mapped names a page of the PFN database. A number that is
     /// not one (a PFN array poisoned by unlock, or forged) in an MDL not marked `IO_SPACE` is
     /// Driver Verifier's 0xC4/0x89 (P2 the MDL, P3 the slot's address, P4 the number). The
@@ -108,7 +128,9 @@ impl Mm<'_> {
         Ok(())
     }
 
-    /// Checks that every mapped slot names a locked frame ([invariant 14]).
+    /// Checks that every mapped slot names a locked frame ([invariant 14]): Verifier's
+    /// 0xC4/0x85, or without it `MEMORY_MANAGEMENT (0x1A)` 0x1233 with P2 the page
+    /// ([`crate::verifier`]).
     ///
     /// "Locked" means resident and pinned: referenced by a lock, allocated by
     /// `MmAllocatePagesForMdl`, or a page of non-paged pool (which is never paged or
@@ -124,6 +146,13 @@ impl Mm<'_> {
                     || (e.owner == crate::pfn::FrameOwner::Pool
                         && e.state == crate::pfn::PageState::Active)
             });
+            if !locked && !self.verifier.enabled {
+                return Err(self.bug_check(
+                    BugCheckCode::MEMORY_MANAGEMENT,
+                    [memory_management::MAP_UNLOCKED_PAGE, f.0, 0, 0],
+                    format!("mapping {id}: {f} is not locked (invariant 14; no Verifier)"),
+                ));
+            }
             if !locked {
                 let pages = frames.len() as u64;
                 return Err(self.verifier_violation(
@@ -209,9 +238,10 @@ impl Mm<'_> {
                 ),
             ));
         }
-        if !m
-            .flags
-            .intersects(MdlFlags::PAGES_LOCKED | MdlFlags::PARTIAL)
+        if self.verifier.enabled
+            && !m
+                .flags
+                .intersects(MdlFlags::PAGES_LOCKED | MdlFlags::PARTIAL)
         {
             return Err(self.verifier_violation(
                 verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS,
@@ -229,11 +259,7 @@ impl Mm<'_> {
             if m.flags.contains(MdlFlags::MAPPING_CAN_FAIL) || !bug_check_on_failure {
                 return Ok(None);
             }
-            return Err(self.bug_check(
-                BugCheckCode::NO_MORE_SYSTEM_PTES,
-                [0, n, 0, 0],
-                format!("no {n} free system PTEs to map {id} (invariant 15)"),
-            ));
+            return Err(self.no_more_system_ptes(id, n));
         };
         let source = if m.flags.contains(MdlFlags::PARTIAL) {
             self.partial_source(id)
@@ -271,9 +297,11 @@ impl Mm<'_> {
         if m.byte_count == 0 {
             return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
         }
-        if !m.flags.intersects(
-            MdlFlags::PAGES_LOCKED | MdlFlags::SOURCE_IS_NONPAGED_POOL | MdlFlags::PARTIAL,
-        ) {
+        if self.verifier.enabled
+            && !m.flags.intersects(
+                MdlFlags::PAGES_LOCKED | MdlFlags::SOURCE_IS_NONPAGED_POOL | MdlFlags::PARTIAL,
+            )
+        {
             return Err(self.verifier_violation(
                 verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS,
                 id.address(),

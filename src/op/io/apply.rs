@@ -33,6 +33,11 @@ impl Interpreter {
                 self.machine.io_free_irp(irp)?;
                 Ok(Value::Unit)
             }
+            IrpOp::IoReuseIrp { irp, status } => {
+                let irp = self.irp(irp);
+                self.machine.io_reuse_irp(irp, status)?;
+                Ok(Value::Unit)
+            }
         }
     }
 
@@ -54,6 +59,11 @@ impl Interpreter {
             IoOp::AttachDevice { source, target } => {
                 let (s, t) = (self.device(source), self.device(target));
                 self.machine.io_attach_device_to_device_stack(s, t)?;
+                Ok(Value::Unit)
+            }
+            IoOp::DetachDevice { target } => {
+                let t = self.device(target);
+                self.machine.io_detach_device(t)?;
                 Ok(Value::Unit)
             }
             IoOp::FltRegisterFilter { altitude } => {
@@ -228,6 +238,7 @@ impl Interpreter {
             IoOp::RegisterDriver { .. }
             | IoOp::CreateDevice { .. }
             | IoOp::AttachDevice { .. }
+            | IoOp::DetachDevice { .. }
             | IoOp::FltRegisterFilter { .. }
             | IoOp::FltAttachVolume { .. }
             | IoOp::SetApcDelivery { .. }

@@ -6,6 +6,7 @@ use crate::io::drivers::QueueDriverBug;
 use crate::io::{DO_BUFFERED_IO, DO_DIRECT_IO};
 use crate::op::arb::{arb_ix, arb_length, arb_offset_in_page, weighted};
 use crate::op::{Addr, Ix, Op};
+use crate::status::NtStatus;
 use proptest::collection::{SizeRange, vec};
 use proptest::prelude::*;
 
@@ -24,6 +25,15 @@ pub fn arb_irp_op() -> BoxedStrategy<IrpOp> {
                 .boxed(),
         ),
         (1, arb_ix().prop_map(|irp| IrpOp::IoFreeIrp { irp }).boxed()),
+        (
+            1,
+            (
+                arb_ix(),
+                prop_oneof![Just(NtStatus::SUCCESS), Just(NtStatus::UNSUCCESSFUL)],
+            )
+                .prop_map(|(irp, status)| IrpOp::IoReuseIrp { irp, status })
+                .boxed(),
+        ),
     ])
 }
 
@@ -150,6 +160,12 @@ fn arb_io_setup_op() -> BoxedStrategy<IoOp> {
             1,
             (arb_ix(), arb_ix())
                 .prop_map(|(source, target)| IoOp::AttachDevice { source, target })
+                .boxed(),
+        ),
+        (
+            1,
+            arb_ix()
+                .prop_map(|target| IoOp::DetachDevice { target })
                 .boxed(),
         ),
         (

@@ -27,6 +27,13 @@ pub enum IrpOp {
         /// Which IRP.
         irp: Ix,
     },
+    /// [`Machine::io_reuse_irp`].
+    IoReuseIrp {
+        /// Which IRP.
+        irp: Ix,
+        /// The `IoStatus.Status` it starts with.
+        status: NtStatus,
+    },
 }
 
 /// A driver built into the model that an [`IoOp::RegisterDriver`] can load.
@@ -79,6 +86,11 @@ pub enum IoOp {
         /// The filter device.
         source: Ix,
         /// A device of the stack to attach to.
+        target: Ix,
+    },
+    /// [`Machine::io_detach_device`].
+    DetachDevice {
+        /// The lower device, whose attached device is detached.
         target: Ix,
     },
     /// [`Machine::flt_register_filter`] of a [`PassMiniFilter`].
@@ -258,6 +270,7 @@ impl IrpOp {
         match self {
             IrpOp::IoAllocateIrp { .. } => "IoAllocateIrp",
             IrpOp::IoFreeIrp { .. } => "IoFreeIrp",
+            IrpOp::IoReuseIrp { .. } => "IoReuseIrp",
         }
     }
 
@@ -265,6 +278,10 @@ impl IrpOp {
     pub fn examples() -> Vec<IrpOp> {
         vec![
             IrpOp::IoAllocateIrp { stack_size: 1 },
+            IrpOp::IoReuseIrp {
+                irp: Ix::Recent(0),
+                status: NtStatus::UNSUCCESSFUL,
+            },
             IrpOp::IoFreeIrp { irp: Ix::Recent(0) },
         ]
     }
@@ -277,6 +294,7 @@ impl IoOp {
             IoOp::RegisterDriver { .. } => "DriverEntry",
             IoOp::CreateDevice { .. } => "IoCreateDevice",
             IoOp::AttachDevice { .. } => "IoAttachDeviceToDeviceStack",
+            IoOp::DetachDevice { .. } => "IoDetachDevice",
             IoOp::FltRegisterFilter { .. } => "FltRegisterFilter",
             IoOp::FltAttachVolume { .. } => "FltAttachVolume",
             IoOp::NtReadFile { .. } => "NtReadFile",
@@ -366,6 +384,9 @@ impl IoOp {
             IoOp::KeSetTimer { device, due_ms: 10 },
             IoOp::KeAdvanceClock { ms: 100 },
             IoOp::TerminateThread { thread },
+            IoOp::DetachDevice {
+                target: Ix::Recent(1),
+            },
         ]
     }
 }

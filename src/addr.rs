@@ -33,6 +33,16 @@ pub const PAGE_BYTES: usize = PAGE_SIZE as usize;
 pub const MM_LOWEST_USER_ADDRESS: Va = Va(0x1_0000);
 /// `MM_HIGHEST_USER_ADDRESS` on amd64 (8 TiB layout): 64 KiB + 1 below the top of user space.
 pub const MM_HIGHEST_USER_ADDRESS: Va = Va(0x0000_07FF_FFFE_FFFF);
+/// `MM_HIGHEST_VAD_ADDRESS`: the highest address a VAD may cover, 64 KiB below
+/// [`MM_HIGHEST_USER_ADDRESS`] (0x7FF'FFFD'FFFF on amd64). A user-mode
+/// `MmMapLockedPagesSpecifyCache` at an explicit base whose range ends above it raises
+/// `STATUS_INVALID_ADDRESS` ([semantics §3.7]; ReactOS `ntoskrnl/include/internal/amd64/mm.h`
+/// defines it so, and `ntoskrnl/mm/ARM3/mdlsup.c` `MiMapLockedPagesInUserSpace` checks
+/// it, as ReactOS's kmtest `MmMapLockedPagesSpecifyCache_user.c` asserts of Windows
+/// Server 2003 for a page 15 pages below the highest user address).
+///
+/// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7
+pub const MM_HIGHEST_VAD_ADDRESS: Va = Va(MM_HIGHEST_USER_ADDRESS.0 - ALLOCATION_GRANULARITY);
 /// `MM_USER_PROBE_ADDRESS` on amd64: a user-mode probe whose end lies above it raises
 /// `STATUS_ACCESS_VIOLATION`; the 64 KiB from here to the top of user space are a
 /// no-access guard ([semantics §1.1], [§3.4] step 1).

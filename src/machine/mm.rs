@@ -202,7 +202,10 @@ impl Machine {
     /// * User mode: errors are raised, never NULL ([invariant 16]):
     ///   `STATUS_PROCESS_IS_TERMINATING`, `STATUS_INVALID_ADDRESS` (an explicit base that is
     ///   unaligned, below `MM_LOWEST_USER_ADDRESS` — the NULL-page region Windows never lets a
-    ///   VAD cover, a detail [semantics §3.7] leaves out — or whose range leaves user space),
+    ///   VAD cover, a detail [semantics §3.7] leaves out — or whose range ends above
+    ///   [`MM_HIGHEST_VAD_ADDRESS`](crate::addr::MM_HIGHEST_VAD_ADDRESS), 64 KiB below the
+    ///   highest user address, as ReactOS's `MiMapLockedPagesInUserSpace` checks and its
+    ///   kmtest `MmMapLockedPagesSpecifyCache_user.c` asserts of Windows Server 2003),
     ///   `STATUS_CONFLICTING_ADDRESSES`, `STATUS_NO_MEMORY`.
     ///
     /// [semantics §3.7]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.7

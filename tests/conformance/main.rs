@@ -11,7 +11,9 @@ mod common;
 #[path = "../io_common/mod.rs"]
 mod io_common;
 
+mod reactos_io_irp;
 mod reactos_io_mdl;
+mod reactos_mm_map;
 mod reactos_mm_mdl;
 mod wine_cancel;
 mod wine_completion;

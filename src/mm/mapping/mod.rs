@@ -9,7 +9,7 @@
 
 mod unmap;
 
-use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Pfn, Va};
+use crate::addr::{LIST_HEAD, MM_HIGHEST_VAD_ADDRESS, PAGE_SIZE, Pfn, Va};
 use crate::bugcheck::{BugCheckCode, memory_management, verifier};
 use crate::events::EventKind;
 use crate::fault::{Fault, Result};
@@ -332,9 +332,12 @@ impl Mm<'_> {
                 let end = b.checked_add(n * PAGE_SIZE);
                 // Below MM_LOWEST_USER_ADDRESS no VAD may exist (the NULL-page region; Windows
                 // refuses it for every VAD, semantics §1.1), so it is an invalid address too.
+                // At the top the range must end at or below MM_HIGHEST_VAD_ADDRESS, 64 KiB
+                // under the highest user address (ReactOS mdlsup.c, and its kmtest
+                // MmMapLockedPagesSpecifyCache_user.c run on Server 2003).
                 if !b.is_page_aligned()
                     || b < crate::addr::MM_LOWEST_USER_ADDRESS
-                    || end.is_none_or(|e| e.0 - 1 > MM_HIGHEST_USER_ADDRESS.0)
+                    || end.is_none_or(|e| e.0 - 1 > MM_HIGHEST_VAD_ADDRESS.0)
                 {
                     return Err(Fault::Raise(NtStatus::INVALID_ADDRESS));
                 }

@@ -137,6 +137,11 @@ pub enum EventKind {
     /// drivers must access only the bytes they allocated). Windows corrupts the other
     /// block silently (`BAD_POOL_HEADER` later) or, with special pool, bug-checks.
     PoolAccessOutsideAllocation,
+    /// `IoReuseIrp` of an IRP still in use: queued by a driver, being dispatched, or with
+    /// a cancel routine set (a free build skips that `ASSERT`). Windows reinitialises its
+    /// list entry and stack while another component still holds it (Microsoft,
+    /// `IoReuseIrp`: only an IRP its caller allocated and owns may be reused).
+    IrpReusedWhileInUse,
 }
 
 /// One event.

@@ -21,6 +21,15 @@
 //! | I/O Verification's 0xC9 checks (an IRP freed while queued to a thread, a device with both `DO_BUFFERED_IO` and `DO_DIRECT_IO`) | I/O Verification (and Enhanced I/O Verification, part of it since Windows 7) | not documented: the model stops as Verifier does (backlog) | [0xC9], [I/O Verification] |
 //! | unmap mismatches, `SYSTEM_PTE_MISUSE (0xDA)` 0x03–0x06 | `TrackPtes` (Microsoft's 0xDB page) | found later if ever (typically `DRIVER_CORRUPTED_SYSPTES (0xDB)`); the model reports the mismatch at the unmap in both settings (backlog) | [0xDA], [0xDB] |
 //!
+//! Two choices the sources leave open. Verifier's "automatic checks" (the pool and IRQL
+//! rules, the MDL flag checks) ran with any option before Windows 10 version 1709 and
+//! have since "moved into relevant standard flags" without saying which: the model runs
+//! them whenever Verifier is on, whatever the options. Pool Tracking's locked-page
+//! tracking is modelled at process deletion (0xCB); `MmUnlockPages` of an MDL that is
+//! not locked stays Verifier's 0xC4/0x7C under it, and is `PROCESS_HAS_LOCKED_PAGES
+//! (0x76)` P1 1 only with `TrackLockedPages` (which of the two Windows raises when both
+//! are on is not documented).
+//!
 //! Where the table says "not documented", no public source says what a kernel without
 //! the check does next (it runs on with a corrupted MDL, list or IRQL), so the model
 //! keeps the check's bug check whatever the setting, as it keeps a checked build's

@@ -123,6 +123,7 @@ impl WindowsVersion {
 /// |---|---|---|
 /// | `IoAllocateMdl`: `Length != 0` | 0x1E | a fixed-size MDL with `ByteCount` 0 ([semantics §3.2]; ReactOS's kmtest `IoMdl`, Windows rows), event `ZeroLengthMdlAllocated` |
 /// | `IoCompleteRequest`: `IoStatus.Status != STATUS_PENDING` | 0x1E | the IRP completes with `STATUS_PENDING` in the caller's IOSB (Wine's `do_return_status`, run on Windows), event `CompletedWithStatusPending` |
+/// | `IoReuseIrp`: no cancel routine | 0x1E | the IRP is reinitialised, the cancel routine cleared with the rest (`IoInitializeIrp` zeroes the IRP), event `IrpReusedWhileInUse` |
 /// | the others (`MmProbeAndLockPages`, `MmUnlockPages`, `MmMapLockedPagesSpecifyCache`, `MmBuildMdlForNonPagedPool` of a zero `ByteCount`, …) | 0x1E | 0x1E: not modelled |
 ///
 /// [semantics §3.2]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.2
@@ -146,6 +147,9 @@ pub enum AssertSite {
     IoAllocateMdlLength,
     /// `IofCompleteRequest`'s `IoStatus.Status != STATUS_PENDING`.
     CompleteRequestPending,
+    /// `IoReuseIrp`'s `CancelRoutine == NULL` (the free build's `IoInitializeIrp` then
+    /// clears it).
+    ReuseIrpCancelRoutine,
 }
 
 impl KernelBuild {
@@ -158,9 +162,9 @@ impl KernelBuild {
     /// ```
     pub fn continues_after(self, site: AssertSite) -> bool {
         match site {
-            AssertSite::IoAllocateMdlLength | AssertSite::CompleteRequestPending => {
-                self == KernelBuild::Free
-            }
+            AssertSite::IoAllocateMdlLength
+            | AssertSite::CompleteRequestPending
+            | AssertSite::ReuseIrpCancelRoutine => self == KernelBuild::Free,
         }
     }
 }

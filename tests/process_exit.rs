@@ -71,10 +71,12 @@ fn exit_with_locked_pages_is_0x76() {
 }
 
 /// §6: with TrackLockedPages the same exit is DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)
-/// naming the MDL (P3) and its page count (P4).
+/// naming the MDL (P3) and its page count (P4), on a machine without Verifier (whose
+/// Pool Tracking would track locked pages too).
 #[test]
 fn exit_with_locked_pages_and_tracking_is_0xcb_naming_the_mdl() {
-    let mut m = Machine::new(Config::default().track_locked_pages(true)).unwrap();
+    let config = Config::default().track_locked_pages(true);
+    let mut m = Machine::new(config.verifier(mdlsim::verifier::Verifier::OFF)).unwrap();
     let app = m.create_process("app").unwrap();
     let buf = user_buf(&mut m, app, 0x3000);
     let mdl = lock_user(&mut m, app, buf, 0x3000, LockOperation::IoReadAccess);

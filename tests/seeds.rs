@@ -199,7 +199,8 @@ fn seed004_buffer_freed_before_probe_fails_the_io() {
 fn seed004_exit_with_locked_pages_bug_checks() {
     let (mut m, app, buf, mdl, _sys, _fs) = direct_io(64);
     let mut tracked = {
-        let mut t = Machine::new(Config::default().track_locked_pages(true)).unwrap();
+        let config = Config::default().track_locked_pages(true);
+        let mut t = Machine::new(config.verifier(mdlsim::verifier::Verifier::OFF)).unwrap();
         let a = t.create_process("app").unwrap();
         let b = user_buf(&mut t, a, 0x4000);
         let md = lock_user(&mut t, a, b, 0x4000, LockOperation::IoWriteAccess);

@@ -44,6 +44,43 @@ fn class_of<T: std::fmt::Debug>(r: mdlsim::Result<T>) -> BugClass {
 }
 
 #[test]
+fn a_probe_of_paged_pool_at_dispatch_level_is_the_kernels_0xa_after_its_mdl_checks() {
+    let mut m = machine();
+    let p = m
+        .ex_allocate_pool_with_tag(PoolType::Paged, PAGE_SIZE, T)
+        .unwrap()
+        .unwrap();
+    let mdl = new_mdl(&mut m, p, 0x100);
+    m.ke_raise_irql(Kirql::DISPATCH_LEVEL).unwrap();
+    let r = m.mm_probe_and_lock_pages(
+        mdl,
+        mdlsim::mdl::AccessMode::KernelMode,
+        LockOperation::IoReadAccess,
+    );
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::IRQL_NOT_LESS_OR_EQUAL,
+        [p.raw(), 2, 0, 0],
+    );
+}
+
+#[test]
+fn probe_for_read_of_a_kernel_address_at_dispatch_level_raises_before_any_touch() {
+    let mut m = machine();
+    let p = m
+        .ex_allocate_pool_with_tag(PoolType::Paged, 64, T)
+        .unwrap()
+        .unwrap();
+    m.ke_raise_irql(Kirql::DISPATCH_LEVEL).unwrap();
+    expect_raise(
+        m.probe_for_read(p, 8, 1),
+        mdlsim::NtStatus::ACCESS_VIOLATION,
+    );
+    assert!(m.crashed().is_none());
+}
+
+#[test]
 fn the_default_is_verifier_on_with_its_standard_options_and_no_pte_tracking() {
     let c = Config::default();
     assert_eq!(c.verifier, Verifier::STANDARD);
@@ -177,32 +214,57 @@ fn force_irql_checking_does_not_turn_user_memory_at_dispatch_level_into_a_crash(
 
 #[test]
 fn mapping_pages_that_are_not_locked_is_0xc4_with_verifier_and_0x1a_0x1233_without() {
-    // An MDL built over a user buffer and never probed: what its PFN array names is
-    // not locked.
+    // MDL B names the resident pages of a buffer A locked and then unlocked: a real
+    // frame no one holds.
     for v in [Verifier::STANDARD, Verifier::OFF] {
         let (mut m, app) = app_with(v);
         let buf = user_buf(&mut m, app, PAGE_SIZE);
-        let mdl = new_mdl(&mut m, buf, 0x100);
-        let r = map_k(&mut m, mdl, CacheType::Cached, true, priority::NORMAL);
-        let b = match r.as_ref().err() {
-            Some(Fault::BugCheck(b)) => b.clone(),
+        m.user_write(app, buf, &[7; 16]).unwrap();
+        let a = lock_user(&mut m, app, buf, 0x100, LockOperation::IoReadAccess);
+        let b = new_mdl(&mut m, buf, 0x100);
+        m.mdl_copy_pfns(a, 0, b, 0, 1).unwrap();
+        let frame = frames(&m, a)[0];
+        m.mm_unlock_pages(a).unwrap();
+        let r = map_k(&mut m, b, CacheType::Cached, true, priority::NORMAL);
+        let bc = match r.as_ref().err() {
+            Some(Fault::BugCheck(bc)) => bc.clone(),
             other => panic!("{v:?}: {other:?}"),
         };
         if v.enabled {
             assert_eq!(
-                (b.code, b.params[0]),
+                (bc.code, bc.params[0]),
                 (
                     BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
                     verifier::MAP_LOCKED_PAGES_MISSING_MDL_FLAGS
                 )
             );
         } else {
-            assert_eq!(
-                (b.code, b.params[0]),
-                (BugCheckCode::MEMORY_MANAGEMENT, 0x1233)
-            );
+            assert_eq!(bc.code, BugCheckCode::MEMORY_MANAGEMENT);
+            assert_eq!(bc.params, [0x1233, frame.0, 0, 0], "P2 the page");
         }
         assert_eq!(class_of(r), BugClass::MapUnlocked, "{v:?}");
+    }
+}
+
+#[test]
+fn without_verifier_unlocking_an_mdl_that_names_locked_frames_keeps_the_books() {
+    // B (never locked) names A's locked frame: the unlock drops A's reference, as the
+    // kernel does with no check; A's own unlock then finds the page below its share.
+    let (mut m, app) = app_with(Verifier::OFF);
+    let buf = user_buf(&mut m, app, PAGE_SIZE);
+    let a = lock_user(&mut m, app, buf, 0x100, LockOperation::IoReadAccess);
+    let b = new_mdl(&mut m, buf, 0x100);
+    m.mdl_copy_pfns(a, 0, b, 0, 1).unwrap();
+    m.mm_unlock_pages(b).unwrap();
+    assert!(m.crashed().is_none());
+    assert!(m.audit().is_empty(), "{:?}", m.audit());
+    let r = m.mm_unlock_pages(a);
+    let f = r.as_ref().err().cloned();
+    match f {
+        Some(Fault::BugCheck(bc)) => {
+            assert_eq!((bc.code, bc.params[0]), (BugCheckCode::PFN_LIST_CORRUPT, 7))
+        }
+        other => panic!("{other:?}"),
     }
 }
 

@@ -212,8 +212,12 @@ impl Machine {
     /// first: reuse forgets them.
     ///
     /// The routine `ASSERT`s that no cancel routine is set and that the IRP is on no
-    /// thread's list; the model stops there in both builds (the free build would
-    /// reinitialise a list entry still linked, [`crate::windows::KernelBuild`]).
+    /// thread's list. A checked build stops at either; a free build clears a cancel
+    /// routine with the rest of the IRP, and the model records
+    /// [`crate::events::EventKind::IrpReusedWhileInUse`], as it does for an IRP a driver
+    /// still holds in its queue or is dispatching. At the thread-list `ASSERT` the model
+    /// stops in both builds (the free build would reinitialise a list entry still linked,
+    /// [`crate::windows::KernelBuild`]).
     ///
     /// # Errors
     /// A freed IRP is a [`ModelError::StaleHandle`]; the `ASSERT`s are
@@ -235,12 +239,34 @@ impl Machine {
     pub fn io_reuse_irp(&mut self, irp: IrpId, status: NtStatus) -> Result<()> {
         self.enter("IoReuseIrp")?;
         let i = self.irp(irp)?;
-        if let Some(d) = i.cancel_routine {
-            return Err(self.assert_failed(format!(
-                "IoReuseIrp of {irp} with {d:?}'s cancel routine still set"
-            )));
+        let (cancel_routine, thread) = (i.cancel_routine, i.thread);
+        if let Some(d) = cancel_routine {
+            let detail = format!("IoReuseIrp of {irp} with {d:?}'s cancel routine still set");
+            let site = crate::windows::AssertSite::ReuseIrpCancelRoutine;
+            if !self.config.kernel_build.continues_after(site) {
+                return Err(self.assert_failed(detail));
+            }
+            self.event(
+                crate::events::EventKind::IrpReusedWhileInUse,
+                None,
+                None,
+                format!("{detail}: the free build skips the ASSERT"),
+            );
         }
-        if let Some(t) = i.thread {
+        let queued = self
+            .io
+            .devices
+            .iter()
+            .any(|d| d.extension.queue.contains(&irp));
+        if queued || self.io.dispatching.iter().any(|d| d.irp == irp) {
+            self.event(
+                crate::events::EventKind::IrpReusedWhileInUse,
+                None,
+                None,
+                format!("IoReuseIrp of {irp}, still queued or being dispatched"),
+            );
+        }
+        if let Some(t) = thread {
             if self
                 .io
                 .thread_irps

@@ -164,8 +164,11 @@ impl Machine {
     /// resident, which Verifier's IRQL checking forces by trimming pageable memory when
     /// the IRQL is raised). Paged pool under Verifier's Force IRQL Checking
     /// ([`crate::verifier::Verifier::force_irql_checking`]) has been trimmed, so the touch
-    /// is that bug check: P1 the address, P2 the IRQL, P3 0 read / 1 write (the model
-    /// passes 1 for a probe), P4 0 (the model has no code addresses). Otherwise the model
+    /// is that bug check: P1 the address, P2 the IRQL, P3 0 read / 1 write, P4 0 (the
+    /// model has no code addresses). When the touch is the kernel's own (`by_kernel`:
+    /// `MmProbeAndLockPages` probing the pages) the code is `IRQL_NOT_LESS_OR_EQUAL (0xA)`
+    /// with the same parameters: the trap handler reports 0xD1 only for a faulting
+    /// instruction outside the kernel (Microsoft's 0xA and 0xD1 pages). Otherwise the model
     /// keeps every page resident, so the access succeeds and is recorded as the event
     /// [`EventKind::UserAccessAtRaisedIrql`] or [`EventKind::PagedPoolAccessAtRaisedIrql`]
     /// (user memory is a process's working set, which Force IRQL Checking's trimming of
@@ -180,6 +183,7 @@ impl Machine {
         len: u64,
         what: &str,
         write: bool,
+        by_kernel: bool,
     ) -> Result<()> {
         if self.irql <= Kirql::APC_LEVEL || len == 0 {
             return Ok(());
@@ -189,11 +193,16 @@ impl Machine {
             (EventKind::UserAccessAtRaisedIrql, "at user address")
         } else if crate::pool::overlaps_paged_pool(va, va.raw().saturating_add(len)) {
             if self.config.verifier.force_irql_checking() {
+                let code = if by_kernel {
+                    BugCheckCode::IRQL_NOT_LESS_OR_EQUAL
+                } else {
+                    BugCheckCode::DRIVER_IRQL_NOT_LESS_OR_EQUAL
+                };
                 return Err(self.bug_check(
-                    BugCheckCode::DRIVER_IRQL_NOT_LESS_OR_EQUAL,
+                    code,
                     [va.raw(), irql.param(), u64::from(write), 0],
                     format!(
-                        "driver code {what} {len} bytes of paged pool at {va} at {irql}, \
+                        "{what} {len} bytes of paged pool at {va} at {irql}, \
                          trimmed by Verifier's Force IRQL Checking (semantics §5.9)"
                     ),
                 ));
@@ -206,7 +215,9 @@ impl Machine {
             kind,
             None,
             Some(va),
-            format!("driver code {what} {len} bytes {place} {va} at {irql}: a page fault there is bug check 0xD1"),
+            format!(
+                "{what} {len} bytes {place} {va} at {irql}: a page fault there is bug check 0xD1"
+            ),
         );
         Ok(())
     }

@@ -68,8 +68,8 @@ impl Machine {
             mdl_param(mdl),
             mode as u64,
         )?;
-        self.judge_irql_of_mdl_probe(mdl, operation != LockOperation::IoReadAccess)?;
-        self.mm().mm_probe_and_lock_pages(mdl, mode, operation)
+        self.mm().mm_probe_and_lock_pages(mdl, mode, operation)?;
+        self.judge_irql_of_mdl_probe(mdl, operation != LockOperation::IoReadAccess)
     }
 
     /// `MmProbeAndLockProcessPages`: attaches to `process` if it is not current, probes
@@ -381,13 +381,15 @@ impl Machine {
     }
 
     /// `MmProbeAndLockPages` above `APC_LEVEL` of a user range or of paged pool touches
-    /// pageable memory ([`Machine::judge_irql_of_pageable_access`]).
+    /// pageable memory ([`Machine::judge_irql_of_pageable_access`]), judged once the probe
+    /// got past its MDL checks and touched the pages (so Verifier's flag checks come
+    /// first); a fault there is the kernel's own, `IRQL_NOT_LESS_OR_EQUAL (0xA)`.
     fn judge_irql_of_mdl_probe(&mut self, mdl: Option<MdlId>, write: bool) -> Result<()> {
         let Some(d) = mdl.and_then(|id| self.mdl(id).ok()) else {
             return Ok(());
         };
         let (va, len) = (d.virtual_address(), d.byte_count as u64);
-        self.judge_irql_of_pageable_access(va, len, "probed and locked", write)
+        self.judge_irql_of_pageable_access(va, len, "MmProbeAndLockPages probed", write, true)
     }
 }
 

@@ -39,8 +39,14 @@ impl Machine {
     #[doc(alias = "ProbeForRead")]
     pub fn probe_for_read(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForRead")?;
-        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForRead)", false)?;
         self.probe_user_range(va, len, alignment)?;
+        self.judge_irql_of_pageable_access(
+            va,
+            len,
+            "driver code probed (with ProbeForRead)",
+            false,
+            false,
+        )?;
         let pid = self.current_process();
         self.user_pointers.record(pid, va, len, false);
         Ok(())
@@ -71,8 +77,14 @@ impl Machine {
     #[doc(alias = "ProbeForWrite")]
     pub fn probe_for_write(&mut self, va: Va, len: u64, alignment: u32) -> Result<()> {
         self.enter("ProbeForWrite")?;
-        self.judge_irql_of_pageable_access(va, len, "probed (with ProbeForWrite)", true)?;
         self.probe_user_range(va, len, alignment)?;
+        self.judge_irql_of_pageable_access(
+            va,
+            len,
+            "driver code probed (with ProbeForWrite)",
+            true,
+            false,
+        )?;
         if len == 0 {
             return Ok(());
         }
@@ -133,8 +145,12 @@ impl Machine {
             return Ok(());
         }
         self.judge_pool_access(va, len, write);
-        let what = if write { "wrote" } else { "read" };
-        self.judge_irql_of_pageable_access(va, len, what, write)?;
+        let what = if write {
+            "driver code wrote"
+        } else {
+            "driver code read"
+        };
+        self.judge_irql_of_pageable_access(va, len, what, write, false)?;
         if !va.is_user() {
             return Ok(());
         }

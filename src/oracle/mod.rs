@@ -38,7 +38,8 @@ pub mod hygiene;
 
 use crate::addr::Va;
 use crate::bugcheck::{
-    BugCheckCode, bad_pool_caller, memory_management, system_pte_misuse, verifier,
+    BugCheckCode, bad_pool_caller, memory_management, process_has_locked_pages, system_pte_misuse,
+    verifier,
 };
 use crate::events::{Event, EventKind};
 use crate::fault::Fault;
@@ -299,6 +300,11 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     BugClass::MapUnlocked
                 }
                 BugCheckCode::PROCESS_HAS_LOCKED_PAGES
+                    if p1 == process_has_locked_pages::UNLOCK_PAGES_NOT_LOCKED =>
+                {
+                    BugClass::UnlockMisuse
+                }
+                BugCheckCode::PROCESS_HAS_LOCKED_PAGES
                 | BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS => BugClass::LockLeak,
                 BugCheckCode::ATTEMPTED_WRITE_TO_READONLY_MEMORY => BugClass::AccessModeMismatch,
                 BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA => BugClass::UseAfterComplete,
@@ -370,6 +376,7 @@ pub fn classify_event(k: EventKind) -> BugClass {
         | EventKind::CompletedWithStatusPending => BugClass::StatusInconsistent,
         EventKind::ZeroLengthMdlAllocated => BugClass::ZeroLengthOrNullMdl,
         EventKind::PoolAccessOutsideAllocation => BugClass::OutOfBounds,
+        EventKind::IrpReusedWhileInUse => BugClass::UseAfterComplete,
         EventKind::UserAccessAtRaisedIrql | EventKind::PagedPoolAccessAtRaisedIrql => {
             BugClass::IrqlViolation
         }
@@ -546,6 +553,7 @@ mod tests {
             (C::MEMORY_MANAGEMENT, 0x1233, "", BugClass::MapUnlocked),
             (C::MEMORY_MANAGEMENT, 0x1236, "", BugClass::Crash),
             (C::PROCESS_HAS_LOCKED_PAGES, 0, "", BugClass::LockLeak),
+            (C::PROCESS_HAS_LOCKED_PAGES, 1, "", BugClass::UnlockMisuse),
             (
                 C::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
                 0,

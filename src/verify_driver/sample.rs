@@ -201,7 +201,7 @@ impl DriverBug {
                 "an IRP completed twice: bug check 0x44 MULTIPLE_IRP_COMPLETE_REQUESTS (Microsoft's bug-check reference)"
             }
             DriverBug::LeaksLockedMdl => {
-                "a caller's buffer locked with MmProbeAndLockPages and never unlocked: 0x76 PROCESS_HAS_LOCKED_PAGES at the app's exit (Microsoft's bug-check reference)"
+                "a caller's buffer locked with MmProbeAndLockPages and never unlocked: at the app's exit 0xCB DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS under Verifier's Pool Tracking, 0x76 PROCESS_HAS_LOCKED_PAGES without it (Microsoft's bug-check reference)"
             }
             DriverBug::ReturnsPendingUnmarked => {
                 "STATUS_PENDING returned without IoMarkIrpPending: the I/O manager does not wait for the completion it was told of (Microsoft, IoMarkIrpPending: a dispatch routine that returns STATUS_PENDING must mark the IRP pending first; Driver Verifier 0xC9/0x23D)"

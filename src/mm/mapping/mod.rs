@@ -85,14 +85,16 @@ impl Mm<'_> {
 
     /// No system PTEs for a kernel mapping that may not fail: `NO_MORE_SYSTEM_PTES
     /// (0x3F)` (P2 the pages asked for), or with `TrackPtes` `DRIVER_USED_EXCESSIVE_PTES
-    /// (0xD8)`: P1 the driver's name (0: the model has one driver), P2 the PTEs it holds,
-    /// P3 the free PTEs, P4 the total (Microsoft's 0x3F and 0xD8 pages; invariant 15).
+    /// (0xD8)`: P1 the name of the driver holding the most PTEs (0: the model does not
+    /// name drivers, and P2, that driver's PTEs, is defined only when P1 is not 0, so 0
+    /// too), P3 the free PTEs, P4 the total (Microsoft's 0x3F and 0xD8 pages; invariant
+    /// 15).
     fn no_more_system_ptes(&mut self, id: MdlId, n: u64) -> Fault {
         if self.track_ptes {
             let (used, free) = (self.sysptes.used(), self.sysptes.available());
             return self.bug_check(
                 BugCheckCode::DRIVER_USED_EXCESSIVE_PTES,
-                [0, used, free, used + free],
+                [0, 0, free, used + free],
                 format!("no {n} free system PTEs to map {id}, with TrackPtes (invariant 15)"),
             );
         }

@@ -3,8 +3,8 @@
 //!
 //! Invariants (checked by the audit): every allocation lies in pool pages
 //! that are valid system PTEs of kind `Pool` over frames owned by the pool;
-//! allocations of more than `PAGE_SIZE - 16` bytes are whole, page-aligned
-//! pages; smaller ones are blocks of a shared pool page, each preceded by a
+//! allocations of more than [`POOL_BLOCK_MAX`] (`PAGE_SIZE - 32`) bytes are whole,
+//! page-aligned pages; smaller ones are blocks of a shared pool page, each preceded by a
 //! 16-byte `POOL_HEADER` holding the tag (so a neighbour's header and data
 //! share the page, exactly what a careless mapping would expose). Memory from
 //! `ExAllocatePoolWithTag` is **not** zeroed: it holds the stale bytes (and
@@ -43,6 +43,15 @@ const POOL_REGION_PAGES: u64 = 1 << 28;
 pub const POOL_HEADER_SIZE: u64 = 16;
 /// Granularity of small pool blocks on amd64.
 pub const POOL_BLOCK_GRANULARITY: u64 = 16;
+/// The largest request served as a block of a shared page (4,064 bytes on amd64, the
+/// page less two `POOL_HEADER`s); a larger one gets whole, page-aligned pages.
+///
+/// ReactOS `modules/rostests/kmtests/ntos_ex/ExPools.c`, `TestPoolTags` (Windows Server
+/// 2003): `PAGE_SIZE - 4 * sizeof(PVOID)` bytes of paged pool carry the caller's tag in
+/// the header before them, one byte more (and `PAGE_SIZE - 3 * sizeof(PVOID)`) are
+/// page-aligned. The test checks no version there (its quota checks also describe Vista
+/// and later), and no Microsoft page gives Windows 10/11 another bound.
+pub const POOL_BLOCK_MAX: u64 = PAGE_SIZE - 2 * POOL_HEADER_SIZE;
 
 /// `POOL_TYPE` values the model supports (wdm.h's values).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -114,7 +123,12 @@ pub struct PoolAllocation {
 struct SmallPage {
     /// Used blocks (header included): offset → length.
     used: BTreeMap<u16, u16>,
+    /// The bytes of those blocks.
+    bytes: u64,
 }
+
+/// The smallest block of a shared page: a header and one granule.
+const MIN_BLOCK: u64 = POOL_HEADER_SIZE + POOL_BLOCK_GRANULARITY;
 
 /// Pool state.
 #[derive(Clone, Debug)]
@@ -125,6 +139,10 @@ pub(crate) struct Pool {
     va: [RangeAllocator; 2],
     allocs: BTreeMap<u64, PoolAllocation>,
     small_pages: BTreeMap<u64, SmallPage>,
+    /// The shared pages with room for a block of [`MIN_BLOCK`] bytes, by VPN: the only
+    /// ones a first-fit search needs to look at (a page whose free bytes are fewer than a
+    /// request's cannot hold it), so a full page costs nothing to pass over.
+    roomy: BTreeSet<u64>,
     /// Freed block addresses not reused since (to tell a double free from a wild pointer).
     freed: BTreeSet<u64>,
     /// The pool DDIs return NULL ([`crate::Machine::exhaust_pool`]).
@@ -142,6 +160,7 @@ impl Pool {
             ],
             allocs: BTreeMap::new(),
             small_pages: BTreeMap::new(),
+            roomy: BTreeSet::new(),
             freed: BTreeSet::new(),
             exhausted: false,
         }
@@ -163,6 +182,37 @@ impl Pool {
 
     pub(crate) fn allocations(&self) -> impl Iterator<Item = &PoolAllocation> {
         self.allocs.values()
+    }
+
+    /// Records a block of `len` bytes at offset `off` of the shared page `vpn` (a new
+    /// page when `vpn` has none yet).
+    fn take_block(&mut self, vpn: u64, off: u64, len: u64) {
+        let page = self.small_pages.entry(vpn).or_default();
+        page.used.insert(off as u16, len as u16);
+        page.bytes += len;
+        if PAGE_SIZE - page.bytes < MIN_BLOCK {
+            self.roomy.remove(&vpn);
+        } else {
+            self.roomy.insert(vpn);
+        }
+    }
+
+    /// Forgets the block at offset `off` of the shared page `vpn`; true when the page
+    /// holds no block any more (it is forgotten too, for the caller to unmap).
+    fn release_block(&mut self, vpn: u64, off: u64) -> bool {
+        let Some(page) = self.small_pages.get_mut(&vpn) else {
+            return false;
+        };
+        if let Some(len) = page.used.remove(&(off as u16)) {
+            page.bytes -= len as u64;
+        }
+        if page.used.is_empty() {
+            self.small_pages.remove(&vpn);
+            self.roomy.remove(&vpn);
+            return true;
+        }
+        self.roomy.insert(vpn);
+        false
     }
 
     /// The outstanding allocation with the highest start at or below `va` (the one `va`
@@ -309,7 +359,7 @@ impl PoolCtx<'_> {
             birth,
             pool_type,
         };
-        if size > PAGE_SIZE - POOL_HEADER_SIZE {
+        if size > POOL_BLOCK_MAX {
             let Some(va) = self.take_pool_pages(bytes_to_pages(size), zero, paged)? else {
                 return Ok(None);
             };
@@ -326,13 +376,10 @@ impl PoolCtx<'_> {
                 let Some(va) = self.take_pool_pages(1, false, paged)? else {
                     return Ok(None);
                 };
-                self.pool.small_pages.insert(va.vpn(), SmallPage::default());
                 (va.vpn(), 0)
             }
         };
-        if let Some(p) = self.pool.small_pages.get_mut(&vpn) {
-            p.used.insert(off as u16, need as u16);
-        }
+        self.pool.take_block(vpn, off, need);
         let header = Va((vpn << 12) + off);
         let va = Va(header.0 + POOL_HEADER_SIZE);
         self.write_block_header(header, need, tag)?;
@@ -370,11 +417,11 @@ impl PoolCtx<'_> {
     #[inline]
     fn find_small_slot(&self, need: u64, paged: bool) -> Option<(u64, u64)> {
         let first = region(paged).0.vpn();
-        let pages = self
-            .pool
-            .small_pages
-            .range(first..first + POOL_REGION_PAGES);
-        for (&vpn, page) in pages {
+        for &vpn in self.pool.roomy.range(first..first + POOL_REGION_PAGES) {
+            let page = &self.pool.small_pages[&vpn];
+            if PAGE_SIZE - page.bytes < need {
+                continue;
+            }
             let mut cur = 0u64;
             for (&off, &len) in &page.used {
                 if off as u64 - cur >= need {
@@ -436,15 +483,7 @@ impl PoolCtx<'_> {
         } else {
             let vpn = va.vpn();
             let off = (va.0 - POOL_HEADER_SIZE) & (PAGE_SIZE - 1);
-            let empty = match self.pool.small_pages.get_mut(&vpn) {
-                Some(p) => {
-                    p.used.remove(&(off as u16));
-                    p.used.is_empty()
-                }
-                None => false,
-            };
-            if empty {
-                self.pool.small_pages.remove(&vpn);
+            if self.pool.release_block(vpn, off) {
                 self.unmap_pool_pages(Va(vpn << 12), 1);
             }
         }

@@ -221,6 +221,9 @@ ntstatus_table! {
     /// `STATUS_INVALID_PARAMETER_4` (0xC00000F2): the fourth argument is invalid (ntstatus.h).
     #[doc(alias = "STATUS_INVALID_PARAMETER_4")]
     INVALID_PARAMETER_4 = 0xC000_00F2;
+    /// `STATUS_INVALID_PARAMETER_5` (0xC00000F3): the fifth argument is invalid (ntstatus.h).
+    #[doc(alias = "STATUS_INVALID_PARAMETER_5")]
+    INVALID_PARAMETER_5 = 0xC000_00F3;
     /// `STATUS_PROCESS_IS_TERMINATING` (0xC000010A): the target process is exiting; user-mode
     /// MDL mappings fail with it (ntstatus.h; [invariant 16]).
     ///

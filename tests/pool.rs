@@ -8,7 +8,9 @@ use mdlsim::addr::{PAGE_SIZE, Va};
 use mdlsim::bugcheck::BugCheckCode;
 use mdlsim::mdl::{AccessMode, LockOperation};
 use mdlsim::pfn::{FrameOwner, PageState};
-use mdlsim::pool::{POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, POOL_HEADER_SIZE, PoolType, tag};
+use mdlsim::pool::{
+    POOL_BLOCK_MAX, POOL_FLAG_NON_PAGED, POOL_FLAG_UNINITIALIZED, POOL_HEADER_SIZE, PoolType, tag,
+};
 use mdlsim::shadow::Label;
 use mdlsim::space::{PteKind, SpaceId};
 use mdlsim::vm::MEM_RELEASE;
@@ -81,13 +83,13 @@ fn pool2_zeroes_unless_uninitialized() {
     assert_audit_clean(&m);
 }
 
-/// Allocations above PAGE_SIZE - 16 are whole, page-aligned pages mapped by Pool PTEs over
+/// Allocations above POOL_BLOCK_MAX (PAGE_SIZE - 32) are whole, page-aligned pages mapped by Pool PTEs over
 /// frames owned by the pool; small ones share a page after a 16-byte header holding the tag.
 #[test]
 fn pool_layout_whole_pages_and_headed_blocks() {
     let mut m = machine();
     let big = m
-        .ex_allocate_pool_with_tag(NP, PAGE_SIZE - POOL_HEADER_SIZE + 1, tag(b"Big "))
+        .ex_allocate_pool_with_tag(NP, POOL_BLOCK_MAX + 1, tag(b"Big "))
         .unwrap()
         .unwrap();
     assert!(big.is_page_aligned());

@@ -70,45 +70,59 @@ fn reserve_then_commit_and_conflicts() {
     assert_audit_clean(&m);
 }
 
-/// Invalid VirtualAlloc arguments are returned statuses, never panics: size 0, unknown flags,
-/// ranges outside user space, u64::MAX bases and sizes.
+/// Invalid VirtualAlloc arguments are returned statuses, never panics, each naming the
+/// parameter at fault: the allocation type (0, unknown flags) `_5`, a base outside user
+/// space `_2`, a size of 0 or running out of user space `_4`; a reservation below the
+/// lowest user address `STATUS_INVALID_PARAMETER`; no room left `STATUS_NO_MEMORY`.
 #[test]
 fn virtual_alloc_rejects_bad_arguments() {
     let (mut m, app) = with_app();
     let ip = NtStatus::INVALID_PARAMETER;
+    let (ip2, ip4, ip5) = (
+        NtStatus::INVALID_PARAMETER_2,
+        NtStatus::INVALID_PARAMETER_4,
+        NtStatus::INVALID_PARAMETER_5,
+    );
     expect_status(
         m.virtual_alloc(app, None, 0, MEM_COMMIT | MEM_RESERVE, RW),
-        ip,
+        ip4,
     );
-    expect_status(m.virtual_alloc(app, None, 0x1000, 0, RW), ip);
-    expect_status(m.virtual_alloc(app, None, 0x1000, MEM_RELEASE, RW), ip);
+    expect_status(m.virtual_alloc(app, None, 0x1000, 0, RW), ip5);
+    expect_status(m.virtual_alloc(app, None, 0x1000, MEM_RELEASE, RW), ip5);
+    expect_status(m.virtual_alloc(app, None, 0, 0, RW), ip5);
     expect_status(
         m.virtual_alloc(app, Some(Va::new(0x1000)), 0x1000, MEM_RESERVE, RW),
         ip,
     );
     expect_status(
         m.virtual_alloc(app, Some(MM_HIGHEST_USER_ADDRESS), 0x2, MEM_RESERVE, RW),
-        ip,
+        ip4,
     );
     expect_status(
         m.virtual_alloc(app, Some(Va::new(u64::MAX)), 1, MEM_RESERVE, RW),
-        ip,
+        ip2,
     );
     expect_status(
         m.virtual_alloc(app, Some(Va::new(0x10000)), u64::MAX, MEM_RESERVE, RW),
-        ip,
+        ip4,
     );
+    expect_status(m.virtual_alloc(app, None, u64::MAX, MEM_RESERVE, RW), ip4);
+    expect_status(m.virtual_alloc(app, None, 1 << 50, MEM_RESERVE, RW), ip4);
+    // All of user space fits the size check but not the address space (its first 64 KiB
+    // are never allocated).
     expect_status(
-        m.virtual_alloc(app, None, u64::MAX, MEM_RESERVE, RW),
-        NtStatus::NO_MEMORY,
-    );
-    expect_status(
-        m.virtual_alloc(app, None, 1 << 50, MEM_RESERVE, RW),
+        m.virtual_alloc(
+            app,
+            None,
+            MM_HIGHEST_USER_ADDRESS.raw() + 1,
+            MEM_RESERVE,
+            RW,
+        ),
         NtStatus::NO_MEMORY,
     );
     expect_status(
         m.virtual_alloc(app, Some(Va::new(u64::MAX)), 1, MEM_COMMIT, RW),
-        ip,
+        ip2,
     );
     assert!(m.crashed().is_none());
     assert_audit_clean(&m);
@@ -136,7 +150,7 @@ fn virtual_free_release_returns_frames_to_the_free_list() {
     );
     expect_status(
         m.virtual_free(app, Va::new(u64::MAX), 0, MEM_RELEASE),
-        NtStatus::MEMORY_NOT_ALLOCATED,
+        NtStatus::INVALID_PARAMETER_2,
     );
     m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
     let e = m.pfn_entry(f).unwrap();

@@ -183,8 +183,9 @@ impl Machine {
     /// holds the stale bytes of the frame's or block's previous owner. `Ok(None)` is
     /// the NULL return (pool limit or physical memory exhausted).
     ///
-    /// A request of `PAGE_SIZE - 16` bytes or less is a block of a shared pool
-    /// page after a 16-byte header; a larger one is whole, page-aligned pages.
+    /// A request of [`POOL_BLOCK_MAX`](crate::pool::POOL_BLOCK_MAX) (`PAGE_SIZE - 32`)
+    /// bytes or less is a block of a shared pool page after a 16-byte header; a larger
+    /// one is whole, page-aligned pages.
     /// (A zero-byte request gets a minimal block, as on Windows without Verifier.)
     ///
     /// # Errors

@@ -47,15 +47,29 @@ impl Machine {
     /// User mode calls it through [`VirtualAlloc`].
     ///
     /// `base = None` picks the lowest free range at 64 KiB granularity. With
-    /// `MEM_RESERVE` a new VAD is created (its base rounded down to 64 KiB);
-    /// `MEM_COMMIT` alone commits pages of an existing reservation. Committed
-    /// pages are demand-zero.
+    /// `MEM_RESERVE`, or with no base, a new VAD is created (its base rounded down to
+    /// 64 KiB): `MEM_COMMIT` alone with no base reserves and commits (ReactOS
+    /// `ZwAllocateVirtualMemory.c`, `SimpleErrorChecks` and `SimpleAllocation`; Microsoft's
+    /// [`VirtualAlloc`] page fails `MEM_COMMIT` without `MEM_RESERVE` only for a non-NULL
+    /// address not yet reserved); with a base it commits pages of an existing
+    /// reservation. Committed pages are demand-zero.
+    ///
+    /// The parameters are checked in the service's order, each failing with the status
+    /// naming it (ReactOS `modules/rostests/kmtests/ntos_mm/ZwAllocateVirtualMemory.c`,
+    /// `SimpleErrorChecks`, as on Windows Server 2003; Microsoft's [`NtAllocateVirtualMemory`]
+    /// page: "*RegionSize cannot be zero on input", one of `MEM_COMMIT`, `MEM_RESET` or
+    /// `MEM_RESERVE` must be set): an allocation type that is 0 or holds anything but `MEM_COMMIT` and
+    /// `MEM_RESERVE` is `STATUS_INVALID_PARAMETER_5` (the model has no `MEM_RESET`,
+    /// `MEM_TOP_DOWN`, `MEM_PHYSICAL`, `MEM_WRITE_WATCH` or `MEM_LARGE_PAGES`); a base
+    /// above `MM_HIGHEST_USER_ADDRESS` is `STATUS_INVALID_PARAMETER_2`; a size of 0 or
+    /// running past the highest user address is `STATUS_INVALID_PARAMETER_4`.
     ///
     /// # Errors
-    /// `Status`: `STATUS_INVALID_PARAMETER` (size 0, bad flags, range outside
-    /// user space), `STATUS_INVALID_PAGE_PROTECTION`, `STATUS_CONFLICTING_ADDRESSES`,
-    /// `STATUS_NO_MEMORY` (no free range), `STATUS_MEMORY_NOT_ALLOCATED` (commit
-    /// outside a reservation), `STATUS_PROCESS_IS_TERMINATING`.
+    /// `Status`: `STATUS_INVALID_PARAMETER_5`, `_2` and `_4` above;
+    /// `STATUS_INVALID_PARAMETER` (a reservation below `MM_LOWEST_USER_ADDRESS`),
+    /// `STATUS_CONFLICTING_ADDRESSES`, `STATUS_NO_MEMORY` (no free range),
+    /// `STATUS_MEMORY_NOT_ALLOCATED` (commit outside a reservation),
+    /// `STATUS_PROCESS_IS_TERMINATING`.
     ///
     /// # Examples
     /// ```
@@ -94,7 +108,9 @@ impl Machine {
     /// ([semantics §2], [invariant 12]).
     ///
     /// # Errors
-    /// `Status`: `STATUS_FREE_VM_NOT_AT_BASE`, `STATUS_MEMORY_NOT_ALLOCATED`,
+    /// `Status`: `STATUS_INVALID_PARAMETER_2` for a base above `MM_HIGHEST_USER_ADDRESS`
+    /// (checked first: ReactOS `ZwAllocateVirtualMemory.c`, `SimpleErrorChecks`, as on
+    /// Windows Server 2003), `STATUS_FREE_VM_NOT_AT_BASE`, `STATUS_MEMORY_NOT_ALLOCATED`,
     /// `STATUS_INVALID_PARAMETER`, `STATUS_UNABLE_TO_DELETE_SECTION` for an MDL
     /// mapping (only `MmUnmapLockedPages` removes it).
     ///

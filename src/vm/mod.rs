@@ -334,17 +334,25 @@ impl Vm<'_> {
         alloc_type: u32,
         protect: Protection,
     ) -> Result<Va> {
-        let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
-        if size == 0 || alloc_type & !(MEM_COMMIT | MEM_RESERVE) != 0 || alloc_type == 0 {
-            return Err(bad);
+        if alloc_type == 0 || alloc_type & !(MEM_COMMIT | MEM_RESERVE) != 0 {
+            return Err(Fault::Status(NtStatus::INVALID_PARAMETER_5));
         }
+        let first = base.map_or(0, |b| b.0);
+        if first > MM_HIGHEST_USER_ADDRESS.0 {
+            return Err(Fault::Status(NtStatus::INVALID_PARAMETER_2));
+        }
+        if size == 0 || MM_HIGHEST_USER_ADDRESS.0 - first + 1 < size {
+            return Err(Fault::Status(NtStatus::INVALID_PARAMETER_4));
+        }
+        let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
         let step = self.step;
         let desc = if alloc_type & MEM_COMMIT != 0 {
             PageDesc::Committed(protect)
         } else {
             PageDesc::Reserved
         };
-        if alloc_type & MEM_RESERVE != 0 {
+        // With no base the system picks the range: `MEM_COMMIT` alone reserves it too.
+        if alloc_type & MEM_RESERVE != 0 || base.is_none() {
             let (start, pages) = match base {
                 Some(b) => {
                     let start = Va(b.0 & !(ALLOCATION_GRANULARITY - 1));
@@ -411,6 +419,9 @@ impl Vm<'_> {
         size: u64,
         free_type: u32,
     ) -> Result<()> {
+        if base > MM_HIGHEST_USER_ADDRESS {
+            return Err(Fault::Status(NtStatus::INVALID_PARAMETER_2));
+        }
         let bad = Fault::Status(NtStatus::INVALID_PARAMETER);
         let space = &self.process(pid)?.space;
         let vad = space

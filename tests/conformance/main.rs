@@ -11,10 +11,12 @@ mod common;
 #[path = "../io_common/mod.rs"]
 mod io_common;
 
+mod reactos_ex_pools;
 mod reactos_io_irp;
 mod reactos_io_mdl;
 mod reactos_mm_map;
 mod reactos_mm_mdl;
+mod reactos_zw_allocate;
 mod wine_cancel;
 mod wine_completion;
 mod wine_device;

@@ -65,6 +65,27 @@ pub const MDL_HEADER_SIZE: u64 = 48;
 /// `sizeof(PFN_NUMBER)` on amd64.
 pub const PFN_NUMBER_SIZE: u64 = 8;
 
+/// `PTE_BASE` on amd64: where the page tables map themselves, fixed at 0xFFFFF680`00000000
+/// before Windows 10 1607 and randomised since. The model keeps no page tables in its
+/// address space; it uses this base only to name a PTE in a bug check parameter
+/// ([`pte_address`]).
+pub const PTE_BASE: Va = Va(0xFFFF_F680_0000_0000);
+
+/// `MiGetPteAddress(va)` on amd64 with [`PTE_BASE`]: the address of the PTE that maps
+/// `va` (`PTE_BASE + ((va >> 9) & 0x7F'FFFF'FFF8)`, one 8-byte PTE per page of the 48-bit
+/// address space). Bug check parameters that Microsoft's pages call a "PTE pointer" (e.g.
+/// `MEMORY_MANAGEMENT (0x1A)` 0x1240, P3) give it.
+///
+/// ```
+/// use mdlsim::addr::{pte_address, Va};
+/// assert_eq!(pte_address(Va::new(0)).raw(), 0xFFFF_F680_0000_0000);
+/// assert_eq!(pte_address(Va::new(0x1234_5000)).raw(), 0xFFFF_F680_0009_1A28);
+/// assert_eq!(pte_address(Va::new(0xFFFF_F680_0000_0000)).raw(), 0xFFFF_F6FB_4000_0000);
+/// ```
+pub const fn pte_address(va: Va) -> Va {
+    Va(PTE_BASE.0 + ((va.0 >> 9) & 0x7F_FFFF_FFF8))
+}
+
 /// A virtual address, in some address space (a process's user half or system space).
 ///
 /// Invariant: none beyond being 64 bits; whether it is mapped is the address

@@ -8,11 +8,14 @@
 //! |---|---|---|---|
 //! | largest `IoAllocateMdl` `Length` | the descriptor fits 0xFFFF bytes: `PAGE_SIZE × (65535 − sizeof(MDL)) / sizeof(ULONG_PTR)` (8,185 pages on amd64) | 2 GiB − `PAGE_SIZE` | 4 GiB − `PAGE_SIZE` |
 //! | largest `MmAllocatePagesForMdl(Ex)` allocation | 8,185 pages, a larger request shrunk by sixteenths until it fits | as Windows 7 (not documented separately) | 4 GiB − `PAGE_SIZE` |
+//! | `PAGE_FAULT_IN_NONPAGED_AREA (0x50)` P2 of a write | 1 | 1 | 1 on Windows 7 – 8.1, 2 on Windows 10/11 |
 //!
 //! Sources: Microsoft, [`IoAllocateMdl`] (Remarks: the maximum buffer size per version)
 //! and [`MmAllocatePagesForMdlEx`] (the maximum of one call); ReactOS's kmtests
-//! `IoMdl.c` and `MmMdl.c`, which assert NT 5.2's limits (tests/conformance/).
+//! `IoMdl.c` and `MmMdl.c`, which assert NT 5.2's limits (tests/conformance/);
+//! Microsoft's [bug check 0x50] page (P2 per version).
 //!
+//! [bug check 0x50]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x50--page-fault-in-nonpaged-area
 //! [`IoAllocateMdl`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-ioallocatemdl
 //! [`MmAllocatePagesForMdlEx`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmallocatepagesformdlex
 
@@ -50,6 +53,27 @@ impl WindowsVersion {
         WindowsVersion::Windows7,
         WindowsVersion::Windows10,
     ];
+
+    /// `PAGE_FAULT_IN_NONPAGED_AREA (0x50)`'s P2 for a read (`write` false) or a write:
+    /// on x64 after Windows 10 1507 a read is 0 and a write 2 (an execute 10); before it
+    /// a read is 0 and a write 1 (Microsoft's [bug check 0x50] page). The model's
+    /// [`WindowsVersion::Windows10`] is a current Windows 10/11.
+    ///
+    /// ```
+    /// use mdlsim::windows::WindowsVersion;
+    /// assert_eq!(WindowsVersion::Windows10.page_fault_access(true), 2);
+    /// assert_eq!(WindowsVersion::Windows7.page_fault_access(true), 1);
+    /// assert_eq!(WindowsVersion::Windows10.page_fault_access(false), 0);
+    /// ```
+    ///
+    /// [bug check 0x50]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x50--page-fault-in-nonpaged-area
+    pub const fn page_fault_access(self, write: bool) -> u64 {
+        match (write, self) {
+            (false, _) => 0,
+            (true, WindowsVersion::Windows10) => 2,
+            (true, _) => 1,
+        }
+    }
 
     /// Whether `IoAllocateMdl(va, length)` can allocate the MDL (else it returns NULL):
     /// on NT 5.2 the descriptor (`MmSizeOfMdl`) must fit its 16-bit `Size`, and a length

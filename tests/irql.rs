@@ -183,7 +183,7 @@ fn each_mdl_routine_has_verifiers_irql_limit() {
             verifier::PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL,
             3,
             mdl.address(),
-            0
+            p.eprocess()
         ]
     );
 

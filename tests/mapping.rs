@@ -138,7 +138,7 @@ fn pte_exhaustion_returns_null_when_allowed() {
 }
 
 /// Invariant 15: exhaustion with BugCheckOnFailure and no MDL_MAPPING_CAN_FAIL is
-/// NO_MORE_SYSTEM_PTES (0x3F) with (0, pages, 0, 0).
+/// NO_MORE_SYSTEM_PTES (0x3F) with (0, pages, free PTEs, all PTEs).
 #[test]
 fn pte_exhaustion_with_bug_check_on_failure_is_0x3f() {
     let mut m = Machine::new(Config::default().system_ptes(2)).unwrap();
@@ -146,7 +146,7 @@ fn pte_exhaustion_with_bug_check_on_failure_is_0x3f() {
     let buf = user_buf(&mut m, app, 0x3000);
     let mdl = lock_user(&mut m, app, at(buf, 1), 0x2000, IoReadAccess);
     let r = map_k(&mut m, mdl, CacheType::Cached, true, priority::NORMAL);
-    expect_bug_check(&mut m, r, BugCheckCode::NO_MORE_SYSTEM_PTES, [0, 3, 0, 0]);
+    expect_bug_check(&mut m, r, BugCheckCode::NO_MORE_SYSTEM_PTES, [0, 3, 2, 2]);
     assert_audit_clean(&m);
 }
 
@@ -290,7 +290,7 @@ fn byte_count_near_4_gib_maps_cleanly_or_faults() {
 }
 
 /// Invariant 17: a second kernel unmap (double unmap) is SYSTEM_PTE_MISUSE (0xDA) P1 0x06,
-/// P2 the MDL, P3 the address.
+/// P2 the MDL, P3 the address, P4 the mappings to free (its 3 pages).
 #[test]
 fn double_kernel_unmap_is_system_pte_misuse_6() {
     let (mut m, _app, _buf, mdl) = locked();
@@ -307,7 +307,7 @@ fn double_kernel_unmap_is_system_pte_misuse_6() {
             system_pte_misuse::MDL_NOT_MAPPED,
             mdl.address(),
             sys.raw(),
-            0,
+            3,
         ],
     );
     assert_audit_clean(&m);

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mdlsim::addr::{LIST_HEAD, PAGE_SIZE, Va};
+use mdlsim::addr::{LIST_HEAD, PAGE_SIZE, Va, pte_address};
 use mdlsim::bugcheck::{BugCheckCode, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{AccessMode, LockOperation, MdlFlags, MdlStorage, priority};
@@ -407,7 +407,7 @@ fn build_mdl_for_non_paged_pool_reads_the_ptes() {
 }
 
 /// Invariant 19: building over a non-resident range is MEMORY_MANAGEMENT (0x1A) P1 0x1240,
-/// P2 the MDL, P3 the first non-resident page.
+/// P2 the MDL, P3 the PTE pointer of the first non-resident page.
 #[test]
 fn build_over_non_resident_memory_is_0x1a_1240() {
     let mut m = machine();
@@ -418,7 +418,7 @@ fn build_over_non_resident_memory_is_0x1a_1240() {
         &mut m,
         r,
         BugCheckCode::MEMORY_MANAGEMENT,
-        [0x1240, mdl.address(), page(pool, 1).raw(), 0],
+        [0x1240, mdl.address(), pte_address(page(pool, 1)).raw(), 0],
     );
     let mut m = machine();
     let mdl = new_mdl(&mut m, Va::new(u64::MAX), 1);
@@ -430,7 +430,7 @@ fn build_over_non_resident_memory_is_0x1a_1240() {
         [
             0x1240,
             mdl.address(),
-            Va::new(u64::MAX).page_align().raw(),
+            pte_address(Va::new(u64::MAX)).raw(),
             0,
         ],
     );
@@ -485,7 +485,7 @@ fn build_past_the_capacity_is_page_fault() {
         &mut m,
         r,
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-        [mdl.address() + 48 + 8, 1, 0, 0],
+        [mdl.address() + 48 + 8, 2, 0, 0],
     );
 }
 
@@ -525,7 +525,7 @@ fn pfn_array_writes_past_the_storage_are_page_faults() {
         &mut m2,
         r,
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-        [b.address() + 48 + 8, 1, 0, 0],
+        [b.address() + 48 + 8, 2, 0, 0],
     );
     let mut m3 = m.clone();
     let r = m3.mdl_copy_pfns(b, 0, a, 0, u32::MAX);
@@ -540,7 +540,7 @@ fn pfn_array_writes_past_the_storage_are_page_faults() {
         &mut m,
         r,
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-        [b.address() + 48 + 8, 1, 0, 0],
+        [b.address() + 48 + 8, 2, 0, 0],
     );
 }
 

@@ -187,7 +187,7 @@ fn probe_past_the_pfn_array_capacity_is_page_fault() {
         &mut m,
         r,
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-        [mdl.address() + 48 + 23 * 8, 1, 0, 0],
+        [mdl.address() + 48 + 23 * 8, 2, 0, 0],
     );
     assert_audit_clean(&m);
 }
@@ -209,7 +209,7 @@ fn byte_count_near_4_gib_is_a_clean_fault() {
             &mut m,
             r,
             BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-            [mdl.address() + 48 + 23 * 8, 1, 0, 0],
+            [mdl.address() + 48 + 23 * 8, 2, 0, 0],
         );
         assert_audit_clean(&m);
     }

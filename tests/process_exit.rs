@@ -85,7 +85,7 @@ fn exit_with_locked_pages_and_tracking_is_0xcb_naming_the_mdl() {
         &mut m,
         r,
         BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
-        [0, 0, mdl.address(), 3],
+        [mdl.address(), 0, mdl.address(), 3],
     );
 }
 
@@ -106,7 +106,7 @@ fn lock_leaked_by_io_free_mdl_surfaces_at_exit() {
                 &mut m,
                 r,
                 BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
-                [0, 0, mdl.address(), 2],
+                [mdl.address(), 0, mdl.address(), 2],
             );
         } else {
             expect_bug_check(

@@ -220,7 +220,7 @@ fn seed004_exit_with_locked_pages_bug_checks() {
         &mut tracked.0,
         r,
         BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
-        [0, 0, tracked.2.address(), 4],
+        [tracked.2.address(), 0, tracked.2.address(), 4],
     );
 }
 

@@ -292,7 +292,7 @@ fn huge_lengths_fault_without_host_allocation() {
 
 /// Kernel accesses: system VAs work in every context; user VAs resolve in the current process
 /// (attach/detach); with no current process a user VA raises; an invalid system VA is
-/// PAGE_FAULT_IN_NONPAGED_AREA (0x50) with P2 = 1 for a write.
+/// PAGE_FAULT_IN_NONPAGED_AREA (0x50) with P2 = 2 for a write (Windows 10/11 on x64).
 #[test]
 fn kernel_access_follows_the_current_context() {
     let (mut m, app) = with_app();
@@ -329,7 +329,7 @@ fn kernel_access_follows_the_current_context() {
         &mut w,
         r,
         BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-        [bad.raw(), 1, 0, 0],
+        [bad.raw(), 2, 0, 0],
     );
     // A range that would wrap past 2^64 raises; one ending exactly at the top does not wrap.
     expect_raise(

@@ -293,7 +293,7 @@ pub mod memory_management {
         /// [invariant 20]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-20
         MDL_UNLOCKED_OR_INVALID_PAGE = 0x1236;
         /// Building an MDL for a virtual range that is not resident; P2 MDL, P3 PTE pointer
-        /// ([invariant 19]).
+        /// ([`crate::addr::pte_address`]; [invariant 19]).
         ///
         /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
         MDL_FOR_NONRESIDENT_RANGE = 0x1240;

@@ -101,7 +101,10 @@ impl Machine {
     /// with P1 0, P2 the process, P3 the count; with locked-page tracking
     /// (`TrackLockedPages`, or Verifier's Pool Tracking on Vista and later:
     /// [`crate::Config::tracks_locked_pages_at_exit`]) it is
-    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` with P3 the MDL and P4 its pages.
+    /// `DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS (0xCB)` with P1 the lock tracking structure
+    /// (the model keeps none: it gives the address of the MDL the tracker tracks, as for
+    /// `SYSTEM_PTE_MISUSE`'s trackers), P2 0, P3 the MDL and P4 its pages (Microsoft's
+    /// [0xCB page]).
     /// A user-mode MDL mapping still in the process is removed with the address space
     /// and recorded as an event ([invariant 9]).
     ///
@@ -120,6 +123,7 @@ impl Machine {
     /// [semantics §6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s6
     /// [§9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s9
     /// [invariant 9]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-9
+    /// [0xCB page]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xcb--driver-left-locked-pages-in-process
     #[doc(alias = "NtTerminateProcess")]
     pub fn terminate_process(&mut self, pid: Pid) -> Result<()> {
         self.enter("NtTerminateProcess")?;
@@ -150,9 +154,11 @@ impl Machine {
         if locked != 0 {
             if self.config.tracks_locked_pages_at_exit() {
                 let (mdl, pages) = self.first_lock_charged_to(pid);
+                let mdl_va = mdl.map_or(0, |m| m.address());
+                // P1 the tracker: the model's stand-in is the tracked MDL's address.
                 return Err(self.bug_check(
                     BugCheckCode::DRIVER_LEFT_LOCKED_PAGES_IN_PROCESS,
-                    [0, 0, mdl.map_or(0, |m| m.address()), pages],
+                    [mdl_va, 0, mdl_va, pages],
                     format!(
                         "{pid} deleted with {locked} locked page(s); {} still holds {pages}",
                         mdl.map_or("an unknown MDL".into(), |m| m.to_string())

@@ -322,12 +322,14 @@ impl Machine {
     /// records [`crate::events::EventKind::NonPagedBuildOverOtherMemory`].
     ///
     /// # Errors
-    /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`. `ByteCount == 0` or a
+    /// A page with no valid PTE: `MEMORY_MANAGEMENT (0x1A, 0x1240)`, P2 the MDL, P3 the
+    /// page's PTE pointer ([`crate::addr::pte_address`]; Microsoft's [0x1A page]). `ByteCount == 0` or a
     /// locked / mapped / partial / already-built MDL: ASSERT. On Windows 10/11, a page of
     /// paged pool: Verifier's `0xC4` 0x7F (P2 the IRQL, P3 the MDL, P4 its flags).
     ///
     /// [semantics §3.6]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#s3.6
     /// [invariant 19]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-19
+    /// [0x1A page]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x1a--memory-management
     /// [`MmBuildMdlForNonPagedPool`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/wdm/nf-wdm-mmbuildmdlfornonpagedpool
     #[doc(alias = "MmBuildMdlForNonPagedPool")]
     pub fn mm_build_mdl_for_non_paged_pool(&mut self, mdl: impl Into<Option<MdlId>>) -> Result<()> {

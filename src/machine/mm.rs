@@ -90,12 +90,13 @@ impl Machine {
     ) -> Result<()> {
         self.enter("MmProbeAndLockProcessPages")?;
         let mdl = mdl.into();
-        // P4 is the process object's address: the model has none, 0 (the detail says which).
+        // P4 the process's address (Microsoft's 0xC4 page, row 0x71): its stand-in
+        // `EPROCESS`, `Pid::eprocess`.
         self.check_irql(
             Kirql::DISPATCH_LEVEL,
             verifier::PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL,
             mdl_param(mdl),
-            0,
+            process.eprocess(),
         )?;
         self.mm()
             .mm_probe_and_lock_process_pages(mdl, process, mode, operation)

@@ -36,6 +36,7 @@ impl Machine {
             step: self.step,
             routine: self.routine,
             shadow: self.config.shadow,
+            windows: self.config.windows,
         };
         (&mut self.pool, vm)
     }

@@ -180,9 +180,11 @@ impl Mm<'_> {
                     frames.push(p.pfn.0);
                 }
                 None => {
+                    // P3 the PTE pointer (Microsoft's 0x1A page, row 0x1240).
+                    let pte = crate::addr::pte_address(page);
                     return Err(self.bug_check(
                         BugCheckCode::MEMORY_MANAGEMENT,
-                        [0x1240, id.address(), page.0, 0],
+                        [0x1240, id.address(), pte.0, 0],
                         format!(
                             "MmBuildMdlForNonPagedPool over non-resident {page} (invariant 19)"
                         ),

@@ -81,6 +81,7 @@ impl Mm<'_> {
             step: self.step,
             routine: self.routine,
             shadow: self.shadow,
+            windows: self.windows,
         }
     }
 

@@ -130,7 +130,7 @@ impl Mm<'_> {
                 BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
                 [
                     id.address() + MDL_HEADER_SIZE + cap as u64 * PFN_NUMBER_SIZE,
-                    1,
+                    self.windows.page_fault_access(true),
                     0,
                     0,
                 ],

@@ -65,6 +65,8 @@ pub(crate) struct Vm<'a> {
     pub(crate) routine: &'static str,
     /// Whether shadow memory (byte provenance) is kept.
     pub(crate) shadow: bool,
+    /// The Windows whose rules apply where versions differ (the bug checks' access codes).
+    pub(crate) windows: crate::windows::WindowsVersion,
 }
 
 impl Vm<'_> {

@@ -183,7 +183,7 @@ impl Vm<'_> {
             )),
             Some(pte) if !pte.protection.can_read() => Err(self.bug_check(
                 BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-                [va.0, write as u64, 0, 0],
+                [va.0, self.windows.page_fault_access(write), 0, 0],
                 format!("kernel touched no-access system mapping at {va}"),
             )),
             Some(pte) => {
@@ -194,7 +194,7 @@ impl Vm<'_> {
             }
             None => Err(self.bug_check(
                 BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA,
-                [va.0, write as u64, 0, 0],
+                [va.0, self.windows.page_fault_access(write), 0, 0],
                 format!("kernel touched invalid system address {va}"),
             )),
         }

@@ -11,6 +11,9 @@ mod common;
 #[path = "../io_common/mod.rs"]
 mod io_common;
 
+mod microsoft_bugchecks;
+mod microsoft_bugchecks_c4;
+mod microsoft_bugchecks_c4_divergent;
 mod reactos_ex_pools;
 mod reactos_io_irp;
 mod reactos_io_mdl;

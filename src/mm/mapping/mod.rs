@@ -84,14 +84,19 @@ impl Mm<'_> {
     }
 
     /// No system PTEs for a kernel mapping that may not fail: `NO_MORE_SYSTEM_PTES
-    /// (0x3F)` (P2 the pages asked for), or with `TrackPtes` `DRIVER_USED_EXCESSIVE_PTES
-    /// (0xD8)`: P1 the name of the driver holding the most PTEs (0: the model does not
-    /// name drivers, and P2, that driver's PTEs, is defined only when P1 is not 0, so 0
-    /// too), P3 the free PTEs, P4 the total (Microsoft's 0x3F and 0xD8 pages; invariant
-    /// 15).
+    /// (0x3F)`: P1 0 (system expansion PTEs, those of MDL mappings), P2 the pages asked
+    /// for, P3 the free PTEs, P4 the total (Microsoft's [0x3F page]; ReactOS passes 0 for
+    /// P3 and P4, Windows' page documents them). With `TrackPtes`
+    /// `DRIVER_USED_EXCESSIVE_PTES (0xD8)`: P1 the name of the driver holding the most
+    /// PTEs (0: the model does not name drivers, and P2, that driver's PTEs, is defined
+    /// only when P1 is not 0, so 0 too), P3 the free PTEs, P4 the total ([0xD8 page];
+    /// invariant 15).
+    ///
+    /// [0x3F page]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0x3f--no-more-system-ptes
+    /// [0xD8 page]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xd8--driver-used-excessive-ptes
     fn no_more_system_ptes(&mut self, id: MdlId, n: u64) -> Fault {
+        let (used, free) = (self.sysptes.used(), self.sysptes.available());
         if self.track_ptes {
-            let (used, free) = (self.sysptes.used(), self.sysptes.available());
             return self.bug_check(
                 BugCheckCode::DRIVER_USED_EXCESSIVE_PTES,
                 [0, 0, free, used + free],
@@ -100,7 +105,7 @@ impl Mm<'_> {
         }
         self.bug_check(
             BugCheckCode::NO_MORE_SYSTEM_PTES,
-            [0, n, 0, 0],
+            [0, n, free, used + free],
             format!("no {n} free system PTEs to map {id} (invariant 15)"),
         )
     }

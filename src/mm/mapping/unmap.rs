@@ -39,7 +39,14 @@ impl Mm<'_> {
         if !m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA) {
             return Err(self.bug_check(
                 BugCheckCode::SYSTEM_PTE_MISUSE,
-                [system_pte_misuse::MDL_NOT_MAPPED, id.address(), base.0, 0],
+                // P4 the number of mappings to free: the MDL's pages (Microsoft's 0xDA
+                // page, row 0x06).
+                [
+                    system_pte_misuse::MDL_NOT_MAPPED,
+                    id.address(),
+                    base.0,
+                    m.page_count() as u64,
+                ],
                 format!("kernel unmap of {id}, which is not mapped (double unmap, invariant 17)"),
             ));
         }

@@ -226,6 +226,11 @@ impl Pool {
         self.allocs.get(&va.0)
     }
 
+    /// Whether `va` is where an allocation was, freed since and not reused.
+    pub(crate) fn was_freed(&self, va: Va) -> bool {
+        self.freed.contains(&va.0)
+    }
+
     /// The pool audits itself (`pool.accounting`): the pages it counts are the pool PTEs
     /// of system space (`pool_ptes`, counted in the machine's walk of it), and every
     /// allocation lies in mapped pool pages of `system`.
@@ -520,7 +525,9 @@ mod tests {
 
     #[test]
     fn double_free_is_bad_pool_caller_7() {
-        let mut m = Machine::new(Config::default()).unwrap();
+        // Without Verifier, whose own check (0xC4/0x13) comes first.
+        let config = Config::default().verifier(crate::verifier::Verifier::OFF);
+        let mut m = Machine::new(config).unwrap();
         let a = m
             .ex_allocate_pool_with_tag(PoolType::NonPaged, 5000, tag(b"AAAA"))
             .unwrap()

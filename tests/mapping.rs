@@ -289,11 +289,35 @@ fn byte_count_near_4_gib_maps_cleanly_or_faults() {
     assert_audit_clean(&m);
 }
 
-/// Invariant 17: a second kernel unmap (double unmap) is SYSTEM_PTE_MISUSE (0xDA) P1 0x06,
-/// P2 the MDL, P3 the address, P4 the mappings to free (its 3 pages).
+/// Invariant 17: a second kernel unmap (double unmap) is, under Verifier, 0xC4/0xB6 (P2 the
+/// MDL, P3 its flags, P4 the missing `MDL_MAPPED_TO_SYSTEM_VA`); without it (with
+/// `TrackPtes`) SYSTEM_PTE_MISUSE (0xDA) P1 0x06, P2 the MDL, P3 the address, P4 the
+/// mappings to free (its 3 pages).
 #[test]
 fn double_kernel_unmap_is_system_pte_misuse_6() {
-    let (mut m, _app, _buf, mdl) = locked();
+    let (mut v, _app, _buf, mdl) = locked();
+    let sys = map_k(&mut v, mdl, CacheType::Cached, false, 0)
+        .unwrap()
+        .unwrap();
+    v.mm_unmap_locked_pages(sys, mdl).unwrap();
+    let flags = v.mdl(mdl).unwrap().flags.bits() as u64;
+    let r = v.mm_unmap_locked_pages(sys, mdl);
+    expect_bug_check(
+        &mut v,
+        r,
+        BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [
+            verifier::UNMAP_LOCKED_PAGES_NOT_MAPPED,
+            mdl.address(),
+            flags,
+            MdlFlags::MAPPED_TO_SYSTEM_VA.bits() as u64,
+        ],
+    );
+
+    let config = Config::default()
+        .verifier(mdlsim::verifier::Verifier::OFF)
+        .track_ptes(true);
+    let (mut m, _app, _buf, mdl) = locked_on(config);
     let sys = map_k(&mut m, mdl, CacheType::Cached, false, 0)
         .unwrap()
         .unwrap();

@@ -140,6 +140,10 @@ pub mod verifier {
         ///
         /// [invariant 24]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-24
         UNLOCK_PAGES_PARTIAL_MDL = 0xB4;
+        /// `MmUnmapLockedPages` of an MDL that is not mapped to a system address (a second
+        /// unmap, say); P2 the MDL, P3 its flags, P4 the missing flag
+        /// (`MDL_MAPPED_TO_SYSTEM_VA`).
+        UNMAP_LOCKED_PAGES_NOT_MAPPED = 0xB6;
         /// `IoFreeMdl` while the MDL's pages are still mapped; P2 MDL, P3 MDL flags, P4 reserved
         /// ([invariant 25]).
         ///

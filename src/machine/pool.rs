@@ -253,7 +253,36 @@ impl Machine {
                 ));
             }
         }
+        if self.config.verifier.enabled && self.pool.allocation_at(va).is_none() {
+            return Err(self.verifier_bad_free(va));
+        }
         self.pool_free(va, (tag != 0).then_some(tag))
+    }
+
+    /// Verifier's check of a free (an automatic check, Microsoft's "Automatic checks"
+    /// page): an address where a block was and was freed is `0xC4` 0x13, P3 its pool
+    /// header (the 16 bytes before a small block; a page-aligned block has none in line,
+    /// so its own address), P2 and P4 (reserved, the header's contents) 0; any other
+    /// address that no allocation returned is 0x10, P2 the address. Without Verifier the
+    /// pool's own `BAD_POOL_CALLER` 0x07 / 0x46 ([`crate::verifier`]).
+    fn verifier_bad_free(&mut self, va: Va) -> crate::fault::Fault {
+        if self.pool.was_freed(va) {
+            let header = if va.is_page_aligned() {
+                va.raw()
+            } else {
+                va.raw() - crate::pool::POOL_HEADER_SIZE
+            };
+            return self.bug_check(
+                BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                [verifier::POOL_ALREADY_FREED, 0, header, 0],
+                format!("ExFreePool of {va}, which was already freed (Verifier)"),
+            );
+        }
+        self.bug_check(
+            BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [verifier::FREE_UNALLOCATED_ADDRESS, va.raw(), 0, 0],
+            format!("ExFreePool of {va}, which is not a pool allocation (Verifier)"),
+        )
     }
 
     /// [`ExFreePoolWithTag`]: frees an allocation — or an MDL's storage, given the MDL's

@@ -233,7 +233,13 @@ pub fn map_u(
 
 /// A process with a 3-page buffer holding `0..` bytes, locked from offset 0x123 for 0x2000 bytes.
 pub fn locked() -> (Machine, Pid, Va, MdlId) {
-    let (mut m, app) = with_app();
+    locked_on(Config::default())
+}
+
+/// [`locked`] on a machine configured with `config`.
+pub fn locked_on(config: Config) -> (Machine, Pid, Va, MdlId) {
+    let mut m = Machine::new(config).unwrap();
+    let app = m.create_process("app").unwrap();
     let buf = user_buf(&mut m, app, 0x3000);
     let data: Vec<u8> = (0..0x3000u32).map(|i| (i % 251) as u8).collect();
     m.user_write(app, buf, &data).unwrap();

@@ -1,7 +1,8 @@
 //! Microsoft's bug-check reference, [`DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4)`][0xC4]:
-//! the rows whose condition the model reaches under Driver Verifier but answers with
-//! another outcome — the divergences not fixed (each `#[ignore]`d with what the model
-//! does; tests/conformance/README.md's backlog says why). Microsoft's ["Automatic
+//! the rows of Verifier's automatic checks the model answered with another outcome. Three
+//! are fixed (0x10, 0x13/0x14, 0xB6: Verifier's check before the kernel's own); two are
+//! divergences still, `#[ignore]`d with what the model does (tests/conformance/README.md's
+//! backlog says why). Microsoft's ["Automatic
 //! checks"] page lists each of these conditions among those Verifier always checks
 //! ("Monitoring IRQL and Memory Routines", "Monitoring MDL Usage"), so with Verifier on
 //! Windows stops with 0xC4 before the kernel's own check or silence.
@@ -63,7 +64,6 @@ fn xc4_00_a_zero_byte_allocation_names_irql_type_and_size() {
 ///
 /// [0xC4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 #[test]
-#[ignore = "divergence: the model raises BAD_POOL_CALLER (0xC2) 0x46 under Verifier too"]
 fn xc4_10_freeing_an_address_never_allocated_names_it() {
     let mut m = machine();
     let p = nonpaged(&mut m, 0x40, T);
@@ -77,7 +77,6 @@ fn xc4_10_freeing_an_address_never_allocated_names_it() {
 ///
 /// [0xC4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 #[test]
-#[ignore = "divergence: the model raises BAD_POOL_CALLER (0xC2) 0x07 under Verifier too"]
 fn xc4_13_14_freeing_pool_twice_names_its_header() {
     let mut m = machine();
     let p = nonpaged(&mut m, 0x40, T);
@@ -113,7 +112,6 @@ fn xc4_b5_unmapping_a_partial_mdl_names_mdl_flags_and_the_partial_flag() {
 ///
 /// [0xC4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 #[test]
-#[ignore = "divergence: the model raises SYSTEM_PTE_MISUSE (0xDA) 0x06 under Verifier too"]
 fn xc4_b6_unmapping_an_mdl_that_is_not_mapped_names_mdl_flags_and_the_missing_flag() {
     let (mut m, mdl, _) = locked2();
     let sys = system_va(&mut m, mdl);

@@ -5,7 +5,7 @@
 
 use super::Mapping;
 use crate::addr::{LIST_HEAD, MM_HIGHEST_USER_ADDRESS, Va};
-use crate::bugcheck::{BugCheckCode, system_pte_misuse};
+use crate::bugcheck::{BugCheckCode, system_pte_misuse, verifier};
 use crate::events::EventKind;
 use crate::fault::Result;
 use crate::mdl::{MdlFlags, MdlId};
@@ -35,6 +35,17 @@ impl Mm<'_> {
         let m = self.slot(id)?.mdl.clone();
         if m.flags.contains(MdlFlags::PARENT_MAPPED_SYSTEM_VA) {
             return Err(self.assert_failed("PARENT_MAPPED_SYSTEM_VA clear (invariant 17)"));
+        }
+        if !m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA) && self.verifier.enabled {
+            // Verifier's automatic MDL check comes first (Microsoft's 0xC4 page, 0xB6).
+            let mapped = MdlFlags::MAPPED_TO_SYSTEM_VA.bits() as u64;
+            return Err(self.verifier_violation(
+                verifier::UNMAP_LOCKED_PAGES_NOT_MAPPED,
+                id.address(),
+                m.flags.bits() as u64,
+                mapped,
+                format!("kernel unmap of {id}, which is not mapped (double unmap, invariant 17)"),
+            ));
         }
         if !m.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA) {
             return Err(self.bug_check(

@@ -25,6 +25,8 @@ macro_rules! subcodes {
 /// [page 0xc4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 pub mod verifier {
     subcodes! {
+        /// A zero-byte pool allocation; P2 the IRQL, P3 the pool type, P4 the size (0).
+        ZERO_BYTE_ALLOCATION = 0x00;
         /// Allocating paged pool at IRQL > APC_LEVEL; P2 IRQL, P3 pool type, P4 size in
         /// bytes.
         ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL = 0x01;
@@ -140,6 +142,10 @@ pub mod verifier {
         ///
         /// [invariant 24]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-24
         UNLOCK_PAGES_PARTIAL_MDL = 0xB4;
+        /// `MmUnmapLockedPages` of a partial MDL (one mapped on its own: `IoFreeMdl` and
+        /// `MmPrepareMdlForReuse` unmap those); P2 the MDL, P3 its flags, P4 the
+        /// unexpected partial flag.
+        UNMAP_LOCKED_PAGES_PARTIAL_MDL = 0xB5;
         /// `MmUnmapLockedPages` of an MDL that is not mapped to a system address (a second
         /// unmap, say); P2 the MDL, P3 its flags, P4 the missing flag
         /// (`MDL_MAPPED_TO_SYSTEM_VA`).

@@ -186,7 +186,8 @@ impl Machine {
     /// A request of [`POOL_BLOCK_MAX`](crate::pool::POOL_BLOCK_MAX) (`PAGE_SIZE - 32`)
     /// bytes or less is a block of a shared pool page after a 16-byte header; a larger
     /// one is whole, page-aligned pages.
-    /// (A zero-byte request gets a minimal block, as on Windows without Verifier.)
+    /// A zero-byte request gets a minimal block, with Verifier too: Verifier's 0xC4/0x00
+    /// is a divergence the conformance suite lists (its backlog says why).
     ///
     /// # Errors
     /// Above `APC_LEVEL` for [`PoolType::Paged`], above `DISPATCH_LEVEL` otherwise:

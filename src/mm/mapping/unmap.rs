@@ -25,6 +25,20 @@ impl Mm<'_> {
             return Err(self.assert_failed("ByteCount != 0 (invariant 1)"));
         }
         if base > MM_HIGHEST_USER_ADDRESS {
+            let flags = self.slot(id)?.mdl.flags;
+            if flags.contains(MdlFlags::PARTIAL) && self.verifier.enabled {
+                // A partial MDL's mapping is undone by IoFreeMdl / MmPrepareMdlForReuse;
+                // a driver's own MmUnmapLockedPages of it is Verifier's automatic MDL
+                // check (Microsoft's 0xC4 page, 0xB5).
+                let partial = MdlFlags::PARTIAL.bits() as u64;
+                return Err(self.verifier_violation(
+                    verifier::UNMAP_LOCKED_PAGES_PARTIAL_MDL,
+                    id.address(),
+                    flags.bits() as u64,
+                    partial,
+                    format!("MmUnmapLockedPages of partial {id} (invariant 24)"),
+                ));
+            }
             self.unmap_kernel(base, id)
         } else {
             self.unmap_user(base, id)

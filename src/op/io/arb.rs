@@ -163,7 +163,7 @@ fn arb_io_setup_op() -> BoxedStrategy<IoOp> {
                 .boxed(),
         ),
         (
-            1,
+            2,
             arb_ix()
                 .prop_map(|target| IoOp::DetachDevice { target })
                 .boxed(),

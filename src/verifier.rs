@@ -13,7 +13,7 @@
 //! | pool allocated or freed above its IRQL limit | Verifier (an "automatic check") | `BAD_POOL_CALLER (0xC2)` 0x08 (allocate) / 0x09 (free) | [automatic checks], [0xC2] |
 //! | `MmProbeAndLockPages`, `MmMapLockedPages…`, `MmUnlockPages`, `MmUnmapLockedPages`, `MmAllocatePagesForMdl` above their IRQL limits (0xC4/0x70–0x7E) | Verifier | not documented: the model stops as Verifier does (backlog) | [0xC4] |
 //! | freeing an address no allocation returned (0xC4/0x10) or one already freed (0x13) | Verifier (an automatic check) | `BAD_POOL_CALLER (0xC2)` 0x46 / 0x07 | [automatic checks], [0xC2] |
-//! | a zero-byte pool allocation (0xC4/0x00) | Verifier (an automatic check) | a minimal block (Microsoft's 0xC2 page lists a zero-byte request, 0x00, without saying when); the model gives the block with Verifier too (a divergence, tests/conformance/README.md) | [automatic checks], [0xC2] |
+//! | a zero-byte pool allocation (0xC4/0x00) | Verifier (an automatic check) | the model gives a minimal block (Microsoft's 0xC2 page lists a zero-byte request, 0x00, without saying when a kernel raises it) | [automatic checks], [0xC2] |
 //! | a driver's `MmUnmapLockedPages` of a partial MDL (0xC4/0xB5) | Verifier (an automatic check) | the partial's own mapping is unmapped | [automatic checks] |
 //! | `MmUnmapLockedPages` of an MDL not mapped to system space (0xC4/0xB6) | Verifier (an automatic check) | with `TrackPtes` `SYSTEM_PTE_MISUSE (0xDA)` 0x06; without, found later if ever (the model reports 0x06 in both) | [automatic checks], [0xDA] |
 //! | mapping pages that are not locked (0xC4/0x85, 0xB3) | Verifier | `MEMORY_MANAGEMENT (0x1A)` 0x1233, P2 the page | [0xC4], [0x1A] |

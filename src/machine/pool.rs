@@ -37,6 +37,16 @@ impl Machine {
         zero: bool,
     ) -> Result<Option<Va>> {
         self.check_alloc_irql(pool_type, size)?;
+        if size == 0 && self.config.verifier.enabled {
+            // Verifier's automatic check (Microsoft's 0xC4 page, row 0x00; "Automatic
+            // checks"); without it the request gets a minimal block.
+            let irql = self.irql.param();
+            return Err(self.bug_check(
+                BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+                [verifier::ZERO_BYTE_ALLOCATION, irql, pool_type as u64, 0],
+                format!("{} of zero bytes (Verifier)", self.routine),
+            ));
+        }
         let r = if self.pool.exhausted() {
             Ok(None)
         } else {
@@ -186,8 +196,8 @@ impl Machine {
     /// A request of [`POOL_BLOCK_MAX`](crate::pool::POOL_BLOCK_MAX) (`PAGE_SIZE - 32`)
     /// bytes or less is a block of a shared pool page after a 16-byte header; a larger
     /// one is whole, page-aligned pages.
-    /// A zero-byte request gets a minimal block, with Verifier too: Verifier's 0xC4/0x00
-    /// is a divergence the conformance suite lists (its backlog says why).
+    /// A zero-byte request is Verifier's `0xC4` 0x00 (P2 the IRQL, P3 the pool type, P4
+    /// 0); without Verifier it gets a minimal block.
     ///
     /// # Errors
     /// Above `APC_LEVEL` for [`PoolType::Paged`], above `DISPATCH_LEVEL` otherwise:

@@ -116,6 +116,14 @@ fn arb_tag() -> impl Strategy<Value = u32> + Clone {
     ]
 }
 
+/// A request size of at least one byte: a zero-byte request is Driver Verifier's 0xC4/0x00
+/// on the default machine and would end the sequence at once (tests/conformance covers
+/// it).
+#[cfg(feature = "proptest")]
+fn arb_block_size() -> impl Strategy<Value = u64> {
+    arb_length().prop_map(|l| l.max(1))
+}
+
 /// Any pool op (feature `proptest`).
 #[cfg(feature = "proptest")]
 pub fn arb_pool_op() -> BoxedStrategy<PoolOp> {
@@ -128,7 +136,7 @@ pub fn arb_pool_op() -> BoxedStrategy<PoolOp> {
                     Just(PoolType::Paged),
                     Just(PoolType::NonPagedNx)
                 ],
-                arb_length(),
+                arb_block_size(),
                 arb_tag(),
             )
                 .prop_map(|(pool_type, size, tag)| PoolOp::ExAllocatePoolWithTag {
@@ -145,7 +153,7 @@ pub fn arb_pool_op() -> BoxedStrategy<PoolOp> {
                     Just(POOL_FLAG_NON_PAGED),
                     Just(POOL_FLAG_NON_PAGED | POOL_FLAG_UNINITIALIZED)
                 ],
-                arb_length(),
+                arb_block_size(),
                 arb_tag(),
             )
                 .prop_map(|(flags, size, tag)| PoolOp::ExAllocatePool2 { flags, size, tag })

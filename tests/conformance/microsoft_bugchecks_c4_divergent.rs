@@ -1,8 +1,7 @@
 //! Microsoft's bug-check reference, [`DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4)`][0xC4]:
-//! the rows of Verifier's automatic checks the model answered with another outcome: four
+//! the rows of Verifier's automatic checks the model answered with another outcome, each
 //! now Verifier's check before the kernel's own (tests/conformance/README.md, divergences
-//! found and fixed); the zero-byte allocation (0x00) is still a divergence, `#[ignore]`d
-//! (the README's backlog says why). Microsoft's ["Automatic
+//! found and fixed). Microsoft's ["Automatic
 //! checks"] page lists each of these conditions among those Verifier always checks
 //! ("Monitoring IRQL and Memory Routines", "Monitoring MDL Usage"), so with Verifier on
 //! Windows stops with 0xC4 before the kernel's own check or silence.
@@ -49,7 +48,6 @@ fn locked2() -> (Machine, MdlId, Va) {
 ///
 /// [0xC4]: https://learn.microsoft.com/en-us/windows-hardware/drivers/debugger/bug-check-0xc4--driver-verifier-detected-violation
 #[test]
-#[ignore = "divergence: the model gives a zero-byte request a minimal block under Verifier too"]
 fn xc4_00_a_zero_byte_allocation_names_irql_type_and_size() {
     let mut m = machine();
     let r = m.ex_allocate_pool_with_tag(PoolType::NonPaged, 0, T);

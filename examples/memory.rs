@@ -13,14 +13,9 @@ use mdlsim::space::Protection;
 use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
 use mdlsim::{Config, Machine};
 
-const REQUEST: u64 = 256 << 20;
+mod support;
 
-fn vm_hwm_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
+const REQUEST: u64 = 256 << 20;
 
 fn main() -> Result<(), mdlsim::Fault> {
     let shadow = std::env::args().all(|a| a != "--no-shadow");
@@ -62,7 +57,7 @@ fn main() -> Result<(), mdlsim::Fault> {
     }
     let sys = first_sys.flatten();
     let touched = m.frames_touched() * mdlsim::addr::PAGE_SIZE;
-    let peak = vm_hwm_bytes().unwrap_or(0);
+    let peak = support::status_bytes("VmHWM:");
     let budget = touched + touched / 4 + (32 << 20);
     println!(
         "simulated RAM      : {} GiB",

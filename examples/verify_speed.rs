@@ -12,52 +12,24 @@
 //! generator: proptest's, with its edge-biased lengths). Every case is a fresh one: no
 //! cycling over a small fixed set, whose mean length flatters the figure.
 //!
-//! Run: `cargo run --release --example verify_speed [CASES]` (default 20000 per figure).
+//! Run: `cargo run --release --example verify_speed [CASES] [verify]` (default 20000 per
+//! figure; `verify` plays only the `verify` runs, for a profile of the search loop alone).
 
-use mdlsim::strategy::{BounceCopy, Direction, HeadTailSplice, ProxyStrategyClone};
-use mdlsim::verify::{self, Case, InjectedFault, ServerBehaviour, run_case};
+use mdlsim::strategy::{BounceCopy, HeadTailSplice, ProxyStrategyClone};
+use mdlsim::verify::{self, run_case};
 use std::time::Instant;
 
-fn cpu_seconds() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
-    // Fields after the command name's closing parenthesis; utime and stime are 14 and 15.
-    let rest = s.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
-}
-
-/// `n` uniformly random cases with lengths up to `bound` (xorshift64 from a fixed seed).
-fn random_cases(n: usize, bound: u32) -> Vec<Case> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ bound as u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    (0..n)
-        .map(|_| Case {
-            length: (next() % (bound as u64 + 1)) as u32,
-            offset: (next() % 4096) as u32,
-            direction: if next() % 2 == 0 {
-                Direction::Read
-            } else {
-                Direction::Write
-            },
-            server: ServerBehaviour::ALL[(next() % ServerBehaviour::ALL.len() as u64) as usize],
-            fault: InjectedFault::ALL[(next() % InjectedFault::ALL.len() as u64) as usize],
-            seed: next() as u8,
-        })
-        .collect()
-}
+mod support;
 
 /// Cases/s by CPU time and by wall time of `f` over `n` cases.
 fn rate(n: usize, f: impl FnOnce()) -> (f64, f64) {
-    let (c0, w0) = (cpu_seconds(), Instant::now());
+    let (c0, w0) = (support::thread_cpu_seconds(), Instant::now());
     f();
     let wall = w0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().zip(c0).map(|(a, b)| a - b).unwrap_or(wall);
+    let cpu = support::thread_cpu_seconds()
+        .zip(c0)
+        .map(|(a, b)| a - b)
+        .unwrap_or(wall);
     (n as f64 / cpu, n as f64 / wall)
 }
 
@@ -66,19 +38,20 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
+    let only_verify = std::env::args().nth(2).as_deref() == Some("verify");
     let machine = mdlsim::Config::default();
     let strategies: Vec<Box<dyn ProxyStrategyClone>> = vec![
         Box::new(BounceCopy::default()),
         Box::new(HeadTailSplice::default()),
     ];
     for bound in [4u32 << 10, 64 << 10] {
-        let list = random_cases(n, bound);
+        let list = support::random_cases(n, bound, 0x9E37_79B9_7F4A_7C15 ^ bound as u64);
         let mean = list.iter().map(|c| c.length as f64).sum::<f64>() / n as f64;
         println!(
             "requests <= {} KiB (uniform; mean {mean:.0} bytes)",
             bound >> 10
         );
-        for s in &strategies {
+        for s in strategies.iter().filter(|_| !only_verify) {
             let (cpu, wall) = rate(n, || {
                 for case in &list {
                     let mut st = s.clone();

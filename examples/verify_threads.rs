@@ -15,15 +15,7 @@ use mdlsim::strategy::BounceCopy;
 use mdlsim::verify::{self, Config, Report};
 use std::time::Instant;
 
-/// This process's CPU time (all threads), in seconds.
-fn cpu_seconds() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name's closing parenthesis; utime and stime are 14 and 15.
-    let rest = s.rsplit_once(')')?.1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0) // USER_HZ is 100 on Linux
-}
+mod support;
 
 /// One run: its report, cases per second of wall time and of CPU time.
 struct Run {
@@ -40,10 +32,12 @@ fn run(threads: usize, cases: u32) -> Run {
         .ignore_env()
         .no_regressions()
         .threads(threads);
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, t0) = (support::process_cpu_seconds(), Instant::now());
     let report = verify::verify(&BounceCopy::default(), &cfg);
     let secs = t0.elapsed().as_secs_f64();
-    let cpu = cpu_seconds().zip(c0).map_or(secs, |(a, b)| a - b);
+    let cpu = support::process_cpu_seconds()
+        .zip(c0)
+        .map_or(secs, |(a, b)| a - b);
     match report {
         Ok(report) => Run {
             report,

@@ -134,8 +134,9 @@ pub(crate) struct PhysicalMemory {
     /// Host bytes the frames, their PFN entries and their labels may take
     /// ([`crate::Config::host_memory_limit_bytes`]).
     host_limit: u64,
-    /// Label runs the host holds for all frames (fragmented provenance costs many).
-    label_runs: u64,
+    /// Host bytes the frames' labels hold beyond their headers (fragmented provenance
+    /// costs many runs, or a dense index: [`FrameLabels`]).
+    label_bytes: u64,
     /// PFN-array slots of live MDLs: their arrays are host memory too (8 bytes a slot; a
     /// Windows 7+ MDL of 4 GiB has a million), charged to the same budget.
     descriptor_slots: u64,
@@ -176,7 +177,7 @@ impl PhysicalMemory {
             free: Vec::new(),
             in_use: 0,
             host_limit,
-            label_runs: 0,
+            label_bytes: 0,
             descriptor_slots: 0,
             freed_while_mapped: Vec::new(),
         };
@@ -254,7 +255,7 @@ impl PhysicalMemory {
             self.entries.push(PfnEntry::zeroed());
             self.data.push_zero();
             let labels = FrameLabels::zero();
-            self.label_runs += labels.heap_runs() as u64;
+            self.label_bytes += labels.heap_bytes() as u64;
             self.labels.push(labels);
             pfn
         } else {
@@ -432,10 +433,10 @@ impl PhysicalMemory {
 
     fn edit_labels(&mut self, pfn: Pfn, f: impl FnOnce(&mut FrameLabels)) {
         let l = &mut self.labels[pfn.0 as usize];
-        let before = l.heap_runs() as u64;
+        let before = l.heap_bytes() as u64;
         f(l);
-        let after = l.heap_runs() as u64;
-        self.label_runs = (self.label_runs + after).saturating_sub(before);
+        let after = l.heap_bytes() as u64;
+        self.label_bytes = (self.label_bytes + after).saturating_sub(before);
     }
 
     /// Host bytes held for simulated memory: the frames handed out (bytes, PFN entries,
@@ -445,7 +446,7 @@ impl PhysicalMemory {
     pub(crate) fn host_bytes(&self) -> u64 {
         self.touched()
             .saturating_mul(FRAME_HOST_BYTES)
-            .saturating_add(self.label_runs.saturating_mul(RUN_HOST_BYTES))
+            .saturating_add(self.label_bytes)
             .saturating_add(self.descriptor_slots.saturating_mul(8))
     }
 
@@ -576,6 +577,40 @@ mod tests {
         }
         assert!(pm.labels(a).runs().len() >= PAGE_BYTES / 2);
         assert!(pm.host_bytes() >= before + (PAGE_BYTES as u64 / 2 - 1) * RUN_HOST_BYTES);
+    }
+
+    /// Bytes alternating between two origins: thousands of runs, two bases; held dense,
+    /// they cost the page's index (4 KiB) and two bases, not a run per byte.
+    #[test]
+    fn alternating_origins_are_held_dense_at_about_a_page() {
+        let mut pm = PhysicalMemory::new(4, u64::MAX);
+        let a = pm.allocate(FrameOwner::Pool, false).unwrap();
+        let before = pm.host_bytes();
+        let origin = |base: u64, off: usize| crate::shadow::Label::Origin {
+            space: crate::space::SpaceId::System,
+            va: Va(base + off as u64),
+        };
+        for off in 0..PAGE_BYTES {
+            let base = if off % 2 == 0 {
+                0xFFFF_8000_0000_0000
+            } else {
+                0xFFFF_9000_0000_0000
+            };
+            pm.set_labels(a, off, 1, origin(base, off));
+        }
+        assert_eq!(pm.labels(a).runs().len(), PAGE_BYTES);
+        assert!(pm.labels(a).is_dense());
+        let cost = pm.host_bytes() - before;
+        assert!(
+            cost <= PAGE_BYTES as u64 + 256,
+            "dense labels cost {cost} bytes"
+        );
+        assert_eq!(pm.labels(a).label_at(5), origin(0xFFFF_9000_0000_0000, 5));
+        // Zeroing the frame (a demand-zero reuse) returns it to one run.
+        pm.drop_share(a).unwrap();
+        assert_eq!(pm.allocate(FrameOwner::Pool, true), Ok(a));
+        assert!(!pm.labels(a).is_dense());
+        assert_eq!(pm.host_bytes(), before);
     }
 
     #[test]

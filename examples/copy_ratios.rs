@@ -12,7 +12,7 @@
 //! baseline (64 distinct pages) beside it.
 //!
 //! Run: `cargo run --release --example copy_ratios` (about a minute; `-- quick` for
-//! fewer rounds). Prints, per figure, the median ratio and its interquartile range, the
+//! fewer rounds; `-- va`, `bounce`, `lock-map` or `splice` for one group alone). Prints, per figure, the median ratio and its interquartile range, the
 //! ratio of the two sides' fastest rounds, and the model's host page faults per run.
 //!
 //! * model read/write of 64 KiB by VA ÷ vm-memory `read_slice`/`write_slice`;
@@ -293,12 +293,20 @@ fn lock_map(rounds: usize) -> Result<(String, String), mdlsim::Fault> {
 }
 
 fn main() -> Result<(), mdlsim::Fault> {
-    let quick = std::env::args().any(|a| a == "quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "quick");
     let (va_rounds, big_rounds) = if quick { (40, 10) } else { (200, 60) };
+    // `-- va`, `bounce`, `lock-map` or `splice` runs that figure alone (for a profile).
+    let groups = ["va", "bounce", "lock-map", "splice"];
+    let picked: Vec<&str> = groups
+        .into_iter()
+        .filter(|g| args.iter().any(|a| a == g))
+        .collect();
+    let run = |g: &str| picked.is_empty() || picked.contains(&g);
     println!(
         "| figure | median of per-round ratios (interquartile) | fastest ÷ fastest | model's host page faults per run | goal |\n|---|---|---|---|---|"
     );
-    for shadow in [false, true] {
+    for shadow in [false, true].into_iter().filter(|_| run("va")) {
         let sh = if shadow { "on" } else { "off" };
         let (r, w) = va_vs_vm_memory(shadow, va_rounds)?;
         let goal = if shadow { "(no goal)" } else { "≤ 1.0×" };
@@ -309,7 +317,8 @@ fn main() -> Result<(), mdlsim::Fault> {
             "| model write of 64 KiB by VA ÷ vm-memory write_slice, shadow {sh} | {w} | {goal} |"
         );
     }
-    for (dir, d) in [(Direction::Read, "read"), (Direction::Write, "write")] {
+    let dirs = [(Direction::Read, "read"), (Direction::Write, "write")];
+    for (dir, d) in dirs.into_iter().filter(|_| run("bounce")) {
         for shadow in [false, true] {
             let sh = if shadow { "on" } else { "off" };
             let goal = if shadow { "≤ 1.10×" } else { "≤ 1.05×" };
@@ -322,12 +331,16 @@ fn main() -> Result<(), mdlsim::Fault> {
             );
         }
     }
-    let (hot, spread) = lock_map(va_rounds)?;
-    println!("| per page: lock + map + unmap + unlock ÷ one hot 4 KiB memcpy | {hot} | ≤ 0.5× |");
-    println!(
-        "| per page: lock + map + unmap + unlock ÷ memcpy of 64 distinct 4 KiB pages | {spread} | (context) |"
-    );
-    for (dir, d) in [(Direction::Read, "read"), (Direction::Write, "write")] {
+    if run("lock-map") {
+        let (hot, spread) = lock_map(va_rounds)?;
+        println!(
+            "| per page: lock + map + unmap + unlock ÷ one hot 4 KiB memcpy | {hot} | ≤ 0.5× |"
+        );
+        println!(
+            "| per page: lock + map + unmap + unlock ÷ memcpy of 64 distinct 4 KiB pages | {spread} | (context) |"
+        );
+    }
+    for (dir, d) in dirs.into_iter().filter(|_| run("splice")) {
         println!(
             "| HeadTailSplice speed-up over BounceCopy, 31 MiB {d}, driver's work only | {} | ≥ 20× |",
             splice_speedup(dir, big_rounds)?

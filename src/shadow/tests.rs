@@ -275,3 +275,35 @@ fn copies_of_a_dense_frame_compare_equal_to_the_same_labels_as_runs() {
     assert_ne!(f, g);
     assert!(f.heap_bytes() < PAGE_BYTES + 256, "{}", f.heap_bytes());
 }
+
+/// Hysteresis: a dense frame stays dense through partial writes, even ones that leave it
+/// few runs (at offset 0 too); only a whole-frame splice of at most `RUNS_AT` spans turns
+/// it back to runs. A frame does not flip between the two on every small write.
+#[test]
+fn a_dense_frame_turns_back_to_runs_only_on_a_whole_frame_splice() {
+    let mut f = FrameLabels::zero();
+    for off in 0..300 {
+        let l = if off % 2 == 0 {
+            origin(1, 0x1000)
+        } else {
+            origin(2, 0x9000)
+        };
+        f.set(off, 1, l.advance(off as u64));
+    }
+    assert!(f.is_dense(), "{} runs", f.runs().len());
+    // Leaves about 100 runs, through a partial write at offset 0 and one elsewhere.
+    f.set(0, 200, origin(3, 0x5000));
+    f.set(250, 3000, origin(3, 0x7000));
+    assert!(f.runs().len() < RUNS_AT * 2, "{} runs", f.runs().len());
+    assert!(
+        f.is_dense(),
+        "a partial write turned a dense frame back to runs"
+    );
+    let spans = [LabelSpan {
+        len: PAGE_BYTES as u64,
+        label: origin(4, 0),
+    }];
+    f.splice(0, PAGE_BYTES, &spans);
+    assert!(!f.is_dense());
+    assert_eq!(f.runs().len(), 1);
+}

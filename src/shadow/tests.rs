@@ -307,3 +307,27 @@ fn a_dense_frame_turns_back_to_runs_only_on_a_whole_frame_splice() {
     assert!(!f.is_dense());
     assert_eq!(f.runs().len(), 1);
 }
+
+/// The threshold is exact: a frame of `DENSE_AT` runs stays runs, one more run makes it
+/// dense.
+#[test]
+fn a_frame_goes_dense_past_exactly_dense_at_runs() {
+    let mut f = FrameLabels::zero();
+    let alternate = |off: usize| {
+        let l = if off % 2 == 0 {
+            origin(1, 0x1000)
+        } else {
+            origin(2, 0x9000)
+        };
+        l.advance(off as u64)
+    };
+    // DENSE_AT - 1 alternating bytes and the zero tail: DENSE_AT runs.
+    for off in 0..DENSE_AT - 1 {
+        f.set(off, 1, alternate(off));
+    }
+    assert_eq!(f.runs().len(), DENSE_AT);
+    assert!(!f.is_dense());
+    f.set(DENSE_AT - 1, 1, alternate(DENSE_AT - 1));
+    assert_eq!(f.runs().len(), DENSE_AT + 1);
+    assert!(f.is_dense());
+}

@@ -18,7 +18,10 @@ mod splice;
 mod user;
 
 pub use irp::{irp, irp_ops, irp_workload};
-pub use ops::{HOST_MEMORY_LIMIT, MAX_OPS, OpsInput, PROCESSES, ops, ops_input, prologue};
+pub use ops::{
+    AUDIT_EVERY_STEP_UP_TO, AUDIT_STRIDE, HOST_MEMORY_LIMIT, MAX_OPS, OpsInput, PROCESSES, ops,
+    ops_input, prologue,
+};
 pub use scenario::scenario;
 pub use splice::{
     AT_LIMIT_KIND, Length, MAX_MDL_SPAN, MAX_PAGES_SPAN, SpliceInput, SpliceStrategy, splice,

@@ -9,7 +9,7 @@
 //! checks the machine (nothing runs after it).
 
 use super::Failure;
-use crate::machine::Config;
+use crate::machine::{Config, Machine};
 use crate::op::{Interpreter, Ix, Op, ProcessOp, VmOp};
 use crate::space::Protection;
 use crate::vm::{MEM_COMMIT, MEM_RESERVE};
@@ -117,11 +117,47 @@ thread_local! {
         const { std::cell::RefCell::new([None, None]) };
 }
 
+/// Above this [`Machine::audit_size`] (frames plus PTEs) an audit after every step costs
+/// more than the step: an input that maps a forged 4 GiB MDL into user space (a million
+/// PTEs) made each audit 20 ms and the input 8 s, and audits were 79% of the target's
+/// time over its grown corpus. Past it the target audits every [`AUDIT_STRIDE`] steps
+/// and at the end, and on a violation replays the input auditing every step, so the step
+/// it names is still the first after which `audit()` fails.
+pub const AUDIT_EVERY_STEP_UP_TO: u64 = 1 << 13;
+
+/// Steps between audits on a machine larger than [`AUDIT_EVERY_STEP_UP_TO`].
+pub const AUDIT_STRIDE: usize = 16;
+
 /// Runs one decoded input.
+///
+/// After every step while the machine is small, at checkpoints once it is large
+/// ([`AUDIT_EVERY_STEP_UP_TO`]), and after the last step, `audit()` must be empty; a
+/// crash ends the input (its bug check is the outcome, not a failure).
 ///
 /// # Errors
 /// A [`Failure`] naming the first step after which `audit()` is not empty.
 pub fn ops_input(input: &OpsInput) -> Result<(), Failure> {
+    let audit = |m: &Machine| m.audit().iter().map(|v| v.to_string()).collect();
+    audited(input, audit).map(|_| ())
+}
+
+/// [`ops_input`] with the audit as a parameter (a test injects a violation): `Ok` with the
+/// number of audits made.
+fn audited(input: &OpsInput, audit: impl Fn(&Machine) -> Vec<String>) -> Result<usize, Failure> {
+    match run_ops(input, false, &audit) {
+        Ok(n) => Ok(n),
+        // A checkpoint found a violation: name the first step that shows it.
+        Err(_) => run_ops(input, true, &audit),
+    }
+}
+
+/// Plays the input from the prologued machine, auditing after every step if `every_step`
+/// (else as [`ops_input`] says); the number of audits made.
+fn run_ops(
+    input: &OpsInput,
+    every_step: bool,
+    audit: &impl Fn(&Machine) -> Vec<String>,
+) -> Result<usize, Failure> {
     let ops = &input.ops[..input.ops.len().min(MAX_OPS)];
     let fail = |problems: Vec<String>| Failure {
         target: "ops",
@@ -135,25 +171,35 @@ pub fn ops_input(input: &OpsInput) -> Result<(), Failure> {
             .clone()
     });
     let (mut interp, crashed) = start.map_err(fail)?;
+    let mut audits = 0;
     if crashed {
-        return Ok(());
+        return Ok(audits);
     }
     for (i, op) in ops.iter().enumerate() {
         let out = interp.apply(op);
-        let violations = interp.machine().audit();
-        if !violations.is_empty() {
-            return Err(fail(
-                violations
-                    .iter()
-                    .map(|v| format!("audit after step {i} {op:?} -> {out:?}: {v}"))
-                    .collect(),
-            ));
+        let m = interp.machine();
+        let last = i + 1 == ops.len() || m.crashed().is_some();
+        if every_step
+            || last
+            || i % AUDIT_STRIDE == AUDIT_STRIDE - 1
+            || m.audit_size() <= AUDIT_EVERY_STEP_UP_TO
+        {
+            audits += 1;
+            let violations = audit(m);
+            if !violations.is_empty() {
+                return Err(fail(
+                    violations
+                        .iter()
+                        .map(|v| format!("audit after step {i} {op:?} -> {out:?}: {v}"))
+                        .collect(),
+                ));
+            }
         }
-        if interp.machine().crashed().is_some() {
+        if m.crashed().is_some() {
             break;
         }
     }
-    Ok(())
+    Ok(audits)
 }
 
 /// The `ops` target: decodes an [`OpsInput`] from `data` and runs it.
@@ -165,4 +211,61 @@ pub fn ops(data: &[u8]) -> Result<(), Failure> {
         return Ok(());
     };
     ops_input(&input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input that took 8 s: a 3.9 GiB `IoAllocateMdl`, its flags forged to
+    /// `MDL_PAGES_LOCKED`, mapped into user space (a million PTEs), then 55 more ops.
+    const FORGED_MAPPING: &[u8] =
+        include_bytes!("../../fuzz/corpus/ops/slow-forged-4gib-mdl-mapped-into-user-space");
+
+    fn decode(data: &[u8]) -> OpsInput {
+        OpsInput::arbitrary_take_rest(Unstructured::new(data)).expect("any bytes decode")
+    }
+
+    fn real_audit(m: &Machine) -> Vec<String> {
+        m.audit().iter().map(|v| v.to_string()).collect()
+    }
+
+    #[test]
+    fn a_small_machine_is_audited_after_every_step() {
+        let input = OpsInput {
+            tight: false,
+            ops: vec![Op::Process(ProcessOp::CreateProcess); 5],
+        };
+        assert_eq!(audited(&input, real_audit).ok(), Some(5));
+    }
+
+    #[test]
+    fn a_large_machine_is_audited_at_checkpoints_and_at_the_end() {
+        let input = decode(FORGED_MAPPING);
+        let steps = input.ops.len().min(MAX_OPS);
+        let audits = audited(&input, real_audit).expect("the input passes");
+        assert!(audits < steps / 2, "{audits} audits for {steps} steps");
+    }
+
+    /// A violation that appears while the machine is large and is first seen at a
+    /// checkpoint is reported at the step that caused it: the input is replayed auditing
+    /// every step.
+    #[test]
+    fn a_violation_seen_at_a_checkpoint_is_named_at_its_first_step() {
+        let input = decode(FORGED_MAPPING);
+        let injected = |m: &Machine| {
+            if m.audit_size() > AUDIT_EVERY_STEP_UP_TO {
+                vec!["injected".to_string()]
+            } else {
+                Vec::new()
+            }
+        };
+        let f = audited(&input, injected).expect_err("the injected violation is found");
+        // The user mapping of the forged MDL (step 32) is what makes the machine large.
+        assert!(
+            f.problems[0].starts_with("audit after step 32 Mdl(MmMapLockedPagesSpecifyCache"),
+            "{}",
+            f.problems[0]
+        );
+    }
 }

@@ -498,6 +498,19 @@ impl Machine {
         self.phys.touched()
     }
 
+    /// What one [`Machine::audit`] walks: materialised frames plus the PTEs of every
+    /// address space (system and processes). The fuzz targets audit after every step
+    /// while this is small and at checkpoints once it is large.
+    pub(crate) fn audit_size(&self) -> u64 {
+        let ptes: usize = self.system.pte_count()
+            + self
+                .processes
+                .values()
+                .map(|p| p.space.pte_count())
+                .sum::<usize>();
+        self.phys.touched() + ptes as u64
+    }
+
     /// Frames currently allocated.
     pub fn frames_in_use(&self) -> u64 {
         self.phys.in_use()

@@ -117,7 +117,8 @@ thread_local! {
         const { std::cell::RefCell::new([None, None]) };
 }
 
-/// Above this [`Machine::audit_size`] (frames plus PTEs) an audit after every step costs
+/// Above this size of the machine (materialised frames plus the PTEs of every address
+/// space: what [`Machine::audit`] walks) an audit after every step costs
 /// more than the step: an input that maps a forged 4 GiB MDL into user space (a million
 /// PTEs) made each audit 20 ms and the input 8 s, and audits were 79% of the target's
 /// time over its grown corpus. Past it the target audits every [`AUDIT_STRIDE`] steps

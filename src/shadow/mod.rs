@@ -102,10 +102,10 @@ mod dense;
 
 /// More runs than this and a frame turns dense (if its labels have at most 256 bases):
 /// 256 runs are about 6 KiB, a dense frame about 4 KiB.
-pub(crate) const DENSE_AT: usize = 256;
+pub const DENSE_AT: usize = 256;
 
 /// A whole-frame splice into a dense frame with at most this many runs turns it back.
-pub(crate) const RUNS_AT: usize = 64;
+pub const RUNS_AT: usize = 64;
 
 impl Default for FrameLabels {
     fn default() -> Self {

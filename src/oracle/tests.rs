@@ -180,6 +180,31 @@ fn bug_checks_are_classed_by_code_and_subcode() {
             "",
             BugClass::StatusInconsistent,
         ),
+        (
+            C::IRQL_GT_ZERO_AT_SYSTEM_SERVICE,
+            2,
+            "",
+            BugClass::IrqlViolation,
+        ),
+        (C::IRQL_NOT_LESS_OR_EQUAL, 0, "", BugClass::IrqlViolation),
+        (
+            C::DRIVER_IRQL_NOT_LESS_OR_EQUAL,
+            0,
+            "",
+            BugClass::IrqlViolation,
+        ),
+        (
+            v,
+            verifier::UNMAP_LOCKED_PAGES_NOT_MAPPED,
+            "",
+            BugClass::UnmapMismatch,
+        ),
+        (
+            v,
+            verifier::UNMAP_LOCKED_PAGES_PARTIAL_MDL,
+            "",
+            BugClass::UnmapMismatch,
+        ),
     ];
     for (code, p1, detail, want) in table {
         assert_eq!(
@@ -187,6 +212,27 @@ fn bug_checks_are_classed_by_code_and_subcode() {
             want,
             "{code:?} {p1:#x} {detail}"
         );
+    }
+    // Every IRQL rule Driver Verifier reports under 0xC4 is an IRQL violation.
+    for p1 in [
+        verifier::ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL,
+        verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL,
+        verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+        verifier::FREE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL,
+        verifier::RAISE_IRQL_INVALID,
+        verifier::LOWER_IRQL_INVALID,
+        verifier::RELEASE_SPIN_LOCK_NOT_AT_DISPATCH_LEVEL,
+        verifier::ACQUIRE_SPIN_LOCK_ABOVE_DISPATCH_LEVEL,
+        verifier::PROBE_AND_LOCK_ABOVE_DISPATCH_LEVEL,
+        verifier::PROBE_AND_LOCK_PROCESS_PAGES_ABOVE_DISPATCH_LEVEL,
+        verifier::MAP_SPECIFY_CACHE_KERNEL_ABOVE_DISPATCH_LEVEL,
+        verifier::MAP_SPECIFY_CACHE_USER_ABOVE_APC_LEVEL,
+        verifier::UNLOCK_PAGES_ABOVE_DISPATCH_LEVEL,
+        verifier::UNMAP_LOCKED_PAGES_KERNEL_ABOVE_DISPATCH_LEVEL,
+        verifier::UNMAP_LOCKED_PAGES_USER_ABOVE_APC_LEVEL,
+        verifier::PAGES_FOR_MDL_ABOVE_DISPATCH_LEVEL,
+    ] {
+        assert_eq!(class_of(v, p1, ""), BugClass::IrqlViolation, "{p1:#x}");
     }
 }
 

@@ -266,6 +266,18 @@ impl PageTable {
         (vpn / CHUNK_ENTRIES, (vpn % CHUNK_ENTRIES) as usize)
     }
 
+    /// The chunks holding virtual pages `lo..hi`, as a half-open range of chunk numbers:
+    /// empty when `lo >= hi` (a map's `range` panics on an inclusive range whose start is
+    /// past its end, which `lo / 512 ..= (hi - 1) / 512` is for an empty range at a chunk
+    /// boundary).
+    fn chunks_of(lo: u64, hi: u64) -> std::ops::Range<u64> {
+        if lo < hi {
+            lo / CHUNK_ENTRIES..(hi - 1) / CHUNK_ENTRIES + 1
+        } else {
+            0..0
+        }
+    }
+
     /// The PTE of virtual page `vpn`.
     pub(crate) fn get(&self, vpn: &u64) -> Option<&Pte> {
         let (c, i) = Self::split(*vpn);
@@ -320,8 +332,7 @@ impl PageTable {
     pub(crate) fn range(&self, range: std::ops::Range<u64>) -> impl Iterator<Item = (u64, &Pte)> {
         let (lo, hi) = (range.start, range.end);
         self.chunks
-            .range(lo / CHUNK_ENTRIES..=hi.saturating_sub(1) / CHUNK_ENTRIES)
-            .filter(move |_| lo < hi)
+            .range(Self::chunks_of(lo, hi))
             .flat_map(move |(c, chunk)| {
                 chunk.entries.iter().enumerate().filter_map(move |(i, p)| {
                     let vpn = c * CHUNK_ENTRIES + i as u64;
@@ -340,8 +351,7 @@ impl PageTable {
     ) -> impl Iterator<Item = (u64, &mut Pte)> {
         let (lo, hi) = (range.start, range.end);
         self.chunks
-            .range_mut(lo / CHUNK_ENTRIES..=hi.saturating_sub(1) / CHUNK_ENTRIES)
-            .filter(move |_| lo < hi)
+            .range_mut(Self::chunks_of(lo, hi))
             .flat_map(move |(c, chunk)| {
                 let c = *c;
                 chunk

@@ -6,7 +6,7 @@
 //! vocabulary (invariants, hazard kinds) is [`crate::audit`].
 
 use super::Machine;
-use crate::addr::{PAGE_SIZE, Va};
+use crate::addr::Va;
 use crate::audit::{Hazard, HazardKind, Invariant, Violation};
 use crate::pfn::{Expected, PageState};
 use crate::space::{MappingId, PageDesc, Pid, PteKind, SpaceId, VadKind};
@@ -67,10 +67,17 @@ impl Machine {
             // last one starting at or below it (what `AddressSpace::vad` looks up).
             let mut vads = p.space.vads().peekable();
             let mut vad: Option<&crate::space::Vad> = None;
+            // The last mapping found live: a mapping's PTEs are consecutive, so one
+            // lookup serves them all.
+            let mut live: Option<MappingId> = None;
             for (va, pte) in p.space.ptes() {
                 if let PteKind::Mdl(mid) = pte.kind {
-                    if self.mappings.get(mid.0).is_none() {
-                        orphans.push((SpaceId::Process(p.pid), va));
+                    if live != Some(mid) {
+                        if self.mappings.get(mid.0).is_none() {
+                            orphans.push((SpaceId::Process(p.pid), va));
+                        } else {
+                            live = Some(mid);
+                        }
                     }
                 }
                 if pte.kind != PteKind::Private {
@@ -184,17 +191,29 @@ impl Machine {
                 ));
                 continue;
             };
-            for (i, f) in mp.frames.iter().enumerate() {
-                let va = Va(mp.base.0 + (i as u64) * PAGE_SIZE);
-                match space.pte(va) {
-                    Some(pte) if pte.pfn == *f && pte.kind == PteKind::Mdl(MappingId(h)) => {}
-                    _ => out.push(Violation::new(
-                        Invariant::MappingPtes,
-                        format!("mapping of {} at {}", mp.mdl, mp.base),
-                        Some(mp.birth),
-                        format!("PTE for page {i} missing or changed"),
-                    )),
+            // One walk over the mapping's stretch of the page table (not a lookup per
+            // page: a forged 4 GiB mapping has a million): every page without a PTE, or
+            // whose PTE names another frame or kind, in page order.
+            let first = mp.base.vpn();
+            let n = mp.frames.len();
+            let mut bad = Vec::new();
+            let mut next = 0usize;
+            for (vpn, pte) in space.ptes.range(first..first.saturating_add(n as u64)) {
+                let i = (vpn - first) as usize;
+                bad.extend(next..i);
+                if pte.pfn != mp.frames[i] || pte.kind != PteKind::Mdl(MappingId(h)) {
+                    bad.push(i);
                 }
+                next = i + 1;
+            }
+            bad.extend(next..n);
+            for i in bad {
+                out.push(Violation::new(
+                    Invariant::MappingPtes,
+                    format!("mapping of {} at {}", mp.mdl, mp.base),
+                    Some(mp.birth),
+                    format!("PTE for page {i} missing or changed"),
+                ));
             }
         }
         if sys_pages != self.sysptes.used() {

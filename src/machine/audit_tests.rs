@@ -145,6 +145,32 @@ fn dropped_mapping_pte_is_named_with_its_birth() {
     );
 }
 
+/// Negative control for `mapping.ptes`, walked in one pass over the mapping's stretch of
+/// the page table: a missing first page and a changed second page are both named, in
+/// page order.
+#[test]
+fn every_missing_or_changed_mapping_pte_is_named_in_page_order() {
+    let (mut m, _app, _buf, _mdl, sys, _pool) = busy();
+    let second = sys.vpn() + 1;
+    let mut pte = *m.system.ptes.get(&second).unwrap();
+    pte.pfn = crate::addr::Pfn(pte.pfn.0 + 1000);
+    m.system.ptes.insert(second, pte);
+    m.system.ptes.remove(&sys.vpn());
+    let details: Vec<String> = m
+        .audit()
+        .into_iter()
+        .filter(|v| v.invariant == Invariant::MappingPtes)
+        .map(|v| v.detail)
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            "PTE for page 0 missing or changed".to_string(),
+            "PTE for page 1 missing or changed".to_string()
+        ]
+    );
+}
+
 /// Negative control for `mapping.ptes`: an MDL PTE with no mapping record.
 #[test]
 fn mdl_pte_without_a_mapping_record_is_named() {
@@ -297,4 +323,16 @@ fn mdl_mapped_total_off_its_cache_counts_is_named() {
     let f = frame_of(&m, SpaceId::System, sys);
     m.phys.entry_mut(f).unwrap().mdl_mapped += 1;
     assert_eq!(names(&m), vec![Invariant::PfnMdlMapped]);
+}
+
+/// An empty range of pages at a chunk boundary is empty (the page table's range once
+/// asked its map for the inclusive chunk range `1..=0`, which panics); the audit walks
+/// such a range for a mapping of no pages.
+#[test]
+fn an_empty_page_range_at_a_chunk_boundary_is_empty() {
+    let (m, _app, _buf, _mdl, sys, _pool) = busy();
+    let boundary = sys.vpn() - sys.vpn() % 512;
+    assert_eq!(m.system.ptes.range(boundary..boundary).count(), 0);
+    assert_eq!(m.system.ptes.range(boundary + 5..boundary).count(), 0);
+    assert_eq!(m.system.ptes.range(sys.vpn()..sys.vpn() + 2).count(), 2);
 }

@@ -103,6 +103,18 @@ fn checker_catches_an_upward_use_and_a_cycle() {
         uses_in(text, "mdl"),
         ["addr".to_string(), "pool".to_string()].into()
     );
+    // A file its parent declares `#[cfg(test)] mod tests;` is test code as a whole.
+    let dir = std::env::temp_dir().join(format!("layering-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let parent = dir.join("mod.rs");
+    std::fs::write(&parent, "pub mod real;\n#[cfg(test)]\nmod tests;\n").unwrap();
+    let files = [parent, dir.join("real.rs"), dir.join("tests.rs")];
+    for f in &files[1..] {
+        std::fs::write(f, "use crate::verify;\n").unwrap();
+    }
+    let test_only = test_only_files(&files);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(test_only.contains(&files[2]) && !test_only.contains(&files[1]));
 }
 
 fn src() -> std::path::PathBuf {
@@ -128,9 +140,10 @@ fn module_deps(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             files.push(file);
         }
         collect(&src.join(m), &mut files);
+        let test_only = test_only_files(&files);
         let set = deps.entry(m.clone()).or_default();
-        for f in files {
-            let text = std::fs::read_to_string(&f).unwrap();
+        for f in files.iter().filter(|f| !test_only.contains(*f)) {
+            let text = std::fs::read_to_string(f).unwrap();
             set.extend(
                 uses_in(&text, m)
                     .into_iter()
@@ -153,6 +166,39 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
             out.push(p);
         }
     }
+}
+
+/// The files among `files` that are whole test modules: declared `#[cfg(test)] mod x;`
+/// (other attributes may sit between) by their parent, so none of their code is built
+/// outside tests.
+fn test_only_files(files: &[std::path::PathBuf]) -> BTreeSet<std::path::PathBuf> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let dir = match f.file_stem().and_then(|s| s.to_str()) {
+            Some("mod") => f.parent().unwrap().to_path_buf(),
+            Some(stem) => f.parent().unwrap().join(stem),
+            None => continue,
+        };
+        let mut gated = false;
+        for line in text.lines().map(str::trim) {
+            if line == "#[cfg(test)]" {
+                gated = true;
+            } else if gated && line.starts_with("#[") {
+                continue;
+            } else {
+                if gated {
+                    if let Some(name) = line.strip_prefix("mod ").and_then(|r| r.strip_suffix(';'))
+                    {
+                        out.insert(dir.join(format!("{name}.rs")));
+                        out.insert(dir.join(name).join("mod.rs"));
+                    }
+                }
+                gated = false;
+            }
+        }
+    }
+    out
 }
 
 /// The modules `text` (part of module `me`) names as `crate::x`, before any

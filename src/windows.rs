@@ -41,7 +41,7 @@ pub enum WindowsVersion {
 }
 
 /// `4 GiB − PAGE_SIZE`: the largest MDL of Windows 7 and later.
-const MAX_MDL_BYTES_WIN7: u64 = (1 << 32) - PAGE_SIZE;
+pub(crate) const MAX_MDL_BYTES_WIN7: u64 = (1 << 32) - PAGE_SIZE;
 /// `2 GiB − PAGE_SIZE`: the largest MDL of Vista.
 const MAX_MDL_BYTES_VISTA: u64 = (1 << 31) - PAGE_SIZE;
 

@@ -95,3 +95,48 @@ fn huge_mdls_are_charged_to_the_host_budget() {
         "{refused:?}"
     );
 }
+
+/// A mapping's PTEs and its record's frames are host memory too: a forged 4 GiB MDL
+/// (`MdlFlags` written to all ones, as the `ops` fuzzer did) mapped into user space over
+/// and over writes a million PTEs each time, so the maps are charged to the host budget
+/// and refused cleanly with [`ModelError::HostMemoryLimit`] once it is spent; unmapping
+/// gives the budget back, and the books stay balanced throughout.
+#[test]
+fn mappings_are_charged_to_the_host_budget() {
+    use mdlsim::mdl::{MdlFlags, priority};
+    let mut m = Machine::new(Config::default().host_memory_limit(128 << 20)).unwrap();
+    let app = m.create_process("app").unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let mdl = m
+        .io_allocate_mdl(Va::new(0x10000), 0xFFFF_F000, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mdl_set_flags(mdl, MdlFlags::from_bits_retain(0xFFFF))
+        .unwrap();
+    let map = |m: &mut Machine| map_u(m, mdl, None, priority::NORMAL);
+    let mut mapped = Vec::new();
+    let refused = loop {
+        match map(&mut m) {
+            Ok(Some(va)) => mapped.push(va),
+            other => break other,
+        }
+        assert!(mapped.len() < 16, "128 MiB held {} mappings", mapped.len());
+    };
+    assert!(
+        matches!(
+            refused,
+            Err(Fault::Model(ModelError::HostMemoryLimit { .. }))
+        ),
+        "{refused:?} after {} mappings",
+        mapped.len()
+    );
+    assert!(!mapped.is_empty(), "not even one mapping fit");
+    assert_eq!(m.mappings().count(), mapped.len());
+    assert_audit_clean(&m);
+    m.mm_unmap_locked_pages(mapped[0], mdl).unwrap();
+    assert!(
+        matches!(map(&mut m), Ok(Some(_))),
+        "unmapping returns the budget"
+    );
+    assert_audit_clean(&m);
+}

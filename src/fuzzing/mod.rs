@@ -19,8 +19,8 @@ mod user;
 
 pub use irp::{irp, irp_ops, irp_workload};
 pub use ops::{
-    AUDIT_EVERY_STEP_UP_TO, AUDIT_STRIDE, HOST_MEMORY_LIMIT, MAX_OPS, OpsInput, PROCESSES, ops,
-    ops_input, prologue,
+    AUDIT_EVERY_STEP_UP_TO, AUDIT_STRIDE, FOLD_ABOVE, HOST_MEMORY_LIMIT, MAX_OPS, OpsInput,
+    PROCESSES, fold_length, ops, ops_input, prologue,
 };
 pub use scenario::scenario;
 pub use splice::{

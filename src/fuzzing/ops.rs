@@ -119,15 +119,53 @@ thread_local! {
 
 /// Above this size of the machine (materialised frames plus the PTEs of every address
 /// space: what [`Machine::audit`] walks) an audit after every step costs
-/// more than the step: an input that maps a forged 4 GiB MDL into user space (a million
-/// PTEs) made each audit 20 ms and the input 8 s, and audits were 79% of the target's
-/// time over its grown corpus. Past it the target audits every [`AUDIT_STRIDE`] steps
+/// more than the step: an input that mapped a forged 4 GiB MDL into user space (a million
+/// PTEs, before [`fold_length`]) made each audit 20 ms and the input 8 s, and audits were
+/// 79% of the target's time over its grown corpus. Past it the target audits every [`AUDIT_STRIDE`] steps
 /// and at the end, and on a violation replays the input auditing every step, so the step
 /// it names is still the first after which `audit()` fails.
 pub const AUDIT_EVERY_STEP_UP_TO: u64 = 1 << 13;
 
 /// Steps between audits on a machine larger than [`AUDIT_EVERY_STEP_UP_TO`].
 pub const AUDIT_STRIDE: usize = 16;
+
+/// MDL lengths above this (64 MiB, the larger machine's RAM) that Windows still accepts are
+/// folded into `FOLD_ABOVE / 2 .. FOLD_ABOVE` by [`fold_length`].
+pub const FOLD_ABOVE: u32 = 64 << 20;
+
+/// The op the target runs for `op`: an MDL length (`IoAllocateMdl`, `MmCreateMdl`,
+/// `MmInitializeMdl`, `IoBuildPartialMdl`) between [`FOLD_ABOVE`] and the largest MDL
+/// Windows 7+ accepts (4 GiB − `PAGE_SIZE`) becomes `FOLD_ABOVE / 2 + length %
+/// (FOLD_ABOVE / 2)`, keeping its offset within a page; every other op as it is.
+///
+/// Such an MDL describes more than the machine's RAM, so only a forged one (its flags
+/// written, its PFN array unlocked) can be mapped, and mapping it writes up to a million
+/// PTEs: the fuzzer kept such inputs, at 100-300 ms each, and the target ran at 84-290
+/// executions/s. Folded, the same sequences (forging, mapping, unmapping an MDL larger
+/// than RAM) cost 16,384 PTEs at most. Lengths past the limit stay as they are (the
+/// refusal runs); the limit itself and the host-memory charge of a 4 GiB mapping are
+/// tests of their own (tests/mdl_size.rs).
+pub fn fold_length(op: &Op) -> Op {
+    use crate::op::MdlOp;
+    let fold = |length: u32| {
+        if length > FOLD_ABOVE && u64::from(length) <= crate::windows::MAX_MDL_BYTES_WIN7 {
+            FOLD_ABOVE / 2 + length % (FOLD_ABOVE / 2)
+        } else {
+            length
+        }
+    };
+    let mut op = *op;
+    if let Op::Mdl(
+        MdlOp::IoAllocateMdl { length, .. }
+        | MdlOp::MmCreateMdl { length, .. }
+        | MdlOp::MmInitializeMdl { length, .. }
+        | MdlOp::IoBuildPartialMdl { length, .. },
+    ) = &mut op
+    {
+        *length = fold(*length);
+    }
+    op
+}
 
 /// Runs one decoded input.
 ///
@@ -138,6 +176,10 @@ pub const AUDIT_STRIDE: usize = 16;
 /// # Errors
 /// A [`Failure`] naming the first step after which `audit()` is not empty.
 pub fn ops_input(input: &OpsInput) -> Result<(), Failure> {
+    let input = &OpsInput {
+        tight: input.tight,
+        ops: input.ops.iter().take(MAX_OPS).map(fold_length).collect(),
+    };
     let audit = |m: &Machine| m.audit().iter().map(|v| v.to_string()).collect();
     audited(input, audit).map(|_| ())
 }
@@ -219,7 +261,8 @@ mod tests {
     use super::*;
 
     /// The input that took 8 s: a 3.9 GiB `IoAllocateMdl`, its flags forged to
-    /// `MDL_PAGES_LOCKED`, mapped into user space (a million PTEs), then 55 more ops.
+    /// `MDL_PAGES_LOCKED`, mapped into user space (a million PTEs; folded by
+    /// [`fold_length`], 11,833), then 55 more ops.
     const FORGED_MAPPING: &[u8] =
         include_bytes!("../../fuzz/corpus/ops/slow-forged-4gib-mdl-mapped-into-user-space");
 
@@ -268,5 +311,47 @@ mod tests {
             "{}",
             f.problems[0]
         );
+    }
+
+    #[test]
+    fn only_mdl_lengths_windows_accepts_above_the_ram_are_folded() {
+        use crate::op::{Addr, MdlOp};
+        let alloc = |length: u32| {
+            Op::Mdl(MdlOp::IoAllocateMdl {
+                va: Addr::Raw(0x10000),
+                length,
+                secondary_buffer: false,
+                charge_quota: false,
+                irp: None,
+            })
+        };
+        let length = |op: Op| match op {
+            Op::Mdl(MdlOp::IoAllocateMdl { length, .. }) => length,
+            other => panic!("{other:?}"),
+        };
+        for kept in [0, 1, FOLD_ABOVE, 0xFFFF_F001, u32::MAX] {
+            assert_eq!(length(fold_length(&alloc(kept))), kept);
+        }
+        for big in [FOLD_ABOVE + 1, 0x8000_0123, 4_175_662_734, 0xFFFF_F000] {
+            let folded = length(fold_length(&alloc(big)));
+            assert!(
+                (FOLD_ABOVE / 2..FOLD_ABOVE).contains(&folded),
+                "{big:#x} -> {folded:#x}"
+            );
+            assert_eq!(
+                folded % 4096,
+                big % 4096,
+                "{big:#x}: the page offset is kept"
+            );
+        }
+        let partial = Op::Mdl(MdlOp::IoBuildPartialMdl {
+            source: None,
+            target: None,
+            va: Addr::Raw(0),
+            length: u32::MAX - 4096,
+        });
+        assert_ne!(fold_length(&partial), partial);
+        let other = Op::Process(ProcessOp::CreateProcess);
+        assert_eq!(fold_length(&other), other);
     }
 }

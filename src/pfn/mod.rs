@@ -140,6 +140,10 @@ pub(crate) struct PhysicalMemory {
     /// PFN-array slots of live MDLs: their arrays are host memory too (8 bytes a slot; a
     /// Windows 7+ MDL of 4 GiB has a million), charged to the same budget.
     descriptor_slots: u64,
+    /// Host bytes of live MDL mappings (their PTEs and the frames their records keep: a
+    /// forged 4 GiB MDL mapped into user space writes a million PTEs), charged to the same
+    /// budget.
+    mapping_bytes: u64,
     /// Frames released while an MDL mapping still named them, not yet reported (the
     /// machine turns each into an event at the step that freed it).
     freed_while_mapped: Vec<Pfn>,
@@ -179,6 +183,7 @@ impl PhysicalMemory {
             host_limit,
             label_bytes: 0,
             descriptor_slots: 0,
+            mapping_bytes: 0,
             freed_while_mapped: Vec::new(),
         };
         if total_frames > 0 {
@@ -448,6 +453,7 @@ impl PhysicalMemory {
             .saturating_mul(FRAME_HOST_BYTES)
             .saturating_add(self.label_bytes)
             .saturating_add(self.descriptor_slots.saturating_mul(8))
+            .saturating_add(self.mapping_bytes)
     }
 
     /// The host-memory budget in bytes.
@@ -469,6 +475,26 @@ impl PhysicalMemory {
     /// Returns a freed MDL's PFN array of `slots` entries to the host budget.
     pub(crate) fn release_descriptor(&mut self, slots: u64) {
         self.descriptor_slots = self.descriptor_slots.saturating_sub(slots);
+    }
+
+    /// Refuses, before anything changes, a mapping that would need `bytes` more host
+    /// memory than the budget leaves ([`crate::ModelError::HostMemoryLimit`]).
+    pub(crate) fn check_mapping_fits(&self, bytes: u64) -> crate::fault::Result<()> {
+        if self.host_bytes().saturating_add(bytes) > self.host_limit {
+            return Err(self.budget_fault());
+        }
+        Ok(())
+    }
+
+    /// Charges a new mapping's `bytes` to the host budget (checked first with
+    /// [`Self::check_mapping_fits`]).
+    pub(crate) fn charge_mapping(&mut self, bytes: u64) {
+        self.mapping_bytes = self.mapping_bytes.saturating_add(bytes);
+    }
+
+    /// Returns a removed mapping's `bytes` to the host budget.
+    pub(crate) fn release_mapping(&mut self, bytes: u64) {
+        self.mapping_bytes = self.mapping_bytes.saturating_sub(bytes);
     }
 
     /// The fault of work refused for the host-memory budget

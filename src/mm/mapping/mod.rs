@@ -262,6 +262,8 @@ impl Mm<'_> {
         self.check_frames_are_memory(id, &frames)?;
         self.check_frames_locked(id, &frames)?;
         let n = m.page_count() as u64;
+        self.phys
+            .check_mapping_fits(mapping_host_bytes(frames.len() as u64))?;
         let Some(base) = self.sysptes.reserve(n) else {
             if m.flags.contains(MdlFlags::MAPPING_CAN_FAIL) || !bug_check_on_failure {
                 return Ok(None);
@@ -329,6 +331,8 @@ impl Mm<'_> {
             return Err(Fault::Raise(NtStatus::PROCESS_IS_TERMINATING));
         }
         let n = m.page_count() as u64;
+        self.phys
+            .check_mapping_fits(mapping_host_bytes(frames.len() as u64))?;
         let start = match base {
             None => self
                 .process_mut(pid)?
@@ -412,6 +416,7 @@ impl Mm<'_> {
             birth: self.birth(),
         }));
         self.counters.mappings += 1;
+        self.phys.charge_mapping(mapping_host_bytes(written));
         match space {
             SpaceId::System => self.counters.system_ptes_written += written,
             SpaceId::Process(_) => self.counters.user_ptes_written += written,
@@ -420,16 +425,14 @@ impl Mm<'_> {
             SpaceId::System => &mut self.system.ptes,
             SpaceId::Process(p) => &mut self.process_mut(p)?.space.ptes,
         };
-        for (i, f) in frames.iter().enumerate() {
-            table.insert(
-                base.vpn() + i as u64,
-                Pte {
-                    pfn: *f,
-                    protection,
-                    kind: PteKind::Mdl(mid),
-                },
-            );
-        }
+        table.insert_run(
+            base.vpn(),
+            frames.iter().map(|f| Pte {
+                pfn: *f,
+                protection,
+                kind: PteKind::Mdl(mid),
+            }),
+        );
         for f in &frames {
             self.phys.count_mdl_mapping(*f, cache as usize, 1);
         }
@@ -460,6 +463,14 @@ impl Mm<'_> {
         }
         Ok(())
     }
+}
+
+/// Host bytes one mapped page costs: its PTE in the page table and its frame in the
+/// mapping's record. Charged to the host-memory budget
+/// ([`crate::Config::host_memory_limit_bytes`]) while the mapping lives.
+pub(crate) fn mapping_host_bytes(pages: u64) -> u64 {
+    let per_page = std::mem::size_of::<Option<Pte>>() + std::mem::size_of::<Pfn>();
+    pages.saturating_mul(per_page as u64)
 }
 
 #[cfg(test)]

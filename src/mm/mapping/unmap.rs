@@ -164,18 +164,20 @@ impl Mm<'_> {
         for f in &mp.frames {
             self.phys.count_mdl_mapping(*f, mp.cache as usize, -1);
         }
+        self.phys
+            .release_mapping(super::mapping_host_bytes(mp.frames.len() as u64));
         match mp.space {
             SpaceId::System => {
-                for i in 0..mp.pages {
-                    self.system.ptes.remove(&(mp.base.vpn() + i));
-                }
+                self.system
+                    .ptes
+                    .remove_run(mp.base.vpn()..mp.base.vpn() + mp.pages);
                 self.sysptes.release(mp.base, mp.pages);
             }
             SpaceId::Process(pid) => {
                 if let Some(p) = self.processes.get_mut(&pid) {
-                    for i in 0..mp.pages {
-                        p.space.ptes.remove(&(mp.base.vpn() + i));
-                    }
+                    p.space
+                        .ptes
+                        .remove_run(mp.base.vpn()..mp.base.vpn() + mp.pages);
                     p.space.remove_vad(mp.base.vpn());
                 }
             }

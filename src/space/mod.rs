@@ -11,6 +11,9 @@ use crate::addr::{PAGE_SIZE, Pfn, Va};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod page_table;
+pub(crate) use page_table::PageTable;
+
 pub use crate::ids::{Pid, SpaceId, Tid};
 
 /// Page protection, with the Win32 `PAGE_*` values.
@@ -224,171 +227,6 @@ impl Vad {
     }
 }
 
-/// Entries per page-table chunk (one x64 page table: 512 PTEs, 2 MiB of address space).
-const CHUNK_ENTRIES: u64 = 512;
-
-#[derive(Clone, Debug)]
-struct Chunk {
-    entries: Box<[Option<Pte>]>,
-    count: u32,
-}
-
-/// A page table: valid PTEs by virtual page number.
-///
-/// Stored as 512-entry chunks (like one x64 page table each) in an ordered map,
-/// so a lookup is one small-map search plus an index, iteration is in address
-/// order (deterministic), and an empty chunk is freed.
-#[derive(Debug, Default)]
-pub(crate) struct PageTable {
-    chunks: BTreeMap<u64, Chunk>,
-    len: usize,
-    /// Emptied chunks' storage (every entry `None`), reused by the next new chunk: a
-    /// map/unmap cycle then allocates and clears no 512-entry table. At most
-    /// [`SPARE_CHUNKS`]; not part of the table's contents (a clone starts without any).
-    spare: Vec<Box<[Option<Pte>]>>,
-}
-
-/// Emptied chunks kept for reuse per page table.
-const SPARE_CHUNKS: usize = 2;
-
-impl Clone for PageTable {
-    fn clone(&self) -> PageTable {
-        PageTable {
-            chunks: self.chunks.clone(),
-            len: self.len,
-            spare: Vec::new(),
-        }
-    }
-}
-
-impl PageTable {
-    fn split(vpn: u64) -> (u64, usize) {
-        (vpn / CHUNK_ENTRIES, (vpn % CHUNK_ENTRIES) as usize)
-    }
-
-    /// The chunks holding virtual pages `lo..hi`, as a half-open range of chunk numbers:
-    /// empty when `lo >= hi` (a map's `range` panics on an inclusive range whose start is
-    /// past its end, which `lo / 512 ..= (hi - 1) / 512` is for an empty range at a chunk
-    /// boundary).
-    fn chunks_of(lo: u64, hi: u64) -> std::ops::Range<u64> {
-        if lo < hi {
-            lo / CHUNK_ENTRIES..(hi - 1) / CHUNK_ENTRIES + 1
-        } else {
-            0..0
-        }
-    }
-
-    /// The PTE of virtual page `vpn`.
-    pub(crate) fn get(&self, vpn: &u64) -> Option<&Pte> {
-        let (c, i) = Self::split(*vpn);
-        self.chunks.get(&c)?.entries[i].as_ref()
-    }
-
-    /// The entries of virtual pages `vpn, vpn + 1, ...` up to the end of `vpn`'s chunk
-    /// (empty when the chunk holds no valid PTE): a run of translations with one lookup.
-    pub(crate) fn entries_from(&self, vpn: u64) -> &[Option<Pte>] {
-        let (c, i) = Self::split(vpn);
-        self.chunks.get(&c).map_or(&[], |chunk| &chunk.entries[i..])
-    }
-
-    /// Installs a PTE, returning the one it replaced.
-    pub(crate) fn insert(&mut self, vpn: u64, pte: Pte) -> Option<Pte> {
-        let (c, i) = Self::split(vpn);
-        let spare = &mut self.spare;
-        let chunk = self.chunks.entry(c).or_insert_with(|| Chunk {
-            entries: spare
-                .pop()
-                .unwrap_or_else(|| vec![None; CHUNK_ENTRIES as usize].into_boxed_slice()),
-            count: 0,
-        });
-        let old = chunk.entries[i].replace(pte);
-        if old.is_none() {
-            chunk.count += 1;
-            self.len += 1;
-        }
-        old
-    }
-
-    /// Removes the PTE of `vpn`.
-    pub(crate) fn remove(&mut self, vpn: &u64) -> Option<Pte> {
-        let (c, i) = Self::split(*vpn);
-        let chunk = self.chunks.get_mut(&c)?;
-        let old = chunk.entries[i].take();
-        if old.is_some() {
-            chunk.count -= 1;
-            self.len -= 1;
-            if chunk.count == 0 {
-                if let Some(empty) = self.chunks.remove(&c) {
-                    if self.spare.len() < SPARE_CHUNKS {
-                        self.spare.push(empty.entries);
-                    }
-                }
-            }
-        }
-        old
-    }
-
-    /// Valid PTEs with `vpn` in `range`, in address order.
-    pub(crate) fn range(&self, range: std::ops::Range<u64>) -> impl Iterator<Item = (u64, &Pte)> {
-        let (lo, hi) = (range.start, range.end);
-        self.chunks
-            .range(Self::chunks_of(lo, hi))
-            .flat_map(move |(c, chunk)| {
-                chunk.entries.iter().enumerate().filter_map(move |(i, p)| {
-                    let vpn = c * CHUNK_ENTRIES + i as u64;
-                    match p {
-                        Some(p) if vpn >= lo && vpn < hi => Some((vpn, p)),
-                        _ => None,
-                    }
-                })
-            })
-    }
-
-    /// Mutable PTEs with `vpn` in `range`, in address order.
-    pub(crate) fn range_mut(
-        &mut self,
-        range: std::ops::Range<u64>,
-    ) -> impl Iterator<Item = (u64, &mut Pte)> {
-        let (lo, hi) = (range.start, range.end);
-        self.chunks
-            .range_mut(Self::chunks_of(lo, hi))
-            .flat_map(move |(c, chunk)| {
-                let c = *c;
-                chunk
-                    .entries
-                    .iter_mut()
-                    .enumerate()
-                    .filter_map(move |(i, p)| {
-                        let vpn = c * CHUNK_ENTRIES + i as u64;
-                        match p {
-                            Some(p) if vpn >= lo && vpn < hi => Some((vpn, p)),
-                            _ => None,
-                        }
-                    })
-            })
-    }
-
-    /// Every valid PTE, in address order. (What `range(0..u64::MAX)` yields, without the
-    /// bounds checks, and each chunk's scan stops at its last valid entry: `audit()` walks
-    /// every page table after every step of the fuzz targets.)
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &Pte)> {
-        self.chunks.iter().flat_map(|(c, chunk)| {
-            let c = *c;
-            chunk
-                .entries
-                .iter()
-                .enumerate()
-                .filter_map(move |(i, p)| p.as_ref().map(|p| (c * CHUNK_ENTRIES + i as u64, p)))
-                .take(chunk.count as usize)
-        })
-    }
-
-    /// Number of valid PTEs.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-}
-
 /// An address space: a page table and (for processes) VADs.
 ///
 /// Invariant: every PTE of a `Private` kind lies in a `Private` VAD page that
@@ -510,45 +348,6 @@ impl AddressSpace {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_table_iter_is_the_whole_range_in_order() {
-        let mut t = PageTable::default();
-        let pte = |n: u64| Pte {
-            pfn: Pfn(n),
-            protection: Protection::ReadWrite,
-            kind: PteKind::Private,
-        };
-        // Chunks full, sparse, emptied and refilled; entries at both ends of a chunk.
-        let mut x = 12345u64;
-        for step in 0..4000u64 {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let vpn = (x >> 33) % (6 * CHUNK_ENTRIES) + if step % 7 == 0 { 1 << 30 } else { 0 };
-            if x % 3 == 0 {
-                t.remove(&vpn);
-            } else {
-                t.insert(vpn, pte(step));
-            }
-            if step % 97 == 0 {
-                let all: Vec<_> = t.iter().map(|(v, p)| (v, *p)).collect();
-                let ranged: Vec<_> = t.range(0..u64::MAX).map(|(v, p)| (v, *p)).collect();
-                assert_eq!(all, ranged);
-                assert_eq!(all.len(), t.len());
-            }
-        }
-        for v in [0, CHUNK_ENTRIES - 1, CHUNK_ENTRIES, u64::MAX / 2] {
-            t.insert(v, pte(v));
-        }
-        let all: Vec<_> = t.iter().map(|(v, p)| (v, *p)).collect();
-        assert_eq!(
-            all,
-            t.range(0..u64::MAX)
-                .map(|(v, p)| (v, *p))
-                .collect::<Vec<_>>()
-        );
-    }
 
     fn naive(d: &PageDescs) -> Vec<PageDesc> {
         (0..d.len()).map(|i| d.get(i).unwrap()).collect()

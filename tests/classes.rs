@@ -245,3 +245,40 @@ fn every_class_has_a_negative_control() {
         assert!(covered.contains(&c), "{c} has no negative control");
     }
 }
+
+/// Only an access violation (raised, or as `KMODE_EXCEPTION_NOT_HANDLED`) takes its cause
+/// from the last faulting access the machine recorded: another status raised after the
+/// driver handled a fault keeps the class of its own code.
+#[test]
+fn only_an_access_violation_is_blamed_on_the_recorded_fault() {
+    use mdlsim::addr::Va;
+    use mdlsim::oracle::blame::fault_finding_in;
+    use mdlsim::oracle::fault_finding;
+    use mdlsim::{Fault, Machine, NtStatus};
+    let mut m = Machine::new(mdlsim::Config::default()).unwrap();
+    let app = m.create_process("app").unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let hole = Va::new(0x7_0000_0000);
+    let av = m.kernel_read(hole, 8).unwrap_err();
+    assert_eq!(av, Fault::Raise(NtStatus::ACCESS_VIOLATION));
+    assert_eq!(m.blame().last_fault().map(|k| k.va), Some(hole));
+    let step = m.step();
+    let blamed = fault_finding_in(&m, &av, step, 0, "test");
+    assert!(
+        blamed.addresses.iter().any(|(_, va)| *va == hole),
+        "{blamed:?}"
+    );
+    for other in [
+        NtStatus::INVALID_USER_BUFFER,
+        NtStatus::INSUFFICIENT_RESOURCES,
+    ] {
+        let f = Fault::Raise(other);
+        let own = fault_finding(&f, step, "test");
+        let found = fault_finding_in(&m, &f, step, 0, "test");
+        assert_eq!(
+            (found.kind, &found.addresses),
+            (own.kind, &own.addresses),
+            "{other:?}"
+        );
+    }
+}

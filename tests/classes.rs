@@ -252,9 +252,11 @@ fn every_class_has_a_negative_control() {
 #[test]
 fn only_an_access_violation_is_blamed_on_the_recorded_fault() {
     use mdlsim::addr::Va;
+    use mdlsim::bugcheck::{BugCheck, BugCheckCode};
     use mdlsim::oracle::blame::fault_finding_in;
     use mdlsim::oracle::fault_finding;
     use mdlsim::{Fault, Machine, NtStatus};
+    let av_code = NtStatus::ACCESS_VIOLATION.0 as u64;
     let mut m = Machine::new(mdlsim::Config::default()).unwrap();
     let app = m.create_process("app").unwrap();
     m.switch_to(Some(app)).unwrap();
@@ -268,17 +270,31 @@ fn only_an_access_violation_is_blamed_on_the_recorded_fault() {
         blamed.addresses.iter().any(|(_, va)| *va == hole),
         "{blamed:?}"
     );
-    for other in [
-        NtStatus::INVALID_USER_BUFFER,
-        NtStatus::INSUFFICIENT_RESOURCES,
-    ] {
-        let f = Fault::Raise(other);
+    // The same access violation as KMODE_EXCEPTION_NOT_HANDLED is blamed too.
+    let kmode = BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED;
+    let unhandled = Fault::BugCheck(BugCheck::new(kmode, [av_code, 0, 0, 0], "unhandled"));
+    let blamed = fault_finding_in(&m, &unhandled, step, 0, "test");
+    assert!(
+        blamed.addresses.iter().any(|(_, va)| *va == hole),
+        "{blamed:?}"
+    );
+    let others = [
+        Fault::Raise(NtStatus::INVALID_USER_BUFFER),
+        Fault::Raise(NtStatus::INSUFFICIENT_RESOURCES),
+        Fault::BugCheck(BugCheck::new(kmode, [av_code + 1, 0, 0, 0], "other")),
+        Fault::BugCheck(BugCheck::new(
+            BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+            [0x1000, 0, 0, 0],
+            "verifier",
+        )),
+    ];
+    for f in others {
         let own = fault_finding(&f, step, "test");
         let found = fault_finding_in(&m, &f, step, 0, "test");
         assert_eq!(
             (found.kind, &found.addresses),
             (own.kind, &own.addresses),
-            "{other:?}"
+            "{f:?}"
         );
     }
 }

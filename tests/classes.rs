@@ -298,3 +298,38 @@ fn only_an_access_violation_is_blamed_on_the_recorded_fault() {
         );
     }
 }
+
+/// A `PAGE_FAULT_IN_NONPAGED_AREA` takes its access (read or write, and the space) from
+/// the fault the machine recorded at the address it names; at an address with no recorded
+/// fault, from its own parameters (P2: non-zero for a write).
+#[test]
+fn a_page_fault_is_described_by_the_recorded_access_at_its_address() {
+    use mdlsim::addr::Va;
+    use mdlsim::bugcheck::{BugCheck, BugCheckCode};
+    use mdlsim::oracle::blame::fault_finding_in;
+    use mdlsim::{Fault, Machine};
+    let mut m = Machine::new(mdlsim::Config::default()).unwrap();
+    let hole = Va::new(0xFFFF_A000_0000_0000);
+    let crash = m.kernel_read(hole, 8).unwrap_err();
+    let Fault::BugCheck(b) = &crash else {
+        panic!("{crash:?}")
+    };
+    assert_eq!(b.code, BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA);
+    let recorded = m.blame().last_fault().expect("the read is recorded");
+    assert!(!recorded.write && recorded.va == hole);
+    let step = m.step();
+    let page_fault = |va: Va, write: u64| {
+        let code = BugCheckCode::PAGE_FAULT_IN_NONPAGED_AREA;
+        let f = Fault::BugCheck(BugCheck::new(code, [va.raw(), write, 0, 0], "test"));
+        fault_finding_in(&m, &f, step, 0, "test").detail
+    };
+    // At the recorded address the recorded read stands, whatever P2 says.
+    let at_hole = page_fault(hole, 1);
+    assert!(at_hole.contains(&format!("a read at {hole}")), "{at_hole}");
+    // Elsewhere P2 decides.
+    let other = Va::new(0xFFFF_A000_0001_0000);
+    let write = page_fault(other, 1);
+    assert!(write.contains(&format!("a write at {other}")), "{write}");
+    let read = page_fault(other, 0);
+    assert!(read.contains(&format!("a read at {other}")), "{read}");
+}

@@ -118,4 +118,13 @@ fn the_mapping_an_access_runs_off_is_in_its_own_space() {
         "{}",
         f.detail
     );
+    // Up to 1 MiB past the mapping's end (3 pages) the access runs off it; from there on,
+    // nothing is mapped there.
+    let end = base.raw() + 3 * 4096;
+    for (va, runs_off) in [(end + (1 << 20) - 8, true), (end + (1 << 20), false)] {
+        let av = m.kernel_read(Va::new(va), 8).unwrap_err();
+        let f = blamed(&m, &av);
+        let said = f.detail.contains("past the end of the mapping");
+        assert_eq!(said, runs_off, "{va:#x}: {}", f.detail);
+    }
 }

@@ -17,6 +17,11 @@ fn page_fault(va: u64, detail: &str) -> Fault {
     Fault::BugCheck(BugCheck::new(code, [va, 0, 0, 0], detail))
 }
 
+/// Asserts that `f`'s detail says `text`.
+fn says(f: &Finding, text: &str) {
+    assert!(f.detail.contains(text), "{}", f.detail);
+}
+
 fn blamed(m: &Machine, f: &Fault) -> Finding {
     fault_finding_in(m, f, m.step(), 0, "test")
 }
@@ -104,20 +109,11 @@ fn the_mapping_an_access_runs_off_is_in_its_own_space() {
     assert_eq!(av, Fault::Raise(NtStatus::ACCESS_VIOLATION));
     let f = blamed(&m, &av);
     assert_eq!(f.kind, BugClass::OutOfBounds);
-    assert!(
-        f.detail
-            .contains("nothing the driver was given is mapped there"),
-        "{}",
-        f.detail
-    );
+    says(&f, "nothing the driver was given is mapped there");
     m.switch_to(Some(owner)).unwrap();
     let av = m.kernel_read(past, 8).unwrap_err();
     let f = blamed(&m, &av);
-    assert!(
-        f.detail.contains("past the end of the mapping"),
-        "{}",
-        f.detail
-    );
+    says(&f, "past the end of the mapping");
     // Up to 1 MiB past the mapping's end (3 pages) the access runs off it; from there on,
     // nothing is mapped there.
     let end = base.raw() + 3 * 4096;

@@ -82,6 +82,15 @@ impl PageTable {
         })
     }
 
+    /// Drops chunk `c` (emptied), keeping its storage as a spare if there is room.
+    fn free_chunk(&mut self, c: u64) {
+        if let Some(empty) = self.chunks.remove(&c) {
+            if self.spare.len() < SPARE_CHUNKS {
+                self.spare.push(empty.entries);
+            }
+        }
+    }
+
     /// Installs a PTE, returning the one it replaced.
     pub(crate) fn insert(&mut self, vpn: u64, pte: Pte) -> Option<Pte> {
         let (c, i) = Self::split(vpn);
@@ -149,11 +158,7 @@ impl PageTable {
             self.len -= taken;
             removed += taken;
             if chunk.count == 0 {
-                if let Some(empty) = self.chunks.remove(&c) {
-                    if self.spare.len() < SPARE_CHUNKS {
-                        self.spare.push(empty.entries);
-                    }
-                }
+                self.free_chunk(c);
             }
         }
         removed
@@ -168,11 +173,7 @@ impl PageTable {
             chunk.count -= 1;
             self.len -= 1;
             if chunk.count == 0 {
-                if let Some(empty) = self.chunks.remove(&c) {
-                    if self.spare.len() < SPARE_CHUNKS {
-                        self.spare.push(empty.entries);
-                    }
-                }
+                self.free_chunk(c);
             }
         }
         old

@@ -152,6 +152,29 @@ fn secondary_buffer_without_a_chain_asserts() {
     assert_eq!(m.mdls().count(), 0, "nothing allocated");
 }
 
+/// §3.2: appending a secondary buffer walks `Next` to the tail; a chain a driver made cyclic
+/// has no tail (Windows would walk it for ever), so the model stops at the ASSERT (0x1E)
+/// once it has taken more steps than there are MDLs, and allocates nothing.
+#[test]
+fn secondary_buffer_on_a_cyclic_chain_asserts() {
+    let mut m = machine();
+    let irp = m.io_allocate_irp(1).unwrap();
+    let a = m
+        .io_allocate_mdl(Va::new(0x10000), 1, false, false, Some(irp))
+        .unwrap()
+        .unwrap();
+    m.mdl_set_next(a, Some(a)).unwrap();
+    let r = m.io_allocate_mdl(Va::new(0x20000), 1, true, false, Some(irp));
+    let b = expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+        assert_params(),
+    );
+    assert!(b.detail.contains("cyclic"), "{}", b.detail);
+    assert_eq!(m.mdls().count(), 1, "nothing allocated");
+}
+
 /// Regression: appending to an IRP chain that still names a freed MDL touches freed memory:
 /// special pool's 0x50 naming that MDL, before anything is allocated (previously a model
 /// error after a leaked allocation).

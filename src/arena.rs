@@ -120,6 +120,16 @@ impl<T> Arena<T> {
         })
     }
 
+    /// The handle of slot `index`'s latest object, live or removed; `None` for a slot
+    /// never used.
+    pub(crate) fn slot_handle(&self, index: u32) -> Option<Handle> {
+        let s = self.slots.get(index as usize)?;
+        Some(Handle {
+            index,
+            generation: s.generation,
+        })
+    }
+
     /// Whether slot `index` ever held an object.
     pub(crate) fn issued(&self, index: u32) -> bool {
         (index as usize) < self.slots.len()

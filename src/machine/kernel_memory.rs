@@ -135,4 +135,20 @@ impl Kernel<'_> {
             Err(other) => Err(other),
         }
     }
+
+    /// Driver code enters a `__try` block that is not a closure (native C code's
+    /// `__try`, whose frames the C runtime keeps): accesses to user addresses are judged
+    /// as inside `__try` until the matching [`Kernel::leave_try`]. Rust driver code uses
+    /// [`Kernel::try_except`], which pairs the two itself.
+    #[doc(alias = "__try")]
+    pub fn enter_try(&mut self) {
+        self.m.user_pointers.enter_try();
+    }
+
+    /// Driver code leaves a `__try` block entered with [`Kernel::enter_try`] (at its end,
+    /// or when an exception unwinds to its `__except`). Unmatched, it does nothing.
+    #[doc(alias = "__except")]
+    pub fn leave_try(&mut self) {
+        self.m.user_pointers.leave_try();
+    }
 }

@@ -203,6 +203,26 @@ impl Machine {
     pub fn mdls(&self) -> impl Iterator<Item = (MdlId, &Mdl)> {
         self.mdls.iter().map(|(h, s)| (MdlId(h), &s.mdl))
     }
+    /// The MDL whose address (`PMDL`, [`MdlId::address`]) is `va`: the live MDL in that
+    /// slot, or, where the slot's MDL was freed, a handle to the freed one, which every
+    /// routine reports as a use after free (special pool's 0x50); `None` for an address
+    /// no MDL ever had. For driver code that holds MDLs as pointers (`mdlsim-native`'s C
+    /// drivers), where [`MdlId`]s are the model's own.
+    ///
+    /// ```
+    /// use mdlsim::{Config, Machine, addr::Va};
+    /// let mut m = Machine::new(Config::default()).unwrap();
+    /// let mdl = m.io_allocate_mdl(Va::new(0x10000), 1, false, false, None).unwrap().unwrap();
+    /// assert_eq!(m.mdl_at(mdl.va()), Some(mdl));
+    /// m.io_free_mdl(mdl).unwrap();
+    /// let stale = m.mdl_at(mdl.va()).unwrap();
+    /// assert!(m.mdl(stale).is_err(), "freed");
+    /// assert_eq!(m.mdl_at(Va::new(0x10000)), None);
+    /// ```
+    pub fn mdl_at(&self, va: Va) -> Option<MdlId> {
+        let i = MdlId::slot_of(va)?;
+        self.mdls.slot_handle(i).map(MdlId)
+    }
     /// The PFN-array capacity of an MDL's storage (23 for fixed-size `IoAllocateMdl` blocks).
     pub fn mdl_capacity(&self, mdl: MdlId) -> Result<u32> {
         Ok(self.mdl_slot(mdl)?.capacity)

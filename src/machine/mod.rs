@@ -501,6 +501,7 @@ impl Machine {
     /// What one [`Machine::audit`] walks: materialised frames plus the PTEs of every
     /// address space (system and processes). The fuzz targets audit after every step
     /// while this is small and at checkpoints once it is large.
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn audit_size(&self) -> u64 {
         let ptes: usize = self.system.pte_count()
             + self

@@ -15,6 +15,11 @@ impl Machine {
         self.space(space)?.pte(va).map(|p| p.pfn)
     }
 
+    /// An address space (the system's, or a live process's): its VADs and valid PTEs.
+    pub fn address_space(&self, space: SpaceId) -> Option<&crate::space::AddressSpace> {
+        self.space(space)
+    }
+
     /// The PTE behind `va` in `space`.
     pub fn pte(&self, space: SpaceId, va: Va) -> Option<Pte> {
         self.space(space)?.pte(va).copied()

@@ -1,0 +1,281 @@
+/*
+ * Compiled into every driver's shared object beside the driver's own code: the DDIs as
+ * functions with their WDK signatures, each forwarding its arguments to the host
+ * (mdlsim's model) and turning the host's answer into what Windows does (a return value,
+ * a raised exception, or a stop); the __try runtime's entry points; the entry thunks.
+ */
+#include "host_abi.h"
+
+static const MDLSIM_HOST *H;
+
+ULONG_PTR MmUserProbeAddress;
+PVOID MmHighestUserAddress;
+PVOID MmSystemRangeStart;
+
+int MdlsimInit(const MDLSIM_HOST *Host) {
+    if (Host == NULL || Host->Abi != MDLSIM_HOST_ABI) {
+        return -1;
+    }
+    H = Host;
+    MmUserProbeAddress = (ULONG_PTR)Host->UserProbeAddress;
+    MmHighestUserAddress = (PVOID)(uintptr_t)Host->HighestUserAddress;
+    MmSystemRangeStart = (PVOID)(uintptr_t)Host->SystemRangeStart;
+    return 0;
+}
+
+int MdlsimSehEnter(MDLSIM_SEH_FRAME *Frame) { return H->SehEnter(Frame); }
+void MdlsimSehCleanup(MDLSIM_SEH_FRAME *Frame) { H->SehCleanup(Frame); }
+int MdlsimSehFilter(MDLSIM_SEH_FRAME *Frame, int Disposition) {
+    return H->SehFilter(Frame, Disposition);
+}
+
+/* One DDI call: the host's answer becomes a value, an exception or a stop. */
+static uint64_t Call(uint32_t Id, uint64_t *Args) {
+    uint64_t Result = 0;
+    int Outcome = H->Ddi(Id, Args, &Result);
+    if (Outcome == MDLSIM_RAISED) {
+        H->Raise((int32_t)Result);
+    }
+    if (Outcome != MDLSIM_OK) {
+        H->Stop();
+    }
+    return Result;
+}
+
+#define W(x) ((uint64_t)(uintptr_t)(x))
+
+PMDL IoAllocateMdl(PVOID VirtualAddress, ULONG Length, BOOLEAN SecondaryBuffer,
+                   BOOLEAN ChargeQuota, PIRP Irp) {
+    uint64_t A[] = {W(VirtualAddress), Length, SecondaryBuffer, ChargeQuota, W(Irp)};
+    return (PMDL)(uintptr_t)Call(MDLSIM_DDI_IoAllocateMdl, A);
+}
+
+VOID IoFreeMdl(PMDL Mdl) {
+    uint64_t A[] = {W(Mdl)};
+    Call(MDLSIM_DDI_IoFreeMdl, A);
+}
+
+VOID IoBuildPartialMdl(PMDL SourceMdl, PMDL TargetMdl, PVOID VirtualAddress, ULONG Length) {
+    uint64_t A[] = {W(SourceMdl), W(TargetMdl), W(VirtualAddress), Length};
+    Call(MDLSIM_DDI_IoBuildPartialMdl, A);
+}
+
+VOID MmInitializeMdl(PMDL MemoryDescriptorList, PVOID BaseVa, SIZE_T Length) {
+    uint64_t A[] = {W(MemoryDescriptorList), W(BaseVa), Length};
+    Call(MDLSIM_DDI_MmInitializeMdl, A);
+}
+
+VOID MmPrepareMdlForReuse(PMDL Mdl) {
+    uint64_t A[] = {W(Mdl)};
+    Call(MDLSIM_DDI_MmPrepareMdlForReuse, A);
+}
+
+SIZE_T MmSizeOfMdl(PVOID Base, SIZE_T Length) {
+    uint64_t A[] = {W(Base), Length};
+    return (SIZE_T)Call(MDLSIM_DDI_MmSizeOfMdl, A);
+}
+
+VOID MmBuildMdlForNonPagedPool(PMDL MemoryDescriptorList) {
+    uint64_t A[] = {W(MemoryDescriptorList)};
+    Call(MDLSIM_DDI_MmBuildMdlForNonPagedPool, A);
+}
+
+VOID MmProbeAndLockPages(PMDL MemoryDescriptorList, KPROCESSOR_MODE AccessMode,
+                         LOCK_OPERATION Operation) {
+    uint64_t A[] = {W(MemoryDescriptorList), (uint64_t)(uint8_t)AccessMode, Operation};
+    Call(MDLSIM_DDI_MmProbeAndLockPages, A);
+}
+
+VOID MmProbeAndLockProcessPages(PMDL MemoryDescriptorList, PEPROCESS Process,
+                                KPROCESSOR_MODE AccessMode, LOCK_OPERATION Operation) {
+    uint64_t A[] = {W(MemoryDescriptorList), W(Process), (uint64_t)(uint8_t)AccessMode,
+                    Operation};
+    Call(MDLSIM_DDI_MmProbeAndLockProcessPages, A);
+}
+
+VOID MmUnlockPages(PMDL MemoryDescriptorList) {
+    uint64_t A[] = {W(MemoryDescriptorList)};
+    Call(MDLSIM_DDI_MmUnlockPages, A);
+}
+
+PVOID MmMapLockedPages(PMDL MemoryDescriptorList, KPROCESSOR_MODE AccessMode) {
+    uint64_t A[] = {W(MemoryDescriptorList), (uint64_t)(uint8_t)AccessMode};
+    return (PVOID)(uintptr_t)Call(MDLSIM_DDI_MmMapLockedPages, A);
+}
+
+PVOID MmMapLockedPagesSpecifyCache(PMDL MemoryDescriptorList, KPROCESSOR_MODE AccessMode,
+                                   MEMORY_CACHING_TYPE CacheType, PVOID RequestedAddress,
+                                   ULONG BugCheckOnFailure, ULONG Priority) {
+    uint64_t A[] = {W(MemoryDescriptorList), (uint64_t)(uint8_t)AccessMode, CacheType,
+                    W(RequestedAddress), BugCheckOnFailure, Priority};
+    return (PVOID)(uintptr_t)Call(MDLSIM_DDI_MmMapLockedPagesSpecifyCache, A);
+}
+
+VOID MmUnmapLockedPages(PVOID BaseAddress, PMDL MemoryDescriptorList) {
+    uint64_t A[] = {W(BaseAddress), W(MemoryDescriptorList)};
+    Call(MDLSIM_DDI_MmUnmapLockedPages, A);
+}
+
+NTSTATUS MmProtectMdlSystemAddress(PMDL MemoryDescriptorList, ULONG NewProtect) {
+    uint64_t A[] = {W(MemoryDescriptorList), NewProtect};
+    return (NTSTATUS)Call(MDLSIM_DDI_MmProtectMdlSystemAddress, A);
+}
+
+PMDL MmAllocatePagesForMdlEx(PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighAddress,
+                             PHYSICAL_ADDRESS SkipBytes, SIZE_T TotalBytes,
+                             MEMORY_CACHING_TYPE CacheType, ULONG Flags) {
+    uint64_t A[] = {(uint64_t)LowAddress.QuadPart, (uint64_t)HighAddress.QuadPart,
+                    (uint64_t)SkipBytes.QuadPart, TotalBytes, CacheType, Flags};
+    return (PMDL)(uintptr_t)Call(MDLSIM_DDI_MmAllocatePagesForMdlEx, A);
+}
+
+VOID MmFreePagesFromMdl(PMDL MemoryDescriptorList) {
+    uint64_t A[] = {W(MemoryDescriptorList)};
+    Call(MDLSIM_DDI_MmFreePagesFromMdl, A);
+}
+
+PVOID ExAllocatePool2(POOL_FLAGS Flags, SIZE_T NumberOfBytes, ULONG Tag) {
+    uint64_t A[] = {Flags, NumberOfBytes, Tag};
+    return (PVOID)(uintptr_t)Call(MDLSIM_DDI_ExAllocatePool2, A);
+}
+
+PVOID ExAllocatePoolWithTag(POOL_TYPE PoolType, SIZE_T NumberOfBytes, ULONG Tag) {
+    uint64_t A[] = {(uint64_t)PoolType, NumberOfBytes, Tag};
+    return (PVOID)(uintptr_t)Call(MDLSIM_DDI_ExAllocatePoolWithTag, A);
+}
+
+VOID ExFreePool(PVOID P) {
+    uint64_t A[] = {W(P)};
+    Call(MDLSIM_DDI_ExFreePool, A);
+}
+
+VOID ExFreePoolWithTag(PVOID P, ULONG Tag) {
+    uint64_t A[] = {W(P), Tag};
+    Call(MDLSIM_DDI_ExFreePoolWithTag, A);
+}
+
+VOID ProbeForRead(const volatile VOID *Address, SIZE_T Length, ULONG Alignment) {
+    uint64_t A[] = {W(Address), Length, Alignment};
+    Call(MDLSIM_DDI_ProbeForRead, A);
+}
+
+VOID ProbeForWrite(volatile VOID *Address, SIZE_T Length, ULONG Alignment) {
+    uint64_t A[] = {W(Address), Length, Alignment};
+    Call(MDLSIM_DDI_ProbeForWrite, A);
+}
+
+NTSTATUS ZwAllocateVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, ULONG_PTR ZeroBits,
+                                 PSIZE_T RegionSize, ULONG AllocationType, ULONG Protect) {
+    uint64_t A[] = {W(ProcessHandle), W(*BaseAddress), ZeroBits, *RegionSize, AllocationType,
+                    Protect};
+    NTSTATUS Status = (NTSTATUS)Call(MDLSIM_DDI_ZwAllocateVirtualMemory, A);
+    if (NT_SUCCESS(Status)) {
+        *BaseAddress = (PVOID)(uintptr_t)A[1];
+        *RegionSize = (SIZE_T)A[3];
+    }
+    return Status;
+}
+
+NTSTATUS ZwFreeVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize,
+                             ULONG FreeType) {
+    uint64_t A[] = {W(ProcessHandle), W(*BaseAddress), *RegionSize, FreeType};
+    NTSTATUS Status = (NTSTATUS)Call(MDLSIM_DDI_ZwFreeVirtualMemory, A);
+    if (NT_SUCCESS(Status)) {
+        *BaseAddress = (PVOID)(uintptr_t)A[1];
+        *RegionSize = (SIZE_T)A[2];
+    }
+    return Status;
+}
+
+VOID KeStackAttachProcess(PEPROCESS Process, PKAPC_STATE ApcState) {
+    uint64_t A[] = {W(Process), W(ApcState)};
+    Call(MDLSIM_DDI_KeStackAttachProcess, A);
+}
+
+VOID KeUnstackDetachProcess(PKAPC_STATE ApcState) {
+    uint64_t A[] = {W(ApcState)};
+    Call(MDLSIM_DDI_KeUnstackDetachProcess, A);
+}
+
+PEPROCESS PsGetCurrentProcess(VOID) {
+    uint64_t A[] = {0};
+    return (PEPROCESS)(uintptr_t)Call(MDLSIM_DDI_PsGetCurrentProcess, A);
+}
+
+NTSTATUS PsGetProcessExitStatus(PEPROCESS Process) {
+    uint64_t A[] = {W(Process)};
+    return (NTSTATUS)Call(MDLSIM_DDI_PsGetProcessExitStatus, A);
+}
+
+VOID ExRaiseStatus(NTSTATUS Status) {
+    uint64_t A[] = {(uint64_t)(uint32_t)Status};
+    Call(MDLSIM_DDI_ExRaiseStatus, A);
+    H->Raise(Status); /* the host always answers MDLSIM_RAISED */
+}
+
+/* ----- memcpy, memmove, memset --------------------------------------------------- */
+/* The driver's calls bind to these (the object is linked -Bsymbolic-functions and
+ * compiled -fno-builtin-mem*): where model memory is involved the model does the work. */
+
+static int IsModel(const void *P) {
+    uint64_t A = (uint64_t)(uintptr_t)P;
+    return A < 0x10000 || (A >= H->ModelRanges[0] && A < H->ModelRanges[1]) ||
+           (A >= H->ModelRanges[2] && A < H->ModelRanges[3]);
+}
+
+static void Transfer(void *D, const void *S, size_t N) {
+    int DModel = IsModel(D), SModel = IsModel(S);
+    if (!DModel && !SModel) {
+        H->Memmove(D, S, N);
+        return;
+    }
+    if (DModel && SModel) {
+        uint64_t A[] = {W(D), W(S), N};
+        Call(MDLSIM_DDI_Copy, A);
+        return;
+    }
+    for (size_t Done = 0; Done < N;) {
+        size_t Part = N - Done < MDLSIM_CHUNK ? N - Done : MDLSIM_CHUNK;
+        if (SModel) {
+            uint64_t A[] = {W((const char *)S + Done), Part};
+            void *Buffer = (void *)(uintptr_t)Call(MDLSIM_DDI_Read, A);
+            H->Memcpy((char *)D + Done, Buffer, Part);
+        } else {
+            uint64_t A[] = {Part};
+            void *Buffer = (void *)(uintptr_t)Call(MDLSIM_DDI_Scratch, A);
+            H->Memcpy(Buffer, (const char *)S + Done, Part);
+            uint64_t B[] = {W((char *)D + Done), Part};
+            Call(MDLSIM_DDI_Write, B);
+        }
+        Done += Part;
+    }
+}
+
+void *memcpy(void *restrict D, const void *restrict S, size_t N) {
+    Transfer(D, S, N);
+    return D;
+}
+
+void *memmove(void *D, const void *S, size_t N) {
+    Transfer(D, S, N);
+    return D;
+}
+
+void *memset(void *D, int C, size_t N) {
+    if (!IsModel(D)) {
+        return H->Memset(D, C, N);
+    }
+    uint64_t A[] = {W(D), N, (uint64_t)(uint8_t)C};
+    Call(MDLSIM_DDI_Fill, A);
+    return D;
+}
+
+void MdlsimThunkExpose(void *Args) {
+    MDLSIM_EXPOSE_ARGS *A = Args;
+    A->Result = MdlsimExpose(A->Io, A->Context, A->Exposure);
+}
+
+void MdlsimThunkRetire(void *Args) {
+    MDLSIM_RETIRE_ARGS *A = Args;
+    MdlsimRetire(A->Io, A->Context, A->Reply, A->Why, A->Completion);
+}

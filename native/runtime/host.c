@@ -1,0 +1,205 @@
+/*
+ * The host side of native drivers, linked into mdlsim-native: the thread's chain of
+ * __try frames, raising an exception into it, the outermost frame a driver call runs
+ * under, and the SIGSEGV/SIGBUS handler that turns a fault in driver code into what
+ * Windows does (the model decides: map a demand-zero page and retry, raise
+ * STATUS_ACCESS_VIOLATION into the innermost __try, or stop on a bug check).
+ *
+ * Everything here is per thread (verify runs cases on several threads); the handler is
+ * process-wide and passes faults it does not own to the handler installed before it
+ * (Rust's stack-overflow guard).
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <ucontext.h>
+#include "host_abi.h"
+
+/* Frame states. */
+#define FRAME_NEW 0
+#define FRAME_LINKED 1
+#define FRAME_CAUGHT 2
+#define FRAME_DONE 3
+
+/* What the outermost frame records when a call ends by a long jump. */
+#define TOP_RAISED 1
+#define TOP_STOPPED 2
+#define TOP_UNSUPPORTED 3
+
+typedef int (*mdlsim_resolve_fn)(uint64_t Address, int Write, uint64_t *Status);
+typedef void (*mdlsim_try_fn)(int Delta);
+
+struct thread_state {
+    MDLSIM_SEH_FRAME *frames; /* innermost linked __try frame */
+    MDLSIM_SEH_FRAME *top;    /* the outermost frame of the running call, NULL outside */
+};
+
+static __thread struct thread_state T;
+static mdlsim_resolve_fn Resolve;
+static mdlsim_try_fn TryChanged;
+static struct sigaction PreviousSegv, PreviousBus;
+
+static void unlink_frame(MDLSIM_SEH_FRAME *f) {
+    MDLSIM_SEH_FRAME **p = &T.frames;
+    while (*p != NULL && *p != f) {
+        p = &(*p)->Outer;
+    }
+    if (*p == f) {
+        *p = f->Outer;
+        TryChanged(-1);
+    }
+}
+
+static int seh_enter(MDLSIM_SEH_FRAME *f) {
+    switch (f->State) {
+    case FRAME_NEW:
+        f->Outer = T.frames;
+        f->Code = 0;
+        T.frames = f;
+        f->State = FRAME_LINKED;
+        TryChanged(1);
+        return 1;
+    case FRAME_LINKED: /* the body ran to its end (or __leave) */
+        unlink_frame(f);
+        f->State = FRAME_DONE;
+        return 0;
+    default: /* the handler ran */
+        f->State = FRAME_DONE;
+        return 0;
+    }
+}
+
+static void seh_cleanup(MDLSIM_SEH_FRAME *f) {
+    if (f->State == FRAME_LINKED) {
+        unlink_frame(f);
+    }
+    f->State = FRAME_DONE;
+}
+
+__attribute__((noreturn)) static void stop_with(int why, int32_t code) {
+    while (T.frames != NULL) {
+        unlink_frame(T.frames);
+    }
+    T.top->State = why;
+    T.top->Code = code;
+    siglongjmp(T.top->Env, 1);
+}
+
+__attribute__((noreturn)) static void raise_status(int32_t status) {
+    MDLSIM_SEH_FRAME *f = T.frames;
+    if (f == NULL) {
+        stop_with(TOP_RAISED, status);
+    }
+    unlink_frame(f);
+    f->Code = status;
+    f->State = FRAME_CAUGHT;
+    siglongjmp(f->Env, 1);
+}
+
+__attribute__((noreturn)) static void stop(void) { stop_with(TOP_STOPPED, 0); }
+
+static int seh_filter(MDLSIM_SEH_FRAME *f, int disposition) {
+    if (disposition > 0) {
+        return 1;
+    }
+    if (disposition == 0) {
+        raise_status(f->Code); /* EXCEPTION_CONTINUE_SEARCH: the next frame out */
+    }
+    /* EXCEPTION_CONTINUE_EXECUTION cannot resume after a long jump. */
+    stop_with(TOP_UNSUPPORTED, f->Code);
+}
+
+static void forward(int sig, siginfo_t *info, void *uc, const struct sigaction *prev) {
+    if (prev->sa_flags & SA_SIGINFO) {
+        if (prev->sa_sigaction != NULL) {
+            prev->sa_sigaction(sig, info, uc);
+            return;
+        }
+    } else if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    /* The default action: restore it and let the fault happen again. */
+    signal(sig, SIG_DFL);
+}
+
+static void on_fault(int sig, siginfo_t *info, void *ucv) {
+    if (T.top == NULL) {
+        forward(sig, info, ucv, sig == SIGSEGV ? &PreviousSegv : &PreviousBus);
+        return;
+    }
+    ucontext_t *uc = ucv;
+    /* x86-64: bit 1 of the page-fault error code is set for a write. */
+    int write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+    uint64_t status = 0;
+    int outcome = Resolve((uint64_t)(uintptr_t)info->si_addr, write, &status);
+    if (outcome == MDLSIM_OK) {
+        return; /* mapped now: the access is retried */
+    }
+    if (outcome == MDLSIM_RAISED) {
+        raise_status((int32_t)status);
+    }
+    stop();
+}
+
+/* Called once by the Rust side: the callbacks and the handler. 0 on success. */
+int mdlsim_host_install(mdlsim_resolve_fn resolve, mdlsim_try_fn try_changed) {
+    Resolve = resolve;
+    TryChanged = try_changed;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    /* SA_NODEFER: a handler that long-jumps out leaves the signal unblocked. No
+     * SA_ONSTACK: the handler calls the model, which needs more than an alternate stack. */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, &PreviousSegv) != 0) {
+        return -1;
+    }
+    if (sigaction(SIGBUS, &sa, &PreviousBus) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* The table a driver's MdlsimInit receives. */
+void mdlsim_host_table(MDLSIM_HOST *h, int (*ddi)(uint32_t, uint64_t *, uint64_t *)) {
+    memset(h, 0, sizeof *h);
+    h->Abi = MDLSIM_HOST_ABI;
+    h->SehEnter = seh_enter;
+    h->SehCleanup = seh_cleanup;
+    h->SehFilter = seh_filter;
+    h->Raise = raise_status;
+    h->Stop = stop;
+    h->Ddi = ddi;
+    h->Memcpy = memcpy;
+    h->Memmove = memmove;
+    h->Memset = memset;
+}
+
+/* Runs thunk(args) under an outermost frame. Returns 0 when it returned, else
+ * TOP_RAISED (an exception no __try caught: *code is its status), TOP_STOPPED (the
+ * machine stopped in a DDI or a fault) or TOP_UNSUPPORTED (*code is the exception). */
+int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
+    MDLSIM_SEH_FRAME top;
+    MDLSIM_SEH_FRAME *saved_frames = T.frames;
+    MDLSIM_SEH_FRAME *saved_top = T.top;
+    volatile int result = 0;
+    top.State = 0;
+    top.Code = 0;
+    T.frames = NULL;
+    T.top = &top;
+    if (sigsetjmp(top.Env, 0) == 0) {
+        thunk(args);
+        while (T.frames != NULL) { /* a frame left linked by a longjmp-free path */
+            unlink_frame(T.frames);
+        }
+    } else {
+        result = top.State;
+        *code = top.Code;
+    }
+    T.frames = saved_frames;
+    T.top = saved_top;
+    return result;
+}

@@ -1,0 +1,110 @@
+/*
+ * The interface between a compiled driver (its code plus driver_rt.c, in a shared
+ * object) and the host that runs it (host.c and the Rust crate). Internal to
+ * mdlsim-native: a driver includes only <mdlsim/wdk.h>.
+ */
+#ifndef MDLSIM_HOST_ABI_H
+#define MDLSIM_HOST_ABI_H
+
+#include <stdint.h>
+#include "mdlsim/wdk.h"
+
+/* Bumped whenever the table below changes shape. */
+#define MDLSIM_HOST_ABI 1
+
+/* What a host call returns. */
+#define MDLSIM_OK 0      /* done; the result is valid */
+#define MDLSIM_RAISED 1  /* the DDI raised an exception: the result is its status */
+#define MDLSIM_STOPPED 2 /* the machine stopped (a bug check, a model error) */
+
+/* DDI numbers: the Rust side (src/ddi.rs, `Ddi`) uses the same values; a test reads
+ * this list and compares. */
+#define MDLSIM_DDI_IoAllocateMdl 1
+#define MDLSIM_DDI_IoFreeMdl 2
+#define MDLSIM_DDI_IoBuildPartialMdl 3
+#define MDLSIM_DDI_MmInitializeMdl 4
+#define MDLSIM_DDI_MmPrepareMdlForReuse 5
+#define MDLSIM_DDI_MmSizeOfMdl 6
+#define MDLSIM_DDI_MmBuildMdlForNonPagedPool 7
+#define MDLSIM_DDI_MmProbeAndLockPages 8
+#define MDLSIM_DDI_MmProbeAndLockProcessPages 9
+#define MDLSIM_DDI_MmUnlockPages 10
+#define MDLSIM_DDI_MmMapLockedPages 11
+#define MDLSIM_DDI_MmMapLockedPagesSpecifyCache 12
+#define MDLSIM_DDI_MmUnmapLockedPages 13
+#define MDLSIM_DDI_MmProtectMdlSystemAddress 14
+#define MDLSIM_DDI_MmAllocatePagesForMdlEx 15
+#define MDLSIM_DDI_MmFreePagesFromMdl 16
+#define MDLSIM_DDI_ExAllocatePool2 17
+#define MDLSIM_DDI_ExAllocatePoolWithTag 18
+#define MDLSIM_DDI_ExFreePool 19
+#define MDLSIM_DDI_ExFreePoolWithTag 20
+#define MDLSIM_DDI_ProbeForRead 21
+#define MDLSIM_DDI_ProbeForWrite 22
+#define MDLSIM_DDI_ZwAllocateVirtualMemory 23
+#define MDLSIM_DDI_ZwFreeVirtualMemory 24
+#define MDLSIM_DDI_KeStackAttachProcess 25
+#define MDLSIM_DDI_KeUnstackDetachProcess 26
+#define MDLSIM_DDI_PsGetCurrentProcess 27
+#define MDLSIM_DDI_ExRaiseStatus 28
+#define MDLSIM_DDI_PsGetProcessExitStatus 29
+/* Bulk memory operations (memcpy, memmove, memset: RtlCopyMemory and friends) where
+ * model memory is involved: the model makes them, judged and logged as RtlCopyMemory /
+ * RtlZeroMemory, with provenance travelling with the bytes. */
+#define MDLSIM_DDI_Copy 30    /* model to model */
+#define MDLSIM_DDI_Read 31    /* model to the scratch buffer (result: its address) */
+#define MDLSIM_DDI_Scratch 32 /* the scratch buffer for n bytes (result: its address) */
+#define MDLSIM_DDI_Write 33   /* the scratch buffer to model */
+#define MDLSIM_DDI_Fill 34    /* n copies of a byte into model memory */
+#define MDLSIM_DDI_COUNT 35
+
+/* Bulk operations go through the model this many bytes at a time. */
+#define MDLSIM_CHUNK 0x10000
+
+/* Arguments travel as 64-bit words; a DDI may write results back into them (an OUT
+ * parameter such as ZwAllocateVirtualMemory's *BaseAddress). */
+#define MDLSIM_MAX_ARGS 8
+
+typedef struct MDLSIM_HOST {
+    uint32_t Abi;
+    int (*SehEnter)(MDLSIM_SEH_FRAME *Frame);
+    void (*SehCleanup)(MDLSIM_SEH_FRAME *Frame);
+    int (*SehFilter)(MDLSIM_SEH_FRAME *Frame, int Disposition);
+    __attribute__((noreturn)) void (*Raise)(int32_t Status);
+    __attribute__((noreturn)) void (*Stop)(void);
+    /* A DDI: MDLSIM_OK, MDLSIM_RAISED (*Result is the status) or MDLSIM_STOPPED. */
+    int (*Ddi)(uint32_t Id, uint64_t *Args, uint64_t *Result);
+    /* libc's, for host-only copies (the driver's own memcpy is the wrapper). */
+    void *(*Memcpy)(void *, const void *, size_t);
+    void *(*Memmove)(void *, const void *, size_t);
+    void *(*Memset)(void *, int, size_t);
+    /* Host ranges that are model memory: [Low, High) twice (user windows, system). */
+    uint64_t ModelRanges[4];
+    uint64_t UserProbeAddress;
+    uint64_t HighestUserAddress;
+    uint64_t SystemRangeStart;
+} MDLSIM_HOST;
+
+/* Exported by driver_rt.c: called once after loading; 0 when the ABI matches. */
+int MdlsimInit(const MDLSIM_HOST *Host);
+
+/* The entry thunks host.c runs under its outermost frame. */
+typedef struct MDLSIM_EXPOSE_ARGS {
+    const MDLSIM_IO *Io;
+    PVOID *Context;
+    MDLSIM_EXPOSURE *Exposure;
+    NTSTATUS Result;
+} MDLSIM_EXPOSE_ARGS;
+
+typedef struct MDLSIM_RETIRE_ARGS {
+    const MDLSIM_IO *Io;
+    PVOID Context;
+    const IO_STATUS_BLOCK *Reply;
+    MDLSIM_RETIRE_REASON Why;
+    IO_STATUS_BLOCK *Completion;
+} MDLSIM_RETIRE_ARGS;
+
+void MdlsimThunkExpose(void *Args);
+void MdlsimThunkRetire(void *Args);
+
+#endif /* MDLSIM_HOST_ABI_H */

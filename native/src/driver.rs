@@ -1,0 +1,257 @@
+//! A driver's C source, compiled and loaded: [`Driver::compile`] builds it with the
+//! WDK-shaped interface into a shared object (with the `cc` crate's compiler detection),
+//! and loads it into the test process.
+//!
+//! The headers and the driver half of the runtime are embedded in this crate and
+//! written next to the objects, so a driver compiles the same wherever the crate comes
+//! from. Objects are cached by the hash of everything that goes into them.
+
+use crate::run::{HostTable, Thunk, host_table};
+use std::ffi::{CString, c_int, c_void};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The interface and the runtime, as written into the build directory.
+const FILES: &[(&str, &str)] = &[
+    (
+        "include/mdlsim/wdk.h",
+        include_str!("../include/mdlsim/wdk.h"),
+    ),
+    ("include/wdm.h", include_str!("../include/wdm.h")),
+    ("include/ntddk.h", include_str!("../include/ntddk.h")),
+    ("include/ntifs.h", include_str!("../include/ntifs.h")),
+    ("rt/host_abi.h", include_str!("../runtime/host_abi.h")),
+    ("rt/driver_rt.c", include_str!("../runtime/driver_rt.c")),
+];
+
+/// Flags every driver is compiled with, beyond the `cc` crate's own (`-O1 -g -fPIC`).
+const FLAGS: &[&str] = &[
+    "-std=gnu11",
+    "-shared",
+    "-fno-strict-aliasing",
+    "-Wall",
+    "-Werror=implicit-function-declaration",
+    // A call to a DDI the interface does not have is a link error, not a crash.
+    "-Wl,--no-undefined",
+    // The driver's memcpy / memmove / memset are the runtime's (model memory goes
+    // through the model): calls bind inside the object and are never inlined away.
+    "-Wl,-Bsymbolic-functions",
+    "-fno-builtin-memcpy",
+    "-fno-builtin-memmove",
+    "-fno-builtin-memset",
+];
+
+/// Why a driver could not be built or loaded.
+#[derive(Debug)]
+pub enum BuildError {
+    /// The source could not be read, or the build directory written.
+    Io(PathBuf, std::io::Error),
+    /// No C compiler was found.
+    Compiler(String),
+    /// The compiler rejected the source: its command line and output.
+    Compile {
+        /// The command that ran.
+        command: String,
+        /// What the compiler printed.
+        output: String,
+    },
+    /// The object did not load, or lacks an entry point.
+    Load(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            BuildError::Compiler(e) => write!(f, "no C compiler: {e}"),
+            BuildError::Compile { command, output } => {
+                write!(f, "the driver did not compile:\n{command}\n{output}")
+            }
+            BuildError::Load(e) => write!(f, "the driver did not load: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// A driver's C code, compiled and loaded, with its entry points.
+///
+/// Loaded objects stay loaded until the process ends (a strategy's clone may still run
+/// their code). A driver's global variables are shared by every case and thread: keep a
+/// request's state in the context `MdlsimExpose` returns, as a driver keeps it in its
+/// device extension or the IRP.
+pub struct Driver {
+    name: String,
+    path: PathBuf,
+    pub(crate) expose: Thunk,
+    pub(crate) retire: Thunk,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// The process-wide table every driver's `MdlsimInit` keeps a pointer to.
+fn table() -> &'static HostTable {
+    static TABLE: OnceLock<HostTable> = OnceLock::new();
+    TABLE.get_or_init(host_table)
+}
+
+impl Driver {
+    /// Compiles `source` (a C file that `#include <mdlsim/wdk.h>` or `<wdm.h>` and
+    /// defines `MdlsimExpose` and `MdlsimRetire`) and loads it.
+    ///
+    /// # Errors
+    /// A [`BuildError`]: the file is unreadable, no compiler, the compiler's diagnostics,
+    /// or a missing entry point.
+    pub fn compile(source: impl AsRef<Path>) -> Result<Driver, BuildError> {
+        let source = source.as_ref();
+        let text = std::fs::read(source).map_err(|e| BuildError::Io(source.into(), e))?;
+        let name = source
+            .file_stem()
+            .map_or("driver".into(), |s| s.to_string_lossy().into_owned());
+        let dir = build_dir();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        text.hash(&mut h);
+        FILES.hash(&mut h);
+        FLAGS.hash(&mut h);
+        env!("MDLSIM_NATIVE_TARGET").hash(&mut h);
+        let object = dir.join(format!("{name}-{:016x}.so", h.finish()));
+        if !object.exists() {
+            build(&dir, source, &object)?;
+        }
+        load(name, object)
+    }
+
+    /// The file stem of the source.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Where objects are built: `MDLSIM_NATIVE_DIR`, else a directory in the temporary one.
+fn build_dir() -> PathBuf {
+    match std::env::var_os("MDLSIM_NATIVE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::temp_dir().join("mdlsim-native"),
+    }
+}
+
+fn build(dir: &Path, source: &Path, object: &Path) -> Result<(), BuildError> {
+    let io = |p: &Path, e| BuildError::Io(p.into(), e);
+    for (rel, text) in FILES {
+        let p = dir.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        let same = std::fs::read_to_string(&p).is_ok_and(|t| t == *text);
+        if !same {
+            let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
+            std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
+        }
+    }
+    let tool = cc::Build::new()
+        .target(env!("MDLSIM_NATIVE_TARGET"))
+        .host(env!("MDLSIM_NATIVE_HOST"))
+        .opt_level(1)
+        .debug(true)
+        .pic(true)
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .try_get_compiler()
+        .map_err(|e| BuildError::Compiler(e.to_string()))?;
+    let tmp = object.with_extension(format!("tmp{}.so", std::process::id()));
+    let mut cmd = tool.to_command();
+    cmd.args(FLAGS)
+        .arg("-I")
+        .arg(dir.join("include"))
+        .arg("-I")
+        .arg(dir.join("rt"))
+        .arg("-o")
+        .arg(&tmp)
+        .arg(source)
+        .arg(dir.join("rt/driver_rt.c"));
+    let out = cmd
+        .output()
+        .map_err(|e| BuildError::Compiler(e.to_string()))?;
+    if !out.status.success() {
+        return Err(BuildError::Compile {
+            command: format!("{cmd:?}"),
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    std::fs::rename(&tmp, object).map_err(|e| io(object, e))
+}
+
+fn dl_error() -> String {
+    // SAFETY: dlerror returns NULL or a NUL-terminated string valid until the next dl call
+    // on this thread; it is copied at once.
+    unsafe {
+        let e = libc::dlerror();
+        if e.is_null() {
+            "unknown error".into()
+        } else {
+            std::ffi::CStr::from_ptr(e).to_string_lossy().into_owned()
+        }
+    }
+}
+
+fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| BuildError::Load(format!("{}: a NUL in the path", path.display())))?;
+    // SAFETY: loads a shared object built above from the driver and driver_rt.c; its
+    // initialisers are the C runtime's (none run driver code).
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    if handle.is_null() {
+        return Err(BuildError::Load(dl_error()));
+    }
+    let symbol = |s: &std::ffi::CStr| -> Result<*mut c_void, BuildError> {
+        // SAFETY: `handle` is a live library handle (never closed) and `s` a C string.
+        let p = unsafe { libc::dlsym(handle, s.as_ptr()) };
+        if p.is_null() {
+            Err(BuildError::Load(format!(
+                "{}: no {} (define MdlsimExpose and MdlsimRetire)",
+                path.display(),
+                s.to_string_lossy()
+            )))
+        } else {
+            Ok(p)
+        }
+    };
+    let init = symbol(c"MdlsimInit")?;
+    let expose = symbol(c"MdlsimThunkExpose")?;
+    let retire = symbol(c"MdlsimThunkRetire")?;
+    symbol(c"MdlsimExpose")?;
+    symbol(c"MdlsimRetire")?;
+    // SAFETY: the three symbols are driver_rt.c's functions of these exact signatures.
+    let (init, expose, retire) = unsafe {
+        (
+            std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*const HostTable) -> c_int>(
+                init,
+            ),
+            std::mem::transmute::<*mut c_void, Thunk>(expose),
+            std::mem::transmute::<*mut c_void, Thunk>(retire),
+        )
+    };
+    // SAFETY: the table is 'static and matches MDLSIM_HOST; MdlsimInit only reads it.
+    if unsafe { init(table()) } != 0 {
+        return Err(BuildError::Load(format!(
+            "{}: built for another version of the runtime",
+            path.display()
+        )));
+    }
+    Ok(Driver {
+        name,
+        path,
+        expose,
+        retire,
+    })
+}

@@ -1,0 +1,386 @@
+//! Keeping host memory and the model in step at every crossing between native code and
+//! the model.
+//!
+//! While native code runs, host memory is the truth: its stores go straight to the
+//! frames. While the model runs (a DDI, a fault being resolved, the harness between two
+//! calls), the model is. So at each crossing:
+//!
+//! * into native code ([`Mirror::show_model`]): every valid PTE of system space and of the
+//!   current process becomes a host mapping of its frame (PTEs gone since are unmapped),
+//!   the bytes of every visible frame are copied from the model, and every live MDL's
+//!   header and PFN array are written at its host address;
+//! * out of native code ([`Mirror::take_stores`]): every visible frame native code could
+//!   write is compared with the model, and what changed is written into the model at the
+//!   address it was visible at; every MDL header native code changed is applied with the
+//!   field write it models (`MdlFlags`, `Next`, a PFN entry), each recorded as the driver's.
+
+use crate::host::{HostMemory, Prot};
+use crate::layout::{HostAddress, Layout, mdl_slot, mdl_slot_address};
+use mdlsim::addr::{MDL_HEADER_SIZE, PAGE_BYTES, Va};
+use mdlsim::mdl::{MdlFlags, MdlId};
+use mdlsim::space::{Protection, SpaceId};
+use mdlsim::{Fault, Kernel, Machine, ModelError};
+use std::collections::{BTreeMap, HashSet};
+
+/// One host page mapping a frame.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Mapping {
+    pfn: u64,
+    prot: Prot,
+    /// The model address the page is visible at (in system space or the current process).
+    va: Va,
+}
+
+/// The host copy of one MDL.
+#[derive(Clone, PartialEq, Eq, Debug)]
+struct MdlCopy {
+    id: MdlId,
+    host: u64,
+    /// Bytes mapped at `host` (whole pages).
+    mapped: u64,
+    /// What was written there last: header and PFN array.
+    written: Vec<u8>,
+}
+
+/// What the host shows of the model, as last synchronised.
+#[derive(Debug, Default)]
+pub struct Mirror {
+    mapped: BTreeMap<u64, Mapping>,
+    mdls: BTreeMap<u64, MdlCopy>,
+}
+
+/// A host failure as the model's error (the harness reports it; nothing panics).
+pub fn host_error(e: std::io::Error) -> Fault {
+    Fault::Model(ModelError::Unsupported(format!("native host memory: {e}")))
+}
+
+fn unsupported(what: String) -> Fault {
+    Fault::Model(ModelError::Unsupported(what))
+}
+
+fn prot_of(p: Protection) -> Prot {
+    match p {
+        Protection::ReadWrite => Prot::ReadWrite,
+        Protection::ReadOnly => Prot::Read,
+        _ => Prot::None,
+    }
+}
+
+/// Groups sorted `(host page, value)` pairs into runs that one `mmap` can make:
+/// consecutive host pages whose `key` says they continue each other.
+fn runs<T: Copy>(
+    pages: &[(u64, T)],
+    continues: impl Fn(&(u64, T), &(u64, T)) -> bool,
+) -> Vec<(u64, T, u64)> {
+    let mut out: Vec<(u64, T, u64)> = Vec::new();
+    let mut prev: Option<(u64, T)> = None;
+    for &p in pages {
+        match (prev, out.last_mut()) {
+            (Some(q), Some(last)) if p.0 == q.0 + PAGE_BYTES as u64 && continues(&q, &p) => {
+                last.2 += 1;
+            }
+            _ => out.push((p.0, p.1, 1)),
+        }
+        prev = Some(p);
+    }
+    out
+}
+
+impl Mirror {
+    /// Forgets everything and returns the windows to `PROT_NONE` (a new call: the model
+    /// may have changed anything since the last).
+    ///
+    /// # Errors
+    /// The host refused.
+    pub fn reset(&mut self, mem: &mut HostMemory) -> mdlsim::Result<()> {
+        self.mapped.clear();
+        self.mdls.clear();
+        mem.clear().map_err(host_error)
+    }
+
+    /// The model into host memory: mappings, frame bytes, MDL copies.
+    ///
+    /// # Errors
+    /// The host refused a mapping; a model address outside the windows is reported as
+    /// unsupported.
+    pub fn show_model(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
+        let layout = mem.layout();
+        mem.ensure_frames(m.frames_total() + 1)
+            .map_err(host_error)?;
+        let want = wanted_mappings(layout, m);
+        self.apply_mappings(mem, want)?;
+        let mut copied = HashSet::new();
+        for mp in self.mapped.values() {
+            if copied.insert(mp.pfn) {
+                if let (Some(src), Some(dst)) = (
+                    m.frame_bytes(mdlsim::addr::Pfn::new(mp.pfn)),
+                    mem.frame(mp.pfn),
+                ) {
+                    dst.copy_from_slice(src);
+                }
+            }
+        }
+        self.mdls_to_host(mem, m)
+    }
+
+    fn apply_mappings(
+        &mut self,
+        mem: &mut HostMemory,
+        want: BTreeMap<u64, Mapping>,
+    ) -> mdlsim::Result<()> {
+        let gone: Vec<(u64, ())> = self
+            .mapped
+            .iter()
+            .filter(|(h, old)| want.get(h) != Some(old))
+            .map(|(h, _)| (*h, ()))
+            .collect();
+        for (at, (), pages) in runs(&gone, |_, _| true) {
+            mem.unmap(at, pages * PAGE_BYTES as u64)
+                .map_err(host_error)?;
+        }
+        let new: Vec<(u64, Mapping)> = want
+            .iter()
+            .filter(|(h, mp)| self.mapped.get(h) != Some(mp))
+            .map(|(h, mp)| (*h, *mp))
+            .collect();
+        let contiguous =
+            |a: &(u64, Mapping), b: &(u64, Mapping)| b.1.pfn == a.1.pfn + 1 && b.1.prot == a.1.prot;
+        // `runs` extends by one page per continuing entry, so a run's pfn is its first.
+        for (at, mp, pages) in runs(&new, contiguous) {
+            mem.map_frames(at, mp.pfn, pages, mp.prot)
+                .map_err(host_error)?;
+        }
+        self.mapped = want;
+        Ok(())
+    }
+
+    fn mdls_to_host(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
+        let layout = mem.layout();
+        let mut live = HashSet::new();
+        for (id, _) in m.mdls() {
+            let slot = mdl_slot(id);
+            live.insert(slot);
+            let bytes = encode_mdl(layout, m, id)?;
+            let host = layout
+                .mdl(slot)
+                .ok_or_else(|| unsupported(format!("{id}: too many MDLs for the native window")))?;
+            let need = (bytes.len() as u64).div_ceil(PAGE_BYTES as u64) * PAGE_BYTES as u64;
+            if need > crate::layout::MDL_STRIDE {
+                return Err(unsupported(format!(
+                    "{id}: a PFN array of {} entries is larger than the native window's slot",
+                    (bytes.len() as u64 - MDL_HEADER_SIZE) / 8
+                )));
+            }
+            let fits = self.mdls.get(&slot).is_some_and(|c| c.mapped >= need);
+            if !fits {
+                mem.map_private(host, need).map_err(host_error)?;
+            }
+            // SAFETY: [host, host + need) was mapped private read-write just above or by
+            // an earlier call (`fits`), and is unmapped only when the copy is dropped.
+            let dst = unsafe { mem.private_bytes(host, bytes.len()) };
+            dst.copy_from_slice(&bytes);
+            let mapped = if fits { self.mdls[&slot].mapped } else { need };
+            self.mdls.insert(
+                slot,
+                MdlCopy {
+                    id,
+                    host,
+                    mapped,
+                    written: bytes,
+                },
+            );
+        }
+        let freed: Vec<u64> = self
+            .mdls
+            .keys()
+            .copied()
+            .filter(|s| !live.contains(s))
+            .collect();
+        for slot in freed {
+            if let Some(c) = self.mdls.remove(&slot) {
+                mem.unmap(c.host, c.mapped).map_err(host_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Native code's stores into the model: changed frame bytes, changed MDL fields.
+    ///
+    /// # Errors
+    /// What the model says of a write (a crashed machine), or an MDL field native code
+    /// wrote that the model has no write for.
+    pub fn take_stores(&mut self, mem: &mut HostMemory, k: &mut Kernel<'_>) -> mdlsim::Result<()> {
+        let mut seen = HashSet::new();
+        let mut page = vec![0u8; PAGE_BYTES];
+        for mp in self.mapped.values() {
+            if mp.prot != Prot::ReadWrite || !seen.insert(mp.pfn) {
+                continue;
+            }
+            let Some(host) = mem.frame(mp.pfn) else {
+                continue;
+            };
+            page.copy_from_slice(host);
+            let va = mp.va;
+            let pfn = mdlsim::addr::Pfn::new(mp.pfn);
+            k.interleave(|m| -> mdlsim::Result<()> {
+                let Some(model) = m.frame_bytes(pfn) else {
+                    return Ok(());
+                };
+                if model == page.as_slice() {
+                    return Ok(());
+                }
+                for (off, len) in changed_runs(model, &page) {
+                    m.kernel_write(va.wrapping_add(off as u64), &page[off..off + len])?;
+                }
+                Ok(())
+            })?;
+        }
+        let layout = mem.layout();
+        let copies: Vec<MdlCopy> = self.mdls.values().cloned().collect();
+        for c in copies {
+            // SAFETY: the copy's pages are mapped private read-write while it is in
+            // `self.mdls` (see `mdls_to_host`).
+            let now = unsafe { mem.private_bytes(c.host, c.written.len()) }.to_vec();
+            if now != c.written {
+                apply_mdl_writes(layout, k, &c, &now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The host mappings the model's current state calls for.
+fn wanted_mappings(layout: Layout, m: &Machine) -> BTreeMap<u64, Mapping> {
+    let mut want = BTreeMap::new();
+    let mut spaces = vec![SpaceId::System];
+    if let Some(pid) = m.current_process() {
+        spaces.push(SpaceId::Process(pid));
+    }
+    for space in spaces {
+        let Some(s) = m.address_space(space) else {
+            continue;
+        };
+        for (va, pte) in s.ptes() {
+            if let Some(h) = layout.host(va) {
+                want.insert(
+                    h,
+                    Mapping {
+                        pfn: pte.pfn.raw(),
+                        prot: prot_of(pte.protection),
+                        va,
+                    },
+                );
+            }
+        }
+    }
+    want
+}
+
+/// The `(offset, length)` runs where `a` and `b` differ.
+fn changed_runs(a: &[u8], b: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] == b[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < a.len() && a[i] != b[i] {
+            i += 1;
+        }
+        out.push((start, i - start));
+    }
+    out
+}
+
+/// An MDL's header and PFN array as native code sees them (x64 layout, host addresses).
+fn encode_mdl(layout: Layout, m: &Machine, id: MdlId) -> mdlsim::Result<Vec<u8>> {
+    let mdl = m.mdl(id)?;
+    let host_of = |va: Va| layout.host(va).unwrap_or(va.raw());
+    let next = mdl.next.and_then(|n| layout.mdl(mdl_slot(n))).unwrap_or(0);
+    let process = mdl.process.map(|p| layout.process(p.0)).unwrap_or(0);
+    let mut b = Vec::with_capacity(MDL_HEADER_SIZE as usize + 8 * mdl.pfn_array().len());
+    b.extend_from_slice(&next.to_le_bytes());
+    b.extend_from_slice(&mdl.size.to_le_bytes());
+    b.extend_from_slice(&mdl.flags.bits().to_le_bytes());
+    b.extend_from_slice(&[0u8; 4]);
+    b.extend_from_slice(&process.to_le_bytes());
+    b.extend_from_slice(&host_of(mdl.mapped_system_va).to_le_bytes());
+    b.extend_from_slice(&host_of(mdl.start_va).to_le_bytes());
+    b.extend_from_slice(&mdl.byte_count.to_le_bytes());
+    b.extend_from_slice(&mdl.byte_offset.to_le_bytes());
+    for pfn in mdl.pfn_array() {
+        b.extend_from_slice(&pfn.to_le_bytes());
+    }
+    Ok(b)
+}
+
+fn u16_at(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn u64_at(b: &[u8], off: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[off..off + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// The header fields, by offset, that the model has no driver write for.
+const FIXED_FIELDS: [(usize, usize, &str); 6] = [
+    (8, 2, "Size"),
+    (16, 8, "Process"),
+    (24, 8, "MappedSystemVa"),
+    (32, 8, "StartVa"),
+    (40, 4, "ByteCount"),
+    (44, 4, "ByteOffset"),
+];
+
+/// The MDL a host pointer names, for `Next` and for DDI arguments: `None` for NULL.
+pub fn mdl_from_host(layout: Layout, m: &Machine, h: u64) -> mdlsim::Result<Option<MdlId>> {
+    if h == 0 {
+        return Ok(None);
+    }
+    match layout.classify(h) {
+        HostAddress::Mdl(slot, 0) => mdl_slot_address(slot)
+            .and_then(|va| m.mdl_at(va))
+            .map(Some)
+            .ok_or_else(|| unsupported(format!("{h:#x} was never an MDL"))),
+        _ => Err(unsupported(format!(
+            "{h:#x} is not an MDL from IoAllocateMdl or another DDI (an MDL in driver-owned \
+             memory is not modelled yet)"
+        ))),
+    }
+}
+
+fn apply_mdl_writes(
+    layout: Layout,
+    k: &mut Kernel<'_>,
+    c: &MdlCopy,
+    now: &[u8],
+) -> mdlsim::Result<()> {
+    let was = &c.written;
+    for (off, len, name) in FIXED_FIELDS {
+        if was[off..off + len] != now[off..off + len] {
+            return Err(unsupported(format!(
+                "native code wrote {}->{name} directly; the model has no such write",
+                c.id
+            )));
+        }
+    }
+    if u64_at(was, 0) != u64_at(now, 0) {
+        let next = k.interleave(|m| mdl_from_host(layout, m, u64_at(now, 0)))?;
+        k.mdl_set_next(c.id, next)?;
+    }
+    if u16_at(was, 10) != u16_at(now, 10) {
+        k.mdl_set_flags(c.id, MdlFlags::from_bits_retain(u16_at(now, 10)))?;
+    }
+    let header = MDL_HEADER_SIZE as usize;
+    for i in 0..(now.len() - header) / 8 {
+        let off = header + 8 * i;
+        if u64_at(was, off) != u64_at(now, off) {
+            k.mdl_set_pfn(c.id, i as u32, u64_at(now, off))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+/*
+ * A bounce buffer, as a proxy file system driver writes it in C: the client's bytes go
+ * through a zeroed pool buffer of whole pages, mapped into the server (read-only for a
+ * WRITE); retire unmaps it, copies a READ back (at most Information bytes), frees it.
+ * The C twin of mdlsim::strategy::BounceCopy. Expected verdict: passes.
+ */
+#include <wdm.h>
+
+#define TAG 'BxyP'
+
+typedef struct _BOUNCE {
+    PVOID Pool;
+    PMDL PoolMdl;
+    PVOID View;
+    PVOID System;
+} BOUNCE;
+
+static PVOID MapIntoServer(const MDLSIM_IO *Io, PMDL Mdl, BOOLEAN Writable) {
+    KAPC_STATE Apc;
+    PVOID View = NULL;
+    ULONG Priority = NormalPagePriority | MdlMappingNoExecute;
+    if (!Writable) {
+        Priority |= MdlMappingNoWrite;
+    }
+    KeStackAttachProcess(Io->Server, &Apc);
+    __try {
+        View = MmMapLockedPagesSpecifyCache(Mdl, UserMode, MmCached, NULL, FALSE, Priority);
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        View = NULL;
+    }
+    KeUnstackDetachProcess(&Apc);
+    return View;
+}
+
+NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Exposure) {
+    if (Io->Length == 0) {
+        Exposure->Address = NULL;
+        Exposure->Length = 0;
+        return STATUS_SUCCESS;
+    }
+    PVOID System = MmGetSystemAddressForMdlSafe(Io->Mdl, NormalPagePriority | MdlMappingNoExecute);
+    if (System == NULL) {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    SIZE_T Size = ROUND_TO_PAGES(Io->Length);
+    BOUNCE *B = ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof *B, TAG);
+    if (B == NULL) {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    B->System = System;
+    B->Pool = ExAllocatePool2(POOL_FLAG_NON_PAGED, Size, TAG);
+    if (B->Pool == NULL) {
+        ExFreePoolWithTag(B, TAG);
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    if (Io->Direction == MdlsimWrite) {
+        RtlCopyMemory(B->Pool, System, Io->Length);
+    }
+    B->PoolMdl = IoAllocateMdl(B->Pool, (ULONG)Size, FALSE, FALSE, NULL);
+    if (B->PoolMdl == NULL) {
+        ExFreePoolWithTag(B->Pool, TAG);
+        ExFreePoolWithTag(B, TAG);
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    MmBuildMdlForNonPagedPool(B->PoolMdl);
+    B->View = MapIntoServer(Io, B->PoolMdl, Io->Direction == MdlsimRead);
+    if (B->View == NULL) {
+        IoFreeMdl(B->PoolMdl);
+        ExFreePoolWithTag(B->Pool, TAG);
+        ExFreePoolWithTag(B, TAG);
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    *Context = B;
+    Exposure->Address = B->View;
+    Exposure->Length = Io->Length;
+    return STATUS_SUCCESS;
+}
+
+VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Reply,
+                  MDLSIM_RETIRE_REASON Why, IO_STATUS_BLOCK *Completion) {
+    (void)Why;
+    BOOLEAN Ok = NT_SUCCESS(Reply->Status);
+    ULONG_PTR Count = Reply->Information < Io->Length ? Reply->Information : Io->Length;
+    BOUNCE *B = Context;
+    if (B != NULL) {
+        if (PsGetProcessExitStatus(Io->Server) == STATUS_PENDING) {
+            KAPC_STATE Apc;
+            KeStackAttachProcess(Io->Server, &Apc);
+            MmUnmapLockedPages(B->View, B->PoolMdl);
+            KeUnstackDetachProcess(&Apc);
+        }
+        if (Io->Direction == MdlsimRead && Ok) {
+            RtlCopyMemory(B->System, B->Pool, Count);
+        }
+        IoFreeMdl(B->PoolMdl);
+        ExFreePoolWithTag(B->Pool, TAG);
+        ExFreePoolWithTag(B, TAG);
+    }
+    Completion->Status = Reply->Status;
+    Completion->Information = Ok ? Count : 0;
+}

@@ -8,6 +8,10 @@
 
 static const MDLSIM_HOST *H;
 
+/* A driver tested routine by routine (Driver::call) need not be a strategy. */
+#pragma weak MdlsimExpose
+#pragma weak MdlsimRetire
+
 ULONG_PTR MmUserProbeAddress;
 PVOID MmHighestUserAddress;
 PVOID MmSystemRangeStart;
@@ -272,10 +276,21 @@ void *memset(void *D, int C, size_t N) {
 
 void MdlsimThunkExpose(void *Args) {
     MDLSIM_EXPOSE_ARGS *A = Args;
+    if (MdlsimExpose == NULL) {
+        H->Stop();
+    }
     A->Result = MdlsimExpose(A->Io, A->Context, A->Exposure);
 }
 
 void MdlsimThunkRetire(void *Args) {
     MDLSIM_RETIRE_ARGS *A = Args;
+    if (MdlsimRetire == NULL) {
+        H->Stop();
+    }
     MdlsimRetire(A->Io, A->Context, A->Reply, A->Why, A->Completion);
+}
+
+void MdlsimThunkCall(void *Args) {
+    MDLSIM_CALL_ARGS *A = Args;
+    A->Result = A->Function(A->Argument);
 }

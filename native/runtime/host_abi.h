@@ -104,7 +104,15 @@ typedef struct MDLSIM_RETIRE_ARGS {
     IO_STATUS_BLOCK *Completion;
 } MDLSIM_RETIRE_ARGS;
 
+/* Any function of the driver taking and returning a 64-bit word (Driver::call). */
+typedef struct MDLSIM_CALL_ARGS {
+    ULONG64 (*Function)(ULONG64);
+    ULONG64 Argument;
+    ULONG64 Result;
+} MDLSIM_CALL_ARGS;
+
 void MdlsimThunkExpose(void *Args);
+void MdlsimThunkCall(void *Args);
 void MdlsimThunkRetire(void *Args);
 
 #endif /* MDLSIM_HOST_ABI_H */

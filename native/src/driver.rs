@@ -7,6 +7,7 @@
 //! from. Objects are cached by the hash of everything that goes into them.
 
 use crate::run::{HostTable, Thunk, host_table};
+use mdlsim::{Fault, Kernel, ModelError};
 use std::ffi::{CString, c_int, c_void};
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -33,6 +34,8 @@ const FLAGS: &[&str] = &[
     "-fno-strict-aliasing",
     "-Wall",
     "-Werror=implicit-function-declaration",
+    // Pool tags are multi-character constants ('gaTP'), as in every driver.
+    "-Wno-multichar",
     // A call to a DDI the interface does not have is a link error, not a crash.
     "-Wl,--no-undefined",
     // The driver's memcpy / memmove / memset are the runtime's (model memory goes
@@ -85,8 +88,13 @@ impl std::error::Error for BuildError {}
 pub struct Driver {
     name: String,
     path: PathBuf,
+    /// The `dlopen` handle (never closed).
+    handle: usize,
+    call: Thunk,
     pub(crate) expose: Thunk,
     pub(crate) retire: Thunk,
+    /// Whether the driver defines `MdlsimExpose` and `MdlsimRetire`.
+    pub(crate) is_strategy: bool,
 }
 
 impl fmt::Debug for Driver {
@@ -96,6 +104,14 @@ impl fmt::Debug for Driver {
             .field("path", &self.path)
             .finish()
     }
+}
+
+/// `MDLSIM_CALL_ARGS` (`runtime/host_abi.h`).
+#[repr(C)]
+struct CallArgs {
+    function: *mut c_void,
+    argument: u64,
+    result: u64,
 }
 
 /// The process-wide table every driver's `MdlsimInit` keeps a pointer to.
@@ -128,6 +144,36 @@ impl Driver {
             build(&dir, source, &object)?;
         }
         load(name, object)
+    }
+
+    /// Runs the driver's C function `function` (`ULONG64 function(ULONG64)`) with
+    /// `argument` against the model behind `k`, in its current context: for testing one
+    /// routine of a driver (a helper, a dispatch routine's buffer handling) on its own.
+    /// A pointer argument is a host address ([`crate::host_address`]).
+    ///
+    /// # Errors
+    /// What the function did to the system, as for a strategy (a bug check, an exception
+    /// no `__try` caught, a model error); a model error if there is no such function.
+    pub fn call(&self, k: &mut Kernel<'_>, function: &str, argument: u64) -> mdlsim::Result<u64> {
+        let missing = || {
+            Fault::Model(ModelError::Unsupported(format!(
+                "{}: no function {function}",
+                self.name
+            )))
+        };
+        let name = CString::new(function).map_err(|_| missing())?;
+        // SAFETY: `handle` is a live library handle (never closed) and `name` a C string.
+        let f = unsafe { libc::dlsym(self.handle as *mut c_void, name.as_ptr()) };
+        if f.is_null() {
+            return Err(missing());
+        }
+        let mut args = CallArgs {
+            function: f,
+            argument,
+            result: 0,
+        };
+        crate::run::run(k, self.call, (&mut args as *mut CallArgs).cast())?;
+        Ok(args.result)
     }
 
     /// The file stem of the source.
@@ -229,16 +275,17 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
     let init = symbol(c"MdlsimInit")?;
     let expose = symbol(c"MdlsimThunkExpose")?;
     let retire = symbol(c"MdlsimThunkRetire")?;
-    symbol(c"MdlsimExpose")?;
-    symbol(c"MdlsimRetire")?;
+    let call = symbol(c"MdlsimThunkCall")?;
+    let is_strategy = symbol(c"MdlsimExpose").is_ok() && symbol(c"MdlsimRetire").is_ok();
     // SAFETY: the three symbols are driver_rt.c's functions of these exact signatures.
-    let (init, expose, retire) = unsafe {
+    let (init, expose, retire, call) = unsafe {
         (
             std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*const HostTable) -> c_int>(
                 init,
             ),
             std::mem::transmute::<*mut c_void, Thunk>(expose),
             std::mem::transmute::<*mut c_void, Thunk>(retire),
+            std::mem::transmute::<*mut c_void, Thunk>(call),
         )
     };
     // SAFETY: the table is 'static and matches MDLSIM_HOST; MdlsimInit only reads it.
@@ -251,7 +298,10 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
     Ok(Driver {
         name,
         path,
+        handle: handle as usize,
+        call,
         expose,
         retire,
+        is_strategy,
     })
 }

@@ -7,7 +7,8 @@
 //! use mdlsim_native::{Driver, NativeStrategy};
 //!
 //! let driver = Driver::compile("tests/c/bounce.c").expect("compiles");
-//! let report = verify(&NativeStrategy::new(driver), &Config::default().cases(1000));
+//! let strategy = NativeStrategy::new(driver).expect("a strategy");
+//! let report = verify(&strategy, &Config::default().cases(1000));
 //! assert!(report.is_ok(), "{report:?}");
 //! ```
 //!
@@ -40,3 +41,29 @@ mod strategy;
 pub use ddi::DDIS;
 pub use driver::{BuildError, Driver};
 pub use strategy::NativeStrategy;
+
+use mdlsim::addr::Va;
+
+/// The host address native code on this thread uses for model address `va` (what to pass
+/// to [`Driver::call`] for a pointer argument).
+///
+/// # Errors
+/// A model error if `va` has no window (a system address outside the modelled regions),
+/// or if this thread cannot get windows.
+pub fn host_address(va: Va) -> mdlsim::Result<u64> {
+    let layout = run::layout()?;
+    layout.host(va).ok_or_else(|| {
+        mdlsim::Fault::Model(mdlsim::ModelError::Unsupported(format!(
+            "{va} has no host window"
+        )))
+    })
+}
+
+/// The model address a host address native code used stands for (a pointer a
+/// [`Driver::call`] returned).
+///
+/// # Errors
+/// As [`host_address`].
+pub fn model_address(host: u64) -> mdlsim::Result<Va> {
+    Ok(ddi::model_va(run::layout()?, host))
+}

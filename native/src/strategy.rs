@@ -2,7 +2,7 @@
 //! against the model through [`crate::run`], so `mdlsim::verify` judges the C code as
 //! it judges a Rust strategy.
 
-use crate::driver::Driver;
+use crate::driver::{BuildError, Driver};
 use crate::layout::Layout;
 use crate::run::{Thunk, run};
 use mdlsim::Kernel;
@@ -75,12 +75,22 @@ pub struct NativeStrategy {
 
 impl NativeStrategy {
     /// The strategy of a compiled driver, expected to pass.
-    pub fn new(driver: Driver) -> NativeStrategy {
-        NativeStrategy {
+    ///
+    /// # Errors
+    /// [`BuildError::Load`] when the driver does not define both `MdlsimExpose` and
+    /// `MdlsimRetire`.
+    pub fn new(driver: Driver) -> Result<NativeStrategy, BuildError> {
+        if !driver.is_strategy {
+            return Err(BuildError::Load(format!(
+                "{}: a strategy defines MdlsimExpose and MdlsimRetire",
+                driver.name()
+            )));
+        }
+        Ok(NativeStrategy {
             driver: Arc::new(driver),
             context: 0,
             expected: None,
-        }
+        })
     }
 
     /// The same strategy, documented as broken with `class` (what the harness must find).

@@ -16,7 +16,7 @@ fn config(cases: u32) -> Config {
 
 #[test]
 fn a_bounce_buffer_in_c_passes() {
-    let s = NativeStrategy::new(compile("bounce"));
+    let s = NativeStrategy::new(compile("bounce")).unwrap();
     if let Err(cx) = verify(&s, &config(300)) {
         panic!("{cx}");
     }
@@ -24,7 +24,9 @@ fn a_bounce_buffer_in_c_passes() {
 
 #[test]
 fn mapping_the_request_straight_into_the_server_in_c_is_a_partial_page_exposure() {
-    let s = NativeStrategy::new(compile("direct_map")).expecting(BugClass::PartialPageExposure);
+    let s = NativeStrategy::new(compile("direct_map"))
+        .unwrap()
+        .expecting(BugClass::PartialPageExposure);
     let cx = verify(&s, &config(300)).expect_err("caught");
     assert!(
         cx.findings

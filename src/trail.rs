@@ -21,6 +21,11 @@ pub const NULLS_KEPT: usize = 16;
 /// How many released ranges are kept.
 pub const RELEASES_KEPT: usize = 256;
 
+/// The [`NullReturn::ddi`] of the NULL a driver is handed rather than returned: the
+/// `Irp->MdlAddress` of a zero-length direct-I/O request (semantics §5.5), noted when the
+/// request reaches the driver's routine. A use of it is the zero-length path crashing.
+pub const NULL_MDL_ADDRESS: &str = "Irp->MdlAddress (NULL for a zero-length request)";
+
 /// A DDI that returned NULL (`Ok(None)`): a failed allocation or mapping.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct NullReturn {

@@ -124,3 +124,57 @@ fn the_mapping_an_access_runs_off_is_in_its_own_space() {
         assert_eq!(said, runs_off, "{va:#x}: {}", f.detail);
     }
 }
+
+/// Reads the byte at `NULL + 0xA` (where a NULL MDL's `MdlFlags` would be) in `expose`,
+/// whatever the request: what C code's `MmGetSystemAddressForMdlSafe(Irp->MdlAddress)`
+/// does with a zero-length request's NULL MDL.
+#[derive(Clone, Debug, Default)]
+struct ReadsNullPlusA;
+
+impl mdlsim::strategy::ProxyStrategy for ReadsNullPlusA {
+    fn name(&self) -> String {
+        "ReadsNullPlusA".into()
+    }
+    fn expose(
+        &mut self,
+        k: &mut mdlsim::Kernel<'_>,
+        _io: &mdlsim::strategy::Io,
+    ) -> mdlsim::Result<mdlsim::strategy::Exposure> {
+        k.kernel_read(Va::new(0xA), 1)?;
+        Ok(mdlsim::strategy::Exposure::Refused(NtStatus::UNSUCCESSFUL))
+    }
+    fn retire(
+        &mut self,
+        _k: &mut mdlsim::Kernel<'_>,
+        _io: &mdlsim::strategy::Io,
+        reply: mdlsim::strategy::ServerReply,
+        _why: mdlsim::strategy::RetireReason,
+    ) -> mdlsim::Result<mdlsim::strategy::Completion> {
+        Ok(mdlsim::strategy::Completion {
+            status: reply.status,
+            information: 0,
+        })
+    }
+}
+
+/// Rule 1 with the request's own NULL: a near-NULL access on a zero-length request (whose
+/// `Irp->MdlAddress` is NULL) is the zero-length path crashing; the same access on a
+/// request with an MDL has no NULL to blame and runs off nothing (OutOfBounds).
+#[test]
+fn a_near_null_access_is_the_null_mdl_only_on_a_zero_length_request() {
+    use mdlsim::verify::{Case, InjectedFault, ServerBehaviour, run_case};
+    let kinds = |length: u32| {
+        let case = Case {
+            offset: 0,
+            length,
+            direction: mdlsim::strategy::Direction::Read,
+            server: ServerBehaviour::Honest,
+            fault: InjectedFault::None,
+            seed: 0,
+        };
+        let run = run_case(&mut ReadsNullPlusA, &case, &mdlsim::Config::default(), None);
+        run.findings.iter().map(|f| f.kind).collect::<Vec<_>>()
+    };
+    assert_eq!(kinds(0), vec![BugClass::ZeroLengthOrNullMdl]);
+    assert_eq!(kinds(16), vec![BugClass::OutOfBounds]);
+}

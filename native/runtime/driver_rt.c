@@ -223,8 +223,9 @@ VOID ExRaiseStatus(NTSTATUS Status) {
 
 static int IsModel(const void *P) {
     uint64_t A = (uint64_t)(uintptr_t)P;
-    return A < 0x10000 || (A >= H->ModelRanges[0] && A < H->ModelRanges[1]) ||
-           (A >= H->ModelRanges[2] && A < H->ModelRanges[3]);
+    return A < 0x10000 || (A >= H->UserLow && A < H->UserHigh) ||
+           (A >= H->SystemLow && A < H->SystemHigh &&
+            (A - H->SystemLow) % H->SystemStride < H->SystemModelBytes);
 }
 
 static void Transfer(void *D, const void *S, size_t N) {

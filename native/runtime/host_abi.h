@@ -78,8 +78,10 @@ typedef struct MDLSIM_HOST {
     void *(*Memcpy)(void *, const void *, size_t);
     void *(*Memmove)(void *, const void *, size_t);
     void *(*Memset)(void *, int, size_t);
-    /* Host ranges that are model memory: [Low, High) twice (user windows, system). */
-    uint64_t ModelRanges[4];
+    /* Host ranges that are model memory: the user windows [UserLow, UserHigh), and in
+     * [SystemLow, SystemHigh) the first SystemModelBytes of every SystemStride bytes (a
+     * thread's pool and system-PTE regions; the rest holds MDL copies). */
+    uint64_t UserLow, UserHigh, SystemLow, SystemHigh, SystemStride, SystemModelBytes;
     uint64_t UserProbeAddress;
     uint64_t HighestUserAddress;
     uint64_t SystemRangeStart;
@@ -91,7 +93,7 @@ int MdlsimInit(const MDLSIM_HOST *Host);
 /* The entry thunks host.c runs under its outermost frame. */
 typedef struct MDLSIM_EXPOSE_ARGS {
     const MDLSIM_IO *Io;
-    PVOID *Context;
+    PVOID Context;
     MDLSIM_EXPOSURE *Exposure;
     NTSTATUS Result;
 } MDLSIM_EXPOSE_ARGS;

@@ -122,26 +122,44 @@ fn table() -> &'static HostTable {
 
 impl Driver {
     /// Compiles `source` (a C file that `#include <mdlsim/wdk.h>` or `<wdm.h>` and
-    /// defines `MdlsimExpose` and `MdlsimRetire`) and loads it.
+    /// defines `MdlsimExpose` and `MdlsimRetire`, or the routines [`Driver::call`] runs)
+    /// and loads it.
     ///
     /// # Errors
     /// A [`BuildError`]: the file is unreadable, no compiler, the compiler's diagnostics,
     /// or a missing entry point.
     pub fn compile(source: impl AsRef<Path>) -> Result<Driver, BuildError> {
+        Driver::compile_with(source, &[])
+    }
+
+    /// [`Driver::compile`] with preprocessor definitions (`"NAME"` or `"NAME=VALUE"`, as
+    /// `-D`): one source, several build configurations. The driver's name lists them
+    /// (`bounce[UNZEROED]`).
+    ///
+    /// # Errors
+    /// As [`Driver::compile`].
+    pub fn compile_with(source: impl AsRef<Path>, defines: &[&str]) -> Result<Driver, BuildError> {
         let source = source.as_ref();
         let text = std::fs::read(source).map_err(|e| BuildError::Io(source.into(), e))?;
-        let name = source
+        let stem = source
             .file_stem()
             .map_or("driver".into(), |s| s.to_string_lossy().into_owned());
+        let name = if defines.is_empty() {
+            stem.clone()
+        } else {
+            format!("{stem}[{}]", defines.join(","))
+        };
         let dir = build_dir();
         let mut h = std::collections::hash_map::DefaultHasher::new();
         text.hash(&mut h);
+        local_sources(source).hash(&mut h);
+        defines.hash(&mut h);
         FILES.hash(&mut h);
         FLAGS.hash(&mut h);
         env!("MDLSIM_NATIVE_TARGET").hash(&mut h);
-        let object = dir.join(format!("{name}-{:016x}.so", h.finish()));
+        let object = dir.join(format!("{stem}-{:016x}.so", h.finish()));
         if !object.exists() {
-            build(&dir, source, &object)?;
+            build(&dir, source, defines, &object)?;
         }
         load(name, object)
     }
@@ -190,7 +208,28 @@ fn build_dir() -> PathBuf {
     }
 }
 
-fn build(dir: &Path, source: &Path, object: &Path) -> Result<(), BuildError> {
+/// The C sources and headers beside `source` (what a `#include "..."` may pull in), by
+/// name, for the cache key.
+fn local_sources(source: &Path) -> Vec<(String, Vec<u8>)> {
+    let dir = source.parent().unwrap_or(Path::new("."));
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c" || x == "h"))
+        .filter_map(|p| {
+            Some((
+                p.file_name()?.to_string_lossy().into_owned(),
+                std::fs::read(&p).ok()?,
+            ))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn build(dir: &Path, source: &Path, defines: &[&str], object: &Path) -> Result<(), BuildError> {
     let io = |p: &Path, e| BuildError::Io(p.into(), e);
     for (rel, text) in FILES {
         let p = dir.join(rel);
@@ -217,6 +256,7 @@ fn build(dir: &Path, source: &Path, object: &Path) -> Result<(), BuildError> {
     let tmp = object.with_extension(format!("tmp{}.so", std::process::id()));
     let mut cmd = tool.to_command();
     cmd.args(FLAGS)
+        .args(defines.iter().map(|d| format!("-D{d}")))
         .arg("-I")
         .arg(dir.join("include"))
         .arg("-I")

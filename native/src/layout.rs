@@ -73,14 +73,18 @@ pub enum HostAddress {
     Host(u64),
 }
 
-/// The host ranges that are model memory in some thread's windows: `[low, high)` of
-/// the user windows, then of the system regions (what native code's `memcpy` asks).
-pub const fn model_ranges() -> [u64; 4] {
+/// The host ranges that are model memory in some thread's windows, as native code's
+/// `memcpy` asks (`runtime/host_abi.h`): the user windows `[low, high)`, then the system
+/// regions `[low, high)`, their stride per thread, and the bytes of each stride that are
+/// model memory (the rest holds MDL copies, which are host memory).
+pub const fn model_ranges() -> [u64; 6] {
     [
         USER_BASE,
         HOST_USER_PROBE_ADDRESS,
         HOST_SYSTEM_RANGE_START,
         HOST_SYSTEM_RANGE_START + MAX_THREADS as u64 * SYSTEM_SPAN,
+        SYSTEM_SPAN,
+        MDL_REGION * REGION_SPAN,
     ]
 }
 

@@ -39,9 +39,8 @@ pub struct HostTable {
     memcpy: *const c_void,
     memmove: *const c_void,
     memset: *const c_void,
-    /// Host ranges that are model memory: `[low, high)` of the user windows, then of the
-    /// system regions.
-    pub model_ranges: [u64; 4],
+    /// Host ranges that are model memory ([`crate::layout::model_ranges`]).
+    pub model_ranges: [u64; 6],
     /// `MmUserProbeAddress` for native code.
     pub user_probe_address: u64,
     /// `MmHighestUserAddress` for native code.
@@ -82,7 +81,7 @@ pub fn host_table() -> HostTable {
         memcpy: std::ptr::null(),
         memmove: std::ptr::null(),
         memset: std::ptr::null(),
-        model_ranges: [0; 4],
+        model_ranges: [0; 6],
         user_probe_address: crate::layout::HOST_USER_PROBE_ADDRESS,
         highest_user_address: crate::layout::HOST_USER_PROBE_ADDRESS - 0x1_0001,
         system_range_start: crate::layout::HOST_SYSTEM_RANGE_START,

@@ -15,6 +15,9 @@ use mdlsim::strategy::{
 use std::ffi::c_void;
 use std::sync::Arc;
 
+/// `MDLSIM_CONTEXT_SIZE`: the bytes a request's context holds.
+pub const CONTEXT_SIZE: usize = 1024;
+
 /// `MDLSIM_IO` (`<mdlsim/wdk.h>`).
 #[repr(C)]
 struct CIo {
@@ -46,7 +49,7 @@ struct CIoStatus {
 #[repr(C)]
 struct ExposeArgs {
     io: *const CIo,
-    context: *mut u64,
+    context: *mut u8,
     exposure: *mut CExposure,
     result: i32,
 }
@@ -55,7 +58,7 @@ struct ExposeArgs {
 #[repr(C)]
 struct RetireArgs {
     io: *const CIo,
-    context: u64,
+    context: *mut u8,
     reply: *const CIoStatus,
     why: u32,
     completion: *mut CIoStatus,
@@ -69,7 +72,8 @@ struct RetireArgs {
 #[derive(Clone, Debug)]
 pub struct NativeStrategy {
     driver: Arc<Driver>,
-    context: u64,
+    /// The request's `MDLSIM_CONTEXT_SIZE` bytes (`Context` of both entry points).
+    context: Box<[u8; CONTEXT_SIZE]>,
     expected: Option<BugClass>,
 }
 
@@ -88,7 +92,7 @@ impl NativeStrategy {
         }
         Ok(NativeStrategy {
             driver: Arc::new(driver),
-            context: 0,
+            context: Box::new([0; CONTEXT_SIZE]),
             expected: None,
         })
     }
@@ -130,10 +134,11 @@ impl ProxyStrategy for NativeStrategy {
     fn expose(&mut self, k: &mut Kernel<'_>, io: &Io) -> mdlsim::Result<Exposure> {
         let layout = crate::run::layout()?;
         let cio = Self::c_io(layout, io);
+        self.context.fill(0);
         let mut exposure = CExposure::default();
         let mut args = ExposeArgs {
             io: &cio,
-            context: &mut self.context,
+            context: self.context.as_mut_ptr(),
             exposure: &mut exposure,
             result: 0,
         };
@@ -163,7 +168,7 @@ impl ProxyStrategy for NativeStrategy {
         let mut completion = CIoStatus::default();
         let mut args = RetireArgs {
             io: &cio,
-            context: self.context,
+            context: self.context.as_mut_ptr(),
             reply: &creply,
             why: match why {
                 RetireReason::Reply => 0,

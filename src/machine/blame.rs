@@ -5,7 +5,9 @@ use super::Machine;
 
 use crate::fault::Result;
 
-pub use crate::trail::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
+pub use crate::trail::{
+    Blame, KernelFault, NULL_MDL_ADDRESS, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released,
+};
 
 impl Machine {
     /// The record of causes the oracle names crashes by (module docs).
@@ -22,5 +24,14 @@ impl Machine {
             });
         }
         r
+    }
+
+    /// Records that the routine about to run is handed a NULL `Irp->MdlAddress` (a
+    /// zero-length request), so the oracle names a use of it ([`NULL_MDL_ADDRESS`]).
+    pub(crate) fn note_null_mdl_address(&mut self) {
+        self.blame.record_null(NullReturn {
+            step: self.step,
+            ddi: NULL_MDL_ADDRESS,
+        });
     }
 }

@@ -26,7 +26,9 @@ mod blame;
 pub mod calls;
 mod interleave;
 mod irql;
-pub use blame::{Blame, KernelFault, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released};
+pub use blame::{
+    Blame, KernelFault, NULL_MDL_ADDRESS, NULLS_KEPT, NullReturn, RELEASES_KEPT, Released,
+};
 pub use interleave::{ScheduledRelease, ScheduledWrite};
 pub(crate) mod driver;
 mod kernel;

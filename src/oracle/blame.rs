@@ -7,7 +7,9 @@
 //! 1. **ResourceFailureUnhandled** — a DDI returned NULL during the window and the fault
 //!    is a use of NULL: an access below `MM_LOWEST_USER_ADDRESS` (0x10000, the range
 //!    Windows never maps) or a NULL MDL dereferenced. The finding names the DDI and
-//!    its step.
+//!    its step. When the NULL is the request's own `Irp->MdlAddress` (a zero-length
+//!    request, [`NULL_MDL_ADDRESS`]), the class is **ZeroLengthOrNullMdl**: the same
+//!    crash whether the driver's code reads `Mdl->MdlFlags` itself (C) or a DDI does.
 //! 2. **UseAfterComplete** — the faulting address lay in a range that was valid and has
 //!    been released (an unmapped MDL mapping, freed pool), or the bug check is special
 //!    pool catching a freed MDL. The finding names what was released, and when.
@@ -27,7 +29,7 @@ use super::{BugClass, Finding, classify_fault, fault_finding};
 use crate::addr::Va;
 use crate::bugcheck::BugCheckCode;
 use crate::fault::Fault;
-use crate::machine::{KernelFault, Machine};
+use crate::machine::{KernelFault, Machine, NULL_MDL_ADDRESS};
 use crate::space::SpaceId;
 use crate::status::NtStatus;
 
@@ -102,7 +104,14 @@ fn cause(m: &Machine, f: &Fault, since: u64) -> Option<Cause> {
             });
         }
     }
-    let null = m.blame().nulls().rev().find(|n| n.step >= since).copied();
+    // The NULL MdlAddress of the request is handed over before the routine begins, and
+    // stays the request's NULL for its whole life.
+    let null = m
+        .blame()
+        .nulls()
+        .rev()
+        .find(|n| n.step >= since || n.ddi == NULL_MDL_ADDRESS)
+        .copied();
     let access = faulting_access(m, f, since);
     let null_mdl = matches!(f, Fault::BugCheck(b) if b.detail.contains("NULL MDL"));
     if let Some(n) = null {
@@ -112,6 +121,13 @@ fn cause(m: &Machine, f: &Fault, since: u64) -> Option<Cause> {
                 Some(a) if !null_mdl => format!(": {} at {}", rw(a.write), a.va),
                 _ => String::new(),
             };
+            if n.ddi == NULL_MDL_ADDRESS {
+                return Some(Cause {
+                    class: BugClass::ZeroLengthOrNullMdl,
+                    why: format!("the driver used the NULL {}{what}", n.ddi),
+                    at: None,
+                });
+            }
             return Some(Cause {
                 class: BugClass::ResourceFailureUnhandled,
                 why: format!(

@@ -227,6 +227,9 @@ impl<S: ProxyStrategy + Send> ProxyDriver<S> {
                 "{irp} is not held by the server"
             ))));
         };
+        if io.mdl.is_none() {
+            k.system().note_null_mdl_address();
+        }
         let e = st.strategy.expose(k, &io)?;
         if let Exposure::Refused(status) = e {
             st.held.retain(|h| h.0 != irp);

@@ -349,15 +349,20 @@ typedef struct _IO_STATUS_BLOCK {
 
 /* A strategy implements these two (mdlsim::strategy::ProxyStrategy):
  *
- *   NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Exposure);
+ *   NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Exposure);
  *     runs in the server's context; STATUS_SUCCESS with *Exposure filled, or a failure
- *     status that refuses the request. *Context is the strategy's own (NULL on entry).
+ *     status that refuses the request.
  *
  *   VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Reply,
  *                     MDLSIM_RETIRE_REASON Why, IO_STATUS_BLOCK *Completion);
- *     runs in an arbitrary context after Mapped exposure; fills *Completion.
+ *     runs in an arbitrary context after an exposure that mapped; fills *Completion.
+ *
+ * Context is the request's own MDLSIM_CONTEXT_SIZE bytes, zeroed before MdlsimExpose and
+ * the same for MdlsimRetire: what a driver keeps in its device extension or a context it
+ * allocates per request (it is not the model's memory).
  */
-NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Exposure);
+#define MDLSIM_CONTEXT_SIZE 1024
+NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Exposure);
 VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Reply,
                   MDLSIM_RETIRE_REASON Why, IO_STATUS_BLOCK *Completion);
 

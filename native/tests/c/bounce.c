@@ -3,16 +3,23 @@
  * through a zeroed pool buffer of whole pages, mapped into the server (read-only for a
  * WRITE); retire unmaps it, copies a READ back (at most Information bytes), frees it.
  * The C twin of mdlsim::strategy::BounceCopy. Expected verdict: passes.
+ *
+ * Broken variants (compiled with a define), the twins of mdlsim::strategy::broken's:
+ *   UNZEROED         ExAllocatePoolWithTag, never zeroed          UnsanitizedSubstitute
+ *   COPY_BACK_ALL    copies back the whole length                 CopyBackError
+ *   SKIP_NULL_CHECK  uses Irp->MdlAddress without checking NULL   ZeroLengthOrNullMdl
+ *   OWN_LOCK_LEAK    locks the buffer again, frees it locked      LockLeak
  */
 #include <wdm.h>
 
-#define TAG 'BxyP'
+#define TAG 'ByxP'
 
 typedef struct _BOUNCE {
     PVOID Pool;
     PMDL PoolMdl;
     PVOID View;
     PVOID System;
+    PMDL Own;
 } BOUNCE;
 
 static PVOID MapIntoServer(const MDLSIM_IO *Io, PMDL Mdl, BOOLEAN Writable) {
@@ -32,25 +39,40 @@ static PVOID MapIntoServer(const MDLSIM_IO *Io, PMDL Mdl, BOOLEAN Writable) {
     return View;
 }
 
-NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Exposure) {
+NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Exposure) {
+    BOUNCE *B = Context;
+#ifndef SKIP_NULL_CHECK
     if (Io->Length == 0) {
         Exposure->Address = NULL;
         Exposure->Length = 0;
         return STATUS_SUCCESS;
     }
-    PVOID System = MmGetSystemAddressForMdlSafe(Io->Mdl, NormalPagePriority | MdlMappingNoExecute);
+#endif
+    PMDL Source = Io->Mdl;
+#ifdef OWN_LOCK_LEAK
+    B->Own = IoAllocateMdl(Io->Buffer, Io->Length, FALSE, FALSE, NULL);
+    if (B->Own == NULL) {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    MmProbeAndLockProcessPages(B->Own, Io->Client, UserMode,
+                               Io->Direction == MdlsimRead ? IoWriteAccess : IoReadAccess);
+    Source = B->Own;
+#endif
+    PVOID System = MmGetSystemAddressForMdlSafe(Source, NormalPagePriority | MdlMappingNoExecute);
     if (System == NULL) {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     SIZE_T Size = ROUND_TO_PAGES(Io->Length);
-    BOUNCE *B = ExAllocatePool2(POOL_FLAG_NON_PAGED, sizeof *B, TAG);
-    if (B == NULL) {
-        return STATUS_INSUFFICIENT_RESOURCES;
+    if (Size == 0) {
+        Size = PAGE_SIZE;
     }
     B->System = System;
+#ifdef UNZEROED
+    B->Pool = ExAllocatePoolWithTag(NonPagedPool, Size, TAG);
+#else
     B->Pool = ExAllocatePool2(POOL_FLAG_NON_PAGED, Size, TAG);
+#endif
     if (B->Pool == NULL) {
-        ExFreePoolWithTag(B, TAG);
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     if (Io->Direction == MdlsimWrite) {
@@ -59,7 +81,7 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Expo
     B->PoolMdl = IoAllocateMdl(B->Pool, (ULONG)Size, FALSE, FALSE, NULL);
     if (B->PoolMdl == NULL) {
         ExFreePoolWithTag(B->Pool, TAG);
-        ExFreePoolWithTag(B, TAG);
+        B->Pool = NULL;
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     MmBuildMdlForNonPagedPool(B->PoolMdl);
@@ -67,10 +89,9 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Expo
     if (B->View == NULL) {
         IoFreeMdl(B->PoolMdl);
         ExFreePoolWithTag(B->Pool, TAG);
-        ExFreePoolWithTag(B, TAG);
+        B->Pool = NULL;
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    *Context = B;
     Exposure->Address = B->View;
     Exposure->Length = Io->Length;
     return STATUS_SUCCESS;
@@ -82,7 +103,7 @@ VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Rep
     BOOLEAN Ok = NT_SUCCESS(Reply->Status);
     ULONG_PTR Count = Reply->Information < Io->Length ? Reply->Information : Io->Length;
     BOUNCE *B = Context;
-    if (B != NULL) {
+    if (B->Pool != NULL) {
         if (PsGetProcessExitStatus(Io->Server) == STATUS_PENDING) {
             KAPC_STATE Apc;
             KeStackAttachProcess(Io->Server, &Apc);
@@ -90,11 +111,19 @@ VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Rep
             KeUnstackDetachProcess(&Apc);
         }
         if (Io->Direction == MdlsimRead && Ok) {
+#ifdef COPY_BACK_ALL
+            RtlCopyMemory(B->System, B->Pool, Io->Length);
+#else
             RtlCopyMemory(B->System, B->Pool, Count);
+#endif
         }
         IoFreeMdl(B->PoolMdl);
         ExFreePoolWithTag(B->Pool, TAG);
-        ExFreePoolWithTag(B, TAG);
+        if (B->Own != NULL) {
+            /* The leak: unmapped and freed, never unlocked. */
+            MmUnmapLockedPages(B->System, B->Own);
+            IoFreeMdl(B->Own);
+        }
     }
     Completion->Status = Reply->Status;
     Completion->Information = Ok ? Count : 0;

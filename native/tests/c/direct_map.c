@@ -6,7 +6,7 @@
  */
 #include <wdm.h>
 
-NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Exposure) {
+NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Exposure) {
     if (Io->Mdl == NULL) {
         Exposure->Address = NULL;
         Exposure->Length = 0;
@@ -28,7 +28,7 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Expo
     if (View == NULL) {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    *Context = View;
+    *(PVOID *)Context = View;
     Exposure->Address = View;
     Exposure->Length = Io->Length;
     return STATUS_SUCCESS;
@@ -37,11 +37,12 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID *Context, MDLSIM_EXPOSURE *Expo
 VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Reply,
                   MDLSIM_RETIRE_REASON Why, IO_STATUS_BLOCK *Completion) {
     (void)Why;
-    if (Context != NULL && Io->Mdl != NULL &&
+    PVOID View = *(PVOID *)Context;
+    if (View != NULL && Io->Mdl != NULL &&
         PsGetProcessExitStatus(Io->Server) == STATUS_PENDING) {
         KAPC_STATE Apc;
         KeStackAttachProcess(Io->Server, &Apc);
-        MmUnmapLockedPages(Context, Io->Mdl);
+        MmUnmapLockedPages(View, Io->Mdl);
         KeUnstackDetachProcess(&Apc);
     }
     BOOLEAN Ok = NT_SUCCESS(Reply->Status);

@@ -10,10 +10,8 @@
 
 use mdlsim::oracle::BugClass;
 use mdlsim::strategy::{BounceCopy, HeadTailSplice, ProxyStrategy, broken};
-use mdlsim::verify::{Case, Config, generators::arb_case, run_case};
+use mdlsim::verify::{Case, Config, generated_cases, run_case};
 use mdlsim_native::{Driver, NativeStrategy};
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -29,16 +27,16 @@ fn c(name: &str, defines: &[&str]) -> NativeStrategy {
     })
 }
 
+/// The first `n` cases `verify` plays with seed 0 (`generated_cases`).
 fn cases(n: usize) -> Vec<Case> {
-    let cfg = Config::default();
-    let mut runner = TestRunner::new_with_rng(
-        proptest::test_runner::Config::default(),
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    );
-    let s = arb_case(&cfg);
-    (0..n)
-        .map(|_| s.new_tree(&mut runner).expect("a case").current())
-        .collect()
+    let cfg = Config::default().seed(0).cases(n as u32).ignore_env();
+    match generated_cases(&cfg) {
+        Ok(cases) => cases.map(|(_, c)| c).collect(),
+        Err(why) => {
+            eprintln!("{why}");
+            std::process::exit(2)
+        }
+    }
 }
 
 /// Per case, the finding classes; and the time the runs took.
@@ -92,7 +90,10 @@ fn row<R: ProxyStrategy + Clone + Send + 'static>(
 }
 
 fn main() {
-    let n: usize = match std::env::args().nth(1).map(|a| a.parse()) {
+    let n: usize = match std::env::args()
+        .nth(1)
+        .map(|a| a.parse::<u32>().map(|n| n as usize))
+    {
         None => 10_000,
         Some(Ok(n)) if n > 0 => n,
         Some(_) => {

@@ -7,10 +7,8 @@
 
 use mdlsim::oracle::BugClass;
 use mdlsim::strategy::{BounceCopy, HeadTailSplice, ProxyStrategy, broken};
-use mdlsim::verify::{Case, Config, generators::arb_case, run_case};
+use mdlsim::verify::{Case, Config, generated_cases, run_case};
 use mdlsim_native::{Driver, NativeStrategy};
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeSet;
 
 const CASES: usize = 300;
@@ -21,16 +19,13 @@ fn c(name: &str, defines: &[&str]) -> NativeStrategy {
     NativeStrategy::new(d).unwrap()
 }
 
+/// The first `n` cases `verify` plays with seed 0 (`generated_cases`).
 fn cases(n: usize) -> Vec<Case> {
-    let cfg = Config::default();
-    let mut runner = TestRunner::new_with_rng(
-        proptest::test_runner::Config::default(),
-        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-    );
-    let s = arb_case(&cfg);
-    (0..n)
-        .map(|_| s.new_tree(&mut runner).expect("a case").current())
-        .collect()
+    let cfg = Config::default().seed(0).cases(n as u32).ignore_env();
+    match generated_cases(&cfg) {
+        Ok(cases) => cases.map(|(_, c)| c).collect(),
+        Err(why) => panic!("{why}"),
+    }
 }
 
 fn classes<S: ProxyStrategy + Clone + Send + 'static>(s: &S, case: &Case) -> BTreeSet<BugClass> {

@@ -5,14 +5,19 @@
 //! frames. While the model runs (a DDI, a fault being resolved, the harness between two
 //! calls), the model is. So at each crossing:
 //!
-//! * into native code ([`Mirror::show_model`]): every valid PTE of system space and of the
-//!   current process becomes a host mapping of its frame (PTEs gone since are unmapped),
-//!   the bytes of every visible frame are copied from the model, and every live MDL's
-//!   header and PFN array are written at its host address;
-//! * out of native code ([`Mirror::take_stores`]): every visible frame native code could
+//! * into native code ([`Mirror::show_model`]): every page native code has touched in
+//!   this call is checked against the model's PTE (gone or changed: unmapped; the user
+//!   window is emptied when the current process changed) and its frame's bytes are copied
+//!   from the model; every live MDL's header and PFN array are written at its host
+//!   address;
+//! * out of native code ([`Mirror::take_stores`]): every touched frame native code could
 //!   write is compared with the model, and what changed is written into the model at the
 //!   address it was visible at; every MDL header native code changed is applied with the
 //!   field write it models (`MdlFlags`, `Next`, a PFN entry), each recorded as the driver's.
+//!
+//! Pages are mapped **on demand** ([`Mirror::map_on_demand`]): a call starts with empty
+//! windows, and the first access to a page the model maps faults once and maps it. So a
+//! crossing costs what the code touched, not what the machine holds.
 
 use crate::host::{HostMemory, Prot};
 use crate::layout::{HostAddress, Layout, mdl_slot, mdl_slot_address};
@@ -45,7 +50,10 @@ struct MdlCopy {
 /// What the host shows of the model, as last synchronised.
 #[derive(Debug, Default)]
 pub struct Mirror {
+    /// The pages native code touched in this call, by host address.
     mapped: BTreeMap<u64, Mapping>,
+    /// The process whose pages the user window shows.
+    user: Option<mdlsim::space::Pid>,
     mdls: BTreeMap<u64, MdlCopy>,
 }
 
@@ -87,71 +95,95 @@ fn runs<T: Copy>(
 }
 
 impl Mirror {
-    /// Forgets everything and returns the windows to `PROT_NONE` (a new call: the model
-    /// may have changed anything since the last).
+    /// Unmaps everything mapped for the last call (a new call: the model may have changed
+    /// anything since).
     ///
     /// # Errors
     /// The host refused.
     pub fn reset(&mut self, mem: &mut HostMemory) -> mdlsim::Result<()> {
-        self.mapped.clear();
-        self.mdls.clear();
-        mem.clear().map_err(host_error)
+        let pages: Vec<(u64, ())> = self.mapped.keys().map(|h| (*h, ())).collect();
+        self.unmap_pages(mem, &pages)?;
+        for c in std::mem::take(&mut self.mdls).into_values() {
+            mem.unmap(c.host, c.mapped).map_err(host_error)?;
+        }
+        self.user = None;
+        Ok(())
     }
 
-    /// The model into host memory: mappings, frame bytes, MDL copies.
+    fn unmap_pages(&mut self, mem: &mut HostMemory, pages: &[(u64, ())]) -> mdlsim::Result<()> {
+        for (at, (), n) in runs(pages, |_, _| true) {
+            mem.unmap(at, n * PAGE_BYTES as u64).map_err(host_error)?;
+        }
+        for (h, ()) in pages {
+            self.mapped.remove(h);
+        }
+        Ok(())
+    }
+
+    /// The model into host memory: the touched pages checked against the model's PTEs
+    /// and refreshed, the MDL copies written.
     ///
     /// # Errors
-    /// The host refused a mapping; a model address outside the windows is reported as
-    /// unsupported.
+    /// The host refused a mapping; an MDL too large for its host slot is unsupported.
     pub fn show_model(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
-        let layout = mem.layout();
         mem.ensure_frames(m.frames_total() + 1)
             .map_err(host_error)?;
-        let want = wanted_mappings(layout, m);
-        self.apply_mappings(mem, want)?;
+        let current = m.current_process();
+        let switched = current != self.user;
+        self.user = current;
+        let stale: Vec<(u64, ())> = self
+            .mapped
+            .iter()
+            .filter(|(_, mp)| {
+                (switched && mp.va.is_user()) || model_mapping(m, mp.va) != Some(**mp)
+            })
+            .map(|(h, _)| (*h, ()))
+            .collect();
+        self.unmap_pages(mem, &stale)?;
         let mut copied = HashSet::new();
         for mp in self.mapped.values() {
             if copied.insert(mp.pfn) {
-                if let (Some(src), Some(dst)) = (
-                    m.frame_bytes(mdlsim::addr::Pfn::new(mp.pfn)),
-                    mem.frame(mp.pfn),
-                ) {
-                    dst.copy_from_slice(src);
-                }
+                copy_frame(mem, m, mp.pfn);
             }
         }
         self.mdls_to_host(mem, m)
     }
 
-    fn apply_mappings(
+    /// Maps the page of `va` for native code if the model has a valid PTE there that
+    /// allows the access (a read, or a write to a writable page): `Ok(true)` when it was
+    /// mapped now, so the access can be retried. The frame's bytes are copied from the
+    /// model unless native code already sees the frame through another mapping (then the
+    /// host's bytes are the newer).
+    ///
+    /// # Errors
+    /// The host refused the mapping.
+    pub fn map_on_demand(
         &mut self,
         mem: &mut HostMemory,
-        want: BTreeMap<u64, Mapping>,
-    ) -> mdlsim::Result<()> {
-        let gone: Vec<(u64, ())> = self
-            .mapped
-            .iter()
-            .filter(|(h, old)| want.get(h) != Some(old))
-            .map(|(h, _)| (*h, ()))
-            .collect();
-        for (at, (), pages) in runs(&gone, |_, _| true) {
-            mem.unmap(at, pages * PAGE_BYTES as u64)
-                .map_err(host_error)?;
+        m: &Machine,
+        va: Va,
+        write: bool,
+    ) -> mdlsim::Result<bool> {
+        let Some(mp) = model_mapping(m, va) else {
+            return Ok(false);
+        };
+        let allowed = match mp.prot {
+            Prot::ReadWrite => true,
+            Prot::Read => !write,
+            Prot::None => false,
+        };
+        let Some(h) = mem.layout().host(mp.va) else {
+            return Ok(false);
+        };
+        if !allowed || self.mapped.get(&h) == Some(&mp) {
+            return Ok(false);
         }
-        let new: Vec<(u64, Mapping)> = want
-            .iter()
-            .filter(|(h, mp)| self.mapped.get(h) != Some(mp))
-            .map(|(h, mp)| (*h, *mp))
-            .collect();
-        let contiguous =
-            |a: &(u64, Mapping), b: &(u64, Mapping)| b.1.pfn == a.1.pfn + 1 && b.1.prot == a.1.prot;
-        // `runs` extends by one page per continuing entry, so a run's pfn is its first.
-        for (at, mp, pages) in runs(&new, contiguous) {
-            mem.map_frames(at, mp.pfn, pages, mp.prot)
-                .map_err(host_error)?;
+        mem.map_frames(h, mp.pfn, 1, mp.prot).map_err(host_error)?;
+        if !self.mapped.values().any(|x| x.pfn == mp.pfn) {
+            copy_frame(mem, m, mp.pfn);
         }
-        self.mapped = want;
-        Ok(())
+        self.mapped.insert(h, mp);
+        Ok(true)
     }
 
     fn mdls_to_host(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
@@ -249,31 +281,28 @@ impl Mirror {
     }
 }
 
-/// The host mappings the model's current state calls for.
-fn wanted_mappings(layout: Layout, m: &Machine) -> BTreeMap<u64, Mapping> {
-    let mut want = BTreeMap::new();
-    let mut spaces = vec![SpaceId::System];
-    if let Some(pid) = m.current_process() {
-        spaces.push(SpaceId::Process(pid));
+/// The mapping the model has for the page of `va` now: in system space, or in the
+/// current process for a user address.
+fn model_mapping(m: &Machine, va: Va) -> Option<Mapping> {
+    let space = if va.is_user() {
+        SpaceId::Process(m.current_process()?)
+    } else {
+        SpaceId::System
+    };
+    let page = va.page_align();
+    let pte = m.pte(space, page)?;
+    Some(Mapping {
+        pfn: pte.pfn.raw(),
+        prot: prot_of(pte.protection),
+        va: page,
+    })
+}
+
+/// Copies frame `pfn`'s bytes from the model into host memory.
+fn copy_frame(mem: &mut HostMemory, m: &Machine, pfn: u64) {
+    if let (Some(src), Some(dst)) = (m.frame_bytes(mdlsim::addr::Pfn::new(pfn)), mem.frame(pfn)) {
+        dst.copy_from_slice(src);
     }
-    for space in spaces {
-        let Some(s) = m.address_space(space) else {
-            continue;
-        };
-        for (va, pte) in s.ptes() {
-            if let Some(h) = layout.host(va) {
-                want.insert(
-                    h,
-                    Mapping {
-                        pfn: pte.pfn.raw(),
-                        prot: prot_of(pte.protection),
-                        va,
-                    },
-                );
-            }
-        }
-    }
-    want
 }
 
 /// The `(offset, length)` runs where `a` and `b` differ.

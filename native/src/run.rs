@@ -219,9 +219,6 @@ impl Active {
         }
         // SAFETY: called from `on_fault`, a callback of this call.
         let (k, t) = unsafe { self.parts() };
-        if let Err(f) = t.mirror.take_stores(&mut t.mem, k) {
-            return self.stopped(f);
-        }
         let layout = t.mem.layout();
         let va = match layout.classify(addr) {
             HostAddress::Process(pid) => {
@@ -231,19 +228,35 @@ impl Active {
             }
             _ => ddi::model_va(layout, addr),
         };
+        // A page the model maps and native code has not touched yet in this call.
+        match k.interleave(|m| t.mirror.map_on_demand(&mut t.mem, m, va, write)) {
+            Ok(true) => {
+                self.last_fault = Some((addr, write));
+                return OK;
+            }
+            Ok(false) => {}
+            Err(f) => return self.stopped(f),
+        }
+        // Otherwise the model decides: its stores first, then the access itself.
+        if let Err(f) = t.mirror.take_stores(&mut t.mem, k) {
+            return self.stopped(f);
+        }
         let r = touch(k, va, write);
-        let sync = k.interleave(|m| t.mirror.show_model(&mut t.mem, m));
+        let sync = k.interleave(|m| {
+            t.mirror.show_model(&mut t.mem, m)?;
+            t.mirror.map_on_demand(&mut t.mem, m, va, write)
+        });
         match (r, sync) {
             (_, Err(f)) => self.stopped(f),
-            (Ok(()), Ok(())) => {
+            (Ok(()), Ok(_)) => {
                 self.last_fault = Some((addr, write));
                 OK
             }
-            (Err(Fault::Raise(s)), Ok(())) => {
+            (Err(Fault::Raise(s)), Ok(_)) => {
                 *status = u64::from(s.0);
                 RAISED
             }
-            (Err(f), Ok(())) => self.stopped(f),
+            (Err(f), Ok(_)) => self.stopped(f),
         }
     }
 }

@@ -65,9 +65,6 @@ pub const MDL_HEADER_SIZE: u64 = 48;
 /// `sizeof(PFN_NUMBER)` on amd64.
 pub const PFN_NUMBER_SIZE: u64 = 8;
 
-/// Where system-PTE mappings (kernel-mode MDL mappings) start.
-pub use crate::syspte::SYSTEM_PTE_BASE;
-
 /// `PTE_BASE` on amd64: where the page tables map themselves, fixed at 0xFFFFF680`00000000
 /// before Windows 10 1607 and randomised since. The model keeps no page tables in its
 /// address space; it uses this base only to name a PTE in a bug check parameter

@@ -124,7 +124,7 @@ pub mod shadow;
 pub mod space;
 pub mod status;
 pub mod strategy;
-mod syspte;
+pub mod syspte;
 mod trail;
 pub mod user_pointers;
 pub mod verifier;

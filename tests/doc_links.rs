@@ -313,7 +313,9 @@ fn texts() -> Vec<(String, String)> {
     }
     let root = root();
     let mut files = vec![root.join("README.md"), root.join("Cargo.toml")];
-    for d in ["src", "docs", "tests", "examples", "benches", "cli"] {
+    for d in [
+        "src", "docs", "tests", "examples", "benches", "cli", "native",
+    ] {
         walk(&root.join(d), &mut files);
     }
     files.sort();
@@ -462,7 +464,11 @@ fn user_facing_text_describes_situations_not_seed_numbers() {
     // (sources and their rustdoc, docs/, README.md, the scenario files) may not.
     let problems: Vec<String> = texts()
         .iter()
-        .filter(|(name, _)| !name.starts_with("tests") && !name.starts_with("cli/tests"))
+        .filter(|(name, _)| {
+            !name.starts_with("tests")
+                && !name.starts_with("cli/tests")
+                && !name.starts_with("native/tests")
+        })
         .flat_map(|(name, text)| seed_numbers(name, text))
         .collect();
     assert!(

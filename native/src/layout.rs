@@ -19,9 +19,10 @@
 //!
 //! Nothing here touches memory: it is arithmetic, tested on its own.
 
-use mdlsim::addr::{SYSTEM_PTE_BASE, Va};
+use mdlsim::addr::Va;
 use mdlsim::mdl::MdlId;
 use mdlsim::pool::{PAGED_POOL_BASE, POOL_BASE};
+use mdlsim::syspte::SYSTEM_PTE_BASE;
 
 /// Threads that may run native code at once (each holds a set of windows).
 pub const MAX_THREADS: usize = 8;

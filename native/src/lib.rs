@@ -35,6 +35,7 @@ mod driver;
 pub mod host;
 pub mod layout;
 mod mirror;
+pub mod provenance;
 mod run;
 mod strategy;
 

@@ -11,8 +11,9 @@
 //!   from the model; every live MDL's header and PFN array are written at its host
 //!   address;
 //! * out of native code ([`Mirror::take_stores`]): every touched frame native code could
-//!   write is compared with the model, and what changed is written into the model at the
-//!   address it was visible at; every MDL header native code changed is applied with the
+//!   write is compared with the model, and what changed is stored into the model at the
+//!   address it was visible at, its provenance decided by its content
+//!   ([`crate::provenance`]); every MDL header native code changed is applied with the
 //!   field write it models (`MdlFlags`, `Next`, a PFN entry), each recorded as the driver's.
 //!
 //! Pages are mapped **on demand** ([`Mirror::map_on_demand`]): a call starts with empty
@@ -21,6 +22,7 @@
 
 use crate::host::{HostMemory, Prot};
 use crate::layout::{HostAddress, Layout, mdl_slot, mdl_slot_address};
+use crate::provenance::{Sources, store};
 use mdlsim::addr::{MDL_HEADER_SIZE, PAGE_BYTES, Va};
 use mdlsim::mdl::{MdlFlags, MdlId};
 use mdlsim::space::{Protection, SpaceId};
@@ -243,7 +245,7 @@ impl Mirror {
     /// wrote that the model has no write for.
     pub fn take_stores(&mut self, mem: &mut HostMemory, k: &mut Kernel<'_>) -> mdlsim::Result<()> {
         let mut seen = HashSet::new();
-        let mut page = vec![0u8; PAGE_BYTES];
+        let mut stored: Vec<(Va, Vec<u8>)> = Vec::new();
         for mp in self.mapped.values() {
             if mp.prot != Prot::ReadWrite || !seen.insert(mp.pfn) {
                 continue;
@@ -251,18 +253,31 @@ impl Mirror {
             let Some(host) = mem.frame(mp.pfn) else {
                 continue;
             };
-            page.copy_from_slice(host);
-            let va = mp.va;
             let pfn = mdlsim::addr::Pfn::new(mp.pfn);
+            let model = k.interleave(|m| m.frame_bytes(pfn).map(<[u8]>::to_vec));
+            let Some(model) = model else {
+                continue;
+            };
+            for (off, len) in changed_runs(&model, host) {
+                stored.push((
+                    mp.va.wrapping_add(off as u64),
+                    host[off..off + len].to_vec(),
+                ));
+            }
+        }
+        if !stored.is_empty() {
+            let stored = join_runs(stored);
+            // What native code could have read: the touched pages.
+            let pages: Vec<(Va, u64)> = self.mapped.values().map(|mp| (mp.va, mp.pfn)).collect();
             k.interleave(|m| -> mdlsim::Result<()> {
-                let Some(model) = m.frame_bytes(pfn) else {
-                    return Ok(());
+                let needs_sources = stored.iter().any(|(_, w)| w.iter().any(|b| *b != 0));
+                let sources = if needs_sources {
+                    Sources::new(m, pages)
+                } else {
+                    Sources::default()
                 };
-                if model == page.as_slice() {
-                    return Ok(());
-                }
-                for (off, len) in changed_runs(model, &page) {
-                    m.kernel_write(va.wrapping_add(off as u64), &page[off..off + len])?;
+                for (va, w) in &stored {
+                    store(m, &sources, *va, w)?;
                 }
                 Ok(())
             })?;
@@ -303,6 +318,20 @@ fn copy_frame(mem: &mut HostMemory, m: &Machine, pfn: u64) {
     if let (Some(src), Some(dst)) = (m.frame_bytes(mdlsim::addr::Pfn::new(pfn)), mem.frame(pfn)) {
         dst.copy_from_slice(src);
     }
+}
+
+/// Joins stored runs that continue each other across a page boundary (a copy into two
+/// pages is one run), in address order.
+fn join_runs(mut runs: Vec<(Va, Vec<u8>)>) -> Vec<(Va, Vec<u8>)> {
+    runs.sort_by_key(|(va, _)| (va.is_user(), *va));
+    let mut out: Vec<(Va, Vec<u8>)> = Vec::with_capacity(runs.len());
+    for (va, w) in runs {
+        match out.last_mut() {
+            Some((start, run)) if start.wrapping_add(run.len() as u64) == va => run.extend(w),
+            _ => out.push((va, w)),
+        }
+    }
+    out
 }
 
 /// The `(offset, length)` runs where `a` and `b` differ.

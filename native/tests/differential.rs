@@ -129,3 +129,49 @@ fn unzeroed_substitute() {
         broken::UnzeroedSubstitute::default(),
     );
 }
+
+/// Content-traced provenance (`mdlsim_native::provenance`): the same C strategy with its
+/// copies made by byte loops (the model sees only changed bytes) gives the classes of
+/// its `RtlCopyMemory` build (exact provenance), on every case whose request moves at
+/// least `MIN_MATCH` bytes (shorter runs are the driver's fresh data by rule).
+fn same_by_content(defines: &[&str]) {
+    let mut looped: Vec<&str> = defines.to_vec();
+    looped.push("LOOP_COPY");
+    let (exact, traced) = (c("bounce", defines), c("bounce", &looped));
+    let mut differ = Vec::new();
+    let mut failing = 0;
+    let long = cases(CASES * 2)
+        .into_iter()
+        .filter(|c| c.length == 0 || c.length as usize >= mdlsim_native::provenance::MIN_MATCH);
+    for case in long.take(CASES) {
+        let (a, b) = (classes(&traced, &case), classes(&exact, &case));
+        failing += usize::from(!b.is_empty());
+        if a != b {
+            differ.push(format!("{case:?}: loop {a:?}, RtlCopyMemory {b:?}"));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} cases differ:\n{}",
+        differ.len(),
+        differ[..differ.len().min(8)].join("\n")
+    );
+    if !defines.is_empty() {
+        assert!(failing > 0, "{defines:?}: no case failed");
+    }
+}
+
+#[test]
+fn a_copy_loop_is_traced_by_content_in_a_correct_strategy() {
+    same_by_content(&[]);
+}
+
+#[test]
+fn a_copy_loop_that_copies_whole_pages_in_is_caught_as_the_copy_would_be() {
+    same_by_content(&["WHOLE_PAGES"]);
+}
+
+#[test]
+fn a_copy_loop_that_copies_back_too_much_is_caught_as_the_copy_would_be() {
+    same_by_content(&["COPY_BACK_ALL"]);
+}

@@ -3,7 +3,7 @@
 
 use super::proxy::{ProxyDriver, ProxyDriverBug};
 use super::runner::CaseRunner;
-use super::server::{ServerBehaviour, client_byte, pattern};
+use super::server::{ServerBehaviour, client_pattern};
 use crate::addr::{PAGE_SIZE, Va, span_pages};
 use crate::fault::{Fault, ModelError, Result};
 use crate::io::{IoCompletion, IrpFlags, IrpId};
@@ -353,7 +353,7 @@ fn setup_template(m: &mut Machine, pages: u64) -> Result<Actors> {
 
 /// The client's allocation contents for `seed`.
 fn client_fill(seed: u8, len: u64) -> Vec<u8> {
-    pattern(len, |i| client_byte(seed, i))
+    client_pattern(seed, len)
 }
 
 /// Prepared scenarios, per machine configuration and client allocation size: building

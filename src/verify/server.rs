@@ -82,28 +82,71 @@ pub fn over_reported(len: u64, seed: u8) -> u64 {
     }
 }
 
-/// The byte the server writes at offset `i` of a READ (never zero).
+/// The byte the server writes at offset `i` of a READ: `0x80..=0xFF`, so never zero
+/// and never a client byte. The pattern is position-unique: its 8-byte windows (in
+/// practice) occur nowhere else in a machine's memory, so bytes a driver moved where the
+/// model could not follow them (a native driver's copy loop, `mdlsim-native`) are traced
+/// to their source by content; and a server byte copied over a client byte always
+/// changes it, so no copy hides as an unchanged byte.
 pub fn server_byte(seed: u8, i: u64) -> u8 {
-    ((i.wrapping_mul(7).wrapping_add(seed as u64 * 3 + 11)) % 251 + 1) as u8
+    unique_byte(SERVER_KEY, seed, i)
 }
 
-/// The byte the client holds at offset `i` of its allocation (never zero).
+/// The byte the client holds at offset `i` of its allocation: `0x01..=0x7F` (never zero,
+/// never a server byte), position-unique as [`server_byte`]'s.
 pub fn client_byte(seed: u8, i: u64) -> u8 {
-    ((i.wrapping_mul(13).wrapping_add(seed as u64 + 5)) % 251 + 1) as u8
+    unique_byte(CLIENT_KEY, seed, i)
 }
 
-/// `f(0), f(1), ... f(n-1)` for a pattern `f` of period 251 (both patterns above):
-/// one period is computed, the rest copied (no per-byte division), doubling what is
-/// there (a prefix whose length is a multiple of the period continues the pattern).
-pub(crate) fn pattern(n: u64, f: impl Fn(u64) -> u8) -> Vec<u8> {
-    let n = n as usize;
-    let mut out = Vec::with_capacity(n);
-    out.extend((0..251u64.min(n as u64)).map(f));
-    while out.len() < n {
-        let k = out.len().min(n - out.len());
-        out.extend_from_within(..k);
+/// Keys of the two patterns ("SERVER", "CLIENT").
+const SERVER_KEY: u64 = 0x5345_5256_4552_0000;
+const CLIENT_KEY: u64 = 0x434C_4945_4E54_0000;
+
+/// Eight pattern bytes: SplitMix64 (Steele, Lea and Flood's finaliser) of the key, the
+/// seed and the block number.
+fn pattern_word(key: u64, seed: u8, block: u64) -> [u8; 8] {
+    let mut z = key ^ (u64::from(seed) << 8) ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)).to_le_bytes()
+}
+
+/// A pattern byte of `key`'s range: the server's `0x80..=0xFF`, the client's
+/// `0x01..=0x7F` (zero is what a zeroed page holds).
+const fn in_range(key: u64, b: u8) -> u8 {
+    if key == SERVER_KEY {
+        b | 0x80
+    } else if b & 0x7F == 0 {
+        0x2A
+    } else {
+        b & 0x7F
+    }
+}
+
+fn unique_byte(key: u64, seed: u8, i: u64) -> u8 {
+    in_range(key, pattern_word(key, seed, i / 8)[(i % 8) as usize])
+}
+
+/// The first `n` bytes of a pattern, eight at a time.
+fn unique_pattern(key: u64, seed: u8, n: u64) -> Vec<u8> {
+    let mut out = vec![0u8; n as usize];
+    for (block, chunk) in out.chunks_mut(8).enumerate() {
+        let w = pattern_word(key, seed, block as u64);
+        for (d, s) in chunk.iter_mut().zip(w) {
+            *d = in_range(key, s);
+        }
     }
     out
+}
+
+/// `server_byte(seed, 0..n)`.
+pub(crate) fn server_pattern(seed: u8, n: u64) -> Vec<u8> {
+    unique_pattern(SERVER_KEY, seed, n)
+}
+
+/// `client_byte(seed, 0..n)`.
+pub(crate) fn client_pattern(seed: u8, n: u64) -> Vec<u8> {
+    unique_pattern(CLIENT_KEY, seed, n)
 }
 
 fn tolerate<T>(r: Result<T>) -> Result<Option<T>> {
@@ -135,7 +178,7 @@ fn transfer(
     }
     Ok(match dir {
         Direction::Read => {
-            let data = pattern(n, |i| server_byte(seed, i));
+            let data = server_pattern(seed, n);
             tolerate(m.user_write(server, va, &data))?.is_some()
         }
         Direction::Write => tolerate(m.user_read(server, va, n))?.is_some(),
@@ -243,13 +286,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pattern_is_the_pattern_byte_by_byte() {
-        for n in [0u64, 1, 250, 251, 252, 502, 503, 1000, 4096, 65_543] {
+    fn patterns_are_their_bytes_one_by_one() {
+        for n in [0u64, 1, 7, 8, 9, 250, 4096, 65_543] {
             for seed in [0u8, 7, 255] {
                 let naive: Vec<u8> = (0..n).map(|i| client_byte(seed, i)).collect();
-                assert_eq!(pattern(n, |i| client_byte(seed, i)), naive, "n {n}");
+                assert_eq!(client_pattern(seed, n), naive, "n {n}");
                 let naive: Vec<u8> = (0..n).map(|i| server_byte(seed, i)).collect();
-                assert_eq!(pattern(n, |i| server_byte(seed, i)), naive, "n {n}");
+                assert_eq!(server_pattern(seed, n), naive, "n {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn patterns_never_hold_zero_and_their_windows_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for seed in [0u8, 1] {
+            let (c, s) = (client_pattern(seed, 1 << 16), server_pattern(seed, 1 << 16));
+            assert!(c.iter().all(|b| (1..=0x7F).contains(b)), "client bytes");
+            assert!(s.iter().all(|b| *b >= 0x80), "server bytes");
+            for p in [c, s] {
+                for w in p.windows(8).step_by(3) {
+                    assert!(seen.insert(w.to_vec()), "a repeated 8-byte window");
+                }
             }
         }
     }

@@ -9,6 +9,10 @@
  *   COPY_BACK_ALL    copies back the whole length                 CopyBackError
  *   SKIP_NULL_CHECK  uses Irp->MdlAddress without checking NULL   ZeroLengthOrNullMdl
  *   OWN_LOCK_LEAK    locks the buffer again, frees it locked      LockLeak
+ *   WHOLE_PAGES      copies the client's whole pages in for a WRITE, the bytes around
+ *                    the range included                           (an exposure)
+ * and LOOP_COPY, which changes no verdict: every copy is a byte loop instead of
+ * RtlCopyMemory, so the model sees only changed bytes and traces them by content.
  */
 #include <wdm.h>
 
@@ -20,7 +24,20 @@ typedef struct _BOUNCE {
     PVOID View;
     PVOID System;
     PMDL Own;
+    ULONG Offset; /* of the request's data in the pool buffer */
 } BOUNCE;
+
+static void Copy(PVOID Destination, const VOID *Source, SIZE_T Length) {
+#ifdef LOOP_COPY
+    volatile UCHAR *D = Destination;
+    const volatile UCHAR *S = Source;
+    for (SIZE_T I = 0; I < Length; I++) {
+        D[I] = S[I];
+    }
+#else
+    RtlCopyMemory(Destination, Source, Length);
+#endif
+}
 
 static PVOID MapIntoServer(const MDLSIM_IO *Io, PMDL Mdl, BOOLEAN Writable) {
     KAPC_STATE Apc;
@@ -62,7 +79,11 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Expos
     if (System == NULL) {
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    SIZE_T Size = ROUND_TO_PAGES(Io->Length);
+    ULONG Offset = 0;
+#ifdef WHOLE_PAGES
+    Offset = BYTE_OFFSET(Io->Buffer);
+#endif
+    SIZE_T Size = ROUND_TO_PAGES(Offset + Io->Length);
     if (Size == 0) {
         Size = PAGE_SIZE;
     }
@@ -76,7 +97,12 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Expos
         return STATUS_INSUFFICIENT_RESOURCES;
     }
     if (Io->Direction == MdlsimWrite) {
-        RtlCopyMemory(B->Pool, System, Io->Length);
+#ifdef WHOLE_PAGES
+        /* From the start of the first page to the end of the last: the bug. */
+        Copy(B->Pool, (PUCHAR)System - Offset, Size);
+#else
+        Copy(B->Pool, System, Io->Length);
+#endif
     }
     B->PoolMdl = IoAllocateMdl(B->Pool, (ULONG)Size, FALSE, FALSE, NULL);
     if (B->PoolMdl == NULL) {
@@ -92,7 +118,8 @@ NTSTATUS MdlsimExpose(const MDLSIM_IO *Io, PVOID Context, MDLSIM_EXPOSURE *Expos
         B->Pool = NULL;
         return STATUS_INSUFFICIENT_RESOURCES;
     }
-    Exposure->Address = B->View;
+    B->Offset = Offset;
+    Exposure->Address = (PUCHAR)B->View + Offset;
     Exposure->Length = Io->Length;
     return STATUS_SUCCESS;
 }
@@ -112,9 +139,9 @@ VOID MdlsimRetire(const MDLSIM_IO *Io, PVOID Context, const IO_STATUS_BLOCK *Rep
         }
         if (Io->Direction == MdlsimRead && Ok) {
 #ifdef COPY_BACK_ALL
-            RtlCopyMemory(B->System, B->Pool, Io->Length);
+            Copy(B->System, (PUCHAR)B->Pool + B->Offset, Io->Length);
 #else
-            RtlCopyMemory(B->System, B->Pool, Count);
+            Copy(B->System, (PUCHAR)B->Pool + B->Offset, Count);
 #endif
         }
         IoFreeMdl(B->PoolMdl);

@@ -11,7 +11,7 @@ use crate::oracle::{BugClass, Finding, Rule};
 use crate::space::{Pid, SpaceId};
 use crate::strategy::{Completion, Direction, Exposure, ProxyStrategy, nt_success};
 use crate::verify::case::{Actors, CaseRun, Writer};
-use crate::verify::server::{pattern, server_byte};
+use crate::verify::server::server_pattern;
 use std::collections::{BTreeMap, BTreeSet};
 
 impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
@@ -89,7 +89,7 @@ impl<S: ProxyStrategy + Send + 'static> CaseRunner<'_, S> {
                 ));
             }
             if let (true, Exposure::Mapped { va, .. }) = (ok, exposed.exposure) {
-                let expected = pattern(len, |i| server_byte(case.seed, i));
+                let expected = server_pattern(case.seed, len);
                 findings.extend(check::delivery_read(
                     self.m,
                     &self.s,

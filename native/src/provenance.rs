@@ -3,7 +3,7 @@
 //! The model follows provenance through its own routines: a `kernel_copy` (and so the C
 //! runtime's `memcpy`) carries each byte's label to its destination. A byte a C loop
 //! stores (`dst[i] = src[i]`) reaches the model only as a changed byte, found when native
-//! code crosses back ([`crate::mirror::Mirror::take_stores`]). Its source is recovered
+//! code crosses back (`Mirror::take_stores`, in `src/mirror.rs`). Its source is recovered
 //! from the bytes themselves. The data a case's actors hold is position-unique
 //! (`mdlsim::verify::server::client_byte`: every 8-byte window occurs once), and native
 //! code can only have read pages it touched in this call, so:

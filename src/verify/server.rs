@@ -89,64 +89,97 @@ pub fn over_reported(len: u64, seed: u8) -> u64 {
 /// to their source by content; and a server byte copied over a client byte always
 /// changes it, so no copy hides as an unchanged byte.
 pub fn server_byte(seed: u8, i: u64) -> u8 {
-    unique_byte(SERVER_KEY, seed, i)
+    stream_byte(SERVER_KEY, seed_offset(seed) + i)
 }
 
 /// The byte the client holds at offset `i` of its allocation: `0x01..=0x7F` (never zero,
 /// never a server byte), position-unique as [`server_byte`]'s.
 pub fn client_byte(seed: u8, i: u64) -> u8 {
-    unique_byte(CLIENT_KEY, seed, i)
+    stream_byte(CLIENT_KEY, seed_offset(seed) + i)
 }
 
-/// Keys of the two patterns ("SERVER", "CLIENT").
+/// Keys of the two streams ("SERVER", "CLIENT").
 const SERVER_KEY: u64 = 0x5345_5256_4552_0000;
 const CLIENT_KEY: u64 = 0x434C_4945_4E54_0000;
 
-/// Eight pattern bytes: SplitMix64 (Steele, Lea and Flood's finaliser) of the key, the
-/// seed and the block number.
-fn pattern_word(key: u64, seed: u8, block: u64) -> [u8; 8] {
-    let mut z = key ^ (u64::from(seed) << 8) ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+/// Where seed `seed`'s pattern starts in its stream (a prime stride, so two seeds'
+/// patterns are different windows of one stream).
+const fn seed_offset(seed: u8) -> u64 {
+    seed as u64 * 4099
+}
+
+/// Eight stream bytes, little-endian: SplitMix64's finaliser (Steele, Lea and Flood) of
+/// the key and the block number, put in `key`'s byte range eight bytes at a time: the
+/// server's bytes get their top bit set (`0x80..=0xFF`); the client's get it cleared, and
+/// a byte left zero becomes `0x2A` (`0x01..=0x7F`; zero is what a zeroed page holds).
+fn stream_word(key: u64, block: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut z = key ^ block.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    (z ^ (z >> 31)).to_le_bytes()
-}
-
-/// A pattern byte of `key`'s range: the server's `0x80..=0xFF`, the client's
-/// `0x01..=0x7F` (zero is what a zeroed page holds).
-const fn in_range(key: u64, b: u8) -> u8 {
+    z ^= z >> 31;
     if key == SERVER_KEY {
-        b | 0x80
-    } else if b & 0x7F == 0 {
-        0x2A
-    } else {
-        b & 0x7F
+        return z | HIGH;
     }
+    let low = z & !HIGH;
+    // Each byte of `low` is at most 0x7F: adding 0x7F sets its top bit unless it is zero.
+    let zero = !(low + !HIGH) & HIGH;
+    low | (zero >> 7) * 0x2A
 }
 
-fn unique_byte(key: u64, seed: u8, i: u64) -> u8 {
-    in_range(key, pattern_word(key, seed, i / 8)[(i % 8) as usize])
+fn stream_byte(key: u64, i: u64) -> u8 {
+    stream_word(key, i / 8).to_le_bytes()[(i % 8) as usize]
 }
 
-/// The first `n` bytes of a pattern, eight at a time.
-fn unique_pattern(key: u64, seed: u8, n: u64) -> Vec<u8> {
-    let mut out = vec![0u8; n as usize];
-    for (block, chunk) in out.chunks_mut(8).enumerate() {
-        let w = pattern_word(key, seed, block as u64);
-        for (d, s) in chunk.iter_mut().zip(w) {
-            *d = in_range(key, s);
-        }
+/// Stream bytes `[0, n)` of `key`, eight at a time.
+fn stream_prefix(key: u64, n: usize) -> Vec<u8> {
+    let mut out = vec![0u8; n];
+    let mut chunks = out.chunks_exact_mut(8);
+    for (block, chunk) in (&mut chunks).enumerate() {
+        chunk.copy_from_slice(&stream_word(key, block as u64).to_le_bytes());
     }
+    let rest = chunks.into_remainder();
+    let w = stream_word(key, (n / 8) as u64).to_le_bytes();
+    rest.copy_from_slice(&w[..rest.len()]);
     out
+}
+
+/// The stream prefix each thread keeps per key (generated once, grown on demand): up to
+/// this many bytes; a pattern reaching past it is generated for the call.
+const CACHED_STREAM: u64 = 8 << 20;
+
+thread_local! {
+    static STREAMS: std::cell::RefCell<[Vec<u8>; 2]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new()])
+    };
+}
+
+/// `n` bytes of `key`'s stream from `from`.
+fn stream(key: u64, from: u64, n: u64) -> Vec<u8> {
+    let end = from.saturating_add(n);
+    if end > CACHED_STREAM {
+        return (from..end).map(|i| stream_byte(key, i)).collect();
+    }
+    STREAMS.with(|s| {
+        let mut s = s.borrow_mut();
+        let cache = &mut s[usize::from(key == CLIENT_KEY)];
+        if (cache.len() as u64) < end {
+            // Grow to the next power of two (at most the cap), so growth is rare.
+            let want = end.next_power_of_two().clamp(1 << 16, CACHED_STREAM);
+            *cache = stream_prefix(key, want as usize);
+        }
+        cache[from as usize..end as usize].to_vec()
+    })
 }
 
 /// `server_byte(seed, 0..n)`.
 pub(crate) fn server_pattern(seed: u8, n: u64) -> Vec<u8> {
-    unique_pattern(SERVER_KEY, seed, n)
+    stream(SERVER_KEY, seed_offset(seed), n)
 }
 
 /// `client_byte(seed, 0..n)`.
 pub(crate) fn client_pattern(seed: u8, n: u64) -> Vec<u8> {
-    unique_pattern(CLIENT_KEY, seed, n)
+    stream(CLIENT_KEY, seed_offset(seed), n)
 }
 
 fn tolerate<T>(r: Result<T>) -> Result<Option<T>> {
@@ -287,7 +320,7 @@ mod tests {
 
     #[test]
     fn patterns_are_their_bytes_one_by_one() {
-        for n in [0u64, 1, 7, 8, 9, 250, 4096, 65_543] {
+        for n in [0u64, 1, 7, 8, 9, 250, 4096, 65_543, (8 << 20) + 3] {
             for seed in [0u8, 7, 255] {
                 let naive: Vec<u8> = (0..n).map(|i| client_byte(seed, i)).collect();
                 assert_eq!(client_pattern(seed, n), naive, "n {n}");
@@ -299,13 +332,14 @@ mod tests {
 
     #[test]
     fn patterns_never_hold_zero_and_their_windows_are_unique() {
-        let mut seen = std::collections::HashSet::new();
-        for seed in [0u8, 1] {
+        // One case's memory holds one seed's client and server patterns.
+        for seed in [0u8, 1, 255] {
+            let mut seen = std::collections::HashSet::new();
             let (c, s) = (client_pattern(seed, 1 << 16), server_pattern(seed, 1 << 16));
             assert!(c.iter().all(|b| (1..=0x7F).contains(b)), "client bytes");
             assert!(s.iter().all(|b| *b >= 0x80), "server bytes");
             for p in [c, s] {
-                for w in p.windows(8).step_by(3) {
+                for w in p.windows(8) {
                     assert!(seen.insert(w.to_vec()), "a repeated 8-byte window");
                 }
             }

@@ -124,7 +124,7 @@ fn stream_word(key: u64, block: u64) -> u64 {
     let low = z & !HIGH;
     // Each byte of `low` is at most 0x7F: adding 0x7F sets its top bit unless it is zero.
     let zero = !(low + !HIGH) & HIGH;
-    low | (zero >> 7) * 0x2A
+    low | ((zero >> 7) * 0x2A)
 }
 
 fn stream_byte(key: u64, i: u64) -> u8 {

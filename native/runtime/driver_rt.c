@@ -206,6 +206,80 @@ PEPROCESS PsGetCurrentProcess(VOID) {
     return (PEPROCESS)(uintptr_t)Call(MDLSIM_DDI_PsGetCurrentProcess, A);
 }
 
+NTSTATUS ZwProtectVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize,
+                                ULONG NewProtect, PULONG OldProtect) {
+    uint64_t A[] = {W(ProcessHandle), W(*BaseAddress), *RegionSize, NewProtect, 0};
+    NTSTATUS Status = (NTSTATUS)Call(MDLSIM_DDI_ZwProtectVirtualMemory, A);
+    if (NT_SUCCESS(Status)) {
+        *BaseAddress = (PVOID)(uintptr_t)A[1];
+        *RegionSize = (SIZE_T)A[2];
+        *OldProtect = (ULONG)A[4];
+    }
+    return Status;
+}
+
+NTSTATUS ZwQueryVirtualMemory(HANDLE ProcessHandle, PVOID BaseAddress,
+                              MEMORY_INFORMATION_CLASS MemoryInformationClass,
+                              PVOID MemoryInformation, SIZE_T MemoryInformationLength,
+                              PSIZE_T ReturnLength) {
+    uint64_t A[] = {W(ProcessHandle), W(BaseAddress), (uint64_t)MemoryInformationClass, 0, 0, 0, 0, 0};
+    if (MemoryInformationLength < sizeof(MEMORY_BASIC_INFORMATION)) {
+        return (NTSTATUS)0xC0000004L; /* STATUS_INFO_LENGTH_MISMATCH */
+    }
+    NTSTATUS Status = (NTSTATUS)Call(MDLSIM_DDI_ZwQueryVirtualMemory, A);
+    if (NT_SUCCESS(Status)) {
+        MEMORY_BASIC_INFORMATION M;
+        M.BaseAddress = (PVOID)(uintptr_t)A[1];
+        M.AllocationBase = (PVOID)(uintptr_t)A[2];
+        M.AllocationProtect = (ULONG)A[3];
+        M.PartitionId = 0;
+        M.RegionSize = (SIZE_T)A[4];
+        M.State = (ULONG)A[5];
+        M.Protect = (ULONG)A[6];
+        M.Type = (ULONG)A[7];
+        memcpy(MemoryInformation, &M, sizeof M);
+        if (ReturnLength != NULL) {
+            *ReturnLength = sizeof M;
+        }
+    }
+    return Status;
+}
+
+KIRQL KeGetCurrentIrql(VOID) {
+    uint64_t A[] = {0};
+    return (KIRQL)Call(MDLSIM_DDI_KeGetCurrentIrql, A);
+}
+
+KIRQL KfRaiseIrql(KIRQL NewIrql) {
+    uint64_t A[] = {NewIrql};
+    return (KIRQL)Call(MDLSIM_DDI_KfRaiseIrql, A);
+}
+
+VOID KeLowerIrql(KIRQL NewIrql) {
+    uint64_t A[] = {NewIrql};
+    Call(MDLSIM_DDI_KeLowerIrql, A);
+}
+
+KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock) {
+    uint64_t A[] = {W(SpinLock)};
+    return (KIRQL)Call(MDLSIM_DDI_KeAcquireSpinLockRaiseToDpc, A);
+}
+
+VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql) {
+    uint64_t A[] = {W(SpinLock), NewIrql};
+    Call(MDLSIM_DDI_KeReleaseSpinLock, A);
+}
+
+ULONGLONG KeQueryInterruptTime(VOID) {
+    uint64_t A[] = {0};
+    return Call(MDLSIM_DDI_KeQueryInterruptTime, A);
+}
+
+PMDL MmCreateMdl(PMDL MemoryDescriptorList, PVOID Base, SIZE_T Length) {
+    uint64_t A[] = {W(MemoryDescriptorList), W(Base), Length};
+    return (PMDL)(uintptr_t)Call(MDLSIM_DDI_MmCreateMdl, A);
+}
+
 NTSTATUS PsGetProcessExitStatus(PEPROCESS Process) {
     uint64_t A[] = {W(Process)};
     return (NTSTATUS)Call(MDLSIM_DDI_PsGetProcessExitStatus, A);

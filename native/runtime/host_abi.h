@@ -56,7 +56,16 @@
 #define MDLSIM_DDI_Scratch 32 /* the scratch buffer for n bytes (result: its address) */
 #define MDLSIM_DDI_Write 33   /* the scratch buffer to model */
 #define MDLSIM_DDI_Fill 34    /* n copies of a byte into model memory */
-#define MDLSIM_DDI_COUNT 35
+#define MDLSIM_DDI_ZwProtectVirtualMemory 35
+#define MDLSIM_DDI_ZwQueryVirtualMemory 36 /* results in words 1..7 */
+#define MDLSIM_DDI_KeGetCurrentIrql 37
+#define MDLSIM_DDI_KfRaiseIrql 38
+#define MDLSIM_DDI_KeLowerIrql 39
+#define MDLSIM_DDI_KeAcquireSpinLockRaiseToDpc 40
+#define MDLSIM_DDI_KeReleaseSpinLock 41
+#define MDLSIM_DDI_KeQueryInterruptTime 42
+#define MDLSIM_DDI_MmCreateMdl 43
+#define MDLSIM_DDI_COUNT 44
 
 /* Bulk operations go through the model this many bytes at a time. */
 #define MDLSIM_CHUNK 0x10000

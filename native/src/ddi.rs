@@ -8,6 +8,7 @@ use crate::layout::{HostAddress, Layout, mdl_slot, mdl_slot_address};
 use crate::mirror::mdl_from_host;
 use mdlsim::addr::{Va, round_to_pages, size_of_mdl};
 use mdlsim::ids::Pid;
+use mdlsim::irql::Kirql;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlId};
 use mdlsim::pool::PoolType;
 use mdlsim::space::Protection;
@@ -50,6 +51,15 @@ pub const DDIS: &[(u32, &str, usize)] = &[
     (32, "Scratch", 1),
     (33, "Write", 2),
     (34, "Fill", 3),
+    (35, "ZwProtectVirtualMemory", 5),
+    (36, "ZwQueryVirtualMemory", 8),
+    (37, "KeGetCurrentIrql", 1),
+    (38, "KfRaiseIrql", 1),
+    (39, "KeLowerIrql", 1),
+    (40, "KeAcquireSpinLockRaiseToDpc", 1),
+    (41, "KeReleaseSpinLock", 2),
+    (42, "KeQueryInterruptTime", 1),
+    (43, "MmCreateMdl", 3),
 ];
 
 /// The most bytes one bulk call moves (`MDLSIM_CHUNK`): the scratch buffer's size.
@@ -316,7 +326,72 @@ pub fn call(
             let pid = a.process(0)?;
             Ok(u64::from(k.ps_get_process_exit_status(pid)?.0))
         }
+        35 => zw_protect(k, &mut a),
+        36 => zw_query(k, &mut a),
+        37 => Ok(u64::from(k.ke_get_current_irql().0)),
+        38 => Ok(u64::from(k.ke_raise_irql(Kirql(a.word(0) as u8))?.0)),
+        39 => k.ke_lower_irql(Kirql(a.word(0) as u8)).map(|()| 0),
+        40 => Ok(u64::from(k.ke_acquire_spin_lock(a.va(0))?.0)),
+        41 => k
+            .ke_release_spin_lock(a.va(0), Kirql(a.word(1) as u8))
+            .map(|()| 0),
+        42 => Ok(k.now_ms().saturating_mul(10_000)),
+        43 => {
+            if a.word(0) != 0 {
+                return Err(unsupported(
+                    "MmCreateMdl over caller storage: only MmCreateMdl(NULL, ...) is modelled"
+                        .into(),
+                ));
+            }
+            let r = k.mm_create_mdl(a.va(1), a.word(2) as u32)?;
+            Ok(a.host_mdl(r))
+        }
         other => Err(unsupported(format!("DDI number {other}"))),
+    }
+}
+
+fn zw_protect(k: &mut Kernel<'_>, a: &mut Args<'_>) -> mdlsim::Result<u64> {
+    let pid = current(k, a.word(0))?;
+    match k.virtual_protect(pid, a.va(1), a.word(2), protection(a.u32(3))?) {
+        Ok(old) => {
+            a.words[4] = old as u64;
+            Ok(0)
+        }
+        Err(Fault::Status(s)) => Ok(u64::from(s.0)),
+        Err(f) => Err(f),
+    }
+}
+
+/// `ZwQueryVirtualMemory(MemoryBasicInformation)`: the fields go back in words 1..7
+/// (`BaseAddress`, `AllocationBase`, `AllocationProtect`, `RegionSize`, `State`,
+/// `Protect`, `Type`). The model does not keep `AllocationProtect`: 0; `Type` is
+/// `MEM_PRIVATE` for a VAD's pages (the model's user memory is private), 0 when free.
+fn zw_query(k: &mut Kernel<'_>, a: &mut Args<'_>) -> mdlsim::Result<u64> {
+    let pid = current(k, a.word(0))?;
+    if a.word(2) != 0 {
+        return Err(unsupported(format!(
+            "ZwQueryVirtualMemory information class {}",
+            a.word(2)
+        )));
+    }
+    match k.zw_query_virtual_memory(pid, a.va(1)) {
+        Ok(info) => {
+            const MEM_PRIVATE: u64 = 0x2_0000;
+            a.words[1] = a.host(Some(info.base_address));
+            a.words[2] = a.host(info.allocation_base);
+            a.words[3] = 0;
+            a.words[4] = info.region_size;
+            a.words[5] = u64::from(info.state);
+            a.words[6] = info.protect.map_or(0, |p| p as u64);
+            a.words[7] = if info.allocation_base.is_some() {
+                MEM_PRIVATE
+            } else {
+                0
+            };
+            Ok(0)
+        }
+        Err(Fault::Status(s)) => Ok(u64::from(s.0)),
+        Err(f) => Err(f),
     }
 }
 

@@ -227,3 +227,26 @@ fn host_pointers_compare_with_mm_user_probe_address_as_model_addresses_do() {
     let pool = m.kernel().ex_allocate_pool2(0x40, 64, 1).unwrap().unwrap();
     assert_eq!(call(&mut m, "Probe", host(pool)).unwrap(), 0);
 }
+
+#[test]
+fn ke_raise_irql_raises_and_ke_lower_irql_restores() {
+    let (mut m, _, _) = scene();
+    assert_eq!(call(&mut m, "IrqlRoundTrip", 0).unwrap(), 0x0002);
+    assert_eq!(m.ke_get_current_irql().0, 0);
+}
+
+#[test]
+fn paged_pool_at_dispatch_level_is_the_models_bug_check() {
+    let (mut m, _, _) = scene();
+    let r = call(&mut m, "PagedPoolAtDispatch", 0);
+    assert!(r.as_ref().is_err_and(|f| f.bug_check().is_some()), "{r:?}");
+}
+
+#[test]
+fn zw_query_virtual_memory_fills_the_callers_structure() {
+    let (mut m, _, va) = scene();
+    assert_eq!(
+        call(&mut m, "QueryRegion", host(va.wrapping_add(5))).unwrap(),
+        2 * PAGE_SIZE
+    );
+}

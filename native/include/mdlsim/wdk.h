@@ -215,6 +215,7 @@ PMDL MmAllocatePagesForMdlEx(PHYSICAL_ADDRESS LowAddress, PHYSICAL_ADDRESS HighA
                              PHYSICAL_ADDRESS SkipBytes, SIZE_T TotalBytes,
                              MEMORY_CACHING_TYPE CacheType, ULONG Flags);
 VOID MmFreePagesFromMdl(PMDL MemoryDescriptorList);
+PMDL MmCreateMdl(PMDL MemoryDescriptorList, PVOID Base, SIZE_T Length);
 
 /* MmGetSystemAddressForMdlSafe is a macro in the WDK: it reads MdlFlags and returns
  * MappedSystemVa when the MDL is mapped or describes non-paged pool. */
@@ -265,6 +266,45 @@ VOID KeUnstackDetachProcess(PKAPC_STATE ApcState);
 PEPROCESS PsGetCurrentProcess(VOID);
 NTSTATUS PsGetProcessExitStatus(PEPROCESS Process);
 #define IoGetCurrentProcess PsGetCurrentProcess
+
+typedef enum _MEMORY_INFORMATION_CLASS { MemoryBasicInformation = 0 } MEMORY_INFORMATION_CLASS;
+typedef struct _MEMORY_BASIC_INFORMATION {
+    PVOID BaseAddress;
+    PVOID AllocationBase;
+    ULONG AllocationProtect;
+    USHORT PartitionId;
+    SIZE_T RegionSize;
+    ULONG State;
+    ULONG Protect;
+    ULONG Type;
+} MEMORY_BASIC_INFORMATION, *PMEMORY_BASIC_INFORMATION;
+_Static_assert(sizeof(MEMORY_BASIC_INFORMATION) == 48, "x64 MEMORY_BASIC_INFORMATION");
+#define MEM_FREE 0x00010000
+#define MEM_PRIVATE 0x00020000
+
+NTSTATUS ZwProtectVirtualMemory(HANDLE ProcessHandle, PVOID *BaseAddress, PSIZE_T RegionSize,
+                                ULONG NewProtect, PULONG OldProtect);
+NTSTATUS ZwQueryVirtualMemory(HANDLE ProcessHandle, PVOID BaseAddress,
+                              MEMORY_INFORMATION_CLASS MemoryInformationClass,
+                              PVOID MemoryInformation, SIZE_T MemoryInformationLength,
+                              PSIZE_T ReturnLength);
+
+/* ----- IRQL, spin locks, time ------------------------------------------------------ */
+
+#define PASSIVE_LEVEL 0
+#define APC_LEVEL 1
+#define DISPATCH_LEVEL 2
+#define HIGH_LEVEL 15
+typedef ULONG_PTR KSPIN_LOCK, *PKSPIN_LOCK;
+
+KIRQL KeGetCurrentIrql(VOID);
+KIRQL KfRaiseIrql(KIRQL NewIrql);
+VOID KeLowerIrql(KIRQL NewIrql);
+#define KeRaiseIrql(NewIrql, OldIrql) (*(OldIrql) = KfRaiseIrql(NewIrql))
+KIRQL KeAcquireSpinLockRaiseToDpc(PKSPIN_LOCK SpinLock);
+#define KeAcquireSpinLock(SpinLock, OldIrql) (*(OldIrql) = KeAcquireSpinLockRaiseToDpc(SpinLock))
+VOID KeReleaseSpinLock(PKSPIN_LOCK SpinLock, KIRQL NewIrql);
+ULONGLONG KeQueryInterruptTime(VOID);
 
 /* ----- exceptions and bug checks --------------------------------------------------- */
 

@@ -177,3 +177,36 @@ ULONG64 UseAfterFree(ULONG64 Unused) {
 
 /* The process the code runs in, and the user probe limit it sees. */
 ULONG64 Probe(ULONG64 Address) { return Address < MmUserProbeAddress; }
+
+/* KeRaiseIrql to DISPATCH_LEVEL and back: (old << 8) | level while raised. */
+ULONG64 IrqlRoundTrip(ULONG64 Unused) {
+    (void)Unused;
+    KIRQL Old;
+    KeRaiseIrql(DISPATCH_LEVEL, &Old);
+    KIRQL Now = KeGetCurrentIrql();
+    KeLowerIrql(Old);
+    return ((ULONG64)Old << 8) | Now;
+}
+
+/* Paged pool at DISPATCH_LEVEL: a bug check. */
+ULONG64 PagedPoolAtDispatch(ULONG64 Unused) {
+    (void)Unused;
+    KIRQL Old;
+    KeRaiseIrql(DISPATCH_LEVEL, &Old);
+    PVOID P = ExAllocatePool2(POOL_FLAG_PAGED, 64, TAG);
+    KeLowerIrql(Old);
+    return (ULONG64)P;
+}
+
+/* ZwQueryVirtualMemory of a user address: its region's size when the base is its page. */
+ULONG64 QueryRegion(ULONG64 Address) {
+    MEMORY_BASIC_INFORMATION M;
+    SIZE_T Returned = 0;
+    NTSTATUS S = ZwQueryVirtualMemory(NtCurrentProcess(), (PVOID)Address, MemoryBasicInformation,
+                                      &M, sizeof M, &Returned);
+    if (!NT_SUCCESS(S) || Returned != sizeof M || M.State != MEM_COMMIT ||
+        M.BaseAddress != PAGE_ALIGN(Address)) {
+        return 0;
+    }
+    return M.RegionSize;
+}

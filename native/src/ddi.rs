@@ -203,9 +203,16 @@ pub fn call(
     words: &mut [u64],
 ) -> mdlsim::Result<u64> {
     let mut a = Args { layout, words };
-    if (30..=34).contains(&id) {
-        return bulk(k, &a, scratch, id);
+    match id {
+        1..=16 | 43 => mdl_ddi(k, &mut a, id),
+        17..=24 | 35 | 36 => memory_ddi(k, &mut a, id),
+        30..=34 => bulk(k, &a, scratch, id),
+        _ => context_ddi(k, &mut a, id),
     }
+}
+
+/// The MDL DDIs: building, probing and locking, mapping, page allocation.
+fn mdl_ddi(k: &mut Kernel<'_>, a: &mut Args<'_>, id: u32) -> mdlsim::Result<u64> {
     match id {
         1 => {
             if a.word(4) != 0 {
@@ -295,6 +302,23 @@ pub fn call(
             let mdl = a.mdl(k, 0)?;
             k.mm_free_pages_from_mdl(mdl).map(|()| 0)
         }
+        43 => {
+            if a.word(0) != 0 {
+                return Err(unsupported(
+                    "MmCreateMdl over caller storage: only MmCreateMdl(NULL, ...) is modelled"
+                        .into(),
+                ));
+            }
+            let r = k.mm_create_mdl(a.va(1), a.word(2) as u32)?;
+            Ok(a.host_mdl(r))
+        }
+        other => Err(unsupported(format!("DDI number {other}"))),
+    }
+}
+
+/// Pool, probes and virtual memory.
+fn memory_ddi(k: &mut Kernel<'_>, a: &mut Args<'_>, id: u32) -> mdlsim::Result<u64> {
+    match id {
         17 => {
             let r = k.ex_allocate_pool2(a.word(0), a.word(1), a.u32(2))?;
             Ok(a.host(r))
@@ -313,21 +337,28 @@ pub fn call(
         20 => k.ex_free_pool_with_tag(a.va(0), a.u32(1)).map(|()| 0),
         21 => k.probe_for_read(a.va(0), a.word(1), a.u32(2)).map(|()| 0),
         22 => k.probe_for_write(a.va(0), a.word(1), a.u32(2)).map(|()| 0),
-        23 => zw_allocate(k, &mut a),
-        24 => zw_free(k, &mut a),
+        23 => zw_allocate(k, a),
+        24 => zw_free(k, a),
+        35 => zw_protect(k, a),
+        36 => zw_query(k, a),
+        other => Err(unsupported(format!("DDI number {other}"))),
+    }
+}
+
+/// Process context, exceptions, IRQL, spin locks and time.
+fn context_ddi(k: &mut Kernel<'_>, a: &mut Args<'_>, id: u32) -> mdlsim::Result<u64> {
+    match id {
         25 => {
             let pid = a.process(0)?;
             k.attach(pid).map(|()| 0)
         }
         26 => k.detach().map(|()| 0),
-        27 => Ok(k.current_process().map_or(0, |p| layout.process(p.0))),
+        27 => Ok(k.current_process().map_or(0, |p| a.layout.process(p.0))),
         28 => Err(Fault::Raise(NtStatus(a.u32(0)))),
         29 => {
             let pid = a.process(0)?;
             Ok(u64::from(k.ps_get_process_exit_status(pid)?.0))
         }
-        35 => zw_protect(k, &mut a),
-        36 => zw_query(k, &mut a),
         37 => Ok(u64::from(k.ke_get_current_irql().0)),
         38 => Ok(u64::from(k.ke_raise_irql(Kirql(a.word(0) as u8))?.0)),
         39 => k.ke_lower_irql(Kirql(a.word(0) as u8)).map(|()| 0),
@@ -336,16 +367,6 @@ pub fn call(
             .ke_release_spin_lock(a.va(0), Kirql(a.word(1) as u8))
             .map(|()| 0),
         42 => Ok(k.now_ms().saturating_mul(10_000)),
-        43 => {
-            if a.word(0) != 0 {
-                return Err(unsupported(
-                    "MmCreateMdl over caller storage: only MmCreateMdl(NULL, ...) is modelled"
-                        .into(),
-                ));
-            }
-            let r = k.mm_create_mdl(a.va(1), a.word(2) as u32)?;
-            Ok(a.host_mdl(r))
-        }
         other => Err(unsupported(format!("DDI number {other}"))),
     }
 }

@@ -151,6 +151,15 @@ impl Mirror {
         self.mdls_to_host(mem, m)
     }
 
+    /// Whether [`Mirror::map_on_demand`] would map the page of `va` for this access.
+    pub fn can_map(&self, m: &Machine, va: Va, write: bool) -> bool {
+        model_mapping(m, va).is_some_and(|mp| match mp.prot {
+            Prot::ReadWrite => true,
+            Prot::Read => !write,
+            Prot::None => false,
+        })
+    }
+
     /// Maps the page of `va` for native code if the model has a valid PTE there that
     /// allows the access (a read, or a write to a writable page): `Ok(true)` when it was
     /// mapped now, so the access can be retried. The frame's bytes are copied from the

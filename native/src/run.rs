@@ -228,7 +228,15 @@ impl Active {
             }
             _ => ddi::model_va(layout, addr),
         };
-        // A page the model maps and native code has not touched yet in this call.
+        // A page the model maps and native code has not touched yet in this call: at a
+        // user address the access is judged first (probed in this request? inside
+        // `__try`?), as the first access to that page in this call.
+        let mappable = k.interleave(|m| t.mirror.can_map(m, va, write));
+        if mappable && va.is_user() {
+            if let Err(f) = k.judge_access(va, 1, write) {
+                return self.stopped(f);
+            }
+        }
         match k.interleave(|m| t.mirror.map_on_demand(&mut t.mem, m, va, write)) {
             Ok(true) => {
                 self.last_fault = Some((addr, write));

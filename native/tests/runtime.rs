@@ -250,3 +250,21 @@ fn zw_query_virtual_memory_fills_the_callers_structure() {
         2 * PAGE_SIZE
     );
 }
+
+/// A raw dereference of a user address is judged on its page's first touch in a call:
+/// unprobed, it is the model's `UnprobedUserAccess` event; after `ProbeForRead` in the
+/// same request, nothing.
+#[test]
+fn a_raw_user_read_without_probe_is_an_unprobed_user_access() {
+    use mdlsim::events::EventKind;
+    let unprobed = |f: &str| {
+        let (mut m, _, va) = scene();
+        assert_eq!(call(&mut m, f, host(va)).unwrap(), 0x11);
+        m.events()
+            .iter()
+            .filter(|e| e.kind == EventKind::UnprobedUserAccess)
+            .count()
+    };
+    assert_eq!(unprobed("ReadUnprobed"), 1);
+    assert_eq!(unprobed("ReadInTry"), 0);
+}

@@ -136,6 +136,19 @@ impl Kernel<'_> {
         }
     }
 
+    /// A load or store driver code made itself, which the model does not carry out (a
+    /// native driver's dereference of `va`, `len` bytes): judged as [`Kernel::kernel_read`]
+    /// and [`Kernel::kernel_write`] judge theirs (a user address probed in this request
+    /// and inside `__try`, the IRQL of a pageable access, pool bounds), the bytes
+    /// untouched and unlogged.
+    ///
+    /// # Errors
+    /// What the judgement raises: a bug check (a pageable access at `DISPATCH_LEVEL`),
+    /// or the crash already recorded.
+    pub fn judge_access(&mut self, va: Va, len: u64, write: bool) -> Result<()> {
+        self.m.judge_driver_access(va, len, write)
+    }
+
     /// Driver code enters a `__try` block that is not a closure (native C code's
     /// `__try`, whose frames the C runtime keeps): accesses to user addresses are judged
     /// as inside `__try` until the matching [`Kernel::leave_try`]. Rust driver code uses

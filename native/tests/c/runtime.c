@@ -210,3 +210,12 @@ ULONG64 QueryRegion(ULONG64 Address) {
     }
     return M.RegionSize;
 }
+
+/* Reads a user byte inside __try without probing it first. */
+ULONG64 ReadUnprobed(ULONG64 Address) {
+    __try {
+        return *(volatile UCHAR *)Address;
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        return (ULONG)GetExceptionCode();
+    }
+}

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 #include <ucontext.h>
 #include "host_abi.h"
 
@@ -26,6 +27,7 @@
 #define TOP_RAISED 1
 #define TOP_STOPPED 2
 #define TOP_UNSUPPORTED 3
+#define TOP_TIMEOUT 4
 
 typedef int (*mdlsim_resolve_fn)(uint64_t Address, int Write, uint64_t *Status);
 typedef void (*mdlsim_try_fn)(int Delta);
@@ -33,12 +35,23 @@ typedef void (*mdlsim_try_fn)(int Delta);
 struct thread_state {
     MDLSIM_SEH_FRAME *frames; /* innermost linked __try frame */
     MDLSIM_SEH_FRAME *top;    /* the outermost frame of the running call, NULL outside */
+    int in_host;              /* inside a callback into the model (Rust frames below) */
+    volatile sig_atomic_t expired; /* the call's CPU budget ran out */
+    timer_t timer;            /* this thread's CPU-time timer */
+    int has_timer;
 };
 
 static __thread struct thread_state T;
 static mdlsim_resolve_fn Resolve;
 static mdlsim_try_fn TryChanged;
 static struct sigaction PreviousSegv, PreviousBus;
+
+/* The model's __try bookkeeping, marked as host time (see on_budget). */
+static void try_changed(int delta) {
+    T.in_host++;
+    TryChanged(delta);
+    T.in_host--;
+}
 
 static void unlink_frame(MDLSIM_SEH_FRAME *f) {
     MDLSIM_SEH_FRAME **p = &T.frames;
@@ -47,7 +60,7 @@ static void unlink_frame(MDLSIM_SEH_FRAME *f) {
     }
     if (*p == f) {
         *p = f->Outer;
-        TryChanged(-1);
+        try_changed(-1);
     }
 }
 
@@ -58,7 +71,7 @@ static int seh_enter(MDLSIM_SEH_FRAME *f) {
         f->Code = 0;
         T.frames = f;
         f->State = FRAME_LINKED;
-        TryChanged(1);
+        try_changed(1);
         return 1;
     case FRAME_LINKED: /* the body ran to its end (or __leave) */
         unlink_frame(f);
@@ -133,7 +146,12 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
     /* x86-64: bit 1 of the page-fault error code is set for a write. */
     int write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
     uint64_t status = 0;
+    T.in_host++;
     int outcome = Resolve((uint64_t)(uintptr_t)info->si_addr, write, &status);
+    T.in_host--;
+    if (T.expired) {
+        stop_with(TOP_TIMEOUT, 0);
+    }
     if (outcome == MDLSIM_OK) {
         return; /* mapped now: the access is retried */
     }
@@ -141,6 +159,71 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
         raise_status((int32_t)status);
     }
     stop();
+}
+
+/* The call's CPU budget ran out. Inside driver code the call stops here; inside the
+ * model (Rust frames below) it stops when the model returns to driver code. */
+static void on_budget(int sig, siginfo_t *info, void *uc) {
+    (void)sig;
+    (void)info;
+    (void)uc;
+    if (T.top == NULL) {
+        return;
+    }
+    T.expired = 1;
+    if (T.in_host == 0) {
+        stop_with(TOP_TIMEOUT, 0);
+    }
+}
+
+static int (*RustDdi)(uint32_t, uint64_t *, uint64_t *);
+
+/* The DDI entry drivers get: the model's, marked as host time, and a budget that ran out
+ * meanwhile stops the call on the way back. */
+static int host_ddi(uint32_t id, uint64_t *args, uint64_t *result) {
+    T.in_host++;
+    int outcome = RustDdi(id, args, result);
+    T.in_host--;
+    if (T.expired) {
+        stop_with(TOP_TIMEOUT, 0);
+    }
+    return outcome;
+}
+
+/* CPU seconds one call into native code may take (0: unlimited). */
+static volatile uint64_t BudgetNanos = 10ull * 1000 * 1000 * 1000;
+
+void mdlsim_host_set_budget(uint64_t nanos) { BudgetNanos = nanos; }
+
+static void arm(void) {
+    T.expired = 0;
+    if (BudgetNanos == 0) {
+        return;
+    }
+    if (!T.has_timer) {
+        struct sigevent ev;
+        memset(&ev, 0, sizeof ev);
+        ev.sigev_notify = SIGEV_THREAD_ID;
+        ev.sigev_signo = SIGVTALRM;
+        ev._sigev_un._tid = gettid(); /* sigev_notify_thread_id, which glibc 2.36 does not name */
+        if (timer_create(CLOCK_THREAD_CPUTIME_ID, &ev, &T.timer) != 0) {
+            return;
+        }
+        T.has_timer = 1;
+    }
+    struct itimerspec it;
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_sec = (time_t)(BudgetNanos / 1000000000ull);
+    it.it_value.tv_nsec = (long)(BudgetNanos % 1000000000ull);
+    timer_settime(T.timer, 0, &it, NULL);
+}
+
+static void disarm(void) {
+    if (T.has_timer) {
+        struct itimerspec it;
+        memset(&it, 0, sizeof it);
+        timer_settime(T.timer, 0, &it, NULL);
+    }
 }
 
 /* Called once by the Rust side: the callbacks and the handler. 0 on success. */
@@ -160,6 +243,14 @@ int mdlsim_host_install(mdlsim_resolve_fn resolve, mdlsim_try_fn try_changed) {
     if (sigaction(SIGBUS, &sa, &PreviousBus) != 0) {
         return -1;
     }
+    struct sigaction budget;
+    memset(&budget, 0, sizeof budget);
+    budget.sa_sigaction = on_budget;
+    budget.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+    sigemptyset(&budget.sa_mask);
+    if (sigaction(SIGVTALRM, &budget, NULL) != 0) {
+        return -1;
+    }
     return 0;
 }
 
@@ -172,7 +263,8 @@ void mdlsim_host_table(MDLSIM_HOST *h, int (*ddi)(uint32_t, uint64_t *, uint64_t
     h->SehFilter = seh_filter;
     h->Raise = raise_status;
     h->Stop = stop;
-    h->Ddi = ddi;
+    RustDdi = ddi;
+    h->Ddi = host_ddi;
     h->Memcpy = memcpy;
     h->Memmove = memmove;
     h->Memset = memset;
@@ -180,7 +272,8 @@ void mdlsim_host_table(MDLSIM_HOST *h, int (*ddi)(uint32_t, uint64_t *, uint64_t
 
 /* Runs thunk(args) under an outermost frame. Returns 0 when it returned, else
  * TOP_RAISED (an exception no __try caught: *code is its status), TOP_STOPPED (the
- * machine stopped in a DDI or a fault) or TOP_UNSUPPORTED (*code is the exception). */
+ * machine stopped in a DDI or a fault), TOP_UNSUPPORTED (*code is the exception) or
+ * TOP_TIMEOUT (the call used up its CPU budget). */
 int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
     MDLSIM_SEH_FRAME top;
     MDLSIM_SEH_FRAME *saved_frames = T.frames;
@@ -190,6 +283,9 @@ int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
     top.Code = 0;
     T.frames = NULL;
     T.top = &top;
+    int saved_in_host = T.in_host;
+    T.in_host = 0;
+    arm();
     if (sigsetjmp(top.Env, 0) == 0) {
         thunk(args);
         while (T.frames != NULL) { /* a frame left linked by a longjmp-free path */
@@ -199,6 +295,8 @@ int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
         result = top.State;
         *code = top.Code;
     }
+    disarm();
+    T.in_host = saved_in_host;
     T.frames = saved_frames;
     T.top = saved_top;
     return result;

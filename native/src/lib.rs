@@ -41,6 +41,7 @@ mod strategy;
 
 pub use ddi::DDIS;
 pub use driver::{BuildError, Driver};
+pub use run::set_cpu_budget;
 pub use strategy::NativeStrategy;
 
 use mdlsim::addr::Va;

@@ -25,6 +25,8 @@ const RAISED: c_int = 1;
 const STOPPED: c_int = 2;
 /// `TOP_UNSUPPORTED` of `mdlsim_host_run`.
 const UNSUPPORTED: c_int = 3;
+/// `TOP_TIMEOUT` of `mdlsim_host_run`.
+const TIMEOUT: c_int = 4;
 
 /// `MDLSIM_HOST` (`runtime/host_abi.h`): filled by `mdlsim_host_table`.
 #[repr(C)]
@@ -66,6 +68,23 @@ unsafe extern "C" {
     fn mdlsim_host_install(resolve: ResolveFn, try_changed: TryFn) -> c_int;
     fn mdlsim_host_table(table: *mut HostTable, ddi: DdiFn);
     fn mdlsim_host_run(thunk: Thunk, args: *mut c_void, code: *mut i32) -> c_int;
+    fn mdlsim_host_set_budget(nanos: u64);
+}
+
+/// The CPU time one call into native code may use before it is stopped, in nanoseconds
+/// (0: unlimited). Kept here to name it in the error.
+static BUDGET_NANOS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(10_000_000_000);
+
+/// Sets the CPU time one call into native code (an `expose`, a `retire`, a
+/// [`crate::Driver::call`]) may use before it is stopped with a model error: a loop that
+/// never ends in driver code ends the case, not the test run. Process-wide; 10 s by
+/// default; zero means no limit.
+pub fn set_cpu_budget(budget: std::time::Duration) {
+    let nanos = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
+    BUDGET_NANOS.store(nanos, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: stores one word the C runtime reads when it arms a call's timer.
+    unsafe { mdlsim_host_set_budget(nanos) };
 }
 
 /// The table handed to every driver's `MdlsimInit`.
@@ -399,6 +418,12 @@ fn run_on(
                 "native code stopped without a reason".into(),
             ))
         })),
+        TIMEOUT => Err(Fault::Model(ModelError::Unsupported(format!(
+            "native code used its CPU budget of {:?} in one call (a loop that never ends?)",
+            std::time::Duration::from_nanos(
+                BUDGET_NANOS.load(std::sync::atomic::Ordering::Relaxed)
+            )
+        )))),
         UNSUPPORTED => Err(Fault::Model(ModelError::Unsupported(format!(
             "native code's __except filter returned EXCEPTION_CONTINUE_EXECUTION for {}",
             NtStatus(code as u32)

@@ -219,3 +219,11 @@ ULONG64 ReadUnprobed(ULONG64 Address) {
         return (ULONG)GetExceptionCode();
     }
 }
+
+/* Never returns. */
+ULONG64 Spin(ULONG64 Unused) {
+    (void)Unused;
+    for (volatile ULONG64 I = 0;; I++) {
+    }
+    return 0;
+}

@@ -11,6 +11,7 @@ static const MDLSIM_HOST *H;
 /* A driver tested routine by routine (Driver::call) need not be a strategy. */
 #pragma weak MdlsimExpose
 #pragma weak MdlsimRetire
+#pragma weak DriverEntry
 
 ULONG_PTR MmUserProbeAddress;
 PVOID MmHighestUserAddress;
@@ -280,6 +281,16 @@ PMDL MmCreateMdl(PMDL MemoryDescriptorList, PVOID Base, SIZE_T Length) {
     return (PMDL)(uintptr_t)Call(MDLSIM_DDI_MmCreateMdl, A);
 }
 
+VOID IofCompleteRequest(PIRP Irp, CCHAR PriorityBoost) {
+    uint64_t A[] = {W(Irp), (uint64_t)(uint8_t)PriorityBoost};
+    Call(MDLSIM_DDI_IofCompleteRequest, A);
+}
+
+VOID IoMarkIrpPending(PIRP Irp) {
+    uint64_t A[] = {W(Irp)};
+    Call(MDLSIM_DDI_IoMarkIrpPending, A);
+}
+
 NTSTATUS PsGetProcessExitStatus(PEPROCESS Process) {
     uint64_t A[] = {W(Process)};
     return (NTSTATUS)Call(MDLSIM_DDI_PsGetProcessExitStatus, A);
@@ -368,4 +379,17 @@ void MdlsimThunkRetire(void *Args) {
 void MdlsimThunkCall(void *Args) {
     MDLSIM_CALL_ARGS *A = Args;
     A->Result = A->Function(A->Argument);
+}
+
+void MdlsimThunkDispatch(void *Args) {
+    MDLSIM_DISPATCH_ARGS *A = Args;
+    A->Result = A->Function(A->Device, A->Irp);
+}
+
+void MdlsimThunkDriverEntry(void *Args) {
+    MDLSIM_ENTRY_ARGS *A = Args;
+    if (DriverEntry == NULL) {
+        H->Stop();
+    }
+    A->Result = DriverEntry(A->Driver, NULL);
 }

@@ -65,7 +65,9 @@
 #define MDLSIM_DDI_KeReleaseSpinLock 41
 #define MDLSIM_DDI_KeQueryInterruptTime 42
 #define MDLSIM_DDI_MmCreateMdl 43
-#define MDLSIM_DDI_COUNT 44
+#define MDLSIM_DDI_IofCompleteRequest 44
+#define MDLSIM_DDI_IoMarkIrpPending 45
+#define MDLSIM_DDI_COUNT 46
 
 /* Bulk operations go through the model this many bytes at a time. */
 #define MDLSIM_CHUNK 0x10000
@@ -122,8 +124,23 @@ typedef struct MDLSIM_CALL_ARGS {
     ULONG64 Result;
 } MDLSIM_CALL_ARGS;
 
+/* A dispatch routine, and DriverEntry. */
+typedef struct MDLSIM_DISPATCH_ARGS {
+    PDRIVER_DISPATCH Function;
+    PDEVICE_OBJECT Device;
+    PIRP Irp;
+    NTSTATUS Result;
+} MDLSIM_DISPATCH_ARGS;
+
+typedef struct MDLSIM_ENTRY_ARGS {
+    PDRIVER_OBJECT Driver;
+    NTSTATUS Result;
+} MDLSIM_ENTRY_ARGS;
+
 void MdlsimThunkExpose(void *Args);
 void MdlsimThunkCall(void *Args);
+void MdlsimThunkDispatch(void *Args);
+void MdlsimThunkDriverEntry(void *Args);
 void MdlsimThunkRetire(void *Args);
 
 #endif /* MDLSIM_HOST_ABI_H */

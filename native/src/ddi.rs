@@ -60,6 +60,8 @@ pub const DDIS: &[(u32, &str, usize)] = &[
     (41, "KeReleaseSpinLock", 2),
     (42, "KeQueryInterruptTime", 1),
     (43, "MmCreateMdl", 3),
+    (44, "IofCompleteRequest", 2),
+    (45, "IoMarkIrpPending", 1),
 ];
 
 /// The most bytes one bulk call moves (`MDLSIM_CHUNK`): the scratch buffer's size.
@@ -155,6 +157,9 @@ pub fn model_va(layout: Layout, h: u64) -> Va {
         HostAddress::Model(va) => va,
         HostAddress::Mdl(slot, off) => mdl_slot_address(slot)
             .map(|v| v.wrapping_add(off))
+            .unwrap_or(Va::new(h)),
+        HostAddress::Irp(slot, off) => Va::new(mdlsim::io::IrpId::BASE)
+            .checked_add(slot * mdlsim::io::IrpId::STRIDE + off)
             .unwrap_or(Va::new(h)),
         HostAddress::Process(_) | HostAddress::Host(_) => Va::new(h),
     }
@@ -367,6 +372,16 @@ fn context_ddi(k: &mut Kernel<'_>, a: &mut Args<'_>, id: u32) -> mdlsim::Result<
             .ke_release_spin_lock(a.va(0), Kirql(a.word(1) as u8))
             .map(|()| 0),
         42 => Ok(k.now_ms().saturating_mul(10_000)),
+        44 => {
+            let (layout, h) = (a.layout, a.word(0));
+            let irp = k.interleave(|m| crate::irps::irp_from_host(layout, m, h))?;
+            k.io_complete_request(irp).map(|()| 0)
+        }
+        45 => {
+            let (layout, h) = (a.layout, a.word(0));
+            let irp = k.interleave(|m| crate::irps::irp_from_host(layout, m, h))?;
+            k.io_mark_irp_pending(irp).map(|()| 0)
+        }
         other => Err(unsupported(format!("DDI number {other}"))),
     }
 }

@@ -95,6 +95,10 @@ pub struct Driver {
     pub(crate) retire: Thunk,
     /// Whether the driver defines `MdlsimExpose` and `MdlsimRetire`.
     pub(crate) is_strategy: bool,
+    pub(crate) dispatch: Thunk,
+    pub(crate) entry: Thunk,
+    /// Whether the driver defines `DriverEntry`.
+    pub(crate) has_entry: bool,
 }
 
 impl fmt::Debug for Driver {
@@ -317,8 +321,11 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
     let retire = symbol(c"MdlsimThunkRetire")?;
     let call = symbol(c"MdlsimThunkCall")?;
     let is_strategy = symbol(c"MdlsimExpose").is_ok() && symbol(c"MdlsimRetire").is_ok();
-    // SAFETY: the three symbols are driver_rt.c's functions of these exact signatures.
-    let (init, expose, retire, call) = unsafe {
+    let dispatch = symbol(c"MdlsimThunkDispatch")?;
+    let entry = symbol(c"MdlsimThunkDriverEntry")?;
+    let has_entry = symbol(c"DriverEntry").is_ok();
+    // SAFETY: the symbols are driver_rt.c's functions of these exact signatures.
+    let (init, expose, retire, call, dispatch, entry) = unsafe {
         (
             std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*const HostTable) -> c_int>(
                 init,
@@ -326,6 +333,8 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
             std::mem::transmute::<*mut c_void, Thunk>(expose),
             std::mem::transmute::<*mut c_void, Thunk>(retire),
             std::mem::transmute::<*mut c_void, Thunk>(call),
+            std::mem::transmute::<*mut c_void, Thunk>(dispatch),
+            std::mem::transmute::<*mut c_void, Thunk>(entry),
         )
     };
     // SAFETY: the table is 'static and matches MDLSIM_HOST; MdlsimInit only reads it.
@@ -343,5 +352,8 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
         expose,
         retire,
         is_strategy,
+        dispatch,
+        entry,
+        has_entry,
     })
 }

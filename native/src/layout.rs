@@ -8,8 +8,8 @@
 //! * a user window of 8 TiB: model user address `v` is host `user_base + v`, so a buffer
 //!   contiguous in the model is contiguous for the C code, and the window shows the pages
 //!   of the *current* process (after `KeStackAttachProcess`, the attached one);
-//! * four system regions of 512 GiB (non-paged pool, paged pool, system PTEs, MDLs), each
-//!   linear over its model region.
+//! * five system regions of 512 GiB (non-paged pool, paged pool, system PTEs, and the
+//!   host copies of MDLs and of IRPs), the first three linear over their model regions.
 //!
 //! All user windows lie below [`HOST_USER_PROBE_ADDRESS`] and all system regions at or
 //! above [`HOST_SYSTEM_RANGE_START`], so the driver's own checks
@@ -38,7 +38,7 @@ pub const HOST_SYSTEM_RANGE_START: u64 = 0x5800_0000_0000;
 /// Size of one system region.
 pub const REGION_SPAN: u64 = 0x80_0000_0000;
 /// System regions per thread.
-pub const REGIONS: u64 = 4;
+pub const REGIONS: u64 = 5;
 /// Host address space per thread for its system regions.
 pub const SYSTEM_SPAN: u64 = REGIONS * REGION_SPAN;
 /// Where the fake process-object pointers (`PEPROCESS`) live: never mapped.
@@ -48,6 +48,8 @@ pub const PROCESS_OBJECTS: u64 = 0x5400_0000_0000;
 pub const PROCESS_STRIDE: u64 = 0x10;
 /// Host bytes reserved for one MDL's header and PFN array (262,138 PFNs, a 1 GiB span).
 pub const MDL_STRIDE: u64 = 2 << 20;
+/// Host bytes reserved for one IRP and its stack locations (0xD0 + 255 × 0x48 at most).
+pub const IRP_STRIDE: u64 = 0x8000;
 /// Addresses below this translate to themselves (the `NULL` page and its neighbours).
 pub const IDENTITY_BELOW: u64 = 0x1_0000;
 
@@ -60,6 +62,8 @@ const MODEL_REGIONS: [u64; 3] = [
 ];
 /// Index of the MDL region.
 const MDL_REGION: u64 = 3;
+/// Index of the IRP region (host copies of IRPs).
+const IRP_REGION: u64 = 4;
 
 /// What a host address is, for native code.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,6 +72,8 @@ pub enum HostAddress {
     Model(Va),
     /// Inside the host copy of an MDL: its arena slot and the byte offset in its header.
     Mdl(u64, u64),
+    /// Inside the host copy of an IRP: its arena slot and the byte offset in it.
+    Irp(u64, u64),
     /// A process object (`PEPROCESS`) of this process id.
     Process(u32),
     /// Host memory that is none of the model's (the driver's stack, its globals).
@@ -141,6 +147,12 @@ impl Layout {
         (off < REGION_SPAN).then(|| self.region_base(MDL_REGION) + off)
     }
 
+    /// The host address of the IRP in arena slot `slot` (its `PIRP` for native code).
+    pub fn irp(&self, slot: u64) -> Option<u64> {
+        let off = slot.checked_mul(IRP_STRIDE)?;
+        (off < REGION_SPAN).then(|| self.region_base(IRP_REGION) + off)
+    }
+
     /// The host pointer native code sees for process `pid` (`PEPROCESS`).
     pub const fn process(&self, pid: u32) -> u64 {
         PROCESS_OBJECTS + (pid as u64) * PROCESS_STRIDE
@@ -173,6 +185,11 @@ impl Layout {
                 return HostAddress::Mdl(off / MDL_STRIDE, off % MDL_STRIDE);
             }
         }
+        if let Some(off) = h.checked_sub(self.region_base(IRP_REGION)) {
+            if off < REGION_SPAN {
+                return HostAddress::Irp(off / IRP_STRIDE, off % IRP_STRIDE);
+            }
+        }
         HostAddress::Host(h)
     }
 }
@@ -192,4 +209,9 @@ pub fn mdl_slot_address(slot: u64) -> Option<Va> {
     Some(Va::new(
         MODEL_MDL_BASE.checked_add(slot.checked_mul(MODEL_MDL_STRIDE)?)?,
     ))
+}
+
+/// The arena slot of an IRP: where its host copy lives.
+pub fn irp_slot(irp: mdlsim::io::IrpId) -> u64 {
+    (irp.address() - mdlsim::io::IrpId::BASE) / mdlsim::io::IrpId::STRIDE
 }

@@ -31,8 +31,10 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod ddi;
+mod dispatch;
 mod driver;
 pub mod host;
+mod irps;
 pub mod layout;
 mod mirror;
 pub mod provenance;
@@ -40,6 +42,7 @@ mod run;
 mod strategy;
 
 pub use ddi::DDIS;
+pub use dispatch::NativeDriver;
 pub use driver::{BuildError, Driver};
 pub use run::set_cpu_budget;
 pub use strategy::NativeStrategy;

@@ -57,6 +57,7 @@ pub struct Mirror {
     /// The process whose pages the user window shows.
     user: Option<mdlsim::space::Pid>,
     mdls: BTreeMap<u64, MdlCopy>,
+    irps: crate::irps::IrpCopies,
 }
 
 /// A host failure as the model's error (the harness reports it; nothing panics).
@@ -108,6 +109,7 @@ impl Mirror {
         for c in std::mem::take(&mut self.mdls).into_values() {
             mem.unmap(c.host, c.mapped).map_err(host_error)?;
         }
+        self.irps.reset(mem)?;
         self.user = None;
         Ok(())
     }
@@ -148,7 +150,8 @@ impl Mirror {
                 copy_frame(mem, m, mp.pfn);
             }
         }
-        self.mdls_to_host(mem, m)
+        self.mdls_to_host(mem, m)?;
+        self.irps.show(mem, m)
     }
 
     /// Whether [`Mirror::map_on_demand`] would map the page of `va` for this access.
@@ -301,7 +304,7 @@ impl Mirror {
                 apply_mdl_writes(layout, k, &c, &now)?;
             }
         }
-        Ok(())
+        self.irps.take(mem, k)
     }
 }
 

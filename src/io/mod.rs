@@ -102,6 +102,7 @@ pub use services::IoRequest;
 pub(crate) use crate::iostate::Timer;
 pub use crate::iostate::{ApcDelivery, IoCompletion, IoState};
 
+use crate::addr::Va;
 use crate::audit::HazardKind;
 use crate::fault::{Fault, ModelError, Result};
 use crate::machine::Machine;
@@ -297,6 +298,19 @@ impl Machine {
     /// Every outstanding IRP, in arena order.
     pub fn irps(&self) -> impl Iterator<Item = (IrpId, &Irp)> {
         self.irps.iter().map(|(h, i)| (IrpId(h), i))
+    }
+
+    /// The IRP whose address (`PIRP`, [`IrpId::address`]) is `va`: the outstanding IRP in
+    /// that slot, or a handle to the freed one (every routine reports it as stale); `None`
+    /// for an address no IRP ever had. For driver code that holds IRPs as pointers
+    /// (`mdlsim-native`'s C drivers).
+    pub fn irp_at(&self, va: Va) -> Option<IrpId> {
+        let off = va.raw().checked_sub(IrpId::BASE)?;
+        if off % IrpId::STRIDE != 0 {
+            return None;
+        }
+        let index = u32::try_from(off / IrpId::STRIDE).ok()?;
+        self.irps.slot_handle(index).map(IrpId)
     }
 
     /// The IRPs queued to a thread (`ETHREAD.IrpList`).

@@ -92,9 +92,14 @@ impl IrpId {
     /// An IRP handle no machine ever issues.
     pub const NEVER: IrpId = IrpId(Handle::NEVER);
 
+    /// Where the model's IRP addresses start (the `PIRP` of arena slot 0).
+    pub const BASE: u64 = 0xFFFF_D000_0000_0000;
+    /// Bytes between two IRP addresses.
+    pub const STRIDE: u64 = 0x200;
+
     /// The address the model reports for this IRP in bug-check parameters (a fake `PIRP`).
     pub const fn address(self) -> u64 {
-        0xFFFF_D000_0000_0000 + (self.0.index as u64) * 0x200
+        Self::BASE + (self.0.index as u64) * Self::STRIDE
     }
 }
 

@@ -1,0 +1,149 @@
+//! A driver's C dispatch routines as an [`mdlsim::io::Driver`]: `DriverEntry` fills a
+//! `DRIVER_OBJECT`'s `MajorFunction` table, and each IRP the I/O manager sends runs the
+//! routine for its major function, with the IRP mirrored at its host address
+//! (`crate::irps`), so `verify_driver` judges the C code as it judges a Rust driver.
+
+use crate::driver::{BuildError, Driver};
+use crate::layout::irp_slot;
+use crate::run::{Thunk, layout, run};
+use mdlsim::io::{DeviceId, IoStatusBlock, IrpId};
+use mdlsim::status::NtStatus;
+use mdlsim::{Config, Kernel, Machine};
+use std::ffi::c_void;
+use std::sync::Arc;
+
+/// `sizeof(DRIVER_OBJECT)` and `sizeof(DEVICE_OBJECT)` on x64, in 8-byte words.
+const OBJECT_WORDS: usize = 0x150 / 8;
+/// `DRIVER_OBJECT.MajorFunction` on x64, in words.
+const MAJOR_FUNCTION: usize = 0x70 / 8;
+/// `IRP_MJ_MAXIMUM_FUNCTION + 1`.
+const MAJORS: usize = 0x1C;
+
+/// `MDLSIM_DISPATCH_ARGS` (`runtime/host_abi.h`).
+#[repr(C)]
+struct DispatchArgs {
+    function: u64,
+    device: *mut u64,
+    irp: u64,
+    result: i32,
+}
+
+/// `MDLSIM_ENTRY_ARGS`.
+#[repr(C)]
+struct EntryArgs {
+    driver: *mut u64,
+    result: i32,
+}
+
+/// A driver's C dispatch routines, for [`mdlsim::verify_driver`].
+///
+/// `DriverEntry` runs once, on a machine of its own, to fill the dispatch table: what
+/// else it does there (a pool allocation, say) does not carry into the cases. A major
+/// function the table leaves empty completes its IRP with
+/// `STATUS_INVALID_DEVICE_REQUEST`, as the I/O manager's default routine does. The
+/// device object a routine gets has `DeviceExtension` NULL: per-device state is not
+/// mirrored yet.
+#[derive(Debug, Clone)]
+pub struct NativeDriver {
+    driver: Arc<Driver>,
+    /// The `DRIVER_OBJECT` `DriverEntry` filled (host memory, read-only after it).
+    object: Arc<[u64; OBJECT_WORDS]>,
+}
+
+impl NativeDriver {
+    /// Runs the driver's `DriverEntry` and keeps its dispatch table.
+    ///
+    /// # Errors
+    /// [`BuildError::Load`] when the driver has no `DriverEntry`, or it failed (its
+    /// status, or what stopped it).
+    pub fn new(driver: Driver) -> Result<NativeDriver, BuildError> {
+        if !driver.has_entry {
+            return Err(BuildError::Load(format!(
+                "{}: a dispatch driver defines DriverEntry",
+                driver.name()
+            )));
+        }
+        let mut object = Box::new([0u64; OBJECT_WORDS]);
+        object[0] = 4 | (0x150 << 16); // Type IO_TYPE_DRIVER, Size
+        let mut args = EntryArgs {
+            driver: object.as_mut_ptr(),
+            result: 0,
+        };
+        let mut m = Machine::new(Config::default())
+            .map_err(|e| BuildError::Load(format!("a machine for DriverEntry: {e}")))?;
+        let thunk: Thunk = driver.entry;
+        run(&mut m.kernel(), thunk, (&mut args as *mut EntryArgs).cast())
+            .map_err(|f| BuildError::Load(format!("{}: DriverEntry: {f}", driver.name())))?;
+        if args.result < 0 {
+            return Err(BuildError::Load(format!(
+                "{}: DriverEntry returned {}",
+                driver.name(),
+                NtStatus(args.result as u32)
+            )));
+        }
+        Ok(NativeDriver {
+            driver: Arc::new(driver),
+            object: Arc::new(*object),
+        })
+    }
+
+    /// The routine `MajorFunction[major]` (0: none).
+    fn routine(&self, major: u8) -> u64 {
+        let i = usize::from(major);
+        if i < MAJORS {
+            self.object[MAJOR_FUNCTION + i]
+        } else {
+            0
+        }
+    }
+
+    /// The `DEVICE_OBJECT` a routine gets for `device`.
+    fn device_object(
+        &self,
+        k: &Kernel<'_>,
+        device: DeviceId,
+    ) -> mdlsim::Result<Box<[u64; OBJECT_WORDS]>> {
+        let d = k.device(device)?;
+        let mut o = Box::new([0u64; OBJECT_WORDS]);
+        o[0] = 3 | (0x150 << 16); // Type IO_TYPE_DEVICE, Size
+        o[1] = self.object.as_ptr() as u64; // DriverObject
+        o[6] = u64::from(d.flags); // Flags (0x30)
+        o[9] = u64::from(d.stack_size) << 32; // StackSize (0x4C)
+        Ok(o)
+    }
+}
+
+impl mdlsim::io::Driver for NativeDriver {
+    fn dispatch(
+        &self,
+        k: &mut Kernel<'_>,
+        device: DeviceId,
+        irp: IrpId,
+    ) -> mdlsim::Result<NtStatus> {
+        let major = k.io_get_current_irp_stack_location(irp)?.major_function;
+        let function = self.routine(major);
+        if function == 0 {
+            let status = NtStatus(0xC000_0010); // STATUS_INVALID_DEVICE_REQUEST
+            k.irp_mut(irp)?.io_status = IoStatusBlock {
+                status,
+                information: 0,
+            };
+            k.io_complete_request(irp)?;
+            return Ok(status);
+        }
+        let host = layout()?.irp(irp_slot(irp)).unwrap_or(0);
+        let mut object = self.device_object(k, device)?;
+        let mut args = DispatchArgs {
+            function,
+            device: object.as_mut_ptr(),
+            irp: host,
+            result: 0,
+        };
+        run(
+            k,
+            self.driver.dispatch,
+            (&mut args as *mut DispatchArgs).cast::<c_void>(),
+        )?;
+        Ok(NtStatus(args.result as u32))
+    }
+}

@@ -1,0 +1,50 @@
+//! C dispatch routines under the driver harness (`verify_driver`): an IOCTL handler in
+//! C passes every hostile case, and each of its two broken builds is caught with its
+//! class (the negative controls).
+
+use mdlsim::io::ioctl::{FILE_ANY_ACCESS, METHOD_BUFFERED, METHOD_NEITHER, ctl_code};
+use mdlsim::oracle::BugClass;
+use mdlsim::verify::Config;
+use mdlsim::verify_driver::{self, DriverUnderTest};
+use mdlsim_native::{Driver, NativeDriver};
+
+const IOCTL_VERSION: u32 = ctl_code(0x8000, 0x900, METHOD_BUFFERED, FILE_ANY_ACCESS);
+const IOCTL_SUM: u32 = ctl_code(0x8000, 0x903, METHOD_NEITHER, FILE_ANY_ACCESS);
+
+fn under_test(defines: &[&str]) -> DriverUnderTest {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/ioctl_driver.c");
+    let d = Driver::compile_with(path, defines).unwrap_or_else(|e| panic!("{e}"));
+    let code = NativeDriver::new(d).unwrap_or_else(|e| panic!("{e}"));
+    DriverUnderTest::new("c-ioctl", code)
+        .ioctl(IOCTL_VERSION, 0, 16)
+        .ioctl(IOCTL_SUM, 64, 0)
+}
+
+fn config() -> Config {
+    Config::default().cases(300).seed(11).ignore_env()
+}
+
+#[test]
+fn the_c_ioctl_handlers_pass_every_hostile_case() {
+    if let Err(cx) = verify_driver::verify(&under_test(&[]), &config()) {
+        panic!("{cx}");
+    }
+}
+
+fn caught(defines: &[&str], class: BugClass) {
+    let cx = verify_driver::verify(&under_test(defines), &config()).expect_err("caught");
+    assert!(cx.findings.iter().any(|f| f.kind == class), "{cx}");
+}
+
+#[test]
+fn information_past_what_was_written_is_caught() {
+    caught(
+        &["INFORMATION_IS_OUTPUT_LENGTH"],
+        BugClass::KernelBytesToUser,
+    );
+}
+
+#[test]
+fn an_unprobed_method_neither_pointer_is_caught() {
+    caught(&["NO_PROBE"], BugClass::UnprobedUserAccess);
+}

@@ -35,7 +35,8 @@ typedef void (*mdlsim_try_fn)(int Delta);
 struct thread_state {
     MDLSIM_SEH_FRAME *frames; /* innermost linked __try frame */
     MDLSIM_SEH_FRAME *top;    /* the outermost frame of the running call, NULL outside */
-    int in_host;              /* inside a callback into the model (Rust frames below) */
+    volatile sig_atomic_t in_host; /* inside a callback into the model (Rust frames below) */
+    int leaked_tries;         /* __try frames unlinked without telling the model */
     volatile sig_atomic_t expired; /* the call's CPU budget ran out */
     timer_t timer;            /* this thread's CPU-time timer */
     int has_timer;
@@ -91,8 +92,11 @@ static void seh_cleanup(MDLSIM_SEH_FRAME *f) {
 }
 
 __attribute__((noreturn)) static void stop_with(int why, int32_t code) {
+    /* No call into the model here (this may run in the budget's asynchronous signal):
+     * the frames are counted, and the Rust side closes them in the model. */
     while (T.frames != NULL) {
-        unlink_frame(T.frames);
+        T.frames = T.frames->Outer;
+        T.leaked_tries++;
     }
     T.top->State = why;
     T.top->Code = code;
@@ -138,7 +142,9 @@ static void forward(int sig, siginfo_t *info, void *uc, const struct sigaction *
 }
 
 static void on_fault(int sig, siginfo_t *info, void *ucv) {
-    if (T.top == NULL) {
+    /* Outside a native call, or inside the model's own code (Rust frames below, which
+     * no long jump may cross): not driver code's fault. */
+    if (T.top == NULL || T.in_host > 0) {
         forward(sig, info, ucv, sig == SIGSEGV ? &PreviousSegv : &PreviousBus);
         return;
     }
@@ -149,7 +155,7 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
     T.in_host++;
     int outcome = Resolve((uint64_t)(uintptr_t)info->si_addr, write, &status);
     T.in_host--;
-    if (T.expired) {
+    if (T.expired && outcome == MDLSIM_OK) {
         stop_with(TOP_TIMEOUT, 0);
     }
     if (outcome == MDLSIM_OK) {
@@ -184,7 +190,7 @@ static int host_ddi(uint32_t id, uint64_t *args, uint64_t *result) {
     T.in_host++;
     int outcome = RustDdi(id, args, result);
     T.in_host--;
-    if (T.expired) {
+    if (T.expired && outcome == MDLSIM_OK) {
         stop_with(TOP_TIMEOUT, 0);
     }
     return outcome;
@@ -215,6 +221,9 @@ static void arm(void) {
     memset(&it, 0, sizeof it);
     it.it_value.tv_sec = (time_t)(BudgetNanos / 1000000000ull);
     it.it_value.tv_nsec = (long)(BudgetNanos % 1000000000ull);
+    /* Then every 10 ms: a tick that lands inside the model only marks the budget spent,
+     * and a later one stops driver code wherever it is. */
+    it.it_interval.tv_nsec = 10 * 1000 * 1000;
     timer_settime(T.timer, 0, &it, NULL);
 }
 
@@ -273,8 +282,9 @@ void mdlsim_host_table(MDLSIM_HOST *h, int (*ddi)(uint32_t, uint64_t *, uint64_t
 /* Runs thunk(args) under an outermost frame. Returns 0 when it returned, else
  * TOP_RAISED (an exception no __try caught: *code is its status), TOP_STOPPED (the
  * machine stopped in a DDI or a fault), TOP_UNSUPPORTED (*code is the exception) or
- * TOP_TIMEOUT (the call used up its CPU budget). */
-int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
+ * TOP_TIMEOUT (the call used up its CPU budget). *leaked is the number of __try frames
+ * a stop left open, which the caller closes in the model. */
+int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code, int *leaked) {
     MDLSIM_SEH_FRAME top;
     MDLSIM_SEH_FRAME *saved_frames = T.frames;
     MDLSIM_SEH_FRAME *saved_top = T.top;
@@ -284,9 +294,11 @@ int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
     T.frames = NULL;
     T.top = &top;
     int saved_in_host = T.in_host;
+    int saved_leaked = T.leaked_tries;
     T.in_host = 0;
-    arm();
+    T.leaked_tries = 0;
     if (sigsetjmp(top.Env, 0) == 0) {
+        arm(); /* only now: the budget's stop jumps to top.Env */
         thunk(args);
         while (T.frames != NULL) { /* a frame left linked by a longjmp-free path */
             unlink_frame(T.frames);
@@ -296,6 +308,8 @@ int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code) {
         *code = top.Code;
     }
     disarm();
+    *leaked = T.leaked_tries;
+    T.leaked_tries = saved_leaked;
     T.in_host = saved_in_host;
     T.frames = saved_frames;
     T.top = saved_top;

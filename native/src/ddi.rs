@@ -468,12 +468,12 @@ fn bulk(k: &mut Kernel<'_>, a: &Args<'_>, scratch: &mut Vec<u8>, id: u32) -> mdl
             let n = chunk(a.word(1))?;
             scratch.resize(n.max(scratch.len()), 0);
             k.kernel_read_into(a.va(0), &mut scratch[..n])?;
-            Ok(scratch.as_ptr() as u64)
+            Ok(scratch.as_mut_ptr() as u64)
         }
         32 => {
             let n = chunk(a.word(0))?;
             scratch.resize(n.max(scratch.len()), 0);
-            Ok(scratch.as_ptr() as u64)
+            Ok(scratch.as_mut_ptr() as u64)
         }
         33 => {
             let n = chunk(a.word(1))?;

@@ -67,7 +67,12 @@ type DdiFn = extern "C" fn(u32, *mut u64, *mut u64) -> c_int;
 unsafe extern "C" {
     fn mdlsim_host_install(resolve: ResolveFn, try_changed: TryFn) -> c_int;
     fn mdlsim_host_table(table: *mut HostTable, ddi: DdiFn);
-    fn mdlsim_host_run(thunk: Thunk, args: *mut c_void, code: *mut i32) -> c_int;
+    fn mdlsim_host_run(
+        thunk: Thunk,
+        args: *mut c_void,
+        code: *mut i32,
+        leaked: *mut c_int,
+    ) -> c_int;
     fn mdlsim_host_set_budget(nanos: u64);
 }
 
@@ -399,11 +404,16 @@ fn run_on(
     };
     let prev = ACTIVE.with(|a| a.replace(&mut active));
     let mut code = 0i32;
+    let mut leaked: c_int = 0;
     // SAFETY: `thunk` is a driver's entry thunk taking `args` (the caller built them for
     // it); the callbacks reach `k` and `t` only through `active`, which outlives the
     // call, and neither is used here until it returns.
-    let outcome = unsafe { mdlsim_host_run(thunk, args, &mut code) };
+    let outcome = unsafe { mdlsim_host_run(thunk, args, &mut code, &mut leaked) };
     ACTIVE.with(|a| a.set(prev));
+    // The `__try` frames a stop left open, closed in the model.
+    for _ in 0..leaked {
+        k.leave_try();
+    }
     let stop = active.stop.take();
     match outcome {
         OK | RAISED => {

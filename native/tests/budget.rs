@@ -23,3 +23,43 @@ fn a_loop_that_never_ends_is_stopped_at_the_cpu_budget() {
         "runs again"
     );
 }
+
+/// The budget also ends a loop that spends most of its time in the model's `__try`
+/// bookkeeping, and the `__try` it left open is closed in the model: a later raw user
+/// read outside `__try` is judged as outside.
+#[test]
+fn a_loop_through_try_is_stopped_and_leaves_no_try_open() {
+    use mdlsim::addr::PAGE_SIZE;
+    use mdlsim::events::EventKind;
+    use mdlsim::space::Protection;
+    use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/runtime.c");
+    let d = Driver::compile(path).unwrap_or_else(|e| panic!("{e}"));
+    set_cpu_budget(Duration::from_millis(200));
+    let mut m = Machine::new(Config::default()).unwrap();
+    let app = m.create_process("app").unwrap();
+    let va = m
+        .virtual_alloc(
+            app,
+            None,
+            PAGE_SIZE,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    m.user_write(app, va, b"x").unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let r = d.call(&mut m.kernel(), "SpinInTry", 0);
+    assert!(matches!(r, Err(Fault::Model(_))), "{r:?}");
+    let host = mdlsim_native::host_address(va).unwrap();
+    assert_eq!(
+        d.call(&mut m.kernel(), "ReadBare", host).unwrap(),
+        u64::from(b'x')
+    );
+    let outside = m
+        .events()
+        .iter()
+        .filter(|e| e.kind == EventKind::UserAccessOutsideTry)
+        .count();
+    assert_eq!(outside, 1, "the read is outside every __try");
+}

@@ -227,3 +227,16 @@ ULONG64 Spin(ULONG64 Unused) {
     }
     return 0;
 }
+
+/* Never returns, entering and leaving __try all the time (the model's bookkeeping runs
+ * on every turn). */
+ULONG64 SpinInTry(ULONG64 Unused) {
+    (void)Unused;
+    for (;;) {
+        __try {
+            Unused++;
+        } __except (EXCEPTION_EXECUTE_HANDLER) {
+        }
+    }
+    return 0;
+}

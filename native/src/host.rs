@@ -263,32 +263,6 @@ impl HostMemory {
         unsafe { std::slice::from_raw_parts_mut(at as *mut u8, len) }
     }
 
-    /// Every window back to `PROT_NONE`: nothing mapped (a new machine, a new call).
-    ///
-    /// # Errors
-    /// The host refused.
-    pub fn clear(&mut self) -> io::Result<()> {
-        map_at(
-            self.layout.user_base(),
-            USER_SPAN,
-            Prot::None,
-            REPLACE_NONE,
-            -1,
-            0,
-        )?;
-        for region in 0..REGIONS {
-            map_at(
-                self.layout.region_base(region),
-                REGION_SPAN,
-                Prot::None,
-                REPLACE_NONE,
-                -1,
-                0,
-            )?;
-        }
-        Ok(())
-    }
-
     fn check_inside(&self, at: u64, len: u64) -> io::Result<()> {
         let end = at.checked_add(len);
         let inside = |base: u64, span: u64| at >= base && end.is_some_and(|e| e <= base + span);

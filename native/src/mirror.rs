@@ -156,11 +156,7 @@ impl Mirror {
 
     /// Whether [`Mirror::map_on_demand`] would map the page of `va` for this access.
     pub fn can_map(&self, m: &Machine, va: Va, write: bool) -> bool {
-        model_mapping(m, va).is_some_and(|mp| match mp.prot {
-            Prot::ReadWrite => true,
-            Prot::Read => !write,
-            Prot::None => false,
-        })
+        model_mapping(m, va).is_some_and(|mp| allows(mp.prot, write))
     }
 
     /// Maps the page of `va` for native code if the model has a valid PTE there that
@@ -181,15 +177,10 @@ impl Mirror {
         let Some(mp) = model_mapping(m, va) else {
             return Ok(false);
         };
-        let allowed = match mp.prot {
-            Prot::ReadWrite => true,
-            Prot::Read => !write,
-            Prot::None => false,
-        };
         let Some(h) = mem.layout().host(mp.va) else {
             return Ok(false);
         };
-        if !allowed || self.mapped.get(&h) == Some(&mp) {
+        if !allows(mp.prot, write) || self.mapped.get(&h) == Some(&mp) {
             return Ok(false);
         }
         mem.map_frames(h, mp.pfn, 1, mp.prot).map_err(host_error)?;
@@ -323,6 +314,15 @@ fn model_mapping(m: &Machine, va: Va) -> Option<Mapping> {
         prot: prot_of(pte.protection),
         va: page,
     })
+}
+
+/// Whether a page mapped with `prot` takes the access (a read, or a write).
+fn allows(prot: Prot, write: bool) -> bool {
+    match prot {
+        Prot::ReadWrite => true,
+        Prot::Read => !write,
+        Prot::None => false,
+    }
 }
 
 /// Copies frame `pfn`'s bytes from the model into host memory.

@@ -106,11 +106,12 @@ pub fn host_table() -> HostTable {
         memmove: std::ptr::null(),
         memset: std::ptr::null(),
         model_ranges: [0; 6],
-        user_probe_address: crate::layout::HOST_USER_PROBE_ADDRESS,
-        highest_user_address: crate::layout::HOST_USER_PROBE_ADDRESS - 0x1_0001,
-        system_range_start: crate::layout::HOST_SYSTEM_RANGE_START,
+        user_probe_address: 0,
+        highest_user_address: 0,
+        system_range_start: 0,
     };
-    // SAFETY: `t` is a valid, writable MDLSIM_HOST; the function only stores into it.
+    // SAFETY: `t` is a valid, writable MDLSIM_HOST; the function zeroes it and stores the
+    // runtime's entries; the constants are set after it.
     unsafe { mdlsim_host_table(&mut t, on_ddi) };
     t.model_ranges = crate::layout::model_ranges();
     t.user_probe_address = crate::layout::HOST_USER_PROBE_ADDRESS;

@@ -31,6 +31,10 @@
 
 typedef int (*mdlsim_resolve_fn)(uint64_t Address, int Write, uint64_t *Status);
 typedef void (*mdlsim_try_fn)(int Delta);
+typedef int (*mdlsim_step_fn)(void);
+
+/* x86-64 RFLAGS.TF: the CPU traps after the next instruction. */
+#define TRAP_FLAG 0x100
 
 struct thread_state {
     MDLSIM_SEH_FRAME *frames; /* innermost linked __try frame */
@@ -40,12 +44,14 @@ struct thread_state {
     volatile sig_atomic_t expired; /* the call's CPU budget ran out */
     timer_t timer;            /* this thread's CPU-time timer */
     int has_timer;
+    volatile sig_atomic_t stepping; /* an access runs alone (TF set): the trap ends it */
 };
 
 static __thread struct thread_state T;
 static mdlsim_resolve_fn Resolve;
 static mdlsim_try_fn TryChanged;
-static struct sigaction PreviousSegv, PreviousBus;
+static mdlsim_step_fn Stepped;
+static struct sigaction PreviousSegv, PreviousBus, PreviousTrap;
 
 /* The model's __try bookkeeping, marked as host time (see on_budget). */
 static void try_changed(int delta) {
@@ -98,6 +104,7 @@ __attribute__((noreturn)) static void stop_with(int why, int32_t code) {
         T.frames = T.frames->Outer;
         T.leaked_tries++;
     }
+    T.stepping = 0; /* the access that ran alone never completes */
     T.top->State = why;
     T.top->Code = code;
     siglongjmp(T.top->Env, 1);
@@ -105,6 +112,7 @@ __attribute__((noreturn)) static void stop_with(int why, int32_t code) {
 
 __attribute__((noreturn)) static void raise_status(int32_t status) {
     MDLSIM_SEH_FRAME *f = T.frames;
+    T.stepping = 0; /* an access that faulted mid-step never completes */
     if (f == NULL) {
         stop_with(TOP_RAISED, status);
     }
@@ -137,8 +145,12 @@ static void forward(int sig, siginfo_t *info, void *uc, const struct sigaction *
         prev->sa_handler(sig);
         return;
     }
-    /* The default action: restore it and let the fault happen again. */
+    /* The default action: restore it and let the fault happen again (a trap, which
+     * does not repeat, is raised again). */
     signal(sig, SIG_DFL);
+    if (sig == SIGTRAP) {
+        raise(SIGTRAP);
+    }
 }
 
 static void on_fault(int sig, siginfo_t *info, void *ucv) {
@@ -161,10 +173,39 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
     if (outcome == MDLSIM_OK) {
         return; /* mapped now: the access is retried */
     }
+    if (outcome == MDLSIM_STEP) {
+        /* The page is open for this access only: the instruction runs alone, and the
+         * trap after it closes the page again. */
+        uc->uc_mcontext.gregs[REG_EFL] |= TRAP_FLAG;
+        T.stepping = 1;
+        return;
+    }
     if (outcome == MDLSIM_RAISED) {
         raise_status((int32_t)status);
     }
     stop();
+}
+
+/* The single-stepped access completed: the host closes what it opened for it. A trap
+ * that is not ours (a debugger's, a breakpoint in the driver) goes to the handler
+ * installed before. */
+static void on_trap(int sig, siginfo_t *info, void *ucv) {
+    if (T.top == NULL || T.in_host > 0 || !T.stepping) {
+        forward(sig, info, ucv, &PreviousTrap);
+        return;
+    }
+    ucontext_t *uc = ucv;
+    uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)TRAP_FLAG;
+    T.stepping = 0;
+    T.in_host++;
+    int outcome = Stepped();
+    T.in_host--;
+    if (T.expired) {
+        stop_with(TOP_TIMEOUT, 0);
+    }
+    if (outcome != MDLSIM_OK) {
+        stop();
+    }
 }
 
 /* The call's CPU budget ran out. Inside driver code the call stops here; inside the
@@ -235,29 +276,36 @@ static void disarm(void) {
     }
 }
 
-/* Called once by the Rust side: the callbacks and the handler. 0 on success. */
-int mdlsim_host_install(mdlsim_resolve_fn resolve, mdlsim_try_fn try_changed) {
-    Resolve = resolve;
-    TryChanged = try_changed;
+static int handle(int sig, void (*f)(int, siginfo_t *, void *), int flags,
+                  struct sigaction *previous) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_fault;
+    sa.sa_sigaction = f;
+    sa.sa_flags = SA_SIGINFO | flags;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(sig, &sa, previous);
+}
+
+/* This thread stops running native code for good: its CPU-time timer is deleted. */
+void mdlsim_host_thread_exit(void) {
+    if (T.has_timer) {
+        timer_delete(T.timer);
+        T.has_timer = 0;
+    }
+}
+
+/* Called once by the Rust side: the callbacks and the handlers. 0 on success. */
+int mdlsim_host_install(mdlsim_resolve_fn resolve, mdlsim_try_fn try_changed,
+                        mdlsim_step_fn stepped) {
+    Resolve = resolve;
+    TryChanged = try_changed;
+    Stepped = stepped;
     /* SA_NODEFER: a handler that long-jumps out leaves the signal unblocked. No
      * SA_ONSTACK: the handler calls the model, which needs more than an alternate stack. */
-    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSEGV, &sa, &PreviousSegv) != 0) {
-        return -1;
-    }
-    if (sigaction(SIGBUS, &sa, &PreviousBus) != 0) {
-        return -1;
-    }
-    struct sigaction budget;
-    memset(&budget, 0, sizeof budget);
-    budget.sa_sigaction = on_budget;
-    budget.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
-    sigemptyset(&budget.sa_mask);
-    if (sigaction(SIGVTALRM, &budget, NULL) != 0) {
+    if (handle(SIGSEGV, on_fault, SA_NODEFER, &PreviousSegv) != 0 ||
+        handle(SIGBUS, on_fault, SA_NODEFER, &PreviousBus) != 0 ||
+        handle(SIGTRAP, on_trap, SA_NODEFER, &PreviousTrap) != 0 ||
+        handle(SIGVTALRM, on_budget, SA_NODEFER | SA_RESTART, NULL) != 0) {
         return -1;
     }
     return 0;
@@ -295,8 +343,10 @@ int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code, int *leake
     T.top = &top;
     int saved_in_host = T.in_host;
     int saved_leaked = T.leaked_tries;
+    int saved_stepping = T.stepping;
     T.in_host = 0;
     T.leaked_tries = 0;
+    T.stepping = 0;
     if (sigsetjmp(top.Env, 0) == 0) {
         arm(); /* only now: the budget's stop jumps to top.Env */
         thunk(args);
@@ -311,6 +361,7 @@ int mdlsim_host_run(void (*thunk)(void *), void *args, int32_t *code, int *leake
     *leaked = T.leaked_tries;
     T.leaked_tries = saved_leaked;
     T.in_host = saved_in_host;
+    T.stepping = saved_stepping;
     T.frames = saved_frames;
     T.top = saved_top;
     return result;

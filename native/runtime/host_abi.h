@@ -16,6 +16,8 @@
 #define MDLSIM_OK 0      /* done; the result is valid */
 #define MDLSIM_RAISED 1  /* the DDI raised an exception: the result is its status */
 #define MDLSIM_STOPPED 2 /* the machine stopped (a bug check, a model error) */
+#define MDLSIM_STEP 3    /* a fault resolved for one access: run the instruction alone,
+                          * then tell the host (a traced page is closed again) */
 
 /* DDI numbers: the Rust side (src/ddi.rs, `Ddi`) uses the same values; a test reads
  * this list and compares. */

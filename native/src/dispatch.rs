@@ -72,8 +72,13 @@ impl NativeDriver {
         let mut m = Machine::new(Config::default())
             .map_err(|e| BuildError::Load(format!("a machine for DriverEntry: {e}")))?;
         let thunk: Thunk = driver.entry;
-        run(&mut m.kernel(), thunk, (&mut args as *mut EntryArgs).cast())
-            .map_err(|f| BuildError::Load(format!("{}: DriverEntry: {f}", driver.name())))?;
+        run(
+            &mut m.kernel(),
+            thunk,
+            (&mut args as *mut EntryArgs).cast(),
+            driver.trace,
+        )
+        .map_err(|f| BuildError::Load(format!("{}: DriverEntry: {f}", driver.name())))?;
         if args.result < 0 {
             return Err(BuildError::Load(format!(
                 "{}: DriverEntry returned {}",
@@ -143,6 +148,7 @@ impl mdlsim::io::Driver for NativeDriver {
             k,
             self.driver.dispatch,
             (&mut args as *mut DispatchArgs).cast::<c_void>(),
+            self.driver.trace,
         )?;
         Ok(NtStatus(args.result as u32))
     }

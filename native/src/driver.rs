@@ -99,6 +99,8 @@ pub struct Driver {
     pub(crate) entry: Thunk,
     /// Whether the driver defines `DriverEntry`.
     pub(crate) has_entry: bool,
+    /// Whether its loads and stores to user memory are traced ([`Driver::trace_accesses`]).
+    pub(crate) trace: bool,
 }
 
 impl fmt::Debug for Driver {
@@ -175,8 +177,21 @@ impl Driver {
     ///
     /// # Errors
     /// What the function did to the system, as for a strategy (a bug check, an exception
-    /// no `__try` caught, a model error); a model error if there is no such function.
-    pub fn call(&self, k: &mut Kernel<'_>, function: &str, argument: u64) -> mdlsim::Result<u64> {
+    /// no `__try` caught, a model error); a model error if there is no such symbol.
+    ///
+    /// # Safety
+    /// `function` must name a function of the driver with the C signature
+    /// `ULONG64 function(ULONG64)`: the symbol is looked up by name and called with that
+    /// signature, so a data symbol or another signature is undefined behaviour. What the
+    /// function does to model memory is the model's business (faults, bug checks); what
+    /// it does to host memory (its own globals, a wild pointer outside the model's
+    /// windows) is not checked.
+    pub unsafe fn call(
+        &self,
+        k: &mut Kernel<'_>,
+        function: &str,
+        argument: u64,
+    ) -> mdlsim::Result<u64> {
         let missing = || {
             Fault::Model(ModelError::Unsupported(format!(
                 "{}: no function {function}",
@@ -194,8 +209,28 @@ impl Driver {
             argument,
             result: 0,
         };
-        crate::run::run(k, self.call, (&mut args as *mut CallArgs).cast())?;
+        crate::run::run(
+            k,
+            self.call,
+            (&mut args as *mut CallArgs).cast(),
+            self.trace,
+        )?;
         Ok(args.result)
+    }
+
+    /// Whether the driver's own loads and stores (plain C dereferences, not DDIs) to user
+    /// memory are made one at a time, each judged and logged by the model: on by
+    /// default. Each such access is then a fault and a single step on the host, so the
+    /// model sees all of them: a second load of a user byte within one dispatch is a
+    /// double fetch, and an access outside `__try` is caught on any page, not only on the
+    /// page's first touch in a call. The traced pages are user addresses and the frames of
+    /// process memory at any address (an MDL's system mapping of a user buffer); pool and
+    /// the driver's own memory run at full speed. Off, each user page is judged on its
+    /// first touch in a call only, and plain loads are not logged: faster, and blind to
+    /// double fetches made by plain loads.
+    pub fn trace_accesses(mut self, on: bool) -> Driver {
+        self.trace = on;
+        self
     }
 
     /// The file stem of the source.
@@ -233,6 +268,14 @@ fn local_sources(source: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// A suffix no other build writing at the same time uses (another process, or another
+/// thread of this one: tests build drivers side by side), for a file renamed into place.
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
+}
+
 fn build(dir: &Path, source: &Path, defines: &[&str], object: &Path) -> Result<(), BuildError> {
     let io = |p: &Path, e| BuildError::Io(p.into(), e);
     for (rel, text) in FILES {
@@ -242,7 +285,7 @@ fn build(dir: &Path, source: &Path, defines: &[&str], object: &Path) -> Result<(
         }
         let same = std::fs::read_to_string(&p).is_ok_and(|t| t == *text);
         if !same {
-            let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+            let tmp = p.with_extension(format!("tmp{}", unique()));
             std::fs::write(&tmp, text).map_err(|e| io(&tmp, e))?;
             std::fs::rename(&tmp, &p).map_err(|e| io(&p, e))?;
         }
@@ -257,7 +300,7 @@ fn build(dir: &Path, source: &Path, defines: &[&str], object: &Path) -> Result<(
         .cargo_warnings(false)
         .try_get_compiler()
         .map_err(|e| BuildError::Compiler(e.to_string()))?;
-    let tmp = object.with_extension(format!("tmp{}.so", std::process::id()));
+    let tmp = object.with_extension(format!("tmp{}.so", unique()));
     let mut cmd = tool.to_command();
     cmd.args(FLAGS)
         .args(defines.iter().map(|d| format!("-D{d}")))
@@ -355,5 +398,6 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
         dispatch,
         entry,
         has_entry,
+        trace: true,
     })
 }

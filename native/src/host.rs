@@ -251,6 +251,24 @@ impl HostMemory {
         map_at(at, len, Prot::None, REPLACE_NONE, -1, 0)
     }
 
+    /// Changes the protection of `[at, at + len)`, pages of this thread's windows that
+    /// are mapped (a traced page closed after its access, or opened for the next one).
+    ///
+    /// # Errors
+    /// The host refused, or the range is not inside the windows.
+    pub fn protect(&mut self, at: u64, len: u64, prot: Prot) -> io::Result<()> {
+        self.check_inside(at, len)?;
+        // SAFETY: the range lies inside this thread's windows (checked above), which
+        // hold only the model's pages: no Rust object lives there, so changing their
+        // protection cannot invalidate a reference.
+        let r = unsafe { libc::mprotect(at as *mut libc::c_void, len as usize, prot.bits()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(last_error("mprotect"))
+        }
+    }
+
     /// Bytes at host address `at` inside a private mapping made by
     /// [`HostMemory::map_private`].
     ///

@@ -25,6 +25,7 @@ use crate::layout::{HostAddress, Layout, mdl_slot, mdl_slot_address};
 use crate::provenance::{Sources, store};
 use mdlsim::addr::{MDL_HEADER_SIZE, PAGE_BYTES, Va};
 use mdlsim::mdl::{MdlFlags, MdlId};
+use mdlsim::pfn::FrameOwner;
 use mdlsim::space::{Protection, SpaceId};
 use mdlsim::{Fault, Kernel, Machine, ModelError};
 use std::collections::{BTreeMap, HashSet};
@@ -58,6 +59,11 @@ pub struct Mirror {
     user: Option<mdlsim::space::Pid>,
     mdls: BTreeMap<u64, MdlCopy>,
     irps: crate::irps::IrpCopies,
+    /// Whether loads and stores to traced pages ([`Mirror::traced`]) are made one at a
+    /// time, each judged and logged by the model.
+    pub trace: bool,
+    /// Traced pages opened for the access running alone, closed after it.
+    open: Vec<u64>,
 }
 
 /// A host failure as the model's error (the harness reports it; nothing panics).
@@ -111,6 +117,7 @@ impl Mirror {
         }
         self.irps.reset(mem)?;
         self.user = None;
+        self.open.clear();
         Ok(())
     }
 
@@ -174,21 +181,89 @@ impl Mirror {
         va: Va,
         write: bool,
     ) -> mdlsim::Result<bool> {
-        let Some(mp) = model_mapping(m, va) else {
+        let Some((h, mp)) = allowed_mapping(mem.layout(), m, va, write) else {
             return Ok(false);
         };
-        let Some(h) = mem.layout().host(mp.va) else {
-            return Ok(false);
-        };
-        if !allows(mp.prot, write) || self.mapped.get(&h) == Some(&mp) {
+        if self.mapped.get(&h) == Some(&mp) {
             return Ok(false);
         }
+        self.map_page(mem, m, h, mp)?;
+        Ok(true)
+    }
+
+    /// Maps `mp` at host page `h`; its frame's bytes copied from the model unless native
+    /// code already sees the frame elsewhere (then the host's bytes are the newer).
+    fn map_page(
+        &mut self,
+        mem: &mut HostMemory,
+        m: &Machine,
+        h: u64,
+        mp: Mapping,
+    ) -> mdlsim::Result<()> {
         mem.map_frames(h, mp.pfn, 1, mp.prot).map_err(host_error)?;
         if !self.mapped.values().any(|x| x.pfn == mp.pfn) {
             copy_frame(mem, m, mp.pfn);
         }
         self.mapped.insert(h, mp);
+        Ok(())
+    }
+
+    /// Whether native code's accesses to the page of `va` are traced, when tracing is
+    /// on: a user address (each access judged against the probe and `__try` rules), or a
+    /// frame of a process's private memory at any address (an MDL's system mapping of a
+    /// user buffer), where a second load of one byte is a double fetch. Pool and the
+    /// driver's own pages run at full speed.
+    pub fn traced(&self, m: &Machine, va: Va) -> bool {
+        if !self.trace {
+            return false;
+        }
+        if va.is_user() {
+            return true;
+        }
+        model_mapping(m, va)
+            .and_then(|mp| m.pfn_entry(mdlsim::addr::Pfn::new(mp.pfn)))
+            .is_some_and(|e| matches!(e.owner, FrameOwner::Process(_)))
+    }
+
+    /// Opens the traced page of `va` for one access the model allowed: mapped (first
+    /// touch) or given back its protection (a page closed after an earlier access).
+    /// `Ok(false)` when the model has no mapping that takes the access.
+    ///
+    /// # Errors
+    /// The host refused.
+    pub fn open_for_one_access(
+        &mut self,
+        mem: &mut HostMemory,
+        m: &Machine,
+        va: Va,
+        write: bool,
+    ) -> mdlsim::Result<bool> {
+        let Some((h, mp)) = allowed_mapping(mem.layout(), m, va, write) else {
+            return Ok(false);
+        };
+        if self.mapped.get(&h) == Some(&mp) {
+            mem.protect(h, PAGE_BYTES as u64, mp.prot)
+                .map_err(host_error)?;
+        } else {
+            self.map_page(mem, m, h, mp)?;
+        }
+        self.open.push(h);
         Ok(true)
+    }
+
+    /// Closes the pages opened for the access that just ran (or never completed): the
+    /// next access to them faults and is traced.
+    ///
+    /// # Errors
+    /// The host refused.
+    pub fn close_open(&mut self, mem: &mut HostMemory) -> mdlsim::Result<()> {
+        for h in std::mem::take(&mut self.open) {
+            if self.mapped.contains_key(&h) {
+                mem.protect(h, PAGE_BYTES as u64, Prot::None)
+                    .map_err(host_error)?;
+            }
+        }
+        Ok(())
     }
 
     fn mdls_to_host(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
@@ -279,8 +354,9 @@ impl Mirror {
                 } else {
                     Sources::default()
                 };
+                let traced = |m: &Machine, va: Va| self.traced(m, va);
                 for (va, w) in &stored {
-                    store(m, &sources, *va, w)?;
+                    store(m, &sources, *va, w, &traced)?;
                 }
                 Ok(())
             })?;
@@ -314,6 +390,13 @@ fn model_mapping(m: &Machine, va: Va) -> Option<Mapping> {
         prot: prot_of(pte.protection),
         va: page,
     })
+}
+
+/// The model's mapping of the page of `va` and its host page, when it takes the access.
+fn allowed_mapping(layout: Layout, m: &Machine, va: Va, write: bool) -> Option<(u64, Mapping)> {
+    let mp = model_mapping(m, va)?;
+    let h = layout.host(mp.va)?;
+    allows(mp.prot, write).then_some((h, mp))
 }
 
 /// Whether a page mapped with `prot` takes the access (a read, or a write).

@@ -91,11 +91,18 @@ impl Sources {
 }
 
 /// Stores `w`, which native code wrote at `dst` (in the current context), into the
-/// model by its content (module docs).
+/// model by its content (module docs). A copy from a page whose loads were traced
+/// (`traced(m, src)`: each load already made and logged) logs only its stores.
 ///
 /// # Errors
 /// What the model says of the writes (a crashed machine).
-pub fn store(m: &mut Machine, sources: &Sources, dst: Va, w: &[u8]) -> Result<()> {
+pub fn store(
+    m: &mut Machine,
+    sources: &Sources,
+    dst: Va,
+    w: &[u8],
+    traced: &dyn Fn(&Machine, Va) -> bool,
+) -> Result<()> {
     let mut fresh: Option<usize> = None;
     let mut p = 0;
     let flush = |m: &mut Machine, from: &mut Option<usize>, to: usize| -> Result<()> {
@@ -116,7 +123,11 @@ pub fn store(m: &mut Machine, sources: &Sources, dst: Va, w: &[u8]) -> Result<()
             Some((src, n)) => {
                 flush(m, &mut fresh, p)?;
                 let at = dst.wrapping_add(p as u64);
-                m.kernel_copy(at, src, n as u64)?;
+                if traced(m, src) {
+                    m.kernel_copy_loaded(at, src, n as u64)?;
+                } else {
+                    m.kernel_copy(at, src, n as u64)?;
+                }
                 if m.peek(space_of(m, at), at, n as u64).as_deref() != Some(&w[p..p + n]) {
                     m.kernel_write(at, &w[p..p + n])?;
                 }

@@ -23,6 +23,8 @@ use std::sync::{Mutex, OnceLock};
 const OK: c_int = 0;
 const RAISED: c_int = 1;
 const STOPPED: c_int = 2;
+/// `MDLSIM_STEP`: the fault is resolved for one access, which runs alone.
+const STEP: c_int = 3;
 /// `TOP_UNSUPPORTED` of `mdlsim_host_run`.
 const UNSUPPORTED: c_int = 3;
 /// `TOP_TIMEOUT` of `mdlsim_host_run`.
@@ -62,10 +64,11 @@ pub type Thunk = unsafe extern "C" fn(*mut c_void);
 
 type ResolveFn = extern "C" fn(u64, c_int, *mut u64) -> c_int;
 type TryFn = extern "C" fn(c_int);
+type StepFn = extern "C" fn() -> c_int;
 type DdiFn = extern "C" fn(u32, *mut u64, *mut u64) -> c_int;
 
 unsafe extern "C" {
-    fn mdlsim_host_install(resolve: ResolveFn, try_changed: TryFn) -> c_int;
+    fn mdlsim_host_install(resolve: ResolveFn, try_changed: TryFn, stepped: StepFn) -> c_int;
     fn mdlsim_host_table(table: *mut HostTable, ddi: DdiFn);
     fn mdlsim_host_run(
         thunk: Thunk,
@@ -74,6 +77,7 @@ unsafe extern "C" {
         leaked: *mut c_int,
     ) -> c_int;
     fn mdlsim_host_set_budget(nanos: u64);
+    fn mdlsim_host_thread_exit();
 }
 
 /// The CPU time one call into native code may use before it is stopped, in nanoseconds
@@ -123,9 +127,10 @@ pub fn host_table() -> HostTable {
 /// Installs the fault handler once per process.
 fn install() -> mdlsim::Result<()> {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
-    // SAFETY: installs process-wide SIGSEGV/SIGBUS handlers that forward every fault
-    // outside a native call to the handler installed before them.
-    let ok = *INSTALLED.get_or_init(|| unsafe { mdlsim_host_install(on_fault, on_try) } == 0);
+    // SAFETY: installs process-wide SIGSEGV/SIGBUS/SIGTRAP handlers that forward every
+    // signal outside a native call to the handler installed before them.
+    let ok =
+        *INSTALLED.get_or_init(|| unsafe { mdlsim_host_install(on_fault, on_try, on_step) } == 0);
     if ok {
         Ok(())
     } else {
@@ -139,7 +144,26 @@ struct Thread {
     mirror: Mirror,
     /// Where bulk transfers between model and host memory pass (see `ddi::bulk`).
     scratch: Vec<u8>,
-    slot: usize,
+    /// Declared after `mem`: fields drop in order, so the slot is given back only once
+    /// the windows are unmapped (a new thread maps the same addresses).
+    _slot: Slot,
+}
+
+impl Drop for Thread {
+    fn drop(&mut self) {
+        // SAFETY: runs on the thread that owns the state (the value lives in its
+        // thread-local), outside any native call; it only deletes this thread's timer.
+        unsafe { mdlsim_host_thread_exit() };
+    }
+}
+
+/// A thread slot in use; given back when dropped.
+struct Slot(usize);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        SLOTS.lock().unwrap_or_else(|e| e.into_inner())[self.0] = false;
+    }
 }
 
 static SLOTS: Mutex<[bool; MAX_THREADS]> = Mutex::new([false; MAX_THREADS]);
@@ -154,27 +178,22 @@ impl Thread {
                 ))));
             };
             slots[i] = true;
-            i
+            Slot(i)
         };
-        let layout = Layout::new(slot).expect("a slot below MAX_THREADS");
-        match HostMemory::new(layout) {
-            Ok(mem) => Ok(Thread {
-                mem,
-                mirror: Mirror::default(),
-                scratch: Vec::with_capacity(ddi::CHUNK),
-                slot,
-            }),
-            Err(e) => {
-                SLOTS.lock().unwrap_or_else(|e| e.into_inner())[slot] = false;
-                Err(host_error(e))
-            }
-        }
-    }
-}
-
-impl Drop for Thread {
-    fn drop(&mut self) {
-        SLOTS.lock().unwrap_or_else(|e| e.into_inner())[self.slot] = false;
+        // On an error the slot is given back as `slot` drops.
+        let layout = Layout::new(slot.0).ok_or_else(|| {
+            Fault::Model(ModelError::Unsupported(format!(
+                "thread slot {} has no windows",
+                slot.0
+            )))
+        })?;
+        let mem = HostMemory::new(layout).map_err(host_error)?;
+        Ok(Thread {
+            mem,
+            mirror: Mirror::default(),
+            scratch: Vec::with_capacity(ddi::CHUNK),
+            _slot: slot,
+        })
     }
 }
 
@@ -215,6 +234,9 @@ impl Active {
         // SAFETY: called from `on_ddi`, a callback of this call.
         let (k, t) = unsafe { self.parts() };
         self.last_fault = None;
+        if let Err(f) = t.mirror.close_open(&mut t.mem) {
+            return self.stopped(f);
+        }
         if let Err(f) = t.mirror.take_stores(&mut t.mem, k) {
             return self.stopped(f);
         }
@@ -236,6 +258,20 @@ impl Active {
     }
 
     fn fault(&mut self, addr: u64, write: bool, status: &mut u64) -> c_int {
+        let traced = {
+            // SAFETY: called from `on_fault`, a callback of this call.
+            let (k, t) = unsafe { self.parts() };
+            match t.mem.layout().classify(addr) {
+                HostAddress::Model(_) => {
+                    let va = ddi::model_va(t.mem.layout(), addr);
+                    k.interleave(|m| t.mirror.traced(m, va)).then_some(va)
+                }
+                _ => None,
+            }
+        };
+        if let Some(va) = traced {
+            return self.traced_access(va, write, status);
+        }
         if self.last_fault == Some((addr, write)) {
             return self.stopped(Fault::Model(ModelError::Unsupported(format!(
                 "native code faulted twice at {addr:#x}: the model allows the access but the \
@@ -274,7 +310,7 @@ impl Active {
         if let Err(f) = t.mirror.take_stores(&mut t.mem, k) {
             return self.stopped(f);
         }
-        let r = touch(k, va, write);
+        let r = k.dereference(va, 1, write);
         let sync = k.interleave(|m| {
             t.mirror.show_model(&mut t.mem, m)?;
             t.mirror.map_on_demand(&mut t.mem, m, va, write)
@@ -294,15 +330,59 @@ impl Active {
     }
 }
 
-/// The model's verdict on a driver access at `va` that the host could not make: the
-/// access itself, judged as a driver's (a read; a write rewrites the byte that is there,
-/// so only the fault it may raise is new).
-fn touch(k: &mut Kernel<'_>, va: Va, write: bool) -> mdlsim::Result<()> {
-    let byte = k.kernel_read(va, 1)?;
-    if write {
-        k.kernel_write(va, &byte)?;
+impl Active {
+    /// One access of native code to a traced page ([`Mirror::traced`]): judged and made
+    /// by the model as a dereference (a load is logged, so a second load of the byte is
+    /// a double fetch; a bad address raises or bug-checks), then the page is opened for
+    /// this one instruction (`STEP`) and closed by [`Active::stepped`] after it. While
+    /// another thread's write is scheduled, host and model are synchronised around the
+    /// access so that the write lands between two loads exactly as in the model.
+    fn traced_access(&mut self, va: Va, write: bool, status: &mut u64) -> c_int {
+        // SAFETY: called from `on_fault`, a callback of this call.
+        let (k, t) = unsafe { self.parts() };
+        self.last_fault = None;
+        let sync = k.interleave(|m| m.interleavings_pending());
+        if sync {
+            if let Err(f) = t.mirror.take_stores(&mut t.mem, k) {
+                return self.stopped(f);
+            }
+        }
+        let r = k.dereference(va, 1, write);
+        if sync {
+            if let Err(f) = k.interleave(|m| t.mirror.show_model(&mut t.mem, m)) {
+                return self.stopped(f);
+            }
+        }
+        match r {
+            Ok(()) => {}
+            Err(Fault::Raise(s)) => {
+                if let Err(f) = t.mirror.close_open(&mut t.mem) {
+                    return self.stopped(f);
+                }
+                *status = u64::from(s.0);
+                return RAISED;
+            }
+            Err(f) => return self.stopped(f),
+        }
+        match k.interleave(|m| t.mirror.open_for_one_access(&mut t.mem, m, va, write)) {
+            Ok(true) => STEP,
+            Ok(false) => self.stopped(Fault::Model(ModelError::Unsupported(format!(
+                "native code's access at {va} was allowed by the model, which has no \
+                 mapping for it"
+            )))),
+            Err(f) => self.stopped(f),
+        }
     }
-    Ok(())
+
+    /// The instruction that ran alone completed: its pages are closed again.
+    fn stepped(&mut self) -> c_int {
+        // SAFETY: called from `on_step`, a callback of this call.
+        let (_, t) = unsafe { self.parts() };
+        match t.mirror.close_open(&mut t.mem) {
+            Ok(()) => OK,
+            Err(f) => self.stopped(f),
+        }
+    }
 }
 
 fn with_active(f: impl FnOnce(&mut Active) -> c_int) -> c_int {
@@ -344,6 +424,10 @@ extern "C" fn on_fault(addr: u64, write: c_int, status: *mut u64) -> c_int {
     })
 }
 
+extern "C" fn on_step() -> c_int {
+    with_active(Active::stepped)
+}
+
 extern "C" fn on_try(delta: c_int) {
     with_active(|a| {
         // SAFETY: called from host.c's frame chain during this call.
@@ -372,18 +456,21 @@ pub fn layout() -> mdlsim::Result<Layout> {
 }
 
 /// Runs `thunk(args)` against the model behind `k`: the native call of a strategy's
-/// `expose` or `retire`.
+/// `expose` or `retire`. With `trace`, native code's loads and stores to user pages and
+/// to the frames of user buffers are made one at a time, each judged and logged by the
+/// model ([`Mirror::traced`]).
 ///
 /// # Errors
 /// What the driver did to the system: a bug check in a DDI or on a fault, an exception no
 /// `__try` caught (`Fault::Raise`), a model error (a host refusal, something native code
 /// did that the model does not support).
-pub fn run(k: &mut Kernel<'_>, thunk: Thunk, args: *mut c_void) -> mdlsim::Result<()> {
+pub fn run(k: &mut Kernel<'_>, thunk: Thunk, args: *mut c_void, trace: bool) -> mdlsim::Result<()> {
     install()?;
     let mut thread = match THREAD.with(|t| t.borrow_mut().take()) {
         Some(t) => t,
         None => Thread::new()?,
     };
+    thread.mirror.trace = trace;
     let r = run_on(&mut thread, k, thunk, args);
     THREAD.with(|t| *t.borrow_mut() = Some(thread));
     r

@@ -121,8 +121,8 @@ impl NativeStrategy {
         }
     }
 
-    fn call(k: &mut Kernel<'_>, thunk: Thunk, args: *mut c_void) -> mdlsim::Result<()> {
-        run(k, thunk, args)
+    fn call(&self, k: &mut Kernel<'_>, thunk: Thunk, args: *mut c_void) -> mdlsim::Result<()> {
+        run(k, thunk, args, self.driver.trace)
     }
 }
 
@@ -142,7 +142,7 @@ impl ProxyStrategy for NativeStrategy {
             exposure: &mut exposure,
             result: 0,
         };
-        Self::call(k, self.driver.expose, (&mut args as *mut ExposeArgs).cast())?;
+        self.call(k, self.driver.expose, (&mut args as *mut ExposeArgs).cast())?;
         let status = NtStatus(args.result as u32);
         if args.result < 0 {
             return Ok(Exposure::Refused(status));
@@ -178,7 +178,7 @@ impl ProxyStrategy for NativeStrategy {
             },
             completion: &mut completion,
         };
-        Self::call(k, self.driver.retire, (&mut args as *mut RetireArgs).cast())?;
+        self.call(k, self.driver.retire, (&mut args as *mut RetireArgs).cast())?;
         Ok(Completion {
             status: NtStatus(completion.status as u32),
             information: completion.information,

@@ -12,13 +12,15 @@ fn a_loop_that_never_ends_is_stopped_at_the_cpu_budget() {
     let d = Driver::compile(path).unwrap_or_else(|e| panic!("{e}"));
     set_cpu_budget(Duration::from_millis(200));
     let mut m = Machine::new(Config::default()).unwrap();
-    let r = d.call(&mut m.kernel(), "Spin", 0);
+    // SAFETY: the routine is `ULONG64 f(ULONG64)` in the C source.
+    let r = unsafe { d.call(&mut m.kernel(), "Spin", 0) };
     match r {
         Err(Fault::Model(e)) => assert!(e.to_string().contains("CPU budget"), "{e}"),
         other => panic!("expected the budget's model error, got {other:?}"),
     }
     assert_eq!(
-        d.call(&mut m.kernel(), "Leave", 0).unwrap(),
+        // SAFETY: the routine is `ULONG64 f(ULONG64)` in the C source.
+        unsafe { d.call(&mut m.kernel(), "Leave", 0) }.unwrap(),
         2,
         "runs again"
     );
@@ -49,11 +51,13 @@ fn a_loop_through_try_is_stopped_and_leaves_no_try_open() {
         .unwrap();
     m.user_write(app, va, b"x").unwrap();
     m.switch_to(Some(app)).unwrap();
-    let r = d.call(&mut m.kernel(), "SpinInTry", 0);
+    // SAFETY: the routine is `ULONG64 f(ULONG64)` in the C source.
+    let r = unsafe { d.call(&mut m.kernel(), "SpinInTry", 0) };
     assert!(matches!(r, Err(Fault::Model(_))), "{r:?}");
     let host = mdlsim_native::host_address(va).unwrap();
     assert_eq!(
-        d.call(&mut m.kernel(), "ReadBare", host).unwrap(),
+        // SAFETY: the routine is `ULONG64 f(ULONG64)` in the C source.
+        unsafe { d.call(&mut m.kernel(), "ReadBare", host) }.unwrap(),
         u64::from(b'x')
     );
     let outside = m

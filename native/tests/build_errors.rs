@@ -38,8 +38,13 @@ fn a_missing_source_is_an_io_error() {
 fn a_driver_without_entry_points_is_no_strategy_but_its_routines_run() {
     let d = Driver::compile(path("no_entry_points")).unwrap();
     let mut m = Machine::new(Config::default()).unwrap();
-    assert_eq!(d.call(&mut m.kernel(), "Identity", 42).unwrap(), 42);
-    let missing = d.call(&mut m.kernel(), "NoSuchRoutine", 0);
+    // SAFETY: the routine is `ULONG64 f(ULONG64)` in the C source.
+    assert_eq!(
+        unsafe { d.call(&mut m.kernel(), "Identity", 42) }.unwrap(),
+        42
+    );
+    // SAFETY: no such symbol: the call is refused before any C code runs.
+    let missing = unsafe { d.call(&mut m.kernel(), "NoSuchRoutine", 0) };
     assert!(matches!(missing, Err(Fault::Model(_))), "{missing:?}");
     assert!(matches!(NativeStrategy::new(d), Err(BuildError::Load(_))));
 }

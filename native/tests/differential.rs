@@ -14,9 +14,15 @@ use std::collections::BTreeSet;
 const CASES: usize = 300;
 
 fn c(name: &str, defines: &[&str]) -> NativeStrategy {
+    c_traced(name, defines, true)
+}
+
+/// A C strategy with its plain loads and stores to user memory traced one by one, or not
+/// (`Driver::trace_accesses`).
+fn c_traced(name: &str, defines: &[&str], trace: bool) -> NativeStrategy {
     let path = format!("{}/tests/c/{name}.c", env!("CARGO_MANIFEST_DIR"));
     let d = Driver::compile_with(&path, defines).unwrap_or_else(|e| panic!("{e}"));
-    NativeStrategy::new(d).unwrap()
+    NativeStrategy::new(d.trace_accesses(trace)).unwrap()
 }
 
 /// The first `n` cases `verify` plays with seed 0 (`generated_cases`).
@@ -133,17 +139,29 @@ fn unzeroed_substitute() {
 /// Content-traced provenance (`mdlsim_native::provenance`): the same C strategy with its
 /// copies made by byte loops (the model sees only changed bytes) gives the classes of
 /// its `RtlCopyMemory` build (exact provenance), on every case whose request moves at
-/// least `MIN_MATCH` bytes (shorter runs are the driver's fresh data by rule).
+/// least `MIN_MATCH` bytes (shorter runs are the driver's fresh data by rule). Without
+/// access tracing the loop's loads are not seen at all; with it (on `n` cases of at most
+/// `max` bytes: each load is a fault and a single step) each is logged too.
 fn same_by_content(defines: &[&str]) {
+    same_by_content_in(defines, false, CASES, u32::MAX);
+}
+
+fn same_by_content_in(defines: &[&str], trace: bool, n: usize, max: u32) {
     let mut looped: Vec<&str> = defines.to_vec();
     looped.push("LOOP_COPY");
-    let (exact, traced) = (c("bounce", defines), c("bounce", &looped));
+    let (exact, traced) = (c("bounce", defines), c_traced("bounce", &looped, trace));
     let mut differ = Vec::new();
     let mut failing = 0;
-    let long = cases(CASES * 2)
-        .into_iter()
-        .filter(|c| c.length == 0 || c.length as usize >= mdlsim_native::provenance::MIN_MATCH);
-    for case in long.take(CASES) {
+    let pool = if max == u32::MAX {
+        CASES * 2
+    } else {
+        CASES * 4
+    };
+    let long = cases(pool).into_iter().filter(|c| {
+        c.length == 0
+            || (c.length as usize >= mdlsim_native::provenance::MIN_MATCH && c.length <= max)
+    });
+    for case in long.take(n) {
         let (a, b) = (classes(&traced, &case), classes(&exact, &case));
         failing += usize::from(!b.is_empty());
         if a != b {
@@ -174,4 +192,10 @@ fn a_copy_loop_that_copies_whole_pages_in_is_caught_as_the_copy_would_be() {
 #[test]
 fn a_copy_loop_that_copies_back_too_much_is_caught_as_the_copy_would_be() {
     same_by_content(&["COPY_BACK_ALL"]);
+}
+
+#[test]
+fn a_copy_loop_traced_load_by_load_gives_the_classes_of_its_rtlcopymemory_build() {
+    same_by_content_in(&[], true, 60, 4096);
+    same_by_content_in(&["COPY_BACK_ALL"], true, 60, 4096);
 }

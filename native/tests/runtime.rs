@@ -38,7 +38,9 @@ fn scene() -> (Machine, Pid, Va) {
 }
 
 fn call(m: &mut Machine, f: &str, arg: u64) -> mdlsim::Result<u64> {
-    driver().call(&mut m.kernel(), f, arg)
+    // SAFETY: every routine of tests/c/runtime.c that the tests name is
+    // `ULONG64 f(ULONG64)`.
+    unsafe { driver().call(&mut m.kernel(), f, arg) }
 }
 
 fn host(va: Va) -> u64 {

@@ -55,6 +55,14 @@ impl Machine {
         Ok(())
     }
 
+    /// Whether another thread's write or release is still scheduled
+    /// ([`Machine::schedule_user_write`], [`Machine::schedule_user_release`]): a caller
+    /// that keeps a copy of memory (native code's host pages) must refresh it after each
+    /// step while one is.
+    pub fn interleavings_pending(&self) -> bool {
+        !self.scheduled.is_empty() || !self.releases.is_empty()
+    }
+
     /// Runs the writes and releases due at the current step (from `enter`).
     pub(super) fn run_scheduled(&mut self) {
         self.run_scheduled_writes();

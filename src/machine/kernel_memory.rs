@@ -149,6 +149,21 @@ impl Kernel<'_> {
         self.m.judge_driver_access(va, len, write)
     }
 
+    /// A load or store native driver code made itself (a pointer dereference, `len`
+    /// bytes at `va`): judged as [`Kernel::kernel_read`] and [`Kernel::kernel_write`]
+    /// judge theirs, then made as the machine's [`Machine::kernel_access`] (a bad address
+    /// faults, a read is logged as the kernel's, so two loads of one user byte are a
+    /// double fetch). It is plain code, not a routine: the DDI call log does not list it.
+    ///
+    /// # Errors
+    /// What the judgement or the access raises: `STATUS_ACCESS_VIOLATION` at a bad user
+    /// address, a bug check at a bad system address or for a pageable access at
+    /// `DISPATCH_LEVEL`, or the crash already recorded.
+    pub fn dereference(&mut self, va: Va, len: u64, write: bool) -> Result<()> {
+        self.m.judge_driver_access(va, len, write)?;
+        self.m.kernel_access(va, len, write)
+    }
+
     /// Driver code enters a `__try` block that is not a closure (native C code's
     /// `__try`, whose frames the C runtime keeps): accesses to user addresses are judged
     /// as inside `__try` until the matching [`Kernel::leave_try`]. Rust driver code uses

@@ -207,10 +207,42 @@ impl Machine {
         self.vm().kernel_read(va, len)
     }
 
+    /// A kernel-mode access at `va` whose bytes the caller moves itself (native driver
+    /// code's own load or store): translated and checked as [`Machine::kernel_read`] or
+    /// [`Machine::kernel_write`] would be, a read logged as the kernel's, nothing copied.
+    /// A store's bytes reach the model separately, with their own provenance.
+    ///
+    /// # Errors
+    /// As [`Machine::kernel_read`] / [`Machine::kernel_write`]: an access violation at a
+    /// bad user address, a bug check at a bad system address.
+    pub fn kernel_access(&mut self, va: Va, len: u64, write: bool) -> Result<()> {
+        self.enter("kernel access")?;
+        self.vm().kernel_access(va, len, write)
+    }
+
     /// A kernel-mode write of fresh data (labelled as written by the kernel at `va`).
     pub fn kernel_write(&mut self, va: Va, data: &[u8]) -> Result<()> {
         self.enter("kernel write")?;
         self.vm().kernel_write(va, data)
+    }
+
+    /// A copy driver code made with its own loads and stores (a C loop), its loads
+    /// already made and logged one by one ([`Machine::kernel_access`]): the bytes and
+    /// their labels move as [`Machine::kernel_copy`] moves them, and only the stores are
+    /// logged, so the loads are not counted twice (which would read as a double fetch).
+    ///
+    /// # Errors
+    /// As [`Machine::kernel_copy`].
+    pub fn kernel_copy_loaded(&mut self, dst: Va, src: Va, len: u64) -> Result<()> {
+        self.enter("kernel store")?;
+        self.vm().copy_as_with(
+            crate::vm::Who::Kernel,
+            dst,
+            crate::vm::Who::Kernel,
+            src,
+            len,
+            false,
+        )
     }
 
     /// [`RtlZeroMemory`] in the current context: the bytes become zero and labelled [`Label::Zero`](crate::shadow::Label::Zero).

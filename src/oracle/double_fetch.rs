@@ -14,7 +14,7 @@
 use crate::addr::{Pfn, Va};
 use crate::log::{Access, Actor};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Two kernel fetches of one byte.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -44,48 +44,75 @@ pub fn any_refetch(log: &[Access], window: (u64, u64)) -> bool {
     find_where(log, window, |_| true).is_some()
 }
 
+/// The first double fetch among the kernel reads of `log` in `window` on frames that
+/// `writable` accepts: the pair whose second read has the smallest step. Linear in the
+/// bytes read (a sweep in step order keeps each byte's first read), so a driver that
+/// reads a buffer byte by byte (native code's traced loads) costs no more than one that
+/// copies it at once; ties are broken as a pairwise search in log order would.
 fn find_where(
     log: &[Access],
     window: (u64, u64),
     writable: impl Fn(Pfn) -> bool,
 ) -> Option<FetchPair> {
+    let mut reads: Vec<&Access> = log
+        .iter()
+        .filter(|r| {
+            r.actor == Actor::Kernel
+                && !r.write
+                && r.step >= window.0
+                && r.step <= window.1
+                && writable(r.pfn)
+        })
+        .collect();
+    if !reads.is_sorted_by_key(|r| r.step) {
+        reads.sort_by_key(|r| r.step);
+    }
+    let second = first_refetch_step(&reads)?;
     let mut per: BTreeMap<Pfn, Vec<&Access>> = BTreeMap::new();
-    for r in log.iter().filter(|r| {
-        r.actor == Actor::Kernel
-            && !r.write
-            && r.step >= window.0
-            && r.step <= window.1
-            && writable(r.pfn)
-    }) {
+    for r in reads.iter().filter(|r| r.step <= second) {
         per.entry(r.pfn).or_default().push(r);
     }
-    let mut best: Option<FetchPair> = None;
-    for (pfn, rs) in per {
-        for (i, a) in rs.iter().enumerate() {
-            for b in rs.iter().skip(i + 1) {
-                if b.step == a.step {
-                    continue;
-                }
+    per.into_iter().find_map(|(pfn, rs)| {
+        let (earlier, at): (Vec<&Access>, Vec<&Access>) =
+            rs.into_iter().partition(|r| r.step < second);
+        earlier.iter().find_map(|a| {
+            at.iter().find_map(|b| {
                 let lo = a.offset.max(b.offset);
                 let hi = (a.offset + a.len).min(b.offset + b.len);
-                if lo >= hi {
-                    continue;
-                }
-                let (first, second) = if a.step < b.step { (a, b) } else { (b, a) };
-                let cand = FetchPair {
+                (lo < hi).then(|| FetchPair {
                     pfn,
                     offset: lo,
-                    first: first.step,
-                    second: second.step,
-                    va: first.va.wrapping_add((lo - first.offset) as u64),
-                };
-                if best.is_none_or(|x| cand.second < x.second) {
-                    best = Some(cand);
-                }
+                    first: a.step,
+                    second,
+                    va: a.va.wrapping_add((lo - a.offset) as u64),
+                })
+            })
+        })
+    })
+}
+
+/// The smallest step at which some byte is read a second time (at a later step than its
+/// first read), over `reads` in step order.
+fn first_refetch_step(reads: &[&Access]) -> Option<u64> {
+    const NONE: u64 = u64::MAX;
+    let mut first: HashMap<Pfn, Vec<u64>> = HashMap::new();
+    for r in reads {
+        let steps = first
+            .entry(r.pfn)
+            .or_insert_with(|| vec![NONE; crate::addr::PAGE_BYTES]);
+        let (lo, hi) = (
+            usize::from(r.offset),
+            usize::from(r.offset) + usize::from(r.len),
+        );
+        for s in steps.get_mut(lo..hi.min(crate::addr::PAGE_BYTES))? {
+            if *s == NONE {
+                *s = r.step;
+            } else if *s < r.step {
+                return Some(r.step);
             }
         }
     }
-    best
+    None
 }
 
 #[cfg(test)]
@@ -121,5 +148,35 @@ mod tests {
         assert!(find(&[read(3, 7, 0, 8), read(5, 7, 8, 8)], (1, 9), &w).is_none());
         assert!(find(&[read(3, 8, 0, 8), read(5, 8, 0, 8)], (1, 9), &w).is_none());
         assert!(find(&[read(3, 7, 0, 8), read(12, 7, 0, 8)], (1, 9), &w).is_none());
+    }
+
+    #[test]
+    fn the_earliest_second_read_wins_and_ties_go_to_the_first_read_in_log_order() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7), Pfn::new(9)].into();
+        // Step 5 reads byte 1 of frame 9 and byte 0 of frame 7 again: the lower frame
+        // wins, as a search frame by frame would find it; step 6 is later.
+        let log = [
+            read(1, 7, 0, 1),
+            read(2, 9, 0, 4),
+            read(3, 9, 4, 4),
+            read(5, 9, 1, 1),
+            read(5, 7, 0, 1),
+            read(6, 9, 4, 1),
+        ];
+        let p = find(&log, (1, 9), &w).unwrap();
+        assert_eq!((p.pfn, p.offset, p.first, p.second), (Pfn::new(7), 0, 1, 5));
+        let p = find(&log[1..], (1, 9), &w).unwrap();
+        assert_eq!((p.pfn, p.offset, p.first, p.second), (Pfn::new(9), 1, 2, 5));
+    }
+
+    #[test]
+    fn a_byte_loop_over_a_page_read_twice_is_found_at_the_second_pass() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
+        let log: Vec<Access> = (0..2u64)
+            .flat_map(|pass| (0..4096u64).map(move |b| read(1 + pass * 4096 + b, 7, b as u16, 1)))
+            .collect();
+        let p = find(&log, (0, u64::MAX), &w).unwrap();
+        assert_eq!((p.offset, p.first, p.second), (0, 1, 4097));
+        assert!(find(&log[..4096], (0, u64::MAX), &w).is_none());
     }
 }

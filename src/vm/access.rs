@@ -197,6 +197,20 @@ impl Vm<'_> {
         src: Va,
         len: u64,
     ) -> Result<()> {
+        self.copy_as_with(dst_who, dst, src_who, src, len, true)
+    }
+
+    /// [`Vm::copy_as`], the source's reads logged only with `log_source` (not when the
+    /// loads were made and logged one by one already: native code's own copy loop).
+    pub(crate) fn copy_as_with(
+        &mut self,
+        dst_who: Who,
+        dst: Va,
+        src_who: Who,
+        src: Va,
+        len: u64,
+        log_source: bool,
+    ) -> Result<()> {
         if len == 0 {
             return Ok(());
         }
@@ -226,7 +240,9 @@ impl Vm<'_> {
                     return Err(e);
                 }
             };
-            self.log_access(src_who, sspace, s, spfn, so, n, false);
+            if log_source {
+                self.log_access(src_who, sspace, s, spfn, so, n, false);
+            }
             if spfn == dpfn {
                 self.flush_copy_run(run.take());
                 self.phys.bytes_mut(spfn).copy_within(so..so + n, doff);
@@ -322,6 +338,27 @@ impl Vm<'_> {
             return Err(AV);
         }
         self.read_vec_as(Who::Kernel, va, len)
+    }
+
+    /// The work of [`Machine::kernel_access`](crate::Machine::kernel_access) once the
+    /// facade has entered the call: each page translated as a kernel access (a
+    /// demand-zero page materialised, a bad address faulting as a read or write would),
+    /// a read logged; no byte read or changed.
+    pub(crate) fn kernel_access(&mut self, va: Va, len: u64, write: bool) -> Result<()> {
+        if wraps(va, len) {
+            return Err(AV);
+        }
+        let mut done = 0u64;
+        let mut pages = Pages::new(Who::Kernel, write);
+        while done < len {
+            let at = va.wrapping_add(done);
+            let (space, r) = pages.run(self, at, len - done)?;
+            if !write {
+                self.log_run(Who::Kernel, space, at, &r, false);
+            }
+            done += r.len as u64;
+        }
+        Ok(())
     }
 
     /// The work of [`Machine::kernel_write`](crate::Machine::kernel_write) once the facade has entered

@@ -227,6 +227,24 @@ fn free_pages_while_mapped_is_recorded_and_dangles() {
     assert_audit_clean(&m);
 }
 
+/// A partial MDL borrows an allocation's frames without a reference; freeing the
+/// allocation while the partial MDL's mapping names them is one event, at the free's
+/// step (FreePagesWhileMapped), and the frames are not reported again at a later call.
+#[test]
+fn freeing_pages_a_partial_mapping_borrows_is_one_event_at_the_free() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x1000, 0).unwrap();
+    let va = m.mdl(mdl).unwrap().start_va;
+    let t = new_mdl(&mut m, va, 0x100);
+    m.io_build_partial_mdl(mdl, t, va, 0x100).unwrap();
+    system_va(&mut m, t);
+    m.mm_free_pages_from_mdl(mdl).unwrap();
+    let step = m.step();
+    m.io_free_mdl(mdl).unwrap();
+    let seen: Vec<(EventKind, u64)> = m.events().iter().map(|e| (e.kind, e.step)).collect();
+    assert_eq!(seen, [(EventKind::FreePagesWhileMapped, step)]);
+}
+
 /// §3.10: a page someone else still has locked (a KernelMode probe of the mapping) survives
 /// MmFreePagesFromMdl in Transition and is freed at that unlock.
 #[test]

@@ -283,6 +283,28 @@ fn private_partial_mapping_outliving_its_source_is_a_dangling_pte() {
     assert_audit_clean(&m);
 }
 
+/// The other order: the owner frees the pages while the source is still locked, so the
+/// frames wait in Transition; the unlock frees them while the partial MDL's mapping still
+/// names them, and that is reported at the unlock's own step (not at the next call's).
+#[test]
+fn an_unlock_that_frees_frames_a_partial_mapping_names_is_reported_at_its_step() {
+    let (mut m, app, buf, src) = source();
+    let t = target(&mut m, buf, 1);
+    m.io_build_partial_mdl(src, t, at(buf, 0x1000), 0x100)
+        .unwrap();
+    let psys = system_va(&mut m, t);
+    m.virtual_free(app, buf, 0, MEM_RELEASE).unwrap();
+    m.mm_unlock_pages(src).unwrap();
+    let step = m.step();
+    let e = m
+        .events()
+        .iter()
+        .find(|e| e.kind == EventKind::FrameFreedWhileMapped)
+        .expect("the free is reported")
+        .clone();
+    assert_eq!((e.step, e.mdl, e.va), (step, Some(t), Some(psys.page_align())));
+}
+
 /// §4 / §9 (Windows): a sub-range outside the source is INVALID_MDL_RANGE (0x12E) with
 /// (SourceMdl, TargetMdl, VirtualAddress, Length) — before, after, straddling the end, and a
 /// Length 0 whose start lies past the source.

@@ -5,6 +5,7 @@ fn main() {
     println!("cargo:rerun-if-changed=runtime/host.c");
     println!("cargo:rerun-if-changed=runtime/host_abi.h");
     println!("cargo:rerun-if-changed=include/mdlsim/wdk.h");
+    println!("cargo:rerun-if-changed=include/mdlsim/wdk_io.h");
     cc::Build::new()
         .file("runtime/host.c")
         .include("runtime")

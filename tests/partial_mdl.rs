@@ -302,7 +302,10 @@ fn an_unlock_that_frees_frames_a_partial_mapping_names_is_reported_at_its_step()
         .find(|e| e.kind == EventKind::FrameFreedWhileMapped)
         .expect("the free is reported")
         .clone();
-    assert_eq!((e.step, e.mdl, e.va), (step, Some(t), Some(psys.page_align())));
+    assert_eq!(
+        (e.step, e.mdl, e.va),
+        (step, Some(t), Some(psys.page_align()))
+    );
 }
 
 /// §4 / §9 (Windows): a sub-range outside the source is INVALID_MDL_RANGE (0x12E) with

@@ -291,6 +291,22 @@ VOID IoMarkIrpPending(PIRP Irp) {
     Call(MDLSIM_DDI_IoMarkIrpPending, A);
 }
 
+NTSTATUS IoCreateDevice(PDRIVER_OBJECT DriverObject, ULONG DeviceExtensionSize,
+                        PUNICODE_STRING DeviceName, ULONG DeviceType,
+                        ULONG DeviceCharacteristics, BOOLEAN Exclusive,
+                        PDEVICE_OBJECT *DeviceObject) {
+    uint64_t A[] = {W(DriverObject), DeviceExtensionSize, W(DeviceName), DeviceType,
+                    DeviceCharacteristics, Exclusive, 0};
+    NTSTATUS Status = (NTSTATUS)Call(MDLSIM_DDI_IoCreateDevice, A);
+    *DeviceObject = NT_SUCCESS(Status) ? (PDEVICE_OBJECT)(uintptr_t)A[6] : NULL;
+    return Status;
+}
+
+VOID IoDeleteDevice(PDEVICE_OBJECT DeviceObject) {
+    uint64_t A[] = {W(DeviceObject)};
+    Call(MDLSIM_DDI_IoDeleteDevice, A);
+}
+
 NTSTATUS PsGetProcessExitStatus(PEPROCESS Process) {
     uint64_t A[] = {W(Process)};
     return (NTSTATUS)Call(MDLSIM_DDI_PsGetProcessExitStatus, A);

@@ -69,6 +69,8 @@
 #define MDLSIM_DDI_MmCreateMdl 43
 #define MDLSIM_DDI_IofCompleteRequest 44
 #define MDLSIM_DDI_IoMarkIrpPending 45
+#define MDLSIM_DDI_IoCreateDevice 46 /* the device object in word 6 */
+#define MDLSIM_DDI_IoDeleteDevice 47
 #define MDLSIM_DDI_COUNT 46
 
 /* Bulk operations go through the model this many bytes at a time. */

@@ -62,6 +62,8 @@ pub const DDIS: &[(u32, &str, usize)] = &[
     (43, "MmCreateMdl", 3),
     (44, "IofCompleteRequest", 2),
     (45, "IoMarkIrpPending", 1),
+    (46, "IoCreateDevice", 7),
+    (47, "IoDeleteDevice", 1),
 ];
 
 /// The most bytes one bulk call moves (`MDLSIM_CHUNK`): the scratch buffer's size.
@@ -155,11 +157,13 @@ impl Args<'_> {
 pub fn model_va(layout: Layout, h: u64) -> Va {
     match layout.classify(h) {
         HostAddress::Model(va) => va,
+        // An offset past the model's stride for one object (a large PFN array, a read
+        // past the copy) stays inside that object: the next stride is another object.
         HostAddress::Mdl(slot, off) => mdl_slot_address(slot)
-            .map(|v| v.wrapping_add(off))
+            .map(|v| v.wrapping_add(off.min(crate::layout::MODEL_MDL_STRIDE - 1)))
             .unwrap_or(Va::new(h)),
         HostAddress::Irp(slot, off) => Va::new(mdlsim::io::IrpId::BASE)
-            .checked_add(slot * mdlsim::io::IrpId::STRIDE + off)
+            .checked_add(slot * mdlsim::io::IrpId::STRIDE + off.min(mdlsim::io::IrpId::STRIDE - 1))
             .unwrap_or(Va::new(h)),
         HostAddress::Process(_) | HostAddress::Host(_) => Va::new(h),
     }
@@ -212,6 +216,8 @@ pub fn call(
         1..=16 | 43 => mdl_ddi(k, &mut a, id),
         17..=24 | 35 | 36 => memory_ddi(k, &mut a, id),
         30..=34 => bulk(k, &a, scratch, id),
+        46 => crate::device::io_create_device(k, layout, a.words),
+        47 => crate::device::io_delete_device(k, a.va(0)),
         _ => context_ddi(k, &mut a, id),
     }
 }

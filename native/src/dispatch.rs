@@ -40,13 +40,20 @@ struct EntryArgs {
 /// `DriverEntry` runs once, on a machine of its own, to fill the dispatch table: what
 /// else it does there (a pool allocation, say) does not carry into the cases. A major
 /// function the table leaves empty completes its IRP with
-/// `STATUS_INVALID_DEVICE_REQUEST`, as the I/O manager's default routine does. The
-/// device object a routine gets has `DeviceExtension` NULL: per-device state is not
-/// mirrored yet.
+/// `STATUS_INVALID_DEVICE_REQUEST`, as the I/O manager's default routine does.
+///
+/// When the harness creates the device, `DriverEntry` runs again in that case's machine
+/// (`add_device`): its first `IoCreateDevice` is that device, and the device object and
+/// its `DeviceExtension` live in the machine's non-paged pool, so state initialised in
+/// `DriverEntry` and kept across requests is there for every routine of the case. A
+/// driver that creates no device gets a bare device object per call (`DeviceExtension`
+/// NULL) naming a copy of its `DRIVER_OBJECT`. The driver's C globals are shared by
+/// every case and thread: per-device state belongs in the extension.
 #[derive(Debug, Clone)]
 pub struct NativeDriver {
     driver: Arc<Driver>,
-    /// The `DRIVER_OBJECT` `DriverEntry` filled (host memory, read-only after it).
+    /// The `DRIVER_OBJECT` `DriverEntry` filled (host memory, never handed out again:
+    /// each call gets a copy).
     object: Arc<[u64; OBJECT_WORDS]>,
 }
 
@@ -102,16 +109,16 @@ impl NativeDriver {
         }
     }
 
-    /// The `DEVICE_OBJECT` a routine gets for `device`.
+    /// The `DEVICE_OBJECT` a routine gets for `device`, naming `driver_object`.
     fn device_object(
-        &self,
         k: &Kernel<'_>,
         device: DeviceId,
+        driver_object: *mut u64,
     ) -> mdlsim::Result<Box<[u64; OBJECT_WORDS]>> {
         let d = k.device(device)?;
         let mut o = Box::new([0u64; OBJECT_WORDS]);
         o[0] = 3 | (0x150 << 16); // Type IO_TYPE_DEVICE, Size
-        o[1] = self.object.as_ptr() as u64; // DriverObject
+        o[1] = driver_object as u64; // DriverObject
         o[6] = u64::from(d.flags); // Flags (0x30)
         o[9] = u64::from(d.stack_size) << 32; // StackSize (0x4C)
         Ok(o)
@@ -119,6 +126,39 @@ impl NativeDriver {
 }
 
 impl mdlsim::io::Driver for NativeDriver {
+    /// Runs the driver's `DriverEntry` in this machine, with a `DRIVER_OBJECT` in its
+    /// pool: the first `IoCreateDevice` it makes is `device` (`crate::device`), so the
+    /// device object and extension it initialises are the ones its routines get.
+    fn add_device(&self, k: &mut Kernel<'_>, device: DeviceId) -> mdlsim::Result<()> {
+        let tag = u32::from_le_bytes(*b"Driv");
+        let size = (OBJECT_WORDS * 8) as u64;
+        let va = k
+            .interleave(|m| m.ex_allocate_pool2(mdlsim::pool::POOL_FLAG_NON_PAGED, size, tag))?
+            .ok_or(mdlsim::Fault::Status(NtStatus::INSUFFICIENT_RESOURCES))?;
+        let header: u64 = 4 | (0x150 << 16); // Type IO_TYPE_DRIVER, Size
+        k.interleave(|m| m.kernel_write(va, &header.to_le_bytes()))?;
+        let host = layout()?.host(va).unwrap_or(0);
+        let mut args = EntryArgs {
+            driver: host as *mut u64,
+            result: 0,
+        };
+        crate::device::adopting(device, || {
+            run(
+                k,
+                self.driver.entry,
+                (&mut args as *mut EntryArgs).cast(),
+                self.driver.trace,
+            )
+        })?;
+        if args.result < 0 {
+            return Err(crate::device::entry_failed(
+                self.driver.name(),
+                NtStatus(args.result as u32),
+            ));
+        }
+        Ok(())
+    }
+
     fn dispatch(
         &self,
         k: &mut Kernel<'_>,
@@ -136,11 +176,21 @@ impl mdlsim::io::Driver for NativeDriver {
             k.io_complete_request(irp)?;
             return Ok(status);
         }
-        let host = layout()?.irp(irp_slot(irp)).unwrap_or(0);
-        let mut object = self.device_object(k, device)?;
+        let layout = layout()?;
+        let host = layout.irp(irp_slot(irp)).unwrap_or(0);
+        // The device object DriverEntry's IoCreateDevice made for this device (in pool,
+        // with its extension), else a bare one for this call, naming this call's own copy
+        // of the DRIVER_OBJECT (cases run on several threads; a write there dies with
+        // the call).
+        let mut driver_object = Box::new(*self.object);
+        let mut bare = Self::device_object(k, device, driver_object.as_mut_ptr())?;
+        let object = match crate::device::device_object(k, device)? {
+            Some(va) => layout.host(va).unwrap_or(0) as *mut u64,
+            None => bare.as_mut_ptr(),
+        };
         let mut args = DispatchArgs {
             function,
-            device: object.as_mut_ptr(),
+            device: object,
             irp: host,
             result: 0,
         };

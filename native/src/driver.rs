@@ -20,6 +20,10 @@ const FILES: &[(&str, &str)] = &[
         "include/mdlsim/wdk.h",
         include_str!("../include/mdlsim/wdk.h"),
     ),
+    (
+        "include/mdlsim/wdk_io.h",
+        include_str!("../include/mdlsim/wdk_io.h"),
+    ),
     ("include/wdm.h", include_str!("../include/wdm.h")),
     ("include/ntddk.h", include_str!("../include/ntddk.h")),
     ("include/ntifs.h", include_str!("../include/ntifs.h")),

@@ -31,6 +31,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod ddi;
+mod device;
 mod dispatch;
 mod driver;
 pub mod host;

@@ -43,9 +43,10 @@ impl Machine {
     }
 
     /// [`IoCreateDevice`]: a device of `driver` with `flags` (`DO_BUFFERED_IO`, `DO_DIRECT_IO`
-    /// or neither) and `StackSize` 1.
+    /// or neither) and `StackSize` 1; then the driver's [`Driver::add_device`] sets it up.
     ///
     /// # Errors
+    /// What the driver's `add_device` returns (the device exists then, half set up).
     /// An unknown driver is a [`ModelError`]; `DO_BUFFERED_IO | DO_DIRECT_IO` together is
     /// Driver Verifier's 0xC9/0x245 under I/O Verification ([semantics §5.1]). Without it
     /// the device is created with both, and reads and writes to it are buffered (the I/O
@@ -92,6 +93,8 @@ impl Machine {
             upper: None,
             extension: DeviceExtension::default(),
         });
+        let code = self.driver_code(id)?;
+        code.add_device(&mut self.kernel(), id)?;
         Ok(id)
     }
 
@@ -231,6 +234,15 @@ impl Machine {
                 address: device.address(),
             })
         })
+    }
+
+    /// Every device object, in the order they were created.
+    pub fn devices(&self) -> impl Iterator<Item = (DeviceId, &Device)> {
+        self.io
+            .devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (DeviceId(i as u32), d))
     }
 
     /// A device object, mutable (drivers keep their state in [`Device::extension`]).

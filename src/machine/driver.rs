@@ -12,7 +12,7 @@ use crate::status::NtStatus;
 use std::fmt;
 use std::sync::Arc;
 
-/// Driver code: dispatch, completion, cancel and timer routines.
+/// Driver code: device set-up, dispatch, completion, cancel and timer routines.
 ///
 /// Every routine gets the [`Kernel`] (the DDIs driver code may call, in the context the
 /// routine runs in) and the device it runs for. Faults it
@@ -25,6 +25,21 @@ pub trait Driver: fmt::Debug + Send + Sync {
     /// # Errors
     /// Faults raised by the routines it calls.
     fn dispatch(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> Result<NtStatus>;
+
+    /// The driver sets up a device it serves, right after
+    /// [`Machine::io_create_device`](crate::Machine::io_create_device) made it: what a
+    /// Windows driver does in `DriverEntry` or its PnP `AddDevice` routine after its own
+    /// `IoCreateDevice` (allocate and initialise per-device state). The default does
+    /// nothing: a Rust driver keeps its state in [`crate::io::DeviceExtension`]. What it
+    /// allocates here belongs to the device, not to a request.
+    ///
+    /// # Errors
+    /// Faults raised by the routines it calls; [`Machine::io_create_device`](crate::Machine::io_create_device) returns them.
+    #[doc(alias = "AddDevice")]
+    fn add_device(&self, k: &mut Kernel<'_>, device: DeviceId) -> Result<()> {
+        let _ = (k, device);
+        Ok(())
+    }
 
     /// A completion routine set with [`Machine::io_set_completion_routine`](crate::Machine::io_set_completion_routine); returning
     /// `STATUS_MORE_PROCESSING_REQUIRED` stops completion (the driver owns the IRP again).

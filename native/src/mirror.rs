@@ -209,15 +209,16 @@ impl Mirror {
     }
 
     /// Whether native code's accesses to the page of `va` are traced, when tracing is
-    /// on: a user address (each access judged against the probe and `__try` rules), or a
-    /// frame of a process's private memory at any address (an MDL's system mapping of a
-    /// user buffer), where a second load of one byte is a double fetch. Pool and the
-    /// driver's own pages run at full speed.
+    /// on: a user address (each access judged against the probe and `__try` rules), paged
+    /// pool (each access judged against the IRQL), or a frame of a process's private
+    /// memory at any address (an MDL's system mapping of a user buffer), where a second
+    /// load of one byte is a double fetch. Non-paged pool and the driver's own pages run
+    /// at full speed (judged on their first touch in a call).
     pub fn traced(&self, m: &Machine, va: Va) -> bool {
         if !self.trace {
             return false;
         }
-        if va.is_user() {
+        if va.is_user() || mdlsim::pool::is_paged_pool(va) {
             return true;
         }
         model_mapping(m, va)

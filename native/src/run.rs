@@ -289,11 +289,12 @@ impl Active {
             }
             _ => ddi::model_va(layout, addr),
         };
-        // A page the model maps and native code has not touched yet in this call: at a
-        // user address the access is judged first (probed in this request? inside
-        // `__try`?), as the first access to that page in this call.
+        // A page the model maps and native code has not touched yet in this call: the
+        // access is judged first, as the first access to that page in this call (at a
+        // user address: probed in this request? inside `__try`? In pool: inside the
+        // block? Pageable at a raised IRQL?).
         let mappable = k.interleave(|m| t.mirror.can_map(m, va, write));
-        if mappable && va.is_user() {
+        if mappable {
             if let Err(f) = k.judge_access(va, 1, write) {
                 return self.stopped(f);
             }

@@ -270,3 +270,22 @@ fn a_raw_user_read_without_probe_is_an_unprobed_user_access() {
     assert_eq!(unprobed("ReadUnprobed"), 1);
     assert_eq!(unprobed("ReadInTry"), 0);
 }
+
+#[test]
+fn a_plain_read_of_paged_pool_at_dispatch_level_is_judged_on_a_page_already_touched() {
+    let (mut m, _, _) = scene();
+    let paged = m
+        .kernel()
+        .ex_allocate_pool2(mdlsim::pool::POOL_FLAG_PAGED, 64, 1)
+        .unwrap()
+        .unwrap();
+    // The first read (PASSIVE_LEVEL) maps the page; the second, at DISPATCH_LEVEL, is
+    // judged too because paged pool is traced: Force IRQL Checking's 0xD1 names it.
+    match call(&mut m, "ReadPagedTwice", host(paged)) {
+        Err(Fault::BugCheck(b)) => {
+            assert_eq!(b.code, BugCheckCode::DRIVER_IRQL_NOT_LESS_OR_EQUAL);
+            assert_eq!(b.params[..3], [paged.raw(), 2, 0]);
+        }
+        other => panic!("{other:?}"),
+    }
+}

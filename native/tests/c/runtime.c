@@ -198,6 +198,18 @@ ULONG64 PagedPoolAtDispatch(ULONG64 Unused) {
     return (ULONG64)P;
 }
 
+/* A paged-pool byte read at PASSIVE_LEVEL, then again at DISPATCH_LEVEL (the page is
+ * mapped by then): the second read is the driver's IRQL bug. */
+ULONG64 ReadPagedTwice(ULONG64 Address) {
+    volatile UCHAR *P = (volatile UCHAR *)Address;
+    UCHAR First = *P;
+    KIRQL Old;
+    KeRaiseIrql(DISPATCH_LEVEL, &Old);
+    UCHAR Second = *P;
+    KeLowerIrql(Old);
+    return (ULONG64)First + Second;
+}
+
 /* ZwQueryVirtualMemory of a user address: its region's size when the base is its page. */
 ULONG64 QueryRegion(ULONG64 Address) {
     MEMORY_BASIC_INFORMATION M;

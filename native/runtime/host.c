@@ -161,6 +161,12 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
         return;
     }
     ucontext_t *uc = ucv;
+    /* A general-protection fault (a non-canonical address, among others) has no address:
+     * si_addr is 0, which is not the address used. Windows dispatches a kernel-mode #GP
+     * as STATUS_ACCESS_VIOLATION with the address unknown, which __try can catch. */
+    if (uc->uc_mcontext.gregs[REG_TRAPNO] == 13) {
+        raise_status((int32_t)0xC0000005);
+    }
     /* x86-64: bit 1 of the page-fault error code is set for a write. */
     int write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
     uint64_t status = 0;

@@ -325,8 +325,17 @@ impl Mirror {
     pub fn take_stores(&mut self, mem: &mut HostMemory, k: &mut Kernel<'_>) -> mdlsim::Result<()> {
         let mut seen = HashSet::new();
         let mut stored: Vec<(Va, Vec<u8>)> = Vec::new();
-        for mp in self.mapped.values() {
-            if mp.prot != Prot::ReadWrite || !seen.insert(mp.pfn) {
+        // A frame native code sees at a system and a user address (an MDL's mapping of
+        // a user buffer) changed through one of them, the host cannot tell which: the
+        // store is credited to the kernel's mapping, as `Sources` credits a copy's source.
+        let mut writable: Vec<&Mapping> = self
+            .mapped
+            .values()
+            .filter(|mp| mp.prot == Prot::ReadWrite)
+            .collect();
+        writable.sort_by_key(|mp| (mp.va.is_user(), mp.va));
+        for mp in writable {
+            if !seen.insert(mp.pfn) {
                 continue;
             }
             let Some(host) = mem.frame(mp.pfn) else {

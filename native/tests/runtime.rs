@@ -89,6 +89,21 @@ fn a_fault_at_a_bad_user_address_is_an_access_violation_the_try_catches() {
 }
 
 #[test]
+fn a_non_canonical_address_is_an_access_violation_not_a_null_dereference() {
+    let (mut m, _, _) = scene();
+    let before = m.step();
+    // The CPU reports no address for it (#GP): the access violation is raised as Windows
+    // raises a kernel-mode #GP, which `__try` catches (ReadKernel's handler returns
+    // 0xDEAD), and the model is not asked about address 0 (no dereference of NULL).
+    assert_eq!(
+        call(&mut m, "ReadKernel", 0x8000_0000_0000_1000).unwrap(),
+        0xDEAD
+    );
+    assert_eq!(m.step(), before);
+    assert!(m.crashed().is_none());
+}
+
+#[test]
 fn a_good_user_address_reads_its_bytes() {
     let (mut m, _, va) = scene();
     assert_eq!(

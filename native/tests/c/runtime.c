@@ -32,7 +32,8 @@ ULONG64 ReadKernel(ULONG64 Address) {
     __try {
         return *(volatile UCHAR *)Address;
     } __except (EXCEPTION_EXECUTE_HANDLER) {
-        return 0xDEAD; /* never: a bad kernel address is a bug check, not an exception */
+        return 0xDEAD; /* a bad kernel address is a bug check, not an exception; only a
+                        * non-canonical one (#GP) raises an access violation */
     }
 }
 

@@ -291,6 +291,17 @@ VOID IoMarkIrpPending(PIRP Irp) {
     Call(MDLSIM_DDI_IoMarkIrpPending, A);
 }
 
+PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine) {
+    uint64_t A[] = {W(Irp), W(CancelRoutine)};
+    return (PDRIVER_CANCEL)(uintptr_t)Call(MDLSIM_DDI_IoSetCancelRoutine, A);
+}
+
+/* The model is single-stepped: the cancel spin lock excludes nobody, and taking it is
+ * raising to DISPATCH_LEVEL, as on Windows. */
+VOID IoAcquireCancelSpinLock(PKIRQL Irql) { *Irql = KfRaiseIrql(DISPATCH_LEVEL); }
+
+VOID IoReleaseCancelSpinLock(KIRQL Irql) { KeLowerIrql(Irql); }
+
 NTSTATUS IoCreateDevice(PDRIVER_OBJECT DriverObject, ULONG DeviceExtensionSize,
                         PUNICODE_STRING DeviceName, ULONG DeviceType,
                         ULONG DeviceCharacteristics, BOOLEAN Exclusive,
@@ -400,6 +411,11 @@ void MdlsimThunkCall(void *Args) {
 void MdlsimThunkDispatch(void *Args) {
     MDLSIM_DISPATCH_ARGS *A = Args;
     A->Result = A->Function(A->Device, A->Irp);
+}
+
+void MdlsimThunkCancel(void *Args) {
+    MDLSIM_CANCEL_ARGS *A = Args;
+    A->Function(A->Device, A->Irp);
 }
 
 void MdlsimThunkDriverEntry(void *Args) {

@@ -71,6 +71,7 @@
 #define MDLSIM_DDI_IoMarkIrpPending 45
 #define MDLSIM_DDI_IoCreateDevice 46 /* the device object in word 6 */
 #define MDLSIM_DDI_IoDeleteDevice 47
+#define MDLSIM_DDI_IoSetCancelRoutine 48
 #define MDLSIM_DDI_COUNT 46
 
 /* Bulk operations go through the model this many bytes at a time. */
@@ -135,6 +136,13 @@ typedef struct MDLSIM_DISPATCH_ARGS {
     PIRP Irp;
     NTSTATUS Result;
 } MDLSIM_DISPATCH_ARGS;
+
+/* A cancel routine. */
+typedef struct MDLSIM_CANCEL_ARGS {
+    PDRIVER_CANCEL Function;
+    PDEVICE_OBJECT Device;
+    PIRP Irp;
+} MDLSIM_CANCEL_ARGS;
 
 typedef struct MDLSIM_ENTRY_ARGS {
     PDRIVER_OBJECT Driver;

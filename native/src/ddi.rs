@@ -64,6 +64,7 @@ pub const DDIS: &[(u32, &str, usize)] = &[
     (45, "IoMarkIrpPending", 1),
     (46, "IoCreateDevice", 7),
     (47, "IoDeleteDevice", 1),
+    (48, "IoSetCancelRoutine", 2),
 ];
 
 /// The most bytes one bulk call moves (`MDLSIM_CHUNK`): the scratch buffer's size.
@@ -218,6 +219,7 @@ pub fn call(
         30..=34 => bulk(k, &a, scratch, id),
         46 => crate::device::io_create_device(k, layout, a.words),
         47 => crate::device::io_delete_device(k, a.va(0)),
+        48 => crate::device::io_set_cancel_routine(k, layout, a.words),
         _ => context_ddi(k, &mut a, id),
     }
 }

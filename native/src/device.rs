@@ -15,9 +15,9 @@
 
 use crate::layout::Layout;
 use mdlsim::addr::Va;
-use mdlsim::io::DeviceId;
+use mdlsim::io::{DeviceId, IrpId};
 use mdlsim::status::NtStatus;
-use mdlsim::{Fault, Kernel, ModelError};
+use mdlsim::{Fault, Kernel, Machine, ModelError};
 use std::cell::Cell;
 
 /// `sizeof(DEVICE_OBJECT)` on x64.
@@ -38,6 +38,88 @@ const KEY: &str = "mdlsim-native DEVICE_OBJECT";
 thread_local! {
     /// The harness's device the next `IoCreateDevice` on this thread adopts.
     static ADOPT: Cell<Option<DeviceId>> = const { Cell::new(None) };
+    /// The device whose routine runs on this thread (its `IoSetCancelRoutine` names it).
+    static SERVING: Cell<Option<DeviceId>> = const { Cell::new(None) };
+}
+
+/// Runs `f` as a routine of `device` (a dispatch or cancel routine).
+pub fn serving<T>(device: DeviceId, f: impl FnOnce() -> T) -> T {
+    let before = SERVING.with(|a| a.replace(Some(device)));
+    let r = f();
+    SERVING.with(|a| a.set(before));
+    r
+}
+
+/// Where a device keeps the C cancel routine of `irp` (the model's IRP names the device).
+fn cancel_key(irp: IrpId) -> String {
+    format!("mdlsim-native cancel {:#x}", irp.address())
+}
+
+/// The C cancel routine set on `irp`, if `irp`'s cancel routine is a native one.
+pub fn cancel_routine(m: &Machine, irp: IrpId) -> Option<u64> {
+    let d = m.irp(irp).ok()?.cancel_routine?;
+    m.device(d)
+        .ok()?
+        .extension
+        .counters
+        .get(&cancel_key(irp))
+        .copied()
+}
+
+/// Takes the C cancel routine of `irp` that `device` kept (the model already took the
+/// IRP's cancel routine: `IoCancelIrp` is calling it).
+///
+/// # Errors
+/// An unknown device.
+pub fn take_cancel_routine(
+    k: &mut Kernel<'_>,
+    device: DeviceId,
+    irp: IrpId,
+) -> mdlsim::Result<Option<u64>> {
+    Ok(k.device_mut(device)?
+        .extension
+        .counters
+        .remove(&cancel_key(irp)))
+}
+
+/// `IoSetCancelRoutine(Irp, CancelRoutine)`: the model's exchange
+/// ([`mdlsim::Machine::io_set_cancel_routine`], naming the device whose routine runs),
+/// the C routine kept beside it. Returns the previous C routine (NULL when there was
+/// none, or `IoCancelIrp` took it: the cancel routine owns the IRP then).
+///
+/// # Errors
+/// Outside a dispatch or cancel routine (no device to name), a pointer that is not an
+/// IRP, or the model's fault.
+pub fn io_set_cancel_routine(
+    k: &mut Kernel<'_>,
+    layout: Layout,
+    words: &[u64],
+) -> mdlsim::Result<u64> {
+    let irp = k.interleave(|m| crate::irps::irp_from_host(layout, m, words[0]))?;
+    let routine = words[1];
+    let device = SERVING.with(Cell::get).ok_or_else(|| {
+        Fault::Model(ModelError::Unsupported(
+            "IoSetCancelRoutine outside a dispatch or cancel routine".into(),
+        ))
+    })?;
+    let previous = k.io_set_cancel_routine(irp, (routine != 0).then_some(device))?;
+    let key = cancel_key(irp);
+    let old = match previous {
+        Some(d) => k
+            .device_mut(d)?
+            .extension
+            .counters
+            .remove(&key)
+            .unwrap_or(0),
+        None => 0,
+    };
+    if routine != 0 {
+        k.device_mut(device)?
+            .extension
+            .counters
+            .insert(key, routine);
+    }
+    Ok(old)
 }
 
 /// Runs `f` with `device` to be adopted by the first `IoCreateDevice` it makes.

@@ -28,6 +28,14 @@ struct DispatchArgs {
     result: i32,
 }
 
+/// `MDLSIM_CANCEL_ARGS`.
+#[repr(C)]
+struct CancelArgs {
+    function: u64,
+    device: *mut u64,
+    irp: u64,
+}
+
 /// `MDLSIM_ENTRY_ARGS`.
 #[repr(C)]
 struct EntryArgs {
@@ -177,29 +185,80 @@ impl mdlsim::io::Driver for NativeDriver {
             return Ok(status);
         }
         let layout = layout()?;
-        let host = layout.irp(irp_slot(irp)).unwrap_or(0);
-        // The device object DriverEntry's IoCreateDevice made for this device (in pool,
-        // with its extension), else a bare one for this call, naming this call's own copy
-        // of the DRIVER_OBJECT (cases run on several threads; a write there dies with
-        // the call).
-        let mut driver_object = Box::new(*self.object);
-        let mut bare = Self::device_object(k, device, driver_object.as_mut_ptr())?;
-        let object = match crate::device::device_object(k, device)? {
-            Some(va) => layout.host(va).unwrap_or(0) as *mut u64,
-            None => bare.as_mut_ptr(),
-        };
+        let mut objects = Objects::new(self, k, device)?;
         let mut args = DispatchArgs {
             function,
-            device: object,
-            irp: host,
+            device: objects.device(k, device, layout)?,
+            irp: layout.irp(irp_slot(irp)).unwrap_or(0),
             result: 0,
         };
-        run(
-            k,
-            self.driver.dispatch,
-            (&mut args as *mut DispatchArgs).cast::<c_void>(),
-            self.driver.trace,
-        )?;
+        crate::device::serving(device, || {
+            run(
+                k,
+                self.driver.dispatch,
+                (&mut args as *mut DispatchArgs).cast::<c_void>(),
+                self.driver.trace,
+            )
+        })?;
         Ok(NtStatus(args.result as u32))
+    }
+
+    /// Runs the C cancel routine `IoSetCancelRoutine` set on `irp` (`IoCancelIrp` took it
+    /// from the model's IRP and calls this), at the caller's IRQL (the model's
+    /// convention; `Irp->CancelIrql` is that IRQL). An IRP whose cancel routine was not
+    /// set by C code is left alone.
+    fn cancel(&self, k: &mut Kernel<'_>, device: DeviceId, irp: IrpId) -> mdlsim::Result<()> {
+        let Some(function) = crate::device::take_cancel_routine(k, device, irp)? else {
+            return Ok(());
+        };
+        let layout = layout()?;
+        let mut objects = Objects::new(self, k, device)?;
+        let mut args = CancelArgs {
+            function,
+            device: objects.device(k, device, layout)?,
+            irp: layout.irp(irp_slot(irp)).unwrap_or(0),
+        };
+        crate::device::serving(device, || {
+            run(
+                k,
+                self.driver.cancel,
+                (&mut args as *mut CancelArgs).cast::<c_void>(),
+                self.driver.trace,
+            )
+        })
+    }
+}
+
+/// The objects one call of a routine gets when the driver made no device object of its
+/// own: a bare `DEVICE_OBJECT` naming this call's own copy of the `DRIVER_OBJECT` (cases
+/// run on several threads; a write there dies with the call).
+struct Objects {
+    /// Kept alive for the call: the bare device object points into it.
+    _driver: Box<[u64; OBJECT_WORDS]>,
+    bare: Box<[u64; OBJECT_WORDS]>,
+}
+
+impl Objects {
+    fn new(d: &NativeDriver, k: &Kernel<'_>, device: DeviceId) -> mdlsim::Result<Objects> {
+        let mut driver = Box::new(*d.object);
+        let bare = NativeDriver::device_object(k, device, driver.as_mut_ptr())?;
+        Ok(Objects {
+            _driver: driver,
+            bare,
+        })
+    }
+
+    /// The device object for `device`: the one `DriverEntry`'s `IoCreateDevice` made (in
+    /// pool, with its extension), else the bare one.
+    fn device(
+        &mut self,
+        k: &Kernel<'_>,
+        device: DeviceId,
+        layout: crate::layout::Layout,
+    ) -> mdlsim::Result<*mut u64> {
+        Ok(match crate::device::device_object(k, device)? {
+            Some(va) => layout.host(va).unwrap_or(0) as *mut u64,
+            None => self.bare.as_mut_ptr(),
+        })
     }
 }

@@ -100,6 +100,7 @@ pub struct Driver {
     /// Whether the driver defines `MdlsimExpose` and `MdlsimRetire`.
     pub(crate) is_strategy: bool,
     pub(crate) dispatch: Thunk,
+    pub(crate) cancel: Thunk,
     pub(crate) entry: Thunk,
     /// Whether the driver defines `DriverEntry`.
     pub(crate) has_entry: bool,
@@ -369,10 +370,11 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
     let call = symbol(c"MdlsimThunkCall")?;
     let is_strategy = symbol(c"MdlsimExpose").is_ok() && symbol(c"MdlsimRetire").is_ok();
     let dispatch = symbol(c"MdlsimThunkDispatch")?;
+    let cancel = symbol(c"MdlsimThunkCancel")?;
     let entry = symbol(c"MdlsimThunkDriverEntry")?;
     let has_entry = symbol(c"DriverEntry").is_ok();
     // SAFETY: the symbols are driver_rt.c's functions of these exact signatures.
-    let (init, expose, retire, call, dispatch, entry) = unsafe {
+    let (init, expose, retire, call, dispatch, cancel, entry) = unsafe {
         (
             std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*const HostTable) -> c_int>(
                 init,
@@ -381,6 +383,7 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
             std::mem::transmute::<*mut c_void, Thunk>(retire),
             std::mem::transmute::<*mut c_void, Thunk>(call),
             std::mem::transmute::<*mut c_void, Thunk>(dispatch),
+            std::mem::transmute::<*mut c_void, Thunk>(cancel),
             std::mem::transmute::<*mut c_void, Thunk>(entry),
         )
     };
@@ -400,6 +403,7 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
         retire,
         is_strategy,
         dispatch,
+        cancel,
         entry,
         has_entry,
         trace: true,

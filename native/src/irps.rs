@@ -5,9 +5,10 @@
 //!
 //! The model owns the IRP: the C code may write `IoStatus` and `MdlAddress` (as drivers
 //! do before `IoCompleteRequest`), which are applied as the driver's field writes, and
-//! `Tail.Overlay.DriverContext`, which is the driver's own and kept in the host copy
-//! across crossings. A write to any other byte is reported as unsupported (the stack
-//! locations change through DDIs: `IoMarkIrpPending`, `IoCompleteRequest`).
+//! `Tail.Overlay.DriverContext` and `Tail.Overlay.ListEntry`, the driver's own words,
+//! which the model keeps (`Irp::driver_words`) from one call to the next. A write to
+//! any other byte is reported as unsupported (the stack locations change through DDIs:
+//! `IoMarkIrpPending`, `IoCompleteRequest`, `IoSetCancelRoutine`).
 
 use crate::host::HostMemory;
 use crate::layout::{HostAddress, Layout, irp_slot, mdl_slot};
@@ -23,8 +24,14 @@ use std::collections::BTreeMap;
 pub const IRP_SIZE: usize = 0xD0;
 /// `sizeof(IO_STACK_LOCATION)` on x64.
 pub const STACK_LOCATION_SIZE: usize = 0x48;
-/// `Tail.Overlay.DriverContext`: the driver's own four pointers.
-const DRIVER_CONTEXT: std::ops::Range<usize> = 0x78..0x98;
+/// Where the model's `Irp::driver_words` live: `Tail.Overlay.DriverContext[4]` (0x78)
+/// and `Tail.Overlay.ListEntry` (0xA8), the driver's own words.
+const DRIVER_WORDS: [usize; 6] = [0x78, 0x80, 0x88, 0x90, 0xA8, 0xB0];
+
+/// Whether byte `i` of the IRP is one of the driver's own words.
+fn driver_owned(i: usize) -> bool {
+    DRIVER_WORDS.iter().any(|&w| (w..w + 8).contains(&i))
+}
 
 fn unsupported(what: String) -> Fault {
     Fault::Model(ModelError::Unsupported(what))
@@ -70,20 +77,14 @@ impl IrpCopies {
             let host = layout
                 .irp(slot)
                 .ok_or_else(|| unsupported(format!("{id}: too many IRPs for the native window")))?;
-            let mut bytes = encode(layout, m, id, host)?;
+            let bytes = encode(layout, m, id, host)?;
             let need = (bytes.len() as u64).div_ceil(PAGE_BYTES as u64) * PAGE_BYTES as u64;
             let old = self
                 .copies
                 .get(&slot)
                 .filter(|c| c.id == id && c.mapped >= need);
-            match old {
-                Some(c) => {
-                    // SAFETY: the copy's pages stay mapped while it is in `self.copies`.
-                    let now =
-                        unsafe { mem.private_bytes(c.host, bytes.len().min(c.written.len())) };
-                    bytes[DRIVER_CONTEXT].copy_from_slice(&now[DRIVER_CONTEXT]);
-                }
-                None => mem.map_private(host, need).map_err(host_error)?,
+            if old.is_none() {
+                mem.map_private(host, need).map_err(host_error)?;
             }
             let mapped = old.map_or(need, |c| c.mapped);
             // SAFETY: [host, host + need) is mapped private read-write (above or earlier).
@@ -170,9 +171,17 @@ fn encode(layout: Layout, m: &Machine, id: IrpId, host: u64) -> mdlsim::Result<V
     b[0x42] = irp.stack_count;
     b[0x43] = irp.current_location;
     b[0x44] = u8::from(irp.cancel);
+    // CancelIrql: a cancel routine runs at its caller's IRQL here (the model's
+    // convention), so the IRQL its IoReleaseCancelSpinLock restores is the current one.
+    b[0x45] = m.ke_get_current_irql().0;
     b[0x47] = irp.allocation_flags;
     put(&mut b, 0x48, &host_of(irp.user_iosb).to_le_bytes());
+    let cancel = crate::device::cancel_routine(m, id).unwrap_or(0);
+    put(&mut b, 0x68, &cancel.to_le_bytes());
     put(&mut b, 0x70, &host_of(irp.user_buffer).to_le_bytes());
+    for (w, v) in DRIVER_WORDS.iter().zip(irp.driver_words) {
+        put(&mut b, *w, &v.to_le_bytes());
+    }
     let current = u64::from(irp.current_location).saturating_sub(1) * STACK_LOCATION_SIZE as u64;
     put(
         &mut b,
@@ -231,14 +240,16 @@ fn apply(
     was: &[u8],
     now: &[u8],
 ) -> mdlsim::Result<()> {
-    let owned = |i: usize| {
-        (0x30..0x40).contains(&i) || (0x08..0x10).contains(&i) || DRIVER_CONTEXT.contains(&i)
-    };
+    let owned =
+        |i: usize| (0x30..0x40).contains(&i) || (0x08..0x10).contains(&i) || driver_owned(i);
     if let Some(i) = (0..was.len()).find(|&i| was[i] != now[i] && !owned(i)) {
         return Err(unsupported(format!(
-            "native code wrote byte {i:#x} of {id} directly (only IoStatus, MdlAddress and \
-             Tail.Overlay.DriverContext are the driver's to write)"
+            "native code wrote byte {i:#x} of {id} directly (only IoStatus, MdlAddress, \
+             Tail.Overlay.DriverContext and Tail.Overlay.ListEntry are the driver's to write)"
         )));
+    }
+    if DRIVER_WORDS.iter().any(|&w| was[w..w + 8] != now[w..w + 8]) {
+        k.irp_mut(id)?.driver_words = DRIVER_WORDS.map(|w| u64_at(now, w));
     }
     if was[0x30..0x40] != now[0x30..0x40] {
         let status = NtStatus(u32::from_le_bytes([

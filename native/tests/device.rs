@@ -4,6 +4,8 @@
 
 use mdlsim::Config as MachineConfig;
 use mdlsim::addr::PAGE_SIZE;
+use mdlsim::ids::{Pid, Tid};
+use mdlsim::io::DeviceId;
 use mdlsim::io::ioctl::{FILE_ANY_ACCESS, METHOD_BUFFERED, ctl_code};
 use mdlsim::oracle::BugClass;
 use mdlsim::space::Protection;
@@ -16,6 +18,7 @@ use mdlsim_native::{Driver, NativeDriver};
 use std::sync::Arc;
 
 const IOCTL_COUNT: u32 = ctl_code(0x8000, 0x910, METHOD_BUFFERED, FILE_ANY_ACCESS);
+const IOCTL_WAIT: u32 = ctl_code(0x8000, 0x911, METHOD_BUFFERED, FILE_ANY_ACCESS);
 
 fn driver(defines: &[&str]) -> NativeDriver {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/counter_driver.c");
@@ -23,8 +26,8 @@ fn driver(defines: &[&str]) -> NativeDriver {
     NativeDriver::new(d).unwrap_or_else(|e| panic!("{e}"))
 }
 
-#[test]
-fn the_extension_driver_entry_initialised_counts_requests_across_calls() {
+/// A machine with the counter driver's device (its `DriverEntry` run for it) and an app.
+fn scene() -> (Machine, DeviceId, Pid, Tid) {
     let mut m = Machine::new(MachineConfig::default()).unwrap();
     let code = m
         .io_register_driver("counter", Arc::new(driver(&[])))
@@ -34,6 +37,12 @@ fn the_extension_driver_entry_initialised_counts_requests_across_calls() {
         .unwrap();
     let app = m.create_process("app").unwrap();
     let tid = m.process(app).unwrap().threads[0];
+    (m, dev, app, tid)
+}
+
+#[test]
+fn the_extension_driver_entry_initialised_counts_requests_across_calls() {
+    let (mut m, dev, app, tid) = scene();
     let rw = Protection::ReadWrite;
     let out = m
         .virtual_alloc(app, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)
@@ -50,7 +59,58 @@ fn the_extension_driver_entry_initialised_counts_requests_across_calls() {
 }
 
 fn under_test(defines: &[&str]) -> DriverUnderTest {
-    DriverUnderTest::new("c-counter", driver(defines)).ioctl(IOCTL_COUNT, 0, 8)
+    DriverUnderTest::new("c-counter", driver(defines))
+        .ioctl(IOCTL_COUNT, 0, 8)
+        .ioctl(IOCTL_WAIT, 0, 0)
+}
+
+fn caught(defines: &[&str]) -> mdlsim::verify_driver::DriverCounterexample {
+    let cfg = Config::default().cases(200).seed(5).ignore_env();
+    verify_driver::verify(&under_test(defines), &cfg).expect_err("caught")
+}
+
+/// The app's exit cancels the pended IRP; nothing completes it, so the rundown gives up
+/// after five minutes (IO_DRIVER_CANCEL_TIMEOUT): a lock leak, as for a Rust driver
+/// that pends forever.
+fn pends_forever(defines: &[&str]) {
+    let cx = caught(defines);
+    assert!(
+        cx.findings
+            .iter()
+            .any(|f| f.kind == BugClass::LockLeak && f.detail.contains("IO_DRIVER_CANCEL_TIMEOUT")),
+        "{cx}"
+    );
+}
+
+#[test]
+fn a_pended_irp_without_a_cancel_routine_is_caught() {
+    pends_forever(&["NO_CANCEL_ROUTINE"]);
+}
+
+#[test]
+fn a_cancel_routine_that_does_not_complete_the_irp_is_caught() {
+    pends_forever(&["CANCEL_DOES_NOT_COMPLETE"]);
+}
+
+#[test]
+fn io_cancel_irp_runs_the_c_cancel_routine_which_completes_the_irp() {
+    let (mut m, dev, _, tid) = scene();
+    let r = m
+        .nt_device_io_control_file(tid, dev, None, IOCTL_WAIT, None, 0, None, 0)
+        .unwrap();
+    assert_eq!(r.status, NtStatus::PENDING);
+    let irp = r.irp.expect("a pending IRP");
+    assert!(m.irp(irp).unwrap().cancel_routine.is_some());
+    assert!(m.io_cancel_irp(irp).unwrap(), "the cancel routine ran");
+    let done = m.irp(irp).map_or(true, |i| i.completed);
+    assert!(done, "the C routine completed it");
+    assert_eq!(
+        m.irp(irp)
+            .map(|i| i.io_status.status)
+            .unwrap_or(NtStatus::CANCELLED),
+        NtStatus::CANCELLED
+    );
+    assert!(m.crashed().is_none());
 }
 
 #[test]

@@ -297,6 +297,10 @@ pub struct Irp {
     pub pending_check: Vec<u8>,
     /// Where it was allocated.
     pub birth: Birth,
+    /// The driver-owned words of `Tail.Overlay`: `DriverContext[4]` (x64 0x78) and
+    /// `ListEntry` (0xA8). Whoever owns the IRP keeps what it likes there (a context, the
+    /// links of its own queue); the model stores them and never reads them.
+    pub driver_words: [u64; 6],
 }
 
 impl Irp {
@@ -345,6 +349,7 @@ impl Irp {
             pending_check: Vec::new(),
             completed: false,
             birth,
+            driver_words: [0; 6],
         }
     }
 

@@ -98,6 +98,9 @@ struct _IRP {
 _Static_assert(sizeof(IRP) == 0xD0, "the x64 IRP is 0xD0 bytes");
 _Static_assert(offsetof(IRP, IoStatus) == 0x30, "IoStatus at 0x30");
 _Static_assert(offsetof(IRP, UserBuffer) == 0x70, "UserBuffer at 0x70");
+_Static_assert(offsetof(IRP, CancelIrql) == 0x45, "CancelIrql at 0x45");
+_Static_assert(offsetof(IRP, CancelRoutine) == 0x68, "CancelRoutine at 0x68");
+_Static_assert(offsetof(IRP, Tail.Overlay.ListEntry) == 0xA8, "ListEntry at 0xA8");
 _Static_assert(offsetof(IRP, Tail.Overlay.CurrentStackLocation) == 0xB8,
                "CurrentStackLocation at 0xB8");
 
@@ -182,6 +185,40 @@ VOID IofCompleteRequest(PIRP Irp, CCHAR PriorityBoost);
 /* A macro in the WDK (SL_PENDING_RETURNED in the current location's Control); a DDI
  * here, with the same effect. */
 VOID IoMarkIrpPending(PIRP Irp);
+
+/* Cancellation. IoSetCancelRoutine is a macro over InterlockedExchangePointer in the
+ * WDK, a DDI here (the model keeps the routine). A cancel routine runs at the IRQL of
+ * IoCancelIrp's caller, the model's convention, and Irp->CancelIrql is that IRQL, so its
+ * IoReleaseCancelSpinLock(Irp->CancelIrql) is what Windows' would leave. */
+typedef VOID (*PDRIVER_CANCEL)(PDEVICE_OBJECT DeviceObject, PIRP Irp);
+PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine);
+VOID IoAcquireCancelSpinLock(PKIRQL Irql);
+VOID IoReleaseCancelSpinLock(KIRQL Irql);
+#define STATUS_CANCELLED ((NTSTATUS)0xC0000120L)
+
+/* Doubly linked lists (inline functions in the WDK). */
+#define CONTAINING_RECORD(Address, Type, Field) \
+    ((Type *)((PUCHAR)(Address) - offsetof(Type, Field)))
+static inline VOID InitializeListHead(PLIST_ENTRY Head) { Head->Flink = Head->Blink = Head; }
+static inline BOOLEAN IsListEmpty(const LIST_ENTRY *Head) { return Head->Flink == Head; }
+static inline VOID InsertTailList(PLIST_ENTRY Head, PLIST_ENTRY Entry) {
+    PLIST_ENTRY Last = Head->Blink;
+    Entry->Flink = Head;
+    Entry->Blink = Last;
+    Last->Flink = Entry;
+    Head->Blink = Entry;
+}
+static inline BOOLEAN RemoveEntryList(PLIST_ENTRY Entry) {
+    PLIST_ENTRY Next = Entry->Flink, Prev = Entry->Blink;
+    Prev->Flink = Next;
+    Next->Blink = Prev;
+    return Next == Prev;
+}
+static inline PLIST_ENTRY RemoveHeadList(PLIST_ENTRY Head) {
+    PLIST_ENTRY Entry = Head->Flink;
+    RemoveEntryList(Entry);
+    return Entry;
+}
 
 #define DO_DEVICE_INITIALIZING 0x00000080
 #define FILE_DEVICE_UNKNOWN 0x00000022

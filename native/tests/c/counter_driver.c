@@ -5,7 +5,13 @@
  *   IOCTL_COUNT (METHOD_BUFFERED): the number of requests so far, this one included,
  *                into the SystemBuffer (4 bytes), or STATUS_DEVICE_NOT_READY when the
  *                extension is not the one DriverEntry initialised.
- * Broken variant (compiled with a define):
+ *   IOCTL_WAIT (METHOD_BUFFERED): pended in a queue in the extension (linked through
+ *                Irp->Tail.Overlay.ListEntry) with a cancel routine, which takes it off
+ *                the queue and completes it STATUS_CANCELLED when the app exits.
+ * Broken variants (compiled with a define):
+ *   NO_CANCEL_ROUTINE         IOCTL_WAIT pends without a cancel routine: nothing ever
+ *                             completes it
+ *   CANCEL_DOES_NOT_COMPLETE  the cancel routine dequeues the IRP and returns
  *   REPLACE_STATE  every request replaces the extension's pool buffer (allocated in
  *                  DriverEntry) with a fresh one and never frees the old: pool leaked
  *                  per request.
@@ -13,6 +19,7 @@
 #include <wdm.h>
 
 #define IOCTL_COUNT CTL_CODE(0x8000, 0x910, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_WAIT CTL_CODE(0x8000, 0x911, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define MAGIC 0x21747845 /* 'Ext!' */
 #define STATUS_DEVICE_NOT_READY ((NTSTATUS)0xC00000A3L)
 
@@ -21,6 +28,7 @@ typedef struct _COUNTER_EXTENSION {
     ULONG Requests;
     KSPIN_LOCK Lock;
     PVOID State;
+    LIST_ENTRY Waiters;
 } COUNTER_EXTENSION;
 
 static NTSTATUS Count(PDEVICE_OBJECT Device, PIRP Irp, ULONG OutputLength,
@@ -48,8 +56,35 @@ static NTSTATUS Count(PDEVICE_OBJECT Device, PIRP Irp, ULONG OutputLength,
     return STATUS_SUCCESS;
 }
 
+static VOID CancelWait(PDEVICE_OBJECT Device, PIRP Irp) {
+    (void)Device;
+    RemoveEntryList(&Irp->Tail.Overlay.ListEntry);
+    IoReleaseCancelSpinLock(Irp->CancelIrql);
+#ifndef CANCEL_DOES_NOT_COMPLETE
+    Irp->IoStatus.Status = STATUS_CANCELLED;
+    Irp->IoStatus.Information = 0;
+    IoCompleteRequest(Irp, IO_NO_INCREMENT);
+#endif
+}
+
+static NTSTATUS Wait(PDEVICE_OBJECT Device, PIRP Irp) {
+    COUNTER_EXTENSION *Ext = Device->DeviceExtension;
+    KIRQL Old;
+    IoAcquireCancelSpinLock(&Old);
+    IoMarkIrpPending(Irp);
+#ifndef NO_CANCEL_ROUTINE
+    IoSetCancelRoutine(Irp, CancelWait);
+#endif
+    InsertTailList(&Ext->Waiters, &Irp->Tail.Overlay.ListEntry);
+    IoReleaseCancelSpinLock(Old);
+    return STATUS_PENDING;
+}
+
 static NTSTATUS DeviceControl(PDEVICE_OBJECT Device, PIRP Irp) {
     PIO_STACK_LOCATION Stack = IoGetCurrentIrpStackLocation(Irp);
+    if (Stack->Parameters.DeviceIoControl.IoControlCode == IOCTL_WAIT) {
+        return Wait(Device, Irp);
+    }
     ULONG_PTR Information = 0;
     NTSTATUS Status = STATUS_INVALID_DEVICE_REQUEST;
     if (Stack->Parameters.DeviceIoControl.IoControlCode == IOCTL_COUNT) {
@@ -75,6 +110,7 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT Driver, PUNICODE_STRING RegistryPath) {
     Ext->Magic = MAGIC;
     Ext->Requests = 0;
     KeInitializeSpinLock(&Ext->Lock);
+    InitializeListHead(&Ext->Waiters);
     Ext->State = ExAllocatePool2(POOL_FLAG_NON_PAGED, 64, 'tatS');
     if (Ext->State == NULL) {
         IoDeleteDevice(Device);

@@ -231,3 +231,46 @@ fn user_unmap_with_wrong_mdl_is_recorded() {
     }
     assert_audit_clean(&m);
 }
+
+/// Probing and locking an MDL over a user VA that is itself an MDL's user mapping is
+/// recorded (`ProbedMdlUserMapping`), naming the mapped MDL and the mapping page the
+/// probe reached first: on the first page, and on the second page of a range that starts
+/// in ordinary memory just below the mapping.
+#[test]
+fn probing_an_mdls_user_mapping_is_recorded_at_the_first_mapped_page() {
+    let (mut m, app, _, mdl) = locked();
+    m.switch_to(Some(app)).unwrap();
+    let base = Va::new(0x7000_0000);
+    let uva = map_u(&mut m, mdl, Some(base), priority::NORMAL)
+        .unwrap()
+        .unwrap();
+    assert_eq!(uva.page_align(), base);
+    let probed = |m: &mut mdlsim::Machine, va: Va, len: u32| {
+        let b = new_mdl(m, va, len);
+        m.mm_probe_and_lock_pages(b, mdlsim::mdl::AccessMode::UserMode, IoReadAccess)
+            .unwrap();
+        let e = m
+            .events()
+            .iter()
+            .rev()
+            .find(|e| e.kind == EventKind::ProbedMdlUserMapping)
+            .cloned()
+            .expect("recorded");
+        assert_eq!(e.mdl, Some(b));
+        assert!(e.detail.contains(&format!("user mapping of {mdl}")), "{}", e.detail);
+        e.va
+    };
+    assert_eq!(probed(&mut m, at(base, 0x10), 0x20), Some(base));
+    // Ordinary memory right below the mapping, and a range across both.
+    let below = m
+        .virtual_alloc(
+            app,
+            Some(Va::new(0x6FFF_0000)),
+            0x1_0000,
+            mdlsim::vm::MEM_COMMIT | mdlsim::vm::MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    assert_eq!(below, Va::new(0x6FFF_0000));
+    assert_eq!(probed(&mut m, Va::new(0x6FFF_F800), 0x1000), Some(base));
+}

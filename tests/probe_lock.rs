@@ -27,7 +27,10 @@ fn probe_for_read_locks_each_page_once_and_charges_the_process() {
     m.user_write(app, buf, &[1; 0x4000]).unwrap(); // fault every page in
     let data = at(buf, 0x234);
     let len = 0x2000u32; // spans 3 pages
+    let before = m.counters();
     let mdl = lock_user(&mut m, app, data, len, IoReadAccess);
+    let counted = m.counters().since(&before);
+    assert_eq!((counted.pages_locked, counted.pages_unlocked), (3, 0));
     let d = m.mdl(mdl).unwrap().clone();
     assert_eq!(
         d.flags & !MdlFlags::ALLOCATED_FIXED_SIZE,
@@ -53,6 +56,8 @@ fn probe_for_read_locks_each_page_once_and_charges_the_process() {
         assert_eq!(counts(&m, *f), (1, 1));
     }
     assert_eq!(m.process(app).unwrap().number_of_locked_pages, 0);
+    let counted = m.counters().since(&before);
+    assert_eq!((counted.pages_locked, counted.pages_unlocked), (3, 3));
     m.io_free_mdl(mdl).unwrap();
     assert_audit_clean(&m);
 }

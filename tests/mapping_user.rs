@@ -257,7 +257,11 @@ fn probing_an_mdls_user_mapping_is_recorded_at_the_first_mapped_page() {
             .cloned()
             .expect("recorded");
         assert_eq!(e.mdl, Some(b));
-        assert!(e.detail.contains(&format!("user mapping of {mdl}")), "{}", e.detail);
+        assert!(
+            e.detail.contains(&format!("user mapping of {mdl}")),
+            "{}",
+            e.detail
+        );
         e.va
     };
     assert_eq!(probed(&mut m, at(base, 0x10), 0x20), Some(base));

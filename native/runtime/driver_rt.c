@@ -302,6 +302,120 @@ VOID IoAcquireCancelSpinLock(PKIRQL Irql) { *Irql = KfRaiseIrql(DISPATCH_LEVEL);
 
 VOID IoReleaseCancelSpinLock(KIRQL Irql) { KeLowerIrql(Irql); }
 
+/* ----- the cancel-safe queue, written from its documented behaviour ----------------- */
+
+/* What an IRP queued by IoCsqInsertIrp keeps in DriverContext[3]: its context when the
+ * driver gave one (Type IO_TYPE_CSQ_IRP_CONTEXT), else the queue (Type IO_TYPE_CSQ). */
+#define CSQ_SLOT(Irp) ((Irp)->Tail.Overlay.DriverContext[3])
+
+static PIO_CSQ CsqOf(PVOID Slot) {
+    if (Slot != NULL && *(ULONG *)Slot == IO_TYPE_CSQ_IRP_CONTEXT) {
+        PIO_CSQ_IRP_CONTEXT Context = Slot;
+        Context->Irp = NULL;
+        return Context->Csq;
+    }
+    return Slot;
+}
+
+/* The cancel routine of a queued IRP: the cancel spin lock released first, then the IRP
+ * taken off the driver's queue under its lock and handed back to complete. */
+static VOID CsqCancel(PDEVICE_OBJECT Device, PIRP Irp) {
+    (void)Device;
+    IoReleaseCancelSpinLock(Irp->CancelIrql);
+    PIO_CSQ Csq = CsqOf(CSQ_SLOT(Irp));
+    CSQ_SLOT(Irp) = NULL;
+    KIRQL Irql;
+    Csq->CsqAcquireLock(Csq, &Irql);
+    Csq->CsqRemoveIrp(Csq, Irp);
+    Csq->CsqReleaseLock(Csq, Irql);
+    Csq->CsqCompleteCanceledIrp(Csq, Irp);
+}
+
+NTSTATUS IoCsqInitialize(PIO_CSQ Csq, PIO_CSQ_INSERT_IRP CsqInsertIrp,
+                         PIO_CSQ_REMOVE_IRP CsqRemoveIrp, PIO_CSQ_PEEK_NEXT_IRP CsqPeekNextIrp,
+                         PIO_CSQ_ACQUIRE_LOCK CsqAcquireLock,
+                         PIO_CSQ_RELEASE_LOCK CsqReleaseLock,
+                         PIO_CSQ_COMPLETE_CANCELED_IRP CsqCompleteCanceledIrp) {
+    Csq->Type = IO_TYPE_CSQ;
+    Csq->CsqInsertIrp = CsqInsertIrp;
+    Csq->CsqRemoveIrp = CsqRemoveIrp;
+    Csq->CsqPeekNextIrp = CsqPeekNextIrp;
+    Csq->CsqAcquireLock = CsqAcquireLock;
+    Csq->CsqReleaseLock = CsqReleaseLock;
+    Csq->CsqCompleteCanceledIrp = CsqCompleteCanceledIrp;
+    Csq->ReservePointer = NULL;
+    return STATUS_SUCCESS;
+}
+
+/* Queues Irp, marked pending, with the queue's cancel routine. An IRP already cancelled
+ * is taken back off and handed to CsqCompleteCanceledIrp at once. */
+VOID IoCsqInsertIrp(PIO_CSQ Csq, PIRP Irp, PIO_CSQ_IRP_CONTEXT Context) {
+    KIRQL Irql;
+    Csq->CsqAcquireLock(Csq, &Irql);
+    IoMarkIrpPending(Irp);
+    if (Context != NULL) {
+        Context->Type = IO_TYPE_CSQ_IRP_CONTEXT;
+        Context->Irp = Irp;
+        Context->Csq = Csq;
+        CSQ_SLOT(Irp) = Context;
+    } else {
+        CSQ_SLOT(Irp) = Csq;
+    }
+    Csq->CsqInsertIrp(Csq, Irp);
+    IoSetCancelRoutine(Irp, CsqCancel);
+    BOOLEAN Cancelled = FALSE;
+    if (Irp->Cancel && IoSetCancelRoutine(Irp, NULL) != NULL) {
+        CSQ_SLOT(Irp) = NULL;
+        if (Context != NULL) {
+            Context->Irp = NULL;
+        }
+        Csq->CsqRemoveIrp(Csq, Irp);
+        Cancelled = TRUE;
+    }
+    Csq->CsqReleaseLock(Csq, Irql);
+    if (Cancelled) {
+        Csq->CsqCompleteCanceledIrp(Csq, Irp);
+    }
+}
+
+/* Takes Irp off the queue for the driver: NULL when its cancel routine has it. */
+static PIRP CsqClaim(PIO_CSQ Csq, PIRP Irp) {
+    if (IoSetCancelRoutine(Irp, NULL) == NULL) {
+        return NULL;
+    }
+    Csq->CsqRemoveIrp(Csq, Irp);
+    PVOID Slot = CSQ_SLOT(Irp);
+    CSQ_SLOT(Irp) = NULL;
+    if (Slot != NULL && *(ULONG *)Slot == IO_TYPE_CSQ_IRP_CONTEXT) {
+        ((PIO_CSQ_IRP_CONTEXT)Slot)->Irp = NULL;
+    }
+    return Irp;
+}
+
+PIRP IoCsqRemoveNextIrp(PIO_CSQ Csq, PVOID PeekContext) {
+    KIRQL Irql;
+    Csq->CsqAcquireLock(Csq, &Irql);
+    PIRP Found = NULL;
+    for (PIRP Irp = Csq->CsqPeekNextIrp(Csq, NULL, PeekContext); Irp != NULL;
+         Irp = Csq->CsqPeekNextIrp(Csq, Irp, PeekContext)) {
+        Found = CsqClaim(Csq, Irp);
+        if (Found != NULL) {
+            break;
+        }
+    }
+    Csq->CsqReleaseLock(Csq, Irql);
+    return Found;
+}
+
+PIRP IoCsqRemoveIrp(PIO_CSQ Csq, PIO_CSQ_IRP_CONTEXT Context) {
+    KIRQL Irql;
+    Csq->CsqAcquireLock(Csq, &Irql);
+    PIRP Irp = Context->Irp;
+    PIRP Found = Irp == NULL ? NULL : CsqClaim(Csq, Irp);
+    Csq->CsqReleaseLock(Csq, Irql);
+    return Found;
+}
+
 NTSTATUS IoCreateDevice(PDRIVER_OBJECT DriverObject, ULONG DeviceExtensionSize,
                         PUNICODE_STRING DeviceName, ULONG DeviceType,
                         ULONG DeviceCharacteristics, BOOLEAN Exclusive,

@@ -29,7 +29,8 @@
 #define TOP_UNSUPPORTED 3
 #define TOP_TIMEOUT 4
 
-typedef int (*mdlsim_resolve_fn)(uint64_t Address, int Write, uint64_t *Status);
+/* Access: 0 a read, 1 a write, 2 an instruction fetch. */
+typedef int (*mdlsim_resolve_fn)(uint64_t Address, int Access, uint64_t *Status);
 typedef void (*mdlsim_try_fn)(int Delta);
 typedef int (*mdlsim_step_fn)(void);
 
@@ -165,15 +166,23 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
      * si_addr is 0, which is not the address used. Windows dispatches a kernel-mode #GP
      * as STATUS_ACCESS_VIOLATION with the address unknown, which __try can catch. */
     if (uc->uc_mcontext.gregs[REG_TRAPNO] == 13) {
+        if (T.stepping) { /* the access that ran alone faulted: close what it opened */
+            T.stepping = 0;
+            T.in_host++;
+            Stepped();
+            T.in_host--;
+        }
         raise_status((int32_t)0xC0000005);
     }
-    /* x86-64: bit 1 of the page-fault error code is set for a write. */
-    int write = (uc->uc_mcontext.gregs[REG_ERR] & 2) != 0;
+    /* x86-64 page-fault error code: bit 1 is set for a write, bit 4 for an instruction
+     * fetch (passed as 2: model memory is never executable). */
+    greg_t err = uc->uc_mcontext.gregs[REG_ERR];
+    int write = (err & 0x10) != 0 ? 2 : (err & 2) != 0;
     uint64_t status = 0;
     T.in_host++;
     int outcome = Resolve((uint64_t)(uintptr_t)info->si_addr, write, &status);
     T.in_host--;
-    if (T.expired && outcome == MDLSIM_OK) {
+    if (T.expired && (outcome == MDLSIM_OK || outcome == MDLSIM_STEP)) {
         stop_with(TOP_TIMEOUT, 0);
     }
     if (outcome == MDLSIM_OK) {
@@ -196,7 +205,12 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
  * that is not ours (a debugger's, a breakpoint in the driver) goes to the handler
  * installed before. */
 static void on_trap(int sig, siginfo_t *info, void *ucv) {
-    if (T.top == NULL || T.in_host > 0 || !T.stepping) {
+    if (T.top != NULL && T.in_host == 0 && info->si_code == SI_KERNEL) {
+        /* An int3 in driver code (DbgBreakPoint, __debugbreak): Windows raises
+         * STATUS_BREAKPOINT, which without a debugger nothing handles. */
+        raise_status((int32_t)0x80000003);
+    }
+    if (T.top == NULL || T.in_host > 0 || !T.stepping || info->si_code != TRAP_TRACE) {
         forward(sig, info, ucv, &PreviousTrap);
         return;
     }

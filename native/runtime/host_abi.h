@@ -72,7 +72,7 @@
 #define MDLSIM_DDI_IoCreateDevice 46 /* the device object in word 6 */
 #define MDLSIM_DDI_IoDeleteDevice 47
 #define MDLSIM_DDI_IoSetCancelRoutine 48
-#define MDLSIM_DDI_COUNT 46
+#define MDLSIM_DDI_COUNT 49 /* one past the highest number */
 
 /* Bulk operations go through the model this many bytes at a time. */
 #define MDLSIM_CHUNK 0x10000

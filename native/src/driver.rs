@@ -228,11 +228,13 @@ impl Driver {
     /// default. Each such access is then a fault and a single step on the host, so the
     /// model sees all of them: a second load of a user byte within one dispatch is a
     /// double fetch, and an access outside `__try` is caught on any page, not only on the
-    /// page's first touch in a call. The traced pages are user addresses and the frames of
-    /// process memory at any address (an MDL's system mapping of a user buffer); pool and
-    /// the driver's own memory run at full speed. Off, each user page is judged on its
-    /// first touch in a call only, and plain loads are not logged: faster, and blind to
-    /// double fetches made by plain loads.
+    /// page's first touch in a call. The traced pages are user addresses, paged pool (each
+    /// access judged against the IRQL) and the frames of process memory at any address
+    /// (an MDL's system mapping of a user buffer); non-paged pool and the driver's own
+    /// memory run at full speed. Off, each page is judged on its first touch in a call
+    /// only, and plain loads are not logged: faster, and blind to double fetches made by
+    /// plain loads. Turn it off to debug a driver under gdb or valgrind, which take the
+    /// single-step traps for themselves.
     pub fn trace_accesses(mut self, on: bool) -> Driver {
         self.trace = on;
         self

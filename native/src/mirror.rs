@@ -139,6 +139,20 @@ impl Mirror {
     pub fn show_model(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
         mem.ensure_frames(m.frames_total() + 1)
             .map_err(host_error)?;
+        self.unmap_stale(mem, m)?;
+        let mut copied = HashSet::new();
+        for mp in self.mapped.values() {
+            if copied.insert(mp.pfn) {
+                copy_frame(mem, m, mp.pfn);
+            }
+        }
+        self.mdls_to_host(mem, m)?;
+        self.irps.show(mem, m)
+    }
+
+    /// Unmaps the touched pages whose model PTE is gone or changed (the user window's all,
+    /// when the current process changed).
+    fn unmap_stale(&mut self, mem: &mut HostMemory, m: &Machine) -> mdlsim::Result<()> {
         let current = m.current_process();
         let switched = current != self.user;
         self.user = current;
@@ -150,15 +164,47 @@ impl Mirror {
             })
             .map(|(h, _)| (*h, ()))
             .collect();
-        self.unmap_pages(mem, &stale)?;
-        let mut copied = HashSet::new();
-        for mp in self.mapped.values() {
-            if copied.insert(mp.pfn) {
-                copy_frame(mem, m, mp.pfn);
+        self.unmap_pages(mem, &stale)
+    }
+
+    /// The model's bytes of every frame native code sees, before a step that may run
+    /// another thread's scheduled write ([`Mirror::apply_interleaved`]).
+    pub fn model_frames(&self, m: &Machine) -> BTreeMap<u64, Vec<u8>> {
+        self.mapped
+            .values()
+            .filter_map(|mp| {
+                let b = m.frame_bytes(mdlsim::addr::Pfn::new(mp.pfn))?;
+                Some((mp.pfn, b.to_vec()))
+            })
+            .collect()
+    }
+
+    /// What another thread did during a step (a scheduled write, a release), carried to
+    /// the host without taking native code's own pending stores: the bytes the model's
+    /// frames gained since `before` are patched into the host frames, and pages whose
+    /// PTE went are unmapped. Native code's stores stay pending, so the model takes them
+    /// at the same step as in a run without the interleaving.
+    ///
+    /// # Errors
+    /// The host refused to unmap a page.
+    pub fn apply_interleaved(
+        &mut self,
+        mem: &mut HostMemory,
+        m: &Machine,
+        before: &BTreeMap<u64, Vec<u8>>,
+    ) -> mdlsim::Result<()> {
+        for (pfn, was) in before {
+            let Some(now) = m.frame_bytes(mdlsim::addr::Pfn::new(*pfn)) else {
+                continue;
+            };
+            let runs = changed_runs(was, now);
+            if let (false, Some(host)) = (runs.is_empty(), mem.frame(*pfn)) {
+                for (off, len) in runs {
+                    host[off..off + len].copy_from_slice(&now[off..off + len]);
+                }
             }
         }
-        self.mdls_to_host(mem, m)?;
-        self.irps.show(mem, m)
+        self.unmap_stale(mem, m)
     }
 
     /// Whether [`Mirror::map_on_demand`] would map the page of `va` for this access.

@@ -25,6 +25,8 @@ const RAISED: c_int = 1;
 const STOPPED: c_int = 2;
 /// `MDLSIM_STEP`: the fault is resolved for one access, which runs alone.
 const STEP: c_int = 3;
+/// The access `on_fault` reports for an instruction fetch (0 a read, 1 a write).
+const EXECUTE: c_int = 2;
 /// `TOP_UNSUPPORTED` of `mdlsim_host_run`.
 const UNSUPPORTED: c_int = 3;
 /// `TOP_TIMEOUT` of `mdlsim_host_run`.
@@ -257,7 +259,28 @@ impl Active {
         }
     }
 
-    fn fault(&mut self, addr: u64, write: bool, status: &mut u64) -> c_int {
+    fn fault(&mut self, addr: u64, access: c_int, status: &mut u64) -> c_int {
+        if access == EXECUTE {
+            return self.stopped(Fault::Model(ModelError::Unsupported(format!(
+                "native code jumped to {addr:#x}, model memory, which is never executable \
+                 (on Windows a kernel-mode fetch from data pages is bug check 0xFC, \
+                 ATTEMPTED_EXECUTE_OF_NOEXECUTE_MEMORY)"
+            ))));
+        }
+        let write = access != 0;
+        let r = self.resolve(addr, write, status);
+        if r == RAISED {
+            // The access never completes: what a step opened for it closes now.
+            // SAFETY: called from `on_fault`, a callback of this call.
+            let (_, t) = unsafe { self.parts() };
+            if let Err(f) = t.mirror.close_open(&mut t.mem) {
+                return self.stopped(f);
+            }
+        }
+        r
+    }
+
+    fn resolve(&mut self, addr: u64, write: bool, status: &mut u64) -> c_int {
         let traced = {
             // SAFETY: called from `on_fault`, a callback of this call.
             let (k, t) = unsafe { self.parts() };
@@ -342,25 +365,21 @@ impl Active {
         // SAFETY: called from `on_fault`, a callback of this call.
         let (k, t) = unsafe { self.parts() };
         self.last_fault = None;
-        let sync = k.interleave(|m| m.interleavings_pending());
-        if sync {
-            if let Err(f) = t.mirror.take_stores(&mut t.mem, k) {
-                return self.stopped(f);
-            }
-        }
+        // Another thread's write or release may run at this access's step: what it does
+        // is carried to the host, while native code's own stores stay pending (taking
+        // them now would add steps, and a replay would no longer meet its schedule).
+        let before = k.interleave(|m| m.interleavings_pending().then(|| t.mirror.model_frames(m)));
         let r = k.dereference(va, 1, write);
-        if sync {
-            if let Err(f) = k.interleave(|m| t.mirror.show_model(&mut t.mem, m)) {
+        if let Some(before) = before {
+            let sync = k.interleave(|m| t.mirror.apply_interleaved(&mut t.mem, m, &before));
+            if let Err(f) = sync {
                 return self.stopped(f);
             }
         }
         match r {
             Ok(()) => {}
             Err(Fault::Raise(s)) => {
-                if let Err(f) = t.mirror.close_open(&mut t.mem) {
-                    return self.stopped(f);
-                }
-                *status = u64::from(s.0);
+                *status = u64::from(s.0); // `fault` closes what a step opened
                 return RAISED;
             }
             Err(f) => return self.stopped(f),
@@ -417,11 +436,11 @@ extern "C" fn on_ddi(id: u32, args: *mut u64, result: *mut u64) -> c_int {
     })
 }
 
-extern "C" fn on_fault(addr: u64, write: c_int, status: *mut u64) -> c_int {
+extern "C" fn on_fault(addr: u64, access: c_int, status: *mut u64) -> c_int {
     with_active(|a| {
         // SAFETY: host.c passes a pointer to its local status word.
         let status = unsafe { &mut *status };
-        a.fault(addr, write != 0, status)
+        a.fault(addr, access, status)
     })
 }
 
@@ -457,9 +476,9 @@ pub fn layout() -> mdlsim::Result<Layout> {
 }
 
 /// Runs `thunk(args)` against the model behind `k`: the native call of a strategy's
-/// `expose` or `retire`. With `trace`, native code's loads and stores to user pages and
-/// to the frames of user buffers are made one at a time, each judged and logged by the
-/// model ([`Mirror::traced`]).
+/// `expose` or `retire`. With `trace`, native code's loads and stores to user pages,
+/// paged pool and the frames of user buffers are made one at a time, each judged and
+/// logged by the model ([`Mirror::traced`]).
 ///
 /// # Errors
 /// What the driver did to the system: a bug check in a DDI or on a fault, an exception no

@@ -19,6 +19,8 @@ use std::sync::Arc;
 
 const IOCTL_COUNT: u32 = ctl_code(0x8000, 0x910, METHOD_BUFFERED, FILE_ANY_ACCESS);
 const IOCTL_WAIT: u32 = ctl_code(0x8000, 0x911, METHOD_BUFFERED, FILE_ANY_ACCESS);
+const IOCTL_WAIT_CSQ: u32 = ctl_code(0x8000, 0x912, METHOD_BUFFERED, FILE_ANY_ACCESS);
+const IOCTL_RELEASE: u32 = ctl_code(0x8000, 0x913, METHOD_BUFFERED, FILE_ANY_ACCESS);
 
 fn driver(defines: &[&str]) -> NativeDriver {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/counter_driver.c");
@@ -62,6 +64,7 @@ fn under_test(defines: &[&str]) -> DriverUnderTest {
     DriverUnderTest::new("c-counter", driver(defines))
         .ioctl(IOCTL_COUNT, 0, 8)
         .ioctl(IOCTL_WAIT, 0, 0)
+        .ioctl(IOCTL_WAIT_CSQ, 0, 0)
 }
 
 fn caught(defines: &[&str]) -> mdlsim::verify_driver::DriverCounterexample {
@@ -138,4 +141,46 @@ fn replacing_the_extensions_buffer_in_every_request_is_a_pool_leak() {
         .map(|f| f.detail.clone())
         .unwrap_or_default();
     assert!(leak.contains("1 pool allocation(s) not freed"), "{leak}");
+}
+
+#[test]
+fn the_cancel_safe_queue_hands_out_the_oldest_irp_and_cancels_the_rest() {
+    let (mut m, dev, app, tid) = scene();
+    let rw = Protection::ReadWrite;
+    let iosbs = m
+        .virtual_alloc(app, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)
+        .unwrap();
+    m.user_write(app, iosbs, &[0xEE; 64]).unwrap();
+    let iosb = |i: u64| iosbs.wrapping_add(16 * i);
+    let mut pended = Vec::new();
+    for i in 0..3 {
+        let r = m
+            .nt_device_io_control_file(tid, dev, Some(iosb(i)), IOCTL_WAIT_CSQ, None, 0, None, 0)
+            .unwrap();
+        assert_eq!(r.status, NtStatus::PENDING);
+        pended.push(r.irp.expect("a pending IRP"));
+    }
+    // What each request's IO_STATUS_BLOCK says (0xEEEEEEEE: not completed yet).
+    let status = |m: &mut Machine, i: u64| {
+        let b = m.user_read(app, iosb(i), 4).unwrap();
+        NtStatus(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let pending = NtStatus(0xEEEE_EEEE);
+    // IoCsqRemoveNextIrp gives the oldest, which the driver completes with success.
+    let r = m
+        .nt_device_io_control_file(tid, dev, None, IOCTL_RELEASE, None, 0, None, 0)
+        .unwrap();
+    assert_eq!(r.status, NtStatus::SUCCESS);
+    assert_eq!(
+        (status(&mut m, 0), status(&mut m, 1), status(&mut m, 2)),
+        (NtStatus::SUCCESS, pending, pending)
+    );
+    // Cancelling the third runs the queue's cancel routine: off the queue, cancelled.
+    assert!(m.io_cancel_irp(pended[2]).unwrap());
+    assert_eq!(status(&mut m, 2), NtStatus::CANCELLED);
+    // The next release gets the second, not the cancelled one.
+    m.nt_device_io_control_file(tid, dev, None, IOCTL_RELEASE, None, 0, None, 0)
+        .unwrap();
+    assert_eq!(status(&mut m, 1), NtStatus::SUCCESS);
+    assert!(m.crashed().is_none());
 }

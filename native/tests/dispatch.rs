@@ -58,6 +58,26 @@ fn a_length_loaded_twice_from_user_memory_is_a_double_fetch() {
     caught(&["DOUBLE_FETCH"], BugClass::DoubleFetch);
 }
 
+/// The proof replays the case with the app's second thread writing the length at the
+/// step of the second load: it must land between the two loads (the first validates the
+/// old length, the second uses the new one, so the raced run succeeds) even when the
+/// driver made a plain store before them that the model has not taken yet.
+#[test]
+fn the_double_fetch_proof_lands_between_the_two_loads_after_a_pending_store() {
+    for defines in [&["DOUBLE_FETCH"][..], &["DOUBLE_FETCH", "STORE_FIRST"]] {
+        let cx = verify_driver::verify(&under_test(defines), &config()).expect_err("caught");
+        assert!(
+            cx.findings.iter().any(|f| f.kind == BugClass::DoubleFetch),
+            "{cx}"
+        );
+        let proof = cx.proof.clone().unwrap_or_default();
+        assert!(
+            proof.contains("raced: returned STATUS_SUCCESS"),
+            "{defines:?}: {proof}"
+        );
+    }
+}
+
 #[test]
 fn a_plain_load_after_the_try_block_is_caught_on_a_page_touched_inside_it() {
     caught(&["LOOP_OUTSIDE_TRY"], BugClass::UnprobedUserAccess);

@@ -76,6 +76,9 @@ fn the_ddi_numbers_of_the_c_runtime_are_the_rust_sides() {
         DDIS.len() + 1,
         "every DDI in the header is known (plus the count)"
     );
+    let highest = DDIS.iter().map(|d| d.0).max().unwrap_or(0);
+    let define = format!("#define MDLSIM_DDI_COUNT {}", highest + 1);
+    assert!(abi.contains(&define), "host_abi.h lacks `{define}`");
 }
 
 #[test]
@@ -303,4 +306,20 @@ fn a_plain_read_of_paged_pool_at_dispatch_level_is_judged_on_a_page_already_touc
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_jump_into_model_memory_stops_the_call_at_once_naming_0xfc() {
+    let (mut m, _, va) = scene();
+    match call(&mut m, "JumpTo", host(va)) {
+        Err(Fault::Model(e)) => assert!(e.to_string().contains("0xFC"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_int3_in_driver_code_raises_status_breakpoint() {
+    let (mut m, _, _) = scene();
+    assert_eq!(call(&mut m, "BreakInTry", 0).unwrap(), 0x8000_0003);
+    assert!(m.crashed().is_none());
 }

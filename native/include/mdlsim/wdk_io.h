@@ -196,6 +196,44 @@ VOID IoAcquireCancelSpinLock(PKIRQL Irql);
 VOID IoReleaseCancelSpinLock(KIRQL Irql);
 #define STATUS_CANCELLED ((NTSTATUS)0xC0000120L)
 
+/* The cancel-safe queue (IoCsq*): library routines over IoSetCancelRoutine, in the C
+ * runtime. They keep their state in Irp->Tail.Overlay.DriverContext[3], which a driver
+ * using them leaves alone. */
+struct _IO_CSQ;
+typedef struct _IO_CSQ_IRP_CONTEXT {
+    ULONG Type;
+    PIRP Irp;
+    struct _IO_CSQ *Csq;
+} IO_CSQ_IRP_CONTEXT, *PIO_CSQ_IRP_CONTEXT;
+typedef VOID (*PIO_CSQ_INSERT_IRP)(struct _IO_CSQ *Csq, PIRP Irp);
+typedef VOID (*PIO_CSQ_REMOVE_IRP)(struct _IO_CSQ *Csq, PIRP Irp);
+typedef PIRP (*PIO_CSQ_PEEK_NEXT_IRP)(struct _IO_CSQ *Csq, PIRP Irp, PVOID PeekContext);
+typedef VOID (*PIO_CSQ_ACQUIRE_LOCK)(struct _IO_CSQ *Csq, PKIRQL Irql);
+typedef VOID (*PIO_CSQ_RELEASE_LOCK)(struct _IO_CSQ *Csq, KIRQL Irql);
+typedef VOID (*PIO_CSQ_COMPLETE_CANCELED_IRP)(struct _IO_CSQ *Csq, PIRP Irp);
+typedef struct _IO_CSQ {
+    ULONG Type;
+    PIO_CSQ_INSERT_IRP CsqInsertIrp;
+    PIO_CSQ_REMOVE_IRP CsqRemoveIrp;
+    PIO_CSQ_PEEK_NEXT_IRP CsqPeekNextIrp;
+    PIO_CSQ_ACQUIRE_LOCK CsqAcquireLock;
+    PIO_CSQ_RELEASE_LOCK CsqReleaseLock;
+    PIO_CSQ_COMPLETE_CANCELED_IRP CsqCompleteCanceledIrp;
+    PVOID ReservePointer;
+} IO_CSQ, *PIO_CSQ;
+_Static_assert(sizeof(IO_CSQ) == 0x40, "the x64 IO_CSQ is 0x40 bytes");
+_Static_assert(sizeof(IO_CSQ_IRP_CONTEXT) == 0x18, "the x64 IO_CSQ_IRP_CONTEXT is 0x18 bytes");
+#define IO_TYPE_CSQ_IRP_CONTEXT 1
+#define IO_TYPE_CSQ 2
+NTSTATUS IoCsqInitialize(PIO_CSQ Csq, PIO_CSQ_INSERT_IRP CsqInsertIrp,
+                         PIO_CSQ_REMOVE_IRP CsqRemoveIrp, PIO_CSQ_PEEK_NEXT_IRP CsqPeekNextIrp,
+                         PIO_CSQ_ACQUIRE_LOCK CsqAcquireLock,
+                         PIO_CSQ_RELEASE_LOCK CsqReleaseLock,
+                         PIO_CSQ_COMPLETE_CANCELED_IRP CsqCompleteCanceledIrp);
+VOID IoCsqInsertIrp(PIO_CSQ Csq, PIRP Irp, PIO_CSQ_IRP_CONTEXT Context);
+PIRP IoCsqRemoveNextIrp(PIO_CSQ Csq, PVOID PeekContext);
+PIRP IoCsqRemoveIrp(PIO_CSQ Csq, PIO_CSQ_IRP_CONTEXT Context);
+
 /* Doubly linked lists (inline functions in the WDK). */
 #define CONTAINING_RECORD(Address, Type, Field) \
     ((Type *)((PUCHAR)(Address) - offsetof(Type, Field)))

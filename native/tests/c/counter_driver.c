@@ -8,6 +8,10 @@
  *   IOCTL_WAIT (METHOD_BUFFERED): pended in a queue in the extension (linked through
  *                Irp->Tail.Overlay.ListEntry) with a cancel routine, which takes it off
  *                the queue and completes it STATUS_CANCELLED when the app exits.
+ *   IOCTL_WAIT_CSQ (METHOD_BUFFERED): pended in a cancel-safe queue (IoCsq*) in the
+ *                extension, completed STATUS_CANCELLED by its CsqCompleteCanceledIrp;
+ *   IOCTL_RELEASE (METHOD_BUFFERED): completes the oldest IRP of the cancel-safe queue
+ *                with STATUS_SUCCESS, if there is one.
  * Broken variants (compiled with a define):
  *   NO_CANCEL_ROUTINE         IOCTL_WAIT pends without a cancel routine: nothing ever
  *                             completes it
@@ -20,6 +24,8 @@
 
 #define IOCTL_COUNT CTL_CODE(0x8000, 0x910, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define IOCTL_WAIT CTL_CODE(0x8000, 0x911, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_WAIT_CSQ CTL_CODE(0x8000, 0x912, METHOD_BUFFERED, FILE_ANY_ACCESS)
+#define IOCTL_RELEASE CTL_CODE(0x8000, 0x913, METHOD_BUFFERED, FILE_ANY_ACCESS)
 #define MAGIC 0x21747845 /* 'Ext!' */
 #define STATUS_DEVICE_NOT_READY ((NTSTATUS)0xC00000A3L)
 
@@ -29,7 +35,38 @@ typedef struct _COUNTER_EXTENSION {
     KSPIN_LOCK Lock;
     PVOID State;
     LIST_ENTRY Waiters;
+    IO_CSQ Csq;
+    LIST_ENTRY CsqQueue;
 } COUNTER_EXTENSION;
+
+#define EXT_OF(Csq) CONTAINING_RECORD(Csq, COUNTER_EXTENSION, Csq)
+
+static VOID CsqInsert(PIO_CSQ Csq, PIRP Irp) {
+    InsertTailList(&EXT_OF(Csq)->CsqQueue, &Irp->Tail.Overlay.ListEntry);
+}
+
+static VOID CsqRemove(PIO_CSQ Csq, PIRP Irp) {
+    (void)Csq;
+    RemoveEntryList(&Irp->Tail.Overlay.ListEntry);
+}
+
+static PIRP CsqPeekNext(PIO_CSQ Csq, PIRP Irp, PVOID PeekContext) {
+    (void)PeekContext;
+    PLIST_ENTRY Head = &EXT_OF(Csq)->CsqQueue;
+    PLIST_ENTRY Next = Irp == NULL ? Head->Flink : Irp->Tail.Overlay.ListEntry.Flink;
+    return Next == Head ? NULL : CONTAINING_RECORD(Next, IRP, Tail.Overlay.ListEntry);
+}
+
+static VOID CsqAcquire(PIO_CSQ Csq, PKIRQL Irql) { KeAcquireSpinLock(&EXT_OF(Csq)->Lock, Irql); }
+
+static VOID CsqRelease(PIO_CSQ Csq, KIRQL Irql) { KeReleaseSpinLock(&EXT_OF(Csq)->Lock, Irql); }
+
+static VOID CsqCompleteCanceled(PIO_CSQ Csq, PIRP Irp) {
+    (void)Csq;
+    Irp->IoStatus.Status = STATUS_CANCELLED;
+    Irp->IoStatus.Information = 0;
+    IoCompleteRequest(Irp, IO_NO_INCREMENT);
+}
 
 static NTSTATUS Count(PDEVICE_OBJECT Device, PIRP Irp, ULONG OutputLength,
                       ULONG_PTR *Information) {
@@ -82,12 +119,26 @@ static NTSTATUS Wait(PDEVICE_OBJECT Device, PIRP Irp) {
 
 static NTSTATUS DeviceControl(PDEVICE_OBJECT Device, PIRP Irp) {
     PIO_STACK_LOCATION Stack = IoGetCurrentIrpStackLocation(Irp);
-    if (Stack->Parameters.DeviceIoControl.IoControlCode == IOCTL_WAIT) {
+    ULONG Code = Stack->Parameters.DeviceIoControl.IoControlCode;
+    COUNTER_EXTENSION *Ext = Device->DeviceExtension;
+    if (Code == IOCTL_WAIT) {
         return Wait(Device, Irp);
     }
+    if (Code == IOCTL_WAIT_CSQ) {
+        IoCsqInsertIrp(&Ext->Csq, Irp, NULL);
+        return STATUS_PENDING;
+    }
+    if (Code == IOCTL_RELEASE) {
+        PIRP Oldest = IoCsqRemoveNextIrp(&Ext->Csq, NULL);
+        if (Oldest != NULL) {
+            Oldest->IoStatus.Status = STATUS_SUCCESS;
+            Oldest->IoStatus.Information = 0;
+            IoCompleteRequest(Oldest, IO_NO_INCREMENT);
+        }
+    }
     ULONG_PTR Information = 0;
-    NTSTATUS Status = STATUS_INVALID_DEVICE_REQUEST;
-    if (Stack->Parameters.DeviceIoControl.IoControlCode == IOCTL_COUNT) {
+    NTSTATUS Status = Code == IOCTL_RELEASE ? STATUS_SUCCESS : STATUS_INVALID_DEVICE_REQUEST;
+    if (Code == IOCTL_COUNT) {
         Status = Count(Device, Irp, Stack->Parameters.DeviceIoControl.OutputBufferLength,
                        &Information);
     }
@@ -111,6 +162,9 @@ NTSTATUS DriverEntry(PDRIVER_OBJECT Driver, PUNICODE_STRING RegistryPath) {
     Ext->Requests = 0;
     KeInitializeSpinLock(&Ext->Lock);
     InitializeListHead(&Ext->Waiters);
+    InitializeListHead(&Ext->CsqQueue);
+    IoCsqInitialize(&Ext->Csq, CsqInsert, CsqRemove, CsqPeekNext, CsqAcquire, CsqRelease,
+                    CsqCompleteCanceled);
     Ext->State = ExAllocatePool2(POOL_FLAG_NON_PAGED, 64, 'tatS');
     if (Ext->State == NULL) {
         IoDeleteDevice(Device);

@@ -11,6 +11,9 @@
  *   DOUBLE_FETCH                  IOCTL_SET validates the length, then loads it again
  *   LOOP_OUTSIDE_TRY              IOCTL_SET reads the value after its __try has ended
  *                                 (the page was first touched inside it)
+ *   STORE_FIRST                   (with DOUBLE_FETCH) a plain store to pool before the
+ *                                 loads, pending until the next DDI: the harness's proof
+ *                                 must still land between the two loads
  */
 #include <wdm.h>
 
@@ -55,7 +58,7 @@ static NTSTATUS Sum(PIRP Irp, PVOID Source, ULONG Length) {
     return STATUS_SUCCESS;
 }
 
-static NTSTATUS Set(PIRP Irp, PVOID Source, ULONG Length) {
+static NTSTATUS SetValue(PIRP Irp, PVOID Source, ULONG Length, volatile UCHAR *Scratch) {
     if (Source == NULL || Length < sizeof(ULONG)) {
         return STATUS_INVALID_PARAMETER;
     }
@@ -65,6 +68,9 @@ static NTSTATUS Set(PIRP Irp, PVOID Source, ULONG Length) {
     __try {
         if (Irp->RequestorMode == UserMode) {
             ProbeForRead(Source, Length, 1);
+        }
+        if (Scratch != NULL) {
+            Scratch[0] = 1; /* a plain store, pending until the next DDI */
         }
         Len = *(const volatile ULONG *)Source; /* captured once */
         if (Len > SET_MAX || Len > Length - sizeof(ULONG)) {
@@ -93,6 +99,20 @@ static NTSTATUS Set(PIRP Irp, PVOID Source, ULONG Length) {
 #endif
     (void)Value;
     return STATUS_SUCCESS;
+}
+
+static NTSTATUS Set(PIRP Irp, PVOID Source, ULONG Length) {
+#ifdef STORE_FIRST
+    volatile UCHAR *Scratch = ExAllocatePool2(POOL_FLAG_NON_PAGED, 8, 'rcsS');
+    if (Scratch == NULL) {
+        return STATUS_INSUFFICIENT_RESOURCES;
+    }
+    NTSTATUS Status = SetValue(Irp, Source, Length, Scratch);
+    ExFreePoolWithTag((PVOID)Scratch, 'rcsS');
+    return Status;
+#else
+    return SetValue(Irp, Source, Length, NULL);
+#endif
 }
 
 static NTSTATUS DeviceControl(PDEVICE_OBJECT Device, PIRP Irp) {

@@ -253,3 +253,20 @@ ULONG64 SpinInTry(ULONG64 Unused) {
     }
     return 0;
 }
+
+/* A jump into model memory (a hostile callback pointer): data is never executable. */
+ULONG64 JumpTo(ULONG64 Address) {
+    ((void (*)(void))Address)();
+    return 0;
+}
+
+/* An int3 (DbgBreakPoint): STATUS_BREAKPOINT, which __try catches. */
+ULONG64 BreakInTry(ULONG64 Unused) {
+    (void)Unused;
+    __try {
+        __asm__ volatile("int3");
+        return 0;
+    } __except (EXCEPTION_EXECUTE_HANDLER) {
+        return (ULONG)GetExceptionCode();
+    }
+}

@@ -6,7 +6,8 @@
 //! The model owns the IRP: the C code may write `IoStatus` and `MdlAddress` (as drivers
 //! do before `IoCompleteRequest`), which are applied as the driver's field writes, and
 //! `Tail.Overlay.DriverContext` and `Tail.Overlay.ListEntry`, the driver's own words,
-//! which the model keeps (`Irp::driver_words`) from one call to the next. A write to
+//! which the model keeps (`Irp::driver_words`) from one call to the next, and
+//! `CancelIrql` (`IoAcquireCancelSpinLock(&Irp->CancelIrql)`). A write to
 //! any other byte is reported as unsupported (the stack locations change through DDIs:
 //! `IoMarkIrpPending`, `IoCompleteRequest`, `IoSetCancelRoutine`).
 
@@ -171,9 +172,7 @@ fn encode(layout: Layout, m: &Machine, id: IrpId, host: u64) -> mdlsim::Result<V
     b[0x42] = irp.stack_count;
     b[0x43] = irp.current_location;
     b[0x44] = u8::from(irp.cancel);
-    // CancelIrql: a cancel routine runs at its caller's IRQL here (the model's
-    // convention), so the IRQL its IoReleaseCancelSpinLock restores is the current one.
-    b[0x45] = m.ke_get_current_irql().0;
+    b[0x45] = irp.cancel_irql;
     b[0x47] = irp.allocation_flags;
     put(&mut b, 0x48, &host_of(irp.user_iosb).to_le_bytes());
     let cancel = crate::device::cancel_routine(m, id).unwrap_or(0);
@@ -240,13 +239,18 @@ fn apply(
     was: &[u8],
     now: &[u8],
 ) -> mdlsim::Result<()> {
-    let owned =
-        |i: usize| (0x30..0x40).contains(&i) || (0x08..0x10).contains(&i) || driver_owned(i);
+    let owned = |i: usize| {
+        (0x30..0x40).contains(&i) || (0x08..0x10).contains(&i) || i == 0x45 || driver_owned(i)
+    };
     if let Some(i) = (0..was.len()).find(|&i| was[i] != now[i] && !owned(i)) {
         return Err(unsupported(format!(
             "native code wrote byte {i:#x} of {id} directly (only IoStatus, MdlAddress, \
-             Tail.Overlay.DriverContext and Tail.Overlay.ListEntry are the driver's to write)"
+             CancelIrql, Tail.Overlay.DriverContext and Tail.Overlay.ListEntry are the \
+             driver's to write)"
         )));
+    }
+    if was[0x45] != now[0x45] {
+        k.irp_mut(id)?.cancel_irql = now[0x45];
     }
     if DRIVER_WORDS.iter().any(|&w| was[w..w + 8] != now[w..w + 8]) {
         k.irp_mut(id)?.driver_words = DRIVER_WORDS.map(|w| u64_at(now, w));

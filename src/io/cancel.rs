@@ -60,8 +60,10 @@ impl Machine {
     }
 
     pub(crate) fn cancel_irp(&mut self, irp: IrpId) -> Result<bool> {
+        let irql = self.ke_get_current_irql().0;
         let i = self.irp_entry_mut(irp)?;
         i.cancel = true;
+        i.cancel_irql = irql;
         let Some(routine) = i.cancel_routine.take() else {
             return Ok(false);
         };

@@ -266,6 +266,11 @@ pub struct Irp {
     pub pending_returned: bool,
     /// `Cancel`.
     pub cancel: bool,
+    /// `CancelIrql`: the IRQL to return to when the cancel spin lock is released.
+    /// `IoCancelIrp` stores its caller's IRQL here before it calls the cancel routine
+    /// (which releases the lock with `IoReleaseCancelSpinLock(Irp->CancelIrql)`); a
+    /// driver may store its own (`IoAcquireCancelSpinLock(&Irp->CancelIrql)`).
+    pub cancel_irql: u8,
     /// `CancelRoutine`: the device whose driver's [`super::Driver::cancel`](crate::io::Driver::cancel) runs.
     pub cancel_routine: Option<DeviceId>,
     /// `RequestorMode`.
@@ -336,6 +341,7 @@ impl Irp {
             io_status: IoStatusBlock::default(),
             pending_returned: false,
             cancel: false,
+            cancel_irql: 0,
             cancel_routine: None,
             requestor_mode: AccessMode::KernelMode,
             thread: None,

@@ -188,8 +188,9 @@ VOID IoMarkIrpPending(PIRP Irp);
 
 /* Cancellation. IoSetCancelRoutine is a macro over InterlockedExchangePointer in the
  * WDK, a DDI here (the model keeps the routine). A cancel routine runs at the IRQL of
- * IoCancelIrp's caller, the model's convention, and Irp->CancelIrql is that IRQL, so its
- * IoReleaseCancelSpinLock(Irp->CancelIrql) is what Windows' would leave. */
+ * IoCancelIrp's caller, the model's convention, and IoCancelIrp stores that IRQL in
+ * Irp->CancelIrql, so the routine's IoReleaseCancelSpinLock(Irp->CancelIrql) leaves the
+ * IRQL as Windows' would. A driver may keep its own old IRQL there too. */
 typedef VOID (*PDRIVER_CANCEL)(PDEVICE_OBJECT DeviceObject, PIRP Irp);
 PDRIVER_CANCEL IoSetCancelRoutine(PIRP Irp, PDRIVER_CANCEL CancelRoutine);
 VOID IoAcquireCancelSpinLock(PKIRQL Irql);

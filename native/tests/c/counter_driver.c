@@ -106,14 +106,14 @@ static VOID CancelWait(PDEVICE_OBJECT Device, PIRP Irp) {
 
 static NTSTATUS Wait(PDEVICE_OBJECT Device, PIRP Irp) {
     COUNTER_EXTENSION *Ext = Device->DeviceExtension;
-    KIRQL Old;
-    IoAcquireCancelSpinLock(&Old);
+    /* The old IRQL kept in the IRP, as some drivers do. */
+    IoAcquireCancelSpinLock(&Irp->CancelIrql);
     IoMarkIrpPending(Irp);
 #ifndef NO_CANCEL_ROUTINE
     IoSetCancelRoutine(Irp, CancelWait);
 #endif
     InsertTailList(&Ext->Waiters, &Irp->Tail.Overlay.ListEntry);
-    IoReleaseCancelSpinLock(Old);
+    IoReleaseCancelSpinLock(Irp->CancelIrql);
     return STATUS_PENDING;
 }
 

@@ -146,3 +146,65 @@ fn cancel_routine_completes_a_queued_direct_irp_with_cancelled_and_unlocks_its_p
     );
     assert_clean(&m);
 }
+
+/// A driver whose cancel routine records the `Irp->CancelIrql` it was handed, then
+/// completes the IRP (it pends every request with itself as cancel routine).
+#[derive(Debug)]
+struct IrqlRecorder;
+
+impl mdlsim::io::Driver for IrqlRecorder {
+    fn dispatch(
+        &self,
+        k: &mut mdlsim::Kernel<'_>,
+        d: mdlsim::io::DeviceId,
+        irp: mdlsim::io::IrpId,
+    ) -> mdlsim::Result<NtStatus> {
+        k.io_mark_irp_pending(irp)?;
+        k.io_set_cancel_routine(irp, Some(d))?;
+        Ok(NtStatus::PENDING)
+    }
+
+    fn cancel(
+        &self,
+        k: &mut mdlsim::Kernel<'_>,
+        d: mdlsim::io::DeviceId,
+        irp: mdlsim::io::IrpId,
+    ) -> mdlsim::Result<()> {
+        let irql = k.irp(irp)?.cancel_irql;
+        k.device_mut(d)?
+            .extension
+            .counters
+            .insert("cancel_irql".into(), u64::from(irql));
+        k.irp_mut(irp)?.io_status.status = NtStatus::CANCELLED;
+        k.io_complete_request(irp)
+    }
+}
+
+/// Semantics §6: `IoCancelIrp` takes the cancel spin lock, keeping its caller's IRQL in
+/// `Irp->CancelIrql` for the cancel routine's `IoReleaseCancelSpinLock`.
+#[test]
+fn io_cancel_irp_hands_the_cancel_routine_its_callers_irql_in_cancel_irql() {
+    let mut m = machine();
+    let (_, tid) = app(&mut m, "app");
+    let drv = m
+        .io_register_driver("recorder", std::sync::Arc::new(IrqlRecorder))
+        .unwrap();
+    let dev = m
+        .io_create_device(drv, "\\Device\\R", DO_BUFFERED_IO)
+        .unwrap();
+    let r = m
+        .nt_device_io_control_file(tid, dev, None, 0x22_2000, None, 0, None, 0)
+        .unwrap();
+    assert_eq!(r.status, NtStatus::PENDING);
+    let old = m.ke_raise_irql(mdlsim::irql::Kirql::APC_LEVEL).unwrap();
+    assert!(m.io_cancel_irp(r.irp.unwrap()).unwrap());
+    m.ke_lower_irql(old).unwrap();
+    let got = m
+        .device(dev)
+        .unwrap()
+        .extension
+        .counters
+        .get("cancel_irql")
+        .copied();
+    assert_eq!(got, Some(u64::from(mdlsim::irql::Kirql::APC_LEVEL.0)));
+}

@@ -154,6 +154,16 @@ static void forward(int sig, siginfo_t *info, void *uc, const struct sigaction *
     }
 }
 
+/* The access that ran alone is over (completed, or faulted): the host closes what it
+ * opened for it. */
+static int end_step(void) {
+    T.stepping = 0;
+    T.in_host++;
+    int outcome = Stepped();
+    T.in_host--;
+    return outcome;
+}
+
 static void on_fault(int sig, siginfo_t *info, void *ucv) {
     /* Outside a native call, or inside the model's own code (Rust frames below, which
      * no long jump may cross): not driver code's fault. */
@@ -167,10 +177,7 @@ static void on_fault(int sig, siginfo_t *info, void *ucv) {
      * as STATUS_ACCESS_VIOLATION with the address unknown, which __try can catch. */
     if (uc->uc_mcontext.gregs[REG_TRAPNO] == 13) {
         if (T.stepping) { /* the access that ran alone faulted: close what it opened */
-            T.stepping = 0;
-            T.in_host++;
-            Stepped();
-            T.in_host--;
+            end_step();
         }
         raise_status((int32_t)0xC0000005);
     }
@@ -216,10 +223,7 @@ static void on_trap(int sig, siginfo_t *info, void *ucv) {
     }
     ucontext_t *uc = ucv;
     uc->uc_mcontext.gregs[REG_EFL] &= ~(greg_t)TRAP_FLAG;
-    T.stepping = 0;
-    T.in_host++;
-    int outcome = Stepped();
-    T.in_host--;
+    int outcome = end_step();
     if (T.expired) {
         stop_with(TOP_TIMEOUT, 0);
     }

@@ -185,21 +185,19 @@ impl mdlsim::io::Driver for NativeDriver {
             return Ok(status);
         }
         let layout = layout()?;
-        let mut objects = Objects::new(self, k, device)?;
+        let object = self.device_arg(k, device, layout)?;
         let mut args = DispatchArgs {
             function,
-            device: objects.device(k, device, layout)?,
+            device: object.ptr,
             irp: layout.irp(irp_slot(irp)).unwrap_or(0),
             result: 0,
         };
-        crate::device::serving(device, || {
-            run(
-                k,
-                self.driver.dispatch,
-                (&mut args as *mut DispatchArgs).cast::<c_void>(),
-                self.driver.trace,
-            )
-        })?;
+        self.run_routine(
+            k,
+            device,
+            self.driver.dispatch,
+            (&mut args as *mut DispatchArgs).cast(),
+        )?;
         Ok(NtStatus(args.result as u32))
     }
 
@@ -212,53 +210,65 @@ impl mdlsim::io::Driver for NativeDriver {
             return Ok(());
         };
         let layout = layout()?;
-        let mut objects = Objects::new(self, k, device)?;
+        let object = self.device_arg(k, device, layout)?;
         let mut args = CancelArgs {
             function,
-            device: objects.device(k, device, layout)?,
+            device: object.ptr,
             irp: layout.irp(irp_slot(irp)).unwrap_or(0),
         };
-        crate::device::serving(device, || {
-            run(
-                k,
-                self.driver.cancel,
-                (&mut args as *mut CancelArgs).cast::<c_void>(),
-                self.driver.trace,
-            )
-        })
+        self.run_routine(
+            k,
+            device,
+            self.driver.cancel,
+            (&mut args as *mut CancelArgs).cast(),
+        )
     }
 }
 
-/// The objects one call of a routine gets when the driver made no device object of its
-/// own: a bare `DEVICE_OBJECT` naming this call's own copy of the `DRIVER_OBJECT` (cases
-/// run on several threads; a write there dies with the call).
-struct Objects {
-    /// Kept alive for the call: the bare device object points into it.
-    _driver: Box<[u64; OBJECT_WORDS]>,
-    bare: Box<[u64; OBJECT_WORDS]>,
+/// The device object one call of a routine gets, kept alive for the call.
+struct DeviceArg {
+    ptr: *mut u64,
+    /// A bare `DEVICE_OBJECT` and the `DRIVER_OBJECT` copy it names, when the driver made
+    /// no device object of its own (boxes: moving them keeps `ptr` valid).
+    _bare: Option<(Box<Object>, Box<Object>)>,
 }
 
-impl Objects {
-    fn new(d: &NativeDriver, k: &Kernel<'_>, device: DeviceId) -> mdlsim::Result<Objects> {
-        let mut driver = Box::new(*d.object);
-        let bare = NativeDriver::device_object(k, device, driver.as_mut_ptr())?;
-        Ok(Objects {
-            _driver: driver,
-            bare,
-        })
-    }
+/// A `DRIVER_OBJECT` or `DEVICE_OBJECT` (both 0x150 bytes on x64), in words.
+type Object = [u64; OBJECT_WORDS];
 
-    /// The device object for `device`: the one `DriverEntry`'s `IoCreateDevice` made (in
-    /// pool, with its extension), else the bare one.
-    fn device(
-        &mut self,
+impl NativeDriver {
+    /// The device object for a routine of `device`: the one `DriverEntry`'s
+    /// `IoCreateDevice` made (in pool, with its extension), else a bare one for this call
+    /// naming this call's own copy of the `DRIVER_OBJECT` (cases run on several threads;
+    /// a write there dies with the call).
+    fn device_arg(
+        &self,
         k: &Kernel<'_>,
         device: DeviceId,
         layout: crate::layout::Layout,
-    ) -> mdlsim::Result<*mut u64> {
-        Ok(match crate::device::device_object(k, device)? {
-            Some(va) => layout.host(va).unwrap_or(0) as *mut u64,
-            None => self.bare.as_mut_ptr(),
+    ) -> mdlsim::Result<DeviceArg> {
+        if let Some(va) = crate::device::device_object(k, device)? {
+            return Ok(DeviceArg {
+                ptr: layout.host(va).unwrap_or(0) as *mut u64,
+                _bare: None,
+            });
+        }
+        let mut driver = Box::new(*self.object);
+        let mut bare = Self::device_object(k, device, driver.as_mut_ptr())?;
+        Ok(DeviceArg {
+            ptr: bare.as_mut_ptr(),
+            _bare: Some((driver, bare)),
         })
+    }
+
+    /// Runs `thunk(args)` as a routine of `device` (its `IoSetCancelRoutine` names it).
+    fn run_routine(
+        &self,
+        k: &mut Kernel<'_>,
+        device: DeviceId,
+        thunk: Thunk,
+        args: *mut c_void,
+    ) -> mdlsim::Result<()> {
+        crate::device::serving(device, || run(k, thunk, args, self.driver.trace))
     }
 }

@@ -358,17 +358,17 @@ impl Active {
     /// One access of native code to a traced page ([`Mirror::traced`]): judged and made
     /// by the model as a dereference (a load is logged, so a second load of the byte is
     /// a double fetch; a bad address raises or bug-checks), then the page is opened for
-    /// this one instruction (`STEP`) and closed by [`Active::stepped`] after it. While
-    /// another thread's write is scheduled, host and model are synchronised around the
-    /// access so that the write lands between two loads exactly as in the model.
+    /// this one instruction (`STEP`) and closed by [`Active::stepped`] after it. What
+    /// another thread's scheduled write or release does at the access's step is carried
+    /// to the host, so the write lands between two loads exactly as in the model.
     fn traced_access(&mut self, va: Va, write: bool, status: &mut u64) -> c_int {
         // SAFETY: called from `on_fault`, a callback of this call.
         let (k, t) = unsafe { self.parts() };
         self.last_fault = None;
-        // Another thread's write or release may run at this access's step: what it does
-        // is carried to the host, while native code's own stores stay pending (taking
-        // them now would add steps, and a replay would no longer meet its schedule).
-        let before = k.interleave(|m| m.interleavings_pending().then(|| t.mirror.model_frames(m)));
+        // Another thread's write or release due at this access's step: what it does is
+        // carried to the host, while native code's own stores stay pending (taking them
+        // now would add steps, and a replay would no longer meet its schedule).
+        let before = k.interleave(|m| m.interleaving_due_next().then(|| t.mirror.model_frames(m)));
         let r = k.dereference(va, 1, write);
         if let Some(before) = before {
             let sync = k.interleave(|m| t.mirror.apply_interleaved(&mut t.mem, m, &before));

@@ -6,6 +6,8 @@ use mdlsim::{Config, Fault, Machine};
 use mdlsim_native::{Driver, set_cpu_budget};
 use std::time::Duration;
 
+mod common;
+
 #[test]
 fn a_loop_that_never_ends_is_stopped_at_the_cpu_budget() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/runtime.c");
@@ -31,26 +33,11 @@ fn a_loop_that_never_ends_is_stopped_at_the_cpu_budget() {
 /// read outside `__try` is judged as outside.
 #[test]
 fn a_loop_through_try_is_stopped_and_leaves_no_try_open() {
-    use mdlsim::addr::PAGE_SIZE;
     use mdlsim::events::EventKind;
-    use mdlsim::space::Protection;
-    use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/runtime.c");
     let d = Driver::compile(path).unwrap_or_else(|e| panic!("{e}"));
     set_cpu_budget(Duration::from_millis(200));
-    let mut m = Machine::new(Config::default()).unwrap();
-    let app = m.create_process("app").unwrap();
-    let va = m
-        .virtual_alloc(
-            app,
-            None,
-            PAGE_SIZE,
-            MEM_COMMIT | MEM_RESERVE,
-            Protection::ReadWrite,
-        )
-        .unwrap();
-    m.user_write(app, va, b"x").unwrap();
-    m.switch_to(Some(app)).unwrap();
+    let (mut m, _, va) = common::app_with(1, b"x");
     // SAFETY: the routine is `ULONG64 f(ULONG64)` in the C source.
     let r = unsafe { d.call(&mut m.kernel(), "SpinInTry", 0) };
     assert!(matches!(r, Err(Fault::Model(_))), "{r:?}");

@@ -97,23 +97,37 @@ fn a_cancel_routine_that_does_not_complete_the_irp_is_caught() {
 
 #[test]
 fn io_cancel_irp_runs_the_c_cancel_routine_which_completes_the_irp() {
-    let (mut m, dev, _, tid) = scene();
+    let (mut m, dev, app, tid) = scene();
+    let iosb = iosb_page(&mut m, app);
     let r = m
-        .nt_device_io_control_file(tid, dev, None, IOCTL_WAIT, None, 0, None, 0)
+        .nt_device_io_control_file(tid, dev, Some(iosb), IOCTL_WAIT, None, 0, None, 0)
         .unwrap();
     assert_eq!(r.status, NtStatus::PENDING);
     let irp = r.irp.expect("a pending IRP");
     assert!(m.irp(irp).unwrap().cancel_routine.is_some());
+    assert_eq!(status_at(&mut m, app, iosb), NOT_COMPLETED);
     assert!(m.io_cancel_irp(irp).unwrap(), "the cancel routine ran");
-    let done = m.irp(irp).map_or(true, |i| i.completed);
-    assert!(done, "the C routine completed it");
-    assert_eq!(
-        m.irp(irp)
-            .map(|i| i.io_status.status)
-            .unwrap_or(NtStatus::CANCELLED),
-        NtStatus::CANCELLED
-    );
+    assert_eq!(status_at(&mut m, app, iosb), NtStatus::CANCELLED);
     assert!(m.crashed().is_none());
+}
+
+/// What an `IO_STATUS_BLOCK` holds before the request completes.
+const NOT_COMPLETED: NtStatus = NtStatus(0xEEEE_EEEE);
+
+/// A page of `IO_STATUS_BLOCK`s in the app, each reading [`NOT_COMPLETED`].
+fn iosb_page(m: &mut Machine, app: Pid) -> mdlsim::addr::Va {
+    let rw = Protection::ReadWrite;
+    let va = m
+        .virtual_alloc(app, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)
+        .unwrap();
+    m.user_write(app, va, &[0xEE; PAGE_SIZE as usize]).unwrap();
+    va
+}
+
+/// The status in the app's `IO_STATUS_BLOCK` at `iosb`.
+fn status_at(m: &mut Machine, app: Pid, iosb: mdlsim::addr::Va) -> NtStatus {
+    let b = m.user_read(app, iosb, 4).unwrap();
+    NtStatus(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 #[test]
@@ -146,11 +160,7 @@ fn replacing_the_extensions_buffer_in_every_request_is_a_pool_leak() {
 #[test]
 fn the_cancel_safe_queue_hands_out_the_oldest_irp_and_cancels_the_rest() {
     let (mut m, dev, app, tid) = scene();
-    let rw = Protection::ReadWrite;
-    let iosbs = m
-        .virtual_alloc(app, None, PAGE_SIZE, MEM_COMMIT | MEM_RESERVE, rw)
-        .unwrap();
-    m.user_write(app, iosbs, &[0xEE; 64]).unwrap();
+    let iosbs = iosb_page(&mut m, app);
     let iosb = |i: u64| iosbs.wrapping_add(16 * i);
     let mut pended = Vec::new();
     for i in 0..3 {
@@ -160,12 +170,8 @@ fn the_cancel_safe_queue_hands_out_the_oldest_irp_and_cancels_the_rest() {
         assert_eq!(r.status, NtStatus::PENDING);
         pended.push(r.irp.expect("a pending IRP"));
     }
-    // What each request's IO_STATUS_BLOCK says (0xEEEEEEEE: not completed yet).
-    let status = |m: &mut Machine, i: u64| {
-        let b = m.user_read(app, iosb(i), 4).unwrap();
-        NtStatus(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    let pending = NtStatus(0xEEEE_EEEE);
+    let status = |m: &mut Machine, i: u64| status_at(m, app, iosb(i));
+    let pending = NOT_COMPLETED;
     // IoCsqRemoveNextIrp gives the oldest, which the driver completes with success.
     let r = m
         .nt_device_io_control_file(tid, dev, None, IOCTL_RELEASE, None, 0, None, 0)

@@ -7,9 +7,11 @@ use mdlsim::mdl::MdlFlags;
 use mdlsim::space::{Pid, Protection};
 use mdlsim::status::NtStatus;
 use mdlsim::vm::{MEM_COMMIT, MEM_RESERVE};
-use mdlsim::{Config, Fault, Machine};
+use mdlsim::{Fault, Machine};
 use mdlsim_native::{DDIS, Driver, host_address, model_address};
 use std::sync::OnceLock;
+
+mod common;
 
 fn driver() -> &'static Driver {
     static D: OnceLock<Driver> = OnceLock::new();
@@ -19,22 +21,10 @@ fn driver() -> &'static Driver {
     })
 }
 
-/// A machine with an app whose context is current, and a committed, written page.
+/// A machine with an app whose context is current, and two committed pages starting
+/// with `11 22 33 44`.
 fn scene() -> (Machine, Pid, Va) {
-    let mut m = Machine::new(Config::default()).unwrap();
-    let app = m.create_process("app").unwrap();
-    let va = m
-        .virtual_alloc(
-            app,
-            None,
-            2 * PAGE_SIZE,
-            MEM_COMMIT | MEM_RESERVE,
-            Protection::ReadWrite,
-        )
-        .unwrap();
-    m.user_write(app, va, b"\x11\x22\x33\x44").unwrap();
-    m.switch_to(Some(app)).unwrap();
-    (m, app, va)
+    common::app_with(2, b"\x11\x22\x33\x44")
 }
 
 fn call(m: &mut Machine, f: &str, arg: u64) -> mdlsim::Result<u64> {

@@ -55,12 +55,13 @@ impl Machine {
         Ok(())
     }
 
-    /// Whether another thread's write or release is still scheduled
-    /// ([`Machine::schedule_user_write`], [`Machine::schedule_user_release`]): a caller
-    /// that keeps a copy of memory (native code's host pages) must refresh it after each
-    /// step while one is.
-    pub fn interleavings_pending(&self) -> bool {
-        !self.scheduled.is_empty() || !self.releases.is_empty()
+    /// Whether another thread's write or release runs at the start of the next call
+    /// (see [`ScheduledWrite`], [`ScheduledRelease`]): a caller that keeps a copy of
+    /// memory (native code's host pages) refreshes it around that call only.
+    pub fn interleaving_due_next(&self) -> bool {
+        let next = self.step + 1;
+        self.scheduled.iter().any(|w| w.before_step == next)
+            || self.releases.iter().any(|r| r.before_step == next)
     }
 
     /// Runs the writes and releases due at the current step (from `enter`).

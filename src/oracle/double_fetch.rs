@@ -100,11 +100,8 @@ fn first_refetch_step(reads: &[&Access]) -> Option<u64> {
         let steps = first
             .entry(r.pfn)
             .or_insert_with(|| vec![NONE; crate::addr::PAGE_BYTES]);
-        let (lo, hi) = (
-            usize::from(r.offset),
-            usize::from(r.offset) + usize::from(r.len),
-        );
-        for s in steps.get_mut(lo..hi.min(crate::addr::PAGE_BYTES))? {
+        let (lo, len) = (usize::from(r.offset), usize::from(r.len));
+        for s in steps.iter_mut().skip(lo).take(len) {
             if *s == NONE {
                 *s = r.step;
             } else if *s < r.step {

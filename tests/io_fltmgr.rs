@@ -10,7 +10,7 @@ use mdlsim::io::{
     DeviceId, Driver, IRP_MJ_DIRECTORY_CONTROL, IRP_MN_NOTIFY_CHANGE_DIRECTORY, IrpFlags, IrpId,
 };
 use mdlsim::machine::Machine;
-use mdlsim::mdl::{AccessMode, LockOperation};
+use mdlsim::mdl::AccessMode;
 use mdlsim::shadow::Label;
 use mdlsim::space::{Pid, SpaceId, Tid};
 use mdlsim::status::NtStatus;
@@ -52,17 +52,7 @@ struct Watcher {
 impl MiniFilter for Watcher {
     fn pre_operation(&self, k: &mut Kernel<'_>, data: &mut CallbackData) -> Result<PreOpStatus> {
         if self.lock_in_pre {
-            if let FltParameters::NotifyDirectory {
-                directory_buffer: Some(b),
-                length,
-                ..
-            } = data.parameters
-            {
-                let mdl = k
-                    .io_allocate_mdl(b, length, false, false, Some(data.irp))?
-                    .unwrap();
-                k.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoWriteAccess)?;
-            }
+            k.flt_lock_user_buffer(data)?;
         }
         self.seen.lock().unwrap().pre = Some(data.clone());
         Ok(PreOpStatus::SuccessWithCallback)
@@ -306,7 +296,16 @@ fn a_minifilter_that_locks_an_mdl_in_pre_reads_the_right_bytes_and_sees_no_new_s
     let mut w = world(true);
     let irp = notify_and_complete(&mut w);
     let s = w.watcher.seen.lock().unwrap().clone();
-    let post = s.post.unwrap();
+    let (pre, post) = (s.pre.unwrap(), s.post.unwrap());
+    // FltLockUserBuffer put its MDL in the parameters (and the IRP) and, in a pre
+    // callback, made the callback data dirty; the post callback sees the MDL.
+    let mdl_of = |d: &CallbackData| match d.parameters {
+        FltParameters::NotifyDirectory { mdl_address, .. } => mdl_address,
+        _ => None,
+    };
+    assert!(mdl_of(&pre).is_some());
+    assert_ne!(pre.flags & FLTFL_CALLBACK_DATA_DIRTY, 0);
+    assert_eq!(mdl_of(&post), mdl_of(&pre));
     assert_eq!(post.flags & FLTFL_CALLBACK_DATA_NEW_SYSTEM_BUFFER, 0);
     assert_eq!(s.new_buffer, None);
     assert_eq!(s.mdl_bytes, RECORD);

@@ -539,3 +539,5 @@ void MdlsimThunkDriverEntry(void *Args) {
     }
     A->Result = DriverEntry(A->Driver, NULL);
 }
+
+#include "driver_flt.c"

@@ -72,7 +72,17 @@
 #define MDLSIM_DDI_IoCreateDevice 46 /* the device object in word 6 */
 #define MDLSIM_DDI_IoDeleteDevice 47
 #define MDLSIM_DDI_IoSetCancelRoutine 48
-#define MDLSIM_DDI_COUNT 49 /* one past the highest number */
+/* The filter manager (driver_flt.c). FltRegisterFilter passes the registration's
+ * header; each entry of its operation table follows as one FltOperation call. */
+#define MDLSIM_DDI_FltRegisterFilter 49
+#define MDLSIM_DDI_FltOperation 50
+#define MDLSIM_DDI_FltStartFiltering 51
+#define MDLSIM_DDI_FltSetCallbackDataDirty 52
+#define MDLSIM_DDI_FltClearCallbackDataDirty 53
+#define MDLSIM_DDI_FltIsCallbackDataDirty 54
+#define MDLSIM_DDI_FltGetNewSystemBufferAddress 55
+#define MDLSIM_DDI_FltLockUserBuffer 56
+#define MDLSIM_DDI_COUNT 57 /* one past the highest number */
 
 /* Bulk operations go through the model this many bytes at a time. */
 #define MDLSIM_CHUNK 0x10000
@@ -149,10 +159,31 @@ typedef struct MDLSIM_ENTRY_ARGS {
     NTSTATUS Result;
 } MDLSIM_ENTRY_ARGS;
 
+/* A minifilter's pre- and post-operation callbacks. */
+typedef struct MDLSIM_PRE_ARGS {
+    PVOID Function;
+    PVOID Data;
+    const void *Objects;
+    PVOID Context;
+    int32_t Result;
+} MDLSIM_PRE_ARGS;
+
+typedef struct MDLSIM_POST_ARGS {
+    PVOID Function;
+    PVOID Data;
+    const void *Objects;
+    PVOID Context;
+    ULONG Flags;
+    int32_t Result;
+} MDLSIM_POST_ARGS;
+
 void MdlsimThunkExpose(void *Args);
 void MdlsimThunkCall(void *Args);
 void MdlsimThunkDispatch(void *Args);
 void MdlsimThunkDriverEntry(void *Args);
 void MdlsimThunkRetire(void *Args);
+void MdlsimThunkCancel(void *Args);
+void MdlsimThunkPreOperation(void *Args);
+void MdlsimThunkPostOperation(void *Args);
 
 #endif /* MDLSIM_HOST_ABI_H */

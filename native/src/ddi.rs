@@ -65,6 +65,14 @@ pub const DDIS: &[(u32, &str, usize)] = &[
     (46, "IoCreateDevice", 7),
     (47, "IoDeleteDevice", 1),
     (48, "IoSetCancelRoutine", 2),
+    (49, "FltRegisterFilter", 4),
+    (50, "FltOperation", 4),
+    (51, "FltStartFiltering", 1),
+    (52, "FltSetCallbackDataDirty", 1),
+    (53, "FltClearCallbackDataDirty", 1),
+    (54, "FltIsCallbackDataDirty", 1),
+    (55, "FltGetNewSystemBufferAddress", 1),
+    (56, "FltLockUserBuffer", 1),
 ];
 
 /// The most bytes one bulk call moves (`MDLSIM_CHUNK`): the scratch buffer's size.
@@ -220,6 +228,8 @@ pub fn call(
         46 => crate::device::io_create_device(k, layout, a.words),
         47 => crate::device::io_delete_device(k, a.va(0)),
         48 => crate::device::io_set_cancel_routine(k, layout, a.words),
+        49..=51 => crate::filter::registration_ddi(id, a.words),
+        52..=56 => crate::callback_data::ddi(k, layout, id, a.words),
         _ => context_ddi(k, &mut a, id),
     }
 }

@@ -78,27 +78,14 @@ impl NativeDriver {
                 driver.name()
             )));
         }
-        let mut object = Box::new([0u64; OBJECT_WORDS]);
-        object[0] = 4 | (0x150 << 16); // Type IO_TYPE_DRIVER, Size
-        let mut args = EntryArgs {
-            driver: object.as_mut_ptr(),
-            result: 0,
-        };
         let mut m = Machine::new(Config::default())
             .map_err(|e| BuildError::Load(format!("a machine for DriverEntry: {e}")))?;
-        let thunk: Thunk = driver.entry;
-        run(
-            &mut m.kernel(),
-            thunk,
-            (&mut args as *mut EntryArgs).cast(),
-            driver.trace,
-        )
-        .map_err(|f| BuildError::Load(format!("{}: DriverEntry: {f}", driver.name())))?;
-        if args.result < 0 {
+        let (status, object) = scratch_entry(&driver, &mut m)
+            .map_err(|f| BuildError::Load(format!("{}: DriverEntry: {f}", driver.name())))?;
+        if !status.is_success() {
             return Err(BuildError::Load(format!(
-                "{}: DriverEntry returned {}",
-                driver.name(),
-                NtStatus(args.result as u32)
+                "{}: DriverEntry returned {status}",
+                driver.name()
             )));
         }
         Ok(NativeDriver {
@@ -223,6 +210,30 @@ impl mdlsim::io::Driver for NativeDriver {
             (&mut args as *mut CancelArgs).cast(),
         )
     }
+}
+
+/// Runs `driver`'s `DriverEntry` on `m` (a machine of its own) with a fresh
+/// `DRIVER_OBJECT` in host memory: its status, and the object it filled.
+///
+/// # Errors
+/// What stopped `DriverEntry` (a bug check, an exception no `__try` caught).
+pub(crate) fn scratch_entry(
+    driver: &Driver,
+    m: &mut Machine,
+) -> mdlsim::Result<(NtStatus, Box<Object>)> {
+    let mut object = Box::new([0u64; OBJECT_WORDS]);
+    object[0] = 4 | (0x150 << 16); // Type IO_TYPE_DRIVER, Size
+    let mut args = EntryArgs {
+        driver: object.as_mut_ptr(),
+        result: 0,
+    };
+    run(
+        &mut m.kernel(),
+        driver.entry,
+        (&mut args as *mut EntryArgs).cast(),
+        driver.trace,
+    )?;
+    Ok((NtStatus(args.result as u32), object))
 }
 
 /// The device object one call of a routine gets, kept alive for the call.

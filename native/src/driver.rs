@@ -28,7 +28,20 @@ const FILES: &[(&str, &str)] = &[
     ("include/ntddk.h", include_str!("../include/ntddk.h")),
     ("include/ntifs.h", include_str!("../include/ntifs.h")),
     ("rt/host_abi.h", include_str!("../runtime/host_abi.h")),
+    (
+        "include/mdlsim/wdk_flt.h",
+        include_str!("../include/mdlsim/wdk_flt.h"),
+    ),
+    (
+        "include/fltKernel.h",
+        include_str!("../include/fltKernel.h"),
+    ),
+    (
+        "include/fltkernel.h",
+        include_str!("../include/fltkernel.h"),
+    ),
     ("rt/driver_rt.c", include_str!("../runtime/driver_rt.c")),
+    ("rt/driver_flt.c", include_str!("../runtime/driver_flt.c")),
 ];
 
 /// Flags every driver is compiled with, beyond the `cc` crate's own (`-O1 -g -fPIC`).
@@ -101,6 +114,8 @@ pub struct Driver {
     pub(crate) is_strategy: bool,
     pub(crate) dispatch: Thunk,
     pub(crate) cancel: Thunk,
+    pub(crate) pre: Thunk,
+    pub(crate) post: Thunk,
     pub(crate) entry: Thunk,
     /// Whether the driver defines `DriverEntry`.
     pub(crate) has_entry: bool,
@@ -373,10 +388,12 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
     let is_strategy = symbol(c"MdlsimExpose").is_ok() && symbol(c"MdlsimRetire").is_ok();
     let dispatch = symbol(c"MdlsimThunkDispatch")?;
     let cancel = symbol(c"MdlsimThunkCancel")?;
+    let pre = symbol(c"MdlsimThunkPreOperation")?;
+    let post = symbol(c"MdlsimThunkPostOperation")?;
     let entry = symbol(c"MdlsimThunkDriverEntry")?;
     let has_entry = symbol(c"DriverEntry").is_ok();
     // SAFETY: the symbols are driver_rt.c's functions of these exact signatures.
-    let (init, expose, retire, call, dispatch, cancel, entry) = unsafe {
+    let (init, expose, retire, call, dispatch, cancel, entry, pre, post) = unsafe {
         (
             std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*const HostTable) -> c_int>(
                 init,
@@ -387,6 +404,8 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
             std::mem::transmute::<*mut c_void, Thunk>(dispatch),
             std::mem::transmute::<*mut c_void, Thunk>(cancel),
             std::mem::transmute::<*mut c_void, Thunk>(entry),
+            std::mem::transmute::<*mut c_void, Thunk>(pre),
+            std::mem::transmute::<*mut c_void, Thunk>(post),
         )
     };
     // SAFETY: the table is 'static and matches MDLSIM_HOST; MdlsimInit only reads it.
@@ -406,6 +425,8 @@ fn load(name: String, path: PathBuf) -> Result<Driver, BuildError> {
         is_strategy,
         dispatch,
         cancel,
+        pre,
+        post,
         entry,
         has_entry,
         trace: true,

@@ -30,10 +30,12 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod callback_data;
 mod ddi;
 mod device;
 mod dispatch;
 mod driver;
+mod filter;
 pub mod host;
 mod irps;
 pub mod layout;
@@ -45,6 +47,7 @@ mod strategy;
 pub use ddi::DDIS;
 pub use dispatch::NativeDriver;
 pub use driver::{BuildError, Driver};
+pub use filter::NativeFilter;
 pub use run::set_cpu_budget;
 pub use strategy::NativeStrategy;
 

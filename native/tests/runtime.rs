@@ -42,7 +42,11 @@ const AV: u64 = NtStatus::ACCESS_VIOLATION.0 as u64;
 #[test]
 fn the_ddi_numbers_of_the_c_runtime_are_the_rust_sides() {
     let abi = include_str!("../runtime/host_abi.h");
-    let rt = include_str!("../runtime/driver_rt.c");
+    let rt = [
+        include_str!("../runtime/driver_rt.c"),
+        include_str!("../runtime/driver_flt.c"),
+    ]
+    .concat();
     for (id, name, words) in DDIS {
         let define = format!("#define MDLSIM_DDI_{name} {id}");
         assert!(abi.contains(&define), "host_abi.h lacks `{define}`");

@@ -199,6 +199,11 @@ fn apply_swap(
         _ => return Ok(()),
     };
     let i = m.irp_entry_mut(irp)?;
+    if buffer == i.user_buffer.or(i.system_buffer) && mdl == i.mdl_address {
+        // Nothing to swap: the buffer is the IRP's own (`FltLockUserBuffer` put its MDL
+        // in the IRP already), so the post callbacks see the parameters as they are.
+        return Ok(());
+    }
     let swap = Swap {
         original,
         user_buffer: i.user_buffer,
@@ -243,6 +248,32 @@ impl Machine {
         self.enter("FltSetCallbackDataDirty")?;
         data.flags |= FLTFL_CALLBACK_DATA_DIRTY;
         Ok(())
+    }
+
+    /// [`FltClearCallbackDataDirty`]: clears `FLTFL_CALLBACK_DATA_DIRTY`, so the filter
+    /// manager ignores the changes made to `data`'s parameters.
+    ///
+    /// # Errors
+    /// A crashed machine.
+    ///
+    /// [`FltClearCallbackDataDirty`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltclearcallbackdatadirty
+    #[doc(alias = "FltClearCallbackDataDirty")]
+    pub fn flt_clear_callback_data_dirty(&mut self, data: &mut CallbackData) -> Result<()> {
+        self.enter("FltClearCallbackDataDirty")?;
+        data.flags &= !FLTFL_CALLBACK_DATA_DIRTY;
+        Ok(())
+    }
+
+    /// [`FltIsCallbackDataDirty`]: whether `FLTFL_CALLBACK_DATA_DIRTY` is set.
+    ///
+    /// # Errors
+    /// A crashed machine.
+    ///
+    /// [`FltIsCallbackDataDirty`]: https://learn.microsoft.com/en-us/windows-hardware/drivers/ddi/fltkernel/nf-fltkernel-fltiscallbackdatadirty
+    #[doc(alias = "FltIsCallbackDataDirty")]
+    pub fn flt_is_callback_data_dirty(&mut self, data: &CallbackData) -> Result<bool> {
+        self.enter("FltIsCallbackDataDirty")?;
+        Ok(data.flags & FLTFL_CALLBACK_DATA_DIRTY != 0)
     }
 
     /// [`FltRegisterFilter`] + `FltStartFiltering`: registers a minifilter at `altitude`

@@ -79,6 +79,7 @@ mod complete;
 pub mod device;
 mod dispatch;
 pub mod drivers;
+mod fltlock;
 pub mod fltmgr;
 pub mod ioctl;
 pub mod irp;

@@ -337,4 +337,10 @@ ddis! {
     "FltGetNewSystemBufferAddress" => fn flt_get_new_system_buffer_address(&mut self, data: &CallbackData) -> Result<Option<Va>>;
     /// `FltSetCallbackDataDirty`.
     "FltSetCallbackDataDirty" => fn flt_set_callback_data_dirty(&mut self, data: &mut CallbackData) -> Result<()>;
+    /// `FltClearCallbackDataDirty`.
+    "FltClearCallbackDataDirty" => fn flt_clear_callback_data_dirty(&mut self, data: &mut CallbackData) -> Result<()>;
+    /// `FltIsCallbackDataDirty`.
+    "FltIsCallbackDataDirty" => fn flt_is_callback_data_dirty(&mut self, data: &CallbackData) -> Result<bool>;
+    /// `FltLockUserBuffer`.
+    "FltLockUserBuffer" => fn flt_lock_user_buffer(&mut self, data: &mut CallbackData) -> Result<()>;
 }

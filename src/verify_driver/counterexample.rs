@@ -34,6 +34,9 @@ pub struct DriverCounterexample {
     pub proof: Option<String>,
 }
 
+// The search builds these; it needs the `proptest` feature, which the fuzz targets
+// build the library without.
+#[cfg_attr(not(feature = "proptest"), allow(dead_code))]
 impl DriverCounterexample {
     pub(super) fn new(
         dut: &DriverUnderTest,

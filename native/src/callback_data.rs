@@ -40,10 +40,58 @@ pub fn filter_handle() -> u64 {
     FILTER_OBJECT.as_ptr() as u64
 }
 
-/// The host copy one callback gets (boxed: its address is what the C code holds).
+/// The words of one host copy.
+type Words = [u64; SIZE / 8];
+
+/// Where a host copy lives: one heap allocation, made by [`Block::new`] and freed when
+/// the [`Block`] drops. Every pointer native code gets and every load and store the
+/// host makes derive from this one raw pointer (no reference to the words is ever
+/// made, so the C code's pointers stay valid across the host's stores).
+#[derive(Clone, Copy, Debug)]
+struct Raw(std::ptr::NonNull<Words>);
+
+impl Raw {
+    fn load(self) -> [u8; SIZE] {
+        // SAFETY: `self.0` is the live allocation of the `Block` it came from (a `Raw`
+        // is used only while its `Block` lives: `with_current` borrows the block for as
+        // long as `Current` holds the copy), aligned and initialised; native code does not
+        // run concurrently with the host on this copy (a callback is suspended while the
+        // host works).
+        let words = unsafe { std::ptr::read(self.0.as_ptr()) };
+        let mut b = [0u8; SIZE];
+        for (w, c) in words.iter().zip(b.chunks_exact_mut(8)) {
+            c.copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    fn store(self, b: &[u8; SIZE]) {
+        let mut words = [0u64; SIZE / 8];
+        for (w, c) in words.iter_mut().zip(b.chunks_exact(8)) {
+            *w = u64_at(c, 0);
+        }
+        // SAFETY: as in `load`.
+        unsafe { std::ptr::write(self.0.as_ptr(), words) };
+    }
+
+    fn base(self) -> *mut u64 {
+        self.0.as_ptr().cast()
+    }
+}
+
+/// The host copy of an operation's callback data: made for its pre callback and, when
+/// that asks for a post callback, kept for it, so both get the same `PFLT_CALLBACK_DATA`
+/// and related objects, as on Windows.
 #[derive(Debug)]
 pub struct Block {
-    words: Box<[u64; SIZE / 8]>,
+    raw: Raw,
+}
+
+impl Drop for Block {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from `Box::leak` in `Block::new` and is freed only here.
+        drop(unsafe { Box::from_raw(self.raw.0.as_ptr()) });
+    }
 }
 
 fn put(b: &mut [u8], off: usize, v: &[u8]) {
@@ -65,16 +113,34 @@ fn unsupported(what: String) -> Fault {
 }
 
 impl Block {
-    /// The host copy of `data`, as its callback sees it.
+    /// A host copy of `data`, as its callback sees it.
     ///
     /// # Errors
     /// An IRP the model no longer has.
     pub fn new(k: &Kernel<'_>, layout: Layout, data: &CallbackData) -> mdlsim::Result<Block> {
-        let mut block = Block {
-            words: Box::new([0u64; SIZE / 8]),
-        };
-        let base = block.words.as_ptr() as u64;
-        let mut b = [0u8; SIZE];
+        let raw = Raw(std::ptr::NonNull::from(Box::leak(Box::new(
+            [0u64; SIZE / 8],
+        ))));
+        let mut block = Block { raw };
+        block.fill(k, layout, data)?;
+        Ok(block)
+    }
+
+    /// Writes `data` into the copy (for the post callback: the same copy, with the
+    /// operation's state now; `FilterContext` keeps what the filter left there).
+    ///
+    /// # Errors
+    /// An IRP the model no longer has.
+    pub fn fill(
+        &mut self,
+        k: &Kernel<'_>,
+        layout: Layout,
+        data: &CallbackData,
+    ) -> mdlsim::Result<()> {
+        let base = self.raw.base() as u64;
+        let mut b = self.raw.load();
+        b[..DATA + 0x30].fill(0);
+        b[DATA + 0x50..].fill(0);
         let opaque = |i: usize| base + (OPAQUE + i * OPAQUE_SIZE) as u64;
         put(&mut b, DATA, &data.flags.to_le_bytes());
         if data.thread.is_some() {
@@ -82,11 +148,8 @@ impl Block {
         }
         put(&mut b, DATA + 0x10, &(base + IOPB as u64).to_le_bytes());
         put(&mut b, DATA + 0x18, &data.io_status.status.0.to_le_bytes());
-        put(
-            &mut b,
-            DATA + 0x20,
-            &data.io_status.information.to_le_bytes(),
-        );
+        let information = data.io_status.information.to_le_bytes();
+        put(&mut b, DATA + 0x20, &information);
         b[DATA + 0x50] = u8::from(data.requestor_mode == AccessMode::UserMode);
         put(&mut b, IOPB, &data.irp_flags.bits().to_le_bytes());
         b[IOPB + 4] = data.major_function;
@@ -99,32 +162,18 @@ impl Block {
         put(&mut b, OBJECTS + 0x10, &opaque(3).to_le_bytes()); // Volume
         put(&mut b, OBJECTS + 0x18, &opaque(2).to_le_bytes()); // Instance
         put(&mut b, OBJECTS + 0x20, &opaque(1).to_le_bytes()); // FileObject
-        block.store(&b);
-        Ok(block)
-    }
-
-    fn store(&mut self, b: &[u8; SIZE]) {
-        for (w, c) in self.words.iter_mut().zip(b.chunks_exact(8)) {
-            *w = u64_at(c, 0);
-        }
-    }
-
-    fn load(&self) -> [u8; SIZE] {
-        let mut b = [0u8; SIZE];
-        for (w, c) in self.words.iter().zip(b.chunks_exact_mut(8)) {
-            c.copy_from_slice(&w.to_le_bytes());
-        }
-        b
+        self.raw.store(&b);
+        Ok(())
     }
 
     /// The `PFLT_CALLBACK_DATA` native code gets.
-    pub fn data_ptr(&mut self) -> *mut u64 {
-        self.words.as_mut_ptr()
+    pub fn data_ptr(&self) -> *mut u64 {
+        self.raw.base()
     }
 
     /// The `PCFLT_RELATED_OBJECTS` native code gets.
-    pub fn objects_ptr(&mut self) -> *mut u64 {
-        self.words[OBJECTS / 8..].as_mut_ptr()
+    pub fn objects_ptr(&self) -> *mut u64 {
+        self.raw.base().wrapping_add(OBJECTS / 8)
     }
 
     /// Takes back what the callback changed: `IoStatus`, and the parameters when the
@@ -138,7 +187,7 @@ impl Block {
         layout: Layout,
         data: &mut CallbackData,
     ) -> mdlsim::Result<()> {
-        let b = self.load();
+        let b = self.raw.load();
         data.io_status = IoStatusBlock {
             status: NtStatus(u32_at(&b, DATA + 0x18)),
             information: u64_at(&b, DATA + 0x20),
@@ -147,18 +196,6 @@ impl Block {
             data.parameters = decode_parameters(&b, k, layout, data.parameters)?;
         }
         Ok(())
-    }
-
-    /// Writes the model's `Flags` into the copy, and with `mdl` the parameters'
-    /// `MdlAddress` (a DDI changed them while the callback runs; the other parameters
-    /// are the callback's own, not yet taken back).
-    fn refresh(&mut self, layout: Layout, data: &CallbackData, mdl: bool) {
-        let mut b = self.load();
-        put(&mut b, DATA, &data.flags.to_le_bytes());
-        if let Some((off, id)) = mdl_field(data.parameters).filter(|_| mdl) {
-            put(&mut b, PARAMS + off, &host_mdl(layout, id).to_le_bytes());
-        }
-        self.store(&b);
     }
 }
 
@@ -297,10 +334,8 @@ fn decode_parameters(
 /// The callback running on this thread: the model's callback data and its host copy.
 struct Current {
     data: CallbackData,
-    /// The `PFLT_CALLBACK_DATA` the callback got.
-    host: u64,
-    /// The copy itself (owned by [`with_current`]'s caller, alive while it runs).
-    block: *mut Block,
+    /// The copy the callback got (its `Block` outlives this: see [`with_current`]).
+    raw: Raw,
 }
 
 thread_local! {
@@ -314,11 +349,9 @@ pub fn with_current<T>(
     block: &mut Block,
     f: impl FnOnce() -> mdlsim::Result<T>,
 ) -> mdlsim::Result<T> {
-    let host = block.data_ptr() as u64;
     let current = Current {
         data: data.clone(),
-        host,
-        block: block as *mut Block,
+        raw: block.raw,
     };
     let before = CURRENT.with(|c| c.replace(Some(current)));
     let r = f();
@@ -334,32 +367,63 @@ pub fn with_current<T>(
 /// A pointer that is not the running callback's data (unsupported), or what the model's
 /// DDI does.
 pub fn ddi(k: &mut Kernel<'_>, layout: Layout, id: u32, words: &[u64]) -> mdlsim::Result<u64> {
-    CURRENT.with(|c| {
-        let mut c = c.borrow_mut();
-        let Some(cur) = c.as_mut().filter(|cur| cur.host == words[0]) else {
-            return Err(unsupported(format!(
-                "{:#x} is not the FLT_CALLBACK_DATA of the running callback",
-                words[0]
-            )));
-        };
-        let r = match id {
-            52 => k.flt_set_callback_data_dirty(&mut cur.data).map(|()| 0),
-            53 => k.flt_clear_callback_data_dirty(&mut cur.data).map(|()| 0),
-            54 => k.flt_is_callback_data_dirty(&cur.data).map(u64::from),
-            55 => k
-                .flt_get_new_system_buffer_address(&cur.data)
-                .map(|va| host_va(layout, va)),
-            56 => match k.flt_lock_user_buffer(&mut cur.data) {
-                Ok(()) => Ok(0),
-                Err(Fault::Status(s)) => Ok(u64::from(s.0)),
-                Err(f) => Err(f),
-            },
-            other => Err(unsupported(format!("DDI number {other}"))),
-        }?;
-        // SAFETY: `block` is the copy `with_current`'s caller owns and keeps alive until
-        // `with_current` returns; the callback that holds its address is suspended in
-        // this DDI, so nothing else reads or writes it now.
-        unsafe { (*cur.block).refresh(layout, &cur.data, id == 56) };
-        Ok(r)
-    })
+    // Taken out for the DDI (and put back whatever it does), so nothing the DDI runs
+    // finds this thread's callback borrowed.
+    let Some(mut cur) = CURRENT.with(|c| c.borrow_mut().take()) else {
+        return Err(not_current(words[0]));
+    };
+    let r = if cur.raw.base() as u64 == words[0] {
+        on_current(k, layout, id, &mut cur)
+    } else {
+        Err(not_current(words[0]))
+    };
+    CURRENT.with(|c| *c.borrow_mut() = Some(cur));
+    r
+}
+
+fn not_current(h: u64) -> Fault {
+    unsupported(format!(
+        "{h:#x} is not the FLT_CALLBACK_DATA of the running callback"
+    ))
+}
+
+fn on_current(
+    k: &mut Kernel<'_>,
+    layout: Layout,
+    id: u32,
+    cur: &mut Current,
+) -> mdlsim::Result<u64> {
+    let r = match id {
+        52 => k.flt_set_callback_data_dirty(&mut cur.data).map(|()| 0),
+        53 => k.flt_clear_callback_data_dirty(&mut cur.data).map(|()| 0),
+        54 => k.flt_is_callback_data_dirty(&cur.data).map(u64::from),
+        55 => k
+            .flt_get_new_system_buffer_address(&cur.data)
+            .map(|va| host_va(layout, va)),
+        56 => return lock_user_buffer(k, layout, cur),
+        other => Err(unsupported(format!("DDI number {other}"))),
+    }?;
+    let mut b = cur.raw.load();
+    put(&mut b, DATA, &cur.data.flags.to_le_bytes());
+    cur.raw.store(&b);
+    Ok(r)
+}
+
+/// `FltLockUserBuffer` on the parameters as the callback has them now (taken from its
+/// copy first); a new `MdlAddress` is written into the copy, nothing else of it.
+fn lock_user_buffer(k: &mut Kernel<'_>, layout: Layout, cur: &mut Current) -> mdlsim::Result<u64> {
+    let mut b = cur.raw.load();
+    cur.data.parameters = decode_parameters(&b, k, layout, cur.data.parameters)?;
+    let before = mdl_field(cur.data.parameters);
+    let r = match k.flt_lock_user_buffer(&mut cur.data) {
+        Ok(()) => 0,
+        Err(Fault::Status(s)) => u64::from(s.0),
+        Err(f) => return Err(f),
+    };
+    put(&mut b, DATA, &cur.data.flags.to_le_bytes());
+    if let Some((off, mdl)) = mdl_field(cur.data.parameters).filter(|m| Some(*m) != before) {
+        put(&mut b, PARAMS + off, &host_mdl(layout, mdl).to_le_bytes());
+    }
+    cur.raw.store(&b);
+    Ok(r)
 }

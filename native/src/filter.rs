@@ -7,8 +7,8 @@
 use crate::callback_data::{Block, filter_handle, with_current};
 use crate::driver::{BuildError, Driver};
 use crate::run::{Thunk, layout, run};
-use mdlsim::io::IrpFlags;
 use mdlsim::io::fltmgr::{CallbackData, MiniFilter, PostOpStatus, PreOpStatus};
+use mdlsim::io::{IrpFlags, IrpId};
 use mdlsim::status::NtStatus;
 use mdlsim::{Config, Fault, Kernel, Machine, ModelError};
 use std::cell::RefCell;
@@ -42,6 +42,32 @@ struct Registration {
 thread_local! {
     /// The registration `NativeFilter::new`'s `DriverEntry` is making on this thread.
     static REGISTERING: RefCell<Option<Registration>> = const { RefCell::new(None) };
+    /// Host copies of callback data kept from a pre callback for the post callback of the
+    /// same operation, by filter and IRP (a case's operations run on one thread).
+    static KEPT: RefCell<Vec<((usize, IrpId), Block)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most copies kept at once on a thread: more means operations whose post callback
+/// never came (their IRP never completed), and the oldest is dropped.
+const MAX_KEPT: usize = 64;
+
+fn keep(key: (usize, IrpId), block: Block) {
+    KEPT.with(|k| {
+        let mut k = k.borrow_mut();
+        k.retain(|(kk, _)| *kk != key);
+        if k.len() >= MAX_KEPT {
+            k.remove(0);
+        }
+        k.push((key, block));
+    });
+}
+
+fn take_kept(key: (usize, IrpId)) -> Option<Block> {
+    KEPT.with(|k| {
+        let mut k = k.borrow_mut();
+        let i = k.iter().position(|(kk, _)| *kk == key)?;
+        Some(k.remove(i).1)
+    })
 }
 
 fn unsupported(what: String) -> Fault {
@@ -79,8 +105,10 @@ struct PostArgs {
 /// return `FLT_PREOP_SUCCESS_WITH_CALLBACK`, `FLT_PREOP_SUCCESS_NO_CALLBACK` or
 /// `FLT_PREOP_COMPLETE`, a post-operation callback `FLT_POSTOP_FINISHED_PROCESSING`;
 /// pending, synchronising and more-processing statuses are model errors (the filter
-/// manager's pended-operation routines are not modelled). The driver's C globals are
-/// shared by every case and thread: keep an operation's state in its completion context.
+/// manager's pended-operation routines are not modelled). An operation's pre and post
+/// callbacks get the same host copy of its callback data (`crate::callback_data`). The
+/// driver's C globals are shared by every case and thread: keep an operation's state in
+/// its completion context.
 #[derive(Debug, Clone)]
 pub struct NativeFilter {
     driver: Arc<Driver>,
@@ -120,6 +148,11 @@ impl NativeFilter {
             driver: Arc::new(driver),
             operations: registration.operations.into(),
         })
+    }
+
+    /// This filter's identity among the kept copies.
+    fn key(&self) -> usize {
+        Arc::as_ptr(&self.operations).cast::<u8>() as usize
     }
 
     /// The entry for `data`'s operation, unless its flags skip it.
@@ -169,6 +202,7 @@ impl MiniFilter for NativeFilter {
             return Ok(with_post);
         }
         let mut block = Block::new(k, layout()?, data)?;
+        let key = (self.key(), data.irp);
         let mut args = PreArgs {
             function: op.pre,
             data: block.data_ptr(),
@@ -186,7 +220,11 @@ impl MiniFilter for NativeFilter {
         )?;
         data.completion_context = args.context;
         match args.result {
-            0 => Ok(with_post),
+            0 if op.post != 0 => {
+                keep(key, block);
+                Ok(PreOpStatus::SuccessWithCallback)
+            }
+            0 => Ok(PreOpStatus::SuccessNoCallback),
             1 => Ok(PreOpStatus::SuccessNoCallback),
             4 => Ok(PreOpStatus::Complete),
             other => Err(unsupported(format!(
@@ -206,7 +244,13 @@ impl MiniFilter for NativeFilter {
         let Some(op) = self.operation(data).filter(|o| o.post != 0) else {
             return Ok(PostOpStatus::FinishedProcessing);
         };
-        let mut block = Block::new(k, layout()?, data)?;
+        let mut block = match take_kept((self.key(), data.irp)) {
+            Some(mut b) => {
+                b.fill(k, layout()?, data)?;
+                b
+            }
+            None => Block::new(k, layout()?, data)?,
+        };
         let mut args = PostArgs {
             function: op.post,
             data: block.data_ptr(),
@@ -226,9 +270,10 @@ impl MiniFilter for NativeFilter {
         match args.result {
             0 => Ok(PostOpStatus::FinishedProcessing),
             other => Err(unsupported(format!(
-                "{}: the post-operation callback returned {other} (modelled: \
+                "{}: the post-operation callback returned {} (modelled: \
                  FLT_POSTOP_FINISHED_PROCESSING)",
-                self.driver.name()
+                self.driver.name(),
+                post_status_name(other)
             ))),
         }
     }
@@ -241,6 +286,15 @@ fn pre_status_name(status: i32) -> String {
         3 => "FLT_PREOP_DISALLOW_FASTIO".into(),
         5 => "FLT_PREOP_SYNCHRONIZE".into(),
         6 => "FLT_PREOP_DISALLOW_FSFILTER_IO".into(),
+        other => format!("status {other}"),
+    }
+}
+
+/// A `FLT_POSTOP_CALLBACK_STATUS` by name.
+fn post_status_name(status: i32) -> String {
+    match status {
+        1 => "FLT_POSTOP_MORE_PROCESSING_REQUIRED".into(),
+        2 => "FLT_POSTOP_DISALLOW_FSFILTER_IO".into(),
         other => format!("status {other}"),
     }
 }

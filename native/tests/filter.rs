@@ -48,11 +48,30 @@ fn the_c_swapping_minifilter_passes_every_hostile_case() {
     }
 }
 
+/// The correct alternatives: `FltLockUserBuffer` in a notification's or a read's pre
+/// callback, or in a swapped read's post callback (the MDL the filter manager then frees),
+/// and the swap made through `FltDecodeParameters`' pointers. Each asserts what it relies
+/// on (an `ExRaiseStatus` the harness would report).
 #[test]
-fn a_c_minifilter_that_locks_the_notification_buffer_in_pre_passes() {
-    if let Err(cx) = verify_driver::verify(&under_test(&["LOCK_IN_PRE"]), &config()) {
-        panic!("{cx}");
+fn the_correct_alternative_c_minifilters_pass() {
+    for build in [
+        "LOCK_IN_PRE",
+        "LOCK_READ_IN_PRE",
+        "LOCK_READ_IN_POST",
+        "USE_DECODE",
+    ] {
+        if let Err(cx) = verify_driver::verify(&under_test(&[build]), &config()) {
+            panic!("{build}: {cx}");
+        }
     }
+}
+
+/// `FltClearCallbackDataDirty` after the swap: the filter manager ignores it, so the
+/// post callback copies a swap buffer nothing read into over the caller's data.
+#[test]
+fn a_swap_whose_dirty_mark_is_cleared_is_ignored_and_caught() {
+    let cx = verify_driver::verify(&under_test(&["CLEARS_DIRTY"]), &config()).expect_err("caught");
+    assert!(cx.has(BugClass::KernelBytesToUser), "{cx}");
 }
 
 #[test]

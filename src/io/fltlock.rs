@@ -91,8 +91,12 @@ fn with_mdl(p: FltParameters, mdl: MdlId) -> FltParameters {
 
 impl Machine {
     /// [`FltLockUserBuffer`]: locks the buffer of `data`'s operation and puts an MDL for
-    /// it in the parameters' `MdlAddress` (and in the IRP's, so the I/O manager unlocks
-    /// and frees it when the IRP completes: the caller never frees it). The pages are
+    /// it in the parameters' `MdlAddress`; the caller never frees it. When the buffer is
+    /// the IRP's own and the IRP has no MDL, the MDL goes in the IRP too, and the I/O
+    /// manager unlocks and frees it at completion; otherwise (a post callback of a
+    /// swapped read, whose IRP holds the swap MDL) the filter manager unlocks and frees
+    /// it when it is done with the callback data ("when the callback data is freed",
+    /// Microsoft's page). The pages are
     /// probed with the requestor's mode and locked in the **requestor's** process, from
     /// whatever context the callback runs in; the access is the operation's (a read or a
     /// notification writes the buffer, a write reads it). A system buffer
@@ -100,6 +104,11 @@ impl Machine {
     /// `MmBuildMdlForNonPagedPool`. Called from a pre-operation callback and having made
     /// an MDL, it sets `FLTFL_CALLBACK_DATA_DIRTY`. It does not map the pages:
     /// `MmGetSystemAddressForMdlSafe` on the new `MdlAddress` does.
+    ///
+    /// The documented IRQL limit (`<= APC_LEVEL`) is not checked as such (Filter
+    /// Verifier's bug check for it is not sourced); locking a user buffer above
+    /// `APC_LEVEL` (a post callback at `DISPATCH_LEVEL`) is caught by the probe's touch
+    /// of its pageable pages (`tests/flt_lock.rs`).
     ///
     /// Already an MDL: nothing to do. A zero length or no buffer: nothing is locked and
     /// `MdlAddress` stays NULL (the page does not say what Windows does; the caller must
@@ -124,8 +133,12 @@ impl Machine {
             return Ok(());
         };
         let irp = data.irp;
-        let before = self.irp(irp)?.mdl_address;
-        let attach = before.is_none().then_some(irp);
+        let i = self.irp(irp)?;
+        let before = i.mdl_address;
+        // The MDL goes in the IRP when the buffer is the IRP's own and it has none (the
+        // I/O manager then frees it at completion); else the filter manager keeps it.
+        let own = before.is_none() && super::fltmgr::own_buffer(i) == Some(buffer);
+        let attach = own.then_some(irp);
         let Some(id) = self.io_allocate_mdl(buffer, length, false, false, attach)? else {
             return Err(Fault::Status(NtStatus::INSUFFICIENT_RESOURCES));
         };
@@ -143,6 +156,9 @@ impl Machine {
                 Fault::Raise(status) => Err(Fault::Status(status)),
                 other => Err(other),
             };
+        }
+        if attach.is_none() {
+            data.locked.push(id);
         }
         data.parameters = with_mdl(data.parameters, id);
         if data.flags & FLTFL_CALLBACK_DATA_POST_OPERATION == 0 {

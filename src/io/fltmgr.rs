@@ -31,6 +31,7 @@ pub use crate::iostate::flt::*;
 use crate::machine::driver::FilterEntry;
 pub use crate::machine::driver::MiniFilter;
 use crate::machine::{Kernel, Machine};
+use crate::mdl::MdlId;
 use crate::status::NtStatus;
 use std::sync::Arc;
 
@@ -41,15 +42,17 @@ pub struct FltMgr;
 fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
     let i = m.irp(irp)?;
     let loc = i.current_stack_location().copied().unwrap_or_default();
+    let system = i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some();
+    let buffer = own_buffer(i);
     let parameters = match loc.parameters {
         Parameters::Read { length, .. } => FltParameters::Read {
             length,
-            read_buffer: i.user_buffer.or(i.system_buffer),
+            read_buffer: buffer,
             mdl_address: i.mdl_address,
         },
         Parameters::Write { length, .. } => FltParameters::Write {
             length,
-            write_buffer: i.user_buffer.or(i.system_buffer),
+            write_buffer: buffer,
             mdl_address: i.mdl_address,
         },
         Parameters::DeviceIoControl {
@@ -74,7 +77,7 @@ fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
         Parameters::None => FltParameters::Other,
     };
     let mut flags = FLTFL_CALLBACK_DATA_IRP_OPERATION;
-    if i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some() {
+    if system {
         flags |= FLTFL_CALLBACK_DATA_SYSTEM_BUFFER;
     }
     Ok(CallbackData {
@@ -92,7 +95,29 @@ fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
         completion_context: 0,
         post_due: Vec::new(),
         swap: None,
+        locked: Vec::new(),
     })
+}
+
+/// The buffer a read's or write's parameters show: the system buffer of a buffered
+/// request (`FLTFL_CALLBACK_DATA_SYSTEM_BUFFER`), else the caller's.
+pub(crate) fn own_buffer(i: &super::irp::Irp) -> Option<Va> {
+    if i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some() {
+        i.system_buffer
+    } else {
+        i.user_buffer.or(i.system_buffer)
+    }
+}
+
+/// The filter manager is done with `data`: the MDLs `FltLockUserBuffer` made that the
+/// IRP does not hold are unlocked and freed ("the MDL is unlocked and freed
+/// automatically when the callback data is freed": Microsoft, `FltLockUserBuffer`).
+fn release_locked(m: &mut Machine, data: &mut CallbackData) -> Result<()> {
+    for mdl in std::mem::take(&mut data.locked) {
+        m.mm_unlock_pages(mdl)?;
+        m.io_free_mdl(mdl)?;
+    }
+    Ok(())
 }
 
 impl Driver for FltMgr {
@@ -112,6 +137,7 @@ impl Driver for FltMgr {
                 }
                 PreOpStatus::SuccessNoCallback => {}
                 PreOpStatus::Complete => {
+                    release_locked(m, &mut data)?;
                     let st = data.io_status;
                     m.irp_mut(irp)?.io_status = st;
                     m.io_complete_request(irp)?;
@@ -165,8 +191,9 @@ impl Driver for FltMgr {
             code.post_operation(&mut m.kernel(), &mut data)?;
         }
         if let Some(swap) = data.swap {
-            undo_swap(m, irp, swap)?;
+            undo_swap(m, irp, swap, &data.locked)?;
         }
+        release_locked(m, &mut data)?;
         m.io.flt.finished.push(data);
         Ok(NtStatus::SUCCESS)
     }
@@ -185,25 +212,41 @@ fn apply_swap(
         return Ok(());
     }
     data.flags &= !FLTFL_CALLBACK_DATA_DIRTY;
-    let (buffer, mdl) = match data.parameters {
-        FltParameters::Read {
-            read_buffer: b,
-            mdl_address: d,
-            ..
+    let i = m.irp(irp)?;
+    let own = (own_buffer(i), i.mdl_address);
+    let (buffer, mdl) = match (data.parameters, original) {
+        (
+            FltParameters::Read {
+                length,
+                read_buffer: b,
+                mdl_address: d,
+            }
+            | FltParameters::Write {
+                length,
+                write_buffer: b,
+                mdl_address: d,
+            },
+            FltParameters::Read { length: was, .. } | FltParameters::Write { length: was, .. },
+        ) if length == was => (b, d),
+        (
+            FltParameters::NotifyDirectory {
+                directory_buffer: b,
+                mdl_address: d,
+                ..
+            },
+            _,
+        ) if (b, d) == (i.user_buffer, i.mdl_address) => {
+            return Ok(());
         }
-        | FltParameters::Write {
-            write_buffer: b,
-            mdl_address: d,
-            ..
-        } => (b, d),
-        _ => return Ok(()),
+        (now, was) if now == was => return Ok(()),
+        (now, _) => return Err(unmodelled_change(now)),
     };
-    let i = m.irp_entry_mut(irp)?;
-    if buffer == i.user_buffer.or(i.system_buffer) && mdl == i.mdl_address {
+    if (buffer, mdl) == own {
         // Nothing to swap: the buffer is the IRP's own (`FltLockUserBuffer` put its MDL
-        // in the IRP already), so the post callbacks see the parameters as they are.
+        // in the IRP), so the post callbacks see the parameters as they are, MDL included.
         return Ok(());
     }
+    let i = m.irp_entry_mut(irp)?;
     let swap = Swap {
         original,
         user_buffer: i.user_buffer,
@@ -216,14 +259,25 @@ fn apply_swap(
     Ok(())
 }
 
+/// A pre callback changed parameters the model does not apply (a read's or write's
+/// length, a directory buffer, an IOCTL's codes) and marked them dirty: a model error,
+/// not a silent drop.
+fn unmodelled_change(now: FltParameters) -> crate::fault::Fault {
+    crate::fault::Fault::Model(crate::fault::ModelError::Unsupported(format!(
+        "a pre-operation callback changed these parameters and called \
+         FltSetCallbackDataDirty: {now:?} (the model applies a read's or write's buffer \
+         and MDL only)"
+    )))
+}
+
 /// After the post callbacks of a swapped operation: "Filter Manager will free the MDL
 /// stored in MdlAddress and restore MdlAddress to its previous value" (Microsoft,
 /// `FLT_PARAMETERS for IRP_MJ_READ`), and `UserBuffer` with it.
-fn undo_swap(m: &mut Machine, irp: IrpId, swap: Swap) -> Result<()> {
+fn undo_swap(m: &mut Machine, irp: IrpId, swap: Swap, locked: &[MdlId]) -> Result<()> {
     let i = m.irp_entry_mut(irp)?;
     i.user_buffer = swap.user_buffer;
     i.mdl_address = swap.mdl_address;
-    match swap.swapped_mdl {
+    match swap.swapped_mdl.filter(|d| !locked.contains(d)) {
         Some(d) => m.io_free_mdl(d),
         None => Ok(()),
     }

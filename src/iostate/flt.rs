@@ -130,6 +130,10 @@ pub struct CallbackData {
     /// A buffer swap applied to the IRP (`FltSetCallbackDataDirty` after a pre callback
     /// changed the buffer or MDL): what to restore.
     pub(crate) swap: Option<Swap>,
+    /// MDLs `FltLockUserBuffer` made that the IRP does not hold (the IRP had an MDL
+    /// already, or the buffer was not the IRP's own): the filter manager unlocks and
+    /// frees them when it is done with the callback data.
+    pub(crate) locked: Vec<crate::mdl::MdlId>,
 }
 
 /// A minifilter's buffer swap, applied to the IRP: the original parameters (what the

@@ -74,7 +74,8 @@ impl Machine {
 
     /// `MmProbeAndLockProcessPages`: attaches to `process` if it is not current, probes
     /// and locks as [`Machine::mm_probe_and_lock_pages`], and detaches even when the
-    /// probe raises ([semantics §3.4]).
+    /// probe raises ([semantics §3.4]). Above `APC_LEVEL` the probe's touch of the
+    /// process's pageable pages is judged as `MmProbeAndLockPages`' is.
     ///
     /// # Errors
     /// As `mm_probe_and_lock_pages`, with Verifier sub-code 0xB1 for bad flags.
@@ -99,7 +100,10 @@ impl Machine {
             process.eprocess(),
         )?;
         self.mm()
-            .mm_probe_and_lock_process_pages(mdl, process, mode, operation)
+            .mm_probe_and_lock_process_pages(mdl, process, mode, operation)?;
+        // Attached to the process, the probe touches its pageable pages as
+        // MmProbeAndLockPages' does.
+        self.judge_irql_of_mdl_probe(mdl, operation != LockOperation::IoReadAccess)
     }
 
     /// [`MmUnlockPages`]: removes the kernel mapping if any, drops one reference on every

@@ -3,7 +3,8 @@
  * minifilter): callback data, its parameter block and parameters, the registration
  * structures, in their x64 layouts (each checked below), the callback statuses and
  * flags, and the Flt DDIs the model has. Written from Microsoft's documentation of each
- * structure and routine; the offsets were checked against two compiled headers.
+ * structure and routine; the offsets were checked against Wine's fltkernel.h compiled
+ * for x64 (and the top-level structures against windows-sys as well).
  */
 #ifndef MDLSIM_WDK_FLT_H
 #define MDLSIM_WDK_FLT_H
@@ -100,6 +101,24 @@ _Static_assert(sizeof(FLT_PARAMETERS) == 0x30, "x64 FLT_PARAMETERS");
 _Static_assert(offsetof(FLT_PARAMETERS, Read.Key) == 0x08, "Read.Key at 0x08");
 _Static_assert(offsetof(FLT_PARAMETERS, Read.ReadBuffer) == 0x18, "ReadBuffer at 0x18");
 _Static_assert(offsetof(FLT_PARAMETERS, Read.MdlAddress) == 0x20, "Read.MdlAddress at 0x20");
+_Static_assert(offsetof(FLT_PARAMETERS, Read.ByteOffset) == 0x10, "Read.ByteOffset at 0x10");
+_Static_assert(offsetof(FLT_PARAMETERS, Write.WriteBuffer) == 0x18, "WriteBuffer at 0x18");
+_Static_assert(offsetof(FLT_PARAMETERS, Write.MdlAddress) == 0x20, "Write.MdlAddress at 0x20");
+_Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Common.InputBufferLength) == 0x08,
+               "InputBufferLength at 0x08");
+_Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Buffered.SystemBuffer) == 0x18,
+               "Buffered.SystemBuffer at 0x18");
+_Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Direct.OutputBuffer) == 0x20,
+               "Direct.OutputBuffer at 0x20");
+_Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Direct.OutputMdlAddress) == 0x28,
+               "Direct.OutputMdlAddress at 0x28");
+_Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Neither.InputBuffer) == 0x18,
+               "Neither.InputBuffer at 0x18");
+_Static_assert(offsetof(FLT_PARAMETERS, DirectoryControl.NotifyDirectory.CompletionFilter) ==
+                   0x08,
+               "CompletionFilter at 0x08");
+_Static_assert(offsetof(FLT_PARAMETERS, DirectoryControl.NotifyDirectory.MdlAddress) == 0x28,
+               "NotifyDirectory.MdlAddress at 0x28");
 _Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Common.IoControlCode) == 0x10,
                "IoControlCode at 0x10");
 _Static_assert(offsetof(FLT_PARAMETERS, DeviceIoControl.Neither.OutputMdlAddress) == 0x28,
@@ -123,6 +142,9 @@ typedef struct _FLT_IO_PARAMETER_BLOCK {
     FLT_PARAMETERS Parameters;
 } FLT_IO_PARAMETER_BLOCK, *PFLT_IO_PARAMETER_BLOCK;
 _Static_assert(sizeof(FLT_IO_PARAMETER_BLOCK) == 0x48, "x64 FLT_IO_PARAMETER_BLOCK");
+_Static_assert(offsetof(FLT_IO_PARAMETER_BLOCK, MajorFunction) == 0x04, "MajorFunction at 0x04");
+_Static_assert(offsetof(FLT_IO_PARAMETER_BLOCK, TargetFileObject) == 0x08,
+               "TargetFileObject at 0x08");
 _Static_assert(offsetof(FLT_IO_PARAMETER_BLOCK, Parameters) == 0x18, "Parameters at 0x18");
 
 typedef struct _FLT_CALLBACK_DATA {
@@ -141,7 +163,9 @@ typedef struct _FLT_CALLBACK_DATA {
     KPROCESSOR_MODE RequestorMode;
 } FLT_CALLBACK_DATA, *PFLT_CALLBACK_DATA;
 _Static_assert(sizeof(FLT_CALLBACK_DATA) == 0x58, "x64 FLT_CALLBACK_DATA");
+_Static_assert(offsetof(FLT_CALLBACK_DATA, Thread) == 0x08, "Thread at 0x08");
 _Static_assert(offsetof(FLT_CALLBACK_DATA, Iopb) == 0x10, "Iopb at 0x10");
+_Static_assert(offsetof(FLT_CALLBACK_DATA, TagData) == 0x28, "TagData at 0x28");
 _Static_assert(offsetof(FLT_CALLBACK_DATA, IoStatus) == 0x18, "IoStatus at 0x18");
 _Static_assert(offsetof(FLT_CALLBACK_DATA, FilterContext) == 0x30, "FilterContext at 0x30");
 _Static_assert(offsetof(FLT_CALLBACK_DATA, RequestorMode) == 0x50, "RequestorMode at 0x50");
@@ -177,7 +201,11 @@ typedef struct _FLT_RELATED_OBJECTS {
 } FLT_RELATED_OBJECTS, *PFLT_RELATED_OBJECTS;
 typedef const FLT_RELATED_OBJECTS *PCFLT_RELATED_OBJECTS;
 _Static_assert(sizeof(FLT_RELATED_OBJECTS) == 0x30, "x64 FLT_RELATED_OBJECTS");
+_Static_assert(offsetof(FLT_RELATED_OBJECTS, Filter) == 0x08, "Filter at 0x08");
+_Static_assert(offsetof(FLT_RELATED_OBJECTS, Volume) == 0x10, "Volume at 0x10");
+_Static_assert(offsetof(FLT_RELATED_OBJECTS, Instance) == 0x18, "Instance at 0x18");
 _Static_assert(offsetof(FLT_RELATED_OBJECTS, FileObject) == 0x20, "FileObject at 0x20");
+_Static_assert(offsetof(FLT_RELATED_OBJECTS, Transaction) == 0x28, "Transaction at 0x28");
 
 /* ----- callbacks and registration ------------------------------------------------- */
 
@@ -215,6 +243,11 @@ typedef struct _FLT_OPERATION_REGISTRATION {
     PVOID Reserved1;
 } FLT_OPERATION_REGISTRATION, *PFLT_OPERATION_REGISTRATION;
 _Static_assert(sizeof(FLT_OPERATION_REGISTRATION) == 0x20, "x64 FLT_OPERATION_REGISTRATION");
+_Static_assert(offsetof(FLT_OPERATION_REGISTRATION, Flags) == 0x04, "Flags at 0x04");
+_Static_assert(offsetof(FLT_OPERATION_REGISTRATION, PreOperation) == 0x08,
+               "PreOperation at 0x08");
+_Static_assert(offsetof(FLT_OPERATION_REGISTRATION, PostOperation) == 0x10,
+               "PostOperation at 0x10");
 
 #define FLTFL_OPERATION_REGISTRATION_SKIP_PAGING_IO 0x00000001
 #define FLTFL_OPERATION_REGISTRATION_SKIP_CACHED_IO 0x00000002
@@ -246,6 +279,8 @@ typedef struct _FLT_REGISTRATION {
 _Static_assert(sizeof(FLT_REGISTRATION) == 0x70, "x64 FLT_REGISTRATION (version 0x0203)");
 _Static_assert(offsetof(FLT_REGISTRATION, OperationRegistration) == 0x10,
                "OperationRegistration at 0x10");
+_Static_assert(offsetof(FLT_REGISTRATION, SectionNotificationCallback) == 0x68,
+               "SectionNotificationCallback at 0x68");
 
 #define FLT_REGISTRATION_VERSION_0200 0x0200
 #define FLT_REGISTRATION_VERSION_0201 0x0201

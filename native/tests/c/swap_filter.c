@@ -17,9 +17,20 @@
  * Registration mistakes the harness refuses:
  *   NO_START                   DriverEntry never calls FltStartFiltering
  *   WRONG_SIZE                 a registration whose Size is not sizeof(FLT_REGISTRATION)
- * And a correct alternative:
+ *   CLEARS_DIRTY               the swap made dirty, then FltClearCallbackDataDirty: the
+ *                              filter manager ignores it, the file system reads into the
+ *                              caller's buffer, and the post callback copies the unread
+ *                              swap buffer over it (stale pool to user mode)
+ * And correct alternatives:
  *   LOCK_IN_PRE                notifications: FltLockUserBuffer in the pre callback, the
  *                              post callback reads through the MDL (the pre-Windows 7 way)
+ *   LOCK_READ_IN_PRE           reads are not swapped: FltLockUserBuffer in the pre
+ *                              callback, and the file system reads through that MDL
+ *   LOCK_READ_IN_POST          a swapped read's post callback locks the caller's buffer
+ *                              (FltLockUserBuffer) and copies through the MDL, as
+ *                              SwapBuffers' "when safe" path does
+ *   USE_DECODE                 the swap made through FltDecodeParameters' pointers
+ * The correct builds assert (ExRaiseStatus, which the harness reports) what they rely on.
  */
 #include <fltKernel.h>
 
@@ -50,6 +61,35 @@ static BOOLEAN CopyIn(PFLT_CALLBACK_DATA Data, PVOID Swap, ULONG Length) {
     return TRUE;
 }
 
+/* Puts the swap buffer and its MDL in the parameters, and makes them dirty. */
+static VOID InstallSwap(PFLT_CALLBACK_DATA Data, PVOID Buffer, PMDL Mdl) {
+#ifdef USE_DECODE
+    PMDL *MdlField;
+    PVOID *BufferField;
+    if (!NT_SUCCESS(FltDecodeParameters(Data, &MdlField, &BufferField, NULL, NULL))) {
+        ExRaiseStatus(STATUS_UNSUCCESSFUL);
+    }
+    *BufferField = Buffer;
+    *MdlField = Mdl;
+#else
+    PFLT_PARAMETERS P = &Data->Iopb->Parameters;
+    if (Data->Iopb->MajorFunction == IRP_MJ_WRITE) {
+        P->Write.WriteBuffer = Buffer;
+        P->Write.MdlAddress = Mdl;
+    } else {
+        P->Read.ReadBuffer = Buffer;
+        P->Read.MdlAddress = Mdl;
+    }
+#endif
+    FltSetCallbackDataDirty(Data);
+    if (!FltIsCallbackDataDirty(Data)) {
+        ExRaiseStatus(STATUS_UNSUCCESSFUL);
+    }
+#ifdef CLEARS_DIRTY
+    FltClearCallbackDataDirty(Data);
+#endif
+}
+
 static FLT_PREOP_CALLBACK_STATUS PreReadWrite(PFLT_CALLBACK_DATA Data,
                                               PCFLT_RELATED_OBJECTS FltObjects,
                                               PVOID *CompletionContext) {
@@ -60,31 +100,31 @@ static FLT_PREOP_CALLBACK_STATUS PreReadWrite(PFLT_CALLBACK_DATA Data,
     if (Length == 0) {
         return FLT_PREOP_SUCCESS_NO_CALLBACK;
     }
-    PVOID Swap = ExAllocatePoolWithTag(NonPagedPool, Length, SWAP_TAG);
-    if (Swap == NULL) {
+#ifdef LOCK_READ_IN_PRE
+    if (!Write) {
+        NTSTATUS Status = FltLockUserBuffer(Data);
+        return NT_SUCCESS(Status) ? FLT_PREOP_SUCCESS_WITH_CALLBACK
+                                  : FLT_PREOP_SUCCESS_NO_CALLBACK;
+    }
+#endif
+    PVOID Buffer = ExAllocatePoolWithTag(NonPagedPool, Length, SWAP_TAG);
+    if (Buffer == NULL) {
         return FLT_PREOP_SUCCESS_NO_CALLBACK;
     }
 #ifndef SWAPS_WRITE_UNCOPIED
-    if (Write && !CopyIn(Data, Swap, Length)) {
-        ExFreePoolWithTag(Swap, SWAP_TAG);
+    if (Write && !CopyIn(Data, Buffer, Length)) {
+        ExFreePoolWithTag(Buffer, SWAP_TAG);
         return FLT_PREOP_SUCCESS_NO_CALLBACK;
     }
 #endif
-    PMDL Mdl = IoAllocateMdl(Swap, Length, FALSE, FALSE, NULL);
+    PMDL Mdl = IoAllocateMdl(Buffer, Length, FALSE, FALSE, NULL);
     if (Mdl == NULL) {
-        ExFreePoolWithTag(Swap, SWAP_TAG);
+        ExFreePoolWithTag(Buffer, SWAP_TAG);
         return FLT_PREOP_SUCCESS_NO_CALLBACK;
     }
     MmBuildMdlForNonPagedPool(Mdl);
-    if (Write) {
-        P->Write.WriteBuffer = Swap;
-        P->Write.MdlAddress = Mdl;
-    } else {
-        P->Read.ReadBuffer = Swap;
-        P->Read.MdlAddress = Mdl;
-    }
-    FltSetCallbackDataDirty(Data);
-    *CompletionContext = Swap;
+    InstallSwap(Data, Buffer, Mdl);
+    *CompletionContext = Buffer;
     return FLT_PREOP_SUCCESS_WITH_CALLBACK;
 }
 
@@ -101,6 +141,12 @@ static VOID PostRead(PFLT_CALLBACK_DATA Data, PVOID Swap) {
     }
 #endif
     if (NT_SUCCESS(Data->IoStatus.Status) && N > 0) {
+#ifdef LOCK_READ_IN_POST
+        if (P->Read.MdlAddress == NULL && !NT_SUCCESS(FltLockUserBuffer(Data))) {
+            ExFreePoolWithTag(Swap, SWAP_TAG);
+            return;
+        }
+#endif
         PVOID Target = P->Read.ReadBuffer;
         BOOLEAN User = Data->RequestorMode == UserMode;
         if (P->Read.MdlAddress != NULL) {
@@ -135,7 +181,8 @@ static FLT_PREOP_CALLBACK_STATUS PreDirectory(PFLT_CALLBACK_DATA Data,
                                              PCFLT_RELATED_OBJECTS FltObjects,
                                              PVOID *CompletionContext) {
     (void)FltObjects;
-    (void)CompletionContext;
+    /* The post callback checks that it gets the same callback data. */
+    *CompletionContext = Data;
 #ifdef LOCK_IN_PRE
     if (Data->Iopb->MinorFunction == IRP_MN_NOTIFY_CHANGE_DIRECTORY &&
         !NT_SUCCESS(FltLockUserBuffer(Data))) {
@@ -173,7 +220,10 @@ static VOID PostNotify(PFLT_CALLBACK_DATA Data) {
      * record arrived through it (a record is never all zeros). */
     PMDL Mdl = Data->Iopb->Parameters.DirectoryControl.NotifyDirectory.MdlAddress;
     if (Mdl == NULL) {
-        ExRaiseStatus(STATUS_UNSUCCESSFUL);
+        if (Data->Iopb->Parameters.DirectoryControl.NotifyDirectory.DirectoryBuffer != NULL) {
+            ExRaiseStatus(STATUS_UNSUCCESSFUL);
+        }
+        return; /* no buffer: nothing was locked */
     }
     PVOID Mapped = MmGetSystemAddressForMdlSafe(Mdl, NormalPagePriority);
     if (Mapped != NULL) {
@@ -197,6 +247,12 @@ static FLT_POSTOP_CALLBACK_STATUS Post(PFLT_CALLBACK_DATA Data,
     (void)Flags;
     switch (Data->Iopb->MajorFunction) {
     case IRP_MJ_READ:
+#ifdef LOCK_READ_IN_PRE
+        if (Data->Iopb->Parameters.Read.MdlAddress == NULL &&
+            Data->Iopb->Parameters.Read.ReadBuffer != NULL) {
+            ExRaiseStatus(STATUS_UNSUCCESSFUL); /* the MDL locked in pre is shown */
+        }
+#endif
         if (CompletionContext != NULL) {
             PostRead(Data, CompletionContext);
         }
@@ -207,6 +263,9 @@ static FLT_POSTOP_CALLBACK_STATUS Post(PFLT_CALLBACK_DATA Data,
         }
         break;
     case IRP_MJ_DIRECTORY_CONTROL:
+        if (CompletionContext != Data) {
+            ExRaiseStatus(STATUS_UNSUCCESSFUL); /* pre and post share the callback data */
+        }
         if (Data->Iopb->MinorFunction == IRP_MN_NOTIFY_CHANGE_DIRECTORY) {
             PostNotify(Data);
         }

@@ -341,3 +341,88 @@ fn lock_count_per_page_is_bounded_at_2500_references() {
         "the failed lock took no reference"
     );
 }
+
+/// Invariant 7 counts every reference a lock takes: an MDL whose range names one frame
+/// twice (a user buffer's first frame spliced into its second PFN slot, then mapped into
+/// system space, as a proxy's head/tail substitution does) takes two, so a frame at 2498
+/// references can take it and a frame at 2499 cannot.
+#[test]
+fn a_range_naming_one_frame_twice_counts_both_references_against_the_lock_limit() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x2000);
+    let spliced = lock_user(&mut m, app, buf, 0x2000, IoReadAccess);
+    let f = frames(&m, spliced)[0];
+    m.mdl_set_pfn(spliced, 1, f.0).unwrap();
+    let twice = system_va(&mut m, spliced);
+    // Locks of the first page bring the frame to `target` references.
+    let bring_to = |m: &mut mdlsim::Machine, target: u32| {
+        while counts(m, f).0 < target {
+            let mdl = new_mdl(m, buf, 1);
+            m.mm_probe_and_lock_pages(mdl, UserMode, IoReadAccess)
+                .unwrap();
+        }
+    };
+    let mut below = m.clone();
+    bring_to(&mut below, 2498);
+    let y = new_mdl(&mut below, twice, 0x2000);
+    below
+        .mm_probe_and_lock_pages(y, KernelMode, IoReadAccess)
+        .unwrap();
+    assert_eq!(frames(&below, y), vec![f, f]);
+    assert_eq!(counts(&below, f).0, 2500);
+
+    bring_to(&mut m, 2499);
+    let y = new_mdl(&mut m, twice, 0x2000);
+    let r = m.mm_probe_and_lock_pages(y, KernelMode, IoReadAccess);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::KMODE_EXCEPTION_NOT_HANDLED,
+        assert_params(),
+    );
+    assert_eq!(counts(&m, f).0, 2499, "the failed lock took no reference");
+}
+
+/// Step 1's range check is `end > MmUserProbeAddress`: a user range ending exactly at it
+/// (the last user page) is probed and locked; one byte more raises.
+#[test]
+fn a_user_range_ending_exactly_at_the_probe_address_is_locked() {
+    let (mut m, app) = with_app();
+    // The top 64 KiB of user space (reservations start on 64 KiB boundaries).
+    let top = Va::new(mdlsim::addr::MM_USER_PROBE_ADDRESS.raw() - 0x10000);
+    let last = Va::new(mdlsim::addr::MM_USER_PROBE_ADDRESS.raw() - 0x1000);
+    let base = m
+        .virtual_alloc(
+            app,
+            Some(top),
+            0x10000,
+            mdlsim::vm::MEM_COMMIT | mdlsim::vm::MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    assert_eq!(base, top);
+    let mdl = lock_user(&mut m, app, last, 0x1000, IoWriteAccess);
+    assert!(m.mdl(mdl).unwrap().flags.contains(MdlFlags::PAGES_LOCKED));
+    let over = new_mdl(&mut m, last, 0x1001);
+    let r = m.mm_probe_and_lock_pages(over, UserMode, IoReadAccess);
+    expect_raise(r, NtStatus::ACCESS_VIOLATION);
+}
+
+/// A `UserMode` probe of a user buffer touches it as the caller's user-mode code would
+/// (the access log names the process); a `KernelMode` probe of the same buffer is the
+/// kernel's.
+#[test]
+fn a_user_mode_probe_is_the_callers_access_and_a_kernel_mode_probe_the_kernels() {
+    use mdlsim::log::Actor;
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x1000);
+    m.switch_to(Some(app)).unwrap();
+    for (mode, actor) in [(UserMode, Actor::User(app)), (KernelMode, Actor::Kernel)] {
+        let mdl = new_mdl(&mut m, buf, 0x10);
+        m.start_access_log().unwrap();
+        m.mm_probe_and_lock_pages(mdl, mode, IoReadAccess).unwrap();
+        let log = m.take_access_log().unwrap();
+        assert!(!log.is_empty(), "{mode:?}");
+        assert!(log.iter().all(|a| a.actor == actor), "{mode:?}: {log:?}");
+    }
+}

@@ -253,3 +253,33 @@ fn decommitted_locked_page_is_freed_at_unlock_from_any_context() {
     m.io_free_mdl(mdl).unwrap();
     assert_audit_clean(&m);
 }
+
+/// The user-mapping warning names only the MDL being unlocked: unlocking an MDL that is
+/// mapped only into system space (the unlock removes that mapping), or not at all, while
+/// another MDL is mapped into user space, records nothing.
+#[test]
+fn unlocking_an_mdl_not_mapped_into_user_space_is_not_reported_while_another_is() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x3000);
+    let mapped = lock_user(&mut m, app, buf, 0x1000, IoReadAccess);
+    let uva = map_user(&mut m, mapped);
+    let kernel_only = lock_user(&mut m, app, at(buf, 0x1000), 0x1000, IoReadAccess);
+    system_va(&mut m, kernel_only);
+    let plain = lock_user(&mut m, app, at(buf, 0x2000), 0x1000, IoReadAccess);
+    let before = m.events().len();
+    m.mm_unlock_pages(kernel_only).unwrap();
+    m.mm_unlock_pages(plain).unwrap();
+    assert!(
+        !m.events()[before..]
+            .iter()
+            .any(|e| e.kind == EventKind::UnlockedWhileUserMapped),
+        "{:?}",
+        &m.events()[before..]
+    );
+    m.mm_unmap_locked_pages(uva, mapped).unwrap();
+    m.mm_unlock_pages(mapped).unwrap();
+    for mdl in [mapped, kernel_only, plain] {
+        m.io_free_mdl(mdl).unwrap();
+    }
+    assert_audit_clean(&m);
+}

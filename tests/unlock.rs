@@ -283,3 +283,27 @@ fn unlocking_an_mdl_not_mapped_into_user_space_is_not_reported_while_another_is(
     }
     assert_audit_clean(&m);
 }
+
+/// A driver that changed a locked MDL's PFN array (a splice) makes the unlock dereference
+/// the array's frames, not the ones it locked. The model's books carry the difference, so
+/// the audit still balances: the locked frame keeps its extra reference and the
+/// spliced-in one has lost one.
+#[test]
+fn an_unlock_after_a_pfn_array_splice_moves_the_reference_and_the_books_balance() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x3000);
+    let a = lock_user(&mut m, app, buf, 0x2000, IoReadAccess);
+    let b = lock_user(&mut m, app, at(buf, 0x2000), 0x1000, IoReadAccess);
+    let (f1, g) = (frames(&m, a)[1], frames(&m, b)[0]);
+    let (c1, cg) = (counts(&m, f1).0, counts(&m, g).0);
+    m.mdl_set_pfn(a, 1, g.0).unwrap();
+    m.mm_unlock_pages(a).unwrap();
+    assert_eq!(counts(&m, f1).0, c1, "the locked frame keeps its reference");
+    assert_eq!(counts(&m, g).0, cg - 1, "the spliced-in frame lost one");
+    assert!(
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::PfnArrayChangedWhileLocked && e.mdl == Some(a))
+    );
+    assert_audit_clean(&m);
+}

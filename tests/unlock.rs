@@ -307,3 +307,20 @@ fn an_unlock_after_a_pfn_array_splice_moves_the_reference_and_the_books_balance(
     );
     assert_audit_clean(&m);
 }
+
+/// A driver that re-initialised a locked MDL over fewer pages (`MmInitializeMdl`, then
+/// `MDL_PAGES_LOCKED` written back) makes the unlock un-charge the process for the pages
+/// the MDL now describes, not the ones it locked. The books carry the difference: the
+/// process keeps the other page charged, and the audit still balances.
+#[test]
+fn an_unlock_after_the_mdl_was_reinitialised_smaller_keeps_the_charge_books_balanced() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x2000);
+    let a = lock_user(&mut m, app, buf, 0x2000, IoReadAccess);
+    assert_eq!(m.process(app).unwrap().number_of_locked_pages, 2);
+    m.mm_initialize_mdl(a, buf, 0x1000).unwrap();
+    m.mdl_set_flags(a, MdlFlags::PAGES_LOCKED).unwrap();
+    m.mm_unlock_pages(a).unwrap();
+    assert_eq!(m.process(app).unwrap().number_of_locked_pages, 1);
+    assert_audit_clean(&m);
+}

@@ -42,7 +42,7 @@ pub struct FltMgr;
 fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
     let i = m.irp(irp)?;
     let loc = i.current_stack_location().copied().unwrap_or_default();
-    let system = i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some();
+    let system = has_system_buffer(i);
     let buffer = own_buffer(i);
     let parameters = match loc.parameters {
         Parameters::Read { length, .. } => FltParameters::Read {
@@ -99,10 +99,16 @@ fn snapshot(m: &Machine, irp: IrpId) -> Result<CallbackData> {
     })
 }
 
+/// Whether the IRP carries an I/O-manager system buffer
+/// (`FLTFL_CALLBACK_DATA_SYSTEM_BUFFER`).
+fn has_system_buffer(i: &super::irp::Irp) -> bool {
+    i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some()
+}
+
 /// The buffer a read's or write's parameters show: the system buffer of a buffered
 /// request (`FLTFL_CALLBACK_DATA_SYSTEM_BUFFER`), else the caller's.
 pub(crate) fn own_buffer(i: &super::irp::Irp) -> Option<Va> {
-    if i.flags.contains(IrpFlags::BUFFERED_IO) && i.system_buffer.is_some() {
+    if has_system_buffer(i) {
         i.system_buffer
     } else {
         i.user_buffer.or(i.system_buffer)

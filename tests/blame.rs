@@ -53,6 +53,25 @@ fn a_null_return_is_blamed_only_below_the_lowest_user_address() {
     );
 }
 
+/// Rule 1 looks only at the routine's own history: a NULL a DDI returned before the routine
+/// began (at a step before `since`) is another routine's, so a near-NULL access in this
+/// one is not blamed on it.
+#[test]
+fn a_null_returned_before_the_routine_began_is_not_blamed() {
+    let mut m = machine();
+    let null = m.io_allocate_mdl(Va::new(0x10000), 0xFFFF_F001, false, false, None);
+    assert_eq!(null.unwrap(), None);
+    let mdl = m.io_allocate_mdl(Va::new(0x10000), 0x10, false, false, None);
+    m.io_free_mdl(mdl.unwrap()).unwrap();
+    let since = m.step();
+    assert!(since > 1, "the NULL (step 1) is before the routine");
+    let later = fault_finding_in(&m, &page_fault(0x8, "x"), m.step(), since, "test");
+    assert!(!later.detail.contains("returned NULL"), "{}", later.detail);
+    assert_ne!(later.kind, BugClass::ResourceFailureUnhandled);
+    let same = fault_finding_in(&m, &page_fault(0x8, "x"), m.step(), 1, "test");
+    assert_eq!(same.kind, BugClass::ResourceFailureUnhandled);
+}
+
 /// Rule 3 and its special-pool case: an access in the fake MDL region is span arithmetic
 /// (the PFN array had room for fewer pages), or a use after complete when the bug check
 /// says the MDL was freed.

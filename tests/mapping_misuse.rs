@@ -6,9 +6,11 @@
 mod common;
 
 use common::*;
+use mdlsim::Machine;
 use mdlsim::addr::Va;
 use mdlsim::bugcheck::{BugCheckCode, verifier};
 use mdlsim::events::EventKind;
+use mdlsim::mdl::MdlId;
 use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, priority};
 use mdlsim::space::SpaceId;
 
@@ -260,6 +262,21 @@ fn free_of_mapped_mdl_is_verifier_b8() {
     assert_audit_clean(&m);
 }
 
+/// Unlocks the two-page `mdl` (MmUnlockPages leaves poison in its PFN array) and copies its
+/// slots from `first` on into the same slots of a new non-paged pool MDL of two pages, as a
+/// driver splicing arrays by hand would: the slots before `first` keep real pool pages.
+fn non_paged_mdl_with_unlocked_slots(m: &mut Machine, mdl: MdlId, first: u32) -> MdlId {
+    m.mm_unlock_pages(mdl).unwrap();
+    let pool = m
+        .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x2000, 1)
+        .unwrap()
+        .unwrap();
+    let np = new_mdl(m, pool, 0x2000);
+    m.mm_build_mdl_for_non_paged_pool(np).unwrap();
+    m.mdl_copy_pfns(mdl, first, np, first, 2 - first).unwrap();
+    np
+}
+
 /// Regression (found by the randomized audit run: a panic): mapping an MDL whose PFN array
 /// names a number that is not a page of memory — here the poison MmUnlockPages leaves, copied
 /// into a non-paged MDL by a driver — is Driver Verifier's 0xC4/0x89 (P3 the slot's address,
@@ -268,16 +285,11 @@ fn free_of_mapped_mdl_is_verifier_b8() {
 fn mapping_a_non_memory_pfn_is_verifier_89() {
     for mode in [UserMode, KernelMode] {
         let (mut m, app, _buf, mdl) = locked();
-        m.mm_unlock_pages(mdl).unwrap();
-        let poison = m.mdl(mdl).unwrap().pfn_array()[1];
-        assert_eq!(poison, mdlsim::mm::POISON_PFN + 1);
-        let pool = m
-            .ex_allocate_pool_with_tag(mdlsim::pool::PoolType::NonPaged, 0x2000, 1)
-            .unwrap()
-            .unwrap();
-        let np = new_mdl(&mut m, pool, 0x2000);
-        m.mm_build_mdl_for_non_paged_pool(np).unwrap();
-        m.mdl_copy_pfns(mdl, 0, np, 0, 2).unwrap();
+        let np = non_paged_mdl_with_unlocked_slots(&mut m, mdl, 0);
+        assert_eq!(
+            m.mdl(np).unwrap().pfn_array()[1],
+            mdlsim::mm::POISON_PFN + 1
+        );
         if mode == KernelMode {
             // A kernel map needs a locked MDL: forge that too.
             m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED).unwrap();
@@ -297,6 +309,30 @@ fn mapping_a_non_memory_pfn_is_verifier_89() {
         );
         assert_audit_clean(&m);
     }
+}
+
+/// 0xC4/0x89's P3 is the address of the slot that holds the number, not the array's start:
+/// a poisoned second slot after a real first page is named at `MDL + 48 + 8`, with its own
+/// number in P4.
+#[test]
+fn a_non_memory_pfn_in_a_later_slot_is_named_at_that_slot() {
+    let (mut m, _app, _buf, mdl) = locked();
+    let np = non_paged_mdl_with_unlocked_slots(&mut m, mdl, 1);
+    let poison = m.mdl(np).unwrap().pfn_array()[1];
+    assert_eq!(poison, mdlsim::mm::POISON_PFN + 1);
+    m.mdl_set_flags(np, MdlFlags::PAGES_LOCKED).unwrap();
+    let r = m.mm_map_locked_pages_specify_cache(np, KernelMode, CacheType::Cached, None, false, 0);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [
+            verifier::MDL_NON_MEMORY_PAGE_NOT_IO_SPACE,
+            np.address(),
+            np.address() + 48 + 8,
+            poison,
+        ],
+    );
 }
 
 /// An IO_SPACE MDL naming a non-memory page (device memory) cannot be mapped by the model: a

@@ -64,6 +64,26 @@ fn kernel_map_and_unmap_success() {
     assert_audit_clean(&m);
 }
 
+/// Invariant 14 asks for a locked page, not one its process still maps: after the process
+/// frees the buffer, `MmProbeAndLockPages`' reference alone keeps each frame (reference 1,
+/// share 0), so mapping the MDL is legal and shows the bytes the page held; unlock then
+/// frees the frames.
+#[test]
+fn a_locked_page_its_process_freed_can_still_be_mapped() {
+    let (mut m, app, buf, mdl) = locked();
+    let held = m.user_read(app, at(buf, 0x123), 4).unwrap();
+    m.virtual_free(app, buf, 0, mdlsim::vm::MEM_RELEASE)
+        .unwrap();
+    let fs = frames(&m, mdl);
+    assert!(fs.iter().all(|f| counts(&m, *f) == (1, 0)));
+    let sys = system_va(&mut m, mdl);
+    assert_eq!(m.kernel_read(sys, 4).unwrap(), held);
+    m.mm_unmap_locked_pages(sys, mdl).unwrap();
+    m.mm_unlock_pages(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
 /// §3.7: `MmGetSystemAddressForMdlSafe` maps once, then returns `MappedSystemVa` without new
 /// PTEs; for a non-paged-pool MDL it returns the pool address and maps nothing.
 #[test]

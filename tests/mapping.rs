@@ -84,6 +84,28 @@ fn a_locked_page_its_process_freed_can_still_be_mapped() {
     assert_audit_clean(&m);
 }
 
+/// A page of non-paged pool counts as locked for invariant 14 whatever its counts (pool is
+/// never paged or repurposed while allocated): a proxy that splices a pool page into a locked
+/// user MDL (the head/tail substitution) maps it, and the mapping shows the pool's bytes;
+/// with the user frame put back, unlock balances the books.
+#[test]
+fn a_pool_page_spliced_into_a_locked_mdl_maps() {
+    let (mut m, _app, _buf, mdl) = locked();
+    let pool = nonpaged(&mut m, 0x1000, 1);
+    m.kernel_write(pool, &[0xAB; 0x1000]).unwrap();
+    let pool_frame = m.translate(SpaceId::System, pool).unwrap();
+    let user_frame = frames(&m, mdl)[0];
+    m.mdl_set_pfn(mdl, 0, pool_frame.raw()).unwrap();
+    let sys = system_va(&mut m, mdl);
+    assert_eq!(m.kernel_read(sys, 4).unwrap(), vec![0xAB; 4]);
+    m.mm_unmap_locked_pages(sys, mdl).unwrap();
+    m.mdl_set_pfn(mdl, 0, user_frame.raw()).unwrap();
+    m.mm_unlock_pages(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    m.ex_free_pool_with_tag(pool, 1).unwrap();
+    assert_audit_clean(&m);
+}
+
 /// §3.7: `MmGetSystemAddressForMdlSafe` maps once, then returns `MappedSystemVa` without new
 /// PTEs; for a non-paged-pool MDL it returns the pool address and maps nothing.
 #[test]

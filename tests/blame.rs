@@ -132,10 +132,14 @@ fn the_mapping_an_access_runs_off_is_in_its_own_space() {
     m.switch_to(Some(owner)).unwrap();
     let av = m.kernel_read(past, 8).unwrap_err();
     let f = blamed(&m, &av);
-    says(&f, "past the end of the mapping");
+    let end = Va::new(base.raw() + 3 * 4096);
+    says(
+        &f,
+        &format!("0x1000 bytes past the end of the mapping [{base}, {end}) of {mdl}"),
+    );
     // Up to 1 MiB past the mapping's end (3 pages) the access runs off it; from there on,
     // nothing is mapped there.
-    let end = base.raw() + 3 * 4096;
+    let end = end.raw();
     for (va, runs_off) in [(end + (1 << 20) - 8, true), (end + (1 << 20), false)] {
         let av = m.kernel_read(Va::new(va), 8).unwrap_err();
         let f = blamed(&m, &av);

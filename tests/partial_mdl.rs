@@ -246,6 +246,41 @@ fn rebuilding_a_mapped_partial_target_is_recorded() {
     assert_audit_clean(&m);
 }
 
+/// The source a partial's own mapping borrows from is the locked MDL whose pages hold all
+/// its frames, not merely another MDL: with an MDL locked over other pages of the same
+/// buffer before the source, the mapping names the source, and the source's unlock is the
+/// one reported (invariant 23).
+#[test]
+fn a_partial_mapping_borrows_from_the_mdl_that_locked_its_frames() {
+    let (mut m, app) = with_app();
+    let buf = user_buf(&mut m, app, 0x4000);
+    let other = lock_user(&mut m, app, at(buf, 0x3000), 0x100, IoReadAccess);
+    let src = lock_user(&mut m, app, buf, 0x3000, IoReadAccess);
+    let t = target(&mut m, buf, 1);
+    m.io_build_partial_mdl(src, t, at(buf, 0x1000), 0x100)
+        .unwrap();
+    system_va(&mut m, t);
+    let mapping = m.mappings().find(|mp| mp.mdl == t).unwrap().clone();
+    assert_eq!(mapping.source, Some(src));
+    m.mm_unlock_pages(other).unwrap();
+    let reported = |m: &Machine| {
+        m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::SourceUnlockedWhilePartialMapped)
+    };
+    assert!(!reported(&m), "the other MDL's unlock is not the source's");
+    m.mm_unlock_pages(src).unwrap();
+    assert!(
+        reported(&m),
+        "the source's unlock leaves the partial's mapping"
+    );
+    m.mm_prepare_mdl_for_reuse(t).unwrap();
+    for mdl in [t, src, other] {
+        m.io_free_mdl(mdl).unwrap();
+    }
+    assert_audit_clean(&m);
+}
+
 /// Invariant 23 + hazards(): a partial mapped privately whose source is unlocked (event) and
 /// whose pages are then freed by their owner leaves a dangling system PTE.
 #[test]

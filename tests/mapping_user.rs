@@ -101,6 +101,30 @@ fn user_map_at_explicit_base_checks_the_address() {
     assert_audit_clean(&m);
 }
 
+/// §3.7 user path, the top edge: the mapping's whole span (3 pages here) may end exactly
+/// at `MM_HIGHEST_VAD_ADDRESS`, 64 KiB under the highest user address; one page higher
+/// it is STATUS_INVALID_ADDRESS.
+#[test]
+fn user_map_may_end_exactly_at_the_highest_vad_address() {
+    let (mut m, app, _buf, mdl) = locked();
+    m.switch_to(Some(app)).unwrap();
+    let top = mdlsim::addr::MM_HIGHEST_VAD_ADDRESS.raw() + 1;
+    let too_high = Va::new(top - 2 * PAGE_SIZE);
+    expect_raise(
+        map_u(&mut m, mdl, Some(too_high), priority::NORMAL),
+        NtStatus::INVALID_ADDRESS,
+    );
+    let fits = Va::new(top - 3 * PAGE_SIZE);
+    assert_eq!(
+        map_u(&mut m, mdl, Some(fits), priority::NORMAL).unwrap(),
+        Some(at(fits, 0x123))
+    );
+    m.mm_unmap_locked_pages(at(fits, 0x123), mdl).unwrap();
+    m.mm_unlock_pages(mdl).unwrap();
+    m.io_free_mdl(mdl).unwrap();
+    assert_audit_clean(&m);
+}
+
 /// Invariant 16: a user-mode map into a process that is exiting raises
 /// STATUS_PROCESS_IS_TERMINATING; from a system thread (no user space) it raises too.
 #[test]

@@ -127,6 +127,16 @@ fn collector_keeps_one_finding_per_class_and_rule() {
         c.found[0].addresses,
         vec![at(0x10), at(0x30), at(0x40), at(0x50)]
     );
+    // The detail counts every byte of the rule (4 + 4 + 4 × 1), and the run of the first.
+    let found = c.finish();
+    assert!(
+        found[0]
+            .detail
+            .starts_with("a: 12 byte(s), the first offending one at ")
+            && found[0].detail.ends_with("(in a run of 4)"),
+        "{}",
+        found[0].detail
+    );
 }
 
 #[test]
@@ -138,6 +148,14 @@ fn collector_lists_each_provenance_once() {
     }
     assert_eq!(c.found.len(), 1);
     assert_eq!(c.found[0].provenance, vec![o(2, 0), o(3, 0x40)]);
+    // At most four origins per finding.
+    for pid in 4..8 {
+        c.add(k, Rule::Integrity, None, at(0x10), Some(o(pid, 0)), 1, "x");
+    }
+    assert_eq!(
+        c.found[0].provenance,
+        vec![o(2, 0), o(3, 0x40), o(4, 0), o(5, 0)]
+    );
 }
 
 #[test]

@@ -24,9 +24,15 @@ fn kernel_map_and_unmap_success() {
     let (mut m, app, buf, mdl) = locked();
     let fs = frames(&m, mdl);
     let before: Vec<_> = fs.iter().map(|f| counts(&m, *f)).collect();
+    let start = m.counters();
     let sys = map_k(&mut m, mdl, CacheType::NonCached, false, priority::NORMAL)
         .unwrap()
         .unwrap();
+    let c = m.counters().since(&start);
+    assert_eq!(
+        (c.mappings, c.system_ptes_written, c.user_ptes_written),
+        (1, 3, 0)
+    );
     assert_eq!(sys.byte_offset(), 0x123, "in-page offset preserved");
     let d = m.mdl(mdl).unwrap();
     assert!(
@@ -54,6 +60,7 @@ fn kernel_map_and_unmap_success() {
     );
     assert_audit_clean(&m);
     m.mm_unmap_locked_pages(sys, mdl).unwrap();
+    assert_eq!(m.counters().since(&start).unmappings, 1);
     let d = m.mdl(mdl).unwrap();
     assert!(!d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
     assert_eq!(d.mapped_system_va, sys, "stale");
@@ -252,10 +259,10 @@ fn no_write_kernel_mapping_faults_on_write() {
 
 /// §9 `MmProtectMdlSystemAddress` (Windows only): READONLY makes kernel writes 0xBE,
 /// NOACCESS makes reads 0x50, READWRITE restores; bad protections and unmapped MDLs are
-/// returned statuses.
+/// returned statuses; only the MDL's own PTEs change.
 #[test]
 fn protect_mdl_system_address_changes_the_kernel_ptes() {
-    let (mut m, _app, _buf, mdl) = locked();
+    let (mut m, app, _buf, mdl) = locked();
     expect_status(
         m.mm_protect_mdl_system_address(mdl, 0x02),
         NtStatus::NOT_MAPPED_VIEW,
@@ -267,6 +274,11 @@ fn protect_mdl_system_address_changes_the_kernel_ptes() {
         m.mm_protect_mdl_system_address(mdl, 0x40),
         NtStatus::INVALID_PAGE_PROTECTION,
     );
+    // A second MDL's mapping, made after the first, above it in system space.
+    let buf2 = user_buf(&mut m, app, 0x1000);
+    let other = lock_user(&mut m, app, buf2, 0x1000, IoReadAccess);
+    let above = system_va(&mut m, other);
+    assert!(above > sys, "{above} is above {sys}");
     m.mm_protect_mdl_system_address(mdl, 0x02).unwrap();
     for i in 0..3 {
         assert_eq!(
@@ -274,6 +286,14 @@ fn protect_mdl_system_address_changes_the_kernel_ptes() {
             Protection::ReadOnly
         );
     }
+    assert_eq!(
+        m.pte(SpaceId::System, above).unwrap().protection,
+        Protection::ReadWrite,
+        "only the MDL's own PTEs change"
+    );
+    m.mm_unmap_locked_pages(above, other).unwrap();
+    m.mm_unlock_pages(other).unwrap();
+    m.io_free_mdl(other).unwrap();
     assert!(m.kernel_read(sys, 1).is_ok());
     let mut ro = m.clone();
     let f0 = frames(&m, mdl)[0];

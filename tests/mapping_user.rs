@@ -102,8 +102,8 @@ fn user_map_at_explicit_base_checks_the_address() {
 }
 
 /// §3.7 user path, the top edge: the mapping's whole span (3 pages here) may end exactly
-/// at `MM_HIGHEST_VAD_ADDRESS`, 64 KiB under the highest user address; one page higher
-/// it is STATUS_INVALID_ADDRESS.
+/// at `MM_HIGHEST_VAD_ADDRESS`, 64 KiB under the highest user address (its 3 user PTEs
+/// counted); one page higher it is STATUS_INVALID_ADDRESS.
 #[test]
 fn user_map_may_end_exactly_at_the_highest_vad_address() {
     let (mut m, app, _buf, mdl) = locked();
@@ -115,9 +115,15 @@ fn user_map_may_end_exactly_at_the_highest_vad_address() {
         NtStatus::INVALID_ADDRESS,
     );
     let fits = Va::new(top - 3 * PAGE_SIZE);
+    let start = m.counters();
     assert_eq!(
         map_u(&mut m, mdl, Some(fits), priority::NORMAL).unwrap(),
         Some(at(fits, 0x123))
+    );
+    let c = m.counters().since(&start);
+    assert_eq!(
+        (c.mappings, c.user_ptes_written, c.system_ptes_written),
+        (1, 3, 0)
     );
     m.mm_unmap_locked_pages(at(fits, 0x123), mdl).unwrap();
     m.mm_unlock_pages(mdl).unwrap();

@@ -140,3 +140,20 @@ fn mappings_are_charged_to_the_host_budget() {
     );
     assert_audit_clean(&m);
 }
+
+/// A mapping costs the host at least its page-table entries and its record of the frames:
+/// each mapped page is charged no less than one `Option<Pte>` and one `Pfn` while the
+/// mapping lives, and unmapping gives the charge back exactly.
+#[test]
+fn a_mapping_is_charged_at_least_its_ptes_and_frames() {
+    use mdlsim::addr::Pfn;
+    use mdlsim::space::Pte;
+    let (mut m, _app, _buf, mdl) = locked();
+    let before = m.host_frame_bytes();
+    let sys = system_va(&mut m, mdl);
+    let per_page = (std::mem::size_of::<Option<Pte>>() + std::mem::size_of::<Pfn>()) as u64;
+    let charged = m.host_frame_bytes() - before;
+    assert!(charged >= 3 * per_page, "{charged} bytes for 3 pages");
+    m.mm_unmap_locked_pages(sys, mdl).unwrap();
+    assert_eq!(m.host_frame_bytes(), before);
+}

@@ -83,7 +83,7 @@ fn dont_zero_allocation_exposes_the_previous_owner() {
 
 /// Invariant 21: fewer pages than asked is success: ByteCount says how many; the slot after the
 /// last is LIST_HEAD; Size still reflects the request. MM_ALLOCATE_FULLY_REQUIRED returns NULL
-/// instead and gives every page back.
+/// instead and gives every page back, and succeeds when RAM holds exactly the pages asked.
 #[test]
 fn short_allocation_is_success_unless_fully_required() {
     // Nine frames, frame 0 reserved: eight to hand out.
@@ -121,6 +121,17 @@ fn short_allocation_is_success_unless_fully_required() {
     );
     assert_eq!(full.frames_in_use(), 0);
     assert_audit_clean(&full);
+    // Exactly what RAM has is not short: the whole request succeeds, and the counters
+    // show the eight pages.
+    let start = full.counters();
+    let all = alloc(
+        &mut full,
+        8 * PAGE_SIZE,
+        alloc_flags::MM_ALLOCATE_FULLY_REQUIRED,
+    )
+    .unwrap();
+    assert_eq!(full.mdl(all).unwrap().byte_count as u64, 8 * PAGE_SIZE);
+    assert_eq!(full.counters().since(&start).pages_allocated_for_mdl, 8);
 }
 
 /// §3.9: zero bytes, an unaligned Skip, or an unknown flag return NULL; a request of u64::MAX
@@ -428,4 +439,27 @@ fn allocate_pages_for_mdl_takes_up_to_4_gib_less_a_page_on_windows_10() {
     small.mm_free_pages_from_mdl(mdl).unwrap();
     small.io_free_mdl(mdl).unwrap();
     assert!(small.audit().is_empty() && m.audit().is_empty());
+}
+
+/// Only a mapping of these pages makes `MmFreePagesFromMdl` a free while mapped: another
+/// MDL's mapping of other pages, still live, is no event.
+#[test]
+fn another_mdls_mapping_of_other_pages_is_not_a_free_while_mapped() {
+    let mut m = machine();
+    let mapped = alloc(&mut m, 0x1000, 0).unwrap();
+    let sys = system_va(&mut m, mapped);
+    let freed = alloc(&mut m, 0x1000, 0).unwrap();
+    m.mm_free_pages_from_mdl(freed).unwrap();
+    assert!(
+        !m.events()
+            .iter()
+            .any(|e| e.kind == EventKind::FreePagesWhileMapped),
+        "{:?}",
+        m.events()
+    );
+    m.io_free_mdl(freed).unwrap();
+    m.mm_unmap_locked_pages(sys, mapped).unwrap();
+    m.mm_free_pages_from_mdl(mapped).unwrap();
+    m.io_free_mdl(mapped).unwrap();
+    assert_audit_clean(&m);
 }

@@ -223,3 +223,117 @@ fn diff_spans_merges_a_continuing_foreign_run() {
     }];
     assert_eq!(diff_spans(&before, &after), vec![(0, 16, o(3, 0x50))]);
 }
+
+/// The request of the exactness tests below: client 1, server 2, a READ of
+/// `[0x10100, 0x10200)` in the client's allocation at 0x10000.
+fn read_subject() -> Subject {
+    Subject {
+        client: Pid(1),
+        server: Pid(2),
+        direction: Direction::Read,
+        buffer: Va::new(0x10100),
+        length: 0x100,
+    }
+}
+
+/// `(kind, addresses, provenance, detail)` of each finding, for whole comparisons.
+type Shape = (BugClass, Vec<(SpaceId, Va)>, Vec<Label>, String);
+
+fn shapes(found: &[Finding]) -> Vec<Shape> {
+    found
+        .iter()
+        .map(|f| {
+            (
+                f.kind,
+                f.addresses.clone(),
+                f.provenance.clone(),
+                f.detail.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Each server read is judged span by span at its own address: zero and the server's own
+/// bytes pass; of a client run crossing both edges of the range exactly the 0x10 bytes
+/// before and the 0x10 after are exposed; a third party's bytes are all unsanitized, even
+/// at the addresses of the client's range. The server's writes and the client's own reads
+/// are not the server reading.
+#[test]
+fn server_reads_names_exactly_the_offending_bytes_of_each_span() {
+    let s = read_subject();
+    let access = |actor: u32, write: bool, labels: Vec<LabelSpan>| Access {
+        step: 3,
+        actor: Actor::User(Pid(actor)),
+        space: SpaceId::Process(Pid(actor)),
+        va: Va::new(0x50000),
+        pfn: Pfn(7),
+        offset: 0,
+        len: labels.iter().map(|l| l.len).sum::<u64>() as u16,
+        write,
+        labels,
+    };
+    let labels = vec![
+        span(0x10, Label::Zero),
+        span(0x120, o(1, 0x100F0)),
+        span(0x8, o(2, 0x7000)),
+        span(0x8, o(9, 0x10180)),
+    ];
+    let log = [
+        access(2, false, labels.clone()),
+        access(2, true, labels.clone()),
+        access(1, false, labels),
+    ];
+    let server = |va: u64| (SpaceId::Process(Pid(2)), Va::new(va));
+    assert_eq!(
+        shapes(&server_reads(&log, &s)),
+        vec![
+            (
+                BugClass::PartialPageExposure,
+                vec![server(0x50010), server(0x50120)],
+                vec![o(1, 0x100F0), o(1, 0x10200)],
+                "the server read client bytes from outside the request's range: 32 byte(s), \
+                 the first offending one at pid2 0x50010 (in a run of 16)"
+                    .into(),
+            ),
+            (
+                BugClass::UnsanitizedSubstitute,
+                vec![server(0x50138)],
+                vec![o(9, 0x10180)],
+                "the server read bytes that are neither zero, its own nor the client's range \
+                 (stale pool, kernel or third-party bytes): 8 byte(s), the first offending \
+                 one at pid2 0x50138 (in a run of 8)"
+                    .into(),
+            ),
+        ]
+    );
+}
+
+/// A changed chunk is cut at the range's edges only where they fall inside it: a foreign
+/// run wholly before the range (0x10 bytes at 0x10010) is counted as itself, and a run
+/// crossing both edges adds its 0x10 bytes before and 0x10 after: 48 bytes in all.
+#[test]
+fn client_after_counts_exactly_the_changed_bytes_outside_the_range() {
+    let s = read_subject();
+    let (third, fourth) = (o(9, 0x5000), o(8, 0x6000));
+    let before = [span(0x1000, o(1, 0x10000))];
+    let after = [
+        span(0x10, o(1, 0x10000)),
+        span(0x10, third),
+        span(0xD0, o(1, 0x10020)),
+        span(0x120, fourth),
+        span(0x1000 - 0x210, o(1, 0x10210)),
+    ];
+    let found = client_after(&before, &after, Va::new(0x10000), &s, 0x100, 7);
+    let client = |va: u64| (SpaceId::Process(Pid(1)), Va::new(va));
+    assert_eq!(
+        shapes(&found),
+        vec![(
+            BugClass::CopyBackError,
+            vec![client(0x10010), client(0x100F0), client(0x10200)],
+            vec![third, fourth, fourth.advance(0x110)],
+            "a client byte outside the request's range changed: 48 byte(s), the first \
+             offending one at pid1 0x10010 (in a run of 16)"
+                .into(),
+        )]
+    );
+}

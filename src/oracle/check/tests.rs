@@ -337,3 +337,31 @@ fn client_after_counts_exactly_the_changed_bytes_outside_the_range() {
         )]
     );
 }
+
+/// Inside the range, the bytes a READ delivered (here the first 0x80) are
+/// [`delivery_read`]'s to judge, whatever they hold; past them, a zero-filled run is a
+/// Delivery finding of exactly its own bytes.
+#[test]
+fn client_after_leaves_the_delivered_bytes_to_delivery_and_judges_the_rest() {
+    let s = read_subject();
+    let before = [span(0x1000, o(1, 0x10000))];
+    let after = [
+        span(0x110, o(1, 0x10000)),
+        span(0x10, o(9, 0x5000)),
+        span(0x70, o(1, 0x10120)),
+        span(0x10, Label::Zero),
+        span(0x1000 - 0x1A0, o(1, 0x101A0)),
+    ];
+    let found = client_after(&before, &after, Va::new(0x10000), &s, 0x80, 7);
+    assert_eq!(
+        shapes(&found),
+        vec![(
+            BugClass::CopyBackError,
+            vec![(SpaceId::Process(Pid(1)), Va::new(0x10190))],
+            vec![Label::Zero],
+            "client bytes past Information were zero-filled: 16 byte(s), the first \
+             offending one at pid1 0x10190 (in a run of 16)"
+                .into(),
+        )]
+    );
+}

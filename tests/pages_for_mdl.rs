@@ -463,3 +463,21 @@ fn another_mdls_mapping_of_other_pages_is_not_a_free_while_mapped() {
     m.io_free_mdl(mapped).unwrap();
     assert_audit_clean(&m);
 }
+
+/// 0x1A/0x1236's P3 is the address of the offending slot itself: a pool page spliced into
+/// the second slot of an `MmAllocatePagesForMdl` MDL is named at `MDL + 48 + 8`.
+#[test]
+fn a_foreign_page_in_a_later_slot_is_named_at_that_slot() {
+    let mut m = machine();
+    let mdl = alloc(&mut m, 0x2000, 0).unwrap();
+    let pool = nonpaged(&mut m, 0x1000, 1);
+    let f = m.translate(SpaceId::System, pool).unwrap();
+    m.mdl_set_pfn(mdl, 1, f.raw()).unwrap();
+    let r = m.mm_free_pages_from_mdl(mdl);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::MEMORY_MANAGEMENT,
+        [0x1236, mdl.address(), mdl.address() + 48 + 8, f.raw()],
+    );
+}

@@ -308,3 +308,21 @@ fn probing_an_mdls_user_mapping_is_recorded_at_the_first_mapped_page() {
     assert_eq!(below, Va::new(0x6FFF_0000));
     assert_eq!(probed(&mut m, Va::new(0x6FFF_F800), 0x1000), Some(base));
 }
+
+/// `MmUnmapLockedPages` takes the user path for every address up to and including
+/// `MM_HIGHEST_USER_ADDRESS` and the kernel path only above it: an unmap at exactly the
+/// highest user address of an MDL mapped nowhere is judged as a user unmap.
+#[test]
+fn an_unmap_at_the_highest_user_address_is_a_user_unmap() {
+    let (mut m, app, _buf, mdl) = locked();
+    m.switch_to(Some(app)).unwrap();
+    let kernel_path = |r: &mdlsim::Result<()>| {
+        matches!(r, Err(mdlsim::Fault::BugCheck(b))
+            if b.params[0] == mdlsim::bugcheck::verifier::UNMAP_LOCKED_PAGES_NOT_MAPPED)
+    };
+    let highest = mdlsim::addr::MM_HIGHEST_USER_ADDRESS;
+    let r = m.clone().mm_unmap_locked_pages(highest, mdl);
+    assert!(!kernel_path(&r), "{r:?}");
+    let r = m.mm_unmap_locked_pages(Va::new(highest.raw() + 1), mdl);
+    assert!(kernel_path(&r), "{r:?}");
+}

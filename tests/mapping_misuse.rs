@@ -10,8 +10,7 @@ use mdlsim::Machine;
 use mdlsim::addr::Va;
 use mdlsim::bugcheck::{BugCheckCode, verifier};
 use mdlsim::events::EventKind;
-use mdlsim::mdl::MdlId;
-use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, priority};
+use mdlsim::mdl::{AccessMode, CacheType, LockOperation, MdlFlags, MdlId, priority};
 use mdlsim::space::SpaceId;
 
 use AccessMode::{KernelMode, UserMode};

@@ -54,6 +54,33 @@ fn span(len: u64, label: Label) -> LabelSpan {
     LabelSpan { len, label }
 }
 
+/// The request of the server and client tests: client 1, server 2, a READ of
+/// `[0x10100, 0x10200)` in the client's allocation at 0x10000.
+fn read_subject() -> Subject {
+    Subject {
+        client: Pid(1),
+        server: Pid(2),
+        direction: Direction::Read,
+        buffer: Va::new(0x10100),
+        length: 0x100,
+    }
+}
+
+/// An access by process `actor` at 0x50000 in its own space, of the bytes `labels` name.
+fn access_by(actor: u32, write: bool, labels: Vec<LabelSpan>) -> Access {
+    Access {
+        step: 3,
+        actor: Actor::User(Pid(actor)),
+        space: SpaceId::Process(Pid(actor)),
+        va: Va::new(0x50000),
+        pfn: Pfn(7),
+        offset: 0,
+        len: labels.iter().map(|l| l.len).sum::<u64>() as u16,
+        write,
+        labels,
+    }
+}
+
 /// A `before` span partly consumed, then an `after` span longer than its rest: the
 /// chunk is the rest of the `before` span, not more (the bytes after it are equal).
 #[test]
@@ -72,24 +99,8 @@ fn diff_spans_steps_by_the_shorter_remainder_on_either_side() {
 /// ends inside: the server must not see it.
 #[test]
 fn server_reading_client_bytes_before_the_range_is_an_exposure() {
-    let s = Subject {
-        client: Pid(1),
-        server: Pid(2),
-        direction: Direction::Read,
-        buffer: Va::new(0x10100),
-        length: 0x100,
-    };
-    let read = |origin: u64, len: u64| Access {
-        step: 3,
-        actor: Actor::User(Pid(2)),
-        space: SpaceId::Process(Pid(2)),
-        va: Va::new(0x50000),
-        pfn: Pfn(7),
-        offset: 0,
-        len: len as u16,
-        write: false,
-        labels: vec![span(len, o(1, origin))],
-    };
+    let s = read_subject();
+    let read = |origin: u64, len: u64| access_by(2, false, vec![span(len, o(1, origin))]);
     let found = server_reads(&[read(0x100F0, 0x10)], &s);
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].kind, BugClass::PartialPageExposure);
@@ -163,13 +174,7 @@ fn client_after_names_the_label_of_the_first_byte_outside_the_range() {
     // The client's allocation starts at 0x10000; the request is [0x10100, 0x10200).
     // A foreign run written over [0x100F0, 0x10210) crosses both edges: the part
     // after the range starts 0x120 bytes into the run.
-    let s = Subject {
-        client: Pid(1),
-        server: Pid(2),
-        direction: Direction::Read,
-        buffer: Va::new(0x10100),
-        length: 0x100,
-    };
+    let s = read_subject();
     let before = [LabelSpan {
         len: 0x1000,
         label: o(1, 0x10000),
@@ -224,18 +229,6 @@ fn diff_spans_merges_a_continuing_foreign_run() {
     assert_eq!(diff_spans(&before, &after), vec![(0, 16, o(3, 0x50))]);
 }
 
-/// The request of the exactness tests below: client 1, server 2, a READ of
-/// `[0x10100, 0x10200)` in the client's allocation at 0x10000.
-fn read_subject() -> Subject {
-    Subject {
-        client: Pid(1),
-        server: Pid(2),
-        direction: Direction::Read,
-        buffer: Va::new(0x10100),
-        length: 0x100,
-    }
-}
-
 /// `(kind, addresses, provenance, detail)` of each finding, for whole comparisons.
 type Shape = (BugClass, Vec<(SpaceId, Va)>, Vec<Label>, String);
 
@@ -261,17 +254,6 @@ fn shapes(found: &[Finding]) -> Vec<Shape> {
 #[test]
 fn server_reads_names_exactly_the_offending_bytes_of_each_span() {
     let s = read_subject();
-    let access = |actor: u32, write: bool, labels: Vec<LabelSpan>| Access {
-        step: 3,
-        actor: Actor::User(Pid(actor)),
-        space: SpaceId::Process(Pid(actor)),
-        va: Va::new(0x50000),
-        pfn: Pfn(7),
-        offset: 0,
-        len: labels.iter().map(|l| l.len).sum::<u64>() as u16,
-        write,
-        labels,
-    };
     let labels = vec![
         span(0x10, Label::Zero),
         span(0x120, o(1, 0x100F0)),
@@ -279,9 +261,9 @@ fn server_reads_names_exactly_the_offending_bytes_of_each_span() {
         span(0x8, o(9, 0x10180)),
     ];
     let log = [
-        access(2, false, labels.clone()),
-        access(2, true, labels.clone()),
-        access(1, false, labels),
+        access_by(2, false, labels.clone()),
+        access_by(2, true, labels.clone()),
+        access_by(1, false, labels),
     ];
     let server = |va: u64| (SpaceId::Process(Pid(2)), Va::new(va));
     assert_eq!(

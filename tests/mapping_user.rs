@@ -5,12 +5,14 @@
 mod common;
 
 use common::*;
-use mdlsim::NtStatus;
 use mdlsim::addr::{MM_HIGHEST_USER_ADDRESS, PAGE_SIZE, Va};
+use mdlsim::bugcheck::{BugCheckCode, verifier};
 use mdlsim::events::EventKind;
 use mdlsim::mdl::{LockOperation, priority};
 use mdlsim::space::{Protection, SpaceId, VadKind};
+use mdlsim::verifier::Verifier;
 use mdlsim::vm::MEM_RELEASE;
+use mdlsim::{Config, NtStatus};
 
 use LockOperation::IoReadAccess;
 
@@ -204,11 +206,12 @@ fn user_map_into_a_full_address_space_raises_no_memory() {
     assert_audit_clean(&m);
 }
 
-/// §3.8 user path: unmapping from the wrong process is silently ignored (recorded as an
-/// event) and the mapping survives; a second unmap in the right process is ignored too.
+/// §3.8 user path, Verifier off: unmapping from the wrong process is silently ignored
+/// (recorded as an event) and the mapping survives; a second unmap in the right process
+/// is ignored too.
 #[test]
-fn user_unmap_in_wrong_process_is_ignored_and_recorded() {
-    let (mut m, app, _buf, mdl) = locked();
+fn user_unmap_in_wrong_process_is_ignored_and_recorded_without_verifier() {
+    let (mut m, app, _buf, mdl) = locked_on(Config::default().verifier(Verifier::OFF));
     let server = m.create_process("server").unwrap();
     m.switch_to(Some(server)).unwrap();
     let uva = map_u(&mut m, mdl, None, 0).unwrap().unwrap();
@@ -312,6 +315,31 @@ fn probing_an_mdls_user_mapping_is_recorded_at_the_first_mapped_page() {
 /// `MmUnmapLockedPages` takes the user path for every address up to and including
 /// `MM_HIGHEST_USER_ADDRESS` and the kernel path only above it: an unmap at exactly the
 /// highest user address of an MDL mapped nowhere is judged as a user unmap.
+/// §3.8 user path, Verifier on: unmapping from the wrong process, where that process
+/// has no MDL mapping, is `0xC4 / 0xB9` naming the address and the MDL; the mapping
+/// itself is untouched.
+#[test]
+fn user_unmap_in_wrong_process_is_a_verifier_bug_check() {
+    let (mut m, app, _buf, mdl) = locked();
+    let server = m.create_process("server").unwrap();
+    m.switch_to(Some(server)).unwrap();
+    let uva = map_u(&mut m, mdl, None, 0).unwrap().unwrap();
+    m.switch_to(Some(app)).unwrap();
+    let r = m.mm_unmap_locked_pages(uva, mdl);
+    expect_bug_check(
+        &mut m,
+        r,
+        BugCheckCode::DRIVER_VERIFIER_DETECTED_VIOLATION,
+        [
+            verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS,
+            uva.raw(),
+            mdl.address(),
+            0,
+        ],
+    );
+    assert!(m.mappings().any(|mp| mp.space == SpaceId::Process(server)));
+}
+
 #[test]
 fn an_unmap_at_the_highest_user_address_is_a_user_unmap() {
     let (mut m, app, _buf, mdl) = locked();
@@ -323,6 +351,12 @@ fn an_unmap_at_the_highest_user_address_is_a_user_unmap() {
     let highest = mdlsim::addr::MM_HIGHEST_USER_ADDRESS;
     let r = m.clone().mm_unmap_locked_pages(highest, mdl);
     assert!(!kernel_path(&r), "{r:?}");
+    // The user path's own outcome: nothing is mapped there (0xC4 / 0xB9).
+    assert!(
+        matches!(&r, Err(mdlsim::Fault::BugCheck(b))
+            if b.params[..2] == [mdlsim::bugcheck::verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS, highest.raw()]),
+        "{r:?}"
+    );
     let r = m.mm_unmap_locked_pages(Va::new(highest.raw() + 1), mdl);
     assert!(kernel_path(&r), "{r:?}");
 }

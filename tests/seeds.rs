@@ -449,11 +449,22 @@ fn seed002_pool_mapped_into_a_user_process() {
     m.user_write(app, uva, b"FOR").unwrap();
     assert_eq!(m.kernel_read(kva, 3).unwrap(), b"FOR");
     assert_audit_clean(&m);
-    // Unmapping from the wrong process is ignored; the right one removes the mapping.
+    // Unmapping from the wrong process is Verifier's 0xC4 / 0xB9 (without Verifier it is
+    // ignored: tests/mapping_user.rs); the right one removes the mapping.
     let other = m.create_process("other").unwrap();
-    m.attach(other).unwrap();
-    m.mm_unmap_locked_pages(uva, mdl).unwrap();
-    m.detach().unwrap();
+    let mut wrong = m.clone();
+    wrong.attach(other).unwrap();
+    let r = wrong.mm_unmap_locked_pages(uva, mdl);
+    let bad_user_address = [
+        mdlsim::bugcheck::verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS,
+        uva.raw(),
+        mdl.address(),
+        0,
+    ];
+    assert!(
+        matches!(&r, Err(mdlsim::Fault::BugCheck(b)) if b.params == bad_user_address),
+        "{r:?}"
+    );
     assert_eq!(m.mappings().count(), 1);
     m.mm_unmap_locked_pages(uva, mdl).unwrap();
     assert_eq!(m.mappings().count(), 0);

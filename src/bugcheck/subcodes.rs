@@ -150,6 +150,10 @@ pub mod verifier {
         /// unmap, say); P2 the MDL, P3 its flags, P4 the missing flag
         /// (`MDL_MAPPED_TO_SYSTEM_VA`).
         UNMAP_LOCKED_PAGES_NOT_MAPPED = 0xB6;
+        /// `MmUnmapLockedPages` of a user address where the current process has no MDL
+        /// mapping (a stale or wrong address, or the wrong process); P2 the address being
+        /// unmapped, P3 the MDL, P4 reserved.
+        UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS = 0xB9;
         /// `IoFreeMdl` while the MDL's pages are still mapped; P2 MDL, P3 MDL flags, P4 reserved
         /// ([invariant 25]).
         ///

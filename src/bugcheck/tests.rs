@@ -79,6 +79,7 @@ fn subcodes() {
     assert_eq!(system_pte_misuse::MDL_NOT_MAPPED, 0x06);
     assert_eq!(verifier::MAP_LOCKED_PAGES_CALLED, 0x81);
     assert_eq!(verifier::FREE_MDL_STILL_MAPPED, 0xB8);
+    assert_eq!(verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS, 0xB9);
     assert_eq!(io_verifier::COMPLETE_WITH_CANCEL_ROUTINE, 0x07);
     assert_eq!(bad_pool_caller::DOUBLE_FREE, 0x07);
     assert_eq!(bad_pool_caller::FREE_WITH_WRONG_TAG, 0x0A);

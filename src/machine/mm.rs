@@ -314,8 +314,11 @@ impl Machine {
     /// checks Windows makes with PTE tracking (invariants [17][invariant 17], [18][invariant 18]). Clears
     /// `MAPPED_TO_SYSTEM_VA | PARTIAL_HAS_BEEN_MAPPED | FREE_EXTRA_PTES`.
     ///
-    /// User: must run in the process that holds the mapping; an address that is no
-    /// MDL mapping there is silently ignored (and recorded as an event).
+    /// User: must run in the process that holds the mapping. An address that is no MDL
+    /// mapping there is `DRIVER_VERIFIER_DETECTED_VIOLATION (0xC4, 0xB9)` with Verifier on
+    /// (P2 the address, P3 the MDL); without it the kernel returns silently, as the WRK's
+    /// and ReactOS's `MiUnmapLockedPagesInUserSpace` do, and the model records an
+    /// `UnmapUnknownUserAddress` event for the oracle.
     ///
     /// [invariant 17]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-17
     /// [invariant 18]: https://github.com/mdlsim/mdlsim/blob/main/docs/semantics.md#invariant-18

@@ -263,6 +263,7 @@ pub fn classify_fault(f: &Fault) -> BugClass {
                     verifier::MAP_LOCKED_PAGES_BAD_MDL_FLAGS => BugClass::DuplicateSystemMapping,
                     verifier::UNMAP_LOCKED_PAGES_NOT_MAPPED => BugClass::UnmapMismatch,
                     verifier::UNMAP_LOCKED_PAGES_PARTIAL_MDL => BugClass::UnmapMismatch,
+                    verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS => BugClass::UnmapMismatch,
                     verifier::ALLOCATE_PAGED_POOL_ABOVE_APC_LEVEL
                     | verifier::FREE_PAGED_POOL_ABOVE_APC_LEVEL
                     | verifier::ALLOCATE_NONPAGED_POOL_ABOVE_DISPATCH_LEVEL

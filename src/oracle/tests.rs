@@ -205,6 +205,12 @@ fn bug_checks_are_classed_by_code_and_subcode() {
             "",
             BugClass::UnmapMismatch,
         ),
+        (
+            v,
+            verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS,
+            "",
+            BugClass::UnmapMismatch,
+        ),
     ];
     for (code, p1, detail, want) in table {
         assert_eq!(

@@ -194,6 +194,21 @@ impl Mm<'_> {
             }
         });
         let Some(mid) = found else {
+            if self.verifier.enabled {
+                // Verifier's automatic MDL check (Microsoft's 0xC4 page, 0xB9).
+                return Err(self.verifier_violation(
+                    verifier::UNMAP_LOCKED_PAGES_BAD_USER_ADDRESS,
+                    base.0,
+                    id.address(),
+                    0,
+                    format!(
+                        "user unmap of {base} for {id}: no MDL mapping there in {:?} (semantics §3.8)",
+                        self.current_process()
+                    ),
+                ));
+            }
+            // Without Verifier the kernel returns silently: the WRK's and ReactOS's
+            // MiUnmapLockedPagesInUserSpace find no physical-memory VAD and return.
             self.event(
                 EventKind::UnmapUnknownUserAddress,
                 Some(id),

@@ -167,6 +167,44 @@ mod tests {
     }
 
     #[test]
+    fn only_overlapping_bytes_pair_and_the_address_is_the_first_reads_own() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
+        // Step 3 reads bytes 4..9: the read of 0..4 only touches it, the read of 8..12
+        // shares byte 8, named at the address the read of 8..12 used for it.
+        let log = [read(1, 7, 0, 4), read(2, 7, 8, 4), read(3, 7, 4, 5)];
+        let p = find(&log, (1, 9), &w).unwrap();
+        assert_eq!((p.offset, p.first, p.second), (8, 2, 3));
+        assert_eq!(p.va, log[1].va);
+    }
+
+    #[test]
+    fn two_reads_of_a_byte_at_one_step_are_one_fetch() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
+        let log = [read(3, 7, 0, 8), read(3, 7, 4, 8), read(5, 7, 0, 1)];
+        assert!(find(&log[..2], (1, 9), &w).is_none());
+        assert!(!any_refetch(&log[..2], (1, 9)));
+        // And it does not hide the refetch at a later step.
+        let p = find(&log, (1, 9), &w).unwrap();
+        assert_eq!((p.offset, p.first, p.second), (0, 3, 5));
+    }
+
+    #[test]
+    fn a_log_out_of_step_order_is_read_in_step_order() {
+        let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
+        let log = [read(5, 7, 0, 4), read(3, 7, 0, 4)];
+        let p = find(&log, (1, 9), &w).unwrap();
+        assert_eq!((p.first, p.second), (3, 5));
+    }
+
+    #[test]
+    fn any_refetch_is_a_refetch_on_any_frame_in_the_window() {
+        let log = [read(3, 8, 0, 8), read(5, 8, 7, 1)];
+        assert!(any_refetch(&log, (1, 9)));
+        assert!(!any_refetch(&log, (4, 9)));
+        assert!(!any_refetch(&[read(3, 8, 0, 8), read(5, 8, 8, 8)], (1, 9)));
+    }
+
+    #[test]
     fn a_byte_loop_over_a_page_read_twice_is_found_at_the_second_pass() {
         let w: BTreeSet<Pfn> = [Pfn::new(7)].into();
         let log: Vec<Access> = (0..2u64)

@@ -347,3 +347,6 @@ pub fn after_exit(m: &Machine, step: u64) -> Vec<Finding> {
 pub fn events_since(m: &Machine, from: usize) -> Vec<Finding> {
     m.events().iter().skip(from).map(event_finding).collect()
 }
+
+#[cfg(test)]
+mod tests;

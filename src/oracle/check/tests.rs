@@ -347,3 +347,19 @@ fn client_after_leaves_the_delivered_bytes_to_delivery_and_judges_the_rest() {
         )]
     );
 }
+
+#[test]
+fn a_server_failure_told_to_the_client_as_success_is_a_delivery_error() {
+    use crate::status::NtStatus;
+    let (ok, failed) = (NtStatus::SUCCESS, NtStatus::INSUFFICIENT_RESOURCES);
+    let f = completion_status(failed, ok, 7).expect("a failure turned into success");
+    assert_eq!(
+        (f.kind, f.rule, f.step),
+        (BugClass::CopyBackError, Rule::Delivery, Some(7))
+    );
+    assert!(f.detail.contains(&failed.to_string()), "{}", f.detail);
+    // The driver may fail what the server completed, and pass a failure on as it is.
+    assert!(completion_status(ok, failed, 7).is_none());
+    assert!(completion_status(failed, failed, 7).is_none());
+    assert!(completion_status(ok, ok, 7).is_none());
+}

@@ -61,6 +61,17 @@ fn kernel_map_and_unmap_success() {
     assert_audit_clean(&m);
     m.mm_unmap_locked_pages(sys, mdl).unwrap();
     assert_eq!(m.counters().since(&start).unmappings, 1);
+    // The whole range is remembered as released, for blame: its last page too.
+    let r = m.blame().released_at(SpaceId::System, page(sys, 2));
+    let r = r.expect("the mapping's last page is a released range");
+    assert_eq!(
+        (r.start, r.len, r.what),
+        (
+            sys.page_align(),
+            3 * mdlsim::addr::PAGE_SIZE,
+            "an MDL mapping"
+        )
+    );
     let d = m.mdl(mdl).unwrap();
     assert!(!d.flags.contains(MdlFlags::MAPPED_TO_SYSTEM_VA));
     assert_eq!(d.mapped_system_va, sys, "stale");

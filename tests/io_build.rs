@@ -4,6 +4,7 @@
 mod io_common;
 use io_common::*;
 use mdlsim::bugcheck::BugCheckCode;
+use mdlsim::io::drivers::QueueDriverBug;
 use mdlsim::io::ioctl::*;
 use mdlsim::io::{DO_BUFFERED_IO, DO_DIRECT_IO, IRP_MJ_READ, IrpFlags};
 use mdlsim::pool::{PoolType, tag};
@@ -69,6 +70,48 @@ fn system_thread_ioctls_over_pool_buffers_move_the_right_bytes() {
         m.ex_free_pool_with_tag(out, TAG).unwrap();
         assert_clean(&m);
     }
+}
+
+/// Semantics §5.7 step 6: only a cancelled IRP that no thread owns is cleaned up. A
+/// system thread still owns the request it built, so a cancelled one gets its stage 2:
+/// the IOSB says STATUS_CANCELLED (the caller waiting on it is released), nothing is
+/// copied back.
+#[test]
+fn a_cancelled_request_of_a_system_thread_still_gets_its_stage_2() {
+    let mut m = machine();
+    let dev = queue_device(&mut m, DO_BUFFERED_IO, QueueDriverBug::None);
+    m.switch_to(None).unwrap();
+    let out = m
+        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x100, TAG)
+        .unwrap()
+        .unwrap();
+    let iosb = m
+        .ex_allocate_pool_with_tag(PoolType::NonPaged, 0x10, TAG)
+        .unwrap()
+        .unwrap();
+    m.kernel_write(out, &[0xEE; 0x100]).unwrap();
+    m.kernel_write(iosb, &[0xFF; 0x10]).unwrap();
+    let code = ctl_code(FILE_DEVICE_UNKNOWN, 0x801, METHOD_BUFFERED, FILE_ANY_ACCESS);
+    let irp = m
+        .io_build_device_io_control_request(code, dev, None, 0, Some(out), 0x100, false, Some(iosb))
+        .unwrap()
+        .unwrap();
+    assert_eq!(m.io_call_driver(dev, irp).unwrap(), NtStatus::PENDING);
+    assert!(m.io_cancel_irp(irp).unwrap());
+    let c = m.io_completion_of(irp).unwrap().clone();
+    assert_eq!(c.status, NtStatus::CANCELLED);
+    assert!(!c.cleaned_up, "{c:?}");
+    assert!(c.iosb_written, "{c:?}");
+    assert_eq!(c.copied_back, 0);
+    let status = m.kernel_read(iosb, 4).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(status.try_into().unwrap()),
+        NtStatus::CANCELLED.0
+    );
+    assert_eq!(m.kernel_read(out, 0x100).unwrap(), vec![0xEE; 0x100]);
+    m.ex_free_pool_with_tag(out, TAG).unwrap();
+    m.ex_free_pool_with_tag(iosb, TAG).unwrap();
+    assert_clean(&m);
 }
 
 /// Semantics §5.4: "probe in KernelMode ... failures return NULL" — nothing is left.

@@ -231,7 +231,9 @@ impl Machine {
                 }
                 Ok(())
             }
-            None if i.system_thread && !i.cancel => self.complete_stage2(irp),
+            // A system thread still owns its IRP, cancelled or not: stage 2 runs (only
+            // a cancelled IRP with no owning thread is cleaned up, semantics §5.7 step 6).
+            None if i.system_thread => self.complete_stage2(irp),
             None => self.cleanup_irp(irp),
         }
     }

@@ -363,3 +363,71 @@ fn a_server_failure_told_to_the_client_as_success_is_a_delivery_error() {
     assert!(completion_status(failed, failed, 7).is_none());
     assert!(completion_status(ok, ok, 7).is_none());
 }
+
+#[test]
+fn a_shift_is_only_within_a_page_of_the_buffers_ends() {
+    let (owner, base, len) = (Pid(3), Va::new(0x10_0000), 0x100);
+    let at = |va: u64| Label::Origin {
+        space: SpaceId::Process(owner),
+        va: Va::new(va),
+    };
+    let top = base.raw() + len + crate::addr::PAGE_SIZE;
+    assert_eq!(
+        shift(at(top - 1), owner, base, 0, len),
+        Some((top - 1 - base.raw()) as i64)
+    );
+    assert_eq!(shift(at(top), owner, base, 0, len), None);
+    let bottom = base.raw() - crate::addr::PAGE_SIZE;
+    assert_eq!(
+        shift(at(bottom), owner, base, 8, len),
+        Some(-(crate::addr::PAGE_SIZE as i64) - 8)
+    );
+    assert_eq!(shift(at(bottom - 1), owner, base, 8, len), None);
+    assert_eq!(
+        shift(at(base.raw() + 8), owner, base, 8, len),
+        None,
+        "the expected byte"
+    );
+    assert_eq!(
+        shift(at(base.raw()), Pid(4), base, 8, len),
+        None,
+        "another process"
+    );
+}
+
+#[test]
+fn user_writable_frames_are_the_frames_of_live_processes_writable_ptes() {
+    use crate::space::Protection;
+    use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+    let mut m = Machine::new(crate::Config::default()).unwrap();
+    let app = m.create_process("app").unwrap();
+    let rw = m
+        .virtual_alloc(
+            app,
+            None,
+            0x2000,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    let ro = m
+        .virtual_alloc(
+            app,
+            None,
+            0x1000,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadOnly,
+        )
+        .unwrap();
+    m.user_write(app, rw, &[1; 0x2000]).unwrap();
+    m.user_read(app, ro, 1).unwrap();
+    let frame = |m: &Machine, va: Va| m.translate(SpaceId::Process(app), va).unwrap();
+    let want: BTreeSet<Pfn> = [frame(&m, rw), frame(&m, Va::new(rw.raw() + 0x1000))].into();
+    assert_eq!(user_writable_frames(&m, &[app]), want);
+    assert!(user_writable_frames(&m, &[]).is_empty());
+    m.terminate_process(app).unwrap();
+    assert!(
+        user_writable_frames(&m, &[app]).is_empty(),
+        "a dead process writes nothing"
+    );
+}

@@ -431,3 +431,74 @@ fn user_writable_frames_are_the_frames_of_live_processes_writable_ptes() {
         "a dead process writes nothing"
     );
 }
+
+#[test]
+fn a_write_buffer_mapped_writable_into_the_server_is_found_at_its_mapping() {
+    use crate::mdl::{AccessMode, CacheType, LockOperation, priority};
+    use crate::space::Protection;
+    use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+    let mut m = Machine::new(crate::Config::default()).unwrap();
+    let client = m.create_process("client").unwrap();
+    let server = m.create_process("server").unwrap();
+    let buf = m
+        .virtual_alloc(
+            client,
+            None,
+            0x1000,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
+    m.switch_to(Some(client)).unwrap();
+    let mdl = m
+        .io_allocate_mdl(buf, 0x100, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)
+        .unwrap();
+    let frames: Vec<Pfn> = m
+        .mdl(mdl)
+        .unwrap()
+        .pfns
+        .iter()
+        .map(|&n| Pfn::new(n))
+        .collect();
+    m.switch_to(Some(server)).unwrap();
+    let uva = m
+        .mm_map_locked_pages_specify_cache(
+            mdl,
+            AccessMode::UserMode,
+            CacheType::Cached,
+            None,
+            false,
+            priority::NORMAL,
+        )
+        .unwrap()
+        .unwrap();
+    let write = Subject {
+        client,
+        server,
+        direction: Direction::Write,
+        buffer: buf,
+        length: 0x100,
+    };
+    let f = writable_client_frames_in_server(&m, &write, &frames, 5).expect("mapped writable");
+    assert_eq!(
+        (f.kind, f.rule, f.step),
+        (BugClass::AccessModeMismatch, Rule::Integrity, Some(5))
+    );
+    assert_eq!(f.addresses, [(SpaceId::Process(server), uva)]);
+    // A READ may be mapped writable (the server fills it); other frames are not the
+    // client's; a mapping in another process is not the server's.
+    let read = Subject {
+        direction: Direction::Read,
+        ..write.clone()
+    };
+    assert!(writable_client_frames_in_server(&m, &read, &frames, 5).is_none());
+    assert!(writable_client_frames_in_server(&m, &write, &[], 5).is_none());
+    let elsewhere = Subject {
+        server: client,
+        ..write
+    };
+    assert!(writable_client_frames_in_server(&m, &elsewhere, &frames, 5).is_none());
+}

@@ -492,7 +492,7 @@ fn a_write_buffer_mapped_writable_into_the_server_is_found_at_its_mapping() {
     // client's; a mapping in another process is not the server's.
     let read = Subject {
         direction: Direction::Read,
-        ..write.clone()
+        ..write
     };
     assert!(writable_client_frames_in_server(&m, &read, &frames, 5).is_none());
     assert!(writable_client_frames_in_server(&m, &write, &[], 5).is_none());

@@ -125,6 +125,8 @@ pub mod space;
 pub mod status;
 pub mod strategy;
 pub mod syspte;
+#[cfg(test)]
+mod testing;
 mod trail;
 pub mod user_pointers;
 pub mod verifier;

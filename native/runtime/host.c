@@ -151,15 +151,17 @@ static void forward(int sig, siginfo_t *info, void *uc, const struct sigaction *
      * does not repeat, is raised again). A trap ends the process: say which state it
      * came in, with write(2) (async-signal-safe), so a stray one can be diagnosed. */
     if (sig == SIGTRAP) {
-        char line[] = "mdlsim-native: SIGTRAP not from a traced access (si_code 0x00, "
-                      "native call 0, in model 0, stepping 0): default action\n";
-        char *code = strstr(line, "0x00");
         static const char hex[] = "0123456789abcdef";
-        code[2] = hex[(info->si_code >> 4) & 0xF];
-        code[3] = hex[info->si_code & 0xF];
-        strstr(line, "call 0")[5] = T.top != NULL ? '1' : '0';
-        strstr(line, "model 0")[6] = T.in_host > 0 ? '1' : '0';
-        strstr(line, "stepping 0")[9] = T.stepping ? '1' : '0';
+        char line[] = "mdlsim-native: SIGTRAP not from a traced access (si_code 0x??, "
+                      "native call ?, in model ?, stepping ?): default action\n";
+        const char fill[] = {hex[(info->si_code >> 4) & 0xF], hex[info->si_code & 0xF],
+                             T.top != NULL ? '1' : '0', T.in_host > 0 ? '1' : '0',
+                             T.stepping ? '1' : '0'};
+        char *q = line;
+        for (size_t k = 0; k < sizeof fill; k++) { /* the '?'s, in order */
+            q = strchr(q, '?');
+            *q = fill[k];
+        }
         ssize_t ignored = write(2, line, strlen(line));
         (void)ignored;
     }

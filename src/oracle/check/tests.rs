@@ -398,27 +398,11 @@ fn a_shift_is_only_within_a_page_of_the_buffers_ends() {
 #[test]
 fn user_writable_frames_are_the_frames_of_live_processes_writable_ptes() {
     use crate::space::Protection;
-    use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+    use crate::testing::committed;
     let mut m = Machine::new(crate::Config::default()).unwrap();
     let app = m.create_process("app").unwrap();
-    let rw = m
-        .virtual_alloc(
-            app,
-            None,
-            0x2000,
-            MEM_COMMIT | MEM_RESERVE,
-            Protection::ReadWrite,
-        )
-        .unwrap();
-    let ro = m
-        .virtual_alloc(
-            app,
-            None,
-            0x1000,
-            MEM_COMMIT | MEM_RESERVE,
-            Protection::ReadOnly,
-        )
-        .unwrap();
+    let rw = committed(&mut m, app, 0x2000, Protection::ReadWrite);
+    let ro = committed(&mut m, app, 0x1000, Protection::ReadOnly);
     m.user_write(app, rw, &[1; 0x2000]).unwrap();
     m.user_read(app, ro, 1).unwrap();
     let frame = |m: &Machine, va: Va| m.translate(SpaceId::Process(app), va).unwrap();
@@ -434,28 +418,15 @@ fn user_writable_frames_are_the_frames_of_live_processes_writable_ptes() {
 
 #[test]
 fn a_write_buffer_mapped_writable_into_the_server_is_found_at_its_mapping() {
-    use crate::mdl::{AccessMode, CacheType, LockOperation, priority};
+    use crate::mdl::{AccessMode, CacheType, priority};
     use crate::space::Protection;
-    use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+    use crate::testing::{committed, lock_for_read};
     let mut m = Machine::new(crate::Config::default()).unwrap();
     let client = m.create_process("client").unwrap();
     let server = m.create_process("server").unwrap();
-    let buf = m
-        .virtual_alloc(
-            client,
-            None,
-            0x1000,
-            MEM_COMMIT | MEM_RESERVE,
-            Protection::ReadWrite,
-        )
-        .unwrap();
+    let buf = committed(&mut m, client, 0x1000, Protection::ReadWrite);
     m.switch_to(Some(client)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x100, false, false, None)
-        .unwrap()
-        .unwrap();
-    m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)
-        .unwrap();
+    let mdl = lock_for_read(&mut m, buf, 0x100);
     let frames: Vec<Pfn> = m
         .mdl(mdl)
         .unwrap()

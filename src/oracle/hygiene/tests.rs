@@ -131,33 +131,32 @@ fn an_origin_is_the_call_of_that_routine_around_its_step_else_the_enclosing_call
         call("IoAllocateMdl", 4, 4),
         call("ExAllocatePoolWithTag", 10, 11),
     ];
-    assert_eq!(
-        b.origin(&born(4, "IoAllocateMdl")),
-        "at step 4 by IoAllocateMdl(a4) -> ok"
-    );
-    assert_eq!(
-        b.origin(&born(1, "IoAllocateMdl")),
-        "at step 1 by IoAllocateMdl(a1) -> ok"
-    );
-    // No IoAllocateMdl call spans step 5: the enclosing dispatch is named, not the
-    // later call, whichever way round the bounds are.
-    assert_eq!(
-        b.origin(&born(5, "IoAllocateMdl")),
-        "at step 5 by Dispatch(a2) -> ok"
-    );
-    assert_eq!(
-        b.origin(&born(8, "MmBuildMdlForNonPagedPool")),
-        "at step 8 by Dispatch(a2) -> ok"
-    );
-    assert_eq!(
-        b.origin(&born(11, "ExAllocatePoolWithTag")),
-        "at step 11 by ExAllocatePoolWithTag(a10) -> ok"
-    );
-    // Outside every recorded call: the model's own record.
-    assert_eq!(
-        b.origin(&born(9, "IoAllocateMdl")),
-        "at step 9 by IoAllocateMdl"
-    );
+    let table = [
+        (4, "IoAllocateMdl", "at step 4 by IoAllocateMdl(a4) -> ok"),
+        (1, "IoAllocateMdl", "at step 1 by IoAllocateMdl(a1) -> ok"),
+        // No IoAllocateMdl call spans step 5: the enclosing dispatch is named, not the
+        // later call, whichever way round the bounds are.
+        (5, "IoAllocateMdl", "at step 5 by Dispatch(a2) -> ok"),
+        (
+            8,
+            "MmBuildMdlForNonPagedPool",
+            "at step 8 by Dispatch(a2) -> ok",
+        ),
+        (
+            11,
+            "ExAllocatePoolWithTag",
+            "at step 11 by ExAllocatePoolWithTag(a10) -> ok",
+        ),
+        // Outside every recorded call: the model's own record.
+        (9, "IoAllocateMdl", "at step 9 by IoAllocateMdl"),
+    ];
+    for (step, routine, want) in table {
+        assert_eq!(
+            b.origin(&born(step, routine)),
+            want,
+            "step {step} {routine}"
+        );
+    }
 }
 
 #[test]
@@ -178,27 +177,12 @@ fn a_pool_tag_is_named_by_its_characters_when_printable() {
 
 /// A process with a two-page buffer locked through `IoAllocateMdl` (the MDL returned).
 fn locked_buffer(m: &mut Machine) -> MdlId {
-    use crate::mdl::{AccessMode, LockOperation};
     use crate::space::Protection;
-    use crate::vm::{MEM_COMMIT, MEM_RESERVE};
+    use crate::testing::{committed, lock_for_read};
     let app = m.create_process("app").unwrap();
-    let buf = m
-        .virtual_alloc(
-            app,
-            None,
-            0x2000,
-            MEM_COMMIT | MEM_RESERVE,
-            Protection::ReadWrite,
-        )
-        .unwrap();
+    let buf = committed(m, app, 0x2000, Protection::ReadWrite);
     m.switch_to(Some(app)).unwrap();
-    let mdl = m
-        .io_allocate_mdl(buf, 0x2000, false, false, None)
-        .unwrap()
-        .unwrap();
-    m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)
-        .unwrap();
-    mdl
+    lock_for_read(m, buf, 0x2000)
 }
 
 #[test]

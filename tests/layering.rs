@@ -29,6 +29,8 @@ const LAYERS: &[&[&str]] = &[
     // The facade: the `Machine` (entering each DDI, delegating), the `Kernel` view,
     // the driver traits.
     &["machine"],
+    // Unit-test set-ups on the facade (`#[cfg(test)]`).
+    &["testing"],
     // The I/O manager: it calls driver code, so it stands on the machine.
     &["io"],
     // One operation vocabulary, generators, page maps.

@@ -3,20 +3,32 @@
 //! `hazards()` controls.
 use super::*;
 use crate::addr::Pfn;
-use crate::mdl::{MdlId, priority};
+use crate::mdl::{AccessMode, LockOperation, MdlId, priority};
 use crate::pool::PoolType;
 use crate::space::{MappingId, Pid, Protection, Pte};
-use crate::testing::{committed, lock_for_read};
-use crate::vm::MEM_RELEASE;
+use crate::vm::{MEM_COMMIT, MEM_RELEASE, MEM_RESERVE};
 use crate::{Config, Machine};
 
 /// A machine with a locked, kernel-mapped 2-page user buffer and a pool allocation.
 fn busy() -> (Machine, Pid, Va, MdlId, Va, Va) {
     let mut m = Machine::new(Config::default()).unwrap();
     let app = m.create_process("app").unwrap();
-    let buf = committed(&mut m, app, 0x2000, Protection::ReadWrite);
+    let buf = m
+        .virtual_alloc(
+            app,
+            None,
+            0x2000,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
     m.switch_to(Some(app)).unwrap();
-    let mdl = lock_for_read(&mut m, buf, 0x2000);
+    let mdl = m
+        .io_allocate_mdl(buf, 0x2000, false, false, None)
+        .unwrap()
+        .unwrap();
+    m.mm_probe_and_lock_pages(mdl, AccessMode::UserMode, LockOperation::IoReadAccess)
+        .unwrap();
     let sys = m
         .mm_get_system_address_for_mdl_safe(mdl, priority::NORMAL)
         .unwrap()

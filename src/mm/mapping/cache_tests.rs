@@ -3,7 +3,8 @@
 //! naming the same mapping, in the same order), and the index stays balanced (`audit()`).
 
 use super::*;
-use crate::testing::{committed, lock_for_read};
+use crate::mdl::LockOperation;
+use crate::vm::{MEM_COMMIT, MEM_RESERVE};
 use crate::{Config, Machine};
 
 /// The former check: the first live mapping, in table order, with another cache type that
@@ -20,18 +21,34 @@ fn indexed_conflict_check_matches_the_full_scan() {
     let mut m = Machine::new(Config::default()).unwrap();
     let app = m.create_process("app").unwrap();
     let len = 8 * PAGE_SIZE;
-    let buf = committed(&mut m, app, len, Protection::ReadWrite);
+    let buf = m
+        .virtual_alloc(
+            app,
+            None,
+            len,
+            MEM_COMMIT | MEM_RESERVE,
+            Protection::ReadWrite,
+        )
+        .unwrap();
     m.user_write(app, buf, &vec![3u8; len as usize]).unwrap();
     m.switch_to(Some(app)).unwrap();
     // MDLs of one to three pages at overlapping places in the buffer.
     let mut mdls = Vec::new();
     for k in 0..6u64 {
         let va = buf.wrapping_add((k % 6) * PAGE_SIZE + 0x10);
-        mdls.push(lock_for_read(
-            &mut m,
-            va,
-            ((k % 3 + 1) * PAGE_SIZE - 0x20) as u32,
-        ));
+        let id = m
+            .io_allocate_mdl(
+                va,
+                ((k % 3 + 1) * PAGE_SIZE - 0x20) as u32,
+                false,
+                false,
+                None,
+            )
+            .unwrap()
+            .unwrap();
+        m.mm_probe_and_lock_pages(id, AccessMode::UserMode, LockOperation::IoReadAccess)
+            .unwrap();
+        mdls.push(id);
     }
     let caches = [
         CacheType::Cached,
